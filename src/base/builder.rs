@@ -1,0 +1,239 @@
+//! Building a base heap: define objects, fill them, name roots, then seal.
+
+use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
+
+use super::{BaseHeap, HeapConfig, HeapInner};
+use crate::object::{Format, Header, HEADER_WORDS, MAX_HASH};
+use crate::registry::IdAllocator;
+use crate::space::Space;
+use crate::sync::{Arc, AtomicU64};
+use crate::value::BASE_OWNER_FLAG;
+use crate::{Error, Result, Value};
+
+/// Base owner ids are never reused, so a reference from one heap can never pass another
+/// heap's ownership check. 2^28 heaps per process; `seal` fails once they are used up.
+static NEXT_BASE: AtomicU32 = AtomicU32::new(0);
+
+/// Builds the objects of a base heap. Objects may refer to objects allocated later: allocate
+/// first, then fill slots and set classes. [`BaseBuilder::seal`] checks that every class was
+/// set.
+pub struct BaseBuilder {
+    space: Space,
+    starts: Vec<u32>,
+    owner: Option<u32>,
+    roots: Vec<(String, Value)>,
+    filler: Value,
+}
+
+impl Default for BaseBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The class placeholder of objects whose class is not set yet, and the initial filler.
+const PLACEHOLDER: Value = match Value::small_int(0) {
+    Some(v) => v,
+    None => unreachable!(),
+};
+
+impl BaseBuilder {
+    /// An empty builder. New pointer slots hold SmallInteger 0 until
+    /// [`set_filler`](Self::set_filler) names something else (nil, usually).
+    pub fn new() -> BaseBuilder {
+        let n = NEXT_BASE.fetch_add(1, StdOrdering::Relaxed);
+        BaseBuilder {
+            space: Space::new(n),
+            starts: Vec::new(),
+            owner: (n < BASE_OWNER_FLAG).then_some(BASE_OWNER_FLAG | n),
+            roots: Vec::new(),
+            filler: PLACEHOLDER,
+        }
+    }
+
+    fn owner(&self) -> u32 {
+        // An exhausted builder still works; it just cannot seal.
+        self.owner.unwrap_or(u32::MAX)
+    }
+
+    fn locate(&self, v: Value) -> Result<(usize, Header)> {
+        if !v.is_object() {
+            return Err(Error::NotAnObject(v));
+        }
+        if v.owner() != self.owner() {
+            return Err(Error::ForeignReference(v));
+        }
+        let at = v.index();
+        Ok((at, Header(self.space.word(at)?)))
+    }
+
+    fn check_value(&self, v: Value) -> Result<()> {
+        if v.is_object() {
+            self.locate(v)?;
+        }
+        Ok(())
+    }
+
+    fn allocate(
+        &mut self,
+        class: Value,
+        format: Format,
+        len: usize,
+        literals: usize,
+    ) -> Result<Value> {
+        self.check_value(class)?;
+        let at = self
+            .space
+            .allocate(class, format, len, literals, self.filler)?;
+        self.starts.push(at as u32);
+        Ok(Value::object(self.owner(), at as u64))
+    }
+
+    /// Allocates an object of `len` elements: slots (filled with the filler), 32-bit words or
+    /// bytes (zeroed). For methods, `len` counts bytecodes and there are no literals; see
+    /// [`new_method`](Self::new_method). `class` may be an immediate placeholder, to be
+    /// replaced with [`set_class`](Self::set_class) before sealing.
+    pub fn new_object(&mut self, class: Value, format: Format, len: usize) -> Result<Value> {
+        self.allocate(class, format, len, 0)
+    }
+
+    /// Allocates a compiled method with `literals` literal slots and `bytecodes` bytes.
+    pub fn new_method(&mut self, class: Value, literals: usize, bytecodes: usize) -> Result<Value> {
+        self.allocate(class, Format::Method, bytecodes, literals)
+    }
+
+    /// Allocates a pointers object holding `slots`.
+    pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
+        for &v in slots {
+            self.check_value(v)?;
+        }
+        let obj = self.allocate(class, Format::Pointers, slots.len(), 0)?;
+        let (at, header) = self.locate(obj)?;
+        self.space.set_pointers(at, header, slots)?;
+        Ok(obj)
+    }
+
+    /// Allocates a bytes object holding `bytes`.
+    pub fn new_bytes(&mut self, class: Value, bytes: &[u8]) -> Result<Value> {
+        let obj = self.allocate(class, Format::Bytes, bytes.len(), 0)?;
+        self.set_bytes(obj, 0, bytes)?;
+        Ok(obj)
+    }
+
+    /// Allocates a words object holding `words`.
+    pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
+        let obj = self.allocate(class, Format::Words, words.len(), 0)?;
+        for (i, &w) in words.iter().enumerate() {
+            self.set_word(obj, i, w)?;
+        }
+        Ok(obj)
+    }
+
+    /// Sets the value new pointer slots start with. Slots allocated earlier keep theirs.
+    pub fn set_filler(&mut self, filler: Value) -> Result<()> {
+        self.check_value(filler)?;
+        self.filler = filler;
+        Ok(())
+    }
+
+    /// Sets an object's class.
+    pub fn set_class(&mut self, obj: Value, class: Value) -> Result<()> {
+        let (at, _) = self.locate(obj)?;
+        if !class.is_object() {
+            return Err(Error::BadClass(class));
+        }
+        self.locate(class)?;
+        *self.space.word_mut(at + 1)? = class.to_bits();
+        Ok(())
+    }
+
+    /// Sets an object's identity hash (only the low 22 bits are kept).
+    pub fn set_hash(&mut self, obj: Value, hash: u32) -> Result<()> {
+        let (at, h) = self.locate(obj)?;
+        *self.space.word_mut(at)? =
+            Header::new(h.format(), hash & MAX_HASH, h.body_words(), h.pad_bytes()).0;
+        Ok(())
+    }
+
+    /// Stores into slot `index` of a pointers object or literal `index` of a method.
+    pub fn set_slot(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
+        let (at, header) = self.locate(obj)?;
+        self.check_value(value)?;
+        let slot = self.space.slot_at(at, header, index)?;
+        *self.space.word_mut(slot)? = value.to_bits();
+        Ok(())
+    }
+
+    /// Reads back slot `index` (or literal `index` of a method).
+    pub fn slot(&self, obj: Value, index: usize) -> Result<Value> {
+        let (at, header) = self.locate(obj)?;
+        Ok(Value::from_bits(
+            self.space.word(self.space.slot_at(at, header, index)?)?,
+        ))
+    }
+
+    /// Writes `bytes` into a bytes object (or a method's bytecodes) from byte `start`.
+    pub fn set_bytes(&mut self, obj: Value, start: usize, bytes: &[u8]) -> Result<()> {
+        let (at, header) = self.locate(obj)?;
+        self.space.set_bytes(at, header, start, bytes)
+    }
+
+    /// Stores a 32-bit word into a words object.
+    pub fn set_word(&mut self, obj: Value, index: usize, word: u32) -> Result<()> {
+        let (at, header) = self.locate(obj)?;
+        self.space.set_word(at, header, index, word)
+    }
+
+    /// Names a root, such as the special-objects array.
+    pub fn add_root(&mut self, name: impl Into<String>, value: Value) -> Result<()> {
+        self.check_value(value)?;
+        self.roots.push((name.into(), value));
+        Ok(())
+    }
+
+    /// The number of objects allocated so far.
+    pub fn object_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Seals with the default [`HeapConfig`].
+    pub fn seal(self) -> Result<BaseHeap> {
+        self.seal_with(HeapConfig::default())
+    }
+
+    /// Makes the base immutable and shareable. Fails, building nothing, if an object still has
+    /// no class or the configuration is out of range.
+    pub fn seal_with(self, config: HeapConfig) -> Result<BaseHeap> {
+        let owner = self
+            .owner
+            .ok_or_else(|| Error::BadConfig("this process has sealed 2^28 base heaps".into()))?;
+        if config.max_images == 0 || config.max_images > crate::forwarder::MAX_KEYS {
+            return Err(Error::BadConfig(format!(
+                "max_images must be between 1 and {}, not {}",
+                crate::forwarder::MAX_KEYS,
+                config.max_images
+            )));
+        }
+        for &start in &self.starts {
+            let class = Value::from_bits(self.space.word(start as usize + 1)?);
+            if !class.is_object() {
+                return Err(Error::BadClass(class));
+            }
+        }
+        debug_assert!(self
+            .starts
+            .iter()
+            .all(|&s| self.space.words[s as usize] & 1 == 0));
+        debug_assert_eq!(HEADER_WORDS, 2);
+        Ok(BaseHeap {
+            inner: Arc::new(HeapInner {
+                words: self.space.words.into_iter().map(AtomicU64::new).collect(),
+                owner,
+                starts: self.starts.into_boxed_slice(),
+                roots: self.roots,
+                filler: self.filler,
+                ids: IdAllocator::new(config.max_images),
+            }),
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! The sealed base heap that every image of a heap shares.
+//!
+//! Sealing turns the builder's words into one arena of atomics. Only header words ever change
+//! after that (into forwarder pointers); every other word is read with Relaxed loads, which
+//! compile to plain loads.
+
+mod builder;
+mod kernel;
+
+pub use builder::BaseBuilder;
+pub use kernel::Kernel;
+
+use crate::forwarder::Forwarder;
+use crate::object::{Header, FORWARDED, HEADER_WORDS};
+use crate::registry::IdAllocator;
+use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::{Error, Result, Value};
+
+/// Limits fixed when a base is sealed.
+#[derive(Clone, Debug)]
+pub struct HeapConfig {
+    /// How many images may be live at once. Each live image holds one id.
+    pub max_images: usize,
+}
+
+impl Default for HeapConfig {
+    fn default() -> Self {
+        HeapConfig {
+            #[cfg(not(loom))]
+            max_images: 1 << 16,
+            #[cfg(loom)]
+            max_images: 4,
+        }
+    }
+}
+
+pub(crate) struct HeapInner {
+    pub(crate) words: Box<[AtomicU64]>,
+    pub(crate) owner: u32,
+    pub(crate) starts: Box<[u32]>,
+    pub(crate) roots: Vec<(String, Value)>,
+    pub(crate) filler: Value,
+    pub(crate) ids: IdAllocator,
+}
+
+impl Drop for HeapInner {
+    fn drop(&mut self) {
+        for &start in self.starts.iter() {
+            let word = self.words[start as usize].load(Ordering::Acquire);
+            if word & FORWARDED != 0 {
+                // SAFETY: we are the last owner of the heap: no image and no other thread can
+                // reach this forwarder any more, and each header word holds its own forwarder.
+                unsafe { Forwarder::free(word) };
+            }
+        }
+    }
+}
+
+/// A sealed, immutable base heap. Cheap to clone (an `Arc`), `Send + Sync`, and the source of
+/// images: [`BaseHeap::new_image`].
+#[derive(Clone)]
+pub struct BaseHeap {
+    pub(crate) inner: Arc<HeapInner>,
+}
+
+/// Forwarders and slot-table entries across a base heap, from [`BaseHeap::census`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Census {
+    /// Base objects with a forwarder.
+    pub forwarders: usize,
+    /// Occupied slot-table entries.
+    pub entries: usize,
+    /// Allocated slot-table entries, occupied or not.
+    pub entry_capacity: usize,
+}
+
+impl BaseHeap {
+    #[inline]
+    pub(crate) fn header_word(&self, index: usize) -> &AtomicU64 {
+        &self.inner.words[index]
+    }
+
+    /// Loads body word `i` of the object at `index`; the caller has checked the bounds
+    /// against the header.
+    #[inline]
+    pub(crate) fn body_word(&self, index: usize, i: usize) -> u64 {
+        self.inner.words[index + HEADER_WORDS + i].load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn class_word(&self, index: usize) -> Value {
+        Value::from_bits(self.inner.words[index + 1].load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    pub(crate) fn owner(&self) -> u32 {
+        self.inner.owner
+    }
+
+    /// The header the object had when sealed, whether or not it is forwarded now.
+    pub(crate) fn original_header(&self, index: usize) -> Header {
+        let word = self.header_word(index).load(Ordering::Acquire);
+        if word & FORWARDED == 0 {
+            Header(word)
+        } else {
+            // SAFETY: the forwarded bit is set and we hold the heap alive through `self`.
+            Header(unsafe { Forwarder::from_word(word) }.original())
+        }
+    }
+
+    pub(crate) fn is_object_start(&self, index: usize) -> bool {
+        u32::try_from(index).is_ok_and(|i| self.inner.starts.binary_search(&i).is_ok())
+    }
+
+    /// The arena index of a base reference, checked against this heap.
+    pub(crate) fn locate(&self, v: Value) -> Result<usize> {
+        if !v.is_object() {
+            Err(Error::NotAnObject(v))
+        } else if v.owner() != self.inner.owner {
+            Err(Error::ForeignReference(v))
+        } else {
+            Ok(v.index())
+        }
+    }
+
+    pub(crate) fn reference(&self, index: usize) -> Value {
+        Value::object(self.inner.owner, index as u64)
+    }
+
+    /// The configuration-independent limit on live images of this heap.
+    pub fn max_images(&self) -> usize {
+        self.inner.ids.limit()
+    }
+
+    /// How many images of this heap are live now.
+    pub fn live_images(&self) -> usize {
+        self.inner.ids.live()
+    }
+
+    /// The number of base objects.
+    pub fn object_count(&self) -> usize {
+        self.inner.starts.len()
+    }
+
+    /// The `n`th base object, in arena order.
+    pub fn object(&self, n: usize) -> Option<Value> {
+        self.inner
+            .starts
+            .get(n)
+            .map(|&i| self.reference(i as usize))
+    }
+
+    /// Every base object, in arena order.
+    pub fn objects(&self) -> impl ExactSizeIterator<Item = Value> + '_ {
+        self.inner
+            .starts
+            .iter()
+            .map(|&i| self.reference(i as usize))
+    }
+
+    /// Bytes of the sealed arena.
+    pub fn bytes(&self) -> usize {
+        self.inner.words.len() * 8
+    }
+
+    /// The named roots, in the order they were added.
+    pub fn roots(&self) -> &[(String, Value)] {
+        &self.inner.roots
+    }
+
+    /// The root called `name`, as sealed.
+    pub fn root(&self, name: &str) -> Result<Value> {
+        self.inner
+            .roots
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+            .ok_or_else(|| Error::UnknownRoot(name.to_owned()))
+    }
+
+    /// The value new pointer slots start with (nil, for a Smalltalk base).
+    pub fn filler(&self) -> Value {
+        self.inner.filler
+    }
+
+    /// Slot `index` of a base object as sealed, seen by no image.
+    pub fn original_slot(&self, obj: Value, index: usize) -> Result<Value> {
+        let at = self.locate(obj)?;
+        let header = self.original_header(at);
+        let slot = crate::object::slot_offset(header, index, || self.body_word(at, 0) as usize)?;
+        Ok(Value::from_bits(self.body_word(at, slot)))
+    }
+
+    /// The class of a base object as sealed.
+    pub fn original_class(&self, obj: Value) -> Result<Value> {
+        Ok(self.class_word(self.locate(obj)?))
+    }
+
+    /// The format of a base object.
+    pub fn original_format(&self, obj: Value) -> Result<crate::Format> {
+        Ok(self.original_header(self.locate(obj)?).format())
+    }
+
+    /// The element count of a base object: slots, 32-bit words, bytes, or a method's bytecodes.
+    pub fn original_size(&self, obj: Value) -> Result<usize> {
+        let at = self.locate(obj)?;
+        let header = self.original_header(at);
+        Ok(crate::object::element_count(header, || {
+            self.body_word(at, 0) as usize
+        }))
+    }
+
+    /// The bytes of a bytes object (or a method's bytecodes) as sealed.
+    pub fn original_bytes(&self, obj: Value) -> Result<Vec<u8>> {
+        let at = self.locate(obj)?;
+        let header = self.original_header(at);
+        let (start, len) = crate::object::byte_span(header, || self.body_word(at, 0) as usize)?;
+        Ok((start..start + len)
+            .map(|i| crate::object::byte_of(self.body_word(at, i / 8), i))
+            .collect())
+    }
+
+    /// The 32-bit words of a words object as sealed.
+    pub fn original_words(&self, obj: Value) -> Result<Vec<u32>> {
+        let at = self.locate(obj)?;
+        let len = crate::object::word_count(self.original_header(at))?;
+        Ok((0..len)
+            .map(|i| crate::object::half_of(self.body_word(at, i / 2), i))
+            .collect())
+    }
+
+    /// The identity hash of a base object.
+    pub fn original_hash(&self, obj: Value) -> Result<u32> {
+        Ok(self.original_header(self.locate(obj)?).hash())
+    }
+
+    /// A hash of every object's original header, class and body. Equal before and after any
+    /// amount of image activity: the base is immutable.
+    pub fn checksum(&self) -> u64 {
+        use rayon::prelude::*;
+        self.inner
+            .starts
+            .par_iter()
+            .map(|&start| {
+                let at = start as usize;
+                let header = self.original_header(at);
+                let mut h = mix(0, header.0 ^ (at as u64));
+                h = mix(h, self.class_word(at).to_bits());
+                for i in 0..header.body_words() {
+                    h = mix(h, self.body_word(at, i));
+                }
+                h
+            })
+            .reduce(|| 0, u64::wrapping_add)
+    }
+
+    /// Counts forwarders and slot-table entries. Walks the whole base.
+    pub fn census(&self) -> Census {
+        let mut census = Census::default();
+        for &start in self.inner.starts.iter() {
+            let word = self.header_word(start as usize).load(Ordering::Acquire);
+            if word & FORWARDED != 0 {
+                // SAFETY: forwarded header word, loaded with Acquire, heap held by `self`.
+                let (used, capacity) = unsafe { Forwarder::from_word(word) }.slots.census();
+                census.forwarders += 1;
+                census.entries += used;
+                census.entry_capacity += capacity;
+            }
+        }
+        census
+    }
+}
+
+fn mix(h: u64, w: u64) -> u64 {
+    (h ^ w).wrapping_mul(0x100_0000_01b3).rotate_left(29) ^ (w >> 7)
+}
+
+impl std::fmt::Debug for BaseHeap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaseHeap")
+            .field("objects", &self.object_count())
+            .field("bytes", &self.bytes())
+            .field("live_images", &self.live_images())
+            .finish()
+    }
+}

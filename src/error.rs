@@ -1,0 +1,59 @@
+//! Typed errors. Every bad argument is answered with one of these, never a panic, and never
+//! after a partial change: operations validate before they mutate.
+
+use crate::{Format, Value};
+
+/// Why a heap or image operation was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// An object operation was given an immediate.
+    #[error("{0:?} is an immediate value, not an object reference")]
+    NotAnObject(Value),
+    /// The reference belongs to another image, another heap, or an image that has ended.
+    #[error(
+        "reference {0:?} does not belong to this image or its base heap; \
+         pass values between images as immediates or by copying their contents"
+    )]
+    ForeignReference(Value),
+    /// The index is past the end of the object.
+    #[error("index {index} is out of range: the object has {len} elements")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The object's element count for this kind of access.
+        len: usize,
+    },
+    /// The access does not match the object's format.
+    #[error("this access needs a {expected} object, but the object's format is {actual:?}")]
+    WrongFormat {
+        /// What the access needs.
+        expected: &'static str,
+        /// What the object is.
+        actual: Format,
+    },
+    /// A class argument was an immediate.
+    #[error("a class must be an object reference, not {0:?}")]
+    BadClass(Value),
+    /// The object would exceed the 2^32-word body limit or the space's 2^37-word limit.
+    #[error("the object or space would exceed cowheap's size limits")]
+    TooLarge,
+    /// All image ids of this heap are in use.
+    #[error("all {limit} image ids of this heap are in use; drop an image or seal the base with a larger max_images")]
+    TooManyImages {
+        /// The heap's configured limit.
+        limit: usize,
+    },
+    /// A builder was sealed with an invalid configuration.
+    #[error("invalid heap configuration: {0}")]
+    BadConfig(String),
+    /// No root has this name.
+    #[error("no root is named {0:?}")]
+    UnknownRoot(String),
+    /// The OS refused to start a thread for an image.
+    #[error("could not start an image thread: {0}")]
+    Spawn(String),
+}
+
+/// Shorthand for results of cowheap operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

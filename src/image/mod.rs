@@ -1,0 +1,364 @@
+//! Images: one mutator context each, with its own id, private space and copies.
+//!
+//! The read path is in [`read`](self::read) and the write path, copy-on-write and
+//! `become_forward` included, in [`write`](self::write).
+
+mod read;
+mod write;
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
+
+use crate::base::BaseHeap;
+use crate::forwarder::{self, Forwarder};
+use crate::object::{self, Format, Header, Loc, FORWARDED, HEADER_WORDS};
+use crate::space::Space;
+use crate::stats::ImageStats;
+use crate::sync::Ordering;
+use crate::value::BASE_OWNER_FLAG;
+use crate::{Error, Result, Value};
+
+/// Image incarnations own private references. They run through 2^28 - 1 values before
+/// wrapping; see [`Value`] for why a wrap cannot break memory safety.
+static NEXT_INCARNATION: AtomicU32 = AtomicU32::new(0);
+
+fn next_incarnation() -> u32 {
+    NEXT_INCARNATION.fetch_add(1, StdOrdering::Relaxed) % (BASE_OWNER_FLAG - 1) + 1
+}
+
+/// One client of a shared base: reads see the base plus this image's own writes, and nothing
+/// any other image did.
+///
+/// `Image` is `Send` (a host may move it between threads between steps) but not `Sync`: one
+/// thread at a time drives it.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<cowheap::Image>();
+/// ```
+pub struct Image {
+    pub(crate) heap: BaseHeap,
+    pub(crate) id: u32,
+    pub(crate) space_owner: u32,
+    pub(crate) space: Space,
+    /// Base objects where this image holds a slot-table entry, for teardown.
+    pub(crate) entered: Vec<u32>,
+    root_overrides: Vec<(String, Value)>,
+    pub(crate) stats: ImageStats,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// The object a reference leads to in one image, after following every forwarder.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    Base { at: usize, header: Header },
+    Private { at: usize, header: Header },
+}
+
+impl Target {
+    fn loc(self) -> Loc {
+        match self {
+            Target::Base { at, .. } => Loc::Base(at),
+            Target::Private { at, .. } => Loc::Private(at),
+        }
+    }
+
+    fn header(self) -> Header {
+        match self {
+            Target::Base { header, .. } | Target::Private { header, .. } => header,
+        }
+    }
+}
+
+impl BaseHeap {
+    /// A new image over this base. It sees exactly the base until it writes.
+    pub fn new_image(&self) -> Result<Image> {
+        let id = self.inner.ids.acquire().ok_or(Error::TooManyImages {
+            limit: self.inner.ids.limit(),
+        })?;
+        let space_owner = next_incarnation();
+        Ok(Image {
+            heap: self.clone(),
+            id,
+            space_owner,
+            space: Space::new(space_owner),
+            entered: Vec::new(),
+            root_overrides: Vec::new(),
+            stats: ImageStats::default(),
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        #[cfg(cowheap_mutant = "early_id_release")]
+        self.heap.inner.ids.release(self.id);
+        for &at in &self.entered {
+            let word = self.heap.header_word(at as usize).load(Ordering::Acquire);
+            debug_assert_ne!(word & FORWARDED, 0);
+            // SAFETY: an entered object's header holds a forwarder (headers never revert),
+            // loaded with Acquire, and `self.heap` keeps the base alive.
+            forwarder::clear(unsafe { Forwarder::from_word(word) }, self.id);
+        }
+        // The id goes back only after every entry is a tombstone, so its next holder
+        // cannot find this image's targets.
+        #[cfg(not(cowheap_mutant = "early_id_release"))]
+        self.heap.inner.ids.release(self.id);
+    }
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("id", &self.id)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Image {
+    /// This image's id, unique among the live images of its heap and reused after teardown.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The base heap this image runs over.
+    pub fn heap(&self) -> &BaseHeap {
+        &self.heap
+    }
+
+    /// What this image has done so far.
+    pub fn stats(&self) -> ImageStats {
+        ImageStats {
+            private_bytes: (self.space.len() * 8) as u64,
+            ..self.stats
+        }
+    }
+
+    /// Where a reference points, checked against this image's two spaces.
+    #[inline(always)]
+    pub(crate) fn locate(&self, v: Value) -> Result<Loc> {
+        if !v.is_object() {
+            Err(Error::NotAnObject(v))
+        } else if v.owner() == self.heap.owner() {
+            Ok(Loc::Base(v.index()))
+        } else if v.owner() == self.space_owner && v.index() < self.space.len() {
+            Ok(Loc::Private(v.index()))
+        } else {
+            Err(Error::ForeignReference(v))
+        }
+    }
+
+    /// Checks that `v` may be stored in this image.
+    pub(crate) fn check_storable(&self, v: Value) -> Result<()> {
+        if v.is_object() {
+            self.locate(v)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn value_of(&self, loc: Loc) -> Value {
+        match loc {
+            Loc::Base(at) => self.heap.reference(at),
+            Loc::Private(at) => Value::object(self.space_owner, at as u64),
+        }
+    }
+
+    /// Follows `v` to the object this image sees and answers its canonical reference.
+    pub(crate) fn canonical(&mut self, v: Value) -> Result<Value> {
+        if !v.is_object() {
+            return Ok(v);
+        }
+        let loc = self.locate(v)?;
+        let target = self.resolve(loc)?.loc();
+        Ok(self.value_of(target))
+    }
+
+    fn target_of(&mut self, obj: Value) -> Result<Target> {
+        let loc = self.locate(obj)?;
+        self.resolve(loc)
+    }
+
+    /// A method's literal count, wherever the method lives.
+    fn literals(&self, target: Target) -> usize {
+        match target {
+            Target::Base { at, .. } => self.heap.body_word(at, 0) as usize,
+            Target::Private { at, .. } => self.space.literals(at),
+        }
+    }
+
+    /// Body word `i` of a resolved object.
+    fn body_word(&self, target: Target, i: usize) -> Result<u64> {
+        match target {
+            Target::Base { at, .. } => Ok(self.heap.body_word(at, i)),
+            Target::Private { at, .. } => self.space.word(at + HEADER_WORDS + i),
+        }
+    }
+
+    /// True if `a` and `b` are the same object as this image sees them. A base object and this
+    /// image's copy of it are identical; so are an object and whatever it became.
+    pub fn identical(&mut self, a: Value, b: Value) -> Result<bool> {
+        Ok(self.canonical(a)? == self.canonical(b)?)
+    }
+
+    /// The identity hash. A copy keeps its base object's hash. Immediates hash to their value.
+    pub fn identity_hash(&mut self, v: Value) -> Result<u32> {
+        if !v.is_object() {
+            return Ok((v.to_bits() >> 3) as u32 & object::MAX_HASH);
+        }
+        Ok(self.target_of(v)?.header().hash())
+    }
+
+    /// The class of an object. Immediates have no class object here: a VM finds theirs in
+    /// its special objects.
+    pub fn class_of(&mut self, obj: Value) -> Result<Value> {
+        let class = match self.target_of(obj)? {
+            Target::Base { at, .. } => self.heap.class_word(at),
+            Target::Private { at, .. } => Value::from_bits(self.space.word(at + 1)?),
+        };
+        self.canonical(class)
+    }
+
+    /// The format of an object.
+    pub fn format_of(&mut self, obj: Value) -> Result<Format> {
+        Ok(self.target_of(obj)?.header().format())
+    }
+
+    /// The element count: slots, 32-bit words, bytes, or for a method its bytecodes (see
+    /// [`literal_count`](Self::literal_count) for its literals).
+    pub fn size_of(&mut self, obj: Value) -> Result<usize> {
+        let t = self.target_of(obj)?;
+        Ok(object::element_count(t.header(), || self.literals(t)))
+    }
+
+    /// The literal count of a method; 0 for other formats.
+    pub fn literal_count(&mut self, obj: Value) -> Result<usize> {
+        let t = self.target_of(obj)?;
+        Ok(if t.header().format() == Format::Method {
+            self.literals(t)
+        } else {
+            0
+        })
+    }
+
+    /// Byte `index` of a bytes object, or bytecode `index` of a method.
+    pub fn read_byte(&mut self, obj: Value, index: usize) -> Result<u8> {
+        let t = self.target_of(obj)?;
+        let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
+        if index >= len {
+            return Err(Error::IndexOutOfRange { index, len });
+        }
+        let k = first + index;
+        Ok(object::byte_of(self.body_word(t, k / 8)?, k))
+    }
+
+    /// All bytes of a bytes object, or a method's bytecodes.
+    pub fn bytes(&mut self, obj: Value) -> Result<Vec<u8>> {
+        let t = self.target_of(obj)?;
+        let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
+        (first..first + len)
+            .map(|k| Ok(object::byte_of(self.body_word(t, k / 8)?, k)))
+            .collect()
+    }
+
+    /// 32-bit word `index` of a words object.
+    pub fn read_word(&mut self, obj: Value, index: usize) -> Result<u32> {
+        let t = self.target_of(obj)?;
+        let len = object::word_count(t.header())?;
+        if index >= len {
+            return Err(Error::IndexOutOfRange { index, len });
+        }
+        Ok(object::half_of(self.body_word(t, index / 2)?, index))
+    }
+
+    /// The root called `name`: this image's own setting if it made one, else the base's.
+    pub fn root(&mut self, name: &str) -> Result<Value> {
+        let v = match self.root_overrides.iter().find(|(n, _)| n == name) {
+            Some(&(_, v)) => v,
+            None => self.heap.root(name)?,
+        };
+        self.canonical(v)
+    }
+
+    /// Sets a root for this image only.
+    pub fn set_root(&mut self, name: &str, value: Value) -> Result<()> {
+        self.check_storable(value)?;
+        match self.root_overrides.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = value,
+            None => self.root_overrides.push((name.to_owned(), value)),
+        }
+        Ok(())
+    }
+
+    /// Allocates a private object of `len` elements: slots (nil-filled), 32-bit words or bytes
+    /// (zeroed), or a method's bytecodes (with no literals; see [`new_method`](Self::new_method)).
+    pub fn allocate(&mut self, class: Value, format: Format, len: usize) -> Result<Value> {
+        self.allocate_with(class, format, len, 0)
+    }
+
+    fn allocate_with(
+        &mut self,
+        class: Value,
+        format: Format,
+        len: usize,
+        literals: usize,
+    ) -> Result<Value> {
+        if !class.is_object() {
+            return Err(Error::BadClass(class));
+        }
+        self.check_storable(class)?;
+        let at = self
+            .space
+            .allocate(class, format, len, literals, self.heap.filler())?;
+        self.stats.allocations += 1;
+        Ok(Value::object(self.space_owner, at as u64))
+    }
+
+    /// Allocates a private pointers object holding `slots`.
+    pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
+        slots.iter().try_for_each(|&v| self.check_storable(v))?;
+        let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
+        let at = obj.index();
+        self.space
+            .set_pointers(at, Header(self.space.word(at)?), slots)?;
+        Ok(obj)
+    }
+
+    /// Allocates a private bytes object holding `bytes`.
+    pub fn new_bytes(&mut self, class: Value, bytes: &[u8]) -> Result<Value> {
+        let obj = self.allocate_with(class, Format::Bytes, bytes.len(), 0)?;
+        let at = obj.index();
+        self.space
+            .set_bytes(at, Header(self.space.word(at)?), 0, bytes)?;
+        Ok(obj)
+    }
+
+    /// Allocates a private words object holding `words`.
+    pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
+        let obj = self.allocate_with(class, Format::Words, words.len(), 0)?;
+        let at = obj.index();
+        let header = Header(self.space.word(at)?);
+        for (i, &w) in words.iter().enumerate() {
+            self.space.set_word(at, header, i, w)?;
+        }
+        Ok(obj)
+    }
+
+    /// Allocates a private compiled method.
+    pub fn new_method(
+        &mut self,
+        class: Value,
+        literals: &[Value],
+        bytecodes: &[u8],
+    ) -> Result<Value> {
+        literals.iter().try_for_each(|&v| self.check_storable(v))?;
+        let obj = self.allocate_with(class, Format::Method, bytecodes.len(), literals.len())?;
+        let at = obj.index();
+        let header = Header(self.space.word(at)?);
+        self.space.set_pointers(at, header, literals)?;
+        self.space.set_bytes(at, header, 0, bytecodes)?;
+        Ok(obj)
+    }
+}

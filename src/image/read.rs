@@ -1,0 +1,115 @@
+//! The read path (DESIGN.md §3).
+//!
+//! Reading slot k of an unforwarded base object costs one Acquire load of the header word,
+//! which the bounds check needs anyway, and one test of its forwarded bit. The value read is
+//! then checked the same way, so that a reference to an object this image has diverged from
+//! is followed to this image's target before anyone sees it. Forwarded objects cost a
+//! slot-table look-up (a few loads); chains (copies that later `become` something else) are
+//! followed to the end, as Spur does. A reference read out of a private object that had to be
+//! followed is rewritten in place: the lazy become.
+
+use super::{Image, Target};
+use crate::forwarder::Forwarder;
+use crate::object::{slot_offset, Header, Loc, FORWARDED};
+use crate::sync::Ordering;
+use crate::{Error, Result, Value};
+
+impl Image {
+    /// Reads slot `index` of a pointers object, or literal `index` of a method.
+    ///
+    /// The answer is always the reference this image should use: if the slot points at a base
+    /// object this image has copied (or made `become` something), the answer is the copy.
+    #[inline]
+    pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
+        let loc = self.locate(obj)?;
+        if let Loc::Base(at) = loc {
+            let word = self.heap.header_word(at).load(Ordering::Acquire);
+            if word & FORWARDED == 0 {
+                let slot =
+                    slot_offset(Header(word), index, || self.heap.body_word(at, 0) as usize)?;
+                return self.follow_base_value(Value::from_bits(self.heap.body_word(at, slot)));
+            }
+        }
+        self.read_resolved(loc, index)
+    }
+
+    fn read_resolved(&mut self, loc: Loc, index: usize) -> Result<Value> {
+        match self.resolve(loc)? {
+            Target::Base { at, header } => {
+                let slot = slot_offset(header, index, || self.heap.body_word(at, 0) as usize)?;
+                self.follow_base_value(Value::from_bits(self.heap.body_word(at, slot)))
+            }
+            Target::Private { at, header } => {
+                let slot = self.space.slot_at(at, header, index)?;
+                let value = Value::from_bits(self.space.word(slot)?);
+                let followed = self.canonical(value)?;
+                if followed != value {
+                    *self.space.word_mut(slot)? = followed.to_bits();
+                    self.stats.fixups += 1;
+                }
+                Ok(followed)
+            }
+        }
+    }
+
+    /// A value read from the base: an immediate or a reference into the same base (the builder
+    /// and the loaders guarantee it), so only its forwarded bit needs a look.
+    #[inline]
+    fn follow_base_value(&mut self, value: Value) -> Result<Value> {
+        if value.is_object() {
+            let word = self.heap.header_word(value.index()).load(Ordering::Acquire);
+            if word & FORWARDED != 0 {
+                return self.canonical(value);
+            }
+        }
+        Ok(value)
+    }
+
+    /// Follows forwarders from `loc` to the object this image sees there.
+    pub(crate) fn resolve(&mut self, mut loc: Loc) -> Result<Target> {
+        loop {
+            match loc {
+                Loc::Base(at) => {
+                    let word = self.heap.header_word(at).load(Ordering::Acquire);
+                    if word & FORWARDED == 0 {
+                        return Ok(Target::Base {
+                            at,
+                            header: Header(word),
+                        });
+                    }
+                    // SAFETY: forwarded header word, loaded with Acquire; `self.heap` keeps the
+                    // base, and so the forwarder, alive.
+                    let forwarder = unsafe { Forwarder::from_word(word) };
+                    self.stats.lookups += 1;
+                    match forwarder.slots.lookup(self.id) {
+                        Some(next) => loc = next,
+                        None => {
+                            return Ok(Target::Base {
+                                at,
+                                header: Header(forwarder.original()),
+                            })
+                        }
+                    }
+                }
+                Loc::Private(at) => {
+                    let word = self.space.word(at)?;
+                    if word & FORWARDED == 0 {
+                        return Ok(Target::Private {
+                            at,
+                            header: Header(word),
+                        });
+                    }
+                    loc = Loc::decode(word >> 1);
+                    // Only `become_forward` writes forwarded private headers, from resolved
+                    // targets; re-check base targets all the same, because a forged header
+                    // must never steer us to a word that is not a base header.
+                    if let Loc::Base(b) = loc {
+                        if !self.heap.is_object_start(b) {
+                            return Err(Error::ForeignReference(self.value_of(Loc::Private(at))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

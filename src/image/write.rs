@@ -1,0 +1,111 @@
+//! The write path (DESIGN.md §3): copy-on-write of base objects, stores, and per-image
+//! `become_forward`.
+//!
+//! A first store into a base object copies it into this image's space, then publishes the copy
+//! by installing this image's entry in the object's conditional forwarder (CAS-installing the
+//! forwarder first if no image has). Every store validates its arguments before copying
+//! anything, so a refused store leaves no trace.
+
+use super::{Image, Target};
+use crate::forwarder::{self, Installed};
+use crate::object::{self, Loc, FORWARDED, HEADER_WORDS};
+use crate::{Error, Result, Value};
+
+impl Image {
+    /// Stores `value` into slot `index` of a pointers object, or literal `index` of a method.
+    /// Copies the object first if it is a base object this image has not written yet.
+    pub fn write(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
+        self.check_storable(value)?;
+        let target = self.target_of(obj)?;
+        let offset = object::slot_offset(target.header(), index, || self.literals(target))?;
+        let at = self.make_private(target)?;
+        *self.space.word_mut(at + HEADER_WORDS + offset)? = value.to_bits();
+        Ok(())
+    }
+
+    /// Stores byte `index` of a bytes object, or bytecode `index` of a method.
+    pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
+        let target = self.target_of(obj)?;
+        let at = self.make_private_checked(target, |header, this| {
+            object::byte_span(header, || this.literals(target)).and_then(|(_, len)| {
+                (index < len)
+                    .then_some(())
+                    .ok_or(Error::IndexOutOfRange { index, len })
+            })
+        })?;
+        let header = object::Header(self.space.word(at)?);
+        self.space.set_bytes(at, header, index, &[byte])
+    }
+
+    /// Stores 32-bit word `index` of a words object.
+    pub fn write_word(&mut self, obj: Value, index: usize, word: u32) -> Result<()> {
+        let target = self.target_of(obj)?;
+        let at = self.make_private_checked(target, |header, _| {
+            let len = object::word_count(header)?;
+            (index < len)
+                .then_some(())
+                .ok_or(Error::IndexOutOfRange { index, len })
+        })?;
+        let header = object::Header(self.space.word(at)?);
+        self.space.set_word(at, header, index, word)
+    }
+
+    /// Redirects every reference to `from`, as this image sees it, to `to`, lazily: through this
+    /// image's forwarder entry if `from` is a base object, or by forwarding the private object.
+    /// Other images are not affected. `from` keeps its place; `to` keeps its identity hash.
+    pub fn become_forward(&mut self, from: Value, to: Value) -> Result<()> {
+        let source = self.target_of(from)?;
+        let target = self.target_of(to)?.loc();
+        if source.loc() == target {
+            return Ok(());
+        }
+        match source {
+            Target::Private { at, .. } => {
+                *self.space.word_mut(at)? = (target.encode() << 1) | FORWARDED;
+            }
+            Target::Base { at, .. } => self.enter(at, target),
+        }
+        self.stats.becomes += 1;
+        Ok(())
+    }
+
+    fn make_private_checked(
+        &mut self,
+        target: Target,
+        check: impl FnOnce(object::Header, &Self) -> Result<()>,
+    ) -> Result<usize> {
+        check(target.header(), self)?;
+        self.make_private(target)
+    }
+
+    /// The private object to write for `target`, copying it first if it is in the base.
+    fn make_private(&mut self, target: Target) -> Result<usize> {
+        match target {
+            Target::Private { at, .. } => Ok(at),
+            Target::Base { at, header } => self.copy_on_write(at, header),
+        }
+    }
+
+    /// Copies base object `at` (whose original header is `header`) and publishes the copy.
+    fn copy_on_write(&mut self, at: usize, header: object::Header) -> Result<usize> {
+        let heap = &self.heap;
+        let words = (0..header.total_words()).map(|i| match i {
+            0 => header.0,
+            1 => heap.class_word(at).to_bits(),
+            i => heap.body_word(at, i - HEADER_WORDS),
+        });
+        let copy = self.space.append(words)?;
+        self.enter(at, Loc::Private(copy));
+        self.stats.copies += 1;
+        Ok(copy)
+    }
+
+    /// Gives this image the forwarder entry `target` for base object `at`, where it has none.
+    fn enter(&mut self, at: usize, target: Loc) {
+        match forwarder::install(self.heap.header_word(at), self.id, target) {
+            Installed::Forwarder => self.stats.forwarders_installed += 1,
+            Installed::Entry => self.stats.entries_added += 1,
+        }
+        self.entered.push(at as u32);
+    }
+}

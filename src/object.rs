@@ -1,0 +1,290 @@
+//! Object layout, shared by the sealed base arena and every image's private space.
+//!
+//! An object is `[header][class][body...]`, in 64-bit words, and is named by the index of its
+//! header word. The header word is the only word of a base object that ever changes: when
+//! some image diverges from the object, the header word is replaced by a tagged pointer to a
+//! conditional forwarder, which keeps the original header. The read barrier is therefore a
+//! test of a bit in a word the read loads anyway for its bounds check (Spur's scheme).
+//!
+//! Header word, when bit 0 is clear:
+//!
+//! | bits | field |
+//! |---|---|
+//! | 0 | forwarded flag (0) |
+//! | 1..3 | [`Format`] |
+//! | 3..6 | unused trailing bytes of the last body word |
+//! | 6..28 | identity hash (22 bits) |
+//! | 32..64 | body length in words |
+//!
+//! A compiled method's first body word is its literal count; literals follow, then bytecodes.
+
+use crate::Error;
+
+/// Bit 0 of a header word: the rest of the word is a forwarding target, not a header.
+pub(crate) const FORWARDED: u64 = 1;
+/// Words before the body: header and class.
+pub(crate) const HEADER_WORDS: usize = 2;
+/// The largest identity hash.
+pub const MAX_HASH: u32 = (1 << 22) - 1;
+/// The largest body, in 64-bit words.
+pub(crate) const MAX_BODY_WORDS: usize = u32::MAX as usize;
+
+/// What an object's body holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Format {
+    /// Slots holding [`Value`](crate::Value)s.
+    Pointers,
+    /// Unsigned 32-bit words.
+    Words,
+    /// Bytes.
+    Bytes,
+    /// A compiled method: literal values, then bytecodes.
+    Method,
+}
+
+impl Format {
+    fn code(self) -> u64 {
+        match self {
+            Format::Pointers => 0,
+            Format::Words => 1,
+            Format::Bytes => 2,
+            Format::Method => 3,
+        }
+    }
+
+    fn from_code(code: u64) -> Format {
+        match code & 3 {
+            0 => Format::Pointers,
+            1 => Format::Words,
+            2 => Format::Bytes,
+            _ => Format::Method,
+        }
+    }
+}
+
+/// A decoded header word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header(pub(crate) u64);
+
+impl Header {
+    pub(crate) fn new(format: Format, hash: u32, body_words: usize, pad_bytes: usize) -> Header {
+        debug_assert!(body_words <= MAX_BODY_WORDS && pad_bytes < 8);
+        Header(
+            (format.code() << 1)
+                | ((pad_bytes as u64) << 3)
+                | (((hash & MAX_HASH) as u64) << 6)
+                | ((body_words as u64) << 32),
+        )
+    }
+
+    #[inline]
+    pub(crate) fn format(self) -> Format {
+        Format::from_code(self.0 >> 1)
+    }
+
+    #[inline]
+    pub(crate) fn pad_bytes(self) -> usize {
+        ((self.0 >> 3) & 7) as usize
+    }
+
+    #[inline]
+    pub(crate) fn hash(self) -> u32 {
+        ((self.0 >> 6) as u32) & MAX_HASH
+    }
+
+    #[inline]
+    pub(crate) fn body_words(self) -> usize {
+        (self.0 >> 32) as usize
+    }
+
+    /// Words the whole object occupies.
+    #[inline]
+    pub(crate) fn total_words(self) -> usize {
+        HEADER_WORDS + self.body_words()
+    }
+}
+
+/// Body words needed for `len` elements of `format` (for methods, `len` is the bytecode count
+/// and `literals` the literal count), with the unused trailing bytes.
+pub(crate) fn body_size(
+    format: Format,
+    len: usize,
+    literals: usize,
+) -> Result<(usize, usize), Error> {
+    let bytes = match format {
+        Format::Pointers => len.checked_mul(8),
+        Format::Words => len.checked_mul(4),
+        Format::Bytes => Some(len),
+        Format::Method => literals
+            .checked_add(1)
+            .and_then(|w| w.checked_mul(8))
+            .and_then(|b| b.checked_add(len)),
+    }
+    .ok_or(Error::TooLarge)?;
+    let words = bytes.div_ceil(8);
+    if words > MAX_BODY_WORDS {
+        return Err(Error::TooLarge);
+    }
+    Ok((words, words * 8 - bytes))
+}
+
+/// Where an object lives, as seen by one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// In the sealed base arena, at this word index.
+    Base(usize),
+    /// In the image's private space, at this word index.
+    Private(usize),
+}
+
+impl Loc {
+    /// Packs into 42 bits: `index << 1 | private`. Used by slot-table entries and by private
+    /// objects forwarded with `become_forward`.
+    #[inline]
+    pub(crate) fn encode(self) -> u64 {
+        match self {
+            Loc::Base(i) => (i as u64) << 1,
+            Loc::Private(i) => ((i as u64) << 1) | 1,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn decode(bits: u64) -> Loc {
+        let index = (bits >> 1) as usize;
+        if bits & 1 == 0 {
+            Loc::Base(index)
+        } else {
+            Loc::Private(index)
+        }
+    }
+}
+
+/// Where element `index` of a pointer-holding object sits in its body, or why it cannot be read.
+/// `literal_count` is only consulted for methods.
+#[inline]
+pub(crate) fn slot_offset(
+    header: Header,
+    index: usize,
+    literal_count: impl FnOnce() -> usize,
+) -> Result<usize, Error> {
+    let (first, len) = match header.format() {
+        Format::Pointers => (0, header.body_words()),
+        Format::Method => (1, literal_count()),
+        other => {
+            return Err(Error::WrongFormat {
+                expected: "pointers or method",
+                actual: other,
+            })
+        }
+    };
+    if index < len {
+        Ok(first + index)
+    } else {
+        Err(Error::IndexOutOfRange { index, len })
+    }
+}
+
+/// The byte range of a byte-addressable body: bytes objects, and a method's bytecodes.
+pub(crate) fn byte_span(
+    header: Header,
+    literal_count: impl FnOnce() -> usize,
+) -> Result<(usize, usize), Error> {
+    let total = header.body_words() * 8 - header.pad_bytes();
+    match header.format() {
+        Format::Bytes => Ok((0, total)),
+        Format::Method => {
+            let start = (1 + literal_count()) * 8;
+            Ok((start, total.saturating_sub(start)))
+        }
+        other => Err(Error::WrongFormat {
+            expected: "bytes or method",
+            actual: other,
+        }),
+    }
+}
+
+/// The number of 32-bit words of a words object.
+pub(crate) fn word_count(header: Header) -> Result<usize, Error> {
+    match header.format() {
+        Format::Words => Ok((header.body_words() * 8 - header.pad_bytes()) / 4),
+        other => Err(Error::WrongFormat {
+            expected: "words",
+            actual: other,
+        }),
+    }
+}
+
+/// The element count users see: slots, 32-bit words, bytes, or a method's bytecodes.
+pub(crate) fn element_count(header: Header, literal_count: impl FnOnce() -> usize) -> usize {
+    match header.format() {
+        Format::Pointers => header.body_words(),
+        Format::Words => word_count(header).unwrap_or(0),
+        Format::Bytes | Format::Method => byte_span(header, literal_count).map_or(0, |s| s.1),
+    }
+}
+
+/// Reads byte `i` of a body laid out as little-endian words.
+#[inline]
+pub(crate) fn byte_of(word: u64, i: usize) -> u8 {
+    (word >> ((i % 8) * 8)) as u8
+}
+
+#[inline]
+pub(crate) fn with_byte(word: u64, i: usize, b: u8) -> u64 {
+    let shift = (i % 8) * 8;
+    (word & !(0xff << shift)) | ((b as u64) << shift)
+}
+
+#[inline]
+pub(crate) fn half_of(word: u64, i: usize) -> u32 {
+    (word >> ((i % 2) * 32)) as u32
+}
+
+#[inline]
+pub(crate) fn with_half(word: u64, i: usize, w: u32) -> u64 {
+    let shift = (i % 2) * 32;
+    (word & !(0xffff_ffff << shift)) | ((w as u64) << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fields_round_trip() {
+        for format in [
+            Format::Pointers,
+            Format::Words,
+            Format::Bytes,
+            Format::Method,
+        ] {
+            let h = Header::new(format, MAX_HASH, 123_456, 5);
+            assert_eq!(h.format(), format);
+            assert_eq!(h.hash(), MAX_HASH);
+            assert_eq!(h.body_words(), 123_456);
+            assert_eq!(h.pad_bytes(), 5);
+            assert_eq!(h.0 & FORWARDED, 0);
+        }
+    }
+
+    #[test]
+    fn body_sizes() {
+        assert_eq!(body_size(Format::Bytes, 0, 0).unwrap(), (0, 0));
+        assert_eq!(body_size(Format::Bytes, 9, 0).unwrap(), (2, 7));
+        assert_eq!(body_size(Format::Words, 3, 0).unwrap(), (2, 4));
+        assert_eq!(body_size(Format::Method, 3, 2).unwrap(), (4, 5));
+        assert!(body_size(Format::Pointers, usize::MAX, 0).is_err());
+    }
+
+    #[test]
+    fn loc_round_trips() {
+        for loc in [
+            Loc::Base(0),
+            Loc::Private(0),
+            Loc::Base(1 << 36),
+            Loc::Private(77),
+        ] {
+            assert_eq!(Loc::decode(loc.encode()), loc);
+        }
+    }
+}

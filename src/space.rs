@@ -1,0 +1,153 @@
+//! A growable space of objects in plain words: the builder's arena before sealing, and each
+//! image's private space. Only its owner touches it, so nothing here is atomic.
+//!
+//! Every access is bounds-checked and answers a typed error: a space is only ever addressed by
+//! references it handed out, but a reference kept across 2^28 image lifetimes could alias a
+//! later image's space, and that must stay an error, not a panic.
+
+use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
+use crate::value::INDEX_MASK;
+use crate::{Error, Result, Value};
+
+#[derive(Default)]
+pub(crate) struct Space {
+    pub(crate) words: Vec<u64>,
+    next_hash: u32,
+}
+
+impl Space {
+    pub(crate) fn new(hash_seed: u32) -> Space {
+        Space {
+            words: Vec::new(),
+            next_hash: hash_seed & MAX_HASH,
+        }
+    }
+
+    fn next_hash(&mut self) -> u32 {
+        // A full-period LCG over 22 bits, as in Squeak's hash generator.
+        self.next_hash = (self
+            .next_hash
+            .wrapping_mul(1_664_525)
+            .wrapping_add(1_013_904_223))
+            & MAX_HASH;
+        self.next_hash.max(1)
+    }
+
+    /// Appends an object and answers its index. Pointer slots and literals hold `filler`.
+    pub(crate) fn allocate(
+        &mut self,
+        class: Value,
+        format: Format,
+        len: usize,
+        literals: usize,
+        filler: Value,
+    ) -> Result<usize> {
+        let (body, pad) = body_size(format, len, literals)?;
+        let at = self.words.len();
+        if (at + HEADER_WORDS + body) as u64 > INDEX_MASK {
+            return Err(Error::TooLarge);
+        }
+        let hash = self.next_hash();
+        self.words.reserve(HEADER_WORDS + body);
+        self.words.push(Header::new(format, hash, body, pad).0);
+        self.words.push(class.to_bits());
+        let body_at = at + HEADER_WORDS;
+        match format {
+            Format::Pointers => self.words.resize(body_at + body, filler.to_bits()),
+            Format::Method => {
+                self.words.push(literals as u64);
+                self.words.resize(body_at + 1 + literals, filler.to_bits());
+                self.words.resize(body_at + body, 0);
+            }
+            Format::Words | Format::Bytes => self.words.resize(body_at + body, 0),
+        }
+        Ok(at)
+    }
+
+    /// Appends a verbatim copy of an object's words.
+    pub(crate) fn append(&mut self, words: impl ExactSizeIterator<Item = u64>) -> Result<usize> {
+        let at = self.words.len();
+        if (at + words.len()) as u64 > INDEX_MASK {
+            return Err(Error::TooLarge);
+        }
+        self.words.extend(words);
+        Ok(at)
+    }
+
+    #[inline]
+    pub(crate) fn word(&self, i: usize) -> Result<u64> {
+        self.words.get(i).copied().ok_or(Error::TooLarge)
+    }
+
+    #[inline]
+    pub(crate) fn word_mut(&mut self, i: usize) -> Result<&mut u64> {
+        self.words.get_mut(i).ok_or(Error::TooLarge)
+    }
+
+    /// A method's literal count (its first body word).
+    #[inline]
+    pub(crate) fn literals(&self, at: usize) -> usize {
+        self.words.get(at + HEADER_WORDS).map_or(0, |&w| w as usize)
+    }
+
+    /// The word index of slot `index` of the object at `at`.
+    #[inline]
+    pub(crate) fn slot_at(&self, at: usize, header: Header, index: usize) -> Result<usize> {
+        Ok(at + HEADER_WORDS + object::slot_offset(header, index, || self.literals(at))?)
+    }
+
+    pub(crate) fn set_bytes(
+        &mut self,
+        at: usize,
+        header: Header,
+        start: usize,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let (first, len) = object::byte_span(header, || self.literals(at))?;
+        if start.checked_add(bytes.len()).is_none_or(|end| end > len) {
+            return Err(Error::IndexOutOfRange {
+                index: start.saturating_add(bytes.len()).saturating_sub(1),
+                len,
+            });
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let k = first + start + i;
+            let w = self.word_mut(at + HEADER_WORDS + k / 8)?;
+            *w = object::with_byte(*w, k, b);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_word(
+        &mut self,
+        at: usize,
+        header: Header,
+        index: usize,
+        value: u32,
+    ) -> Result<()> {
+        let len = object::word_count(header)?;
+        if index >= len {
+            return Err(Error::IndexOutOfRange { index, len });
+        }
+        let w = self.word_mut(at + HEADER_WORDS + index / 2)?;
+        *w = object::with_half(*w, index, value);
+        Ok(())
+    }
+
+    pub(crate) fn set_pointers(
+        &mut self,
+        at: usize,
+        header: Header,
+        values: &[Value],
+    ) -> Result<()> {
+        for (i, v) in values.iter().enumerate() {
+            let slot = self.slot_at(at, header, i)?;
+            *self.word_mut(slot)? = v.to_bits();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.words.len()
+    }
+}

@@ -1,0 +1,77 @@
+//! One OS thread per image: the model cowheap is built for.
+
+use std::thread::JoinHandle;
+
+use crate::{BaseHeap, Error, Image, Result};
+
+/// Starts image threads with chosen settings. Small stacks make thousands of images practical.
+#[derive(Clone, Debug)]
+pub struct ImageThread {
+    heap: BaseHeap,
+    stack_size: Option<usize>,
+    name: Option<String>,
+}
+
+impl ImageThread {
+    /// The stack size of the thread, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The name of the thread, as shown by debuggers and panics.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Creates an image, then runs `f` with it on a new thread. The image is dropped, and its
+    /// copies, private objects and slots freed, when `f` returns.
+    pub fn spawn<F, R>(self, f: F) -> Result<JoinHandle<R>>
+    where
+        F: FnOnce(&mut Image) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut image = self.heap.new_image()?;
+        let mut builder = std::thread::Builder::new();
+        if let Some(bytes) = self.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        if let Some(name) = self.name {
+            builder = builder.name(name);
+        }
+        builder
+            .spawn(move || f(&mut image))
+            .map_err(|e| Error::Spawn(e.to_string()))
+    }
+}
+
+impl BaseHeap {
+    /// Runs `f` on a new OS thread with a fresh image of this heap.
+    ///
+    /// ```
+    /// # use cowheap::{BaseBuilder, Kernel};
+    /// let mut builder = BaseBuilder::new();
+    /// let kernel = Kernel::install(&mut builder)?;
+    /// let heap = builder.seal()?;
+    /// let handle = heap.spawn_image(move |image| image.class_of(kernel.nil))?;
+    /// assert_eq!(handle.join().unwrap()?, kernel.undefined_object);
+    /// # Ok::<(), cowheap::Error>(())
+    /// ```
+    pub fn spawn_image<F, R>(&self, f: F) -> Result<JoinHandle<R>>
+    where
+        F: FnOnce(&mut Image) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.image_thread().spawn(f)
+    }
+
+    /// A builder for image threads with a chosen stack size or name.
+    pub fn image_thread(&self) -> ImageThread {
+        ImageThread {
+            heap: self.clone(),
+            stack_size: None,
+            name: None,
+        }
+    }
+}
