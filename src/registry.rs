@@ -87,3 +87,69 @@ mod tests {
         assert_eq!(ids.acquire(), None);
     }
 }
+
+/// The live images' statistics blocks, by image id, for monitors.
+///
+/// Slots come in lazily allocated chunks of 64, so an empty heap costs a few pointers per
+/// 64 possible ids. This lies outside the loom-verified kernel (arc-swap is invisible to
+/// loom), so under loom it is an empty stand-in.
+pub(crate) struct LiveImages {
+    #[cfg(not(loom))]
+    chunks: Box<[std::sync::OnceLock<Box<[LiveSlot]>>]>,
+}
+
+#[cfg(not(loom))]
+type LiveSlot = arc_swap::ArcSwapOption<crossbeam::utils::CachePadded<crate::stats::LiveStats>>;
+
+pub(crate) type SharedStats =
+    std::sync::Arc<crossbeam::utils::CachePadded<crate::stats::LiveStats>>;
+
+#[cfg(not(loom))]
+impl LiveImages {
+    pub(crate) fn new(limit: usize) -> LiveImages {
+        LiveImages {
+            chunks: (0..limit.div_ceil(64))
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+        }
+    }
+
+    fn slot(&self, id: u32) -> &LiveSlot {
+        let id = id as usize;
+        let chunk =
+            self.chunks[id / 64].get_or_init(|| (0..64).map(|_| LiveSlot::empty()).collect());
+        &chunk[id % 64]
+    }
+
+    pub(crate) fn register(&self, id: u32, stats: &SharedStats) {
+        self.slot(id).store(Some(stats.clone()));
+    }
+
+    pub(crate) fn unregister(&self, id: u32) {
+        self.slot(id).store(None);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<(u32, crate::ImageStats)> {
+        let mut out = Vec::new();
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            for (i, slot) in chunk.get().into_iter().flatten().enumerate() {
+                if let Some(stats) = slot.load().as_ref() {
+                    out.push(((c * 64 + i) as u32, stats.snapshot()));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(loom)]
+impl LiveImages {
+    pub(crate) fn new(_limit: usize) -> LiveImages {
+        LiveImages {}
+    }
+    pub(crate) fn register(&self, _id: u32, _stats: &SharedStats) {}
+    pub(crate) fn unregister(&self, _id: u32) {}
+    pub(crate) fn snapshot(&self) -> Vec<(u32, crate::ImageStats)> {
+        Vec::new()
+    }
+}

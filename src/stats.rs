@@ -1,7 +1,15 @@
-//! Per-image statistics. Counted in plain fields by the image's own thread: counting must not
-//! add shared-memory traffic to the paths it measures.
+//! Per-image statistics, readable live from other threads.
+//!
+//! Each image counts into its own cache-padded block of atomics. Only the image writes its
+//! block, so a bump is a Relaxed load and store (two plain moves on x86), never a locked
+//! read-modify-write, and no counter shares a cache line with another image's. A monitor reads
+//! the blocks of all live images through [`BaseHeap::image_stats`](crate::BaseHeap::image_stats)
+//! without stopping anyone. None of this is on the unforwarded read path.
+//!
+//! These are plain `std` atomics even under loom: they carry no correctness obligations.
 
 use std::ops::AddAssign;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What one image has done to the heap so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -34,5 +42,60 @@ impl AddAssign for ImageStats {
         self.becomes += o.becomes;
         self.allocations += o.allocations;
         self.private_bytes += o.private_bytes;
+    }
+}
+
+/// A counter with one writer.
+#[derive(Default, Debug)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub(crate) fn bump(&self) {
+        self.add(1)
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One image's live counters.
+#[derive(Default, Debug)]
+pub(crate) struct LiveStats {
+    pub(crate) copies: Counter,
+    pub(crate) forwarders_installed: Counter,
+    pub(crate) entries_added: Counter,
+    pub(crate) lookups: Counter,
+    pub(crate) fixups: Counter,
+    pub(crate) becomes: Counter,
+    pub(crate) allocations: Counter,
+    pub(crate) private_bytes: Counter,
+}
+
+impl LiveStats {
+    pub(crate) fn snapshot(&self) -> ImageStats {
+        ImageStats {
+            copies: self.copies.get(),
+            forwarders_installed: self.forwarders_installed.get(),
+            entries_added: self.entries_added.get(),
+            lookups: self.lookups.get(),
+            fixups: self.fixups.get(),
+            becomes: self.becomes.get(),
+            allocations: self.allocations.get(),
+            private_bytes: self.private_bytes.get(),
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
 
 use super::{BaseHeap, HeapConfig, HeapInner};
 use crate::object::{Format, Header, HEADER_WORDS, MAX_HASH};
-use crate::registry::IdAllocator;
+use crate::registry::{IdAllocator, LiveImages};
 use crate::space::Space;
 use crate::sync::{Arc, AtomicU64};
 use crate::value::BASE_OWNER_FLAG;
@@ -233,6 +233,7 @@ impl BaseBuilder {
                 roots: self.roots,
                 filler: self.filler,
                 ids: IdAllocator::new(config.max_images),
+                live: LiveImages::new(config.max_images),
             }),
         })
     }

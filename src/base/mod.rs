@@ -12,7 +12,7 @@ pub use kernel::Kernel;
 
 use crate::forwarder::Forwarder;
 use crate::object::{Header, FORWARDED, HEADER_WORDS};
-use crate::registry::IdAllocator;
+use crate::registry::{IdAllocator, LiveImages};
 use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::{Error, Result, Value};
 
@@ -41,6 +41,7 @@ pub(crate) struct HeapInner {
     pub(crate) roots: Vec<(String, Value)>,
     pub(crate) filler: Value,
     pub(crate) ids: IdAllocator,
+    pub(crate) live: LiveImages,
 }
 
 impl Drop for HeapInner {
@@ -130,6 +131,13 @@ impl BaseHeap {
     /// The configuration-independent limit on live images of this heap.
     pub fn max_images(&self) -> usize {
         self.inner.ids.limit()
+    }
+
+    /// A live snapshot of every live image's statistics, by image id. Reads each image's
+    /// counters without stopping it; each figure is exact for that image at some moment during
+    /// the call.
+    pub fn image_stats(&self) -> Vec<(u32, crate::ImageStats)> {
+        self.inner.live.snapshot()
     }
 
     /// How many images of this heap are live now.

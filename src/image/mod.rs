@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
 use crate::base::BaseHeap;
 use crate::forwarder::{self, Forwarder};
 use crate::object::{self, Format, Header, Loc, FORWARDED, HEADER_WORDS};
+use crate::registry::SharedStats;
 use crate::space::Space;
-use crate::stats::ImageStats;
+use crate::stats::{ImageStats, LiveStats};
 use crate::sync::Ordering;
 use crate::value::BASE_OWNER_FLAG;
 use crate::{Error, Result, Value};
@@ -45,7 +46,7 @@ pub struct Image {
     /// Base objects where this image holds a slot-table entry, for teardown.
     pub(crate) entered: Vec<u32>,
     root_overrides: Vec<(String, Value)>,
-    pub(crate) stats: ImageStats,
+    pub(crate) stats: SharedStats,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -78,6 +79,8 @@ impl BaseHeap {
             limit: self.inner.ids.limit(),
         })?;
         let space_owner = next_incarnation();
+        let stats = std::sync::Arc::new(crossbeam::utils::CachePadded::new(LiveStats::default()));
+        self.inner.live.register(id, &stats);
         Ok(Image {
             heap: self.clone(),
             id,
@@ -85,7 +88,7 @@ impl BaseHeap {
             space: Space::new(space_owner),
             entered: Vec::new(),
             root_overrides: Vec::new(),
-            stats: ImageStats::default(),
+            stats,
             _not_sync: PhantomData,
         })
     }
@@ -104,6 +107,7 @@ impl Drop for Image {
         }
         // The id goes back only after every entry is a tombstone, so its next holder
         // cannot find this image's targets.
+        self.heap.inner.live.unregister(self.id);
         #[cfg(not(cowheap_mutant = "early_id_release"))]
         self.heap.inner.ids.release(self.id);
     }
@@ -131,10 +135,7 @@ impl Image {
 
     /// What this image has done so far.
     pub fn stats(&self) -> ImageStats {
-        ImageStats {
-            private_bytes: (self.space.len() * 8) as u64,
-            ..self.stats
-        }
+        self.stats.snapshot()
     }
 
     /// Where a reference points, checked against this image's two spaces.
@@ -312,7 +313,8 @@ impl Image {
         let at = self
             .space
             .allocate(class, format, len, literals, self.heap.filler())?;
-        self.stats.allocations += 1;
+        self.stats.allocations.bump();
+        self.stats.private_bytes.set((self.space.len() * 8) as u64);
         Ok(Value::object(self.space_owner, at as u64))
     }
 

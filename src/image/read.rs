@@ -45,7 +45,7 @@ impl Image {
                 let followed = self.canonical(value)?;
                 if followed != value {
                     *self.space.word_mut(slot)? = followed.to_bits();
-                    self.stats.fixups += 1;
+                    self.stats.fixups.bump();
                 }
                 Ok(followed)
             }
@@ -80,7 +80,7 @@ impl Image {
                     // SAFETY: forwarded header word, loaded with Acquire; `self.heap` keeps the
                     // base, and so the forwarder, alive.
                     let forwarder = unsafe { Forwarder::from_word(word) };
-                    self.stats.lookups += 1;
+                    self.stats.lookups.bump();
                     match forwarder.slots.lookup(self.id) {
                         Some(next) => loc = next,
                         None => {

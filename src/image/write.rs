@@ -65,7 +65,7 @@ impl Image {
             }
             Target::Base { at, .. } => self.enter(at, target),
         }
-        self.stats.becomes += 1;
+        self.stats.becomes.bump();
         Ok(())
     }
 
@@ -96,15 +96,16 @@ impl Image {
         });
         let copy = self.space.append(words)?;
         self.enter(at, Loc::Private(copy));
-        self.stats.copies += 1;
+        self.stats.copies.bump();
+        self.stats.private_bytes.set((self.space.len() * 8) as u64);
         Ok(copy)
     }
 
     /// Gives this image the forwarder entry `target` for base object `at`, where it has none.
     fn enter(&mut self, at: usize, target: Loc) {
         match forwarder::install(self.heap.header_word(at), self.id, target) {
-            Installed::Forwarder => self.stats.forwarders_installed += 1,
-            Installed::Entry => self.stats.entries_added += 1,
+            Installed::Forwarder => self.stats.forwarders_installed.bump(),
+            Installed::Entry => self.stats.entries_added.bump(),
         }
         self.entered.push(at as u32);
     }
