@@ -51,6 +51,8 @@ mod object;
 mod registry;
 mod space;
 mod stats;
+#[cfg(not(loom))]
+pub mod stress;
 mod sync;
 #[cfg(not(loom))]
 mod thread;
