@@ -112,8 +112,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 id_tx.send(image.id()).expect("main is listening");
                 started.wait();
                 let mut rng = Xorshift(0x2545_F491_4F6C_DD1D ^ (tag as u64 + 1));
-                // Image `tag` writes in (tag + 1) of every 64 operations.
-                let rate = (tag + 1) * 16;
+                // Image `tag` writes in 2^tag of every 1024 operations.
+                let rate = 1 << tag;
                 let counter = &ops[tag];
                 while !stop.load(Ordering::Relaxed) {
                     work(image, world, &kernel, &mut rng, rate, 1024, counter)?;
