@@ -1,11 +1,214 @@
+//! `cowheap inspect FILE [--json]`: load a Squeak or Pharo image and describe it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+
+use cowheap::loader::{self, special, ByteOrder, FieldCounts, ImageFamily, Loaded};
+use cowheap::{BaseHeap, Value};
+use serde::Serialize;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The image file.
-    pub file: std::path::PathBuf,
+    pub file: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How many classes the histogram lists.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
 }
 
-pub fn run(_args: Args) -> Result<ExitCode, String> {
-    Err("inspect is not built yet".into())
+#[derive(Serialize)]
+struct ClassCount {
+    class: String,
+    instances: usize,
+}
+
+#[derive(Serialize)]
+struct Special {
+    name: &'static str,
+    value: String,
+    /// The object's class for nil/true/false; the class itself for the class entries.
+    class: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    file: String,
+    format: u32,
+    family: ImageFamily,
+    byte_order: ByteOrder,
+    objects: usize,
+    file_bytes: usize,
+    data_bytes: usize,
+    heap_bytes: usize,
+    forwarders: usize,
+    free_chunks: usize,
+    floats_reordered: bool,
+    load_ms: f64,
+    special_objects: Vec<Special>,
+    pointer_fields: u64,
+    small_integer_fields: u64,
+    reference_fields: u64,
+    character_fields: u64,
+    top_classes: Vec<ClassCount>,
+    distinct_classes: usize,
+}
+
+fn name_of(heap: &BaseHeap, class: Value) -> String {
+    loader::class_name(heap, class).unwrap_or_else(|| format!("{class:?} (unnamed)"))
+}
+
+fn report(args: &Args, loaded: &Loaded, load_ms: f64) -> Report {
+    let heap = &loaded.heap;
+    let info = &loaded.info;
+    let mut histogram: HashMap<Value, usize> = HashMap::new();
+    for obj in heap.objects() {
+        if let Ok(class) = heap.original_class(obj) {
+            *histogram.entry(class).or_default() += 1;
+        }
+    }
+    let distinct_classes = histogram.len();
+    let mut counts: Vec<(Value, usize)> = histogram.into_iter().collect();
+    counts.sort_by_key(|&(class, n)| (std::cmp::Reverse(n), class.to_bits()));
+    let top_classes = counts
+        .iter()
+        .take(args.top)
+        .map(|&(class, instances)| ClassCount {
+            class: name_of(heap, class),
+            instances,
+        })
+        .collect();
+    let instance = |name, value: Value| Special {
+        name,
+        value: format!("{value:?}"),
+        class: heap.original_class(value).ok().map(|c| name_of(heap, c)),
+    };
+    let class = |name, index| {
+        let value = heap.original_slot(info.special_objects, index).ok();
+        Special {
+            name,
+            value: value.map_or("-".into(), |v| format!("{v:?}")),
+            class: value
+                .filter(|&v| v != info.nil)
+                .and_then(|v| loader::class_name(heap, v)),
+        }
+    };
+    let special_objects = vec![
+        instance("nil", info.nil),
+        instance("true", info.true_object),
+        instance("false", info.false_object),
+        class("SmallInteger class", special::SMALL_INTEGER),
+        class("Array class", special::ARRAY),
+        class("String class", special::STRING),
+        class("Float class", special::FLOAT),
+    ];
+    let FieldCounts {
+        fields,
+        references,
+        small_integers,
+        characters,
+    } = info.fields;
+    Report {
+        file: args.file.display().to_string(),
+        format: info.format,
+        family: info.family,
+        byte_order: info.byte_order,
+        objects: info.object_count,
+        file_bytes: info.file_bytes,
+        data_bytes: info.data_bytes,
+        heap_bytes: heap.bytes(),
+        forwarders: info.forwarders,
+        free_chunks: info.free_chunks,
+        floats_reordered: info.floats_reordered,
+        load_ms,
+        special_objects,
+        pointer_fields: fields,
+        small_integer_fields: small_integers,
+        reference_fields: references,
+        character_fields: characters,
+        top_classes,
+        distinct_classes,
+    }
+}
+
+fn print_text(r: &Report) {
+    let family = match r.family {
+        ImageFamily::V3 => "Squeak V3 32-bit",
+        ImageFamily::Spur => "Spur 32-bit",
+    };
+    let order = match r.byte_order {
+        ByteOrder::Little => "little-endian",
+        ByteOrder::Big => "big-endian",
+    };
+    println!("file        {}", r.file);
+    println!("format      {} ({family}), {order}", r.format);
+    println!("objects     {}", r.objects);
+    println!(
+        "bytes       {} in the file ({} of object data), {} in the heap",
+        r.file_bytes, r.data_bytes, r.heap_bytes
+    );
+    if r.forwarders > 0 || r.free_chunks > 0 {
+        println!(
+            "            {} forwarders, {} free chunks skipped",
+            r.forwarders, r.free_chunks
+        );
+    }
+    println!(
+        "floats      {}",
+        if r.floats_reordered {
+            "stored low word first; reordered to high word first"
+        } else {
+            "stored high word first"
+        }
+    );
+    println!("loaded in   {:.1} ms", r.load_ms);
+    println!();
+    println!("special objects");
+    for s in &r.special_objects {
+        let what = s.class.as_deref().unwrap_or("?");
+        if s.name.ends_with("class") {
+            println!("  {:<20} {:<16} {what}", s.name, s.value);
+        } else {
+            println!("  {:<20} {:<16} a {what}", s.name, s.value);
+        }
+    }
+    println!();
+    println!(
+        "fields      {} pointer fields: {} SmallIntegers, {} references, {} Characters",
+        r.pointer_fields, r.small_integer_fields, r.reference_fields, r.character_fields
+    );
+    println!();
+    println!(
+        "classes with the most instances (top {} of {})",
+        r.top_classes.len(),
+        r.distinct_classes
+    );
+    println!("  {:>4}  {:>9}  {:>6}  class", "rank", "instances", "share");
+    for (i, c) in r.top_classes.iter().enumerate() {
+        println!(
+            "  {:>4}  {:>9}  {:>5.1}%  {}",
+            i + 1,
+            c.instances,
+            100.0 * c.instances as f64 / r.objects.max(1) as f64,
+            c.class
+        );
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let loaded = loader::load_file(&args.file).map_err(|e| e.to_string())?;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let r = report(&args, &loaded, load_ms);
+    if args.json {
+        let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print_text(&r);
+    }
+    Ok(ExitCode::SUCCESS)
 }

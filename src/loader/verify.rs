@@ -1,0 +1,116 @@
+//! Checking that a sealed heap's references all resolve, and walking it from its roots.
+//!
+//! The builder already refuses references into other heaps, and the loader relocates every
+//! oop to an object start; this is the independent check, for tests, `inspect` and anyone
+//! who builds a base by other means.
+
+use rayon::prelude::*;
+
+use crate::object::{Format, HEADER_WORDS};
+use crate::{BaseHeap, Value};
+
+/// What [`verify_references`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HeapCheck {
+    /// Objects in the heap.
+    pub objects: usize,
+    /// Reference fields checked (slots, literals and class words).
+    pub references: u64,
+    /// Immediate fields seen.
+    pub immediates: u64,
+    /// Objects reachable from the roots, following slots, literals and classes.
+    pub reachable: usize,
+}
+
+/// A reference that does not resolve.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("object {object:?} field {field:?} holds {value:?}, which is not an object of this heap")]
+pub struct VerifyError {
+    /// The object holding the reference.
+    pub object: Value,
+    /// The field: `None` for the class word, else the slot or literal index.
+    pub field: Option<usize>,
+    /// The reference.
+    pub value: Value,
+}
+
+/// The references an object holds: its class, then its slots or literals.
+fn fields_of(heap: &BaseHeap, at: usize, mut each: impl FnMut(Option<usize>, Value)) {
+    each(None, heap.class_word(at));
+    let header = heap.original_header(at);
+    let (first, len) = match header.format() {
+        Format::Pointers => (0, header.body_words()),
+        Format::Method => (1, (heap.body_word(at, 0) as usize).min(header.body_words())),
+        Format::Words | Format::Bytes => return,
+    };
+    for i in 0..len {
+        each(Some(i), Value::from_bits(heap.body_word(at, first + i)));
+    }
+}
+
+/// Checks, in parallel, that every class word, slot and literal of every object is an
+/// immediate or a reference to an object start of this heap; then counts the objects
+/// reachable from the roots.
+pub fn verify_references(heap: &BaseHeap) -> Result<HeapCheck, VerifyError> {
+    let starts = &heap.inner.starts;
+    let ok = |v: Value| {
+        heap.locate(v).is_ok()
+            && v.index() + HEADER_WORDS <= heap.inner.words.len()
+            && heap.is_object_start(v.index())
+    };
+    let (references, immediates) = starts
+        .par_iter()
+        .with_min_len(256)
+        .map(|&start| {
+            let at = start as usize;
+            let mut counts = (0u64, 0u64);
+            let mut bad = None;
+            fields_of(heap, at, |field, value| {
+                if !value.is_object() {
+                    counts.1 += 1;
+                } else if ok(value) {
+                    counts.0 += 1;
+                } else if bad.is_none() {
+                    bad = Some(VerifyError {
+                        object: heap.reference(at),
+                        field,
+                        value,
+                    });
+                }
+            });
+            bad.map_or(Ok(counts), Err)
+        })
+        .try_reduce(|| (0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1)))?;
+
+    // Reachability: a depth-first walk over object ordinals.
+    let ordinal = |v: Value| starts.binary_search(&(v.index() as u32)).ok();
+    let mut seen = vec![false; starts.len()];
+    let mut stack: Vec<usize> = heap
+        .roots()
+        .iter()
+        .filter(|(_, v)| v.is_object())
+        .filter_map(|&(_, v)| ordinal(v))
+        .collect();
+    let mut reachable = 0;
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        reachable += 1;
+        fields_of(heap, starts[n] as usize, |_, v| {
+            if v.is_object() {
+                if let Some(m) = ordinal(v) {
+                    if !seen[m] {
+                        stack.push(m);
+                    }
+                }
+            }
+        });
+    }
+    Ok(HeapCheck {
+        objects: starts.len(),
+        references,
+        immediates,
+        reachable,
+    })
+}
