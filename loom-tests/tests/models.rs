@@ -1,0 +1,307 @@
+//! Loom models of the real cowheap kernel: the forwarder CAS, the slot table, teardown and id
+//! reuse, per-image become and lazy fix-up, driven through the public API.
+//!
+//! Run: `loom-tests/run.sh` (or `RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release
+//! --target-dir loom-target`). Every model states its preemption bound; set
+//! `LOOM_MAX_PREEMPTIONS` to override all of them (deeper bounds take much longer).
+//!
+//! Under `cfg(loom)` the kernel shrinks: 1 inline slot-table entry, first level of 2 entries,
+//! probe window 2, at most 4 images per heap. So three images already force a level to grow.
+#![cfg(loom)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use cowheap::{BaseBuilder, BaseHeap, Format, HeapConfig, Image, Value};
+use loom::thread;
+
+fn int(i: i64) -> Value {
+    Value::small_int(i).unwrap()
+}
+
+/// A tiny base: a class, `z` and `y` with two slots each. z = [0, y], y = [10, z].
+struct Base {
+    heap: BaseHeap,
+    z: Value,
+    y: Value,
+}
+
+fn base(max_images: usize) -> Base {
+    let mut b = BaseBuilder::new();
+    let class = b.new_object(int(0), Format::Pointers, 0).unwrap();
+    b.set_class(class, class).unwrap();
+    let z = b.new_object(class, Format::Pointers, 2).unwrap();
+    let y = b.new_object(class, Format::Pointers, 2).unwrap();
+    b.set_slot(z, 0, int(0)).unwrap();
+    b.set_slot(z, 1, y).unwrap();
+    b.set_slot(y, 0, int(10)).unwrap();
+    b.set_slot(y, 1, z).unwrap();
+    let heap = b.seal_with(HeapConfig { max_images }).unwrap();
+    Base { heap, z, y }
+}
+
+/// Runs `f` under loom with at most `bound` preemptions (`None`: exhaustive) unless
+/// LOOM_MAX_PREEMPTIONS overrides it, and reports how many interleavings were explored.
+fn model<F: Fn() + Sync + Send + 'static>(name: &str, bound: Option<usize>, f: F) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        builder.preemption_bound = bound;
+    }
+    let bound = builder.preemption_bound;
+    let start = Instant::now();
+    let before = RUNS.load(Ordering::Relaxed);
+    builder.check(move || {
+        RUNS.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    println!(
+        "model {name}: preemption bound {bound:?}, {} interleavings, {:.1?}",
+        RUNS.load(Ordering::Relaxed) - before,
+        start.elapsed()
+    );
+}
+
+fn spawn<R: Send + 'static>(
+    image: Image,
+    f: impl FnOnce(&mut Image) -> R + Send + 'static,
+) -> thread::JoinHandle<(Image, R)> {
+    thread::spawn(move || {
+        let mut image = image;
+        let r = f(&mut image);
+        (image, r)
+    })
+}
+
+/// Model 1: two images race to make their first store into z while a third reads it.
+/// Each writer ends with its own copy holding its own value, the reader sees the original,
+/// the base is unchanged, and there is exactly one forwarder.
+#[test]
+fn cow_race_with_reader() {
+    model("cow_race_with_reader", Some(5), || {
+        let b = base(4);
+        let (z, y) = (b.z, b.y);
+        let writers: Vec<_> = (1..=2)
+            .map(|n| {
+                spawn(b.heap.new_image().unwrap(), move |img| {
+                    img.write(z, 0, int(n)).unwrap();
+                    assert_eq!(
+                        img.read(z, 0).unwrap(),
+                        int(n),
+                        "writer {n} reads its own value"
+                    );
+                    assert_eq!(img.stats().copies, 1);
+                })
+            })
+            .collect();
+        let reader = spawn(b.heap.new_image().unwrap(), move |img| {
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(0),
+                "the reader sees the original"
+            );
+            assert_eq!(img.read(z, 1).unwrap(), y);
+            assert_eq!(img.stats().copies, 0);
+        });
+        let images: Vec<Image> = writers.into_iter().map(|h| h.join().unwrap().0).collect();
+        drop(reader.join().unwrap());
+        let census = b.heap.census();
+        assert_eq!((census.forwarders, census.entries), (1, 2));
+        assert_eq!(b.heap.original_slot(z, 0).unwrap(), int(0));
+        drop(images);
+        assert_eq!(b.heap.census().entries, 0);
+    });
+}
+
+/// Model 2: three images insert their slots into one forwarder while its table grows
+/// (1 inline entry, then a level of 2). No insert is lost.
+#[test]
+fn three_inserts_while_growing() {
+    model("three_inserts_while_growing", Some(4), || {
+        let b = base(4);
+        let z = b.z;
+        let handles: Vec<_> = (1..=3)
+            .map(|n| {
+                spawn(b.heap.new_image().unwrap(), move |img| {
+                    img.write(z, 0, int(n)).unwrap();
+                })
+            })
+            .collect();
+        let mut images: Vec<Image> = handles.into_iter().map(|h| h.join().unwrap().0).collect();
+        for (n, img) in images.iter_mut().enumerate() {
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(n as i64 + 1),
+                "image {n} lost its entry"
+            );
+        }
+        let census = b.heap.census();
+        assert_eq!((census.forwarders, census.entries), (1, 3));
+    });
+}
+
+/// Model 2b: two images race to claim the same free entry (the tombstone an ended image left
+/// in the inline slot). Exactly one wins it; the other goes on probing. No insert is lost.
+#[test]
+fn inserts_race_for_a_freed_entry() {
+    model("inserts_race_for_a_freed_entry", None, || {
+        let b = base(4);
+        let z = b.z;
+        let mut gone = b.heap.new_image().unwrap();
+        gone.write(z, 0, int(9)).unwrap();
+        drop(gone);
+        let handles: Vec<_> = (1..=2)
+            .map(|n| {
+                spawn(b.heap.new_image().unwrap(), move |img| {
+                    img.write(z, 0, int(n)).unwrap();
+                })
+            })
+            .collect();
+        let mut images: Vec<Image> = handles.into_iter().map(|h| h.join().unwrap().0).collect();
+        for (n, img) in images.iter_mut().enumerate() {
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(n as i64 + 1),
+                "image {n} lost its entry"
+            );
+        }
+        assert_eq!(b.heap.census().entries, 2);
+    });
+}
+
+/// Model 3: an image is torn down while another inserts into (and grows) a forwarder both
+/// touched. No use-after-free (loom tracks the heap's Arc and the forwarder's cells) and the
+/// survivor's entry is intact.
+#[test]
+fn teardown_races_insert() {
+    model("teardown_races_insert", Some(5), || {
+        let b = base(4);
+        let z = b.z;
+        let mut gone = b.heap.new_image().unwrap();
+        let mut survivor = b.heap.new_image().unwrap();
+        gone.write(z, 0, int(1)).unwrap();
+        survivor.write(z, 0, int(2)).unwrap();
+        let teardown = thread::spawn(move || drop(gone));
+        let inserter = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.write(z, 0, int(3)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(3));
+        });
+        let survivor = spawn(survivor, move |img| {
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(2),
+                "the survivor's entry is intact"
+            );
+        });
+        teardown.join().unwrap();
+        let (mut inserter, ()) = inserter.join().unwrap();
+        let (mut survivor, ()) = survivor.join().unwrap();
+        assert_eq!(inserter.read(z, 0).unwrap(), int(3));
+        assert_eq!(survivor.read(z, 0).unwrap(), int(2));
+        assert_eq!(b.heap.census().entries, 2);
+    });
+}
+
+/// Model 4: ABA. An image is torn down, and a new image that may reuse its id starts on
+/// another thread while a third image writes. The new image sees base values only.
+#[test]
+fn id_reuse_after_teardown() {
+    model("id_reuse_after_teardown", Some(4), || {
+        // Two ids: the newcomer can only start once the old image has released its id.
+        let b = base(2);
+        let (z, y) = (b.z, b.y);
+        let mut old = b.heap.new_image().unwrap();
+        let old_id = old.id();
+        old.write(z, 0, int(1)).unwrap();
+        old.become_forward(y, z).unwrap();
+        let third = b.heap.new_image().unwrap();
+        let teardown = thread::spawn(move || drop(old));
+        let heap = b.heap.clone();
+        let newcomer = thread::spawn(move || {
+            let mut img = loop {
+                match heap.new_image() {
+                    Ok(img) => break img,
+                    Err(_) => thread::yield_now(),
+                }
+            };
+            assert_eq!(img.id(), old_id);
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(0),
+                "the newcomer sees the base"
+            );
+            assert_eq!(
+                img.read(y, 0).unwrap(),
+                int(10),
+                "and not the old image's become"
+            );
+            assert!(!img.identical(y, z).unwrap());
+        });
+        let writer = spawn(third, move |img| {
+            img.write(z, 0, int(3)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(3));
+        });
+        teardown.join().unwrap();
+        newcomer.join().unwrap();
+        drop(writer.join().unwrap());
+    });
+}
+
+/// Model 5: one image's `become_forward(z, y)` races another image's copy-on-write of z.
+#[test]
+fn become_races_cow() {
+    model("become_races_cow", None, || {
+        let b = base(4);
+        let (z, y) = (b.z, b.y);
+        let becomer = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.become_forward(z, y).unwrap();
+            assert!(img.identical(z, y).unwrap());
+            assert_eq!(img.read(z, 0).unwrap(), int(10), "z now reads as y");
+        });
+        let writer = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.write(z, 0, int(5)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(5));
+            assert!(!img.identical(z, y).unwrap());
+        });
+        let (mut becomer, ()) = becomer.join().unwrap();
+        let (mut writer, ()) = writer.join().unwrap();
+        assert_eq!(
+            becomer.read(y, 1).unwrap(),
+            y,
+            "y.1 = z, which is y for this image"
+        );
+        assert_eq!(writer.read(z, 0).unwrap(), int(5));
+        assert_eq!(b.heap.census().forwarders, 1);
+    });
+}
+
+/// Model 6: an image reads a private referrer of z while another image installs z's
+/// forwarder, then copies z itself. Each read answers the original or the image's own copy,
+/// never the other image's.
+#[test]
+fn fixup_races_install() {
+    model("fixup_races_install", None, || {
+        let b = base(4);
+        let z = b.z;
+        let mut reader = b.heap.new_image().unwrap();
+        let class = b.heap.original_class(z).unwrap();
+        let referrer = reader.new_pointers(class, &[z]).unwrap();
+        let reader = spawn(reader, move |img| {
+            let first = img.read(referrer, 0).unwrap();
+            assert_eq!(first, z, "no entry of our own yet: the original");
+            assert_eq!(img.read(first, 0).unwrap(), int(0));
+            img.write(z, 0, int(1)).unwrap();
+            let second = img.read(referrer, 0).unwrap();
+            assert_ne!(second, z, "fixed up to our own copy");
+            assert_eq!(img.read(second, 0).unwrap(), int(1));
+            assert_eq!(img.stats().fixups, 1);
+        });
+        let installer = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.write(z, 0, int(2)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(2));
+        });
+        drop(reader.join().unwrap());
+        drop(installer.join().unwrap());
+        assert_eq!(b.heap.original_slot(z, 0).unwrap(), int(0));
+    });
+}
