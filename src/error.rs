@@ -16,6 +16,10 @@ pub enum Error {
          pass values between images as immediates or by copying their contents"
     )]
     ForeignReference(Value),
+    /// A reference kept from an image that ended reached this image's space (possible only
+    /// after 2^28 image lifetimes, when incarnation numbers wrap) and did not name an object.
+    #[error("a stale reference from an ended image reached this image's private space")]
+    StaleReference,
     /// The index is past the end of the object.
     #[error("index {index} is out of range: the object has {len} elements")]
     IndexOutOfRange {
@@ -35,8 +39,8 @@ pub enum Error {
     /// A class argument was an immediate.
     #[error("a class must be an object reference, not {0:?}")]
     BadClass(Value),
-    /// The object would exceed the 2^32-word body limit or the space's 2^37-word limit.
-    #[error("the object or space would exceed cowheap's size limits")]
+    /// The object would exceed the 2^32-word body limit or its space's 2^32-word limit.
+    #[error("the object or space would exceed cowheap's limits: 2^32 words per object body and per space")]
     TooLarge,
     /// All image ids of this heap are in use.
     #[error("all {limit} image ids of this heap are in use; drop an image or seal the base with a larger max_images")]

@@ -76,12 +76,12 @@ impl Space {
 
     #[inline]
     pub(crate) fn word(&self, i: usize) -> Result<u64> {
-        self.words.get(i).copied().ok_or(Error::TooLarge)
+        self.words.get(i).copied().ok_or(Error::StaleReference)
     }
 
     #[inline]
     pub(crate) fn word_mut(&mut self, i: usize) -> Result<&mut u64> {
-        self.words.get_mut(i).ok_or(Error::TooLarge)
+        self.words.get_mut(i).ok_or(Error::StaleReference)
     }
 
     /// A method's literal count (its first body word).

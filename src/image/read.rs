@@ -101,11 +101,11 @@ impl Image {
                     }
                     loc = Loc::decode(word >> 1);
                     // Only `become_forward` writes forwarded private headers, from resolved
-                    // targets; re-check base targets all the same, because a forged header
-                    // must never steer us to a word that is not a base header.
+                    // targets, but a stale reference can land mid-object: a word that merely
+                    // looks forwarded must never steer us to a base word that is no header.
                     if let Loc::Base(b) = loc {
                         if !self.heap.is_object_start(b) {
-                            return Err(Error::ForeignReference(self.value_of(Loc::Private(at))));
+                            return Err(Error::StaleReference);
                         }
                     }
                 }
