@@ -350,6 +350,7 @@ fn errors_explain_themselves() {
     let errors = [
         Error::NotAnObject(int(1)),
         Error::ForeignReference(int(1)),
+        Error::StaleReference,
         Error::IndexOutOfRange { index: 3, len: 2 },
         Error::WrongFormat {
             expected: "pointers",
