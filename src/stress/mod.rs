@@ -8,3 +8,12 @@ mod gen;
 pub mod rng;
 
 pub use gen::{generate_base, GenConfig, Generated};
+mod engine;
+mod report;
+mod shadow;
+
+pub use engine::{run, Phase, Progress, StressConfig, StressError, Workload};
+pub use report::{
+    BaseReport, ConfigReport, Distribution, HeapReport, LifetimeReport, MemoryReport, Report,
+    ThroughputReport, TimingReport, VerificationReport, Violation,
+};

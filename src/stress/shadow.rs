@@ -1,0 +1,261 @@
+//! The verification side of a stress run: a decoded copy of the base (the oracle), and each
+//! image's sequential shadow model of its own view.
+//!
+//! The shadow works in *logical identities* ([`Lid`]): a base object is one identity whether
+//! the image reaches it through the base reference or through its private copy, and an object
+//! that was the source of a `become_forward` stands for its target. A value read from the heap
+//! is mapped back to an identity and compared with what the model expects, so the checks are
+//! exactly DESIGN.md's semantics (identity, not bit patterns).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use rayon::prelude::*;
+
+use crate::{BaseHeap, Error, Format, Value};
+
+/// A fast hasher for `Value` bits and small integers: the keys are already well spread, and
+/// the shadow maps sit on the hot path of every checked read.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+pub(crate) type Map<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
+
+/// A logical object identity in one image's view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Lid {
+    /// Base object number `n` of the oracle.
+    Base(u32),
+    /// The image's private object number `n`, in allocation order.
+    Private(u32),
+}
+
+/// What a slot holds in the model: an immediate, or a reference to an identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    Imm(Value),
+    Ref(Lid),
+}
+
+/// An object's contents in the model.
+#[derive(Clone, Debug)]
+pub(crate) enum Body {
+    Slots(Vec<Stored>),
+    Words(Vec<u32>),
+    Bytes(Vec<u8>),
+    Method {
+        literals: Vec<Stored>,
+        code: Vec<u8>,
+    },
+}
+
+impl Body {
+    pub(crate) fn format(&self) -> Format {
+        match self {
+            Body::Slots(_) => Format::Pointers,
+            Body::Words(_) => Format::Words,
+            Body::Bytes(_) => Format::Bytes,
+            Body::Method { .. } => Format::Method,
+        }
+    }
+
+    /// The element count `Image::size_of` answers.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Body::Slots(s) => s.len(),
+            Body::Words(w) => w.len(),
+            Body::Bytes(b) => b.len(),
+            Body::Method { code, .. } => code.len(),
+        }
+    }
+}
+
+/// One base object as sealed.
+#[derive(Debug)]
+pub(crate) struct OracleObj {
+    pub(crate) value: Value,
+    pub(crate) hash: u32,
+    pub(crate) body: Body,
+}
+
+/// The base decoded once before the run, through the base's own read-only accessors. The
+/// base checksum, taken before and after, shows that the base itself never changed, so any
+/// image that disagrees with the oracle about an object it never wrote is wrong.
+#[derive(Debug)]
+pub(crate) struct Oracle {
+    pub(crate) objs: Vec<OracleObj>,
+    pub(crate) index: Map<Value, u32>,
+}
+
+impl Oracle {
+    pub(crate) fn build(heap: &BaseHeap) -> Result<Oracle, Error> {
+        let values: Vec<Value> = heap.objects().collect();
+        let index: Map<Value, u32> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v, i as u32))
+            .collect();
+        let objs = values
+            .par_iter()
+            .map(|&v| {
+                let to_stored = |s: Value| {
+                    if s.is_object() {
+                        index
+                            .get(&s)
+                            .map(|&i| Stored::Ref(Lid::Base(i)))
+                            .ok_or(Error::ForeignReference(s))
+                    } else {
+                        Ok(Stored::Imm(s))
+                    }
+                };
+                let body = match heap.original_format(v)? {
+                    Format::Pointers => Body::Slots(
+                        (0..heap.original_size(v)?)
+                            .map(|k| heap.original_slot(v, k).and_then(to_stored))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    Format::Words => Body::Words(heap.original_words(v)?),
+                    Format::Bytes => Body::Bytes(heap.original_bytes(v)?),
+                    Format::Method => {
+                        let mut literals = Vec::new();
+                        while let Ok(s) = heap.original_slot(v, literals.len()) {
+                            literals.push(to_stored(s)?);
+                        }
+                        Body::Method {
+                            literals,
+                            code: heap.original_bytes(v)?,
+                        }
+                    }
+                };
+                Ok(OracleObj {
+                    value: v,
+                    hash: heap.original_hash(v)?,
+                    body,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Oracle { objs, index })
+    }
+}
+
+/// A private object in the model.
+#[derive(Debug)]
+pub(crate) struct PrivateObj {
+    pub(crate) value: Value,
+    pub(crate) hash: u32,
+    pub(crate) body: Body,
+}
+
+/// One image's model of its own view: the base, plus its writes, allocations and becomes.
+#[derive(Debug, Default)]
+pub(crate) struct Shadow {
+    /// Base objects this image wrote, with their expected contents. One entry per copy.
+    pub(crate) written: Map<u32, Body>,
+    /// The order of first writes, for the teardown check of the next lifetime.
+    pub(crate) written_order: Vec<u32>,
+    pub(crate) private: Vec<PrivateObj>,
+    pub(crate) private_index: Map<Value, u32>,
+    /// `become_forward` redirections, from identity to identity.
+    pub(crate) forward: Map<Lid, Lid>,
+    /// References to this image's copies, learned the first time a read answers one.
+    pub(crate) alias: Map<Value, u32>,
+    pub(crate) alias_of: Map<u32, Value>,
+    /// The (from, to) references of every effective become.
+    pub(crate) becomes: Vec<(Value, Value)>,
+}
+
+impl Shadow {
+    /// Follows becomes to the identity a reference to `lid` means now.
+    pub(crate) fn canon(&self, mut lid: Lid) -> Lid {
+        while let Some(&next) = self.forward.get(&lid) {
+            lid = next;
+        }
+        lid
+    }
+
+    pub(crate) fn body<'a>(&'a self, oracle: &'a Oracle, lid: Lid) -> &'a Body {
+        match lid {
+            Lid::Base(i) => self
+                .written
+                .get(&i)
+                .unwrap_or(&oracle.objs[i as usize].body),
+            Lid::Private(j) => &self.private[j as usize].body,
+        }
+    }
+
+    pub(crate) fn hash(&self, oracle: &Oracle, lid: Lid) -> u32 {
+        match lid {
+            Lid::Base(i) => oracle.objs[i as usize].hash,
+            Lid::Private(j) => self.private[j as usize].hash,
+        }
+    }
+
+    /// The contents to change for a write to `lid` (already canonical), copying a base
+    /// object's contents into the model on the first write, as the heap copies the object.
+    pub(crate) fn body_mut<'a>(&'a mut self, oracle: &Oracle, lid: Lid) -> &'a mut Body {
+        match lid {
+            Lid::Base(i) => {
+                if !self.written.contains_key(&i) {
+                    self.written_order.push(i);
+                }
+                self.written
+                    .entry(i)
+                    .or_insert_with(|| oracle.objs[i as usize].body.clone())
+            }
+            Lid::Private(j) => &mut self.private[j as usize].body,
+        }
+    }
+
+    /// The identity of a reference the heap handed out, learning copy references on first
+    /// sight when the model expects a copy there. `None`: the reference is not one this
+    /// image can explain.
+    pub(crate) fn lid_of(&mut self, oracle: &Oracle, seen: Value, expected: Lid) -> Option<Lid> {
+        if let Some(&i) = oracle.index.get(&seen) {
+            return Some(Lid::Base(i));
+        }
+        if let Some(&j) = self.private_index.get(&seen) {
+            return Some(Lid::Private(j));
+        }
+        if let Some(&i) = self.alias.get(&seen) {
+            return Some(Lid::Base(i));
+        }
+        match expected {
+            Lid::Base(i) if self.written.contains_key(&i) && !self.alias_of.contains_key(&i) => {
+                self.alias.insert(seen, i);
+                self.alias_of.insert(i, seen);
+                Some(expected)
+            }
+            _ => None,
+        }
+    }
+
+    /// The reference an image may use for `lid`.
+    pub(crate) fn value_of(&self, oracle: &Oracle, lid: Lid) -> Value {
+        match lid {
+            Lid::Base(i) => oracle.objs[i as usize].value,
+            Lid::Private(j) => self.private[j as usize].value,
+        }
+    }
+}
