@@ -52,7 +52,11 @@ struct Options {
     /// Seed of the generated base and of every image's op stream.
     #[arg(long, value_name = "N", default_value = "1")]
     seed: String,
-    /// Objects in the generated default base.
+    /// A Squeak or Pharo image file to use as the base (V3 6502/6504/6505 or Spur 6521),
+    /// instead of the generated default base.
+    #[arg(long, value_name = "FILE")]
+    base: Option<std::path::PathBuf>,
+    /// Objects in the generated default base (ignored with --base).
     #[arg(long, value_name = "N", default_value = "60000")]
     objects: String,
     /// Stack size of each image thread, in bytes (suffixes k and m allowed).
@@ -179,7 +183,21 @@ fn config(args: &Options) -> Result<(StressConfig, GenConfig), String> {
 pub fn run(args: Args) -> Result<ExitCode, String> {
     let args = args.options;
     let (cfg, gen) = config(&args)?;
-    let workload = Workload::generated(&gen).map_err(|e| e.to_string())?;
+    let workload = match &args.base {
+        None => Workload::generated(&gen),
+        Some(path) => {
+            let loaded = cowheap::loader::load_file(path).map_err(|e| e.to_string())?;
+            let source = format!(
+                "{} ({:?} {}, {:?})",
+                path.display(),
+                loaded.info.family,
+                loaded.info.format,
+                loaded.info.byte_order
+            );
+            Workload::from_heap(loaded.heap, source, gen.seed)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     let progress = Progress::default();
     let done = AtomicBool::new(false);
     let tty = std::io::stderr().is_terminal();
