@@ -42,6 +42,8 @@ pub(crate) struct RawObject {
     pub(crate) body: usize,
     /// Its address in the saved heap: the oop other objects name it by.
     pub(crate) addr: u64,
+    /// File offset of the header word that `addr` names.
+    pub(crate) at: usize,
     pub(crate) class: ClassRef,
     pub(crate) kind: Kind,
     pub(crate) hash: u32,
@@ -54,6 +56,14 @@ pub(crate) enum Cell {
     Imm(Value),
 }
 
+/// A contiguous run of the saved heap: its address and where it lies in the file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segment {
+    pub(crate) addr: u64,
+    pub(crate) file: usize,
+    pub(crate) len: usize,
+}
+
 /// A scanned file: its objects in address order.
 pub(crate) struct Scanned<'a> {
     pub(crate) r: Reader<'a>,
@@ -61,6 +71,39 @@ pub(crate) struct Scanned<'a> {
     pub(crate) objects: Vec<RawObject>,
     /// Free chunks skipped while scanning (Spur).
     pub(crate) free_chunks: usize,
+    pub(crate) segments: Vec<Segment>,
+    /// For each 32-bit word of the object data, 1 + the ordinal of the object whose oop
+    /// names that word, or 0. Relocation is one look-up here: O(1), and 4 bytes per data word.
+    index: Vec<u32>,
+}
+
+impl<'a> Scanned<'a> {
+    /// Indexes the scanned objects by file offset.
+    pub(crate) fn new(
+        r: Reader<'a>,
+        header: FileHeader,
+        objects: Vec<RawObject>,
+        free_chunks: usize,
+        segments: Vec<Segment>,
+    ) -> Result<Scanned<'a>, LoadError> {
+        let mut index = vec![0u32; header.data_size / 4];
+        for (n, o) in objects.iter().enumerate() {
+            let slot = (o.at - header.header_size) / 4;
+            let ordinal = u32::try_from(n + 1).map_err(|_| LoadError::BadObject {
+                offset: o.offset,
+                what: "more than 2^32 objects".into(),
+            })?;
+            index[slot] = ordinal;
+        }
+        Ok(Scanned {
+            r,
+            header,
+            objects,
+            free_chunks,
+            segments,
+            index,
+        })
+    }
 }
 
 impl Scanned<'_> {
@@ -68,7 +111,18 @@ impl Scanned<'_> {
     #[inline]
     pub(crate) fn lookup(&self, oop: u32) -> Option<usize> {
         let addr = oop as u64;
-        self.objects.binary_search_by_key(&addr, |o| o.addr).ok()
+        let seg = self
+            .segments
+            .iter()
+            .find(|s| addr >= s.addr && addr - s.addr < s.len as u64)?;
+        let offset = seg.file + (addr - seg.addr) as usize;
+        if offset % 4 != 0 {
+            return None;
+        }
+        match self.index.get((offset - self.header.header_size) / 4) {
+            Some(&n) if n > 0 => Some(n as usize - 1),
+            _ => None,
+        }
     }
 
     /// Raw slot `i` of object `n` (the caller checked `i` against the object's size).

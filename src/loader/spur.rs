@@ -10,7 +10,7 @@
 //! ignored.
 
 use super::header::{FileHeader, Reader};
-use super::raw::{ClassRef, Kind, RawObject, Scanned};
+use super::raw::{ClassRef, Kind, RawObject, Scanned, Segment};
 use super::LoadError;
 
 /// The class index of free chunks, which are not objects.
@@ -32,6 +32,7 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
     let end = header.data_end();
     let mut objects = Vec::with_capacity(header.data_size / 48);
     let mut free_chunks = 0;
+    let mut segments = Vec::new();
     let mut seg_file = header.header_size;
     let mut seg_size = header.first_segment_size;
     let mut seg_addr = header.old_base as u64;
@@ -44,6 +45,11 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
             ));
         }
         let scan_end = seg_end - BRIDGE;
+        segments.push(Segment {
+            addr: seg_addr,
+            file: seg_file,
+            len: seg_size,
+        });
         let mut p = seg_file;
         while p < scan_end {
             let word = r.u64(p, "an object header")?;
@@ -150,6 +156,7 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
                 offset: p,
                 body,
                 addr: seg_addr + (at - seg_file) as u64,
+                at,
                 class: ClassRef::Index(class_index),
                 kind,
                 hash,
@@ -181,10 +188,5 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
         seg_size = next_size as usize;
         seg_addr = seg_addr.saturating_add(span);
     }
-    Ok(Scanned {
-        r,
-        header,
-        objects,
-        free_chunks,
-    })
+    Scanned::new(r, header, objects, free_chunks, segments)
 }

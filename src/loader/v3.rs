@@ -7,7 +7,7 @@
 //! everything after it runs in parallel.
 
 use super::header::{FileHeader, Reader};
-use super::raw::{ClassRef, Kind, RawObject, Scanned};
+use super::raw::{ClassRef, Kind, RawObject, Scanned, Segment};
 use super::LoadError;
 
 fn bad(offset: usize, what: impl Into<String>) -> LoadError {
@@ -157,16 +157,17 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
             offset: p,
             body,
             addr: header.old_base as u64 + (base_at - start) as u64,
+            at: base_at,
             class,
             kind,
             hash,
         });
         p = obj_end;
     }
-    Ok(Scanned {
-        r,
-        header,
-        objects,
-        free_chunks: 0,
-    })
+    let segment = Segment {
+        addr: header.old_base as u64,
+        file: start,
+        len: header.data_size,
+    };
+    Scanned::new(r, header, objects, 0, vec![segment])
 }
