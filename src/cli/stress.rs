@@ -20,50 +20,105 @@ pub struct Args {
 #[derive(clap::Args, Debug)]
 struct Options {
     /// Concurrent images, one OS thread each.
-    #[arg(long, value_name = "N", default_value = "100")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value = "100"
+    )]
     images: String,
     /// Ops per image (per image lifetime with --churn).
-    #[arg(long, value_name = "N", default_value = "50000")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value = "50000"
+    )]
     ops: String,
     /// Run for this long instead of a number of ops, e.g. 10s, 500ms, 2m. With --churn,
     /// images of --ops ops keep starting until the time is up.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, allow_hyphen_values = true, value_name = "TIME")]
     duration: Option<String>,
     /// Fraction of ops that store into an object.
-    #[arg(long, value_name = "F", default_value = "0.2")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value = "0.2"
+    )]
     write_ratio: String,
     /// Fraction of ops that allocate a private object.
-    #[arg(long, value_name = "F", default_value = "0.02")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value = "0.02"
+    )]
     alloc_ratio: String,
     /// Fraction of ops that become_forward an object into another.
-    #[arg(long, value_name = "F", default_value = "0.002")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value = "0.002"
+    )]
     become_ratio: String,
     /// Fraction of ops that check identity and identity hashes; the rest are reads.
-    #[arg(long, value_name = "F", default_value = "0.05")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value = "0.05"
+    )]
     identity_ratio: String,
     /// Zipf exponent of object popularity: 0 is uniform; near 1 a few hot objects are
     /// copied by nearly every image.
-    #[arg(long, value_name = "S", default_value = "0.9")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "S",
+        default_value = "0.9"
+    )]
     skew: String,
     /// Images end and new ones start, reusing ids, until LIFETIMES images have run in all
     /// (bare: 10 per concurrent image, or unlimited with --duration).
     #[arg(long, value_name = "LIFETIMES", num_args = 0..=1, default_missing_value = "auto")]
     churn: Option<String>,
     /// Seed of the generated base and of every image's op stream.
-    #[arg(long, value_name = "N", default_value = "1")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value = "1"
+    )]
     seed: String,
     /// A Squeak or Pharo image file to use as the base (V3 6502/6504/6505 or Spur 6521),
     /// instead of the generated default base.
     #[arg(long, value_name = "FILE")]
     base: Option<std::path::PathBuf>,
     /// Objects in the generated default base (ignored with --base).
-    #[arg(long, value_name = "N", default_value = "60000")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value = "60000"
+    )]
     objects: String,
     /// Stack size of each image thread, in bytes (suffixes k and m allowed).
-    #[arg(long, value_name = "BYTES", default_value = "256k")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "BYTES",
+        default_value = "256k"
+    )]
     stack_size: String,
     /// Base objects each image checks at its end, beyond everything it touched.
-    #[arg(long, value_name = "N", default_value = "512")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value = "512"
+    )]
     sample: String,
     /// Skip the end-of-image verification (reads are still checked as they happen).
     #[arg(long)]

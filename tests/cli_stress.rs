@@ -1,0 +1,218 @@
+//! `cowheap stress` end to end: the binary passes a small run, emits parseable JSON, refuses
+//! bad arguments with one line and a non-zero exit, and fails when a fault is injected.
+
+use std::process::{Command, Output};
+
+fn stress(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .arg("stress")
+        .args(args)
+        .output()
+        .expect("the cowheap binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const SMALL: &[&str] = &["--images", "6", "--ops", "3000", "--objects", "4000", "-q"];
+
+#[test]
+fn a_small_run_passes() {
+    let out = stress(SMALL);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("PASS")), "{stdout}");
+    for label in [
+        "COW copies",
+        "slot entries",
+        "fix-ups",
+        "per image",
+        "vs full copy",
+    ] {
+        assert!(stdout.contains(label), "no {label:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn the_json_report_parses_and_has_the_figures() {
+    let mut args = SMALL.to_vec();
+    args.push("--json");
+    let out = stress(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["verdict"], "PASS");
+    assert_eq!(report["config"]["images"], 6);
+    assert_eq!(report["throughput"]["total_ops"], 18_000);
+    assert_eq!(report["lifetimes"]["total"], 6);
+    for path in [
+        "/timing/setup_s",
+        "/timing/run_s",
+        "/throughput/aggregate_ops_per_s",
+        "/throughput/per_image/median",
+        "/throughput/per_image/p99",
+        "/heap/cow_copies",
+        "/heap/forwarders",
+        "/heap/slot_entries",
+        "/heap/fixups",
+        "/heap/becomes",
+        "/memory/base_bytes",
+        "/memory/private_bytes_mean",
+        "/memory/private_bytes_max",
+        "/memory/full_copy_bytes_per_image",
+        "/memory/private_to_full_copy_ratio",
+        "/memory/live_private_bytes",
+        "/memory/freed_private_bytes",
+    ] {
+        assert!(
+            report.pointer(path).is_some_and(|v| v.is_number()),
+            "{path} missing"
+        );
+    }
+    assert!(report["heap"]["cow_copies"].as_u64().unwrap() > 0);
+    assert_eq!(report["heap"]["slot_entries_after_teardown"], 0);
+    assert_eq!(report["memory"]["live_private_bytes"], 0);
+    assert_eq!(report["verification"]["violations_total"], 0);
+    assert_eq!(
+        report["verification"]["base_checksum_before"],
+        report["verification"]["base_checksum_after"]
+    );
+}
+
+#[test]
+fn churn_reuses_ids_and_frees_everything() {
+    let out = stress(&[
+        "--images",
+        "4",
+        "--ops",
+        "500",
+        "--objects",
+        "3000",
+        "--churn",
+        "40",
+        "--json",
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "PASS");
+    assert_eq!(report["lifetimes"]["total"], 40);
+    assert_eq!(report["lifetimes"]["ended_during_run"], 36);
+    assert!(report["lifetimes"]["id_reuses"].as_u64().unwrap() > 0);
+    assert_eq!(report["lifetimes"]["live_images_after_teardown"], 0);
+    assert_eq!(report["heap"]["slot_entries_after_teardown"], 0);
+    assert!(report["memory"]["freed_private_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_duration_run_passes() {
+    let out = stress(&[
+        "--images",
+        "3",
+        "--duration",
+        "300ms",
+        "--objects",
+        "2000",
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("PASS"));
+}
+
+#[test]
+fn bad_arguments_fail_with_one_line() {
+    for (args, needle) in [
+        (&["--images", "0"][..], "--images"),
+        (&["--write-ratio", "1.5"][..], "--write-ratio"),
+        (
+            &["--write-ratio", "0.6", "--identity-ratio", "0.6"][..],
+            "add up",
+        ),
+        (&["--images", "lots"][..], "--images"),
+        (&["--skew", "-1"][..], "--skew"),
+        (&["--duration", "0s"][..], "--duration"),
+        (&["--churn", "3", "--images", "5"][..], "--churn"),
+        (
+            &["--base", "/nonexistent/no.image"][..],
+            "/nonexistent/no.image",
+        ),
+    ] {
+        let out = stress(args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_corrupt_base_file_fails_cleanly() {
+    let dir = std::env::temp_dir().join(format!("cowheap-stress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("garbage.image");
+    std::fs::write(&file, b"this is not a Smalltalk image at all").unwrap();
+    let out = stress(&["--base", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn the_fault_injection_hook_is_hidden() {
+    let out = stress(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("--churn") && help.contains("--skew"),
+        "{help}"
+    );
+    assert!(!help.contains("inject"), "{help}");
+}
+
+#[test]
+fn an_injected_fault_is_reported_and_fails_the_run() {
+    let mut args = SMALL.to_vec();
+    args.push("--inject-fault");
+    let out = stress(&args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let violation = stdout
+        .lines()
+        .find(|l| l.starts_with("VIOLATION"))
+        .unwrap_or_else(|| panic!("no violation in\n{stdout}"));
+    // Which image, which object, what was expected and what was seen.
+    assert!(violation.contains("image 0"), "{violation}");
+    assert!(violation.contains("object @"), "{violation}");
+    assert!(violation.contains("expected"), "{violation}");
+    assert!(violation.contains("seen 777777777"), "{violation}");
+    assert!(stdout.lines().any(|l| l.starts_with("FAIL")), "{stdout}");
+
+    args.push("--json");
+    let out = stress(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "FAIL");
+    assert_eq!(report["verification"]["violations_total"], 1);
+    assert_eq!(report["verification"]["violations"][0]["image"], 0);
+}
+
+#[test]
+fn a_real_image_base_passes() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/images/mini-2.2-v3-le.image"
+    );
+    if !std::path::Path::new(path).exists() {
+        eprintln!("skipped: {path} is not here");
+        return;
+    }
+    let out = stress(&["--base", path, "--images", "4", "--ops", "2000", "-q"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("PASS"), "{stdout}");
+}
