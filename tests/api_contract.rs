@@ -69,15 +69,15 @@ fn negative_auto_traits() {
     trait AmbiguousIfSync<A> {
         fn check() {}
     }
-    impl<T: ?Sized> AmbiguousIfSync<()> for T {}
-    impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+    impl<T> AmbiguousIfSync<()> for T {}
+    impl<T: Sync> AmbiguousIfSync<u8> for T {}
     <Image as AmbiguousIfSync<_>>::check();
 
     trait AmbiguousIfClone<A> {
         fn check() {}
     }
-    impl<T: ?Sized> AmbiguousIfClone<()> for T {}
-    impl<T: ?Sized + Clone> AmbiguousIfClone<u8> for T {}
+    impl<T> AmbiguousIfClone<()> for T {}
+    impl<T: Clone> AmbiguousIfClone<u8> for T {}
     <Image as AmbiguousIfClone<_>>::check();
 }
 
@@ -380,12 +380,7 @@ fn errors_explain_themselves() {
 fn too_many_images_is_an_error_not_a_panic() {
     let mut b = BaseBuilder::new();
     Kernel::install(&mut b).unwrap();
-    let heap = b
-        .seal_with(HeapConfig {
-            max_images: 2,
-            ..HeapConfig::default()
-        })
-        .unwrap();
+    let heap = b.seal_with(HeapConfig { max_images: 2 }).unwrap();
     let _a = heap.new_image().unwrap();
     let b = heap.new_image().unwrap();
     assert_eq!(
