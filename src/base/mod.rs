@@ -128,7 +128,7 @@ impl BaseHeap {
         Value::object(self.inner.owner, index as u64)
     }
 
-    /// The configuration-independent limit on live images of this heap.
+    /// The most images of this heap that may be live at once: [`HeapConfig::max_images`] as sealed.
     pub fn max_images(&self) -> usize {
         self.inner.ids.limit()
     }

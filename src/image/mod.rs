@@ -21,7 +21,8 @@ use crate::value::BASE_OWNER_FLAG;
 use crate::{Error, Result, Value};
 
 /// Image incarnations own private references. They run through 2^28 - 1 values before
-/// wrapping; see [`Value`] for why a wrap cannot break memory safety.
+/// wrapping; a wrap cannot break memory safety: private spaces bounds-check every access, and a
+/// stale reference that lands in a later image's space is refused (see `space.rs`).
 static NEXT_INCARNATION: AtomicU32 = AtomicU32::new(0);
 
 fn next_incarnation() -> u32 {
