@@ -4,6 +4,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod base;
+#[doc(hidden)] pub mod bench_api;
 mod error;
 mod forwarder;
 mod image;

@@ -1,0 +1,218 @@
+//! Shared workload code and the alternatives cowheap is measured against.
+//!
+//! Nothing here is part of the library: the alternatives are the designs a user would
+//! otherwise pick, written as plainly and as fast as they reasonably can be, over the very same
+//! arena words (`[header][class][body]`, references as cowheap `Value` bits) that the cowheap
+//! base holds, so that every design reads and writes the same objects.
+#![allow(dead_code)] // each bench binary uses a different part
+
+pub mod alt;
+pub mod fork;
+pub mod plain;
+
+use std::time::Duration;
+
+use cowheap::stress::{generate_base, GenConfig, Generated};
+use cowheap::{Format, Value};
+use criterion::Criterion;
+
+/// True when `COWHEAP_BENCH_QUICK` is set (to anything but `0`): the smoke mode that runs
+/// every bench in well under a minute, with tiny sizes and few samples.
+pub fn quick() -> bool {
+    std::env::var("COWHEAP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Picks the full-run or the quick-mode value.
+pub fn pick<T>(full: T, quick_value: T) -> T {
+    if quick() {
+        quick_value
+    } else {
+        full
+    }
+}
+
+/// The criterion configuration of every bench: modest sample counts so that the whole suite
+/// runs in minutes, and a smoke configuration in quick mode.
+pub fn criterion() -> Criterion {
+    let c = Criterion::default().configure_from_args();
+    if quick() {
+        c.sample_size(10)
+            .warm_up_time(Duration::from_millis(20))
+            .measurement_time(Duration::from_millis(60))
+            .without_plots()
+    } else {
+        c.sample_size(20)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(1200))
+            .without_plots()
+    }
+}
+
+/// The seed every bench derives its workload from.
+pub const SEED: u64 = 0x5eed_c0de;
+
+/// The default generated base with about `objects` objects.
+pub fn generate(objects: usize) -> Generated {
+    generate_base(&GenConfig {
+        seed: SEED,
+        objects,
+        ..GenConfig::default()
+    })
+    .expect("generate the default base")
+}
+
+/// xorshift64*: a tiny, fast generator for operation streams (the same stream for every
+/// design under test).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    #[inline(always)]
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    #[inline(always)]
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// A pointer object the workloads may read and write: its reference, its arena word index
+/// (how the alternatives name it), and its slot count.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub value: Value,
+    pub index: u32,
+    pub slots: u32,
+}
+
+/// The pointer objects of a generated base with at least one slot, in a fixed shuffled order.
+pub fn targets(g: &Generated, max: usize) -> Vec<Target> {
+    let mut all: Vec<Target> = g
+        .pointer_objects()
+        .into_iter()
+        .filter_map(|value| {
+            let slots = g.heap.original_size(value).ok()?;
+            (slots > 0 && g.heap.original_format(value).ok()? == Format::Pointers).then(|| Target {
+                value,
+                index: cowheap::bench_api::value_index(value) as u32,
+                slots: slots as u32,
+            })
+        })
+        .collect();
+    Rng::new(SEED ^ 0x7a7).shuffle(&mut all);
+    all.truncate(max);
+    all
+}
+
+/// One operation of a workload stream.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// Read slot `slot` of `targets[obj]`.
+    Read { obj: u32, slot: u32 },
+    /// Store SmallInteger `value` into slot `slot` of `targets[obj]`.
+    Write { obj: u32, slot: u32, value: i64 },
+}
+
+/// The deterministic op stream of image `image`: `len` ops over `targets`, `write_pct`
+/// percent of them stores. Every design under test replays exactly this stream.
+pub fn op_stream(
+    image: usize,
+    len: usize,
+    targets: &[Target],
+    write_pct: u64,
+) -> impl Iterator<Item = Op> + '_ {
+    let mut rng = Rng::new(SEED ^ (image as u64 + 1).wrapping_mul(0xd134_2543_de82_ef95));
+    (0..len).map(move |_| {
+        let obj = rng.below(targets.len());
+        let slot = rng.below(targets[obj].slots as usize) as u32;
+        if rng.below(100) < write_pct as usize {
+            Op::Write {
+                obj: obj as u32,
+                slot,
+                value: (rng.next_u64() >> 8) as i64,
+            }
+        } else {
+            Op::Read {
+                obj: obj as u32,
+                slot,
+            }
+        }
+    })
+}
+
+/// Where machine-readable bench results that criterion does not record (memory figures)
+/// go: `target/cowheap-bench/NAME.json`.
+pub fn write_json(name: &str, value: &serde_json::Value) {
+    let dir = std::path::Path::new(
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("cowheap-bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{name}.json"));
+    if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()) {
+        eprintln!("could not write {}: {e}", path.display());
+    } else {
+        println!("wrote {}", path.display());
+    }
+}
+
+/// A global allocator that counts live heap bytes, for the memory benches.
+pub struct Counting;
+
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+impl Counting {
+    /// Heap bytes currently allocated by the whole process.
+    pub fn live() -> isize {
+        LIVE.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's layout and pointer unchanged,
+// so `System`'s guarantees carry over; the counter has no effect on the memory handed out.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded verbatim; the caller upholds `alloc`'s contract.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded verbatim; `ptr` came from this allocator with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded verbatim; the caller upholds `alloc_zeroed`'s contract.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new as isize - layout.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // SAFETY: forwarded verbatim; the caller upholds `realloc`'s contract.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
