@@ -4,7 +4,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod base;
-#[doc(hidden)] pub mod bench_api;
+#[doc(hidden)]
+pub mod bench_api;
 mod error;
 mod forwarder;
 mod image;
