@@ -36,6 +36,9 @@ pub enum Error {
         /// What the object is.
         actual: Format,
     },
+    /// The integer does not fit a 61-bit SmallInteger.
+    #[error("{0} does not fit in a SmallInteger ({min}..={max})", min = Value::SMALL_INT_MIN, max = Value::SMALL_INT_MAX)]
+    SmallIntegerRange(i64),
     /// A class argument was an immediate.
     #[error("a class must be an object reference, not {0:?}")]
     BadClass(Value),

@@ -28,6 +28,8 @@ pub struct ImageStats {
     pub becomes: u64,
     /// Private objects allocated (copies not included).
     pub allocations: u64,
+    /// Stores: slots, bytes and words written.
+    pub writes: u64,
     /// Bytes of this image's private space: its copies and allocations.
     pub private_bytes: u64,
 }
@@ -41,6 +43,7 @@ impl AddAssign for ImageStats {
         self.fixups += o.fixups;
         self.becomes += o.becomes;
         self.allocations += o.allocations;
+        self.writes += o.writes;
         self.private_bytes += o.private_bytes;
     }
 }
@@ -82,6 +85,7 @@ pub(crate) struct LiveStats {
     pub(crate) fixups: Counter,
     pub(crate) becomes: Counter,
     pub(crate) allocations: Counter,
+    pub(crate) writes: Counter,
     pub(crate) private_bytes: Counter,
 }
 
@@ -95,6 +99,7 @@ impl LiveStats {
             fixups: self.fixups.get(),
             becomes: self.becomes.get(),
             allocations: self.allocations.get(),
+            writes: self.writes.get(),
             private_bytes: self.private_bytes.get(),
         }
     }

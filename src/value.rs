@@ -123,6 +123,14 @@ impl fmt::Debug for Value {
     }
 }
 
+impl TryFrom<i64> for Value {
+    type Error = crate::Error;
+
+    fn try_from(i: i64) -> Result<Value, crate::Error> {
+        Value::small_int(i).ok_or(crate::Error::SmallIntegerRange(i))
+    }
+}
+
 impl From<char> for Value {
     fn from(c: char) -> Value {
         Value::character(c)

@@ -6,7 +6,7 @@ use super::BaseBuilder;
 use crate::{Format, Result, Value};
 
 /// The slot of a class object that holds its name (as in Squeak).
-pub const CLASS_NAME_SLOT: usize = 6;
+const CLASS_NAME_SLOT: usize = 6;
 const CLASS_SLOTS: usize = 7;
 
 /// The kernel classes and constants of a built base.
@@ -47,6 +47,9 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// The slot of a kernel class object that holds its name (as in Squeak V3 and Spur).
+    pub const CLASS_NAME_SLOT: usize = CLASS_NAME_SLOT;
+
     /// Creates the kernel in `builder`, sets nil as the filler, and names the roots
     /// `nil`, `true` and `false`.
     pub fn install(builder: &mut BaseBuilder) -> Result<Kernel> {

@@ -168,8 +168,12 @@ impl Image {
         }
     }
 
-    /// Follows `v` to the object this image sees and answers its canonical reference.
-    pub(crate) fn canonical(&mut self, v: Value) -> Result<Value> {
+    /// The reference this image uses for `v`'s object: a base object this image copied (or made
+    /// `become` something) answers the copy (or the target); anything else answers itself.
+    /// Reads already answer canonical references, so two canonical references are `==` exactly
+    /// when they are [`identical`](Self::identical). Normalise with this before keying a
+    /// map by `Value`.
+    pub fn canonical(&mut self, v: Value) -> Result<Value> {
         if !v.is_object() {
             return Ok(v);
         }

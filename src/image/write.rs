@@ -20,6 +20,7 @@ impl Image {
         let offset = object::slot_offset(target.header(), index, || self.literals(target))?;
         let at = self.make_private(target)?;
         *self.space.word_mut(at + HEADER_WORDS + offset)? = value.to_bits();
+        self.stats.writes.bump();
         Ok(())
     }
 
@@ -34,6 +35,7 @@ impl Image {
             })
         })?;
         let header = object::Header(self.space.word(at)?);
+        self.stats.writes.bump();
         self.space.set_bytes(at, header, index, &[byte])
     }
 
@@ -47,6 +49,7 @@ impl Image {
                 .ok_or(Error::IndexOutOfRange { index, len })
         })?;
         let header = object::Header(self.space.word(at)?);
+        self.stats.writes.bump();
         self.space.set_word(at, header, index, word)
     }
 
