@@ -1,0 +1,206 @@
+//! Bench 5, scaling: aggregate ops/s of a 95/5 read/write mix for 1, 2, 4, ... 1024 images,
+//! each on its own OS thread, over the default generated base. The same op streams (one per
+//! image, from fixed seeds) run on cowheap and on each alternative. The total op count is
+//! fixed (strong scaling), so more images means fewer ops per image.
+//!
+//! `cargo bench --bench scaling`
+
+mod support;
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use cowheap::{BaseHeap, Value};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use support::alt::{DeepClone, GlobalImage, GlobalMap, Overlay, Persistent, Store};
+use support::plain::PlainHeap;
+use support::{op_stream, Op, Target};
+
+const WRITE_PCT: u64 = 5;
+
+/// Runs one image per thread: `make(i)` builds image `i`'s state on its thread (untimed),
+/// then every thread replays its op stream between two barriers; answers the wall time
+/// between the barriers.
+fn run_threads<S, M, R>(
+    threads: usize,
+    ops: usize,
+    targets: &[Target],
+    make: M,
+    replay: R,
+) -> Duration
+where
+    M: Fn(usize) -> S + Sync,
+    R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
+{
+    let start = Barrier::new(threads + 1);
+    let done = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for i in 0..threads {
+            let (start, done, make, replay) = (&start, &done, &make, &replay);
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn_scoped(s, move || {
+                    let stream: Vec<Op> = op_stream(i, ops, targets, WRITE_PCT).collect();
+                    let mut state = make(i);
+                    start.wait();
+                    black_box(replay(&mut state, &stream, targets));
+                    done.wait();
+                    drop(state);
+                })
+                .unwrap();
+        }
+        start.wait();
+        let t = Instant::now();
+        done.wait();
+        t.elapsed()
+    })
+}
+
+fn replay_cowheap(image: &mut cowheap::Image, ops: &[Op], targets: &[Target]) -> u64 {
+    let mut acc = 0u64;
+    for &op in ops {
+        match op {
+            Op::Read { obj, slot } => {
+                acc ^= image
+                    .read(targets[obj as usize].value, slot as usize)
+                    .unwrap()
+                    .to_bits()
+            }
+            Op::Write { obj, slot, value } => image
+                .write(
+                    targets[obj as usize].value,
+                    slot as usize,
+                    Value::small_int(value).unwrap(),
+                )
+                .unwrap(),
+        }
+    }
+    acc
+}
+
+fn replay_store<S: Store>(s: &mut S, ops: &[Op], targets: &[Target]) -> u64 {
+    let mut acc = 0u64;
+    for &op in ops {
+        match op {
+            Op::Read { obj, slot } => {
+                acc ^= s
+                    .read_at(targets[obj as usize].index as usize, slot as usize)
+                    .unwrap()
+            }
+            Op::Write { obj, slot, value } => s
+                .write_at(
+                    targets[obj as usize].index as usize,
+                    slot as usize,
+                    Value::small_int(value).unwrap().to_bits(),
+                )
+                .unwrap(),
+        }
+    }
+    acc
+}
+
+fn bench(c: &mut Criterion) {
+    let g = support::generate(support::pick(60_000, 10_000));
+    let heap: BaseHeap = g.heap.clone();
+    let targets = support::targets(&g, 4096);
+    let plain = Arc::new(PlainHeap::from_base(&heap));
+    let pers = Persistent::from_plain(&plain);
+    let total: usize = support::pick(1 << 19, 1 << 14);
+    let counts: Vec<usize> = if support::quick() {
+        vec![1, 4, 64, 1024]
+    } else {
+        (0..=10).map(|k| 1 << k).collect()
+    };
+    let mut group = c.benchmark_group("scaling");
+    group.sample_size(10);
+    for &threads in &counts {
+        let ops = (total / threads).max(1);
+        group.throughput(Throughput::Elements((ops * threads) as u64));
+        let t = &targets;
+        group.bench_function(BenchmarkId::new("cowheap", threads), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        run_threads(
+                            threads,
+                            ops,
+                            t,
+                            |_| heap.new_image().unwrap(),
+                            replay_cowheap,
+                        )
+                    })
+                    .sum()
+            })
+        });
+        group.bench_function(BenchmarkId::new("alt_overlay_map", threads), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        run_threads(
+                            threads,
+                            ops,
+                            t,
+                            |_| Overlay::new(plain.clone()),
+                            replay_store,
+                        )
+                    })
+                    .sum()
+            })
+        });
+        group.bench_function(BenchmarkId::new("alt_global_lock", threads), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let shared = GlobalMap::new((*plain).clone());
+                        run_threads(
+                            threads,
+                            ops,
+                            t,
+                            |i| GlobalImage::new(shared.clone(), i as u32),
+                            replay_store,
+                        )
+                    })
+                    .sum()
+            })
+        });
+        group.bench_function(BenchmarkId::new("alt_persistent_im", threads), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| run_threads(threads, ops, t, |_| pers.clone(), replay_store))
+                    .sum()
+            })
+        });
+        // Deep clones cost a full base copy per image before the run starts (untimed here);
+        // memory bounds them to 64 images.
+        if threads <= 64 {
+            group.bench_function(BenchmarkId::new("alt_deep_clone", threads), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            run_threads(
+                                threads,
+                                ops,
+                                t,
+                                |_| DeepClone((*plain).clone()),
+                                replay_store,
+                            )
+                        })
+                        .sum()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = support::criterion();
+    targets = bench
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
