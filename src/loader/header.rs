@@ -120,11 +120,13 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<FileHeader, LoadError> {
         ImageFamily::V3 => 4,
         ImageFamily::Spur => 8,
     };
-    if header_size < MIN_HEADER || header_size % align != 0 {
+    if header_size < MIN_HEADER || header_size % align != 0 || header_size > bytes.len() {
         return Err(LoadError::BadHeader {
             offset: 4,
             what: format!(
-                "headerSize {header_size} must be at least {MIN_HEADER} and a multiple of {align}"
+                "headerSize {header_size} must be at least {MIN_HEADER}, a multiple of {align}, \
+                 and within the file ({} bytes)",
+                bytes.len()
             ),
         });
     }

@@ -75,6 +75,9 @@ pub(crate) struct Scanned<'a> {
     /// For each 32-bit word of the object data, 1 + the ordinal of the object whose oop
     /// names that word, or 0. Relocation is one look-up here: O(1), and 4 bytes per data word.
     index: Vec<u32>,
+    /// Whether any object is a forwarder; when none is (always, in V3), relocation skips
+    /// the check, and with it a random access into `objects`.
+    forwarders: bool,
 }
 
 impl<'a> Scanned<'a> {
@@ -95,6 +98,7 @@ impl<'a> Scanned<'a> {
             })?;
             index[slot] = ordinal;
         }
+        let forwarders = objects.iter().any(|o| o.kind == Kind::Forwarder);
         Ok(Scanned {
             r,
             header,
@@ -102,6 +106,7 @@ impl<'a> Scanned<'a> {
             free_chunks,
             segments,
             index,
+            forwarders,
         })
     }
 }
@@ -141,6 +146,9 @@ impl Scanned<'_> {
     ) -> Result<u32, LoadError> {
         let bad = || LoadError::BadReference { offset, oop, what };
         let mut n = self.lookup(oop).ok_or_else(bad)?;
+        if !self.forwarders {
+            return u32::try_from(n).map_err(|_| bad());
+        }
         // A chain longer than the object count has a cycle.
         for _ in 0..=self.objects.len() {
             if self.objects[n].kind != Kind::Forwarder {
