@@ -410,8 +410,19 @@ fn print_table(r: &Report) {
         (
             "time",
             format!(
-                "setup {:.2} s · run {:.2} s · verify {:.2} s · teardown {:.2} s",
-                t.setup_s, t.run_s, t.verify_s, t.teardown_s
+                "setup {:.2} s · run {:.2} s{} · verify {:.2} s · teardown {:.2} s",
+                t.setup_s,
+                t.run_s,
+                if t.inline_verify_share > 0.0 {
+                    format!(
+                        " ({:.0}% of it verifying images that ended)",
+                        t.inline_verify_share * 100.0
+                    )
+                } else {
+                    String::new()
+                },
+                t.verify_s,
+                t.teardown_s
             ),
         ),
         (
@@ -513,8 +524,17 @@ fn print_table(r: &Report) {
             },
         ),
     ];
+    let mut rows = rows;
+    if m.rss_timeline.len() > 1 {
+        let points: Vec<String> = m
+            .rss_timeline
+            .iter()
+            .map(|p| format!("{} {}", si(p.lifetimes as f64), bytes(p.bytes as f64)))
+            .collect();
+        rows.push(("RSS by lifetimes", points.join(" · ")));
+    }
     for (label, text) in rows {
-        println!("  {label:<13} {text}");
+        println!("  {label:<16} {text}");
     }
     println!();
     for e in &v.errors {

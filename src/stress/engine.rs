@@ -302,6 +302,7 @@ struct LifeResult {
     objects_checked: u64,
     id_reused: bool,
     ended_during_run: bool,
+    verify_time: Duration,
 }
 
 /// The violations kept in detail per image lifetime; the rest are only counted.
@@ -833,6 +834,9 @@ struct Shared<'w> {
     start: OnceLock<Instant>,
     next_ticket: AtomicU64,
     total_lifetimes: u64,
+    /// Resident set size every `rss_step` finished lifetimes, to show that churn does not grow.
+    rss_timeline: std::sync::Mutex<Vec<(u64, u64)>>,
+    rss_step: u64,
 }
 
 impl Shared<'_> {
@@ -946,7 +950,9 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
         }
         // This image ends now: verify it on its own thread, then tear it down.
         if cfg.verify {
+            let v = Instant::now();
             life.verify();
+            life.out.verify_time = v.elapsed();
         }
         let mut result = std::mem::take(&mut life.out);
         result.stats = life.img.stats();
@@ -961,7 +967,12 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
         previous = Some((life.img.id(), written));
         drop(life);
         sh.progress.running.fetch_sub(1, Ordering::Relaxed);
-        sh.progress.finished.fetch_add(1, Ordering::Relaxed);
+        let finished = sh.progress.finished.fetch_add(1, Ordering::Relaxed) + 1;
+        if finished % sh.rss_step == 0 {
+            if let Ok(mut timeline) = sh.rss_timeline.lock() {
+                timeline.push((finished, rss().0));
+            }
+        }
         out.results.push(result);
     }
     out
@@ -1013,6 +1024,12 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         start: OnceLock::new(),
         next_ticket: AtomicU64::new(cfg.images as u64),
         total_lifetimes,
+        rss_timeline: std::sync::Mutex::new(Vec::new()),
+        rss_step: if total_lifetimes == u64::MAX {
+            10_000
+        } else {
+            (total_lifetimes / 10).max(1)
+        },
     };
     let mut errors: Vec<String> = Vec::new();
     let mut results: Vec<LifeResult> = Vec::new();
@@ -1090,6 +1107,8 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         .sum();
     let (rss_end, rss_peak) = rss();
     progress.set_phase(Phase::Done);
+    let mut rss_timeline = shared.rss_timeline.into_inner().unwrap_or_default();
+    rss_timeline.push((progress.finished.load(Ordering::Relaxed), rss_end));
 
     Ok(build_report(
         w,
@@ -1107,9 +1126,11 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
             run_s: run_time.as_secs_f64(),
             verify_s: verify_time.as_secs_f64(),
             teardown_s: teardown_time.as_secs_f64(),
+            inline_verify_share: 0.0,
         },
         (checksum_before, checksum_after),
         (rss_baseline, rss_peak, rss_end),
+        rss_timeline,
     ))
 }
 
@@ -1130,7 +1151,12 @@ fn build_report(
     timing: TimingReport,
     checksums: (u64, u64),
     rss: (u64, u64, u64),
+    rss_timeline: Vec<(u64, u64)>,
 ) -> Report {
+    let mut timing = timing;
+    let verifying: f64 = results.iter().map(|r| r.verify_time.as_secs_f64()).sum();
+    let running: f64 = results.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    timing.inline_verify_share = verifying / (verifying + running).max(1e-9);
     let mut stats = crate::ImageStats::default();
     let mut violations = Vec::new();
     let mut violations_total = errors.len() as u64;
@@ -1229,6 +1255,10 @@ fn build_report(
             rss_baseline_bytes: rss.0,
             rss_peak_bytes: rss.1,
             rss_end_bytes: rss.2,
+            rss_timeline: rss_timeline
+                .into_iter()
+                .map(|(lifetimes, bytes)| RssSample { lifetimes, bytes })
+                .collect(),
         },
         lifetimes: LifetimeReport {
             total: results.len() as u64,

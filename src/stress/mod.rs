@@ -15,5 +15,5 @@ mod shadow;
 pub use engine::{run, Phase, Progress, StressConfig, StressError, Workload};
 pub use report::{
     BaseReport, ConfigReport, Distribution, HeapReport, LifetimeReport, MemoryReport, Report,
-    ThroughputReport, TimingReport, VerificationReport, Violation,
+    RssSample, ThroughputReport, TimingReport, VerificationReport, Violation,
 };

@@ -77,6 +77,9 @@ pub struct TimingReport {
     pub verify_s: f64,
     /// Dropping the final images.
     pub teardown_s: f64,
+    /// Churn runs: the share of the image threads' time spent verifying lifetimes that ended
+    /// during the run (part of `run_s`), 0 to 1.
+    pub inline_verify_share: f64,
 }
 
 /// Op rates.
@@ -86,7 +89,8 @@ pub struct ThroughputReport {
     pub total_ops: u64,
     /// `total_ops / run_s`.
     pub aggregate_ops_per_s: f64,
-    /// Each image lifetime's own rate (its ops over its own running time).
+    /// Each image lifetime's own rate: its ops over its own wall-clock running time, which
+    /// includes time spent waiting for a core when there are more images than cores.
     pub per_image: Distribution,
 }
 
@@ -151,7 +155,7 @@ pub struct HeapReport {
 }
 
 /// Memory.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct MemoryReport {
     /// Bytes of the shared base.
     pub base_bytes: u64,
@@ -177,6 +181,19 @@ pub struct MemoryReport {
     pub rss_peak_bytes: u64,
     /// Resident set size after the final teardown.
     pub rss_end_bytes: u64,
+    /// Resident set size after every tenth of a churn run's lifetimes, and at the end: flat
+    /// when teardown gives back what each image took (the allocator keeps freed pages for
+    /// reuse, so the plateau sits at the peak of concurrent images, not at the baseline).
+    pub rss_timeline: Vec<RssSample>,
+}
+
+/// The resident set size once some lifetimes had finished.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RssSample {
+    /// Lifetimes finished so far.
+    pub lifetimes: u64,
+    /// Resident set size then.
+    pub bytes: u64,
 }
 
 /// Image lifetimes.
