@@ -305,6 +305,67 @@ struct LifeResult {
     verify_time: Duration,
 }
 
+/// Lifetime records folded together as they end, so that a churn run of millions of
+/// lifetimes keeps a few bytes per lifetime (its rate), not its whole record.
+#[derive(Debug, Default)]
+struct Tally {
+    lifetimes: u64,
+    stats: crate::ImageStats,
+    violations: Vec<Violation>,
+    violation_count: u64,
+    values_checked: u64,
+    objects_checked: u64,
+    ops: u64,
+    id_reuses: u64,
+    ended_during_run: u64,
+    verify_time: f64,
+    running_time: f64,
+    private_max: u64,
+    rates: Vec<f64>,
+}
+
+/// Violations kept in detail in the report; the rest are only counted.
+const REPORT_VIOLATIONS: usize = 32;
+
+impl Tally {
+    fn add(&mut self, r: LifeResult) {
+        self.lifetimes += 1;
+        self.stats += r.stats;
+        self.violation_count += r.violation_count;
+        self.values_checked += r.values_checked;
+        self.objects_checked += r.objects_checked;
+        self.ops += r.ops;
+        self.id_reuses += r.id_reused as u64;
+        self.ended_during_run += r.ended_during_run as u64;
+        self.verify_time += r.verify_time.as_secs_f64();
+        self.running_time += r.elapsed.as_secs_f64();
+        self.private_max = self.private_max.max(r.stats.private_bytes);
+        let secs = r.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.rates.push(r.ops as f64 / secs);
+        }
+        let room = REPORT_VIOLATIONS.saturating_sub(self.violations.len());
+        self.violations.extend(r.violations.into_iter().take(room));
+    }
+
+    fn merge(&mut self, o: Tally) {
+        self.lifetimes += o.lifetimes;
+        self.stats += o.stats;
+        self.violation_count += o.violation_count;
+        self.values_checked += o.values_checked;
+        self.objects_checked += o.objects_checked;
+        self.ops += o.ops;
+        self.id_reuses += o.id_reuses;
+        self.ended_during_run += o.ended_during_run;
+        self.verify_time += o.verify_time;
+        self.running_time += o.running_time;
+        self.private_max = self.private_max.max(o.private_max);
+        self.rates.extend(o.rates);
+        let room = REPORT_VIOLATIONS.saturating_sub(self.violations.len());
+        self.violations.extend(o.violations.into_iter().take(room));
+    }
+}
+
 /// The violations kept in detail per image lifetime; the rest are only counted.
 const KEEP_VIOLATIONS: usize = 8;
 /// Base objects the previous lifetime of a thread wrote, checked by its successor.
@@ -821,7 +882,7 @@ impl<'w> Life<'w> {
 
 /// What one image thread hands back.
 struct SlotOut<'w> {
-    results: Vec<LifeResult>,
+    results: Tally,
     last: Option<Life<'w>>,
     errors: Vec<String>,
 }
@@ -858,7 +919,7 @@ impl Shared<'_> {
 fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
     drop(sh.gate.read());
     let mut out = SlotOut {
-        results: Vec::new(),
+        results: Tally::default(),
         last: None,
         errors: Vec::new(),
     };
@@ -973,7 +1034,7 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
                 timeline.push((finished, rss().0));
             }
         }
-        out.results.push(result);
+        out.results.add(result);
     }
     out
 }
@@ -1032,7 +1093,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         },
     };
     let mut errors: Vec<String> = Vec::new();
-    let mut results: Vec<LifeResult> = Vec::new();
+    let mut results = Tally::default();
     let mut lasts: Vec<Life<'_>> = Vec::new();
     let mut spawn_time = Duration::ZERO;
     let mut run_time = Duration::ZERO;
@@ -1064,7 +1125,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         for (slot, h) in handles.into_iter().enumerate() {
             match h.join() {
                 Ok(out) => {
-                    results.extend(out.results);
+                    results.merge(out.results);
                     lasts.extend(out.last);
                     errors.extend(out.errors);
                 }
@@ -1092,7 +1153,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
     for mut life in lasts {
         let mut r = std::mem::take(&mut life.out);
         r.stats = life.img.stats();
-        results.push(r);
+        results.add(r);
         drop(life);
         progress.running.fetch_sub(1, Ordering::Relaxed);
         progress.finished.fetch_add(1, Ordering::Relaxed);
@@ -1145,7 +1206,7 @@ struct Census3 {
 fn build_report(
     w: &Workload,
     cfg: &StressConfig,
-    results: Vec<LifeResult>,
+    t: Tally,
     errors: Vec<String>,
     c: Census3,
     timing: TimingReport,
@@ -1154,34 +1215,10 @@ fn build_report(
     rss_timeline: Vec<(u64, u64)>,
 ) -> Report {
     let mut timing = timing;
-    let verifying: f64 = results.iter().map(|r| r.verify_time.as_secs_f64()).sum();
-    let running: f64 = results.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-    timing.inline_verify_share = verifying / (verifying + running).max(1e-9);
-    let mut stats = crate::ImageStats::default();
-    let mut violations = Vec::new();
-    let mut violations_total = errors.len() as u64;
-    let (mut values, mut objects, mut total_ops, mut reuses, mut ended) = (0, 0, 0, 0, 0);
-    let mut rates = Vec::with_capacity(results.len());
-    let mut private = Vec::with_capacity(results.len());
-    for r in &results {
-        stats += r.stats;
-        violations_total += r.violation_count;
-        values += r.values_checked;
-        objects += r.objects_checked;
-        total_ops += r.ops;
-        reuses += r.id_reused as u64;
-        ended += r.ended_during_run as u64;
-        private.push(r.stats.private_bytes);
-        let secs = r.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            rates.push(r.ops as f64 / secs);
-        }
-        for v in &r.violations {
-            if violations.len() < 32 {
-                violations.push(v.clone());
-            }
-        }
-    }
+    timing.inline_verify_share = t.verify_time / (t.verify_time + t.running_time).max(1e-9);
+    let stats = t.stats;
+    let mut violations = t.violations;
+    let mut violations_total = errors.len() as u64 + t.violation_count;
     if checksums.0 != checksums.1 {
         violations_total += 1;
         violations.push(Violation {
@@ -1195,8 +1232,7 @@ fn build_report(
         });
     }
     let base_bytes = w.heap.bytes() as u64;
-    let n = private.len().max(1) as f64;
-    let private_mean = private.iter().sum::<u64>() as f64 / n;
+    let private_mean = stats.private_bytes as f64 / t.lifetimes.max(1) as f64;
     let images = cfg.images as f64;
     Report {
         verdict: if violations_total == 0 {
@@ -1225,9 +1261,9 @@ fn build_report(
         },
         timing,
         throughput: ThroughputReport {
-            total_ops,
-            aggregate_ops_per_s: total_ops as f64 / timing.run_s.max(1e-9),
-            per_image: Distribution::of(rates),
+            total_ops: t.ops,
+            aggregate_ops_per_s: t.ops as f64 / timing.run_s.max(1e-9),
+            per_image: Distribution::of(t.rates),
         },
         heap: HeapReport {
             cow_copies: stats.copies,
@@ -1245,13 +1281,13 @@ fn build_report(
         memory: MemoryReport {
             base_bytes,
             private_bytes_mean: private_mean,
-            private_bytes_max: private.iter().copied().max().unwrap_or(0),
+            private_bytes_max: t.private_max,
             full_copy_bytes_per_image: base_bytes,
             private_to_full_copy_ratio: private_mean / base_bytes.max(1) as f64,
             sharing_factor: images * base_bytes as f64
                 / (base_bytes as f64 + images * private_mean).max(1.0),
             live_private_bytes: c.live_private,
-            freed_private_bytes: private.iter().sum(),
+            freed_private_bytes: stats.private_bytes,
             rss_baseline_bytes: rss.0,
             rss_peak_bytes: rss.1,
             rss_end_bytes: rss.2,
@@ -1261,15 +1297,15 @@ fn build_report(
                 .collect(),
         },
         lifetimes: LifetimeReport {
-            total: results.len() as u64,
-            ended_during_run: ended,
-            id_reuses: reuses,
+            total: t.lifetimes,
+            ended_during_run: t.ended_during_run,
+            id_reuses: t.id_reuses,
             live_images_after_teardown: c.live_images,
         },
         verification: VerificationReport {
             enabled: cfg.verify,
-            objects_checked: objects,
-            values_checked: values,
+            objects_checked: t.objects_checked,
+            values_checked: t.values_checked,
             base_checksum_before: format!("{:016x}", checksums.0),
             base_checksum_after: format!("{:016x}", checksums.1),
             violations_total,
