@@ -1,18 +1,55 @@
 //! `cowheap stress` as a library: the embedded default base generator, the workload engine
 //! with its per-image shadow models, and the report.
 //!
-//! The generator is public on its own so that benchmarks and examples can build the same
-//! realistic base the stress run uses: [`generate_base`].
+//! # The default base, for benchmarks and examples
+//!
+//! [`generate_base`] builds a deterministic, Smalltalk-shaped base (classes, instances, arrays,
+//! strings, symbols, byte and word arrays, compiled methods, a few large objects), every object
+//! reachable from named roots, and hands back its objects sorted by kind:
+//!
+//! ```
+//! use cowheap::stress::{generate_base, GenConfig};
+//! use cowheap::Value;
+//!
+//! let g = generate_base(&GenConfig { objects: 5_000, ..GenConfig::default() })?;
+//! assert!(g.heap.object_count() > 4_000);
+//! let target = g.instances[0];
+//! let mut image = g.heap.new_image()?;
+//! image.write(target, 0, Value::small_int(42).unwrap())?;
+//! assert_eq!(image.read(target, 0)?, Value::small_int(42).unwrap());
+//! # Ok::<(), cowheap::Error>(())
+//! ```
+//!
+//! # A stress run
+//!
+//! [`run`] starts one OS thread per image, runs each image's seeded op stream while checking
+//! every read against the image's shadow model, verifies every image's whole view at its end
+//! (in parallel with rayon), checksums the base before and after, and answers a [`Report`]:
+//!
+//! ```
+//! use cowheap::stress::{run, GenConfig, Progress, StressConfig, Workload};
+//!
+//! let workload = Workload::generated(&GenConfig { objects: 3_000, ..GenConfig::default() })?;
+//! let config = StressConfig { images: 4, ops: 2_000, ..StressConfig::default() };
+//! let report = run(&workload, &config, &Progress::default())?;
+//! assert_eq!(report.verdict, "PASS");
+//! assert_eq!(report.throughput.total_ops, 8_000);
+//! # Ok::<(), cowheap::stress::StressError>(())
+//! ```
+//!
+//! The shadow model works in logical identities: a base object and this image's copy of it
+//! are one object, and the source of a `become_forward` stands for its target, so the checks
+//! are DESIGN.md's semantics, not bit patterns. Violations are collected, never panicked on:
+//! the report says which image, which object, what was expected and what was seen.
 
-mod gen;
-pub mod rng;
-
-pub use gen::{generate_base, GenConfig, Generated};
 mod engine;
+mod gen;
 mod report;
+pub mod rng;
 mod shadow;
 
 pub use engine::{run, Phase, Progress, StressConfig, StressError, Workload};
+pub use gen::{generate_base, GenConfig, Generated};
 pub use report::{
     BaseReport, ConfigReport, Distribution, HeapReport, LifetimeReport, MemoryReport, Report,
     RssSample, ThroughputReport, TimingReport, VerificationReport, Violation,
