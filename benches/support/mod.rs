@@ -37,8 +37,9 @@ pub fn criterion() -> Criterion {
     let c = Criterion::default().configure_from_args();
     if quick() {
         c.sample_size(10)
-            .warm_up_time(Duration::from_millis(20))
-            .measurement_time(Duration::from_millis(60))
+            .warm_up_time(Duration::from_millis(10))
+            .measurement_time(Duration::from_millis(40))
+            .nresamples(1000)
             .without_plots()
     } else {
         c.sample_size(20)
