@@ -22,6 +22,9 @@ use crate::Error;
 
 /// Bit 0 of a header word: the rest of the word is a forwarding target, not a header.
 pub(crate) const FORWARDED: u64 = 1;
+/// The header bits that must all be clear for the read fast path: not forwarded, and the
+/// Pointers format (code 0).
+pub(crate) const FORWARDED_OR_NOT_POINTERS: u64 = FORWARDED | 0b110;
 /// Words before the body: header and class.
 pub(crate) const HEADER_WORDS: usize = 2;
 /// The largest identity hash.

@@ -91,6 +91,12 @@ impl Value {
         Value(((owner as u64) << OWNER_SHIFT) | (index << 3))
     }
 
+    /// True if this is a reference owned by `owner`: one mask and one compare.
+    #[inline(always)]
+    pub(crate) const fn is_base_ref_of(self, owner: u32) -> bool {
+        self.0 & !(INDEX_MASK << 3) == (owner as u64) << OWNER_SHIFT
+    }
+
     /// The owner space of a reference (meaningless for immediates).
     #[inline]
     pub(crate) const fn owner(self) -> u32 {

@@ -41,6 +41,8 @@ fn next_incarnation() -> u32 {
 /// ```
 pub struct Image {
     pub(crate) heap: BaseHeap,
+    /// The base's owner id, kept here so the read fast path need not reach into the heap.
+    pub(crate) base_owner: u32,
     pub(crate) id: u32,
     pub(crate) space_owner: u32,
     pub(crate) space: Space,
@@ -84,6 +86,7 @@ impl BaseHeap {
         self.inner.live.register(id, &stats);
         Ok(Image {
             heap: self.clone(),
+            base_owner: self.owner(),
             id,
             space_owner,
             space: Space::new(space_owner),
@@ -144,7 +147,7 @@ impl Image {
     pub(crate) fn locate(&self, v: Value) -> Result<Loc> {
         if !v.is_object() {
             Err(Error::NotAnObject(v))
-        } else if v.owner() == self.heap.owner() {
+        } else if v.owner() == self.base_owner {
             Ok(Loc::Base(v.index()))
         } else if v.owner() == self.space_owner && v.index() < self.space.len() {
             Ok(Loc::Private(v.index()))

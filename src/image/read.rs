@@ -10,26 +10,60 @@
 
 use super::{Image, Target};
 use crate::forwarder::Forwarder;
-use crate::object::{slot_offset, Header, Loc, FORWARDED};
+use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS};
 use crate::sync::Ordering;
-use crate::{Error, Result, Value};
+use crate::{Error, Format, Result, Value};
 
 impl Image {
     /// Reads slot `index` of a pointers object, or literal `index` of a method.
     ///
     /// The answer is always the reference this image should use: if the slot points at a base
     /// object this image has copied (or made `become` something), the answer is the copy.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
-        let loc = self.locate(obj)?;
-        if let Loc::Base(at) = loc {
-            let word = self.heap.header_word(at).load(Ordering::Acquire);
-            if word & FORWARDED == 0 {
-                let slot =
-                    slot_offset(Header(word), index, || self.heap.body_word(at, 0) as usize)?;
-                return self.follow_base_value(Value::from_bits(self.heap.body_word(at, slot)));
+        // The fast path: an unforwarded base pointers object, and a value that is an immediate
+        // or a reference to an unforwarded base object. Its header loads are Relaxed because it
+        // dereferences nothing they point to: a forwarded bit, even one this image set itself
+        // (which coherence guarantees it sees), sends the read down the general path, which
+        // loads again with Acquire. Base bodies never change after sealing.
+        if obj.is_base_ref_of(self.base_owner) {
+            let at = obj.index();
+            let word = self.heap.header_word(at).load(Ordering::Relaxed);
+            if word & FORWARDED_OR_NOT_POINTERS == 0 {
+                let len = Header(word).body_words();
+                if index >= len {
+                    return Err(Error::IndexOutOfRange { index, len });
+                }
+                let value = Value::from_bits(self.heap.body_word(at, index));
+                if !value.is_object()
+                    || self.heap.header_word(value.index()).load(Ordering::Relaxed) & FORWARDED == 0
+                {
+                    return Ok(value);
+                }
+            } else if word & FORWARDED == 0 {
+                let header = Header(word);
+                if header.format() == Format::Method {
+                    return self.read_unforwarded(at, header, index);
+                }
+                return Err(Error::WrongFormat {
+                    expected: "pointers or method",
+                    actual: header.format(),
+                });
             }
         }
+        self.read_general(obj, index)
+    }
+
+    /// Literals of an unforwarded base method.
+    #[cold]
+    fn read_unforwarded(&mut self, at: usize, header: Header, index: usize) -> Result<Value> {
+        let slot = slot_offset(header, index, || self.heap.body_word(at, 0) as usize)?;
+        self.follow_base_value(Value::from_bits(self.heap.body_word(at, slot)))
+    }
+
+    #[inline(never)]
+    fn read_general(&mut self, obj: Value, index: usize) -> Result<Value> {
+        let loc = self.locate(obj)?;
         self.read_resolved(loc, index)
     }
 
