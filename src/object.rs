@@ -99,12 +99,6 @@ impl Header {
     pub(crate) fn body_words(self) -> usize {
         (self.0 >> 32) as usize
     }
-
-    /// Words the whole object occupies.
-    #[inline]
-    pub(crate) fn total_words(self) -> usize {
-        HEADER_WORDS + self.body_words()
-    }
 }
 
 /// Body words needed for `len` elements of `format` (for methods, `len` is the bytecode count

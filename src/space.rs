@@ -6,6 +6,7 @@
 //! later image's space, and that must stay an error, not a panic.
 
 use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
+use crate::sync::{AtomicU64, Ordering};
 use crate::value::INDEX_MASK;
 use crate::{Error, Result, Value};
 
@@ -64,13 +65,17 @@ impl Space {
         Ok(at)
     }
 
-    /// Appends a verbatim copy of an object's words.
-    pub(crate) fn append(&mut self, words: impl ExactSizeIterator<Item = u64>) -> Result<usize> {
+    /// Appends a copy of a base object: its header, class and body.
+    pub(crate) fn append(&mut self, header: u64, class: u64, body: &[AtomicU64]) -> Result<usize> {
         let at = self.words.len();
-        if (at + words.len()) as u64 > INDEX_MASK {
+        if (at + HEADER_WORDS + body.len()) as u64 > INDEX_MASK {
             return Err(Error::TooLarge);
         }
-        self.words.extend(words);
+        self.words.reserve(HEADER_WORDS + body.len());
+        self.words.push(header);
+        self.words.push(class);
+        self.words
+            .extend(body.iter().map(|w| w.load(Ordering::Relaxed)));
         Ok(at)
     }
 

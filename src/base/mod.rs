@@ -88,6 +88,12 @@ impl BaseHeap {
         self.inner.words[index + HEADER_WORDS + i].load(Ordering::Relaxed)
     }
 
+    /// The body words of the object at `index`, `len` of them.
+    #[inline]
+    pub(crate) fn body(&self, index: usize, len: usize) -> &[AtomicU64] {
+        &self.inner.words[index + HEADER_WORDS..index + HEADER_WORDS + len]
+    }
+
     #[inline]
     pub(crate) fn class_word(&self, index: usize) -> Value {
         Value::from_bits(self.inner.words[index + 1].load(Ordering::Relaxed))

@@ -91,13 +91,9 @@ impl Image {
 
     /// Copies base object `at` (whose original header is `header`) and publishes the copy.
     fn copy_on_write(&mut self, at: usize, header: object::Header) -> Result<usize> {
-        let heap = &self.heap;
-        let words = (0..header.total_words()).map(|i| match i {
-            0 => header.0,
-            1 => heap.class_word(at).to_bits(),
-            i => heap.body_word(at, i - HEADER_WORDS),
-        });
-        let copy = self.space.append(words)?;
+        let class = self.heap.class_word(at).to_bits();
+        let body = self.heap.body(at, header.body_words());
+        let copy = self.space.append(header.0, class, body)?;
         self.enter(at, Loc::Private(copy));
         self.stats.copies.bump();
         self.stats.private_bytes.set((self.space.len() * 8) as u64);
