@@ -166,7 +166,7 @@ impl Workload {
             g.heap.clone(),
             Some(g.workload_objects()),
             Some([k.array, k.string, k.word_array, k.compiled_method]),
-            format!("generated ({} objects, seed {seed})", g.heap.object_count()),
+            format!("generated (seed {seed})"),
             seed,
             start,
         )
