@@ -59,5 +59,10 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No plots: the HTML reports need fonts a CI box may lack, and the numbers are the point.
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);
