@@ -1,7 +1,7 @@
 //! `cowheap stress`: many concurrent images over one base, verified, with live progress and a
 //! report. The engine is [`cowheap::stress`]; this module is its command line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -265,11 +265,22 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         report
     })
     .map_err(|e| e.to_string())?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        println!("{text}");
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        json.push('\n');
+        json
     } else {
-        print_table(&report);
+        table(&report)
+    };
+    // A closed pipe (`| head`) is not an error worth a panic or a message.
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(format!("cannot write the report: {e}"));
+        }
     }
     Ok(if report.verdict == "PASS" {
         ExitCode::SUCCESS
@@ -336,7 +347,8 @@ fn show_progress(p: &Progress, done: &AtomicBool, tty: bool) {
         while !done.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
             if Instant::now() >= next {
-                eprintln!("cowheap stress: {}", progress_line(p, started, &mut last));
+                let line = progress_line(p, started, &mut last);
+                let _ = writeln!(std::io::stderr(), "cowheap stress: {line}");
                 next += Duration::from_secs(5);
             }
         }
@@ -370,21 +382,26 @@ fn bytes(b: f64) -> String {
     format!("{v:.2} {unit}")
 }
 
-fn print_table(r: &Report) {
+/// The report as the table `cowheap stress` prints.
+fn table(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let c = &r.config;
     let run = match (c.duration_s, c.churn_lifetimes) {
         (Some(d), Some(_)) => format!("{d} s of {} ops per image lifetime", c.ops_per_image),
         (Some(d), None) => format!("{d} s"),
         (None, _) => format!("{} ops", c.ops_per_image),
     };
-    println!(
+    let _ = writeln!(
+        out,
         "cowheap stress: {} images x {run} over {} base of {} objects ({})",
         c.images,
         r.base.source,
         r.base.objects,
         bytes(r.base.bytes as f64)
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  ops mix: write {} · alloc {} · become {} · identity {} · read {:.3}; skew {}; seed {}{}",
         c.write_ratio,
         c.alloc_ratio,
@@ -399,7 +416,7 @@ fn print_table(r: &Report) {
             None => String::new(),
         }
     );
-    println!();
+    let _ = writeln!(out);
     let t = &r.timing;
     let th = &r.throughput;
     let h = &r.heap;
@@ -534,33 +551,37 @@ fn print_table(r: &Report) {
         rows.push(("RSS by lifetimes", points.join(" · ")));
     }
     for (label, text) in rows {
-        println!("  {label:<16} {text}");
+        let _ = writeln!(out, "  {label:<16} {text}");
     }
-    println!();
+    let _ = writeln!(out);
     for e in &v.errors {
-        println!("ERROR {e}");
+        let _ = writeln!(out, "ERROR {e}");
     }
     for violation in &v.violations {
-        println!("VIOLATION {violation}");
+        let _ = writeln!(out, "VIOLATION {violation}");
     }
     if v.violations_total as usize > v.violations.len() + v.errors.len() {
-        println!(
+        let _ = writeln!(
+            out,
             "... and {} more violations",
             v.violations_total as usize - v.violations.len() - v.errors.len()
         );
     }
     if r.verdict == "PASS" {
-        println!(
+        let _ = writeln!(
+            out,
             "PASS: {} image lifetimes, {} ops, 0 violations; base unchanged",
             l.total,
             si(th.total_ops as f64)
         );
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "FAIL: {} violation{} in {} image lifetimes",
             v.violations_total,
             if v.violations_total == 1 { "" } else { "s" },
             l.total
         );
     }
+    out
 }
