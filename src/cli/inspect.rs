@@ -59,6 +59,10 @@ struct Report {
 }
 
 fn name_of(heap: &BaseHeap, class: Value) -> String {
+    if heap.root("nil").ok() == Some(class) {
+        // The loader gives Spur forwarders and hidden objects nil as their class.
+        return "(nil: Spur forwarders and hidden objects)".into();
+    }
     loader::class_name(heap, class).unwrap_or_else(|| format!("{class:?} (unnamed)"))
 }
 
