@@ -44,8 +44,8 @@
 //! roots `nil`, `true` and `false`, and nil is the heap's filler. Where the loader could find
 //! the class layout (from the SmallInteger class), the roots `classNameSlot` and
 //! `thisClassSlot` hold, as SmallIntegers, the slot of a class that holds its name and the
-//! slot of a metaclass that holds its class: images differ (6 and 5 in Squeak V3, 3 and 5 in
-//! the bootstrapped Spur kernel). [`class_name`] reads them.
+//! slot of a metaclass that holds its class: images differ (6 and 6 in the Squeak V3 images,
+//! 3 and 3 in the bootstrapped Spur kernel). [`class_name`] reads them.
 //!
 //! # Validation
 //!
@@ -259,7 +259,7 @@ pub fn class_name(heap: &BaseHeap, class: Value) -> Option<String> {
     if let Some(n) = name(class) {
         return Some(n);
     }
-    let this_slot = layout_slot(heap, build::THIS_CLASS_SLOT_ROOT, 5);
+    let this_slot = layout_slot(heap, build::THIS_CLASS_SLOT_ROOT, 6);
     let this = heap.original_slot(class, this_slot).ok()?;
     name(this).map(|n| n + " class")
 }
