@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{fixture, int, Fixture};
 use cowheap::{Format, Image, Value};
 use proptest::prelude::*;
@@ -75,7 +74,9 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
         slots: f
             .objects
             .iter()
-            .map(|&o| std::array::from_fn(|k| to_shadow(f.heap.original_slot(o, k).unwrap(), &refs)))
+            .map(|&o| {
+                std::array::from_fn(|k| to_shadow(f.heap.original_slot(o, k).unwrap(), &refs))
+            })
             .collect(),
         alias: (0..=BASE_OBJECTS).collect(),
         hashes: vec![None; BASE_OBJECTS + 1],
@@ -98,7 +99,9 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
         };
         match *op {
             Op::Read { obj, slot } => {
-                let Some(o) = pointer_obj(obj, &model) else { continue };
+                let Some(o) = pointer_obj(obj, &model) else {
+                    continue;
+                };
                 let got = img.read(refs[o], slot).map_err(|e| ctx(e.to_string()))?;
                 let want = model.slots[model.resolve(o)][slot];
                 match want {
@@ -108,7 +111,9 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
                         }
                     }
                     Shadow::Obj(w) => {
-                        let same = img.identical(got, refs[w]).map_err(|e| ctx(e.to_string()))?;
+                        let same = img
+                            .identical(got, refs[w])
+                            .map_err(|e| ctx(e.to_string()))?;
                         if !same {
                             return Err(ctx(format!("read {got:?}, expected object {w}")));
                         }
@@ -116,15 +121,21 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
                 }
             }
             Op::WriteInt { obj, slot, value } => {
-                let Some(o) = pointer_obj(obj, &model) else { continue };
-                img.write(refs[o], slot, int(value)).map_err(|e| ctx(e.to_string()))?;
+                let Some(o) = pointer_obj(obj, &model) else {
+                    continue;
+                };
+                img.write(refs[o], slot, int(value))
+                    .map_err(|e| ctx(e.to_string()))?;
                 let r = model.resolve(o);
                 model.slots[r][slot] = Shadow::Int(value);
             }
             Op::WriteRef { obj, slot, to } => {
-                let Some(o) = pointer_obj(obj, &model) else { continue };
+                let Some(o) = pointer_obj(obj, &model) else {
+                    continue;
+                };
                 let t = pick(to, n);
-                img.write(refs[o], slot, refs[t]).map_err(|e| ctx(e.to_string()))?;
+                img.write(refs[o], slot, refs[t])
+                    .map_err(|e| ctx(e.to_string()))?;
                 let r = model.resolve(o);
                 model.slots[r][slot] = Shadow::Obj(model.resolve(t));
             }
@@ -139,7 +150,9 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
             }
             Op::Identical { a, b } => {
                 let (a, b) = (pick(a, n), pick(b, n));
-                let got = img.identical(refs[a], refs[b]).map_err(|e| ctx(e.to_string()))?;
+                let got = img
+                    .identical(refs[a], refs[b])
+                    .map_err(|e| ctx(e.to_string()))?;
                 if got != (model.resolve(a) == model.resolve(b)) {
                     return Err(ctx(format!("identical answered {got}")));
                 }
@@ -149,7 +162,9 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
                 let h = img.identity_hash(refs[o]).map_err(|e| ctx(e.to_string()))?;
                 let r = model.resolve(o);
                 match model.hashes[r] {
-                    Some(prev) if prev != h => return Err(ctx(format!("hash changed {prev} -> {h}"))),
+                    Some(prev) if prev != h => {
+                        return Err(ctx(format!("hash changed {prev} -> {h}")))
+                    }
                     _ => model.hashes[r] = Some(h),
                 }
                 if r < BASE_OBJECTS && h != f.heap.original_hash(f.objects[r]).unwrap() {
@@ -161,14 +176,16 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
                 if model.resolve(a) == nil || model.resolve(b) == nil {
                     continue;
                 }
-                img.become_forward(refs[a], refs[b]).map_err(|e| ctx(e.to_string()))?;
+                img.become_forward(refs[a], refs[b])
+                    .map_err(|e| ctx(e.to_string()))?;
                 let (ra, rb) = (model.resolve(a), model.resolve(b));
                 if ra != rb {
                     model.alias[ra] = rb;
                 }
             }
             Op::WriteByte { index, byte } => {
-                img.write_byte(f.bytes, index, byte).map_err(|e| ctx(e.to_string()))?;
+                img.write_byte(f.bytes, index, byte)
+                    .map_err(|e| ctx(e.to_string()))?;
                 model.bytes[index] = byte;
             }
         }
@@ -186,7 +203,10 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
                 Shadow::Obj(w) => img.identical(got, refs[w]).map_err(|e| e.to_string())?,
             };
             if !ok {
-                return Err(format!("image {}: final view of object {o} slot {k} is {got:?}", img.id()));
+                return Err(format!(
+                    "image {}: final view of object {o} slot {k} is {got:?}",
+                    img.id()
+                ));
             }
         }
     }

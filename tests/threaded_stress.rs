@@ -41,14 +41,19 @@ fn many_images_hammer_hot_objects() {
                             expect[o][k] = Some(v);
                         }
                         let got = img.read(hot[o], k).unwrap();
-                        let want = expect[o][k].map_or(if k == 1 { int(o as i64) } else { f.kernel.nil }, int);
+                        let want = expect[o][k]
+                            .map_or(if k == 1 { int(o as i64) } else { f.kernel.nil }, int);
                         assert_eq!(got, want, "image {n} object {o} slot {k} mid-run");
                     }
                     for (o, slots) in expect.iter().enumerate() {
                         for (k, want) in slots.iter().enumerate().skip(1) {
                             let base = f.heap.original_slot(f.objects[o], k).unwrap();
                             let want = want.map_or(base, int);
-                            assert_eq!(img.read(f.objects[o], k).unwrap(), want, "image {n} object {o} slot {k}");
+                            assert_eq!(
+                                img.read(f.objects[o], k).unwrap(),
+                                want,
+                                "image {n} object {o} slot {k}"
+                            );
                         }
                     }
                     // Objects nobody wrote are untouched in every view.
@@ -67,7 +72,10 @@ fn many_images_hammer_hot_objects() {
     let mut copies = 0;
     for h in handles {
         let stats = h.join().expect("image thread panicked");
-        assert!(stats.copies <= HOT as u64, "at most one copy per object per image");
+        assert!(
+            stats.copies <= HOT as u64,
+            "at most one copy per object per image"
+        );
         copies += stats.copies;
     }
     assert!(copies > IMAGES as u64, "the images really diverged");
