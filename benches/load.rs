@@ -62,7 +62,19 @@ fn bench(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     // No plots: the HTML reports need fonts a CI box may lack, and the numbers are the point.
-    config = Criterion::default().without_plots();
+    config = config();
     targets = bench
+}
+
+/// `COWHEAP_BENCH_QUICK=1` is the smoke mode CI runs, as in the other benches.
+fn config() -> Criterion {
+    let c = Criterion::default().without_plots();
+    if std::env::var_os("COWHEAP_BENCH_QUICK").is_some() {
+        c.sample_size(10)
+            .warm_up_time(std::time::Duration::from_millis(10))
+            .measurement_time(std::time::Duration::from_millis(100))
+    } else {
+        c
+    }
 }
 criterion_main!(benches);
