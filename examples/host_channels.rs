@@ -48,9 +48,9 @@ fn build_base() -> cowheap::Result<(BaseHeap, Kernel, Value)> {
     let mut builder = BaseBuilder::new();
     let kernel = Kernel::install(&mut builder)?;
     let texts = (0..KEYS)
-        .map(|k| kernel.string(&mut builder, &default_text(k)))
+        .map(|k| kernel.new_string(&mut builder, &default_text(k)))
         .collect::<cowheap::Result<Vec<_>>>()?;
-    let table = kernel.array(&mut builder, &texts)?;
+    let table = kernel.new_array(&mut builder, &texts)?;
     builder.add_root("table", table)?;
     Ok((builder.seal()?, kernel, table))
 }

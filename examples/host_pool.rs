@@ -117,7 +117,7 @@ impl Session {
 fn build_base() -> cowheap::Result<(BaseHeap, Kernel, Value)> {
     let mut builder = BaseBuilder::new();
     let kernel = Kernel::install(&mut builder)?;
-    let accounts = kernel.array(&mut builder, &[int(OPENING_BALANCE); ACCOUNTS])?;
+    let accounts = kernel.new_array(&mut builder, &[int(OPENING_BALANCE); ACCOUNTS])?;
     builder.add_root("accounts", accounts)?;
     Ok((builder.seal()?, kernel, accounts))
 }

@@ -41,9 +41,9 @@ fn build_base() -> cowheap::Result<(BaseHeap, Kernel, Value)> {
     let mut builder = BaseBuilder::new();
     let kernel = Kernel::install(&mut builder)?;
     let objects = (0..OBJECTS)
-        .map(|i| kernel.array(&mut builder, &[int(i as i64); SLOTS]))
+        .map(|i| kernel.new_array(&mut builder, &[int(i as i64); SLOTS]))
         .collect::<cowheap::Result<Vec<_>>>()?;
-    let world = kernel.array(&mut builder, &objects)?;
+    let world = kernel.new_array(&mut builder, &objects)?;
     builder.add_root("world", world)?;
     Ok((builder.seal()?, kernel, world))
 }
@@ -108,8 +108,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (stop, ops, started) = (stop.clone(), ops.clone(), started.clone());
         let id_tx = id_tx.clone();
         runners.push(heap.image_thread().name(format!("image-{tag}")).spawn(
-            move |image| -> cowheap::Result<(u32, ImageStats, u64)> {
-                id_tx.send(image.id()).expect("main is listening");
+            move |image| -> cowheap::Result<(u32, u32, ImageStats, u64)> {
+                id_tx.send(image.incarnation()).expect("main is listening");
                 started.wait();
                 let mut rng = Xorshift(0x2545_F491_4F6C_DD1D ^ (tag as u64 + 1));
                 // Image `tag` writes in 2^tag of every 1024 operations.
@@ -118,7 +118,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 while !stop.load(Ordering::Relaxed) {
                     work(image, world, &kernel, &mut rng, rate, 1024, counter)?;
                 }
-                Ok((image.id(), image.stats(), counter.load(Ordering::Relaxed)))
+                Ok((
+                    image.incarnation(),
+                    image.id(),
+                    image.stats(),
+                    counter.load(Ordering::Relaxed),
+                ))
             },
         )?);
     }
@@ -164,14 +169,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let snapshot = heap.image_stats();
                 snapshots += 1;
                 let mut total = ImageStats::default();
-                for &(_, stats) in &snapshot {
-                    total += stats;
+                for live in &snapshot {
+                    total += live.stats;
                 }
-                // A long-lived image keeps its id for its whole life, and its counters never
-                // go down. (The visitor's ids come and go, and a reused id starts from zero.)
-                let running = snapshot.iter().filter(|(id, _)| long_lived.contains(id));
-                for &(id, stats) in running.clone() {
-                    if let Some(before) = last.insert(id, stats) {
+                // Images are told apart by incarnation, since the visitor's ids are reused (and a
+                // reused id starts from zero). A long-lived image's counters never go down.
+                let running = snapshot
+                    .iter()
+                    .filter(|live| long_lived.contains(&live.incarnation));
+                for live in running.clone() {
+                    let stats = live.stats;
+                    if let Some(before) = last.insert(live.incarnation, stats) {
                         assert!(stats.copies >= before.copies && stats.lookups >= before.lookups);
                         assert!(stats.private_bytes >= before.private_bytes);
                     }
@@ -182,7 +190,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "a running image was missing from a snapshot"
                 );
                 // Progress, judged by the long-lived images only (a visitor's counters restart).
-                let lookups: u64 = running.clone().map(|(_, stats)| stats.lookups).sum();
+                let lookups: u64 = running.clone().map(|live| live.stats.lookups).sum();
                 if lookups > last_lookups {
                     progressed += 1;
                 }
@@ -211,9 +219,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n image  copies  private KiB     lookups   host ops   (final, from each image)");
     for runner in runners {
-        let (id, stats, ops) = runner.join().expect("image thread panicked")?;
+        let (incarnation, id, stats, ops) = runner.join().expect("image thread panicked")?;
         // The last snapshot the monitor took is a lower bound of the image's final figures.
-        let seen = last_seen[&id];
+        let seen = last_seen[&incarnation];
         assert!(stats.copies >= seen.copies && stats.lookups >= seen.lookups);
         println!(
             "{id:>6} {:>7} {:>12} {:>11} {:>10}",

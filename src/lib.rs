@@ -26,7 +26,7 @@ pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel};
 pub use error::{Error, Result};
 pub use image::Image;
 pub use object::{Format, MAX_HASH};
-pub use stats::ImageStats;
+pub use stats::{ImageStats, LiveImage};
 #[cfg(not(loom))]
 pub use thread::ImageThread;
 pub use value::Value;

@@ -90,66 +90,99 @@ mod tests {
 
 /// The live images' statistics blocks, by image id, for monitors.
 ///
-/// Slots come in lazily allocated chunks of 64, so an empty heap costs a few pointers per
-/// 64 possible ids. This lies outside the loom-verified kernel (arc-swap is invisible to
-/// loom), so under loom it is an empty stand-in.
+/// Blocks come in lazily allocated chunks of 64, shared through an `Arc` by the images whose ids
+/// fall in the chunk, so an empty heap costs one pointer per 64 possible ids and a new image
+/// allocates nothing. An image resets its block, then publishes its incarnation in it; a
+/// monitor reads only blocks with a non-zero incarnation. These are plain `std` atomics: they
+/// carry no correctness obligation, so they stay outside the loom-verified kernel, and under
+/// loom every image gets a private block instead (a chunk's lazy initialisation could block,
+/// which loom cannot model).
 pub(crate) struct LiveImages {
     #[cfg(not(loom))]
-    chunks: Box<[std::sync::OnceLock<Box<[LiveSlot]>>]>,
+    chunks: Box<[std::sync::OnceLock<Chunk>]>,
 }
 
-#[cfg(not(loom))]
-type LiveSlot = arc_swap::ArcSwapOption<crossbeam::utils::CachePadded<crate::stats::LiveStats>>;
+type Chunk = std::sync::Arc<[crossbeam::utils::CachePadded<LiveSlot>]>;
+const CHUNK: usize = 64;
 
-pub(crate) type SharedStats =
-    std::sync::Arc<crossbeam::utils::CachePadded<crate::stats::LiveStats>>;
+#[derive(Default)]
+pub(crate) struct LiveSlot {
+    incarnation: std::sync::atomic::AtomicU32,
+    stats: crate::stats::LiveStats,
+}
 
-#[cfg(not(loom))]
+/// One image's statistics block.
+pub(crate) struct StatsHandle {
+    chunk: Chunk,
+    index: usize,
+}
+
+impl std::ops::Deref for StatsHandle {
+    type Target = crate::stats::LiveStats;
+    #[inline]
+    fn deref(&self) -> &crate::stats::LiveStats {
+        &self.chunk[self.index].stats
+    }
+}
+
+fn new_chunk(len: usize) -> Chunk {
+    (0..len).map(|_| Default::default()).collect()
+}
+
 impl LiveImages {
-    pub(crate) fn new(limit: usize) -> LiveImages {
+    pub(crate) fn new(_limit: usize) -> LiveImages {
         LiveImages {
-            chunks: (0..limit.div_ceil(64))
+            #[cfg(not(loom))]
+            chunks: (0.._limit.div_ceil(CHUNK))
                 .map(|_| std::sync::OnceLock::new())
                 .collect(),
         }
     }
 
-    fn slot(&self, id: u32) -> &LiveSlot {
-        let id = id as usize;
-        let chunk =
-            self.chunks[id / 64].get_or_init(|| (0..64).map(|_| LiveSlot::empty()).collect());
-        &chunk[id % 64]
+    /// Claims image `id`'s block for incarnation `incarnation`, zeroed.
+    pub(crate) fn register(&self, id: u32, incarnation: u32) -> StatsHandle {
+        #[cfg(not(loom))]
+        let handle = StatsHandle {
+            chunk: self.chunks[id as usize / CHUNK]
+                .get_or_init(|| new_chunk(CHUNK))
+                .clone(),
+            index: id as usize % CHUNK,
+        };
+        #[cfg(loom)]
+        let handle = StatsHandle {
+            chunk: new_chunk(1),
+            index: 0,
+        };
+        let slot = &handle.chunk[handle.index];
+        slot.stats.reset();
+        slot.incarnation
+            .store(incarnation, std::sync::atomic::Ordering::Release);
+        handle
     }
 
-    pub(crate) fn register(&self, id: u32, stats: &SharedStats) {
-        self.slot(id).store(Some(stats.clone()));
+    /// Marks the block vacant.
+    pub(crate) fn unregister(&self, handle: &StatsHandle) {
+        handle.chunk[handle.index]
+            .incarnation
+            .store(0, std::sync::atomic::Ordering::Release);
     }
 
-    pub(crate) fn unregister(&self, id: u32) {
-        self.slot(id).store(None);
-    }
-
-    pub(crate) fn snapshot(&self) -> Vec<(u32, crate::ImageStats)> {
+    /// Every live image's statistics, by id.
+    pub(crate) fn snapshot(&self) -> Vec<crate::LiveImage> {
         let mut out = Vec::new();
+        #[cfg(not(loom))]
         for (c, chunk) in self.chunks.iter().enumerate() {
-            for (i, slot) in chunk.get().into_iter().flatten().enumerate() {
-                if let Some(stats) = slot.load().as_ref() {
-                    out.push(((c * 64 + i) as u32, stats.snapshot()));
+            for (i, slot) in chunk.get().into_iter().flat_map(|c| c.iter()).enumerate() {
+                let incarnation = slot.incarnation.load(std::sync::atomic::Ordering::Acquire);
+                if incarnation != 0 {
+                    out.push(crate::LiveImage {
+                        id: (c * CHUNK + i) as u32,
+                        incarnation,
+                        stats: slot.stats.snapshot(),
+                    });
                 }
             }
         }
         out
-    }
-}
-
-#[cfg(loom)]
-impl LiveImages {
-    pub(crate) fn new(_limit: usize) -> LiveImages {
-        LiveImages {}
-    }
-    pub(crate) fn register(&self, _id: u32, _stats: &SharedStats) {}
-    pub(crate) fn unregister(&self, _id: u32) {}
-    pub(crate) fn snapshot(&self) -> Vec<(u32, crate::ImageStats)> {
-        Vec::new()
     }
 }

@@ -48,6 +48,18 @@ impl AddAssign for ImageStats {
     }
 }
 
+/// One live image's statistics, from [`BaseHeap::image_stats`](crate::BaseHeap::image_stats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LiveImage {
+    /// The image's id; ids are reused after teardown.
+    pub id: u32,
+    /// The image's incarnation, unique among the images of a process (until 2^28 of them have
+    /// lived), so a monitor can tell a reused id from the image that held it before.
+    pub incarnation: u32,
+    /// What the image has done so far.
+    pub stats: ImageStats,
+}
+
 /// A counter with one writer.
 #[derive(Default, Debug)]
 pub(crate) struct Counter(AtomicU64);
@@ -90,6 +102,22 @@ pub(crate) struct LiveStats {
 }
 
 impl LiveStats {
+    pub(crate) fn reset(&self) {
+        for counter in [
+            &self.copies,
+            &self.forwarders_installed,
+            &self.entries_added,
+            &self.lookups,
+            &self.fixups,
+            &self.becomes,
+            &self.allocations,
+            &self.writes,
+            &self.private_bytes,
+        ] {
+            counter.set(0);
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> ImageStats {
         ImageStats {
             copies: self.copies.get(),

@@ -32,7 +32,17 @@ impl ImageThread {
         F: FnOnce(&mut Image) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let mut image = self.heap.new_image()?;
+        self.spawn_owned(move |mut image| f(&mut image))
+    }
+
+    /// Like [`spawn`](Self::spawn), but `f` owns the image: it may hand it back (to verify it
+    /// after every thread has finished, say) or pass it on to another thread.
+    pub fn spawn_owned<F, R>(self, f: F) -> Result<JoinHandle<R>>
+    where
+        F: FnOnce(Image) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let image = self.heap.new_image()?;
         let mut builder = std::thread::Builder::new();
         if let Some(bytes) = self.stack_size {
             builder = builder.stack_size(bytes);
@@ -41,7 +51,7 @@ impl ImageThread {
             builder = builder.name(name);
         }
         builder
-            .spawn(move || f(&mut image))
+            .spawn(move || f(image))
             .map_err(|e| Error::Spawn(e.to_string()))
     }
 }

@@ -380,7 +380,7 @@ fn errors_explain_themselves() {
 fn too_many_images_is_an_error_not_a_panic() {
     let mut b = BaseBuilder::new();
     Kernel::install(&mut b).unwrap();
-    let heap = b.seal_with(HeapConfig { max_images: 2 }).unwrap();
+    let heap = b.seal_with(HeapConfig::default().max_images(2)).unwrap();
     let _a = heap.new_image().unwrap();
     let b = heap.new_image().unwrap();
     assert_eq!(

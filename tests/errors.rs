@@ -99,7 +99,7 @@ fn foreign_dead_and_other_heap_references_are_refused() {
 
 #[test]
 fn image_limit_is_an_error_and_frees_up() {
-    let f = fixture_with(1, HeapConfig { max_images: 2 });
+    let f = fixture_with(1, HeapConfig::default().max_images(2));
     let a = f.heap.new_image().unwrap();
     let _b = f.heap.new_image().unwrap();
     assert_eq!(
@@ -142,7 +142,7 @@ fn builder_refuses_bad_input() {
 
     let b = BaseBuilder::new();
     assert!(matches!(
-        b.seal_with(HeapConfig { max_images: 0 }),
+        b.seal_with(HeapConfig::default().max_images(0)),
         Err(Error::BadConfig(_))
     ));
 }

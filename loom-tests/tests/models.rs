@@ -36,7 +36,9 @@ fn base(max_images: usize) -> Base {
     b.set_slot(z, 1, y).unwrap();
     b.set_slot(y, 0, int(10)).unwrap();
     b.set_slot(y, 1, z).unwrap();
-    let heap = b.seal_with(HeapConfig { max_images }).unwrap();
+    let heap = b
+        .seal_with(HeapConfig::default().max_images(max_images))
+        .unwrap();
     Base { heap, z, y }
 }
 

@@ -128,12 +128,12 @@ impl Kernel {
     }
 
     /// Allocates a String.
-    pub fn string(&self, builder: &mut BaseBuilder, s: &str) -> Result<Value> {
+    pub fn new_string(&self, builder: &mut BaseBuilder, s: &str) -> Result<Value> {
         builder.new_bytes(self.string, s.as_bytes())
     }
 
     /// Allocates an Array holding `slots`.
-    pub fn array(&self, builder: &mut BaseBuilder, slots: &[Value]) -> Result<Value> {
+    pub fn new_array(&self, builder: &mut BaseBuilder, slots: &[Value]) -> Result<Value> {
         builder.new_pointers(self.array, slots)
     }
 }

@@ -16,11 +16,20 @@ use crate::registry::{IdAllocator, LiveImages};
 use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::{Error, Result, Value};
 
-/// Limits fixed when a base is sealed.
+/// Limits fixed when a base is sealed: `HeapConfig::default().max_images(1000)`.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct HeapConfig {
     /// How many images may be live at once. Each live image holds one id.
     pub max_images: usize,
+}
+
+impl HeapConfig {
+    /// Sets how many images may be live at once (1 to 2^22 - 2; 65,536 by default).
+    pub fn max_images(mut self, max_images: usize) -> Self {
+        self.max_images = max_images;
+        self
+    }
 }
 
 impl Default for HeapConfig {
@@ -134,7 +143,7 @@ impl BaseHeap {
         Value::object(self.inner.owner, index as u64)
     }
 
-    /// The most images of this heap that may be live at once: [`HeapConfig::max_images`] as sealed.
+    /// The most images of this heap that may be live at once, as sealed (see [`HeapConfig`]).
     pub fn max_images(&self) -> usize {
         self.inner.ids.limit()
     }
@@ -142,7 +151,7 @@ impl BaseHeap {
     /// A live snapshot of every live image's statistics, by image id. Reads each image's
     /// counters without stopping it; each figure is exact for that image at some moment during
     /// the call.
-    pub fn image_stats(&self) -> Vec<(u32, crate::ImageStats)> {
+    pub fn image_stats(&self) -> Vec<crate::LiveImage> {
         self.inner.live.snapshot()
     }
 

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
 use crate::base::BaseHeap;
 use crate::forwarder::{self, Forwarder};
 use crate::object::{self, Format, Header, Loc, FORWARDED, HEADER_WORDS};
-use crate::registry::SharedStats;
+use crate::registry::StatsHandle;
 use crate::space::Space;
-use crate::stats::{ImageStats, LiveStats};
+use crate::stats::ImageStats;
 use crate::sync::Ordering;
 use crate::value::BASE_OWNER_FLAG;
 use crate::{Error, Result, Value};
@@ -49,7 +49,7 @@ pub struct Image {
     /// Base objects where this image holds a slot-table entry, for teardown.
     pub(crate) entered: Vec<u32>,
     root_overrides: Vec<(String, Value)>,
-    pub(crate) stats: SharedStats,
+    pub(crate) stats: StatsHandle,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -82,8 +82,7 @@ impl BaseHeap {
             limit: self.inner.ids.limit(),
         })?;
         let space_owner = next_incarnation();
-        let stats = std::sync::Arc::new(crossbeam::utils::CachePadded::new(LiveStats::default()));
-        self.inner.live.register(id, &stats);
+        let stats = self.inner.live.register(id, space_owner);
         Ok(Image {
             heap: self.clone(),
             base_owner: self.owner(),
@@ -111,7 +110,7 @@ impl Drop for Image {
         }
         // The id goes back only after every entry is a tombstone, so its next holder
         // cannot find this image's targets.
-        self.heap.inner.live.unregister(self.id);
+        self.heap.inner.live.unregister(&self.stats);
         #[cfg(not(cowheap_mutant = "early_id_release"))]
         self.heap.inner.ids.release(self.id);
     }
@@ -130,6 +129,12 @@ impl Image {
     /// This image's id, unique among the live images of its heap and reused after teardown.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// This image's incarnation: unique among the images of this process (until 2^28 of them
+    /// have lived), unlike its id, which is reused.
+    pub fn incarnation(&self) -> u32 {
+        self.space_owner
     }
 
     /// The base heap this image runs over.

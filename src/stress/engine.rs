@@ -1164,7 +1164,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         .heap
         .image_stats()
         .iter()
-        .map(|(_, s)| s.private_bytes)
+        .map(|live| live.stats.private_bytes)
         .sum();
     let (rss_end, rss_peak) = rss();
     progress.set_phase(Phase::Done);

@@ -296,9 +296,7 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
         b.add_root("Undeclared", undeclared)?;
     }
     g.arrays.push(globals);
-    let heap = b.seal_with(HeapConfig {
-        max_images: config.max_images,
-    })?;
+    let heap = b.seal_with(HeapConfig::default().max_images(config.max_images))?;
     Ok(Generated {
         heap,
         kernel,
