@@ -30,3 +30,8 @@ pub use stats::{ImageStats, LiveImage};
 #[cfg(not(loom))]
 pub use thread::ImageThread;
 pub use value::Value;
+
+/// The README's embedding example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
