@@ -90,79 +90,66 @@ mod tests {
 
 /// The live images' statistics blocks, by image id, for monitors.
 ///
-/// Blocks come in lazily allocated chunks of 64, shared through an `Arc` by the images whose ids
-/// fall in the chunk, so an empty heap costs one pointer per 64 possible ids and a new image
-/// allocates nothing. An image resets its block, then publishes its incarnation in it; a
-/// monitor reads only blocks with a non-zero incarnation. These are plain `std` atomics: they
-/// carry no correctness obligation, so they stay outside the loom-verified kernel, and under
-/// loom every image gets a private block instead (a chunk's lazy initialisation could block,
-/// which loom cannot model).
+/// Blocks come in lazily allocated chunks of 64, so an empty heap costs one pointer per 64
+/// possible ids, and creating an image allocates nothing and touches no shared counter: it
+/// zeroes its block, then publishes its incarnation there. A monitor reads only blocks with a
+/// non-zero incarnation. These are plain `std` atomics: they carry no correctness obligation,
+/// so they stay outside the loom-verified kernel. Under loom every chunk is allocated up front,
+/// because a contended lazy initialisation blocks, which loom cannot model.
 pub(crate) struct LiveImages {
-    #[cfg(not(loom))]
-    chunks: Box<[std::sync::OnceLock<Chunk>]>,
+    chunks: Box<[std::sync::OnceLock<Box<[LiveSlot]>>]>,
 }
 
-type Chunk = std::sync::Arc<[crossbeam::utils::CachePadded<LiveSlot>]>;
 const CHUNK: usize = 64;
 
 #[derive(Default)]
-pub(crate) struct LiveSlot {
+struct LiveSlot {
     incarnation: std::sync::atomic::AtomicU32,
-    stats: crate::stats::LiveStats,
+    stats: crossbeam::utils::CachePadded<crate::stats::LiveStats>,
 }
 
-/// One image's statistics block.
-pub(crate) struct StatsHandle {
-    chunk: Chunk,
-    index: usize,
-}
-
-impl std::ops::Deref for StatsHandle {
-    type Target = crate::stats::LiveStats;
-    #[inline]
-    fn deref(&self) -> &crate::stats::LiveStats {
-        &self.chunk[self.index].stats
-    }
-}
-
-fn new_chunk(len: usize) -> Chunk {
-    (0..len).map(|_| Default::default()).collect()
+fn new_chunk() -> Box<[LiveSlot]> {
+    (0..CHUNK).map(|_| LiveSlot::default()).collect()
 }
 
 impl LiveImages {
-    pub(crate) fn new(_limit: usize) -> LiveImages {
+    pub(crate) fn new(limit: usize) -> LiveImages {
         LiveImages {
-            #[cfg(not(loom))]
-            chunks: (0.._limit.div_ceil(CHUNK))
-                .map(|_| std::sync::OnceLock::new())
+            chunks: (0..limit.div_ceil(CHUNK))
+                .map(|_| {
+                    if cfg!(loom) {
+                        std::sync::OnceLock::from(new_chunk())
+                    } else {
+                        std::sync::OnceLock::new()
+                    }
+                })
                 .collect(),
         }
     }
 
+    #[inline]
+    fn slot(&self, id: u32) -> &LiveSlot {
+        let id = id as usize;
+        &self.chunks[id / CHUNK].get_or_init(new_chunk)[id % CHUNK]
+    }
+
+    /// Image `id`'s counters.
+    #[inline]
+    pub(crate) fn counters(&self, id: u32) -> &crate::stats::LiveStats {
+        &self.slot(id).stats
+    }
+
     /// Claims image `id`'s block for incarnation `incarnation`, zeroed.
-    pub(crate) fn register(&self, id: u32, incarnation: u32) -> StatsHandle {
-        #[cfg(not(loom))]
-        let handle = StatsHandle {
-            chunk: self.chunks[id as usize / CHUNK]
-                .get_or_init(|| new_chunk(CHUNK))
-                .clone(),
-            index: id as usize % CHUNK,
-        };
-        #[cfg(loom)]
-        let handle = StatsHandle {
-            chunk: new_chunk(1),
-            index: 0,
-        };
-        let slot = &handle.chunk[handle.index];
+    pub(crate) fn register(&self, id: u32, incarnation: u32) {
+        let slot = self.slot(id);
         slot.stats.reset();
         slot.incarnation
             .store(incarnation, std::sync::atomic::Ordering::Release);
-        handle
     }
 
-    /// Marks the block vacant.
-    pub(crate) fn unregister(&self, handle: &StatsHandle) {
-        handle.chunk[handle.index]
+    /// Marks image `id`'s block vacant.
+    pub(crate) fn unregister(&self, id: u32) {
+        self.slot(id)
             .incarnation
             .store(0, std::sync::atomic::Ordering::Release);
     }
@@ -170,7 +157,6 @@ impl LiveImages {
     /// Every live image's statistics, by id.
     pub(crate) fn snapshot(&self) -> Vec<crate::LiveImage> {
         let mut out = Vec::new();
-        #[cfg(not(loom))]
         for (c, chunk) in self.chunks.iter().enumerate() {
             for (i, slot) in chunk.get().into_iter().flat_map(|c| c.iter()).enumerate() {
                 let incarnation = slot.incarnation.load(std::sync::atomic::Ordering::Acquire);

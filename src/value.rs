@@ -93,7 +93,7 @@ impl Value {
 
     /// True if this is a reference owned by `owner`: one mask and one compare.
     #[inline(always)]
-    pub(crate) const fn is_base_ref_of(self, owner: u32) -> bool {
+    pub(crate) const fn is_ref_of(self, owner: u32) -> bool {
         self.0 & !(INDEX_MASK << 3) == (owner as u64) << OWNER_SHIFT
     }
 

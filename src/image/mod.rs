@@ -13,20 +13,37 @@ use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
 use crate::base::BaseHeap;
 use crate::forwarder::{self, Forwarder};
 use crate::object::{self, Format, Header, Loc, FORWARDED, HEADER_WORDS};
-use crate::registry::StatsHandle;
 use crate::space::Space;
 use crate::stats::ImageStats;
 use crate::sync::Ordering;
 use crate::value::BASE_OWNER_FLAG;
 use crate::{Error, Result, Value};
 
-/// Image incarnations own private references. They run through 2^28 - 1 values before
+/// Image incarnations own private references. They run through 2^28 - 64 values before
 /// wrapping; a wrap cannot break memory safety: private spaces bounds-check every access, and a
-/// stale reference that lands in a later image's space is refused (see `space.rs`).
-static NEXT_INCARNATION: AtomicU32 = AtomicU32::new(0);
+/// stale reference that lands in a later image's space is refused (see `space.rs`). Threads
+/// claim them in blocks, so that creating an image rarely touches this shared counter.
+static NEXT_INCARNATION_BLOCK: AtomicU32 = AtomicU32::new(0);
+const INCARNATION_BLOCK: u32 = 64;
 
 fn next_incarnation() -> u32 {
-    NEXT_INCARNATION.fetch_add(1, StdOrdering::Relaxed) % (BASE_OWNER_FLAG - 1) + 1
+    thread_local! {
+        static BLOCK: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
+    }
+    BLOCK.with(|block| {
+        let (next, end) = block.get();
+        let next = if next < end {
+            next
+        } else {
+            let blocks = BASE_OWNER_FLAG / INCARNATION_BLOCK - 1;
+            let n = NEXT_INCARNATION_BLOCK.fetch_add(1, StdOrdering::Relaxed) % blocks;
+            let first = n * INCARNATION_BLOCK + 1;
+            block.set((first, first + INCARNATION_BLOCK));
+            first
+        };
+        block.set((next + 1, block.get().1));
+        next
+    })
 }
 
 /// One client of a shared base: reads see the base plus this image's own writes, and nothing
@@ -49,7 +66,6 @@ pub struct Image {
     /// Base objects where this image holds a slot-table entry, for teardown.
     pub(crate) entered: Vec<u32>,
     root_overrides: Vec<(String, Value)>,
-    pub(crate) stats: StatsHandle,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -82,7 +98,7 @@ impl BaseHeap {
             limit: self.inner.ids.limit(),
         })?;
         let space_owner = next_incarnation();
-        let stats = self.inner.live.register(id, space_owner);
+        self.inner.live.register(id, space_owner);
         Ok(Image {
             heap: self.clone(),
             base_owner: self.owner(),
@@ -91,7 +107,6 @@ impl BaseHeap {
             space: Space::new(space_owner),
             entered: Vec::new(),
             root_overrides: Vec::new(),
-            stats,
             _not_sync: PhantomData,
         })
     }
@@ -110,7 +125,7 @@ impl Drop for Image {
         }
         // The id goes back only after every entry is a tombstone, so its next holder
         // cannot find this image's targets.
-        self.heap.inner.live.unregister(&self.stats);
+        self.heap.inner.live.unregister(self.id);
         #[cfg(not(cowheap_mutant = "early_id_release"))]
         self.heap.inner.ids.release(self.id);
     }
@@ -142,9 +157,14 @@ impl Image {
         &self.heap
     }
 
+    #[inline]
+    pub(crate) fn counters(&self) -> &crate::stats::LiveStats {
+        self.heap.inner.live.counters(self.id)
+    }
+
     /// What this image has done so far.
     pub fn stats(&self) -> ImageStats {
-        self.stats.snapshot()
+        self.counters().snapshot()
     }
 
     /// Where a reference points, checked against this image's two spaces.
@@ -326,8 +346,10 @@ impl Image {
         let at = self
             .space
             .allocate(class, format, len, literals, self.heap.filler())?;
-        self.stats.allocations.bump();
-        self.stats.private_bytes.set((self.space.len() * 8) as u64);
+        self.counters().allocations.bump();
+        self.counters()
+            .private_bytes
+            .set((self.space.len() * 8) as u64);
         Ok(Value::object(self.space_owner, at as u64))
     }
 

@@ -10,7 +10,7 @@
 
 use super::{Image, Target};
 use crate::forwarder::Forwarder;
-use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS};
+use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::sync::Ordering;
 use crate::{Error, Format, Result, Value};
 
@@ -21,12 +21,12 @@ impl Image {
     /// object this image has copied (or made `become` something), the answer is the copy.
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
-        // The fast path: an unforwarded base pointers object, and a value that is an immediate
-        // or a reference to an unforwarded base object. Its header loads are Relaxed because it
-        // dereferences nothing they point to: a forwarded bit, even one this image set itself
-        // (which coherence guarantees it sees), sends the read down the general path, which
-        // loads again with Acquire. Base bodies never change after sealing.
-        if obj.is_base_ref_of(self.base_owner) {
+        // The fast paths: an unforwarded pointers object, base or private, holding a value that
+        // needs no following (see `settled`). Base header loads are Relaxed because nothing they
+        // point to is dereferenced: a forwarded bit, even one this image set itself (which
+        // coherence guarantees it sees), sends the read down the general path, which loads
+        // again with Acquire. Base bodies never change after sealing.
+        if obj.is_ref_of(self.base_owner) {
             let at = obj.index();
             let word = self.heap.header_word(at).load(Ordering::Relaxed);
             if word & FORWARDED_OR_NOT_POINTERS == 0 {
@@ -35,9 +35,7 @@ impl Image {
                     return Err(Error::IndexOutOfRange { index, len });
                 }
                 let value = Value::from_bits(self.heap.body_word(at, index));
-                if !value.is_object()
-                    || self.heap.header_word(value.index()).load(Ordering::Relaxed) & FORWARDED == 0
-                {
+                if self.settled(value) {
                     return Ok(value);
                 }
             } else if word & FORWARDED == 0 {
@@ -50,8 +48,38 @@ impl Image {
                     actual: header.format(),
                 });
             }
+        } else if obj.is_ref_of(self.space_owner) {
+            let at = obj.index();
+            if let Some(&word) = self.space.words.get(at) {
+                let len = Header(word).body_words();
+                if word & FORWARDED_OR_NOT_POINTERS == 0 && index < len {
+                    if let Some(&bits) = self.space.words.get(at + HEADER_WORDS + index) {
+                        let value = Value::from_bits(bits);
+                        if self.settled(value) {
+                            return Ok(value);
+                        }
+                    }
+                }
+            }
         }
         self.read_general(obj, index)
+    }
+
+    /// True if `value` reads as itself in this image: an immediate, a reference to a base object
+    /// nobody has forwarded, or a reference to one of this image's objects that it has not made
+    /// `become` something else. Anything else takes the general path.
+    #[inline(always)]
+    fn settled(&self, value: Value) -> bool {
+        if !value.is_object() {
+            true
+        } else if value.is_ref_of(self.base_owner) {
+            self.heap.header_word(value.index()).load(Ordering::Relaxed) & FORWARDED == 0
+        } else {
+            self.space
+                .words
+                .get(value.index())
+                .is_some_and(|&word| word & FORWARDED == 0)
+        }
     }
 
     /// Literals of an unforwarded base method.
@@ -79,7 +107,7 @@ impl Image {
                 let followed = self.canonical(value)?;
                 if followed != value {
                     *self.space.word_mut(slot)? = followed.to_bits();
-                    self.stats.fixups.bump();
+                    self.counters().fixups.bump();
                 }
                 Ok(followed)
             }
@@ -114,7 +142,7 @@ impl Image {
                     // SAFETY: forwarded header word, loaded with Acquire; `self.heap` keeps the
                     // base, and so the forwarder, alive.
                     let forwarder = unsafe { Forwarder::from_word(word) };
-                    self.stats.lookups.bump();
+                    self.counters().lookups.bump();
                     match forwarder.slots.lookup(self.id) {
                         Some(next) => loc = next,
                         None => {

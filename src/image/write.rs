@@ -20,7 +20,7 @@ impl Image {
         let offset = object::slot_offset(target.header(), index, || self.literals(target))?;
         let at = self.make_private(target)?;
         *self.space.word_mut(at + HEADER_WORDS + offset)? = value.to_bits();
-        self.stats.writes.bump();
+        self.counters().writes.bump();
         Ok(())
     }
 
@@ -35,7 +35,7 @@ impl Image {
             })
         })?;
         let header = object::Header(self.space.word(at)?);
-        self.stats.writes.bump();
+        self.counters().writes.bump();
         self.space.set_bytes(at, header, index, &[byte])
     }
 
@@ -49,7 +49,7 @@ impl Image {
                 .ok_or(Error::IndexOutOfRange { index, len })
         })?;
         let header = object::Header(self.space.word(at)?);
-        self.stats.writes.bump();
+        self.counters().writes.bump();
         self.space.set_word(at, header, index, word)
     }
 
@@ -68,7 +68,7 @@ impl Image {
             }
             Target::Base { at, .. } => self.enter(at, target),
         }
-        self.stats.becomes.bump();
+        self.counters().becomes.bump();
         Ok(())
     }
 
@@ -95,16 +95,18 @@ impl Image {
         let body = self.heap.body(at, header.body_words());
         let copy = self.space.append(header.0, class, body)?;
         self.enter(at, Loc::Private(copy));
-        self.stats.copies.bump();
-        self.stats.private_bytes.set((self.space.len() * 8) as u64);
+        self.counters().copies.bump();
+        self.counters()
+            .private_bytes
+            .set((self.space.len() * 8) as u64);
         Ok(copy)
     }
 
     /// Gives this image the forwarder entry `target` for base object `at`, where it has none.
     fn enter(&mut self, at: usize, target: Loc) {
         match forwarder::install(self.heap.header_word(at), self.id, target) {
-            Installed::Forwarder => self.stats.forwarders_installed.bump(),
-            Installed::Entry => self.stats.entries_added.bump(),
+            Installed::Forwarder => self.counters().forwarders_installed.bump(),
+            Installed::Entry => self.counters().entries_added.bump(),
         }
         self.entered.push(at as u32);
     }
