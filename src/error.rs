@@ -16,8 +16,9 @@ pub enum Error {
          pass values between images as immediates or by copying their contents"
     )]
     ForeignReference(Value),
-    /// A reference kept from an image that ended reached this image's space (possible only
-    /// after 2^28 image lifetimes, when incarnation numbers wrap) and did not name an object.
+    /// A reference kept from an image that ended carries this image's incarnation number
+    /// (possible only after 2^28 image lifetimes, when incarnation numbers wrap) and does not
+    /// name one of its objects.
     #[error("a stale reference from an ended image reached this image's private space")]
     StaleReference,
     /// The index is past the end of the object.

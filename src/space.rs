@@ -1,9 +1,11 @@
 //! A growable space of objects in plain words: the builder's arena before sealing, and each
 //! image's private space. Only its owner touches it, so nothing here is atomic.
 //!
-//! Every access is bounds-checked and answers a typed error: a space is only ever addressed by
-//! references it handed out, but a reference kept across 2^28 image lifetimes could alias a
-//! later image's space, and that must stay an error, not a panic.
+//! A space is only ever addressed by references it handed out, but a reference kept across
+//! 2^28 image lifetimes can carry the incarnation number of a later image. So a space records
+//! where its objects start, and a reference that does not name an object start is refused: no
+//! word inside an object (byte data above all) is ever taken for a header or a reference.
+//! Every access is bounds-checked and answers a typed error.
 
 use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
 use crate::sync::{AtomicU64, Ordering};
@@ -13,6 +15,8 @@ use crate::{Error, Result, Value};
 #[derive(Default)]
 pub(crate) struct Space {
     pub(crate) words: Vec<u64>,
+    /// One bit per word: set where an object starts.
+    starts: Vec<u64>,
     next_hash: u32,
 }
 
@@ -20,6 +24,7 @@ impl Space {
     pub(crate) fn new(hash_seed: u32) -> Space {
         Space {
             words: Vec::new(),
+            starts: Vec::new(),
             next_hash: hash_seed & MAX_HASH,
         }
     }
@@ -62,6 +67,7 @@ impl Space {
             }
             Format::Words | Format::Bytes => self.words.resize(body_at + body, 0),
         }
+        self.mark_start(at);
         Ok(at)
     }
 
@@ -76,6 +82,7 @@ impl Space {
         self.words.push(class);
         self.words
             .extend(body.iter().map(|w| w.load(Ordering::Relaxed)));
+        self.mark_start(at);
         Ok(at)
     }
 
@@ -150,6 +157,23 @@ impl Space {
             *self.word_mut(slot)? = v.to_bits();
         }
         Ok(())
+    }
+
+    fn mark_start(&mut self, at: usize) {
+        let word = at / 64;
+        if self.starts.len() <= word {
+            self.starts
+                .resize(self.words.len().div_ceil(64).max(word + 1), 0);
+        }
+        self.starts[word] |= 1 << (at % 64);
+    }
+
+    /// True if an object of this space starts at word `at`.
+    #[inline]
+    pub(crate) fn is_start(&self, at: usize) -> bool {
+        self.starts
+            .get(at / 64)
+            .is_some_and(|bits| bits >> (at % 64) & 1 != 0)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -124,10 +124,6 @@ impl BaseHeap {
         }
     }
 
-    pub(crate) fn is_object_start(&self, index: usize) -> bool {
-        u32::try_from(index).is_ok_and(|i| self.inner.starts.binary_search(&i).is_ok())
-    }
-
     /// The arena index of a base reference, checked against this heap.
     pub(crate) fn locate(&self, v: Value) -> Result<usize> {
         if !v.is_object() {

@@ -174,8 +174,12 @@ impl Image {
             Err(Error::NotAnObject(v))
         } else if v.owner() == self.base_owner {
             Ok(Loc::Base(v.index()))
-        } else if v.owner() == self.space_owner && v.index() < self.space.len() {
-            Ok(Loc::Private(v.index()))
+        } else if v.owner() == self.space_owner {
+            if self.space.is_start(v.index()) {
+                Ok(Loc::Private(v.index()))
+            } else {
+                Err(Error::StaleReference)
+            }
         } else {
             Err(Error::ForeignReference(v))
         }
@@ -397,5 +401,39 @@ impl Image {
         self.space.set_pointers(at, header, literals)?;
         self.space.set_bytes(at, header, 0, bytecodes)?;
         Ok(obj)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{BaseBuilder, Error, Format, Kernel, Value};
+
+    /// A reference with this image's incarnation that does not name an object start (what a
+    /// reference kept across an incarnation wrap could look like) is refused everywhere, and
+    /// no word inside an object is ever read as a header or a reference.
+    #[test]
+    fn references_into_the_middle_of_an_object_are_stale() {
+        let mut b = BaseBuilder::new();
+        let k = Kernel::install(&mut b).unwrap();
+        let heap = b.seal().unwrap();
+        let mut image = heap.new_image().unwrap();
+        // Bytes that look like a pointers header, then like a base reference.
+        let mut data = 0u64.to_le_bytes().to_vec();
+        data.extend(k.nil.to_bits().to_le_bytes());
+        let bytes = image.new_bytes(k.byte_array, &data).unwrap();
+        let holder = image.allocate(k.array, Format::Pointers, 1).unwrap();
+        for inside in [
+            bytes.index() + 1,
+            bytes.index() + 2,
+            bytes.index() + 3,
+            holder.index() + 2,
+        ] {
+            let forged = Value::object(image.space_owner, inside as u64);
+            assert_eq!(image.read(forged, 0), Err(Error::StaleReference));
+            assert_eq!(image.write(forged, 0, k.nil), Err(Error::StaleReference));
+            assert_eq!(image.write(holder, 0, forged), Err(Error::StaleReference));
+            assert_eq!(image.identical(forged, holder), Err(Error::StaleReference));
+        }
+        assert_eq!(image.read(holder, 0).unwrap(), k.nil);
     }
 }
