@@ -27,14 +27,11 @@ struct Options {
         default_value = "100"
     )]
     images: String,
-    /// Ops per image (per image lifetime with --churn).
-    #[arg(
-        long,
-        allow_hyphen_values = true,
-        value_name = "N",
-        default_value = "50000"
-    )]
-    ops: String,
+    /// Ops per image (per image lifetime with --churn). Default: 50,000, fewer with many
+    /// images so that a run does about 5 M ops and its checker fits in memory (5,000 at 1,000
+    /// images, 1,000 from 5,000 images up).
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    ops: Option<String>,
     /// Run for this long instead of a number of ops, e.g. 10s, 500ms, 2m. With --churn,
     /// images of --ops ops keep starting until the time is up.
     #[arg(long, allow_hyphen_values = true, value_name = "TIME")]
@@ -211,7 +208,10 @@ fn config(args: &Options) -> Result<(StressConfig, GenConfig), String> {
     let seed: u64 = number("--seed", &args.seed)?;
     let cfg = StressConfig {
         images,
-        ops: number("--ops", &args.ops)?,
+        ops: match args.ops.as_deref() {
+            Some(ops) => number("--ops", ops)?,
+            None => (5_000_000 / images as u64).clamp(1_000, 50_000),
+        },
         duration,
         write_ratio: ratio("--write-ratio", &args.write_ratio)?,
         alloc_ratio: ratio("--alloc-ratio", &args.alloc_ratio)?,
