@@ -115,28 +115,35 @@ fn cow_race_with_reader() {
     });
 }
 
+/// Images 1..=n store n into z on their own threads at once; once all are done, each must
+/// still read its own value (no insert lost). Answers the images, still alive.
+fn racing_writers(b: &Base, n: i64) -> Vec<Image> {
+    let z = b.z;
+    let handles: Vec<_> = (1..=n)
+        .map(|n| {
+            spawn(b.heap.new_image().unwrap(), move |img| {
+                img.write(z, 0, int(n)).unwrap();
+            })
+        })
+        .collect();
+    let mut images: Vec<Image> = handles.into_iter().map(|h| h.join().unwrap().0).collect();
+    for (n, img) in images.iter_mut().enumerate() {
+        assert_eq!(
+            img.read(z, 0).unwrap(),
+            int(n as i64 + 1),
+            "image {n} lost its entry"
+        );
+    }
+    images
+}
+
 /// Model 2: three images insert their slots into one forwarder while its table grows
 /// (1 inline entry, then a level of 2). No insert is lost.
 #[test]
 fn three_inserts_while_growing() {
     model("three_inserts_while_growing", Some(4), || {
         let b = base(4);
-        let z = b.z;
-        let handles: Vec<_> = (1..=3)
-            .map(|n| {
-                spawn(b.heap.new_image().unwrap(), move |img| {
-                    img.write(z, 0, int(n)).unwrap();
-                })
-            })
-            .collect();
-        let mut images: Vec<Image> = handles.into_iter().map(|h| h.join().unwrap().0).collect();
-        for (n, img) in images.iter_mut().enumerate() {
-            assert_eq!(
-                img.read(z, 0).unwrap(),
-                int(n as i64 + 1),
-                "image {n} lost its entry"
-            );
-        }
+        let _images = racing_writers(&b, 3);
         let census = b.heap.census();
         assert_eq!((census.forwarders, census.entries), (1, 3));
     });
@@ -148,25 +155,10 @@ fn three_inserts_while_growing() {
 fn inserts_race_for_a_freed_entry() {
     model("inserts_race_for_a_freed_entry", None, || {
         let b = base(4);
-        let z = b.z;
         let mut gone = b.heap.new_image().unwrap();
-        gone.write(z, 0, int(9)).unwrap();
+        gone.write(b.z, 0, int(9)).unwrap();
         drop(gone);
-        let handles: Vec<_> = (1..=2)
-            .map(|n| {
-                spawn(b.heap.new_image().unwrap(), move |img| {
-                    img.write(z, 0, int(n)).unwrap();
-                })
-            })
-            .collect();
-        let mut images: Vec<Image> = handles.into_iter().map(|h| h.join().unwrap().0).collect();
-        for (n, img) in images.iter_mut().enumerate() {
-            assert_eq!(
-                img.read(z, 0).unwrap(),
-                int(n as i64 + 1),
-                "image {n} lost its entry"
-            );
-        }
+        let _images = racing_writers(&b, 2);
         assert_eq!(b.heap.census().entries, 2);
     });
 }

@@ -41,7 +41,7 @@ impl Image {
             } else if word & FORWARDED == 0 {
                 let header = Header(word);
                 if header.format() == Format::Method {
-                    return self.read_unforwarded(at, header, index);
+                    return self.read_base_slot(at, header, index);
                 }
                 return Err(Error::WrongFormat {
                     expected: "pointers or method",
@@ -82,9 +82,9 @@ impl Image {
         }
     }
 
-    /// Literals of an unforwarded base method.
-    #[cold]
-    fn read_unforwarded(&mut self, at: usize, header: Header, index: usize) -> Result<Value> {
+    /// Slot `index` of the base object at `at`, whose (original) header is `header`: the
+    /// general path's base case, and a method's literals.
+    fn read_base_slot(&mut self, at: usize, header: Header, index: usize) -> Result<Value> {
         let slot = slot_offset(header, index, || self.heap.body_word(at, 0) as usize)?;
         self.follow_base_value(Value::from_bits(self.heap.body_word(at, slot)))
     }
@@ -97,10 +97,7 @@ impl Image {
 
     fn read_resolved(&mut self, loc: Loc, index: usize) -> Result<Value> {
         match self.resolve(loc)? {
-            Target::Base { at, header } => {
-                let slot = slot_offset(header, index, || self.heap.body_word(at, 0) as usize)?;
-                self.follow_base_value(Value::from_bits(self.heap.body_word(at, slot)))
-            }
+            Target::Base { at, header } => self.read_base_slot(at, header, index),
             Target::Private { at, header } => {
                 let slot = self.space.slot_at(at, header, index)?;
                 let value = Value::from_bits(self.space.word(slot)?);

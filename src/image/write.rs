@@ -27,30 +27,20 @@ impl Image {
     /// Stores byte `index` of a bytes object, or bytecode `index` of a method.
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
         let target = self.target_of(obj)?;
-        let at = self.make_private_checked(target, |header, this| {
-            object::byte_span(header, || this.literals(target)).and_then(|(_, len)| {
-                (index < len)
-                    .then_some(())
-                    .ok_or(Error::IndexOutOfRange { index, len })
-            })
-        })?;
-        let header = object::Header(self.space.word(at)?);
+        let (_, len) = object::byte_span(target.header(), || self.literals(target))?;
+        check_index(index, len)?;
+        let at = self.make_private(target)?;
         self.counters().writes.bump();
-        self.space.set_bytes(at, header, index, &[byte])
+        self.space.set_bytes(at, target.header(), index, &[byte])
     }
 
     /// Stores 32-bit word `index` of a words object.
     pub fn write_word(&mut self, obj: Value, index: usize, word: u32) -> Result<()> {
         let target = self.target_of(obj)?;
-        let at = self.make_private_checked(target, |header, _| {
-            let len = object::word_count(header)?;
-            (index < len)
-                .then_some(())
-                .ok_or(Error::IndexOutOfRange { index, len })
-        })?;
-        let header = object::Header(self.space.word(at)?);
+        check_index(index, object::word_count(target.header())?)?;
+        let at = self.make_private(target)?;
         self.counters().writes.bump();
-        self.space.set_word(at, header, index, word)
+        self.space.set_word(at, target.header(), index, word)
     }
 
     /// Redirects every reference to `from`, as this image sees it, to `to`, lazily: through this
@@ -70,15 +60,6 @@ impl Image {
         }
         self.counters().becomes.bump();
         Ok(())
-    }
-
-    fn make_private_checked(
-        &mut self,
-        target: Target,
-        check: impl FnOnce(object::Header, &Self) -> Result<()>,
-    ) -> Result<usize> {
-        check(target.header(), self)?;
-        self.make_private(target)
     }
 
     /// The private object to write for `target`, copying it first if it is in the base.
@@ -109,5 +90,14 @@ impl Image {
             Installed::Entry => self.counters().entries_added.bump(),
         }
         self.entered.push(at as u32);
+    }
+}
+
+/// Refuses an out-of-range index before anything is copied.
+fn check_index(index: usize, len: usize) -> Result<()> {
+    if index < len {
+        Ok(())
+    } else {
+        Err(Error::IndexOutOfRange { index, len })
     }
 }

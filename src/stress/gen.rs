@@ -43,6 +43,13 @@ pub struct Generated {
     pub heap: BaseHeap,
     /// Its kernel classes and constants.
     pub kernel: Kernel,
+    /// The generated objects, by kind.
+    pub objects: Objects,
+}
+
+/// The generated objects of a base, by kind.
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
     /// Generated classes (pointers, 7 slots, Squeak's class layout).
     pub classes: Vec<Value>,
     /// Small instances of the generated classes (pointers, 1 to 10 slots).
@@ -64,12 +71,10 @@ pub struct Generated {
     pub large: Vec<Value>,
 }
 
-impl Generated {
-    /// Every generated object except the kernel's, in a fixed order: the population a
-    /// workload draws from.
-    pub fn workload_objects(&self) -> Vec<Value> {
-        let mut all = Vec::with_capacity(self.heap.object_count());
-        for kind in [
+impl Objects {
+    /// Every generated object except the kernel's, in a fixed order.
+    pub fn all(&self) -> impl Iterator<Item = Value> + '_ {
+        [
             &self.classes,
             &self.instances,
             &self.arrays,
@@ -79,17 +84,25 @@ impl Generated {
             &self.word_arrays,
             &self.methods,
             &self.large,
-        ] {
-            all.extend_from_slice(kind);
-        }
-        all
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+    }
+}
+
+impl Generated {
+    /// Every generated object except the kernel's, in a fixed order: the population a
+    /// workload draws from.
+    pub fn workload_objects(&self) -> Vec<Value> {
+        self.objects.all().collect()
     }
 
     /// Pointer-format objects only (instances and arrays): the targets of slot writes in a
     /// benchmark that wants no format checks.
     pub fn pointer_objects(&self) -> Vec<Value> {
-        let mut all = self.instances.clone();
-        all.extend_from_slice(&self.arrays);
+        let mut all = self.objects.instances.clone();
+        all.extend_from_slice(&self.objects.arrays);
         all
     }
 }
@@ -102,17 +115,7 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
     let mut rng = Rng::new(config.seed);
     let mut b = BaseBuilder::new();
     let kernel = Kernel::install(&mut b)?;
-    let mut g = Parts {
-        classes: Vec::new(),
-        instances: Vec::new(),
-        arrays: Vec::new(),
-        strings: Vec::new(),
-        symbols: Vec::new(),
-        byte_arrays: Vec::new(),
-        word_arrays: Vec::new(),
-        methods: Vec::new(),
-        large: Vec::new(),
-    };
+    let mut g = Objects::default();
     let objects = config.objects.max(64);
 
     // Classes, each with a method dictionary (an Array of its methods) and an instance size.
@@ -300,48 +303,8 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
     Ok(Generated {
         heap,
         kernel,
-        classes: g.classes,
-        instances: g.instances,
-        arrays: g.arrays,
-        strings: g.strings,
-        symbols: g.symbols,
-        byte_arrays: g.byte_arrays,
-        word_arrays: g.word_arrays,
-        methods: g.methods,
-        large: g.large,
+        objects: g,
     })
-}
-
-/// The object lists while the base is being built.
-struct Parts {
-    classes: Vec<Value>,
-    instances: Vec<Value>,
-    arrays: Vec<Value>,
-    strings: Vec<Value>,
-    symbols: Vec<Value>,
-    byte_arrays: Vec<Value>,
-    word_arrays: Vec<Value>,
-    methods: Vec<Value>,
-    large: Vec<Value>,
-}
-
-impl Parts {
-    fn all(&self) -> impl Iterator<Item = Value> + '_ {
-        [
-            &self.classes,
-            &self.instances,
-            &self.arrays,
-            &self.strings,
-            &self.symbols,
-            &self.byte_arrays,
-            &self.word_arrays,
-            &self.methods,
-            &self.large,
-        ]
-        .into_iter()
-        .flatten()
-        .copied()
-    }
 }
 
 fn small(i: i64) -> Value {
@@ -400,13 +363,17 @@ mod tests {
         let n = a.heap.object_count();
         assert!((4_900..5_200).contains(&n), "{n} objects");
         assert_eq!(a.workload_objects().len(), b.workload_objects().len());
-        for (x, y) in a.strings.iter().zip(&b.strings) {
+        for (x, y) in a.objects.strings.iter().zip(&b.objects.strings) {
             assert_eq!(
                 a.heap.original_bytes(*x).unwrap(),
                 b.heap.original_bytes(*y).unwrap()
             );
         }
-        assert!(!a.methods.is_empty() && !a.word_arrays.is_empty() && a.large.len() == 4);
+        assert!(
+            !a.objects.methods.is_empty()
+                && !a.objects.word_arrays.is_empty()
+                && a.objects.large.len() == 4
+        );
     }
 
     #[test]

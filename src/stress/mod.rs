@@ -13,7 +13,7 @@
 //!
 //! let g = generate_base(&GenConfig { objects: 5_000, ..GenConfig::default() })?;
 //! assert!(g.heap.object_count() > 4_000);
-//! let target = g.instances[0];
+//! let target = g.objects.instances[0];
 //! let mut image = g.heap.new_image()?;
 //! image.write(target, 0, Value::small_int(42).unwrap())?;
 //! assert_eq!(image.read(target, 0)?, Value::small_int(42).unwrap());
