@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-use criterion::{criterion_group, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use support::alt::{GlobalImage, GlobalMap, Overlay, Persistent};
 use support::fork::ForkRegion;
 use support::plain::PlainHeap;
@@ -81,9 +81,4 @@ criterion_group! {
     targets = bench
 }
 
-fn main() {
-    benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
-}
+criterion_main!(benches);

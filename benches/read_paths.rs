@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use cowheap::{BaseBuilder, Image, Kernel, Value};
-use criterion::{criterion_group, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use support::alt::{DeepClone, GlobalImage, GlobalMap, Overlay, Persistent, Store};
 use support::plain::PlainHeap;
 
@@ -164,7 +164,4 @@ criterion_group! {
     targets = bench
 }
 
-fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_main!(benches);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use cowheap::{BaseHeap, Value};
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use support::alt::{DeepClone, GlobalImage, GlobalMap, Overlay, Persistent, Store};
 use support::plain::PlainHeap;
 use support::{op_stream, Op, Target};
@@ -200,7 +200,4 @@ criterion_group! {
     targets = bench
 }
 
-fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_main!(benches);

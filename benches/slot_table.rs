@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cowheap::bench_api::SlotTableBench;
-use criterion::{criterion_group, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use crossbeam::epoch::{self, Atomic, Owned};
 
 /// The operations every table offers, as the read and write paths use them.
@@ -220,7 +220,4 @@ criterion_group! {
     targets = bench
 }
 
-fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_main!(benches);

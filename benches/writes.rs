@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cowheap::{BaseBuilder, BaseHeap, Format, Kernel, Value};
-use criterion::{criterion_group, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use support::alt::{DeepClone, GlobalImage, GlobalMap, Overlay, Persistent, Store};
 use support::fork::ForkRegion;
 use support::plain::PlainHeap;
@@ -334,7 +334,4 @@ criterion_group! {
     targets = first_cow, later_stores
 }
 
-fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_main!(benches);
