@@ -7,8 +7,10 @@
 //! word inside an object (byte data above all) is ever taken for a header or a reference.
 //! Every access is bounds-checked and answers a typed error.
 
+#![forbid(unsafe_code)]
+
+use crate::kernel::sync::{AtomicU64, Ordering};
 use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
-use crate::sync::{AtomicU64, Ordering};
 use crate::value::INDEX_MASK;
 use crate::{Error, Result, Value};
 
