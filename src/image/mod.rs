@@ -123,10 +123,10 @@ impl Image {
     /// This image's incarnation: the owner of its private references, unique among the live
     /// images of the process (its id is unique only among its heap's live images).
     ///
-    /// Incarnations are reused, but only once free, and only after every other number of
-    /// their 2^28 - 1 has been handed out since. So a reference kept from an ended image is
-    /// refused with [`Error::ForeignReference`] by every image, unless a later image now
-    /// has the ended image's incarnation. Then that image answers
+    /// Incarnations are reused, but only once free, and handed out in sweeping order over
+    /// 2^28 - 1 numbers, so normally not before the others have been. So a reference kept from
+    /// an ended image is refused with [`Error::ForeignReference`] by every image, unless a
+    /// later image now has the ended image's incarnation. Then that image answers
     /// [`Error::StaleReference`] where the reference names none of its objects, and where it
     /// happens to name the start of one of its own objects, treats it as a reference to that
     /// object: the holder reaches only what that image could give it anyway, and never memory

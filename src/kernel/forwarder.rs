@@ -234,7 +234,7 @@ impl SlotTable {
             }
             #[cfg(cowheap_mutant = "insert_without_cas")]
             {
-                crate::sync::backoff();
+                super::sync::backoff();
                 slot.store(word, Ordering::Relaxed);
                 return true;
             }
