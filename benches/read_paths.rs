@@ -1,6 +1,7 @@
 //! Bench 2, the read paths: ns per `Image::read` of one slot for each path of DESIGN.md §3,
-//! with 1, 8, 64 and 1024 images holding entries in the same forwarder, next to the same
-//! reads in the alternative designs.
+//! with 1, 8, 64, 1024 and 10,000 images holding entries in the same forwarder, next to the
+//! same reads in the alternative designs; then the same paths with the reads spread over a
+//! working set of 4,096 forwarded objects (so nothing stays in L1 by accident).
 //!
 //! `cargo bench --bench read_paths`
 
@@ -51,7 +52,7 @@ fn base() -> Base {
 }
 
 fn bench(c: &mut Criterion) {
-    let counts: &[usize] = &[1, 8, 64, 1024];
+    let counts: &[usize] = support::pick(&[1, 8, 64, 1024, 10_000], &[1, 1024]);
     let mut group = c.benchmark_group("read_paths");
     for &n in counts {
         let base = base();
@@ -158,10 +159,75 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Objects in the spread working set.
+const SPREAD: usize = 4096;
+
+/// The same paths with each read on another of 4,096 objects, in a scrambled order: `n` images
+/// hold entries in every object of the forwarded set.
+fn spread(c: &mut Criterion) {
+    let counts: &[usize] = support::pick(&[1, 64, 1024], &[1, 64]);
+    let mut group = c.benchmark_group("read_paths_spread");
+    for &n in counts {
+        let mut b = BaseBuilder::new();
+        let kernel = Kernel::install(&mut b).unwrap();
+        let ints: Vec<Value> = (0..SLOTS as i64)
+            .map(|i| Value::small_int(i).unwrap())
+            .collect();
+        let make = |b: &mut BaseBuilder| -> Vec<Value> {
+            (0..SPREAD)
+                .map(|_| b.new_pointers(kernel.array, &ints).unwrap())
+                .collect()
+        };
+        let plain = make(&mut b);
+        let forwarded = make(&mut b);
+        let heap = b.seal().unwrap();
+        let one = Value::small_int(1).unwrap();
+        let mut holders: Vec<Image> = (0..n).map(|_| heap.new_image().unwrap()).collect();
+        for img in holders.iter_mut() {
+            for &o in &forwarded {
+                img.write(o, 1, one).unwrap();
+            }
+        }
+        let mut reader = heap.new_image().unwrap(); // no entries anywhere
+                                                    // A scrambled visiting order (a full-period LCG over 4,096).
+        let order: Vec<usize> = (0..SPREAD)
+            .scan(1usize, |x, _| {
+                *x = (*x * 1_664_525 + 1_013_904_223) % SPREAD;
+                Some(*x)
+            })
+            .collect();
+        let prober = holders.last_mut().unwrap();
+        for (name, set) in [("unforwarded", &plain), ("forwarded_hit", &forwarded)] {
+            let mut i = 0;
+            group.bench_function(BenchmarkId::new(name, n), |b| {
+                b.iter(|| {
+                    i = (i + 1) % SPREAD;
+                    prober.read(black_box(set[order[i]]), black_box(2))
+                })
+            });
+        }
+        let mut i = 0;
+        group.bench_function(BenchmarkId::new("forwarded_miss", n), |b| {
+            b.iter(|| {
+                i = (i + 1) % SPREAD;
+                reader.read(black_box(forwarded[order[i]]), black_box(2))
+            })
+        });
+        let mut i = 0;
+        group.bench_function(BenchmarkId::new("unforwarded_no_entries", n), |b| {
+            b.iter(|| {
+                i = (i + 1) % SPREAD;
+                reader.read(black_box(plain[order[i]]), black_box(2))
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = support::criterion();
-    targets = bench
+    targets = bench, spread
 }
 
 criterion_main!(benches);

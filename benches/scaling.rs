@@ -3,6 +3,10 @@
 //! image, from fixed seeds) run on cowheap and on each alternative. The total op count is
 //! fixed (strong scaling), so more images means fewer ops per image.
 //!
+//! A second group, `hot_set`, is the mix a cloud host sees: 1% of the images write a hot set of
+//! 64 objects, and then every image only reads it. Readers with no entry there should cost what
+//! reading a base nobody wrote costs (`cowheap_pristine`).
+//!
 //! `cargo bench --bench scaling`
 
 mod support;
@@ -33,6 +37,22 @@ where
     M: Fn(usize) -> S + Sync,
     R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
 {
+    run_mix(threads, ops, targets, WRITE_PCT, make, replay)
+}
+
+/// `run_threads` with another write percentage.
+fn run_mix<S, M, R>(
+    threads: usize,
+    ops: usize,
+    targets: &[Target],
+    write_pct: u64,
+    make: M,
+    replay: R,
+) -> Duration
+where
+    M: Fn(usize) -> S + Sync,
+    R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
+{
     let start = Barrier::new(threads + 1);
     let done = Barrier::new(threads + 1);
     std::thread::scope(|s| {
@@ -41,7 +61,7 @@ where
             std::thread::Builder::new()
                 .stack_size(256 << 10)
                 .spawn_scoped(s, move || {
-                    let stream: Vec<Op> = op_stream(i, ops, targets, WRITE_PCT).collect();
+                    let stream: Vec<Op> = op_stream(i, ops, targets, write_pct).collect();
                     let mut state = make(i);
                     start.wait();
                     black_box(replay(&mut state, &stream, targets));
@@ -194,10 +214,77 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Hot objects in the `hot_set` mix.
+const HOT: usize = 64;
+
+fn hot_set(c: &mut Criterion) {
+    let g = support::generate(support::pick(60_000, 10_000));
+    let heap: BaseHeap = g.heap.clone();
+    let targets = support::targets(&g, HOT);
+    let plain = Arc::new(PlainHeap::from_base(&heap));
+    let one = Value::small_int(1).unwrap();
+    let total: usize = support::pick(1 << 19, 1 << 14);
+    let counts: &[usize] = support::pick(&[1, 16, 256], &[16]);
+    let mut group = c.benchmark_group("hot_set");
+    group.sample_size(10);
+    for &threads in counts {
+        let writers = threads.div_ceil(100);
+        let ops = (total / threads).max(1);
+        group.throughput(Throughput::Elements((ops * threads) as u64));
+        let t = &targets;
+        // Images below `writers` write every hot object first (untimed); then all only read.
+        let heap = &heap;
+        for (name, pristine) in [("cowheap", false), ("cowheap_pristine", true)] {
+            let make = move |i: usize| {
+                let mut image = heap.new_image().unwrap();
+                if !pristine && i < writers {
+                    for target in t {
+                        image.write(target.value, 0, one).unwrap();
+                    }
+                }
+                image
+            };
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| run_mix(threads, ops, t, 0, make, replay_cowheap))
+                        .sum()
+                })
+            });
+        }
+        group.bench_function(BenchmarkId::new("alt_overlay_map", threads), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        run_mix(
+                            threads,
+                            ops,
+                            t,
+                            0,
+                            |i| {
+                                let mut o = Overlay::new(plain.clone());
+                                if i < writers {
+                                    for target in t {
+                                        o.write_at(target.index as usize, 0, one.to_bits())
+                                            .unwrap();
+                                    }
+                                }
+                                o
+                            },
+                            replay_store,
+                        )
+                    })
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = support::criterion();
-    targets = bench
+    targets = bench, hot_set
 }
 
 criterion_main!(benches);

@@ -5,8 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mutants=(relaxed_publish blind_overwrite early_id_release relaxed_id_acquire insert_without_cas
-  relaxed_id_release relaxed_level_publish relaxed_level_link relaxed_install_load
-  relaxed_install_failure relaxed_resolve_load)
+  relaxed_id_release relaxed_level_publish relaxed_level_link retire_without_flag no_grace_period
+  plain_snapshot relaxed_section_enter)
 survivors=0
 for m in "${mutants[@]}"; do
   log=$(mktemp)

@@ -165,7 +165,9 @@ const CHUNK: usize = 64;
 
 #[derive(Default)]
 struct LiveSlot {
-    version: AtomicU64,
+    /// The shim's atomic, so that the loom models check the id handoff that makes the block's
+    /// writer unique (see `change_hands`).
+    version: crate::kernel::sync::AtomicU64,
     incarnation: std::sync::atomic::AtomicU32,
     stats: crossbeam::utils::CachePadded<LiveStats>,
 }
@@ -178,8 +180,10 @@ impl LiveSlot {
     /// Runs `change` as the block's one writer (the image holding the id), inside an odd
     /// version.
     fn change_hands(&self, change: impl FnOnce()) {
-        // Relaxed: the id allocator's Acquire already orders us after the previous holder.
+        // Relaxed: the id allocator's Acquire already orders us after the previous holder,
+        // whose last store left the version even.
         let v = self.version.load(Ordering::Relaxed);
+        assert_eq!(v % 2, 0, "two images changed one statistics block at once");
         self.version.store(v + 1, Ordering::Relaxed);
         // Release fence: the odd version is visible before any of the changes below, to a
         // monitor that sees a change (pairs with the Acquire fence in `read`).

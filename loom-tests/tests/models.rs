@@ -189,17 +189,197 @@ fn inserts_grow_a_second_level() {
     });
 }
 
-/// Model 2b: two images race to claim the same free entry (the tombstone an ended image left
-/// in the inline slot). Exactly one wins it; the other goes on probing. No insert is lost.
+/// Model 2b: two images race to claim the same free entry (the one an ended image left in the
+/// inline slot, while a survivor keeps the forwarder up). Exactly one wins it; the other goes
+/// on to the next. No insert is lost.
 #[test]
 fn inserts_race_for_a_freed_entry() {
     model("inserts_race_for_a_freed_entry", None, || {
         let b = base(4);
         let mut gone = b.heap.new_image().unwrap();
         gone.write(b.z, 0, int(9)).unwrap();
+        let mut survivor = b.heap.new_image().unwrap();
+        survivor.write(b.z, 0, int(8)).unwrap();
         drop(gone);
         let _images = racing_writers(&b, 2);
+        assert_eq!(b.heap.census().entries, 3);
+        assert_eq!(survivor.read(b.z, 0).unwrap(), int(8));
+    });
+}
+
+/// Reclamation 1: the last image with an entry in z ends (taking the forwarder down) while
+/// another image makes its first store into z and a third reads z for the first time. The
+/// writer's entry lands in a live forwarder or a new one, never a retired one (a lost entry
+/// would show as the writer reading the base), and the reader never touches a freed forwarder.
+#[test]
+fn reclaim_races_insert() {
+    model("reclaim_races_insert", Some(2), || {
+        let b = base(4);
+        let z = b.z;
+        let mut gone = b.heap.new_image().unwrap();
+        gone.write(z, 0, int(1)).unwrap();
+        let teardown = thread::spawn(move || drop(gone));
+        let writer = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.write(z, 0, int(2)).unwrap();
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(2),
+                "the writer's entry was lost"
+            );
+        });
+        let reader = spawn(b.heap.new_image().unwrap(), move |img| {
+            assert_eq!(img.read(z, 0).unwrap(), int(0));
+        });
+        teardown.join().unwrap();
+        let (mut writer, ()) = writer.join().unwrap();
+        drop(reader.join().unwrap());
+        assert_eq!(writer.read(z, 0).unwrap(), int(2));
+        let census = b.heap.census();
+        assert_eq!((census.forwarders, census.entries), (1, 1));
+        drop(writer);
+        b.heap.reclaim();
+        assert_eq!(b.heap.census(), cowheap::Census::default());
+    });
+}
+
+/// Reclamation 2: a reader meets z's forwarder for the first time (reading its original header
+/// inside a section) while the forwarder's last image ends and frees what it can. The reader
+/// must never see the forwarder freed (under loom a freed forwarder is marked, and any use of
+/// it fails).
+#[test]
+fn reclaim_races_reader() {
+    model("reclaim_races_reader", Some(4), || {
+        let b = base(4);
+        let (z, y) = (b.z, b.y);
+        let mut gone = b.heap.new_image().unwrap();
+        gone.write(z, 0, int(1)).unwrap();
+        let teardown = thread::spawn(move || drop(gone));
+        let reader = spawn(b.heap.new_image().unwrap(), move |img| {
+            assert_eq!(img.read(z, 0).unwrap(), int(0));
+            assert_eq!(img.read(z, 1).unwrap(), y);
+            assert_eq!(img.identity_hash(z).unwrap(), b_hash(img, z));
+        });
+        teardown.join().unwrap();
+        drop(reader.join().unwrap());
+        b.heap.reclaim();
+        assert_eq!(b.heap.census(), cowheap::Census::default());
+    });
+}
+
+fn b_hash(img: &Image, z: Value) -> u32 {
+    img.heap().original_hash(z).unwrap()
+}
+
+/// Reclamation 3: a forwarder is taken down and another image installs a new one on the same
+/// object, while a reader that may have met the old one reads twice. The reader always sees
+/// the original, and the new writer its own value.
+#[test]
+fn reinstall_after_reclaim_with_stale_reader() {
+    model("reinstall_after_reclaim_with_stale_reader", Some(3), || {
+        let b = base(4);
+        let z = b.z;
+        let mut gone = b.heap.new_image().unwrap();
+        gone.write(z, 0, int(1)).unwrap();
+        let next = b.heap.new_image().unwrap();
+        let churn = thread::spawn(move || {
+            drop(gone);
+            let mut next = next;
+            next.write(z, 0, int(2)).unwrap();
+            assert_eq!(next.read(z, 0).unwrap(), int(2));
+            next
+        });
+        let reader = spawn(b.heap.new_image().unwrap(), move |img| {
+            assert_eq!(img.read(z, 0).unwrap(), int(0));
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(0),
+                "a cached answer stays right"
+            );
+        });
+        let mut next = churn.join().unwrap();
+        drop(reader.join().unwrap());
+        assert_eq!(next.read(z, 0).unwrap(), int(2));
+        assert_eq!(b.heap.census().entries, 1);
+    });
+}
+
+/// Reclamation 4: an image's cached negative answer ("no entry; the original header") races
+/// another image joining the forwarder and the first entry's image ending. The answer stays
+/// right throughout, and the joiner keeps the forwarder up.
+#[test]
+fn negative_answer_races_install() {
+    model("negative_answer_races_install", Some(2), || {
+        let b = base(4);
+        let z = b.z;
+        let mut first = b.heap.new_image().unwrap();
+        first.write(z, 0, int(1)).unwrap();
+        let reader = spawn(b.heap.new_image().unwrap(), move |img| {
+            assert_eq!(img.read(z, 0).unwrap(), int(0));
+            assert_eq!(img.read(z, 0).unwrap(), int(0));
+        });
+        let joiner = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.write(z, 0, int(2)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(2));
+        });
+        let teardown = thread::spawn(move || drop(first));
+        teardown.join().unwrap();
+        drop(reader.join().unwrap());
+        let (mut joiner, ()) = joiner.join().unwrap();
+        assert_eq!(joiner.read(z, 0).unwrap(), int(2));
+        let census = b.heap.census();
+        assert_eq!((census.forwarders, census.entries), (1, 1));
+    });
+}
+
+/// Reclamation 5: an image's end takes down the forwarder it alone held, and a newcomer that
+/// gets its id (and so its section counter) starts on another thread while a third image
+/// writes the object. The newcomer sees the base and then its own store.
+#[test]
+fn id_reuse_after_reclaim() {
+    model("id_reuse_after_reclaim", Some(2), || {
+        let b = base(2);
+        let z = b.z;
+        let mut old = b.heap.new_image().unwrap();
+        let old_id = old.id();
+        old.write(z, 0, int(1)).unwrap();
+        let third = b.heap.new_image().unwrap();
+        let teardown = thread::spawn(move || drop(old));
+        let heap = b.heap.clone();
+        let newcomer = thread::spawn(move || {
+            let mut img = loop {
+                match heap.new_image() {
+                    Ok(img) => break img,
+                    Err(_) => thread::yield_now(),
+                }
+            };
+            assert_eq!(img.id(), old_id);
+            assert_eq!(
+                img.read(z, 0).unwrap(),
+                int(0),
+                "the newcomer sees the base"
+            );
+            img.write(z, 0, int(4)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(4));
+            img
+        });
+        let writer = spawn(third, move |img| {
+            img.write(z, 0, int(3)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(3));
+        });
+        teardown.join().unwrap();
+        let newcomer = newcomer.join().unwrap();
+        let (writer, ()) = writer.join().unwrap();
         assert_eq!(b.heap.census().entries, 2);
+        assert!(
+            b.heap
+                .image_stats()
+                .iter()
+                .any(|live| live.incarnation == newcomer.incarnation()),
+            "the old image's end unregistered the newcomer's statistics"
+        );
+        drop((newcomer, writer));
+        b.heap.reclaim();
+        assert_eq!(b.heap.census(), cowheap::Census::default());
     });
 }
 

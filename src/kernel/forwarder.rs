@@ -28,7 +28,7 @@
 //! insert lands in a live forwarder, or retries; never in a retired one, because a forwarder
 //! with a reserved entry cannot retire.
 //!
-//! Every header-word access that may dereference the forwarder is a read-modify-write inside a
+//! Every header-word access that may dereference the forwarder happens inside a
 //! [`Section`](super::reclaim::Section): that is what lets the reclaimer see every thread that
 //! could hold the pointer (see `reclaim.rs`).
 
@@ -50,6 +50,7 @@ const FIRST_LEVEL: usize = 2;
 
 const EMPTY: u64 = 0;
 const KEY_SHIFT: u32 = 42;
+#[cfg_attr(loom, allow(dead_code))]
 const TARGET_MASK: u64 = (1 << KEY_SHIFT) - 1;
 /// The top bit of `state`: the forwarder is retired and takes no new entries.
 const RETIRED: u64 = 1 << 63;
@@ -263,7 +264,8 @@ impl Forwarder {
         }
     }
 
-    /// Image `id`'s target, if it has an entry: the published truth, for tests and censuses.
+    /// Image `id`'s target, if it has an entry: the published truth, for the bench API.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
         let key = key_of(id);
         self.entries().find_map(|slot| {
@@ -305,21 +307,13 @@ pub(crate) enum Installed {
     Entry,
 }
 
-/// Loads a header word for a reader that may dereference it: a read-modify-write, so that the
-/// reclaimer, whose restoring CAS comes after it in the word's modification order, synchronizes
-/// with it and so sees this thread's section (see `reclaim.rs`).
+/// Loads a header word for a reader that may dereference it, inside a section: the section
+/// (not this load) is what keeps a forwarder it finds from being freed (see `reclaim.rs`).
 #[inline]
 pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
-    #[cfg(cowheap_mutant = "plain_observe")]
-    {
-        header.load(Ordering::Acquire)
-    }
-    // AcqRel: Acquire pairs with the Release CAS that published a forwarder; Release makes this
-    // RMW the head of a release sequence the reclaimer's CAS reads from.
-    #[cfg(not(cowheap_mutant = "plain_observe"))]
-    {
-        header.fetch_or(0, Ordering::AcqRel)
-    }
+    // Acquire: pairs with the Release CAS that published a forwarder, so its original header
+    // and entries are visible, and with the restoring CAS, so a restored header is too.
+    header.load(Ordering::Acquire)
 }
 
 /// Gives image `id` the entry `target` in the forwarder of the base object whose header word
@@ -335,12 +329,8 @@ pub(super) fn install(header: &AtomicU64, id: u32, target: Loc, section: &Sectio
             // Release: the forwarder is initialised before any reader can follow the word.
             #[cfg(not(cowheap_mutant = "relaxed_publish"))]
             let publish = Ordering::Release;
-            #[cfg(cowheap_mutant = "relaxed_install_failure")]
-            let lost = Ordering::Relaxed;
-            // Acquire on failure: we go on to join the winner's forwarder.
-            #[cfg(not(cowheap_mutant = "relaxed_install_failure"))]
-            let lost = Ordering::Acquire;
-            match header.compare_exchange(word, tagged, publish, lost) {
+            // Relaxed on failure: the value is discarded; the retry observes the word again.
+            match header.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
                 Ok(_) => return Installed::Forwarder,
                 Err(_actual) => {
                     #[cfg(cowheap_mutant = "blind_overwrite")]
@@ -367,12 +357,12 @@ pub(super) fn install(header: &AtomicU64, id: u32, target: Loc, section: &Sectio
             if state & RETIRED != 0 {
                 // Help the reclaimer: restore the original header, then start again on it.
                 // Failure means the reclaimer (or another helper) already did.
-                // AcqRel: as in `take_down`.
+                // Release: as in `remove`.
                 let _ = header.compare_exchange(
                     word,
                     forwarder.original(),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
+                    Ordering::Release,
+                    Ordering::Relaxed,
                 );
                 backoff();
                 continue 'retry;
@@ -428,13 +418,12 @@ pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section) -> Option<u
     if !retired {
         return None;
     }
-    // AcqRel: Release publishes the restored header; Acquire (also on failure, where a helper
-    // restored it) reads from the release sequence of every reader's observing RMW.
+    // Release: publishes the restored header. Failure means a helper restored it already.
     let _ = header.compare_exchange(
         word,
         forwarder.original(),
-        Ordering::AcqRel,
-        Ordering::Acquire,
+        Ordering::Release,
+        Ordering::Relaxed,
     );
     Some(word)
 }

@@ -75,6 +75,9 @@ impl IdAllocator {
         for (w, word) in self.words.iter().enumerate() {
             // AcqRel RMW: an id claimed after this read synchronizes with it, so its holder
             // sees whatever the reclaimer did before (the restored header word).
+            #[cfg(cowheap_mutant = "plain_snapshot")]
+            let mut bits = word.load(Ordering::Acquire);
+            #[cfg(not(cowheap_mutant = "plain_snapshot"))]
             let mut bits = word.fetch_or(0, Ordering::AcqRel);
             while bits != 0 {
                 f(w * 64 + bits.trailing_zeros() as usize);

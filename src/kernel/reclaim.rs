@@ -17,23 +17,24 @@
 //! cowheap uses **sections on the slow paths only**, with QSBR's deferred, lock-free freeing:
 //!
 //! * A thread that may dereference a forwarder first enters a *section*: it increments its own
-//!   counter to an odd value (one per image id, plus a few for threads without an image, such
-//!   as a census), and increments it back to even on leaving. An image is outside any section
-//!   between operations, so an idle image never holds reclamation back.
-//! * Inside a section, header words are read with a read-modify-write (`forwarder::observe`).
+//!   counter to an odd value with a read-modify-write (one counter per image id, plus a few for
+//!   threads without an image, such as a census), and back to even on leaving. An image is
+//!   outside any section between operations, so an idle image never holds reclamation back.
 //! * A forwarder is retired by restoring its object's header word with a CAS; afterwards the
-//!   retiring thread reads, again with read-modify-writes, the live-id bitmap and the counter of
-//!   every live image and outsider slot, and records the odd ones. The forwarder is freed, by
+//!   retiring thread reads, with read-modify-writes, the live-id bitmap and the counter of every
+//!   live image and outsider slot, and records the odd ones. The forwarder is freed, by
 //!   whichever thread next collects, once every recorded counter has moved on.
 //!
-//! Why nobody can hold a freed forwarder: take a reader whose observing RMW saw the forwarder.
-//! That RMW precedes the restoring CAS in the header word's modification order, so the CAS
-//! reads from its release sequence and synchronizes with it; the reader's section entry
-//! happens-before the retiring thread's RMW on the reader's counter, which therefore reads the
-//! odd value (or a later one). The same argument on the id bitmap covers an image that got its
-//! id after the snapshot: it reads the restored header. Every step is an RMW or an
-//! Acquire/Release pair, so it needs no SeqCst fence (which loom would not model) and holds in
-//! loom's memory model: the models check it, with a mutant for each step.
+//! Why nobody can hold a freed forwarder: take a reader, and the retiring thread's RMW on the
+//! reader's counter. Both are RMWs on one word, so one comes first in its modification order.
+//! If the reader's entry does, the retiring thread reads an odd value (or a later one) and waits
+//! for it. If the retiring thread's RMW does, the reader's entry reads from it and so
+//! synchronizes with it: the restoring CAS happens-before everything in the reader's section,
+//! which therefore reads the restored header (or a newer one) and never meets the forwarder.
+//! The same argument on the id bitmap covers an image that claimed its id after the snapshot.
+//! Readers load header words with a plain Acquire load; nothing on the read fast path changes.
+//! Every step is an RMW or an Acquire/Release pair, so it needs no SeqCst fence (which loom
+//! would not model): the models check it, with a mutant for each step.
 
 use super::ids::IdAllocator;
 use super::sync::{backoff, AtomicPtr, AtomicU64, Ordering};
@@ -74,9 +75,13 @@ impl Sections {
     /// Image `id` enters a section. Only the image holding the id uses its counter.
     pub(crate) fn enter(&self, id: u32) -> Section<'_> {
         let counter = &self.counters[id as usize];
-        // AcqRel: an RMW, so that a reclaimer's later RMW on this counter reads it (see the
-        // module docs); Acquire orders it before the reads of the section.
-        let before = counter.fetch_add(1, Ordering::AcqRel);
+        #[cfg(cowheap_mutant = "relaxed_section_enter")]
+        let enter = Ordering::Relaxed;
+        // AcqRel: an RMW whose Acquire reads from a reclaimer's earlier RMW on this counter, so
+        // the section sees every header that reclaimer restored (see the module docs).
+        #[cfg(not(cowheap_mutant = "relaxed_section_enter"))]
+        let enter = Ordering::AcqRel;
+        let before = counter.fetch_add(1, enter);
         debug_assert_eq!(before % 2, 0, "sections do not nest");
         Section { counter }
     }
@@ -109,7 +114,11 @@ impl Sections {
             return open;
         }
         let mut look = |slot: usize| {
-            // AcqRel RMW: see the module docs.
+            // An AcqRel RMW, never a plain load, which could read a stale even value: see the
+            // module docs.
+            #[cfg(cowheap_mutant = "plain_snapshot")]
+            let now = self.counters[slot].load(Ordering::Acquire);
+            #[cfg(not(cowheap_mutant = "plain_snapshot"))]
             let now = self.counters[slot].fetch_or(0, Ordering::AcqRel);
             if now % 2 == 1 {
                 open.push((slot, now));
@@ -184,6 +193,10 @@ impl Limbo {
 
     /// Frees every retired forwarder whose grace period has passed; answers how many.
     pub(crate) fn collect(&self, sections: &Sections) -> usize {
+        // Relaxed: a cheap look first, so that the common empty case writes nothing.
+        if self.head.load(Ordering::Relaxed).is_null() {
+            return 0;
+        }
         // Acquire: pairs with the Release CAS in `push`.
         let mut node = self.head.swap(std::ptr::null_mut(), Ordering::Acquire);
         let mut freed = 0;
