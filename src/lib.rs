@@ -10,6 +10,8 @@ mod error;
 mod forwarder;
 mod image;
 #[cfg(not(loom))]
+pub mod interp;
+#[cfg(not(loom))]
 pub mod loader;
 mod object;
 mod registry;

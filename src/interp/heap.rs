@@ -1,0 +1,55 @@
+//! The few crate-internal views of the heap the interpreter needs beyond `Image`'s public API:
+//! an object's Smalltalk format code and element count in one resolve, and setting the format
+//! code of an object this image just allocated.
+
+use crate::image::Target;
+use crate::object::{self, Format, Header};
+use crate::{Error, Image, Result, Value};
+
+/// An object's shape, as the indexing primitives need it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shape {
+    /// cowheap's format.
+    pub(crate) format: Format,
+    /// The V3 format code: 0-4 pointers, 6 words, 8-11 bytes, 12-15 methods.
+    pub(crate) code: u8,
+    /// Slots, 32-bit words or bytes (methods: 0, the primitives refuse them).
+    pub(crate) len: usize,
+}
+
+impl Image {
+    /// The shape of `obj` as this image sees it.
+    pub(crate) fn shape(&mut self, obj: Value) -> Result<Shape> {
+        let loc = self.locate(obj)?;
+        let header = match self.resolve(loc)? {
+            Target::Base { header, .. } | Target::Private { header, .. } => header,
+        };
+        let format = header.format();
+        let (code, len) = match format {
+            Format::Pointers => (header.smalltalk_format().min(4), header.body_words()),
+            Format::Words => (6, object::word_count(header)?),
+            Format::Bytes => (
+                8 | (header.smalltalk_format() & 3),
+                header.body_words() * 8 - header.pad_bytes(),
+            ),
+            Format::Method => (12, 0),
+        };
+        Ok(Shape { format, code, len })
+    }
+
+    /// Records the V3 format code of an object this image allocated, so that it indexes like
+    /// one the loader made.
+    pub(crate) fn set_smalltalk_format(&mut self, obj: Value, code: u8) -> Result<()> {
+        if !obj.is_ref_of(self.space_owner) || !self.space.is_start(obj.index()) {
+            return Err(Error::ForeignReference(obj));
+        }
+        let word = self.space.word_mut(obj.index())?;
+        *word = Header(*word).with_smalltalk_format(code).0;
+        Ok(())
+    }
+
+    /// Bytes this image's private space holds now.
+    pub(crate) fn private_len_bytes(&self) -> usize {
+        self.space.len() * 8
+    }
+}

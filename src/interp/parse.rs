@@ -1,0 +1,526 @@
+//! The one-line expressions `cowheap run` takes, parsed in Rust (the image needs no compiler)
+//! and compiled into a private CompiledMethod that the interpreter runs with nil as `self`.
+//!
+//! ```text
+//! expr    := binary (keyword binary)*
+//! binary  := unary (binop unary)*
+//! unary   := primary identifier*
+//! primary := integer | 'string' | #symbol | $c | $i | nil | true | false | Global | ( expr )
+//! ```
+//!
+//! `$i` is the image's number ([`Interpreter::set_image_number`](super::Interpreter::set_image_number)),
+//! not the Character `i`: it lets each of many images write something different.
+
+use super::execute::{int_in_range, Exec};
+use super::special::ASSOCIATION_VALUE;
+use super::RunError;
+use crate::{Format, Value};
+
+/// A parsed expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// An integer literal (LargeIntegers beyond 31 bits).
+    Integer(i128),
+    /// A string literal.
+    String(String),
+    /// A symbol literal.
+    Symbol(String),
+    /// A character literal.
+    Character(char),
+    /// `$i`: the image's number.
+    ImageNumber,
+    /// `nil`.
+    Nil,
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+    /// A global variable, looked up in the image's `Smalltalk` when the expression runs.
+    Global(String),
+    /// A message send.
+    Send {
+        /// The receiver.
+        receiver: Box<Expr>,
+        /// The selector, such as `at:put:`.
+        selector: String,
+        /// The arguments.
+        args: Vec<Expr>,
+    },
+}
+
+/// Why an expression was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The text is not an expression of the grammar.
+    #[error("at column {column}: {message}")]
+    Syntax {
+        /// 1-based column.
+        column: usize,
+        /// What was expected.
+        message: String,
+    },
+    /// No global has this name in the image.
+    #[error("no global named {0}")]
+    UnknownGlobal(String),
+    /// The base has no such Symbol (selectors must exist; a literal `#foo` may be new).
+    #[error("the image has no symbol #{0}")]
+    UnknownSymbol(String),
+    /// More literals or arguments than one V3 method can hold.
+    #[error("the expression needs more than 64 literals")]
+    TooManyLiterals,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Int(i128),
+    Str(String),
+    Sym(String),
+    Char(char),
+    ImageNumber,
+    Ident(String),
+    Keyword(String),
+    Binary(String),
+    Open,
+    Close,
+}
+
+const BINARY_CHARS: &str = "+-*/\\<>=~@%|&?,";
+
+fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<(usize, Tok)> = Vec::new();
+    let mut i = 0;
+    let err = |at: usize, m: &str| ParseError::Syntax {
+        column: at + 1,
+        message: m.to_owned(),
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        let operand_before = matches!(
+            out.last(),
+            Some((
+                _,
+                Tok::Int(_)
+                    | Tok::Str(_)
+                    | Tok::Sym(_)
+                    | Tok::Char(_)
+                    | Tok::ImageNumber
+                    | Tok::Ident(_)
+                    | Tok::Close
+            ))
+        );
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let negative = c == '-'
+            && !operand_before
+            && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit());
+        if c.is_ascii_digit() || negative {
+            i += 1;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            let s: String = chars[start..i].iter().collect();
+            let n = s.parse().map_err(|_| err(start, "integer too large"))?;
+            out.push((start, Tok::Int(n)));
+        } else if c.is_alphabetic() || c == '_' {
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let mut s: String = chars[start..i].iter().collect();
+            if chars.get(i) == Some(&':') && chars.get(i + 1) != Some(&'=') {
+                i += 1;
+                s.push(':');
+                out.push((start, Tok::Keyword(s)));
+            } else {
+                out.push((start, Tok::Ident(s)));
+            }
+        } else if c == '\'' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(err(start, "unterminated string")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        s.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&ch) => {
+                        s.push(ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((start, Tok::Str(s)));
+        } else if c == '$' {
+            let Some(&ch) = chars.get(i + 1) else {
+                return Err(err(start, "a character literal needs a character"));
+            };
+            i += 2;
+            out.push((
+                start,
+                if ch == 'i' {
+                    Tok::ImageNumber
+                } else {
+                    Tok::Char(ch)
+                },
+            ));
+        } else if c == '#' {
+            i += 1;
+            if chars.get(i) == Some(&'\'') {
+                let (_, tok) = lex(&chars[i..].iter().collect::<String>())?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| err(start, "a symbol needs a name"))?;
+                let Tok::Str(s) = tok else {
+                    return Err(err(start, "a symbol needs a name"));
+                };
+                i += s.chars().filter(|&c| c == '\'').count() * 2 + s.chars().count() + 2;
+                out.push((start, Tok::Sym(s)));
+                continue;
+            }
+            let from = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == ':' || chars[i] == '_')
+            {
+                i += 1;
+            }
+            if i == from {
+                while i < chars.len() && BINARY_CHARS.contains(chars[i]) {
+                    i += 1;
+                }
+            }
+            if i == from {
+                return Err(err(start, "a symbol needs a name"));
+            }
+            out.push((start, Tok::Sym(chars[from..i].iter().collect())));
+        } else if c == '(' {
+            i += 1;
+            out.push((start, Tok::Open));
+        } else if c == ')' {
+            i += 1;
+            out.push((start, Tok::Close));
+        } else if BINARY_CHARS.contains(c) {
+            while i < chars.len()
+                && BINARY_CHARS.contains(chars[i])
+                && !(i > start && chars[i] == '-')
+            {
+                i += 1;
+            }
+            out.push((start, Tok::Binary(chars[start..i].iter().collect())));
+        } else {
+            return Err(err(start, &format!("unexpected character {c:?}")));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(usize, Tok)>,
+    at: usize,
+    len: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at).map(|(_, t)| t)
+    }
+
+    fn error(&self, message: &str) -> ParseError {
+        ParseError::Syntax {
+            column: self.toks.get(self.at).map_or(self.len, |(c, _)| *c) + 1,
+            message: message.to_owned(),
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let receiver = self.binary()?;
+        let mut selector = String::new();
+        let mut args = Vec::new();
+        while let Some(Tok::Keyword(k)) = self.peek() {
+            selector.push_str(&k.clone());
+            self.at += 1;
+            args.push(self.binary()?);
+        }
+        Ok(if args.is_empty() {
+            receiver
+        } else {
+            Expr::Send {
+                receiver: Box::new(receiver),
+                selector,
+                args,
+            }
+        })
+    }
+
+    fn binary(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.unary()?;
+        while let Some(Tok::Binary(op)) = self.peek() {
+            let selector = op.clone();
+            self.at += 1;
+            let arg = self.unary()?;
+            e = Expr::Send {
+                receiver: Box::new(e),
+                selector,
+                args: vec![arg],
+            };
+        }
+        Ok(e)
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.primary()?;
+        while let Some(Tok::Ident(name)) = self.peek() {
+            let selector = name.clone();
+            self.at += 1;
+            e = Expr::Send {
+                receiver: Box::new(e),
+                selector,
+                args: Vec::new(),
+            };
+        }
+        Ok(e)
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let Some(t) = self.peek().cloned() else {
+            return Err(self.error("expected an expression"));
+        };
+        self.at += 1;
+        Ok(match t {
+            Tok::Int(n) => Expr::Integer(n),
+            Tok::Str(s) => Expr::String(s),
+            Tok::Sym(s) => Expr::Symbol(s),
+            Tok::Char(c) => Expr::Character(c),
+            Tok::ImageNumber => Expr::ImageNumber,
+            Tok::Ident(name) => match name.as_str() {
+                "nil" => Expr::Nil,
+                "true" => Expr::True,
+                "false" => Expr::False,
+                _ if name.starts_with(|c: char| c.is_uppercase()) => Expr::Global(name),
+                _ => {
+                    self.at -= 1;
+                    return Err(self.error("only globals (capitalized names) are variables here"));
+                }
+            },
+            Tok::Open => {
+                let e = self.expr()?;
+                if self.peek() != Some(&Tok::Close) {
+                    return Err(self.error("expected )"));
+                }
+                self.at += 1;
+                e
+            }
+            _ => {
+                self.at -= 1;
+                return Err(self.error("expected an expression"));
+            }
+        })
+    }
+}
+
+/// Parses one expression.
+pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    let mut p = Parser {
+        toks: lex(text)?,
+        at: 0,
+        len: text.chars().count(),
+    };
+    let e = p.expr()?;
+    if p.at != p.toks.len() {
+        return Err(p.error("unexpected text after the expression"));
+    }
+    Ok(e)
+}
+
+/// A doit method under construction.
+#[derive(Default)]
+struct Doit {
+    literals: Vec<Value>,
+    code: Vec<u8>,
+}
+
+impl Doit {
+    fn literal(&mut self, v: Value) -> Result<usize, ParseError> {
+        let i = match self.literals.iter().position(|&l| l == v) {
+            Some(i) => i,
+            None => {
+                self.literals.push(v);
+                self.literals.len() - 1
+            }
+        };
+        if i < 64 {
+            Ok(i)
+        } else {
+            Err(ParseError::TooManyLiterals)
+        }
+    }
+
+    fn push_literal(&mut self, v: Value, variable: bool) -> Result<(), ParseError> {
+        let i = self.literal(v)?;
+        match (i, variable) {
+            (0..=31, false) => self.code.push(32 + i as u8),
+            (0..=31, true) => self.code.push(64 + i as u8),
+            (_, false) => self.code.extend([128, 0x80 | i as u8]),
+            (_, true) => self.code.extend([128, 0xC0 | i as u8]),
+        }
+        Ok(())
+    }
+}
+
+impl Exec<'_> {
+    /// Compiles `expr` into a private CompiledMethod and runs it with nil as `self`.
+    pub(crate) fn evaluate(&mut self, expr: &Expr) -> Result<Value, RunError> {
+        let mut doit = Doit::default();
+        self.compile(expr, &mut doit)?;
+        doit.code.push(124);
+        let header = ((doit.literals.len() as i64) << 9) | (1 << 17);
+        let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
+        literals.extend(&doit.literals);
+        let method = self
+            .image
+            .new_method(self.sh.compiled_method, &literals, &doit.code)?;
+        self.image.set_smalltalk_format(method, 12)?;
+        let m = self.cache.method(self.image, method)?;
+        let nil = self.sh.nil;
+        self.run_method(m, nil)
+    }
+
+    fn compile(&mut self, expr: &Expr, doit: &mut Doit) -> Result<(), RunError> {
+        match expr {
+            Expr::Nil => doit.code.push(115),
+            Expr::True => doit.code.push(113),
+            Expr::False => doit.code.push(114),
+            Expr::ImageNumber => {
+                let v = int_in_range(self.image_number as i64)
+                    .map_or_else(|| self.large_integer(self.image_number as i128), Ok)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Integer(n) => {
+                let v = match i64::try_from(*n).ok().and_then(int_in_range) {
+                    Some(v) => v,
+                    None => self.large_integer(*n)?,
+                };
+                doit.push_literal(v, false)?;
+            }
+            Expr::String(s) => {
+                let v = self.new_string(self.sh.string, s)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Symbol(s) => {
+                let v = match self.sh.symbols.get(s.as_bytes()) {
+                    Some(&v) => v,
+                    None => self.new_string(self.sh.symbol, s)?,
+                };
+                doit.push_literal(v, false)?;
+            }
+            Expr::Character(c) => {
+                let code = u8::try_from(*c as u32).map_err(|_| ParseError::Syntax {
+                    column: 1,
+                    message: format!("{c:?} is not a Latin-1 character"),
+                })?;
+                let v = self.image.read(self.sh.character_table, code as usize)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Global(name) => {
+                let assoc = self
+                    .global_association(name)?
+                    .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
+                doit.push_literal(assoc, true)?;
+            }
+            Expr::Send {
+                receiver,
+                selector,
+                args,
+            } => {
+                self.compile(receiver, doit)?;
+                for a in args {
+                    self.compile(a, doit)?;
+                }
+                let sel = *self
+                    .sh
+                    .symbols
+                    .get(selector.as_bytes())
+                    .ok_or_else(|| ParseError::UnknownSymbol(selector.clone()))?;
+                let n = args.len();
+                if let Some(i) = self.sh.special_selector(sel, n) {
+                    doit.code.push(176 + i as u8);
+                } else {
+                    let k = doit.literal(sel)?;
+                    match (k, n) {
+                        (0..=15, 0..=2) => doit.code.push(208 + 16 * n as u8 + k as u8),
+                        (0..=31, 0..=7) => doit.code.extend([131, (n as u8) << 5 | k as u8]),
+                        (_, 0..=31) => doit.code.extend([132, n as u8, k as u8]),
+                        _ => return Err(ParseError::TooManyLiterals.into()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Association of the global `name` in this image's `Smalltalk` (which this image may
+    /// have changed).
+    fn global_association(&mut self, name: &str) -> Result<Option<Value>, RunError> {
+        let Some(&key) = self.sh.symbols.get(name.as_bytes()) else {
+            return Ok(None);
+        };
+        let array = self.image.read(self.sh.smalltalk, 1)?;
+        for i in 0..self.image.size_of(array)? {
+            let assoc = self.image.read(array, i)?;
+            if assoc.is_object()
+                && assoc != self.sh.nil
+                && self.image.format_of(assoc)? == Format::Pointers
+                && self.image.read(assoc, 0)? == key
+            {
+                self.image.read(assoc, ASSOCIATION_VALUE)?;
+                return Ok(Some(assoc));
+            }
+        }
+        Ok(None)
+    }
+
+    fn new_string(&mut self, class: Value, s: &str) -> Result<Value, RunError> {
+        let bytes = s
+            .chars()
+            .map(|c| u8::try_from(c as u32))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| ParseError::Syntax {
+                column: 1,
+                message: "strings must be Latin-1".into(),
+            })?;
+        let v = self.image.new_bytes(class, &bytes)?;
+        self.image
+            .set_smalltalk_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
+        Ok(v)
+    }
+
+    /// A LargePositiveInteger or LargeNegativeInteger: magnitude bytes, least significant
+    /// first, as the image's own LargeInteger code expects.
+    fn large_integer(&mut self, n: i128) -> Result<Value, RunError> {
+        let class = if n < 0 {
+            self.sh.large_negative.ok_or_else(|| {
+                RunError::Unsupported("the image has no LargeNegativeInteger".into())
+            })?
+        } else {
+            self.sh.large_positive
+        };
+        let mut mag = n.unsigned_abs();
+        let mut bytes = Vec::new();
+        while mag != 0 {
+            bytes.push(mag as u8);
+            mag >>= 8;
+        }
+        let v = self.image.new_bytes(class, &bytes)?;
+        self.image
+            .set_smalltalk_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
+        Ok(v)
+    }
+}
