@@ -34,8 +34,6 @@ pub(crate) enum Flow {
     Same,
     /// A frame was pushed or popped.
     Switched,
-    /// The bottom frame returned this.
-    Done(Value),
 }
 
 /// What a primitive did.
@@ -75,7 +73,6 @@ pub(crate) struct Exec<'a> {
     pub(crate) sends: u64,
     pub(crate) image_number: i64,
     home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
-    pub(crate) started: std::time::Instant,
 }
 
 impl<'a> Exec<'a> {
@@ -105,7 +102,6 @@ impl<'a> Exec<'a> {
             sends: 0,
             image_number,
             home,
-            started: std::time::Instant::now(),
         }
     }
 
@@ -136,7 +132,6 @@ impl<'a> Exec<'a> {
         self.stack.extend_from_slice(args);
         match self.send(selector, args.len(), None)? {
             Flow::Same => self.pop(),
-            Flow::Done(v) => Ok(v),
             Flow::Switched => self.run(),
         }
     }
@@ -236,7 +231,6 @@ impl<'a> Exec<'a> {
                     match self.send($sel, $n, $sup)? {
                         Flow::Same => continue,
                         Flow::Switched => break,
-                        Flow::Done(v) => return Ok(v),
                     }
                 }};
             }

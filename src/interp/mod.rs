@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod contexts;
 mod execute;
 mod heap;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::{BaseHeap, Image, Value};
 
+pub use batch::{run_batch, BatchConfig, BatchReport, ImageRun, Stopped};
 pub use parse::{parse, Expr, ParseError};
 
 /// The interpreter's view of one base heap, shared by every image's interpreter. Cheap to

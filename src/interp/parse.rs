@@ -444,11 +444,12 @@ impl Exec<'_> {
                 for a in args {
                     self.compile(a, doit)?;
                 }
-                let sel = *self
-                    .sh
-                    .symbols
-                    .get(selector.as_bytes())
-                    .ok_or_else(|| ParseError::UnknownSymbol(selector.clone()))?;
+                // A selector the base lacks gets a private Symbol: nothing understands it, so
+                // the send stops the image with doesNotUnderstand, as it would in Smalltalk.
+                let sel = match self.sh.symbols.get(selector.as_bytes()) {
+                    Some(&v) => v,
+                    None => self.new_string(self.sh.symbol, selector)?,
+                };
                 let n = args.len();
                 if let Some(i) = self.sh.special_selector(sel, n) {
                     doit.code.push(176 + i as u8);

@@ -359,7 +359,7 @@ impl Exec<'_> {
     ) -> Result<Prim, RunError> {
         match self.invoke(m, ri, nargs)? {
             Flow::Same => Ok(Prim::Answer(self.pop()?)),
-            Flow::Switched | Flow::Done(_) => Ok(Prim::Switched),
+            Flow::Switched => Ok(Prim::Switched),
         }
     }
 
