@@ -11,6 +11,7 @@
 //! | 80, 81 | `blockCopy:`, `value`/`value:`... (see `contexts.rs`) |
 //! | 83, 84 | `perform:` (with up to its arguments), `perform:withArguments:` |
 //! | 105 | `replaceFrom:to:with:startingAt:` between objects of one kind |
+//! | 89, 116, 119 | `flushCache`, `flushCacheByMethod:`, `flushCacheSelective:` (this image's method cache) |
 //! | 110, 111 | `==`, `class` |
 //! | 135 | `millisecondClock` |
 //! | 256-519 | quick returns (in `execute.rs`) |
@@ -261,6 +262,12 @@ impl Exec<'_> {
                 let c = self.class_of(rcvr)?;
                 answer(Some(c))
             }
+            (89, 0) | (116, 1) | (119, 1) => {
+                // flushCache, flushCacheByMethod:, flushCacheSelective: the stores that
+                // changed the methods already dropped this image's cache; drop it anyway.
+                self.cache.flush();
+                answer(Some(rcvr))
+            }
             (135, 0) => {
                 static START: OnceLock<Instant> = OnceLock::new();
                 let ms = START.get_or_init(Instant::now).elapsed().as_millis() as i64;
@@ -298,10 +305,15 @@ impl Exec<'_> {
             .limits
             .private_bytes
             .saturating_sub(self.image.private_len_bytes());
-        if len.saturating_mul(if format == Format::Bytes { 1 } else { 4 }) > room {
+        let bytes = len.saturating_mul(match format {
+            Format::Bytes => 1,
+            Format::Words => 4,
+            _ => 8,
+        });
+        if bytes > room {
             return Err(RunError::AllocationLimit {
                 limit: self.limits.private_bytes,
-                bytes: self.image.private_len_bytes().saturating_add(len),
+                bytes: self.image.private_len_bytes().saturating_add(bytes),
             });
         }
         let obj = self.image.allocate(class, format, len)?;
