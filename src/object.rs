@@ -285,7 +285,10 @@ mod tests {
             for code in 0..16 {
                 let f = h.with_smalltalk_format(code);
                 assert_eq!(f.smalltalk_format(), code);
-                assert_eq!((f.format(), f.hash(), f.body_words()), (format, MAX_HASH, 123_456));
+                assert_eq!(
+                    (f.format(), f.hash(), f.body_words()),
+                    (format, MAX_HASH, 123_456)
+                );
                 assert_eq!(f.pad_bytes(), 5);
             }
         }

@@ -1,25 +1,13 @@
 //! The image's own code gives the answers a real Squeak VM gives, on both byte orders.
 
-use std::sync::OnceLock;
+mod interp_common;
 
-use cowheap::interp::{Interpreter, Limits, Vm};
-use cowheap::loader::{self, Loaded};
+use cowheap::interp::{Interpreter, Limits};
 use cowheap::Image;
-
-const IMAGES: [&str; 2] = ["mini-2.2-v3-le.image", "mini-2.2-v3-be.image"];
-
-fn loaded(i: usize) -> &'static (Loaded, Vm) {
-    static CELLS: [OnceLock<(Loaded, Vm)>; 2] = [OnceLock::new(), OnceLock::new()];
-    CELLS[i].get_or_init(|| {
-        let path = format!("../shared/images/{}", IMAGES[i]);
-        let loaded = loader::load_file(path.as_ref()).expect("load the mini image");
-        let vm = Vm::new(&loaded.heap).expect("a V3 image");
-        (loaded, vm)
-    })
-}
+use interp_common::{mini, IMAGES};
 
 fn run(which: usize, expr: &str) -> (String, Image, Interpreter) {
-    let (loaded, vm) = loaded(which);
+    let (loaded, vm) = mini(which);
     let mut image = loaded.heap.new_image().unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let v = interp
@@ -32,8 +20,8 @@ fn run(which: usize, expr: &str) -> (String, Image, Interpreter) {
 }
 
 fn check(expr: &str, expected: &str) {
-    for which in 0..2 {
-        assert_eq!(run(which, expr).0, expected, "{expr} on {}", IMAGES[which]);
+    for (which, file) in IMAGES.iter().enumerate() {
+        assert_eq!(run(which, expr).0, expected, "{expr} on {file}");
     }
 }
 
@@ -44,11 +32,13 @@ fn bench_fib() {
 }
 
 #[test]
-fn bench_fib_30_copies_nothing() {
-    for which in 0..2 {
+fn bench_fib_30_copies_nothing_and_allocates_almost_nothing() {
+    for which in 0..IMAGES.len() {
         let (s, image, interp) = run(which, "30 benchFib");
         assert_eq!(s, "2692537");
         assert_eq!(image.stats().copies, 0);
+        // The doit method and the printString's strings: no contexts.
+        assert!(image.stats().private_bytes < 4096, "{:?}", image.stats());
         assert!(interp.stats().bytecodes > 0);
     }
 }
@@ -60,9 +50,24 @@ fn large_integers_through_the_image_code() {
         "(2 raisedTo: 100) printString",
         "'1267650600228229401496703205376'",
     );
+    check("(2 raisedTo: 100) class", "LargePositiveInteger");
 }
 
 #[test]
 fn benchmark() {
     check("1 benchmark", "1028");
+}
+
+/// Blocks: non-local return from a block (`detect:`), blocks stored and run after their home
+/// returned, `thisContext`, and `inject:into:` closures over the home's temporaries.
+#[test]
+fn blocks_and_contexts() {
+    check("(1 to: 10) inject: 0 into: [:a :b | a + b]", "55");
+    check("#(3 4 5) detect: [:x | x > 3]", "4");
+    check(
+        "(#(3 1 2) asSortedCollection: [:a :b | a > b]) asArray",
+        "(3 2 1 )",
+    );
+    check("thisContext class", "MethodContext");
+    check("[:x | x] value: 3", "3");
 }

@@ -20,7 +20,12 @@ fn a_thousand_images_run_20_bench_fib_on_their_own_threads() {
         assert_eq!(r.answer.as_deref(), Some("21891"), "image {}", r.image);
         assert_eq!(r.stopped, None);
         assert_eq!(r.copies, 0, "image {} copied", r.image);
-        assert!(r.private_bytes <= 64 << 10, "image {}: {} private bytes", r.image, r.private_bytes);
+        assert!(
+            r.private_bytes <= 64 << 10,
+            "image {}: {} private bytes",
+            r.image,
+            r.private_bytes
+        );
     }
     assert_eq!(report.bytecodes, report.runs[0].bytecodes * 1000);
     assert!(report.base_unchanged());
@@ -48,7 +53,9 @@ fn each_image_sees_only_its_own_global() {
                     // Other images are writing the same association meanwhile.
                     std::thread::yield_now();
                     let back = interp.evaluate(image, "Smalltalk at: #Transcript").unwrap();
-                    let class = interp.evaluate(image, "(Smalltalk at: #Transcript) class name").unwrap();
+                    let class = interp
+                        .evaluate(image, "(Smalltalk at: #Transcript) class name")
+                        .unwrap();
                     let class = interp.print_string(image, class).unwrap();
                     (back, copies, class)
                 })
@@ -65,8 +72,13 @@ fn each_image_sees_only_its_own_global() {
         // A fresh image still sees the original Transcript.
         let mut image = heap.new_image().unwrap();
         let mut interp = vm.interpreter(Limits::default());
-        let t = interp.evaluate(&mut image, "Smalltalk at: #Transcript").unwrap();
-        assert_eq!(interp.print_string(&mut image, t).unwrap(), "a TranscriptStream");
+        let t = interp
+            .evaluate(&mut image, "Smalltalk at: #Transcript")
+            .unwrap();
+        assert_eq!(
+            interp.print_string(&mut image, t).unwrap(),
+            "a TranscriptStream"
+        );
     }
 }
 

@@ -24,7 +24,10 @@ fn each_limit_gives_its_own_typed_stop() {
     };
     match stop("3 fooBar: 4", small) {
         RunError::DoesNotUnderstand { selector, class } => {
-            assert_eq!((selector.as_str(), class.as_str()), ("fooBar:", "SmallInteger"))
+            assert_eq!(
+                (selector.as_str(), class.as_str()),
+                ("fooBar:", "SmallInteger")
+            )
         }
         e => panic!("{e}"),
     }
@@ -56,7 +59,10 @@ fn each_limit_gives_its_own_typed_stop() {
         e => panic!("{e}"),
     }
     assert!(matches!(stop("3 + (", small), RunError::Parse(_)));
-    assert!(matches!(stop("NoSuchGlobal foo", small), RunError::Parse(_)));
+    assert!(matches!(
+        stop("NoSuchGlobal foo", small),
+        RunError::Parse(_)
+    ));
 }
 
 #[test]
@@ -106,16 +112,31 @@ fn the_command_exits_with_a_code_per_kind_of_stop() {
             .args(args)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (code, out) = run(&["10 benchFib"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.starts_with("177\n") && out.contains("base unchanged: yes"), "{out}");
+    assert!(
+        out.starts_with("177\n") && out.contains("base unchanged: yes"),
+        "{out}"
+    );
     let (code, out) = run(&["3 zork"]);
     assert_eq!(code, Some(3), "{out}");
-    assert!(out.contains("SmallInteger does not understand #zork"), "{out}");
-    assert_eq!(run(&["--bytecodes-limit", "1000", "25 benchFib"]).0, Some(4));
-    assert_eq!(run(&["--alloc-limit", "10000", "Array new: 5000"]).0, Some(5));
+    assert!(
+        out.contains("SmallInteger does not understand #zork"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&["--bytecodes-limit", "1000", "25 benchFib"]).0,
+        Some(4)
+    );
+    assert_eq!(
+        run(&["--alloc-limit", "10000", "Array new: 5000"]).0,
+        Some(5)
+    );
     assert_eq!(run(&["--depth-limit", "10", "25 benchFib"]).0, Some(6));
     let (code, out) = run(&["--images", "3", "--json", "$i + 1"]);
     assert_eq!(code, Some(0), "{out}");

@@ -141,9 +141,9 @@ impl Exec<'_> {
         let m = self.cache.method(self.image, method)?;
         let receiver = self.image.read(home, RECEIVER)?;
         let start = self.image.read(block, BLOCK_STARTPC)?.as_small_int();
-        let pc = start
-            .and_then(|pc| m.code_index(pc))
-            .ok_or_else(|| RunError::Malformed("a block's start pc is outside its method".into()))?;
+        let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {
+            RunError::Malformed("a block's start pc is outside its method".into())
+        })?;
         if self.frames.len() >= self.limits.depth {
             return Err(RunError::DepthLimit {
                 limit: self.limits.depth,

@@ -72,6 +72,9 @@ pub(crate) struct Exec<'a> {
     pub(crate) bytecodes: u64,
     pub(crate) sends: u64,
     pub(crate) image_number: i64,
+    /// The number of the last primitive that failed, for the report when the fallback code
+    /// ends in `error:`.
+    last_failed_primitive: u16,
     home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
 }
 
@@ -101,6 +104,7 @@ impl<'a> Exec<'a> {
             bytecodes: 0,
             sends: 0,
             image_number,
+            last_failed_primitive: 0,
             home,
         }
     }
@@ -124,9 +128,7 @@ impl<'a> Exec<'a> {
         args: &[Value],
     ) -> Result<Value, RunError> {
         for &v in std::iter::once(&receiver).chain(args) {
-            if v.is_object() {
-                self.image.canonical(v)?;
-            }
+            self.image.check_value(v)?;
         }
         self.stack.push(receiver);
         self.stack.extend_from_slice(args);
@@ -141,6 +143,22 @@ impl<'a> Exec<'a> {
         self.stack.push(receiver);
         self.activate(m, 0)?;
         self.run()
+    }
+
+    /// Decodes and runs a method object with no arguments.
+    pub(crate) fn run_method_value(
+        &mut self,
+        method: Value,
+        receiver: Value,
+    ) -> Result<Value, RunError> {
+        self.image.check_value(receiver)?;
+        let m = self.cache.method(self.image, method)?;
+        if m.num_args != 0 {
+            return Err(RunError::Malformed(
+                "a doit method takes no arguments".into(),
+            ));
+        }
+        self.run_method(m, receiver)
     }
 
     #[inline(always)]
@@ -252,9 +270,10 @@ impl<'a> Exec<'a> {
                 ($i:expr, $op:expr) => {{
                     let n = self.stack.len();
                     if n >= 2 {
-                        if let (Some(a), Some(b)) =
-                            (self.stack[n - 2].as_small_int(), self.stack[n - 1].as_small_int())
-                        {
+                        if let (Some(a), Some(b)) = (
+                            self.stack[n - 2].as_small_int(),
+                            self.stack[n - 1].as_small_int(),
+                        ) {
                             #[allow(clippy::redundant_closure_call)]
                             if let Some(r) = ($op)(self, a, b) {
                                 self.stack.truncate(n - 2);
@@ -361,7 +380,11 @@ impl<'a> Exec<'a> {
                         let ext = *code.get(pc).ok_or_else(truncated)?;
                         pc += 1;
                         let sel = Self::literal(&m, (ext & 31) as usize)?;
-                        let sup = if b == 133 { Some(self.super_class(&m)?) } else { None };
+                        let sup = if b == 133 {
+                            Some(self.super_class(&m)?)
+                        } else {
+                            None
+                        };
                         send!(sel, (ext >> 5) as usize, sup)
                     }
                     132 => {
@@ -404,7 +427,11 @@ impl<'a> Exec<'a> {
                     134 => {
                         let ext = *code.get(pc).ok_or_else(truncated)?;
                         pc += 1;
-                        send!(Self::literal(&m, (ext & 63) as usize)?, (ext >> 6) as usize, None)
+                        send!(
+                            Self::literal(&m, (ext & 63) as usize)?,
+                            (ext >> 6) as usize,
+                            None
+                        )
                     }
                     135 => {
                         self.pop()?;
@@ -453,12 +480,18 @@ impl<'a> Exec<'a> {
                     183 => arith!(7, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a != b))),
                     184 => arith!(8, |_: &mut Self, a: i64, b: i64| int_in_range(a * b)),
                     185 => arith!(9, |_: &mut Self, a: i64, b: i64| {
-                        (b != 0 && a % b == 0).then(|| int_in_range(a / b)).flatten()
+                        (b != 0 && a % b == 0)
+                            .then(|| int_in_range(a / b))
+                            .flatten()
                     }),
-                    186 => arith!(10, |_: &mut Self, a: i64, b: i64| primitives::floor_mod(a, b)),
+                    186 => arith!(10, |_: &mut Self, a: i64, b: i64| primitives::floor_mod(
+                        a, b
+                    )),
                     187 => arith!(11, |_: &mut Self, _a: i64, _b: i64| None::<Value>),
                     188 => arith!(12, |_: &mut Self, a: i64, b: i64| primitives::shift(a, b)),
-                    189 => arith!(13, |_: &mut Self, a: i64, b: i64| primitives::floor_div(a, b)),
+                    189 => arith!(13, |_: &mut Self, a: i64, b: i64| primitives::floor_div(
+                        a, b
+                    )),
                     190 => arith!(14, |_: &mut Self, a: i64, b: i64| Some(int(a & b))),
                     191 => arith!(15, |_: &mut Self, a: i64, b: i64| Some(int(a | b))),
                     198 => {
@@ -517,10 +550,9 @@ impl<'a> Exec<'a> {
     /// Where a super send in `m` starts looking: the superclass of the class in the method's
     /// last literal (an Association `#Name -> Class`, as the V3 compiler leaves it).
     fn super_class(&mut self, m: &Method) -> Result<Value, RunError> {
-        let assoc = *m
-            .literals
-            .last()
-            .ok_or_else(|| RunError::Malformed("a super send in a method without literals".into()))?;
+        let assoc = *m.literals.last().ok_or_else(|| {
+            RunError::Malformed("a super send in a method without literals".into())
+        })?;
         let class = self.image.read(assoc, ASSOCIATION_VALUE)?;
         Ok(self.image.read(class, super::special::CLASS_SUPERCLASS)?)
     }
@@ -596,7 +628,7 @@ impl<'a> Exec<'a> {
                     return Ok(Flow::Same);
                 }
                 Prim::Switched => return Ok(Flow::Switched),
-                Prim::Fail => {}
+                Prim::Fail => self.last_failed_primitive = m.primitive,
             }
         }
         if self.sh.stop_methods.contains(&m.oop) {
@@ -615,6 +647,10 @@ impl<'a> Exec<'a> {
             }
         } else {
             "halt".to_owned()
+        };
+        let message = match self.last_failed_primitive {
+            0 => message,
+            p => format!("{message} (the last primitive that failed was {p})"),
         };
         RunError::SmalltalkError { message }
     }

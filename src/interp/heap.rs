@@ -48,6 +48,15 @@ impl Image {
         Ok(())
     }
 
+    /// Refuses a value from another image or heap before it reaches the interpreter's stack.
+    pub(crate) fn check_value(&mut self, v: Value) -> Result<()> {
+        if v.is_object() {
+            let loc = self.locate(v)?;
+            self.resolve(loc)?;
+        }
+        Ok(())
+    }
+
     /// Bytes this image's private space holds now.
     pub(crate) fn private_len_bytes(&self) -> usize {
         self.space.len() * 8

@@ -60,7 +60,8 @@ pub(crate) struct MethodCache {
 
 impl MethodCache {
     fn slot(class: Value, selector: Value) -> usize {
-        let h = (class.to_bits() ^ selector.to_bits().rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let h = (class.to_bits() ^ selector.to_bits().rotate_left(17))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (h >> 54) as usize & (CACHE_SIZE - 1)
     }
 

@@ -34,7 +34,9 @@ impl Method {
         let num_lits = ((header >> 9) & 0xFF) as usize;
         let stored = image.literal_count(oop)?;
         if stored != num_lits + 1 {
-            return Err(malformed("the header's literal count does not match the method"));
+            return Err(malformed(
+                "the header's literal count does not match the method",
+            ));
         }
         let prim_bits = header & 0x3000_01FF;
         let primitive = if prim_bits > 0x1FF {

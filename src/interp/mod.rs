@@ -313,6 +313,26 @@ impl Interpreter {
         result
     }
 
+    /// Runs a CompiledMethod with `receiver` as `self` and no arguments: a host's own doit.
+    /// The method is checked as it runs; a malformed one stops with [`RunError::Malformed`]
+    /// (or [`RunError::Unimplemented`] for a bytecode outside the V3 set).
+    pub fn run_method(
+        &mut self,
+        image: &mut Image,
+        method: Value,
+        receiver: Value,
+    ) -> Result<Value, RunError> {
+        self.bind(image);
+        let start = Instant::now();
+        let result = {
+            let mut exec = self.exec(image);
+            let r = exec.run_method_value(method, receiver);
+            exec.finish(r)
+        };
+        self.stats.elapsed = start.elapsed();
+        result
+    }
+
     /// The answer of the image's own `printString` for `value`, as Rust text (bytes are
     /// taken as Latin-1). Runs Smalltalk, so it counts in [`stats`](Self::stats).
     pub fn print_string(&mut self, image: &mut Image, value: Value) -> Result<String, RunError> {

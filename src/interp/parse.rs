@@ -5,8 +5,12 @@
 //! expr    := binary (keyword binary)*
 //! binary  := unary (binop unary)*
 //! unary   := primary identifier*
-//! primary := integer | 'string' | #symbol | $c | $i | nil | true | false | Global | ( expr )
+//! primary := literal | $i | Global | thisContext | argument | ( expr ) | block
+//! block   := [ (:argument)* |? (expr (. expr)*)? ]
+//! literal := integer | 'string' | #symbol | $c | nil | true | false | #( literal* )
 //! ```
+//!
+//! Inside a literal array, bare words are symbols, as in Smalltalk.
 //!
 //! `$i` is the image's number ([`Interpreter::set_image_number`](super::Interpreter::set_image_number)),
 //! not the Character `i`: it lets each of many images write something different.
@@ -35,6 +39,19 @@ pub enum Expr {
     True,
     /// `false`.
     False,
+    /// A literal array, `#(1 $a 'str' sym #(nested))`.
+    Array(Vec<Expr>),
+    /// A block argument.
+    Argument(String),
+    /// `thisContext`.
+    ThisContext,
+    /// A block: its argument names and statements.
+    Block {
+        /// Argument names.
+        args: Vec<String>,
+        /// Statements; the last one's value is the block's.
+        body: Vec<Expr>,
+    },
     /// A global variable, looked up in the image's `Smalltalk` when the expression runs.
     Global(String),
     /// A message send.
@@ -82,6 +99,13 @@ enum Tok {
     Keyword(String),
     Binary(String),
     Open,
+    /// `[`, `]`, `.`, and `:name` in a block header.
+    BlockOpen,
+    BlockClose,
+    Period,
+    BlockArg(String),
+    /// `#(`.
+    ArrayOpen,
     Close,
 }
 
@@ -109,15 +133,15 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                     | Tok::ImageNumber
                     | Tok::Ident(_)
                     | Tok::Close
+                    | Tok::BlockClose
             ))
         );
         if c.is_whitespace() {
             i += 1;
             continue;
         }
-        let negative = c == '-'
-            && !operand_before
-            && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit());
+        let negative =
+            c == '-' && !operand_before && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit());
         if c.is_ascii_digit() || negative {
             i += 1;
             while i < chars.len() && chars[i].is_ascii_digit() {
@@ -174,6 +198,11 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             ));
         } else if c == '#' {
             i += 1;
+            if chars.get(i) == Some(&'(') {
+                i += 1;
+                out.push((start, Tok::ArrayOpen));
+                continue;
+            }
             if chars.get(i) == Some(&'\'') {
                 let (_, tok) = lex(&chars[i..].iter().collect::<String>())?
                     .into_iter()
@@ -182,7 +211,7 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                 let Tok::Str(s) = tok else {
                     return Err(err(start, "a symbol needs a name"));
                 };
-                i += s.chars().filter(|&c| c == '\'').count() * 2 + s.chars().count() + 2;
+                i += s.chars().filter(|&c| c == '\'').count() + s.chars().count() + 2;
                 out.push((start, Tok::Sym(s)));
                 continue;
             }
@@ -201,6 +230,22 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                 return Err(err(start, "a symbol needs a name"));
             }
             out.push((start, Tok::Sym(chars[from..i].iter().collect())));
+        } else if c == '[' || c == ']' || c == '.' {
+            i += 1;
+            out.push((
+                start,
+                match c {
+                    '[' => Tok::BlockOpen,
+                    ']' => Tok::BlockClose,
+                    _ => Tok::Period,
+                },
+            ));
+        } else if c == ':' && chars.get(i + 1).is_some_and(|c| c.is_alphabetic()) {
+            i += 1;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push((start, Tok::BlockArg(chars[start + 1..i].iter().collect())));
         } else if c == '(' {
             i += 1;
             out.push((start, Tok::Open));
@@ -224,6 +269,8 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
 
 struct Parser {
     toks: Vec<(usize, Tok)>,
+    /// Block arguments in scope.
+    scope: Vec<String>,
     at: usize,
     len: usize,
 }
@@ -304,12 +351,18 @@ impl Parser {
                 "nil" => Expr::Nil,
                 "true" => Expr::True,
                 "false" => Expr::False,
+                "thisContext" => Expr::ThisContext,
                 _ if name.starts_with(|c: char| c.is_uppercase()) => Expr::Global(name),
+                _ if self.scope.contains(&name) => Expr::Argument(name),
                 _ => {
                     self.at -= 1;
-                    return Err(self.error("only globals (capitalized names) are variables here"));
+                    return Err(self.error(
+                        "only globals (capitalized names) and block arguments are variables here",
+                    ));
                 }
             },
+            Tok::BlockOpen => self.block()?,
+            Tok::ArrayOpen => self.literal_array()?,
             Tok::Open => {
                 let e = self.expr()?;
                 if self.peek() != Some(&Tok::Close) {
@@ -326,10 +379,72 @@ impl Parser {
     }
 }
 
+impl Parser {
+    /// A block after its `[`.
+    fn block(&mut self) -> Result<Expr, ParseError> {
+        let mut args = Vec::new();
+        while let Some(Tok::BlockArg(a)) = self.peek() {
+            args.push(a.clone());
+            self.at += 1;
+        }
+        if !args.is_empty() {
+            match self.peek() {
+                Some(Tok::Binary(b)) if b == "|" => self.at += 1,
+                Some(Tok::BlockClose) => {}
+                _ => return Err(self.error("expected | after the block's arguments")),
+            }
+        }
+        let scope = self.scope.len();
+        self.scope.extend(args.iter().cloned());
+        let mut body = Vec::new();
+        while self.peek() != Some(&Tok::BlockClose) {
+            body.push(self.expr()?);
+            match self.peek() {
+                Some(Tok::Period) => self.at += 1,
+                Some(Tok::BlockClose) => {}
+                _ => return Err(self.error("expected . or ] in a block")),
+            }
+        }
+        self.at += 1;
+        self.scope.truncate(scope);
+        Ok(Expr::Block { args, body })
+    }
+
+    /// The elements of `#( ... )` after the opening token.
+    fn literal_array(&mut self) -> Result<Expr, ParseError> {
+        let mut items = Vec::new();
+        loop {
+            let Some(t) = self.peek().cloned() else {
+                return Err(self.error("expected ) to end the literal array"));
+            };
+            self.at += 1;
+            items.push(match t {
+                Tok::Close => return Ok(Expr::Array(items)),
+                Tok::Int(n) => Expr::Integer(n),
+                Tok::Str(s) => Expr::String(s),
+                Tok::Sym(s) => Expr::Symbol(s),
+                Tok::Char(c) => Expr::Character(c),
+                Tok::ImageNumber => Expr::ImageNumber,
+                Tok::Ident(w) => match w.as_str() {
+                    "nil" => Expr::Nil,
+                    "true" => Expr::True,
+                    "false" => Expr::False,
+                    _ => Expr::Symbol(w),
+                },
+                Tok::Keyword(k) => Expr::Symbol(k),
+                Tok::Binary(b) => Expr::Symbol(b),
+                Tok::ArrayOpen | Tok::Open => self.literal_array()?,
+                _ => return Err(self.error("not a literal")),
+            });
+        }
+    }
+}
+
 /// Parses one expression.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
     let mut p = Parser {
         toks: lex(text)?,
+        scope: Vec::new(),
         at: 0,
         len: text.chars().count(),
     };
@@ -345,6 +460,11 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
 struct Doit {
     literals: Vec<Value>,
     code: Vec<u8>,
+    /// Temporaries of the doit: every block argument gets one (V3 blocks keep their
+    /// arguments in their home context).
+    temps: usize,
+    /// Argument names in scope, with their temporary indices.
+    scope: Vec<(String, usize)>,
 }
 
 impl Doit {
@@ -381,7 +501,10 @@ impl Exec<'_> {
         let mut doit = Doit::default();
         self.compile(expr, &mut doit)?;
         doit.code.push(124);
-        let header = ((doit.literals.len() as i64) << 9) | (1 << 17);
+        if doit.temps > 63 {
+            return Err(ParseError::TooManyLiterals.into());
+        }
+        let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
         let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
         literals.extend(&doit.literals);
         let method = self
@@ -396,10 +519,60 @@ impl Exec<'_> {
     fn compile(&mut self, expr: &Expr, doit: &mut Doit) -> Result<(), RunError> {
         match expr {
             Expr::Nil => doit.code.push(115),
+            Expr::ThisContext => doit.code.push(137),
+            Expr::Argument(name) => {
+                let &(_, t) = doit
+                    .scope
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
+                match t {
+                    0..=15 => doit.code.push(16 + t as u8),
+                    _ => doit.code.extend([128, 0x40 | t as u8]),
+                }
+            }
+            Expr::Block { args, body } => {
+                // thisContext blockCopy: n, a jump over the body, then the body: it pops its
+                // arguments into the home's temporaries and ends with a block return.
+                doit.code.push(137);
+                let n = self.literal_of(&Expr::Integer(args.len() as i128))?;
+                doit.push_literal(n, false)?;
+                doit.code.extend([200, 164, 0]);
+                let jump = doit.code.len();
+                let scope = doit.scope.len();
+                for a in args {
+                    doit.scope.push((a.clone(), doit.temps));
+                    doit.temps += 1;
+                }
+                for &(_, t) in doit.scope[scope..].iter().rev() {
+                    match t {
+                        0..=7 => doit.code.push(104 + t as u8),
+                        _ => doit.code.extend([130, 0x40 | t as u8]),
+                    }
+                }
+                if body.is_empty() {
+                    doit.code.push(115);
+                }
+                for (k, e) in body.iter().enumerate() {
+                    if k > 0 {
+                        doit.code.push(135);
+                    }
+                    self.compile(e, doit)?;
+                }
+                doit.code.push(125);
+                doit.scope.truncate(scope);
+                let len = doit.code.len() - jump;
+                if len >= 1024 || doit.temps > 63 {
+                    return Err(ParseError::TooManyLiterals.into());
+                }
+                doit.code[jump - 2] = 164 + (len >> 8) as u8;
+                doit.code[jump - 1] = len as u8;
+            }
             Expr::True => doit.code.push(113),
             Expr::False => doit.code.push(114),
             Expr::ImageNumber => {
-                let v = int_in_range(self.image_number as i64)
+                let v = int_in_range(self.image_number)
                     .map_or_else(|| self.large_integer(self.image_number as i128), Ok)?;
                 doit.push_literal(v, false)?;
             }
@@ -427,6 +600,10 @@ impl Exec<'_> {
                     message: format!("{c:?} is not a Latin-1 character"),
                 })?;
                 let v = self.image.read(self.sh.character_table, code as usize)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Array(items) => {
+                let v = self.literal_array(items)?;
                 doit.push_literal(v, false)?;
             }
             Expr::Global(name) => {
@@ -465,6 +642,33 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The value of a literal expression.
+    fn literal_of(&mut self, e: &Expr) -> Result<Value, RunError> {
+        let mut one = Doit::default();
+        self.compile(e, &mut one)?;
+        one.literals
+            .first()
+            .copied()
+            .ok_or_else(|| RunError::Malformed("a literal without a value".into()))
+    }
+
+    /// A private Array holding the literals `items`.
+    fn literal_array(&mut self, items: &[Expr]) -> Result<Value, RunError> {
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            values.push(match item {
+                Expr::Nil => self.sh.nil,
+                Expr::True => self.sh.true_object,
+                Expr::False => self.sh.false_object,
+                Expr::Array(inner) => self.literal_array(inner)?,
+                _ => self.literal_of(item)?,
+            });
+        }
+        let v = self.image.new_pointers(self.sh.array, &values)?;
+        self.image.set_smalltalk_format(v, 2)?;
+        Ok(v)
     }
 
     /// The Association of the global `name` in this image's `Smalltalk` (which this image may

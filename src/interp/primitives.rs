@@ -6,6 +6,7 @@
 //! |---|---|
 //! | 1-17 | SmallInteger `+ - < > <= >= = ~= * / \\ // quo: bitAnd: bitOr: bitXor: bitShift:`, in 31 bits |
 //! | 60-64 | `at:`, `at:put:`, `size`, String `at:`/`at:put:` with Characters from the character table |
+//! | 68, 69 | CompiledMethod `objectAt:`, `objectAt:put:` (header and literals) |
 //! | 70, 71 | `basicNew`, `basicNew:` from the class's instance specification |
 //! | 73-75 | `instVarAt:`, `instVarAt:put:`, `identityHash`/`asOop` |
 //! | 80, 81 | `blockCopy:`, `value`/`value:`... (see `contexts.rs`) |
@@ -31,7 +32,11 @@ pub(crate) fn floor_mod(a: i64, b: i64) -> Option<Value> {
         return None;
     }
     let r = a % b;
-    Some(int(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }))
+    Some(int(if r != 0 && ((r < 0) != (b < 0)) {
+        r + b
+    } else {
+        r
+    }))
 }
 
 /// `//`: division rounded toward negative infinity.
@@ -40,7 +45,11 @@ pub(crate) fn floor_div(a: i64, b: i64) -> Option<Value> {
         return None;
     }
     let q = a / b;
-    int_in_range(if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q })
+    int_in_range(if a % b != 0 && ((a < 0) != (b < 0)) {
+        q - 1
+    } else {
+        q
+    })
 }
 
 /// `bitShift:` that fails where the result would leave the 31 bits, so that the image's
@@ -125,13 +134,7 @@ impl Exec<'_> {
     }
 
     /// Stores into an indexable element; `false` if the value does not fit the object.
-    fn at_put(
-        &mut self,
-        obj: Value,
-        ix: &Indexable,
-        i: usize,
-        v: Value,
-    ) -> Result<bool, RunError> {
+    fn at_put(&mut self, obj: Value, ix: &Indexable, i: usize, v: Value) -> Result<bool, RunError> {
         match ix.shape.format {
             Format::Pointers => self.store(obj, ix.fixed + i, v)?,
             Format::Bytes => match v.as_small_int() {
@@ -167,7 +170,9 @@ impl Exec<'_> {
                     7 => Some(self.boolean(a == b)),
                     8 => Some(self.boolean(a != b)),
                     9 => int_in_range(a * b),
-                    10 => (b != 0 && a % b == 0).then(|| int_in_range(a / b)).flatten(),
+                    10 => (b != 0 && a % b == 0)
+                        .then(|| int_in_range(a / b))
+                        .flatten(),
                     11 => floor_mod(a, b),
                     12 => floor_div(a, b),
                     13 => (b != 0).then(|| int_in_range(a / b)).flatten(),
@@ -224,6 +229,27 @@ impl Exec<'_> {
                 }
                 None => Ok(Prim::Fail),
             },
+            (68, 1) | (69, 2) => {
+                // objectAt: / objectAt:put: on a CompiledMethod: 1 is the header, then the
+                // literals, which is the heap's own numbering shifted by one.
+                if !rcvr.is_object() || self.image.format_of(rcvr)? != Format::Method {
+                    return Ok(Prim::Fail);
+                }
+                let n = self.image.literal_count(rcvr)?;
+                let Some(i) = Self::element(self.arg(ri, 0), n) else {
+                    return Ok(Prim::Fail);
+                };
+                if p == 68 {
+                    answer(Some(self.image.read(rcvr, i)?))
+                } else {
+                    let v = self.arg(ri, 1);
+                    if i == 0 && v.as_small_int().is_none() {
+                        return Ok(Prim::Fail);
+                    }
+                    self.store(rcvr, i, v)?;
+                    answer(Some(v))
+                }
+            }
             (70, 0) => self.instantiate(rcvr, 0, false),
             (71, 1) => match self.arg(ri, 0).as_small_int() {
                 Some(n) if n >= 0 => self.instantiate(rcvr, n as usize, true),
@@ -278,12 +304,7 @@ impl Exec<'_> {
     }
 
     /// `basicNew` and `basicNew:` from the class's instance specification.
-    fn instantiate(
-        &mut self,
-        class: Value,
-        n: usize,
-        indexed: bool,
-    ) -> Result<Prim, RunError> {
+    fn instantiate(&mut self, class: Value, n: usize, indexed: bool) -> Result<Prim, RunError> {
         if !class.is_object() || self.image.format_of(class)? != Format::Pointers {
             return Ok(Prim::Fail);
         }
