@@ -18,6 +18,10 @@ pub struct Args {
     /// Images, each on its own thread.
     #[arg(long, default_value_t = 1)]
     pub images: usize,
+    /// Compile EXPR with the image's own compiler (`Compiler evaluate:`): full Smalltalk
+    /// syntax, statements and temporaries; `$i` is replaced by the image's number.
+    #[arg(long)]
+    pub eval: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -46,6 +50,7 @@ fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             private_bytes: args.alloc_limit,
             depth: args.depth_limit,
         },
+        compiler: args.eval,
         ..BatchConfig::default()
     };
     let report = run_batch(&loaded.heap, &vm, &args.expr, &config)?;

@@ -19,6 +19,11 @@ pub struct BatchConfig {
     pub stack_size: usize,
     /// Whether to ask each image for its answer's `printString` (a second run).
     pub print: bool,
+    /// Whether the expression is Smalltalk source for the image's own compiler
+    /// ([`Interpreter::evaluate_with_compiler`](super::Interpreter::evaluate_with_compiler))
+    /// rather than the one-line grammar parsed here. `$i` is replaced by the image's number
+    /// first, textually.
+    pub compiler: bool,
 }
 
 impl Default for BatchConfig {
@@ -28,6 +33,7 @@ impl Default for BatchConfig {
             limits: Limits::default(),
             stack_size: 256 << 10,
             print: true,
+            compiler: false,
         }
     }
 }
@@ -140,7 +146,7 @@ pub fn run_batch(
     for n in 0..config.images {
         let vm = vm.clone();
         let expr = expression.to_owned();
-        let (limits, print) = (config.limits, config.print);
+        let (limits, print, compiler) = (config.limits, config.print, config.compiler);
         let handle = heap
             .image_thread()
             .stack_size(config.stack_size)
@@ -148,7 +154,11 @@ pub fn run_batch(
             .spawn(move |image| {
                 let mut interp = vm.interpreter(limits);
                 interp.set_image_number(n as i64);
-                let result = interp.evaluate(image, &expr);
+                let result = if compiler {
+                    interp.evaluate_with_compiler(image, &expr.replace("$i", &n.to_string()))
+                } else {
+                    interp.evaluate(image, &expr)
+                };
                 let stats = interp.stats();
                 let (answer, stopped) = match result {
                     Ok(v) if print => match interp.print_string(image, v) {

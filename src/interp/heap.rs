@@ -57,6 +57,41 @@ impl Image {
         Ok(())
     }
 
+    /// A private copy of `obj` as this image sees it, with its header (identity hash and
+    /// format) and class: what a two-way `become:` leaves behind each reference.
+    pub(crate) fn clone_object(&mut self, obj: Value) -> Result<Value> {
+        let loc = self.locate(obj)?;
+        let (header, class, body): (Header, Value, Vec<u64>) = match self.resolve(loc)? {
+            Target::Base { at, header } => (
+                header,
+                self.heap.class_word(at),
+                (0..header.body_words())
+                    .map(|i| self.heap.body_word(at, i))
+                    .collect(),
+            ),
+            Target::Private { at, header } => (
+                header,
+                Value::from_bits(self.space.word(at + 1)?),
+                (0..header.body_words())
+                    .map(|i| self.space.word(at + 2 + i))
+                    .collect::<Result<_>>()?,
+            ),
+        };
+        let filler = self.heap.filler();
+        let at = self
+            .space
+            .allocate(class, Format::Pointers, body.len(), 0, filler)?;
+        *self.space.word_mut(at)? = header.0;
+        for (i, w) in body.into_iter().enumerate() {
+            *self.space.word_mut(at + 2 + i)? = w;
+        }
+        self.counters().allocations.bump();
+        self.counters()
+            .private_bytes
+            .set((self.space.len() * 8) as u64);
+        Ok(Value::object(self.space_owner, at as u64))
+    }
+
     /// Bytes this image's private space holds now.
     pub(crate) fn private_len_bytes(&self) -> usize {
         self.space.len() * 8

@@ -288,6 +288,18 @@ impl Interpreter {
         result
     }
 
+    /// Compiles and runs Smalltalk source with the image's own compiler:
+    /// `Compiler evaluate: source`. Anything the image's compiler accepts works, as far as
+    /// the primitives here reach (see the guide).
+    pub fn evaluate_with_compiler(
+        &mut self,
+        image: &mut Image,
+        source: &str,
+    ) -> Result<Value, RunError> {
+        let quoted = source.replace('\'', "''");
+        self.evaluate(image, &format!("Compiler evaluate: '{quoted}'"))
+    }
+
     /// Sends `selector` (a Symbol the base has) to `receiver` with `args` and runs until it
     /// answers.
     pub fn send(

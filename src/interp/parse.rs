@@ -709,7 +709,7 @@ impl Exec<'_> {
 
     /// A LargePositiveInteger or LargeNegativeInteger: magnitude bytes, least significant
     /// first, as the image's own LargeInteger code expects.
-    fn large_integer(&mut self, n: i128) -> Result<Value, RunError> {
+    pub(crate) fn large_integer(&mut self, n: i128) -> Result<Value, RunError> {
         let class = if n < 0 {
             self.sh.large_negative.ok_or_else(|| {
                 RunError::Unsupported("the image has no LargeNegativeInteger".into())

@@ -8,13 +8,17 @@
 //! | 60-64 | `at:`, `at:put:`, `size`, String `at:`/`at:put:` with Characters from the character table |
 //! | 68, 69 | CompiledMethod `objectAt:`, `objectAt:put:` (header and literals) |
 //! | 70, 71 | `basicNew`, `basicNew:` from the class's instance specification |
+//! | 72, 128 | `arrayBecomeOneWay:`, `elementsExchangeIdentityWith:` through this image's forwarders (see `become`) |
 //! | 73-75 | `instVarAt:`, `instVarAt:put:`, `identityHash`/`asOop` |
+//! | 79 | `newMethod:header:` (a CompiledMethod with nil literals and zeroed bytecodes) |
 //! | 80, 81 | `blockCopy:`, `value`/`value:`... (see `contexts.rs`) |
 //! | 83, 84 | `perform:` (with up to its arguments), `perform:withArguments:` |
 //! | 105 | `replaceFrom:to:with:startingAt:` between objects of one kind |
+//! | 85, 86 | Semaphore `signal`, `wait` with one process: excess signals count, a `wait` that would block stops the image |
 //! | 89, 116, 119 | `flushCache`, `flushCacheByMethod:`, `flushCacheSelective:` (this image's method cache) |
 //! | 110, 111 | `==`, `class` |
-//! | 135 | `millisecondClock` |
+//! | 129 | `specialObjectsOop` |
+//! | 135, 137 | `millisecondClock`, `secondsClock` (UTC) |
 //! | 256-519 | quick returns (in `execute.rs`) |
 
 use std::sync::OnceLock;
@@ -73,6 +77,9 @@ pub(crate) fn shift(a: i64, b: i64) -> Option<Value> {
 struct Indexable {
     shape: Shape,
     fixed: usize,
+    /// For a CompiledMethod: the index of its first bytecode when indexed as bytes (its
+    /// header and literals come first, four bytes each, as in the image file).
+    first_byte: usize,
 }
 
 impl Indexable {
@@ -105,7 +112,16 @@ impl Exec<'_> {
         if !obj.is_object() {
             return Ok(None);
         }
-        let shape = self.image.shape(obj)?;
+        let mut shape = self.image.shape(obj)?;
+        if shape.format == Format::Method {
+            let first_byte = 4 * self.image.literal_count(obj)?;
+            shape.len = first_byte + self.image.size_of(obj)?;
+            return Ok(Some(Indexable {
+                shape,
+                fixed: 0,
+                first_byte,
+            }));
+        }
         let fixed = match (shape.format, shape.code) {
             (Format::Pointers, 2) => 0,
             (Format::Pointers, 3 | 4) => {
@@ -115,7 +131,11 @@ impl Exec<'_> {
             (Format::Words | Format::Bytes, _) => 0,
             _ => return Ok(None),
         };
-        Ok(Some(Indexable { shape, fixed }))
+        Ok(Some(Indexable {
+            shape,
+            fixed,
+            first_byte: 0,
+        }))
     }
 
     /// The 0-based element a 1-based Smalltalk index names, if it is in range.
@@ -129,7 +149,10 @@ impl Exec<'_> {
             Format::Pointers => Some(self.image.read(obj, ix.fixed + i)?),
             Format::Bytes => Some(int(self.image.read_byte(obj, i)? as i64)),
             Format::Words => int_in_range(self.image.read_word(obj, i)? as i64),
-            Format::Method => None,
+            Format::Method => match i.checked_sub(ix.first_byte) {
+                Some(k) => Some(int(self.image.read_byte(obj, k)? as i64)),
+                None => None,
+            },
         })
     }
 
@@ -145,7 +168,14 @@ impl Exec<'_> {
                 Some(w @ 0..=MAX_INT) => self.image.write_word(obj, i, w as u32)?,
                 _ => return Ok(false),
             },
-            Format::Method => return Ok(false),
+            Format::Method => match (i.checked_sub(ix.first_byte), v.as_small_int()) {
+                (Some(k), Some(b @ 0..=255)) => {
+                    let obj = self.image.canonical(obj)?;
+                    self.cache.before_store(obj);
+                    self.image.write_byte(obj, k, b as u8)?
+                }
+                _ => return Ok(false),
+            },
         }
         Ok(true)
     }
@@ -288,11 +318,26 @@ impl Exec<'_> {
                 let c = self.class_of(rcvr)?;
                 answer(Some(c))
             }
+            (72, 1) | (128, 1) => self.prim_become(rcvr, self.arg(ri, 0), p == 128),
+            (79, 2) => self.new_method(rcvr, self.arg(ri, 0), self.arg(ri, 1)),
+            (85, 0) | (86, 0) => self.semaphore(rcvr, p == 85),
             (89, 0) | (116, 1) | (119, 1) => {
                 // flushCache, flushCacheByMethod:, flushCacheSelective: the stores that
                 // changed the methods already dropped this image's cache; drop it anyway.
                 self.cache.flush();
                 answer(Some(rcvr))
+            }
+            (129, 0) => {
+                let specials = self.image.root("specialObjects")?;
+                answer(Some(specials))
+            }
+            (137, 0) => {
+                // secondsClock: seconds since 1 January 1901 (UTC here), a LargeInteger.
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let v = self.large_integer(unix as i128 + 2_177_452_800)?;
+                answer(Some(v))
             }
             (135, 0) => {
                 static START: OnceLock<Instant> = OnceLock::new();
@@ -341,6 +386,108 @@ impl Exec<'_> {
         self.image.set_smalltalk_format(obj, code)?;
         self.check_allocation()?;
         Ok(Prim::Answer(obj))
+    }
+
+    /// Primitives 72 (one way) and 128 (two ways): `become:` for this image only. One way is
+    /// cowheap's `become_forward`. Two ways cannot forward each object to the other (that is
+    /// a cycle), so each object is forwarded to a private copy of the other, made with the
+    /// other's header: every reference this image holds to `a` then reaches `b`'s contents
+    /// and identity hash, and the other way round, as after a V3 `become:`.
+    fn prim_become(&mut self, from: Value, to: Value, two_way: bool) -> Result<Prim, RunError> {
+        let (Some(a), Some(b)) = (self.indexable(from)?, self.indexable(to)?) else {
+            return Ok(Prim::Fail);
+        };
+        if a.shape.format != Format::Pointers
+            || b.shape.format != Format::Pointers
+            || a.size() != b.size()
+        {
+            return Ok(Prim::Fail);
+        }
+        let mut pairs = Vec::with_capacity(a.size());
+        for i in 0..a.size() {
+            let x = self.image.read(from, i)?;
+            let y = self.image.read(to, i)?;
+            if !x.is_object() || !y.is_object() {
+                return Ok(Prim::Fail);
+            }
+            pairs.push((x, y));
+        }
+        for (x, y) in pairs {
+            if self.identical(x, y)? {
+                continue;
+            }
+            if two_way {
+                let x2 = self.image.clone_object(x)?;
+                let y2 = self.image.clone_object(y)?;
+                self.image.become_forward(x, y2)?;
+                self.image.become_forward(y, x2)?;
+            } else {
+                self.image.become_forward(x, y)?;
+            }
+        }
+        self.cache.flush();
+        self.check_allocation()?;
+        Ok(Prim::Answer(from))
+    }
+
+    /// Primitive 79: `CompiledMethod newMethod: bytecodeCount header: header`.
+    fn new_method(&mut self, class: Value, bytes: Value, header: Value) -> Result<Prim, RunError> {
+        let (Some(n), Some(h)) = (bytes.as_small_int(), header.as_small_int()) else {
+            return Ok(Prim::Fail);
+        };
+        let Ok(n) = usize::try_from(n) else {
+            return Ok(Prim::Fail);
+        };
+        if !class.is_object() || self.image.format_of(class)? != Format::Pointers {
+            return Ok(Prim::Fail);
+        }
+        if n > self.limits.private_bytes {
+            return Err(RunError::AllocationLimit {
+                limit: self.limits.private_bytes,
+                bytes: self.image.private_len_bytes().saturating_add(n),
+            });
+        }
+        let lits = ((h >> 9) & 0xFF) as usize;
+        let mut literals = vec![self.sh.nil; lits + 1];
+        literals[0] = header;
+        let m = self.image.new_method(class, &literals, &vec![0; n])?;
+        self.image
+            .set_smalltalk_format(m, 12 | ((4 - n % 4) % 4) as u8)?;
+        self.check_allocation()?;
+        Ok(Prim::Answer(m))
+    }
+
+    /// Primitives 85 and 86 for an image that has one process: `signal` with no waiting
+    /// process adds an excess signal; `wait` takes one, or stops the image, since nothing
+    /// could ever signal it.
+    fn semaphore(&mut self, sem: Value, signal: bool) -> Result<Prim, RunError> {
+        const FIRST_LINK: usize = 0;
+        const EXCESS_SIGNALS: usize = 2;
+        if !sem.is_object()
+            || self.image.format_of(sem)? != Format::Pointers
+            || self.image.shape(sem)?.len <= EXCESS_SIGNALS
+        {
+            return Ok(Prim::Fail);
+        }
+        let Some(excess) = self.image.read(sem, EXCESS_SIGNALS)?.as_small_int() else {
+            return Ok(Prim::Fail);
+        };
+        if self.image.read(sem, FIRST_LINK)? != self.sh.nil {
+            return Err(RunError::Unimplemented(
+                "a Semaphore with waiting processes (processes are not run)".into(),
+            ));
+        }
+        let excess = if signal {
+            excess + 1
+        } else if excess > 0 {
+            excess - 1
+        } else {
+            return Err(RunError::Unimplemented(
+                "Semaphore>>wait would block the only process".into(),
+            ));
+        };
+        self.store(sem, EXCESS_SIGNALS, int(excess.min(MAX_INT)))?;
+        Ok(Prim::Answer(sem))
     }
 
     /// Primitive 83: `perform: selector with: ...` sends the selector with the arguments
