@@ -103,7 +103,7 @@ fn references_from_elsewhere_are_refused() {
     ));
     assert!(matches!(
         interp.send(&mut a, private, "noSuchSelectorAnywhere", &[]),
-        Err(RunError::Parse(ParseError::UnknownSymbol(_)))
+        Err(RunError::DoesNotUnderstand { .. })
     ));
 }
 

@@ -55,7 +55,7 @@ fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let report = run_batch(&loaded.heap, &vm, &args.expr, &config)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        write_out(&(serde_json::to_string_pretty(&report)? + "\n"));
     } else {
         print_text(&report);
     }
@@ -66,7 +66,22 @@ fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     })
 }
 
+/// Appends a line to the report text.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// Writes the report at once; a closed stdout (`| head`) is not an error worth a panic.
+fn write_out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 fn print_text(report: &cowheap::interp::BatchReport) {
+    let mut out = String::new();
     let runs = &report.runs;
     let mut answers: Vec<&str> = runs.iter().filter_map(|r| r.answer.as_deref()).collect();
     answers.sort_unstable();
@@ -75,11 +90,12 @@ fn print_text(report: &cowheap::interp::BatchReport) {
     if runs.len() == 1 {
         let r = &runs[0];
         match (&r.answer, &r.stopped) {
-            (Some(a), _) => println!("{a}"),
-            (_, Some(s)) => println!("stopped ({}): {}", s.kind, s.message),
+            (Some(a), _) => outln!(out, "{a}"),
+            (_, Some(s)) => outln!(out, "stopped ({}): {}", s.kind, s.message),
             _ => {}
         }
-        println!(
+        outln!(
+            out,
             "bytecodes {}  sends {}  {:.3} s  {:.1} M bytecodes/s  {:.1} M sends/s",
             r.bytecodes,
             r.sends,
@@ -87,9 +103,15 @@ fn print_text(report: &cowheap::interp::BatchReport) {
             r.bytecodes as f64 / r.seconds.max(1e-9) / 1e6,
             r.sends as f64 / r.seconds.max(1e-9) / 1e6
         );
-        println!("copies {}  private bytes {}", r.copies, r.private_bytes);
+        outln!(
+            out,
+            "copies {}  private bytes {}",
+            r.copies,
+            r.private_bytes
+        );
     } else {
-        println!(
+        outln!(
+            out,
             "{} images: {} answered, {} stopped; distinct answers: {}",
             runs.len(),
             runs.len() - stopped,
@@ -97,14 +119,15 @@ fn print_text(report: &cowheap::interp::BatchReport) {
             answers.len()
         );
         for a in answers.iter().take(5) {
-            println!("  answer {a}");
+            outln!(out, "  answer {a}");
         }
         if let Some(s) = report.first_stop() {
-            println!("  first stop ({}): {}", s.kind, s.message);
+            outln!(out, "  first stop ({}): {}", s.kind, s.message);
         }
         let copies: u64 = runs.iter().map(|r| r.copies).sum();
         let private: u64 = runs.iter().map(|r| r.private_bytes).sum();
-        println!(
+        outln!(
+            out,
             "bytecodes {}  sends {}  wall {:.3} s  aggregate {:.1} M bytecodes/s  {:.1} M sends/s",
             report.bytecodes,
             report.sends,
@@ -112,15 +135,18 @@ fn print_text(report: &cowheap::interp::BatchReport) {
             report.bytecodes_per_sec() / 1e6,
             report.sends_per_sec() / 1e6
         );
-        println!(
+        outln!(
+            out,
             "copies {}  private bytes {} in all, {} per image (mean)",
             copies,
             private,
             private / runs.len().max(1) as u64
         );
     }
-    println!(
+    outln!(
+        out,
         "base unchanged: {}",
         if report.base_unchanged() { "yes" } else { "NO" }
     );
+    write_out(&out);
 }

@@ -631,16 +631,15 @@ impl<'a> Exec<'a> {
                 Prim::Fail => self.last_failed_primitive = m.primitive,
             }
         }
-        if self.sh.stop_methods.contains(&m.oop) {
-            return Err(self.smalltalk_error(ri, nargs));
+        if let Some(&(_, arg)) = self.sh.stop_methods.iter().find(|(s, _)| *s == m.oop) {
+            return Err(self.smalltalk_error(ri, arg));
         }
         self.activate(m, ri)?;
         Ok(Flow::Switched)
     }
 
-    fn smalltalk_error(&mut self, ri: usize, nargs: usize) -> RunError {
-        let message = if nargs == 1 {
-            let arg = self.stack[ri + 1];
+    fn smalltalk_error(&mut self, ri: usize, arg: Option<usize>) -> RunError {
+        let message = if let Some(&arg) = arg.and_then(|k| self.stack.get(ri + 1 + k)) {
             match self.image.bytes(arg) {
                 Ok(b) => b.into_iter().map(char::from).collect(),
                 Err(_) => format!("{arg:?}"),

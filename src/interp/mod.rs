@@ -300,8 +300,7 @@ impl Interpreter {
         self.evaluate(image, &format!("Compiler evaluate: '{quoted}'"))
     }
 
-    /// Sends `selector` (a Symbol the base has) to `receiver` with `args` and runs until it
-    /// answers.
+    /// Sends `selector` to `receiver` with `args` and runs until it answers.
     pub fn send(
         &mut self,
         image: &mut Image,
@@ -310,15 +309,12 @@ impl Interpreter {
         args: &[Value],
     ) -> Result<Value, RunError> {
         self.bind(image);
-        let selector = *self
-            .shared
-            .symbols
-            .get(selector.as_bytes())
-            .ok_or_else(|| ParseError::UnknownSymbol(selector.to_owned()))?;
         let start = Instant::now();
         let result = {
             let mut exec = self.exec(image);
-            let r = exec.send_top(receiver, selector, args);
+            let r = exec
+                .intern(selector)
+                .and_then(|sel| exec.send_top(receiver, sel, args));
             exec.finish(r)
         };
         self.stats.elapsed = start.elapsed();

@@ -80,9 +80,6 @@ pub enum ParseError {
     /// No global has this name in the image.
     #[error("no global named {0}")]
     UnknownGlobal(String),
-    /// The base has no such Symbol (selectors must exist; a literal `#foo` may be new).
-    #[error("the image has no symbol #{0}")]
-    UnknownSymbol(String),
     /// More literals or arguments than one V3 method can hold.
     #[error("the expression needs more than 64 literals")]
     TooManyLiterals,
@@ -588,10 +585,7 @@ impl Exec<'_> {
                 doit.push_literal(v, false)?;
             }
             Expr::Symbol(s) => {
-                let v = match self.sh.symbols.get(s.as_bytes()) {
-                    Some(&v) => v,
-                    None => self.new_string(self.sh.symbol, s)?,
-                };
+                let v = self.intern(s)?;
                 doit.push_literal(v, false)?;
             }
             Expr::Character(c) => {
@@ -621,12 +615,7 @@ impl Exec<'_> {
                 for a in args {
                     self.compile(a, doit)?;
                 }
-                // A selector the base lacks gets a private Symbol: nothing understands it, so
-                // the send stops the image with doesNotUnderstand, as it would in Smalltalk.
-                let sel = match self.sh.symbols.get(selector.as_bytes()) {
-                    Some(&v) => v,
-                    None => self.new_string(self.sh.symbol, selector)?,
-                };
+                let sel = self.intern(selector)?;
                 let n = args.len();
                 if let Some(i) = self.sh.special_selector(sel, n) {
                     doit.code.push(176 + i as u8);
@@ -652,6 +641,22 @@ impl Exec<'_> {
             .first()
             .copied()
             .ok_or_else(|| RunError::Malformed("a literal without a value".into()))
+    }
+
+    /// The Symbol named `name` in this image: the base's, or else the image's own `asSymbol`
+    /// (which finds a Symbol the image made, say for a method its compiler installed, or
+    /// makes one), so that the expression's selectors and symbols are the image's.
+    pub(crate) fn intern(&mut self, name: &str) -> Result<Value, RunError> {
+        if let Some(&v) = self.sh.symbols.get(name.as_bytes()) {
+            return Ok(v);
+        }
+        let as_symbol = *self
+            .sh
+            .symbols
+            .get(&b"asSymbol"[..])
+            .ok_or_else(|| RunError::Unsupported("the image has no #asSymbol".into()))?;
+        let string = self.new_string(self.sh.string, name)?;
+        self.send_top(string, as_symbol, &[])
     }
 
     /// A private Array holding the literals `items`.

@@ -51,7 +51,6 @@ pub(crate) struct Shared {
     pub(crate) compiled_method: Value,
     pub(crate) character: Value,
     pub(crate) character_table: Value,
-    pub(crate) symbol: Value,
     /// The 32 special selectors of bytecodes 176-207 with their argument counts.
     pub(crate) special_selectors: Vec<(Value, usize)>,
     /// Every Symbol of the base, by its characters.
@@ -59,9 +58,10 @@ pub(crate) struct Shared {
     /// The slot of a class that holds its name, and of a metaclass that holds its class.
     pub(crate) class_name_slot: usize,
     pub(crate) this_class_slot: usize,
-    /// `Object>>error:` and `Object>>halt`: activating them stops the image with the message
-    /// instead of opening a debugger that does not exist here.
-    pub(crate) stop_methods: Vec<Value>,
+    /// Methods whose activation stops the image instead of opening a debugger that does not
+    /// exist here (`Object>>error:`, `halt`, `halt:`, `Debugger class>>openContext:label:
+    /// contents:`), each with the argument that holds the message.
+    pub(crate) stop_methods: Vec<(Value, Option<usize>)>,
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
@@ -139,7 +139,6 @@ impl Shared {
             compiled_method: class(heap, specials, index::COMPILED_METHOD, "CompiledMethod")?,
             character: class(heap, specials, index::CHARACTER, "Character")?,
             character_table: special(heap, specials, index::CHARACTER_TABLE)?,
-            symbol,
             special_selectors,
             symbols,
             class_name_slot: slot("classNameSlot"),
@@ -148,10 +147,22 @@ impl Shared {
         };
         shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
         if let Some(object) = shared.global_in_base(heap, b"Object") {
-            for name in [&b"error:"[..], b"halt"] {
+            for (name, arg) in [
+                (&b"error:"[..], Some(0)),
+                (b"halt", None),
+                (b"halt:", Some(0)),
+            ] {
                 if let Some(m) = shared.method_in_base(heap, object, name) {
-                    shared.stop_methods.push(m);
+                    shared.stop_methods.push((m, arg));
                 }
+            }
+        }
+        if let Some(meta) = shared
+            .global_in_base(heap, b"Debugger")
+            .and_then(|d| heap.original_class(d).ok())
+        {
+            if let Some(m) = shared.method_in_base(heap, meta, b"openContext:label:contents:") {
+                shared.stop_methods.push((m, Some(1)));
             }
         }
         Ok(shared)
