@@ -138,7 +138,7 @@ impl Exec<'_> {
             return Ok(Prim::Fail);
         }
         let method = self.image.read(home, METHOD)?;
-        let m = self.cache.method(self.image, method)?;
+        let m = self.cache.method(self.image, self.sh, method)?;
         let receiver = self.image.read(home, RECEIVER)?;
         let start = self.image.read(block, BLOCK_STARTPC)?.as_small_int();
         let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {

@@ -152,7 +152,7 @@ impl<'a> Exec<'a> {
         receiver: Value,
     ) -> Result<Value, RunError> {
         self.image.check_value(receiver)?;
-        let m = self.cache.method(self.image, method)?;
+        let m = self.cache.method(self.image, self.sh, method)?;
         if m.num_args != 0 {
             return Err(RunError::Malformed(
                 "a doit method takes no arguments".into(),
@@ -226,6 +226,7 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn literal(m: &Method, i: usize) -> Result<Value, RunError> {
         m.literals.get(i).copied().ok_or_else(|| {
             RunError::Malformed(format!("literal {i} of a method with {}", m.literals.len()))
@@ -538,7 +539,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Pops a jump condition: true or false, anything else stops the image.
-    #[inline]
+    #[inline(always)]
     fn condition(&mut self) -> Result<bool, RunError> {
         let v = self.pop()?;
         if v == self.sh.true_object {
@@ -643,7 +644,7 @@ impl<'a> Exec<'a> {
                 Prim::Fail => self.last_failed_primitive = m.primitive,
             }
         }
-        if let Some(&(_, arg)) = self.sh.stop_methods.iter().find(|(s, _)| *s == m.oop) {
+        if let Some(arg) = m.stop {
             return Err(self.smalltalk_error(ri, arg));
         }
         self.activate(m, ri)?;

@@ -117,7 +117,7 @@ impl MethodCache {
                         let array = image.read(dict, METHOD_DICT_ARRAY)?;
                         self.watch(array);
                         let m = image.read(array, i - METHOD_DICT_SELECTORS)?;
-                        return self.method(image, m).map(Some);
+                        return self.method(image, shared, m).map(Some);
                     }
                 }
             }
@@ -129,12 +129,23 @@ impl MethodCache {
     }
 
     /// The decoded form of a CompiledMethod, decoding it on first use.
-    pub(crate) fn method(&mut self, image: &mut Image, oop: Value) -> Result<Rc<Method>, RunError> {
+    pub(crate) fn method(
+        &mut self,
+        image: &mut Image,
+        shared: &Shared,
+        oop: Value,
+    ) -> Result<Rc<Method>, RunError> {
         let oop = image.canonical(oop)?;
         if let Some(m) = self.methods.get(&oop.to_bits()) {
             return Ok(m.clone());
         }
-        let m = Rc::new(Method::decode(image, oop)?);
+        let mut m = Method::decode(image, oop)?;
+        m.stop = shared
+            .stop_methods
+            .iter()
+            .find(|(s, _)| *s == oop)
+            .map(|&(_, arg)| arg);
+        let m = Rc::new(m);
         self.watch(oop);
         self.methods.insert(oop.to_bits(), m.clone());
         Ok(m)

@@ -16,6 +16,9 @@ pub(crate) struct Method {
     /// The file's literals (the heap's literals 1..; literal 0 is the header).
     pub(crate) literals: Vec<Value>,
     pub(crate) code: Vec<u8>,
+    /// Set for the methods that would open a debugger (see `Shared::stop_methods`): activating
+    /// one stops the image, with the message in this argument.
+    pub(crate) stop: Option<Option<usize>>,
 }
 
 impl Method {
@@ -60,6 +63,7 @@ impl Method {
             large_frame: header & 0x20000 != 0,
             literals,
             code: image.bytes(oop)?,
+            stop: None,
         })
     }
 

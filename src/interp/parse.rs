@@ -508,7 +508,7 @@ impl Exec<'_> {
             .image
             .new_method(self.sh.compiled_method, &literals, &doit.code)?;
         self.image.set_smalltalk_format(method, 12)?;
-        let m = self.cache.method(self.image, method)?;
+        let m = self.cache.method(self.image, self.sh, method)?;
         let nil = self.sh.nil;
         self.run_method(m, nil)
     }
