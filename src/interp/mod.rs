@@ -223,6 +223,15 @@ impl RunStats {
 
 /// Runs Smalltalk in one image. Keep one per image: its method cache is that image's (an
 /// interpreter handed another image notices and starts with an empty cache).
+///
+/// An interpreter stays on the thread that made it: it holds its decoded methods in `Rc`s,
+/// because counting references atomically on every send would cost more than the send. Make
+/// one per image thread from the shared [`Vm`] (it is cheap); the image itself may move.
+///
+/// ```compile_fail
+/// fn send<T: Send>() {}
+/// send::<cowheap::interp::Interpreter>();
+/// ```
 pub struct Interpreter {
     shared: Arc<special::Shared>,
     cache: lookup::MethodCache,
