@@ -112,8 +112,9 @@ fn print_text(report: &cowheap::interp::BatchReport) {
     } else {
         outln!(
             out,
-            "{} images: {} answered, {} stopped; distinct answers: {}",
+            "{} images ({} live at once): {} answered, {} stopped; distinct answers: {}",
             runs.len(),
+            report.live_at_start,
             runs.len() - stopped,
             stopped,
             answers.len()

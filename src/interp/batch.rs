@@ -2,6 +2,8 @@
 //! `cowheap run --images N` reports. Lives in the library so that hosts (and tests) get the
 //! same report the command prints.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use super::{Limits, RunError, Vm};
@@ -24,6 +26,9 @@ pub struct BatchConfig {
     /// rather than the one-line grammar parsed here. `$i` is replaced by the image's number
     /// first, textually.
     pub compiler: bool,
+    /// Whether every image waits until all have started before it runs, so that all of them
+    /// are live and running at once (the wall time then covers the whole crowd).
+    pub start_together: bool,
 }
 
 impl Default for BatchConfig {
@@ -34,6 +39,7 @@ impl Default for BatchConfig {
             stack_size: 256 << 10,
             print: true,
             compiler: false,
+            start_together: true,
         }
     }
 }
@@ -100,6 +106,9 @@ pub struct BatchReport {
     pub runs: Vec<ImageRun>,
     /// Wall-clock seconds from the first thread's start to the last one's end.
     pub wall_seconds: f64,
+    /// Live images of the heap when the last image started running (with
+    /// `start_together`: all of them).
+    pub live_at_start: usize,
     /// Sum of bytecodes over the images.
     pub bytecodes: u64,
     /// Sum of sends over the images.
@@ -141,17 +150,28 @@ pub fn run_batch(
     config: &BatchConfig,
 ) -> Result<BatchReport, Error> {
     let checksum_before = heap.checksum();
+    let barrier = Arc::new(Barrier::new(if config.start_together {
+        config.images
+    } else {
+        1
+    }));
+    let live_at_start = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut handles = Vec::with_capacity(config.images);
     for n in 0..config.images {
         let vm = vm.clone();
         let expr = expression.to_owned();
+        let (barrier, live) = (barrier.clone(), live_at_start.clone());
+        let counted = heap.clone();
         let (limits, print, compiler) = (config.limits, config.print, config.compiler);
         let handle = heap
             .image_thread()
             .stack_size(config.stack_size)
             .name(format!("image-{n}"))
             .spawn(move |image| {
+                if barrier.wait().is_leader() {
+                    live.store(counted.live_images(), Ordering::Relaxed);
+                }
                 let mut interp = vm.interpreter(limits);
                 interp.set_image_number(n as i64);
                 let result = if compiler {
@@ -196,6 +216,7 @@ pub fn run_batch(
         sends: runs.iter().map(|r| r.sends).sum(),
         runs,
         wall_seconds,
+        live_at_start: live_at_start.load(Ordering::Relaxed),
         checksum_before,
         checksum_after: heap.checksum(),
     })
