@@ -38,6 +38,8 @@ fn bench(c: &mut Criterion) {
         image.stats().private_bytes
     );
 
+    scaling_in_cpu_time(heap, &vm, &expr, counts.bytecodes);
+
     let mut group = c.benchmark_group("interp_bytecodes");
     group.throughput(Throughput::Elements(counts.bytecodes));
     group.bench_function(BenchmarkId::new("bench_fib", n), |b| {
@@ -74,6 +76,55 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The CPU time of the calling thread.
+fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// On a shared, loaded machine the wall-clock ratio of 2 threads to 1 says more about the
+/// neighbours than about cowheap. This prints it next to what each thread did per second of
+/// its own CPU time: if that stays put from 1 thread to 2, the images do not slow each other
+/// down, and on 2 idle cores the aggregate is twice one image's.
+fn scaling_in_cpu_time(heap: &cowheap::BaseHeap, vm: &Vm, expr: &str, bytecodes: u64) {
+    for threads in [1usize, 2] {
+        let wall = std::time::Instant::now();
+        let cpu: Vec<std::time::Duration> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut image = heap.new_image().unwrap();
+                        let mut interp = vm.interpreter(Limits::default());
+                        interp.evaluate(&mut image, expr).unwrap();
+                        let before = thread_cpu();
+                        for _ in 0..5 {
+                            interp.evaluate(&mut image, expr).unwrap();
+                        }
+                        thread_cpu() - before
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wall = wall.elapsed().as_secs_f64();
+        let per_cpu: Vec<String> = cpu
+            .iter()
+            .map(|c| format!("{:.1}", 5.0 * bytecodes as f64 / c.as_secs_f64() / 1e6))
+            .collect();
+        eprintln!(
+            "{threads} thread(s): aggregate {:.1} M bytecodes/s of wall time (includes warm-up); \
+             per thread {} M bytecodes per CPU-second",
+            6.0 * threads as f64 * bytecodes as f64 / wall / 1e6,
+            per_cpu.join(", ")
+        );
+    }
 }
 
 criterion_group! {

@@ -198,3 +198,32 @@ fn literals_reach_the_image_intact() {
     );
     assert_eq!(print("#(1 $a 'str' #sym) size"), "4");
 }
+
+#[test]
+fn spur_images_are_refused_and_closure_images_stop_at_closures() {
+    let spur =
+        cowheap::loader::load_file("../shared/images/headless-spur32.image".as_ref()).unwrap();
+    assert!(matches!(
+        cowheap::interp::Vm::for_loaded(&spur),
+        Err(RunError::Unsupported(_))
+    ));
+    let closures =
+        cowheap::loader::load_file("../shared/images/bootstrapped-v3-6505.image".as_ref()).unwrap();
+    let vm = cowheap::interp::Vm::for_loaded(&closures).unwrap();
+    let mut image = closures.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    // Code without closures runs; a method with a closure bytecode stops the image.
+    assert_eq!(interp.evaluate(&mut image, "20 benchFib"), Ok(int(21891)));
+    let mut image = closures.heap.new_image().unwrap();
+    let specials = image.root("specialObjects").unwrap();
+    let class = image.read(specials, 16).unwrap();
+    let nil = image.root("nil").unwrap();
+    // pushClosureCopy (143): V3 6502 bytecodes only.
+    let method = image
+        .new_method(class, &[header(0, 0, 0)], &[143, 0, 0, 0, 120])
+        .unwrap();
+    assert!(matches!(
+        interp.run_method(&mut image, method, nil),
+        Err(RunError::Unimplemented(_))
+    ));
+}

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
 
 fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let loaded = cowheap::loader::load_file(&args.image)?;
-    let vm = Vm::new(&loaded.heap)?;
+    let vm = Vm::for_loaded(&loaded)?;
     let config = BatchConfig {
         images: args.images,
         limits: Limits {

@@ -68,6 +68,19 @@ impl Vm {
         })
     }
 
+    /// Like [`new`](Self::new), for a loaded image file, refusing what this interpreter does
+    /// not run: Spur images (their method headers and class formats differ). V3 closure
+    /// images (6505) load, and stop at the first closure bytecode.
+    pub fn for_loaded(loaded: &crate::loader::Loaded) -> Result<Vm, RunError> {
+        if loaded.info.family != crate::loader::ImageFamily::V3 {
+            return Err(RunError::Unsupported(format!(
+                "a {:?} image (format {}): this interpreter runs Squeak V3 images",
+                loaded.info.family, loaded.info.format
+            )));
+        }
+        Vm::new(&loaded.heap)
+    }
+
     /// An interpreter for one image (its method cache belongs to that image).
     pub fn interpreter(&self, limits: Limits) -> Interpreter {
         Interpreter {
