@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod compile;
 mod contexts;
 mod execute;
 mod heap;
@@ -34,6 +35,7 @@ mod lookup;
 mod method;
 mod parse;
 mod primitives;
+mod send;
 mod special;
 
 use std::sync::Arc;
