@@ -197,6 +197,11 @@ fn literals_reach_the_image_intact() {
         "(1 2 3 )"
     );
     assert_eq!(print("#(1 $a 'str' #sym) size"), "4");
+    // nil is no selector, though empty method-dictionary slots hold it.
+    assert!(matches!(
+        interp.evaluate(&mut image, "'abc' perform: nil"),
+        Err(RunError::DoesNotUnderstand { .. })
+    ));
 }
 
 #[test]

@@ -101,6 +101,10 @@ impl MethodCache {
         class: Value,
         selector: Value,
     ) -> Result<Option<Rc<Method>>, RunError> {
+        // Empty slots of a method dictionary hold nil: nil is never a selector.
+        if selector == shared.nil {
+            return Ok(None);
+        }
         let mut cls = class;
         // A superclass chain longer than this is a cycle in a malformed image.
         for _ in 0..10_000 {
