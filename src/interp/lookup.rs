@@ -66,7 +66,7 @@ impl MethodCache {
     }
 
     /// The method `class` runs for `selector`, or `None` if no class up the chain has one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup(
         &mut self,
         image: &mut Image,
@@ -80,6 +80,19 @@ impl MethodCache {
                 return Ok(Some(e.method.clone()));
             }
         }
+        self.miss(image, shared, class, selector, slot)
+    }
+
+    /// A cache miss: look up the chain and fill the slot.
+    #[inline(never)]
+    fn miss(
+        &mut self,
+        image: &mut Image,
+        shared: &Shared,
+        class: Value,
+        selector: Value,
+        slot: usize,
+    ) -> Result<Option<Rc<Method>>, RunError> {
         let Some(method) = self.lookup_slow(image, shared, class, selector)? else {
             return Ok(None);
         };

@@ -22,6 +22,7 @@ impl Exec<'_> {
     }
 
     /// Sends `selector` to the receiver under its `nargs` arguments on the stack.
+    #[inline(always)]
     pub(crate) fn send(
         &mut self,
         selector: Value,
@@ -58,6 +59,7 @@ impl Exec<'_> {
     }
 
     /// Runs a looked-up method: its primitive if it has one and that succeeds, else its code.
+    #[inline(always)]
     pub(crate) fn invoke(
         &mut self,
         m: Rc<Method>,
@@ -119,6 +121,7 @@ impl Exec<'_> {
     }
 
     /// Pushes a frame for `m` with its receiver at stack index `ri` and its arguments above.
+    #[inline(always)]
     pub(crate) fn activate(&mut self, m: Rc<Method>, ri: usize) -> Result<(), RunError> {
         if self.frames.len() >= self.limits.depth {
             return Err(RunError::DepthLimit {
@@ -141,6 +144,7 @@ impl Exec<'_> {
 
     /// Returns `v` from frame `from` to its sender, dropping every frame above it. Answers the
     /// value when the bottom frame returned.
+    #[inline(always)]
     pub(crate) fn return_from(&mut self, from: usize, v: Value) -> Result<Option<Value>, RunError> {
         while self.frames.len() > from {
             let f = self.frames.pop().ok_or_else(underflow)?;
