@@ -65,7 +65,9 @@ impl Exec<'_> {
             .image
             .new_method(self.sh.compiled_method, &literals, &doit.code)?;
         self.image.set_smalltalk_format(method, 12)?;
-        let m = self.cache.method(self.image, self.sh, method)?;
+        // Decoded here rather than through the cache: a host that evaluates many expressions
+        // would otherwise keep every doit it ever ran.
+        let m = std::rc::Rc::new(super::method::Method::decode(self.image, method)?);
         let nil = self.sh.nil;
         self.run_method(m, nil)
     }
