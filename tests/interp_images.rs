@@ -113,3 +113,40 @@ fn a_method_installed_in_one_image_runs_there_only() {
     assert!(a.stats().copies >= 1);
     assert_eq!(b.stats().copies, 0);
 }
+
+/// A class variable this time: `Utilities setAuthorInitials:` stores into the class pool's
+/// association; each image reads its own initials back and the base keeps the original.
+#[test]
+fn each_image_sets_its_own_author_initials() {
+    let (loaded, vm) = mini(0);
+    let heap = &loaded.heap;
+    let before = heap.checksum();
+    let handles: Vec<_> = (0..8i64)
+        .map(|i| {
+            let vm = vm.clone();
+            heap.spawn_image(move |image| {
+                let mut interp = vm.interpreter(Limits::default());
+                interp.set_image_number(i);
+                interp
+                    .evaluate(image, "Utilities setAuthorInitials: 'img' , $i printString")
+                    .unwrap();
+                let copies = image.stats().copies;
+                let v = interp.evaluate(image, "Utilities authorInitials").unwrap();
+                (interp.print_string(image, v).unwrap(), copies)
+            })
+            .unwrap()
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (initials, copies) = h.join().unwrap();
+        assert_eq!(initials, format!("'img{i}'"));
+        assert!(copies <= 2, "image {i} copied {copies} objects");
+    }
+    assert_eq!(heap.checksum(), before);
+    let mut image = heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let v = interp
+        .evaluate(&mut image, "Utilities authorInitials")
+        .unwrap();
+    assert_eq!(interp.print_string(&mut image, v).unwrap(), "'tfel'");
+}
