@@ -196,7 +196,10 @@ impl<'a> Exec<'a> {
     fn temp(&mut self, ctx: Option<Value>, tbase: usize, i: usize) -> Result<Value, RunError> {
         match ctx {
             None => self.stack.get(tbase + i).copied().ok_or_else(underflow),
-            Some(c) => Ok(self.image.read(c, super::contexts::TEMPS + i)?),
+            Some(c) => match self.image.private_slot(c, super::contexts::TEMPS + i) {
+                Some(v) => Ok(v),
+                None => Ok(self.image.read(c, super::contexts::TEMPS + i)?),
+            },
         }
     }
 
@@ -220,6 +223,11 @@ impl<'a> Exec<'a> {
     /// Stores into a pointers object (or a method's literal), keeping the method cache honest.
     #[inline]
     pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
+        // This image's own objects (contexts, new objects, copies) are their own canonical
+        // reference: store in place unless the cache watches them.
+        if !self.cache.watches(obj) && self.image.set_private_slot(obj, index, v) {
+            return Ok(());
+        }
         let obj = self.image.canonical(obj)?;
         self.cache.before_store(obj);
         self.image.write(obj, index, v)?;

@@ -3,7 +3,7 @@
 //! code of an object this image just allocated.
 
 use crate::image::Target;
-use crate::object::{self, Format, Header};
+use crate::object::{self, Format, Header, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Image, Result, Value};
 
 /// An object's shape, as the indexing primitives need it.
@@ -90,6 +90,49 @@ impl Image {
             .private_bytes
             .set((self.space.len() * 8) as u64);
         Ok(Value::object(self.space_owner, at as u64))
+    }
+
+    /// Where slot `index` of `obj` lives if `obj` is one of this image's own pointers objects,
+    /// not forwarded: the interpreter's contexts, above all. `None` sends the caller down
+    /// `read`/`write`.
+    #[inline(always)]
+    fn private_slot_word(&self, obj: Value, index: usize) -> Option<usize> {
+        if !obj.is_ref_of(self.space_owner) || !self.space.is_start(obj.index()) {
+            return None;
+        }
+        let at = obj.index();
+        let word = *self.space.words.get(at)?;
+        (word & FORWARDED_OR_NOT_POINTERS == 0 && index < Header(word).body_words())
+            .then_some(at + HEADER_WORDS + index)
+    }
+
+    /// Slot `index` of one of this image's own pointers objects, as stored: unlike
+    /// [`read`](Image::read) it does not follow a reference to an object this image has
+    /// since copied (the interpreter compares with `identical`, so it need not).
+    #[inline(always)]
+    pub(crate) fn private_slot(&self, obj: Value, index: usize) -> Option<Value> {
+        let w = self.private_slot_word(obj, index)?;
+        self.space.words.get(w).map(|&bits| Value::from_bits(bits))
+    }
+
+    /// Stores into one of this image's own pointers objects; `false` (and nothing stored)
+    /// for anything else, or for a value this image could not hold.
+    #[inline(always)]
+    pub(crate) fn set_private_slot(&mut self, obj: Value, index: usize, v: Value) -> bool {
+        if v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.space_owner) {
+            return false;
+        }
+        let Some(w) = self.private_slot_word(obj, index) else {
+            return false;
+        };
+        match self.space.words.get_mut(w) {
+            Some(slot) => {
+                *slot = v.to_bits();
+                self.counters().writes.bump();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Bytes this image's private space holds now.

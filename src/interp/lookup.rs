@@ -172,6 +172,12 @@ impl MethodCache {
         self.watched.insert(obj.to_bits());
     }
 
+    /// True if a store into `obj` (by this very reference) would drop the cache.
+    #[inline]
+    pub(crate) fn watches(&self, obj: Value) -> bool {
+        !self.watched.is_empty() && self.watched.contains(&obj.to_bits())
+    }
+
     /// Called before this image stores into `obj` (already canonical): drops everything
     /// cached if the store can change what a lookup or a decoded method says.
     #[inline]
