@@ -23,6 +23,20 @@
 //! Activations are native frames on a Rust stack; a frame becomes a real MethodContext only
 //! when `thisContext` is pushed (which is also how a block is made: `thisContext blockCopy:`).
 //! Its temporaries then live in the context object, where its blocks share them.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | the API: [`Vm`] (per base), [`Interpreter`] (per image), [`Limits`], [`RunError`] |
+//! | `execute.rs` | the dispatch loop: one `match` over the V3 bytecodes, native frames |
+//! | `send.rs` | sends, activations, returns (local and from a block's home), stops |
+//! | `lookup.rs` | method lookup and the per-image method cache, flushed by the image's stores |
+//! | `method.rs` | CompiledMethods decoded once into Rust vectors |
+//! | `contexts.rs` | contexts on demand: `thisContext`, `blockCopy:`, `value` |
+//! | `primitives.rs` | the primitive table; every other primitive fails into its fallback |
+//! | `special.rs` | special objects, special selectors, the base's symbols |
+//! | `heap.rs` | the crate-internal heap views the interpreter needs beyond `Image`'s API |
+//! | `parse.rs`, `compile.rs` | the one-line expression grammar and its compiler to a doit method |
+//! | `batch.rs` | one expression in many images on their own threads ([`run_batch`]) |
 
 #![forbid(unsafe_code)]
 
