@@ -16,9 +16,11 @@ fn a_thousand_images_run_20_bench_fib_on_their_own_threads() {
     };
     let report = run_batch(&loaded.heap, vm, "20 benchFib", &config).unwrap();
     assert_eq!(report.runs.len(), 1000);
-    assert_eq!(
-        report.live_at_start, 1000,
-        "all images were running at once"
+    // At least: the other tests of this binary share the heap and may hold images too.
+    assert!(
+        report.live_at_start >= 1000,
+        "all images were running at once: {} live",
+        report.live_at_start
     );
     for r in &report.runs {
         assert_eq!(r.answer.as_deref(), Some("21891"), "image {}", r.image);

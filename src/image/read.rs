@@ -8,10 +8,9 @@
 //! followed to the end, as Spur does. A reference read out of a private object that had to be
 //! followed is rewritten in place: the lazy become.
 
+use super::resolutions::Resolution;
 use super::{Image, Target};
-use crate::forwarder::Forwarder;
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
-use crate::sync::Ordering;
 use crate::{Error, Format, Result, Value};
 
 impl Image {
@@ -21,14 +20,25 @@ impl Image {
     /// object this image has copied (or made `become` something), the answer is the copy.
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
-        // The fast paths: an unforwarded pointers object, base or private, holding a value that
-        // needs no following (see `settled`). Base header loads are Relaxed because nothing they
-        // point to is dereferenced: a forwarded bit, even one this image set itself (which
-        // coherence guarantees it sees), sends the read down the general path, which loads
-        // again with Acquire. Base bodies never change after sealing.
-        if obj.is_ref_of(self.base_owner) {
+        // The fast paths: a pointers object, base or private, holding a value that needs no
+        // following (see `settled`). The object-start check comes before the header word is
+        // trusted for a bounds check. A forwarded base object is answered from this image's own
+        // resolutions (its target, or the sealed header where it has no entry), so the
+        // forwarder is never dereferenced here and the header load can be Relaxed; the general
+        // path loads again with Acquire when it must follow the pointer. Base bodies never
+        // change after sealing.
+        if obj.is_ref_of(self.base_owner) && self.heap.arena().is_start(obj.index()) {
             let at = obj.index();
-            let word = self.heap.header_word(at).load(Ordering::Relaxed);
+            let mut word = self.heap.arena().word(at);
+            if word & FORWARDED != 0 {
+                // Forwarded: this image's own answer, without touching the forwarder. Its own
+                // target goes down the general path; "no entry" reads the base as sealed.
+                match self.resolutions.get(at) {
+                    Some(Resolution::Original(header)) => word = header.0,
+                    Some(Resolution::Own(Loc::Private(p))) => return self.read_private(p, index),
+                    _ => return self.read_general(obj, index),
+                }
+            }
             if word & FORWARDED_OR_NOT_POINTERS == 0 {
                 let len = Header(word).body_words();
                 if index >= len {
@@ -38,7 +48,7 @@ impl Image {
                 if self.settled(value) {
                     return Ok(value);
                 }
-            } else if word & FORWARDED == 0 {
+            } else {
                 let header = Header(word);
                 if header.format() == Format::Method {
                     return self.read_base_slot(at, header, index);
@@ -48,21 +58,28 @@ impl Image {
                     actual: header.format(),
                 });
             }
-        } else if obj.is_ref_of(self.space_owner) && self.space.is_start(obj.index()) {
-            let at = obj.index();
-            if let Some(&word) = self.space.words.get(at) {
-                let len = Header(word).body_words();
-                if word & FORWARDED_OR_NOT_POINTERS == 0 && index < len {
-                    if let Some(&bits) = self.space.words.get(at + HEADER_WORDS + index) {
-                        let value = Value::from_bits(bits);
-                        if self.settled(value) {
-                            return Ok(value);
-                        }
+        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            return self.read_private(obj.index(), index);
+        }
+        self.read_general(obj, index)
+    }
+
+    /// Slot `index` of the private object at `at` (an object start): the fast path for an
+    /// unforwarded pointers object holding a settled value, else the general path.
+    #[inline(always)]
+    fn read_private(&mut self, at: usize, index: usize) -> Result<Value> {
+        if let Some(&word) = self.space.words.get(at) {
+            let len = Header(word).body_words();
+            if word & FORWARDED_OR_NOT_POINTERS == 0 && index < len {
+                if let Some(&bits) = self.space.words.get(at + HEADER_WORDS + index) {
+                    let value = Value::from_bits(bits);
+                    if self.settled(value) {
+                        return Ok(value);
                     }
                 }
             }
         }
-        self.read_general(obj, index)
+        self.read_resolved(Loc::Private(at), index)
     }
 
     /// True if `value` reads as itself in this image: an immediate, a reference to a base object
@@ -73,7 +90,11 @@ impl Image {
         if !value.is_object() {
             true
         } else if value.is_ref_of(self.base_owner) {
-            self.heap.header_word(value.index()).load(Ordering::Relaxed) & FORWARDED == 0
+            self.heap.arena().word(value.index()) & FORWARDED == 0
+                || matches!(
+                    self.resolutions.get(value.index()),
+                    Some(Resolution::Original(_))
+                )
         } else {
             self.space
                 .words
@@ -96,10 +117,16 @@ impl Image {
     }
 
     fn read_resolved(&mut self, loc: Loc, index: usize) -> Result<Value> {
-        match self.resolve(loc)? {
-            Target::Base { at, header } => self.read_base_slot(at, header, index),
+        let (target, lookups) = self.resolve(loc)?;
+        match target {
+            Target::Base { at, header } => {
+                slot_offset(header, index, || self.heap.body_word(at, 0) as usize)?;
+                self.count_lookups(lookups);
+                self.read_base_slot(at, header, index)
+            }
             Target::Private { at, header } => {
                 let slot = self.space.slot_at(at, header, index)?;
+                self.count_lookups(lookups);
                 let value = Value::from_bits(self.space.word(slot)?);
                 let followed = self.canonical(value)?;
                 if followed != value {
@@ -115,48 +142,64 @@ impl Image {
     /// and the loaders guarantee it), so only its forwarded bit needs a look.
     #[inline]
     fn follow_base_value(&mut self, value: Value) -> Result<Value> {
-        if value.is_object() {
-            let word = self.heap.header_word(value.index()).load(Ordering::Acquire);
-            if word & FORWARDED != 0 {
-                return self.canonical(value);
-            }
+        if value.is_object() && self.heap.arena().word(value.index()) & FORWARDED != 0 {
+            return self.canonical(value);
         }
         Ok(value)
     }
 
-    /// Follows forwarders from `loc` to the object this image sees there.
-    pub(crate) fn resolve(&mut self, mut loc: Loc) -> Result<Target> {
+    /// Follows forwarders from `loc` to the object this image sees there, and counts the
+    /// forwarder look-ups that took (the caller adds them to the statistics once the operation
+    /// can no longer be refused).
+    pub(crate) fn resolve(&mut self, mut loc: Loc) -> Result<(Target, u32)> {
+        let mut lookups = 0;
         loop {
             match loc {
                 Loc::Base(at) => {
-                    let word = self.heap.header_word(at).load(Ordering::Acquire);
-                    if word & FORWARDED == 0 {
-                        return Ok(Target::Base {
-                            at,
-                            header: Header(word),
-                        });
+                    let arena = self.heap.arena();
+                    if !arena.is_start(at) {
+                        return Err(Error::StaleReference);
                     }
-                    // SAFETY: forwarded header word, loaded with Acquire; `self.heap` keeps the
-                    // base, and so the forwarder, alive.
-                    let forwarder = unsafe { Forwarder::from_word(word) };
-                    self.counters().lookups.bump();
-                    match forwarder.slots.lookup(self.id) {
-                        Some(next) => loc = next,
+                    // Relaxed: a plain header is immutable, and a forwarded one is answered
+                    // from this image's own resolutions, or observed again in a section.
+                    let word = arena.word(at);
+                    if word & FORWARDED == 0 {
+                        let header = Header(word);
+                        return Ok((Target::Base { at, header }, lookups));
+                    }
+                    lookups += 1;
+                    match self.resolutions.get(at) {
+                        Some(Resolution::Own(next)) => loc = next,
+                        Some(Resolution::Original(header)) => {
+                            return Ok((Target::Base { at, header }, lookups));
+                        }
                         None => {
-                            return Ok(Target::Base {
-                                at,
-                                header: Header(forwarder.original()),
-                            })
+                            // The first time this image meets this forwarder: it has no entry
+                            // (its own are all recorded), so it sees the original, and will
+                            // until it writes the object itself. Only the header is needed;
+                            // if the forwarder was taken down meanwhile, so much the better.
+                            let section = arena.enter(self.id);
+                            let header = arena
+                                .header(at, &section)
+                                .ok_or(Error::StaleReference)?
+                                .original();
+                            drop(section);
+                            self.resolutions.set_original(at, header);
+                            self.counters().resolution_fills.bump();
+                            return Ok((Target::Base { at, header }, lookups));
                         }
                     }
                 }
                 Loc::Private(at) => {
                     let word = self.space.word(at)?;
                     if word & FORWARDED == 0 {
-                        return Ok(Target::Private {
-                            at,
-                            header: Header(word),
-                        });
+                        return Ok((
+                            Target::Private {
+                                at,
+                                header: Header(word),
+                            },
+                            lookups,
+                        ));
                     }
                     // Only `become_forward` writes forwarded private headers, with a resolved
                     // target; `locate` admits only object starts, so this is such a header.

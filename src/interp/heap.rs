@@ -21,7 +21,7 @@ impl Image {
     /// The shape of `obj` as this image sees it.
     pub(crate) fn shape(&mut self, obj: Value) -> Result<Shape> {
         let loc = self.locate(obj)?;
-        let header = match self.resolve(loc)? {
+        let header = match self.resolve(loc)?.0 {
             Target::Base { header, .. } | Target::Private { header, .. } => header,
         };
         let format = header.format();
@@ -40,7 +40,7 @@ impl Image {
     /// Records the V3 format code of an object this image allocated, so that it indexes like
     /// one the loader made.
     pub(crate) fn set_smalltalk_format(&mut self, obj: Value, code: u8) -> Result<()> {
-        if !obj.is_ref_of(self.space_owner) || !self.space.is_start(obj.index()) {
+        if !obj.is_ref_of(self.incarnation) || !self.space.is_start(obj.index()) {
             return Err(Error::ForeignReference(obj));
         }
         let word = self.space.word_mut(obj.index())?;
@@ -61,7 +61,7 @@ impl Image {
     /// format) and class: what a two-way `become:` leaves behind each reference.
     pub(crate) fn clone_object(&mut self, obj: Value) -> Result<Value> {
         let loc = self.locate(obj)?;
-        let (header, class, body): (Header, Value, Vec<u64>) = match self.resolve(loc)? {
+        let (header, class, body): (Header, Value, Vec<u64>) = match self.resolve(loc)?.0 {
             Target::Base { at, header } => (
                 header,
                 self.heap.class_word(at),
@@ -89,7 +89,7 @@ impl Image {
         self.counters()
             .private_bytes
             .set((self.space.len() * 8) as u64);
-        Ok(Value::object(self.space_owner, at as u64))
+        Ok(Value::object(self.incarnation, at as u64))
     }
 
     /// Where slot `index` of `obj` lives if `obj` is one of this image's own pointers objects,
@@ -97,7 +97,7 @@ impl Image {
     /// `read`/`write`.
     #[inline(always)]
     fn private_slot_word(&self, obj: Value, index: usize) -> Option<usize> {
-        if !obj.is_ref_of(self.space_owner) || !self.space.is_start(obj.index()) {
+        if !obj.is_ref_of(self.incarnation) || !self.space.is_start(obj.index()) {
             return None;
         }
         let at = obj.index();
@@ -119,7 +119,7 @@ impl Image {
     /// for anything else, or for a value this image could not hold.
     #[inline(always)]
     pub(crate) fn set_private_slot(&mut self, obj: Value, index: usize, v: Value) -> bool {
-        if v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.space_owner) {
+        if v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.incarnation) {
             return false;
         }
         let Some(w) = self.private_slot_word(obj, index) else {

@@ -1,0 +1,166 @@
+//! The sealed base arena: every base object's words as atomics, a bitmap of where objects
+//! start, and the reclamation state of the forwarders installed in it. The bitmap is the guard
+//! that keeps a word that is not a header from ever being decoded as one (see the kernel's
+//! module docs).
+
+use super::forwarder::{self, Installed};
+use super::header::{HeaderWord, FORWARDED};
+use super::ids::IdAllocator;
+use super::reclaim::{Limbo, Section, Sections};
+use super::sync::{AtomicU64, Ordering};
+use crate::object::{Header, Loc};
+
+pub(crate) struct Arena {
+    words: Box<[AtomicU64]>,
+    /// One bit per word: set where an object starts.
+    starts: Box<[u64]>,
+    sections: Sections,
+    limbo: Limbo,
+}
+
+impl Arena {
+    /// An arena of `words`, with objects starting at `starts`, for at most `images` live
+    /// images. Each start must hold a header (bit 0 clear).
+    pub(crate) fn new(
+        words: Vec<u64>,
+        starts: impl IntoIterator<Item = usize>,
+        images: usize,
+    ) -> Arena {
+        let mut bits = vec![0u64; words.len().div_ceil(64)];
+        for at in starts {
+            debug_assert_eq!(words[at] & FORWARDED, 0);
+            bits[at / 64] |= 1 << (at % 64);
+        }
+        Arena {
+            words: words.into_iter().map(AtomicU64::new).collect(),
+            starts: bits.into_boxed_slice(),
+            sections: Sections::new(images),
+            limbo: Limbo::new(),
+        }
+    }
+
+    /// Image `id` enters a section: forwarders it reads stay allocated until it ends.
+    pub(crate) fn enter(&self, id: u32) -> Section<'_> {
+        self.sections.enter(id)
+    }
+
+    /// A thread without an image enters a section.
+    pub(crate) fn enter_outsider(&self) -> Section<'_> {
+        self.sections.enter_outsider()
+    }
+
+    /// True if an object starts at word `at`.
+    #[inline(always)]
+    pub(crate) fn is_start(&self, at: usize) -> bool {
+        self.starts
+            .get(at / 64)
+            .is_some_and(|bits| bits >> (at % 64) & 1 != 0)
+    }
+
+    /// Word `i`, Relaxed: body and class words never change after sealing. For a header word
+    /// this is only good for testing bits (the fast path's "unforwarded pointers?" test): a
+    /// forwarded bit sends the caller to [`header`](Self::header), which loads with Acquire.
+    #[inline(always)]
+    pub(crate) fn word(&self, i: usize) -> u64 {
+        // Relaxed: see above; no pointer read this way is ever dereferenced.
+        self.words[i].load(Ordering::Relaxed)
+    }
+
+    /// `len` words from word `from`.
+    #[inline]
+    pub(crate) fn words(&self, from: usize, len: usize) -> &[AtomicU64] {
+        &self.words[from..from + len]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The header word of the object at `at`, decoded: its header, or its forwarder, which
+    /// stays allocated while `section` lasts. `None` if no object starts at `at`.
+    #[inline]
+    pub(crate) fn header<'s>(&'s self, at: usize, section: &'s Section) -> Option<HeaderWord<'s>> {
+        if !self.is_start(at) {
+            return None;
+        }
+        let word = forwarder::observe(&self.words[at], section);
+        // SAFETY: an object starts at `at` (checked above), and the word was observed inside
+        // `section`, which outlives the answer.
+        Some(unsafe { HeaderWord::decode(word) })
+    }
+
+    /// The header the object at `at` was sealed with, whether or not it is forwarded now.
+    /// `None` if no object starts at `at`.
+    pub(crate) fn original_header(&self, at: usize) -> Option<Header> {
+        if !self.is_start(at) {
+            return None;
+        }
+        // Relaxed: a plain header is immutable; a forwarded one is read again below.
+        let word = self.words[at].load(Ordering::Relaxed);
+        if word & FORWARDED == 0 {
+            return Some(Header(word));
+        }
+        let section = self.enter_outsider();
+        self.header(at, &section).map(HeaderWord::original)
+    }
+
+    /// Gives image `id` the entry `target` in the forwarder of the object at `at`, installing
+    /// the forwarder first if the object has none. The image must not have an entry there.
+    /// `None` (and nothing done) if no object starts at `at`.
+    pub(crate) fn install(
+        &self,
+        at: usize,
+        id: u32,
+        target: Loc,
+        section: &Section,
+    ) -> Option<Installed> {
+        self.is_start(at)
+            .then(|| forwarder::install(&self.words[at], id, target, section))
+    }
+
+    /// Removes image `id`'s entry from the forwarder of the object at `at`. Answers the
+    /// forwarder's word if that took it down, for [`retire`](Self::retire).
+    pub(crate) fn remove(&self, at: usize, id: u32, section: &Section) -> Option<u64> {
+        if !self.is_start(at) {
+            return None;
+        }
+        forwarder::remove(&self.words[at], id, section)
+    }
+
+    /// Hands taken-down forwarders to reclamation. Call outside any section of one's own.
+    pub(crate) fn retire(&self, words: Vec<u64>, ids: &IdAllocator) {
+        self.limbo.retire(words, &self.sections, ids)
+    }
+
+    /// Frees the retired forwarders whose grace period has passed; answers how many.
+    pub(crate) fn collect(&self) -> usize {
+        self.limbo.collect(&self.sections)
+    }
+
+    /// Every object start, in arena order.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn starts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits >> b & 1 != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        for at in 0..self.words.len() {
+            if !self.is_start(at) {
+                continue;
+            }
+            // Acquire: as in `header`; we are the last owner, so nothing races.
+            let word = self.words[at].load(Ordering::Acquire);
+            if word & FORWARDED != 0 {
+                // SAFETY: `&mut self`: no image and no other thread can reach this forwarder
+                // any more; each start's header word holds its own forwarder, freed once here.
+                unsafe { forwarder::Forwarder::free(word) };
+            }
+        }
+    }
+}
