@@ -9,6 +9,8 @@ mod base;
 pub mod bench_api;
 mod error;
 mod image;
+#[cfg(not(loom))]
+pub mod interp;
 mod kernel;
 #[cfg(not(loom))]
 pub mod loader;

@@ -14,6 +14,7 @@
 //! | 1..3 | [`Format`] |
 //! | 3..6 | unused trailing bytes of the last body word |
 //! | 6..28 | identity hash (22 bits) |
+//! | 28..32 | the Smalltalk format code (V3 0-15) the object had in its image file, 0 otherwise |
 //! | 32..64 | body length in words |
 //!
 //! A compiled method's first body word is its literal count; literals follow, then bytecodes.
@@ -100,7 +101,27 @@ impl Header {
     pub(crate) fn body_words(self) -> usize {
         (self.0 >> 32) as usize
     }
+
+    /// The Smalltalk format code (V3: 0-4 pointers, 6 words, 8-11 bytes, 12-15 methods) that
+    /// an interpreter needs to tell fixed fields from indexable ones; cowheap's own
+    /// [`Format`] folds them together. Copies keep it, because they copy the header.
+    #[inline]
+    pub(crate) fn smalltalk_format(self) -> u8 {
+        ((self.0 >> SMALLTALK_FORMAT_SHIFT) & 0xF) as u8
+    }
+
+    /// This header with its Smalltalk format code replaced.
+    #[inline]
+    pub(crate) fn with_smalltalk_format(self, code: u8) -> Header {
+        Header(
+            (self.0 & !(0xF << SMALLTALK_FORMAT_SHIFT))
+                | (((code & 0xF) as u64) << SMALLTALK_FORMAT_SHIFT),
+        )
+    }
 }
+
+/// Where [`Header::smalltalk_format`] lives: bits the identity hash and length leave unused.
+const SMALLTALK_FORMAT_SHIFT: u32 = 28;
 
 /// Body words needed for `len` elements of `format` (for methods, `len` is the bytecode count
 /// and `literals` the literal count), with the unused trailing bytes.
@@ -262,6 +283,15 @@ mod tests {
             assert_eq!(h.body_words(), 123_456);
             assert_eq!(h.pad_bytes(), 5);
             assert_eq!(h.0 & FORWARDED, 0);
+            for code in 0..16 {
+                let f = h.with_smalltalk_format(code);
+                assert_eq!(f.smalltalk_format(), code);
+                assert_eq!(
+                    (f.format(), f.hash(), f.body_words()),
+                    (format, MAX_HASH, 123_456)
+                );
+                assert_eq!(f.pad_bytes(), 5);
+            }
         }
     }
 

@@ -164,6 +164,15 @@ impl BaseBuilder {
         Ok(())
     }
 
+    /// Records the Smalltalk format code an image file gave the object (see
+    /// `Header::smalltalk_format`), so that an interpreter can tell fixed fields from
+    /// indexable ones.
+    pub(crate) fn set_smalltalk_format(&mut self, obj: Value, code: u8) -> Result<()> {
+        let (at, h) = self.locate(obj)?;
+        *self.space.word_mut(at)? = h.with_smalltalk_format(code).0;
+        Ok(())
+    }
+
     /// Stores into slot `index` of a pointers object or literal `index` of a method.
     pub fn set_slot(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
         let (at, header) = self.locate(obj)?;

@@ -1,6 +1,7 @@
 //! Command-line interface. Each subcommand lives in its own module.
 
 mod inspect;
+mod run;
 mod stress;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Stress(stress::Args),
     /// Describe a Squeak or Pharo image file.
     Inspect(inspect::Args),
+    /// Run a Smalltalk expression in one or many images of a Squeak V3 base.
+    Run(run::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -31,6 +34,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Stress(args) => stress::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

@@ -281,6 +281,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
         let err = heap_err(o.offset);
         b.set_class(h, handles[d.class as usize]).map_err(err)?;
         b.set_hash(h, o.hash).map_err(err)?;
+        b.set_smalltalk_format(h, o.st_format).map_err(err)?;
         let counted = match o.kind {
             Kind::Pointers { .. } => 0,
             Kind::Method { .. } => 1,

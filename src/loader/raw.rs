@@ -47,6 +47,8 @@ pub(crate) struct RawObject {
     pub(crate) class: ClassRef,
     pub(crate) kind: Kind,
     pub(crate) hash: u32,
+    /// The file's format code, mapped to the V3 codes (0-15) for Spur objects.
+    pub(crate) st_format: u8,
 }
 
 /// A field after relocation: an immediate, or the ordinal of the object it names.

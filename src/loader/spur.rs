@@ -160,6 +160,7 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
                 class: ClassRef::Index(class_index),
                 kind,
                 hash,
+                st_format: v3_format_of_spur(format),
             });
             p = obj_end;
         }
@@ -189,4 +190,17 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
         seg_addr = seg_addr.saturating_add(span);
     }
     Scanned::new(r, header, objects, free_chunks, segments)
+}
+
+/// The V3 format code closest to a Spur one, so that every loaded object carries a code from
+/// one numbering (the interpreter runs V3 images; Spur objects keep the nearest meaning).
+fn v3_format_of_spur(format: u32) -> u8 {
+    match format {
+        0..=4 => format as u8,
+        5 => 4,
+        9..=15 => 6,
+        16..=23 => 8 + (format & 3) as u8,
+        24..=31 => 12 + (format & 3) as u8,
+        _ => 0,
+    }
 }

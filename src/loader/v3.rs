@@ -161,6 +161,7 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
             class,
             kind,
             hash,
+            st_format: format as u8,
         });
         p = obj_end;
     }

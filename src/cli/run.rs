@@ -1,0 +1,153 @@
+//! `cowheap run IMAGE EXPR`: run a one-line Smalltalk expression in one or many images of a
+//! loaded base, each on its own thread. The interpreter and the batch runner are
+//! [`cowheap::interp`]; this module is their command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cowheap::interp::{run_batch, BatchConfig, Limits, Vm};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The image file (Squeak V3: 6502/6504, either byte order).
+    pub image: PathBuf,
+    /// The expression, e.g. '30 benchFib' or 'Smalltalk at: #Transcript put: $i'. `$i` is
+    /// the image's number.
+    #[arg(allow_hyphen_values = true)]
+    pub expr: String,
+    /// Images, each on its own thread.
+    #[arg(long, default_value_t = 1)]
+    pub images: usize,
+    /// Compile EXPR with the image's own compiler (`Compiler evaluate:`): full Smalltalk
+    /// syntax, statements and temporaries; `$i` is replaced by the image's number.
+    #[arg(long)]
+    pub eval: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Bytecodes each image may execute.
+    #[arg(long, default_value_t = Limits::default().bytecodes)]
+    pub bytecodes_limit: u64,
+    /// Private bytes each image may hold.
+    #[arg(long, default_value_t = Limits::default().private_bytes)]
+    pub alloc_limit: usize,
+    /// Activations each image may have live at once.
+    #[arg(long, default_value_t = Limits::default().depth)]
+    pub depth_limit: usize,
+}
+
+pub fn run(args: Args) -> Result<ExitCode, String> {
+    run_inner(args).map_err(|e| e.to_string())
+}
+
+fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let loaded = cowheap::loader::load_file(&args.image)?;
+    let vm = Vm::for_loaded(&loaded)?;
+    let config = BatchConfig {
+        images: args.images,
+        limits: Limits {
+            bytecodes: args.bytecodes_limit,
+            private_bytes: args.alloc_limit,
+            depth: args.depth_limit,
+        },
+        compiler: args.eval,
+        ..BatchConfig::default()
+    };
+    let report = run_batch(&loaded.heap, &vm, &args.expr, &config)?;
+    if args.json {
+        write_out(&(serde_json::to_string_pretty(&report)? + "\n"));
+    } else {
+        print_text(&report);
+    }
+    Ok(match report.first_stop() {
+        Some(stop) => ExitCode::from(stop.exit_code()),
+        None if !report.base_unchanged() => ExitCode::from(8),
+        None => ExitCode::SUCCESS,
+    })
+}
+
+/// Appends a line to the report text.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// Writes the report at once; a closed stdout (`| head`) is not an error worth a panic.
+fn write_out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn print_text(report: &cowheap::interp::BatchReport) {
+    let mut out = String::new();
+    let runs = &report.runs;
+    let mut answers: Vec<&str> = runs.iter().filter_map(|r| r.answer.as_deref()).collect();
+    answers.sort_unstable();
+    answers.dedup();
+    let stopped = runs.iter().filter(|r| r.stopped.is_some()).count();
+    if runs.len() == 1 {
+        let r = &runs[0];
+        match (&r.answer, &r.stopped) {
+            (Some(a), _) => outln!(out, "{a}"),
+            (_, Some(s)) => outln!(out, "stopped ({}): {}", s.kind, s.message),
+            _ => {}
+        }
+        outln!(
+            out,
+            "bytecodes {}  sends {}  {:.3} s  {:.1} M bytecodes/s  {:.1} M sends/s",
+            r.bytecodes,
+            r.sends,
+            r.seconds,
+            r.bytecodes as f64 / r.seconds.max(1e-9) / 1e6,
+            r.sends as f64 / r.seconds.max(1e-9) / 1e6
+        );
+        outln!(
+            out,
+            "copies {}  private bytes {}",
+            r.copies,
+            r.private_bytes
+        );
+    } else {
+        outln!(
+            out,
+            "{} images ({} live at once): {} answered, {} stopped; distinct answers: {}",
+            runs.len(),
+            report.live_at_start,
+            runs.len() - stopped,
+            stopped,
+            answers.len()
+        );
+        for a in answers.iter().take(5) {
+            outln!(out, "  answer {a}");
+        }
+        if let Some(s) = report.first_stop() {
+            outln!(out, "  first stop ({}): {}", s.kind, s.message);
+        }
+        let copies: u64 = runs.iter().map(|r| r.copies).sum();
+        let private: u64 = runs.iter().map(|r| r.private_bytes).sum();
+        outln!(
+            out,
+            "bytecodes {}  sends {}  wall {:.3} s  aggregate {:.1} M bytecodes/s  {:.1} M sends/s",
+            report.bytecodes,
+            report.sends,
+            report.wall_seconds,
+            report.bytecodes_per_sec() / 1e6,
+            report.sends_per_sec() / 1e6
+        );
+        outln!(
+            out,
+            "copies {}  private bytes {} in all, {} per image (mean)",
+            copies,
+            private,
+            private / runs.len().max(1) as u64
+        );
+    }
+    outln!(
+        out,
+        "base unchanged: {}",
+        if report.base_unchanged() { "yes" } else { "NO" }
+    );
+    write_out(&out);
+}
