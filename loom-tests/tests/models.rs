@@ -420,7 +420,7 @@ fn teardown_races_insert() {
 /// another thread while a third image writes. The new image sees base values only.
 #[test]
 fn id_reuse_after_teardown() {
-    model("id_reuse_after_teardown", Some(4), || {
+    model("id_reuse_after_teardown", Some(2), || {
         // Two ids: the newcomer can only start once the old image has released its id.
         let b = base(2);
         let (z, y) = (b.z, b.y);

@@ -50,13 +50,25 @@ impl Resolution {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct Resolutions {
-    /// `(key, encoded resolution)`, key = base word index + 1; 0 is empty. Capacity is 0 or a
-    /// power of two, at most half full.
+    /// `(key, encoded resolution)`, key = base word index + 1; 0 is empty. Capacity is a power
+    /// of two, never 0 (so a probe needs no emptiness test), at most half full.
     slots: Box<[(u64, u64)]>,
     own: usize,
     negative: usize,
+}
+
+/// The first capacity: 256 bytes per image.
+const INITIAL: usize = 16;
+
+impl Default for Resolutions {
+    fn default() -> Self {
+        Resolutions {
+            slots: vec![(0, 0); INITIAL].into_boxed_slice(),
+            own: 0,
+            negative: 0,
+        }
+    }
 }
 
 impl Resolutions {
@@ -68,9 +80,6 @@ impl Resolutions {
     /// This image's answer for the forwarded base object at `at`, if it has resolved it.
     #[inline(always)]
     pub(crate) fn get(&self, at: usize) -> Option<Resolution> {
-        if self.slots.is_empty() {
-            return None;
-        }
         let key = at as u64 + 1;
         let mask = self.slots.len() - 1;
         let mut i = self.home(at);
@@ -117,7 +126,7 @@ impl Resolutions {
     /// Inserts or replaces; answers what was there.
     fn put(&mut self, at: usize, r: Resolution) -> Option<Resolution> {
         if (self.own + self.negative + 1) * 2 > self.slots.len() {
-            self.rebuild((self.slots.len() * 2).max(16), true);
+            self.rebuild(self.slots.len() * 2, true);
         }
         let key = at as u64 + 1;
         let mask = self.slots.len() - 1;
