@@ -5,7 +5,7 @@
 # a surviving mutant fails this script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-growth="three_inserts_while_growing inserts_grow_a_second_level teardown_races_insert"
+growth="three_inserts_while_growing inserts_grow_a_second_level census_races_growth"
 ids="id_reuse_after_teardown id_reuse_after_reclaim"
 reclaim="reclaim_races_reader reclaim_races_insert"
 mutants=(

@@ -6,7 +6,7 @@
 //! `LOOM_MAX_PREEMPTIONS` to override all of them (deeper bounds take much longer).
 //!
 //! Under `cfg(loom)` the kernel shrinks: 1 inline slot-table entry, first level of 2 entries,
-//! probe window 2, at most 4 images per heap. So three images already force a level to grow.
+//! one outsider section slot, at most 4 images per heap. So three images already force a level to grow.
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -186,6 +186,24 @@ fn inserts_grow_a_second_level() {
         let census = b.heap.census();
         assert_eq!((census.forwarders, census.entries), (1, 5));
         assert_eq!(census.entry_capacity, 1 + 2 + 8, "exactly one second level");
+    });
+}
+
+/// Model 2d: a census (a monitor's walk of every forwarder and level) runs while three images
+/// insert into one forwarder and grow its first level. It counts what it can reach, and never
+/// reaches a level before the level's initialisation.
+#[test]
+fn census_races_growth() {
+    model("census_races_growth", Some(2), || {
+        let b = base(4);
+        let heap = b.heap.clone();
+        let monitor = thread::spawn(move || {
+            let census = heap.census();
+            assert!(census.forwarders <= 1 && census.entries <= 3);
+        });
+        let _images = racing_writers(&b, 3);
+        monitor.join().unwrap();
+        assert_eq!(b.heap.census().entries, 3);
     });
 }
 

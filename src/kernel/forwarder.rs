@@ -69,6 +69,9 @@ fn entry(id: u32, target: Loc) -> u64 {
 }
 
 struct Level {
+    /// The level's size, as its creator wrote it: a published cell, so that a thread reaching
+    /// the level without a happens-before edge from its creation fails the models.
+    len: PublishedCell<usize>,
     entries: Box<[AtomicU64]>,
     next: AtomicPtr<Level>,
 }
@@ -79,9 +82,14 @@ impl Level {
             .map(|i| AtomicU64::new(if i == 0 { first } else { EMPTY }))
             .collect();
         Box::new(Level {
+            len: PublishedCell::new(len),
             entries,
             next: AtomicPtr::new(std::ptr::null_mut()),
         })
+    }
+
+    fn entries(&self) -> &[AtomicU64] {
+        &self.entries[..self.len.get()]
     }
 }
 
@@ -191,7 +199,7 @@ impl Forwarder {
     fn entries(&self) -> impl Iterator<Item = &AtomicU64> {
         self.inline
             .iter()
-            .chain(self.levels().flat_map(|l| l.entries.iter()))
+            .chain(self.levels().flat_map(|l| l.entries().iter()))
     }
 
     /// Claims a free entry for `word`, growing the chain if every entry is taken. The caller
@@ -244,7 +252,7 @@ impl Forwarder {
             // SAFETY: non-null levels are fully initialised before their Release publication
             // and live as long as the forwarder.
             let l = unsafe { &*level };
-            window = &l.entries;
+            window = l.entries();
             link = &l.next;
             len = len.saturating_mul(4);
         }
@@ -282,7 +290,7 @@ impl Forwarder {
             .entries()
             .filter(|s| s.load(Ordering::Relaxed) != EMPTY)
             .count();
-        let capacity = INLINE + self.levels().map(|l| l.entries.len()).sum::<usize>();
+        let capacity = INLINE + self.levels().map(|l| l.entries().len()).sum::<usize>();
         (used, capacity)
     }
 }
