@@ -4,6 +4,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod base;
+#[cfg(feature = "internal-bench-api")]
 #[doc(hidden)]
 pub mod bench_api;
 mod error;
@@ -15,8 +16,6 @@ mod object;
 mod registry;
 mod space;
 mod stats;
-#[cfg(not(loom))]
-pub mod stress;
 mod sync;
 #[cfg(not(loom))]
 mod thread;

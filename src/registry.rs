@@ -105,7 +105,7 @@ const CHUNK: usize = 64;
 #[derive(Default)]
 struct LiveSlot {
     incarnation: std::sync::atomic::AtomicU32,
-    stats: crossbeam::utils::CachePadded<crate::stats::LiveStats>,
+    stats: crossbeam_utils::CachePadded<crate::stats::LiveStats>,
 }
 
 fn new_chunk() -> Box<[LiveSlot]> {
