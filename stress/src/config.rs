@@ -264,6 +264,17 @@ pub enum StressError {
     /// The heap refused to build or to give an image.
     #[error("heap error: {0}")]
     Heap(#[from] cowheap::Error),
+    /// The system refused an image thread (too many threads, or a stack it cannot map). The
+    /// threads that did start were stopped: a run with fewer images is not the run asked for.
+    #[error("could not start image thread {image} of {images}: {source}")]
+    Spawn {
+        /// The image thread that could not start (0-based).
+        image: usize,
+        /// The images asked for.
+        images: usize,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 #[cfg(test)]

@@ -34,9 +34,17 @@ struct Shared<'w> {
     /// Resident set size every `rss_step` finished lifetimes, to show that churn does not grow.
     rss_timeline: std::sync::Mutex<Vec<(u64, u64)>>,
     rss_step: u64,
+    /// Set when not every image thread could start: the run is not the one asked for, so
+    /// the threads that did start stop at once.
+    abort: std::sync::atomic::AtomicBool,
 }
 
 impl Shared<'_> {
+    /// Whether image threads should stop before their op streams end.
+    fn stopping(&self) -> bool {
+        self.progress.stop_requested() || self.abort.load(Ordering::Relaxed)
+    }
+
     fn deadline(&self) -> Option<Instant> {
         let start = *self.start.get()?;
         self.cfg.duration.map(|d| start + d)
@@ -44,7 +52,7 @@ impl Shared<'_> {
 
     /// The next lifetime to run, if the run wants another.
     fn claim(&self) -> Option<u64> {
-        if self.progress.stop_requested() || self.deadline().is_some_and(|d| Instant::now() >= d) {
+        if self.stopping() || self.deadline().is_some_and(|d| Instant::now() >= d) {
             return None;
         }
         let t = self.next_ticket.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +130,7 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
                 let c = life.img.stats().copies;
                 sh.progress.copies.fetch_add(c - copies, Ordering::Relaxed);
                 copies = c;
-                if sh.progress.stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
+                if sh.stopping() || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
             }
@@ -207,6 +215,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         next_ticket: AtomicU64::new(cfg.images as u64),
         total_lifetimes,
         rss_timeline: std::sync::Mutex::new(Vec::new()),
+        abort: std::sync::atomic::AtomicBool::new(false),
         rss_step: if total_lifetimes == u64::MAX {
             10_000
         } else {
@@ -214,6 +223,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         },
     };
     let mut errors: Vec<String> = Vec::new();
+    let mut spawn_failure: Option<(usize, std::io::Error)> = None;
     let mut results = Tally::default();
     let mut lasts: Vec<Life<'_>> = Vec::new();
     let mut spawn_time = Duration::ZERO;
@@ -230,10 +240,8 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
             match builder.spawn_scoped(s, move || slot_main(shared, slot)) {
                 Ok(h) => handles.push(h),
                 Err(e) => {
-                    errors.push(format!(
-                        "could not start image thread {slot} of {}: {e}",
-                        cfg.images
-                    ));
+                    shared.abort.store(true, Ordering::Relaxed);
+                    spawn_failure = Some((slot, e));
                     break;
                 }
             }
@@ -255,6 +263,13 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         }
         run_time = run_start.elapsed();
     });
+    if let Some((image, source)) = spawn_failure {
+        return Err(StressError::Spawn {
+            image,
+            images: cfg.images,
+            source,
+        });
+    }
     let setup_time = w.setup + setup_start.elapsed() - run_time;
 
     // Final verification of every image still alive, in parallel, while all of them live.
