@@ -153,7 +153,7 @@ fn a_real_image_base_passes() {
     let Some(path) = common::image("mini-2.2-v3-le.image") else {
         return;
     };
-    let out = stress(&["--base", path, "--images", "4", "--ops", "2000", "-q"]);
+    let out = stress(&["--base", &path, "--images", "4", "--ops", "2000", "-q"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS"), "{stdout}");
