@@ -69,10 +69,7 @@ impl Workload {
                 .collect(),
             None => (0..oracle.objs.len() as u32).collect(),
         };
-        let mut rng = Rng::derive(seed, u64::MAX);
-        for i in (1..population.len()).rev() {
-            population.swap(i, rng.below(i + 1));
-        }
+        Rng::derive(seed, u64::MAX).shuffle(&mut population);
         let classes = match classes {
             Some(c) => c,
             None => {
