@@ -15,8 +15,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cowheap::loader::{load_bytes, verify_references, LoadError};
-use loader_common::{bytes, IMAGES};
 use cowheap_stress::rng::Rng;
+use loader_common::{bytes, IMAGES};
 use rayon::prelude::*;
 
 /// The mutation test's seed.

@@ -12,8 +12,8 @@ pub mod plain;
 
 use std::time::Duration;
 
-use cowheap_stress::{generate_base, GenConfig, Generated};
 use cowheap::{Format, Value};
+use cowheap_stress::{generate_base, GenConfig, Generated};
 use criterion::Criterion;
 
 /// True when `COWHEAP_BENCH_QUICK` is set (to anything but `0`): the smoke mode that runs

@@ -48,7 +48,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 pub fn bytes(text: &str) -> Result<usize, String> {
     let t = text.trim().to_ascii_lowercase();
     let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = t[digits.len()..].trim_end_matches("ib").trim_end_matches('b');
+    let unit = t[digits.len()..]
+        .trim_end_matches("ib")
+        .trim_end_matches('b');
     let scale: u64 = match unit {
         "" => 1,
         "k" => 1 << 10,

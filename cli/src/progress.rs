@@ -73,4 +73,3 @@ pub fn show(p: &Progress, done: &AtomicBool, tty: bool) {
         }
     }
 }
-

@@ -102,10 +102,10 @@ pub fn table(r: &Report) -> String {
             "COW copies",
             format!(
                 "{} · forwarders {} (installed by CAS {}) · entries added {}",
-                HumanCount(h.cow_copies as u64),
+                HumanCount(h.cow_copies),
                 HumanCount(h.forwarders as u64),
-                HumanCount(h.forwarders_installed as u64),
-                HumanCount(h.entries_added as u64)
+                HumanCount(h.forwarders_installed),
+                HumanCount(h.entries_added)
             ),
         ),
         (
@@ -121,10 +121,10 @@ pub fn table(r: &Report) -> String {
             "fix-ups",
             format!(
                 "{} · becomes {} · allocations {} · forwarder look-ups {}",
-                HumanCount(h.fixups as u64),
-                HumanCount(h.becomes as u64),
-                HumanCount(h.allocations as u64),
-                HumanCount(h.lookups as u64)
+                HumanCount(h.fixups),
+                HumanCount(h.becomes),
+                HumanCount(h.allocations),
+                HumanCount(h.lookups)
             ),
         ),
         (
@@ -162,9 +162,9 @@ pub fn table(r: &Report) -> String {
             "lifetimes",
             format!(
                 "{} · ended during the run {} · id reused by the next image {}",
-                HumanCount(l.total as u64),
-                HumanCount(l.ended_during_run as u64),
-                HumanCount(l.id_reuses as u64)
+                HumanCount(l.total),
+                HumanCount(l.ended_during_run),
+                HumanCount(l.id_reuses)
             ),
         ),
         (

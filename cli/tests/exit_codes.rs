@@ -10,7 +10,11 @@ use common::{cowheap, stress, text, SMALL};
 
 #[test]
 fn help_documents_the_exit_codes() {
-    for args in [&["--help"][..], &["stress", "--help"], &["inspect", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["stress", "--help"],
+        &["inspect", "--help"],
+    ] {
         let out = cowheap(args);
         assert_eq!(out.status.code(), Some(0));
         let help = text(&out.stdout);
@@ -156,7 +160,14 @@ fn a_thread_the_system_refuses_is_4() {
 fn ctrl_c_prints_the_partial_report_and_is_130() {
     let child = Command::new(env!("CARGO_BIN_EXE_cowheap"))
         .args([
-            "stress", "--images", "2", "--objects", "2000", "--duration", "10m", "--json",
+            "stress",
+            "--images",
+            "2",
+            "--objects",
+            "2000",
+            "--duration",
+            "10m",
+            "--json",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

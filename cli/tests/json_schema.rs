@@ -112,14 +112,29 @@ fn the_stress_report_matches_its_schema() {
     assert_eq!(failing["verdict"], "FAIL");
     // A churn run until the time is up: unlimited lifetimes are null, not a sentinel number.
     let out = stress(&[
-        "--images", "2", "--ops", "500", "--objects", "1000", "--duration", "300ms", "--churn",
-        "--json", "-q",
+        "--images",
+        "2",
+        "--ops",
+        "500",
+        "--objects",
+        "1000",
+        "--duration",
+        "300ms",
+        "--churn",
+        "--json",
+        "-q",
     ]);
     let churn: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(churn["verdict"], "PASS");
     assert_eq!(churn["config"]["churn"], true);
-    assert!(churn["config"]["lifetimes"].is_null(), "{}", churn["config"]);
-    assert!(churn["memory"]["rss_timeline"].as_array().is_some_and(|t| !t.is_empty()));
+    assert!(
+        churn["config"]["lifetimes"].is_null(),
+        "{}",
+        churn["config"]
+    );
+    assert!(churn["memory"]["rss_timeline"]
+        .as_array()
+        .is_some_and(|t| !t.is_empty()));
     for r in [&failing, &churn] {
         assert_eq!(r["schema_version"], 1);
     }

@@ -226,9 +226,12 @@ impl ConfigError {
                 "become_ratio" => &["become_ratio"],
                 _ => &["identity_ratio"],
             },
-            ConfigError::RatiosOverOne { .. } => {
-                &["write_ratio", "alloc_ratio", "become_ratio", "identity_ratio"]
-            }
+            ConfigError::RatiosOverOne { .. } => &[
+                "write_ratio",
+                "alloc_ratio",
+                "become_ratio",
+                "identity_ratio",
+            ],
             ConfigError::SkewOutOfRange { .. } => &["skew"],
             ConfigError::ZeroDuration => &["duration"],
             ConfigError::ChurnBelowImages { .. } => &["churn", "images"],

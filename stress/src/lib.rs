@@ -66,9 +66,7 @@ mod run;
 mod shadow;
 mod workload;
 
-pub use config::{
-    Churn, ConfigError, StressConfig, StressError, MAX_SKEW, MIN_STACK_SIZE,
-};
+pub use config::{Churn, ConfigError, StressConfig, StressError, MAX_SKEW, MIN_STACK_SIZE};
 pub use gen::{generate_base, GenConfig, Generated};
 pub use progress::{Phase, Progress};
 pub use report::{

@@ -21,6 +21,19 @@ pub struct Workload {
     pub(crate) setup: Duration,
 }
 
+/// The oracle is a decoded copy of the whole base: printing it would drown the rest.
+impl std::fmt::Debug for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workload")
+            .field("source", &self.source)
+            .field("objects", &self.heap.object_count())
+            .field("population", &self.population.len())
+            .field("classes", &self.classes)
+            .field("setup", &self.setup)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Workload {
     /// Generates the embedded default base and prepares it.
     pub fn generated(config: &GenConfig) -> Result<Workload, StressError> {

@@ -11,7 +11,13 @@ use crate::rng::Zipf;
 use crate::shadow::{Body, Lid, Stored};
 
 impl Life<'_> {
-    pub(super) fn violation(&mut self, object: Value, what: String, expected: String, seen: String) {
+    pub(super) fn violation(
+        &mut self,
+        object: Value,
+        what: String,
+        expected: String,
+        seen: String,
+    ) {
         self.out.violation_count += 1;
         if self.out.violations.len() < KEEP_VIOLATIONS {
             self.out.violations.push(Violation {
@@ -32,7 +38,6 @@ impl Life<'_> {
             Stored::Ref(l) => format!("{:?}", self.sh.value_of(&self.w.oracle, l)),
         }
     }
-
 
     /// Compares a value the image answered with what the model holds.
     pub(super) fn check_value(

@@ -84,7 +84,6 @@ impl<'w> Life<'w> {
         }
     }
 
-
     pub(crate) fn op_read(&mut self) {
         let (x, lid) = self.pick();
         let c = self.sh.canon(lid);
