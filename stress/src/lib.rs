@@ -45,11 +45,10 @@
 //! are one object, and the source of a `become_forward` stands for its target, so the checks
 //! are DESIGN.md's semantics, not bit patterns. Violations are collected, never panicked on:
 //! the report says which image, which object, what was expected and what was seen.
-
 //!
 //! # Layout
 //!
-//! [`config`](StressConfig) holds the knobs and their errors; `workload` prepares a base;
+//! `config` holds [`StressConfig`] and its errors; `workload` prepares a base;
 //! `life` runs one image lifetime's ops and `life/check` compares it with its shadow model;
 //! `run` drives the threads; `assemble` folds lifetimes into the [`Report`]; `progress` and
 //! `rss` are what a front end watches while it runs.
