@@ -20,7 +20,7 @@ const SCHEMA_VERSION: u32 = 1;
 pub struct Args {
     /// The image file.
     pub file: PathBuf,
-    /// Print the report as JSON instead of text.
+    /// Print the report as JSON instead of text (fields: docs/JSON.md).
     #[arg(long)]
     pub json: bool,
     /// How many classes the histogram lists.

@@ -79,7 +79,7 @@ pub struct Options {
     /// Skip the end-of-image verification (reads are still checked as they happen).
     #[arg(long)]
     no_verify: bool,
-    /// Print the report as JSON on stdout instead of a table (schema in the README).
+    /// Print the report as JSON on stdout instead of a table (fields: docs/JSON.md).
     #[arg(long)]
     json: bool,
     /// No progress output.
