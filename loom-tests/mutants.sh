@@ -4,7 +4,9 @@
 # Every mutant must make at least one model fail; a surviving mutant fails this script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mutants=(relaxed_publish blind_overwrite early_id_release relaxed_id_acquire insert_without_cas)
+mutants=(relaxed_publish blind_overwrite early_id_release relaxed_id_acquire insert_without_cas
+  relaxed_id_release relaxed_level_publish relaxed_level_link relaxed_install_load
+  relaxed_install_failure relaxed_resolve_load)
 survivors=0
 for m in "${mutants[@]}"; do
   log=$(mktemp)

@@ -1,6 +1,8 @@
 //! Typed errors. Every bad argument is answered with one of these, never a panic, and never
 //! after a partial change: operations validate before they mutate.
 
+#![forbid(unsafe_code)]
+
 use crate::{Format, Value};
 
 /// Why a heap or image operation was refused.
@@ -16,10 +18,10 @@ pub enum Error {
          pass values between images as immediates or by copying their contents"
     )]
     ForeignReference(Value),
-    /// A reference kept from an image that ended carries this image's incarnation number
-    /// (possible only after 2^28 image lifetimes, when incarnation numbers wrap) and does not
-    /// name one of its objects.
-    #[error("a stale reference from an ended image reached this image's private space")]
+    /// The reference passed the owner check of this image or its base but names no object
+    /// there: a reference kept from an image that ended, whose incarnation a later image now
+    /// has (see [`Image::incarnation`](crate::Image::incarnation)).
+    #[error("a stale reference from an ended image names no object of this image or its base")]
     StaleReference,
     /// The index is past the end of the object.
     #[error("index {index} is out of range: the object has {len} elements")]
@@ -52,6 +54,13 @@ pub enum Error {
         /// The heap's configured limit.
         limit: usize,
     },
+    /// This process has made 2^28 base heaps, and base owner ids are never reused: an
+    /// exhausted builder refuses to mint references.
+    #[error("this process has used all 2^28 base heap owner ids; no further heap can be built")]
+    HeapsExhausted,
+    /// 2^28 - 1 images of this process are live at once: no incarnation is free.
+    #[error("every image incarnation of this process is in use")]
+    IncarnationsExhausted,
     /// A builder was sealed with an invalid configuration.
     #[error("invalid heap configuration: {0}")]
     BadConfig(String),

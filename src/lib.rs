@@ -1,4 +1,5 @@
 #![doc = include_str!("../docs/GUIDE.md")]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -8,15 +9,15 @@ mod base;
 #[doc(hidden)]
 pub mod bench_api;
 mod error;
-mod forwarder;
 mod image;
+mod kernel;
 #[cfg(not(loom))]
 pub mod loader;
 mod object;
-mod registry;
+#[cfg(all(test, not(loom)))]
+mod regressions;
 mod space;
 mod stats;
-mod sync;
 #[cfg(not(loom))]
 mod thread;
 mod value;

@@ -18,10 +18,11 @@
 //!
 //! A compiled method's first body word is its literal count; literals follow, then bytecodes.
 
+#![forbid(unsafe_code)]
+
 use crate::Error;
 
-/// Bit 0 of a header word: the rest of the word is a forwarding target, not a header.
-pub(crate) const FORWARDED: u64 = 1;
+pub(crate) use crate::kernel::header::FORWARDED;
 /// The header bits that must all be clear for the read fast path: not forwarded, and the
 /// Pointers format (code 0).
 pub(crate) const FORWARDED_OR_NOT_POINTERS: u64 = FORWARDED | 0b110;

@@ -1,14 +1,16 @@
 //! A growable space of objects in plain words: the builder's arena before sealing, and each
 //! image's private space. Only its owner touches it, so nothing here is atomic.
 //!
-//! A space is only ever addressed by references it handed out, but a reference kept across
-//! 2^28 image lifetimes can carry the incarnation number of a later image. So a space records
+//! A space is only ever addressed by references it handed out, but a reference kept from an
+//! ended image can carry the incarnation of a later image (incarnations are reused once free). So a space records
 //! where its objects start, and a reference that does not name an object start is refused: no
 //! word inside an object (byte data above all) is ever taken for a header or a reference.
 //! Every access is bounds-checked and answers a typed error.
 
+#![forbid(unsafe_code)]
+
+use crate::kernel::sync::{AtomicU64, Ordering};
 use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
-use crate::sync::{AtomicU64, Ordering};
 use crate::value::INDEX_MASK;
 use crate::{Error, Result, Value};
 

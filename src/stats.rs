@@ -8,6 +8,8 @@
 //!
 //! These are plain `std` atomics even under loom: they carry no correctness obligations.
 
+#![forbid(unsafe_code)]
+
 use std::ops::AddAssign;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -55,8 +57,9 @@ impl AddAssign for ImageStats {
 pub struct LiveImage {
     /// The image's id; ids are reused after teardown.
     pub id: u32,
-    /// The image's incarnation, unique among the images of a process (until 2^28 of them have
-    /// lived), so a monitor can tell a reused id from the image that held it before.
+    /// The image's incarnation, unique among the live images of the process, so a monitor can
+    /// tell a reused id from the image that held it before (see
+    /// [`Image::incarnation`](crate::Image::incarnation)).
     pub incarnation: u32,
     /// What the image has done so far.
     pub stats: ImageStats,
@@ -132,5 +135,128 @@ impl LiveStats {
             writes: self.writes.get(),
             private_bytes: self.private_bytes.get(),
         }
+    }
+}
+
+/// The live images' statistics blocks, by image id, for monitors.
+///
+/// Blocks come in lazily allocated chunks of 64, so an empty heap costs one pointer per 64
+/// possible ids, and creating an image allocates nothing and touches no shared counter. Each
+/// block is a seqlock: its `version` is odd while the block changes hands (an image registers
+/// or unregisters), so a monitor never pairs one image's incarnation with the next holder's
+/// counters. Counters change freely while the version is even: they belong to the one image
+/// the block names, and each is exact for it at some moment. Under loom every chunk is
+/// allocated up front, because a contended lazy initialisation blocks, which loom cannot model.
+pub(crate) struct LiveImages {
+    chunks: Box<[std::sync::OnceLock<Box<[LiveSlot]>>]>,
+}
+
+const CHUNK: usize = 64;
+
+#[derive(Default)]
+struct LiveSlot {
+    version: AtomicU64,
+    incarnation: std::sync::atomic::AtomicU32,
+    stats: crossbeam_utils::CachePadded<LiveStats>,
+}
+
+fn new_chunk() -> Box<[LiveSlot]> {
+    (0..CHUNK).map(|_| LiveSlot::default()).collect()
+}
+
+impl LiveSlot {
+    /// Runs `change` as the block's one writer (the image holding the id), inside an odd
+    /// version.
+    fn change_hands(&self, change: impl FnOnce()) {
+        // Relaxed: the id allocator's Acquire already orders us after the previous holder.
+        let v = self.version.load(Ordering::Relaxed);
+        self.version.store(v + 1, Ordering::Relaxed);
+        // Release fence: the odd version is visible before any of the changes below, to a
+        // monitor that sees a change (pairs with the Acquire fence in `read`).
+        std::sync::atomic::fence(Ordering::Release);
+        change();
+        // Release: the changes happen-before a monitor's Acquire load of the even version.
+        self.version.store(v + 2, Ordering::Release);
+    }
+
+    /// A consistent (incarnation, counters) pair, or `None` if the block is vacant or changing
+    /// hands right now (a monitor never waits for an image).
+    fn read(&self) -> Option<(u32, ImageStats)> {
+        for _ in 0..8 {
+            // Acquire: pairs with the Release store ending `change_hands`.
+            let before = self.version.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                return None;
+            }
+            let incarnation = self.incarnation.load(Ordering::Relaxed);
+            let stats = self.stats.snapshot();
+            // Acquire fence: the loads above happen before the re-check below, so a change of
+            // hands that they observed shows as a new version.
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.version.load(Ordering::Relaxed) == before {
+                return (incarnation != 0).then_some((incarnation, stats));
+            }
+        }
+        None
+    }
+}
+
+impl LiveImages {
+    pub(crate) fn new(limit: usize) -> LiveImages {
+        LiveImages {
+            chunks: (0..limit.div_ceil(CHUNK))
+                .map(|_| {
+                    if cfg!(loom) {
+                        std::sync::OnceLock::from(new_chunk())
+                    } else {
+                        std::sync::OnceLock::new()
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, id: u32) -> &LiveSlot {
+        let id = id as usize;
+        &self.chunks[id / CHUNK].get_or_init(new_chunk)[id % CHUNK]
+    }
+
+    /// Image `id`'s counters.
+    #[inline]
+    pub(crate) fn counters(&self, id: u32) -> &LiveStats {
+        &self.slot(id).stats
+    }
+
+    /// Claims image `id`'s block for incarnation `incarnation`, zeroed.
+    pub(crate) fn register(&self, id: u32, incarnation: u32) {
+        let slot = self.slot(id);
+        slot.change_hands(|| {
+            slot.stats.reset();
+            slot.incarnation.store(incarnation, Ordering::Relaxed);
+        });
+    }
+
+    /// Marks image `id`'s block vacant.
+    pub(crate) fn unregister(&self, id: u32) {
+        let slot = self.slot(id);
+        slot.change_hands(|| slot.incarnation.store(0, Ordering::Relaxed));
+    }
+
+    /// Every live image's statistics, by id.
+    pub(crate) fn snapshot(&self) -> Vec<LiveImage> {
+        let mut out = Vec::new();
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            for (i, slot) in chunk.get().into_iter().flat_map(|c| c.iter()).enumerate() {
+                if let Some((incarnation, stats)) = slot.read() {
+                    out.push(LiveImage {
+                        id: (c * CHUNK + i) as u32,
+                        incarnation,
+                        stats,
+                    });
+                }
+            }
+        }
+        out
     }
 }

@@ -1,5 +1,7 @@
 //! One OS thread per image: the model cowheap is built for.
 
+#![forbid(unsafe_code)]
+
 use std::thread::JoinHandle;
 
 use crate::{BaseHeap, Error, Image, Result};

@@ -12,6 +12,8 @@
 //! answers [`Error::ForeignReference`](crate::Error::ForeignReference) otherwise. References
 //! cannot be forged from bits in safe code.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 const TAG_MASK: u64 = 0b111;

@@ -149,6 +149,46 @@ fn three_inserts_while_growing() {
     });
 }
 
+/// Model 2c: a second out-of-line level. Three images fill the inline entry and the first
+/// level (2 entries, window 2) before the race; then two more race to create the second level
+/// (8 entries, probed in a window of 2 that may wrap around its end) and claim entries in it,
+/// while an image whose entry sits in the first level looks it up through both links. Needs
+/// 6 images in one heap, above loom's default of 4.
+#[test]
+fn inserts_grow_a_second_level() {
+    model("inserts_grow_a_second_level", Some(4), || {
+        let b = base(8);
+        let z = b.z;
+        let mut settled: Vec<Image> = (1..=3)
+            .map(|n| {
+                let mut img = b.heap.new_image().unwrap();
+                img.write(z, 0, int(n)).unwrap();
+                img
+            })
+            .collect();
+        let last = settled.pop().unwrap();
+        let reader = spawn(last, move |img| {
+            assert_eq!(img.read(z, 0).unwrap(), int(3), "the first level's entry");
+        });
+        let growers: Vec<_> = (4..=5)
+            .map(|n| {
+                spawn(b.heap.new_image().unwrap(), move |img| {
+                    img.write(z, 0, int(n)).unwrap();
+                    assert_eq!(img.read(z, 0).unwrap(), int(n));
+                })
+            })
+            .collect();
+        let mut images: Vec<Image> = growers.into_iter().map(|h| h.join().unwrap().0).collect();
+        images.push(reader.join().unwrap().0);
+        for (n, img) in settled.iter_mut().enumerate() {
+            assert_eq!(img.read(z, 0).unwrap(), int(n as i64 + 1));
+        }
+        let census = b.heap.census();
+        assert_eq!((census.forwarders, census.entries), (1, 5));
+        assert_eq!(census.entry_capacity, 1 + 2 + 8, "exactly one second level");
+    });
+}
+
 /// Model 2b: two images race to claim the same free entry (the tombstone an ended image left
 /// in the inline slot). Exactly one wins it; the other goes on probing. No insert is lost.
 #[test]

@@ -1,22 +1,23 @@
 //! Building a base heap: define objects, fill them, name roots, then seal.
 
-use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
-
 use super::{BaseHeap, HeapConfig, HeapInner};
+use crate::kernel::arena::Arena;
+use crate::kernel::ids::IdAllocator;
+use crate::kernel::owners::{BaseOwners, BASE_OWNERS};
+use crate::kernel::sync::Arc;
 use crate::object::{Format, Header, HEADER_WORDS, MAX_HASH};
-use crate::registry::{IdAllocator, LiveImages};
 use crate::space::Space;
-use crate::sync::{Arc, AtomicU64};
-use crate::value::BASE_OWNER_FLAG;
+use crate::stats::LiveImages;
 use crate::{Error, Result, Value};
-
-/// Base owner ids are never reused, so a reference from one heap can never pass another
-/// heap's ownership check. 2^28 heaps per process; `seal` fails once they are used up.
-static NEXT_BASE: AtomicU32 = AtomicU32::new(0);
 
 /// Builds the objects of a base heap. Objects may refer to objects allocated later: allocate
 /// first, then fill slots and set classes. [`BaseBuilder::seal`] checks that every class was
 /// set.
+///
+/// Each builder takes a base owner id that no other heap of the process will ever have, so a
+/// reference from one heap is refused by every other. After 2^28 builders a process has none
+/// left: the builder then refuses every allocation and `seal` with
+/// [`Error::HeapsExhausted`].
 pub struct BaseBuilder {
     space: Space,
     starts: Vec<u32>,
@@ -41,29 +42,36 @@ impl BaseBuilder {
     /// An empty builder. New pointer slots hold SmallInteger 0 until
     /// [`set_filler`](Self::set_filler) names something else (nil, usually).
     pub fn new() -> BaseBuilder {
-        let n = NEXT_BASE.fetch_add(1, StdOrdering::Relaxed);
+        Self::with_owners(&BASE_OWNERS)
+    }
+
+    /// A builder whose owner id comes from `owners` (tests use a source near its limit).
+    pub(crate) fn with_owners(owners: &BaseOwners) -> BaseBuilder {
+        let owner = owners.next();
         BaseBuilder {
-            space: Space::new(n),
+            space: Space::new(owner.unwrap_or(0)),
             starts: Vec::new(),
-            owner: (n < BASE_OWNER_FLAG).then_some(BASE_OWNER_FLAG | n),
+            owner,
             roots: Vec::new(),
             filler: PLACEHOLDER,
         }
     }
 
-    fn owner(&self) -> u32 {
-        // An exhausted builder still works; it just cannot seal.
-        self.owner.unwrap_or(u32::MAX)
+    fn owner(&self) -> Result<u32> {
+        self.owner.ok_or(Error::HeapsExhausted)
     }
 
     fn locate(&self, v: Value) -> Result<(usize, Header)> {
         if !v.is_object() {
             return Err(Error::NotAnObject(v));
         }
-        if v.owner() != self.owner() {
+        if v.owner() != self.owner()? {
             return Err(Error::ForeignReference(v));
         }
         let at = v.index();
+        if !self.space.is_start(at) {
+            return Err(Error::StaleReference);
+        }
         Ok((at, Header(self.space.word(at)?)))
     }
 
@@ -81,12 +89,13 @@ impl BaseBuilder {
         len: usize,
         literals: usize,
     ) -> Result<Value> {
+        let owner = self.owner()?;
         self.check_value(class)?;
         let at = self
             .space
             .allocate(class, format, len, literals, self.filler)?;
         self.starts.push(at as u32);
-        Ok(Value::object(self.owner(), at as u64))
+        Ok(Value::object(owner, at as u64))
     }
 
     /// Allocates an object of `len` elements: slots (filled with the filler), 32-bit words or
@@ -204,13 +213,11 @@ impl BaseBuilder {
     /// Makes the base immutable and shareable. Fails, building nothing, if an object still has
     /// no class or the configuration is out of range.
     pub fn seal_with(self, config: HeapConfig) -> Result<BaseHeap> {
-        let owner = self
-            .owner
-            .ok_or_else(|| Error::BadConfig("this process has sealed 2^28 base heaps".into()))?;
-        if config.max_images == 0 || config.max_images > crate::forwarder::MAX_KEYS {
+        let owner = self.owner()?;
+        if config.max_images == 0 || config.max_images > crate::kernel::forwarder::MAX_KEYS {
             return Err(Error::BadConfig(format!(
                 "max_images must be between 1 and {}, not {}",
-                crate::forwarder::MAX_KEYS,
+                crate::kernel::forwarder::MAX_KEYS,
                 config.max_images
             )));
         }
@@ -220,14 +227,11 @@ impl BaseBuilder {
                 return Err(Error::BadClass(class));
             }
         }
-        debug_assert!(self
-            .starts
-            .iter()
-            .all(|&s| self.space.words[s as usize] & 1 == 0));
         debug_assert_eq!(HEADER_WORDS, 2);
+        let arena = Arena::new(self.space.words, self.starts.iter().map(|&s| s as usize));
         Ok(BaseHeap {
             inner: Arc::new(HeapInner {
-                words: self.space.words.into_iter().map(AtomicU64::new).collect(),
+                arena,
                 owner,
                 starts: self.starts.into_boxed_slice(),
                 roots: self.roots,

@@ -4,16 +4,20 @@
 //! after that (into forwarder pointers); every other word is read with Relaxed loads, which
 //! compile to plain loads.
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod kernel;
 
 pub use builder::BaseBuilder;
 pub use kernel::Kernel;
 
-use crate::forwarder::Forwarder;
-use crate::object::{Header, FORWARDED, HEADER_WORDS};
-use crate::registry::{IdAllocator, LiveImages};
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::kernel::arena::Arena;
+use crate::kernel::header::HeaderWord;
+use crate::kernel::ids::IdAllocator;
+use crate::kernel::sync::{Arc, AtomicU64};
+use crate::object::{Header, HEADER_WORDS};
+use crate::stats::LiveImages;
 use crate::{Error, Result, Value};
 
 /// Limits fixed when a base is sealed: `HeapConfig::default().max_images(1000)`.
@@ -44,26 +48,14 @@ impl Default for HeapConfig {
 }
 
 pub(crate) struct HeapInner {
-    pub(crate) words: Box<[AtomicU64]>,
+    pub(crate) arena: Arena,
     pub(crate) owner: u32,
+    /// Object starts in arena order, for [`BaseHeap::object`].
     pub(crate) starts: Box<[u32]>,
     pub(crate) roots: Vec<(String, Value)>,
     pub(crate) filler: Value,
     pub(crate) ids: IdAllocator,
     pub(crate) live: LiveImages,
-}
-
-impl Drop for HeapInner {
-    fn drop(&mut self) {
-        for &start in self.starts.iter() {
-            let word = self.words[start as usize].load(Ordering::Acquire);
-            if word & FORWARDED != 0 {
-                // SAFETY: we are the last owner of the heap: no image and no other thread can
-                // reach this forwarder any more, and each header word holds its own forwarder.
-                unsafe { Forwarder::free(word) };
-            }
-        }
-    }
 }
 
 /// A sealed, immutable base heap. Cheap to clone (an `Arc`), `Send + Sync`, and the source of
@@ -86,27 +78,27 @@ pub struct Census {
 }
 
 impl BaseHeap {
-    #[inline]
-    pub(crate) fn header_word(&self, index: usize) -> &AtomicU64 {
-        &self.inner.words[index]
+    #[inline(always)]
+    pub(crate) fn arena(&self) -> &Arena {
+        &self.inner.arena
     }
 
     /// Loads body word `i` of the object at `index`; the caller has checked the bounds
     /// against the header.
     #[inline]
     pub(crate) fn body_word(&self, index: usize, i: usize) -> u64 {
-        self.inner.words[index + HEADER_WORDS + i].load(Ordering::Relaxed)
+        self.inner.arena.word(index + HEADER_WORDS + i)
     }
 
     /// The body words of the object at `index`, `len` of them.
     #[inline]
     pub(crate) fn body(&self, index: usize, len: usize) -> &[AtomicU64] {
-        &self.inner.words[index + HEADER_WORDS..index + HEADER_WORDS + len]
+        self.inner.arena.words(index + HEADER_WORDS, len)
     }
 
     #[inline]
     pub(crate) fn class_word(&self, index: usize) -> Value {
-        Value::from_bits(self.inner.words[index + 1].load(Ordering::Relaxed))
+        Value::from_bits(self.inner.arena.word(index + 1))
     }
 
     #[inline]
@@ -115,22 +107,23 @@ impl BaseHeap {
     }
 
     /// The header the object had when sealed, whether or not it is forwarded now.
-    pub(crate) fn original_header(&self, index: usize) -> Header {
-        let word = self.header_word(index).load(Ordering::Acquire);
-        if word & FORWARDED == 0 {
-            Header(word)
-        } else {
-            // SAFETY: the forwarded bit is set and we hold the heap alive through `self`.
-            Header(unsafe { Forwarder::from_word(word) }.original())
-        }
+    pub(crate) fn original_header(&self, index: usize) -> Result<Header> {
+        self.inner
+            .arena
+            .header(index)
+            .map(HeaderWord::original)
+            .ok_or(Error::StaleReference)
     }
 
-    /// The arena index of a base reference, checked against this heap.
+    /// The arena index of a base reference, checked against this heap: its owner, and that
+    /// it names an object start.
     pub(crate) fn locate(&self, v: Value) -> Result<usize> {
         if !v.is_object() {
             Err(Error::NotAnObject(v))
         } else if v.owner() != self.inner.owner {
             Err(Error::ForeignReference(v))
+        } else if !self.inner.arena.is_start(v.index()) {
+            Err(Error::StaleReference)
         } else {
             Ok(v.index())
         }
@@ -180,7 +173,7 @@ impl BaseHeap {
 
     /// Bytes of the sealed arena.
     pub fn bytes(&self) -> usize {
-        self.inner.words.len() * 8
+        self.inner.arena.len() * 8
     }
 
     /// The named roots, in the order they were added.
@@ -206,7 +199,7 @@ impl BaseHeap {
     /// Slot `index` of a base object as sealed, seen by no image.
     pub fn original_slot(&self, obj: Value, index: usize) -> Result<Value> {
         let at = self.locate(obj)?;
-        let header = self.original_header(at);
+        let header = self.original_header(at)?;
         let slot = crate::object::slot_offset(header, index, || self.body_word(at, 0) as usize)?;
         Ok(Value::from_bits(self.body_word(at, slot)))
     }
@@ -218,13 +211,13 @@ impl BaseHeap {
 
     /// The format of a base object.
     pub fn original_format(&self, obj: Value) -> Result<crate::Format> {
-        Ok(self.original_header(self.locate(obj)?).format())
+        Ok(self.original_header(self.locate(obj)?)?.format())
     }
 
     /// The element count of a base object: slots, 32-bit words, bytes, or a method's bytecodes.
     pub fn original_size(&self, obj: Value) -> Result<usize> {
         let at = self.locate(obj)?;
-        let header = self.original_header(at);
+        let header = self.original_header(at)?;
         Ok(crate::object::element_count(header, || {
             self.body_word(at, 0) as usize
         }))
@@ -233,7 +226,7 @@ impl BaseHeap {
     /// The bytes of a bytes object (or a method's bytecodes) as sealed.
     pub fn original_bytes(&self, obj: Value) -> Result<Vec<u8>> {
         let at = self.locate(obj)?;
-        let header = self.original_header(at);
+        let header = self.original_header(at)?;
         let (start, len) = crate::object::byte_span(header, || self.body_word(at, 0) as usize)?;
         Ok((start..start + len)
             .map(|i| crate::object::byte_of(self.body_word(at, i / 8), i))
@@ -243,7 +236,7 @@ impl BaseHeap {
     /// The 32-bit words of a words object as sealed.
     pub fn original_words(&self, obj: Value) -> Result<Vec<u32>> {
         let at = self.locate(obj)?;
-        let len = crate::object::word_count(self.original_header(at))?;
+        let len = crate::object::word_count(self.original_header(at)?)?;
         Ok((0..len)
             .map(|i| crate::object::half_of(self.body_word(at, i / 2), i))
             .collect())
@@ -251,7 +244,7 @@ impl BaseHeap {
 
     /// The identity hash of a base object.
     pub fn original_hash(&self, obj: Value) -> Result<u32> {
-        Ok(self.original_header(self.locate(obj)?).hash())
+        Ok(self.original_header(self.locate(obj)?)?.hash())
     }
 
     /// A hash of every object's original header, class and body. Equal before and after any
@@ -263,7 +256,7 @@ impl BaseHeap {
             .par_iter()
             .map(|&start| {
                 let at = start as usize;
-                let header = self.original_header(at);
+                let header = self.original_header(at).unwrap_or(Header(0));
                 let mut h = mix(0, header.0 ^ (at as u64));
                 h = mix(h, self.class_word(at).to_bits());
                 for i in 0..header.body_words() {
@@ -278,10 +271,8 @@ impl BaseHeap {
     pub fn census(&self) -> Census {
         let mut census = Census::default();
         for &start in self.inner.starts.iter() {
-            let word = self.header_word(start as usize).load(Ordering::Acquire);
-            if word & FORWARDED != 0 {
-                // SAFETY: forwarded header word, loaded with Acquire, heap held by `self`.
-                let (used, capacity) = unsafe { Forwarder::from_word(word) }.slots.census();
+            if let Some(HeaderWord::Forwarded(f)) = self.inner.arena.header(start as usize) {
+                let (used, capacity) = f.slots.census();
                 census.forwarders += 1;
                 census.entries += used;
                 census.entry_capacity += capacity;

@@ -3,48 +3,20 @@
 //! The read path is in [`read`](self::read) and the write path, copy-on-write and
 //! `become_forward` included, in [`write`](self::write).
 
+#![forbid(unsafe_code)]
+
 mod read;
 mod write;
 
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, Ordering as StdOrdering};
 
 use crate::base::BaseHeap;
-use crate::forwarder::{self, Forwarder};
-use crate::object::{self, Format, Header, Loc, FORWARDED, HEADER_WORDS};
+use crate::kernel::owners::{acquire_incarnation, release_incarnation};
+use crate::object::{self, Format, Header, Loc, HEADER_WORDS};
 use crate::space::Space;
 use crate::stats::ImageStats;
-use crate::sync::Ordering;
-use crate::value::BASE_OWNER_FLAG;
 use crate::{Error, Result, Value};
-
-/// Image incarnations own private references. They run through 2^28 - 64 values before
-/// wrapping; a wrap cannot break memory safety: private spaces bounds-check every access, and a
-/// stale reference that lands in a later image's space is refused (see `space.rs`). Threads
-/// claim them in blocks, so that creating an image rarely touches this shared counter.
-static NEXT_INCARNATION_BLOCK: AtomicU32 = AtomicU32::new(0);
-const INCARNATION_BLOCK: u32 = 64;
-
-fn next_incarnation() -> u32 {
-    thread_local! {
-        static BLOCK: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
-    }
-    BLOCK.with(|block| {
-        let (next, end) = block.get();
-        let next = if next < end {
-            next
-        } else {
-            let blocks = BASE_OWNER_FLAG / INCARNATION_BLOCK - 1;
-            let n = NEXT_INCARNATION_BLOCK.fetch_add(1, StdOrdering::Relaxed) % blocks;
-            let first = n * INCARNATION_BLOCK + 1;
-            block.set((first, first + INCARNATION_BLOCK));
-            first
-        };
-        block.set((next + 1, block.get().1));
-        next
-    })
-}
 
 /// One client of a shared base: reads see the base plus this image's own writes, and nothing
 /// any other image did.
@@ -61,7 +33,9 @@ pub struct Image {
     /// The base's owner id, kept here so the read fast path need not reach into the heap.
     pub(crate) base_owner: u32,
     pub(crate) id: u32,
-    pub(crate) space_owner: u32,
+    /// The owner of this image's private references: unique among live images (see
+    /// [`Image::incarnation`]).
+    pub(crate) incarnation: u32,
     pub(crate) space: Space,
     /// Base objects where this image holds a slot-table entry, for teardown.
     pub(crate) entered: Vec<u32>,
@@ -94,17 +68,20 @@ impl Target {
 impl BaseHeap {
     /// A new image over this base. It sees exactly the base until it writes.
     pub fn new_image(&self) -> Result<Image> {
-        let id = self.inner.ids.acquire().ok_or(Error::TooManyImages {
-            limit: self.inner.ids.limit(),
-        })?;
-        let space_owner = next_incarnation();
-        self.inner.live.register(id, space_owner);
+        let incarnation = acquire_incarnation().ok_or(Error::IncarnationsExhausted)?;
+        let Some(id) = self.inner.ids.acquire() else {
+            release_incarnation(incarnation);
+            return Err(Error::TooManyImages {
+                limit: self.inner.ids.limit(),
+            });
+        };
+        self.inner.live.register(id, incarnation);
         Ok(Image {
             heap: self.clone(),
             base_owner: self.owner(),
             id,
-            space_owner,
-            space: Space::new(space_owner),
+            incarnation,
+            space: Space::new(incarnation),
             entered: Vec::new(),
             root_overrides: Vec::new(),
             _not_sync: PhantomData,
@@ -117,17 +94,14 @@ impl Drop for Image {
         #[cfg(cowheap_mutant = "early_id_release")]
         self.heap.inner.ids.release(self.id);
         for &at in &self.entered {
-            let word = self.heap.header_word(at as usize).load(Ordering::Acquire);
-            debug_assert_ne!(word & FORWARDED, 0);
-            // SAFETY: an entered object's header holds a forwarder (headers never revert),
-            // loaded with Acquire, and `self.heap` keeps the base alive.
-            forwarder::clear(unsafe { Forwarder::from_word(word) }, self.id);
+            self.heap.arena().clear(at as usize, self.id);
         }
         // The id goes back only after every entry is a tombstone, so its next holder
         // cannot find this image's targets.
         self.heap.inner.live.unregister(self.id);
         #[cfg(not(cowheap_mutant = "early_id_release"))]
         self.heap.inner.ids.release(self.id);
+        release_incarnation(self.incarnation);
     }
 }
 
@@ -146,10 +120,19 @@ impl Image {
         self.id
     }
 
-    /// This image's incarnation: unique among the images of this process (until 2^28 of them
-    /// have lived), unlike its id, which is reused.
+    /// This image's incarnation: the owner of its private references, unique among the live
+    /// images of the process (its id is unique only among its heap's live images).
+    ///
+    /// Incarnations are reused, but only once free, and handed out in sweeping order over
+    /// 2^28 - 1 numbers, so normally not before the others have been. So a reference kept from
+    /// an ended image is refused with [`Error::ForeignReference`] by every image, unless a
+    /// later image now has the ended image's incarnation. Then that image answers
+    /// [`Error::StaleReference`] where the reference names none of its objects, and where it
+    /// happens to name the start of one of its own objects, treats it as a reference to that
+    /// object: the holder reaches only what that image could give it anyway, and never memory
+    /// that is not an object.
     pub fn incarnation(&self) -> u32 {
-        self.space_owner
+        self.incarnation
     }
 
     /// The base heap this image runs over.
@@ -173,8 +156,12 @@ impl Image {
         if !v.is_object() {
             Err(Error::NotAnObject(v))
         } else if v.owner() == self.base_owner {
-            Ok(Loc::Base(v.index()))
-        } else if v.owner() == self.space_owner {
+            if self.heap.arena().is_start(v.index()) {
+                Ok(Loc::Base(v.index()))
+            } else {
+                Err(Error::StaleReference)
+            }
+        } else if v.owner() == self.incarnation {
             if self.space.is_start(v.index()) {
                 Ok(Loc::Private(v.index()))
             } else {
@@ -196,7 +183,7 @@ impl Image {
     pub(crate) fn value_of(&self, loc: Loc) -> Value {
         match loc {
             Loc::Base(at) => self.heap.reference(at),
-            Loc::Private(at) => Value::object(self.space_owner, at as u64),
+            Loc::Private(at) => Value::object(self.incarnation, at as u64),
         }
     }
 
@@ -209,14 +196,31 @@ impl Image {
         if !v.is_object() {
             return Ok(v);
         }
-        let loc = self.locate(v)?;
-        let target = self.resolve(loc)?.loc();
+        let target = self.target_of(v)?.loc();
         Ok(self.value_of(target))
     }
 
+    /// Resolves `obj` and counts the forwarder look-ups it took: for queries that cannot be
+    /// refused once the object is found.
     fn target_of(&mut self, obj: Value) -> Result<Target> {
+        let (target, lookups) = self.probe(obj)?;
+        self.count_lookups(lookups);
+        Ok(target)
+    }
+
+    /// Resolves `obj` without counting: for operations that may still be refused, which
+    /// count with [`count_lookups`](Self::count_lookups) once they cannot be (a refused
+    /// operation changes nothing, statistics included).
+    fn probe(&mut self, obj: Value) -> Result<(Target, u32)> {
         let loc = self.locate(obj)?;
         self.resolve(loc)
+    }
+
+    #[inline]
+    fn count_lookups(&self, lookups: u32) {
+        if lookups != 0 {
+            self.counters().lookups.add(lookups as u64);
+        }
     }
 
     /// A method's literal count, wherever the method lives.
@@ -283,19 +287,21 @@ impl Image {
 
     /// Byte `index` of a bytes object, or bytecode `index` of a method.
     pub fn read_byte(&mut self, obj: Value, index: usize) -> Result<u8> {
-        let t = self.target_of(obj)?;
+        let (t, lookups) = self.probe(obj)?;
         let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
         if index >= len {
             return Err(Error::IndexOutOfRange { index, len });
         }
+        self.count_lookups(lookups);
         let k = first + index;
         Ok(object::byte_of(self.body_word(t, k / 8)?, k))
     }
 
     /// All bytes of a bytes object, or a method's bytecodes.
     pub fn bytes(&mut self, obj: Value) -> Result<Vec<u8>> {
-        let t = self.target_of(obj)?;
+        let (t, lookups) = self.probe(obj)?;
         let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
+        self.count_lookups(lookups);
         (first..first + len)
             .map(|k| Ok(object::byte_of(self.body_word(t, k / 8)?, k)))
             .collect()
@@ -303,11 +309,12 @@ impl Image {
 
     /// 32-bit word `index` of a words object.
     pub fn read_word(&mut self, obj: Value, index: usize) -> Result<u32> {
-        let t = self.target_of(obj)?;
+        let (t, lookups) = self.probe(obj)?;
         let len = object::word_count(t.header())?;
         if index >= len {
             return Err(Error::IndexOutOfRange { index, len });
         }
+        self.count_lookups(lookups);
         Ok(object::half_of(self.body_word(t, index / 2)?, index))
     }
 
@@ -354,7 +361,7 @@ impl Image {
         self.counters()
             .private_bytes
             .set((self.space.len() * 8) as u64);
-        Ok(Value::object(self.space_owner, at as u64))
+        Ok(Value::object(self.incarnation, at as u64))
     }
 
     /// Allocates a private pointers object holding `slots`.
@@ -428,7 +435,7 @@ mod tests {
             bytes.index() + 3,
             holder.index() + 2,
         ] {
-            let forged = Value::object(image.space_owner, inside as u64);
+            let forged = Value::object(image.incarnation, inside as u64);
             assert_eq!(image.read(forged, 0), Err(Error::StaleReference));
             assert_eq!(image.write(forged, 0, k.nil), Err(Error::StaleReference));
             assert_eq!(image.write(holder, 0, forged), Err(Error::StaleReference));

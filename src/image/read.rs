@@ -9,9 +9,8 @@
 //! followed is rewritten in place: the lazy become.
 
 use super::{Image, Target};
-use crate::forwarder::Forwarder;
+use crate::kernel::header::HeaderWord;
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
-use crate::sync::Ordering;
 use crate::{Error, Format, Result, Value};
 
 impl Image {
@@ -22,13 +21,14 @@ impl Image {
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
         // The fast paths: an unforwarded pointers object, base or private, holding a value that
-        // needs no following (see `settled`). Base header loads are Relaxed because nothing they
+        // needs no following (see `settled`). The object-start check comes before the header
+        // word is trusted for a bounds check. Base header loads are Relaxed because nothing they
         // point to is dereferenced: a forwarded bit, even one this image set itself (which
         // coherence guarantees it sees), sends the read down the general path, which loads
         // again with Acquire. Base bodies never change after sealing.
-        if obj.is_ref_of(self.base_owner) {
+        if obj.is_ref_of(self.base_owner) && self.heap.arena().is_start(obj.index()) {
             let at = obj.index();
-            let word = self.heap.header_word(at).load(Ordering::Relaxed);
+            let word = self.heap.arena().word(at);
             if word & FORWARDED_OR_NOT_POINTERS == 0 {
                 let len = Header(word).body_words();
                 if index >= len {
@@ -48,7 +48,7 @@ impl Image {
                     actual: header.format(),
                 });
             }
-        } else if obj.is_ref_of(self.space_owner) && self.space.is_start(obj.index()) {
+        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
             let at = obj.index();
             if let Some(&word) = self.space.words.get(at) {
                 let len = Header(word).body_words();
@@ -73,7 +73,7 @@ impl Image {
         if !value.is_object() {
             true
         } else if value.is_ref_of(self.base_owner) {
-            self.heap.header_word(value.index()).load(Ordering::Relaxed) & FORWARDED == 0
+            self.heap.arena().word(value.index()) & FORWARDED == 0
         } else {
             self.space
                 .words
@@ -96,10 +96,16 @@ impl Image {
     }
 
     fn read_resolved(&mut self, loc: Loc, index: usize) -> Result<Value> {
-        match self.resolve(loc)? {
-            Target::Base { at, header } => self.read_base_slot(at, header, index),
+        let (target, lookups) = self.resolve(loc)?;
+        match target {
+            Target::Base { at, header } => {
+                slot_offset(header, index, || self.heap.body_word(at, 0) as usize)?;
+                self.count_lookups(lookups);
+                self.read_base_slot(at, header, index)
+            }
             Target::Private { at, header } => {
                 let slot = self.space.slot_at(at, header, index)?;
+                self.count_lookups(lookups);
                 let value = Value::from_bits(self.space.word(slot)?);
                 let followed = self.canonical(value)?;
                 if followed != value {
@@ -115,48 +121,46 @@ impl Image {
     /// and the loaders guarantee it), so only its forwarded bit needs a look.
     #[inline]
     fn follow_base_value(&mut self, value: Value) -> Result<Value> {
-        if value.is_object() {
-            let word = self.heap.header_word(value.index()).load(Ordering::Acquire);
-            if word & FORWARDED != 0 {
-                return self.canonical(value);
-            }
+        if value.is_object() && self.heap.arena().word(value.index()) & FORWARDED != 0 {
+            return self.canonical(value);
         }
         Ok(value)
     }
 
-    /// Follows forwarders from `loc` to the object this image sees there.
-    pub(crate) fn resolve(&mut self, mut loc: Loc) -> Result<Target> {
+    /// Follows forwarders from `loc` to the object this image sees there, and counts the
+    /// forwarder look-ups that took (the caller adds them to the statistics once the operation
+    /// can no longer be refused).
+    pub(crate) fn resolve(&mut self, mut loc: Loc) -> Result<(Target, u32)> {
+        let mut lookups = 0;
         loop {
             match loc {
                 Loc::Base(at) => {
-                    let word = self.heap.header_word(at).load(Ordering::Acquire);
-                    if word & FORWARDED == 0 {
-                        return Ok(Target::Base {
-                            at,
-                            header: Header(word),
-                        });
-                    }
-                    // SAFETY: forwarded header word, loaded with Acquire; `self.heap` keeps the
-                    // base, and so the forwarder, alive.
-                    let forwarder = unsafe { Forwarder::from_word(word) };
-                    self.counters().lookups.bump();
-                    match forwarder.slots.lookup(self.id) {
-                        Some(next) => loc = next,
-                        None => {
-                            return Ok(Target::Base {
-                                at,
-                                header: Header(forwarder.original()),
-                            })
+                    match self.heap.arena().header(at).ok_or(Error::StaleReference)? {
+                        HeaderWord::Plain(header) => {
+                            return Ok((Target::Base { at, header }, lookups))
+                        }
+                        HeaderWord::Forwarded(forwarder) => {
+                            lookups += 1;
+                            match forwarder.slots.lookup(self.id) {
+                                Some(next) => loc = next,
+                                None => {
+                                    let header = Header(forwarder.original());
+                                    return Ok((Target::Base { at, header }, lookups));
+                                }
+                            }
                         }
                     }
                 }
                 Loc::Private(at) => {
                     let word = self.space.word(at)?;
                     if word & FORWARDED == 0 {
-                        return Ok(Target::Private {
-                            at,
-                            header: Header(word),
-                        });
+                        return Ok((
+                            Target::Private {
+                                at,
+                                header: Header(word),
+                            },
+                            lookups,
+                        ));
                     }
                     // Only `become_forward` writes forwarded private headers, with a resolved
                     // target; `locate` admits only object starts, so this is such a header.

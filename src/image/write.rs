@@ -7,7 +7,7 @@
 //! anything, so a refused store leaves no trace.
 
 use super::{Image, Target};
-use crate::forwarder::{self, Installed};
+use crate::kernel::forwarder::Installed;
 use crate::object::{self, Loc, FORWARDED, HEADER_WORDS};
 use crate::{Error, Result, Value};
 
@@ -16,9 +16,10 @@ impl Image {
     /// Copies the object first if it is a base object this image has not written yet.
     pub fn write(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
         self.check_storable(value)?;
-        let target = self.target_of(obj)?;
+        let (target, lookups) = self.probe(obj)?;
         let offset = object::slot_offset(target.header(), index, || self.literals(target))?;
         let at = self.make_private(target)?;
+        self.count_lookups(lookups);
         *self.space.word_mut(at + HEADER_WORDS + offset)? = value.to_bits();
         self.counters().writes.bump();
         Ok(())
@@ -26,19 +27,21 @@ impl Image {
 
     /// Stores byte `index` of a bytes object, or bytecode `index` of a method.
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
-        let target = self.target_of(obj)?;
+        let (target, lookups) = self.probe(obj)?;
         let (_, len) = object::byte_span(target.header(), || self.literals(target))?;
         check_index(index, len)?;
         let at = self.make_private(target)?;
+        self.count_lookups(lookups);
         self.counters().writes.bump();
         self.space.set_bytes(at, target.header(), index, &[byte])
     }
 
     /// Stores 32-bit word `index` of a words object.
     pub fn write_word(&mut self, obj: Value, index: usize, word: u32) -> Result<()> {
-        let target = self.target_of(obj)?;
+        let (target, lookups) = self.probe(obj)?;
         check_index(index, object::word_count(target.header())?)?;
         let at = self.make_private(target)?;
+        self.count_lookups(lookups);
         self.counters().writes.bump();
         self.space.set_word(at, target.header(), index, word)
     }
@@ -47,8 +50,10 @@ impl Image {
     /// image's forwarder entry if `from` is a base object, or by forwarding the private object.
     /// Other images are not affected. `from` keeps its place; `to` keeps its identity hash.
     pub fn become_forward(&mut self, from: Value, to: Value) -> Result<()> {
-        let source = self.target_of(from)?;
-        let target = self.target_of(to)?.loc();
+        let (source, from_lookups) = self.probe(from)?;
+        let (target, to_lookups) = self.probe(to)?;
+        let target = target.loc();
+        self.count_lookups(from_lookups + to_lookups);
         if source.loc() == target {
             return Ok(());
         }
@@ -56,7 +61,7 @@ impl Image {
             Target::Private { at, .. } => {
                 *self.space.word_mut(at)? = (target.encode() << 1) | FORWARDED;
             }
-            Target::Base { at, .. } => self.enter(at, target),
+            Target::Base { at, .. } => self.enter(at, target)?,
         }
         self.counters().becomes.bump();
         Ok(())
@@ -75,7 +80,7 @@ impl Image {
         let class = self.heap.class_word(at).to_bits();
         let body = self.heap.body(at, header.body_words());
         let copy = self.space.append(header.0, class, body)?;
-        self.enter(at, Loc::Private(copy));
+        self.enter(at, Loc::Private(copy))?;
         self.counters().copies.bump();
         self.counters()
             .private_bytes
@@ -84,12 +89,15 @@ impl Image {
     }
 
     /// Gives this image the forwarder entry `target` for base object `at`, where it has none.
-    fn enter(&mut self, at: usize, target: Loc) {
-        match forwarder::install(self.heap.header_word(at), self.id, target) {
-            Installed::Forwarder => self.counters().forwarders_installed.bump(),
-            Installed::Entry => self.counters().entries_added.bump(),
+    /// `at` was resolved, so it is an object start and the kernel cannot refuse it.
+    fn enter(&mut self, at: usize, target: Loc) -> Result<()> {
+        match self.heap.arena().install(at, self.id, target) {
+            Some(Installed::Forwarder) => self.counters().forwarders_installed.bump(),
+            Some(Installed::Entry) => self.counters().entries_added.bump(),
+            None => return Err(Error::StaleReference),
         }
         self.entered.push(at as u32);
+        Ok(())
     }
 }
 

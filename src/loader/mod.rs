@@ -64,6 +64,8 @@
 //! few hundred objects. Filling the builder is sequential, because [`BaseBuilder`](crate::BaseBuilder)
 //! takes `&mut self`. `benches/load.rs` measures MB/s and objects/s per image.
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod error;
 mod header;

@@ -38,7 +38,9 @@ pub struct VerifyError {
 /// The references an object holds: its class, then its slots or literals.
 fn fields_of(heap: &BaseHeap, at: usize, mut each: impl FnMut(Option<usize>, Value)) {
     each(None, heap.class_word(at));
-    let header = heap.original_header(at);
+    let Ok(header) = heap.original_header(at) else {
+        return;
+    };
     let (first, len) = match header.format() {
         Format::Pointers => (0, header.body_words()),
         Format::Method => (1, (heap.body_word(at, 0) as usize).min(header.body_words())),
@@ -56,7 +58,7 @@ pub fn verify_references(heap: &BaseHeap) -> Result<HeapCheck, VerifyError> {
     let starts = &heap.inner.starts;
     // 1 + the ordinal of the object starting at each arena word, or 0: O(1) look-ups for
     // both passes, for 4 bytes per arena word.
-    let mut ordinals = vec![0u32; heap.inner.words.len()];
+    let mut ordinals = vec![0u32; heap.arena().len()];
     for (n, &start) in starts.iter().enumerate() {
         ordinals[start as usize] = n as u32 + 1;
     }

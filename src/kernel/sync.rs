@@ -2,8 +2,9 @@
 //!
 //! Under `cfg(loom)` everything here is loom's model-checked stand-in, so the loom models in
 //! `loom-tests/` drive the real forwarder, slot table and id allocator. Statistics counters and
-//! the host-facing registry deliberately use plain `std` atomics: they carry no correctness
-//! obligations and would only blow up loom's state space.
+//! the process-wide owner and incarnation allocators deliberately use plain `std` atomics: the
+//! former carry no correctness obligation, and the latter rely only on the total modification
+//! order of one word, which needs no model.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64};
@@ -72,3 +73,22 @@ impl<T: Copy> PublishedCell<T> {
 #[cfg(loom)]
 // SAFETY: see above: the cell is only read after its Release/Acquire publication.
 unsafe impl<T: Copy + Send> Sync for PublishedCell<T> {}
+
+/// Exclusive access to an `AtomicPtr`'s value, for both std and loom (loom's `AtomicPtr` has
+/// no `get_mut`).
+pub(crate) trait GetMutPtr<T> {
+    fn get_mut_ptr(&mut self) -> &mut *mut T;
+}
+
+impl<T> GetMutPtr<T> for AtomicPtr<T> {
+    #[cfg(not(loom))]
+    fn get_mut_ptr(&mut self) -> &mut *mut T {
+        self.get_mut()
+    }
+    #[cfg(loom)]
+    fn get_mut_ptr(&mut self) -> &mut *mut T {
+        let p = self.with_mut(|p| p as *mut *mut T);
+        // SAFETY: `p` points into `self`, which we borrow mutably for the returned lifetime.
+        unsafe { &mut *p }
+    }
+}

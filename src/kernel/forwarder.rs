@@ -36,8 +36,9 @@
 //! free, the one image whose CAS claims it). Only the owner ever decodes its target, so a
 //! target never has to be published to another thread and lookups can load entries Relaxed.
 
+use super::header::FORWARDED;
+use super::sync::{AtomicPtr, AtomicU64, GetMutPtr, Ordering, PublishedCell};
 use crate::object::Loc;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering, PublishedCell};
 
 /// Entries held inline in the forwarder.
 #[cfg(not(loom))]
@@ -157,14 +158,20 @@ impl SlotTable {
             Probe::Absent => return None,
             Probe::Continue => {}
         }
-        let mut level = self.next.load(Ordering::Acquire);
+        #[cfg(cowheap_mutant = "relaxed_level_link")]
+        let link = Ordering::Relaxed;
+        // Acquire: pairs with the Release CAS that published the level in `insert`, so its
+        // entries' initial values (the inserter's pre-filled entry above all) are visible.
+        #[cfg(not(cowheap_mutant = "relaxed_level_link"))]
+        let link = Ordering::Acquire;
+        let mut level = self.next.load(link);
         // SAFETY: levels are published with Release after full initialisation and are freed
         // only when the forwarder is dropped, which needs exclusive access to it.
         while let Some(l) = unsafe { level.as_ref() } {
             match Self::probe(l.window(id), key) {
                 Probe::Found(slot) => return Some(slot),
                 Probe::Absent => return None,
-                Probe::Continue => level = l.next.load(Ordering::Acquire),
+                Probe::Continue => level = l.next.load(link),
             }
         }
         None
@@ -173,6 +180,7 @@ impl SlotTable {
     /// The target image `id` installed, if any. Wait-free: at most `PROBE` loads per level.
     #[inline]
     pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
+        // Relaxed: the entry is this image's own; it wrote the target itself.
         self.find(id)
             .map(|slot| Loc::decode(slot.load(Ordering::Relaxed) & TARGET_MASK))
     }
@@ -185,16 +193,19 @@ impl SlotTable {
         }
         let mut link = &self.next;
         let mut len = FIRST_LEVEL;
+        #[cfg(cowheap_mutant = "relaxed_level_publish")]
+        let publish = Ordering::Relaxed;
+        // Release: a level's entries are initialised before any thread can reach it.
+        #[cfg(not(cowheap_mutant = "relaxed_level_publish"))]
+        let publish = Ordering::Release;
         loop {
+            // Acquire: pairs with the Release CAS below, as in `find`.
             let mut level = link.load(Ordering::Acquire);
             if level.is_null() {
                 let fresh = Box::into_raw(Level::new(len, id, word));
-                match link.compare_exchange(
-                    std::ptr::null_mut(),
-                    fresh,
-                    Ordering::Release,
-                    Ordering::Acquire,
-                ) {
+                // Acquire on failure: we go on to read the winner's level.
+                match link.compare_exchange(std::ptr::null_mut(), fresh, publish, Ordering::Acquire)
+                {
                     Ok(_) => return,
                     Err(winner) => {
                         // SAFETY: `fresh` came from Box::into_raw above and was never published.
@@ -216,17 +227,20 @@ impl SlotTable {
 
     fn claim<'a>(window: impl Iterator<Item = &'a AtomicU64>, word: u64) -> bool {
         for slot in window {
+            // Relaxed: a hint for the CAS below.
             let current = slot.load(Ordering::Relaxed);
             if !is_free(current) {
                 continue;
             }
             #[cfg(cowheap_mutant = "insert_without_cas")]
             {
-                crate::sync::backoff();
+                super::sync::backoff();
                 slot.store(word, Ordering::Relaxed);
                 return true;
             }
             #[cfg(not(cowheap_mutant = "insert_without_cas"))]
+            // Relaxed: the entry's only reader is the image that writes it; the CAS just makes
+            // sure one claimant wins a free entry.
             if slot
                 .compare_exchange(current, word, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
@@ -238,14 +252,16 @@ impl SlotTable {
     }
 
     /// Clears image `id`'s entry on teardown. The caller releases the id only afterwards.
-    fn clear(&self, id: u32) {
+    pub(super) fn clear(&self, id: u32) {
         if let Some(slot) = self.find(id) {
+            // Relaxed: the id's Release on release publishes it to the id's next holder.
             slot.store(TOMBSTONE, Ordering::Relaxed);
         }
     }
 
     /// Occupied entries and allocated capacity, for statistics.
     pub(crate) fn census(&self) -> (usize, usize) {
+        // Relaxed: a statistic; Acquire on links as in `find`.
         let mut used = self
             .inline
             .iter()
@@ -279,25 +295,6 @@ impl Drop for SlotTable {
     }
 }
 
-/// Exclusive access to an `AtomicPtr`'s value, for both std and loom.
-trait GetMutPtr {
-    fn get_mut_ptr(&mut self) -> &mut *mut Level;
-}
-
-impl GetMutPtr for AtomicPtr<Level> {
-    #[cfg(not(loom))]
-    fn get_mut_ptr(&mut self) -> &mut *mut Level {
-        self.get_mut()
-    }
-    #[cfg(loom)]
-    fn get_mut_ptr(&mut self) -> &mut *mut Level {
-        // loom's AtomicPtr has no get_mut; with_mut gives the same exclusive access.
-        let p = self.with_mut(|p| p as *mut *mut Level);
-        // SAFETY: `p` points into `self`, which we borrow mutably for the returned lifetime.
-        unsafe { &mut *p }
-    }
-}
-
 /// A conditional forwarder: the original header of the base object, and its slot table.
 pub(crate) struct Forwarder {
     original: PublishedCell<u64>,
@@ -311,27 +308,36 @@ impl Forwarder {
         self.original.get()
     }
 
+    /// The header word that points to a new forwarder.
+    fn into_word(self: Box<Forwarder>) -> u64 {
+        let p = Box::into_raw(self);
+        debug_assert_eq!(p.addr() as u64 & FORWARDED, 0);
+        p.expose_provenance() as u64 | FORWARDED
+    }
+
     /// Reconstitutes the forwarder a header word points to.
     ///
     /// # Safety
-    /// `word` must be a header word with the forwarded bit set, loaded with Acquire from a base
-    /// heap that the caller keeps alive.
+    /// `word` must be a header word with the forwarded bit set, loaded with Acquire from the
+    /// header word of an object start of a base heap that outlives `'a`.
     #[inline]
-    pub(crate) unsafe fn from_word<'a>(word: u64) -> &'a Forwarder {
-        // SAFETY: per the contract, the word is `Box::into_raw(forwarder) | FORWARDED`,
-        // published with Release and never freed while the base heap lives.
-        unsafe { &*((word & !crate::object::FORWARDED) as *const Forwarder) }
+    pub(super) unsafe fn from_word<'a>(word: u64) -> &'a Forwarder {
+        let p = std::ptr::with_exposed_provenance::<Forwarder>((word & !FORWARDED) as usize);
+        // SAFETY: per the contract, the word came from `into_word`, was published with Release
+        // and is never freed while the base heap lives.
+        unsafe { &*p }
     }
 
     /// Frees the forwarder a header word points to.
     ///
     /// # Safety
-    /// As for `from_word`, and the caller has exclusive access to the base heap, which will not
-    /// use the word again.
-    pub(crate) unsafe fn free(word: u64) {
-        // SAFETY: per the contract, the pointer came from Box::into_raw in `install` and no
-        // other reference to it exists.
-        drop(unsafe { Box::from_raw((word & !crate::object::FORWARDED) as *mut Forwarder) });
+    /// As for `from_word`, and the caller has exclusive access to the word, which nothing will
+    /// use again.
+    pub(super) unsafe fn free(word: u64) {
+        let p = std::ptr::with_exposed_provenance_mut::<Forwarder>((word & !FORWARDED) as usize);
+        // SAFETY: per the contract, the pointer came from `into_word` and no other reference
+        // to it exists.
+        drop(unsafe { Box::from_raw(p) });
     }
 }
 
@@ -346,20 +352,31 @@ pub(crate) enum Installed {
 /// Gives image `id` the entry `target` in the forwarder of the base object whose header word
 /// is `header`, installing the forwarder first if the object has none. The image must not
 /// already have an entry there.
-pub(crate) fn install(header: &AtomicU64, id: u32, target: Loc) -> Installed {
-    let mut word = header.load(Ordering::Acquire);
-    if word & crate::object::FORWARDED == 0 {
-        let fresh = Box::into_raw(Box::new(Forwarder {
+pub(super) fn install(header: &AtomicU64, id: u32, target: Loc) -> Installed {
+    #[cfg(cowheap_mutant = "relaxed_install_load")]
+    let observe = Ordering::Relaxed;
+    // Acquire: pairs with the Release CAS that published a forwarder, so joining it sees its
+    // original header and its levels.
+    #[cfg(not(cowheap_mutant = "relaxed_install_load"))]
+    let observe = Ordering::Acquire;
+    let mut word = header.load(observe);
+    if word & FORWARDED == 0 {
+        let tagged = Box::new(Forwarder {
             original: PublishedCell::new(word),
             slots: SlotTable::new(id, target),
-        }));
-        debug_assert_eq!(fresh as u64 & crate::object::FORWARDED, 0);
-        let tagged = fresh as u64 | crate::object::FORWARDED;
+        })
+        .into_word();
         #[cfg(cowheap_mutant = "relaxed_publish")]
         let publish = Ordering::Relaxed;
+        // Release: the forwarder is initialised before any reader can follow the word.
         #[cfg(not(cowheap_mutant = "relaxed_publish"))]
         let publish = Ordering::Release;
-        match header.compare_exchange(word, tagged, publish, Ordering::Acquire) {
+        #[cfg(cowheap_mutant = "relaxed_install_failure")]
+        let lost = Ordering::Relaxed;
+        // Acquire on failure: we go on to join the winner's forwarder, as after the load above.
+        #[cfg(not(cowheap_mutant = "relaxed_install_failure"))]
+        let lost = Ordering::Acquire;
+        match header.compare_exchange(word, tagged, publish, lost) {
             Ok(_) => return Installed::Forwarder,
             Err(actual) => {
                 #[cfg(cowheap_mutant = "blind_overwrite")]
@@ -370,24 +387,19 @@ pub(crate) fn install(header: &AtomicU64, id: u32, target: Loc) -> Installed {
                 }
                 #[cfg(not(cowheap_mutant = "blind_overwrite"))]
                 {
-                    // SAFETY: `fresh` came from Box::into_raw above and lost the race, so no
+                    // SAFETY: `tagged` came from `into_word` above and lost the race, so no
                     // other thread ever saw it.
                     unsafe { Forwarder::free(tagged) };
                     // A header word changes at most once, from header to forwarder.
-                    debug_assert_ne!(actual & crate::object::FORWARDED, 0);
+                    debug_assert_ne!(actual & FORWARDED, 0);
                     word = actual;
                 }
             }
         }
     }
-    // SAFETY: `word` has the forwarded bit, was loaded with Acquire, and the caller's image
-    // keeps the base heap alive.
+    // SAFETY: `word` has the forwarded bit, was loaded with Acquire from an object start's
+    // header word (the caller's contract), and the caller keeps the base heap alive.
     let forwarder = unsafe { Forwarder::from_word(word) };
     forwarder.slots.insert(id, target);
     Installed::Entry
-}
-
-/// Clears image `id`'s entry, if any.
-pub(crate) fn clear(forwarder: &Forwarder, id: u32) {
-    forwarder.slots.clear(id)
 }

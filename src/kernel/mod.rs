@@ -1,0 +1,38 @@
+//! The kernel: everything loom checks, and all of cowheap's unsafe code.
+//!
+//! * [`sync`]: the `std`/loom shim every kernel atomic comes from.
+//! * [`header`]: a base object's header word and its one decode, a header or a forwarder.
+//! * [`forwarder`]: conditional forwarders and their per-image slot tables.
+//! * [`arena`]: the sealed base arena and its object-start bitmap.
+//! * [`ids`]: per-heap image ids, handed out again only after their entries are cleared.
+//! * [`owners`]: process-wide owner ids: base owners (never reused) and image incarnations
+//!   (reused, never while live).
+//!
+//! # Why no safe call sequence can decode a word that is not a header
+//!
+//! The one place a word becomes a `&Forwarder` is [`header::HeaderWord::decode`], and its one
+//! caller, [`arena::Arena::header`], first checks the arena's object-start bitmap. A base
+//! reference that passes a heap's owner check but names the middle of an object (as a forged or
+//! stale reference could) therefore gets `None`, never a decode: callers turn that into
+//! [`Error::StaleReference`](crate::Error::StaleReference). The read fast path loads header
+//! words without decoding them (it only tests bits, and never follows a pointer), and it checks
+//! the same bitmap before it trusts the word's length for a bounds check. Private spaces keep
+//! their own bitmap (`space.rs`), and private header words never hold pointers.
+//!
+//! Three more lines of defence keep references honest in the first place:
+//! 1. owner ids never repeat among live spaces ([`owners`]): base owners are never reused and
+//!    incarnations are reused only once free, so a reference passes the owner check only of the
+//!    space that minted it, or, for an ended image's reference after the incarnation space has
+//!    been swept, of a later image with the same incarnation, where the bitmap decides;
+//! 2. every reference stored into a base or a private object is checked on the way in (owner
+//!    and object start), so a reference read back out of an object names an object start; and
+//! 3. every index is bounds-checked: no arena or space access is unchecked.
+
+#![allow(unsafe_code)]
+
+pub(crate) mod arena;
+pub(crate) mod forwarder;
+pub(crate) mod header;
+pub(crate) mod ids;
+pub(crate) mod owners;
+pub(crate) mod sync;
