@@ -182,10 +182,9 @@ fn assert_refused_everywhere(image: &mut Image, base: &Base, bad: Value) {
     );
 
     // Nothing happened: no copy, no allocation, no forwarder, no entry, no root change.
-    // (Look-ups may grow: an operation may resolve a good argument before it finds the bad
-    // one. They are reads, not traces.)
+    // (Resolution fills may grow: they count attempts, as documented on the field.)
     let after = ImageStats {
-        lookups: before.lookups,
+        resolution_fills: before.resolution_fills,
         ..image.stats()
     };
     assert_eq!(after, before, "a refused operation left a trace");

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod read;
+mod resolutions;
 mod write;
 
 use std::cell::Cell;
@@ -37,8 +38,9 @@ pub struct Image {
     /// [`Image::incarnation`]).
     pub(crate) incarnation: u32,
     pub(crate) space: Space,
-    /// Base objects where this image holds a slot-table entry, for teardown.
-    pub(crate) entered: Vec<u32>,
+    /// Its own targets and its resolved negative answers for forwarded base objects: the read
+    /// path's answer, and the list of entries teardown clears.
+    pub(crate) resolutions: resolutions::Resolutions,
     root_overrides: Vec<(String, Value)>,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -82,7 +84,7 @@ impl BaseHeap {
             id,
             incarnation,
             space: Space::new(incarnation),
-            entered: Vec::new(),
+            resolutions: Default::default(),
             root_overrides: Vec::new(),
             _not_sync: PhantomData,
         })
@@ -93,8 +95,8 @@ impl Drop for Image {
     fn drop(&mut self) {
         #[cfg(cowheap_mutant = "early_id_release")]
         self.heap.inner.ids.release(self.id);
-        for &at in &self.entered {
-            self.heap.arena().clear(at as usize, self.id);
+        for (at, _) in self.resolutions.own_entries() {
+            self.heap.arena().clear(at, self.id);
         }
         // The id goes back only after every entry is a tombstone, so its next holder
         // cannot find this image's targets.
@@ -193,11 +195,17 @@ impl Image {
     /// when they are [`identical`](Self::identical). Normalise with this before keying a
     /// map by `Value`.
     pub fn canonical(&mut self, v: Value) -> Result<Value> {
+        let (value, lookups) = self.probe_canonical(v)?;
+        self.count_lookups(lookups);
+        Ok(value)
+    }
+
+    fn probe_canonical(&mut self, v: Value) -> Result<(Value, u32)> {
         if !v.is_object() {
-            return Ok(v);
+            return Ok((v, 0));
         }
-        let target = self.target_of(v)?.loc();
-        Ok(self.value_of(target))
+        let (target, lookups) = self.probe(v)?;
+        Ok((self.value_of(target.loc()), lookups))
     }
 
     /// Resolves `obj` and counts the forwarder look-ups it took: for queries that cannot be
@@ -242,7 +250,10 @@ impl Image {
     /// True if `a` and `b` are the same object as this image sees them. A base object and this
     /// image's copy of it are identical; so are an object and whatever it became.
     pub fn identical(&mut self, a: Value, b: Value) -> Result<bool> {
-        Ok(self.canonical(a)? == self.canonical(b)?)
+        let (a, a_lookups) = self.probe_canonical(a)?;
+        let (b, b_lookups) = self.probe_canonical(b)?;
+        self.count_lookups(a_lookups + b_lookups);
+        Ok(a == b)
     }
 
     /// The identity hash. A copy keeps its base object's hash. Immediates hash to their value.

@@ -8,6 +8,7 @@
 //! followed to the end, as Spur does. A reference read out of a private object that had to be
 //! followed is rewritten in place: the lazy become.
 
+use super::resolutions::Resolution;
 use super::{Image, Target};
 use crate::kernel::header::HeaderWord;
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
@@ -20,15 +21,25 @@ impl Image {
     /// object this image has copied (or made `become` something), the answer is the copy.
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
-        // The fast paths: an unforwarded pointers object, base or private, holding a value that
-        // needs no following (see `settled`). The object-start check comes before the header
-        // word is trusted for a bounds check. Base header loads are Relaxed because nothing they
-        // point to is dereferenced: a forwarded bit, even one this image set itself (which
-        // coherence guarantees it sees), sends the read down the general path, which loads
-        // again with Acquire. Base bodies never change after sealing.
+        // The fast paths: a pointers object, base or private, holding a value that needs no
+        // following (see `settled`). The object-start check comes before the header word is
+        // trusted for a bounds check. A forwarded base object is answered from this image's own
+        // resolutions (its target, or the sealed header where it has no entry), so the
+        // forwarder is never dereferenced here and the header load can be Relaxed; the general
+        // path loads again with Acquire when it must follow the pointer. Base bodies never
+        // change after sealing.
         if obj.is_ref_of(self.base_owner) && self.heap.arena().is_start(obj.index()) {
             let at = obj.index();
-            let word = self.heap.arena().word(at);
+            let mut word = self.heap.arena().word(at);
+            if word & FORWARDED != 0 {
+                // Forwarded: this image's own answer, without touching the forwarder. Its own
+                // target goes down the general path; "no entry" reads the base as sealed.
+                match self.resolutions.get(at) {
+                    Some(Resolution::Original(header)) => word = header.0,
+                    Some(Resolution::Own(Loc::Private(p))) => return self.read_private(p, index),
+                    _ => return self.read_general(obj, index),
+                }
+            }
             if word & FORWARDED_OR_NOT_POINTERS == 0 {
                 let len = Header(word).body_words();
                 if index >= len {
@@ -38,7 +49,7 @@ impl Image {
                 if self.settled(value) {
                     return Ok(value);
                 }
-            } else if word & FORWARDED == 0 {
+            } else {
                 let header = Header(word);
                 if header.format() == Format::Method {
                     return self.read_base_slot(at, header, index);
@@ -49,20 +60,27 @@ impl Image {
                 });
             }
         } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
-            let at = obj.index();
-            if let Some(&word) = self.space.words.get(at) {
-                let len = Header(word).body_words();
-                if word & FORWARDED_OR_NOT_POINTERS == 0 && index < len {
-                    if let Some(&bits) = self.space.words.get(at + HEADER_WORDS + index) {
-                        let value = Value::from_bits(bits);
-                        if self.settled(value) {
-                            return Ok(value);
-                        }
+            return self.read_private(obj.index(), index);
+        }
+        self.read_general(obj, index)
+    }
+
+    /// Slot `index` of the private object at `at` (an object start): the fast path for an
+    /// unforwarded pointers object holding a settled value, else the general path.
+    #[inline(always)]
+    fn read_private(&mut self, at: usize, index: usize) -> Result<Value> {
+        if let Some(&word) = self.space.words.get(at) {
+            let len = Header(word).body_words();
+            if word & FORWARDED_OR_NOT_POINTERS == 0 && index < len {
+                if let Some(&bits) = self.space.words.get(at + HEADER_WORDS + index) {
+                    let value = Value::from_bits(bits);
+                    if self.settled(value) {
+                        return Ok(value);
                     }
                 }
             }
         }
-        self.read_general(obj, index)
+        self.read_resolved(Loc::Private(at), index)
     }
 
     /// True if `value` reads as itself in this image: an immediate, a reference to a base object
@@ -74,6 +92,10 @@ impl Image {
             true
         } else if value.is_ref_of(self.base_owner) {
             self.heap.arena().word(value.index()) & FORWARDED == 0
+                || matches!(
+                    self.resolutions.get(value.index()),
+                    Some(Resolution::Original(_))
+                )
         } else {
             self.space
                 .words
@@ -141,10 +163,18 @@ impl Image {
                         }
                         HeaderWord::Forwarded(forwarder) => {
                             lookups += 1;
-                            match forwarder.slots.lookup(self.id) {
-                                Some(next) => loc = next,
+                            match self.resolutions.get(at) {
+                                Some(Resolution::Own(next)) => loc = next,
+                                Some(Resolution::Original(header)) => {
+                                    return Ok((Target::Base { at, header }, lookups));
+                                }
                                 None => {
+                                    // The first time this image meets this forwarder: it has
+                                    // no entry (its own are all recorded), so it sees the
+                                    // original, and will until it writes the object itself.
                                     let header = Header(forwarder.original());
+                                    self.resolutions.set_original(at, header);
+                                    self.counters().resolution_fills.bump();
                                     return Ok((Target::Base { at, header }, lookups));
                                 }
                             }

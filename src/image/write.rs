@@ -96,7 +96,7 @@ impl Image {
             Some(Installed::Entry) => self.counters().entries_added.bump(),
             None => return Err(Error::StaleReference),
         }
-        self.entered.push(at as u32);
+        self.resolutions.set_own(at, target);
         Ok(())
     }
 }
