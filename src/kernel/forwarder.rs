@@ -59,6 +59,7 @@ pub(crate) const PROBE: usize = 2;
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = 1;
 const KEY_SHIFT: u32 = 42;
+#[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
 const TARGET_MASK: u64 = (1 << KEY_SHIFT) - 1;
 
 /// The largest number of image ids an entry can name.
@@ -179,6 +180,7 @@ impl SlotTable {
 
     /// The target image `id` installed, if any. Wait-free: at most `PROBE` loads per level.
     #[inline]
+    #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
     pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
         // Relaxed: the entry is this image's own; it wrote the target itself.
         self.find(id)
