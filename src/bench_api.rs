@@ -5,6 +5,7 @@
 
 use crate::kernel::arena::Arena;
 use crate::kernel::header::HeaderWord;
+use crate::kernel::ids::IdAllocator;
 use crate::object::{Header, Loc, FORWARDED};
 use crate::{BaseHeap, Format, Value};
 
@@ -15,8 +16,8 @@ pub fn arena_words(heap: &BaseHeap) -> Vec<u64> {
     let arena = heap.arena();
     let mut words: Vec<u64> = (0..arena.len()).map(|i| arena.word(i)).collect();
     for at in arena.starts() {
-        if let Some(h) = arena.header(at) {
-            words[at] = h.original().0;
+        if let Some(h) = arena.original_header(at) {
+            words[at] = h.0;
         }
     }
     words
@@ -31,11 +32,16 @@ pub fn value_index(v: Value) -> usize {
 /// The header-word bit that marks a forwarded object.
 pub const FORWARDED_BIT: u64 = FORWARDED;
 
-/// A stand-alone conditional forwarder, driven through the kernel's own `install`, `lookup`
-/// and `clear`: the slot table exactly as the write and read paths use it.
+/// A stand-alone conditional forwarder, driven through the kernel's own `install`, `remove`
+/// and published entries: the table exactly as the write path and teardown use it. (The read
+/// path answers from each image's own resolutions and never looks entries up.)
 pub struct SlotTableBench {
     arena: Arena,
+    ids: IdAllocator,
 }
+
+/// Ids a [`SlotTableBench`] accepts.
+const BENCH_IDS: usize = 1 << 16;
 
 impl Default for SlotTableBench {
     fn default() -> Self {
@@ -46,37 +52,49 @@ impl Default for SlotTableBench {
 impl SlotTableBench {
     /// One unforwarded object: the first `insert` installs its forwarder by CAS.
     pub fn new() -> SlotTableBench {
+        let header = Header::new(Format::Pointers, 1, 1, 0).0;
         SlotTableBench {
-            arena: Arena::new(vec![Header::new(Format::Pointers, 1, 1, 0).0, 0, 0], [0]),
+            arena: Arena::new(vec![header, 0, 0], [0], BENCH_IDS),
+            ids: IdAllocator::new(BENCH_IDS),
         }
     }
 
-    /// Gives image `id` the entry `target` (a private word index). The image must have none.
+    /// Gives image `id` (below 65,536) the entry `target` (a private word index). The image
+    /// must have none.
     #[inline]
     pub fn insert(&self, id: u32, target: u64) {
-        self.arena.install(0, id, Loc::Private(target as usize));
+        let section = self.arena.enter(id);
+        self.arena
+            .install(0, id, Loc::Private(target as usize), &section);
     }
 
-    /// Image `id`'s target, as the read path looks it up.
+    /// Image `id`'s published target: a scan of the entries.
     #[inline]
     pub fn lookup(&self, id: u32) -> Option<u64> {
-        match self.arena.header(0)? {
+        let section = self.arena.enter_outsider();
+        match self.arena.header(0, &section)? {
             HeaderWord::Plain(_) => None,
-            HeaderWord::Forwarded(f) => f.slots.lookup(id).map(|loc| match loc {
+            HeaderWord::Forwarded(f) => f.lookup(id).map(|loc| match loc {
                 Loc::Private(i) | Loc::Base(i) => i as u64,
             }),
         }
     }
 
-    /// Clears image `id`'s entry, as teardown does.
+    /// Removes image `id`'s entry, as teardown does, taking the forwarder down (and freeing it)
+    /// with its last entry.
     pub fn clear(&self, id: u32) {
-        self.arena.clear(0, id)
+        let section = self.arena.enter(id);
+        let retired = self.arena.remove(0, id, &section);
+        drop(section);
+        self.arena.retire(retired.into_iter().collect(), &self.ids);
+        self.arena.collect();
     }
 
     /// Occupied entries and allocated entry capacity.
     pub fn census(&self) -> (usize, usize) {
-        match self.arena.header(0) {
-            Some(HeaderWord::Forwarded(f)) => f.slots.census(),
+        let section = self.arena.enter_outsider();
+        match self.arena.header(0, &section) {
+            Some(HeaderWord::Forwarded(f)) => f.census(),
             _ => (0, 0),
         }
     }

@@ -228,7 +228,11 @@ impl BaseBuilder {
             }
         }
         debug_assert_eq!(HEADER_WORDS, 2);
-        let arena = Arena::new(self.space.words, self.starts.iter().map(|&s| s as usize));
+        let arena = Arena::new(
+            self.space.words,
+            self.starts.iter().map(|&s| s as usize),
+            config.max_images,
+        );
         Ok(BaseHeap {
             inner: Arc::new(HeapInner {
                 arena,

@@ -110,8 +110,7 @@ impl BaseHeap {
     pub(crate) fn original_header(&self, index: usize) -> Result<Header> {
         self.inner
             .arena
-            .header(index)
-            .map(HeaderWord::original)
+            .original_header(index)
             .ok_or(Error::StaleReference)
     }
 
@@ -270,15 +269,24 @@ impl BaseHeap {
     /// Counts forwarders and slot-table entries. Walks the whole base.
     pub fn census(&self) -> Census {
         let mut census = Census::default();
+        let arena = &self.inner.arena;
+        let section = arena.enter_outsider();
         for &start in self.inner.starts.iter() {
-            if let Some(HeaderWord::Forwarded(f)) = self.inner.arena.header(start as usize) {
-                let (used, capacity) = f.slots.census();
+            if let Some(HeaderWord::Forwarded(f)) = arena.header(start as usize, &section) {
+                let (used, capacity) = f.census();
                 census.forwarders += 1;
                 census.entries += used;
                 census.entry_capacity += capacity;
             }
         }
         census
+    }
+
+    /// Frees the memory of forwarders taken down since the last call whose grace period has
+    /// passed, and answers how many. Images do this themselves when they are created or end;
+    /// a host that wants memory back sooner, after a burst of teardowns, calls it.
+    pub fn reclaim(&self) -> usize {
+        self.inner.arena.collect()
     }
 }
 

@@ -78,6 +78,7 @@ impl BaseHeap {
             });
         };
         self.inner.live.register(id, incarnation);
+        self.inner.arena.collect();
         Ok(Image {
             heap: self.clone(),
             base_owner: self.owner(),
@@ -95,15 +96,22 @@ impl Drop for Image {
     fn drop(&mut self) {
         #[cfg(cowheap_mutant = "early_id_release")]
         self.heap.inner.ids.release(self.id);
-        for (at, _) in self.resolutions.own_entries() {
-            self.heap.arena().clear(at, self.id);
-        }
-        // The id goes back only after every entry is a tombstone, so its next holder
-        // cannot find this image's targets.
+        let arena = self.heap.arena();
+        let section = arena.enter(self.id);
+        let retired: Vec<u64> = self
+            .resolutions
+            .own_entries()
+            .filter_map(|(at, _)| arena.remove(at, self.id, &section))
+            .collect();
+        drop(section);
+        arena.retire(retired, &self.heap.inner.ids);
+        // The id goes back only after the image's last section, so its next holder never
+        // shares its section counter.
         self.heap.inner.live.unregister(self.id);
         #[cfg(not(cowheap_mutant = "early_id_release"))]
         self.heap.inner.ids.release(self.id);
         release_incarnation(self.incarnation);
+        arena.collect();
     }
 }
 

@@ -10,7 +10,6 @@
 
 use super::resolutions::Resolution;
 use super::{Image, Target};
-use crate::kernel::header::HeaderWord;
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Format, Result, Value};
 
@@ -157,27 +156,37 @@ impl Image {
         loop {
             match loc {
                 Loc::Base(at) => {
-                    match self.heap.arena().header(at).ok_or(Error::StaleReference)? {
-                        HeaderWord::Plain(header) => {
-                            return Ok((Target::Base { at, header }, lookups))
+                    let arena = self.heap.arena();
+                    if !arena.is_start(at) {
+                        return Err(Error::StaleReference);
+                    }
+                    // Relaxed: a plain header is immutable, and a forwarded one is answered
+                    // from this image's own resolutions, or observed again in a section.
+                    let word = arena.word(at);
+                    if word & FORWARDED == 0 {
+                        let header = Header(word);
+                        return Ok((Target::Base { at, header }, lookups));
+                    }
+                    lookups += 1;
+                    match self.resolutions.get(at) {
+                        Some(Resolution::Own(next)) => loc = next,
+                        Some(Resolution::Original(header)) => {
+                            return Ok((Target::Base { at, header }, lookups));
                         }
-                        HeaderWord::Forwarded(forwarder) => {
-                            lookups += 1;
-                            match self.resolutions.get(at) {
-                                Some(Resolution::Own(next)) => loc = next,
-                                Some(Resolution::Original(header)) => {
-                                    return Ok((Target::Base { at, header }, lookups));
-                                }
-                                None => {
-                                    // The first time this image meets this forwarder: it has
-                                    // no entry (its own are all recorded), so it sees the
-                                    // original, and will until it writes the object itself.
-                                    let header = Header(forwarder.original());
-                                    self.resolutions.set_original(at, header);
-                                    self.counters().resolution_fills.bump();
-                                    return Ok((Target::Base { at, header }, lookups));
-                                }
-                            }
+                        None => {
+                            // The first time this image meets this forwarder: it has no entry
+                            // (its own are all recorded), so it sees the original, and will
+                            // until it writes the object itself. Only the header is needed;
+                            // if the forwarder was taken down meanwhile, so much the better.
+                            let section = arena.enter(self.id);
+                            let header = arena
+                                .header(at, &section)
+                                .ok_or(Error::StaleReference)?
+                                .original();
+                            drop(section);
+                            self.resolutions.set_original(at, header);
+                            self.counters().resolution_fills.bump();
+                            return Ok((Target::Base { at, header }, lookups));
                         }
                     }
                 }

@@ -91,7 +91,11 @@ impl Image {
     /// Gives this image the forwarder entry `target` for base object `at`, where it has none.
     /// `at` was resolved, so it is an object start and the kernel cannot refuse it.
     fn enter(&mut self, at: usize, target: Loc) -> Result<()> {
-        match self.heap.arena().install(at, self.id, target) {
+        let arena = self.heap.arena();
+        let section = arena.enter(self.id);
+        let installed = arena.install(at, self.id, target, &section);
+        drop(section);
+        match installed {
             Some(Installed::Forwarder) => self.counters().forwarders_installed.bump(),
             Some(Installed::Entry) => self.counters().entries_added.bump(),
             None => return Err(Error::StaleReference),

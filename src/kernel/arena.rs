@@ -1,22 +1,31 @@
-//! The sealed base arena: every base object's words as atomics, and a bitmap of where objects
-//! start. The bitmap is the guard that keeps a word that is not a header from ever being
-//! decoded as one (see the kernel's module docs).
+//! The sealed base arena: every base object's words as atomics, a bitmap of where objects
+//! start, and the reclamation state of the forwarders installed in it. The bitmap is the guard
+//! that keeps a word that is not a header from ever being decoded as one (see the kernel's
+//! module docs).
 
 use super::forwarder::{self, Installed};
 use super::header::{HeaderWord, FORWARDED};
+use super::ids::IdAllocator;
+use super::reclaim::{Limbo, Section, Sections};
 use super::sync::{AtomicU64, Ordering};
-use crate::object::Loc;
+use crate::object::{Header, Loc};
 
 pub(crate) struct Arena {
     words: Box<[AtomicU64]>,
     /// One bit per word: set where an object starts.
     starts: Box<[u64]>,
+    sections: Sections,
+    limbo: Limbo,
 }
 
 impl Arena {
-    /// An arena of `words`, with objects starting at `starts`. Each start must hold a header
-    /// (bit 0 clear).
-    pub(crate) fn new(words: Vec<u64>, starts: impl IntoIterator<Item = usize>) -> Arena {
+    /// An arena of `words`, with objects starting at `starts`, for at most `images` live
+    /// images. Each start must hold a header (bit 0 clear).
+    pub(crate) fn new(
+        words: Vec<u64>,
+        starts: impl IntoIterator<Item = usize>,
+        images: usize,
+    ) -> Arena {
         let mut bits = vec![0u64; words.len().div_ceil(64)];
         for at in starts {
             debug_assert_eq!(words[at] & FORWARDED, 0);
@@ -25,7 +34,19 @@ impl Arena {
         Arena {
             words: words.into_iter().map(AtomicU64::new).collect(),
             starts: bits.into_boxed_slice(),
+            sections: Sections::new(images),
+            limbo: Limbo::new(),
         }
+    }
+
+    /// Image `id` enters a section: forwarders it reads stay allocated until it ends.
+    pub(crate) fn enter(&self, id: u32) -> Section<'_> {
+        self.sections.enter(id)
+    }
+
+    /// A thread without an image enters a section.
+    pub(crate) fn enter_outsider(&self) -> Section<'_> {
+        self.sections.enter_outsider()
     }
 
     /// True if an object starts at word `at`.
@@ -55,38 +76,65 @@ impl Arena {
         self.words.len()
     }
 
-    /// The header word of the object at `at`, decoded: its header, or its forwarder. `None` if
-    /// no object starts at `at`.
+    /// The header word of the object at `at`, decoded: its header, or its forwarder, which
+    /// stays allocated while `section` lasts. `None` if no object starts at `at`.
     #[inline]
-    pub(crate) fn header(&self, at: usize) -> Option<HeaderWord<'_>> {
+    pub(crate) fn header<'s>(&'s self, at: usize, section: &'s Section) -> Option<HeaderWord<'s>> {
         if !self.is_start(at) {
             return None;
         }
-        #[cfg(cowheap_mutant = "relaxed_resolve_load")]
-        let observe = Ordering::Relaxed;
-        // Acquire: pairs with the Release CAS in `forwarder::install`, so a forwarder we follow
-        // is fully initialised.
-        #[cfg(not(cowheap_mutant = "relaxed_resolve_load"))]
-        let observe = Ordering::Acquire;
-        let word = self.words[at].load(observe);
-        // SAFETY: an object starts at `at` (checked above), the word was loaded with Acquire,
-        // and forwarders live as long as the arena, which `&self` keeps alive.
+        let word = forwarder::observe(&self.words[at], section);
+        // SAFETY: an object starts at `at` (checked above), and the word was observed inside
+        // `section`, which outlives the answer.
         Some(unsafe { HeaderWord::decode(word) })
+    }
+
+    /// The header the object at `at` was sealed with, whether or not it is forwarded now.
+    /// `None` if no object starts at `at`.
+    pub(crate) fn original_header(&self, at: usize) -> Option<Header> {
+        if !self.is_start(at) {
+            return None;
+        }
+        // Relaxed: a plain header is immutable; a forwarded one is read again below.
+        let word = self.words[at].load(Ordering::Relaxed);
+        if word & FORWARDED == 0 {
+            return Some(Header(word));
+        }
+        let section = self.enter_outsider();
+        self.header(at, &section).map(HeaderWord::original)
     }
 
     /// Gives image `id` the entry `target` in the forwarder of the object at `at`, installing
     /// the forwarder first if the object has none. The image must not have an entry there.
     /// `None` (and nothing done) if no object starts at `at`.
-    pub(crate) fn install(&self, at: usize, id: u32, target: Loc) -> Option<Installed> {
+    pub(crate) fn install(
+        &self,
+        at: usize,
+        id: u32,
+        target: Loc,
+        section: &Section,
+    ) -> Option<Installed> {
         self.is_start(at)
-            .then(|| forwarder::install(&self.words[at], id, target))
+            .then(|| forwarder::install(&self.words[at], id, target, section))
     }
 
-    /// Clears image `id`'s entry in the forwarder of the object at `at`, if it has one.
-    pub(crate) fn clear(&self, at: usize, id: u32) {
-        if let Some(HeaderWord::Forwarded(f)) = self.header(at) {
-            f.slots.clear(id);
+    /// Removes image `id`'s entry from the forwarder of the object at `at`. Answers the
+    /// forwarder's word if that took it down, for [`retire`](Self::retire).
+    pub(crate) fn remove(&self, at: usize, id: u32, section: &Section) -> Option<u64> {
+        if !self.is_start(at) {
+            return None;
         }
+        forwarder::remove(&self.words[at], id, section)
+    }
+
+    /// Hands taken-down forwarders to reclamation. Call outside any section of one's own.
+    pub(crate) fn retire(&self, words: Vec<u64>, ids: &IdAllocator) {
+        self.limbo.retire(words, &self.sections, ids)
+    }
+
+    /// Frees the retired forwarders whose grace period has passed; answers how many.
+    pub(crate) fn collect(&self) -> usize {
+        self.limbo.collect(&self.sections)
     }
 
     /// Every object start, in arena order.

@@ -1,43 +1,40 @@
-//! Conditional forwarders and their per-image slot tables.
+//! Conditional forwarders: the published truth of which images have diverged from a base object
+//! and where each one's target is, and the protocol that installs them and takes them down.
 //!
-//! A forwarder is installed, once, by CAS on a base object's header word, and then lives as
-//! long as the base heap. It maps image ids to that image's target: its copy, or whatever it
-//! made the object `become`.
+//! A forwarder is installed by CAS on a base object's header word. It keeps the object's
+//! original header, a count of live entries, and the entries themselves. Each image also keeps
+//! its own answer in its private resolutions (`image/resolutions.rs`), so the read path never
+//! walks a forwarder's entries: they are for teardown, censuses and the models.
 //!
-//! # The slot table: chained levels that never move
+//! # Entries: a bag of single words
 //!
-//! Entries are single `AtomicU64` words, `key << 42 | target`, where `key = image id + 1`.
-//! They live in a chain of levels: two inline entries (most objects are written by one or two
-//! images), then out-of-line levels of 8, 32, 128, ... entries (4x growth), each probed
-//! linearly for at most [`PROBE`] (4) entries from a Fibonacci hash of the image id. A window
-//! of 4 halves look-ups at 64-1024 entries against a window of 8, for the same memory on dense
-//! ids (simulated: 2.67 entries of capacity per entry at 1024 either way; windows of 1-2 risk
-//! 10-40x when ids are sparse).
+//! An entry is one `AtomicU64`, `key << 42 | target`, `key = image id + 1`, or 0 when free. Two
+//! live inline (most objects are written by one or two images), then in a chain of levels of 8,
+//! 32, 128, ... (4x). An insert claims the first free entry by CAS, in chain order, and CASes a
+//! new level, pre-filled with its entry, onto the chain when every entry is taken. Lock-free:
+//! a lost CAS means another image claimed that entry. No hashing, so no id pattern can force
+//! a level: a level is added only when all before it are full, so capacity is at most 5.4x the
+//! peak of live entries, and all of it goes when the forwarder is taken down. Levels never move,
+//! so no entry is ever in two places and no update is lost to a copy.
 //!
-//! * **Insert** (lock-free): CAS the first free entry (empty or tombstone) in any level's probe
-//!   window; if there is none, CAS a new level, pre-filled with the entry, onto the chain. A
-//!   lost CAS moves on to the next candidate, so some image always makes progress.
-//! * **Own-entry read** (wait-free, allocation-free): visit each level's window; stop at the
-//!   first empty entry. Entries only go empty -> occupied -> tombstone -> occupied, and an image
-//!   inserts its key into the first free entry it meets, so an empty entry proves the key is in
-//!   no later position.
-//! * **Growth never copies**, so no entry is ever in two places, no update can be lost to a
-//!   concurrent copy, and no table is ever retired while another thread may read it. Levels
-//!   are freed with the forwarder, when the base heap is dropped, and nothing else can be
-//!   reading them then. This is the argued alternative to epoch reclamation: the read path
-//!   needs no pin and no fence.
-//! * **Teardown** stores a tombstone into the image's entries, then frees its id. The id is
-//!   handed out again only through an Acquire on the id bitmap, so a later image with that id
-//!   sees the tombstones (no ABA).
-//! * **Memory** is O(entries): entries are reused after teardown, and each level is at most
-//!   4x the entries that forced it into existence.
+//! # Taking a forwarder down
 //!
-//! Each entry has exactly one writer at a time: the image whose key it holds (or, while it is
-//! free, the one image whose CAS claims it). Only the owner ever decodes its target, so a
-//! target never has to be published to another thread and lookups can load entries Relaxed.
+//! `state` counts live entries, and its top bit says *retired*. An image joins a forwarder by
+//! incrementing the count (never from retired); teardown decrements it. The image whose
+//! decrement leaves 0 CASes 0 -> retired, restores the header word to the original header by
+//! CAS, and hands the forwarder to [`reclaim`](super::reclaim), which frees it once no thread can
+//! still hold it. An image that meets a retired forwarder while installing helps: it restores the
+//! header itself (so a stalled reclaimer delays no one) and retries on the plain header. So an
+//! insert lands in a live forwarder, or retries; never in a retired one, because a forwarder
+//! with a reserved entry cannot retire.
+//!
+//! Every header-word access that may dereference the forwarder is a read-modify-write inside a
+//! [`Section`](super::reclaim::Section): that is what lets the reclaimer see every thread that
+//! could hold the pointer (see `reclaim.rs`).
 
 use super::header::FORWARDED;
-use super::sync::{AtomicPtr, AtomicU64, GetMutPtr, Ordering, PublishedCell};
+use super::reclaim::Section;
+use super::sync::{backoff, AtomicPtr, AtomicU64, GetMutPtr, Ordering, PublishedCell};
 use crate::object::Loc;
 
 /// Entries held inline in the forwarder.
@@ -50,17 +47,12 @@ const INLINE: usize = 1;
 const FIRST_LEVEL: usize = 8;
 #[cfg(loom)]
 const FIRST_LEVEL: usize = 2;
-/// The longest linear probe inside one level.
-#[cfg(not(loom))]
-pub(crate) const PROBE: usize = 4;
-#[cfg(loom)]
-pub(crate) const PROBE: usize = 2;
 
 const EMPTY: u64 = 0;
-const TOMBSTONE: u64 = 1;
 const KEY_SHIFT: u32 = 42;
-#[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
 const TARGET_MASK: u64 = (1 << KEY_SHIFT) - 1;
+/// The top bit of `state`: the forwarder is retired and takes no new entries.
+const RETIRED: u64 = 1 << 63;
 
 /// The largest number of image ids an entry can name.
 pub(crate) const MAX_KEYS: usize = (1 << (64 - KEY_SHIFT)) - 2;
@@ -75,136 +67,168 @@ fn entry(id: u32, target: Loc) -> u64 {
     (key_of(id) << KEY_SHIFT) | target.encode()
 }
 
-#[inline]
-fn is_free(word: u64) -> bool {
-    word >> KEY_SHIFT == 0
-}
-
-#[inline]
-fn home(id: u32, len: usize) -> usize {
-    // Fibonacci hashing spreads dense ids evenly over the level.
-    (((id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 32) as usize & (len - 1)
-}
-
 struct Level {
     entries: Box<[AtomicU64]>,
     next: AtomicPtr<Level>,
 }
 
 impl Level {
-    fn new(len: usize, id: u32, first: u64) -> Box<Level> {
-        let at = home(id, len);
+    fn new(len: usize, first: u64) -> Box<Level> {
         let entries = (0..len)
-            .map(|i| AtomicU64::new(if i == at { first } else { EMPTY }))
+            .map(|i| AtomicU64::new(if i == 0 { first } else { EMPTY }))
             .collect();
         Box::new(Level {
             entries,
             next: AtomicPtr::new(std::ptr::null_mut()),
         })
     }
-
-    /// The probe window of `id`, in probe order.
-    fn window(&self, id: u32) -> impl Iterator<Item = &AtomicU64> {
-        let len = self.entries.len();
-        let start = home(id, len);
-        (0..PROBE.min(len)).map(move |j| &self.entries[(start + j) & (len - 1)])
-    }
 }
 
-/// The table of per-image indirection slots. See the module docs.
-pub(crate) struct SlotTable {
+/// A conditional forwarder. See the module docs.
+pub(crate) struct Forwarder {
+    original: PublishedCell<u64>,
+    state: AtomicU64,
     inline: [AtomicU64; INLINE],
     next: AtomicPtr<Level>,
+    /// Under loom a forwarder is marked rather than freed, so that a model reaching one after
+    /// its reclamation fails an assertion instead of reading freed memory.
+    #[cfg(loom)]
+    freed: loom::sync::atomic::AtomicBool,
 }
 
-/// The outcome of probing one window.
-enum Probe<'a> {
-    Found(&'a AtomicU64),
-    /// An empty entry: the key is in no later position.
-    Absent,
-    /// Window exhausted; look at the next level.
-    Continue,
-}
-
-impl SlotTable {
-    fn new(id: u32, target: Loc) -> SlotTable {
-        let inline =
-            std::array::from_fn(|i| AtomicU64::new(if i == 0 { entry(id, target) } else { EMPTY }));
-        SlotTable {
-            inline,
+impl Forwarder {
+    fn new(original: u64, id: u32, target: Loc) -> Box<Forwarder> {
+        Box::new(Forwarder {
+            original: PublishedCell::new(original),
+            state: AtomicU64::new(1),
+            inline: std::array::from_fn(|i| {
+                AtomicU64::new(if i == 0 { entry(id, target) } else { EMPTY })
+            }),
             next: AtomicPtr::new(std::ptr::null_mut()),
-        }
+            #[cfg(loom)]
+            freed: loom::sync::atomic::AtomicBool::new(false),
+        })
     }
 
-    fn probe<'a>(window: impl Iterator<Item = &'a AtomicU64>, key: u64) -> Probe<'a> {
-        for slot in window {
-            // Relaxed: only the owner reads its own target, and it wrote it itself. A reused id
-            // gets its happens-before edge from the id allocator's Acquire.
-            let word = slot.load(Ordering::Relaxed);
-            if word >> KEY_SHIFT == key {
-                return Probe::Found(slot);
-            }
-            if word == EMPTY {
-                return Probe::Absent;
-            }
-        }
-        Probe::Continue
+    /// The original header word of the forwarded base object.
+    #[inline]
+    pub(crate) fn original(&self) -> u64 {
+        self.check_alive();
+        self.original.get()
     }
 
-    /// The entry of image `id`, if it has one.
-    fn find(&self, id: u32) -> Option<&AtomicU64> {
-        let key = key_of(id);
-        match Self::probe(self.inline.iter(), key) {
-            Probe::Found(slot) => return Some(slot),
-            Probe::Absent => return None,
-            Probe::Continue => {}
+    #[inline(always)]
+    fn check_alive(&self) {
+        #[cfg(loom)]
+        assert!(
+            !self.freed.load(Ordering::Relaxed),
+            "a forwarder was used after its reclamation"
+        );
+    }
+
+    /// The header word that points to a new forwarder.
+    fn into_word(self: Box<Forwarder>) -> u64 {
+        let p = Box::into_raw(self);
+        debug_assert_eq!(p.addr() as u64 & FORWARDED, 0);
+        p.expose_provenance() as u64 | FORWARDED
+    }
+
+    /// Reconstitutes the forwarder a header word points to.
+    ///
+    /// # Safety
+    /// `word` is a header word with the forwarded bit set, read from the header word of an
+    /// object start, inside a section (or with exclusive access to the arena) that outlives
+    /// `'a`: reclamation frees no forwarder such a reader may hold.
+    #[inline]
+    pub(super) unsafe fn from_word<'a>(word: u64) -> &'a Forwarder {
+        let p = std::ptr::with_exposed_provenance::<Forwarder>((word & !FORWARDED) as usize);
+        // SAFETY: per the contract, the word came from `into_word`, was published with
+        // Release, and is not freed before the caller's section ends.
+        let f = unsafe { &*p };
+        f.check_alive();
+        f
+    }
+
+    /// Frees the forwarder a header word points to, and its levels.
+    ///
+    /// # Safety
+    /// The word came from `into_word`, and no thread can reach the forwarder any more: it was
+    /// never published, or it is retired, unlinked and past its grace period, or the caller has
+    /// exclusive access to the arena.
+    pub(super) unsafe fn free(word: u64) {
+        let p = std::ptr::with_exposed_provenance_mut::<Forwarder>((word & !FORWARDED) as usize);
+        #[cfg(loom)]
+        {
+            // SAFETY: as above; under loom the memory is kept so that a late reader trips
+            // `check_alive` instead of reading freed memory.
+            unsafe { &*p }.freed.store(true, Ordering::Relaxed);
         }
+        #[cfg(not(loom))]
+        // SAFETY: as above: the pointer came from `Box::into_raw` and nothing else holds it.
+        drop(unsafe { Box::from_raw(p) });
+    }
+
+    /// Every level, in chain order.
+    fn levels(&self) -> impl Iterator<Item = &Level> {
         #[cfg(cowheap_mutant = "relaxed_level_link")]
         let link = Ordering::Relaxed;
-        // Acquire: pairs with the Release CAS that published the level in `insert`, so its
-        // entries' initial values (the inserter's pre-filled entry above all) are visible.
+        // Acquire: pairs with the Release CAS that published each level in `claim`, so its
+        // entries' initial values are visible.
         #[cfg(not(cowheap_mutant = "relaxed_level_link"))]
         let link = Ordering::Acquire;
         let mut level = self.next.load(link);
-        // SAFETY: levels are published with Release after full initialisation and are freed
-        // only when the forwarder is dropped, which needs exclusive access to it.
-        while let Some(l) = unsafe { level.as_ref() } {
-            match Self::probe(l.window(id), key) {
-                Probe::Found(slot) => return Some(slot),
-                Probe::Absent => return None,
-                Probe::Continue => level = l.next.load(link),
-            }
-        }
-        None
+        std::iter::from_fn(move || {
+            // SAFETY: levels are published with Release after full initialisation and freed
+            // only with the forwarder, which outlives `&self`.
+            let l = unsafe { level.as_ref() }?;
+            level = l.next.load(link);
+            Some(l)
+        })
     }
 
-    /// The target image `id` installed, if any. Wait-free: at most `PROBE` loads per level.
-    #[inline]
-    #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
-    pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
-        // Relaxed: the entry is this image's own; it wrote the target itself.
-        self.find(id)
-            .map(|slot| Loc::decode(slot.load(Ordering::Relaxed) & TARGET_MASK))
+    /// Every entry, inline first, in chain order.
+    fn entries(&self) -> impl Iterator<Item = &AtomicU64> {
+        self.inline
+            .iter()
+            .chain(self.levels().flat_map(|l| l.entries.iter()))
     }
 
-    /// Claims a free entry for an image that has none yet. Lock-free.
-    fn insert(&self, id: u32, target: Loc) {
-        let word = entry(id, target);
-        if Self::claim(self.inline.iter(), word) {
-            return;
-        }
-        let mut link = &self.next;
-        let mut len = FIRST_LEVEL;
+    /// Claims a free entry for `word`, growing the chain if every entry is taken. The caller
+    /// has reserved it in `state`.
+    fn claim(&self, word: u64) {
         #[cfg(cowheap_mutant = "relaxed_level_publish")]
         let publish = Ordering::Relaxed;
         // Release: a level's entries are initialised before any thread can reach it.
         #[cfg(not(cowheap_mutant = "relaxed_level_publish"))]
         let publish = Ordering::Release;
+        let mut link = &self.next;
+        let mut len = FIRST_LEVEL;
+        let mut window: &[AtomicU64] = &self.inline;
         loop {
-            // Acquire: pairs with the Release CAS below, as in `find`.
+            for slot in window {
+                // Relaxed: the entries carry no data for other threads (each image keeps its
+                // own answer); the CAS only decides which claimant gets a free entry.
+                if slot.load(Ordering::Relaxed) != EMPTY {
+                    continue;
+                }
+                #[cfg(cowheap_mutant = "insert_without_cas")]
+                {
+                    backoff();
+                    slot.store(word, Ordering::Relaxed);
+                    return;
+                }
+                #[cfg(not(cowheap_mutant = "insert_without_cas"))]
+                if slot
+                    .compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            // Acquire: pairs with the Release CAS below, as in `levels`.
             let mut level = link.load(Ordering::Acquire);
             if level.is_null() {
-                let fresh = Box::into_raw(Level::new(len, id, word));
+                let fresh = Box::into_raw(Level::new(len, word));
                 // Acquire on failure: we go on to read the winner's level.
                 match link.compare_exchange(std::ptr::null_mut(), fresh, publish, Ordering::Acquire)
                 {
@@ -219,73 +243,49 @@ impl SlotTable {
             // SAFETY: non-null levels are fully initialised before their Release publication
             // and live as long as the forwarder.
             let l = unsafe { &*level };
-            if Self::claim(l.window(id), word) {
-                return;
-            }
+            window = &l.entries;
             link = &l.next;
             len = len.saturating_mul(4);
         }
     }
 
-    fn claim<'a>(window: impl Iterator<Item = &'a AtomicU64>, word: u64) -> bool {
-        for slot in window {
-            // Relaxed: a hint for the CAS below.
-            let current = slot.load(Ordering::Relaxed);
-            if !is_free(current) {
-                continue;
-            }
-            #[cfg(cowheap_mutant = "insert_without_cas")]
-            {
-                super::sync::backoff();
-                slot.store(word, Ordering::Relaxed);
-                return true;
-            }
-            #[cfg(not(cowheap_mutant = "insert_without_cas"))]
-            // Relaxed: the entry's only reader is the image that writes it; the CAS just makes
-            // sure one claimant wins a free entry.
-            if slot
-                .compare_exchange(current, word, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return true;
-            }
+    /// Clears image `id`'s entry.
+    fn clear(&self, id: u32) {
+        let key = key_of(id);
+        // Relaxed: an image's own entry was written by itself (or by a CAS it won), so it
+        // reads its own key; no other thread's data is involved.
+        if let Some(slot) = self
+            .entries()
+            .find(|slot| slot.load(Ordering::Relaxed) >> KEY_SHIFT == key)
+        {
+            // Relaxed: the count's AcqRel decrement that follows orders it for the reclaimer.
+            slot.store(EMPTY, Ordering::Relaxed);
         }
-        false
     }
 
-    /// Clears image `id`'s entry on teardown. The caller releases the id only afterwards.
-    pub(super) fn clear(&self, id: u32) {
-        if let Some(slot) = self.find(id) {
-            // Relaxed: the id's Release on release publishes it to the id's next holder.
-            slot.store(TOMBSTONE, Ordering::Relaxed);
-        }
+    /// Image `id`'s target, if it has an entry: the published truth, for tests and censuses.
+    pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
+        let key = key_of(id);
+        self.entries().find_map(|slot| {
+            // Relaxed: as in `clear`.
+            let word = slot.load(Ordering::Relaxed);
+            (word >> KEY_SHIFT == key).then(|| Loc::decode(word & TARGET_MASK))
+        })
     }
 
     /// Occupied entries and allocated capacity, for statistics.
     pub(crate) fn census(&self) -> (usize, usize) {
-        // Relaxed: a statistic; Acquire on links as in `find`.
-        let mut used = self
-            .inline
-            .iter()
-            .filter(|s| !is_free(s.load(Ordering::Relaxed)))
+        // Relaxed: a statistic; exact when no image is installing or ending.
+        let used = self
+            .entries()
+            .filter(|s| s.load(Ordering::Relaxed) != EMPTY)
             .count();
-        let mut capacity = INLINE;
-        let mut level = self.next.load(Ordering::Acquire);
-        // SAFETY: as in `find`.
-        while let Some(l) = unsafe { level.as_ref() } {
-            used += l
-                .entries
-                .iter()
-                .filter(|s| !is_free(s.load(Ordering::Relaxed)))
-                .count();
-            capacity += l.entries.len();
-            level = l.next.load(Ordering::Acquire);
-        }
+        let capacity = INLINE + self.levels().map(|l| l.entries.len()).sum::<usize>();
         (used, capacity)
     }
 }
 
-impl Drop for SlotTable {
+impl Drop for Forwarder {
     fn drop(&mut self) {
         let mut level = *self.next.get_mut_ptr();
         while !level.is_null() {
@@ -297,52 +297,6 @@ impl Drop for SlotTable {
     }
 }
 
-/// A conditional forwarder: the original header of the base object, and its slot table.
-pub(crate) struct Forwarder {
-    original: PublishedCell<u64>,
-    pub(crate) slots: SlotTable,
-}
-
-impl Forwarder {
-    /// The original header word of the forwarded base object.
-    #[inline]
-    pub(crate) fn original(&self) -> u64 {
-        self.original.get()
-    }
-
-    /// The header word that points to a new forwarder.
-    fn into_word(self: Box<Forwarder>) -> u64 {
-        let p = Box::into_raw(self);
-        debug_assert_eq!(p.addr() as u64 & FORWARDED, 0);
-        p.expose_provenance() as u64 | FORWARDED
-    }
-
-    /// Reconstitutes the forwarder a header word points to.
-    ///
-    /// # Safety
-    /// `word` must be a header word with the forwarded bit set, loaded with Acquire from the
-    /// header word of an object start of a base heap that outlives `'a`.
-    #[inline]
-    pub(super) unsafe fn from_word<'a>(word: u64) -> &'a Forwarder {
-        let p = std::ptr::with_exposed_provenance::<Forwarder>((word & !FORWARDED) as usize);
-        // SAFETY: per the contract, the word came from `into_word`, was published with Release
-        // and is never freed while the base heap lives.
-        unsafe { &*p }
-    }
-
-    /// Frees the forwarder a header word points to.
-    ///
-    /// # Safety
-    /// As for `from_word`, and the caller has exclusive access to the word, which nothing will
-    /// use again.
-    pub(super) unsafe fn free(word: u64) {
-        let p = std::ptr::with_exposed_provenance_mut::<Forwarder>((word & !FORWARDED) as usize);
-        // SAFETY: per the contract, the pointer came from `into_word` and no other reference
-        // to it exists.
-        drop(unsafe { Box::from_raw(p) });
-    }
-}
-
 /// What `install` did.
 pub(crate) enum Installed {
     /// This image's CAS published a new forwarder.
@@ -351,57 +305,136 @@ pub(crate) enum Installed {
     Entry,
 }
 
+/// Loads a header word for a reader that may dereference it: a read-modify-write, so that the
+/// reclaimer, whose restoring CAS comes after it in the word's modification order, synchronizes
+/// with it and so sees this thread's section (see `reclaim.rs`).
+#[inline]
+pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
+    #[cfg(cowheap_mutant = "plain_observe")]
+    {
+        header.load(Ordering::Acquire)
+    }
+    // AcqRel: Acquire pairs with the Release CAS that published a forwarder; Release makes this
+    // RMW the head of a release sequence the reclaimer's CAS reads from.
+    #[cfg(not(cowheap_mutant = "plain_observe"))]
+    {
+        header.fetch_or(0, Ordering::AcqRel)
+    }
+}
+
 /// Gives image `id` the entry `target` in the forwarder of the base object whose header word
-/// is `header`, installing the forwarder first if the object has none. The image must not
-/// already have an entry there.
-pub(super) fn install(header: &AtomicU64, id: u32, target: Loc) -> Installed {
-    #[cfg(cowheap_mutant = "relaxed_install_load")]
-    let observe = Ordering::Relaxed;
-    // Acquire: pairs with the Release CAS that published a forwarder, so joining it sees its
-    // original header and its levels.
-    #[cfg(not(cowheap_mutant = "relaxed_install_load"))]
-    let observe = Ordering::Acquire;
-    let mut word = header.load(observe);
-    if word & FORWARDED == 0 {
-        let tagged = Box::new(Forwarder {
-            original: PublishedCell::new(word),
-            slots: SlotTable::new(id, target),
-        })
-        .into_word();
-        #[cfg(cowheap_mutant = "relaxed_publish")]
-        let publish = Ordering::Relaxed;
-        // Release: the forwarder is initialised before any reader can follow the word.
-        #[cfg(not(cowheap_mutant = "relaxed_publish"))]
-        let publish = Ordering::Release;
-        #[cfg(cowheap_mutant = "relaxed_install_failure")]
-        let lost = Ordering::Relaxed;
-        // Acquire on failure: we go on to join the winner's forwarder, as after the load above.
-        #[cfg(not(cowheap_mutant = "relaxed_install_failure"))]
-        let lost = Ordering::Acquire;
-        match header.compare_exchange(word, tagged, publish, lost) {
-            Ok(_) => return Installed::Forwarder,
-            Err(actual) => {
-                #[cfg(cowheap_mutant = "blind_overwrite")]
-                {
-                    let _ = actual;
-                    header.store(tagged, Ordering::Release);
-                    return Installed::Forwarder;
-                }
-                #[cfg(not(cowheap_mutant = "blind_overwrite"))]
-                {
+/// is `header`, installing the forwarder first if the object has none (or only a retired one).
+/// The image must not already have an entry there.
+pub(super) fn install(header: &AtomicU64, id: u32, target: Loc, section: &Section) -> Installed {
+    'retry: loop {
+        let word = observe(header, section);
+        if word & FORWARDED == 0 {
+            let tagged = Forwarder::new(word, id, target).into_word();
+            #[cfg(cowheap_mutant = "relaxed_publish")]
+            let publish = Ordering::Relaxed;
+            // Release: the forwarder is initialised before any reader can follow the word.
+            #[cfg(not(cowheap_mutant = "relaxed_publish"))]
+            let publish = Ordering::Release;
+            #[cfg(cowheap_mutant = "relaxed_install_failure")]
+            let lost = Ordering::Relaxed;
+            // Acquire on failure: we go on to join the winner's forwarder.
+            #[cfg(not(cowheap_mutant = "relaxed_install_failure"))]
+            let lost = Ordering::Acquire;
+            match header.compare_exchange(word, tagged, publish, lost) {
+                Ok(_) => return Installed::Forwarder,
+                Err(_actual) => {
+                    #[cfg(cowheap_mutant = "blind_overwrite")]
+                    {
+                        header.store(tagged, Ordering::Release);
+                        return Installed::Forwarder;
+                    }
                     // SAFETY: `tagged` came from `into_word` above and lost the race, so no
                     // other thread ever saw it.
-                    unsafe { Forwarder::free(tagged) };
-                    // A header word changes at most once, from header to forwarder.
-                    debug_assert_ne!(actual & FORWARDED, 0);
-                    word = actual;
+                    #[cfg(not(cowheap_mutant = "blind_overwrite"))]
+                    unsafe {
+                        Forwarder::free(tagged)
+                    };
+                    continue 'retry;
                 }
             }
         }
+        // SAFETY: `word` has the forwarded bit, was observed inside `section` from an object
+        // start's header word (the caller's contract), and `section` outlives this call.
+        let forwarder = unsafe { Forwarder::from_word(word) };
+        // Acquire: pairs with the AcqRel updates of other joiners and leavers.
+        let mut state = forwarder.state.load(Ordering::Acquire);
+        loop {
+            if state & RETIRED != 0 {
+                // Help the reclaimer: restore the original header, then start again on it.
+                // Failure means the reclaimer (or another helper) already did.
+                // AcqRel: as in `take_down`.
+                let _ = header.compare_exchange(
+                    word,
+                    forwarder.original(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                backoff();
+                continue 'retry;
+            }
+            // AcqRel: a reservation is ordered with the take-down's CAS on the same word, so a
+            // forwarder with a reservation cannot retire.
+            match forwarder.state.compare_exchange(
+                state,
+                state + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => {
+                    state = now;
+                    backoff();
+                }
+            }
+        }
+        forwarder.claim(entry(id, target));
+        return Installed::Entry;
     }
-    // SAFETY: `word` has the forwarded bit, was loaded with Acquire from an object start's
-    // header word (the caller's contract), and the caller keeps the base heap alive.
+}
+
+/// Removes image `id`'s entry from the forwarder on `header`, and takes the forwarder down if
+/// that was its last entry: answers the retired forwarder's word, for reclamation.
+pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section) -> Option<u64> {
+    let word = observe(header, section);
+    // The image's own entry keeps the forwarder live and installed.
+    debug_assert_ne!(word & FORWARDED, 0);
+    if word & FORWARDED == 0 {
+        return None;
+    }
+    // SAFETY: as in `install`.
     let forwarder = unsafe { Forwarder::from_word(word) };
-    forwarder.slots.insert(id, target);
-    Installed::Entry
+    forwarder.clear(id);
+    // AcqRel: the entry's clearing happens-before the take-down, and a last leaver acquires
+    // every earlier leaver's clearing.
+    let before = forwarder.state.fetch_sub(1, Ordering::AcqRel);
+    debug_assert!(before & !RETIRED >= 1 && before & RETIRED == 0);
+    if before != 1 {
+        return None;
+    }
+    #[cfg(cowheap_mutant = "retire_without_flag")]
+    let retired = true;
+    // AcqRel: ordered with every joiner's reservation CAS on this word; a failure means an
+    // image joined after our decrement, and the forwarder lives on.
+    #[cfg(not(cowheap_mutant = "retire_without_flag"))]
+    let retired = forwarder
+        .state
+        .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok();
+    if !retired {
+        return None;
+    }
+    // AcqRel: Release publishes the restored header; Acquire (also on failure, where a helper
+    // restored it) reads from the release sequence of every reader's observing RMW.
+    let _ = header.compare_exchange(
+        word,
+        forwarder.original(),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    Some(word)
 }

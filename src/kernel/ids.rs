@@ -69,6 +69,20 @@ impl IdAllocator {
         self.words[id / 64].fetch_and(!(1 << (id % 64)), release);
     }
 
+    /// Calls `f` with every id in use, reading each bitmap word with an RMW: a reclaimer's
+    /// snapshot (see `reclaim.rs`) must be ordered with every claim of an id.
+    pub(crate) fn for_each_live(&self, f: &mut impl FnMut(usize)) {
+        for (w, word) in self.words.iter().enumerate() {
+            // AcqRel RMW: an id claimed after this read synchronizes with it, so its holder
+            // sees whatever the reclaimer did before (the restored header word).
+            let mut bits = word.fetch_or(0, Ordering::AcqRel);
+            while bits != 0 {
+                f(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+    }
+
     /// How many ids are in use.
     pub(crate) fn live(&self) -> usize {
         self.words

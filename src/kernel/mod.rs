@@ -7,6 +7,8 @@
 //! * [`ids`]: per-heap image ids, handed out again only after their entries are cleared.
 //! * [`owners`]: process-wide owner ids: base owners (never reused) and image incarnations
 //!   (reused, never while live).
+//! * [`reclaim`]: sections and grace periods, so that a taken-down forwarder is freed only once
+//!   no thread can hold it.
 //!
 //! # Why no safe call sequence can decode a word that is not a header
 //!
@@ -35,4 +37,5 @@ pub(crate) mod forwarder;
 pub(crate) mod header;
 pub(crate) mod ids;
 pub(crate) mod owners;
+pub(crate) mod reclaim;
 pub(crate) mod sync;

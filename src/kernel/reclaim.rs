@@ -1,0 +1,223 @@
+//! Reclaiming retired forwarders: sections and grace periods.
+//!
+//! # The choice
+//!
+//! The read fast path never dereferences a forwarder: it answers forwarded objects from the
+//! image's own resolutions. Only slow paths do (an image's first meeting with a forwarded
+//! object, its first store into one, its teardown, a census). So reclamation may cost those
+//! paths something, and must cost the fast path nothing. Of the designs the issue weighed:
+//!
+//! * crossbeam-epoch pins on every dereference; it is invisible to loom (the kernel's models
+//!   could not check the protocol) and keeps a global epoch every thread must advance.
+//! * Classic QSBR marks quiescent states between operations, so either every operation pays a
+//!   store to announce one, or an idle image holds reclamation back.
+//! * liburcu's membarrier flavour makes readers free but needs a system call per grace period
+//!   and has no loom model.
+//!
+//! cowheap uses **sections on the slow paths only**, with QSBR's deferred, lock-free freeing:
+//!
+//! * A thread that may dereference a forwarder first enters a *section*: it increments its own
+//!   counter to an odd value (one per image id, plus a few for threads without an image, such
+//!   as a census), and increments it back to even on leaving. An image is outside any section
+//!   between operations, so an idle image never holds reclamation back.
+//! * Inside a section, header words are read with a read-modify-write (`forwarder::observe`).
+//! * A forwarder is retired by restoring its object's header word with a CAS; afterwards the
+//!   retiring thread reads, again with read-modify-writes, the live-id bitmap and the counter of
+//!   every live image and outsider slot, and records the odd ones. The forwarder is freed, by
+//!   whichever thread next collects, once every recorded counter has moved on.
+//!
+//! Why nobody can hold a freed forwarder: take a reader whose observing RMW saw the forwarder.
+//! That RMW precedes the restoring CAS in the header word's modification order, so the CAS
+//! reads from its release sequence and synchronizes with it; the reader's section entry
+//! happens-before the retiring thread's RMW on the reader's counter, which therefore reads the
+//! odd value (or a later one). The same argument on the id bitmap covers an image that got its
+//! id after the snapshot: it reads the restored header. Every step is an RMW or an
+//! Acquire/Release pair, so it needs no SeqCst fence (which loom would not model) and holds in
+//! loom's memory model: the models check it, with a mutant for each step.
+
+use super::ids::IdAllocator;
+use super::sync::{backoff, AtomicPtr, AtomicU64, Ordering};
+
+/// Section slots for threads without an image (censuses, a host's queries of the base).
+#[cfg(not(loom))]
+const OUTSIDERS: usize = 8;
+#[cfg(loom)]
+const OUTSIDERS: usize = 1;
+
+/// Every thread's section counter: one per image id, then the outsiders'.
+pub(crate) struct Sections {
+    counters: Box<[AtomicU64]>,
+    images: usize,
+}
+
+/// A thread inside a section: forwarders it reads stay allocated until it ends.
+pub(crate) struct Section<'a> {
+    counter: &'a AtomicU64,
+}
+
+impl Drop for Section<'_> {
+    fn drop(&mut self) {
+        // Release: everything the thread did with forwarders happens-before a reclaimer's
+        // Acquire load that sees the counter move on.
+        self.counter.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Sections {
+    pub(crate) fn new(images: usize) -> Sections {
+        Sections {
+            counters: (0..images + OUTSIDERS).map(|_| AtomicU64::new(0)).collect(),
+            images,
+        }
+    }
+
+    /// Image `id` enters a section. Only the image holding the id uses its counter.
+    pub(crate) fn enter(&self, id: u32) -> Section<'_> {
+        let counter = &self.counters[id as usize];
+        // AcqRel: an RMW, so that a reclaimer's later RMW on this counter reads it (see the
+        // module docs); Acquire orders it before the reads of the section.
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        debug_assert_eq!(before % 2, 0, "sections do not nest");
+        Section { counter }
+    }
+
+    /// A thread without an image enters a section, in the first free outsider slot.
+    pub(crate) fn enter_outsider(&self) -> Section<'_> {
+        loop {
+            for counter in &self.counters[self.images..] {
+                // Relaxed: a hint; the CAS decides and carries the ordering.
+                let now = counter.load(Ordering::Relaxed);
+                // AcqRel: as in `enter`.
+                if now % 2 == 0
+                    && counter
+                        .compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return Section { counter };
+                }
+            }
+            backoff();
+        }
+    }
+
+    /// The sections open now that may hold a forwarder retired just before: `(slot, counter)`.
+    fn snapshot(&self, ids: &IdAllocator) -> Vec<(usize, u64)> {
+        let mut open = Vec::new();
+        #[cfg(cowheap_mutant = "no_grace_period")]
+        {
+            let _ = ids;
+            return open;
+        }
+        let mut look = |slot: usize| {
+            // AcqRel RMW: see the module docs.
+            let now = self.counters[slot].fetch_or(0, Ordering::AcqRel);
+            if now % 2 == 1 {
+                open.push((slot, now));
+            }
+        };
+        ids.for_each_live(&mut look);
+        (self.images..self.counters.len()).for_each(look);
+        open
+    }
+
+    fn passed(&self, open: &[(usize, u64)]) -> bool {
+        // Acquire: pairs with the Release that ends each section.
+        open.iter()
+            .all(|&(slot, then)| self.counters[slot].load(Ordering::Acquire) != then)
+    }
+}
+
+/// Retired forwarders waiting for their grace period.
+struct Retired {
+    words: Vec<u64>,
+    open: Vec<(usize, u64)>,
+    next: *mut Retired,
+}
+
+/// A lock-free stack of retired batches. Collection takes the whole stack at once, so nodes
+/// are never popped one by one and the stack has no ABA problem.
+pub(crate) struct Limbo {
+    head: AtomicPtr<Retired>,
+}
+
+impl Limbo {
+    pub(crate) fn new() -> Limbo {
+        Limbo {
+            head: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    fn push(&self, node: Box<Retired>) {
+        let node = Box::into_raw(node);
+        // Relaxed: a first guess; the CAS carries the ordering.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `node` is ours until the CAS publishes it.
+            unsafe { (*node).next = head };
+            // Release: the node's contents are visible to the collector that takes it.
+            match self
+                .head
+                .compare_exchange(head, node, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => {
+                    head = now;
+                    backoff();
+                }
+            }
+        }
+    }
+
+    /// Retires `words` (forwarders whose header words were restored) until the sections open
+    /// now have ended.
+    pub(crate) fn retire(&self, words: Vec<u64>, sections: &Sections, ids: &IdAllocator) {
+        if words.is_empty() {
+            return;
+        }
+        let open = sections.snapshot(ids);
+        self.push(Box::new(Retired {
+            words,
+            open,
+            next: std::ptr::null_mut(),
+        }));
+    }
+
+    /// Frees every retired forwarder whose grace period has passed; answers how many.
+    pub(crate) fn collect(&self, sections: &Sections) -> usize {
+        // Acquire: pairs with the Release CAS in `push`.
+        let mut node = self.head.swap(std::ptr::null_mut(), Ordering::Acquire);
+        let mut freed = 0;
+        while !node.is_null() {
+            // SAFETY: the swap took the whole stack; every node came from Box::into_raw.
+            let batch = unsafe { Box::from_raw(node) };
+            node = batch.next;
+            if sections.passed(&batch.open) {
+                for &word in &batch.words {
+                    // SAFETY: the header word no longer points to it, and every section that
+                    // could have read it before the restore has ended.
+                    unsafe { super::forwarder::Forwarder::free(word) };
+                }
+                freed += batch.words.len();
+            } else {
+                self.push(batch);
+            }
+        }
+        freed
+    }
+}
+
+impl Drop for Limbo {
+    fn drop(&mut self) {
+        let mut node = self.head.swap(std::ptr::null_mut(), Ordering::Acquire);
+        while !node.is_null() {
+            // SAFETY: exclusive access; every node came from Box::into_raw.
+            let batch = unsafe { Box::from_raw(node) };
+            node = batch.next;
+            for &word in &batch.words {
+                // SAFETY: retired and unreachable; with `&mut self` no thread is in a section
+                // of this heap.
+                unsafe { super::forwarder::Forwarder::free(word) };
+            }
+        }
+    }
+}
