@@ -16,7 +16,7 @@ use support::alt::{DeepClone, GlobalImage, GlobalMap, Overlay, Persistent, Store
 use support::plain::{chase, ImageWalk, PlainHeap};
 
 struct Setup {
-    g: cowheap::stress::Generated,
+    g: cowheap_stress::Generated,
     plain: PlainHeap,
     starts: Vec<cowheap::Value>,
     start_bits: Vec<u64>,

@@ -5,6 +5,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod base;
+#[cfg(feature = "internal-bench-api")]
 #[doc(hidden)]
 pub mod bench_api;
 mod error;
@@ -19,8 +20,6 @@ mod object;
 mod regressions;
 mod space;
 mod stats;
-#[cfg(not(loom))]
-pub mod stress;
 #[cfg(not(loom))]
 mod thread;
 mod value;

@@ -35,7 +35,8 @@ pub const MAX_HASH: u32 = (1 << 22) - 1;
 pub(crate) const MAX_BODY_WORDS: usize = u32::MAX as usize;
 
 /// What an object's body holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Format {
     /// Slots holding [`Value`](crate::Value)s.
     Pointers,

@@ -14,7 +14,8 @@ use std::ops::AddAssign;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What one image has done to the heap so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ImageStats {
     /// Base objects this image copied on its first write to them.
     pub copies: u64,
@@ -60,7 +61,8 @@ impl AddAssign for ImageStats {
 }
 
 /// One live image's statistics, from [`BaseHeap::image_stats`](crate::BaseHeap::image_stats).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LiveImage {
     /// The image's id; ids are reused after teardown.
     pub id: u32,
@@ -169,7 +171,7 @@ struct LiveSlot {
     /// writer unique (see `change_hands`).
     version: crate::kernel::sync::AtomicU64,
     incarnation: std::sync::atomic::AtomicU32,
-    stats: crossbeam::utils::CachePadded<LiveStats>,
+    stats: crossbeam_utils::CachePadded<LiveStats>,
 }
 
 fn new_chunk() -> Box<[LiveSlot]> {

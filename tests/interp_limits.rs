@@ -2,8 +2,6 @@
 
 mod interp_common;
 
-use std::process::Command;
-
 use cowheap::interp::{Limits, RunError};
 use cowheap::Value;
 use interp_common::mini;
@@ -100,53 +98,4 @@ fn a_stopped_image_leaves_the_others_running() {
         assert_eq!(r.as_ref().unwrap(), &Value::small_int(57313).unwrap());
     }
     assert_eq!(heap.checksum(), before);
-}
-
-#[test]
-fn the_command_exits_with_a_code_per_kind_of_stop() {
-    let image = "../shared/images/mini-2.2-v3-le.image";
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_cowheap"))
-            .arg("run")
-            .arg(image)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
-    let (code, out) = run(&["10 benchFib"]);
-    assert_eq!(code, Some(0), "{out}");
-    assert!(
-        out.starts_with("177\n") && out.contains("base unchanged: yes"),
-        "{out}"
-    );
-    let (code, out) = run(&["3 zork"]);
-    assert_eq!(code, Some(3), "{out}");
-    assert!(
-        out.contains("SmallInteger does not understand #zork"),
-        "{out}"
-    );
-    assert_eq!(
-        run(&["--bytecodes-limit", "1000", "25 benchFib"]).0,
-        Some(4)
-    );
-    assert_eq!(
-        run(&["--alloc-limit", "10000", "Array new: 5000"]).0,
-        Some(5)
-    );
-    assert_eq!(run(&["--depth-limit", "10", "25 benchFib"]).0, Some(6));
-    let (code, out) = run(&["--images", "3", "--json", "$i + 1"]);
-    assert_eq!(code, Some(0), "{out}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let answers: Vec<_> = report["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["answer"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(answers, ["1", "2", "3"]);
-    assert_eq!(report["checksum_before"], report["checksum_after"]);
 }

@@ -15,6 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cowheap::loader::{load_bytes, verify_references, LoadError};
+use cowheap_stress::rng::Rng;
 use loader_common::{bytes, IMAGES};
 use rayon::prelude::*;
 
@@ -22,24 +23,6 @@ use rayon::prelude::*;
 const SEED: u64 = 0xC0FF_EE15_5EED_0005;
 /// The mutation test's case count.
 const CASES: u64 = 100_000;
-
-/// SplitMix64: a tiny, well-mixed generator, so the case list needs no extra crate and is the
-/// same on every platform.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Loads `file`, and checks the outcome: a typed error with an offset in the file, or a heap
 /// whose every reference resolves.
@@ -100,8 +83,8 @@ fn seeded_random_mutations_never_panic() {
     let panics = AtomicUsize::new(0);
     let loaded = AtomicUsize::new(0);
     (0..CASES).into_par_iter().for_each(|case| {
-        let mut rng = SplitMix(SEED ^ case.wrapping_mul(0x2545_F491_4F6C_DD1D));
-        let mut pick = rng.next() % total;
+        let mut rng = Rng::derive(SEED, case);
+        let mut pick = rng.next_u64() % total;
         let image = weights
             .iter()
             .position(|&w| {
@@ -119,7 +102,7 @@ fn seeded_random_mutations_never_panic() {
                 rng.below(file.len())
             };
             if rng.below(2) == 0 {
-                file[at] = rng.next() as u8;
+                file[at] = rng.next_u64() as u8;
             } else {
                 file[at] ^= 1 << rng.below(8);
             }

@@ -12,8 +12,8 @@ pub mod plain;
 
 use std::time::Duration;
 
-use cowheap::stress::{generate_base, GenConfig, Generated};
 use cowheap::{Format, Value};
+use cowheap_stress::{generate_base, GenConfig, Generated};
 use criterion::Criterion;
 
 /// True when `COWHEAP_BENCH_QUICK` is set (to anything but `0`): the smoke mode that runs
@@ -62,38 +62,9 @@ pub fn generate(objects: usize) -> Generated {
     .expect("generate the default base")
 }
 
-/// xorshift64*: a tiny, fast generator for operation streams (the same stream for every
-/// design under test).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    #[inline(always)]
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    #[inline(always)]
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
+/// The one generator of the harness, benches and tests: every design under test replays the
+/// same stream.
+pub use cowheap_stress::rng::Rng;
 
 /// A pointer object the workloads may read and write: its reference, its arena word index
 /// (how the alternatives name it), and its slot count.
@@ -140,7 +111,7 @@ pub fn op_stream(
     targets: &[Target],
     write_pct: u64,
 ) -> impl Iterator<Item = Op> + '_ {
-    let mut rng = Rng::new(SEED ^ (image as u64 + 1).wrapping_mul(0xd134_2543_de82_ef95));
+    let mut rng = Rng::derive(SEED, image as u64 + 1);
     (0..len).map(move |_| {
         let obj = rng.below(targets.len());
         let slot = rng.below(targets[obj].slots as usize) as u32;

@@ -66,7 +66,8 @@ pub struct BaseHeap {
 }
 
 /// Forwarders and slot-table entries across a base heap, from [`BaseHeap::census`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Census {
     /// Base objects with a forwarder.
     pub forwarders: usize,

@@ -45,7 +45,8 @@ impl Default for BatchConfig {
 }
 
 /// Why an image stopped, as the report shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stopped {
     /// [`RunError::kind`].
     pub kind: &'static str,
@@ -54,15 +55,16 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    /// The exit status `cowheap run` uses for this kind of stop: 3 doesNotUnderstand, 4 the
-    /// bytecode limit, 5 the allocation limit, 6 the depth limit, 7 anything else.
+    /// The exit status `cowheap run` uses for this kind of stop, after the codes every
+    /// subcommand shares (0-4): 5 doesNotUnderstand, 6 the bytecode limit, 7 the allocation
+    /// limit, 8 the depth limit, 9 anything else.
     pub fn exit_code(&self) -> u8 {
         match self.kind {
-            "doesNotUnderstand" => 3,
-            "bytecodeLimit" => 4,
-            "allocationLimit" => 5,
-            "depthLimit" => 6,
-            _ => 7,
+            "doesNotUnderstand" => 5,
+            "bytecodeLimit" => 6,
+            "allocationLimit" => 7,
+            "depthLimit" => 8,
+            _ => 9,
         }
     }
 }
@@ -77,7 +79,8 @@ impl From<&RunError> for Stopped {
 }
 
 /// One image's run.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ImageRun {
     /// The image's number (what `$i` stood for).
     pub image: usize,
@@ -98,7 +101,8 @@ pub struct ImageRun {
 }
 
 /// A whole batch.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BatchReport {
     /// The expression.
     pub expression: String,

@@ -222,7 +222,8 @@ impl RunError {
 }
 
 /// What the last run did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RunStats {
     /// Bytecodes executed.
     pub bytecodes: u64,
@@ -230,10 +231,11 @@ pub struct RunStats {
     /// they took an inline fast path) and `perform:`s.
     pub sends: u64,
     /// Wall-clock time of the run.
-    #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_secs"))]
     pub elapsed: Duration,
 }
 
+#[cfg(feature = "serde")]
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }

@@ -138,7 +138,7 @@ impl Arena {
     }
 
     /// Every object start, in arena order.
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))]
     pub(crate) fn starts(&self) -> impl Iterator<Item = usize> + '_ {
         self.starts.iter().enumerate().flat_map(|(w, &bits)| {
             (0..64)

@@ -50,7 +50,7 @@ const FIRST_LEVEL: usize = 2;
 
 const EMPTY: u64 = 0;
 const KEY_SHIFT: u32 = 42;
-#[cfg_attr(loom, allow(dead_code))]
+#[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
 const TARGET_MASK: u64 = (1 << KEY_SHIFT) - 1;
 /// The top bit of `state`: the forwarder is retired and takes no new entries.
 const RETIRED: u64 = 1 << 63;
@@ -273,7 +273,7 @@ impl Forwarder {
     }
 
     /// Image `id`'s target, if it has an entry: the published truth, for the bench API.
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
     pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
         let key = key_of(id);
         self.entries().find_map(|slot| {

@@ -107,7 +107,8 @@ pub mod special {
 }
 
 /// The two object-memory families.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ImageFamily {
     /// Squeak V3 32-bit: 6502, 6504, 6505.
     V3,
@@ -116,7 +117,8 @@ pub enum ImageFamily {
 }
 
 /// The byte order a file was saved in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ByteOrder {
     /// Little-endian (x86, ARM).
     Little,
@@ -126,7 +128,8 @@ pub enum ByteOrder {
 
 /// What kinds of values the pointer fields of a loaded image hold. Fields are the slots of
 /// pointers objects and the literals of methods (not the method header).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FieldCounts {
     /// All pointer fields.
     pub fields: u64,

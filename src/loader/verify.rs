@@ -10,7 +10,8 @@ use crate::object::Format;
 use crate::{BaseHeap, Value};
 
 /// What [`verify_references`] found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HeapCheck {
     /// Objects in the heap.
     pub objects: usize,

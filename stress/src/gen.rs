@@ -9,8 +9,8 @@
 //! named roots: objects are linked into a spanning tree first, and the remaining slots then
 //! get random references and immediates, so the graph also has cross links and cycles.
 
-use super::rng::Rng;
-use crate::{BaseBuilder, BaseHeap, Error, Format, HeapConfig, Kernel, Value, MAX_HASH};
+use crate::rng::Rng;
+use cowheap::{BaseBuilder, BaseHeap, Error, Format, HeapConfig, Kernel, Value, MAX_HASH};
 
 /// What to generate. The same configuration always yields the same objects and contents.
 #[derive(Clone, Debug)]

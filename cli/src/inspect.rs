@@ -2,22 +2,30 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Instant;
+
+use indicatif::{HumanBytes, HumanCount};
 
 use cowheap::loader::{self, special, ByteOrder, FieldCounts, ImageFamily, Loaded};
 use cowheap::{BaseHeap, Value};
 use serde::Serialize;
 
+use crate::exit::{load_failure, Code, Failure};
+
+/// The version of `inspect --json`'s form, on the same terms as the stress report's
+/// `schema_version`: it grows when a field changes meaning or type or goes away.
+const SCHEMA_VERSION: u32 = 1;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The image file.
     pub file: PathBuf,
-    /// Print the report as JSON instead of text.
+    /// Print the report as JSON instead of text (fields: docs/JSON.md).
     #[arg(long)]
     pub json: bool,
     /// How many classes the histogram lists.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value = "20",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub top: usize,
 }
 
@@ -37,6 +45,7 @@ struct Special {
 
 #[derive(Serialize)]
 struct Report {
+    schema_version: u32,
     file: String,
     format: u32,
     family: ImageFamily,
@@ -117,6 +126,7 @@ fn report(args: &Args, loaded: &Loaded, load_ms: f64) -> Report {
         characters,
     } = info.fields;
     Report {
+        schema_version: SCHEMA_VERSION,
         file: args.file.display().to_string(),
         format: info.format,
         family: info.family,
@@ -150,10 +160,12 @@ fn print_text(r: &Report) {
     };
     println!("file        {}", r.file);
     println!("format      {} ({family}), {order}", r.format);
-    println!("objects     {}", r.objects);
+    println!("objects     {}", HumanCount(r.objects as u64));
     println!(
         "bytes       {} in the file ({} of object data), {} in the heap",
-        r.file_bytes, r.data_bytes, r.heap_bytes
+        HumanBytes(r.file_bytes as u64),
+        HumanBytes(r.data_bytes as u64),
+        HumanBytes(r.heap_bytes as u64)
     );
     if r.forwarders > 0 || r.free_chunks > 0 {
         println!(
@@ -183,7 +195,10 @@ fn print_text(r: &Report) {
     println!();
     println!(
         "fields      {} pointer fields: {} SmallIntegers, {} references, {} Characters",
-        r.pointer_fields, r.small_integer_fields, r.reference_fields, r.character_fields
+        HumanCount(r.pointer_fields),
+        HumanCount(r.small_integer_fields),
+        HumanCount(r.reference_fields),
+        HumanCount(r.character_fields)
     );
     println!();
     println!(
@@ -203,16 +218,19 @@ fn print_text(r: &Report) {
     }
 }
 
-pub fn run(args: Args) -> Result<ExitCode, String> {
+/// Loads the file and prints its description. A file that cannot be read or loaded is an
+/// I/O failure; so is output that cannot be written.
+pub fn run(args: Args) -> Result<Code, Failure> {
     let started = Instant::now();
-    let loaded = loader::load_file(&args.file).map_err(|e| e.to_string())?;
+    let loaded = loader::load_file(&args.file).map_err(|e| load_failure(&args.file, e))?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let r = report(&args, &loaded, load_ms);
     if args.json {
-        let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&r)
+            .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
         println!("{text}");
     } else {
         print_text(&r);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Code::Success)
 }

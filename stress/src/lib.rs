@@ -1,5 +1,9 @@
-//! `cowheap stress` as a library: the embedded default base generator, the workload engine
-//! with its per-image shadow models, and the report.
+//! The verified stress harness of [`cowheap`], behind the `cowheap stress` command: the
+//! embedded default base generator, the workload engine with its per-image shadow models, and
+//! the report.
+//!
+//! It is a crate of its own so that the heap's library carries nothing built only for it, and
+//! it reaches the heap through the public API alone: what it checks is what embedders get.
 //!
 //! # The default base, for benchmarks and examples
 //!
@@ -8,7 +12,7 @@
 //! reachable from named roots, and hands back its objects sorted by kind:
 //!
 //! ```
-//! use cowheap::stress::{generate_base, GenConfig};
+//! use cowheap_stress::{generate_base, GenConfig};
 //! use cowheap::Value;
 //!
 //! let g = generate_base(&GenConfig { objects: 5_000, ..GenConfig::default() })?;
@@ -27,30 +31,47 @@
 //! (in parallel with rayon), checksums the base before and after, and answers a [`Report`]:
 //!
 //! ```
-//! use cowheap::stress::{run, GenConfig, Progress, StressConfig, Workload};
+//! use cowheap_stress::{run, GenConfig, Progress, StressConfig, Verdict, Workload};
 //!
 //! let workload = Workload::generated(&GenConfig { objects: 3_000, ..GenConfig::default() })?;
 //! let config = StressConfig { images: 4, ops: 2_000, ..StressConfig::default() };
 //! let report = run(&workload, &config, &Progress::default())?;
-//! assert_eq!(report.verdict, "PASS");
+//! assert_eq!(report.verdict, Verdict::Pass);
 //! assert_eq!(report.throughput.total_ops, 8_000);
-//! # Ok::<(), cowheap::stress::StressError>(())
+//! # Ok::<(), cowheap_stress::StressError>(())
 //! ```
 //!
 //! The shadow model works in logical identities: a base object and this image's copy of it
 //! are one object, and the source of a `become_forward` stands for its target, so the checks
 //! are DESIGN.md's semantics, not bit patterns. Violations are collected, never panicked on:
 //! the report says which image, which object, what was expected and what was seen.
+//!
+//! # Layout
+//!
+//! `config` holds [`StressConfig`] and its errors; `workload` prepares a base;
+//! `life` runs one image lifetime's ops and `life/check` compares it with its shadow model;
+//! `run` drives the threads; `assemble` folds lifetimes into the [`Report`]; `progress` and
+//! `rss` are what a front end watches while it runs.
 
-mod engine;
+mod assemble;
+mod config;
 mod gen;
+mod life;
+mod progress;
 mod report;
 pub mod rng;
+mod rss;
+mod run;
 mod shadow;
+mod workload;
 
-pub use engine::{run, Phase, Progress, StressConfig, StressError, Workload};
+pub use config::{Churn, ConfigError, StressConfig, StressError, MAX_SKEW, MIN_STACK_SIZE};
 pub use gen::{generate_base, GenConfig, Generated};
+pub use progress::{Phase, Progress};
 pub use report::{
     BaseReport, ConfigReport, Distribution, HeapReport, LifetimeReport, MemoryReport, Report,
-    RssSample, ThroughputReport, TimingReport, VerificationReport, Violation,
+    RssSample, ThroughputReport, TimingReport, Verdict, VerificationReport, Violation,
+    SCHEMA_VERSION,
 };
+pub use run::run;
+pub use workload::Workload;

@@ -2,21 +2,22 @@
 //! loaded base, each on its own thread. The interpreter and the batch runner are
 //! [`cowheap::interp`]; this module is their command line.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
+use clap::builder::RangedU64ValueParser;
 use cowheap::interp::{run_batch, BatchConfig, Limits, Vm};
+use std::path::PathBuf;
+
+use crate::exit::{Code, Failure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The image file (Squeak V3: 6502/6504, either byte order).
     pub image: PathBuf,
     /// The expression, e.g. '30 benchFib' or 'Smalltalk at: #Transcript put: $i'. `$i` is
-    /// the image's number.
-    #[arg(allow_hyphen_values = true)]
+    /// the image's number. One that starts with `-` goes after `--`.
     pub expr: String,
     /// Images, each on its own thread.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value = "1",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub images: usize,
     /// Compile EXPR with the image's own compiler (`Compiler evaluate:`): full Smalltalk
     /// syntax, statements and temporaries; `$i` is replaced by the image's number.
@@ -28,21 +29,19 @@ pub struct Args {
     /// Bytecodes each image may execute.
     #[arg(long, default_value_t = Limits::default().bytecodes)]
     pub bytecodes_limit: u64,
-    /// Private bytes each image may hold.
-    #[arg(long, default_value_t = Limits::default().private_bytes)]
+    /// Private bytes each image may hold (a number with an optional unit: 64k, 16m, 1g).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().private_bytes,
+          value_parser = crate::parse::bytes)]
     pub alloc_limit: usize,
     /// Activations each image may have live at once.
     #[arg(long, default_value_t = Limits::default().depth)]
     pub depth_limit: usize,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, String> {
-    run_inner(args).map_err(|e| e.to_string())
-}
-
-fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let loaded = cowheap::loader::load_file(&args.image)?;
-    let vm = Vm::for_loaded(&loaded)?;
+pub fn run(args: Args) -> Result<Code, Failure> {
+    let loaded = cowheap::loader::load_file(&args.image)
+        .map_err(|e| Failure::Io(format!("{}: {e}", args.image.display())))?;
+    let vm = Vm::for_loaded(&loaded).map_err(|e| Failure::Run(e.to_string()))?;
     let config = BatchConfig {
         images: args.images,
         limits: Limits {
@@ -53,16 +52,18 @@ fn run_inner(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         compiler: args.eval,
         ..BatchConfig::default()
     };
-    let report = run_batch(&loaded.heap, &vm, &args.expr, &config)?;
+    let report = run_batch(&loaded.heap, &vm, &args.expr, &config)
+        .map_err(|e| Failure::Run(e.to_string()))?;
     if args.json {
-        write_out(&(serde_json::to_string_pretty(&report)? + "\n"));
+        let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Io(e.to_string()))?;
+        write_out(&(json + "\n"));
     } else {
         print_text(&report);
     }
     Ok(match report.first_stop() {
-        Some(stop) => ExitCode::from(stop.exit_code()),
-        None if !report.base_unchanged() => ExitCode::from(8),
-        None => ExitCode::SUCCESS,
+        Some(stop) => Code::Stopped(stop.exit_code()),
+        None if !report.base_unchanged() => Code::VerificationFailed,
+        None => Code::Success,
     })
 }
 

@@ -1,4 +1,5 @@
-//! A small deterministic PRNG and a Zipf-like sampler for the stress workload.
+//! The one deterministic PRNG of the workspace (the harness, the benches and the tests draw
+//! from it) and a Zipf-like sampler for the stress workload.
 //!
 //! Written by hand rather than pulled from `rand`: the stress run must reproduce the same base
 //! and the same op streams from a seed on every platform and every crate version, and
@@ -68,6 +69,13 @@ impl Rng {
     #[inline]
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
+    }
+
+    /// Shuffles `v` in place (Fisher-Yates), the same way for a given stream everywhere.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
     }
 }
 

@@ -3,11 +3,18 @@
 
 use serde::Serialize;
 
+/// The version of the report's JSON form. It grows when a field changes meaning or type or
+/// goes away, so that a consumer can refuse a report it does not understand; new fields alone
+/// do not change it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// Everything a stress run measured and checked.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
-    /// `"PASS"` when verification found no violation, `"FAIL"` otherwise.
-    pub verdict: &'static str,
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// How the run ended.
+    pub verdict: Verdict,
     /// The settings the run used.
     pub config: ConfigReport,
     /// The base the images shared.
@@ -24,6 +31,19 @@ pub struct Report {
     pub lifetimes: LifetimeReport,
     /// What verification checked and found.
     pub verification: VerificationReport,
+}
+
+/// How a run ended. In JSON: `"PASS"`, `"FAIL"` or `"INTERRUPTED"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// Every check agreed with the shadow models and the base is unchanged.
+    Pass,
+    /// At least one violation (or an image that could not run); the report lists them.
+    Fail,
+    /// Stopped early on request (Ctrl-C) with no violation so far: what ran was checked,
+    /// but the run is not the one asked for.
+    Interrupted,
 }
 
 /// The run's settings, echoed so that a JSON report stands on its own.
@@ -45,8 +65,11 @@ pub struct ConfigReport {
     pub identity_ratio: f64,
     /// Zipf exponent of object popularity.
     pub skew: f64,
-    /// Total image lifetimes for a churn run.
-    pub churn_lifetimes: Option<u64>,
+    /// Whether images ended and new ones started during the run.
+    pub churn: bool,
+    /// Total image lifetimes planned: `null` when the duration decides (a churn run until the
+    /// time is up).
+    pub lifetimes: Option<u64>,
     /// The seed of the base and of every op stream.
     pub seed: u64,
     /// Stack bytes per image thread.

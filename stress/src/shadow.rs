@@ -7,41 +7,13 @@
 //! is mapped back to an identity and compared with what the model expects, so the checks are
 //! exactly DESIGN.md's semantics (identity, not bit patterns).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use rayon::prelude::*;
 
-use crate::{BaseHeap, Error, Format, Value};
+use cowheap::{BaseHeap, Error, Format, Value};
 
-/// A fast hasher for `Value` bits and small integers: the keys are already well spread, and
-/// the shadow maps sit on the hot path of every checked read.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(26);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-pub(crate) type Map<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
+/// The shadow maps sit on the hot path of every checked read, and their keys (`Value` bits,
+/// small indices) need no flood-resistant hash: rustc's Fx hash is the fast one.
+pub(crate) type Map<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// A logical object identity in one image's view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

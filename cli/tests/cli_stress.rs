@@ -1,21 +1,10 @@
-//! `cowheap stress` end to end: the binary passes a small run, emits parseable JSON, refuses
-//! bad arguments with one line and a non-zero exit, and fails when a fault is injected.
+//! `cowheap stress` end to end: the binary passes a small run, emits parseable JSON, churns,
+//! runs for a duration, and fails when a fault is injected. Exit codes and bad arguments are
+//! in `exit_codes.rs`, the JSON schema in `json_schema.rs`.
 
-use std::process::{Command, Output};
+mod common;
 
-fn stress(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cowheap"))
-        .arg("stress")
-        .args(args)
-        .output()
-        .expect("the cowheap binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-const SMALL: &[&str] = &["--images", "6", "--ops", "3000", "--objects", "4000", "-q"];
+use common::{stress, text, SMALL};
 
 #[test]
 fn a_small_run_passes() {
@@ -121,48 +110,6 @@ fn a_duration_run_passes() {
 }
 
 #[test]
-fn bad_arguments_fail_with_one_line() {
-    for (args, needle) in [
-        (&["--images", "0"][..], "--images"),
-        (&["--write-ratio", "1.5"][..], "--write-ratio"),
-        (
-            &["--write-ratio", "0.6", "--identity-ratio", "0.6"][..],
-            "add up",
-        ),
-        (&["--images", "lots"][..], "--images"),
-        (&["--skew", "-1"][..], "--skew"),
-        (&["--duration", "0s"][..], "--duration"),
-        (&["--churn", "3", "--images", "5"][..], "--churn"),
-        (
-            &["--base", "/nonexistent/no.image"][..],
-            "/nonexistent/no.image",
-        ),
-    ] {
-        let out = stress(args);
-        let stderr = text(&out.stderr);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?}");
-    }
-}
-
-#[test]
-fn a_corrupt_base_file_fails_cleanly() {
-    let dir = std::env::temp_dir().join(format!("cowheap-stress-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("garbage.image");
-    std::fs::write(&file, b"this is not a Smalltalk image at all").unwrap();
-    let out = stress(&["--base", file.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-}
-
-#[test]
 fn the_fault_injection_hook_is_hidden() {
     let out = stress(&["--help"]);
     assert!(out.status.success());
@@ -203,15 +150,10 @@ fn an_injected_fault_is_reported_and_fails_the_run() {
 
 #[test]
 fn a_real_image_base_passes() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/images/mini-2.2-v3-le.image"
-    );
-    if !std::path::Path::new(path).exists() {
-        eprintln!("skipped: {path} is not here");
+    let Some(path) = common::image("mini-2.2-v3-le.image") else {
         return;
-    }
-    let out = stress(&["--base", path, "--images", "4", "--ops", "2000", "-q"]);
+    };
+    let out = stress(&["--base", &path, "--images", "4", "--ops", "2000", "-q"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS"), "{stdout}");

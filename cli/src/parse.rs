@@ -1,0 +1,125 @@
+//! Value parsers for the options that take units or ranges, so that clap reports every bad
+//! value in its one style (`error: invalid value 'x' for '--flag <V>': why`) and exits with the
+//! usage code, before any work starts.
+
+use std::time::Duration;
+
+use cowheap_stress::{MAX_SKEW, MIN_STACK_SIZE};
+
+/// A fraction of ops, `0..=1`.
+pub fn ratio(text: &str) -> Result<f64, String> {
+    let r: f64 = text
+        .parse()
+        .map_err(|_| "not a number between 0 and 1".to_string())?;
+    if !(0.0..=1.0).contains(&r) {
+        return Err("must be between 0 and 1".into());
+    }
+    Ok(r)
+}
+
+/// A Zipf exponent, `0..=MAX_SKEW`.
+pub fn skew(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("not a number between 0 and {MAX_SKEW}"))?;
+    if !(0.0..=MAX_SKEW).contains(&s) {
+        return Err(format!("must be between 0 and {MAX_SKEW}"));
+    }
+    Ok(s)
+}
+
+/// A positive duration: `30s`, `500ms`, `2m`, `1h 30m` (humantime's units), or bare seconds.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let d = match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=1e9).contains(&secs) => {
+            Duration::from_secs_f64(secs)
+        }
+        Ok(_) => return Err("must be a positive number of seconds".into()),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{e} (a duration like 30s, 500ms, 2m or 1h)"))?,
+    };
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+/// A size in bytes, with an optional binary suffix: `256k`, `1m`, `1g`, `64KiB`, `512`.
+pub fn bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = t[digits.len()..]
+        .trim_end_matches("ib")
+        .trim_end_matches('b');
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return Err("unknown unit: use k, m or g (powers of 1024)".into()),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| "not a size like 256k, 1m or 1g".to_string())?;
+    n.checked_mul(scale)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| "too large".to_string())
+}
+
+/// A thread stack size: [`bytes`], at least [`MIN_STACK_SIZE`].
+pub fn stack_size(text: &str) -> Result<usize, String> {
+    let b = bytes(text)?;
+    if b < MIN_STACK_SIZE {
+        return Err(format!("must be at least {}k", MIN_STACK_SIZE / 1024));
+    }
+    Ok(b)
+}
+
+/// `--churn`'s value: a number of lifetimes, or `auto` (the default when the flag is bare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChurnArg {
+    /// 10 lifetimes per concurrent image, or until the time is up with `--duration`.
+    Auto,
+    /// This many lifetimes in all.
+    Lifetimes(u64),
+}
+
+/// Parses [`ChurnArg`].
+pub fn churn(text: &str) -> Result<ChurnArg, String> {
+    if text == "auto" {
+        return Ok(ChurnArg::Auto);
+    }
+    match text.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(ChurnArg::Lifetimes(n)),
+        _ => Err("not a positive number of lifetimes (or `auto`)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(bytes("256k"), Ok(256 * 1024));
+        assert_eq!(bytes("1g"), Ok(1 << 30));
+        assert_eq!(bytes("64KiB"), Ok(64 * 1024));
+        assert_eq!(bytes("2MB"), Ok(2 << 20));
+        assert_eq!(bytes("512"), Ok(512));
+        assert!(bytes("1t").is_err());
+        assert!(bytes("k").is_err());
+        assert!(stack_size("32k").is_err());
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(duration("0s").is_err());
+        assert!(duration("-1").is_err());
+        assert!(duration("soon").is_err());
+        assert!(ratio("1.5").is_err());
+        assert!(ratio("NaN").is_err());
+        assert!(skew("11").is_err());
+        assert_eq!(churn("auto"), Ok(ChurnArg::Auto));
+        assert!(churn("0").is_err());
+    }
+}

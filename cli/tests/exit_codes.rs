@@ -1,0 +1,191 @@
+//! Every exit code `--help` documents, each from a command that must end with it, and every
+//! class of bad argument, each in clap's one style with the usage exit code.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{cowheap, stress, text, SMALL};
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["stress", "--help"],
+        &["inspect", "--help"],
+    ] {
+        let out = cowheap(args);
+        assert_eq!(out.status.code(), Some(0));
+        let help = text(&out.stdout);
+        for line in ["0 ", "1 ", "2 ", "3 ", "4 ", "130 "] {
+            assert!(
+                help.lines().any(|l| l.trim_start().starts_with(line)),
+                "{args:?}: no exit code {line}in\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn success_is_0() {
+    assert_eq!(stress(SMALL).status.code(), Some(0));
+}
+
+#[test]
+fn a_violation_is_1() {
+    let mut args = SMALL.to_vec();
+    args.push("--inject-fault");
+    let out = stress(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+/// Each class of bad argument, for both subcommands: clap's `error:` line, the usage, exit 2,
+/// nothing on stdout. A value that starts with `-` is a flag, never a number.
+#[test]
+fn every_bad_argument_is_a_usage_error_in_one_style() {
+    let cases: &[(&[&str], &str)] = &[
+        // not a number
+        (&["stress", "--images", "lots"], "--images"),
+        (&["stress", "--seed", "x"], "--seed"),
+        (&["inspect", "f.image", "--top", "many"], "--top"),
+        // out of range
+        (&["stress", "--images", "0"], "--images"),
+        (&["stress", "--objects", "0"], "--objects"),
+        (&["stress", "--write-ratio", "1.5"], "--write-ratio"),
+        (&["stress", "--skew", "11"], "--skew"),
+        (&["inspect", "f.image", "--top", "0"], "--top"),
+        // bad unit, or below the minimum once the unit is applied
+        (&["stress", "--stack-size", "1t"], "--stack-size"),
+        (&["stress", "--stack-size", "32k"], "--stack-size"),
+        (&["stress", "--duration", "soon"], "--duration"),
+        (&["stress", "--duration", "0s"], "--duration"),
+        // a flag where a value should be: never taken as a (negative) number
+        (&["stress", "--ops", "--json"], "--ops"),
+        (&["stress", "--seed", "-5"], "-5"),
+        (&["stress", "--skew", "-1"], "-1"),
+        // a missing value, an unknown flag, a missing file, an unknown subcommand
+        (&["stress", "--images"], "--images"),
+        (&["stress", "--frobnicate"], "--frobnicate"),
+        (&["inspect", "--frobnicate"], "--frobnicate"),
+        (&["inspect"], "<FILE>"),
+        (&["frobnicate"], "frobnicate"),
+        // settings that parse alone but not together: the harness refuses, clap reports
+        (
+            &["stress", "--write-ratio", "0.6", "--identity-ratio", "0.6"],
+            "add up to 1.222, more than 1",
+        ),
+        (&["stress", "--churn", "3", "--images", "5"], "--churn"),
+    ];
+    for &(args, needle) in cases {
+        let out = cowheap(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("Usage:") || stderr.contains("--help"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(".0000000") && !stderr.contains("9999999"),
+            "float noise: {args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn an_unreadable_or_corrupt_file_is_3() {
+    let dir = std::env::temp_dir().join(format!("cowheap-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.image");
+    std::fs::write(&garbage, b"this is not a Smalltalk image at all").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    for args in [
+        &["stress", "--base", "/nonexistent/no.image"][..],
+        &["stress", "--base", garbage],
+        &["inspect", "/nonexistent/no.image"],
+        &["inspect", garbage],
+    ] {
+        let out = cowheap(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("cowheap: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[args.len() - 1]), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_3() {
+    let Ok(full) = std::fs::File::create("/dev/full") else {
+        eprintln!("skipped: no /dev/full");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .arg("stress")
+        .args(SMALL)
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+}
+
+#[test]
+fn a_thread_the_system_refuses_is_4() {
+    // A 1 PiB stack is more than any address space maps, so the first image thread fails.
+    let out = stress(&[
+        "--stack-size",
+        "1048576g",
+        "--images",
+        "3",
+        "--objects",
+        "1000",
+        "-q",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("could not start image thread 0 of 3"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_prints_the_partial_report_and_is_130() {
+    let child = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .args([
+            "stress",
+            "--images",
+            "2",
+            "--objects",
+            "2000",
+            "--duration",
+            "10m",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The handler is in place once the base is built, well within this in any build.
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with a child's pid and SIGINT only sends a signal; it touches no memory.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the partial report is on stdout");
+    assert_eq!(report["verdict"], "INTERRUPTED", "{report}");
+    assert!(report["throughput"]["total_ops"].as_u64().unwrap() > 0);
+    assert_eq!(report["verification"]["violations_total"], 0);
+}

@@ -1,0 +1,51 @@
+//! `cowheap run`: one exit code per kind of stop, after the codes every subcommand shares.
+
+mod common;
+
+#[test]
+fn the_command_exits_with_a_code_per_kind_of_stop() {
+    // The shared images are always beside the repository in CI; a run without them cannot
+    // check this, so it fails rather than passes.
+    let image = common::image("mini-2.2-v3-le.image").expect("../shared/images is needed");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", image.as_str()];
+        all.extend_from_slice(args);
+        let out = common::cowheap(&all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["10 benchFib"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("177\n") && out.contains("base unchanged: yes"),
+        "{out}"
+    );
+    let (code, out) = run(&["3 zork"]);
+    assert_eq!(code, Some(5), "{out}");
+    assert!(
+        out.contains("SmallInteger does not understand #zork"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&["--bytecodes-limit", "1000", "25 benchFib"]).0,
+        Some(6)
+    );
+    assert_eq!(
+        run(&["--alloc-limit", "10000", "Array new: 5000"]).0,
+        Some(7)
+    );
+    assert_eq!(run(&["--depth-limit", "10", "25 benchFib"]).0, Some(8));
+    let (code, out) = run(&["--images", "3", "--json", "$i + 1"]);
+    assert_eq!(code, Some(0), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let answers: Vec<_> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["answer"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(answers, ["1", "2", "3"]);
+    assert_eq!(report["checksum_before"], report["checksum_after"]);
+}

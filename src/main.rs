@@ -1,8 +1,0 @@
-//! The `cowheap` command: `stress` runs many images over a shared base; `inspect` describes an
-//! image file.
-
-mod cli;
-
-fn main() -> std::process::ExitCode {
-    cli::main()
-}
