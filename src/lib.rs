@@ -24,7 +24,7 @@ mod stats;
 mod thread;
 mod value;
 
-pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel};
+pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, Reclamation};
 pub use error::{Error, Result};
 pub use image::Image;
 pub use object::{Format, MAX_HASH};

@@ -111,10 +111,23 @@ pub fn table(r: &Report) -> String {
         (
             "slot entries",
             format!(
-                "{} at the end (capacity {}) · {} after teardown",
+                "{} at the end (capacity {}) · after teardown {} (capacity {})",
                 HumanCount(h.slot_entries as u64),
                 HumanCount(h.slot_entry_capacity as u64),
-                HumanCount(h.slot_entries_after_teardown as u64)
+                HumanCount(h.slot_entries_after_teardown as u64),
+                HumanCount(h.slot_entry_capacity_after_teardown as u64)
+            ),
+        ),
+        (
+            "reclaimed",
+            format!(
+                "{} forwarders taken down, {} freed · {} left after teardown · \
+                 resolution fills {} of {} forwarded look-ups",
+                HumanCount(h.forwarders_taken_down),
+                HumanCount(h.forwarders_freed),
+                HumanCount(h.forwarders_after_teardown as u64),
+                HumanCount(h.resolution_fills),
+                HumanCount(h.lookups)
             ),
         ),
         (

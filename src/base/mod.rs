@@ -77,6 +77,17 @@ pub struct Census {
     pub entry_capacity: usize,
 }
 
+/// Forwarders given back since the base was sealed, from [`BaseHeap::reclamation`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Reclamation {
+    /// Forwarders taken down when their last entry went: their objects read as never written.
+    pub taken_down: u64,
+    /// Of those, forwarders whose memory has been freed (the rest wait for their grace period,
+    /// and go at the next image creation or end, or [`BaseHeap::reclaim`]).
+    pub freed: u64,
+}
+
 impl BaseHeap {
     #[inline(always)]
     pub(crate) fn arena(&self) -> &Arena {
@@ -287,6 +298,12 @@ impl BaseHeap {
     /// a host that wants memory back sooner, after a burst of teardowns, calls it.
     pub fn reclaim(&self) -> usize {
         self.inner.arena.collect()
+    }
+
+    /// How many forwarders have been taken down and freed since sealing.
+    pub fn reclamation(&self) -> Reclamation {
+        let (taken_down, freed) = self.inner.arena.reclamation();
+        Reclamation { taken_down, freed }
     }
 }
 

@@ -13,13 +13,14 @@
 //! two words apart, so neighbours land in neighbouring buckets; no hashing). Own entries are
 //! permanent: the table is the image's complete list of them, which teardown walks. Negative
 //! entries are a cache, dropped all at once when there are more than [`MAX_NEGATIVE`], so an
-//! image's table stays O(its own entries + 4,096) however many forwarded objects it reads.
+//! image's table stays O(its own entries + 16,384) however many forwarded objects it reads
+//! (at most 1 MiB per image).
 //! Private to the image: plain words, no atomics.
 
 use crate::object::{Header, Loc};
 
 /// Negative entries kept before they are all dropped.
-const MAX_NEGATIVE: usize = 4096;
+const MAX_NEGATIVE: usize = 16_384;
 
 /// One image's answer for a forwarded base object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,6 +16,9 @@ pub(crate) struct Arena {
     starts: Box<[u64]>,
     sections: Sections,
     limbo: Limbo,
+    /// Forwarders taken down, and freed, since sealing: statistics, so plain `std` atomics.
+    taken_down: std::sync::atomic::AtomicU64,
+    freed: std::sync::atomic::AtomicU64,
 }
 
 impl Arena {
@@ -36,6 +39,8 @@ impl Arena {
             starts: bits.into_boxed_slice(),
             sections: Sections::new(images),
             limbo: Limbo::new(),
+            taken_down: Default::default(),
+            freed: Default::default(),
         }
     }
 
@@ -129,12 +134,29 @@ impl Arena {
 
     /// Hands taken-down forwarders to reclamation. Call outside any section of one's own.
     pub(crate) fn retire(&self, words: Vec<u64>, ids: &IdAllocator) {
+        // Relaxed: a statistic.
+        self.taken_down
+            .fetch_add(words.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.limbo.retire(words, &self.sections, ids)
     }
 
     /// Frees the retired forwarders whose grace period has passed; answers how many.
     pub(crate) fn collect(&self) -> usize {
-        self.limbo.collect(&self.sections)
+        let n = self.limbo.collect(&self.sections);
+        if n > 0 {
+            // Relaxed: a statistic.
+            self.freed
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// Forwarders taken down and freed since sealing.
+    pub(crate) fn reclamation(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Relaxed: statistics; `freed` is read first so that it never exceeds `taken_down`.
+        let freed = self.freed.load(Relaxed);
+        (self.taken_down.load(Relaxed).max(freed), freed)
     }
 
     /// Every object start, in arena order.

@@ -75,6 +75,8 @@ pub(crate) struct AfterRun {
     /// The census before teardown, and after it.
     pub(crate) census: Census,
     pub(crate) after: Census,
+    /// Forwarders taken down and freed over the whole run.
+    pub(crate) reclamation: cowheap::Reclamation,
     /// Private bytes and images still live after teardown (0 unless leaked).
     pub(crate) live_private: u64,
     pub(crate) live_images: usize,
@@ -112,6 +114,20 @@ pub(crate) fn build_report(w: &Workload, cfg: &StressConfig, t: Tally, c: AfterR
             what: "checksum".into(),
             expected: format!("{:016x}", checksums.0),
             seen: format!("{:016x}", checksums.1),
+        });
+    }
+    // With every image ended, every object whose writers all ended reads as never written:
+    // no forwarder, no entry and no entry capacity may be left.
+    if c.live_images == 0 && c.after != Census::default() {
+        violations_total += 1;
+        violations.push(Violation {
+            image: 0,
+            lifetime: 0,
+            image_id: 0,
+            object: "the base heap".into(),
+            what: "forwarders left after every image ended".into(),
+            expected: format!("{:?}", Census::default()),
+            seen: format!("{:?}", c.after),
         });
     }
     let base_bytes = w.heap.bytes() as u64;
@@ -160,6 +176,11 @@ pub(crate) fn build_report(w: &Workload, cfg: &StressConfig, t: Tally, c: AfterR
             slot_entries: c.census.entries,
             slot_entry_capacity: c.census.entry_capacity,
             slot_entries_after_teardown: c.after.entries,
+            forwarders_after_teardown: c.after.forwarders,
+            slot_entry_capacity_after_teardown: c.after.entry_capacity,
+            forwarders_taken_down: c.reclamation.taken_down,
+            forwarders_freed: c.reclamation.freed,
+            resolution_fills: stats.resolution_fills,
             fixups: stats.fixups,
             becomes: stats.becomes,
             allocations: stats.allocations,

@@ -167,6 +167,19 @@ pub struct HeapReport {
     pub slot_entry_capacity: usize,
     /// Occupied slot-table entries after every image was dropped: 0 unless teardown leaks.
     pub slot_entries_after_teardown: usize,
+    /// Forwarders left after every image was dropped: 0, since a forwarder goes with its last
+    /// entry (the run fails otherwise).
+    pub forwarders_after_teardown: usize,
+    /// Slot-table capacity left after every image was dropped: 0 (the run fails otherwise).
+    pub slot_entry_capacity_after_teardown: usize,
+    /// Forwarders taken down during the run when their last entry went.
+    pub forwarders_taken_down: u64,
+    /// Of those, forwarders whose memory was freed by the end of the run.
+    pub forwarders_freed: u64,
+    /// Forwarded objects an image met for the first time with no entry of its own, each
+    /// costing one read of the forwarder; every other read of a forwarded object was answered
+    /// from the image's own resolutions.
+    pub resolution_fills: u64,
     /// Private slots rewritten by lazy become.
     pub fixups: u64,
     /// Effective `become_forward` calls.

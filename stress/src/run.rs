@@ -295,7 +295,10 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
         progress.finished.fetch_add(1, Ordering::Relaxed);
     }
     let teardown_time = teardown_start.elapsed();
+    // Every image has ended: whatever forwarders wait for a grace period can go now.
+    w.heap.reclaim();
     let after = w.heap.census();
+    let reclamation = w.heap.reclamation();
     let live_private: u64 = w
         .heap
         .image_stats()
@@ -316,6 +319,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
             errors,
             census,
             after,
+            reclamation,
             live_private,
             live_images: w.heap.live_images(),
             timing: TimingReport {
