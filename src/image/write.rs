@@ -92,9 +92,13 @@ impl Image {
     /// `at` was resolved, so it is an object start and the kernel cannot refuse it.
     fn enter(&mut self, at: usize, target: Loc) -> Result<()> {
         let arena = self.heap.arena();
-        let section = arena.enter(self.id);
-        let installed = arena.install(at, self.id, target, &section);
-        drop(section);
+        let installed = match arena.install_fresh(at, self.id, target) {
+            Some(installed) => Some(installed),
+            None => {
+                let section = arena.enter(self.id);
+                arena.install(at, self.id, target, &section)
+            }
+        };
         match installed {
             Some(Installed::Forwarder) => self.counters().forwarders_installed.bump(),
             Some(Installed::Entry) => self.counters().entries_added.bump(),

@@ -123,6 +123,16 @@ impl Arena {
             .then(|| forwarder::install(&self.words[at], id, target, section))
     }
 
+    /// The first-store fast path: installs a new forwarder with image `id`'s entry if the
+    /// object at `at` has none, needing no section. `None` if it did nothing: the object is
+    /// forwarded (or no object starts at `at`), and [`install`](Self::install) must run.
+    pub(crate) fn install_fresh(&self, at: usize, id: u32, target: Loc) -> Option<Installed> {
+        if !self.is_start(at) {
+            return None;
+        }
+        forwarder::install_fresh(&self.words[at], id, target)
+    }
+
     /// Removes image `id`'s entry from the forwarder of the object at `at`. Answers the
     /// forwarder's word if that took it down, for [`retire`](Self::retire).
     pub(crate) fn remove(&self, at: usize, id: u32, section: &Section) -> Option<u64> {

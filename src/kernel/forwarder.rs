@@ -324,6 +324,35 @@ pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
     header.load(Ordering::Acquire)
 }
 
+/// The first-store fast path: installs a new forwarder holding image `id`'s entry if the
+/// object has none, without a section (nothing is dereferenced: a plain header is replaced by
+/// CAS). `None` if the object is forwarded, or the CAS lost: then [`install`] must run, in a
+/// section.
+pub(super) fn install_fresh(header: &AtomicU64, id: u32, target: Loc) -> Option<Installed> {
+    // Relaxed: only the bits are tested; the CAS below decides, and a forwarded word sends the
+    // caller to `install`, which loads again inside a section.
+    let word = header.load(Ordering::Relaxed);
+    if word & FORWARDED != 0 {
+        return None;
+    }
+    let tagged = Forwarder::new(word, id, target).into_word();
+    #[cfg(cowheap_mutant = "relaxed_publish")]
+    let publish = Ordering::Relaxed;
+    // Release: the forwarder is initialised before any reader can follow the word.
+    #[cfg(not(cowheap_mutant = "relaxed_publish"))]
+    let publish = Ordering::Release;
+    // Relaxed on failure: the value is discarded.
+    match header.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
+        Ok(_) => Some(Installed::Forwarder),
+        Err(_) => {
+            // SAFETY: `tagged` came from `into_word` above and lost the race, so no other
+            // thread ever saw it.
+            unsafe { Forwarder::free(tagged) };
+            None
+        }
+    }
+}
+
 /// Gives image `id` the entry `target` in the forwarder of the base object whose header word
 /// is `header`, installing the forwarder first if the object has none (or only a retired one).
 /// The image must not already have an entry there.
