@@ -344,6 +344,12 @@ pub(super) fn install_fresh(header: &AtomicU64, id: u32, target: Loc) -> Option<
     // Relaxed on failure: the value is discarded.
     match header.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
         Ok(_) => Some(Installed::Forwarder),
+        #[cfg(cowheap_mutant = "blind_overwrite")]
+        Err(_) => {
+            header.store(tagged, Ordering::Release);
+            Some(Installed::Forwarder)
+        }
+        #[cfg(not(cowheap_mutant = "blind_overwrite"))]
         Err(_) => {
             // SAFETY: `tagged` came from `into_word` above and lost the race, so no other
             // thread ever saw it.
