@@ -82,18 +82,22 @@ impl Image {
         self.read_resolved(Loc::Private(at), index)
     }
 
-    /// True if `value` reads as itself in this image: an immediate, a reference to a base object
-    /// nobody has forwarded, or a reference to one of this image's objects that it has not made
-    /// `become` something else. Anything else takes the general path.
+    /// True if `value` reads as itself in this image: an immediate, a reference to a base
+    /// object where this image has no entry of its own, or a reference to one of this image's
+    /// objects that it has not made `become` something else. Anything else takes the general
+    /// path. For a base reference this never loads the referenced object's header: whether
+    /// another image forwarded it makes no difference here, so the answer is this image's own
+    /// (none at all while it has written no base object; else one probe of its resolutions,
+    /// which stay in cache where the base's headers would not).
     #[inline(always)]
     fn settled(&self, value: Value) -> bool {
         if !value.is_object() {
             true
         } else if value.is_ref_of(self.base_owner) {
-            self.heap.arena().word(value.index()) & FORWARDED == 0
-                || matches!(
+            !self.resolutions.has_own()
+                || !matches!(
                     self.resolutions.get(value.index()),
-                    Some(Resolution::Original(_))
+                    Some(Resolution::Own(_))
                 )
         } else {
             self.space
@@ -139,13 +143,14 @@ impl Image {
     }
 
     /// A value read from the base: an immediate or a reference into the same base (the builder
-    /// and the loaders guarantee it), so only its forwarded bit needs a look.
+    /// and the loaders guarantee it), so only this image's own entries can change it.
     #[inline]
     fn follow_base_value(&mut self, value: Value) -> Result<Value> {
-        if value.is_object() && self.heap.arena().word(value.index()) & FORWARDED != 0 {
-            return self.canonical(value);
+        if self.settled(value) {
+            Ok(value)
+        } else {
+            self.canonical(value)
         }
-        Ok(value)
     }
 
     /// Follows forwarders from `loc` to the object this image sees there, and counts the

@@ -96,6 +96,12 @@ impl Resolutions {
         }
     }
 
+    /// True once this image holds an entry of its own anywhere.
+    #[inline(always)]
+    pub(crate) fn has_own(&self) -> bool {
+        self.own != 0
+    }
+
     /// Records this image's own target for `at`, replacing a negative answer.
     pub(crate) fn set_own(&mut self, at: usize, loc: Loc) {
         if let Some(Resolution::Original(_)) = self.put(at, Resolution::Own(loc)) {
