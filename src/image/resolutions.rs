@@ -81,18 +81,22 @@ impl Resolutions {
     /// This image's answer for the forwarded base object at `at`, if it has resolved it.
     #[inline(always)]
     pub(crate) fn get(&self, at: usize) -> Option<Resolution> {
+        let (i, found) = self.slot_of(at);
+        found.then(|| Resolution::decode(self.slots[i].1))
+    }
+
+    /// Where `at` is, or the empty slot where it would go.
+    #[inline(always)]
+    fn slot_of(&self, at: usize) -> (usize, bool) {
         let key = at as u64 + 1;
         let mask = self.slots.len() - 1;
         let mut i = self.home(at);
         loop {
-            let (k, v) = self.slots[i];
-            if k == key {
-                return Some(Resolution::decode(v));
+            match self.slots[i].0 {
+                k if k == key => return (i, true),
+                0 => return (i, false),
+                _ => i = (i + 1) & mask,
             }
-            if k == 0 {
-                return None;
-            }
-            i = (i + 1) & mask;
         }
     }
 
@@ -135,21 +139,10 @@ impl Resolutions {
         if (self.own + self.negative + 1) * 2 > self.slots.len() {
             self.rebuild(self.slots.len() * 2, true);
         }
-        let key = at as u64 + 1;
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(at);
-        loop {
-            let (k, v) = self.slots[i];
-            if k == key {
-                self.slots[i].1 = r.encode();
-                return Some(Resolution::decode(v));
-            }
-            if k == 0 {
-                self.slots[i] = (key, r.encode());
-                return None;
-            }
-            i = (i + 1) & mask;
-        }
+        let (i, found) = self.slot_of(at);
+        let previous = found.then(|| Resolution::decode(self.slots[i].1));
+        self.slots[i] = (at as u64 + 1, r.encode());
+        previous
     }
 
     /// Re-inserts into `capacity` slots, dropping the negative answers unless `keep_negative`.

@@ -329,19 +329,25 @@ pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
 /// CAS). `None` if the object is forwarded, or the CAS lost: then [`install`] must run, in a
 /// section.
 pub(super) fn install_fresh(header: &AtomicU64, id: u32, target: Loc) -> Option<Installed> {
-    // Relaxed: only the bits are tested; the CAS below decides, and a forwarded word sends the
-    // caller to `install`, which loads again inside a section.
+    // Relaxed: only the bits are tested; the CAS in `publish` decides, and a forwarded word
+    // sends the caller to `install`, which loads again inside a section.
     let word = header.load(Ordering::Relaxed);
     if word & FORWARDED != 0 {
         return None;
     }
+    publish(header, word, id, target)
+}
+
+/// Replaces the plain header `word` by a new forwarder holding image `id`'s entry. `None` if
+/// the CAS lost (the header changed meanwhile).
+fn publish(header: &AtomicU64, word: u64, id: u32, target: Loc) -> Option<Installed> {
     let tagged = Forwarder::new(word, id, target).into_word();
     #[cfg(cowheap_mutant = "relaxed_publish")]
     let publish = Ordering::Relaxed;
     // Release: the forwarder is initialised before any reader can follow the word.
     #[cfg(not(cowheap_mutant = "relaxed_publish"))]
     let publish = Ordering::Release;
-    // Relaxed on failure: the value is discarded.
+    // Relaxed on failure: the value is discarded; the caller observes the word again.
     match header.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
         Ok(_) => Some(Installed::Forwarder),
         #[cfg(cowheap_mutant = "blind_overwrite")]
@@ -366,29 +372,9 @@ pub(super) fn install(header: &AtomicU64, id: u32, target: Loc, section: &Sectio
     'retry: loop {
         let word = observe(header, section);
         if word & FORWARDED == 0 {
-            let tagged = Forwarder::new(word, id, target).into_word();
-            #[cfg(cowheap_mutant = "relaxed_publish")]
-            let publish = Ordering::Relaxed;
-            // Release: the forwarder is initialised before any reader can follow the word.
-            #[cfg(not(cowheap_mutant = "relaxed_publish"))]
-            let publish = Ordering::Release;
-            // Relaxed on failure: the value is discarded; the retry observes the word again.
-            match header.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
-                Ok(_) => return Installed::Forwarder,
-                Err(_actual) => {
-                    #[cfg(cowheap_mutant = "blind_overwrite")]
-                    {
-                        header.store(tagged, Ordering::Release);
-                        return Installed::Forwarder;
-                    }
-                    // SAFETY: `tagged` came from `into_word` above and lost the race, so no
-                    // other thread ever saw it.
-                    #[cfg(not(cowheap_mutant = "blind_overwrite"))]
-                    unsafe {
-                        Forwarder::free(tagged)
-                    };
-                    continue 'retry;
-                }
+            match publish(header, word, id, target) {
+                Some(installed) => return installed,
+                None => continue 'retry,
             }
         }
         // SAFETY: `word` has the forwarded bit, was observed inside `section` from an object

@@ -104,31 +104,30 @@ pub(crate) fn build_report(w: &Workload, cfg: &StressConfig, t: Tally, c: AfterR
     let stats = t.stats;
     let mut violations = t.violations;
     let mut violations_total = errors.len() as u64 + t.violation_count;
-    if checksums.0 != checksums.1 {
+    let mut base_violation = |what: &str, expected: String, seen: String| {
         violations_total += 1;
         violations.push(Violation {
             image: 0,
             lifetime: 0,
             image_id: 0,
             object: "the base heap".into(),
-            what: "checksum".into(),
-            expected: format!("{:016x}", checksums.0),
-            seen: format!("{:016x}", checksums.1),
+            what: what.into(),
+            expected,
+            seen,
         });
+    };
+    if checksums.0 != checksums.1 {
+        let hex = |c: u64| format!("{c:016x}");
+        base_violation("checksum", hex(checksums.0), hex(checksums.1));
     }
     // With every image ended, every object whose writers all ended reads as never written:
     // no forwarder, no entry and no entry capacity may be left.
     if c.live_images == 0 && c.after != Census::default() {
-        violations_total += 1;
-        violations.push(Violation {
-            image: 0,
-            lifetime: 0,
-            image_id: 0,
-            object: "the base heap".into(),
-            what: "forwarders left after every image ended".into(),
-            expected: format!("{:?}", Census::default()),
-            seen: format!("{:?}", c.after),
-        });
+        base_violation(
+            "forwarders left after every image ended",
+            format!("{:?}", Census::default()),
+            format!("{:?}", c.after),
+        );
     }
     let base_bytes = w.heap.bytes() as u64;
     let private_mean = stats.private_bytes as f64 / t.lifetimes.max(1) as f64;
