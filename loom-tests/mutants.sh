@@ -10,6 +10,7 @@ ids="id_reuse_after_teardown id_reuse_after_reclaim"
 reclaim="reclaim_races_reader reclaim_races_insert"
 mutants=(
   "relaxed_publish:cow_race_with_reader fixup_races_install"
+  "relaxed_observe:cow_race_with_reader"
   "blind_overwrite:cow_race_with_reader"
   "early_id_release:$ids"
   "relaxed_id_acquire:$ids"

@@ -319,9 +319,13 @@ pub(crate) enum Installed {
 /// (not this load) is what keeps a forwarder it finds from being freed (see `reclaim.rs`).
 #[inline]
 pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
+    #[cfg(cowheap_mutant = "relaxed_observe")]
+    let observe = Ordering::Relaxed;
     // Acquire: pairs with the Release CAS that published a forwarder, so its original header
     // and entries are visible, and with the restoring CAS, so a restored header is too.
-    header.load(Ordering::Acquire)
+    #[cfg(not(cowheap_mutant = "relaxed_observe"))]
+    let observe = Ordering::Acquire;
+    header.load(observe)
 }
 
 /// The first-store fast path: installs a new forwarder holding image `id`'s entry if the
