@@ -107,12 +107,14 @@ impl Header {
     /// an interpreter needs to tell fixed fields from indexable ones; cowheap's own
     /// [`Format`] folds them together. Copies keep it, because they copy the header.
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // the loader and the interpreter, not built under loom
     pub(crate) fn smalltalk_format(self) -> u8 {
         ((self.0 >> SMALLTALK_FORMAT_SHIFT) & 0xF) as u8
     }
 
     /// This header with its Smalltalk format code replaced.
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn with_smalltalk_format(self, code: u8) -> Header {
         Header(
             (self.0 & !(0xF << SMALLTALK_FORMAT_SHIFT))
@@ -122,6 +124,7 @@ impl Header {
 }
 
 /// Where [`Header::smalltalk_format`] lives: bits the identity hash and length leave unused.
+#[cfg_attr(loom, allow(dead_code))]
 const SMALLTALK_FORMAT_SHIFT: u32 = 28;
 
 /// Body words needed for `len` elements of `format` (for methods, `len` is the bytecode count
