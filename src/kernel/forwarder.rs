@@ -13,7 +13,7 @@
 //! 32, 128, ... (4x). An insert claims the first free entry by CAS, in chain order, and CASes a
 //! new level, pre-filled with its entry, onto the chain when every entry is taken. Lock-free:
 //! a lost CAS means another image claimed that entry. No hashing, so no id pattern can force
-//! a level: a level is added only when all before it are full, so capacity is at most 5.4x the
+//! a level: a level is added only when all before it are full, so capacity is at most about 4x the
 //! peak of live entries, and all of it goes when the forwarder is taken down. Levels never move,
 //! so no entry is ever in two places and no update is lost to a copy.
 //!
