@@ -64,6 +64,16 @@ fn model<F: Fn() + Sync + Send + 'static>(name: &str, bound: Option<usize>, f: F
     );
 }
 
+/// A new image of `heap`, waiting (yielding to loom) until an id is free.
+fn wait_for_image(heap: &BaseHeap) -> Image {
+    loop {
+        match heap.new_image() {
+            Ok(img) => return img,
+            Err(_) => thread::yield_now(),
+        }
+    }
+}
+
 fn spawn<R: Send + 'static>(
     image: Image,
     f: impl FnOnce(&mut Image) -> R + Send + 'static,
@@ -364,12 +374,7 @@ fn id_reuse_after_reclaim() {
         let teardown = thread::spawn(move || drop(old));
         let heap = b.heap.clone();
         let newcomer = thread::spawn(move || {
-            let mut img = loop {
-                match heap.new_image() {
-                    Ok(img) => break img,
-                    Err(_) => thread::yield_now(),
-                }
-            };
+            let mut img = wait_for_image(&heap);
             assert_eq!(img.id(), old_id);
             assert_eq!(
                 img.read(z, 0).unwrap(),
@@ -450,12 +455,7 @@ fn id_reuse_after_teardown() {
         let teardown = thread::spawn(move || drop(old));
         let heap = b.heap.clone();
         let newcomer = thread::spawn(move || {
-            let mut img = loop {
-                match heap.new_image() {
-                    Ok(img) => break img,
-                    Err(_) => thread::yield_now(),
-                }
-            };
+            let mut img = wait_for_image(&heap);
             assert_eq!(img.id(), old_id);
             assert_eq!(
                 img.read(z, 0).unwrap(),
