@@ -173,9 +173,12 @@ pub fn run_batch(
             .stack_size(config.stack_size)
             .name(format!("image-{n}"))
             .spawn(move |image| {
+                // Counted between two waits: once released, a quick image may end before the
+                // count is taken.
                 if barrier.wait().is_leader() {
                     live.store(counted.live_images(), Ordering::Relaxed);
                 }
+                barrier.wait();
                 let mut interp = vm.interpreter(limits);
                 interp.set_image_number(n as i64);
                 let result = if compiler {
