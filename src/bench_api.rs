@@ -16,7 +16,7 @@ pub fn arena_words(heap: &BaseHeap) -> Vec<u64> {
     let arena = heap.arena();
     let mut words: Vec<u64> = (0..arena.len()).map(|i| arena.word(i)).collect();
     for at in arena.starts() {
-        if let Some(h) = arena.original_header(at) {
+        if let Some(h) = arena.sealed_header(at) {
             words[at] = h.0;
         }
     }
@@ -73,7 +73,7 @@ impl SlotTableBench {
     pub fn lookup(&self, id: u32) -> Option<u64> {
         let section = self.arena.enter_outsider();
         match self.arena.header(0, &section)? {
-            HeaderWord::Plain(_) => None,
+            HeaderWord::Plain => None,
             HeaderWord::Forwarded(f) => f.lookup(id).map(|loc| match loc {
                 Loc::Private(i) | Loc::Base(i) => i as u64,
             }),

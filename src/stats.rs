@@ -26,13 +26,6 @@ pub struct ImageStats {
     /// Forwarded base objects met on the general read path or a write, each answered from
     /// this image's own resolutions (the read fast path answers without counting).
     pub lookups: u64,
-    /// Forwarded base objects this image met for the first time (or again, after its cache of
-    /// negative answers was dropped) where it has no entry: each cost one read of the
-    /// forwarder's original header. Every later read of them answers from the image's own
-    /// resolutions. The one counter of attempts: a fill made while resolving an argument
-    /// counts even if the operation is then refused, because the answer is kept either way
-    /// (every other counter changes only when an operation succeeds).
-    pub resolution_fills: u64,
     /// Private slots rewritten to point straight at this image's target (lazy become).
     pub fixups: u64,
     /// `become_forward` calls that redirected something.
@@ -51,7 +44,6 @@ impl AddAssign for ImageStats {
         self.forwarders_installed += o.forwarders_installed;
         self.entries_added += o.entries_added;
         self.lookups += o.lookups;
-        self.resolution_fills += o.resolution_fills;
         self.fixups += o.fixups;
         self.becomes += o.becomes;
         self.allocations += o.allocations;
@@ -108,7 +100,6 @@ pub(crate) struct LiveStats {
     pub(crate) forwarders_installed: Counter,
     pub(crate) entries_added: Counter,
     pub(crate) lookups: Counter,
-    pub(crate) resolution_fills: Counter,
     pub(crate) fixups: Counter,
     pub(crate) becomes: Counter,
     pub(crate) allocations: Counter,
@@ -123,7 +114,6 @@ impl LiveStats {
             &self.forwarders_installed,
             &self.entries_added,
             &self.lookups,
-            &self.resolution_fills,
             &self.fixups,
             &self.becomes,
             &self.allocations,
@@ -140,7 +130,6 @@ impl LiveStats {
             forwarders_installed: self.forwarders_installed.get(),
             entries_added: self.entries_added.get(),
             lookups: self.lookups.get(),
-            resolution_fills: self.resolution_fills.get(),
             fixups: self.fixups.get(),
             becomes: self.becomes.get(),
             allocations: self.allocations.get(),

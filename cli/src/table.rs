@@ -121,13 +121,10 @@ pub fn table(r: &Report) -> String {
         (
             "reclaimed",
             format!(
-                "{} forwarders taken down, {} freed · {} left after teardown · \
-                 resolution fills {} of {} forwarded look-ups",
+                "{} forwarders taken down, {} freed · {} left after teardown",
                 HumanCount(h.forwarders_taken_down),
                 HumanCount(h.forwarders_freed),
-                HumanCount(h.forwarders_after_teardown as u64),
-                HumanCount(h.resolution_fills),
-                HumanCount(h.lookups)
+                HumanCount(h.forwarders_after_teardown as u64)
             ),
         ),
         (

@@ -121,7 +121,7 @@ impl BaseHeap {
     pub(crate) fn original_header(&self, index: usize) -> Result<Header> {
         self.inner
             .arena
-            .original_header(index)
+            .sealed_header(index)
             .ok_or(Error::StaleReference)
     }
 

@@ -100,7 +100,7 @@ impl Drop for Image {
         let section = arena.enter(self.id);
         let retired: Vec<u64> = self
             .resolutions
-            .own_entries()
+            .iter()
             .filter_map(|(at, _)| arena.remove(at, self.id, &section))
             .collect();
         drop(section);
@@ -202,13 +202,13 @@ impl Image {
     /// Reads already answer canonical references, so two canonical references are `==` exactly
     /// when they are [`identical`](Self::identical). Normalise with this before keying a
     /// map by `Value`.
-    pub fn canonical(&mut self, v: Value) -> Result<Value> {
+    pub fn canonical(&self, v: Value) -> Result<Value> {
         let (value, lookups) = self.probe_canonical(v)?;
         self.count_lookups(lookups);
         Ok(value)
     }
 
-    fn probe_canonical(&mut self, v: Value) -> Result<(Value, u32)> {
+    fn probe_canonical(&self, v: Value) -> Result<(Value, u32)> {
         if !v.is_object() {
             return Ok((v, 0));
         }
@@ -218,7 +218,7 @@ impl Image {
 
     /// Resolves `obj` and counts the forwarder look-ups it took: for queries that cannot be
     /// refused once the object is found.
-    fn target_of(&mut self, obj: Value) -> Result<Target> {
+    fn target_of(&self, obj: Value) -> Result<Target> {
         let (target, lookups) = self.probe(obj)?;
         self.count_lookups(lookups);
         Ok(target)
@@ -227,7 +227,7 @@ impl Image {
     /// Resolves `obj` without counting: for operations that may still be refused, which
     /// count with [`count_lookups`](Self::count_lookups) once they cannot be (a refused
     /// operation changes nothing, statistics included).
-    fn probe(&mut self, obj: Value) -> Result<(Target, u32)> {
+    fn probe(&self, obj: Value) -> Result<(Target, u32)> {
         let loc = self.locate(obj)?;
         self.resolve(loc)
     }
@@ -257,7 +257,7 @@ impl Image {
 
     /// True if `a` and `b` are the same object as this image sees them. A base object and this
     /// image's copy of it are identical; so are an object and whatever it became.
-    pub fn identical(&mut self, a: Value, b: Value) -> Result<bool> {
+    pub fn identical(&self, a: Value, b: Value) -> Result<bool> {
         let (a, a_lookups) = self.probe_canonical(a)?;
         let (b, b_lookups) = self.probe_canonical(b)?;
         self.count_lookups(a_lookups + b_lookups);
@@ -265,7 +265,7 @@ impl Image {
     }
 
     /// The identity hash. A copy keeps its base object's hash. Immediates hash to their value.
-    pub fn identity_hash(&mut self, v: Value) -> Result<u32> {
+    pub fn identity_hash(&self, v: Value) -> Result<u32> {
         if !v.is_object() {
             return Ok((v.to_bits() >> 3) as u32 & object::MAX_HASH);
         }
@@ -274,7 +274,7 @@ impl Image {
 
     /// The class of an object. Immediates have no class object here: a VM finds theirs in
     /// its special objects.
-    pub fn class_of(&mut self, obj: Value) -> Result<Value> {
+    pub fn class_of(&self, obj: Value) -> Result<Value> {
         let class = match self.target_of(obj)? {
             Target::Base { at, .. } => self.heap.class_word(at),
             Target::Private { at, .. } => Value::from_bits(self.space.word(at + 1)?),
@@ -283,19 +283,19 @@ impl Image {
     }
 
     /// The format of an object.
-    pub fn format_of(&mut self, obj: Value) -> Result<Format> {
+    pub fn format_of(&self, obj: Value) -> Result<Format> {
         Ok(self.target_of(obj)?.header().format())
     }
 
     /// The element count: slots, 32-bit words, bytes, or for a method its bytecodes (see
     /// [`literal_count`](Self::literal_count) for its literals).
-    pub fn size_of(&mut self, obj: Value) -> Result<usize> {
+    pub fn size_of(&self, obj: Value) -> Result<usize> {
         let t = self.target_of(obj)?;
         Ok(object::element_count(t.header(), || self.literals(t)))
     }
 
     /// The literal count of a method; 0 for other formats.
-    pub fn literal_count(&mut self, obj: Value) -> Result<usize> {
+    pub fn literal_count(&self, obj: Value) -> Result<usize> {
         let t = self.target_of(obj)?;
         Ok(if t.header().format() == Format::Method {
             self.literals(t)
@@ -305,7 +305,7 @@ impl Image {
     }
 
     /// Byte `index` of a bytes object, or bytecode `index` of a method.
-    pub fn read_byte(&mut self, obj: Value, index: usize) -> Result<u8> {
+    pub fn read_byte(&self, obj: Value, index: usize) -> Result<u8> {
         let (t, lookups) = self.probe(obj)?;
         let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
         if index >= len {
@@ -317,7 +317,7 @@ impl Image {
     }
 
     /// All bytes of a bytes object, or a method's bytecodes.
-    pub fn bytes(&mut self, obj: Value) -> Result<Vec<u8>> {
+    pub fn bytes(&self, obj: Value) -> Result<Vec<u8>> {
         let (t, lookups) = self.probe(obj)?;
         let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
         self.count_lookups(lookups);
@@ -327,7 +327,7 @@ impl Image {
     }
 
     /// 32-bit word `index` of a words object.
-    pub fn read_word(&mut self, obj: Value, index: usize) -> Result<u32> {
+    pub fn read_word(&self, obj: Value, index: usize) -> Result<u32> {
         let (t, lookups) = self.probe(obj)?;
         let len = object::word_count(t.header())?;
         if index >= len {
@@ -338,7 +338,7 @@ impl Image {
     }
 
     /// The root called `name`: this image's own setting if it made one, else the base's.
-    pub fn root(&mut self, name: &str) -> Result<Value> {
+    pub fn root(&self, name: &str) -> Result<Value> {
         let v = match self.root_overrides.iter().find(|(n, _)| n == name) {
             Some(&(_, v)) => v,
             None => self.heap.root(name)?,

@@ -8,7 +8,6 @@
 //! followed to the end, as Spur does. A reference read out of a private object that had to be
 //! followed is rewritten in place: the lazy become.
 
-use super::resolutions::Resolution;
 use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Format, Result, Value};
@@ -23,20 +22,30 @@ impl Image {
         // The fast paths: a pointers object, base or private, holding a value that needs no
         // following (see `settled`). The object-start check comes before the header word is
         // trusted for a bounds check. A forwarded base object is answered from this image's own
-        // resolutions (its target, or the sealed header where it has no entry), so the
-        // forwarder is never dereferenced here and the header load can be Relaxed; the general
-        // path loads again with Acquire when it must follow the pointer. Base bodies never
-        // change after sealing.
-        if obj.is_ref_of(self.base_owner) && self.heap.arena().is_start(obj.index()) {
+        // resolutions, or, where it has no entry, read as sealed, so the forwarder is never
+        // dereferenced here and the header load can be Relaxed. Base bodies never change
+        // after sealing.
+        if obj.is_ref_of(self.base_owner) {
             let at = obj.index();
-            let mut word = self.heap.arena().word(at);
-            if word & FORWARDED != 0 {
-                // Forwarded: this image's own answer, without touching the forwarder. Its own
-                // target goes down the general path; "no entry" reads the base as sealed.
+            // An object this image wrote: its own target, found before the base header is
+            // loaded (the table holds only object starts, so a hit needs no bitmap test).
+            if self.resolutions.has_own() {
                 match self.resolutions.get(at) {
-                    Some(Resolution::Original(header)) => word = header.0,
-                    Some(Resolution::Own(Loc::Private(p))) => return self.read_private(p, index),
-                    _ => return self.read_general(obj, index),
+                    Some(Loc::Private(p)) => return self.read_private(p, index),
+                    Some(Loc::Base(_)) => return self.read_general(obj, index),
+                    None => {}
+                }
+            }
+            let arena = self.heap.arena();
+            if !arena.is_start(at) {
+                return self.read_general(obj, index);
+            }
+            let mut word = arena.word(at);
+            if word & FORWARDED != 0 {
+                // Forwarded by other images only: this image sees it as sealed.
+                match arena.sealed_header(at) {
+                    Some(header) => word = header.0,
+                    None => return self.read_general(obj, index),
                 }
             }
             if word & FORWARDED_OR_NOT_POINTERS == 0 {
@@ -94,11 +103,7 @@ impl Image {
         if !value.is_object() {
             true
         } else if value.is_ref_of(self.base_owner) {
-            !self.resolutions.has_own()
-                || !matches!(
-                    self.resolutions.get(value.index()),
-                    Some(Resolution::Own(_))
-                )
+            !self.resolutions.has_own() || self.resolutions.get(value.index()).is_none()
         } else {
             self.space
                 .words
@@ -156,7 +161,7 @@ impl Image {
     /// Follows forwarders from `loc` to the object this image sees there, and counts the
     /// forwarder look-ups that took (the caller adds them to the statistics once the operation
     /// can no longer be refused).
-    pub(crate) fn resolve(&mut self, mut loc: Loc) -> Result<(Target, u32)> {
+    pub(crate) fn resolve(&self, mut loc: Loc) -> Result<(Target, u32)> {
         let mut lookups = 0;
         loop {
             match loc {
@@ -166,7 +171,8 @@ impl Image {
                         return Err(Error::StaleReference);
                     }
                     // Relaxed: a plain header is immutable, and a forwarded one is answered
-                    // from this image's own resolutions, or observed again in a section.
+                    // from this image's own resolutions or the sealed headers; its pointer is
+                    // never followed here.
                     let word = arena.word(at);
                     if word & FORWARDED == 0 {
                         let header = Header(word);
@@ -174,23 +180,11 @@ impl Image {
                     }
                     lookups += 1;
                     match self.resolutions.get(at) {
-                        Some(Resolution::Own(next)) => loc = next,
-                        Some(Resolution::Original(header)) => {
-                            return Ok((Target::Base { at, header }, lookups));
-                        }
+                        Some(next) => loc = next,
                         None => {
-                            // The first time this image meets this forwarder: it has no entry
-                            // (its own are all recorded), so it sees the original, and will
-                            // until it writes the object itself. Only the header is needed;
-                            // if the forwarder was taken down meanwhile, so much the better.
-                            let section = arena.enter(self.id);
-                            let header = arena
-                                .header(at, &section)
-                                .ok_or(Error::StaleReference)?
-                                .original();
-                            drop(section);
-                            self.resolutions.set_original(at, header);
-                            self.counters().resolution_fills.bump();
+                            // No entry of this image's: it sees the object as sealed, until
+                            // it writes the object itself.
+                            let header = arena.sealed_header(at).ok_or(Error::StaleReference)?;
                             return Ok((Target::Base { at, header }, lookups));
                         }
                     }

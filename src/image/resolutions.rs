@@ -1,88 +1,71 @@
-//! What this image has resolved about forwarded base objects: its own targets, and the
-//! original headers of forwarded objects where it has none.
+//! This image's own targets for base objects: its copies, and what it made them `become`.
 //!
-//! The proposal's observation makes this cache exact: an image's view of a base object changes
-//! only through that image's own actions. So "my target for `o` is `t`" stays true until this
-//! image itself changes it, and so does "I have no entry for `o`, whose sealed header is `h`",
-//! whatever other images install or take down meanwhile. Reads of forwarded objects therefore
-//! never walk the shared slot table: one probe here answers hits and misses alike, and the
-//! shared forwarder stays the published truth for everyone else (census, teardown, the models).
+//! The proposal's observation makes this the whole truth for the image: its view of a base
+//! object changes only through its own actions. So "my target for `o` is `t`" stays true until
+//! this image itself changes it, and where it has no target, it sees the object as sealed
+//! (whose header the arena keeps beside the forwarder, see `Arena::sealed_header`), whatever
+//! other images install or take down meanwhile. Reads of forwarded objects therefore never
+//! walk the shared slot table: one probe here answers, and the shared forwarder stays the
+//! published truth for everyone else (census, teardown, the models).
 //!
-//! Shape, chosen by measurement (BENCHMARKS.md §2): an open-addressed table keyed by the base
+//! Shape, chosen by measurement (BENCHMARKS.md §9): an open-addressed table keyed by the base
 //! object's word index, probed linearly from `(index / 2) mod capacity` (objects are at least
-//! two words apart, so neighbours land in neighbouring buckets; no hashing). Own entries are
-//! permanent: the table is the image's complete list of them, which teardown walks. Negative
-//! entries are a cache, dropped all at once when there are more than [`MAX_NEGATIVE`], so an
-//! image's table stays O(its own entries + 16,384) however many forwarded objects it reads
-//! (at most 1 MiB per image).
+//! two words apart, so neighbours land in neighbouring buckets; no hashing), at most half
+//! full. It holds only this image's own entries, so it is the complete list of them that
+//! teardown walks, and its size follows what the image wrote, not what it read. A bitmap of
+//! 16 bits per slot, indexed by the same `index / 2`, answers most misses with one load (at
+//! most 1 in 32 bits is set), so that the check every read makes of the value it read
+//! ("did I write the object this names?") rarely probes at all.
 //! Private to the image: plain words, no atomics.
 
-use crate::object::{Header, Loc};
-
-/// Negative entries kept before they are all dropped.
-const MAX_NEGATIVE: usize = 16_384;
-
-/// One image's answer for a forwarded base object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Resolution {
-    /// This image's own target: its copy, or what it made the object `become`.
-    Own(Loc),
-    /// No entry for this image: it reads the base object, whose sealed header this is.
-    Original(Header),
-}
-
-impl Resolution {
-    #[inline(always)]
-    fn encode(self) -> u64 {
-        match self {
-            // Headers have bit 0 clear; own targets set it.
-            Resolution::Own(loc) => (loc.encode() << 1) | 1,
-            Resolution::Original(h) => h.0,
-        }
-    }
-
-    #[inline(always)]
-    fn decode(bits: u64) -> Resolution {
-        if bits & 1 == 1 {
-            Resolution::Own(Loc::decode(bits >> 1))
-        } else {
-            Resolution::Original(Header(bits))
-        }
-    }
-}
+use crate::object::Loc;
 
 pub(crate) struct Resolutions {
-    /// `(key, encoded resolution)`, key = base word index + 1; 0 is empty. Capacity is a power
-    /// of two, never 0 (so a probe needs no emptiness test), at most half full.
+    /// `(key, encoded target)`, key = base word index + 1; 0 is empty. Capacity is a power of
+    /// two, never 0 (so a probe needs no emptiness test), at most half full.
     slots: Box<[(u64, u64)]>,
+    /// Bit `(index / 2) mod (16 * capacity)` is set for every key: clear means no entry.
+    filter: Box<[u64]>,
     own: usize,
-    negative: usize,
 }
 
-/// The first capacity: 256 bytes per image.
+/// Filter bits per slot.
+const FILTER_BITS: usize = 16;
+
+/// The first capacity: 256 bytes per image that writes a base object.
 const INITIAL: usize = 16;
 
 impl Default for Resolutions {
     fn default() -> Self {
         Resolutions {
-            slots: vec![(0, 0); INITIAL].into_boxed_slice(),
+            slots: vec![(0, 0); 1].into_boxed_slice(),
+            filter: vec![0; 1].into_boxed_slice(),
             own: 0,
-            negative: 0,
         }
     }
 }
 
 impl Resolutions {
+    /// This image's target for the base object at `at`, if it has one.
     #[inline(always)]
-    fn home(&self, at: usize) -> usize {
-        (at >> 1) & (self.slots.len() - 1)
+    pub(crate) fn get(&self, at: usize) -> Option<Loc> {
+        if !self.may_hold(at) {
+            return None;
+        }
+        let (i, found) = self.slot_of(at);
+        found.then(|| Loc::decode(self.slots[i].1))
     }
 
-    /// This image's answer for the forwarded base object at `at`, if it has resolved it.
+    /// False if `at` certainly has no entry.
     #[inline(always)]
-    pub(crate) fn get(&self, at: usize) -> Option<Resolution> {
-        let (i, found) = self.slot_of(at);
-        found.then(|| Resolution::decode(self.slots[i].1))
+    fn may_hold(&self, at: usize) -> bool {
+        let bit = (at >> 1) & (self.filter.len() * 64 - 1);
+        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+    }
+
+    fn mark(&mut self, at: usize) {
+        let bit = (at >> 1) & (self.filter.len() * 64 - 1);
+        self.filter[bit / 64] |= 1 << (bit % 64);
     }
 
     /// Where `at` is, or the empty slot where it would go.
@@ -90,7 +73,7 @@ impl Resolutions {
     fn slot_of(&self, at: usize) -> (usize, bool) {
         let key = at as u64 + 1;
         let mask = self.slots.len() - 1;
-        let mut i = self.home(at);
+        let mut i = (at >> 1) & mask;
         loop {
             match self.slots[i].0 {
                 k if k == key => return (i, true),
@@ -106,95 +89,72 @@ impl Resolutions {
         self.own != 0
     }
 
-    /// Records this image's own target for `at`, replacing a negative answer.
-    pub(crate) fn set_own(&mut self, at: usize, loc: Loc) {
-        if let Some(Resolution::Original(_)) = self.put(at, Resolution::Own(loc)) {
-            self.negative -= 1;
+    /// Records this image's target for `at`, where it had none.
+    pub(crate) fn insert(&mut self, at: usize, loc: Loc) {
+        if (self.own + 1) * 2 > self.slots.len() {
+            self.grow();
         }
+        let (i, found) = self.slot_of(at);
+        debug_assert!(!found, "an image enters a forwarder once");
+        self.slots[i] = (at as u64 + 1, loc.encode());
+        self.mark(at);
         self.own += 1;
     }
 
-    /// Records that this image has no entry for `at`, whose sealed header is `header`.
-    pub(crate) fn set_original(&mut self, at: usize, header: Header) {
-        if self.negative >= MAX_NEGATIVE {
-            self.rebuild(self.slots.len(), false);
-        }
-        let previous = self.put(at, Resolution::Original(header));
-        debug_assert!(previous.is_none());
-        self.negative += 1;
-    }
-
     /// Every base object where this image has its own entry.
-    pub(crate) fn own_entries(&self) -> impl Iterator<Item = (usize, Loc)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, Loc)> + '_ {
         self.slots
             .iter()
-            .filter_map(|&(k, v)| match Resolution::decode(v) {
-                Resolution::Own(loc) if k != 0 => Some((k as usize - 1, loc)),
-                _ => None,
-            })
+            .filter(|&&(k, _)| k != 0)
+            .map(|&(k, v)| (k as usize - 1, Loc::decode(v)))
     }
 
-    /// Inserts or replaces; answers what was there.
-    fn put(&mut self, at: usize, r: Resolution) -> Option<Resolution> {
-        if (self.own + self.negative + 1) * 2 > self.slots.len() {
-            self.rebuild(self.slots.len() * 2, true);
-        }
-        let (i, found) = self.slot_of(at);
-        let previous = found.then(|| Resolution::decode(self.slots[i].1));
-        self.slots[i] = (at as u64 + 1, r.encode());
-        previous
-    }
-
-    /// Re-inserts into `capacity` slots, dropping the negative answers unless `keep_negative`.
-    fn rebuild(&mut self, capacity: usize, keep_negative: bool) {
-        let capacity = capacity.max(((self.own + 1) * 2).next_power_of_two());
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(INITIAL);
         let old = std::mem::replace(&mut self.slots, vec![(0, 0); capacity].into_boxed_slice());
-        let (own, negative) = (self.own, self.negative);
-        self.own = 0;
-        self.negative = 0;
+        self.filter = vec![0; capacity * FILTER_BITS / 64].into_boxed_slice();
+        let mask = capacity - 1;
         for (k, v) in old.iter().copied().filter(|&(k, _)| k != 0) {
-            let r = Resolution::decode(v);
-            if keep_negative || matches!(r, Resolution::Own(_)) {
-                self.put(k as usize - 1, r);
-                match r {
-                    Resolution::Own(_) => self.own += 1,
-                    Resolution::Original(_) => self.negative += 1,
-                }
+            let at = k as usize - 1;
+            let mut i = (at >> 1) & mask;
+            while self.slots[i].0 != 0 {
+                i = (i + 1) & mask;
             }
+            self.slots[i] = (k, v);
+            self.mark(at);
         }
-        debug_assert_eq!(self.own, own);
-        debug_assert!(self.negative <= negative);
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::Format;
 
     #[test]
-    fn answers_own_and_negative_and_keeps_own_entries_when_negatives_overflow() {
+    fn answers_every_entry_and_nothing_else_across_growth() {
         let mut r = Resolutions::default();
         assert_eq!(r.get(10), None);
-        let h = Header::new(Format::Pointers, 5, 3, 0);
-        for at in (0..2 * MAX_NEGATIVE + 10).map(|i| i * 4) {
-            if at % 12 == 0 {
-                r.set_own(at, Loc::Private(at + 1));
-            } else {
-                r.set_original(at, h);
-            }
+        // Neighbouring objects and objects that share a home bucket alike.
+        let ats: Vec<usize> = (0..3000)
+            .map(|i| if i % 3 == 0 { i * 4096 } else { i * 2 })
+            .collect();
+        for (n, &at) in ats.iter().enumerate() {
+            r.insert(at, Loc::Private(n + 1));
+            assert_eq!(r.own, n + 1);
         }
-        let own: Vec<_> = r.own_entries().collect();
-        assert_eq!(own.len(), r.own);
-        for (at, loc) in own {
-            assert_eq!(loc, Loc::Private(at + 1));
-            assert_eq!(r.get(at), Some(Resolution::Own(Loc::Private(at + 1))));
+        for (n, &at) in ats.iter().enumerate() {
+            assert_eq!(r.get(at), Some(Loc::Private(n + 1)));
+            assert_eq!(r.get(at + 1), None);
         }
-        assert!(r.negative <= MAX_NEGATIVE);
-        // A negative answer is replaced by an own one.
-        let at = 4 * (2 * MAX_NEGATIVE + 9);
-        assert_eq!(r.get(at), Some(Resolution::Original(h)));
-        r.set_own(at, Loc::Base(8));
-        assert_eq!(r.get(at), Some(Resolution::Own(Loc::Base(8))));
+        let mut listed: Vec<_> = r.iter().collect();
+        listed.sort_by_key(|&(at, _)| at);
+        let mut expected: Vec<_> = ats
+            .iter()
+            .enumerate()
+            .map(|(n, &at)| (at, Loc::Private(n + 1)))
+            .collect();
+        expected.sort_by_key(|&(at, _)| at);
+        assert_eq!(listed, expected);
+        assert!(r.slots.len() <= 4 * ats.len().next_power_of_two());
     }
 }

@@ -104,7 +104,7 @@ impl Image {
             Some(Installed::Entry) => self.counters().entries_added.bump(),
             None => return Err(Error::StaleReference),
         }
-        self.resolutions.set_own(at, target);
+        self.resolutions.insert(at, target);
         Ok(())
     }
 }

@@ -179,7 +179,6 @@ pub(crate) fn build_report(w: &Workload, cfg: &StressConfig, t: Tally, c: AfterR
             slot_entry_capacity_after_teardown: c.after.entry_capacity,
             forwarders_taken_down: c.reclamation.taken_down,
             forwarders_freed: c.reclamation.freed,
-            resolution_fills: stats.resolution_fills,
             fixups: stats.fixups,
             becomes: stats.becomes,
             allocations: stats.allocations,

@@ -176,10 +176,6 @@ pub struct HeapReport {
     pub forwarders_taken_down: u64,
     /// Of those, forwarders whose memory was freed by the end of the run.
     pub forwarders_freed: u64,
-    /// Forwarded objects an image met for the first time with no entry of its own, each
-    /// costing one read of the forwarder; every other read of a forwarded object was answered
-    /// from the image's own resolutions.
-    pub resolution_fills: u64,
     /// Private slots rewritten by lazy become.
     pub fixups: u64,
     /// Effective `become_forward` calls.
