@@ -9,8 +9,8 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use cowheap::{
-    BaseBuilder, BaseHeap, Census, Error, Format, HeapConfig, Image, ImageStats, ImageThread,
-    Kernel, Result, Value,
+    BaseBuilder, BaseHeap, Census, Error, Format, Formats, HeapConfig, Image, ImageStats,
+    ImageThread, Kernel, LiveImage, Reclamation, Result, Value,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -41,6 +41,16 @@ fn positive_auto_traits() {
     copy::<Value>();
     key::<Value>();
     key::<Format>();
+    key::<Formats>();
+    // Every public type answers `Debug`, so that a host can log what it holds.
+    debug::<BaseBuilder>();
+    debug::<HeapConfig>();
+    debug::<Kernel>();
+    debug::<ImageThread>();
+    debug::<Census>();
+    debug::<Reclamation>();
+    debug::<LiveImage>();
+    debug::<Error>();
     // Errors cross threads and fit `Box<dyn Error + Send + Sync>` and anyhow-style handling.
     error::<Error>();
     clone::<Error>();
@@ -352,16 +362,34 @@ fn errors_explain_themselves() {
         Error::StaleReference,
         Error::IndexOutOfRange { index: 3, len: 2 },
         Error::WrongFormat {
-            expected: "pointers",
+            expected: Formats::POINTERS,
             actual: Format::Bytes,
         },
+        Error::SmallIntegerRange(1 << 62),
         Error::BadClass(int(1)),
         Error::TooLarge,
         Error::TooManyImages { limit: 4 },
-        Error::BadConfig("max_images".into()),
+        Error::HeapsExhausted,
+        Error::IncarnationsExhausted,
+        Error::BadConfig {
+            field: "max_images",
+            reason: "must be between 1 and 4194302, not 0".into(),
+        },
         Error::UnknownRoot("x".into()),
-        Error::Spawn("no threads".into()),
+        Error::Spawn(std::sync::Arc::new(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "no threads",
+        ))),
+        Error::ImagePanicked("boom".into()),
     ];
+    for (i, e) in errors.iter().enumerate() {
+        // `PartialEq` is by hand (an io::Error has none): every variant equals its clone and
+        // no other variant.
+        assert_eq!(e, &e.clone());
+        for (j, other) in errors.iter().enumerate() {
+            assert_eq!(i == j, e == other, "{e:?} vs {other:?}");
+        }
+    }
     for e in errors {
         let message = e.to_string();
         assert!(message.len() > 12, "{e:?}: {message:?}");
@@ -372,6 +400,29 @@ fn errors_explain_themselves() {
         // Errors box into the standard trait objects hosts use.
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e.clone());
         assert_eq!(boxed.to_string(), message);
+    }
+}
+
+#[test]
+fn errors_keep_their_source_and_name_their_field() {
+    use std::error::Error as _;
+    let refused = std::io::Error::new(std::io::ErrorKind::OutOfMemory, "no stack");
+    let e = Error::Spawn(std::sync::Arc::new(refused));
+    let source = e.source().expect("Spawn keeps the io::Error");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("the source is the io::Error itself");
+    assert_eq!(io.kind(), std::io::ErrorKind::OutOfMemory);
+    assert!(e.to_string().contains("no stack"), "{e}");
+
+    let mut b = BaseBuilder::new();
+    Kernel::install(&mut b).unwrap();
+    match b.seal_with(HeapConfig::default().max_images(usize::MAX)) {
+        Err(e @ Error::BadConfig { field, .. }) => {
+            assert_eq!(field, "max_images");
+            assert!(e.to_string().contains("`max_images`"), "{e}");
+        }
+        other => panic!("{other:?}"),
     }
 }
 

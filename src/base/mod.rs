@@ -30,6 +30,7 @@ pub struct HeapConfig {
 
 impl HeapConfig {
     /// Sets how many images may be live at once (1 to 2^22 - 2; 65,536 by default).
+    #[must_use = "a setter answers the changed configuration; seal with it"]
     pub fn max_images(mut self, max_images: usize) -> Self {
         self.max_images = max_images;
         self
@@ -49,7 +50,8 @@ impl Default for HeapConfig {
 
 pub(crate) struct HeapInner {
     pub(crate) arena: Arena,
-    pub(crate) owner: u32,
+    /// The base owner: the owner of every reference into this base (see [`Value`]).
+    pub(crate) base_owner: u32,
     /// Object starts in arena order, for [`BaseHeap::object`].
     pub(crate) starts: Box<[u32]>,
     pub(crate) roots: Vec<(String, Value)>,
@@ -113,8 +115,8 @@ impl BaseHeap {
     }
 
     #[inline]
-    pub(crate) fn owner(&self) -> u32 {
-        self.inner.owner
+    pub(crate) fn base_owner(&self) -> u32 {
+        self.inner.base_owner
     }
 
     /// The header the object had when sealed, whether or not it is forwarded now.
@@ -130,7 +132,7 @@ impl BaseHeap {
     pub(crate) fn locate(&self, v: Value) -> Result<usize> {
         if !v.is_object() {
             Err(Error::NotAnObject(v))
-        } else if v.owner() != self.inner.owner {
+        } else if v.owner() != self.inner.base_owner {
             Err(Error::ForeignReference(v))
         } else if !self.inner.arena.is_start(v.index()) {
             Err(Error::StaleReference)
@@ -140,7 +142,7 @@ impl BaseHeap {
     }
 
     pub(crate) fn reference(&self, index: usize) -> Value {
-        Value::object(self.inner.owner, index as u64)
+        Value::object(self.inner.base_owner, index as u64)
     }
 
     /// The most images of this heap that may be live at once, as sealed (see [`HeapConfig`]).

@@ -81,7 +81,7 @@ impl BaseHeap {
         self.inner.arena.collect();
         Ok(Image {
             heap: self.clone(),
-            base_owner: self.owner(),
+            base_owner: self.base_owner(),
             id,
             incarnation,
             space: Space::new(incarnation),

@@ -11,7 +11,7 @@
 use super::resolutions::Resolution;
 use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
-use crate::{Error, Format, Result, Value};
+use crate::{Error, Format, Formats, Result, Value};
 
 impl Image {
     /// Reads slot `index` of a pointers object, or literal `index` of a method.
@@ -54,7 +54,7 @@ impl Image {
                     return self.read_base_slot(at, header, index);
                 }
                 return Err(Error::WrongFormat {
-                    expected: "pointers or method",
+                    expected: Formats::SLOTS,
                     actual: header.format(),
                 });
             }
