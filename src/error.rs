@@ -79,9 +79,10 @@ pub enum Error {
     /// No root has this name.
     #[error("no root is named {0:?}")]
     UnknownRoot(String),
-    /// The OS refused to start a thread for an image. The `io::Error` is kept (and answered by
-    /// [`source`](std::error::Error::source)), so a host can tell a thread limit from a stack
-    /// that could not be mapped.
+    /// The OS refused to start a thread for an image. The `io::Error` is kept, so a host can
+    /// tell a thread limit from a stack that could not be mapped; it is shared through an `Arc`
+    /// so that `Error` stays `Clone`, and it is also the error's
+    /// [`source`](std::error::Error::source) (as that `Arc`).
     #[error("could not start an image thread: {0}")]
     Spawn(#[source] Arc<std::io::Error>),
     /// An image thread of a batch panicked (see [`interp::run_batch`](crate::interp::run_batch));

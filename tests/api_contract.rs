@@ -408,11 +408,14 @@ fn errors_keep_their_source_and_name_their_field() {
     use std::error::Error as _;
     let refused = std::io::Error::new(std::io::ErrorKind::OutOfMemory, "no stack");
     let e = Error::Spawn(std::sync::Arc::new(refused));
-    let source = e.source().expect("Spawn keeps the io::Error");
-    let io = source
-        .downcast_ref::<std::io::Error>()
-        .expect("the source is the io::Error itself");
+    let Error::Spawn(io) = &e else { unreachable!() };
     assert_eq!(io.kind(), std::io::ErrorKind::OutOfMemory);
+    // The chain reaches it too: a reporter walking `source()` prints the OS's reason.
+    let source = e.source().expect("Spawn keeps the io::Error as its source");
+    assert_eq!(source.to_string(), "no stack");
+    assert!(source
+        .downcast_ref::<std::sync::Arc<std::io::Error>>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::OutOfMemory));
     assert!(e.to_string().contains("no stack"), "{e}");
 
     let mut b = BaseBuilder::new();
