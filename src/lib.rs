@@ -25,7 +25,7 @@ mod stats;
 mod thread;
 mod value;
 
-pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, Reclamation};
+pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation};
 pub use error::{Error, Result};
 pub use image::Image;
 pub use object::{Format, Formats, MAX_HASH};

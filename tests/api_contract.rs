@@ -10,7 +10,7 @@ use std::hash::Hash;
 
 use cowheap::{
     BaseBuilder, BaseHeap, Census, Error, Format, Formats, HeapConfig, Image, ImageStats,
-    ImageThread, Kernel, LiveImage, Reclamation, Result, Value,
+    ImageThread, Kernel, LiveImage, ObjectCensus, Reclamation, Result, Value,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -51,6 +51,9 @@ fn positive_auto_traits() {
     debug::<Reclamation>();
     debug::<LiveImage>();
     debug::<Error>();
+    debug::<ObjectCensus>();
+    send_sync_static::<ObjectCensus>();
+    clone::<ObjectCensus>();
     // Errors cross threads and fit `Box<dyn Error + Send + Sync>` and anyhow-style handling.
     error::<Error>();
     clone::<Error>();
@@ -149,6 +152,10 @@ fn assert_refused_everywhere(image: &mut Image, base: &Base, bad: Value) {
     check("read_byte", image.read_byte(bad, 0).map(drop));
     check("read_word", image.read_word(bad, 0).map(drop));
     check("bytes", image.bytes(bad).map(drop));
+    check("words", image.words(bad).map(drop));
+    check("read_bytes", image.read_bytes(bad, 0, &mut [0; 1]));
+    check("read_words", image.read_words(bad, 0, &mut [0; 1]));
+    check("is_private", image.is_private(bad).map(drop));
     check("class_of", image.class_of(bad).map(drop));
     check("format_of", image.format_of(bad).map(drop));
     check("size_of", image.size_of(bad).map(drop));
@@ -167,6 +174,8 @@ fn assert_refused_everywhere(image: &mut Image, base: &Base, bad: Value) {
     check("write value", image.write(base.pair, 0, bad));
     check("write_byte", image.write_byte(bad, 0, 1));
     check("write_word", image.write_word(bad, 0, 1));
+    check("write_bytes", image.write_bytes(bad, 0, b"xy"));
+    check("write_words", image.write_words(bad, 0, &[1, 2]));
     check("become_forward from", image.become_forward(bad, base.pair));
     check("become_forward to", image.become_forward(base.pair, bad));
     check("set_root", image.set_root("pair", bad));
@@ -279,7 +288,16 @@ fn the_base_heap_refuses_what_is_not_its_own() {
         assert_eq!(base.heap.original_bytes(bad).map(drop), refused);
         assert_eq!(base.heap.original_words(bad).map(drop), refused);
         assert_eq!(base.heap.original_hash(bad).map(drop), refused);
+        assert_eq!(base.heap.original_literal_count(bad).map(drop), refused);
+        assert_eq!(base.heap.census_of(bad).map(drop), refused);
     }
+    // Asked whether it is a base object, the base answers no for an image's reference (it
+    // cannot tell whose), and refuses another heap's.
+    assert_eq!(base.heap.is_base(private), Ok(false));
+    assert_eq!(
+        base.heap.is_base(other.pair),
+        Err(Error::ForeignReference(other.pair))
+    );
     // A builder refuses another heap's references too.
     let mut builder = BaseBuilder::new();
     let kernel = Kernel::install(&mut builder).unwrap();

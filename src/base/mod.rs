@@ -79,6 +79,20 @@ pub struct Census {
     pub entry_capacity: usize,
 }
 
+/// The images with an entry on one base object, from [`BaseHeap::census_of`]: which images
+/// have diverged from it (copied it, or made it `become` something), beside the whole-heap
+/// [`Census`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ObjectCensus {
+    /// The ids of the images holding an entry, ascending; empty if the object has no
+    /// forwarder. Match them with [`Image::id`](crate::Image::id) or
+    /// [`LiveImage::id`](crate::LiveImage::id).
+    pub images: Vec<u32>,
+    /// Allocated entries of its forwarder, occupied or not; 0 without one.
+    pub entry_capacity: usize,
+}
+
 /// Forwarders given back since the base was sealed, from [`BaseHeap::reclamation`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -254,6 +268,33 @@ impl BaseHeap {
             .collect())
     }
 
+    /// The literal count of a base method as sealed; 0 for other formats, as
+    /// [`Image::literal_count`](crate::Image::literal_count) answers.
+    pub fn original_literal_count(&self, obj: Value) -> Result<usize> {
+        let at = self.locate(obj)?;
+        Ok(match self.original_header(at)?.format() {
+            crate::Format::Method => self.body_word(at, 0) as usize,
+            _ => 0,
+        })
+    }
+
+    /// True if `v` names an object of this base; false if it names an image's private object.
+    ///
+    /// This is what the reference names, seen by no image: a base object an image has copied
+    /// is still a base object here (ask that image with
+    /// [`Image::is_private`](crate::Image::is_private) what it sees). The base cannot tell
+    /// which image, or which heap's image, a private reference belongs to, so it answers false
+    /// for all of them; only the image it belongs to accepts it. Another base heap's
+    /// reference is refused with [`Error::ForeignReference`], a reference with this base's
+    /// owner that names no object start with [`Error::StaleReference`], an immediate with
+    /// [`Error::NotAnObject`].
+    pub fn is_base(&self, v: Value) -> Result<bool> {
+        if v.is_object() && v.owner() & crate::value::BASE_OWNER_FLAG == 0 {
+            return Ok(false);
+        }
+        self.locate(v).map(|_| true)
+    }
+
     /// The identity hash of a base object.
     pub fn original_hash(&self, obj: Value) -> Result<u32> {
         Ok(self.original_header(self.locate(obj)?)?.hash())
@@ -293,6 +334,23 @@ impl BaseHeap {
             }
         }
         census
+    }
+
+    /// Which images hold an entry on base object `obj` now: the per-object view of
+    /// [`census`](Self::census), without walking the base. Each image's entry is its own
+    /// doing, so the answer is exact for the images not copying or ending during the call.
+    pub fn census_of(&self, obj: Value) -> Result<ObjectCensus> {
+        let at = self.locate(obj)?;
+        let arena = &self.inner.arena;
+        let section = arena.enter_outsider();
+        let mut census = ObjectCensus::default();
+        if let Some(HeaderWord::Forwarded(f)) = arena.header(at, &section) {
+            census.images = f.holders().collect();
+            census.entry_capacity = f.census().1;
+        }
+        drop(section);
+        census.images.sort_unstable();
+        Ok(census)
     }
 
     /// Frees the memory of forwarders taken down since the last call whose grace period has
