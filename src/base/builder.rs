@@ -229,6 +229,10 @@ impl BaseBuilder {
     }
 
     /// Seals with the default [`HeapConfig`].
+    ///
+    /// A builder with no objects seals an empty base: its images see nothing and, with no
+    /// class to allocate with, can allocate nothing (see
+    /// [`Kernel::minimal_base`](crate::Kernel::minimal_base)).
     pub fn seal(self) -> Result<BaseHeap> {
         self.seal_with(HeapConfig::default())
     }

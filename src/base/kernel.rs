@@ -123,7 +123,8 @@ impl Kernel {
     /// let mut image = heap.new_image()?;
     /// let s = image.new_bytes(kernel.string, b"hello")?;
     /// assert_eq!(image.class_of(s)?, kernel.string);
-    /// assert_eq!(image.read(image.allocate(kernel.array, Format::Pointers, 1)?, 0)?, kernel.nil);
+    /// let array = image.allocate(kernel.array, Format::Pointers, 1)?;
+    /// assert_eq!(image.read(array, 0)?, kernel.nil);
     /// # Ok::<(), cowheap::Error>(())
     /// ```
     pub fn minimal_base() -> Result<(BaseHeap, Kernel)> {

@@ -374,6 +374,11 @@ impl Image {
 
     /// Allocates a private object of `len` elements: slots (nil-filled), 32-bit words or bytes
     /// (zeroed), or a method's bytecodes (with no literals; see [`new_method`](Self::new_method)).
+    ///
+    /// `class` must be an object of this image or its base: an immediate is refused with
+    /// [`Error::BadClass`]. A base sealed empty has no class to give, so its images can
+    /// allocate nothing; [`Kernel::minimal_base`](crate::Kernel::minimal_base) is the smallest
+    /// base that can.
     pub fn allocate(&mut self, class: Value, format: Format, len: usize) -> Result<Value> {
         self.allocate_with(class, format, len, 0)
     }
