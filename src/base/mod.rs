@@ -30,6 +30,15 @@ pub struct HeapConfig {
 
 impl HeapConfig {
     /// Sets how many images may be live at once (1 to 2^22 - 2; 65,536 by default).
+    ///
+    /// It answers the changed configuration rather than changing it in place, so dropping the
+    /// answer is a mistake the compiler reports:
+    ///
+    /// ```compile_fail
+    /// #![deny(unused_must_use)]
+    /// let config = cowheap::HeapConfig::default();
+    /// config.max_images(8); // the configuration with 8 is dropped here
+    /// ```
     #[must_use = "a setter answers the changed configuration; seal with it"]
     pub fn max_images(mut self, max_images: usize) -> Self {
         self.max_images = max_images;
