@@ -40,6 +40,14 @@ pub struct SlotTableBench {
     ids: IdAllocator,
 }
 
+impl std::fmt::Debug for SlotTableBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotTableBench")
+            .field("live_ids", &self.ids.live())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Ids a [`SlotTableBench`] accepts.
 const BENCH_IDS: usize = 1 << 16;
 

@@ -3,10 +3,16 @@
 
 #![forbid(unsafe_code)]
 
-use crate::{Format, Value};
+use std::sync::Arc;
+
+use crate::{Format, Formats, Value};
 
 /// Why a heap or image operation was refused.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+///
+/// `Clone` and `Eq`, so that results can be compared in tests and sent between threads. The one
+/// variant holding an [`std::io::Error`] ([`Error::Spawn`]) shares it through an `Arc` and
+/// compares by its kind and message.
+#[derive(Debug, thiserror::Error, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// An object operation was given an immediate.
@@ -32,10 +38,10 @@ pub enum Error {
         len: usize,
     },
     /// The access does not match the object's format.
-    #[error("this access needs a {expected} object, but the object's format is {actual:?}")]
+    #[error("this access needs a {expected} object, not a {actual} object")]
     WrongFormat {
-        /// What the access needs.
-        expected: &'static str,
+        /// The formats the access accepts.
+        expected: Formats,
         /// What the object is.
         actual: Format,
     },
@@ -62,15 +68,77 @@ pub enum Error {
     #[error("every image incarnation of this process is in use")]
     IncarnationsExhausted,
     /// A builder was sealed with an invalid configuration.
-    #[error("invalid heap configuration: {0}")]
-    BadConfig(String),
+    #[error("invalid heap configuration: `{field}` {reason}")]
+    BadConfig {
+        /// The [`HeapConfig`](crate::HeapConfig) field that is out of range, spelled as in
+        /// the struct, so that a front end can name its own spelling of it.
+        field: &'static str,
+        /// What is wrong with it, e.g. "must be between 1 and 4194302, not 0".
+        reason: String,
+    },
     /// No root has this name.
     #[error("no root is named {0:?}")]
     UnknownRoot(String),
-    /// The OS refused to start a thread for an image.
+    /// The OS refused to start a thread for an image. The `io::Error` is kept, so a host can
+    /// tell a thread limit from a stack that could not be mapped; it is shared through an `Arc`
+    /// so that `Error` stays `Clone`, and it is also the error's
+    /// [`source`](std::error::Error::source) (as that `Arc`).
     #[error("could not start an image thread: {0}")]
-    Spawn(String),
+    Spawn(#[source] Arc<std::io::Error>),
+    /// An image thread of a batch panicked (see [`interp::run_batch`](crate::interp::run_batch));
+    /// the message is the panic's, when it was a string.
+    #[error("an image thread panicked: {0}")]
+    ImagePanicked(String),
 }
+
+/// Variant by variant; an [`Error::Spawn`] equals another with an `io::Error` of the same kind
+/// and message (`io::Error` has no `PartialEq` of its own).
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        use Error::*;
+        match (self, other) {
+            (NotAnObject(a), NotAnObject(b))
+            | (ForeignReference(a), ForeignReference(b))
+            | (BadClass(a), BadClass(b)) => a == b,
+            (StaleReference, StaleReference)
+            | (TooLarge, TooLarge)
+            | (HeapsExhausted, HeapsExhausted)
+            | (IncarnationsExhausted, IncarnationsExhausted) => true,
+            (IndexOutOfRange { index: i, len: l }, IndexOutOfRange { index: j, len: m }) => {
+                i == j && l == m
+            }
+            (
+                WrongFormat {
+                    expected: e,
+                    actual: a,
+                },
+                WrongFormat {
+                    expected: f,
+                    actual: b,
+                },
+            ) => e == f && a == b,
+            (SmallIntegerRange(a), SmallIntegerRange(b)) => a == b,
+            (TooManyImages { limit: a }, TooManyImages { limit: b }) => a == b,
+            (
+                BadConfig {
+                    field: f,
+                    reason: r,
+                },
+                BadConfig {
+                    field: g,
+                    reason: s,
+                },
+            ) => f == g && r == s,
+            (UnknownRoot(a), UnknownRoot(b)) | (ImagePanicked(a), ImagePanicked(b)) => a == b,
+            (Spawn(a), Spawn(b)) => {
+                Arc::ptr_eq(a, b) || (a.kind() == b.kind() && a.to_string() == b.to_string())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Error {}
 
 /// Shorthand for results of cowheap operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

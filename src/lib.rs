@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod base;
@@ -24,10 +25,10 @@ mod stats;
 mod thread;
 mod value;
 
-pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, Reclamation};
+pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation};
 pub use error::{Error, Result};
 pub use image::Image;
-pub use object::{Format, MAX_HASH};
+pub use object::{Format, Formats, MAX_HASH};
 pub use stats::{ImageStats, LiveImage};
 #[cfg(not(loom))]
 pub use thread::ImageThread;

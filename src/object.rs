@@ -49,7 +49,7 @@ pub enum Format {
 }
 
 impl Format {
-    fn code(self) -> u64 {
+    const fn code(self) -> u64 {
         match self {
             Format::Pointers => 0,
             Format::Words => 1,
@@ -65,6 +65,124 @@ impl Format {
             2 => Format::Bytes,
             _ => Format::Method,
         }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Pointers => "pointers",
+            Format::Words => "words",
+            Format::Bytes => "bytes",
+            Format::Method => "method",
+        })
+    }
+}
+
+/// A set of [`Format`]s: what an access accepts, in [`Error::WrongFormat`]. A set, not one
+/// format, because several accesses take two (`read` takes a pointers object or a method's
+/// literals; the byte accesses a bytes object or a method's bytecodes), and a caller deciding
+/// what to do next needs to test membership, not parse a message.
+///
+/// ```
+/// use cowheap::{Format, Formats};
+/// let slots = Formats::POINTERS | Formats::METHOD;
+/// assert!(slots.contains(Format::Method));
+/// assert!(!slots.contains(Format::Bytes));
+/// assert_eq!(slots.to_string(), "pointers or method");
+/// assert_eq!(slots.iter().collect::<Vec<_>>(), [Format::Pointers, Format::Method]);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Formats(u8);
+
+impl Formats {
+    /// No format.
+    pub const EMPTY: Formats = Formats(0);
+    /// [`Format::Pointers`] alone.
+    pub const POINTERS: Formats = Formats::of(Format::Pointers);
+    /// [`Format::Words`] alone.
+    pub const WORDS: Formats = Formats::of(Format::Words);
+    /// [`Format::Bytes`] alone.
+    pub const BYTES: Formats = Formats::of(Format::Bytes);
+    /// [`Format::Method`] alone.
+    pub const METHOD: Formats = Formats::of(Format::Method);
+    /// What slot accesses take: a pointers object's slots, or a method's literals.
+    pub const SLOTS: Formats = Formats::POINTERS.union(Formats::METHOD);
+    /// What byte accesses take: a bytes object, or a method's bytecodes.
+    pub const BYTE_ADDRESSABLE: Formats = Formats::BYTES.union(Formats::METHOD);
+
+    /// The set holding `format` alone.
+    pub const fn of(format: Format) -> Formats {
+        Formats(1 << format.code())
+    }
+
+    /// Both sets' formats.
+    pub const fn union(self, other: Formats) -> Formats {
+        Formats(self.0 | other.0)
+    }
+
+    /// True if `format` is in the set.
+    pub const fn contains(self, format: Format) -> bool {
+        self.0 & (1 << format.code()) != 0
+    }
+
+    /// True if the set holds no format.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The formats in the set, in [`Format`]'s declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Format> {
+        [
+            Format::Pointers,
+            Format::Words,
+            Format::Bytes,
+            Format::Method,
+        ]
+        .into_iter()
+        .filter(move |&f| self.contains(f))
+    }
+}
+
+impl From<Format> for Formats {
+    fn from(format: Format) -> Formats {
+        Formats::of(format)
+    }
+}
+
+impl std::ops::BitOr for Formats {
+    type Output = Formats;
+    fn bitor(self, other: Formats) -> Formats {
+        self.union(other)
+    }
+}
+
+impl std::ops::BitOr<Format> for Formats {
+    type Output = Formats;
+    fn bitor(self, other: Format) -> Formats {
+        self.union(Formats::of(other))
+    }
+}
+
+impl std::fmt::Debug for Formats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// "pointers or method"; "no format" for the empty set.
+impl std::fmt::Display for Formats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return f.write_str("no format");
+        }
+        for (i, format) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" or ")?;
+            }
+            write!(f, "{format}")?;
+        }
+        Ok(())
     }
 }
 
@@ -195,7 +313,7 @@ pub(crate) fn slot_offset(
         Format::Method => (1, literal_count()),
         other => {
             return Err(Error::WrongFormat {
-                expected: "pointers or method",
+                expected: Formats::SLOTS,
                 actual: other,
             })
         }
@@ -220,7 +338,7 @@ pub(crate) fn byte_span(
             Ok((start, total.saturating_sub(start)))
         }
         other => Err(Error::WrongFormat {
-            expected: "bytes or method",
+            expected: Formats::BYTE_ADDRESSABLE,
             actual: other,
         }),
     }
@@ -231,7 +349,7 @@ pub(crate) fn word_count(header: Header) -> Result<usize, Error> {
     match header.format() {
         Format::Words => Ok((header.body_words() * 8 - header.pad_bytes()) / 4),
         other => Err(Error::WrongFormat {
-            expected: "words",
+            expected: Formats::WORDS,
             actual: other,
         }),
     }
@@ -306,6 +424,21 @@ mod tests {
         assert_eq!(body_size(Format::Words, 3, 0).unwrap(), (2, 4));
         assert_eq!(body_size(Format::Method, 3, 2).unwrap(), (4, 5));
         assert!(body_size(Format::Pointers, usize::MAX, 0).is_err());
+    }
+
+    #[test]
+    fn format_sets() {
+        let all = Formats::SLOTS | Formats::WORDS | Format::Bytes;
+        assert_eq!(all.iter().count(), 4);
+        assert!(Formats::EMPTY.is_empty());
+        assert_eq!(Formats::EMPTY.to_string(), "no format");
+        assert_eq!(Formats::WORDS.to_string(), "words");
+        assert_eq!(Formats::BYTE_ADDRESSABLE.to_string(), "bytes or method");
+        assert_eq!(format!("{:?}", Formats::SLOTS), "{Pointers, Method}");
+        for f in all.iter() {
+            assert_eq!(Formats::from(f).iter().collect::<Vec<_>>(), [f]);
+            assert!(!Formats::EMPTY.contains(f));
+        }
     }
 
     #[test]

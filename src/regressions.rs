@@ -63,7 +63,7 @@ fn hole_1_forged_base_references_never_reach_a_non_start_word() {
     let starts: std::collections::HashSet<usize> = heap.objects().map(|v| v.index()).collect();
     let arena_words = heap.arena().len();
     for i in 0..arena_words + 8 {
-        let forged = Value::object(heap.owner(), i as u64);
+        let forged = Value::object(heap.base_owner(), i as u64);
         if starts.contains(&i) {
             continue;
         }

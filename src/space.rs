@@ -23,11 +23,14 @@ pub(crate) struct Space {
 }
 
 impl Space {
-    pub(crate) fn new(hash_seed: u32) -> Space {
+    /// An empty space for `owner`: the base owner of a builder, or the incarnation of an
+    /// image (see [`Value`]'s owner). The owner also seeds the identity hashes, so that images
+    /// allocating in step do not all hand out the same hash sequence.
+    pub(crate) fn new(owner: u32) -> Space {
         Space {
             words: Vec::new(),
             starts: Vec::new(),
-            next_hash: hash_seed & MAX_HASH,
+            next_hash: owner & MAX_HASH,
         }
     }
 

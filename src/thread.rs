@@ -16,12 +16,14 @@ pub struct ImageThread {
 
 impl ImageThread {
     /// The stack size of the thread, in bytes.
+    #[must_use = "a setter answers the changed builder; spawn with it"]
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
     }
 
     /// The name of the thread, as shown by debuggers and panics.
+    #[must_use = "a setter answers the changed builder; spawn with it"]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -54,7 +56,7 @@ impl ImageThread {
         }
         builder
             .spawn(move || f(image))
-            .map_err(|e| Error::Spawn(e.to_string()))
+            .map_err(|e| Error::Spawn(std::sync::Arc::new(e)))
     }
 }
 

@@ -2,13 +2,20 @@
 //!
 //! | low 3 bits | meaning |
 //! |---|---|
-//! | `000` | object reference: owner space in bits 35..64, word index in bits 3..35 |
+//! | `000` | object reference: owner (a base owner or an incarnation) in bits 35..64, word index in bits 3..35 |
 //! | `001` | SmallInteger, 61-bit signed, in bits 3..64 |
 //! | `010` | Character, a Unicode scalar in bits 3..35 |
 //!
-//! A reference names its *owner space*: the sealed base heap it lives in, or the one image
-//! incarnation that allocated it. That is how cowheap keeps references from crossing images
-//! at run time: every operation checks the owner against the image's own two spaces and
+//! A reference names its **owner**, the one word for the space it lives in, which is one of:
+//!
+//! * a *base owner*: the id of the sealed base heap it lives in (owner ids at or above 2^28),
+//!   never reused in the process;
+//! * an *incarnation*: the id of the one image that allocated it
+//!   ([`Image::incarnation`](crate::Image::incarnation)), unique among the live images of the
+//!   process.
+//!
+//! That is how cowheap keeps references from crossing images at run time: every operation
+//! checks the owner against the image's own two spaces (its base owner and its incarnation) and
 //! answers [`Error::ForeignReference`](crate::Error::ForeignReference) otherwise. References
 //! cannot be forged from bits in safe code.
 
@@ -24,7 +31,7 @@ const TAG_CHAR: u64 = 0b010;
 pub(crate) const INDEX_BITS: u32 = 32;
 pub(crate) const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 pub(crate) const OWNER_SHIFT: u32 = 35;
-/// Owner ids at or above this belong to base heaps; below it, to image incarnations.
+/// Owners at or above this are base owners; below it, image incarnations.
 pub(crate) const BASE_OWNER_FLAG: u32 = 1 << 28;
 
 /// One Smalltalk value: an immediate or a reference to an object.
@@ -32,6 +39,11 @@ pub(crate) const BASE_OWNER_FLAG: u32 = 1 << 28;
 /// `==` compares bits. Two references to the same object as seen by an image can differ in bits
 /// (a base object and that image's copy of it are one object), so compare object identity
 /// with [`Image::identical`](crate::Image::identical).
+///
+/// `Debug` shows a reference with its owner (see the module docs): `@base3:120` is word 120 of
+/// the base whose base owner is number 3, `@incarnation7:16` word 16 of the private space of
+/// the image whose [incarnation](crate::Image::incarnation) is 7 (not its id, which is only
+/// unique within its heap).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(transparent)]
 pub struct Value(u64);
@@ -99,7 +111,7 @@ impl Value {
         self.0 & !(INDEX_MASK << 3) == (owner as u64) << OWNER_SHIFT
     }
 
-    /// The owner space of a reference (meaningless for immediates).
+    /// The owner of a reference, a base owner or an incarnation (meaningless for immediates).
     #[inline]
     pub(crate) const fn owner(self) -> u32 {
         (self.0 >> OWNER_SHIFT) as u32
@@ -123,7 +135,7 @@ impl fmt::Debug for Value {
             if owner & BASE_OWNER_FLAG != 0 {
                 write!(f, "@base{}:{}", owner & !BASE_OWNER_FLAG, self.index())
             } else {
-                write!(f, "@image{}:{}", owner, self.index())
+                write!(f, "@incarnation{}:{}", owner, self.index())
             }
         } else {
             write!(f, "<bits {:#x}>", self.0)

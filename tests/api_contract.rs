@@ -9,8 +9,8 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use cowheap::{
-    BaseBuilder, BaseHeap, Census, Error, Format, HeapConfig, Image, ImageStats, ImageThread,
-    Kernel, Result, Value,
+    BaseBuilder, BaseHeap, Census, Error, Format, Formats, HeapConfig, Image, ImageStats,
+    ImageThread, Kernel, LiveImage, ObjectCensus, Reclamation, Result, Value,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -41,6 +41,19 @@ fn positive_auto_traits() {
     copy::<Value>();
     key::<Value>();
     key::<Format>();
+    key::<Formats>();
+    // Every public type answers `Debug`, so that a host can log what it holds.
+    debug::<BaseBuilder>();
+    debug::<HeapConfig>();
+    debug::<Kernel>();
+    debug::<ImageThread>();
+    debug::<Census>();
+    debug::<Reclamation>();
+    debug::<LiveImage>();
+    debug::<Error>();
+    debug::<ObjectCensus>();
+    send_sync_static::<ObjectCensus>();
+    clone::<ObjectCensus>();
     // Errors cross threads and fit `Box<dyn Error + Send + Sync>` and anyhow-style handling.
     error::<Error>();
     clone::<Error>();
@@ -139,6 +152,10 @@ fn assert_refused_everywhere(image: &mut Image, base: &Base, bad: Value) {
     check("read_byte", image.read_byte(bad, 0).map(drop));
     check("read_word", image.read_word(bad, 0).map(drop));
     check("bytes", image.bytes(bad).map(drop));
+    check("words", image.words(bad).map(drop));
+    check("read_bytes", image.read_bytes(bad, 0, &mut [0; 1]));
+    check("read_words", image.read_words(bad, 0, &mut [0; 1]));
+    check("is_private", image.is_private(bad).map(drop));
     check("class_of", image.class_of(bad).map(drop));
     check("format_of", image.format_of(bad).map(drop));
     check("size_of", image.size_of(bad).map(drop));
@@ -157,6 +174,8 @@ fn assert_refused_everywhere(image: &mut Image, base: &Base, bad: Value) {
     check("write value", image.write(base.pair, 0, bad));
     check("write_byte", image.write_byte(bad, 0, 1));
     check("write_word", image.write_word(bad, 0, 1));
+    check("write_bytes", image.write_bytes(bad, 0, b"xy"));
+    check("write_words", image.write_words(bad, 0, &[1, 2]));
     check("become_forward from", image.become_forward(bad, base.pair));
     check("become_forward to", image.become_forward(base.pair, bad));
     check("set_root", image.set_root("pair", bad));
@@ -264,7 +283,16 @@ fn the_base_heap_refuses_what_is_not_its_own() {
         assert_eq!(base.heap.original_bytes(bad).map(drop), refused);
         assert_eq!(base.heap.original_words(bad).map(drop), refused);
         assert_eq!(base.heap.original_hash(bad).map(drop), refused);
+        assert_eq!(base.heap.original_literal_count(bad).map(drop), refused);
+        assert_eq!(base.heap.census_of(bad).map(drop), refused);
     }
+    // Asked whether it is a base object, the base answers no for an image's reference (it
+    // cannot tell whose), and refuses another heap's.
+    assert_eq!(base.heap.is_base(private), Ok(false));
+    assert_eq!(
+        base.heap.is_base(other.pair),
+        Err(Error::ForeignReference(other.pair))
+    );
     // A builder refuses another heap's references too.
     let mut builder = BaseBuilder::new();
     let kernel = Kernel::install(&mut builder).unwrap();
@@ -347,16 +375,34 @@ fn errors_explain_themselves() {
         Error::StaleReference,
         Error::IndexOutOfRange { index: 3, len: 2 },
         Error::WrongFormat {
-            expected: "pointers",
+            expected: Formats::POINTERS,
             actual: Format::Bytes,
         },
+        Error::SmallIntegerRange(1 << 62),
         Error::BadClass(int(1)),
         Error::TooLarge,
         Error::TooManyImages { limit: 4 },
-        Error::BadConfig("max_images".into()),
+        Error::HeapsExhausted,
+        Error::IncarnationsExhausted,
+        Error::BadConfig {
+            field: "max_images",
+            reason: "must be between 1 and 4194302, not 0".into(),
+        },
         Error::UnknownRoot("x".into()),
-        Error::Spawn("no threads".into()),
+        Error::Spawn(std::sync::Arc::new(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "no threads",
+        ))),
+        Error::ImagePanicked("boom".into()),
     ];
+    for (i, e) in errors.iter().enumerate() {
+        // `PartialEq` is by hand (an io::Error has none): every variant equals its clone and
+        // no other variant.
+        assert_eq!(e, &e.clone());
+        for (j, other) in errors.iter().enumerate() {
+            assert_eq!(i == j, e == other, "{e:?} vs {other:?}");
+        }
+    }
     for e in errors {
         let message = e.to_string();
         assert!(message.len() > 12, "{e:?}: {message:?}");
@@ -367,6 +413,32 @@ fn errors_explain_themselves() {
         // Errors box into the standard trait objects hosts use.
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e.clone());
         assert_eq!(boxed.to_string(), message);
+    }
+}
+
+#[test]
+fn errors_keep_their_source_and_name_their_field() {
+    use std::error::Error as _;
+    let refused = std::io::Error::new(std::io::ErrorKind::OutOfMemory, "no stack");
+    let e = Error::Spawn(std::sync::Arc::new(refused));
+    let Error::Spawn(io) = &e else { unreachable!() };
+    assert_eq!(io.kind(), std::io::ErrorKind::OutOfMemory);
+    // The chain reaches it too: a reporter walking `source()` prints the OS's reason.
+    let source = e.source().expect("Spawn keeps the io::Error as its source");
+    assert_eq!(source.to_string(), "no stack");
+    assert!(source
+        .downcast_ref::<std::sync::Arc<std::io::Error>>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::OutOfMemory));
+    assert!(e.to_string().contains("no stack"), "{e}");
+
+    let mut b = BaseBuilder::new();
+    Kernel::install(&mut b).unwrap();
+    match b.seal_with(HeapConfig::default().max_images(usize::MAX)) {
+        Err(e @ Error::BadConfig { field, .. }) => {
+            assert_eq!(field, "max_images");
+            assert!(e.to_string().contains("`max_images`"), "{e}");
+        }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fixture, fixture_with, int};
-use cowheap::{BaseBuilder, Error, Format, HeapConfig, Kernel, Value};
+use cowheap::{BaseBuilder, Error, Format, Formats, HeapConfig, Kernel, Value};
 
 #[test]
 fn out_of_range_and_wrong_format_change_nothing() {
@@ -18,18 +18,35 @@ fn out_of_range_and_wrong_format_change_nothing() {
         img.write(o, 4, int(1)),
         Err(Error::IndexOutOfRange { index: 4, len: 4 })
     );
-    assert!(matches!(
+    // The error names the formats the access takes, as a set a caller can test.
+    assert_eq!(
         img.write(f.bytes, 0, int(1)),
-        Err(Error::WrongFormat { .. })
-    ));
-    assert!(matches!(
+        Err(Error::WrongFormat {
+            expected: Formats::POINTERS | Format::Method,
+            actual: Format::Bytes
+        })
+    );
+    assert_eq!(
         img.write_byte(o, 0, 1),
-        Err(Error::WrongFormat { .. })
-    ));
-    assert!(matches!(
+        Err(Error::WrongFormat {
+            expected: Formats::BYTES | Format::Method,
+            actual: Format::Pointers
+        })
+    );
+    assert_eq!(
         img.write_word(f.bytes, 0, 1),
-        Err(Error::WrongFormat { .. })
-    ));
+        Err(Error::WrongFormat {
+            expected: Formats::WORDS,
+            actual: Format::Bytes
+        })
+    );
+    assert_eq!(
+        img.read(f.bytes, 0),
+        Err(Error::WrongFormat {
+            expected: Formats::SLOTS,
+            actual: Format::Bytes
+        })
+    );
     assert!(matches!(
         img.write_byte(f.bytes, 11, 1),
         Err(Error::IndexOutOfRange { index: 11, len: 11 })
@@ -141,10 +158,11 @@ fn builder_refuses_bad_input() {
     );
 
     let b = BaseBuilder::new();
-    assert!(matches!(
-        b.seal_with(HeapConfig::default().max_images(0)),
-        Err(Error::BadConfig(_))
-    ));
+    let refused = b.seal_with(HeapConfig::default().max_images(0));
+    assert!(
+        matches!(&refused, Err(Error::BadConfig { field: "max_images", reason }) if reason.contains("not 0")),
+        "{refused:?}"
+    );
 }
 
 #[test]

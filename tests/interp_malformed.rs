@@ -209,14 +209,13 @@ fn literals_reach_the_image_intact() {
 
 #[test]
 fn spur_images_are_refused_and_closure_images_stop_at_closures() {
-    let spur =
-        cowheap::loader::load_file("../shared/images/headless-spur32.image".as_ref()).unwrap();
+    let spur = cowheap::loader::load_file("../shared/images/headless-spur32.image").unwrap();
     assert!(matches!(
         cowheap::interp::Vm::for_loaded(&spur),
         Err(RunError::Unsupported(_))
     ));
     let closures =
-        cowheap::loader::load_file("../shared/images/bootstrapped-v3-6505.image".as_ref()).unwrap();
+        cowheap::loader::load_file("../shared/images/bootstrapped-v3-6505.image").unwrap();
     let vm = cowheap::interp::Vm::for_loaded(&closures).unwrap();
     let mut image = closures.heap.new_image().unwrap();
     let mut interp = vm.interpreter(Limits::default());

@@ -14,16 +14,29 @@ use crate::{Error, Result, Value};
 /// first, then fill slots and set classes. [`BaseBuilder::seal`] checks that every class was
 /// set.
 ///
-/// Each builder takes a base owner id that no other heap of the process will ever have, so a
+/// Each builder takes a base owner (the owner of its references, see [`Value`]) that no other heap of the process will ever have, so a
 /// reference from one heap is refused by every other. After 2^28 builders a process has none
 /// left: the builder then refuses every allocation and `seal` with
 /// [`Error::HeapsExhausted`].
 pub struct BaseBuilder {
     space: Space,
     starts: Vec<u32>,
-    owner: Option<u32>,
+    base_owner: Option<u32>,
     roots: Vec<(String, Value)>,
     filler: Value,
+}
+
+/// A summary, not the words: a builder may hold millions of them.
+impl std::fmt::Debug for BaseBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaseBuilder")
+            .field("objects", &self.starts.len())
+            .field("words", &self.space.len())
+            .field("roots", &self.roots.len())
+            .field("filler", &self.filler)
+            .field("exhausted", &self.base_owner.is_none())
+            .finish()
+    }
 }
 
 impl Default for BaseBuilder {
@@ -47,25 +60,25 @@ impl BaseBuilder {
 
     /// A builder whose owner id comes from `owners` (tests use a source near its limit).
     pub(crate) fn with_owners(owners: &BaseOwners) -> BaseBuilder {
-        let owner = owners.next();
+        let base_owner = owners.next();
         BaseBuilder {
-            space: Space::new(owner.unwrap_or(0)),
+            space: Space::new(base_owner.unwrap_or(0)),
             starts: Vec::new(),
-            owner,
+            base_owner,
             roots: Vec::new(),
             filler: PLACEHOLDER,
         }
     }
 
-    fn owner(&self) -> Result<u32> {
-        self.owner.ok_or(Error::HeapsExhausted)
+    fn base_owner(&self) -> Result<u32> {
+        self.base_owner.ok_or(Error::HeapsExhausted)
     }
 
     fn locate(&self, v: Value) -> Result<(usize, Header)> {
         if !v.is_object() {
             return Err(Error::NotAnObject(v));
         }
-        if v.owner() != self.owner()? {
+        if v.owner() != self.base_owner()? {
             return Err(Error::ForeignReference(v));
         }
         let at = v.index();
@@ -89,13 +102,13 @@ impl BaseBuilder {
         len: usize,
         literals: usize,
     ) -> Result<Value> {
-        let owner = self.owner()?;
+        let base_owner = self.base_owner()?;
         self.check_value(class)?;
         let at = self
             .space
             .allocate(class, format, len, literals, self.filler)?;
         self.starts.push(at as u32);
-        Ok(Value::object(owner, at as u64))
+        Ok(Value::object(base_owner, at as u64))
     }
 
     /// Allocates an object of `len` elements: slots (filled with the filler), 32-bit words or
@@ -216,6 +229,10 @@ impl BaseBuilder {
     }
 
     /// Seals with the default [`HeapConfig`].
+    ///
+    /// A builder with no objects seals an empty base: its images see nothing and, with no
+    /// class to allocate with, can allocate nothing (see
+    /// [`Kernel::minimal_base`](crate::Kernel::minimal_base)).
     pub fn seal(self) -> Result<BaseHeap> {
         self.seal_with(HeapConfig::default())
     }
@@ -223,13 +240,16 @@ impl BaseBuilder {
     /// Makes the base immutable and shareable. Fails, building nothing, if an object still has
     /// no class or the configuration is out of range.
     pub fn seal_with(self, config: HeapConfig) -> Result<BaseHeap> {
-        let owner = self.owner()?;
+        let base_owner = self.base_owner()?;
         if config.max_images == 0 || config.max_images > crate::kernel::forwarder::MAX_KEYS {
-            return Err(Error::BadConfig(format!(
-                "max_images must be between 1 and {}, not {}",
-                crate::kernel::forwarder::MAX_KEYS,
-                config.max_images
-            )));
+            return Err(Error::BadConfig {
+                field: "max_images",
+                reason: format!(
+                    "must be between 1 and {}, not {}",
+                    crate::kernel::forwarder::MAX_KEYS,
+                    config.max_images
+                ),
+            });
         }
         for &start in &self.starts {
             let class = Value::from_bits(self.space.word(start as usize + 1)?);
@@ -246,7 +266,7 @@ impl BaseBuilder {
         Ok(BaseHeap {
             inner: Arc::new(HeapInner {
                 arena,
-                owner,
+                base_owner,
                 starts: self.starts.into_boxed_slice(),
                 roots: self.roots,
                 filler: self.filler,

@@ -2,7 +2,7 @@
 //! false. Class objects follow Squeak's layout far enough that tools can find a class's name:
 //! `[superclass, methodDict, format, instanceVariables, organization, subclasses, name]`.
 
-use super::BaseBuilder;
+use super::{BaseBuilder, BaseHeap};
 use crate::{Format, Result, Value};
 
 /// The slot of a class object that holds its name (as in Squeak).
@@ -105,6 +105,32 @@ impl Kernel {
         builder.add_root("true", kernel.true_object)?;
         builder.add_root("false", kernel.false_object)?;
         Ok(kernel)
+    }
+
+    /// A sealed base holding the minimal kernel alone, and its classes: the smallest base whose
+    /// images can allocate.
+    ///
+    /// `BaseBuilder::new().seal()` seals an empty base, as asked: it holds no objects, so no
+    /// class either, and an image of it cannot allocate anything (every class it could pass is
+    /// an immediate, refused with [`Error::BadClass`](crate::Error::BadClass), or a foreign
+    /// reference). The builder does not add a kernel behind the caller's back, because then
+    /// "empty" would hold objects the caller has no handle on; this is the one call for a base
+    /// to allocate in.
+    ///
+    /// ```
+    /// # use cowheap::{Format, Kernel};
+    /// let (heap, kernel) = Kernel::minimal_base()?;
+    /// let mut image = heap.new_image()?;
+    /// let s = image.new_bytes(kernel.string, b"hello")?;
+    /// assert_eq!(image.class_of(s)?, kernel.string);
+    /// let array = image.allocate(kernel.array, Format::Pointers, 1)?;
+    /// assert_eq!(image.read(array, 0)?, kernel.nil);
+    /// # Ok::<(), cowheap::Error>(())
+    /// ```
+    pub fn minimal_base() -> Result<(BaseHeap, Kernel)> {
+        let mut builder = BaseBuilder::new();
+        let kernel = Kernel::install(&mut builder)?;
+        Ok((builder.seal()?, kernel))
     }
 
     /// Defines a class named `name` whose instances' class is Class.

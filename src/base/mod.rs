@@ -30,6 +30,16 @@ pub struct HeapConfig {
 
 impl HeapConfig {
     /// Sets how many images may be live at once (1 to 2^22 - 2; 65,536 by default).
+    ///
+    /// It answers the changed configuration rather than changing it in place, so dropping the
+    /// answer is a mistake the compiler reports:
+    ///
+    /// ```compile_fail
+    /// #![deny(unused_must_use)]
+    /// let config = cowheap::HeapConfig::default();
+    /// config.max_images(8); // the configuration with 8 is dropped here
+    /// ```
+    #[must_use = "a setter answers the changed configuration; seal with it"]
     pub fn max_images(mut self, max_images: usize) -> Self {
         self.max_images = max_images;
         self
@@ -49,7 +59,8 @@ impl Default for HeapConfig {
 
 pub(crate) struct HeapInner {
     pub(crate) arena: Arena,
-    pub(crate) owner: u32,
+    /// The base owner: the owner of every reference into this base (see [`Value`]).
+    pub(crate) base_owner: u32,
     /// Object starts in arena order, for [`BaseHeap::object`].
     pub(crate) starts: Box<[u32]>,
     pub(crate) roots: Vec<(String, Value)>,
@@ -74,6 +85,20 @@ pub struct Census {
     /// Occupied slot-table entries.
     pub entries: usize,
     /// Allocated slot-table entries, occupied or not.
+    pub entry_capacity: usize,
+}
+
+/// The images with an entry on one base object, from [`BaseHeap::census_of`]: which images
+/// have diverged from it (copied it, or made it `become` something), beside the whole-heap
+/// [`Census`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ObjectCensus {
+    /// The ids of the images holding an entry, ascending; empty if the object has no
+    /// forwarder. Match them with [`Image::id`](crate::Image::id) or
+    /// [`LiveImage::id`](crate::LiveImage::id).
+    pub images: Vec<u32>,
+    /// Allocated entries of its forwarder, occupied or not; 0 without one.
     pub entry_capacity: usize,
 }
 
@@ -113,8 +138,8 @@ impl BaseHeap {
     }
 
     #[inline]
-    pub(crate) fn owner(&self) -> u32 {
-        self.inner.owner
+    pub(crate) fn base_owner(&self) -> u32 {
+        self.inner.base_owner
     }
 
     /// The header the object had when sealed, whether or not it is forwarded now.
@@ -130,7 +155,7 @@ impl BaseHeap {
     pub(crate) fn locate(&self, v: Value) -> Result<usize> {
         if !v.is_object() {
             Err(Error::NotAnObject(v))
-        } else if v.owner() != self.inner.owner {
+        } else if v.owner() != self.inner.base_owner {
             Err(Error::ForeignReference(v))
         } else if !self.inner.arena.is_start(v.index()) {
             Err(Error::StaleReference)
@@ -140,7 +165,7 @@ impl BaseHeap {
     }
 
     pub(crate) fn reference(&self, index: usize) -> Value {
-        Value::object(self.inner.owner, index as u64)
+        Value::object(self.inner.base_owner, index as u64)
     }
 
     /// The most images of this heap that may be live at once, as sealed (see [`HeapConfig`]).
@@ -252,6 +277,33 @@ impl BaseHeap {
             .collect())
     }
 
+    /// The literal count of a base method as sealed; 0 for other formats, as
+    /// [`Image::literal_count`](crate::Image::literal_count) answers.
+    pub fn original_literal_count(&self, obj: Value) -> Result<usize> {
+        let at = self.locate(obj)?;
+        Ok(match self.original_header(at)?.format() {
+            crate::Format::Method => self.body_word(at, 0) as usize,
+            _ => 0,
+        })
+    }
+
+    /// True if `v` names an object of this base; false if it names an image's private object.
+    ///
+    /// This is what the reference names, seen by no image: a base object an image has copied
+    /// is still a base object here (ask that image with
+    /// [`Image::is_private`](crate::Image::is_private) what it sees). The base cannot tell
+    /// which image, or which heap's image, a private reference belongs to, so it answers false
+    /// for all of them; only the image it belongs to accepts it. Another base heap's
+    /// reference is refused with [`Error::ForeignReference`], a reference with this base's
+    /// owner that names no object start with [`Error::StaleReference`], an immediate with
+    /// [`Error::NotAnObject`].
+    pub fn is_base(&self, v: Value) -> Result<bool> {
+        if v.is_object() && v.owner() & crate::value::BASE_OWNER_FLAG == 0 {
+            return Ok(false);
+        }
+        self.locate(v).map(|_| true)
+    }
+
     /// The identity hash of a base object.
     pub fn original_hash(&self, obj: Value) -> Result<u32> {
         Ok(self.original_header(self.locate(obj)?)?.hash())
@@ -291,6 +343,23 @@ impl BaseHeap {
             }
         }
         census
+    }
+
+    /// Which images hold an entry on base object `obj` now: the per-object view of
+    /// [`census`](Self::census), without walking the base. Each image's entry is its own
+    /// doing, so the answer is exact for the images not copying or ending during the call.
+    pub fn census_of(&self, obj: Value) -> Result<ObjectCensus> {
+        let at = self.locate(obj)?;
+        let arena = &self.inner.arena;
+        let section = arena.enter_outsider();
+        let mut census = ObjectCensus::default();
+        if let Some(HeaderWord::Forwarded(f)) = arena.header(at, &section) {
+            census.images = f.holders().collect();
+            census.entry_capacity = f.census().1;
+        }
+        drop(section);
+        census.images.sort_unstable();
+        Ok(census)
     }
 
     /// Frees the memory of forwarders taken down since the last call whose grace period has

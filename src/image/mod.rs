@@ -1,10 +1,12 @@
 //! Images: one mutator context each, with its own id, private space and copies.
 //!
 //! The read path is in [`read`](self::read) and the write path, copy-on-write and
-//! `become_forward` included, in [`write`](self::write).
+//! `become_forward` included, in [`write`](self::write); whole ranges of bytes and words are
+//! read and written in [`bulk`](self::bulk).
 
 #![forbid(unsafe_code)]
 
+mod bulk;
 mod read;
 mod resolutions;
 mod write;
@@ -81,7 +83,7 @@ impl BaseHeap {
         self.inner.arena.collect();
         Ok(Image {
             heap: self.clone(),
-            base_owner: self.owner(),
+            base_owner: self.base_owner(),
             id,
             incarnation,
             space: Space::new(incarnation),
@@ -264,6 +266,20 @@ impl Image {
         Ok(a == b)
     }
 
+    /// True if the object `v` names is, as this image sees it, one of its own: an object it
+    /// allocated, its copy of a base object, or whatever it made the object `become`; false if
+    /// it is a base object this image shares with the others (it has never written it).
+    ///
+    /// The answer is about the object, not the reference's bits: a base reference to an object
+    /// this image has copied answers true, as does the copy's own reference, since the two are
+    /// [`identical`](Self::identical). So `is_private` turning true after a write is the copy
+    /// on write. (What a reference names, whatever any image did, is
+    /// [`BaseHeap::is_base`].) Refuses what [`read`](Self::read) refuses: immediates, foreign
+    /// and stale references.
+    pub fn is_private(&self, v: Value) -> Result<bool> {
+        Ok(matches!(self.target_of(v)?, Target::Private { .. }))
+    }
+
     /// The identity hash. A copy keeps its base object's hash. Immediates hash to their value.
     pub fn identity_hash(&self, v: Value) -> Result<u32> {
         if !v.is_object() {
@@ -358,6 +374,11 @@ impl Image {
 
     /// Allocates a private object of `len` elements: slots (nil-filled), 32-bit words or bytes
     /// (zeroed), or a method's bytecodes (with no literals; see [`new_method`](Self::new_method)).
+    ///
+    /// `class` must be an object of this image or its base: an immediate is refused with
+    /// [`Error::BadClass`]. A base sealed empty has no class to give, so its images can
+    /// allocate nothing; [`Kernel::minimal_base`](crate::Kernel::minimal_base) is the smallest
+    /// base that can.
     pub fn allocate(&mut self, class: Value, format: Format, len: usize) -> Result<Value> {
         self.allocate_with(class, format, len, 0)
     }
@@ -459,7 +480,24 @@ mod tests {
             assert_eq!(image.write(forged, 0, k.nil), Err(Error::StaleReference));
             assert_eq!(image.write(holder, 0, forged), Err(Error::StaleReference));
             assert_eq!(image.identical(forged, holder), Err(Error::StaleReference));
+            assert_eq!(image.is_private(forged), Err(Error::StaleReference));
+            assert_eq!(
+                image.write_bytes(forged, 0, b"x"),
+                Err(Error::StaleReference)
+            );
+            assert_eq!(
+                image.read_words(forged, 0, &mut [0]),
+                Err(Error::StaleReference)
+            );
         }
+        // The base answers the same for a reference with its owner that names no object start.
+        let inside_base = Value::object(heap.base_owner(), k.nil.index() as u64 + 1);
+        assert_eq!(heap.is_base(inside_base), Err(Error::StaleReference));
+        assert_eq!(heap.census_of(inside_base), Err(Error::StaleReference));
+        assert_eq!(
+            heap.original_literal_count(inside_base),
+            Err(Error::StaleReference)
+        );
         assert_eq!(image.read(holder, 0).unwrap(), k.nil);
     }
 }

@@ -10,13 +10,17 @@
 
 use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
-use crate::{Error, Format, Result, Value};
+use crate::{Error, Format, Formats, Result, Value};
 
 impl Image {
     /// Reads slot `index` of a pointers object, or literal `index` of a method.
     ///
     /// The answer is always the reference this image should use: if the slot points at a base
     /// object this image has copied (or made `become` something), the answer is the copy.
+    ///
+    /// The one query that takes `&mut self`: reading a reference that had to be followed
+    /// rewrites it in the private slot it came from (the lazy become), so that the next read
+    /// is a fast one. Every other query takes `&self`.
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
         // The fast paths: a pointers object, base or private, holding a value that needs no
@@ -63,7 +67,7 @@ impl Image {
                     return self.read_base_slot(at, header, index);
                 }
                 return Err(Error::WrongFormat {
-                    expected: "pointers or method",
+                    expected: Formats::SLOTS,
                     actual: header.format(),
                 });
             }

@@ -68,7 +68,7 @@ impl Image {
     }
 
     /// The private object to write for `target`, copying it first if it is in the base.
-    fn make_private(&mut self, target: Target) -> Result<usize> {
+    pub(super) fn make_private(&mut self, target: Target) -> Result<usize> {
         match target {
             Target::Private { at, .. } => Ok(at),
             Target::Base { at, header } => self.copy_on_write(at, header),

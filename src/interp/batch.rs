@@ -211,10 +211,15 @@ pub fn run_batch(
     }
     let mut runs = Vec::with_capacity(handles.len());
     for h in handles {
-        runs.push(
-            h.join()
-                .map_err(|_| Error::Spawn("an image thread panicked".into()))?,
-        );
+        runs.push(h.join().map_err(|panic| {
+            Error::ImagePanicked(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string payload".to_owned()),
+            )
+        })?);
     }
     let wall_seconds = start.elapsed().as_secs_f64();
     Ok(BatchReport {

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use cowheap::interp::{Interpreter, Limits, Vm};
-//! let loaded = cowheap::loader::load_file("../shared/images/mini-2.2-v3-le.image".as_ref())?;
+//! let loaded = cowheap::loader::load_file("../shared/images/mini-2.2-v3-le.image")?;
 //! let vm = Vm::new(&loaded.heap)?;
 //! let mut image = loaded.heap.new_image()?;
 //! let mut interp = vm.interpreter(Limits::default());

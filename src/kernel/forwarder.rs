@@ -283,6 +283,16 @@ impl Forwarder {
         })
     }
 
+    /// The ids of the images with an entry, for a census of one object. Only ids are read,
+    /// never targets: which image holds an entry is all a host may learn from outside it.
+    pub(crate) fn holders(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries().filter_map(|slot| {
+            // Relaxed: a statistic, as in `census`; exact when no image is installing or ending.
+            let word = slot.load(Ordering::Relaxed);
+            (word != EMPTY).then(|| ((word >> KEY_SHIFT) - 1) as u32)
+        })
+    }
+
     /// Occupied entries and allocated capacity, for statistics.
     pub(crate) fn census(&self) -> (usize, usize) {
         // Relaxed: a statistic; exact when no image is installing or ending.

@@ -6,7 +6,7 @@
 //! images (6521), and build an ordinary sealed [`BaseHeap`]: every image operation works on it.
 //!
 //! ```no_run
-//! let loaded = cowheap::loader::load_file("../shared/images/mini-2.2-v3-le.image".as_ref())?;
+//! let loaded = cowheap::loader::load_file("../shared/images/mini-2.2-v3-le.image")?;
 //! let heap = &loaded.heap;
 //! let nil_class = heap.original_class(loaded.info.nil)?;
 //! assert_eq!(cowheap::loader::class_name(heap, nil_class).as_deref(), Some("UndefinedObject"));
@@ -212,7 +212,8 @@ pub fn load_bytes(bytes: &[u8]) -> Result<Loaded, LoadError> {
 }
 
 /// Reads and loads an image file.
-pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
+    let path = path.as_ref();
     // A plain read: images are a few MB, the loader touches every byte anyway, and a mapping
     // would need `unsafe` for no measurable gain.
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {

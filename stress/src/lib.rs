@@ -53,6 +53,8 @@
 //! `run` drives the threads; `assemble` folds lifetimes into the [`Report`]; `progress` and
 //! `rss` are what a front end watches while it runs.
 
+#![deny(missing_debug_implementations)]
+
 mod assemble;
 mod config;
 mod gen;

@@ -14,7 +14,7 @@ pub fn mini(which: usize) -> &'static (Loaded, Vm) {
     static CELLS: [OnceLock<(Loaded, Vm)>; 2] = [OnceLock::new(), OnceLock::new()];
     CELLS[which].get_or_init(|| {
         let path = format!("../shared/images/{}", IMAGES[which]);
-        let loaded = loader::load_file(path.as_ref()).expect("load the mini image");
+        let loaded = loader::load_file(path).expect("load the mini image");
         let vm = Vm::new(&loaded.heap).expect("a V3 image");
         (loaded, vm)
     })

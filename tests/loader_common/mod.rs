@@ -82,5 +82,5 @@ pub fn bytes(file: &str) -> Vec<u8> {
 }
 
 pub fn load(file: &str) -> Loaded {
-    loader::load_file(&path(file)).unwrap_or_else(|e| panic!("{file} does not load: {e}"))
+    loader::load_file(path(file)).unwrap_or_else(|e| panic!("{file} does not load: {e}"))
 }

@@ -1,0 +1,275 @@
+//! The embedder-facing queries and bulk accesses: base or private, bulk bytes and words, the
+//! per-object census, `original_literal_count`, and the empty base.
+
+mod common;
+
+use common::{fixture, int};
+use cowheap::{BaseBuilder, Error, Format, Formats, Kernel, ObjectCensus};
+
+#[test]
+fn write_bytes_copies_once_and_every_image_keeps_its_view() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    let other = f.heap.new_image().unwrap();
+    img.write_bytes(f.bytes, 7, b"BASE").unwrap();
+    assert_eq!(img.bytes(f.bytes).unwrap(), b"hello, BASE");
+    let stats = img.stats();
+    assert_eq!((stats.copies, stats.writes), (1, 4), "one copy, four bytes");
+    img.write_bytes(f.bytes, 0, b"J").unwrap();
+    assert_eq!(img.stats().copies, 1, "copied once only");
+    let mut buf = [0u8; 5];
+    img.read_bytes(f.bytes, 6, &mut buf).unwrap();
+    assert_eq!(&buf, b" BASE");
+    // The other image and the base never see it.
+    other.read_bytes(f.bytes, 6, &mut buf).unwrap();
+    assert_eq!(&buf, b" base");
+    assert_eq!(f.heap.original_bytes(f.bytes).unwrap(), b"hello, base");
+}
+
+#[test]
+fn write_bytes_reaches_a_methods_bytecodes_not_its_literals() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    img.write_bytes(f.method, 3, &[40, 50]).unwrap();
+    assert_eq!(img.bytes(f.method).unwrap(), [1, 2, 3, 40, 50]);
+    assert_eq!(
+        img.read(f.method, 1),
+        Ok(int(42)),
+        "the literals are untouched"
+    );
+    let mut buf = [0u8; 2];
+    img.read_bytes(f.method, 0, &mut buf).unwrap();
+    assert_eq!(buf, [1, 2]);
+}
+
+#[test]
+fn a_refused_bulk_write_copies_nothing_and_writes_nothing() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    let before = img.stats();
+    // Past the end by one: the first byte that does not exist is named.
+    assert_eq!(
+        img.write_bytes(f.bytes, 9, b"xyz"),
+        Err(Error::IndexOutOfRange { index: 11, len: 11 })
+    );
+    assert_eq!(
+        img.write_bytes(f.bytes, usize::MAX, b"x"),
+        Err(Error::IndexOutOfRange {
+            index: usize::MAX,
+            len: 11
+        })
+    );
+    assert_eq!(
+        img.write_words(f.words, 2, &[1, 2]),
+        Err(Error::IndexOutOfRange { index: 3, len: 3 })
+    );
+    assert_eq!(
+        img.write_bytes(f.words, 0, b"x"),
+        Err(Error::WrongFormat {
+            expected: Formats::BYTE_ADDRESSABLE,
+            actual: Format::Words
+        })
+    );
+    assert_eq!(
+        img.write_words(f.bytes, 0, &[1]),
+        Err(Error::WrongFormat {
+            expected: Formats::WORDS,
+            actual: Format::Bytes
+        })
+    );
+    assert_eq!(
+        img.read_words(f.objects[0], 0, &mut [0; 1]),
+        Err(Error::WrongFormat {
+            expected: Formats::WORDS,
+            actual: Format::Pointers
+        })
+    );
+    assert_eq!(
+        img.read_bytes(f.bytes, 10, &mut [0; 2]),
+        Err(Error::IndexOutOfRange { index: 11, len: 11 })
+    );
+    assert_eq!(img.stats(), before, "a refused call leaves no trace");
+    assert_eq!(f.heap.census_of(f.bytes).unwrap(), ObjectCensus::default());
+    assert!(!img.is_private(f.bytes).unwrap(), "nothing was copied");
+
+    // A private object is refused whole too: no prefix of the range is written.
+    let mine = img.new_bytes(f.kernel.byte_array, b"abc").unwrap();
+    assert!(img.write_bytes(mine, 1, b"XYZ").is_err());
+    assert_eq!(img.bytes(mine).unwrap(), b"abc");
+    let words = img.new_words(f.kernel.word_array, &[1, 2]).unwrap();
+    assert!(img.write_words(words, 1, &[8, 9]).is_err());
+    assert_eq!(img.words(words).unwrap(), [1, 2]);
+}
+
+#[test]
+fn empty_ranges_are_valid_up_to_the_end_and_copy_nothing() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    img.write_bytes(f.bytes, 11, b"").unwrap();
+    img.write_words(f.words, 0, &[]).unwrap();
+    img.read_bytes(f.bytes, 11, &mut []).unwrap();
+    assert_eq!(
+        img.write_bytes(f.bytes, 12, b""),
+        Err(Error::IndexOutOfRange { index: 12, len: 11 })
+    );
+    assert_eq!(img.stats().copies, 0, "an empty write is no write");
+    assert_eq!(img.stats().writes, 0);
+}
+
+#[test]
+fn write_words_and_read_words() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    assert_eq!(img.words(f.words).unwrap(), [1, 2, 0xdead_beef]);
+    img.write_words(f.words, 1, &[20, 30]).unwrap();
+    assert_eq!(img.words(f.words).unwrap(), [1, 20, 30]);
+    let stats = img.stats();
+    assert_eq!((stats.copies, stats.writes), (1, 2));
+    let mut buf = [0u32; 2];
+    img.read_words(f.words, 0, &mut buf).unwrap();
+    assert_eq!(buf, [1, 20]);
+    assert_eq!(f.heap.original_words(f.words).unwrap(), [1, 2, 0xdead_beef]);
+    // Odd starts and lengths straddle the two halves of a body word.
+    let mine = img.new_words(f.kernel.word_array, &[0; 5]).unwrap();
+    img.write_words(mine, 1, &[7, 8, 9]).unwrap();
+    assert_eq!(img.words(mine).unwrap(), [0, 7, 8, 9, 0]);
+    let mut three = [0u32; 3];
+    img.read_words(mine, 2, &mut three).unwrap();
+    assert_eq!(three, [8, 9, 0]);
+}
+
+#[test]
+fn base_or_private_as_the_image_sees_it_and_as_the_base_does() {
+    let f = fixture(2);
+    let (a, b) = (f.objects[0], f.objects[1]);
+    let mut img = f.heap.new_image().unwrap();
+    assert_eq!(img.is_private(a), Ok(false), "shared until written");
+    assert_eq!(f.heap.is_base(a), Ok(true));
+
+    img.write(a, 2, int(5)).unwrap();
+    assert_eq!(img.is_private(a), Ok(true), "the write copied it");
+    assert_eq!(
+        f.heap.is_base(a),
+        Ok(true),
+        "the reference still names a base object"
+    );
+    let holder = img.new_pointers(f.kernel.array, &[a]).unwrap();
+    let copy = img.read(holder, 0).unwrap();
+    assert_eq!(img.is_private(copy), Ok(true));
+
+    let mine = img.new_pointers(f.kernel.array, &[int(1)]).unwrap();
+    assert_eq!(img.is_private(mine), Ok(true));
+    assert_eq!(f.heap.is_base(mine), Ok(false));
+    // A private object that became a base object is the base object now, in this image.
+    img.become_forward(mine, b).unwrap();
+    assert_eq!(img.is_private(mine), Ok(false));
+
+    // Another image still shares `a`.
+    let other = f.heap.new_image().unwrap();
+    assert_eq!(other.is_private(a), Ok(false));
+    assert_eq!(
+        other.is_private(mine),
+        Err(Error::ForeignReference(mine)),
+        "another image's object"
+    );
+
+    // What is no reference, or another heap's, is an error, not an answer.
+    assert_eq!(img.is_private(int(1)), Err(Error::NotAnObject(int(1))));
+    assert_eq!(f.heap.is_base(int(1)), Err(Error::NotAnObject(int(1))));
+    let stranger = fixture(1);
+    let theirs = stranger.objects[0];
+    assert_eq!(f.heap.is_base(theirs), Err(Error::ForeignReference(theirs)));
+    assert_eq!(img.is_private(theirs), Err(Error::ForeignReference(theirs)));
+}
+
+#[test]
+fn census_of_names_the_images_holding_entries_on_one_object() {
+    let f = fixture(2);
+    let (o, untouched) = (f.objects[0], f.objects[1]);
+    assert_eq!(f.heap.census_of(o).unwrap(), ObjectCensus::default());
+    let mut a = f.heap.new_image().unwrap();
+    let mut b = f.heap.new_image().unwrap();
+    let mut reader = f.heap.new_image().unwrap();
+    a.write(o, 2, int(1)).unwrap();
+    // A per-image become makes an entry too.
+    let target = b.new_pointers(f.kernel.array, &[]).unwrap();
+    b.become_forward(o, target).unwrap();
+    reader.read(o, 2).unwrap();
+    let mut both = vec![a.id(), b.id()];
+    both.sort_unstable();
+    let census = f.heap.census_of(o).unwrap();
+    assert_eq!(census.images, both, "readers hold no entry");
+    assert!(census.entry_capacity >= 2);
+    assert_eq!(
+        f.heap.census_of(untouched).unwrap().images,
+        Vec::<u32>::new()
+    );
+    // It agrees with the whole-heap census.
+    assert_eq!(f.heap.census().entries, 2);
+
+    drop(a);
+    assert_eq!(f.heap.census_of(o).unwrap().images, [b.id()]);
+    drop(b);
+    assert_eq!(f.heap.census_of(o).unwrap(), ObjectCensus::default());
+
+    assert_eq!(f.heap.census_of(int(3)), Err(Error::NotAnObject(int(3))));
+    let mine = reader.new_pointers(f.kernel.array, &[]).unwrap();
+    assert_eq!(f.heap.census_of(mine), Err(Error::ForeignReference(mine)));
+}
+
+#[test]
+fn original_literal_count_matches_the_images_answer() {
+    let f = fixture(1);
+    assert_eq!(f.heap.original_literal_count(f.method), Ok(2));
+    assert_eq!(f.heap.original_literal_count(f.objects[0]), Ok(0));
+    assert_eq!(f.heap.original_literal_count(f.bytes), Ok(0));
+    let mut img = f.heap.new_image().unwrap();
+    img.write(f.method, 0, int(7)).unwrap();
+    assert_eq!(img.literal_count(f.method), Ok(2));
+    assert_eq!(f.heap.original_literal_count(f.method), Ok(2));
+    assert_eq!(
+        f.heap.original_literal_count(int(1)),
+        Err(Error::NotAnObject(int(1)))
+    );
+}
+
+#[test]
+fn an_empty_base_refuses_allocation_and_a_minimal_one_allows_it() {
+    let empty = BaseBuilder::new().seal().unwrap();
+    assert_eq!(empty.object_count(), 0, "empty means empty");
+    let mut img = empty.new_image().unwrap();
+    // It has no class to give: the only values at hand are immediates.
+    let filler = empty.filler();
+    assert_eq!(
+        img.allocate(filler, Format::Pointers, 1),
+        Err(Error::BadClass(filler))
+    );
+    assert_eq!(img.new_bytes(filler, b"x"), Err(Error::BadClass(filler)));
+    assert_eq!(img.stats().allocations, 0);
+
+    let (heap, kernel) = Kernel::minimal_base().unwrap();
+    let mut img = heap.new_image().unwrap();
+    let s = img.new_bytes(kernel.string, b"abc").unwrap();
+    assert_eq!(img.class_of(s), Ok(kernel.string));
+    let a = img.allocate(kernel.array, Format::Pointers, 2).unwrap();
+    assert_eq!(img.read(a, 1), Ok(kernel.nil));
+    assert_eq!(heap.root("nil"), Ok(kernel.nil));
+}
+
+/// Queries borrow the image shared: several can be held at once and nested, as a host walking
+/// an object graph expects.
+#[test]
+fn queries_take_shared_borrows() {
+    let f = fixture(4);
+    let holder = f.objects[0];
+    let mut image = f.heap.new_image().unwrap();
+    let first = image.read(holder, 0).unwrap();
+    image.write(first, 1, int(7)).unwrap();
+    let (a, b) = (&image, &image);
+    assert!(a.identical(first, b.canonical(first).unwrap()).unwrap());
+    assert_eq!(
+        a.class_of(first).unwrap(),
+        b.class_of(b.canonical(first).unwrap()).unwrap()
+    );
+    assert_eq!(a.size_of(holder).unwrap(), b.size_of(holder).unwrap());
+}
