@@ -2,8 +2,7 @@
 //! `cowheap run --images N` reports. Lives in the library so that hosts (and tests) get the
 //! same report the command prints.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use super::{Limits, RunError, Vm};
@@ -154,31 +153,23 @@ pub fn run_batch(
     config: &BatchConfig,
 ) -> Result<BatchReport, Error> {
     let checksum_before = heap.checksum();
-    let barrier = Arc::new(Barrier::new(if config.start_together {
-        config.images
-    } else {
-        1
-    }));
-    let live_at_start = Arc::new(AtomicUsize::new(0));
+    // The images wait at this gate until every thread is spawned (or one failed to spawn, when
+    // the others must not wait forever): the spawning thread holds it shut meanwhile.
+    let gate = Arc::new(RwLock::new(()));
+    let shut = config.start_together.then(|| gate.write());
     let start = Instant::now();
     let mut handles = Vec::with_capacity(config.images);
     for n in 0..config.images {
         let vm = vm.clone();
         let expr = expression.to_owned();
-        let (barrier, live) = (barrier.clone(), live_at_start.clone());
-        let counted = heap.clone();
+        let gate = gate.clone();
         let (limits, print, compiler) = (config.limits, config.print, config.compiler);
         let handle = heap
             .image_thread()
             .stack_size(config.stack_size)
             .name(format!("image-{n}"))
             .spawn(move |image| {
-                // Counted between two waits: once released, a quick image may end before the
-                // count is taken.
-                if barrier.wait().is_leader() {
-                    live.store(counted.live_images(), Ordering::Relaxed);
-                }
-                barrier.wait();
+                drop(gate.read());
                 let mut interp = vm.interpreter(limits);
                 interp.set_image_number(n as i64);
                 let result = if compiler {
@@ -206,9 +197,21 @@ pub fn run_batch(
                     copies: image_stats.copies,
                     private_bytes: image_stats.private_bytes,
                 }
-            })?;
-        handles.push(handle);
+            });
+        match handle {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                drop(shut);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(e);
+            }
+        }
     }
+    // Every image was created before its thread started, and none has run yet.
+    let live_at_start = heap.live_images();
+    drop(shut);
     let mut runs = Vec::with_capacity(handles.len());
     for h in handles {
         runs.push(h.join().map_err(|panic| {
@@ -228,7 +231,7 @@ pub fn run_batch(
         sends: runs.iter().map(|r| r.sends).sum(),
         runs,
         wall_seconds,
-        live_at_start: live_at_start.load(Ordering::Relaxed),
+        live_at_start,
         checksum_before,
         checksum_after: heap.checksum(),
     })
