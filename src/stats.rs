@@ -23,8 +23,9 @@ pub struct ImageStats {
     pub forwarders_installed: u64,
     /// Entries this image added to forwarders other images had installed.
     pub entries_added: u64,
-    /// Forwarded base objects met on the general read path or a write, each answered from
-    /// this image's own resolutions (the read fast path answers without counting).
+    /// Forwarded base objects met on the general read or write paths, each answered from
+    /// this image's own resolutions or the sealed headers (the fast paths, which read and
+    /// store through the image's own copies, answer without counting).
     pub lookups: u64,
     /// Private slots rewritten to point straight at this image's target (lazy become).
     pub fixups: u64,

@@ -40,9 +40,13 @@ pub struct Image {
     /// [`Image::incarnation`]).
     pub(crate) incarnation: u32,
     pub(crate) space: Space,
-    /// Its own targets and its resolved negative answers for forwarded base objects: the read
-    /// path's answer, and the list of entries teardown clears.
+    /// Its own targets for base objects: the read path's answer, and the list of entries
+    /// teardown clears.
     pub(crate) resolutions: resolutions::Resolutions,
+    /// True once this image has made one of its private objects `become` another: until then
+    /// a private reference read from a slot needs no look at the header it names (a load
+    /// that misses the cache on a large space).
+    pub(crate) private_becomes: bool,
     root_overrides: Vec<(String, Value)>,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -88,6 +92,7 @@ impl BaseHeap {
             incarnation,
             space: Space::new(incarnation),
             resolutions: Default::default(),
+            private_becomes: false,
             root_overrides: Vec::new(),
             _not_sync: PhantomData,
         })

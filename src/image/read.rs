@@ -109,10 +109,13 @@ impl Image {
         } else if value.is_ref_of(self.base_owner) {
             !self.resolutions.has_own() || self.resolutions.get(value.index()).is_none()
         } else {
-            self.space
-                .words
-                .get(value.index())
-                .is_some_and(|&word| word & FORWARDED == 0)
+            // Stores check every reference, so one read from a slot names an object start.
+            !self.private_becomes
+                || self
+                    .space
+                    .words
+                    .get(value.index())
+                    .is_some_and(|&word| word & FORWARDED == 0)
         }
     }
 

@@ -8,7 +8,7 @@
 
 use super::{Image, Target};
 use crate::kernel::forwarder::Installed;
-use crate::object::{self, Loc, FORWARDED, HEADER_WORDS};
+use crate::object::{self, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Result, Value};
 
 impl Image {
@@ -16,6 +16,19 @@ impl Image {
     /// Copies the object first if it is a base object this image has not written yet.
     pub fn write(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
         self.check_storable(value)?;
+        // The fast path: a pointers object this image already owns, reached through its own
+        // reference or through the base reference it copied (one probe of its resolutions).
+        if let Some(at) = self.owned_object(obj) {
+            if let Some(&word) = self.space.words.get(at) {
+                if word & FORWARDED_OR_NOT_POINTERS == 0 && index < Header(word).body_words() {
+                    if let Some(slot) = self.space.words.get_mut(at + HEADER_WORDS + index) {
+                        *slot = value.to_bits();
+                        self.counters().writes.bump();
+                        return Ok(());
+                    }
+                }
+            }
+        }
         let (target, lookups) = self.probe(obj)?;
         let offset = object::slot_offset(target.header(), index, || self.literals(target))?;
         let at = self.make_private(target)?;
@@ -60,11 +73,32 @@ impl Image {
         match source {
             Target::Private { at, .. } => {
                 *self.space.word_mut(at)? = (target.encode() << 1) | FORWARDED;
+                self.private_becomes = true;
             }
             Target::Base { at, .. } => self.enter(at, target)?,
         }
         self.counters().becomes.bump();
         Ok(())
+    }
+
+    /// The private object `obj` names for this image, if the image already owns one there:
+    /// without counting a look-up, as the read fast path does not.
+    #[inline(always)]
+    fn owned_object(&self, obj: Value) -> Option<usize> {
+        if obj.is_ref_of(self.base_owner) {
+            match self
+                .resolutions
+                .has_own()
+                .then(|| self.resolutions.get(obj.index()))?
+            {
+                Some(Loc::Private(at)) => Some(at),
+                _ => None,
+            }
+        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            Some(obj.index())
+        } else {
+            None
+        }
     }
 
     /// The private object to write for `target`, copying it first if it is in the base.
