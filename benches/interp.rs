@@ -78,17 +78,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// The CPU time of the calling thread.
-fn thread_cpu() -> std::time::Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// On a shared, loaded machine the wall-clock ratio of 2 threads to 1 says more about the
 /// neighbours than about cowheap. This prints it next to what each thread did per second of
 /// its own CPU time: if that stays put from 1 thread to 2, the images do not slow each other
@@ -103,11 +92,11 @@ fn scaling_in_cpu_time(heap: &cowheap::BaseHeap, vm: &Vm, expr: &str, bytecodes:
                         let mut image = heap.new_image().unwrap();
                         let mut interp = vm.interpreter(Limits::default());
                         interp.evaluate(&mut image, expr).unwrap();
-                        let before = thread_cpu();
+                        let before = support::thread_cpu();
                         for _ in 0..5 {
                             interp.evaluate(&mut image, expr).unwrap();
                         }
-                        thread_cpu() - before
+                        support::thread_cpu() - before
                     })
                 })
                 .collect();

@@ -77,6 +77,49 @@ where
     })
 }
 
+/// Like `run_mix` with reads only, but answers the CPU time that the threads from `first`
+/// on spent replaying, summed: what the images that did not write cost, whatever the others
+/// did and however the 2 cores were shared.
+fn readers_cpu<S, M, R>(
+    threads: usize,
+    first: usize,
+    ops: usize,
+    targets: &[Target],
+    make: M,
+    replay: R,
+) -> Duration
+where
+    M: Fn(usize) -> S + Sync,
+    R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
+{
+    let start = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (start, make, replay) = (&start, &make, &replay);
+                std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn_scoped(s, move || {
+                        let stream: Vec<Op> = op_stream(i, ops, targets, 0).collect();
+                        let mut state = make(i);
+                        start.wait();
+                        let before = support::thread_cpu();
+                        black_box(replay(&mut state, &stream, targets));
+                        let spent = support::thread_cpu() - before;
+                        drop(state);
+                        if i >= first {
+                            spent
+                        } else {
+                            Duration::ZERO
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    })
+}
+
 fn replay_cowheap(image: &mut cowheap::Image, ops: &[Op], targets: &[Target]) -> u64 {
     let mut acc = 0u64;
     for &op in ops {
@@ -227,6 +270,7 @@ fn hot_set(c: &mut Criterion) {
     let counts: &[usize] = support::pick(&[1, 16, 256], &[16]);
     let mut group = c.benchmark_group("hot_set");
     group.sample_size(10);
+
     for &threads in counts {
         let writers = threads.div_ceil(100);
         let ops = (total / threads).max(1);
@@ -279,6 +323,37 @@ fn hot_set(c: &mut Criterion) {
         });
     }
     group.finish();
+    let mut readers = c.benchmark_group("hot_set_readers");
+    readers.sample_size(10);
+    for &threads in counts {
+        let writers = threads.div_ceil(100);
+        let ops = (total / threads).max(1);
+        let (t, heap) = (&targets, &heap);
+        // The images that did not write, alone: their summed CPU time per op.
+        for (name, pristine) in [
+            ("cowheap_readers", false),
+            ("cowheap_pristine_readers", true),
+        ] {
+            let make = move |i: usize| {
+                let mut image = heap.new_image().unwrap();
+                if !pristine && i < writers {
+                    for target in t {
+                        image.write(target.value, 0, one).unwrap();
+                    }
+                }
+                image
+            };
+            readers.throughput(Throughput::Elements((ops * (threads - writers)) as u64));
+            readers.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| readers_cpu(threads, writers, ops, t, make, replay_cowheap))
+                        .sum()
+                })
+            });
+        }
+    }
+    readers.finish();
 }
 
 criterion_group! {
