@@ -53,6 +53,12 @@ pub(crate) const NEXT_HASH_AT: usize = 40;
 pub(crate) const RESERVED_AT: usize = 44;
 pub(crate) const COUNTS_AT: usize = 48;
 
+/// The trailer: XXH3-64 of every byte before it. Public so that tests and tools can build
+/// deltas whose damage lies behind a valid checksum.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
 fn le64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
@@ -274,7 +280,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
         }
         std::cmp::Ordering::Equal => {}
     }
-    if xxhash_rust::xxh3::xxh3_64(&bytes[..checksum_at]) != le64(bytes, checksum_at) {
+    if checksum(&bytes[..checksum_at]) != le64(bytes, checksum_at) {
         return Err(DeltaError::Checksum {
             offset: checksum_at as u64,
         });

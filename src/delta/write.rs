@@ -101,7 +101,7 @@ impl Image {
             out.extend_from_slice(name.as_bytes());
             put(encode(self, value.to_bits())?, &mut out);
         }
-        let checksum = xxhash_rust::xxh3::xxh3_64(&out);
+        let checksum = super::format::checksum(&out);
         put(checksum, &mut out);
         Ok(out)
     }
