@@ -94,3 +94,16 @@ impl DeltaError {
         }
     }
 }
+
+impl crate::Image {
+    /// This image's private objects (its copies and allocations), in the order of its space.
+    /// A delta keeps that order, so the `n`th private object of a resumed image is the `n`th
+    /// of the saved one: how a host maps what it recorded about an image onto its resumed
+    /// copy (the stress harness maps its shadow models this way).
+    pub fn private_objects(&self) -> Vec<crate::Value> {
+        (0..self.space.len())
+            .filter(|&i| self.space.is_start(i))
+            .map(|i| crate::Value::object(self.incarnation, i as u64))
+            .collect()
+    }
+}
