@@ -261,7 +261,11 @@ fn inspect_delta(args: &Args, bytes: &[u8]) -> Result<Code, Failure> {
             .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
         println!("{text}");
     } else {
-        println!("{}: cowheap delta, format version {}", args.file.display(), info.version);
+        println!(
+            "{}: cowheap delta, format version {}",
+            args.file.display(),
+            info.version
+        );
         println!("  base hash        {}", info.base_hash);
         println!("  base size        {}", HumanBytes(info.base_words * 8));
         println!(

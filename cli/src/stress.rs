@@ -261,7 +261,10 @@ fn resume(workload: &Workload, cfg: &StressConfig, dir: &std::path::Path) -> Res
         }
     })?;
     if r.images == 0 {
-        return Err(Failure::Io(format!("{}: no image-N.delta files", dir.display())));
+        return Err(Failure::Io(format!(
+            "{}: no image-N.delta files",
+            dir.display()
+        )));
     }
     for v in &r.violations {
         println!("{v}");

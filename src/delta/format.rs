@@ -17,7 +17,7 @@
 //! | 8 | O: root overrides |
 //! | 8 W | the private space, word for word, references re-encoded (below) |
 //! | 8 F | the extent in words of each private object forwarded by `become_forward`, in space order |
-//! | 16 R | per entry: the base object's word index, then its target as a location (`index << 1 \| private`), by ascending base index |
+//! | varints | per entry, by ascending base index: the base word index's distance from the previous entry's (from 0 for the first), then the target as a location (`index << 1 \| private`); both LEB128 |
 //! | per root | name length (4), UTF-8 name, value (8) |
 //! | 8 | XXH3-64 of every byte before it |
 //!
@@ -126,8 +126,9 @@ pub(crate) struct Parsed<'a> {
     pub(crate) word_count: usize,
     pub(crate) extents_at: usize,
     pub(crate) extent_count: usize,
-    pub(crate) entries_at: usize,
     pub(crate) entry_count: usize,
+    /// Per entry: its offset, base word index and encoded target, decoded while framing.
+    pub(crate) entries: Vec<(usize, u64, u64)>,
     /// Name, value bits, and the value's offset.
     pub(crate) roots: Vec<(String, u64, usize)>,
 }
@@ -147,8 +148,7 @@ impl Parsed<'_> {
 
     /// Entry `i`: its offset, base word index and encoded target.
     pub(crate) fn entry(&self, i: usize) -> (usize, u64, u64) {
-        let at = self.entries_at + 16 * i;
-        (at, le64(self.bytes, at), le64(self.bytes, at + 8))
+        self.entries[i]
     }
 }
 
@@ -233,14 +233,30 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
         (word_count / HEADER_WORDS) as u64,
         "the forwarded objects' extents",
     )?;
-    let (entry_count, roots_at) = section(
+    // Each entry takes at least two bytes: refuse a count the rest cannot hold before
+    // allocating for it.
+    let (entry_count, _) = section(
         bytes,
         COUNTS_AT + 16,
         entries_at,
-        16,
+        2,
         u64::from(u32::MAX),
         "the entries",
     )?;
+    let mut entries = Vec::with_capacity(entry_count);
+    let mut at = entries_at;
+    let mut base = 0u64;
+    for _ in 0..entry_count {
+        let off = at;
+        let (gap, next) = varint(bytes, at)?;
+        let (target, next) = varint(bytes, next)?;
+        base = base
+            .checked_add(gap)
+            .ok_or_else(|| corrupt(off, "an entry's base index overflows"))?;
+        entries.push((off, base, target));
+        at = next;
+    }
+    let roots_at = at;
     let root_count = le64(bytes, COUNTS_AT + 24);
     let mut roots = Vec::new();
     let mut at = roots_at;
@@ -294,10 +310,41 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
         word_count,
         extents_at,
         extent_count,
-        entries_at,
         entry_count,
+        entries,
         roots,
     })
+}
+
+/// Reads a LEB128 varint at `at`: its value and the offset after it.
+pub(crate) fn varint(bytes: &[u8], at: usize) -> Result<(u64, usize), DeltaError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let Some(&b) = bytes.get(at + i) else {
+            return Err(truncated(at, "an entry"));
+        };
+        let part = u64::from(b & 0x7f);
+        if i == 9 && (b & 0x7f) > 1 {
+            return Err(corrupt(at, "a varint overflows 64 bits"));
+        }
+        value |= part << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return Err(corrupt(at, "a varint with a redundant byte"));
+            }
+            return Ok((value, at + i + 1));
+        }
+    }
+    Err(corrupt(at, "a varint longer than 10 bytes"))
+}
+
+/// Appends `v` as a LEB128 varint.
+pub(crate) fn put_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// A private object as the structural walk found it.

@@ -166,11 +166,11 @@ fn check<'a>(heap: &BaseHeap, bytes: &'a [u8]) -> Result<Checked<'a>, DeltaError
             return Err(corrupt(off, "entries out of order"));
         }
         if target >> 1 > INDEX_MASK {
-            return Err(corrupt(off + 8, "an entry's target is out of range"));
+            return Err(corrupt(off, "an entry's target is out of range"));
         }
         let loc = Loc::decode(target);
         if !loc_ok(loc) || loc == Loc::Base(at) {
-            return Err(corrupt(off + 8, "an entry's target is no object"));
+            return Err(corrupt(off, "an entry's target is no object"));
         }
         entries.push((at, loc));
     }
@@ -216,7 +216,7 @@ fn check_acyclic(
     let starts = entries
         .iter()
         .enumerate()
-        .map(|(i, &(at, _))| (Loc::Base(at), parsed.entries_at + 16 * i))
+        .map(|(i, &(at, _))| (Loc::Base(at), parsed.entry(i).0))
         .chain(
             objects
                 .iter()

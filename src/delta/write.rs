@@ -72,7 +72,7 @@ impl Image {
         }
 
         let mut out: Vec<u8> = Vec::with_capacity(
-            HEADER_BYTES + body.len() + extents.len() * 8 + 16 * entries.len() + TRAILER_BYTES,
+            HEADER_BYTES + body.len() + extents.len() * 8 + 8 * entries.len() + TRAILER_BYTES,
         );
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -91,9 +91,11 @@ impl Image {
         for e in extents {
             put(e, &mut out);
         }
+        let mut previous = 0;
         for (at, loc) in entries {
-            put(at as u64, &mut out);
-            put(loc.encode(), &mut out);
+            super::format::put_varint((at - previous) as u64, &mut out);
+            super::format::put_varint(loc.encode(), &mut out);
+            previous = at;
         }
         for (name, value) in roots {
             let len = u32::try_from(name.len()).map_err(|_| Error::TooLarge)?;

@@ -83,7 +83,13 @@ impl SavedError {
     /// True if the files were readable but refused (a wrong base, damage): not an I/O error.
     pub fn is_refusal(&self) -> bool {
         !matches!(self, SavedError::Io { .. })
-            && !matches!(self, SavedError::Delta { source: DeltaError::Io(_), .. })
+            && !matches!(
+                self,
+                SavedError::Delta {
+                    source: DeltaError::Io(_),
+                    ..
+                }
+            )
     }
 }
 
@@ -166,7 +172,10 @@ fn shadow_text(life: &Life<'_>) -> String {
     out.push_str(MAGIC);
     out.push('\n');
     for p in &sh.private {
-        let ordinal = ordinals.get(&p.value.to_bits()).copied().unwrap_or(usize::MAX);
+        let ordinal = ordinals
+            .get(&p.value.to_bits())
+            .copied()
+            .unwrap_or(usize::MAX);
         write!(out, "private {ordinal} {}", p.hash).ok();
         body_text(&p.body, &mut out);
         out.push('\n');
@@ -212,10 +221,8 @@ pub(crate) fn save(dir: &Path, lives: &[Life<'_>]) -> Result<SavedDeltas, SavedE
         saved.images += 1;
         let shadow = dir.join(format!("image-{}.shadow", life.slot));
         let text = shadow_text(life);
-        cowheap::delta::atomic_write(&shadow, |f| {
-            std::io::Write::write_all(f, text.as_bytes())
-        })
-        .map_err(io(&shadow))?;
+        cowheap::delta::atomic_write(&shadow, |f| std::io::Write::write_all(f, text.as_bytes()))
+            .map_err(io(&shadow))?;
     }
     Ok(saved)
 }
@@ -253,7 +260,8 @@ impl Reader<'_> {
     fn stored(&self, t: Option<&str>, privates: usize, bases: usize) -> Result<Stored, SavedError> {
         match t {
             Some(t) if t.starts_with('i') => {
-                let bits = u64::from_str_radix(&t[1..], 16).map_err(|_| self.err("an immediate"))?;
+                let bits =
+                    u64::from_str_radix(&t[1..], 16).map_err(|_| self.err("an immediate"))?;
                 // Only immediates the harness stores: SmallIntegers and Characters.
                 let v = Value::small_int((bits as i64) >> 3)
                     .filter(|v| v.to_bits() == bits)
@@ -302,7 +310,9 @@ impl Reader<'_> {
             Some("W") => {
                 let n: usize = self.num(it.next())?;
                 Ok(Body::Words(
-                    (0..n).map(|_| self.num(it.next())).collect::<Result<_, _>>()?,
+                    (0..n)
+                        .map(|_| self.num(it.next()))
+                        .collect::<Result<_, _>>()?,
                 ))
             }
             Some("B") => Ok(Body::Bytes(self.bytes(it.next())?)),
@@ -387,7 +397,11 @@ pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDel
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let n = name.strip_prefix("image-")?.strip_suffix(".delta")?.parse().ok()?;
+            let n = name
+                .strip_prefix("image-")?
+                .strip_suffix(".delta")?
+                .parse()
+                .ok()?;
             Some((n, e.path()))
         })
         .collect();
