@@ -188,3 +188,39 @@ fn a_failed_save_leaves_the_old_delta_in_place() {
     assert_eq!(std::fs::read(&path).unwrap(), new);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Sizes and times for the record (a noisy shared 2-core VM: indicative only): the mini image
+/// after some writes, its delta against its 727 KB file and its private bytes.
+#[test]
+fn delta_size_and_time_over_the_mini_image() {
+    let (a, b) = minis();
+    let mut d = Driven::new(a, a.heap.new_image().unwrap());
+    for i in 0..400usize {
+        d.apply(&Op::Write(i, 1, delta_common::Src::Obj(i * 7)));
+        if i % 20 == 0 {
+            d.apply(&Op::Alloc((i % 4) as u8, 8, i));
+        }
+    }
+    let t = std::time::Instant::now();
+    let bytes = d.image.delta_bytes().unwrap();
+    let save = t.elapsed();
+    let t = std::time::Instant::now();
+    let resumed = b.heap.resume_delta_bytes(&bytes).unwrap();
+    let resume = t.elapsed();
+    let private = d.image.stats().private_bytes;
+    let file = std::fs::metadata(MINI).unwrap().len();
+    eprintln!(
+        "mini image: delta {} bytes for {} private bytes ({:.3}x); image file {} bytes ({:.1}%); \
+         save {:?}, resume {:?}",
+        bytes.len(),
+        private,
+        bytes.len() as f64 / private as f64,
+        file,
+        100.0 * bytes.len() as f64 / file as f64,
+        save,
+        resume
+    );
+    // 5% plus the fixed framing and the driver's own root overrides (p0, p1, ...).
+    assert!(bytes.len() as u64 <= private + private / 20 + 512);
+    drop(resumed);
+}
