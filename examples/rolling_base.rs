@@ -51,7 +51,9 @@ fn main() {
                     let g = image.root("generation").unwrap().as_small_int().unwrap();
                     let all = image.root("all").unwrap();
                     for i in 0..2_000 {
-                        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        n = n
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         let k = (n >> 33) as usize % OBJECTS;
                         let o = image.read(all, k).unwrap();
                         if image.read(o, 0).unwrap().as_small_int() != Some(g) {
@@ -77,7 +79,10 @@ fn main() {
     );
     // The old generation goes when its last image ends: soon, since images are short here.
     while !gen0.is_freed() {
-        assert!(published.elapsed() < Duration::from_secs(30), "generation 0 was never freed");
+        assert!(
+            published.elapsed() < Duration::from_secs(30),
+            "generation 0 was never freed"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     let freed_after = published.elapsed();
@@ -98,7 +103,11 @@ fn main() {
         "images run: {g0} on generation 0, {g1} on generation 1; reads from a mixed generation: {}",
         mixed.load(Ordering::Relaxed)
     );
-    assert_eq!(mixed.load(Ordering::Relaxed), 0, "an image saw two generations");
+    assert_eq!(
+        mixed.load(Ordering::Relaxed),
+        0,
+        "an image saw two generations"
+    );
     assert!(g0 > 0 && g1 > 0, "images ran on both generations");
     assert!(gen0.is_freed());
     assert_eq!(host.current().number, 1);

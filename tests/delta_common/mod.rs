@@ -288,7 +288,7 @@ impl<'f> Driven<'f> {
                 Err(e) => kind(&e),
             });
         }
-        for &(ref name, _) in self.fx.heap.roots() {
+        for (name, _) in self.fx.heap.roots() {
             let v = self.image.root(name).unwrap();
             out.push(format!("root {name}: {}", self.describe(v)));
         }
