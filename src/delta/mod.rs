@@ -4,7 +4,7 @@
 //! a shared base, a client's state is only what it changed: its private space (copies and
 //! allocations), its entries (which base objects it copied or made `become` something) and its
 //! root overrides. That is what a delta holds, and nothing process-specific: no owner ids, no
-//! incarnation, no image id. See [`format`] for the layout.
+//! incarnation, no image id. See [`format`](mod@format) for the layout.
 //!
 //! A delta names its base by the base's [content hash](crate::BaseHeap::content_hash) and
 //! resumes over no other; resuming checks the whole file before it builds anything, so bad

@@ -20,7 +20,7 @@ use crate::{StressConfig, Workload};
 
 const MAGIC: &str = "cowheap-shadow 1";
 
-/// What [`save`] wrote, for the command's summary.
+/// What saving wrote (`run_saving_deltas`), for the command's summary.
 #[derive(Clone, Debug, Default)]
 pub struct SavedDeltas {
     /// Images saved.
@@ -33,7 +33,7 @@ pub struct SavedDeltas {
     pub save_time: Duration,
 }
 
-/// What [`resume`] found.
+/// What resuming found.
 #[derive(Clone, Debug, Default)]
 pub struct ResumedDeltas {
     /// Images resumed and verified.
