@@ -9,7 +9,10 @@ mod base;
 #[cfg(feature = "internal-bench-api")]
 #[doc(hidden)]
 pub mod bench_api;
+pub mod delta;
 mod error;
+#[cfg(not(loom))]
+pub mod generations;
 mod image;
 #[cfg(not(loom))]
 pub mod interp;
@@ -26,6 +29,7 @@ mod thread;
 mod value;
 
 pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation};
+pub use delta::{BaseHash, DeltaError, DeltaInfo};
 pub use error::{Error, Result};
 pub use image::Image;
 pub use object::{Format, Formats, MAX_HASH};

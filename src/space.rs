@@ -34,6 +34,29 @@ impl Space {
         }
     }
 
+    /// A space resumed from a delta: `words` with objects at `starts`, and the hash generator
+    /// where the saved image left it.
+    pub(crate) fn restored(
+        words: Vec<u64>,
+        starts: impl IntoIterator<Item = usize>,
+        next_hash: u32,
+    ) -> Space {
+        let mut space = Space {
+            words,
+            starts: Vec::new(),
+            next_hash: next_hash & MAX_HASH,
+        };
+        for at in starts {
+            space.mark_start(at);
+        }
+        space
+    }
+
+    /// The hash generator's state, which a delta saves.
+    pub(crate) fn hash_state(&self) -> u32 {
+        self.next_hash
+    }
+
     fn next_hash(&mut self) -> u32 {
         // A full-period LCG over 22 bits, as in Squeak's hash generator.
         self.next_hash = (self

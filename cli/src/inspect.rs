@@ -1,4 +1,5 @@
-//! `cowheap inspect FILE [--json]`: load a Squeak or Pharo image and describe it.
+//! `cowheap inspect FILE [--json]`: load a Squeak or Pharo image and describe it, or describe
+//! a delta file (`cowheap stress --save-deltas`, `Image::save_delta`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ const SCHEMA_VERSION: u32 = 1;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The image file.
+    /// The image file, or a delta file (recognised by its magic number).
     pub file: PathBuf,
     /// Print the report as JSON instead of text (fields: docs/JSON.md).
     #[arg(long)]
@@ -220,7 +221,86 @@ fn print_text(r: &Report) {
 
 /// Loads the file and prints its description. A file that cannot be read or loaded is an
 /// I/O failure; so is output that cannot be written.
+/// Describes a delta: its base, its objects and its bytes.
+fn inspect_delta(args: &Args, bytes: &[u8]) -> Result<Code, Failure> {
+    let info = cowheap::DeltaInfo::of(bytes)
+        .map_err(|e| Failure::Run(format!("{}: {e}", args.file.display())))?;
+    if args.json {
+        #[derive(Serialize)]
+        struct DeltaReport {
+            schema_version: u32,
+            file: String,
+            kind: &'static str,
+            version: u32,
+            base_hash: String,
+            base_bytes: u64,
+            objects: usize,
+            forwarded_objects: usize,
+            private_bytes: u64,
+            entries: usize,
+            base_targets: usize,
+            root_overrides: usize,
+            file_bytes: u64,
+        }
+        let r = DeltaReport {
+            schema_version: SCHEMA_VERSION,
+            file: args.file.display().to_string(),
+            kind: "delta",
+            version: info.version,
+            base_hash: info.base_hash.to_string(),
+            base_bytes: info.base_words * 8,
+            objects: info.objects,
+            forwarded_objects: info.forwarded_objects,
+            private_bytes: info.private_bytes,
+            entries: info.entries,
+            base_targets: info.base_targets,
+            root_overrides: info.root_overrides,
+            file_bytes: info.file_bytes,
+        };
+        let text = serde_json::to_string_pretty(&r)
+            .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{}: cowheap delta, format version {}",
+            args.file.display(),
+            info.version
+        );
+        println!("  base hash        {}", info.base_hash);
+        println!("  base size        {}", HumanBytes(info.base_words * 8));
+        println!(
+            "  private objects  {} ({} forwarded by become)",
+            HumanCount(info.objects as u64),
+            HumanCount(info.forwarded_objects as u64)
+        );
+        println!("  private bytes    {}", HumanBytes(info.private_bytes));
+        println!(
+            "  entries          {} ({} onto base objects)",
+            HumanCount(info.entries as u64),
+            HumanCount(info.base_targets as u64)
+        );
+        println!("  root overrides   {}", info.root_overrides);
+        println!(
+            "  file             {} ({} bytes)",
+            HumanBytes(info.file_bytes),
+            info.file_bytes
+        );
+    }
+    Ok(Code::Success)
+}
+
 pub fn run(args: Args) -> Result<Code, Failure> {
+    // A delta is recognised by its magic number; anything else goes to the image loader.
+    let mut magic = [0u8; 8];
+    let is_delta = std::fs::File::open(&args.file)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"COWDELTA";
+    if is_delta {
+        let bytes = std::fs::read(&args.file)
+            .map_err(|e| Failure::Io(format!("{}: {e}", args.file.display())))?;
+        return inspect_delta(&args, &bytes);
+    }
     let started = Instant::now();
     let loaded = loader::load_file(&args.file).map_err(|e| load_failure(&args.file, e))?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -85,6 +85,16 @@ pub struct Options {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+    /// At the end, save every image still alive into DIR (created if missing): its delta
+    /// (`image-N.delta`, see `cowheap inspect`) and its shadow model (`image-N.shadow`).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume_deltas")]
+    save_deltas: Option<PathBuf>,
+    /// Instead of running, resume every delta in DIR (saved by --save-deltas over the same
+    /// base: give the same --base, or the same --seed and --objects) and verify each against
+    /// its saved shadow model. Exit 1 if any disagrees, 4 if a delta is refused (another
+    /// base, damage), 3 if a file cannot be read.
+    #[arg(long, value_name = "DIR")]
+    resume_deltas: Option<PathBuf>,
     /// Test hook: image 0 stores a value behind its own shadow model's back, so the run must
     /// report a violation and fail.
     #[arg(long, hide = true)]
@@ -181,6 +191,9 @@ pub fn run(args: Options) -> Result<Code, Failure> {
             Workload::from_heap(loaded.heap, source, gen.seed).map_err(refused)?
         }
     };
+    if let Some(dir) = &args.resume_deltas {
+        return resume(&workload, &cfg, dir);
+    }
     // The handler outlives this function in ctrlc's thread: the counters it flags must too.
     let progress: &'static Progress = Box::leak(Box::default());
     on_interrupt(progress);
@@ -190,11 +203,28 @@ pub fn run(args: Options) -> Result<Code, Failure> {
         if !args.quiet {
             s.spawn(|| crate::progress::show(progress, &done, tty));
         }
-        let report = cowheap_stress::run(&workload, &cfg, progress);
+        let report = match &args.save_deltas {
+            None => cowheap_stress::run(&workload, &cfg, progress).map(|r| (r, None)),
+            Some(dir) => cowheap_stress::run_saving_deltas(&workload, &cfg, progress, dir)
+                .map(|(r, saved)| (r, Some(saved))),
+        };
         done.store(true, Ordering::Relaxed);
         report
     })
     .map_err(refused)?;
+    let (report, saved) = report;
+    if let (Some(saved), Some(dir)) = (saved, &args.save_deltas) {
+        let saved = saved.map_err(|e| Failure::Io(format!("cannot save the deltas: {e}")))?;
+        eprintln!(
+            "cowheap stress: saved {} deltas to {}: {} bytes for {} private bytes ({:.2}x), written in {:.1} ms",
+            saved.images,
+            dir.display(),
+            saved.delta_bytes,
+            saved.private_bytes,
+            saved.delta_bytes as f64 / saved.private_bytes.max(1) as f64,
+            saved.save_time.as_secs_f64() * 1e3
+        );
+    }
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
@@ -217,5 +247,40 @@ pub fn run(args: Options) -> Result<Code, Failure> {
         Verdict::Pass => Code::Success,
         Verdict::Fail => Code::VerificationFailed,
         Verdict::Interrupted => Code::Interrupted,
+    })
+}
+
+/// `--resume-deltas DIR`: resume every saved delta over this base and verify it against its
+/// saved shadow model.
+fn resume(workload: &Workload, cfg: &StressConfig, dir: &std::path::Path) -> Result<Code, Failure> {
+    let r = cowheap_stress::resume_deltas(workload, cfg, dir).map_err(|e| {
+        if e.is_refusal() {
+            Failure::Run(format!("cannot resume: {e}"))
+        } else {
+            Failure::Io(format!("cannot resume: {e}"))
+        }
+    })?;
+    if r.images == 0 {
+        return Err(Failure::Io(format!(
+            "{}: no image-N.delta files",
+            dir.display()
+        )));
+    }
+    for v in &r.violations {
+        println!("{v}");
+    }
+    println!(
+        "resumed {} images from {} ({} delta bytes) in {:.1} ms; verified {} objects against their saved shadow models: {}",
+        r.images,
+        dir.display(),
+        r.delta_bytes,
+        r.resume_time.as_secs_f64() * 1e3,
+        r.objects_checked,
+        if r.violations.is_empty() { "PASS" } else { "FAIL" }
+    );
+    Ok(if r.violations.is_empty() {
+        Code::Success
+    } else {
+        Code::VerificationFailed
     })
 }

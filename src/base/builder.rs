@@ -45,6 +45,9 @@ impl Default for BaseBuilder {
     }
 }
 
+/// The seed of the identity hashes a builder gives objects whose hash is not set.
+const BUILDER_HASH_SEED: u32 = 0x2f_6b1d;
+
 /// The class placeholder of objects whose class is not set yet, and the initial filler.
 const PLACEHOLDER: Value = match Value::small_int(0) {
     Some(v) => v,
@@ -62,7 +65,10 @@ impl BaseBuilder {
     pub(crate) fn with_owners(owners: &BaseOwners) -> BaseBuilder {
         let base_owner = owners.next();
         BaseBuilder {
-            space: Space::new(base_owner.unwrap_or(0)),
+            // A fixed seed, not the owner id: the same build in two processes must give the
+            // same identity hashes, or it would be a different base (and deltas saved over one
+            // would not resume over the other; see `BaseHeap::content_hash`).
+            space: Space::new(BUILDER_HASH_SEED),
             starts: Vec::new(),
             base_owner,
             roots: Vec::new(),
@@ -258,6 +264,13 @@ impl BaseBuilder {
             }
         }
         debug_assert_eq!(HEADER_WORDS, 2);
+        let content_hash = crate::delta::hash::content_hash(
+            &self.space.words,
+            &self.starts,
+            base_owner,
+            &self.roots,
+            self.filler,
+        );
         let arena = Arena::new(
             self.space.words,
             self.starts.iter().map(|&s| s as usize),
@@ -270,6 +283,7 @@ impl BaseBuilder {
                 starts: self.starts.into_boxed_slice(),
                 roots: self.roots,
                 filler: self.filler,
+                content_hash,
                 ids: IdAllocator::new(config.max_images),
                 live: LiveImages::new(config.max_images),
             }),

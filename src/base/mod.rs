@@ -65,6 +65,8 @@ pub(crate) struct HeapInner {
     pub(crate) starts: Box<[u32]>,
     pub(crate) roots: Vec<(String, Value)>,
     pub(crate) filler: Value,
+    /// Computed once at sealing: the identity deltas name this base by.
+    pub(crate) content_hash: crate::delta::BaseHash,
     pub(crate) ids: IdAllocator,
     pub(crate) live: LiveImages,
 }
@@ -327,6 +329,13 @@ impl BaseHeap {
                 h
             })
             .reduce(|| 0, u64::wrapping_add)
+    }
+
+    /// The base's content hash, computed once when it was sealed or loaded: the same for the
+    /// same objects in every process, so a delta saved over this base names it by this, and
+    /// resumes over no other (see [`BaseHeap::resume_delta`]).
+    pub fn content_hash(&self) -> crate::delta::BaseHash {
+        self.inner.content_hash
     }
 
     /// Counts forwarders and slot-table entries. Walks the whole base.

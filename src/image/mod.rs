@@ -367,6 +367,16 @@ impl Image {
         self.canonical(v)
     }
 
+    /// This image's own root settings, which a delta saves.
+    pub(crate) fn root_overrides(&self) -> &[(String, Value)] {
+        &self.root_overrides
+    }
+
+    /// Restores the root settings of a resumed image (checked by the delta reader).
+    pub(crate) fn restore_root_overrides(&mut self, roots: Vec<(String, Value)>) {
+        self.root_overrides = roots;
+    }
+
     /// Sets a root for this image only.
     pub fn set_root(&mut self, name: &str, value: Value) -> Result<()> {
         self.check_storable(value)?;

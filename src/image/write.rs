@@ -124,7 +124,7 @@ impl Image {
 
     /// Gives this image the forwarder entry `target` for base object `at`, where it has none.
     /// `at` was resolved, so it is an object start and the kernel cannot refuse it.
-    fn enter(&mut self, at: usize, target: Loc) -> Result<()> {
+    pub(crate) fn enter(&mut self, at: usize, target: Loc) -> Result<()> {
         let arena = self.heap.arena();
         let installed = match arena.install_fresh(at, self.id, target) {
             Some(installed) => Some(installed),

@@ -64,6 +64,7 @@ mod report;
 pub mod rng;
 mod rss;
 mod run;
+mod saved;
 mod shadow;
 mod workload;
 
@@ -75,5 +76,6 @@ pub use report::{
     RssSample, ThroughputReport, TimingReport, Verdict, VerificationReport, Violation,
     SCHEMA_VERSION,
 };
-pub use run::run;
+pub use run::{run, run_saving_deltas};
+pub use saved::{resume as resume_deltas, ResumedDeltas, SavedDeltas, SavedError};
 pub use workload::Workload;

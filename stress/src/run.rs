@@ -13,6 +13,7 @@ use crate::life::{Life, LifeResult, TEARDOWN_CHECKS};
 use crate::report::{Report, TimingReport};
 use crate::rng::{Rng, Zipf};
 use crate::rss::rss;
+use crate::saved::{SavedDeltas, SavedError};
 use crate::shadow::{Lid, Shadow};
 use crate::{ConfigError, Phase, Progress, StressConfig, StressError, Workload};
 
@@ -89,6 +90,7 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
             slot,
             ticket: t,
             out: LifeResult::default(),
+            resumed: false,
         };
         // Teardown and id reuse: nothing the previous image of this thread wrote may show.
         if let Some((prev_id, written)) = previous.take() {
@@ -186,6 +188,31 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
 /// Runs the stress workload and verifies every image. Answers the report whether or not
 /// violations were found; errors are for runs that could not happen at all.
 pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Report, StressError> {
+    run_inner(w, cfg, progress, None).map(|(report, _)| report)
+}
+
+/// [`run`], then saves every image still alive at the end (after its final verification,
+/// before teardown) into `dir`: its delta and its shadow model (see
+/// [`resume_deltas`](crate::resume_deltas)). A failed save does not fail the run: it is
+/// answered beside the report.
+pub fn run_saving_deltas(
+    w: &Workload,
+    cfg: &StressConfig,
+    progress: &Progress,
+    dir: &std::path::Path,
+) -> Result<(Report, Result<SavedDeltas, SavedError>), StressError> {
+    run_inner(w, cfg, progress, Some(dir))
+        .map(|(report, saved)| (report, saved.unwrap_or_else(|| Ok(SavedDeltas::default()))))
+}
+
+type Saved = Option<Result<SavedDeltas, SavedError>>;
+
+fn run_inner(
+    w: &Workload,
+    cfg: &StressConfig,
+    progress: &Progress,
+    save_to: Option<&std::path::Path>,
+) -> Result<(Report, Saved), StressError> {
     cfg.validate()?;
     if cfg.images > w.heap.max_images() {
         return Err(ConfigError::TooManyImages {
@@ -284,6 +311,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
     let checksum_after = w.heap.checksum();
     let verify_time = verify_start.elapsed();
     let census = w.heap.census();
+    let saved = save_to.map(|dir| crate::saved::save(dir, &lasts));
 
     let teardown_start = Instant::now();
     for mut life in lasts {
@@ -311,7 +339,7 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
     rss_timeline.push((progress.finished.load(Ordering::Relaxed), rss_end));
 
     let interrupted = progress.stop_requested();
-    Ok(build_report(
+    let report = build_report(
         w,
         cfg,
         results,
@@ -334,5 +362,6 @@ pub fn run(w: &Workload, cfg: &StressConfig, progress: &Progress) -> Result<Repo
             rss_timeline,
             interrupted,
         },
-    ))
+    );
+    Ok((report, saved))
 }

@@ -43,6 +43,8 @@ pub(crate) struct Life<'w> {
     pub(crate) slot: usize,
     pub(crate) ticket: u64,
     pub(crate) out: LifeResult,
+    /// Resumed from a saved delta (`--resume-deltas`): its statistics start there.
+    pub(crate) resumed: bool,
 }
 
 impl<'w> Life<'w> {

@@ -1,0 +1,476 @@
+//! The delta file's layout, and the checks that need no base.
+//!
+//! All integers are little-endian.
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `COWDELTA` |
+//! | 4 | format version (1) |
+//! | 4 | flags (0) |
+//! | 16 | the base's content hash |
+//! | 8 | the base's arena length in words (a second, cheap identity check) |
+//! | 4 | the image's identity-hash generator state (so later allocations hash as they would have) |
+//! | 4 | reserved (0) |
+//! | 8 | W: private words |
+//! | 8 | F: forwarded private objects (their extents follow the words) |
+//! | 8 | R: entries (this image's targets for base objects) |
+//! | 8 | O: root overrides |
+//! | 8 W | the private space, word for word, references re-encoded (below) |
+//! | 8 F | the extent in words of each private object forwarded by `become_forward`, in space order |
+//! | varints | per entry, by ascending base index: the base word index's distance from the previous entry's (from 0 for the first), then the target as a location (`index << 1 \| private`); both LEB128 |
+//! | per root | name length (4), UTF-8 name, value (8) |
+//! | 8 | XXH3-64 of every byte before it |
+//!
+//! The private space is saved word for word, so a private reference's word index is already
+//! position-independent; only its owner field is process-specific. References are written with
+//! owner 0 for the base and 1 for the image's own space, and get the resumed image's owners
+//! back when read. Immediates are written as they are. An unforwarded object's extent is in its
+//! header; a forwarded one's header is its target, so its extent is listed apart, and its dead
+//! class and body are written as zeros.
+
+#![forbid(unsafe_code)]
+
+use super::{BaseHash, DeltaError};
+use crate::object::{Format, Header, Loc, FORWARDED, HEADER_WORDS, MAX_HASH};
+use crate::value::INDEX_MASK;
+use crate::Value;
+
+pub(crate) const MAGIC: [u8; 8] = *b"COWDELTA";
+/// The delta format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const HEADER_BYTES: usize = 80;
+pub(crate) const TRAILER_BYTES: usize = 8;
+/// The file owner of base references.
+pub(crate) const FILE_BASE: u32 = 0;
+/// The file owner of the image's own references.
+pub(crate) const FILE_PRIVATE: u32 = 1;
+
+pub(crate) const VERSION_AT: usize = 8;
+pub(crate) const FLAGS_AT: usize = 12;
+pub(crate) const HASH_AT: usize = 16;
+pub(crate) const BASE_WORDS_AT: usize = 32;
+pub(crate) const NEXT_HASH_AT: usize = 40;
+pub(crate) const RESERVED_AT: usize = 44;
+pub(crate) const COUNTS_AT: usize = 48;
+
+/// The trailer: XXH3-64 of every byte before it. Public so that tests and tools can build
+/// deltas whose damage lies behind a valid checksum.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+fn le64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+fn le32(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn corrupt(offset: usize, reason: &'static str) -> DeltaError {
+    DeltaError::Corrupt {
+        offset: offset as u64,
+        reason,
+    }
+}
+
+fn truncated(offset: usize, what: &'static str) -> DeltaError {
+    DeltaError::Truncated {
+        offset: offset as u64,
+        what,
+    }
+}
+
+/// A reference in the file: which space, and the word index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileRef {
+    Base(usize),
+    Private(usize),
+}
+
+/// Checks a value word's encoding: an immediate the API could have made, or a reference with
+/// one of the two file owners.
+pub(crate) fn decode_value(bits: u64) -> Result<Option<FileRef>, &'static str> {
+    let v = Value::from_bits(bits);
+    if v.as_small_int().is_some() {
+        return Ok(None);
+    }
+    if bits & 0b111 == 0b010 {
+        return match u32::try_from(bits >> 3).ok().and_then(char::from_u32) {
+            Some(_) => Ok(None),
+            None => Err("a Character that is no Unicode scalar"),
+        };
+    }
+    if !v.is_object() {
+        return Err("a value with an unknown tag");
+    }
+    match v.owner() {
+        FILE_BASE => Ok(Some(FileRef::Base(v.index()))),
+        FILE_PRIVATE => Ok(Some(FileRef::Private(v.index()))),
+        _ => Err("a reference with an unknown owner"),
+    }
+}
+
+/// A delta read into memory, its sections located and its counts checked against its length
+/// and its checksum, but nothing in it trusted yet.
+pub(crate) struct Parsed<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) base_hash: BaseHash,
+    pub(crate) base_words: u64,
+    pub(crate) next_hash: u32,
+    pub(crate) words_at: usize,
+    pub(crate) word_count: usize,
+    pub(crate) extents_at: usize,
+    pub(crate) extent_count: usize,
+    pub(crate) entry_count: usize,
+    /// Per entry: its offset, base word index and encoded target, decoded while framing.
+    pub(crate) entries: Vec<(usize, u64, u64)>,
+    /// Name, value bits, and the value's offset.
+    pub(crate) roots: Vec<(String, u64, usize)>,
+}
+
+impl Parsed<'_> {
+    pub(crate) fn word(&self, i: usize) -> u64 {
+        le64(self.bytes, self.words_at + 8 * i)
+    }
+
+    pub(crate) fn word_at(&self, i: usize) -> usize {
+        self.words_at + 8 * i
+    }
+
+    pub(crate) fn extent(&self, i: usize) -> u64 {
+        le64(self.bytes, self.extents_at + 8 * i)
+    }
+
+    /// Entry `i`: its offset, base word index and encoded target.
+    pub(crate) fn entry(&self, i: usize) -> (usize, u64, u64) {
+        self.entries[i]
+    }
+}
+
+/// Reads a count and the size of its section, refusing any that cannot fit what is left.
+fn section(
+    bytes: &[u8],
+    count_at: usize,
+    at: usize,
+    each: u64,
+    limit: u64,
+    what: &'static str,
+) -> Result<(usize, usize), DeltaError> {
+    let count = le64(bytes, count_at);
+    if count > limit {
+        return Err(corrupt(count_at, what));
+    }
+    let size = count
+        .checked_mul(each)
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or_else(|| corrupt(count_at, what))?;
+    let end = at
+        .checked_add(size)
+        .ok_or_else(|| corrupt(count_at, what))?;
+    if end > bytes.len() {
+        return Err(truncated(at, what));
+    }
+    // `count <= limit <= 2^32`, so it fits a usize on every platform this crate builds for.
+    let count = usize::try_from(count).map_err(|_| corrupt(count_at, what))?;
+    Ok((count, end))
+}
+
+/// Locates every section and checks the framing: magic, version, flags, counts, lengths and
+/// the checksum. Allocates nothing in proportion to a count before the bytes for it are known
+/// to be there.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
+    if bytes.len() < MAGIC.len() {
+        return Err(truncated(0, "the magic number"));
+    }
+    if bytes[..MAGIC.len()] != MAGIC {
+        return Err(DeltaError::BadMagic);
+    }
+    if bytes.len() < HEADER_BYTES {
+        return Err(truncated(bytes.len().min(VERSION_AT), "the header"));
+    }
+    let version = le32(bytes, VERSION_AT);
+    if version != FORMAT_VERSION {
+        return Err(DeltaError::UnsupportedVersion {
+            offset: VERSION_AT as u64,
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if le32(bytes, FLAGS_AT) != 0 {
+        return Err(corrupt(FLAGS_AT, "unknown flags"));
+    }
+    if le32(bytes, RESERVED_AT) != 0 {
+        return Err(corrupt(RESERVED_AT, "a reserved field is not zero"));
+    }
+    let mut hash = [0; 16];
+    hash.copy_from_slice(&bytes[HASH_AT..HASH_AT + 16]);
+    let next_hash = le32(bytes, NEXT_HASH_AT);
+    if next_hash > MAX_HASH {
+        return Err(corrupt(
+            NEXT_HASH_AT,
+            "the hash generator state is out of range",
+        ));
+    }
+    // A space holds at most 2^32 - 1 words (every index must fit a reference).
+    let (word_count, extents_at) = section(
+        bytes,
+        COUNTS_AT,
+        HEADER_BYTES,
+        8,
+        INDEX_MASK,
+        "the private words",
+    )?;
+    let (extent_count, entries_at) = section(
+        bytes,
+        COUNTS_AT + 8,
+        extents_at,
+        8,
+        (word_count / HEADER_WORDS) as u64,
+        "the forwarded objects' extents",
+    )?;
+    // Each entry takes at least two bytes: refuse a count the rest cannot hold before
+    // allocating for it.
+    let (entry_count, _) = section(
+        bytes,
+        COUNTS_AT + 16,
+        entries_at,
+        2,
+        u64::from(u32::MAX),
+        "the entries",
+    )?;
+    let mut entries = Vec::with_capacity(entry_count);
+    let mut at = entries_at;
+    let mut base = 0u64;
+    for _ in 0..entry_count {
+        let off = at;
+        let (gap, next) = varint(bytes, at)?;
+        let (target, next) = varint(bytes, next)?;
+        base = base
+            .checked_add(gap)
+            .ok_or_else(|| corrupt(off, "an entry's base index overflows"))?;
+        entries.push((off, base, target));
+        at = next;
+    }
+    let roots_at = at;
+    let root_count = le64(bytes, COUNTS_AT + 24);
+    let mut roots = Vec::new();
+    let mut at = roots_at;
+    for _ in 0..root_count {
+        // Each root takes at least 12 bytes, so a huge count runs out of bytes here, after at
+        // most `len / 12` turns, and allocates only what the bytes hold.
+        if bytes.len() - at < 4 {
+            return Err(truncated(at, "a root's name length"));
+        }
+        let len = le32(bytes, at) as usize;
+        let name_at = at + 4;
+        let value_at = name_at
+            .checked_add(len)
+            .ok_or_else(|| corrupt(at, "a root's name length"))?;
+        if value_at.checked_add(8).is_none_or(|end| end > bytes.len()) {
+            return Err(truncated(name_at, "a root"));
+        }
+        let name = std::str::from_utf8(&bytes[name_at..value_at])
+            .map_err(|_| corrupt(name_at, "a root's name is not UTF-8"))?;
+        if roots
+            .iter()
+            .any(|(n, _, _): &(String, u64, usize)| n == name)
+        {
+            return Err(corrupt(name_at, "a root is overridden twice"));
+        }
+        roots.push((name.to_owned(), le64(bytes, value_at), value_at));
+        at = value_at + 8;
+    }
+    let checksum_at = at;
+    match (bytes.len() - checksum_at).cmp(&TRAILER_BYTES) {
+        std::cmp::Ordering::Less => return Err(truncated(checksum_at, "the checksum")),
+        std::cmp::Ordering::Greater => {
+            return Err(corrupt(
+                checksum_at + TRAILER_BYTES,
+                "bytes after the checksum",
+            ))
+        }
+        std::cmp::Ordering::Equal => {}
+    }
+    if checksum(&bytes[..checksum_at]) != le64(bytes, checksum_at) {
+        return Err(DeltaError::Checksum {
+            offset: checksum_at as u64,
+        });
+    }
+    Ok(Parsed {
+        bytes,
+        base_hash: BaseHash(hash),
+        base_words: le64(bytes, BASE_WORDS_AT),
+        next_hash,
+        words_at: HEADER_BYTES,
+        word_count,
+        extents_at,
+        extent_count,
+        entry_count,
+        entries,
+        roots,
+    })
+}
+
+/// Reads a LEB128 varint at `at`: its value and the offset after it.
+pub(crate) fn varint(bytes: &[u8], at: usize) -> Result<(u64, usize), DeltaError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let Some(&b) = bytes.get(at + i) else {
+            return Err(truncated(at, "an entry"));
+        };
+        let part = u64::from(b & 0x7f);
+        if i == 9 && (b & 0x7f) > 1 {
+            return Err(corrupt(at, "a varint overflows 64 bits"));
+        }
+        value |= part << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return Err(corrupt(at, "a varint with a redundant byte"));
+            }
+            return Ok((value, at + i + 1));
+        }
+    }
+    Err(corrupt(at, "a varint longer than 10 bytes"))
+}
+
+/// Appends `v` as a LEB128 varint.
+pub(crate) fn put_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A private object as the structural walk found it.
+#[derive(Clone, Copy)]
+pub(crate) struct FileObject {
+    pub(crate) at: usize,
+    pub(crate) extent: usize,
+    /// Its header, where it is not forwarded.
+    pub(crate) header: Option<Header>,
+}
+
+impl FileObject {
+    /// The word range holding values: its class, then its pointer slots or literals.
+    pub(crate) fn value_words(&self, parsed: &Parsed<'_>) -> impl Iterator<Item = usize> {
+        let at = self.at;
+        let (first, n) = match self.header {
+            None => (at, 0),
+            Some(h) => match h.format() {
+                Format::Pointers => (at + 1, 1 + h.body_words()),
+                Format::Method => (at + 1, 2 + parsed.word(at + HEADER_WORDS) as usize),
+                Format::Words | Format::Bytes => (at + 1, 1),
+            },
+        };
+        // A method's literal count (at + 2) is not a value.
+        let skip = self
+            .header
+            .is_some_and(|h| h.format() == Format::Method)
+            .then_some(at + HEADER_WORDS);
+        (first..first + n).filter(move |&i| Some(i) != skip)
+    }
+}
+
+/// Checks an unforwarded header against the object sizes the allocator can make: a format's
+/// padding, and a method's literal count inside its body. Everything later reads trusts these.
+fn check_header(parsed: &Parsed<'_>, at: usize, h: Header) -> Result<(), DeltaError> {
+    let off = parsed.word_at(at);
+    let body = h.body_words();
+    let pad = h.pad_bytes();
+    let pad_ok = match h.format() {
+        Format::Pointers => pad == 0,
+        Format::Words => pad == 0 || pad == 4,
+        Format::Bytes | Format::Method => true,
+    };
+    if !pad_ok || (body == 0 && pad != 0) {
+        return Err(corrupt(off, "an object's padding does not fit its format"));
+    }
+    if at
+        .checked_add(HEADER_WORDS + body)
+        .is_none_or(|end| end > parsed.word_count)
+    {
+        return Err(corrupt(off, "an object runs past the private words"));
+    }
+    if h.format() == Format::Method {
+        if body == 0 {
+            return Err(corrupt(off, "a method without its literal count"));
+        }
+        let literals = parsed.word(at + HEADER_WORDS);
+        if literals >= body as u64 || (1 + literals) * 8 > (body * 8 - pad) as u64 {
+            return Err(corrupt(
+                parsed.word_at(at + HEADER_WORDS),
+                "a method's literal count does not fit its body",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a forwarded private header's target.
+pub(crate) fn forward_target(word: u64) -> Option<Loc> {
+    let enc = word >> 1;
+    ((enc >> 1) <= INDEX_MASK).then(|| Loc::decode(enc))
+}
+
+/// Walks the private words object by object, checking every header and extent, and answers the
+/// objects and a bitmap of their starts. References are checked afterwards (they may point
+/// forward).
+pub(crate) fn walk(parsed: &Parsed<'_>) -> Result<(Vec<FileObject>, Vec<u64>), DeltaError> {
+    let mut objects = Vec::new();
+    let mut starts = vec![0u64; parsed.word_count.div_ceil(64)];
+    let mut pos = 0;
+    let mut forwarded = 0;
+    while pos < parsed.word_count {
+        let word = parsed.word(pos);
+        let off = parsed.word_at(pos);
+        let (extent, header) = if word & FORWARDED != 0 {
+            if forwarded == parsed.extent_count {
+                return Err(corrupt(off, "a forwarded object without an extent"));
+            }
+            let extent_at = parsed.extents_at + 8 * forwarded;
+            let extent = parsed.extent(forwarded);
+            forwarded += 1;
+            if extent < HEADER_WORDS as u64 || extent > (parsed.word_count - pos) as u64 {
+                return Err(corrupt(extent_at, "a forwarded object's extent"));
+            }
+            if forward_target(word).is_none() {
+                return Err(corrupt(off, "a forwarded object's target"));
+            }
+            let extent = extent as usize;
+            if (pos + 1..pos + extent).any(|i| parsed.word(i) != 0) {
+                return Err(corrupt(off, "a forwarded object's dead words are not zero"));
+            }
+            (extent, None)
+        } else {
+            let h = Header(word);
+            check_header(parsed, pos, h)?;
+            (HEADER_WORDS + h.body_words(), Some(h))
+        };
+        starts[pos / 64] |= 1 << (pos % 64);
+        objects.push(FileObject {
+            at: pos,
+            extent,
+            header,
+        });
+        pos += extent;
+    }
+    if forwarded != parsed.extent_count {
+        return Err(corrupt(
+            parsed.extents_at + 8 * forwarded,
+            "more extents than forwarded objects",
+        ));
+    }
+    Ok((objects, starts))
+}
+
+pub(crate) fn is_start(starts: &[u64], at: usize) -> bool {
+    starts
+        .get(at / 64)
+        .is_some_and(|bits| bits >> (at % 64) & 1 != 0)
+}

@@ -1,0 +1,109 @@
+//! Saving an image as its delta over its base, and resuming it over the same base.
+//!
+//! A cloud host keeps each client's image across restarts and moves it between machines. With
+//! a shared base, a client's state is only what it changed: its private space (copies and
+//! allocations), its entries (which base objects it copied or made `become` something) and its
+//! root overrides. That is what a delta holds, and nothing process-specific: no owner ids, no
+//! incarnation, no image id. See [`format`](mod@format) for the layout.
+//!
+//! A delta names its base by the base's [content hash](crate::BaseHeap::content_hash) and
+//! resumes over no other; resuming checks the whole file before it builds anything, so bad
+//! input is a [`DeltaError`] with its byte offset, never a panic and never a half-built image.
+
+#![forbid(unsafe_code)]
+
+pub mod format;
+pub(crate) mod hash;
+mod read;
+mod write;
+
+pub use format::FORMAT_VERSION;
+pub use hash::BaseHash;
+pub use read::DeltaInfo;
+pub use write::atomic_write;
+
+/// Why a delta could not be saved, read or resumed. Every variant about the file's contents
+/// carries the byte offset where the problem is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeltaError {
+    /// Reading or writing failed.
+    #[error("delta I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file does not start with the delta magic number.
+    #[error("not a cowheap delta: no `COWDELTA` magic number at byte 0")]
+    BadMagic,
+    /// The file was written by a format version this build does not read.
+    #[error("delta format version {found} at byte {offset} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// Where the version is.
+        offset: u64,
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The file ends before `what` is complete.
+    #[error("the delta is truncated: {what} at byte {offset} is incomplete")]
+    Truncated {
+        /// Where the incomplete part starts.
+        offset: u64,
+        /// What it is.
+        what: &'static str,
+    },
+    /// The checksum does not match the contents: the file was damaged after it was written.
+    #[error("the delta's checksum at byte {offset} does not match its contents")]
+    Checksum {
+        /// Where the checksum is.
+        offset: u64,
+    },
+    /// The contents are inconsistent: something no image could have saved.
+    #[error("corrupt delta at byte {offset}: {reason}")]
+    Corrupt {
+        /// Where the inconsistency was found.
+        offset: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The delta was saved over another base (another generation, or another image file).
+    #[error("the delta was saved over base {found} (hash at byte {offset}), not over this base {expected}; a delta resumes only over the base it was saved over")]
+    WrongBase {
+        /// Where the hash is.
+        offset: u64,
+        /// This base's content hash.
+        expected: BaseHash,
+        /// The hash in the file.
+        found: BaseHash,
+    },
+    /// The heap refused the resumed image (no free image id, for instance).
+    #[error(transparent)]
+    Heap(#[from] crate::Error),
+}
+
+impl DeltaError {
+    /// The byte offset of the problem, for errors about the file's contents.
+    pub fn offset(&self) -> Option<u64> {
+        match *self {
+            DeltaError::BadMagic => Some(0),
+            DeltaError::UnsupportedVersion { offset, .. }
+            | DeltaError::Truncated { offset, .. }
+            | DeltaError::Checksum { offset }
+            | DeltaError::Corrupt { offset, .. }
+            | DeltaError::WrongBase { offset, .. } => Some(offset),
+            DeltaError::Io(_) | DeltaError::Heap(_) => None,
+        }
+    }
+}
+
+impl crate::Image {
+    /// This image's private objects (its copies and allocations), in the order of its space.
+    /// A delta keeps that order, so the `n`th private object of a resumed image is the `n`th
+    /// of the saved one: how a host maps what it recorded about an image onto its resumed
+    /// copy (the stress harness maps its shadow models this way).
+    pub fn private_objects(&self) -> Vec<crate::Value> {
+        (0..self.space.len())
+            .filter(|&i| self.space.is_start(i))
+            .map(|i| crate::Value::object(self.incarnation, i as u64))
+            .collect()
+    }
+}

@@ -1,0 +1,310 @@
+//! Reading a delta: every check first, then the image.
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use super::format::{
+    self, decode_value, forward_target, is_start, walk, FileObject, FileRef, Parsed, BASE_WORDS_AT,
+    FORMAT_VERSION, HASH_AT,
+};
+use super::{BaseHash, DeltaError};
+use crate::object::{Loc, HEADER_WORDS};
+use crate::space::Space;
+use crate::value::INDEX_MASK;
+use crate::{BaseHeap, Image, Value};
+
+fn corrupt(offset: usize, reason: &'static str) -> DeltaError {
+    DeltaError::Corrupt {
+        offset: offset as u64,
+        reason,
+    }
+}
+
+/// What a delta file holds, from [`DeltaInfo::read`]: for a host's listing, or the `cowheap
+/// inspect` command. Reading it checks the file's framing and its private space, but not its
+/// references into the base (that needs the base: [`BaseHeap::resume_delta`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct DeltaInfo {
+    /// The format version.
+    pub version: u32,
+    /// The content hash of the base it was saved over.
+    pub base_hash: BaseHash,
+    /// That base's arena length, in 64-bit words.
+    pub base_words: u64,
+    /// Private objects: copies of base objects and allocations.
+    pub objects: usize,
+    /// Of those, objects forwarded by `become_forward`.
+    pub forwarded_objects: usize,
+    /// Private space, in bytes.
+    pub private_bytes: u64,
+    /// Base objects the image copied or made `become` another object.
+    pub entries: usize,
+    /// Of those, entries whose target is a base object (`become` onto a base object).
+    pub base_targets: usize,
+    /// Root overrides.
+    pub root_overrides: usize,
+    /// The whole file, in bytes.
+    pub file_bytes: u64,
+}
+
+impl DeltaInfo {
+    /// Reads and describes a delta.
+    pub fn read(mut input: impl Read) -> Result<DeltaInfo, DeltaError> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes)?;
+        Self::of(&bytes)
+    }
+
+    /// Describes a delta held in memory.
+    pub fn of(bytes: &[u8]) -> Result<DeltaInfo, DeltaError> {
+        let parsed = format::parse(bytes)?;
+        let (objects, _) = walk(&parsed)?;
+        let base_targets = (0..parsed.entry_count)
+            .filter(|&i| parsed.entry(i).2 & 1 == 0)
+            .count();
+        Ok(DeltaInfo {
+            version: FORMAT_VERSION,
+            base_hash: parsed.base_hash,
+            base_words: parsed.base_words,
+            objects: objects.len(),
+            forwarded_objects: parsed.extent_count,
+            private_bytes: parsed.word_count as u64 * 8,
+            entries: parsed.entry_count,
+            base_targets,
+            root_overrides: parsed.roots.len(),
+            file_bytes: bytes.len() as u64,
+        })
+    }
+}
+
+/// A delta checked against its base: everything `resume` needs, and nothing left to refuse.
+struct Checked<'a> {
+    parsed: Parsed<'a>,
+    objects: Vec<FileObject>,
+    /// (base word index, target), ascending.
+    entries: Vec<(usize, Loc)>,
+    roots: Vec<(String, FileValue)>,
+}
+
+#[derive(Clone, Copy)]
+enum FileValue {
+    Immediate(u64),
+    Ref(FileRef),
+}
+
+fn check<'a>(heap: &BaseHeap, bytes: &'a [u8]) -> Result<Checked<'a>, DeltaError> {
+    let parsed = format::parse(bytes)?;
+    let expected = heap.content_hash();
+    if parsed.base_hash != expected {
+        return Err(DeltaError::WrongBase {
+            offset: HASH_AT as u64,
+            expected,
+            found: parsed.base_hash,
+        });
+    }
+    let arena = heap.arena();
+    if parsed.base_words != arena.len() as u64 {
+        return Err(corrupt(
+            BASE_WORDS_AT,
+            "the base's length does not match its hash",
+        ));
+    }
+    let (objects, starts) = walk(&parsed)?;
+    let loc_ok = |loc: Loc| match loc {
+        Loc::Base(j) => arena.is_start(j),
+        Loc::Private(j) => is_start(&starts, j),
+    };
+    let value = |bits: u64, off: usize| -> Result<FileValue, DeltaError> {
+        match decode_value(bits).map_err(|r| corrupt(off, r))? {
+            None => Ok(FileValue::Immediate(bits)),
+            Some(r) => {
+                let ok = match r {
+                    FileRef::Base(j) => arena.is_start(j),
+                    FileRef::Private(j) => is_start(&starts, j),
+                };
+                if ok {
+                    Ok(FileValue::Ref(r))
+                } else {
+                    Err(corrupt(off, "a reference that names no object"))
+                }
+            }
+        }
+    };
+    for obj in &objects {
+        match obj.header {
+            None => {
+                let word = parsed.word(obj.at);
+                if !forward_target(word).is_some_and(loc_ok) {
+                    return Err(corrupt(
+                        parsed.word_at(obj.at),
+                        "a forwarded object's target is no object",
+                    ));
+                }
+            }
+            Some(_) => {
+                for i in obj.value_words(&parsed) {
+                    let v = value(parsed.word(i), parsed.word_at(i))?;
+                    if i == obj.at + 1 && matches!(v, FileValue::Immediate(_)) {
+                        return Err(corrupt(parsed.word_at(i), "a class that is no object"));
+                    }
+                }
+            }
+        }
+    }
+    let mut entries = Vec::with_capacity(parsed.entry_count);
+    for i in 0..parsed.entry_count {
+        let (off, at, target) = parsed.entry(i);
+        let at = usize::try_from(at)
+            .ok()
+            .filter(|&at| arena.is_start(at))
+            .ok_or_else(|| corrupt(off, "an entry for no base object"))?;
+        if entries.last().is_some_and(|&(prev, _)| prev >= at) {
+            return Err(corrupt(off, "entries out of order"));
+        }
+        if target >> 1 > INDEX_MASK {
+            return Err(corrupt(off, "an entry's target is out of range"));
+        }
+        let loc = Loc::decode(target);
+        if !loc_ok(loc) || loc == Loc::Base(at) {
+            return Err(corrupt(off, "an entry's target is no object"));
+        }
+        entries.push((at, loc));
+    }
+    let mut roots = Vec::with_capacity(parsed.roots.len());
+    for (name, bits, off) in &parsed.roots {
+        roots.push((name.clone(), value(*bits, *off)?));
+    }
+    check_acyclic(&parsed, &objects, &entries)?;
+    Ok(Checked {
+        parsed,
+        objects,
+        entries,
+        roots,
+    })
+}
+
+/// Refuses forwarding cycles (entries and forwarded private objects that lead back to
+/// themselves), which no image can make and on which every read would loop forever.
+fn check_acyclic(
+    parsed: &Parsed<'_>,
+    objects: &[FileObject],
+    entries: &[(usize, Loc)],
+) -> Result<(), DeltaError> {
+    let next = |loc: Loc| -> Option<Loc> {
+        match loc {
+            Loc::Base(at) => entries
+                .binary_search_by_key(&at, |&(k, _)| k)
+                .ok()
+                .map(|i| entries[i].1),
+            Loc::Private(p) => {
+                let word = parsed.word(p);
+                if word & crate::object::FORWARDED != 0 {
+                    forward_target(word)
+                } else {
+                    None
+                }
+            }
+        }
+    };
+    const IN_PROGRESS: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state: HashMap<u64, u8> = HashMap::new();
+    let starts = entries
+        .iter()
+        .enumerate()
+        .map(|(i, &(at, _))| (Loc::Base(at), parsed.entry(i).0))
+        .chain(
+            objects
+                .iter()
+                .filter(|o| o.header.is_none())
+                .map(|o| (Loc::Private(o.at), parsed.word_at(o.at))),
+        );
+    let mut path = Vec::new();
+    for (first, off) in starts {
+        let mut cur = Some(first);
+        while let Some(loc) = cur {
+            match state.get(&loc.encode()) {
+                Some(&DONE) => break,
+                Some(_) => return Err(corrupt(off, "a forwarding cycle")),
+                None => {}
+            }
+            state.insert(loc.encode(), IN_PROGRESS);
+            path.push(loc);
+            cur = next(loc);
+        }
+        for loc in path.drain(..) {
+            state.insert(loc.encode(), DONE);
+        }
+    }
+    Ok(())
+}
+
+impl BaseHeap {
+    /// Resumes an image from a delta saved by [`Image::save_delta`] over this base: a new
+    /// image (with its own id and incarnation) whose every read, identity hash, `identical`
+    /// answer and later write is what the saved image's would have been.
+    ///
+    /// The whole delta is read and checked before anything is built: a delta saved over
+    /// another base is refused with [`DeltaError::WrongBase`], and a truncated, damaged or
+    /// inconsistent one with the error and byte offset of the first problem found. Refused,
+    /// it leaves nothing behind.
+    pub fn resume_delta(&self, mut input: impl Read) -> Result<Image, DeltaError> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes)?;
+        self.resume_delta_bytes(&bytes)
+    }
+
+    /// [`resume_delta`](Self::resume_delta) from bytes in memory.
+    pub fn resume_delta_bytes(&self, bytes: &[u8]) -> Result<Image, DeltaError> {
+        let checked = check(self, bytes)?;
+        let mut image = self.new_image()?;
+        let base_owner = image.base_owner;
+        let incarnation = image.incarnation;
+        let live = |r: FileRef| match r {
+            FileRef::Base(j) => Value::object(base_owner, j as u64),
+            FileRef::Private(j) => Value::object(incarnation, j as u64),
+        };
+        let parsed = &checked.parsed;
+        let mut words: Vec<u64> = Vec::with_capacity(parsed.word_count);
+        words.extend((0..parsed.word_count).map(|i| parsed.word(i)));
+        for obj in &checked.objects {
+            for i in obj.value_words(parsed) {
+                if let Ok(Some(r)) = decode_value(words[i]) {
+                    words[i] = live(r).to_bits();
+                }
+            }
+        }
+        debug_assert!(checked
+            .objects
+            .iter()
+            .all(|o| o.at + o.extent <= words.len() && o.extent >= HEADER_WORDS));
+        let starts = checked.objects.iter().map(|o| o.at);
+        image.space = Space::restored(words, starts, parsed.next_hash);
+        for &(at, loc) in &checked.entries {
+            // Checked above: `at` is an object start, so the kernel cannot refuse it; if it
+            // did, dropping the image takes down the entries made so far.
+            image.enter(at, loc)?;
+        }
+        let roots = checked
+            .roots
+            .into_iter()
+            .map(|(name, v)| {
+                let v = match v {
+                    FileValue::Immediate(bits) => Value::from_bits(bits),
+                    FileValue::Ref(r) => live(r),
+                };
+                (name, v)
+            })
+            .collect();
+        image.restore_root_overrides(roots);
+        image
+            .counters()
+            .private_bytes
+            .set((image.space.len() * 8) as u64);
+        Ok(image)
+    }
+}

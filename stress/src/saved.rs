@@ -1,0 +1,454 @@
+//! Saving each image's delta with its shadow model at the end of a run, and resuming and
+//! verifying them in a later run (`cowheap stress --save-deltas DIR`, `--resume-deltas DIR`).
+//!
+//! A shadow model is in logical identities already, except for the references it learned
+//! (process-specific `Value`s). Those are written as identities: a base object by its oracle
+//! number, a private object by its ordinal among the image's private objects
+//! ([`Image::private_objects`](cowheap::Image::private_objects)), which a delta preserves.
+//! The text format is this module's own, line by line, one record a line.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cowheap::{DeltaError, Value};
+
+use crate::life::{Life, LifeResult};
+use crate::rng::{Rng, Zipf};
+use crate::shadow::{Body, Lid, Map, PrivateObj, Shadow, Stored};
+use crate::{StressConfig, Workload};
+
+const MAGIC: &str = "cowheap-shadow 1";
+
+/// What saving wrote (`run_saving_deltas`), for the command's summary.
+#[derive(Clone, Debug, Default)]
+pub struct SavedDeltas {
+    /// Images saved.
+    pub images: usize,
+    /// Bytes of every delta file together.
+    pub delta_bytes: u64,
+    /// Private bytes of those images together (what the deltas hold, before framing).
+    pub private_bytes: u64,
+    /// Time spent writing the deltas (not the shadows).
+    pub save_time: Duration,
+}
+
+/// What resuming found.
+#[derive(Clone, Debug, Default)]
+pub struct ResumedDeltas {
+    /// Images resumed and verified.
+    pub images: usize,
+    /// Bytes of every delta file together.
+    pub delta_bytes: u64,
+    /// Time spent resuming (reading, checking, building), not verifying.
+    pub resume_time: Duration,
+    /// Objects the verification checked.
+    pub objects_checked: u64,
+    /// Every disagreement with a saved shadow model, in words.
+    pub violations: Vec<String>,
+}
+
+/// Why saved deltas could not be saved or resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A delta was refused.
+    #[error("{path}: {source}")]
+    Delta {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: DeltaError,
+    },
+    /// A shadow file is not one this harness wrote.
+    #[error("{path}: line {line}: {reason}")]
+    Shadow {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl SavedError {
+    /// True if the files were readable but refused (a wrong base, damage): not an I/O error.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, SavedError::Io { .. })
+            && !matches!(
+                self,
+                SavedError::Delta {
+                    source: DeltaError::Io(_),
+                    ..
+                }
+            )
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SavedError + '_ {
+    move |source| SavedError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn lid_text(l: Lid) -> String {
+    match l {
+        Lid::Base(i) => format!("b{i}"),
+        Lid::Private(j) => format!("p{j}"),
+    }
+}
+
+fn stored_text(s: &Stored, out: &mut String) {
+    match *s {
+        Stored::Imm(v) => write!(out, " i{:x}", v.to_bits()),
+        Stored::Ref(l) => write!(out, " {}", lid_text(l)),
+    }
+    .ok();
+}
+
+fn hex(bytes: &[u8], out: &mut String) {
+    out.push(' ');
+    if bytes.is_empty() {
+        out.push('-');
+    }
+    for b in bytes {
+        write!(out, "{b:02x}").ok();
+    }
+}
+
+fn body_text(b: &Body, out: &mut String) {
+    match b {
+        Body::Slots(s) => {
+            write!(out, " S {}", s.len()).ok();
+            s.iter().for_each(|x| stored_text(x, out));
+        }
+        Body::Words(w) => {
+            write!(out, " W {}", w.len()).ok();
+            w.iter().for_each(|x| {
+                write!(out, " {x}").ok();
+            });
+        }
+        Body::Bytes(b) => {
+            out.push_str(" B");
+            hex(b, out);
+        }
+        Body::Method { literals, code } => {
+            write!(out, " M {}", literals.len()).ok();
+            literals.iter().for_each(|x| stored_text(x, out));
+            hex(code, out);
+        }
+    }
+}
+
+/// The shadow of `life` in identities.
+fn shadow_text(life: &Life<'_>) -> String {
+    let w = life.w;
+    let ordinals: Map<u64, usize> = life
+        .img
+        .private_objects()
+        .iter()
+        .enumerate()
+        .map(|(n, v)| (v.to_bits(), n))
+        .collect();
+    let sh = &life.sh;
+    let lid_of = |v: Value| -> Option<Lid> {
+        w.oracle
+            .index
+            .get(&v)
+            .map(|&i| Lid::Base(i))
+            .or_else(|| sh.private_index.get(&v).map(|&j| Lid::Private(j)))
+            .or_else(|| sh.alias.get(&v).map(|&i| Lid::Base(i)))
+    };
+    let mut out = String::new();
+    out.push_str(MAGIC);
+    out.push('\n');
+    for p in &sh.private {
+        let ordinal = ordinals
+            .get(&p.value.to_bits())
+            .copied()
+            .unwrap_or(usize::MAX);
+        write!(out, "private {ordinal} {}", p.hash).ok();
+        body_text(&p.body, &mut out);
+        out.push('\n');
+    }
+    for &i in &sh.written_order {
+        if let Some(b) = sh.written.get(&i) {
+            write!(out, "written {i}").ok();
+            body_text(b, &mut out);
+            out.push('\n');
+        }
+    }
+    let mut forward: Vec<_> = sh.forward.iter().collect();
+    forward.sort_by_key(|(a, _)| lid_text(**a));
+    for (a, b) in forward {
+        writeln!(out, "forward {} {}", lid_text(*a), lid_text(*b)).ok();
+    }
+    for &(from, to) in &sh.becomes {
+        if let (Some(a), Some(b)) = (lid_of(from), lid_of(to)) {
+            writeln!(out, "become {} {}", lid_text(a), lid_text(b)).ok();
+        }
+    }
+    out
+}
+
+/// Saves the delta and shadow of every image in `lives` into `dir` (created if missing), as
+/// `image-N.delta` and `image-N.shadow`, each crash-safely.
+pub(crate) fn save(dir: &Path, lives: &[Life<'_>]) -> Result<SavedDeltas, SavedError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut saved = SavedDeltas::default();
+    for life in lives {
+        let path = dir.join(format!("image-{}.delta", life.slot));
+        let t = Instant::now();
+        let bytes = life
+            .img
+            .save_delta_to(&path)
+            .map_err(|source| SavedError::Delta {
+                path: path.clone(),
+                source,
+            })?;
+        saved.save_time += t.elapsed();
+        saved.delta_bytes += bytes;
+        saved.private_bytes += life.img.stats().private_bytes;
+        saved.images += 1;
+        let shadow = dir.join(format!("image-{}.shadow", life.slot));
+        let text = shadow_text(life);
+        cowheap::delta::atomic_write(&shadow, |f| std::io::Write::write_all(f, text.as_bytes()))
+            .map_err(io(&shadow))?;
+    }
+    Ok(saved)
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+    line: usize,
+}
+
+impl Reader<'_> {
+    fn err(&self, reason: impl Into<String>) -> SavedError {
+        SavedError::Shadow {
+            path: self.path.to_owned(),
+            line: self.line,
+            reason: reason.into(),
+        }
+    }
+
+    fn num<T: std::str::FromStr>(&self, t: Option<&str>) -> Result<T, SavedError> {
+        t.and_then(|t| t.parse().ok())
+            .ok_or_else(|| self.err("a number is missing or malformed"))
+    }
+
+    fn lid(&self, t: Option<&str>, privates: usize, bases: usize) -> Result<Lid, SavedError> {
+        let t = t.ok_or_else(|| self.err("an identity is missing"))?;
+        let (kind, n) = t.split_at(1.min(t.len()));
+        let n: u32 = self.num(Some(n))?;
+        match kind {
+            "b" if (n as usize) < bases => Ok(Lid::Base(n)),
+            "p" if (n as usize) < privates => Ok(Lid::Private(n)),
+            _ => Err(self.err(format!("no object {t}"))),
+        }
+    }
+
+    fn stored(&self, t: Option<&str>, privates: usize, bases: usize) -> Result<Stored, SavedError> {
+        match t {
+            Some(t) if t.starts_with('i') => {
+                let bits =
+                    u64::from_str_radix(&t[1..], 16).map_err(|_| self.err("an immediate"))?;
+                // Only immediates the harness stores: SmallIntegers and Characters.
+                let v = Value::small_int((bits as i64) >> 3)
+                    .filter(|v| v.to_bits() == bits)
+                    .or_else(|| {
+                        u32::try_from(bits >> 3)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .map(Value::character)
+                            .filter(|v| v.to_bits() == bits)
+                    })
+                    .ok_or_else(|| self.err("an immediate the harness never stores"))?;
+                Ok(Stored::Imm(v))
+            }
+            t => Ok(Stored::Ref(self.lid(t, privates, bases)?)),
+        }
+    }
+
+    fn bytes(&self, t: Option<&str>) -> Result<Vec<u8>, SavedError> {
+        let t = t.ok_or_else(|| self.err("bytes are missing"))?;
+        if t == "-" {
+            return Ok(Vec::new());
+        }
+        if t.len() % 2 != 0 {
+            return Err(self.err("odd hex"));
+        }
+        (0..t.len() / 2)
+            .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| self.err("hex")))
+            .collect()
+    }
+
+    fn body<'t>(
+        &self,
+        it: &mut impl Iterator<Item = &'t str>,
+        privates: usize,
+        bases: usize,
+    ) -> Result<Body, SavedError> {
+        match it.next() {
+            Some("S") => {
+                let n: usize = self.num(it.next())?;
+                Ok(Body::Slots(
+                    (0..n)
+                        .map(|_| self.stored(it.next(), privates, bases))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+            Some("W") => {
+                let n: usize = self.num(it.next())?;
+                Ok(Body::Words(
+                    (0..n)
+                        .map(|_| self.num(it.next()))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+            Some("B") => Ok(Body::Bytes(self.bytes(it.next())?)),
+            Some("M") => {
+                let n: usize = self.num(it.next())?;
+                let literals = (0..n)
+                    .map(|_| self.stored(it.next(), privates, bases))
+                    .collect::<Result<_, _>>()?;
+                Ok(Body::Method {
+                    literals,
+                    code: self.bytes(it.next())?,
+                })
+            }
+            _ => Err(self.err("an unknown body kind")),
+        }
+    }
+}
+
+/// Rebuilds a shadow model for the resumed image `img`.
+fn read_shadow(
+    path: &Path,
+    text: &str,
+    w: &Workload,
+    privates: &[Value],
+) -> Result<Shadow, SavedError> {
+    let bases = w.oracle.objs.len();
+    let mut r = Reader { path, line: 1 };
+    let mut lines = text.lines();
+    if lines.next() != Some(MAGIC) {
+        return Err(r.err("not a shadow file of this harness"));
+    }
+    let private_count = text.lines().filter(|l| l.starts_with("private ")).count();
+    let mut sh = Shadow::default();
+    for line in lines {
+        r.line += 1;
+        let mut it = line.split(' ');
+        match it.next() {
+            Some("private") => {
+                let ordinal: usize = r.num(it.next())?;
+                let value = *privates
+                    .get(ordinal)
+                    .ok_or_else(|| r.err("no such private object in the delta"))?;
+                let hash = r.num(it.next())?;
+                let body = r.body(&mut it, private_count, bases)?;
+                sh.private_index.insert(value, sh.private.len() as u32);
+                sh.private.push(PrivateObj { value, hash, body });
+            }
+            Some("written") => {
+                let i: u32 = r.num(it.next())?;
+                if i as usize >= bases {
+                    return Err(r.err("no such base object"));
+                }
+                let body = r.body(&mut it, private_count, bases)?;
+                sh.written_order.push(i);
+                sh.written.insert(i, body);
+            }
+            Some("forward") => {
+                let a = r.lid(it.next(), private_count, bases)?;
+                let b = r.lid(it.next(), private_count, bases)?;
+                sh.forward.insert(a, b);
+            }
+            Some("become") => {
+                let a = r.lid(it.next(), private_count, bases)?;
+                let b = r.lid(it.next(), private_count, bases)?;
+                sh.becomes
+                    .push((sh.value_of(&w.oracle, a), sh.value_of(&w.oracle, b)));
+            }
+            _ => return Err(r.err("an unknown record")),
+        }
+        if it.next().is_some() {
+            return Err(r.err("trailing fields"));
+        }
+    }
+    Ok(sh)
+}
+
+/// Resumes every `image-N.delta` in `dir` over `w`'s base and verifies each against its
+/// saved shadow model, as the run that saved it verified the original.
+pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDeltas, SavedError> {
+    let mut names: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name
+                .strip_prefix("image-")?
+                .strip_suffix(".delta")?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    names.sort();
+    let mut out = ResumedDeltas::default();
+    for (slot, path) in names {
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let t = Instant::now();
+        let img = w
+            .heap
+            .resume_delta_bytes(&bytes)
+            .map_err(|source| SavedError::Delta {
+                path: path.clone(),
+                source,
+            })?;
+        out.resume_time += t.elapsed();
+        out.delta_bytes += bytes.len() as u64;
+        let shadow_path = path.with_extension("shadow");
+        let text = std::fs::read_to_string(&shadow_path).map_err(io(&shadow_path))?;
+        let sh = read_shadow(&shadow_path, &text, w, &img.private_objects())?;
+        let mut life = Life {
+            w,
+            cfg,
+            img,
+            sh,
+            rng: Rng::derive(cfg.seed, slot as u64),
+            zipf: Zipf::new(w.population.len(), cfg.skew),
+            slot,
+            ticket: slot as u64,
+            out: LifeResult::default(),
+            resumed: true,
+        };
+        life.verify();
+        out.objects_checked += life.out.objects_checked;
+        out.violations.extend(life.out.violations.iter().map(|v| {
+            format!(
+                "image {slot}: {} {}: expected {}, saw {}",
+                v.object, v.what, v.expected, v.seen
+            )
+        }));
+        if life.out.violation_count > life.out.violations.len() as u64 {
+            out.violations.push(format!(
+                "image {slot}: {} more violations",
+                life.out.violation_count - life.out.violations.len() as u64
+            ));
+        }
+        out.images += 1;
+    }
+    Ok(out)
+}
