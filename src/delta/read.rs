@@ -282,6 +282,12 @@ impl BaseHeap {
             .objects
             .iter()
             .all(|o| o.at + o.extent <= words.len() && o.extent >= HEADER_WORDS));
+        // The read path trusts private references from slots only while no private object
+        // was made to `become` another; a resumed image keeps that knowledge.
+        image.private_becomes = checked
+            .objects
+            .iter()
+            .any(|o| words[o.at] & crate::object::FORWARDED != 0);
         let starts = checked.objects.iter().map(|o| o.at);
         image.space = Space::restored(words, starts, parsed.next_hash);
         for &(at, loc) in &checked.entries {
