@@ -309,6 +309,12 @@ fn run_inner(
         });
     }
     let checksum_after = w.heap.checksum();
+    let holder_errors = if cfg.verify {
+        check_holders(w, &lasts)
+    } else {
+        Vec::new()
+    };
+    errors.extend(holder_errors);
     let verify_time = verify_start.elapsed();
     let census = w.heap.census();
     let saved = save_to.map(|dir| crate::saved::save(dir, &lasts));
@@ -364,4 +370,41 @@ fn run_inner(
         },
     );
     Ok((report, saved))
+}
+
+/// Every base object's forwarder holds exactly the live images whose shadows say they wrote it
+/// or made it `become` something: nothing left behind by an image that ended (during churn
+/// above all), and nothing missing. The images are quiet here, so the answer is exact.
+fn check_holders(w: &Workload, lasts: &[Life<'_>]) -> Vec<String> {
+    let mut expected: crate::shadow::Map<u32, Vec<u32>> = Default::default();
+    for life in lasts {
+        let id = life.img.id();
+        let mut held: Vec<u32> = life.sh.written.keys().copied().collect();
+        held.extend(life.sh.forward.keys().filter_map(|lid| match *lid {
+            crate::shadow::Lid::Base(i) => Some(i),
+            crate::shadow::Lid::Private(_) => None,
+        }));
+        held.sort_unstable();
+        held.dedup();
+        for i in held {
+            expected.entry(i).or_default().push(id);
+        }
+    }
+    let mut errors = Vec::new();
+    for (i, obj) in w.oracle.objs.iter().enumerate() {
+        let mut want = expected.remove(&(i as u32)).unwrap_or_default();
+        want.sort_unstable();
+        match w.heap.census_of(obj.value) {
+            Ok(seen) if seen.images == want => {}
+            Ok(seen) => errors.push(format!(
+                "base object {i}: forwarder holders {:?}, live writers {want:?}",
+                seen.images
+            )),
+            Err(e) => errors.push(format!("base object {i}: census_of refused: {e}")),
+        }
+        if errors.len() >= 8 {
+            break;
+        }
+    }
+    errors
 }
