@@ -107,7 +107,10 @@ fn exercise(heap: &BaseHeap, mut image: Image) {
 fn check(heap: &BaseHeap, bytes: &[u8]) -> bool {
     let live = heap.live_images();
     // The stream reader (bounded by the header) answers exactly as the reader of bytes.
-    let streamed = heap.resume_delta(bytes).map(drop).map_err(|e| e.to_string());
+    let streamed = heap
+        .resume_delta(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string());
     let in_memory = heap
         .resume_delta_bytes(bytes)
         .map(drop)

@@ -58,6 +58,13 @@ fn deltas_saved_by_one_process_resume_and_verify_in_another() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("resumed 3 images"), "{stdout}");
     assert!(stdout.trim_end().ends_with("PASS"), "{stdout}");
+    let verified: u64 = stdout
+        .split("verified ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count of verified objects");
+    assert!(verified > 0, "{stdout}");
     // Resuming does not consume the deltas: a second host process resumes them again.
     assert_eq!(resume(&dir, "7").status.code(), Some(0));
 }
@@ -178,4 +185,37 @@ fn inspect_describes_a_delta_in_text_and_json() {
     let out = cowheap(&["inspect", &elsewhere.file("image-0.delta"), "--json"]);
     let elsewhere: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(elsewhere["base_hash"], hash.as_str());
+}
+
+/// Over a real image file: each process loads the file itself, and the deltas one saved
+/// resume in another (the base hash is the same in both); the same image saved in the other
+/// byte order is another base.
+#[test]
+fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
+    let (Some(le), Some(be)) = (
+        common::image("mini-2.2-v3-le.image"),
+        common::image("mini-2.2-v3-be.image"),
+    ) else {
+        return;
+    };
+    let dir = TempDir::new("mini");
+    let run = |base: &str, flag: &str| {
+        stress(&[
+            "--base",
+            base,
+            "--images",
+            "2",
+            "--ops",
+            "300",
+            "-q",
+            flag,
+            dir.path(),
+        ])
+    };
+    let out = run(&le, "--save-deltas");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&le, "--resume-deltas");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("resumed 2 images"));
+    assert_refused(&run(&be, "--resume-deltas"), &["saved over base"]);
 }
