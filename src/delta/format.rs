@@ -189,9 +189,9 @@ fn section(
 }
 
 /// The longest root name a delta holds, in bytes. Smalltalk globals are short; the limit is
-/// what lets a reader bound a delta's length by its header alone (see [`max_len`]), and
-/// saving an image with a longer root name is refused rather than writing a delta no reader
-/// would take.
+/// what lets a reader bound a delta's length by its header alone (see the module's
+/// documentation), and saving an image with a longer root name is refused rather than writing
+/// a delta no reader would take.
 pub const MAX_ROOT_NAME_BYTES: usize = 4096;
 /// The most root overrides a delta holds, for the same reason as [`MAX_ROOT_NAME_BYTES`].
 pub const MAX_ROOT_OVERRIDES: u64 = 1 << 20;
