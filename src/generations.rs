@@ -2,9 +2,11 @@
 //! stopping the clients that run on the old one.
 //!
 //! The current base is an [`arc_swap::ArcSwap`]: new images start on whatever generation is
-//! current when they start, and publishing a new one is one atomic pointer swap, wait-free for
-//! every reader and invisible to running images, which each hold their own [`BaseHeap`] (an
-//! `Arc`) and keep their generation until they end. A generation's memory goes when the host
+//! current when they start, and publishing a new one is one atomic pointer swap. Readers of the
+//! current generation never wait for a publisher (arc-swap's loads are lock-free, and wait-free
+//! all but once in `usize::MAX / 4` loads); running images never touch it at all: each holds
+//! its own [`BaseHeap`] (an `Arc`) and keeps its generation until it ends, so a publish can
+//! neither block nor disturb one. A generation's memory goes when the host
 //! no longer holds it and its last image ends: the `Arc` count is the whole mechanism. This
 //! sits outside the loom-checked kernel on purpose: arc-swap is invisible to loom, and nothing
 //! here is on an image's read or write path.
@@ -65,7 +67,7 @@ impl Generations {
         }
     }
 
-    /// The current generation. Wait-free; the answer stays valid (and its base alive) as
+    /// The current generation. Never waits for a publisher; the answer stays valid (and its base alive) as
     /// long as it is held, whatever is published meanwhile.
     pub fn current(&self) -> Arc<Generation> {
         self.current.load_full()

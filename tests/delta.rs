@@ -222,3 +222,15 @@ fn delta_size_and_time_over_the_mini_image() {
     assert!(bytes.len() as u64 <= private + private / 20 + 512);
     drop(resumed);
 }
+
+/// The mini image's hash, pinned: it depends on nothing but the file's contents, so every
+/// process on every machine computes this value, and a delta saved anywhere resumes anywhere.
+/// A change here orphans every delta saved over this image: it is a format change.
+#[test]
+fn the_base_hash_of_an_image_file_is_the_same_in_every_process() {
+    let (a, _) = minis();
+    assert_eq!(
+        a.heap.content_hash().to_string(),
+        "dd6d2f5adcf9f51cc1f8c9ea53cd299a"
+    );
+}

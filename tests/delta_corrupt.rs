@@ -106,6 +106,16 @@ fn exercise(heap: &BaseHeap, mut image: Image) {
 
 fn check(heap: &BaseHeap, bytes: &[u8]) -> bool {
     let live = heap.live_images();
+    // The stream reader (bounded by the header) answers exactly as the reader of bytes.
+    let streamed = heap
+        .resume_delta(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let in_memory = heap
+        .resume_delta_bytes(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string());
+    assert_eq!(streamed, in_memory, "the stream and bytes readers disagree");
     let ok = match heap.resume_delta_bytes(bytes) {
         Ok(image) => {
             exercise(heap, image);

@@ -10,7 +10,8 @@ Exit codes:
   1    verification failed: a violation was found (the report lists it)
   2    usage error: a bad argument or setting
   3    I/O error: a file could not be read or loaded, or the report could not be written
-  4    the run could not happen: the heap or the system refused (threads, memory)
+  4    the run could not happen: the heap or the system refused (threads, memory),
+       or a delta was refused (saved over another base, damaged)
   130  interrupted by Ctrl-C: the partial report was printed";
 
 /// `cowheap run`'s exit codes: the shared ones, then one per kind of stop.

@@ -219,12 +219,14 @@ fn print_text(r: &Report) {
     }
 }
 
-/// Loads the file and prints its description. A file that cannot be read or loaded is an
-/// I/O failure; so is output that cannot be written.
-/// Describes a delta: its base, its objects and its bytes.
-fn inspect_delta(args: &Args, bytes: &[u8]) -> Result<Code, Failure> {
-    let info = cowheap::DeltaInfo::of(bytes)
-        .map_err(|e| Failure::Run(format!("{}: {e}", args.file.display())))?;
+/// Describes a delta: its base, its objects and its bytes. A file that cannot be read is an
+/// I/O failure (exit 3); one that is no valid delta is refused (exit 4), as `stress
+/// --resume-deltas` refuses it.
+fn inspect_delta(args: &Args, file: std::fs::File) -> Result<Code, Failure> {
+    let info = cowheap::DeltaInfo::read(file).map_err(|e| match e {
+        cowheap::DeltaError::Io(e) => Failure::Io(format!("{}: {e}", args.file.display())),
+        e => Failure::Run(format!("{}: {e}", args.file.display())),
+    })?;
     if args.json {
         #[derive(Serialize)]
         struct DeltaReport {
@@ -289,6 +291,8 @@ fn inspect_delta(args: &Args, bytes: &[u8]) -> Result<Code, Failure> {
     Ok(Code::Success)
 }
 
+/// Loads the file and prints its description. A file that cannot be read or loaded is an
+/// I/O failure; so is output that cannot be written.
 pub fn run(args: Args) -> Result<Code, Failure> {
     // A delta is recognised by its magic number; anything else goes to the image loader.
     let mut magic = [0u8; 8];
@@ -297,9 +301,9 @@ pub fn run(args: Args) -> Result<Code, Failure> {
         .is_ok()
         && &magic == b"COWDELTA";
     if is_delta {
-        let bytes = std::fs::read(&args.file)
+        let file = std::fs::File::open(&args.file)
             .map_err(|e| Failure::Io(format!("{}: {e}", args.file.display())))?;
-        return inspect_delta(&args, &bytes);
+        return inspect_delta(&args, file);
     }
     let started = Instant::now();
     let loaded = loader::load_file(&args.file).map_err(|e| load_failure(&args.file, e))?;

@@ -1,5 +1,5 @@
 //! The `cowheap` command: `stress` runs many images over a shared base and verifies every
-//! image's view; `inspect` describes an image file.
+//! image's view; `inspect` describes an image file or a delta.
 //!
 //! The heap is the `cowheap` library and the harness the `cowheap-stress` library; this crate
 //! is only their command line: argument parsing, progress, the report's text and JSON forms,
@@ -36,7 +36,7 @@ enum Command {
     /// Run many concurrent images over one base and verify every image's view.
     #[command(after_help = exit::HELP)]
     Stress(stress::Args),
-    /// Describe a Squeak or Pharo image file.
+    /// Describe a Squeak or Pharo image file, or a delta saved by `stress --save-deltas`.
     #[command(after_help = exit::HELP)]
     Inspect(inspect::Args),
     /// Run a Smalltalk expression in one or many images of a Squeak V3 base.

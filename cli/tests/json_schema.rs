@@ -9,14 +9,16 @@ use std::collections::BTreeMap;
 use common::{cowheap, stress, text, SMALL};
 use serde_json::Value;
 
-/// The documented fields of one report, by path (`a.b`, `a[].b`), with their types.
+/// The documented fields of one report, by path (`a.b`, `a[].b`), with their types. `report`
+/// is the section's heading after `## `, up to its schema version: `cowheap stress --json`,
+/// or `cowheap inspect --json` of a delta.
 fn documented(report: &str) -> BTreeMap<String, String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/JSON.md");
     let doc = std::fs::read_to_string(path).expect("docs/JSON.md is readable");
-    let heading = format!("## `cowheap {report} --json`");
+    let heading = format!("{report} (schema ");
     let section = doc
         .split("\n## ")
-        .find(|s| format!("## {s}").starts_with(&heading))
+        .find(|s| s.lines().next().is_some_and(|l| l.starts_with(&heading)))
         .unwrap_or_else(|| panic!("no section {heading:?} in docs/JSON.md"));
     section
         .lines()
@@ -138,7 +140,7 @@ fn the_stress_report_matches_its_schema() {
     for r in [&failing, &churn] {
         assert_eq!(r["schema_version"], 1);
     }
-    check("stress", &[failing, churn]);
+    check("`cowheap stress --json`", &[failing, churn]);
 }
 
 #[test]
@@ -148,5 +150,17 @@ fn the_inspect_report_matches_its_schema() {
     };
     let report = json(&["inspect", &path, "--json"]);
     assert_eq!(report["schema_version"], 1);
-    check("inspect", &[report]);
+    check("`cowheap inspect --json`", &[report]);
+}
+
+#[test]
+fn the_inspect_report_of_a_delta_matches_its_schema() {
+    let dir = common::TempDir::new("schema");
+    let mut args = common::saving_run("3");
+    args.extend(["--save-deltas", dir.path()]);
+    assert_eq!(stress(&args).status.code(), Some(0));
+    let report = json(&["inspect", &dir.file("image-0.delta"), "--json"]);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["kind"], "delta");
+    check("`cowheap inspect --json` of a delta", &[report]);
 }

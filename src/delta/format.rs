@@ -27,6 +27,14 @@
 //! back when read. Immediates are written as they are. An unforwarded object's extent is in its
 //! header; a forwarded one's header is its target, so its extent is listed apart, and its dead
 //! class and body are written as zeros.
+//!
+//! The counts bound the file: W is at most 2^32 - 1 (a space's limit), F at most W / 2 (every
+//! object spans a header), R at most the base's object count (one entry per base object), O at
+//! most [`MAX_ROOT_OVERRIDES`], and a root name at most [`MAX_ROOT_NAME_BYTES`]. So the header
+//! alone says how long the file can be, and a reader stops there: a header that claims more
+//! than these allow, or a stream that runs past its header's bound, is refused with the offset
+//! of the count or of the byte where the stream outgrew it, and nothing is allocated for a
+//! claim before its bytes arrive.
 
 #![forbid(unsafe_code)]
 
@@ -180,10 +188,146 @@ fn section(
     Ok((count, end))
 }
 
+/// The longest root name a delta holds, in bytes. Smalltalk globals are short; the limit is
+/// what lets a reader bound a delta's length by its header alone (see the module's
+/// documentation), and saving an image with a longer root name is refused rather than writing
+/// a delta no reader would take.
+pub const MAX_ROOT_NAME_BYTES: usize = 4096;
+/// The most root overrides a delta holds, for the same reason as [`MAX_ROOT_NAME_BYTES`].
+pub const MAX_ROOT_OVERRIDES: u64 = 1 << 20;
+/// An entry is two LEB128 varints, each at most 10 bytes (the longest the reader accepts).
+const MAX_ENTRY_BYTES: u64 = 20;
+/// A root: its name length, its name and its value.
+const MAX_ROOT_BYTES: u64 = 4 + MAX_ROOT_NAME_BYTES as u64 + 8;
+
+/// The base a delta is read for, where it is known: its content hash and its object count.
+#[derive(Clone, Copy)]
+pub(crate) struct ForBase {
+    pub(crate) hash: BaseHash,
+    pub(crate) objects: u64,
+}
+
+/// Checks the fixed header (`header` holds at least [`HEADER_BYTES`]): magic, version, flags,
+/// the hash generator state, the base's hash where the base is known, and every count against
+/// what a space, the base and the format allow (an image has at most one entry per base
+/// object). Answers the longest file these counts allow, so that a reader can stop reading
+/// there: a header's claim never makes it allocate, and a stream longer than its header says
+/// is refused at the byte where it outgrows it. A delta over another base is refused here,
+/// from its header, before the rest is read.
+pub(crate) fn max_len(header: &[u8], base: Option<ForBase>) -> Result<u64, DeltaError> {
+    if header[..MAGIC.len()] != MAGIC {
+        return Err(DeltaError::BadMagic);
+    }
+    let version = le32(header, VERSION_AT);
+    if version != FORMAT_VERSION {
+        return Err(DeltaError::UnsupportedVersion {
+            offset: VERSION_AT as u64,
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if le32(header, FLAGS_AT) != 0 {
+        return Err(corrupt(FLAGS_AT, "unknown flags"));
+    }
+    if le32(header, RESERVED_AT) != 0 {
+        return Err(corrupt(RESERVED_AT, "a reserved field is not zero"));
+    }
+    if le32(header, NEXT_HASH_AT) > MAX_HASH {
+        return Err(corrupt(
+            NEXT_HASH_AT,
+            "the hash generator state is out of range",
+        ));
+    }
+    let mut found = [0; 16];
+    found.copy_from_slice(&header[HASH_AT..HASH_AT + 16]);
+    if let Some(base) = base {
+        if BaseHash(found) != base.hash {
+            return Err(DeltaError::WrongBase {
+                offset: HASH_AT as u64,
+                expected: base.hash,
+                found: BaseHash(found),
+            });
+        }
+    }
+    let words = le64(header, COUNTS_AT);
+    let extents = le64(header, COUNTS_AT + 8);
+    let entries = le64(header, COUNTS_AT + 16);
+    let roots = le64(header, COUNTS_AT + 24);
+    // A space holds at most 2^32 - 1 words (every index must fit a reference).
+    if words > INDEX_MASK {
+        return Err(corrupt(
+            COUNTS_AT,
+            "more private words than a space can hold",
+        ));
+    }
+    // Every forwarded object spans at least a header.
+    if extents > words / HEADER_WORDS as u64 {
+        return Err(corrupt(
+            COUNTS_AT + 8,
+            "more forwarded objects than the private words can hold",
+        ));
+    }
+    if let Some(base) = base {
+        if entries > base.objects {
+            return Err(corrupt(
+                COUNTS_AT + 16,
+                "more entries than the base has objects",
+            ));
+        }
+    }
+    if entries > u64::from(u32::MAX) {
+        return Err(corrupt(COUNTS_AT + 16, "more entries than a base can have"));
+    }
+    if roots > MAX_ROOT_OVERRIDES {
+        return Err(corrupt(
+            COUNTS_AT + 24,
+            "more root overrides than a delta may hold",
+        ));
+    }
+    // Each term is below 2^40, so the sum cannot overflow.
+    Ok(HEADER_BYTES as u64
+        + 8 * words
+        + 8 * extents
+        + MAX_ENTRY_BYTES * entries
+        + MAX_ROOT_BYTES * roots
+        + TRAILER_BYTES as u64)
+}
+
+/// Reads a delta from a stream, never more than its header allows (see [`max_len`]): memory
+/// grows with the bytes that arrive, never with what a header claims, and a stream that goes
+/// on past its header's bound is refused there instead of being read to its end.
+pub(crate) fn read_bounded(
+    mut input: impl std::io::Read,
+    base: Option<ForBase>,
+) -> Result<Vec<u8>, DeltaError> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(HEADER_BYTES);
+    (&mut input)
+        .take(HEADER_BYTES as u64)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() < HEADER_BYTES {
+        // Too short for a header: `parse` says why, at the right offset.
+        return Ok(bytes);
+    }
+    let max = max_len(&bytes, base)?;
+    // `Take` has no size hint for `read_to_end` to trust: the vector grows as bytes arrive.
+    input
+        .take(max + 1 - HEADER_BYTES as u64)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(DeltaError::Corrupt {
+            offset: max,
+            reason: "the delta runs past the longest its header allows",
+        });
+    }
+    Ok(bytes)
+}
+
 /// Locates every section and checks the framing: magic, version, flags, counts, lengths and
 /// the checksum. Allocates nothing in proportion to a count before the bytes for it are known
-/// to be there.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
+/// to be there. `base` is the base where it is known, as for [`max_len`], so that bytes in
+/// memory and a stream get the same answer.
+pub(crate) fn parse(bytes: &[u8], base: Option<ForBase>) -> Result<Parsed<'_>, DeltaError> {
     if bytes.len() < MAGIC.len() {
         return Err(truncated(0, "the magic number"));
     }
@@ -193,29 +337,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
     if bytes.len() < HEADER_BYTES {
         return Err(truncated(bytes.len().min(VERSION_AT), "the header"));
     }
-    let version = le32(bytes, VERSION_AT);
-    if version != FORMAT_VERSION {
-        return Err(DeltaError::UnsupportedVersion {
-            offset: VERSION_AT as u64,
-            found: version,
-            supported: FORMAT_VERSION,
+    let max = max_len(bytes, base)?;
+    if bytes.len() as u64 > max {
+        return Err(DeltaError::Corrupt {
+            offset: max,
+            reason: "the delta runs past the longest its header allows",
         });
-    }
-    if le32(bytes, FLAGS_AT) != 0 {
-        return Err(corrupt(FLAGS_AT, "unknown flags"));
-    }
-    if le32(bytes, RESERVED_AT) != 0 {
-        return Err(corrupt(RESERVED_AT, "a reserved field is not zero"));
     }
     let mut hash = [0; 16];
     hash.copy_from_slice(&bytes[HASH_AT..HASH_AT + 16]);
     let next_hash = le32(bytes, NEXT_HASH_AT);
-    if next_hash > MAX_HASH {
-        return Err(corrupt(
-            NEXT_HASH_AT,
-            "the hash generator state is out of range",
-        ));
-    }
     // A space holds at most 2^32 - 1 words (every index must fit a reference).
     let (word_count, extents_at) = section(
         bytes,
@@ -259,6 +390,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
     let roots_at = at;
     let root_count = le64(bytes, COUNTS_AT + 24);
     let mut roots = Vec::new();
+    let mut names = std::collections::HashSet::new();
     let mut at = roots_at;
     for _ in 0..root_count {
         // Each root takes at least 12 bytes, so a huge count runs out of bytes here, after at
@@ -267,6 +399,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
             return Err(truncated(at, "a root's name length"));
         }
         let len = le32(bytes, at) as usize;
+        if len > MAX_ROOT_NAME_BYTES {
+            return Err(corrupt(at, "a root's name is longer than a delta may hold"));
+        }
         let name_at = at + 4;
         let value_at = name_at
             .checked_add(len)
@@ -276,10 +411,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, DeltaError> {
         }
         let name = std::str::from_utf8(&bytes[name_at..value_at])
             .map_err(|_| corrupt(name_at, "a root's name is not UTF-8"))?;
-        if roots
-            .iter()
-            .any(|(n, _, _): &(String, u64, usize)| n == name)
-        {
+        // A set, not a scan of the roots so far: a million roots must not take 10^12 steps.
+        if !names.insert(name) {
             return Err(corrupt(name_at, "a root is overridden twice"));
         }
         roots.push((name.to_owned(), le64(bytes, value_at), value_at));

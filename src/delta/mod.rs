@@ -75,6 +75,16 @@ pub enum DeltaError {
         /// The hash in the file.
         found: BaseHash,
     },
+    /// The image holds more than a delta may: a root name or a number of root overrides past
+    /// the format's limits ([`format::MAX_ROOT_NAME_BYTES`], [`format::MAX_ROOT_OVERRIDES`]),
+    /// which exist so that a reader can bound a delta's length by its header.
+    #[error("cannot save this image as a delta: {what} exceeds the format's limit of {limit}")]
+    Unsavable {
+        /// What is too large.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// The heap refused the resumed image (no free image id, for instance).
     #[error(transparent)]
     Heap(#[from] crate::Error),
@@ -90,7 +100,7 @@ impl DeltaError {
             | DeltaError::Checksum { offset }
             | DeltaError::Corrupt { offset, .. }
             | DeltaError::WrongBase { offset, .. } => Some(offset),
-            DeltaError::Io(_) | DeltaError::Heap(_) => None,
+            DeltaError::Io(_) | DeltaError::Unsavable { .. } | DeltaError::Heap(_) => None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use super::format::{
     self, decode_value, forward_target, is_start, walk, FileObject, FileRef, Parsed, BASE_WORDS_AT,
-    FORMAT_VERSION, HASH_AT,
+    FORMAT_VERSION,
 };
 use super::{BaseHash, DeltaError};
 use crate::object::{Loc, HEADER_WORDS};
@@ -52,16 +52,16 @@ pub struct DeltaInfo {
 }
 
 impl DeltaInfo {
-    /// Reads and describes a delta.
-    pub fn read(mut input: impl Read) -> Result<DeltaInfo, DeltaError> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes)?;
+    /// Reads and describes a delta, reading no further than its header allows (as
+    /// [`BaseHeap::resume_delta`] does).
+    pub fn read(input: impl Read) -> Result<DeltaInfo, DeltaError> {
+        let bytes = format::read_bounded(input, None)?;
         Self::of(&bytes)
     }
 
     /// Describes a delta held in memory.
     pub fn of(bytes: &[u8]) -> Result<DeltaInfo, DeltaError> {
-        let parsed = format::parse(bytes)?;
+        let parsed = format::parse(bytes, None)?;
         let (objects, _) = walk(&parsed)?;
         let base_targets = (0..parsed.entry_count)
             .filter(|&i| parsed.entry(i).2 & 1 == 0)
@@ -96,16 +96,16 @@ enum FileValue {
     Ref(FileRef),
 }
 
-fn check<'a>(heap: &BaseHeap, bytes: &'a [u8]) -> Result<Checked<'a>, DeltaError> {
-    let parsed = format::parse(bytes)?;
-    let expected = heap.content_hash();
-    if parsed.base_hash != expected {
-        return Err(DeltaError::WrongBase {
-            offset: HASH_AT as u64,
-            expected,
-            found: parsed.base_hash,
-        });
+fn for_base(heap: &BaseHeap) -> format::ForBase {
+    format::ForBase {
+        hash: heap.content_hash(),
+        objects: heap.object_count() as u64,
     }
+}
+
+fn check<'a>(heap: &BaseHeap, bytes: &'a [u8]) -> Result<Checked<'a>, DeltaError> {
+    // The header names the base: another base's delta is refused there.
+    let parsed = format::parse(bytes, Some(for_base(heap)))?;
     let arena = heap.arena();
     if parsed.base_words != arena.len() as u64 {
         return Err(corrupt(
@@ -252,9 +252,14 @@ impl BaseHeap {
     /// another base is refused with [`DeltaError::WrongBase`], and a truncated, damaged or
     /// inconsistent one with the error and byte offset of the first problem found. Refused,
     /// it leaves nothing behind.
-    pub fn resume_delta(&self, mut input: impl Read) -> Result<Image, DeltaError> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes)?;
+    ///
+    /// The stream is read no further than the header's counts allow (its private words, its
+    /// entries, at most one per base object, and its root overrides, each bounded by the
+    /// format's limits): memory grows with the bytes that arrive, never with what a header
+    /// claims, and a stream longer than its header says is refused at the byte where it
+    /// outgrows it, without reading the rest.
+    pub fn resume_delta(&self, input: impl Read) -> Result<Image, DeltaError> {
+        let bytes = format::read_bounded(input, Some(for_base(self)))?;
         self.resume_delta_bytes(&bytes)
     }
 

@@ -5,7 +5,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::format::{FILE_BASE, FILE_PRIVATE, FORMAT_VERSION, HEADER_BYTES, MAGIC, TRAILER_BYTES};
+use super::format::{
+    FILE_BASE, FILE_PRIVATE, FORMAT_VERSION, HEADER_BYTES, MAGIC, MAX_ROOT_NAME_BYTES,
+    MAX_ROOT_OVERRIDES, TRAILER_BYTES,
+};
 use super::DeltaError;
 use crate::object::{Format, Header, FORWARDED, HEADER_WORDS};
 use crate::{Error, Image, Value};
@@ -32,6 +35,21 @@ impl Image {
         let mut entries: Vec<_> = self.resolutions.iter().collect();
         entries.sort_unstable_by_key(|&(at, _)| at);
         let roots = self.root_overrides();
+        if roots.len() as u64 > MAX_ROOT_OVERRIDES {
+            return Err(DeltaError::Unsavable {
+                what: "the number of root overrides",
+                limit: MAX_ROOT_OVERRIDES,
+            });
+        }
+        if roots
+            .iter()
+            .any(|(name, _)| name.len() > MAX_ROOT_NAME_BYTES)
+        {
+            return Err(DeltaError::Unsavable {
+                what: "a root name's length in bytes",
+                limit: MAX_ROOT_NAME_BYTES as u64,
+            });
+        }
 
         let mut body: Vec<u8> = Vec::with_capacity(words.len() * 8);
         let mut extents: Vec<u64> = Vec::new();
@@ -98,7 +116,8 @@ impl Image {
             previous = at;
         }
         for (name, value) in roots {
-            let len = u32::try_from(name.len()).map_err(|_| Error::TooLarge)?;
+            // At most MAX_ROOT_NAME_BYTES, checked above.
+            let len = name.len() as u32;
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(name.as_bytes());
             put(encode(self, value.to_bits())?, &mut out);

@@ -408,17 +408,20 @@ pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDel
     names.sort();
     let mut out = ResumedDeltas::default();
     for (slot, path) in names {
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
         let t = Instant::now();
+        let file = std::fs::File::open(&path).map_err(io(&path))?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        // The stream reader, as a host would use it: it reads no further than the delta's
+        // header allows, so a damaged or hostile file cannot make it allocate without bound.
         let img = w
             .heap
-            .resume_delta_bytes(&bytes)
+            .resume_delta(file)
             .map_err(|source| SavedError::Delta {
                 path: path.clone(),
                 source,
             })?;
         out.resume_time += t.elapsed();
-        out.delta_bytes += bytes.len() as u64;
+        out.delta_bytes += len;
         let shadow_path = path.with_extension("shadow");
         let text = std::fs::read_to_string(&shadow_path).map_err(io(&shadow_path))?;
         let sh = read_shadow(&shadow_path, &text, w, &img.private_objects())?;

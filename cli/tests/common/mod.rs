@@ -36,3 +36,48 @@ pub fn image(name: &str) -> Option<String> {
         None
     }
 }
+
+/// A fresh directory under the system's temporary one, removed when dropped (a failed test
+/// leaves it behind for a look).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("cowheap-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+
+    pub fn file(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("UTF-8").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A stress run small enough to save and resume in a debug build: 3 images over a small
+/// generated base of `seed`.
+pub fn saving_run(seed: &str) -> Vec<&str> {
+    vec![
+        "--images",
+        "3",
+        "--ops",
+        "400",
+        "--objects",
+        "1500",
+        "--seed",
+        seed,
+        "-q",
+    ]
+}

@@ -1,0 +1,221 @@
+//! `cowheap stress --save-deltas` and `--resume-deltas`, and `cowheap inspect` of a delta, end
+//! to end: every save and every resume is its own process, so a delta crosses a process
+//! boundary in each test. A delta over another base, or a damaged one, is refused with exit 4
+//! and a message naming the file and the problem, never a panic.
+
+mod common;
+
+use common::{cowheap, saving_run, stress, text, TempDir};
+
+/// Saves a small run's deltas into a fresh directory, checking that the save passed.
+fn saved(name: &str, seed: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    let mut args = saving_run(seed);
+    args.extend(["--save-deltas", dir.path()]);
+    let out = stress(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("saved 3 deltas"),
+        "{}",
+        text(&out.stderr)
+    );
+    for i in 0..3 {
+        for ext in ["delta", "shadow"] {
+            let f = dir.0.join(format!("image-{i}.{ext}"));
+            assert!(f.is_file(), "{} was not saved", f.display());
+        }
+    }
+    dir
+}
+
+fn resume(dir: &TempDir, seed: &str) -> std::process::Output {
+    let mut args = saving_run(seed);
+    args.extend(["--resume-deltas", dir.path()]);
+    stress(&args)
+}
+
+/// A refusal: exit 4, no panic, and a message with every one of `words`.
+fn assert_refused(out: &std::process::Output, words: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{}{err}", text(&out.stdout));
+    assert!(!err.contains("panicked"), "{err}");
+    for w in words {
+        assert!(err.contains(w), "no {w:?} in {err}");
+    }
+}
+
+#[test]
+fn deltas_saved_by_one_process_resume_and_verify_in_another() {
+    let dir = saved("roundtrip", "7");
+    let out = resume(&dir, "7");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("resumed 3 images"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("PASS"), "{stdout}");
+    let verified: u64 = stdout
+        .split("verified ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count of verified objects");
+    assert!(verified > 0, "{stdout}");
+    // Resuming does not consume the deltas: a second host process resumes them again.
+    assert_eq!(resume(&dir, "7").status.code(), Some(0));
+}
+
+#[test]
+fn deltas_over_another_base_are_refused_naming_the_base() {
+    let dir = saved("otherbase", "7");
+    // Another seed generates another base.
+    assert_refused(
+        &resume(&dir, "8"),
+        &["image-0.delta", "saved over base", "not over this base"],
+    );
+    // So does another object count with the same seed.
+    let mut args = saving_run("7");
+    args[5] = "1600";
+    args.extend(["--resume-deltas", dir.path()]);
+    assert_refused(&stress(&args), &["saved over base"]);
+}
+
+#[test]
+fn a_damaged_delta_is_refused_with_its_offset_never_a_panic() {
+    let dir = saved("damaged", "7");
+    let path = dir.0.join("image-1.delta");
+    let good = std::fs::read(&path).unwrap();
+    let damage = |bytes: &[u8], words: &[&str]| {
+        std::fs::write(&path, bytes).unwrap();
+        let out = resume(&dir, "7");
+        assert_refused(&out, &["image-1.delta"]);
+        assert_refused(&out, words);
+        let out = cowheap(&["inspect", &dir.file("image-1.delta")]);
+        if bytes.starts_with(b"COWDELTA") {
+            // inspect checks the framing and the private space (not the base): the same
+            // refusal for everything but a wrong base.
+            assert_refused(&out, &["image-1.delta"]);
+        }
+    };
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    damage(&flipped, &["checksum", "at byte"]);
+    damage(&good[..good.len() - 5], &["truncated", "at byte"]);
+    let mut version = good.clone();
+    version[8] = 9;
+    damage(&version, &["format version 9 at byte 8"]);
+    // A header claiming 2^60 private words is refused from its 80 bytes.
+    let mut huge = good.clone();
+    huge[48..56].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    damage(
+        &huge,
+        &["at byte 48", "more private words than a space can hold"],
+    );
+    // A delta with bytes after it.
+    let mut longer = good.clone();
+    longer.extend_from_slice(&[0; 16]);
+    damage(&longer, &["corrupt delta at byte"]);
+    // No magic number: not a delta at all. (`inspect` takes it for an image file.)
+    damage(b"not a delta", &["not a cowheap delta"]);
+    // Restored, the directory resumes again.
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(resume(&dir, "7").status.code(), Some(0));
+}
+
+#[test]
+fn unreadable_deltas_are_io_errors() {
+    let dir = saved("unreadable", "7");
+    // A delta without its shadow model cannot be verified.
+    std::fs::remove_file(dir.0.join("image-2.shadow")).unwrap();
+    let out = resume(&dir, "7");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("image-2.shadow"));
+    // An empty directory holds nothing to resume.
+    let empty = TempDir::new("empty");
+    let out = resume(&empty, "7");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no image-N.delta files"));
+}
+
+#[test]
+fn inspect_describes_a_delta_in_text_and_json() {
+    let dir = saved("inspect", "7");
+    let file = dir.file("image-0.delta");
+    let size = std::fs::metadata(&file).unwrap().len();
+    let out = cowheap(&["inspect", &file, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(json["kind"], "delta");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["file_bytes"], size);
+    let hash = json["base_hash"].as_str().unwrap().to_owned();
+    assert_eq!(hash.len(), 32, "{hash}");
+    assert!(json["objects"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["private_bytes"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["base_bytes"].as_u64().unwrap() > 0, "{json}");
+
+    let out = cowheap(&["inspect", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("cowheap delta, format version 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("base hash        {hash}")),
+        "{stdout}"
+    );
+    let objects = json["objects"].as_u64().unwrap().to_string();
+    assert!(
+        stdout.contains(&format!("private objects  {objects} ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("({size} bytes)")), "{stdout}");
+
+    // Every image of a run names the same base; another seed's run another.
+    let other = cowheap(&["inspect", &dir.file("image-2.delta"), "--json"]);
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_eq!(other["base_hash"], hash.as_str());
+    let elsewhere = saved("inspect-other", "8");
+    let out = cowheap(&["inspect", &elsewhere.file("image-0.delta"), "--json"]);
+    let elsewhere: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(elsewhere["base_hash"], hash.as_str());
+}
+
+/// Over a real image file: each process loads the file itself, and the deltas one saved
+/// resume in another (the base hash is the same in both); the same image saved in the other
+/// byte order is another base.
+#[test]
+fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
+    let (Some(le), Some(be)) = (
+        common::image("mini-2.2-v3-le.image"),
+        common::image("mini-2.2-v3-be.image"),
+    ) else {
+        return;
+    };
+    let dir = TempDir::new("mini");
+    let run = |base: &str, flag: &str| {
+        stress(&[
+            "--base",
+            base,
+            "--images",
+            "2",
+            "--ops",
+            "300",
+            "-q",
+            flag,
+            dir.path(),
+        ])
+    };
+    let out = run(&le, "--save-deltas");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&le, "--resume-deltas");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("resumed 2 images"));
+    assert_refused(&run(&be, "--resume-deltas"), &["saved over base"]);
+}
