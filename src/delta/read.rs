@@ -2,7 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::io::Read;
 
 use super::format::{
@@ -210,9 +209,22 @@ fn check_acyclic(
             }
         }
     };
+    // Per entry, then per private object (both sorted by position): 0 unvisited, then in
+    // progress, then done. A location that is neither ends its chain.
     const IN_PROGRESS: u8 = 1;
     const DONE: u8 = 2;
-    let mut state: HashMap<u64, u8> = HashMap::new();
+    let slot_of = |loc: Loc| -> Option<usize> {
+        match loc {
+            Loc::Base(at) => entries.binary_search_by_key(&at, |&(k, _)| k).ok(),
+            Loc::Private(p) => objects
+                .binary_search_by_key(&p, |o| o.at)
+                .ok()
+                .map(|i| entries.len() + i),
+        }
+    };
+    debug_assert!(objects.windows(2).all(|w| w[0].at < w[1].at));
+    debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+    let mut state = vec![0u8; entries.len() + objects.len()];
     let starts = entries
         .iter()
         .enumerate()
@@ -226,18 +238,18 @@ fn check_acyclic(
     let mut path = Vec::new();
     for (first, off) in starts {
         let mut cur = Some(first);
-        while let Some(loc) = cur {
-            match state.get(&loc.encode()) {
-                Some(&DONE) => break,
-                Some(_) => return Err(corrupt(off, "a forwarding cycle")),
-                None => {}
+        while let Some(i) = cur.and_then(slot_of) {
+            match state[i] {
+                DONE => break,
+                IN_PROGRESS => return Err(corrupt(off, "a forwarding cycle")),
+                _ => {}
             }
-            state.insert(loc.encode(), IN_PROGRESS);
-            path.push(loc);
-            cur = next(loc);
+            state[i] = IN_PROGRESS;
+            path.push(i);
+            cur = cur.and_then(next);
         }
-        for loc in path.drain(..) {
-            state.insert(loc.encode(), DONE);
+        for i in path.drain(..) {
+            state[i] = DONE;
         }
     }
     Ok(())
@@ -317,5 +329,39 @@ impl BaseHeap {
             .private_bytes
             .set((image.space.len() * 8) as u64);
         Ok(image)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::format::{checksum, HEADER_BYTES, TRAILER_BYTES};
+    use crate::object::{Loc, FORWARDED};
+    use crate::Kernel;
+
+    /// A private object forwarded to itself (a `become` chain no image can make) is refused as
+    /// a cycle, at the word that names it, never followed forever.
+    #[test]
+    fn a_forwarding_cycle_is_refused_with_its_offset() {
+        let (heap, kernel) = Kernel::minimal_base().unwrap();
+        let mut image = heap.new_image().unwrap();
+        let one = image.new_pointers(kernel.array, &[]).unwrap();
+        let two = image.new_pointers(kernel.array, &[]).unwrap();
+        image.become_forward(one, two).unwrap();
+        let mut bytes = image.delta_bytes().unwrap();
+        let at = HEADER_BYTES + 8 * one.index();
+        let word = |loc: Loc| (loc.encode() << 1) | FORWARDED;
+        assert_eq!(
+            bytes[at..at + 8],
+            word(Loc::Private(two.index())).to_le_bytes(),
+            "the saved header of `one` names `two`"
+        );
+        assert!(heap.resume_delta_bytes(&bytes).is_ok());
+        bytes[at..at + 8].copy_from_slice(&word(Loc::Private(one.index())).to_le_bytes());
+        let end = bytes.len() - TRAILER_BYTES;
+        let sum = checksum(&bytes[..end]);
+        bytes[end..].copy_from_slice(&sum.to_le_bytes());
+        let refused = heap.resume_delta_bytes(&bytes).unwrap_err();
+        assert!(refused.to_string().contains("cycle"), "{refused}");
+        assert_eq!(refused.offset(), Some(at as u64), "{refused}");
     }
 }
