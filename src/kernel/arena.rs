@@ -15,8 +15,9 @@ pub(crate) struct Arena {
     /// One bit per word: set where an object starts.
     starts: Box<[u64]>,
     /// Per word of `starts`: how many objects start before it, so that an object's ordinal
-    /// (its index in `sealed`) costs one load and a popcount.
-    ranks: Box<[u32]>,
+    /// (its index in `sealed`) costs one load and a popcount. 64 bits, so no base is too big
+    /// for it (1/64 of the arena's size).
+    ranks: Box<[u64]>,
     /// Every object's sealed header, by ordinal. An image with no entry in a forwarded object
     /// reads it from here: it never changes, so it needs no section and no forwarder, and the
     /// image needs no per-object cache of its misses (8 bytes per base object, once per heap).
@@ -44,7 +45,7 @@ impl Arena {
         let mut ranks = Vec::with_capacity(bits.len());
         let mut sealed = Vec::new();
         for (w, &b) in bits.iter().enumerate() {
-            ranks.push(u32::try_from(sealed.len()).expect("fewer than 2^32 base objects"));
+            ranks.push(sealed.len() as u64);
             let mut b = b;
             while b != 0 {
                 sealed.push(words[w * 64 + b.trailing_zeros() as usize]);
@@ -210,6 +211,33 @@ impl Drop for Arena {
                 // any more; each start's header word holds its own forwarder, freed once here.
                 unsafe { forwarder::Forwarder::free(word) };
             }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Every start answers its own sealed header, across bitmap words and at their edges, and
+    /// every other word answers none, also past the end.
+    #[test]
+    fn sealed_headers_are_found_by_rank_at_every_start() {
+        let starts: Vec<usize> = [0, 2, 61, 63, 64, 66, 127, 128, 191, 250, 255]
+            .into_iter()
+            .chain((256..1000).step_by(3))
+            .collect();
+        let mut words = vec![0u64; 1002];
+        for (n, &at) in starts.iter().enumerate() {
+            words[at] = (n as u64 + 1) << 8;
+        }
+        let arena = Arena::new(words, starts.iter().copied(), 4);
+        for at in 0..1100 {
+            let expected = starts
+                .iter()
+                .position(|&s| s == at)
+                .map(|n| Header((n as u64 + 1) << 8));
+            assert_eq!(arena.sealed_header(at), expected, "word {at}");
         }
     }
 }

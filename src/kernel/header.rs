@@ -2,9 +2,9 @@
 //!
 //! A base object's header word is the only word of the sealed arena that ever changes. While
 //! bit 0 is clear it is the object's [`Header`]; once some image diverges from the object it is
-//! a tagged pointer to a [`Forwarder`], which keeps the original header (so does
-//! the arena, by ordinal, for readers that hold no section). Spur marks forwarded
-//! objects the same way, so the read barrier is a test of a word the read loads anyway.
+//! a tagged pointer to a [`Forwarder`], which keeps the original header (so does the arena, by
+//! ordinal, for readers that hold no section). Spur marks forwarded objects the same way, so
+//! the read barrier is a test of a word the read loads anyway.
 
 use super::forwarder::Forwarder;
 

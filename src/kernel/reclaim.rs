@@ -3,8 +3,8 @@
 //! # The choice
 //!
 //! The read fast path never dereferences a forwarder: it answers forwarded objects from the
-//! image's own resolutions. Only slow paths do (an image's first store into a forwarded
-//! object, its teardown, a census, `original_*` queries that need the forwarder). So reclamation may cost those
+//! image's own targets or the arena's sealed headers. Only slow paths do (an image's first
+//! store into a forwarded object, its teardown, a census). So reclamation may cost those
 //! paths something, and must cost the fast path nothing. Of the designs the issue weighed:
 //!
 //! * crossbeam-epoch pins on every dereference; it is invisible to loom (the kernel's models
