@@ -70,9 +70,10 @@ pub enum Error {
     /// A builder was sealed with an invalid configuration.
     #[error("invalid heap configuration: `{field}` {reason}")]
     BadConfig {
-        /// The [`HeapConfig`](crate::HeapConfig) field that is out of range, spelled as in
-        /// the struct, so that a front end can name its own spelling of it.
-        field: &'static str,
+        /// The [`HeapConfig`](crate::HeapConfig) field that is out of range, so that a front
+        /// end can name its own spelling of it (a one-byte enum, not a string: every
+        /// operation's `Result` carries this type, and it keeps `Result<Value>` at 32 bytes).
+        field: ConfigField,
         /// What is wrong with it, e.g. "must be between 1 and 4194302, not 0".
         reason: String,
     },
@@ -142,3 +143,26 @@ impl Eq for Error {}
 
 /// Shorthand for results of cowheap operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A field of [`HeapConfig`](crate::HeapConfig), as named by [`Error::BadConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigField {
+    /// [`HeapConfig::max_images`](crate::HeapConfig::max_images).
+    MaxImages,
+}
+
+impl ConfigField {
+    /// The field's name, spelled as in the struct.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigField::MaxImages => "max_images",
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

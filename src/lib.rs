@@ -30,7 +30,7 @@ mod value;
 
 pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation};
 pub use delta::{BaseHash, DeltaError, DeltaInfo};
-pub use error::{Error, Result};
+pub use error::{ConfigField, Error, Result};
 pub use image::Image;
 pub use object::{Format, Formats, MAX_HASH};
 pub use stats::{ImageStats, LiveImage};

@@ -385,7 +385,7 @@ fn errors_explain_themselves() {
         Error::HeapsExhausted,
         Error::IncarnationsExhausted,
         Error::BadConfig {
-            field: "max_images",
+            field: cowheap::ConfigField::MaxImages,
             reason: "must be between 1 and 4194302, not 0".into(),
         },
         Error::UnknownRoot("x".into()),
@@ -435,7 +435,8 @@ fn errors_keep_their_source_and_name_their_field() {
     Kernel::install(&mut b).unwrap();
     match b.seal_with(HeapConfig::default().max_images(usize::MAX)) {
         Err(e @ Error::BadConfig { field, .. }) => {
-            assert_eq!(field, "max_images");
+            assert_eq!(field, cowheap::ConfigField::MaxImages);
+            assert_eq!(field.name(), "max_images");
             assert!(e.to_string().contains("`max_images`"), "{e}");
         }
         other => panic!("{other:?}"),
@@ -459,4 +460,12 @@ fn too_many_images_is_an_error_not_a_panic() {
     ));
     drop(b);
     heap.spawn_image(|_| ()).unwrap().join().unwrap();
+}
+
+/// Every operation answers `Result<Value>` or the like, so the error type's size is on every
+/// fast path: it stays at four words.
+#[test]
+fn results_stay_four_words() {
+    assert_eq!(std::mem::size_of::<cowheap::Result<Value>>(), 32);
+    assert_eq!(std::mem::size_of::<Error>(), 32);
 }

@@ -160,7 +160,7 @@ fn builder_refuses_bad_input() {
     let b = BaseBuilder::new();
     let refused = b.seal_with(HeapConfig::default().max_images(0));
     assert!(
-        matches!(&refused, Err(Error::BadConfig { field: "max_images", reason }) if reason.contains("not 0")),
+        matches!(&refused, Err(Error::BadConfig { field: cowheap::ConfigField::MaxImages, reason }) if reason.contains("not 0")),
         "{refused:?}"
     );
 }

@@ -249,7 +249,7 @@ impl BaseBuilder {
         let base_owner = self.base_owner()?;
         if config.max_images == 0 || config.max_images > crate::kernel::forwarder::MAX_KEYS {
             return Err(Error::BadConfig {
-                field: "max_images",
+                field: crate::ConfigField::MaxImages,
                 reason: format!(
                     "must be between 1 and {}, not {}",
                     crate::kernel::forwarder::MAX_KEYS,
