@@ -109,8 +109,8 @@ pub struct BatchReport {
     pub runs: Vec<ImageRun>,
     /// Wall-clock seconds from the first thread's start to the last one's end.
     pub wall_seconds: f64,
-    /// Live images of the heap when the last image started running (with
-    /// `start_together`: all of them).
+    /// Live images of the heap once every image's thread was spawned (with `start_together`,
+    /// before any of them ran, so all of them, plus any the host holds).
     pub live_at_start: usize,
     /// Sum of bytecodes over the images.
     pub bytecodes: u64,
