@@ -53,33 +53,12 @@ where
     M: Fn(usize) -> S + Sync,
     R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
 {
-    let start = Barrier::new(threads + 1);
-    let done = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        for i in 0..threads {
-            let (start, done, make, replay) = (&start, &done, &make, &replay);
-            std::thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn_scoped(s, move || {
-                    let stream: Vec<Op> = op_stream(i, ops, targets, write_pct).collect();
-                    let mut state = make(i);
-                    start.wait();
-                    black_box(replay(&mut state, &stream, targets));
-                    done.wait();
-                    drop(state);
-                })
-                .unwrap();
-        }
-        start.wait();
-        let t = Instant::now();
-        done.wait();
-        t.elapsed()
-    })
+    run_images(threads, ops, targets, write_pct, false, make, replay).0
 }
 
-/// Like `run_mix` with reads only, but answers the CPU time that the threads from `first`
-/// on spent replaying, summed: what the images that did not write cost, whatever the others
-/// did and however the 2 cores were shared.
+/// Reads only, like `run_mix`, but answers the CPU time that the threads from `first` on spent
+/// replaying, summed: what the images that did not write cost, whatever the others did and
+/// however the 2 cores were shared.
 fn readers_cpu<S, M, R>(
     threads: usize,
     first: usize,
@@ -92,31 +71,65 @@ where
     M: Fn(usize) -> S + Sync,
     R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
 {
-    let start = Barrier::new(threads);
+    run_images(threads, ops, targets, 0, true, make, replay).1[first..]
+        .iter()
+        .sum()
+}
+
+/// The one runner: one image per thread; `make(i)` builds image `i`'s state on its thread
+/// (untimed), then every thread replays its op stream between two barriers. Answers the wall
+/// time between the barriers and, if `cpu` (two system calls per thread, so only when asked),
+/// each thread's CPU time replaying.
+fn run_images<S, M, R>(
+    threads: usize,
+    ops: usize,
+    targets: &[Target],
+    write_pct: u64,
+    cpu: bool,
+    make: M,
+    replay: R,
+) -> (Duration, Vec<Duration>)
+where
+    M: Fn(usize) -> S + Sync,
+    R: Fn(&mut S, &[Op], &[Target]) -> u64 + Sync,
+{
+    let start = Barrier::new(threads + 1);
+    let done = Barrier::new(threads + 1);
+    let clock = || {
+        if cpu {
+            support::thread_cpu()
+        } else {
+            Duration::ZERO
+        }
+    };
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
-                let (start, make, replay) = (&start, &make, &replay);
+                let (start, done, make, replay) = (&start, &done, &make, &replay);
                 std::thread::Builder::new()
                     .stack_size(256 << 10)
                     .spawn_scoped(s, move || {
-                        let stream: Vec<Op> = op_stream(i, ops, targets, 0).collect();
+                        let stream: Vec<Op> = op_stream(i, ops, targets, write_pct).collect();
                         let mut state = make(i);
                         start.wait();
-                        let before = support::thread_cpu();
+                        let before = clock();
                         black_box(replay(&mut state, &stream, targets));
-                        let spent = support::thread_cpu() - before;
+                        let spent = clock() - before;
+                        done.wait();
                         drop(state);
-                        if i >= first {
-                            spent
-                        } else {
-                            Duration::ZERO
-                        }
+                        spent
                     })
                     .unwrap()
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
+        start.wait();
+        let t = Instant::now();
+        done.wait();
+        let wall = t.elapsed();
+        (
+            wall,
+            handles.into_iter().map(|h| h.join().unwrap()).collect(),
+        )
     })
 }
 
@@ -257,6 +270,18 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// An image of the `hot_set` mix: a writer writes every hot object first (untimed).
+fn hot_image(heap: &BaseHeap, hot: &[Target], writer: bool) -> cowheap::Image {
+    let mut image = heap.new_image().unwrap();
+    if writer {
+        let one = Value::small_int(1).unwrap();
+        for target in hot {
+            image.write(target.value, 0, one).unwrap();
+        }
+    }
+    image
+}
+
 /// Hot objects in the `hot_set` mix.
 const HOT: usize = 64;
 
@@ -279,15 +304,7 @@ fn hot_set(c: &mut Criterion) {
         // Images below `writers` write every hot object first (untimed); then all only read.
         let heap = &heap;
         for (name, pristine) in [("cowheap", false), ("cowheap_pristine", true)] {
-            let make = move |i: usize| {
-                let mut image = heap.new_image().unwrap();
-                if !pristine && i < writers {
-                    for target in t {
-                        image.write(target.value, 0, one).unwrap();
-                    }
-                }
-                image
-            };
+            let make = move |i: usize| hot_image(heap, t, !pristine && i < writers);
             group.bench_function(BenchmarkId::new(name, threads), |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
@@ -334,15 +351,7 @@ fn hot_set(c: &mut Criterion) {
             ("cowheap_readers", false),
             ("cowheap_pristine_readers", true),
         ] {
-            let make = move |i: usize| {
-                let mut image = heap.new_image().unwrap();
-                if !pristine && i < writers {
-                    for target in t {
-                        image.write(target.value, 0, one).unwrap();
-                    }
-                }
-                image
-            };
+            let make = move |i: usize| hot_image(heap, t, !pristine && i < writers);
             readers.throughput(Throughput::Elements((ops * (threads - writers)) as u64));
             readers.bench_function(BenchmarkId::new(name, threads), |b| {
                 b.iter_custom(|iters| {

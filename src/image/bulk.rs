@@ -9,8 +9,9 @@
 //! Ranges are `start` plus the slice's length, as `slice[start..start + len]`: an empty range
 //! at the end (`start == len`) is valid, and an empty write copies nothing.
 
-use super::Image;
+use super::{Image, Target};
 use crate::object::{self, Header};
+use crate::space::Space;
 use crate::{Error, Result, Value};
 
 impl Image {
@@ -43,17 +44,13 @@ impl Image {
     /// most, however many bytes. A bad format or a range past the end is refused before
     /// anything is copied or written.
     pub fn write_bytes(&mut self, obj: Value, start: usize, bytes: &[u8]) -> Result<()> {
-        let (t, lookups) = self.probe(obj)?;
-        let (_, len) = object::byte_span(t.header(), || self.literals(t))?;
-        check_range(start, bytes.len(), len)?;
-        if bytes.is_empty() {
-            self.count_lookups(lookups);
-            return Ok(());
-        }
-        let at = self.make_private(t)?;
-        self.count_lookups(lookups);
-        self.counters().writes.add(bytes.len() as u64);
-        self.space.set_bytes(at, t.header(), start, bytes)
+        self.store_range(
+            obj,
+            start,
+            bytes.len(),
+            |image, t| Ok(object::byte_span(t.header(), || image.literals(t))?.1),
+            |space, at, header| space.set_bytes(at, header, start, bytes),
+        )
     }
 
     /// All 32-bit words of a words object, as [`bytes`](Self::bytes) answers all bytes.
@@ -82,20 +79,40 @@ impl Image {
     /// refusing a bad format or range before anything is copied or written (see
     /// [`write_bytes`](Self::write_bytes)).
     pub fn write_words(&mut self, obj: Value, start: usize, words: &[u32]) -> Result<()> {
+        self.store_range(
+            obj,
+            start,
+            words.len(),
+            |_, t| object::word_count(t.header()),
+            |space, at, header| {
+                (start..)
+                    .zip(words)
+                    .try_for_each(|(i, &w)| space.set_word(at, header, i, w))
+            },
+        )
+    }
+
+    /// Stores `n` elements from `start` into `obj`, whose element count `len` answers: checks
+    /// the range, then copies the object if it is in the base (not for an empty range), and
+    /// lets `store` write into the private object.
+    fn store_range(
+        &mut self,
+        obj: Value,
+        start: usize,
+        n: usize,
+        len: impl FnOnce(&Image, Target) -> Result<usize>,
+        store: impl FnOnce(&mut Space, usize, Header) -> Result<()>,
+    ) -> Result<()> {
         let (t, lookups) = self.probe(obj)?;
-        check_range(start, words.len(), object::word_count(t.header())?)?;
-        if words.is_empty() {
+        check_range(start, n, len(self, t)?)?;
+        if n == 0 {
             self.count_lookups(lookups);
             return Ok(());
         }
         let at = self.make_private(t)?;
         self.count_lookups(lookups);
-        self.counters().writes.add(words.len() as u64);
-        let header: Header = t.header();
-        for (i, &w) in words.iter().enumerate() {
-            self.space.set_word(at, header, start + i, w)?;
-        }
-        Ok(())
+        self.counters().writes.add(n as u64);
+        store(&mut self.space, at, t.header())
     }
 }
 

@@ -327,14 +327,9 @@ impl Image {
 
     /// Byte `index` of a bytes object, or bytecode `index` of a method.
     pub fn read_byte(&self, obj: Value, index: usize) -> Result<u8> {
-        let (t, lookups) = self.probe(obj)?;
-        let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
-        if index >= len {
-            return Err(Error::IndexOutOfRange { index, len });
-        }
-        self.count_lookups(lookups);
-        let k = first + index;
-        Ok(object::byte_of(self.body_word(t, k / 8)?, k))
+        let mut byte = [0];
+        self.read_bytes(obj, index, &mut byte)?;
+        Ok(byte[0])
     }
 
     /// All bytes of a bytes object, or a method's bytecodes.
@@ -349,13 +344,9 @@ impl Image {
 
     /// 32-bit word `index` of a words object.
     pub fn read_word(&self, obj: Value, index: usize) -> Result<u32> {
-        let (t, lookups) = self.probe(obj)?;
-        let len = object::word_count(t.header())?;
-        if index >= len {
-            return Err(Error::IndexOutOfRange { index, len });
-        }
-        self.count_lookups(lookups);
-        Ok(object::half_of(self.body_word(t, index / 2)?, index))
+        let mut word = [0];
+        self.read_words(obj, index, &mut word)?;
+        Ok(word[0])
     }
 
     /// The root called `name`: this image's own setting if it made one, else the base's.

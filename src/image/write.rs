@@ -40,23 +40,12 @@ impl Image {
 
     /// Stores byte `index` of a bytes object, or bytecode `index` of a method.
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
-        let (target, lookups) = self.probe(obj)?;
-        let (_, len) = object::byte_span(target.header(), || self.literals(target))?;
-        check_index(index, len)?;
-        let at = self.make_private(target)?;
-        self.count_lookups(lookups);
-        self.counters().writes.bump();
-        self.space.set_bytes(at, target.header(), index, &[byte])
+        self.write_bytes(obj, index, &[byte])
     }
 
     /// Stores 32-bit word `index` of a words object.
     pub fn write_word(&mut self, obj: Value, index: usize, word: u32) -> Result<()> {
-        let (target, lookups) = self.probe(obj)?;
-        check_index(index, object::word_count(target.header())?)?;
-        let at = self.make_private(target)?;
-        self.count_lookups(lookups);
-        self.counters().writes.bump();
-        self.space.set_word(at, target.header(), index, word)
+        self.write_words(obj, index, &[word])
     }
 
     /// Redirects every reference to `from`, as this image sees it, to `to`, lazily: through this
@@ -140,14 +129,5 @@ impl Image {
         }
         self.resolutions.insert(at, target);
         Ok(())
-    }
-}
-
-/// Refuses an out-of-range index before anything is copied.
-fn check_index(index: usize, len: usize) -> Result<()> {
-    if index < len {
-        Ok(())
-    } else {
-        Err(Error::IndexOutOfRange { index, len })
     }
 }
