@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 growth="three_inserts_while_growing inserts_grow_a_second_level census_races_growth"
 ids="id_reuse_after_teardown id_reuse_after_reclaim"
-reclaim="reclaim_races_reader reclaim_races_insert"
+reclaim="reclaim_races_reader reclaim_races_insert level_unlink_races_census"
 mutants=(
   "relaxed_publish:cow_race_with_reader fixup_races_install"
   "relaxed_observe:cow_race_with_reader"
@@ -22,6 +22,8 @@ mutants=(
   "no_grace_period:$reclaim"
   "plain_snapshot:$reclaim"
   "relaxed_section_enter:$reclaim"
+  "reserve_in_closed_level:level_close_races_insert"
+  "unlink_unmarked:level_close_races_insert"
 )
 survivors=0
 for spec in "${mutants[@]}"; do

@@ -71,9 +71,12 @@ impl SlotTableBench {
     /// must have none.
     #[inline]
     pub fn insert(&self, id: u32, target: u64) {
+        let mut garbage = Vec::new();
         let section = self.arena.enter(id);
         self.arena
-            .install(0, id, Loc::Private(target as usize), &section);
+            .install(0, id, Loc::Private(target as usize), &section, &mut garbage);
+        drop(section);
+        self.arena.retire(garbage, &self.ids);
     }
 
     /// Image `id`'s published target: a scan of the entries.
@@ -91,10 +94,11 @@ impl SlotTableBench {
     /// Removes image `id`'s entry, as teardown does, taking the forwarder down (and freeing it)
     /// with its last entry.
     pub fn clear(&self, id: u32) {
+        let mut garbage = Vec::new();
         let section = self.arena.enter(id);
-        let retired = self.arena.remove(0, id, &section);
+        self.arena.remove(0, id, &section, &mut garbage);
         drop(section);
-        self.arena.retire(retired.into_iter().collect(), &self.ids);
+        self.arena.retire(garbage, &self.ids);
         self.arena.collect();
     }
 

@@ -448,6 +448,62 @@ fn teardown_races_insert() {
     });
 }
 
+/// Shrinking 1: the only image in the forwarder's one level ends, so its leave closes the
+/// level and unlinks it, while another image's first store looks for room: it reserves in the
+/// level before the close (which then fails), or finds it closed and links a level after it
+/// (carried over by the unlinking CAS) or after the unlink. No entry is lost and exactly one
+/// level is left.
+#[test]
+fn level_close_races_insert() {
+    model("level_close_races_insert", Some(5), || {
+        let b = base(4);
+        let z = b.z;
+        let mut inline = b.heap.new_image().unwrap();
+        inline.write(z, 0, int(1)).unwrap();
+        let mut leaver = b.heap.new_image().unwrap();
+        leaver.write(z, 0, int(2)).unwrap();
+        assert_eq!(b.heap.census().entry_capacity, 1 + 2);
+        let teardown = thread::spawn(move || drop(leaver));
+        let writer = spawn(b.heap.new_image().unwrap(), move |img| {
+            img.write(z, 0, int(3)).unwrap();
+            assert_eq!(img.read(z, 0).unwrap(), int(3));
+        });
+        teardown.join().unwrap();
+        let (writer, ()) = writer.join().unwrap();
+        let census = b.heap.census_of(z).unwrap();
+        let mut ids = vec![inline.id(), writer.id()];
+        ids.sort_unstable();
+        assert_eq!(census.images, ids, "the writer's entry was lost");
+        assert_eq!(census.entry_capacity, 1 + 2, "exactly one level is left");
+        assert_eq!(inline.read(z, 0).unwrap(), int(1));
+    });
+}
+
+/// Shrinking 2: a census walks the chain while the image holding the only entry of its level
+/// ends, unlinks the level and frees what it can. The census never reaches a freed level
+/// (under loom a freed level is marked, and any use of it fails).
+#[test]
+fn level_unlink_races_census() {
+    model("level_unlink_races_census", Some(5), || {
+        let b = base(4);
+        let z = b.z;
+        let mut inline = b.heap.new_image().unwrap();
+        inline.write(z, 0, int(1)).unwrap();
+        let mut leaver = b.heap.new_image().unwrap();
+        leaver.write(z, 0, int(2)).unwrap();
+        let heap = b.heap.clone();
+        let census = thread::spawn(move || heap.census_of(z).unwrap());
+        let teardown = thread::spawn(move || drop(leaver));
+        teardown.join().unwrap();
+        let seen = census.join().unwrap();
+        assert!(seen.images.contains(&inline.id()), "{seen:?}");
+        b.heap.reclaim();
+        let census = b.heap.census_of(z).unwrap();
+        assert_eq!(census.images, vec![inline.id()]);
+        assert_eq!(census.entry_capacity, 1, "the level is gone");
+    });
+}
+
 /// Model 4: ABA. An image is torn down, and a new image that may reuse its id starts on
 /// another thread while a third image writes. The new image sees base values only.
 #[test]

@@ -105,13 +105,12 @@ impl Drop for Image {
         self.heap.inner.ids.release(self.id);
         let arena = self.heap.arena();
         let section = arena.enter(self.id);
-        let retired: Vec<u64> = self
-            .resolutions
-            .iter()
-            .filter_map(|(at, _)| arena.remove(at, self.id, &section))
-            .collect();
+        let mut garbage = Vec::new();
+        for (at, _) in self.resolutions.iter() {
+            arena.remove(at, self.id, &section, &mut garbage);
+        }
         drop(section);
-        arena.retire(retired, &self.heap.inner.ids);
+        arena.retire(garbage, &self.heap.inner.ids);
         // The id goes back only after the image's last section, so its next holder never
         // shares its section counter.
         self.heap.inner.live.unregister(self.id);

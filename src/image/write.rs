@@ -118,8 +118,12 @@ impl Image {
         let installed = match arena.install_fresh(at, self.id, target) {
             Some(installed) => Some(installed),
             None => {
+                let mut garbage = Vec::new();
                 let section = arena.enter(self.id);
-                arena.install(at, self.id, target, &section)
+                let installed = arena.install(at, self.id, target, &section, &mut garbage);
+                drop(section);
+                arena.retire(garbage, &self.heap.inner.ids);
+                installed
             }
         };
         match installed {

@@ -3,7 +3,7 @@
 //! that keeps a word that is not a header from ever being decoded as one (see the kernel's
 //! module docs).
 
-use super::forwarder::{self, Installed};
+use super::forwarder::{self, Installed, Unlinked};
 use super::header::{HeaderWord, FORWARDED};
 use super::ids::IdAllocator;
 use super::reclaim::{Limbo, Section, Sections};
@@ -129,16 +129,18 @@ impl Arena {
 
     /// Gives image `id` the entry `target` in the forwarder of the object at `at`, installing
     /// the forwarder first if the object has none. The image must not have an entry there.
-    /// `None` (and nothing done) if no object starts at `at`.
+    /// `None` (and nothing done) if no object starts at `at`. What the install unlinks on its
+    /// way goes to `garbage`, for [`retire`](Self::retire).
     pub(crate) fn install(
         &self,
         at: usize,
         id: u32,
         target: Loc,
         section: &Section,
+        garbage: &mut Vec<Unlinked>,
     ) -> Option<Installed> {
         self.is_start(at)
-            .then(|| forwarder::install(&self.words[at], id, target, section))
+            .then(|| forwarder::install(&self.words[at], id, target, section, garbage))
     }
 
     /// The first-store fast path: installs a new forwarder with image `id`'s entry if the
@@ -151,21 +153,29 @@ impl Arena {
         forwarder::install_fresh(&self.words[at], id, target)
     }
 
-    /// Removes image `id`'s entry from the forwarder of the object at `at`. Answers the
-    /// forwarder's word if that took it down, for [`retire`](Self::retire).
-    pub(crate) fn remove(&self, at: usize, id: u32, section: &Section) -> Option<u64> {
-        if !self.is_start(at) {
-            return None;
+    /// Removes image `id`'s entry from the forwarder of the object at `at`. What that unlinks
+    /// (an emptied level; the forwarder, if that was its last entry) goes to `garbage`, for
+    /// [`retire`](Self::retire).
+    pub(crate) fn remove(
+        &self,
+        at: usize,
+        id: u32,
+        section: &Section,
+        garbage: &mut Vec<Unlinked>,
+    ) {
+        if self.is_start(at) {
+            forwarder::remove(&self.words[at], id, section, garbage)
         }
-        forwarder::remove(&self.words[at], id, section)
     }
 
-    /// Hands taken-down forwarders to reclamation. Call outside any section of one's own.
-    pub(crate) fn retire(&self, words: Vec<u64>, ids: &IdAllocator) {
+    /// Hands unlinked forwarders and levels to reclamation. Call outside any section of one's
+    /// own.
+    pub(crate) fn retire(&self, garbage: Vec<Unlinked>, ids: &IdAllocator) {
+        let forwarders = garbage.iter().filter(|g| g.is_forwarder()).count();
         // Relaxed: a statistic.
         self.taken_down
-            .fetch_add(words.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.limbo.retire(words, &self.sections, ids)
+            .fetch_add(forwarders as u64, std::sync::atomic::Ordering::Relaxed);
+        self.limbo.retire(garbage, &self.sections, ids)
     }
 
     /// Frees the retired forwarders whose grace period has passed; answers how many.
@@ -209,7 +219,7 @@ impl Drop for Arena {
             if word & FORWARDED != 0 {
                 // SAFETY: `&mut self`: no image and no other thread can reach this forwarder
                 // any more; each start's header word holds its own forwarder, freed once here.
-                unsafe { forwarder::Forwarder::free(word) };
+                unsafe { Unlinked::Forwarder(word).free() };
             }
         }
     }

@@ -10,12 +10,24 @@
 //!
 //! An entry is one `AtomicU64`, `key << 42 | target`, `key = image id + 1`, or 0 when free. Two
 //! live inline (most objects are written by one or two images), then in a chain of levels of 8,
-//! 32, 128, ... (4x). An insert claims the first free entry by CAS, in chain order, and CASes a
-//! new level, pre-filled with its entry, onto the chain when every entry is taken. Lock-free:
-//! a lost CAS means another image claimed that entry. No hashing, so no id pattern can force
-//! a level: a level is added only when all before it are full, so capacity is at most about 4x the
-//! peak of live entries, and all of it goes when the forwarder is taken down. Levels never move,
-//! so no entry is ever in two places and no update is lost to a copy.
+//! 32, then 128 each. No hashing, so no id pattern can force a level. Levels never move, so no
+//! entry is ever in two places and no update is lost to a copy.
+//!
+//! An insert takes a free inline entry by CAS, or else *reserves* an entry in the first level
+//! with room (a CAS on the level's `used` count, which the reservation keeps below the level's
+//! size), then takes a free entry there, or else links a new level, pre-filled with its entry,
+//! at the end of the chain. An image leaving clears its entry and gives its reservation back.
+//!
+//! # Shrinking while the forwarder lives
+//!
+//! Memory follows the live entries, not the peak: the leaver whose release empties a level
+//! CASes its count from 0 to *closed*, so no reservation can land there any more, and unlinks
+//! it (Harris's list deletion): it first marks the level's `next` link, so that nothing is
+//! linked after a closed level, then CASes the predecessor's link past it. Any thread that
+//! meets a marked link unlinks what is marked before going on, so a stalled leaver delays no
+//! one. The unlinked level is retired like a forwarder, and freed after a grace period. Every
+//! level left holds a live entry, so capacity is at most `INLINE + 128 x live entries`,
+//! whatever order images come and go in, and walks stay short, since sizes grow to 128.
 //!
 //! # Taking a forwarder down
 //!
@@ -42,11 +54,18 @@ use crate::object::Loc;
 const INLINE: usize = 2;
 #[cfg(loom)]
 const INLINE: usize = 1;
-/// Entries in the first out-of-line level; each further level is 4x larger.
+/// Entries in the first out-of-line level; each further level is 4x larger, up to `MAX_LEVEL`.
 #[cfg(not(loom))]
 const FIRST_LEVEL: usize = 8;
 #[cfg(loom)]
 const FIRST_LEVEL: usize = 2;
+/// The largest level. A level is unlinked once it empties, so every level left holds a live
+/// entry: capping the size is what bounds capacity by `MAX_LEVEL` per live entry, whatever
+/// order images come and go in.
+#[cfg(not(loom))]
+const MAX_LEVEL: usize = 128;
+#[cfg(loom)]
+const MAX_LEVEL: usize = 8;
 
 const EMPTY: u64 = 0;
 const KEY_SHIFT: u32 = 42;
@@ -54,6 +73,10 @@ const KEY_SHIFT: u32 = 42;
 const TARGET_MASK: u64 = (1 << KEY_SHIFT) - 1;
 /// The top bit of `state`: the forwarder is retired and takes no new entries.
 const RETIRED: u64 = 1 << 63;
+/// The top bit of a level's `used`: the level emptied and takes no new entries.
+const CLOSED: u64 = 1 << 63;
+/// The low bit of a level's `next`: the level is closed, and nothing may be linked after it.
+const MARK: usize = 1;
 
 /// The largest number of image ids an entry can name.
 pub(crate) const MAX_KEYS: usize = (1 << (64 - KEY_SHIFT)) - 2;
@@ -68,12 +91,27 @@ fn entry(id: u32, target: Loc) -> u64 {
     (key_of(id) << KEY_SHIFT) | target.encode()
 }
 
-struct Level {
+fn marked(link: *mut Level) -> bool {
+    link.addr() & MARK != 0
+}
+
+fn unmarked(link: *mut Level) -> *mut Level {
+    link.map_addr(|a| a & !MARK)
+}
+
+/// One out-of-line block of entries.
+pub(crate) struct Level {
     /// The level's size, as its creator wrote it: a published cell, so that a thread reaching
     /// the level without a happens-before edge from its creation fails the models.
     len: PublishedCell<usize>,
+    /// Entries reserved (taken or about to be), or `CLOSED` once the level emptied.
+    used: AtomicU64,
     entries: Box<[AtomicU64]>,
+    /// The next level, with `MARK` set once this level is closed.
     next: AtomicPtr<Level>,
+    /// As in [`Forwarder`]: under loom a level is marked rather than freed.
+    #[cfg(loom)]
+    freed: loom::sync::atomic::AtomicBool,
 }
 
 impl Level {
@@ -83,13 +121,168 @@ impl Level {
             .collect();
         Box::new(Level {
             len: PublishedCell::new(len),
+            used: AtomicU64::new(1),
             entries,
             next: AtomicPtr::new(std::ptr::null_mut()),
+            #[cfg(loom)]
+            freed: loom::sync::atomic::AtomicBool::new(false),
         })
     }
 
     fn entries(&self) -> &[AtomicU64] {
+        #[cfg(loom)]
+        assert!(
+            !self.freed.load(Ordering::Relaxed),
+            "a slot-table level was used after its reclamation"
+        );
         &self.entries[..self.len.get()]
+    }
+
+    /// Reserves one of the level's entries, unless every one is reserved or the level closed.
+    fn reserve(&self) -> bool {
+        let len = self.entries().len() as u64;
+        // Relaxed: a first guess; the CAS decides.
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            #[cfg(not(cowheap_mutant = "reserve_in_closed_level"))]
+            if used & CLOSED != 0 {
+                return false;
+            }
+            if used & !CLOSED >= len {
+                return false;
+            }
+            // Acquire: reads from the AcqRel release of the last leaver (or from an RMW after
+            // it), so the entry that leaver cleared is visible to `take`. Against `close`, the
+            // modification order of this one word decides: a level that has a reservation
+            // cannot close, and a closed level takes none.
+            match self
+                .used
+                .compare_exchange(used, used + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => {
+                    used = now;
+                    backoff();
+                }
+            }
+        }
+    }
+
+    /// Takes a free entry for `word`. The caller's reservation guarantees one: entries are
+    /// taken only under a reservation and cleared before theirs is given back.
+    fn take(&self, word: u64) {
+        loop {
+            for slot in self.entries() {
+                // Relaxed: which claimant wins a free entry is all the CAS decides; entries
+                // carry no data for other threads (each image keeps its own answer).
+                if slot.load(Ordering::Relaxed) == EMPTY
+                    && slot
+                        .compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return;
+                }
+            }
+            backoff();
+        }
+    }
+
+    /// Gives back a reservation whose entry the caller cleared. Answers whether the level
+    /// emptied and closed: the caller must then see it unlinked.
+    fn release(&self) -> bool {
+        // AcqRel: Release orders the entry's clearing before the freed reservation (see
+        // `reserve`); Acquire, for the closing CAS, every earlier leaver's clearing.
+        if self.used.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return false;
+        }
+        // Relaxed: as in `reserve`, only this word's modification order matters: a failure
+        // means a claimant reserved after our decrement, and the level lives on.
+        self.used
+            .compare_exchange(0, CLOSED, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Marks a closed level's link, so that no level is linked after it any more and a
+    /// predecessor's unlinking CAS cannot lose one (Harris's list deletion).
+    fn mark(&self) {
+        #[cfg(cowheap_mutant = "unlink_unmarked")]
+        return;
+        // Relaxed: a first guess; the CAS decides.
+        #[allow(unreachable_code)]
+        let mut next = self.next.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: the CAS is an RMW, so it extends the release sequence of the Release
+            // CAS that linked `next`: a pruner that acquires the marked link still sees the
+            // next level initialised.
+            match self.next.compare_exchange(
+                next,
+                next.map_addr(|a| a | MARK),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => {
+                    // An appender linked a level after ours first.
+                    next = now;
+                    backoff();
+                }
+            }
+        }
+    }
+
+    /// Whether the level is closed and waits to be unlinked, given its `next` link.
+    fn closing(&self, next: *mut Level) -> bool {
+        #[cfg(cowheap_mutant = "unlink_unmarked")]
+        {
+            let _ = next;
+            // Acquire: the mutant reads the close itself instead of the mark.
+            return self.used.load(Ordering::Acquire) & CLOSED != 0;
+        }
+        #[allow(unreachable_code)]
+        marked(next)
+    }
+
+    /// Frees an unlinked level.
+    ///
+    /// # Safety
+    /// The level came from `Box::into_raw` and no thread can reach it any more.
+    unsafe fn free(level: *mut Level) {
+        #[cfg(loom)]
+        {
+            // SAFETY: per the contract; under loom the memory is kept so that a late reader
+            // trips the check in `entries` instead of reading freed memory.
+            unsafe { &*level }.freed.store(true, Ordering::Relaxed);
+        }
+        #[cfg(not(loom))]
+        // SAFETY: per the contract.
+        drop(unsafe { Box::from_raw(level) });
+    }
+}
+
+/// Memory unlinked from a base object: a taken-down forwarder or a closed level. It is freed
+/// once no section can still reach it (see `reclaim.rs`).
+pub(crate) enum Unlinked {
+    /// A retired forwarder's header word.
+    Forwarder(u64),
+    /// A closed level, unlinked from a live forwarder's chain.
+    Level(*mut Level),
+}
+
+impl Unlinked {
+    pub(crate) fn is_forwarder(&self) -> bool {
+        matches!(self, Unlinked::Forwarder(_))
+    }
+
+    /// # Safety
+    /// No thread can reach it any more: it is past its grace period, or the caller has
+    /// exclusive access to the arena.
+    pub(super) unsafe fn free(self) {
+        match self {
+            // SAFETY: per the contract; a retired forwarder's word came from `into_word`.
+            Unlinked::Forwarder(word) => unsafe { Forwarder::free(word) },
+            // SAFETY: per the contract; levels come from `Box::into_raw` in `claim`.
+            Unlinked::Level(level) => unsafe { Level::free(level) },
+        }
     }
 }
 
@@ -158,13 +351,13 @@ impl Forwarder {
         f
     }
 
-    /// Frees the forwarder a header word points to, and its levels.
+    /// Frees the forwarder a header word points to, and the levels still linked to it.
     ///
     /// # Safety
     /// The word came from `into_word`, and no thread can reach the forwarder any more: it was
     /// never published, or it is retired, unlinked and past its grace period, or the caller has
     /// exclusive access to the arena.
-    pub(super) unsafe fn free(word: u64) {
+    unsafe fn free(word: u64) {
         let p = std::ptr::with_exposed_provenance_mut::<Forwarder>((word & !FORWARDED) as usize);
         #[cfg(loom)]
         {
@@ -177,19 +370,20 @@ impl Forwarder {
         drop(unsafe { Box::from_raw(p) });
     }
 
-    /// Every level, in chain order.
+    /// Every level, in chain order, closed ones included.
     fn levels(&self) -> impl Iterator<Item = &Level> {
         #[cfg(cowheap_mutant = "relaxed_level_link")]
         let link = Ordering::Relaxed;
-        // Acquire: pairs with the Release CAS that published each level in `claim`, so its
-        // entries' initial values are visible.
+        // Acquire: pairs with the Release CAS that linked each level in `claim` or `prune`, so
+        // its entries' initial values are visible.
         #[cfg(not(cowheap_mutant = "relaxed_level_link"))]
         let link = Ordering::Acquire;
         let mut level = self.next.load(link);
         std::iter::from_fn(move || {
-            // SAFETY: levels are published with Release after full initialisation and freed
-            // only with the forwarder, which outlives `&self`.
-            let l = unsafe { level.as_ref() }?;
+            // SAFETY: levels are linked with Release after full initialisation, and freed only
+            // after a grace period that the caller's section (or `&self` for the forwarder's
+            // lifetime) holds back.
+            let l = unsafe { unmarked(level).as_ref() }?;
             level = l.next.load(link);
             Some(l)
         })
@@ -202,9 +396,20 @@ impl Forwarder {
             .chain(self.levels().flat_map(|l| l.entries().iter()))
     }
 
-    /// Claims a free entry for `word`, growing the chain if every entry is taken. The caller
-    /// has reserved it in `state`.
-    fn claim(&self, word: u64) {
+    /// Claims a free entry for `word`: an inline one, or one reserved in the first level with
+    /// room, or the first of a new level linked at the end of the chain. The caller has
+    /// reserved it in `state`. Closed levels met on the way are unlinked into `garbage`.
+    fn claim(&self, word: u64, garbage: &mut Vec<Unlinked>) {
+        for slot in &self.inline {
+            // Relaxed: as in `Level::take`.
+            if slot.load(Ordering::Relaxed) == EMPTY
+                && slot
+                    .compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+        }
         #[cfg(cowheap_mutant = "relaxed_level_publish")]
         let publish = Ordering::Relaxed;
         // Release: a level's entries are initialised before any thread can reach it.
@@ -212,63 +417,111 @@ impl Forwarder {
         let publish = Ordering::Release;
         let mut link = &self.next;
         let mut len = FIRST_LEVEL;
-        let mut window: &[AtomicU64] = &self.inline;
         loop {
-            for slot in window {
-                // Relaxed: the entries carry no data for other threads (each image keeps its
-                // own answer); the CAS only decides which claimant gets a free entry.
-                if slot.load(Ordering::Relaxed) != EMPTY {
-                    continue;
-                }
-                #[cfg(cowheap_mutant = "insert_without_cas")]
-                {
-                    backoff();
-                    slot.store(word, Ordering::Relaxed);
-                    return;
-                }
-                #[cfg(not(cowheap_mutant = "insert_without_cas"))]
-                if slot
-                    .compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
+            // Acquire: as in `levels`.
+            let level = link.load(Ordering::Acquire);
+            if marked(level) {
+                // `link` is a closed level's: nothing may follow it until it is unlinked.
+                self.prune(garbage);
+                backoff();
+                (link, len) = (&self.next, FIRST_LEVEL);
+                continue;
+            }
+            if level.is_null() {
+                let fresh = Box::into_raw(Level::new(len, word));
+                // Relaxed on failure: the loop loads the link again.
+                if link
+                    .compare_exchange(std::ptr::null_mut(), fresh, publish, Ordering::Relaxed)
                     .is_ok()
                 {
                     return;
                 }
+                // SAFETY: `fresh` came from Box::into_raw above and was never published.
+                drop(unsafe { Box::from_raw(fresh) });
+                continue;
             }
-            // Acquire: pairs with the Release CAS below, as in `levels`.
-            let mut level = link.load(Ordering::Acquire);
-            if level.is_null() {
-                let fresh = Box::into_raw(Level::new(len, word));
-                // Acquire on failure: we go on to read the winner's level.
-                match link.compare_exchange(std::ptr::null_mut(), fresh, publish, Ordering::Acquire)
-                {
-                    Ok(_) => return,
-                    Err(winner) => {
-                        // SAFETY: `fresh` came from Box::into_raw above and was never published.
-                        drop(unsafe { Box::from_raw(fresh) });
-                        level = winner;
-                    }
-                }
-            }
-            // SAFETY: non-null levels are fully initialised before their Release publication
-            // and live as long as the forwarder.
+            // SAFETY: as in `levels`; the caller's section keeps the level allocated.
             let l = unsafe { &*level };
-            window = l.entries();
-            link = &l.next;
-            len = len.saturating_mul(4);
+            if l.reserve() {
+                l.take(word);
+                return;
+            }
+            // A closed level will be unlinked: a level linked after it takes its size.
+            // Relaxed: only a size hint.
+            let grow = if l.used.load(Ordering::Relaxed) & CLOSED == 0 {
+                4
+            } else {
+                1
+            };
+            (link, len) = (&l.next, (l.entries().len() * grow).min(MAX_LEVEL));
         }
     }
 
-    /// Clears image `id`'s entry.
-    fn clear(&self, id: u32) {
+    /// Unlinks every closed level from the chain into `garbage`. A closed level's link is
+    /// marked and never changes again, so the unlinking CAS on its predecessor's link carries
+    /// over exactly the levels that follow it.
+    fn prune(&self, garbage: &mut Vec<Unlinked>) {
+        'restart: loop {
+            let mut link = &self.next;
+            // Acquire: as in `levels`.
+            let mut level = link.load(Ordering::Acquire);
+            loop {
+                // `level` is unmarked: `link` belongs to the forwarder or to a level we saw
+                // open, and a CAS on a link that has been marked since fails.
+                // SAFETY: as in `levels`; the caller's section keeps it allocated.
+                let Some(l) = (unsafe { unmarked(level).as_ref() }) else {
+                    return;
+                };
+                // Acquire: as in `levels`.
+                let next = l.next.load(Ordering::Acquire);
+                if !l.closing(next) {
+                    (link, level) = (&l.next, next);
+                    continue;
+                }
+                // AcqRel: Release passes the next level's publication on to walkers of `link`
+                // (we acquired it through `l`'s link); a failure means the link moved or its
+                // own level closed, so we walk again from the start.
+                match link.compare_exchange(
+                    level,
+                    unmarked(next),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        garbage.push(Unlinked::Level(level));
+                        level = unmarked(next);
+                    }
+                    Err(_) => {
+                        backoff();
+                        continue 'restart;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Clears image `id`'s entry; if that empties its level, closes the level and unlinks it
+    /// into `garbage`.
+    fn leave(&self, id: u32, garbage: &mut Vec<Unlinked>) {
         let key = key_of(id);
         // Relaxed: an image's own entry was written by itself (or by a CAS it won), so it
         // reads its own key; no other thread's data is involved.
-        if let Some(slot) = self
-            .entries()
-            .find(|slot| slot.load(Ordering::Relaxed) >> KEY_SHIFT == key)
-        {
+        let mine = |slot: &&AtomicU64| slot.load(Ordering::Relaxed) >> KEY_SHIFT == key;
+        if let Some(slot) = self.inline.iter().find(mine) {
             // Relaxed: the count's AcqRel decrement that follows orders it for the reclaimer.
             slot.store(EMPTY, Ordering::Relaxed);
+            return;
+        }
+        let found = self
+            .levels()
+            .find_map(|l| l.entries().iter().find(mine).map(|slot| (l, slot)));
+        if let Some((level, slot)) = found {
+            // Relaxed: the level's AcqRel release orders it for the next claimant.
+            slot.store(EMPTY, Ordering::Relaxed);
+            if level.release() {
+                level.mark();
+                self.prune(garbage);
+            }
         }
     }
 
@@ -277,7 +530,7 @@ impl Forwarder {
     pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
         let key = key_of(id);
         self.entries().find_map(|slot| {
-            // Relaxed: as in `clear`.
+            // Relaxed: as in `leave`.
             let word = slot.load(Ordering::Relaxed);
             (word >> KEY_SHIFT == key).then(|| Loc::decode(word & TARGET_MASK))
         })
@@ -308,10 +561,11 @@ impl Forwarder {
 impl Drop for Forwarder {
     fn drop(&mut self) {
         let mut level = *self.next.get_mut_ptr();
-        while !level.is_null() {
-            // SAFETY: we have exclusive access; every level was created by Box::into_raw and
-            // is reachable from exactly one link.
-            let mut boxed = unsafe { Box::from_raw(level) };
+        while !unmarked(level).is_null() {
+            // SAFETY: we have exclusive access; every level still linked was created by
+            // Box::into_raw and is reachable from exactly one link (unlinked ones are freed by
+            // whoever unlinked them).
+            let mut boxed = unsafe { Box::from_raw(unmarked(level)) };
             level = *boxed.next.get_mut_ptr();
         }
     }
@@ -381,8 +635,15 @@ fn publish(header: &AtomicU64, word: u64, id: u32, target: Loc) -> Option<Instal
 
 /// Gives image `id` the entry `target` in the forwarder of the base object whose header word
 /// is `header`, installing the forwarder first if the object has none (or only a retired one).
-/// The image must not already have an entry there.
-pub(super) fn install(header: &AtomicU64, id: u32, target: Loc, section: &Section) -> Installed {
+/// The image must not already have an entry there. Closed levels it unlinks on the way go to
+/// `garbage`.
+pub(super) fn install(
+    header: &AtomicU64,
+    id: u32,
+    target: Loc,
+    section: &Section,
+    garbage: &mut Vec<Unlinked>,
+) -> Installed {
     'retry: loop {
         let word = observe(header, section);
         if word & FORWARDED == 0 {
@@ -425,29 +686,30 @@ pub(super) fn install(header: &AtomicU64, id: u32, target: Loc, section: &Sectio
                 }
             }
         }
-        forwarder.claim(entry(id, target));
+        forwarder.claim(entry(id, target), garbage);
         return Installed::Entry;
     }
 }
 
 /// Removes image `id`'s entry from the forwarder on `header`, and takes the forwarder down if
-/// that was its last entry: answers the retired forwarder's word, for reclamation.
-pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section) -> Option<u64> {
+/// that was its last entry. What that unlinks (an emptied level, the retired forwarder) goes
+/// to `garbage`, for reclamation.
+pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section, garbage: &mut Vec<Unlinked>) {
     let word = observe(header, section);
     // The image's own entry keeps the forwarder live and installed.
     debug_assert_ne!(word & FORWARDED, 0);
     if word & FORWARDED == 0 {
-        return None;
+        return;
     }
     // SAFETY: as in `install`.
     let forwarder = unsafe { Forwarder::from_word(word) };
-    forwarder.clear(id);
+    forwarder.leave(id, garbage);
     // AcqRel: the entry's clearing happens-before the take-down, and a last leaver acquires
     // every earlier leaver's clearing.
     let before = forwarder.state.fetch_sub(1, Ordering::AcqRel);
     debug_assert!(before & !RETIRED >= 1 && before & RETIRED == 0);
     if before != 1 {
-        return None;
+        return;
     }
     #[cfg(cowheap_mutant = "retire_without_flag")]
     let retired = true;
@@ -459,7 +721,7 @@ pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section) -> Option<u
         .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Relaxed)
         .is_ok();
     if !retired {
-        return None;
+        return;
     }
     // Release: publishes the restored header. Failure means a helper restored it already.
     let _ = header.compare_exchange(
@@ -468,5 +730,5 @@ pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section) -> Option<u
         Ordering::Release,
         Ordering::Relaxed,
     );
-    Some(word)
+    garbage.push(Unlinked::Forwarder(word));
 }

@@ -36,6 +36,7 @@
 //! Every step is an RMW or an Acquire/Release pair, so it needs no SeqCst fence (which loom
 //! would not model): the models check it, with a mutant for each step.
 
+use super::forwarder::Unlinked;
 use super::ids::IdAllocator;
 use super::sync::{backoff, AtomicPtr, AtomicU64, Ordering};
 
@@ -136,9 +137,9 @@ impl Sections {
     }
 }
 
-/// Retired forwarders waiting for their grace period.
+/// Unlinked forwarders and levels waiting for their grace period.
 struct Retired {
-    words: Vec<u64>,
+    garbage: Vec<Unlinked>,
     open: Vec<(usize, u64)>,
     next: *mut Retired,
 }
@@ -177,21 +178,21 @@ impl Limbo {
         }
     }
 
-    /// Retires `words` (forwarders whose header words were restored) until the sections open
-    /// now have ended.
-    pub(crate) fn retire(&self, words: Vec<u64>, sections: &Sections, ids: &IdAllocator) {
-        if words.is_empty() {
+    /// Retires `garbage` (forwarders whose header words were restored, levels unlinked from
+    /// their chains) until the sections open now have ended.
+    pub(crate) fn retire(&self, garbage: Vec<Unlinked>, sections: &Sections, ids: &IdAllocator) {
+        if garbage.is_empty() {
             return;
         }
         let open = sections.snapshot(ids);
         self.push(Box::new(Retired {
-            words,
+            garbage,
             open,
             next: std::ptr::null_mut(),
         }));
     }
 
-    /// Frees every retired forwarder whose grace period has passed; answers how many.
+    /// Frees everything retired whose grace period has passed; answers how many forwarders.
     pub(crate) fn collect(&self, sections: &Sections) -> usize {
         // Relaxed: a cheap look first, so that the common empty case writes nothing.
         if self.head.load(Ordering::Relaxed).is_null() {
@@ -205,12 +206,12 @@ impl Limbo {
             let batch = unsafe { Box::from_raw(node) };
             node = batch.next;
             if sections.passed(&batch.open) {
-                for &word in &batch.words {
-                    // SAFETY: the header word no longer points to it, and every section that
-                    // could have read it before the restore has ended.
-                    unsafe { super::forwarder::Forwarder::free(word) };
+                freed += batch.garbage.iter().filter(|g| g.is_forwarder()).count();
+                for unlinked in batch.garbage {
+                    // SAFETY: no header word or link reaches it any more, and every section
+                    // that could have reached it before it was unlinked has ended.
+                    unsafe { unlinked.free() };
                 }
-                freed += batch.words.len();
             } else {
                 self.push(batch);
             }
@@ -226,10 +227,10 @@ impl Drop for Limbo {
             // SAFETY: exclusive access; every node came from Box::into_raw.
             let batch = unsafe { Box::from_raw(node) };
             node = batch.next;
-            for &word in &batch.words {
+            for unlinked in batch.garbage {
                 // SAFETY: retired and unreachable; with `&mut self` no thread is in a section
                 // of this heap.
-                unsafe { super::forwarder::Forwarder::free(word) };
+                unsafe { unlinked.free() };
             }
         }
     }
