@@ -14,6 +14,11 @@ use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
 use crate::value::INDEX_MASK;
 use crate::{Error, Result, Value};
 
+/// A space's first allocation: a page, so that an image's first few copies do not each
+/// reallocate its words (the first store's path). Growth then doubles, as `Vec` does; on Linux
+/// a large space grows by `mremap`, without copying (BENCHMARKS.md §11).
+const FIRST_WORDS: usize = 512;
+
 #[derive(Default)]
 pub(crate) struct Space {
     pub(crate) words: Vec<u64>,
@@ -82,7 +87,7 @@ impl Space {
             return Err(Error::TooLarge);
         }
         let hash = self.next_hash();
-        self.words.reserve(HEADER_WORDS + body);
+        self.make_room(HEADER_WORDS + body);
         self.words.push(Header::new(format, hash, body, pad).0);
         self.words.push(class.to_bits());
         let body_at = at + HEADER_WORDS;
@@ -105,7 +110,7 @@ impl Space {
         if (at + HEADER_WORDS + body.len()) as u64 > INDEX_MASK {
             return Err(Error::TooLarge);
         }
-        self.words.reserve(HEADER_WORDS + body.len());
+        self.make_room(HEADER_WORDS + body.len());
         self.words.push(header);
         self.words.push(class);
         self.words
@@ -185,6 +190,14 @@ impl Space {
             *self.word_mut(slot)? = v.to_bits();
         }
         Ok(())
+    }
+
+    fn make_room(&mut self, words: usize) {
+        if self.words.capacity() == 0 {
+            self.words.reserve(words.max(FIRST_WORDS));
+        } else {
+            self.words.reserve(words);
+        }
     }
 
     fn mark_start(&mut self, at: usize) {

@@ -32,8 +32,9 @@ pub(crate) struct Resolutions {
 /// Filter bits per slot.
 const FILTER_BITS: usize = 16;
 
-/// The first capacity: 256 bytes per image that writes a base object.
-const INITIAL: usize = 16;
+/// The first capacity: 1 KiB (and a 128-byte filter) per image that writes a base object, so
+/// that an image's first 32 entries need no rehash on the first store's path.
+const INITIAL: usize = 64;
 
 impl Default for Resolutions {
     fn default() -> Self {

@@ -91,6 +91,26 @@ fn entry(id: u32, target: Loc) -> u64 {
     (key_of(id) << KEY_SHIFT) | target.encode()
 }
 
+/// Takes `slot` for `word` if it is free.
+#[inline]
+fn take_free(slot: &AtomicU64, word: u64) -> bool {
+    // Relaxed: which claimant wins a free entry is all this decides; entries carry no data
+    // for other threads (each image keeps its own answer).
+    if slot.load(Ordering::Relaxed) != EMPTY {
+        return false;
+    }
+    #[cfg(cowheap_mutant = "insert_without_cas")]
+    {
+        backoff();
+        slot.store(word, Ordering::Relaxed);
+        true
+    }
+    // Relaxed: as above.
+    #[cfg(not(cowheap_mutant = "insert_without_cas"))]
+    slot.compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+}
+
 fn marked(link: *mut Level) -> bool {
     link.addr() & MARK != 0
 }
@@ -172,16 +192,8 @@ impl Level {
     /// taken only under a reservation and cleared before theirs is given back.
     fn take(&self, word: u64) {
         loop {
-            for slot in self.entries() {
-                // Relaxed: which claimant wins a free entry is all the CAS decides; entries
-                // carry no data for other threads (each image keeps its own answer).
-                if slot.load(Ordering::Relaxed) == EMPTY
-                    && slot
-                        .compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    return;
-                }
+            if self.entries().iter().any(|slot| take_free(slot, word)) {
+                return;
             }
             backoff();
         }
@@ -400,15 +412,8 @@ impl Forwarder {
     /// room, or the first of a new level linked at the end of the chain. The caller has
     /// reserved it in `state`. Closed levels met on the way are unlinked into `garbage`.
     fn claim(&self, word: u64, garbage: &mut Vec<Unlinked>) {
-        for slot in &self.inline {
-            // Relaxed: as in `Level::take`.
-            if slot.load(Ordering::Relaxed) == EMPTY
-                && slot
-                    .compare_exchange(EMPTY, word, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
+        if self.inline.iter().any(|slot| take_free(slot, word)) {
+            return;
         }
         #[cfg(cowheap_mutant = "relaxed_level_publish")]
         let publish = Ordering::Relaxed;
