@@ -5,6 +5,8 @@
 //! is only their command line: argument parsing, progress, the report's text and JSON forms,
 //! and the exit codes of [`exit`].
 
+#![forbid(unsafe_code)]
+
 mod exit;
 mod inspect;
 mod parse;

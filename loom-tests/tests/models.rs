@@ -160,10 +160,11 @@ fn three_inserts_while_growing() {
 }
 
 /// Model 2c: a second out-of-line level. Three images fill the inline entry and the first
-/// level (2 entries, window 2) before the race; then two more race to create the second level
-/// (8 entries, probed in a window of 2 that may wrap around its end) and claim entries in it,
-/// while an image whose entry sits in the first level looks it up through both links. Needs
-/// 6 images in one heap, above loom's default of 4.
+/// level (2 entries) before the race; then two more race to CAS-link the second level (8
+/// entries, so the claim walks past level 1: one creates it, the other reserves in it or loses
+/// the link CAS and walks to it) and take entries in it, while an image whose entry sits in
+/// the first level reads the object. The final census walks both links. Needs 6 images in one
+/// heap, above loom's default of 4 (`base(8)` seals with `HeapConfig::max_images(8)`).
 #[test]
 fn inserts_grow_a_second_level() {
     model("inserts_grow_a_second_level", Some(4), || {

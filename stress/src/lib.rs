@@ -53,6 +53,7 @@
 //! `run` drives the threads; `assemble` folds lifetimes into the [`Report`]; `progress` and
 //! `rss` are what a front end watches while it runs.
 
+#![forbid(unsafe_code)]
 #![deny(missing_debug_implementations)]
 
 mod assemble;

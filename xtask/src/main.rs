@@ -7,6 +7,8 @@
 //! cargo xtask plot      # BENCHMARKS.md's tables and docs/*.png from those results
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod plot;
 
 use std::process::ExitCode;
