@@ -150,6 +150,7 @@ impl Level {
     }
 
     fn entries(&self) -> &[AtomicU64] {
+        // Relaxed: a loom-only flag, set and read within one model execution's checks.
         #[cfg(loom)]
         assert!(
             !self.freed.load(Ordering::Relaxed),
@@ -261,6 +262,7 @@ impl Level {
     unsafe fn free(level: *mut Level) {
         #[cfg(loom)]
         {
+            // Relaxed: as in `entries`.
             // SAFETY: per the contract; under loom the memory is kept so that a late reader
             // trips the check in `entries` instead of reading freed memory.
             unsafe { &*level }.freed.store(true, Ordering::Relaxed);
@@ -333,6 +335,7 @@ impl Forwarder {
 
     #[inline(always)]
     fn check_alive(&self) {
+        // Relaxed: as in `Level::entries`.
         #[cfg(loom)]
         assert!(
             !self.freed.load(Ordering::Relaxed),
@@ -373,6 +376,7 @@ impl Forwarder {
         let p = std::ptr::with_exposed_provenance_mut::<Forwarder>((word & !FORWARDED) as usize);
         #[cfg(loom)]
         {
+            // Relaxed: as in `Level::entries`.
             // SAFETY: as above; under loom the memory is kept so that a late reader trips
             // `check_alive` instead of reading freed memory.
             unsafe { &*p }.freed.store(true, Ordering::Relaxed);
@@ -677,7 +681,8 @@ pub(super) fn install(
                 continue 'retry;
             }
             // AcqRel: a reservation is ordered with the take-down's CAS on the same word, so a
-            // forwarder with a reservation cannot retire.
+            // forwarder with a reservation cannot retire. Acquire on failure, as the load
+            // above: the value read decides whether the forwarder retired.
             match forwarder.state.compare_exchange(
                 state,
                 state + 1,

@@ -12,8 +12,10 @@
 //!
 //! # Why no safe call sequence can decode a word that is not a header
 //!
-//! The one place a word becomes a `&Forwarder` is [`header::HeaderWord::decode`], and its one
-//! caller, [`arena::Arena::header`], first checks the arena's object-start bitmap. A base
+//! A word becomes a `&Forwarder` in [`header::HeaderWord::decode`], called by
+//! [`arena::Arena::header`], and in `forwarder::install` and `forwarder::remove`, called by
+//! [`arena::Arena::install`] and [`arena::Arena::remove`]; each of those three arena methods
+//! first checks the arena's object-start bitmap. A base
 //! reference that passes a heap's owner check but names the middle of an object (as a forged or
 //! stale reference could) therefore gets `None`, never a decode: callers turn that into
 //! [`Error::StaleReference`](crate::Error::StaleReference). The read fast path loads header

@@ -12,8 +12,10 @@
 //!   when its bit is clear, so no two live images ever share one however they are created. To
 //!   keep ended images' references detectable for as long as possible, numbers are handed out in
 //!   sweeping order: a thread claims the next free bits of one 64-bit word (so creating images
-//!   rarely touches a shared cache line), then takes the next word from a global cursor. A number
-//!   comes back only after the cursor has swept the whole space (2^28 numbers) and found it free.
+//!   rarely touches a shared cache line), then takes the next word from a global cursor; each
+//!   sweep of the cursor over the words starts one bit further into them. A number comes back
+//!   only after the cursor has offered all 2^28 numbers, however images are spread over threads
+//!   (one per fresh thread, which takes a fresh word for one number, included).
 //!   The bitmap is paged lazily: 32 KiB a page, 32 MiB once the whole space has been swept.
 //!
 //! Both use `std` atomics, not the loom shim: their only obligation is uniqueness, which comes
@@ -125,42 +127,71 @@ impl Incarnations {
         let mut fresh_words = 0;
         loop {
             if claim.bit >= 64 {
-                if fresh_words > self.words {
-                    return None;
+                if fresh_words >= self.words {
+                    // Every word was offered from its sweep's starting bit and had nothing
+                    // free from there: look at every bit before saying the space is full.
+                    return self.scan(claim);
                 }
                 fresh_words += 1;
                 // Relaxed: the cursor only spreads threads over the space.
-                let w = self.cursor.fetch_add(1, Ordering::Relaxed) % self.words as u64;
+                let c = self.cursor.fetch_add(1, Ordering::Relaxed);
+                let w = (c % self.words as u64) as usize;
+                // Each sweep over the words starts one bit further in, so that numbers come
+                // back only after all of them were handed out, even where every image is
+                // made on a fresh thread (which takes a fresh word for its one number).
+                let start = (c / self.words as u64 % 64) as u32;
+                if w == 0 && start == 0 {
+                    continue; // number 0 is never handed out
+                }
                 *claim = Claim {
-                    word: w as usize,
-                    bit: if w == 0 { 1 } else { 0 },
+                    word: w,
+                    bit: start,
                 };
             }
-            let word = self.word(claim.word);
-            // Relaxed: a hint for the CAS, which decides.
-            let mut bits = word.load(Ordering::Relaxed);
-            loop {
-                let free = !bits & (u64::MAX << claim.bit);
-                if free == 0 {
-                    claim.bit = 64;
-                    break;
-                }
-                let bit = free.trailing_zeros();
-                // Relaxed: uniqueness needs only the word's modification order.
-                match word.compare_exchange_weak(
-                    bits,
-                    bits | 1 << bit,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        claim.bit = bit + 1;
-                        return Some((claim.word * 64) as u32 + bit);
-                    }
-                    Err(now) => bits = now,
-                }
+            if let Some(n) = self.take_from(claim) {
+                return Some(n);
             }
         }
+    }
+
+    /// The first free number at or above `claim`'s bit in its word; marks the word used up
+    /// if there is none.
+    fn take_from(&self, claim: &mut Claim) -> Option<u32> {
+        let word = self.word(claim.word);
+        // Relaxed: a hint for the CAS, which decides.
+        let mut bits = word.load(Ordering::Relaxed);
+        loop {
+            let free = !bits & (u64::MAX << claim.bit);
+            if free == 0 {
+                claim.bit = 64;
+                return None;
+            }
+            let bit = free.trailing_zeros();
+            // Relaxed: uniqueness needs only the word's modification order.
+            match word.compare_exchange_weak(
+                bits,
+                bits | 1 << bit,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    claim.bit = bit + 1;
+                    return Some((claim.word * 64) as u32 + bit);
+                }
+                Err(now) => bits = now,
+            }
+        }
+    }
+
+    /// Every word from bit 0 (bit 1 of word 0): the last look before `None`.
+    fn scan(&self, claim: &mut Claim) -> Option<u32> {
+        (0..self.words).find_map(|w| {
+            *claim = Claim {
+                word: w,
+                bit: (w == 0) as u32,
+            };
+            self.take_from(claim)
+        })
     }
 
     /// Frees a number for reuse once the cursor comes round again.
@@ -230,9 +261,10 @@ mod tests {
     fn incarnations_sweep_before_reusing_and_skip_the_living() {
         let space = Incarnations::new(4);
         let mut claim = Claim::EMPTY;
-        let first: Vec<u32> = (0..255)
+        let mut first: Vec<u32> = (0..255)
             .map(|_| space.acquire(&mut claim).unwrap())
             .collect();
+        first.sort_unstable();
         assert_eq!(first, (1..256).collect::<Vec<_>>(), "0 is never handed out");
         assert_eq!(space.acquire(&mut claim), None, "all 255 are live");
         // Free every other one: the next sweep hands out exactly those, none twice.
@@ -245,5 +277,44 @@ mod tests {
         again.sort();
         assert_eq!(again, (1..128).map(|k| 2 * k).collect::<Vec<_>>());
         assert_eq!(space.acquire(&mut claim), None);
+    }
+
+    /// One image per fresh thread (a fresh claim each time), each ended before the next: every
+    /// number is handed out once before any comes back. Starting each claim at bit 0 of its
+    /// word handed out 1, 64, 128, 192, then 1 again.
+    #[test]
+    fn fresh_threads_walk_every_number_before_reuse() {
+        let space = Incarnations::new(4);
+        let seen: Vec<u32> = (0..255)
+            .map(|_| {
+                let n = space.acquire(&mut Claim::EMPTY.clone()).unwrap();
+                space.release(n);
+                n
+            })
+            .collect();
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..256).collect::<Vec<_>>(), "in order {seen:?}");
+    }
+
+    /// The process-wide space, as a host making one image per fresh thread uses it: the
+    /// sweep's rotation is what keeps numbers from coming back after 2^22 images.
+    #[test]
+    fn the_process_space_is_swept_a_bit_further_each_pass() {
+        let space = Incarnations::new(BASE_OWNER_FLAG as usize / 64);
+        let words = BASE_OWNER_FLAG as u64 / 64;
+        space.cursor.store(words - 1, Ordering::Relaxed);
+        let last_of_first_sweep = space.acquire(&mut Claim::EMPTY.clone()).unwrap();
+        let first_of_second_sweep = space.acquire(&mut Claim::EMPTY.clone()).unwrap();
+        assert_eq!(last_of_first_sweep, BASE_OWNER_FLAG - 64);
+        assert_eq!(
+            first_of_second_sweep, 1,
+            "the second sweep starts at bit 1 of word 0"
+        );
+        space.cursor.store(words * 2 + 5, Ordering::Relaxed);
+        assert_eq!(
+            space.acquire(&mut Claim::EMPTY.clone()).unwrap(),
+            5 * 64 + 2
+        );
     }
 }

@@ -222,6 +222,7 @@ impl Limbo {
 
 impl Drop for Limbo {
     fn drop(&mut self) {
+        // Acquire: as in `collect`, although with `&mut self` nothing races.
         let mut node = self.head.swap(std::ptr::null_mut(), Ordering::Acquire);
         while !node.is_null() {
             // SAFETY: exclusive access; every node came from Box::into_raw.
