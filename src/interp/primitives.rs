@@ -403,6 +403,8 @@ impl Exec<'_> {
         {
             return Ok(Prim::Fail);
         }
+        // References change wholesale: no context may be reused after this.
+        self.pool.escape_all();
         let mut pairs = Vec::with_capacity(a.size());
         for i in 0..a.size() {
             let x = self.image.read(from, i)?;
