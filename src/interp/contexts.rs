@@ -316,4 +316,34 @@ impl Exec<'_> {
         });
         Ok(Prim::Switched)
     }
+
+    /// Primitive 82, `valueWithArguments: anArray`: `value:`... with the Array's elements.
+    pub(crate) fn prim_value_with_arguments(&mut self, ri: usize) -> Result<Prim, RunError> {
+        let (block, args) = (self.stack[ri], self.stack[ri + 1]);
+        if !args.is_object()
+            || self.class_of(args)? != self.sh.array
+            || !block.is_object()
+            || self.class_of(block)? != self.sh.block_context
+        {
+            return Ok(Prim::Fail);
+        }
+        let n = self.image.size_of(args)?;
+        if self.image.read(block, BLOCK_NARGS)?.as_small_int() != Some(n as i64) {
+            return Ok(Prim::Fail);
+        }
+        let values = (0..n)
+            .map(|i| self.image.read(args, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.stack.truncate(ri + 1);
+        self.stack.extend(values);
+        match self.prim_value(ri, n)? {
+            Prim::Fail => {
+                // Leave the stack as it was found.
+                self.stack.truncate(ri + 1);
+                self.stack.push(args);
+                Ok(Prim::Fail)
+            }
+            done => Ok(done),
+        }
+    }
 }
