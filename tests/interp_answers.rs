@@ -70,4 +70,5 @@ fn blocks_and_contexts() {
     );
     check("thisContext class", "MethodContext");
     check("[:x | x] value: 3", "3");
+    check("[:a :b | a - b] valueWithArguments: #(10 3)", "7");
 }

@@ -10,10 +10,10 @@ use cowheap::interp::{Limits, RunError};
 use cowheap::loader::{class_name, string_value};
 use interp_common::mini;
 
-#[test]
-fn every_selector_answers_or_stops_cleanly() {
-    let (loaded, vm) = mini(0);
-    let heap = &loaded.heap;
+/// One expression per (selector, receiver) pair: every lower-case unary or keyword selector
+/// of up to two parts, each sent to three of a handful of receivers, with a few kinds of
+/// argument.
+fn expressions(heap: &cowheap::BaseHeap) -> Vec<String> {
     let mut selectors: Vec<String> = heap
         .objects()
         .filter(|&o| {
@@ -42,32 +42,41 @@ fn every_selector_answers_or_stops_cleanly() {
         "Object",
     ];
     let args = ["1", "'x'", "nil", "#(3 4)", "0", "-1"];
-    let limits = Limits {
-        bytecodes: 100_000,
-        private_bytes: 2 << 20,
-        depth: 1000,
-    };
-    let mut kinds = BTreeMap::new();
-    let (mut image, mut interp);
-    let runs = selectors
+    selectors
         .iter()
         .flat_map(|s| (0..3).map(move |k| (k, s)))
-        .enumerate();
-    for (n, (k, s)) in runs {
-        let r = receivers[(n / 3 + k * 4) % receivers.len()];
-        let a = args[n % args.len()];
-        let expr = match s.matches(':').count() {
-            0 => format!("{r} {s}"),
-            1 => format!("{r} {s} {a}"),
-            _ => {
-                let (k1, k2) = s.split_at(s.find(':').unwrap() + 1);
-                format!("{r} {k1} {a} {k2} {a}")
+        .enumerate()
+        .map(|(n, (k, s))| {
+            let r = receivers[(n / 3 + k * 4) % receivers.len()];
+            let a = args[n % args.len()];
+            match s.matches(':').count() {
+                0 => format!("{r} {s}"),
+                1 => format!("{r} {s} {a}"),
+                _ => {
+                    let (k1, k2) = s.split_at(s.find(':').unwrap() + 1);
+                    format!("{r} {k1} {a} {k2} {a}")
+                }
             }
-        };
+        })
+        .collect()
+}
+
+const LIMITS: Limits = Limits {
+    bytecodes: 100_000,
+    private_bytes: 2 << 20,
+    depth: 1000,
+};
+
+#[test]
+fn every_selector_answers_or_stops_cleanly() {
+    let (loaded, vm) = mini(0);
+    let heap = &loaded.heap;
+    let mut kinds = BTreeMap::new();
+    for expr in expressions(heap) {
         // A fresh image each time: a run may well `become:` a class into something else,
         // after which that image cannot run anything (nor could a real VM).
-        image = heap.new_image().unwrap();
-        interp = vm.interpreter(limits);
+        let mut image = heap.new_image().unwrap();
+        let mut interp = vm.interpreter(LIMITS);
         let result = interp.evaluate(&mut image, &expr);
         if let Err(e @ (RunError::Malformed(_) | RunError::Heap(_))) = &result {
             panic!("{expr}: {e}");
@@ -77,4 +86,45 @@ fn every_selector_answers_or_stops_cleanly() {
     }
     assert!(kinds["answered"] > 100, "{kinds:?}");
     assert!(kinds["doesNotUnderstand"] > 100, "{kinds:?}");
+}
+
+/// The same runs with and without the reuse of dead contexts: the same outcomes. Answers are
+/// compared by their printString (made with reuse off), stops by kind, the answers of hash
+/// selectors not at all.
+#[test]
+fn context_reuse_changes_no_outcome() {
+    let (loaded, vm) = mini(0);
+    let heap = &loaded.heap;
+    let mut differ = Vec::new();
+    let mut compared = 0;
+    for expr in expressions(heap) {
+        let outcome = |reuse: bool| {
+            let mut image = heap.new_image().unwrap();
+            let mut interp = vm.interpreter(LIMITS);
+            interp.set_context_reuse(reuse);
+            let r = interp.evaluate(&mut image, &expr);
+            interp.set_context_reuse(false);
+            match r {
+                Ok(v) => interp
+                    .print_string(&mut image, v)
+                    .unwrap_or_else(|e| format!("printString stopped: {}", e.kind())),
+                Err(e) => format!("stopped: {}", e.kind()),
+            }
+        };
+        compared += 1;
+        let (on, off) = (outcome(true), outcome(false));
+        // Identity hashes come from the allocation sequence, which reuse shortens.
+        let hashes = expr.contains("ash") || expr.contains("Oop");
+        let kind = |o: &str| o.starts_with("stopped").then(|| o.to_owned());
+        if on != off && (!hashes || kind(&on) != kind(&off)) {
+            differ.push(format!("{expr}: {on} / {off}"));
+        }
+    }
+    assert!(compared > 6000);
+    assert!(
+        differ.is_empty(),
+        "{} differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
 }

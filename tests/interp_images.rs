@@ -3,7 +3,7 @@
 
 mod interp_common;
 
-use cowheap::interp::{run_batch, BatchConfig, Limits};
+use cowheap::interp::{run_batch, BatchConfig, Limits, RunError};
 use cowheap::Value;
 use interp_common::mini;
 
@@ -114,6 +114,48 @@ fn a_method_installed_in_one_image_runs_there_only() {
     assert_eq!(ib.evaluate(&mut b, "10 benchFib").unwrap(), fib);
     assert!(a.stats().copies >= 1);
     assert_eq!(b.stats().copies, 0);
+}
+
+/// Writing a method or a class drops the cache too: the next send sees the change, in that
+/// image only.
+#[test]
+fn writing_a_method_or_a_class_drops_the_cache() {
+    let (loaded, vm) = mini(0);
+    let heap = &loaded.heap;
+    let fib = Value::small_int(177).unwrap();
+    let mut other = heap.new_image().unwrap();
+    let mut io = vm.interpreter(Limits::default());
+    // A method: benchFib's literal #benchFib becomes #factorial (9! + 8! + 1).
+    let mut image = heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    assert_eq!(interp.evaluate(&mut image, "10 benchFib").unwrap(), fib);
+    let flushes = interp.cache_flushes();
+    interp
+        .evaluate(
+            &mut image,
+            "(Integer compiledMethodAt: #benchFib) literalAt: 1 put: #factorial",
+        )
+        .unwrap();
+    assert!(interp.cache_flushes() > flushes);
+    assert_eq!(
+        interp.evaluate(&mut image, "10 benchFib").unwrap(),
+        Value::small_int(403_201).unwrap()
+    );
+    // A class: SmallInteger's superclass becomes Object, so Integer's methods are gone.
+    let mut image = heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    assert_eq!(interp.evaluate(&mut image, "10 benchFib").unwrap(), fib);
+    interp
+        .evaluate(&mut image, "SmallInteger superclass: Object")
+        .unwrap();
+    assert_eq!(
+        interp.evaluate(&mut image, "10 benchFib"),
+        Err(RunError::DoesNotUnderstand {
+            selector: "benchFib".into(),
+            class: "SmallInteger".into()
+        })
+    );
+    assert_eq!(io.evaluate(&mut other, "10 benchFib").unwrap(), fib);
 }
 
 /// A class variable this time: `Utilities setAuthorInitials:` stores into the class pool's

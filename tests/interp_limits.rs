@@ -29,6 +29,16 @@ fn each_limit_gives_its_own_typed_stop() {
         }
         e => panic!("{e}"),
     }
+    // perform: of a Symbol nobody understands is a doesNotUnderstand too, as on a real VM.
+    match stop("3 perform: #fooBar with: 4", small) {
+        RunError::DoesNotUnderstand { selector, class } => {
+            assert_eq!(
+                (selector.as_str(), class.as_str()),
+                ("fooBar", "SmallInteger")
+            )
+        }
+        e => panic!("{e}"),
+    }
     assert_eq!(
         stop("30 benchFib", small),
         RunError::BytecodeLimit { limit: 10_000 }

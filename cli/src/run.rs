@@ -55,7 +55,8 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     let report = run_batch(&loaded.heap, &vm, &args.expr, &config)
         .map_err(|e| Failure::Run(e.to_string()))?;
     if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Io(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&json_report(&report))
+            .map_err(|e| Failure::Io(e.to_string()))?;
         write_out(&(json + "\n"));
     } else {
         print_text(&report);
@@ -65,6 +66,23 @@ pub fn run(args: Args) -> Result<Code, Failure> {
         None if !report.base_unchanged() => Code::VerificationFailed,
         None => Code::Success,
     })
+}
+
+/// The report as JSON: the library's report, and what the text form computes from it (the
+/// rates, whether the base is unchanged).
+fn json_report(report: &cowheap::interp::BatchReport) -> serde_json::Value {
+    let rate = |n: u64, s: f64| n as f64 / s.max(1e-9);
+    let mut json = serde_json::json!(report);
+    json["base_unchanged"] = report.base_unchanged().into();
+    json["bytecodes_per_sec"] = report.bytecodes_per_sec().into();
+    json["sends_per_sec"] = report.sends_per_sec().into();
+    if let Some(runs) = json["runs"].as_array_mut() {
+        for (j, r) in runs.iter_mut().zip(&report.runs) {
+            j["bytecodes_per_sec"] = rate(r.bytecodes, r.seconds).into();
+            j["sends_per_sec"] = rate(r.sends, r.seconds).into();
+        }
+    }
+    json
 }
 
 /// Appends a line to the report text.

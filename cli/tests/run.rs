@@ -48,4 +48,20 @@ fn the_command_exits_with_a_code_per_kind_of_stop() {
         .collect();
     assert_eq!(answers, ["1", "2", "3"]);
     assert_eq!(report["checksum_before"], report["checksum_after"]);
+    assert_eq!(report["base_unchanged"], true);
+    assert!(report["bytecodes_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(report["sends_per_sec"].as_f64().unwrap() > 0.0);
+    for r in report["runs"].as_array().unwrap() {
+        for field in ["bytecodes", "sends", "copies", "private_bytes"] {
+            assert!(r[field].is_u64(), "{field}: {r}");
+        }
+        assert!(r["bytecodes_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["sends_per_sec"].is_f64(), "{r}");
+    }
+    // A stop in JSON: its kind and message, and the exit code of that kind.
+    let (code, out) = run(&["--json", "3 zork"]);
+    assert_eq!(code, Some(5), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["runs"][0]["stopped"]["kind"], "doesNotUnderstand");
+    assert_eq!(report["runs"][0]["answer"], serde_json::Value::Null);
 }

@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 
+use super::contexts::ContextPool;
 use super::lookup::MethodCache;
 use super::method::Method;
 use super::special::{Shared, ASSOCIATION_VALUE};
@@ -65,6 +66,7 @@ pub(crate) struct Exec<'a> {
     pub(crate) image: &'a mut Image,
     pub(crate) sh: &'a Shared,
     pub(crate) cache: &'a mut MethodCache,
+    pub(crate) pool: &'a mut ContextPool,
     pub(crate) stack: Vec<Value>,
     pub(crate) frames: Vec<Frame>,
     pub(crate) limits: Limits,
@@ -84,6 +86,7 @@ impl<'a> Exec<'a> {
         image: &'a mut Image,
         sh: &'a Shared,
         cache: &'a mut MethodCache,
+        pool: &'a mut ContextPool,
         mut stack: Vec<Value>,
         mut frames: Vec<Frame>,
         limits: Limits,
@@ -97,6 +100,7 @@ impl<'a> Exec<'a> {
             image,
             sh,
             cache,
+            pool,
             stack,
             frames,
             limits,
@@ -113,6 +117,9 @@ impl<'a> Exec<'a> {
     pub(crate) fn finish<T>(mut self, r: Result<T, RunError>) -> Result<T, RunError> {
         self.stats.bytecodes = self.bytecodes;
         self.stats.sends = self.sends;
+        // After a stop, the frames never returned: what they made stays (a successful run
+        // has returned every frame, and tracks nothing any more).
+        self.pool.escape_all();
         self.stack.clear();
         self.frames.clear();
         *self.home.0 = std::mem::take(&mut self.stack);
@@ -223,6 +230,9 @@ impl<'a> Exec<'a> {
     /// Stores into a pointers object (or a method's literal), keeping the method cache honest.
     #[inline]
     pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
+        if v.is_object() && !self.pool.idle() {
+            self.pool.note_store(obj, v);
+        }
         // This image's own objects (contexts, new objects, copies) are their own canonical
         // reference: store in place unless the cache watches them.
         if !self.cache.watches(obj) && self.image.set_private_slot(obj, index, v) {

@@ -135,6 +135,31 @@ impl Image {
         }
     }
 
+    /// Overwrites every slot of one of this image's own pointers objects with `slots` (the
+    /// interpreter reusing a dead context); `false` (and nothing written) if `obj` is not
+    /// such an object of exactly that size, or a value is one this image could not hold.
+    pub(crate) fn refill_private(&mut self, obj: Value, slots: &[Value]) -> bool {
+        if slots.iter().any(|v| {
+            v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.incarnation)
+        }) {
+            return false;
+        }
+        let Some(first) = self.private_slot_word(obj, 0) else {
+            return false;
+        };
+        if Header(self.space.words[obj.index()]).body_words() != slots.len() {
+            return false;
+        }
+        for (w, v) in self.space.words[first..first + slots.len()]
+            .iter_mut()
+            .zip(slots)
+        {
+            *w = v.to_bits();
+        }
+        self.counters().writes.bump();
+        true
+    }
+
     /// Bytes this image's private space holds now.
     pub(crate) fn private_len_bytes(&self) -> usize {
         self.space.len() * 8

@@ -39,7 +39,7 @@ impl Hasher for BitsHasher {
     }
 }
 
-type BitsBuild = BuildHasherDefault<BitsHasher>;
+pub(crate) type BitsBuild = BuildHasherDefault<BitsHasher>;
 
 #[derive(Clone)]
 struct Entry {

@@ -102,6 +102,7 @@ impl Vm {
         Interpreter {
             shared: self.shared.clone(),
             cache: lookup::MethodCache::default(),
+            pool: contexts::ContextPool::default(),
             limits,
             stats: RunStats::default(),
             incarnation: None,
@@ -266,6 +267,8 @@ impl RunStats {
 pub struct Interpreter {
     shared: Arc<special::Shared>,
     cache: lookup::MethodCache,
+    /// Dead contexts of this image, for reuse.
+    pool: contexts::ContextPool,
     limits: Limits,
     stats: RunStats,
     incarnation: Option<u32>,
@@ -306,9 +309,25 @@ impl Interpreter {
         self.cache.flushes
     }
 
+    /// How many contexts this image reused instead of allocating: contexts die with their
+    /// home frame unless they escaped (see the guide's "Contexts").
+    pub fn contexts_reused(&self) -> u64 {
+        self.pool.reused
+    }
+
+    /// Turns the reuse of dead contexts off (`false`) or on (the default). Off, every context
+    /// stays in the image's private space until the image ends, as with no reuse at all: for
+    /// comparing the two, and for a host that inspects contexts after a run.
+    pub fn set_context_reuse(&mut self, on: bool) {
+        self.pool.off = !on;
+    }
+
     fn bind(&mut self, image: &Image) {
         if self.incarnation != Some(image.incarnation()) {
             self.cache = lookup::MethodCache::default();
+            let off = self.pool.off;
+            self.pool = contexts::ContextPool::default();
+            self.pool.off = off;
             self.incarnation = Some(image.incarnation());
         }
     }
@@ -401,6 +420,7 @@ impl Interpreter {
             image,
             &self.shared,
             &mut self.cache,
+            &mut self.pool,
             std::mem::take(&mut self.stack),
             std::mem::take(&mut self.frames),
             self.limits,

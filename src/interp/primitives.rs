@@ -9,10 +9,10 @@
 //! | 68, 69 | CompiledMethod `objectAt:`, `objectAt:put:` (header and literals) |
 //! | 70, 71 | `basicNew`, `basicNew:` from the class's instance specification |
 //! | 72, 128 | `arrayBecomeOneWay:`, `elementsExchangeIdentityWith:` through this image's forwarders (see `become`) |
-//! | 73-75 | `instVarAt:`, `instVarAt:put:`, `identityHash`/`asOop` |
+//! | 73-75 | `instVarAt:`, `instVarAt:put:` (fixed fields only, as the real VM), `identityHash`/`asOop` |
 //! | 79 | `newMethod:header:` (a CompiledMethod with nil literals and zeroed bytecodes) |
-//! | 80, 81 | `blockCopy:`, `value`/`value:`... (see `contexts.rs`) |
-//! | 83, 84 | `perform:` (with up to its arguments), `perform:withArguments:` |
+//! | 80, 81, 82 | `blockCopy:`, `value`/`value:`..., `valueWithArguments:` (see `contexts.rs`) |
+//! | 83, 84 | `perform:` (with up to its arguments), `perform:withArguments:`; a Symbol the receiver does not understand is a doesNotUnderstand |
 //! | 105 | `replaceFrom:to:with:startingAt:` between objects of one kind |
 //! | 85, 86 | Semaphore `signal`, `wait` with one process: excess signals count, a `wait` that would block stops the image |
 //! | 89, 116, 119 | `flushCache`, `flushCacheByMethod:`, `flushCacheSelective:` (this image's method cache) |
@@ -286,11 +286,21 @@ impl Exec<'_> {
                 _ => Ok(Prim::Fail),
             },
             (73, 1) | (74, 2) => {
-                if !rcvr.is_object() || self.image.format_of(rcvr)? != Format::Pointers {
+                // Fixed fields only, as the real VM's primitive: past them it fails, and the
+                // image's fallback (`basicAt: index - self class instSize`) takes over.
+                if !rcvr.is_object() {
                     return Ok(Prim::Fail);
                 }
-                let len = self.image.shape(rcvr)?.len;
-                let Some(i) = Self::element(self.arg(ri, 0), len) else {
+                let shape = self.image.shape(rcvr)?;
+                let fixed = match (shape.format, shape.code) {
+                    (Format::Pointers, 0 | 1) => shape.len,
+                    (Format::Pointers, 3 | 4) => {
+                        let class = self.class_of(rcvr)?;
+                        self.inst_size(class)?.min(shape.len)
+                    }
+                    _ => 0,
+                };
+                let Some(i) = Self::element(self.arg(ri, 0), fixed) else {
                     return Ok(Prim::Fail);
                 };
                 if p == 73 {
@@ -307,6 +317,7 @@ impl Exec<'_> {
             }
             (80, 1) => self.prim_block_copy(ri),
             (81, _) => self.prim_value(ri, nargs),
+            (82, 1) => self.prim_value_with_arguments(ri),
             (83, 1..) => self.perform(ri, nargs),
             (84, 2) => self.perform_with_arguments(ri),
             (105, 4) => self.replace(ri),
@@ -403,6 +414,8 @@ impl Exec<'_> {
         {
             return Ok(Prim::Fail);
         }
+        // References change wholesale: no context may be reused after this.
+        self.pool.escape_all();
         let mut pairs = Vec::with_capacity(a.size());
         for i in 0..a.size() {
             let x = self.image.read(from, i)?;
@@ -497,7 +510,7 @@ impl Exec<'_> {
         let rcvr = self.stack[ri];
         let class = self.class_of(rcvr)?;
         let Some(m) = self.cache.lookup(self.image, self.sh, class, selector)? else {
-            return Ok(Prim::Fail);
+            return self.perform_not_understood(selector, rcvr);
         };
         if m.num_args != nargs - 1 {
             return Ok(Prim::Fail);
@@ -517,7 +530,7 @@ impl Exec<'_> {
         let rcvr = self.stack[ri];
         let class = self.class_of(rcvr)?;
         let Some(m) = self.cache.lookup(self.image, self.sh, class, selector)? else {
-            return Ok(Prim::Fail);
+            return self.perform_not_understood(selector, rcvr);
         };
         if m.num_args != n {
             return Ok(Prim::Fail);
@@ -529,6 +542,17 @@ impl Exec<'_> {
         self.stack.extend(values);
         self.sends += 1;
         self.flow_to_prim(m, ri, n)
+    }
+
+    /// A `perform:` of a Symbol that the receiver does not understand is a
+    /// doesNotUnderstand, as on a real VM; anything else as a selector (nil, a String) fails
+    /// into the image's fallback, which says what is wrong with it.
+    fn perform_not_understood(&mut self, selector: Value, rcvr: Value) -> Result<Prim, RunError> {
+        if selector.is_object() && self.class_of(selector)? == self.sh.symbol {
+            Err(self.dnu(selector, rcvr))
+        } else {
+            Ok(Prim::Fail)
+        }
     }
 
     fn flow_to_prim(

@@ -146,12 +146,18 @@ impl Exec<'_> {
     /// value when the bottom frame returned.
     #[inline(always)]
     pub(crate) fn return_from(&mut self, from: usize, v: Value) -> Result<Option<Value>, RunError> {
+        if v.is_object() && !self.pool.idle() {
+            self.pool.note_return(v, from.checked_sub(1));
+        }
         while self.frames.len() > from {
             let f = self.frames.pop().ok_or_else(underflow)?;
             if f.block.is_none() {
                 if let Some(c) = f.ctx {
                     self.context_returned(c)?;
                 }
+            }
+            if !self.pool.idle() {
+                self.pool.release(self.frames.len());
             }
             if self.frames.len() == from {
                 self.stack.truncate(f.bp);
