@@ -6,6 +6,7 @@
 use crate::kernel::arena::Arena;
 use crate::kernel::header::HeaderWord;
 use crate::kernel::ids::IdAllocator;
+use crate::kernel::slab::Slabs;
 use crate::object::{Header, Loc, FORWARDED};
 use crate::{BaseHeap, Format, Value};
 
@@ -73,8 +74,14 @@ impl SlotTableBench {
     pub fn insert(&self, id: u32, target: u64) {
         let mut garbage = Vec::new();
         let section = self.arena.enter(id);
-        self.arena
-            .install(0, id, Loc::Private(target as usize), &section, &mut garbage);
+        self.arena.install(
+            0,
+            id,
+            Loc::Private(target as usize),
+            &section,
+            &mut garbage,
+            &mut Slabs::default(),
+        );
         drop(section);
         self.arena.retire(garbage, &self.ids);
     }

@@ -47,6 +47,8 @@ pub struct Image {
     /// a private reference read from a slot needs no look at the header it names (a load
     /// that misses the cache on a large space).
     pub(crate) private_becomes: bool,
+    /// Where this image's new forwarders come from.
+    pub(crate) slabs: crate::kernel::slab::Slabs,
     root_overrides: Vec<(String, Value)>,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -93,6 +95,7 @@ impl BaseHeap {
             space: Space::new(incarnation),
             resolutions: Default::default(),
             private_becomes: false,
+            slabs: Default::default(),
             root_overrides: Vec::new(),
             _not_sync: PhantomData,
         })

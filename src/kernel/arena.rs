@@ -7,6 +7,7 @@ use super::forwarder::{self, Installed, Unlinked};
 use super::header::{HeaderWord, FORWARDED};
 use super::ids::IdAllocator;
 use super::reclaim::{Limbo, Section, Sections};
+use super::slab::Slabs;
 use super::sync::{AtomicU64, Ordering};
 use crate::object::{Header, Loc};
 
@@ -138,19 +139,26 @@ impl Arena {
         target: Loc,
         section: &Section,
         garbage: &mut Vec<Unlinked>,
+        slabs: &mut Slabs,
     ) -> Option<Installed> {
         self.is_start(at)
-            .then(|| forwarder::install(&self.words[at], id, target, section, garbage))
+            .then(|| forwarder::install(&self.words[at], id, target, section, garbage, slabs))
     }
 
     /// The first-store fast path: installs a new forwarder with image `id`'s entry if the
     /// object at `at` has none, needing no section. `None` if it did nothing: the object is
     /// forwarded (or no object starts at `at`), and [`install`](Self::install) must run.
-    pub(crate) fn install_fresh(&self, at: usize, id: u32, target: Loc) -> Option<Installed> {
+    pub(crate) fn install_fresh(
+        &self,
+        at: usize,
+        id: u32,
+        target: Loc,
+        slabs: &mut Slabs,
+    ) -> Option<Installed> {
         if !self.is_start(at) {
             return None;
         }
-        forwarder::install_fresh(&self.words[at], id, target)
+        forwarder::install_fresh(&self.words[at], id, target, slabs)
     }
 
     /// Removes image `id`'s entry from the forwarder of the object at `at`. What that unlinks

@@ -46,6 +46,7 @@
 
 use super::header::FORWARDED;
 use super::reclaim::Section;
+use super::slab::{Slab, Slabs};
 use super::sync::{backoff, AtomicPtr, AtomicU64, GetMutPtr, Ordering, PublishedCell};
 use crate::object::Loc;
 
@@ -292,7 +293,7 @@ impl Unlinked {
     /// exclusive access to the arena.
     pub(super) unsafe fn free(self) {
         match self {
-            // SAFETY: per the contract; a retired forwarder's word came from `into_word`.
+            // SAFETY: per the contract; a retired forwarder's word came from `word_of`.
             Unlinked::Forwarder(word) => unsafe { Forwarder::free(word) },
             // SAFETY: per the contract; levels come from `Box::into_raw` in `claim`.
             Unlinked::Level(level) => unsafe { Level::free(level) },
@@ -306,6 +307,8 @@ pub(crate) struct Forwarder {
     state: AtomicU64,
     inline: [AtomicU64; INLINE],
     next: AtomicPtr<Level>,
+    /// The slab it was carved from, which its free gives its slot back to.
+    slab: *mut Slab,
     /// Under loom a forwarder is marked rather than freed, so that a model reaching one after
     /// its reclamation fails an assertion instead of reading freed memory.
     #[cfg(loom)]
@@ -313,17 +316,23 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    fn new(original: u64, id: u32, target: Loc) -> Box<Forwarder> {
-        Box::new(Forwarder {
+    fn new(original: u64, id: u32, target: Loc, slab: *mut Slab) -> Forwarder {
+        Forwarder {
             original: PublishedCell::new(original),
             state: AtomicU64::new(1),
             inline: std::array::from_fn(|i| {
                 AtomicU64::new(if i == 0 { entry(id, target) } else { EMPTY })
             }),
             next: AtomicPtr::new(std::ptr::null_mut()),
+            slab,
             #[cfg(loom)]
             freed: loom::sync::atomic::AtomicBool::new(false),
-        })
+        }
+    }
+
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn for_tests(slab: *mut Slab) -> Forwarder {
+        Forwarder::new(0, 0, Loc::Private(0), slab)
     }
 
     /// The original header word of the forwarded base object.
@@ -344,8 +353,7 @@ impl Forwarder {
     }
 
     /// The header word that points to a new forwarder.
-    fn into_word(self: Box<Forwarder>) -> u64 {
-        let p = Box::into_raw(self);
+    fn word_of(p: *mut Forwarder) -> u64 {
         debug_assert_eq!(p.addr() as u64 & FORWARDED, 0);
         p.expose_provenance() as u64 | FORWARDED
     }
@@ -359,7 +367,7 @@ impl Forwarder {
     #[inline]
     pub(super) unsafe fn from_word<'a>(word: u64) -> &'a Forwarder {
         let p = std::ptr::with_exposed_provenance::<Forwarder>((word & !FORWARDED) as usize);
-        // SAFETY: per the contract, the word came from `into_word`, was published with
+        // SAFETY: per the contract, the word came from `word_of`, was published with
         // Release, and is not freed before the caller's section ends.
         let f = unsafe { &*p };
         f.check_alive();
@@ -369,9 +377,9 @@ impl Forwarder {
     /// Frees the forwarder a header word points to, and the levels still linked to it.
     ///
     /// # Safety
-    /// The word came from `into_word`, and no thread can reach the forwarder any more: it was
-    /// never published, or it is retired, unlinked and past its grace period, or the caller has
-    /// exclusive access to the arena.
+    /// The word came from `word_of`, and no thread can reach the forwarder any more: it is
+    /// retired, unlinked and past its grace period, or the caller has exclusive access to the
+    /// arena.
     unsafe fn free(word: u64) {
         let p = std::ptr::with_exposed_provenance_mut::<Forwarder>((word & !FORWARDED) as usize);
         #[cfg(loom)]
@@ -382,8 +390,23 @@ impl Forwarder {
             unsafe { &*p }.freed.store(true, Ordering::Relaxed);
         }
         #[cfg(not(loom))]
-        // SAFETY: as above: the pointer came from `Box::into_raw` and nothing else holds it.
-        drop(unsafe { Box::from_raw(p) });
+        // SAFETY: as above.
+        unsafe {
+            Forwarder::free_in_slab(p)
+        };
+    }
+
+    /// Drops a forwarder and gives its slot back to its slab.
+    ///
+    /// # Safety
+    /// `p` came from `Slabs::alloc`, is freed once, and no thread can reach it any more.
+    pub(super) unsafe fn free_in_slab(p: *mut Forwarder) {
+        // SAFETY: per the contract.
+        let slab = unsafe { (*p).slab };
+        // SAFETY: per the contract; dropping frees the levels still linked.
+        unsafe { std::ptr::drop_in_place(p) };
+        // SAFETY: the slot was this forwarder's, and is not used again.
+        unsafe { Slab::release(slab, 1) };
     }
 
     /// Every level, in chain order, closed ones included.
@@ -604,21 +627,33 @@ pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
 /// The first-store fast path: installs a new forwarder holding image `id`'s entry if the
 /// object has none, without a section (nothing is dereferenced: a plain header is replaced by
 /// CAS). `None` if the object is forwarded, or the CAS lost: then [`install`] must run, in a
-/// section.
-pub(super) fn install_fresh(header: &AtomicU64, id: u32, target: Loc) -> Option<Installed> {
+/// section. A new forwarder comes from the image's `slabs`.
+pub(super) fn install_fresh(
+    header: &AtomicU64,
+    id: u32,
+    target: Loc,
+    slabs: &mut Slabs,
+) -> Option<Installed> {
     // Relaxed: only the bits are tested; the CAS in `publish` decides, and a forwarded word
     // sends the caller to `install`, which loads again inside a section.
     let word = header.load(Ordering::Relaxed);
     if word & FORWARDED != 0 {
         return None;
     }
-    publish(header, word, id, target)
+    publish(header, word, id, target, slabs)
 }
 
 /// Replaces the plain header `word` by a new forwarder holding image `id`'s entry. `None` if
 /// the CAS lost (the header changed meanwhile).
-fn publish(header: &AtomicU64, word: u64, id: u32, target: Loc) -> Option<Installed> {
-    let tagged = Forwarder::new(word, id, target).into_word();
+fn publish(
+    header: &AtomicU64,
+    word: u64,
+    id: u32,
+    target: Loc,
+    slabs: &mut Slabs,
+) -> Option<Installed> {
+    let p = slabs.alloc(|slab| Forwarder::new(word, id, target, slab));
+    let tagged = Forwarder::word_of(p);
     #[cfg(cowheap_mutant = "relaxed_publish")]
     let publish = Ordering::Relaxed;
     // Release: the forwarder is initialised before any reader can follow the word.
@@ -634,9 +669,9 @@ fn publish(header: &AtomicU64, word: u64, id: u32, target: Loc) -> Option<Instal
         }
         #[cfg(not(cowheap_mutant = "blind_overwrite"))]
         Err(_) => {
-            // SAFETY: `tagged` came from `into_word` above and lost the race, so no other
-            // thread ever saw it.
-            unsafe { Forwarder::free(tagged) };
+            // SAFETY: `p` is the slab's last answer and lost the race, so no other thread
+            // ever saw it.
+            unsafe { slabs.unalloc(p) };
             None
         }
     }
@@ -652,11 +687,12 @@ pub(super) fn install(
     target: Loc,
     section: &Section,
     garbage: &mut Vec<Unlinked>,
+    slabs: &mut Slabs,
 ) -> Installed {
     'retry: loop {
         let word = observe(header, section);
         if word & FORWARDED == 0 {
-            match publish(header, word, id, target) {
+            match publish(header, word, id, target, slabs) {
                 Some(installed) => return installed,
                 None => continue 'retry,
             }

@@ -9,6 +9,7 @@
 //!   (reused, never while live).
 //! * [`reclaim`]: sections and grace periods, so that a taken-down forwarder is freed only once
 //!   no thread can hold it.
+//! * [`slab`]: per-image slabs that forwarders are carved from, freed by their last slot.
 //!
 //! # Why no safe call sequence can decode a word that is not a header
 //!
@@ -40,4 +41,5 @@ pub(crate) mod header;
 pub(crate) mod ids;
 pub(crate) mod owners;
 pub(crate) mod reclaim;
+pub(crate) mod slab;
 pub(crate) mod sync;
