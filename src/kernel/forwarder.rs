@@ -307,7 +307,9 @@ pub(crate) struct Forwarder {
     state: AtomicU64,
     inline: [AtomicU64; INLINE],
     next: AtomicPtr<Level>,
-    /// The slab it was carved from, which its free gives its slot back to.
+    /// The slab it was carved from, which its free gives its slot back to (under loom
+    /// forwarders are marked, never freed).
+    #[cfg_attr(loom, allow(dead_code))]
     slab: *mut Slab,
     /// Under loom a forwarder is marked rather than freed, so that a model reaching one after
     /// its reclamation fails an assertion instead of reading freed memory.
