@@ -402,6 +402,7 @@ impl Forwarder {
     ///
     /// # Safety
     /// `p` came from `Slabs::alloc`, is freed once, and no thread can reach it any more.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(super) unsafe fn free_in_slab(p: *mut Forwarder) {
         // SAFETY: per the contract.
         let slab = unsafe { (*p).slab };
