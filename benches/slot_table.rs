@@ -195,18 +195,9 @@ fn bench(c: &mut Criterion) {
     for n in [1usize, 8, 64, 1024] {
         let t: SlotTableBench = filled(n);
         let (used, capacity) = t.census();
-        // A forwarder is its original header, two inline entries and a level pointer
-        // (32 bytes); each level of 8, 32, 128, ... entries is a heap block of its entries
-        // plus a `Level` (boxed-slice pointer and length, next pointer: 24 bytes).
-        let (mut levels_bytes, mut left, mut len) = (0usize, capacity - 2, 8usize);
-        while left > 0 {
-            levels_bytes += 24 + 8 * len;
-            left -= len;
-            len *= 4;
-        }
         mem.push(serde_json::json!({
             "entries": n, "cowheap_used": used, "cowheap_capacity_entries": capacity,
-            "cowheap_bytes": 32 + levels_bytes,
+            "cowheap_bytes": t.bytes(),
             "rcu_bytes": 8 + 24 + 16 * n,
             "dense_bytes_for_65536_ids": 65536 * 8,
         }));

@@ -117,4 +117,13 @@ impl SlotTableBench {
             _ => (0, 0),
         }
     }
+
+    /// Bytes the forwarder and its levels occupy (allocator overhead not counted).
+    pub fn bytes(&self) -> usize {
+        let section = self.arena.enter_outsider();
+        match self.arena.header(0, &section) {
+            Some(HeaderWord::Forwarded(f)) => f.footprint(),
+            _ => 0,
+        }
+    }
 }

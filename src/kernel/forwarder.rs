@@ -581,6 +581,16 @@ impl Forwarder {
         })
     }
 
+    /// Bytes of the forwarder and its levels, for the bench API.
+    #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
+    pub(crate) fn footprint(&self) -> usize {
+        std::mem::size_of::<Forwarder>()
+            + self
+                .levels()
+                .map(|l| std::mem::size_of::<Level>() + 8 * l.entries().len())
+                .sum::<usize>()
+    }
+
     /// Occupied entries and allocated capacity, for statistics.
     pub(crate) fn census(&self) -> (usize, usize) {
         // Relaxed: a statistic; exact when no image is installing or ending.
