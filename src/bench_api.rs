@@ -4,24 +4,17 @@
 #![forbid(unsafe_code)]
 
 use crate::kernel::arena::Arena;
-use crate::kernel::header::HeaderWord;
+use crate::kernel::header::Forwarding;
 use crate::kernel::ids::IdAllocator;
 use crate::kernel::slab::Slabs;
 use crate::object::{Header, Loc, FORWARDED};
 use crate::{BaseHeap, Format, Value};
 
 /// A copy of a sealed base's arena words, laid out exactly as the heap lays them out:
-/// `[header][class][body]` per object, references as [`Value`] bits. A forwarded header is
-/// reported as the object's original header.
+/// `[header][class][body]` per object, references as [`Value`] bits.
 pub fn arena_words(heap: &BaseHeap) -> Vec<u64> {
     let arena = heap.arena();
-    let mut words: Vec<u64> = (0..arena.len()).map(|i| arena.word(i)).collect();
-    for at in arena.starts() {
-        if let Some(h) = arena.sealed_header(at) {
-            words[at] = h.0;
-        }
-    }
-    words
+    (0..arena.len()).map(|i| arena.word(i)).collect()
 }
 
 /// The arena word index of a reference (its header word), for benchmarks that address a plain
@@ -90,9 +83,9 @@ impl SlotTableBench {
     #[inline]
     pub fn lookup(&self, id: u32) -> Option<u64> {
         let section = self.arena.enter_outsider();
-        match self.arena.header(0, &section)? {
-            HeaderWord::Plain => None,
-            HeaderWord::Forwarded(f) => f.lookup(id).map(|loc| match loc {
+        match self.arena.forwarding(0, &section)? {
+            Forwarding::Plain => None,
+            Forwarding::Forwarded(f) => f.lookup(id).map(|loc| match loc {
                 Loc::Private(i) | Loc::Base(i) => i as u64,
             }),
         }
@@ -112,8 +105,8 @@ impl SlotTableBench {
     /// Occupied entries and allocated entry capacity.
     pub fn census(&self) -> (usize, usize) {
         let section = self.arena.enter_outsider();
-        match self.arena.header(0, &section) {
-            Some(HeaderWord::Forwarded(f)) => f.census(),
+        match self.arena.forwarding(0, &section) {
+            Some(Forwarding::Forwarded(f)) => f.census(),
             _ => (0, 0),
         }
     }
@@ -121,8 +114,8 @@ impl SlotTableBench {
     /// Bytes the forwarder and its levels occupy (allocator overhead not counted).
     pub fn bytes(&self) -> usize {
         let section = self.arena.enter_outsider();
-        match self.arena.header(0, &section) {
-            Some(HeaderWord::Forwarded(f)) => f.footprint(),
+        match self.arena.forwarding(0, &section) {
+            Some(Forwarding::Forwarded(f)) => f.footprint(),
             _ => 0,
         }
     }

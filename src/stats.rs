@@ -23,9 +23,10 @@ pub struct ImageStats {
     pub forwarders_installed: u64,
     /// Entries this image added to forwarders other images had installed.
     pub entries_added: u64,
-    /// Forwarded base objects met on the general read or write paths, each answered from
-    /// this image's own resolutions or the sealed headers (the fast paths, which read and
-    /// store through the image's own copies, answer without counting).
+    /// Base objects met on the general read or write paths that this image had diverged
+    /// from (copied, or made `become` something), each followed through its own entry (the
+    /// fast paths, which read and store through the image's own copies, answer without
+    /// counting). What other images wrote costs this image nothing, and is not counted.
     pub lookups: u64,
     /// Private slots rewritten to point straight at this image's target (lazy become).
     pub fixups: u64,

@@ -130,7 +130,7 @@ pub fn table(r: &Report) -> String {
         (
             "fix-ups",
             format!(
-                "{} · becomes {} · allocations {} · forwarder look-ups {}",
+                "{} · becomes {} · allocations {} · own-entry look-ups {}",
                 HumanCount(h.fixups),
                 HumanCount(h.becomes),
                 HumanCount(h.allocations),

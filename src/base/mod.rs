@@ -13,7 +13,7 @@ pub use builder::BaseBuilder;
 pub use kernel::Kernel;
 
 use crate::kernel::arena::Arena;
-use crate::kernel::header::HeaderWord;
+use crate::kernel::header::Forwarding;
 use crate::kernel::ids::IdAllocator;
 use crate::kernel::sync::{Arc, AtomicU64};
 use crate::object::{Header, HEADER_WORDS};
@@ -144,11 +144,11 @@ impl BaseHeap {
         self.inner.base_owner
     }
 
-    /// The header the object had when sealed, whether or not it is forwarded now.
+    /// The header the object was sealed with (base words never change).
     pub(crate) fn original_header(&self, index: usize) -> Result<Header> {
         self.inner
             .arena
-            .sealed_header(index)
+            .object_header(index)
             .ok_or(Error::StaleReference)
     }
 
@@ -344,7 +344,7 @@ impl BaseHeap {
         let arena = &self.inner.arena;
         let section = arena.enter_outsider();
         for &start in self.inner.starts.iter() {
-            if let Some(HeaderWord::Forwarded(f)) = arena.header(start as usize, &section) {
+            if let Some(Forwarding::Forwarded(f)) = arena.forwarding(start as usize, &section) {
                 let (used, capacity) = f.census();
                 census.forwarders += 1;
                 census.entries += used;
@@ -362,7 +362,7 @@ impl BaseHeap {
         let arena = &self.inner.arena;
         let section = arena.enter_outsider();
         let mut census = ObjectCensus::default();
-        if let Some(HeaderWord::Forwarded(f)) = arena.header(at, &section) {
+        if let Some(Forwarding::Forwarded(f)) = arena.forwarding(at, &section) {
             census.images = f.holders().collect();
             census.entry_capacity = f.census().1;
         }

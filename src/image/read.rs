@@ -1,12 +1,13 @@
 //! The read path (DESIGN.md §3).
 //!
-//! Reading slot k of an unforwarded base object costs one Acquire load of the header word,
-//! which the bounds check needs anyway, and one test of its forwarded bit. The value read is
-//! then checked the same way, so that a reference to an object this image has diverged from
-//! is followed to this image's target before anyone sees it. Forwarded objects cost a
-//! slot-table look-up (a few loads); chains (copies that later `become` something else) are
-//! followed to the end, as Spur does. A reference read out of a private object that had to be
-//! followed is rewritten in place: the lazy become.
+//! Reading slot k of a base object costs the object-start check and the header load the
+//! bounds check needs anyway, and nothing for what other images did: base words never change,
+//! and other images' divergence lives in the object's forwarding word, which the read path never
+//! loads. What this image itself diverged from is in its resolutions, probed first once it has
+//! any. The value read is checked the same way, so that a reference to an object this image
+//! has diverged from is followed to its target before anyone sees it; chains (copies that
+//! later `become` something else) are followed to the end, as Spur does. A reference read out
+//! of a private object that had to be followed is rewritten in place: the lazy become.
 
 use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
@@ -44,14 +45,9 @@ impl Image {
             if !arena.is_start(at) {
                 return self.read_general(obj, index);
             }
-            let mut word = arena.word(at);
-            if word & FORWARDED != 0 {
-                // Forwarded by other images only: this image sees it as sealed.
-                match arena.sealed_header(at) {
-                    Some(header) => word = header.0,
-                    None => return self.read_general(obj, index),
-                }
-            }
+            // Base words never change, headers included: what other images wrote is beside
+            // the object, in its forwarding word, which this image has no reason to look at.
+            let word = arena.word(at);
             if word & FORWARDED_OR_NOT_POINTERS == 0 {
                 let len = Header(word).body_words();
                 if index >= len {
@@ -173,27 +169,20 @@ impl Image {
         loop {
             match loc {
                 Loc::Base(at) => {
-                    let arena = self.heap.arena();
-                    if !arena.is_start(at) {
-                        return Err(Error::StaleReference);
-                    }
-                    // Relaxed: a plain header is immutable, and a forwarded one is answered
-                    // from this image's own resolutions or the sealed headers; its pointer is
-                    // never followed here.
-                    let word = arena.word(at);
-                    if word & FORWARDED == 0 {
-                        let header = Header(word);
-                        return Ok((Target::Base { at, header }, lookups));
-                    }
-                    lookups += 1;
+                    let header = self
+                        .heap
+                        .arena()
+                        .object_header(at)
+                        .ok_or(Error::StaleReference)?;
+                    // This image's own entry, if it has diverged from the object; else the
+                    // object as sealed, whatever other images did (the resolutions hold only
+                    // object starts, so the check above comes first only to refuse others).
                     match self.resolutions.get(at) {
-                        Some(next) => loc = next,
-                        None => {
-                            // No entry of this image's: it sees the object as sealed, until
-                            // it writes the object itself.
-                            let header = arena.sealed_header(at).ok_or(Error::StaleReference)?;
-                            return Ok((Target::Base { at, header }, lookups));
+                        Some(next) => {
+                            lookups += 1;
+                            loc = next;
                         }
+                        None => return Ok((Target::Base { at, header }, lookups)),
                     }
                 }
                 Loc::Private(at) => {

@@ -1,10 +1,16 @@
-//! The sealed base arena: every base object's words as atomics, a bitmap of where objects
-//! start, and the reclamation state of the forwarders installed in it. The bitmap is the guard
-//! that keeps a word that is not a header from ever being decoded as one (see the kernel's
-//! module docs).
+//! The sealed base arena: every base object's words, a bitmap of where objects start, each
+//! object's forwarding word, and the reclamation state of the forwarders installed in it. The
+//! bitmap is the guard that keeps a word that is not an object start from ever being taken for
+//! one (see the kernel's module docs).
+//!
+//! An object's words never change after sealing, its header included: whether images have
+//! diverged from it is recorded beside it, in its forwarding word (found by the object's
+//! ordinal). So an image that has no entry of its own in an object reads it exactly as if
+//! nobody had written it, with no test at all, and only the paths that install, remove or
+//! count entries look at forwarding words.
 
 use super::forwarder::{self, Installed, Unlinked};
-use super::header::{HeaderWord, FORWARDED};
+use super::header::{Forwarding, FORWARDED};
 use super::ids::IdAllocator;
 use super::reclaim::{Limbo, Section, Sections};
 use super::slab::Slabs;
@@ -12,17 +18,17 @@ use super::sync::{AtomicU64, Ordering};
 use crate::object::{Header, Loc};
 
 pub(crate) struct Arena {
+    /// Atomics only so that a copy can be taken with the shim's loads; they never change.
     words: Box<[AtomicU64]>,
     /// One bit per word: set where an object starts.
     starts: Box<[u64]>,
     /// Per word of `starts`: how many objects start before it, so that an object's ordinal
-    /// (its index in `sealed`) costs one load and a popcount. 64 bits, so no base is too big
+    /// (its index in `links`) costs one load and a popcount. 64 bits, so no base is too big
     /// for it (1/64 of the arena's size).
     ranks: Box<[u64]>,
-    /// Every object's sealed header, by ordinal. An image with no entry in a forwarded object
-    /// reads it from here: it never changes, so it needs no section and no forwarder, and the
-    /// image needs no per-object cache of its misses (8 bytes per base object, once per heap).
-    sealed: Box<[u64]>,
+    /// Every object's forwarding word, by ordinal: 0, or its conditional forwarder tagged with
+    /// [`FORWARDED`] (8 bytes per base object). The only words of a sealed base that change.
+    links: Box<[AtomicU64]>,
     sections: Sections,
     limbo: Limbo,
     /// Forwarders taken down, and freed, since sealing: statistics, so plain `std` atomics.
@@ -44,20 +50,16 @@ impl Arena {
             bits[at / 64] |= 1 << (at % 64);
         }
         let mut ranks = Vec::with_capacity(bits.len());
-        let mut sealed = Vec::new();
-        for (w, &b) in bits.iter().enumerate() {
-            ranks.push(sealed.len() as u64);
-            let mut b = b;
-            while b != 0 {
-                sealed.push(words[w * 64 + b.trailing_zeros() as usize]);
-                b &= b - 1;
-            }
+        let mut objects = 0u64;
+        for &b in &bits {
+            ranks.push(objects);
+            objects += b.count_ones() as u64;
         }
         Arena {
             words: words.into_iter().map(AtomicU64::new).collect(),
             starts: bits.into_boxed_slice(),
             ranks: ranks.into_boxed_slice(),
-            sealed: sealed.into_boxed_slice(),
+            links: (0..objects).map(|_| AtomicU64::new(0)).collect(),
             sections: Sections::new(images),
             limbo: Limbo::new(),
             taken_down: Default::default(),
@@ -83,13 +85,29 @@ impl Arena {
             .is_some_and(|bits| bits >> (at % 64) & 1 != 0)
     }
 
-    /// Word `i`, Relaxed: body and class words never change after sealing. For a header word
-    /// this is only good for testing bits (the fast path's "unforwarded pointers?" test): a
-    /// forwarded bit sends the caller to [`header`](Self::header), which loads with Acquire.
+    /// Word `i`. Words never change after sealing, headers included.
     #[inline(always)]
     pub(crate) fn word(&self, i: usize) -> u64 {
-        // Relaxed: see above; no pointer read this way is ever dereferenced.
+        // Relaxed: the word was written before the arena was shared, and never again.
         self.words[i].load(Ordering::Relaxed)
+    }
+
+    /// The header of the object at `at`, which never changes. `None` if no object starts at
+    /// `at`.
+    #[inline(always)]
+    pub(crate) fn object_header(&self, at: usize) -> Option<Header> {
+        self.is_start(at).then(|| Header(self.word(at)))
+    }
+
+    /// The forwarding word of the object at `at`. `None` if no object starts at `at`.
+    #[inline]
+    fn link(&self, at: usize) -> Option<&AtomicU64> {
+        let bits = *self.starts.get(at / 64)?;
+        if bits >> (at % 64) & 1 == 0 {
+            return None;
+        }
+        let below = bits & ((1u64 << (at % 64)) - 1);
+        Some(&self.links[self.ranks[at / 64] as usize + below.count_ones() as usize])
     }
 
     /// `len` words from word `from`.
@@ -102,30 +120,18 @@ impl Arena {
         self.words.len()
     }
 
-    /// The header word of the object at `at`, decoded: its header, or its forwarder, which
+    /// The forwarding word of the object at `at`, decoded: none, or its forwarder, which
     /// stays allocated while `section` lasts. `None` if no object starts at `at`.
     #[inline]
-    pub(crate) fn header<'s>(&'s self, at: usize, section: &'s Section) -> Option<HeaderWord<'s>> {
-        if !self.is_start(at) {
-            return None;
-        }
-        let word = forwarder::observe(&self.words[at], section);
-        // SAFETY: an object starts at `at` (checked above), and the word was observed inside
-        // `section`, which outlives the answer.
-        Some(unsafe { HeaderWord::decode(word) })
-    }
-
-    /// The header the object at `at` was sealed with, whether or not it is forwarded now.
-    /// `None` if no object starts at `at`.
-    #[inline(always)]
-    pub(crate) fn sealed_header(&self, at: usize) -> Option<Header> {
-        let bits = *self.starts.get(at / 64)?;
-        if bits >> (at % 64) & 1 == 0 {
-            return None;
-        }
-        let below = bits & ((1u64 << (at % 64)) - 1);
-        let ordinal = self.ranks[at / 64] as usize + below.count_ones() as usize;
-        Some(Header(self.sealed[ordinal]))
+    pub(crate) fn forwarding<'s>(
+        &'s self,
+        at: usize,
+        section: &'s Section,
+    ) -> Option<Forwarding<'s>> {
+        let word = forwarder::observe(self.link(at)?, section);
+        // SAFETY: the word is an object's forwarding word, observed inside `section`, which
+        // outlives the answer.
+        Some(unsafe { Forwarding::decode(word) })
     }
 
     /// Gives image `id` the entry `target` in the forwarder of the object at `at`, installing
@@ -141,8 +147,10 @@ impl Arena {
         garbage: &mut Vec<Unlinked>,
         slabs: &mut Slabs,
     ) -> Option<Installed> {
-        self.is_start(at)
-            .then(|| forwarder::install(&self.words[at], id, target, section, garbage, slabs))
+        let link = self.link(at)?;
+        Some(forwarder::install(
+            link, id, target, section, garbage, slabs,
+        ))
     }
 
     /// The first-store fast path: installs a new forwarder with image `id`'s entry if the
@@ -155,10 +163,7 @@ impl Arena {
         target: Loc,
         slabs: &mut Slabs,
     ) -> Option<Installed> {
-        if !self.is_start(at) {
-            return None;
-        }
-        forwarder::install_fresh(&self.words[at], id, target, slabs)
+        forwarder::install_fresh(self.link(at)?, id, target, slabs)
     }
 
     /// Removes image `id`'s entry from the forwarder of the object at `at`. What that unlinks
@@ -171,8 +176,8 @@ impl Arena {
         section: &Section,
         garbage: &mut Vec<Unlinked>,
     ) {
-        if self.is_start(at) {
-            forwarder::remove(&self.words[at], id, section, garbage)
+        if let Some(link) = self.link(at) {
+            forwarder::remove(link, id, section, garbage)
         }
     }
 
@@ -204,29 +209,16 @@ impl Arena {
         let freed = self.freed.load(Relaxed);
         (self.taken_down.load(Relaxed).max(freed), freed)
     }
-
-    /// Every object start, in arena order.
-    #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))]
-    pub(crate) fn starts(&self) -> impl Iterator<Item = usize> + '_ {
-        self.starts.iter().enumerate().flat_map(|(w, &bits)| {
-            (0..64)
-                .filter(move |b| bits >> b & 1 != 0)
-                .map(move |b| w * 64 + b)
-        })
-    }
 }
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        for at in 0..self.words.len() {
-            if !self.is_start(at) {
-                continue;
-            }
-            // Acquire: as in `header`; we are the last owner, so nothing races.
-            let word = self.words[at].load(Ordering::Acquire);
+        for link in self.links.iter() {
+            // Acquire: as in `forwarding`; we are the last owner, so nothing races.
+            let word = link.load(Ordering::Acquire);
             if word & FORWARDED != 0 {
                 // SAFETY: `&mut self`: no image and no other thread can reach this forwarder
-                // any more; each start's header word holds its own forwarder, freed once here.
+                // any more; each object's forwarding word holds its own forwarder, freed once.
                 unsafe { Unlinked::Forwarder(word).free() };
             }
         }
@@ -237,25 +229,26 @@ impl Drop for Arena {
 mod tests {
     use super::*;
 
-    /// Every start answers its own sealed header, across bitmap words and at their edges, and
-    /// every other word answers none, also past the end.
+    /// Every start has its own forwarding word, found by rank across bitmap words and at their
+    /// edges, and every other word has none, also past the end.
     #[test]
-    fn sealed_headers_are_found_by_rank_at_every_start() {
+    fn forwarding_words_are_found_by_rank_at_every_start() {
         let starts: Vec<usize> = [0, 2, 61, 63, 64, 66, 127, 128, 191, 250, 255]
             .into_iter()
             .chain((256..1000).step_by(3))
             .collect();
-        let mut words = vec![0u64; 1002];
-        for (n, &at) in starts.iter().enumerate() {
-            words[at] = (n as u64 + 1) << 8;
-        }
-        let arena = Arena::new(words, starts.iter().copied(), 4);
+        let arena = Arena::new(vec![0u64; 1002], starts.iter().copied(), 4);
         for at in 0..1100 {
             let expected = starts
                 .iter()
                 .position(|&s| s == at)
-                .map(|n| Header((n as u64 + 1) << 8));
-            assert_eq!(arena.sealed_header(at), expected, "word {at}");
+                .map(|n| &arena.links[n] as *const AtomicU64);
+            assert_eq!(
+                arena.link(at).map(|l| l as *const AtomicU64),
+                expected,
+                "word {at}"
+            );
         }
+        assert_eq!(arena.links.len(), starts.len());
     }
 }

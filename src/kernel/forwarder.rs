@@ -1,8 +1,9 @@
 //! Conditional forwarders: the published truth of which images have diverged from a base object
 //! and where each one's target is, and the protocol that installs them and takes them down.
 //!
-//! A forwarder is installed by CAS on a base object's header word. It keeps the object's
-//! original header, a count of live entries, and the entries themselves. Each image also keeps
+//! A forwarder is installed by CAS on a base object's forwarding word (kept beside the object
+//! by the arena; the object's own words never change). It keeps a count of live entries and the
+//! entries themselves. Each image also keeps
 //! its own answer in its private resolutions (`image/resolutions.rs`), so the read path never
 //! walks a forwarder's entries: they are for teardown, censuses and the models.
 //!
@@ -33,14 +34,14 @@
 //!
 //! `state` counts live entries, and its top bit says *retired*. An image joins a forwarder by
 //! incrementing the count (never from retired); teardown decrements it. The image whose
-//! decrement leaves 0 CASes 0 -> retired, restores the header word to the original header by
-//! CAS, and hands the forwarder to [`reclaim`](super::reclaim), which frees it once no thread can
-//! still hold it. An image that meets a retired forwarder while installing helps: it restores the
-//! header itself (so a stalled reclaimer delays no one) and retries on the plain header. So an
+//! decrement leaves 0 CASes 0 -> retired, restores the forwarding word to what it held before
+//! (0) by CAS, and hands the forwarder to [`reclaim`](super::reclaim), which frees it once no
+//! thread can still hold it. An image that meets a retired forwarder while installing helps: it
+//! restores the word itself (so a stalled reclaimer delays no one) and retries on it. So an
 //! insert lands in a live forwarder, or retries; never in a retired one, because a forwarder
 //! with a reserved entry cannot retire.
 //!
-//! Every header-word access that may dereference the forwarder happens inside a
+//! Every forwarding-word access that may dereference the forwarder happens inside a
 //! [`Section`](super::reclaim::Section): that is what lets the reclaimer see every thread that
 //! could hold the pointer (see `reclaim.rs`).
 
@@ -277,7 +278,7 @@ impl Level {
 /// Memory unlinked from a base object: a taken-down forwarder or a closed level. It is freed
 /// once no section can still reach it (see `reclaim.rs`).
 pub(crate) enum Unlinked {
-    /// A retired forwarder's header word.
+    /// A retired forwarder's tagged word.
     Forwarder(u64),
     /// A closed level, unlinked from a live forwarder's chain.
     Level(*mut Level),
@@ -303,6 +304,9 @@ impl Unlinked {
 
 /// A conditional forwarder. See the module docs.
 pub(crate) struct Forwarder {
+    /// What the forwarding word held before (see `original`): a published cell, so that a
+    /// thread reaching the forwarder without a happens-before edge from its creation fails the
+    /// models.
     original: PublishedCell<u64>,
     state: AtomicU64,
     inline: [AtomicU64; INLINE],
@@ -337,9 +341,10 @@ impl Forwarder {
         Forwarder::new(0, 0, Loc::Private(0), slab)
     }
 
-    /// The original header word of the forwarded base object.
+    /// What the forwarding word held before this forwarder (0: nothing else is ever there),
+    /// restored when it is taken down.
     #[inline]
-    pub(crate) fn original(&self) -> u64 {
+    fn original(&self) -> u64 {
         self.check_alive();
         self.original.get()
     }
@@ -354,17 +359,17 @@ impl Forwarder {
         );
     }
 
-    /// The header word that points to a new forwarder.
+    /// The forwarding word that points to a new forwarder.
     fn word_of(p: *mut Forwarder) -> u64 {
         debug_assert_eq!(p.addr() as u64 & FORWARDED, 0);
         p.expose_provenance() as u64 | FORWARDED
     }
 
-    /// Reconstitutes the forwarder a header word points to.
+    /// Reconstitutes the forwarder a forwarding word points to.
     ///
     /// # Safety
-    /// `word` is a header word with the forwarded bit set, read from the header word of an
-    /// object start, inside a section (or with exclusive access to the arena) that outlives
+    /// `word` has the forwarded bit set and was read from an object's forwarding word, inside
+    /// a section (or with exclusive access to the arena) that outlives
     /// `'a`: reclamation frees no forwarder such a reader may hold.
     #[inline]
     pub(super) unsafe fn from_word<'a>(word: u64) -> &'a Forwarder {
@@ -376,7 +381,7 @@ impl Forwarder {
         f
     }
 
-    /// Frees the forwarder a header word points to, and the levels still linked to it.
+    /// Frees the forwarder a forwarding word points to, and the levels still linked to it.
     ///
     /// # Safety
     /// The word came from `word_of`, and no thread can reach the forwarder any more: it is
@@ -624,42 +629,42 @@ pub(crate) enum Installed {
     Entry,
 }
 
-/// Loads a header word for a reader that may dereference it, inside a section: the section
+/// Loads a forwarding word for a reader that may dereference it, inside a section: the section
 /// (not this load) is what keeps a forwarder it finds from being freed (see `reclaim.rs`).
 #[inline]
-pub(super) fn observe(header: &AtomicU64, _section: &Section) -> u64 {
+pub(super) fn observe(link: &AtomicU64, _section: &Section) -> u64 {
     #[cfg(cowheap_mutant = "relaxed_observe")]
     let observe = Ordering::Relaxed;
-    // Acquire: pairs with the Release CAS that published a forwarder, so its original header
-    // and entries are visible, and with the restoring CAS, so a restored header is too.
+    // Acquire: pairs with the Release CAS that published a forwarder, so its fields and
+    // entries are visible, and with the restoring CAS.
     #[cfg(not(cowheap_mutant = "relaxed_observe"))]
     let observe = Ordering::Acquire;
-    header.load(observe)
+    link.load(observe)
 }
 
 /// The first-store fast path: installs a new forwarder holding image `id`'s entry if the
-/// object has none, without a section (nothing is dereferenced: a plain header is replaced by
+/// object has none, without a section (nothing is dereferenced: an empty word is replaced by
 /// CAS). `None` if the object is forwarded, or the CAS lost: then [`install`] must run, in a
 /// section. A new forwarder comes from the image's `slabs`.
 pub(super) fn install_fresh(
-    header: &AtomicU64,
+    link: &AtomicU64,
     id: u32,
     target: Loc,
     slabs: &mut Slabs,
 ) -> Option<Installed> {
     // Relaxed: only the bits are tested; the CAS in `publish` decides, and a forwarded word
     // sends the caller to `install`, which loads again inside a section.
-    let word = header.load(Ordering::Relaxed);
+    let word = link.load(Ordering::Relaxed);
     if word & FORWARDED != 0 {
         return None;
     }
-    publish(header, word, id, target, slabs)
+    publish(link, word, id, target, slabs)
 }
 
-/// Replaces the plain header `word` by a new forwarder holding image `id`'s entry. `None` if
-/// the CAS lost (the header changed meanwhile).
+/// Replaces the unforwarded `word` by a new forwarder holding image `id`'s entry. `None` if the
+/// CAS lost (the word changed meanwhile).
 fn publish(
-    header: &AtomicU64,
+    link: &AtomicU64,
     word: u64,
     id: u32,
     target: Loc,
@@ -673,11 +678,11 @@ fn publish(
     #[cfg(not(cowheap_mutant = "relaxed_publish"))]
     let publish = Ordering::Release;
     // Relaxed on failure: the value is discarded; the caller observes the word again.
-    match header.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
+    match link.compare_exchange(word, tagged, publish, Ordering::Relaxed) {
         Ok(_) => Some(Installed::Forwarder),
         #[cfg(cowheap_mutant = "blind_overwrite")]
         Err(_) => {
-            header.store(tagged, Ordering::Release);
+            link.store(tagged, Ordering::Release);
             Some(Installed::Forwarder)
         }
         #[cfg(not(cowheap_mutant = "blind_overwrite"))]
@@ -690,12 +695,12 @@ fn publish(
     }
 }
 
-/// Gives image `id` the entry `target` in the forwarder of the base object whose header word
-/// is `header`, installing the forwarder first if the object has none (or only a retired one).
+/// Gives image `id` the entry `target` in the forwarder of the base object whose forwarding
+/// word is `link`, installing the forwarder first if the object has none (or only a retired one).
 /// The image must not already have an entry there. Closed levels it unlinks on the way go to
 /// `garbage`.
 pub(super) fn install(
-    header: &AtomicU64,
+    link: &AtomicU64,
     id: u32,
     target: Loc,
     section: &Section,
@@ -703,24 +708,24 @@ pub(super) fn install(
     slabs: &mut Slabs,
 ) -> Installed {
     'retry: loop {
-        let word = observe(header, section);
+        let word = observe(link, section);
         if word & FORWARDED == 0 {
-            match publish(header, word, id, target, slabs) {
+            match publish(link, word, id, target, slabs) {
                 Some(installed) => return installed,
                 None => continue 'retry,
             }
         }
-        // SAFETY: `word` has the forwarded bit, was observed inside `section` from an object
-        // start's header word (the caller's contract), and `section` outlives this call.
+        // SAFETY: `word` has the forwarded bit, was observed inside `section` from an object's
+        // forwarding word (the caller's contract), and `section` outlives this call.
         let forwarder = unsafe { Forwarder::from_word(word) };
         // Acquire: pairs with the AcqRel updates of other joiners and leavers.
         let mut state = forwarder.state.load(Ordering::Acquire);
         loop {
             if state & RETIRED != 0 {
-                // Help the reclaimer: restore the original header, then start again on it.
+                // Help the reclaimer: restore the word, then start again on it.
                 // Failure means the reclaimer (or another helper) already did.
                 // Release: as in `remove`.
-                let _ = header.compare_exchange(
+                let _ = link.compare_exchange(
                     word,
                     forwarder.original(),
                     Ordering::Release,
@@ -750,11 +755,11 @@ pub(super) fn install(
     }
 }
 
-/// Removes image `id`'s entry from the forwarder on `header`, and takes the forwarder down if
+/// Removes image `id`'s entry from the forwarder on `link`, and takes the forwarder down if
 /// that was its last entry. What that unlinks (an emptied level, the retired forwarder) goes
 /// to `garbage`, for reclamation.
-pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section, garbage: &mut Vec<Unlinked>) {
-    let word = observe(header, section);
+pub(super) fn remove(link: &AtomicU64, id: u32, section: &Section, garbage: &mut Vec<Unlinked>) {
+    let word = observe(link, section);
     // The image's own entry keeps the forwarder live and installed.
     debug_assert_ne!(word & FORWARDED, 0);
     if word & FORWARDED == 0 {
@@ -782,8 +787,8 @@ pub(super) fn remove(header: &AtomicU64, id: u32, section: &Section, garbage: &m
     if !retired {
         return;
     }
-    // Release: publishes the restored header. Failure means a helper restored it already.
-    let _ = header.compare_exchange(
+    // Release: publishes the restored link. Failure means a helper restored it already.
+    let _ = link.compare_exchange(
         word,
         forwarder.original(),
         Ordering::Release,

@@ -1,39 +1,43 @@
-//! The header word of a base object, and its one decode: a header, or a forwarder.
+//! A base object's forwarding word, and its one decode: nothing, or a forwarder.
 //!
-//! A base object's header word is the only word of the sealed arena that ever changes. While
-//! bit 0 is clear it is the object's [`Header`]; once some image diverges from the object it is
-//! a tagged pointer to a [`Forwarder`], which keeps the original header (so does the arena, by
-//! ordinal, for readers that hold no section). Spur marks forwarded objects the same way, so
-//! the read barrier is a test of a word the read loads anyway.
+//! The arena keeps one forwarding word per base object, beside its (immutable) words: the only
+//! words of a sealed base that change. While it is 0 no image has diverged from the object;
+//! once one has, it is a pointer to the object's [`Forwarder`] tagged with bit 0. Private
+//! spaces use the same bit in a private object's header word to mark a per-image `become`.
+//!
+//! Keeping the word beside the object, not in its header as Spur does, is what lets an image
+//! read an object other images wrote exactly as it reads one nobody wrote: its header never
+//! changes, so the read path tests nothing about other images (the image's own divergence is in
+//! its resolutions, probed first).
 
 use super::forwarder::Forwarder;
 
-/// Bit 0 of a header word: the rest of the word is a forwarder pointer, not a header.
+/// Bit 0 of a forwarding word (or of a private header word): the rest of the word points to
+/// where the object went.
 pub(crate) const FORWARDED: u64 = 1;
 
-/// What a base object's header word holds.
+/// What a base object's forwarding word holds.
 #[derive(Clone, Copy)]
-pub(crate) enum HeaderWord<'a> {
-    /// Nobody has diverged from the object: the word is its header, the sealed one
-    /// (`Arena::sealed_header` answers it without a section).
+pub(crate) enum Forwarding<'a> {
+    /// Nobody has diverged from the object.
     Plain,
     /// Some image has: this is the object's conditional forwarder.
     Forwarded(&'a Forwarder),
 }
 
-impl<'a> HeaderWord<'a> {
-    /// Decodes a header word.
+impl<'a> Forwarding<'a> {
+    /// Decodes a forwarding word.
     ///
     /// # Safety
-    /// `word` was loaded with Acquire from the header word of an object start of a base heap
+    /// `word` was loaded with Acquire from the forwarding word of an object of a base heap
     /// that outlives `'a` (so a forwarder it points to does too).
     #[inline]
-    pub(super) unsafe fn decode(word: u64) -> HeaderWord<'a> {
+    pub(super) unsafe fn decode(word: u64) -> Forwarding<'a> {
         if word & FORWARDED == 0 {
-            HeaderWord::Plain
+            Forwarding::Plain
         } else {
             // SAFETY: the caller's contract is `from_word`'s.
-            HeaderWord::Forwarded(unsafe { Forwarder::from_word(word) })
+            Forwarding::Forwarded(unsafe { Forwarder::from_word(word) })
         }
     }
 }

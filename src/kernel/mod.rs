@@ -13,7 +13,7 @@
 //!
 //! # Why no safe call sequence can decode a word that is not a header
 //!
-//! A word becomes a `&Forwarder` in [`header::HeaderWord::decode`], called by
+//! A word becomes a `&Forwarder` in [`header::Forwarding::decode`], called by
 //! [`arena::Arena::header`], and in `forwarder::install` and `forwarder::remove`, called by
 //! [`arena::Arena::install`] and [`arena::Arena::remove`]; each of those three arena methods
 //! first checks the arena's object-start bitmap. A base
