@@ -1,10 +1,11 @@
 //! Object layout, shared by the sealed base arena and every image's private space.
 //!
 //! An object is `[header][class][body...]`, in 64-bit words, and is named by the index of its
-//! header word. The header word is the only word of a base object that ever changes: when
-//! some image diverges from the object, the header word is replaced by a tagged pointer to a
-//! conditional forwarder, which keeps the original header. The read barrier is therefore a
-//! test of a bit in a word the read loads anyway for its bounds check (Spur's scheme).
+//! header word. A base object's words never change after sealing: when some image diverges
+//! from it, the arena's forwarding word for the object (kept beside it) points to a
+//! conditional forwarder. So an image reads an object other images wrote as it reads one
+//! nobody wrote. A private object's header word is replaced by a tagged target when its image
+//! makes it `become` another (Spur's scheme).
 //!
 //! Header word, when bit 0 is clear:
 //!

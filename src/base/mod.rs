@@ -1,8 +1,8 @@
 //! The sealed base heap that every image of a heap shares.
 //!
-//! Sealing turns the builder's words into one arena of atomics. Only header words ever change
-//! after that (into forwarder pointers); every other word is read with Relaxed loads, which
-//! compile to plain loads.
+//! Sealing turns the builder's words into one arena. None of them changes after that: what
+//! images diverge from hangs from each object's forwarding word, beside it in the arena. Words
+//! are read with Relaxed loads, which compile to plain loads.
 
 #![forbid(unsafe_code)]
 

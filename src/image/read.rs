@@ -25,11 +25,10 @@ impl Image {
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
         // The fast paths: a pointers object, base or private, holding a value that needs no
-        // following (see `settled`). The object-start check comes before the header word is
-        // trusted for a bounds check. A forwarded base object is answered from this image's own
-        // resolutions, or, where it has no entry, read as sealed, so the forwarder is never
-        // dereferenced here and the header load can be Relaxed. Base bodies never change
-        // after sealing.
+        // following (see `settled`). The object-start check comes before the header is
+        // trusted for a bounds check. A base object this image diverged from is answered from
+        // its own resolutions; any other is read as sealed (base words never change), so no
+        // forwarder and no forwarding word is looked at here.
         if obj.is_ref_of(self.base_owner) {
             let at = obj.index();
             // An object this image wrote: its own target, found before the base header is

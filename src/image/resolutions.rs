@@ -2,9 +2,8 @@
 //!
 //! The proposal's observation makes this the whole truth for the image: its view of a base
 //! object changes only through its own actions. So "my target for `o` is `t`" stays true until
-//! this image itself changes it, and where it has no target, it sees the object as sealed
-//! (whose header the arena keeps beside the forwarder, see `Arena::sealed_header`), whatever
-//! other images install or take down meanwhile. Reads of forwarded objects therefore never
+//! this image itself changes it, and where it has no target, it sees the object as sealed (its
+//! words never change), whatever other images install or take down meanwhile. Reads of forwarded objects therefore never
 //! walk the shared slot table: one probe here answers, and the shared forwarder stays the
 //! published truth for everyone else (census, teardown, the models).
 //!

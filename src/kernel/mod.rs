@@ -1,7 +1,7 @@
 //! The kernel: everything loom checks, and all of cowheap's unsafe code.
 //!
 //! * [`sync`]: the `std`/loom shim every kernel atomic comes from.
-//! * [`header`]: a base object's header word and its one decode, a header or a forwarder.
+//! * [`header`]: a base object's forwarding word and its one decode: nothing, or a forwarder.
 //! * [`forwarder`]: conditional forwarders and their per-image slot tables.
 //! * [`arena`]: the sealed base arena and its object-start bitmap.
 //! * [`ids`]: per-heap image ids, handed out again only after their entries are cleared.
@@ -19,9 +19,9 @@
 //! first checks the arena's object-start bitmap. A base
 //! reference that passes a heap's owner check but names the middle of an object (as a forged or
 //! stale reference could) therefore gets `None`, never a decode: callers turn that into
-//! [`Error::StaleReference`](crate::Error::StaleReference). The read fast path loads header
-//! words without decoding them (it only tests bits, and never follows a pointer), and it checks
-//! the same bitmap before it trusts the word's length for a bounds check. Private spaces keep
+//! [`Error::StaleReference`](crate::Error::StaleReference). The read paths never load a
+//! forwarding word, and check the same bitmap before they trust a header's length for a bounds
+//! check (base headers never change after sealing). Private spaces keep
 //! their own bitmap (`space.rs`), and private header words never hold pointers.
 //!
 //! Three more lines of defence keep references honest in the first place:

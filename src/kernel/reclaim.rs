@@ -3,7 +3,7 @@
 //! # The choice
 //!
 //! The read fast path never dereferences a forwarder: it answers forwarded objects from the
-//! image's own targets or the arena's sealed headers. Only slow paths do (an image's first
+//! image's own targets or the object's unchanging words. Only slow paths do (an image's first
 //! store into a forwarded object, its teardown, a census). So reclamation may cost those
 //! paths something, and must cost the fast path nothing. Of the designs the issue weighed:
 //!
@@ -20,7 +20,7 @@
 //!   counter to an odd value with a read-modify-write (one counter per image id, plus a few for
 //!   threads without an image, such as a census), and back to even on leaving. An image is
 //!   outside any section between operations, so an idle image never holds reclamation back.
-//! * A forwarder is retired by restoring its object's header word with a CAS; afterwards the
+//! * A forwarder is retired by clearing its object's forwarding word with a CAS; afterwards the
 //!   retiring thread reads, with read-modify-writes, the live-id bitmap and the counter of every
 //!   live image and outsider slot, and records the odd ones. The forwarder is freed, by
 //!   whichever thread next collects, once every recorded counter has moved on.
@@ -32,7 +32,7 @@
 //! synchronizes with it: the restoring CAS happens-before everything in the reader's section,
 //! which therefore reads the restored header (or a newer one) and never meets the forwarder.
 //! The same argument on the id bitmap covers an image that claimed its id after the snapshot.
-//! Readers load header words with a plain Acquire load; nothing on the read fast path changes.
+//! Slow-path readers load forwarding words with a plain Acquire load; the read path loads none.
 //! Every step is an RMW or an Acquire/Release pair, so it needs no SeqCst fence (which loom
 //! would not model): the models check it, with a mutant for each step.
 
@@ -178,7 +178,7 @@ impl Limbo {
         }
     }
 
-    /// Retires `garbage` (forwarders whose header words were restored, levels unlinked from
+    /// Retires `garbage` (forwarders whose forwarding words were cleared, levels unlinked from
     /// their chains) until the sections open now have ended.
     pub(crate) fn retire(&self, garbage: Vec<Unlinked>, sections: &Sections, ids: &IdAllocator) {
         if garbage.is_empty() {
@@ -208,7 +208,7 @@ impl Limbo {
             if sections.passed(&batch.open) {
                 freed += batch.garbage.iter().filter(|g| g.is_forwarder()).count();
                 for unlinked in batch.garbage {
-                    // SAFETY: no header word or link reaches it any more, and every section
+                    // SAFETY: no forwarding word or link reaches it any more, and every section
                     // that could have reached it before it was unlinked has ended.
                     unsafe { unlinked.free() };
                 }
