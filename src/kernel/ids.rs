@@ -74,7 +74,7 @@ impl IdAllocator {
     pub(crate) fn for_each_live(&self, f: &mut impl FnMut(usize)) {
         for (w, word) in self.words.iter().enumerate() {
             // AcqRel RMW: an id claimed after this read synchronizes with it, so its holder
-            // sees whatever the reclaimer did before (the restored header word).
+            // sees whatever the reclaimer did before (the cleared forwarding word).
             #[cfg(cowheap_mutant = "plain_snapshot")]
             let mut bits = word.load(Ordering::Acquire);
             #[cfg(not(cowheap_mutant = "plain_snapshot"))]

@@ -29,9 +29,12 @@
 //! reader's counter. Both are RMWs on one word, so one comes first in its modification order.
 //! If the reader's entry does, the retiring thread reads an odd value (or a later one) and waits
 //! for it. If the retiring thread's RMW does, the reader's entry reads from it and so
-//! synchronizes with it: the restoring CAS happens-before everything in the reader's section,
-//! which therefore reads the restored header (or a newer one) and never meets the forwarder.
+//! synchronizes with it: the clearing CAS happens-before everything in the reader's section,
+//! which therefore reads the cleared forwarding word (or a newer one) and never meets the
+//! forwarder.
 //! The same argument on the id bitmap covers an image that claimed its id after the snapshot.
+//! A level unlinked from a live forwarder's chain is retired the same way, the unlinking CAS
+//! taking the place of the clearing one.
 //! Slow-path readers load forwarding words with a plain Acquire load; the read path loads none.
 //! Every step is an RMW or an Acquire/Release pair, so it needs no SeqCst fence (which loom
 //! would not model): the models check it, with a mutant for each step.
@@ -79,7 +82,7 @@ impl Sections {
         #[cfg(cowheap_mutant = "relaxed_section_enter")]
         let enter = Ordering::Relaxed;
         // AcqRel: an RMW whose Acquire reads from a reclaimer's earlier RMW on this counter, so
-        // the section sees every header that reclaimer restored (see the module docs).
+        // the section sees every forwarding word that reclaimer cleared (see the module docs).
         #[cfg(not(cowheap_mutant = "relaxed_section_enter"))]
         let enter = Ordering::AcqRel;
         let before = counter.fetch_add(1, enter);
