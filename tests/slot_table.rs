@@ -4,12 +4,10 @@
 mod common;
 
 use common::{fixture_with, int};
-use cowheap::{HeapConfig, Image};
+use cowheap::{HeapConfig, Image, ObjectCensus};
 
-/// Entries a forwarder holds inline, and the largest level (`src/kernel/forwarder.rs`): every
-/// level left holds a live entry, so capacity is at most this per live entry.
-const INLINE: usize = 2;
-const MAX_LEVEL: usize = 128;
+const INLINE: usize = ObjectCensus::INLINE_ENTRIES;
+const MAX_LEVEL: usize = ObjectCensus::LARGEST_LEVEL;
 
 const WRITERS: usize = 10_000;
 const SURVIVORS: usize = 10;
@@ -49,6 +47,7 @@ fn end_all_but(
         census.images, ids,
         "the survivors hold exactly the entries left"
     );
+    assert!(census.capacity_follows_entries(), "{census:?}");
     assert!(
         census.entry_capacity <= INLINE + MAX_LEVEL * survivors.len(),
         "{} entries of capacity for {} live entries (was {})",

@@ -104,6 +104,25 @@ pub struct ObjectCensus {
     pub entry_capacity: usize,
 }
 
+impl ObjectCensus {
+    /// Entries a forwarder holds inline.
+    pub const INLINE_ENTRIES: usize = crate::kernel::forwarder::INLINE;
+    /// The largest out-of-line level of a forwarder's slot table. Every level a forwarder keeps
+    /// holds a live entry, so `entry_capacity` is at most `INLINE_ENTRIES +
+    /// LARGEST_LEVEL * images.len()` whenever no image is installing or ending.
+    pub const LARGEST_LEVEL: usize = crate::kernel::forwarder::MAX_LEVEL;
+
+    /// Whether `entry_capacity` is within the bound that follows the live entries (see
+    /// [`LARGEST_LEVEL`](Self::LARGEST_LEVEL)); an object with no forwarder has no capacity.
+    pub fn capacity_follows_entries(&self) -> bool {
+        if self.images.is_empty() {
+            self.entry_capacity == 0
+        } else {
+            self.entry_capacity <= Self::INLINE_ENTRIES + Self::LARGEST_LEVEL * self.images.len()
+        }
+    }
+}
+
 /// Forwarders given back since the base was sealed, from [`BaseHeap::reclamation`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

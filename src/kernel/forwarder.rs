@@ -53,9 +53,9 @@ use crate::object::Loc;
 
 /// Entries held inline in the forwarder.
 #[cfg(not(loom))]
-const INLINE: usize = 2;
+pub(crate) const INLINE: usize = 2;
 #[cfg(loom)]
-const INLINE: usize = 1;
+pub(crate) const INLINE: usize = 1;
 /// Entries in the first out-of-line level; each further level is 4x larger, up to `MAX_LEVEL`.
 #[cfg(not(loom))]
 const FIRST_LEVEL: usize = 8;
@@ -65,9 +65,9 @@ const FIRST_LEVEL: usize = 2;
 /// entry: capping the size is what bounds capacity by `MAX_LEVEL` per live entry, whatever
 /// order images come and go in.
 #[cfg(not(loom))]
-const MAX_LEVEL: usize = 128;
+pub(crate) const MAX_LEVEL: usize = 128;
 #[cfg(loom)]
-const MAX_LEVEL: usize = 8;
+pub(crate) const MAX_LEVEL: usize = 8;
 
 const EMPTY: u64 = 0;
 const KEY_SHIFT: u32 = 42;

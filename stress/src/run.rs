@@ -395,11 +395,16 @@ fn check_holders(w: &Workload, lasts: &[Life<'_>]) -> Vec<String> {
         let mut want = expected.remove(&(i as u32)).unwrap_or_default();
         want.sort_unstable();
         match w.heap.census_of(obj.value) {
-            Ok(seen) if seen.images == want => {}
-            Ok(seen) => errors.push(format!(
+            Ok(seen) if seen.images != want => errors.push(format!(
                 "base object {i}: forwarder holders {:?}, live writers {want:?}",
                 seen.images
             )),
+            Ok(seen) if !seen.capacity_follows_entries() => errors.push(format!(
+                "base object {i}: {} entries of capacity for {} live entries",
+                seen.entry_capacity,
+                seen.images.len()
+            )),
+            Ok(_) => {}
             Err(e) => errors.push(format!("base object {i}: census_of refused: {e}")),
         }
         if errors.len() >= 8 {
