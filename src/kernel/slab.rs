@@ -49,10 +49,10 @@ impl Slab {
         if n == 0 {
             return;
         }
+        // AcqRel: Release orders the caller's last use of its slots before the free; Acquire,
+        // in the thread that frees, every other releaser's.
         // SAFETY: per the contract the slab is still allocated: the caller's slots count.
         let before = unsafe { &*slab }.unreleased.fetch_sub(n, Ordering::AcqRel);
-        // AcqRel above: Release orders the caller's last use of its slots before the free;
-        // Acquire, in the thread that frees, every other releaser's.
         debug_assert!(before >= n);
         #[cfg(not(loom))]
         if before == n {
@@ -85,7 +85,7 @@ impl Default for Slabs {
 }
 
 impl Slabs {
-    /// Places `forwarder` in a fresh slot.
+    /// Places the forwarder `make` builds (told its slab) in a fresh slot.
     pub(super) fn alloc(&mut self, make: impl FnOnce(*mut Slab) -> Forwarder) -> *mut Forwarder {
         if self.next == self.len {
             let len = (self.len * 4).clamp(FIRST, LARGEST);
@@ -134,6 +134,7 @@ mod tests {
     /// forwarder's free. Run under valgrind, a leak or a double free shows.
     #[test]
     fn a_slab_goes_with_its_last_slot() {
+        // Relaxed loads below: one thread.
         let mut slabs = Slabs::default();
         let a = slabs.alloc(Forwarder::for_tests);
         let b = slabs.alloc(Forwarder::for_tests);
@@ -173,6 +174,7 @@ mod tests {
             unsafe { Forwarder::free_in_slab(f) };
         }
         let last = slabs.slab;
+        // Relaxed: one thread.
         // SAFETY: the hold keeps it.
         assert_eq!(unsafe { &*last }.unreleased.load(Ordering::Relaxed), 1);
         let f = slabs.alloc(Forwarder::for_tests);
