@@ -449,6 +449,13 @@ fn teardown_races_insert() {
     });
 }
 
+/// A new image that has stored `n` into z (before any race: a setup step).
+fn wrote_z(b: &Base, n: i64) -> Image {
+    let mut img = b.heap.new_image().unwrap();
+    img.write(b.z, 0, int(n)).unwrap();
+    img
+}
+
 /// Shrinking 1: the only image in the forwarder's one level ends, so its leave closes the
 /// level and unlinks it, while another image's first store looks for room: it reserves in the
 /// level before the close (which then fails), or finds it closed and links a level after it
@@ -459,10 +466,7 @@ fn level_close_races_insert() {
     model("level_close_races_insert", Some(5), || {
         let b = base(4);
         let z = b.z;
-        let mut inline = b.heap.new_image().unwrap();
-        inline.write(z, 0, int(1)).unwrap();
-        let mut leaver = b.heap.new_image().unwrap();
-        leaver.write(z, 0, int(2)).unwrap();
+        let (mut inline, leaver) = (wrote_z(&b, 1), wrote_z(&b, 2));
         assert_eq!(b.heap.census().entry_capacity, 1 + 2);
         let teardown = thread::spawn(move || drop(leaver));
         let writer = spawn(b.heap.new_image().unwrap(), move |img| {
@@ -488,10 +492,7 @@ fn level_unlink_races_census() {
     model("level_unlink_races_census", Some(5), || {
         let b = base(4);
         let z = b.z;
-        let mut inline = b.heap.new_image().unwrap();
-        inline.write(z, 0, int(1)).unwrap();
-        let mut leaver = b.heap.new_image().unwrap();
-        leaver.write(z, 0, int(2)).unwrap();
+        let (inline, leaver) = (wrote_z(&b, 1), wrote_z(&b, 2));
         let heap = b.heap.clone();
         let census = thread::spawn(move || heap.census_of(z).unwrap());
         let teardown = thread::spawn(move || drop(leaver));

@@ -110,7 +110,7 @@ impl ObjectCensus {
     /// The largest out-of-line level of a forwarder's slot table. Every level a forwarder keeps
     /// holds a live entry, so `entry_capacity` is at most `INLINE_ENTRIES +
     /// LARGEST_LEVEL * images.len()` whenever no image is installing or ending.
-    pub const LARGEST_LEVEL: usize = crate::kernel::forwarder::MAX_LEVEL;
+    pub const LARGEST_LEVEL: usize = crate::kernel::levels::MAX_LEVEL;
 
     /// Whether `entry_capacity` is within the bound that follows the live entries (see
     /// [`LARGEST_LEVEL`](Self::LARGEST_LEVEL)); an object with no forwarder has no capacity.

@@ -331,11 +331,7 @@ impl Exec<'_> {
         if self.image.read(block, BLOCK_NARGS)?.as_small_int() != Some(n as i64) {
             return Ok(Prim::Fail);
         }
-        let values = (0..n)
-            .map(|i| self.image.read(args, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.stack.truncate(ri + 1);
-        self.stack.extend(values);
+        self.spread_arguments(ri, args, n)?;
         match self.prim_value(ri, n)? {
             Prim::Fail => {
                 // Leave the stack as it was found.

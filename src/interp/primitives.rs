@@ -535,11 +535,7 @@ impl Exec<'_> {
         if m.num_args != n {
             return Ok(Prim::Fail);
         }
-        let values = (0..n)
-            .map(|i| self.image.read(args, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.stack.truncate(ri + 1);
-        self.stack.extend(values);
+        self.spread_arguments(ri, args, n)?;
         self.sends += 1;
         self.flow_to_prim(m, ri, n)
     }
@@ -547,6 +543,22 @@ impl Exec<'_> {
     /// A `perform:` of a Symbol that the receiver does not understand is a
     /// doesNotUnderstand, as on a real VM; anything else as a selector (nil, a String) fails
     /// into the image's fallback, which says what is wrong with it.
+    /// Replaces what lies above the receiver at `ri` with the `n` elements of the Array `args`:
+    /// the arguments of `perform:withArguments:` and `valueWithArguments:`.
+    pub(crate) fn spread_arguments(
+        &mut self,
+        ri: usize,
+        args: Value,
+        n: usize,
+    ) -> Result<(), RunError> {
+        let values = (0..n)
+            .map(|i| self.image.read(args, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.stack.truncate(ri + 1);
+        self.stack.extend(values);
+        Ok(())
+    }
+
     fn perform_not_understood(&mut self, selector: Value, rcvr: Value) -> Result<Prim, RunError> {
         if selector.is_object() && self.class_of(selector)? == self.sh.symbol {
             Err(self.dnu(selector, rcvr))

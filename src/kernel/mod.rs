@@ -2,7 +2,10 @@
 //!
 //! * [`sync`]: the `std`/loom shim every kernel atomic comes from.
 //! * [`header`]: a base object's forwarding word and its one decode: nothing, or a forwarder.
-//! * [`forwarder`]: conditional forwarders and their per-image slot tables.
+//! * [`forwarder`]: conditional forwarders: their inline entries, and how they are installed
+//!   and taken down.
+//! * [`levels`]: a forwarder's out-of-line entries, a chain of levels that shrinks as entries
+//!   leave.
 //! * [`arena`]: the sealed base arena and its object-start bitmap.
 //! * [`ids`]: per-heap image ids, handed out again only after their entries are cleared.
 //! * [`owners`]: process-wide owner ids: base owners (never reused) and image incarnations
@@ -14,7 +17,7 @@
 //! # Why no safe call sequence can decode a word that is not a header
 //!
 //! A word becomes a `&Forwarder` in [`header::Forwarding::decode`], called by
-//! [`arena::Arena::header`], and in `forwarder::install` and `forwarder::remove`, called by
+//! [`arena::Arena::forwarding`], and in `forwarder::install` and `forwarder::remove`, called by
 //! [`arena::Arena::install`] and [`arena::Arena::remove`]; each of those three arena methods
 //! first checks the arena's object-start bitmap. A base
 //! reference that passes a heap's owner check but names the middle of an object (as a forged or
@@ -39,6 +42,7 @@ pub(crate) mod arena;
 pub(crate) mod forwarder;
 pub(crate) mod header;
 pub(crate) mod ids;
+pub(crate) mod levels;
 pub(crate) mod owners;
 pub(crate) mod reclaim;
 pub(crate) mod slab;

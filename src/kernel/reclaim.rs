@@ -184,9 +184,7 @@ impl Limbo {
     /// Retires `garbage` (forwarders whose forwarding words were cleared, levels unlinked from
     /// their chains) until the sections open now have ended.
     pub(crate) fn retire(&self, garbage: Vec<Unlinked>, sections: &Sections, ids: &IdAllocator) {
-        if garbage.is_empty() {
-            return;
-        }
+        debug_assert!(!garbage.is_empty(), "Arena::retire filters the empty case");
         let open = sections.snapshot(ids);
         self.push(Box::new(Retired {
             garbage,

@@ -66,7 +66,6 @@ impl Slab {
 pub(crate) struct Slabs {
     slab: *mut Slab,
     next: usize,
-    len: usize,
 }
 
 // SAFETY: the cursor and the unused slots are touched only through `&mut Slabs`, by the image
@@ -79,18 +78,23 @@ impl Default for Slabs {
         Slabs {
             slab: std::ptr::null_mut(),
             next: 0,
-            len: 0,
         }
     }
 }
 
 impl Slabs {
+    /// Slots of the current slab; 0 before the first.
+    fn len(&self) -> usize {
+        // SAFETY: a non-null `slab` is this cursor's, which its hold keeps allocated.
+        unsafe { self.slab.as_ref() }.map_or(0, |s| s.slots.len())
+    }
+
     /// Places the forwarder `make` builds (told its slab) in a fresh slot.
     pub(super) fn alloc(&mut self, make: impl FnOnce(*mut Slab) -> Forwarder) -> *mut Forwarder {
-        if self.next == self.len {
-            let len = (self.len * 4).clamp(FIRST, LARGEST);
+        if self.next == self.len() {
+            let len = (self.len() * 4).clamp(FIRST, LARGEST);
             self.give_back_unused();
-            (self.slab, self.next, self.len) = (Slab::new(len), 0, len);
+            (self.slab, self.next) = (Slab::new(len), 0);
         }
         // SAFETY: the cursor's hold keeps the slab allocated; `next < len`, and slots from
         // `next` on are unused and unreleased, so no one else refers to this one.
@@ -115,7 +119,7 @@ impl Slabs {
     fn give_back_unused(&mut self) {
         if !self.slab.is_null() {
             // SAFETY: the unused slots and the hold are this cursor's; it moves on or ends.
-            unsafe { Slab::release(self.slab, (self.len - self.next) as u64 + 1) };
+            unsafe { Slab::release(self.slab, (self.len() - self.next) as u64 + 1) };
         }
     }
 }
@@ -165,7 +169,7 @@ mod tests {
         let mut lens = Vec::new();
         for _ in 0..(4 + 16 + 64 + 64) {
             made.push(slabs.alloc(Forwarder::for_tests));
-            lens.push(slabs.len);
+            lens.push(slabs.len());
         }
         lens.dedup();
         assert_eq!(lens, vec![4, 16, 64]);
