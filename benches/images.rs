@@ -1,6 +1,6 @@
 //! Bench 4, images: creating and dropping an image over bases of 10^4, 10^5 and 10^6
 //! objects (the goal: O(1) in the base size), next to what a new "image" costs in each
-//! alternative, and next to deep-cloning the real mini image.
+//! alternative.
 //! Memory per empty image is measured by `benches/memory.rs`.
 //!
 //! `cargo bench --bench images`
@@ -8,7 +8,6 @@
 mod support;
 
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -55,24 +54,6 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
-
-    // The real mini image: cowheap's image creation against a deep clone of its heap.
-    let mini = Path::new("../shared/images/mini-2.2-v3-le.image");
-    match cowheap::loader::load_file(mini) {
-        Ok(loaded) => {
-            let mut group = c.benchmark_group("images_mini");
-            let heap = loaded.heap.clone();
-            group.bench_function("cowheap_create_drop", |b| {
-                b.iter(|| drop(black_box(heap.new_image().unwrap())))
-            });
-            let words = PlainHeap::from_base(&heap).words;
-            group.bench_function("alt_deep_clone_words", |b| {
-                b.iter(|| drop(black_box(words.clone())))
-            });
-            group.finish();
-        }
-        Err(e) => eprintln!("skipping the mini image comparison: {e}"),
-    }
 }
 
 criterion_group! {

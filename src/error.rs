@@ -86,10 +86,6 @@ pub enum Error {
     /// [`source`](std::error::Error::source) (as that `Arc`).
     #[error("could not start an image thread: {0}")]
     Spawn(#[source] Arc<std::io::Error>),
-    /// An image thread of a batch panicked (see [`interp::run_batch`](crate::interp::run_batch));
-    /// the message is the panic's, when it was a string.
-    #[error("an image thread panicked: {0}")]
-    ImagePanicked(String),
 }
 
 /// Variant by variant; an [`Error::Spawn`] equals another with an `io::Error` of the same kind
@@ -130,7 +126,7 @@ impl PartialEq for Error {
                     reason: s,
                 },
             ) => f == g && r == s,
-            (UnknownRoot(a), UnknownRoot(b)) | (ImagePanicked(a), ImagePanicked(b)) => a == b,
+            (UnknownRoot(a), UnknownRoot(b)) => a == b,
             (Spawn(a), Spawn(b)) => {
                 Arc::ptr_eq(a, b) || (a.kind() == b.kind() && a.to_string() == b.to_string())
             }

@@ -14,11 +14,7 @@ mod error;
 #[cfg(not(loom))]
 pub mod generations;
 mod image;
-#[cfg(not(loom))]
-pub mod interp;
 mod kernel;
-#[cfg(not(loom))]
-pub mod loader;
 mod object;
 #[cfg(all(test, not(loom)))]
 mod regressions;
@@ -27,6 +23,7 @@ mod stats;
 #[cfg(not(loom))]
 mod thread;
 mod value;
+pub mod vm;
 
 pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation};
 pub use delta::{BaseHash, DeltaError, DeltaInfo};

@@ -63,6 +63,15 @@ impl Value {
         }
     }
 
+    /// A SmallInteger of `i`'s low 61 bits, with no range check: for a VM whose integers are
+    /// narrower (31 bits for a 32-bit Smalltalk image), which has already checked its own
+    /// range, on its arithmetic fast path. Out of range it answers another SmallInteger,
+    /// never a reference.
+    #[inline(always)]
+    pub const fn small_int_wrapping(i: i64) -> Value {
+        Value(((i as u64) << 3) | TAG_INT)
+    }
+
     /// A Character.
     pub const fn character(c: char) -> Value {
         Value(((c as u64) << 3) | TAG_CHAR)

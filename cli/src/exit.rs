@@ -84,9 +84,9 @@ impl std::fmt::Display for Failure {
 
 /// A file the loader could not read or load, named once: the loader's own I/O error already
 /// names it, its format errors do not.
-pub fn load_failure(path: &std::path::Path, e: cowheap::loader::LoadError) -> Failure {
+pub fn load_failure(path: &std::path::Path, e: cowheap_squeak::loader::LoadError) -> Failure {
     match e {
-        e @ cowheap::loader::LoadError::Io { .. } => Failure::Io(e.to_string()),
+        e @ cowheap_squeak::loader::LoadError::Io { .. } => Failure::Io(e.to_string()),
         e => Failure::Io(format!("{}: {e}", path.display())),
     }
 }

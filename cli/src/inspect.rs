@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use indicatif::{HumanBytes, HumanCount};
 
-use cowheap::loader::{self, special, ByteOrder, FieldCounts, ImageFamily, Loaded};
 use cowheap::{BaseHeap, Value};
+use cowheap_squeak::loader::{self, special, ByteOrder, FieldCounts, ImageFamily, Loaded};
 use serde::Serialize;
 
 use crate::exit::{load_failure, Code, Failure};

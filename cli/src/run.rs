@@ -1,9 +1,9 @@
 //! `cowheap run IMAGE EXPR`: run a one-line Smalltalk expression in one or many images of a
 //! loaded base, each on its own thread. The interpreter and the batch runner are
-//! [`cowheap::interp`]; this module is their command line.
+//! [`cowheap_squeak::interp`]; this module is their command line.
 
 use clap::builder::RangedU64ValueParser;
-use cowheap::interp::{run_batch, BatchConfig, Limits, Vm};
+use cowheap_squeak::interp::{run_batch, BatchConfig, BatchError, Limits, StopKind, Vm};
 use std::path::PathBuf;
 
 use crate::exit::{Code, Failure};
@@ -39,7 +39,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Code, Failure> {
-    let loaded = cowheap::loader::load_file(&args.image)
+    let loaded = cowheap_squeak::loader::load_file(&args.image)
         .map_err(|e| Failure::Io(format!("{}: {e}", args.image.display())))?;
     let vm = Vm::for_loaded(&loaded).map_err(|e| Failure::Run(e.to_string()))?;
     let config = BatchConfig {
@@ -52,8 +52,12 @@ pub fn run(args: Args) -> Result<Code, Failure> {
         compiler: args.eval,
         ..BatchConfig::default()
     };
-    let report = run_batch(&loaded.heap, &vm, &args.expr, &config)
-        .map_err(|e| Failure::Run(e.to_string()))?;
+    let report = run_batch(&loaded.heap, &vm, &args.expr, &config).map_err(|e| match e {
+        BatchError::Heap(e) => Failure::Run(e.to_string()),
+        // A panic in an image is a bug of this program, not a refusal: exit 9, as an image
+        // stopped by anything else.
+        e => Failure::Run(format!("{e} (a bug: please report it)")),
+    })?;
     if args.json {
         let json = serde_json::to_string_pretty(&json_report(&report))
             .map_err(|e| Failure::Io(e.to_string()))?;
@@ -62,15 +66,27 @@ pub fn run(args: Args) -> Result<Code, Failure> {
         print_text(&report);
     }
     Ok(match report.first_stop() {
-        Some(stop) => Code::Stopped(stop.exit_code()),
+        Some(stop) => Code::Stopped(stop_code(stop.kind)),
         None if !report.base_unchanged() => Code::VerificationFailed,
         None => Code::Success,
     })
 }
 
+/// The exit status of a run whose first stop was of `kind`, after the codes every subcommand
+/// shares (0-4): see [`crate::exit::RUN_HELP`].
+fn stop_code(kind: StopKind) -> u8 {
+    match kind {
+        StopKind::DoesNotUnderstand => 5,
+        StopKind::BytecodeLimit => 6,
+        StopKind::AllocationLimit => 7,
+        StopKind::DepthLimit => 8,
+        _ => 9,
+    }
+}
+
 /// The report as JSON: the library's report, and what the text form computes from it (the
 /// rates, whether the base is unchanged).
-fn json_report(report: &cowheap::interp::BatchReport) -> serde_json::Value {
+fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Value {
     let rate = |n: u64, s: f64| n as f64 / s.max(1e-9);
     let mut json = serde_json::json!(report);
     json["base_unchanged"] = report.base_unchanged().into();
@@ -99,7 +115,7 @@ fn write_out(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
-fn print_text(report: &cowheap::interp::BatchReport) {
+fn print_text(report: &cowheap_squeak::interp::BatchReport) {
     let mut out = String::new();
     let runs = &report.runs;
     let mut answers: Vec<&str> = runs.iter().filter_map(|r| r.answer.as_deref()).collect();

@@ -180,7 +180,8 @@ pub fn run(args: Options) -> Result<Code, Failure> {
     let workload = match &args.base {
         None => Workload::generated(&gen).map_err(refused)?,
         Some(path) => {
-            let loaded = cowheap::loader::load_file(path).map_err(|e| load_failure(path, e))?;
+            let loaded =
+                cowheap_squeak::loader::load_file(path).map_err(|e| load_failure(path, e))?;
             let source = format!(
                 "{} ({:?} {}, {:?})",
                 path.display(),

@@ -186,8 +186,7 @@ impl BaseBuilder {
     /// Records the Smalltalk format code an image file gave the object (see
     /// `Header::smalltalk_format`), so that an interpreter can tell fixed fields from
     /// indexable ones.
-    #[cfg_attr(loom, allow(dead_code))] // the loader, not built under loom
-    pub(crate) fn set_smalltalk_format(&mut self, obj: Value, code: u8) -> Result<()> {
+    pub fn set_language_format(&mut self, obj: Value, code: u8) -> Result<()> {
         let (at, h) = self.locate(obj)?;
         *self.space.word_mut(at)? = h.with_smalltalk_format(code).0;
         Ok(())

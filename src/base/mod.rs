@@ -219,6 +219,17 @@ impl BaseHeap {
             .map(|&i| self.reference(i as usize))
     }
 
+    /// The position of base object `obj` in arena order, the inverse of
+    /// [`object`](Self::object): for tables indexed by object (a verifier's marks, a
+    /// census). Refuses what [`original_class`](Self::original_class) refuses.
+    pub fn ordinal(&self, obj: Value) -> Result<usize> {
+        let at = self.locate(obj)?;
+        self.inner
+            .starts
+            .binary_search(&(at as u32))
+            .map_err(|_| Error::StaleReference)
+    }
+
     /// Every base object, in arena order.
     pub fn objects(&self) -> impl ExactSizeIterator<Item = Value> + '_ {
         self.inner

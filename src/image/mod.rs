@@ -9,6 +9,7 @@
 mod bulk;
 mod read;
 mod resolutions;
+mod vm;
 mod write;
 
 use std::cell::Cell;

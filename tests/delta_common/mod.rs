@@ -4,6 +4,8 @@
 //! base can be driven alike and compared observation for observation.
 #![allow(dead_code)]
 
+pub mod corrupt;
+
 use cowheap::{BaseBuilder, BaseHeap, Format, Image, Kernel, Value};
 use proptest::prelude::*;
 
@@ -298,4 +300,36 @@ impl<'f> Driven<'f> {
 
 fn kind(e: &cowheap::Error) -> String {
     format!("err {:?}", std::mem::discriminant(e))
+}
+
+/// Runs `before` on an image over `a`, saves it, resumes over `b`, checks both observe alike,
+/// then runs `after` on both and checks every answer and the final views.
+pub fn round_trip(
+    a: &Fixture,
+    b: &Fixture,
+    before: &[Op],
+    after: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut original = Driven::new(a, a.heap.new_image().unwrap());
+    for op in before {
+        original.apply(op);
+    }
+    let bytes = original.image.delta_bytes().unwrap();
+    let resumed = b.heap.resume_delta_bytes(&bytes).unwrap();
+    let mut resumed = Driven::new(b, resumed);
+    prop_assert_eq!(original.privates, resumed.privates);
+    // A resumed image saves to the same delta: nothing process-specific is in it.
+    prop_assert_eq!(&resumed.image.delta_bytes().unwrap(), &bytes);
+    prop_assert_eq!(original.observe(), resumed.observe());
+    for op in after {
+        let x = original.apply(op);
+        let y = resumed.apply(op);
+        prop_assert_eq!(x, y, "{:?}", op);
+    }
+    prop_assert_eq!(original.observe(), resumed.observe());
+    prop_assert_eq!(
+        original.image.delta_bytes().unwrap(),
+        resumed.image.delta_bytes().unwrap()
+    );
+    Ok(())
 }

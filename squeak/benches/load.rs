@@ -1,0 +1,80 @@
+//! Loading the shared Squeak and Spur images: load time in MB/s of file (`load_bytes`) and
+//! in objects/s (`load_objects`), per image. The file is read once, outside the timing;
+//! what is timed is header parsing, the object scan, parallel relocation and validation,
+//! building and sealing the base heap, and dropping it.
+//!
+//! `cargo bench --bench load`
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+const IMAGES: [&str; 4] = [
+    "mini-2.2-v3-le.image",
+    "mini-2.2-v3-be.image",
+    "bootstrapped-v3-6505.image",
+    "headless-spur32.image",
+];
+
+fn images() -> Vec<(&'static str, Vec<u8>, usize)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    IMAGES
+        .iter()
+        .map(|&name| {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "the shared images are expected in {} (../../shared/images/ from the \
+                     repository root); cannot read {name}: {e}",
+                    dir.display()
+                )
+            });
+            let objects = cowheap_squeak::loader::load_bytes(&bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .info
+                .object_count;
+            (name, bytes, objects)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let images = images();
+    let mut group = c.benchmark_group("load_bytes");
+    for (name, bytes, _) in &images {
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+            b.iter(|| black_box(cowheap_squeak::loader::load_bytes(black_box(bytes)).unwrap()))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("load_objects");
+    for (name, bytes, objects) in &images {
+        group.throughput(Throughput::Elements(*objects as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+            b.iter(|| black_box(cowheap_squeak::loader::load_bytes(black_box(bytes)).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // No plots: the HTML reports need fonts a CI box may lack, and the numbers are the point.
+    config = config();
+    targets = bench
+}
+
+/// `COWHEAP_BENCH_QUICK=1` is the smoke mode CI runs, as in the other benches.
+fn config() -> Criterion {
+    let c = Criterion::default().without_plots();
+    if std::env::var_os("COWHEAP_BENCH_QUICK").is_some() {
+        c.sample_size(10)
+            .warm_up_time(std::time::Duration::from_millis(10))
+            .measurement_time(std::time::Duration::from_millis(100))
+    } else {
+        c
+    }
+}
+criterion_main!(benches);

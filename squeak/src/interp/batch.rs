@@ -1,0 +1,237 @@
+//! Running one expression in many images at once, each on its own OS thread: what
+//! `cowheap run --images N` reports. Lives in the library so that hosts (and tests) get the
+//! same report the command prints.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use super::{Limits, RunError, StopKind, Vm};
+use cowheap::BaseHeap;
+
+/// Why a batch could not run to the end. A stop inside an image is not one: it is that
+/// image's [`ImageRun::stopped`].
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The heap or the OS refused an image or its thread ([`cowheap::Error::TooManyImages`],
+    /// [`cowheap::Error::Spawn`]); the images already started were joined.
+    #[error(transparent)]
+    Heap(#[from] cowheap::Error),
+    /// An image thread panicked; the message is the panic's, when it was a string.
+    #[error("an image thread panicked: {0}")]
+    ImagePanicked(String),
+}
+
+/// How to run a batch.
+#[derive(Clone, Debug)]
+pub struct BatchConfig {
+    /// Images, one thread each.
+    pub images: usize,
+    /// Limits for each image's run.
+    pub limits: Limits,
+    /// Stack size of each image thread: the interpreter keeps its frames on the heap, so a
+    /// small stack lets thousands of images start.
+    pub stack_size: usize,
+    /// Whether to ask each image for its answer's `printString` (a second run).
+    pub print: bool,
+    /// Whether the expression is Smalltalk source for the image's own compiler
+    /// ([`Interpreter::evaluate_with_compiler`](super::Interpreter::evaluate_with_compiler))
+    /// rather than the one-line grammar parsed here. `$i` is replaced by the image's number
+    /// first, textually.
+    pub compiler: bool,
+    /// Whether every image waits until all have started before it runs, so that all of them
+    /// are live and running at once (the wall time then covers the whole crowd).
+    pub start_together: bool,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            images: 1,
+            limits: Limits::default(),
+            stack_size: 256 << 10,
+            print: true,
+            compiler: false,
+            start_together: true,
+        }
+    }
+}
+
+/// Why an image stopped, as the report shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Stopped {
+    /// [`RunError::kind`].
+    pub kind: StopKind,
+    /// The full message.
+    pub message: String,
+}
+
+impl From<&RunError> for Stopped {
+    fn from(e: &RunError) -> Self {
+        Stopped {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One image's run.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ImageRun {
+    /// The image's number (what `$i` stood for).
+    pub image: usize,
+    /// The answer's `printString`, made by the image's own code.
+    pub answer: Option<String>,
+    /// Why it stopped without an answer.
+    pub stopped: Option<Stopped>,
+    /// Bytecodes of the expression's run (not the `printString`).
+    pub bytecodes: u64,
+    /// Sends of the expression's run.
+    pub sends: u64,
+    /// Seconds of the expression's run.
+    pub seconds: f64,
+    /// Base objects this image copied on write (both runs).
+    pub copies: u64,
+    /// Bytes of this image's private space at the end (copies, contexts, new objects).
+    pub private_bytes: u64,
+}
+
+/// A whole batch.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct BatchReport {
+    /// The expression.
+    pub expression: String,
+    /// Every image's run, by number.
+    pub runs: Vec<ImageRun>,
+    /// Wall-clock seconds from the first thread's start to the last one's end.
+    pub wall_seconds: f64,
+    /// Live images of the heap once every image's thread was spawned (with `start_together`,
+    /// before any of them ran, so all of them, plus any the host holds).
+    pub live_at_start: usize,
+    /// Sum of bytecodes over the images.
+    pub bytecodes: u64,
+    /// Sum of sends over the images.
+    pub sends: u64,
+    /// The base's checksum before and after: equal, since no image can change the base.
+    pub checksum_before: u64,
+    /// See `checksum_before`.
+    pub checksum_after: u64,
+}
+
+impl BatchReport {
+    /// True if the base heap is bit-for-bit what it was.
+    pub fn base_unchanged(&self) -> bool {
+        self.checksum_before == self.checksum_after
+    }
+
+    /// Aggregate bytecodes per second of wall-clock time.
+    pub fn bytecodes_per_sec(&self) -> f64 {
+        self.bytecodes as f64 / self.wall_seconds.max(1e-9)
+    }
+
+    /// Aggregate sends per second of wall-clock time.
+    pub fn sends_per_sec(&self) -> f64 {
+        self.sends as f64 / self.wall_seconds.max(1e-9)
+    }
+
+    /// The first stop, if any image stopped.
+    pub fn first_stop(&self) -> Option<&Stopped> {
+        self.runs.iter().find_map(|r| r.stopped.as_ref())
+    }
+}
+
+/// Runs `expression` in `config.images` fresh images of `heap`, each on its own thread, and
+/// waits for all of them. An image that stops is reported; the others are not affected.
+pub fn run_batch(
+    heap: &BaseHeap,
+    vm: &Vm,
+    expression: &str,
+    config: &BatchConfig,
+) -> Result<BatchReport, BatchError> {
+    let checksum_before = heap.checksum();
+    // The images wait at this gate until every thread is spawned (or one failed to spawn, when
+    // the others must not wait forever): the spawning thread holds it shut meanwhile.
+    let gate = Arc::new(RwLock::new(()));
+    let shut = config.start_together.then(|| gate.write());
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(config.images);
+    for n in 0..config.images {
+        let vm = vm.clone();
+        let expr = expression.to_owned();
+        let gate = gate.clone();
+        let (limits, print, compiler) = (config.limits, config.print, config.compiler);
+        let handle = heap
+            .image_thread()
+            .stack_size(config.stack_size)
+            .name(format!("image-{n}"))
+            .spawn(move |image| {
+                drop(gate.read());
+                let mut interp = vm.interpreter(limits);
+                interp.set_image_number(n as i64);
+                let result = if compiler {
+                    interp.evaluate_with_compiler(image, &expr.replace("$i", &n.to_string()))
+                } else {
+                    interp.evaluate(image, &expr)
+                };
+                let stats = interp.stats();
+                let (answer, stopped) = match result {
+                    Ok(v) if print => match interp.print_string(image, v) {
+                        Ok(s) => (Some(s), None),
+                        Err(e) => (None, Some(Stopped::from(&e))),
+                    },
+                    Ok(v) => (Some(format!("{v:?}")), None),
+                    Err(e) => (None, Some(Stopped::from(&e))),
+                };
+                let image_stats = image.stats();
+                ImageRun {
+                    image: n,
+                    answer,
+                    stopped,
+                    bytecodes: stats.bytecodes,
+                    sends: stats.sends,
+                    seconds: stats.elapsed.as_secs_f64(),
+                    copies: image_stats.copies,
+                    private_bytes: image_stats.private_bytes,
+                }
+            });
+        match handle {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                drop(shut);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    // Every image was created before its thread started, and none has run yet.
+    let live_at_start = heap.live_images();
+    drop(shut);
+    let mut runs = Vec::with_capacity(handles.len());
+    for h in handles {
+        runs.push(h.join().map_err(|panic| {
+            BatchError::ImagePanicked(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string payload".to_owned()),
+            )
+        })?);
+    }
+    let wall_seconds = start.elapsed().as_secs_f64();
+    Ok(BatchReport {
+        expression: expression.to_owned(),
+        bytecodes: runs.iter().map(|r| r.bytecodes).sum(),
+        sends: runs.iter().map(|r| r.sends).sum(),
+        runs,
+        wall_seconds,
+        live_at_start,
+        checksum_before,
+        checksum_after: heap.checksum(),
+    })
+}

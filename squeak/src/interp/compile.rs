@@ -1,0 +1,295 @@
+//! Compiling a parsed expression into a private CompiledMethod, as the V3 compiler would:
+//! literals in the literal frame, globals as Associations from the image's own `Smalltalk`,
+//! blocks as `thisContext blockCopy: n` followed by a jump over the block's code, block
+//! arguments as temporaries of the doit (V3 blocks keep theirs in their home context).
+
+use super::execute::{int_in_range, Exec};
+use super::parse::{Expr, ParseError};
+use super::special::ASSOCIATION_VALUE;
+use super::RunError;
+use cowheap::{Format, Value};
+
+/// A doit method under construction.
+#[derive(Default)]
+struct Doit {
+    literals: Vec<Value>,
+    code: Vec<u8>,
+    /// Temporaries of the doit: every block argument gets one (V3 blocks keep their
+    /// arguments in their home context).
+    temps: usize,
+    /// Argument names in scope, with their temporary indices.
+    scope: Vec<(String, usize)>,
+}
+
+impl Doit {
+    fn literal(&mut self, v: Value) -> Result<usize, ParseError> {
+        let i = match self.literals.iter().position(|&l| l == v) {
+            Some(i) => i,
+            None => {
+                self.literals.push(v);
+                self.literals.len() - 1
+            }
+        };
+        if i < 64 {
+            Ok(i)
+        } else {
+            Err(ParseError::TooManyLiterals)
+        }
+    }
+
+    fn push_literal(&mut self, v: Value, variable: bool) -> Result<(), ParseError> {
+        let i = self.literal(v)?;
+        match (i, variable) {
+            (0..=31, false) => self.code.push(32 + i as u8),
+            (0..=31, true) => self.code.push(64 + i as u8),
+            (_, false) => self.code.extend([128, 0x80 | i as u8]),
+            (_, true) => self.code.extend([128, 0xC0 | i as u8]),
+        }
+        Ok(())
+    }
+}
+
+impl Exec<'_> {
+    /// Compiles `expr` into a private CompiledMethod and runs it with nil as `self`.
+    pub(crate) fn evaluate(&mut self, expr: &Expr) -> Result<Value, RunError> {
+        let mut doit = Doit::default();
+        self.compile(expr, &mut doit)?;
+        doit.code.push(124);
+        if doit.temps > 63 {
+            return Err(ParseError::TooManyLiterals.into());
+        }
+        let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
+        let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
+        literals.extend(&doit.literals);
+        let method = self
+            .image
+            .new_method(self.sh.compiled_method, &literals, &doit.code)?;
+        self.image.set_language_format(method, 12)?;
+        // Decoded here rather than through the cache: a host that evaluates many expressions
+        // would otherwise keep every doit it ever ran.
+        let m = std::rc::Rc::new(super::method::Method::decode(self.image, method)?);
+        let nil = self.sh.nil;
+        self.run_method(m, nil)
+    }
+
+    fn compile(&mut self, expr: &Expr, doit: &mut Doit) -> Result<(), RunError> {
+        match expr {
+            Expr::Nil => doit.code.push(115),
+            Expr::ThisContext => doit.code.push(137),
+            Expr::Argument(name) => {
+                let &(_, t) = doit
+                    .scope
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
+                match t {
+                    0..=15 => doit.code.push(16 + t as u8),
+                    _ => doit.code.extend([128, 0x40 | t as u8]),
+                }
+            }
+            Expr::Block { args, body } => {
+                // thisContext blockCopy: n, a jump over the body, then the body: it pops its
+                // arguments into the home's temporaries and ends with a block return.
+                doit.code.push(137);
+                let n = self.literal_of(&Expr::Integer(args.len() as i128))?;
+                doit.push_literal(n, false)?;
+                doit.code.extend([200, 164, 0]);
+                let jump = doit.code.len();
+                let scope = doit.scope.len();
+                for a in args {
+                    doit.scope.push((a.clone(), doit.temps));
+                    doit.temps += 1;
+                }
+                for &(_, t) in doit.scope[scope..].iter().rev() {
+                    match t {
+                        0..=7 => doit.code.push(104 + t as u8),
+                        _ => doit.code.extend([130, 0x40 | t as u8]),
+                    }
+                }
+                if body.is_empty() {
+                    doit.code.push(115);
+                }
+                for (k, e) in body.iter().enumerate() {
+                    if k > 0 {
+                        doit.code.push(135);
+                    }
+                    self.compile(e, doit)?;
+                }
+                doit.code.push(125);
+                doit.scope.truncate(scope);
+                let len = doit.code.len() - jump;
+                if len >= 1024 || doit.temps > 63 {
+                    return Err(ParseError::TooManyLiterals.into());
+                }
+                doit.code[jump - 2] = 164 + (len >> 8) as u8;
+                doit.code[jump - 1] = len as u8;
+            }
+            Expr::True => doit.code.push(113),
+            Expr::False => doit.code.push(114),
+            Expr::ImageNumber => {
+                let v = int_in_range(self.image_number)
+                    .map_or_else(|| self.large_integer(self.image_number as i128), Ok)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Integer(n) => {
+                let v = match i64::try_from(*n).ok().and_then(int_in_range) {
+                    Some(v) => v,
+                    None => self.large_integer(*n)?,
+                };
+                doit.push_literal(v, false)?;
+            }
+            Expr::String(s) => {
+                let v = self.new_string(self.sh.string, s)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Symbol(s) => {
+                let v = self.intern(s)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Character(c) => {
+                let code = u8::try_from(*c as u32).map_err(|_| ParseError::Syntax {
+                    column: 1,
+                    message: format!("{c:?} is not a Latin-1 character"),
+                })?;
+                let v = self.image.read(self.sh.character_table, code as usize)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Array(items) => {
+                let v = self.literal_array(items)?;
+                doit.push_literal(v, false)?;
+            }
+            Expr::Global(name) => {
+                let assoc = self
+                    .global_association(name)?
+                    .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
+                doit.push_literal(assoc, true)?;
+            }
+            Expr::Send {
+                receiver,
+                selector,
+                args,
+            } => {
+                self.compile(receiver, doit)?;
+                for a in args {
+                    self.compile(a, doit)?;
+                }
+                let sel = self.intern(selector)?;
+                let n = args.len();
+                if let Some(i) = self.sh.special_selector(sel, n) {
+                    doit.code.push(176 + i as u8);
+                } else {
+                    let k = doit.literal(sel)?;
+                    match (k, n) {
+                        (0..=15, 0..=2) => doit.code.push(208 + 16 * n as u8 + k as u8),
+                        (0..=31, 0..=7) => doit.code.extend([131, (n as u8) << 5 | k as u8]),
+                        (_, 0..=31) => doit.code.extend([132, n as u8, k as u8]),
+                        _ => return Err(ParseError::TooManyLiterals.into()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of a literal expression.
+    fn literal_of(&mut self, e: &Expr) -> Result<Value, RunError> {
+        let mut one = Doit::default();
+        self.compile(e, &mut one)?;
+        one.literals
+            .first()
+            .copied()
+            .ok_or_else(|| RunError::Malformed("a literal without a value".into()))
+    }
+
+    /// The Symbol named `name` in this image: the base's, or else the image's own `asSymbol`
+    /// (which finds a Symbol the image made, say for a method its compiler installed, or
+    /// makes one), so that the expression's selectors and symbols are the image's.
+    pub(crate) fn intern(&mut self, name: &str) -> Result<Value, RunError> {
+        if let Some(&v) = self.sh.symbols.get(name.as_bytes()) {
+            return Ok(v);
+        }
+        let as_symbol = *self
+            .sh
+            .symbols
+            .get(&b"asSymbol"[..])
+            .ok_or_else(|| RunError::Unsupported("the image has no #asSymbol".into()))?;
+        let string = self.new_string(self.sh.string, name)?;
+        self.send_top(string, as_symbol, &[])
+    }
+
+    /// A private Array holding the literals `items`.
+    fn literal_array(&mut self, items: &[Expr]) -> Result<Value, RunError> {
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            values.push(match item {
+                Expr::Nil => self.sh.nil,
+                Expr::True => self.sh.true_object,
+                Expr::False => self.sh.false_object,
+                Expr::Array(inner) => self.literal_array(inner)?,
+                _ => self.literal_of(item)?,
+            });
+        }
+        let v = self.image.new_pointers(self.sh.array, &values)?;
+        self.image.set_language_format(v, 2)?;
+        Ok(v)
+    }
+
+    /// The Association of the global `name` in this image's `Smalltalk` (which this image may
+    /// have changed).
+    fn global_association(&mut self, name: &str) -> Result<Option<Value>, RunError> {
+        let Some(&key) = self.sh.symbols.get(name.as_bytes()) else {
+            return Ok(None);
+        };
+        let array = self.image.read(self.sh.smalltalk, 1)?;
+        for i in 0..self.image.size_of(array)? {
+            let assoc = self.image.read(array, i)?;
+            if assoc.is_object()
+                && assoc != self.sh.nil
+                && self.image.format_of(assoc)? == Format::Pointers
+                && self.image.read(assoc, 0)? == key
+            {
+                self.image.read(assoc, ASSOCIATION_VALUE)?;
+                return Ok(Some(assoc));
+            }
+        }
+        Ok(None)
+    }
+
+    fn new_string(&mut self, class: Value, s: &str) -> Result<Value, RunError> {
+        let bytes = s
+            .chars()
+            .map(|c| u8::try_from(c as u32))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| ParseError::Syntax {
+                column: 1,
+                message: "strings must be Latin-1".into(),
+            })?;
+        let v = self.image.new_bytes(class, &bytes)?;
+        self.image
+            .set_language_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
+        Ok(v)
+    }
+
+    /// A LargePositiveInteger or LargeNegativeInteger: magnitude bytes, least significant
+    /// first, as the image's own LargeInteger code expects.
+    pub(crate) fn large_integer(&mut self, n: i128) -> Result<Value, RunError> {
+        let class = if n < 0 {
+            self.sh.large_negative.ok_or_else(|| {
+                RunError::Unsupported("the image has no LargeNegativeInteger".into())
+            })?
+        } else {
+            self.sh.large_positive
+        };
+        let mut mag = n.unsigned_abs();
+        let mut bytes = Vec::new();
+        while mag != 0 {
+            bytes.push(mag as u8);
+            mag >>= 8;
+        }
+        let v = self.image.new_bytes(class, &bytes)?;
+        self.image
+            .set_language_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
+        Ok(v)
+    }
+}

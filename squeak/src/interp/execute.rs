@@ -1,0 +1,596 @@
+//! The dispatch loop: one `match` over the V3 bytecode set, with native frames on a Rust stack.
+//!
+//! A frame's receiver, arguments and temporaries sit on `stack` from `bp` on, followed by its
+//! operand stack, until the frame is materialized (see `contexts.rs`); from then on its
+//! temporaries live in the context object (`ctx`), which its blocks share. A block frame's
+//! temporaries are always its home context's.
+
+use std::rc::Rc;
+
+use super::contexts::ContextPool;
+use super::lookup::MethodCache;
+use super::method::Method;
+use super::special::{Shared, ASSOCIATION_VALUE};
+use super::{Limits, RunError, RunStats};
+use cowheap::{Image, Value};
+
+/// One activation.
+pub(crate) struct Frame {
+    pub(crate) method: Rc<Method>,
+    /// The index of the next bytecode (saved when the frame sends).
+    pub(crate) pc: usize,
+    /// Stack index of the receiver (method frames) or the BlockContext (block frames); the
+    /// frame's arguments and, while it has no context, its temporaries follow.
+    pub(crate) bp: usize,
+    pub(crate) receiver: Value,
+    /// The context object that holds this frame's temporaries, once there is one.
+    pub(crate) ctx: Option<Value>,
+    /// For block frames: the BlockContext being run.
+    pub(crate) block: Option<Value>,
+}
+
+/// What a send did to the frame stack.
+pub(crate) enum Flow {
+    /// A primitive answered; the same frame goes on.
+    Same,
+    /// A frame was pushed or popped.
+    Switched,
+}
+
+/// What a primitive did.
+pub(crate) enum Prim {
+    Fail,
+    Answer(Value),
+    Switched,
+}
+
+/// The smallest and largest SmallInteger of a 32-bit image.
+pub(crate) const MIN_INT: i64 = -(1 << 30);
+pub(crate) const MAX_INT: i64 = (1 << 30) - 1;
+
+/// A SmallInteger the caller knows to be in the 31-bit range.
+#[inline(always)]
+pub(crate) fn int(i: i64) -> Value {
+    debug_assert!((MIN_INT..=MAX_INT).contains(&i));
+    Value::small_int_wrapping(i)
+}
+
+/// A SmallInteger if `i` fits the image's 31 bits.
+#[inline(always)]
+pub(crate) fn int_in_range(i: i64) -> Option<Value> {
+    (MIN_INT..=MAX_INT).contains(&i).then(|| int(i))
+}
+
+/// One run's state: borrowed from the [`Interpreter`](super::Interpreter) and its image.
+pub(crate) struct Exec<'a> {
+    pub(crate) image: &'a mut Image,
+    pub(crate) sh: &'a Shared,
+    pub(crate) cache: &'a mut MethodCache,
+    pub(crate) pool: &'a mut ContextPool,
+    pub(crate) stack: Vec<Value>,
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) limits: Limits,
+    stats: &'a mut RunStats,
+    pub(crate) bytecodes: u64,
+    pub(crate) sends: u64,
+    pub(crate) image_number: i64,
+    /// The number of the last primitive that failed, for the report when the fallback code
+    /// ends in `error:`.
+    pub(crate) last_failed_primitive: u16,
+    home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
+}
+
+impl<'a> Exec<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        image: &'a mut Image,
+        sh: &'a Shared,
+        cache: &'a mut MethodCache,
+        pool: &'a mut ContextPool,
+        mut stack: Vec<Value>,
+        mut frames: Vec<Frame>,
+        limits: Limits,
+        stats: &'a mut RunStats,
+        image_number: i64,
+        home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
+    ) -> Exec<'a> {
+        stack.clear();
+        frames.clear();
+        Exec {
+            image,
+            sh,
+            cache,
+            pool,
+            stack,
+            frames,
+            limits,
+            stats,
+            bytecodes: 0,
+            sends: 0,
+            image_number,
+            last_failed_primitive: 0,
+            home,
+        }
+    }
+
+    /// Records the run's counts and gives the stacks back for the next run.
+    pub(crate) fn finish<T>(mut self, r: Result<T, RunError>) -> Result<T, RunError> {
+        self.stats.bytecodes = self.bytecodes;
+        self.stats.sends = self.sends;
+        // After a stop, the frames never returned: what they made stays (a successful run
+        // has returned every frame, and tracks nothing any more).
+        self.pool.escape_all();
+        self.stack.clear();
+        self.frames.clear();
+        *self.home.0 = std::mem::take(&mut self.stack);
+        *self.home.1 = std::mem::take(&mut self.frames);
+        r
+    }
+
+    /// Sends `selector` to `receiver` from outside any frame and runs until it answers.
+    pub(crate) fn send_top(
+        &mut self,
+        receiver: Value,
+        selector: Value,
+        args: &[Value],
+    ) -> Result<Value, RunError> {
+        for &v in std::iter::once(&receiver).chain(args) {
+            self.image.check_value(v)?;
+        }
+        self.stack.push(receiver);
+        self.stack.extend_from_slice(args);
+        match self.send(selector, args.len(), None)? {
+            Flow::Same => self.pop(),
+            Flow::Switched => self.run(),
+        }
+    }
+
+    /// Runs the method `m` with `receiver` from outside any frame.
+    pub(crate) fn run_method(&mut self, m: Rc<Method>, receiver: Value) -> Result<Value, RunError> {
+        self.stack.push(receiver);
+        self.activate(m, 0)?;
+        self.run()
+    }
+
+    /// Decodes and runs a method object with no arguments.
+    pub(crate) fn run_method_value(
+        &mut self,
+        method: Value,
+        receiver: Value,
+    ) -> Result<Value, RunError> {
+        self.image.check_value(receiver)?;
+        let m = self.cache.method(self.image, self.sh, method)?;
+        if m.num_args != 0 {
+            return Err(RunError::Malformed(
+                "a doit method takes no arguments".into(),
+            ));
+        }
+        self.run_method(m, receiver)
+    }
+
+    #[inline(always)]
+    pub(crate) fn pop(&mut self) -> Result<Value, RunError> {
+        self.stack.pop().ok_or_else(underflow)
+    }
+
+    #[inline(always)]
+    fn top(&self) -> Result<Value, RunError> {
+        self.stack.last().copied().ok_or_else(underflow)
+    }
+
+    #[inline(always)]
+    pub(crate) fn boolean(&self, b: bool) -> Value {
+        if b {
+            self.sh.true_object
+        } else {
+            self.sh.false_object
+        }
+    }
+
+    /// The class of any value: SmallIntegers' from the special objects.
+    #[inline]
+    pub(crate) fn class_of(&mut self, v: Value) -> Result<Value, RunError> {
+        if v.as_small_int().is_some() {
+            Ok(self.sh.small_integer)
+        } else if v.is_object() {
+            Ok(self.image.class_of(v)?)
+        } else {
+            Ok(self.sh.character)
+        }
+    }
+
+    #[inline]
+    fn temp(&mut self, ctx: Option<Value>, tbase: usize, i: usize) -> Result<Value, RunError> {
+        match ctx {
+            None => self.stack.get(tbase + i).copied().ok_or_else(underflow),
+            Some(c) => match self.image.private_field(c, super::contexts::TEMPS + i) {
+                Some(v) => Ok(v),
+                None => Ok(self.image.read(c, super::contexts::TEMPS + i)?),
+            },
+        }
+    }
+
+    #[inline]
+    fn set_temp(
+        &mut self,
+        ctx: Option<Value>,
+        tbase: usize,
+        i: usize,
+        v: Value,
+    ) -> Result<(), RunError> {
+        match ctx {
+            None => {
+                *self.stack.get_mut(tbase + i).ok_or_else(underflow)? = v;
+                Ok(())
+            }
+            Some(c) => self.store(c, super::contexts::TEMPS + i, v),
+        }
+    }
+
+    /// Stores into a pointers object (or a method's literal), keeping the method cache honest.
+    #[inline]
+    pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
+        if v.is_object() && !self.pool.idle() {
+            self.pool.note_store(obj, v);
+        }
+        // This image's own objects (contexts, new objects, copies) are their own canonical
+        // reference: store in place unless the cache watches them.
+        if !self.cache.watches(obj) && self.image.set_private_field(obj, index, v) {
+            return Ok(());
+        }
+        let obj = self.image.canonical(obj)?;
+        self.cache.before_store(obj);
+        self.image.write(obj, index, v)?;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn literal(m: &Method, i: usize) -> Result<Value, RunError> {
+        m.literals.get(i).copied().ok_or_else(|| {
+            RunError::Malformed(format!("literal {i} of a method with {}", m.literals.len()))
+        })
+    }
+
+    /// Executes bytecodes until the bottom frame returns.
+    // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
+    #[allow(clippy::manual_range_patterns)]
+    pub(crate) fn run(&mut self) -> Result<Value, RunError> {
+        let limit = self.limits.bytecodes;
+        loop {
+            let top = self.frames.len() - 1;
+            let (m, mut pc, receiver, ctx, tbase) = {
+                let f = &self.frames[top];
+                (f.method.clone(), f.pc, f.receiver, f.ctx, f.bp + 1)
+            };
+            let mut ctx = ctx;
+            let code = &m.code[..];
+            macro_rules! send {
+                ($sel:expr, $n:expr, $sup:expr) => {{
+                    self.frames[top].pc = pc;
+                    match self.send($sel, $n, $sup)? {
+                        Flow::Same => continue,
+                        Flow::Switched => break,
+                    }
+                }};
+            }
+            macro_rules! ret {
+                ($v:expr) => {{
+                    let v = $v;
+                    let from = if self.frames[top].block.is_some() {
+                        self.home_frame(top)?
+                    } else {
+                        top
+                    };
+                    match self.return_from(from, v)? {
+                        Some(v) => return Ok(v),
+                        None => break,
+                    }
+                }};
+            }
+            macro_rules! arith {
+                ($i:expr, $op:expr) => {{
+                    let n = self.stack.len();
+                    if n >= 2 {
+                        if let (Some(a), Some(b)) = (
+                            self.stack[n - 2].as_small_int(),
+                            self.stack[n - 1].as_small_int(),
+                        ) {
+                            #[allow(clippy::redundant_closure_call)]
+                            if let Some(r) = ($op)(self, a, b) {
+                                self.stack.truncate(n - 2);
+                                self.stack.push(r);
+                                self.sends += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    let (sel, nargs) = self.sh.special_selectors[$i];
+                    send!(sel, nargs, None)
+                }};
+            }
+            loop {
+                let Some(&b) = code.get(pc) else {
+                    return Err(RunError::Malformed(format!(
+                        "pc {pc} ran off the end of a method of {} bytecodes",
+                        code.len()
+                    )));
+                };
+                pc += 1;
+                self.bytecodes += 1;
+                if self.bytecodes > limit {
+                    return Err(RunError::BytecodeLimit { limit });
+                }
+                // Each arm lists its bytecodes one by one instead of as a range: rustc lowers
+                // range patterns to a tree of comparisons, but a list of constants to one jump
+                // table (30 benchFib: about 70 -> 105 M bytecodes/s).
+                match b {
+                    0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 => {
+                        let v = self.image.read(receiver, b as usize)?;
+                        self.stack.push(v);
+                    }
+                    16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30
+                    | 31 => {
+                        let v = self.temp(ctx, tbase, (b & 15) as usize)?;
+                        self.stack.push(v);
+                    }
+                    32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46
+                    | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61
+                    | 62 | 63 => self.stack.push(Self::literal(&m, (b & 31) as usize)?),
+                    64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73 | 74 | 75 | 76 | 77 | 78
+                    | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90 | 91 | 92 | 93
+                    | 94 | 95 => {
+                        let assoc = Self::literal(&m, (b & 31) as usize)?;
+                        let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
+                        self.stack.push(v);
+                    }
+                    96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => {
+                        let v = self.pop()?;
+                        self.store(receiver, (b & 7) as usize, v)?;
+                    }
+                    104 | 105 | 106 | 107 | 108 | 109 | 110 | 111 => {
+                        let v = self.pop()?;
+                        self.set_temp(ctx, tbase, (b & 7) as usize, v)?;
+                    }
+                    112 => self.stack.push(receiver),
+                    113 => self.stack.push(self.sh.true_object),
+                    114 => self.stack.push(self.sh.false_object),
+                    115 => self.stack.push(self.sh.nil),
+                    116 | 117 | 118 | 119 => self.stack.push(int(b as i64 - 117)),
+                    120 => ret!(receiver),
+                    121 => ret!(self.sh.true_object),
+                    122 => ret!(self.sh.false_object),
+                    123 => ret!(self.sh.nil),
+                    124 => ret!(self.pop()?),
+                    125 => {
+                        let v = self.pop()?;
+                        match self.return_from(top, v)? {
+                            Some(v) => return Ok(v),
+                            None => break,
+                        }
+                    }
+                    128 | 129 | 130 => {
+                        let ext = *code.get(pc).ok_or_else(truncated)?;
+                        pc += 1;
+                        let i = (ext & 63) as usize;
+                        match (b, ext >> 6) {
+                            (128, 0) => {
+                                let v = self.image.read(receiver, i)?;
+                                self.stack.push(v);
+                            }
+                            (128, 1) => {
+                                let v = self.temp(ctx, tbase, i)?;
+                                self.stack.push(v);
+                            }
+                            (128, 2) => self.stack.push(Self::literal(&m, i)?),
+                            (128, _) => {
+                                let assoc = Self::literal(&m, i)?;
+                                let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
+                                self.stack.push(v);
+                            }
+                            (_, kind) => {
+                                let v = if b == 129 { self.top()? } else { self.pop()? };
+                                match kind {
+                                    0 => self.store(receiver, i, v)?,
+                                    1 => self.set_temp(ctx, tbase, i, v)?,
+                                    3 => {
+                                        let assoc = Self::literal(&m, i)?;
+                                        self.store(assoc, ASSOCIATION_VALUE, v)?;
+                                    }
+                                    _ => {
+                                        return Err(RunError::Malformed(
+                                            "store into a literal constant".into(),
+                                        ))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    131 | 133 => {
+                        let ext = *code.get(pc).ok_or_else(truncated)?;
+                        pc += 1;
+                        let sel = Self::literal(&m, (ext & 31) as usize)?;
+                        let sup = if b == 133 {
+                            Some(self.super_class(&m)?)
+                        } else {
+                            None
+                        };
+                        send!(sel, (ext >> 5) as usize, sup)
+                    }
+                    132 => {
+                        let (op, arg) = (
+                            *code.get(pc).ok_or_else(truncated)?,
+                            *code.get(pc + 1).ok_or_else(truncated)? as usize,
+                        );
+                        pc += 2;
+                        match op >> 5 {
+                            0 => send!(Self::literal(&m, arg)?, (op & 31) as usize, None),
+                            1 => {
+                                let sup = self.super_class(&m)?;
+                                send!(Self::literal(&m, arg)?, (op & 31) as usize, Some(sup))
+                            }
+                            2 => {
+                                let v = self.image.read(receiver, arg)?;
+                                self.stack.push(v);
+                            }
+                            3 => self.stack.push(Self::literal(&m, arg)?),
+                            4 => {
+                                let assoc = Self::literal(&m, arg)?;
+                                let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
+                                self.stack.push(v);
+                            }
+                            5 => {
+                                let v = self.top()?;
+                                self.store(receiver, arg, v)?;
+                            }
+                            6 => {
+                                let v = self.pop()?;
+                                self.store(receiver, arg, v)?;
+                            }
+                            _ => {
+                                let v = self.top()?;
+                                let assoc = Self::literal(&m, arg)?;
+                                self.store(assoc, ASSOCIATION_VALUE, v)?;
+                            }
+                        }
+                    }
+                    134 => {
+                        let ext = *code.get(pc).ok_or_else(truncated)?;
+                        pc += 1;
+                        send!(
+                            Self::literal(&m, (ext & 63) as usize)?,
+                            (ext >> 6) as usize,
+                            None
+                        )
+                    }
+                    135 => {
+                        self.pop()?;
+                    }
+                    136 => {
+                        let v = self.top()?;
+                        self.stack.push(v);
+                    }
+                    137 => {
+                        self.frames[top].pc = pc;
+                        let only_for_block = matches!(code.get(pc), Some(116..=119 | 32..=63))
+                            && code.get(pc + 1) == Some(&200);
+                        let c = self.this_context(top, !only_for_block)?;
+                        ctx = self.frames[top].ctx;
+                        self.stack.push(c);
+                    }
+                    144 | 145 | 146 | 147 | 148 | 149 | 150 | 151 => pc += (b - 143) as usize,
+                    152 | 153 | 154 | 155 | 156 | 157 | 158 | 159 => {
+                        if self.condition()? {
+                            // jump if false: nothing to do on true
+                        } else {
+                            pc += (b - 151) as usize;
+                        }
+                    }
+                    160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 => {
+                        let ext = *code.get(pc).ok_or_else(truncated)? as i64;
+                        pc += 1;
+                        let target = pc as i64 + (b as i64 - 164) * 256 + ext;
+                        pc = usize::try_from(target).map_err(|_| bad_jump())?;
+                    }
+                    168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
+                        let ext = *code.get(pc).ok_or_else(truncated)? as usize;
+                        pc += 1;
+                        let when = b < 172;
+                        if self.condition()? == when {
+                            pc += (b as usize & 3) * 256 + ext;
+                        }
+                    }
+                    176 => arith!(0, |_: &mut Self, a: i64, b: i64| int_in_range(a + b)),
+                    177 => arith!(1, |_: &mut Self, a: i64, b: i64| int_in_range(a - b)),
+                    178 => arith!(2, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a < b))),
+                    179 => arith!(3, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a > b))),
+                    180 => arith!(4, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a <= b))),
+                    181 => arith!(5, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a >= b))),
+                    182 => arith!(6, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a == b))),
+                    183 => arith!(7, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a != b))),
+                    184 => arith!(8, |_: &mut Self, a: i64, b: i64| int_in_range(a * b)),
+                    185 => arith!(9, |_: &mut Self, a: i64, b: i64| {
+                        (b != 0 && a % b == 0)
+                            .then(|| int_in_range(a / b))
+                            .flatten()
+                    }),
+                    186 => arith!(10, |_: &mut Self, a: i64, b: i64| primitives::floor_mod(
+                        a, b
+                    )),
+                    187 => arith!(11, |_: &mut Self, _a: i64, _b: i64| None::<Value>),
+                    188 => arith!(12, |_: &mut Self, a: i64, b: i64| primitives::shift(a, b)),
+                    189 => arith!(13, |_: &mut Self, a: i64, b: i64| primitives::floor_div(
+                        a, b
+                    )),
+                    190 => arith!(14, |_: &mut Self, a: i64, b: i64| Some(int(a & b))),
+                    191 => arith!(15, |_: &mut Self, a: i64, b: i64| Some(int(a | b))),
+                    198 => {
+                        let b2 = self.pop()?;
+                        let a = self.pop()?;
+                        let same = self.identical(a, b2)?;
+                        self.stack.push(self.boolean(same));
+                        self.sends += 1;
+                    }
+                    199 => {
+                        let v = self.pop()?;
+                        let c = self.class_of(v)?;
+                        self.stack.push(c);
+                        self.sends += 1;
+                    }
+                    192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
+                    | 207 => {
+                        let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                        send!(sel, nargs, None)
+                    }
+                    208 | 209 | 210 | 211 | 212 | 213 | 214 | 215 | 216 | 217 | 218 | 219 | 220
+                    | 221 | 222 | 223 | 224 | 225 | 226 | 227 | 228 | 229 | 230 | 231 | 232
+                    | 233 | 234 | 235 | 236 | 237 | 238 | 239 | 240 | 241 | 242 | 243 | 244
+                    | 245 | 246 | 247 | 248 | 249 | 250 | 251 | 252 | 253 | 254 | 255 => {
+                        let sel = Self::literal(&m, (b & 15) as usize)?;
+                        send!(sel, ((b - 208) >> 4) as usize, None)
+                    }
+                    126 | 127 | 138 | 139 | 140 | 141 | 142 | 143 => {
+                        return Err(RunError::Unimplemented(format!(
+                            "bytecode {b} is unused in the V3 set"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pops a jump condition: true or false, anything else stops the image.
+    #[inline(always)]
+    fn condition(&mut self) -> Result<bool, RunError> {
+        let v = self.pop()?;
+        if v == self.sh.true_object {
+            Ok(true)
+        } else if v == self.sh.false_object {
+            Ok(false)
+        } else {
+            let class = self.class_of(v)?;
+            Err(RunError::MustBeBoolean {
+                class: self.class_name(class),
+            })
+        }
+    }
+
+    /// `==`: the same object as this image sees it (a base object and its copy are one).
+    #[inline]
+    pub(crate) fn identical(&mut self, a: Value, b: Value) -> Result<bool, RunError> {
+        Ok(a == b || (a.is_object() && b.is_object() && self.image.identical(a, b)?))
+    }
+}
+
+use super::primitives;
+
+pub(crate) fn underflow() -> RunError {
+    RunError::Malformed("the operand stack underflowed".into())
+}
+
+fn truncated() -> RunError {
+    RunError::Malformed("an extended bytecode ran off the end of its method".into())
+}
+
+fn bad_jump() -> RunError {
+    RunError::Malformed("a jump before the start of its method".into())
+}

@@ -1,0 +1,197 @@
+//! Method lookup through the class hierarchy and MethodDictionaries, and the per-image method
+//! cache in front of it.
+//!
+//! The cache is direct-mapped on (class, selector), as in SqueakJS and the Blue Book. Every
+//! object a lookup or a method decoding read (classes, method dictionaries, their method
+//! arrays, the methods) is *watched*: when this image stores into a watched object, the whole
+//! cache and every decoded method are dropped, which is what primitives 116 and 119 do on a
+//! real VM, done here by the store itself. Other images' writes cannot matter: they are not
+//! visible to this image.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
+use super::method::Method;
+use super::special::{
+    Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
+};
+use super::RunError;
+use cowheap::{Image, Value};
+
+const CACHE_SIZE: usize = 1024;
+
+/// A hasher for `Value` bits: one multiply, because the keys are already well spread.
+#[derive(Default)]
+pub(crate) struct BitsHasher(u64);
+
+impl Hasher for BitsHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type BitsBuild = BuildHasherDefault<BitsHasher>;
+
+#[derive(Clone)]
+struct Entry {
+    class: u64,
+    selector: u64,
+    method: Rc<Method>,
+}
+
+/// One image's method cache, decoded methods and watched objects.
+#[derive(Default)]
+pub(crate) struct MethodCache {
+    entries: Vec<Option<Entry>>,
+    methods: HashMap<u64, Rc<Method>, BitsBuild>,
+    watched: HashSet<u64, BitsBuild>,
+    /// How many times a store dropped the cache (for tests and reports).
+    pub(crate) flushes: u64,
+}
+
+impl MethodCache {
+    fn slot(class: Value, selector: Value) -> usize {
+        let h = (class.to_bits() ^ selector.to_bits().rotate_left(17))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 54) as usize & (CACHE_SIZE - 1)
+    }
+
+    /// The method `class` runs for `selector`, or `None` if no class up the chain has one.
+    #[inline(always)]
+    pub(crate) fn lookup(
+        &mut self,
+        image: &mut Image,
+        shared: &Shared,
+        class: Value,
+        selector: Value,
+    ) -> Result<Option<Rc<Method>>, RunError> {
+        let slot = Self::slot(class, selector);
+        if let Some(Some(e)) = self.entries.get(slot) {
+            if e.class == class.to_bits() && e.selector == selector.to_bits() {
+                return Ok(Some(e.method.clone()));
+            }
+        }
+        self.miss(image, shared, class, selector, slot)
+    }
+
+    /// A cache miss: look up the chain and fill the slot.
+    #[inline(never)]
+    fn miss(
+        &mut self,
+        image: &mut Image,
+        shared: &Shared,
+        class: Value,
+        selector: Value,
+        slot: usize,
+    ) -> Result<Option<Rc<Method>>, RunError> {
+        let Some(method) = self.lookup_slow(image, shared, class, selector)? else {
+            return Ok(None);
+        };
+        if self.entries.is_empty() {
+            self.entries = vec![None; CACHE_SIZE];
+        }
+        self.entries[slot] = Some(Entry {
+            class: class.to_bits(),
+            selector: selector.to_bits(),
+            method: method.clone(),
+        });
+        Ok(Some(method))
+    }
+
+    fn lookup_slow(
+        &mut self,
+        image: &mut Image,
+        shared: &Shared,
+        class: Value,
+        selector: Value,
+    ) -> Result<Option<Rc<Method>>, RunError> {
+        // Empty slots of a method dictionary hold nil: nil is never a selector.
+        if selector == shared.nil {
+            return Ok(None);
+        }
+        let mut cls = class;
+        // A superclass chain longer than this is a cycle in a malformed image.
+        for _ in 0..10_000 {
+            if cls == shared.nil || !cls.is_object() {
+                return Ok(None);
+            }
+            self.watch(cls);
+            let dict = image.read(cls, CLASS_METHOD_DICT)?;
+            if dict.is_object() && dict != shared.nil {
+                self.watch(dict);
+                let n = image.size_of(dict)?;
+                for i in METHOD_DICT_SELECTORS..n {
+                    if image.read(dict, i)? == selector {
+                        let array = image.read(dict, METHOD_DICT_ARRAY)?;
+                        self.watch(array);
+                        let m = image.read(array, i - METHOD_DICT_SELECTORS)?;
+                        return self.method(image, shared, m).map(Some);
+                    }
+                }
+            }
+            cls = image.read(cls, CLASS_SUPERCLASS)?;
+        }
+        Err(RunError::Malformed(
+            "the superclass chain does not end in nil".into(),
+        ))
+    }
+
+    /// The decoded form of a CompiledMethod, decoding it on first use.
+    pub(crate) fn method(
+        &mut self,
+        image: &mut Image,
+        shared: &Shared,
+        oop: Value,
+    ) -> Result<Rc<Method>, RunError> {
+        let oop = image.canonical(oop)?;
+        if let Some(m) = self.methods.get(&oop.to_bits()) {
+            return Ok(m.clone());
+        }
+        let mut m = Method::decode(image, oop)?;
+        m.stop = shared
+            .stop_methods
+            .iter()
+            .find(|(s, _)| *s == oop)
+            .map(|&(_, arg)| arg);
+        let m = Rc::new(m);
+        self.watch(oop);
+        self.methods.insert(oop.to_bits(), m.clone());
+        Ok(m)
+    }
+
+    fn watch(&mut self, obj: Value) {
+        self.watched.insert(obj.to_bits());
+    }
+
+    /// True if a store into `obj` (by this very reference) would drop the cache.
+    #[inline]
+    pub(crate) fn watches(&self, obj: Value) -> bool {
+        !self.watched.is_empty() && self.watched.contains(&obj.to_bits())
+    }
+
+    /// Called before this image stores into `obj` (already canonical): drops everything
+    /// cached if the store can change what a lookup or a decoded method says.
+    #[inline]
+    pub(crate) fn before_store(&mut self, obj: Value) {
+        if self.watched.contains(&obj.to_bits()) {
+            self.flush();
+        }
+    }
+
+    /// Drops every cached lookup and decoded method.
+    pub(crate) fn flush(&mut self) {
+        self.entries.clear();
+        self.methods.clear();
+        self.watched.clear();
+        self.flushes += 1;
+    }
+}

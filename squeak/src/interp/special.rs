@@ -1,0 +1,210 @@
+//! What every image of one base shares before it runs anything: the special objects, the
+//! special selectors, and the base's symbols by name. Built once per base and shared by `Arc`,
+//! so that starting an interpreter in each of thousands of images costs no scan of the heap.
+
+use std::collections::HashMap;
+
+use super::RunError;
+use cowheap::{BaseHeap, Format, Value};
+
+/// Indices into the V3 special-objects array (the Blue Book's and Squeak's numbering).
+pub(crate) mod index {
+    pub(crate) const NIL: usize = 0;
+    pub(crate) const FALSE: usize = 1;
+    pub(crate) const TRUE: usize = 2;
+    pub(crate) const SMALL_INTEGER: usize = 5;
+    pub(crate) const STRING: usize = 6;
+    pub(crate) const ARRAY: usize = 7;
+    pub(crate) const SMALLTALK: usize = 8;
+    pub(crate) const METHOD_CONTEXT: usize = 10;
+    pub(crate) const BLOCK_CONTEXT: usize = 11;
+    pub(crate) const LARGE_POSITIVE_INTEGER: usize = 13;
+    pub(crate) const COMPILED_METHOD: usize = 16;
+    pub(crate) const CHARACTER: usize = 19;
+    pub(crate) const SPECIAL_SELECTORS: usize = 23;
+    pub(crate) const CHARACTER_TABLE: usize = 24;
+}
+
+/// Class slots (Behavior's first three instance variables).
+pub(crate) const CLASS_SUPERCLASS: usize = 0;
+pub(crate) const CLASS_METHOD_DICT: usize = 1;
+pub(crate) const CLASS_FORMAT: usize = 2;
+/// MethodDictionary: `tally`, `array` (the methods), then the selectors as indexable slots.
+pub(crate) const METHOD_DICT_ARRAY: usize = 1;
+pub(crate) const METHOD_DICT_SELECTORS: usize = 2;
+/// Association: `key`, `value`.
+pub(crate) const ASSOCIATION_VALUE: usize = 1;
+
+/// The objects of one base that the interpreter names, found once.
+pub(crate) struct Shared {
+    pub(crate) nil: Value,
+    pub(crate) true_object: Value,
+    pub(crate) false_object: Value,
+    pub(crate) small_integer: Value,
+    pub(crate) string: Value,
+    pub(crate) array: Value,
+    pub(crate) smalltalk: Value,
+    pub(crate) method_context: Value,
+    pub(crate) block_context: Value,
+    pub(crate) large_positive: Value,
+    pub(crate) large_negative: Option<Value>,
+    pub(crate) compiled_method: Value,
+    pub(crate) character: Value,
+    pub(crate) character_table: Value,
+    /// Class Symbol (the class of the first special selector).
+    pub(crate) symbol: Value,
+    /// The 32 special selectors of bytecodes 176-207 with their argument counts.
+    pub(crate) special_selectors: Vec<(Value, usize)>,
+    /// Every Symbol of the base, by its characters.
+    pub(crate) symbols: HashMap<Vec<u8>, Value>,
+    /// The slot of a class that holds its name, and of a metaclass that holds its class.
+    pub(crate) class_name_slot: usize,
+    pub(crate) this_class_slot: usize,
+    /// Methods whose activation stops the image instead of opening a debugger that does not
+    /// exist here (`Object>>error:`, `halt`, `halt:`, `Debugger class>>openContext:label:
+    /// contents:`), each with the argument that holds the message.
+    pub(crate) stop_methods: Vec<(Value, Option<usize>)>,
+}
+
+fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
+    heap.original_slot(specials, i)
+        .map_err(|e| RunError::Unsupported(format!("special object {i}: {e}")))
+}
+
+fn class(heap: &BaseHeap, specials: Value, i: usize, what: &str) -> Result<Value, RunError> {
+    let v = special(heap, specials, i)?;
+    if v.is_object() && heap.original_format(v).ok() == Some(Format::Pointers) {
+        Ok(v)
+    } else {
+        Err(RunError::Unsupported(format!(
+            "special object {i} ({what}) is not a class"
+        )))
+    }
+}
+
+impl Shared {
+    /// Finds the interpreter's objects in a loaded Squeak V3 base.
+    pub(crate) fn new(heap: &BaseHeap) -> Result<Shared, RunError> {
+        let specials = heap
+            .root("specialObjects")
+            .map_err(|_| RunError::Unsupported("the base has no special-objects array".into()))?;
+        let selectors = special(heap, specials, index::SPECIAL_SELECTORS)?;
+        let mut special_selectors = Vec::with_capacity(32);
+        for i in 0..32 {
+            let sel = heap.original_slot(selectors, 2 * i);
+            let n = heap.original_slot(selectors, 2 * i + 1);
+            match (sel, n.map(|n| n.as_small_int())) {
+                (Ok(sel), Ok(Some(n))) if sel.is_object() && (0..=2).contains(&n) => {
+                    special_selectors.push((sel, n as usize))
+                }
+                _ => {
+                    return Err(RunError::Unsupported(
+                        "the special-selectors array is not 32 (selector, count) pairs".into(),
+                    ))
+                }
+            }
+        }
+        let symbol = heap
+            .original_class(special_selectors[0].0)
+            .map_err(|e| RunError::Unsupported(format!("class Symbol: {e}")))?;
+        let mut symbols = HashMap::new();
+        for obj in heap.objects() {
+            if heap.original_class(obj).ok() == Some(symbol) {
+                if let Ok(bytes) = heap.original_bytes(obj) {
+                    symbols.entry(bytes).or_insert(obj);
+                }
+            }
+        }
+        let slot = |root: &str| {
+            heap.root(root)
+                .ok()
+                .and_then(|v| v.as_small_int())
+                .map_or(6, |v| v as usize)
+        };
+        let mut shared = Shared {
+            nil: special(heap, specials, index::NIL)?,
+            true_object: special(heap, specials, index::TRUE)?,
+            false_object: special(heap, specials, index::FALSE)?,
+            small_integer: class(heap, specials, index::SMALL_INTEGER, "SmallInteger")?,
+            string: class(heap, specials, index::STRING, "String")?,
+            array: class(heap, specials, index::ARRAY, "Array")?,
+            smalltalk: special(heap, specials, index::SMALLTALK)?,
+            method_context: class(heap, specials, index::METHOD_CONTEXT, "MethodContext")?,
+            block_context: class(heap, specials, index::BLOCK_CONTEXT, "BlockContext")?,
+            large_positive: class(
+                heap,
+                specials,
+                index::LARGE_POSITIVE_INTEGER,
+                "LargePositiveInteger",
+            )?,
+            large_negative: None,
+            compiled_method: class(heap, specials, index::COMPILED_METHOD, "CompiledMethod")?,
+            character: class(heap, specials, index::CHARACTER, "Character")?,
+            character_table: special(heap, specials, index::CHARACTER_TABLE)?,
+            special_selectors,
+            symbol,
+            symbols,
+            class_name_slot: slot("classNameSlot"),
+            this_class_slot: slot("thisClassSlot"),
+            stop_methods: Vec::new(),
+        };
+        shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
+        if let Some(object) = shared.global_in_base(heap, b"Object") {
+            for (name, arg) in [
+                (&b"error:"[..], Some(0)),
+                (b"halt", None),
+                (b"halt:", Some(0)),
+            ] {
+                if let Some(m) = shared.method_in_base(heap, object, name) {
+                    shared.stop_methods.push((m, arg));
+                }
+            }
+        }
+        if let Some(meta) = shared
+            .global_in_base(heap, b"Debugger")
+            .and_then(|d| heap.original_class(d).ok())
+        {
+            if let Some(m) = shared.method_in_base(heap, meta, b"openContext:label:contents:") {
+                shared.stop_methods.push((m, Some(1)));
+            }
+        }
+        Ok(shared)
+    }
+
+    /// A global's value as sealed in the base (`Smalltalk at: name`).
+    fn global_in_base(&self, heap: &BaseHeap, name: &[u8]) -> Option<Value> {
+        let key = *self.symbols.get(name)?;
+        let array = heap.original_slot(self.smalltalk, 1).ok()?;
+        let n = heap.original_size(array).ok()?;
+        (0..n).find_map(|i| {
+            let assoc = heap.original_slot(array, i).ok()?;
+            if assoc.is_object() && heap.original_slot(assoc, 0).ok()? == key {
+                heap.original_slot(assoc, ASSOCIATION_VALUE).ok()
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The method a class itself defines for `selector`, as sealed.
+    fn method_in_base(&self, heap: &BaseHeap, class: Value, selector: &[u8]) -> Option<Value> {
+        let sel = *self.symbols.get(selector)?;
+        let dict = heap.original_slot(class, CLASS_METHOD_DICT).ok()?;
+        let n = heap.original_size(dict).ok()?;
+        let array = heap.original_slot(dict, METHOD_DICT_ARRAY).ok()?;
+        (METHOD_DICT_SELECTORS..n).find_map(|i| {
+            if heap.original_slot(dict, i).ok()? == sel {
+                heap.original_slot(array, i - METHOD_DICT_SELECTORS).ok()
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The index of `selector` among the special selectors, if it is one with `nargs` args.
+    pub(crate) fn special_selector(&self, selector: Value, nargs: usize) -> Option<usize> {
+        self.special_selectors
+            .iter()
+            .position(|&(s, n)| s == selector && n == nargs)
+    }
+}

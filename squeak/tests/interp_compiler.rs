@@ -1,0 +1,76 @@
+//! The stretch: the image's own Compiler compiles Smalltalk source, and classes and methods it
+//! makes exist in the image that made them only.
+
+mod interp_common;
+
+use cowheap::Value;
+use cowheap_squeak::interp::{run_batch, BatchConfig, Limits};
+use interp_common::{mini, IMAGES};
+
+#[test]
+fn compiler_evaluate_runs_in_both_byte_orders() {
+    for (which, file) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut image = loaded.heap.new_image().unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        let v = interp
+            .evaluate_with_compiler(
+                &mut image,
+                "| s | s := 0. 1 to: 10 do: [:i | s := s + i]. s",
+            )
+            .unwrap();
+        assert_eq!(v, Value::small_int(55).unwrap(), "{file}");
+    }
+}
+
+#[test]
+fn a_class_defined_in_one_image_exists_there_only() {
+    let (loaded, vm) = mini(0);
+    let heap = &loaded.heap;
+    let before = heap.checksum();
+    let mut a = heap.new_image().unwrap();
+    let mut ia = vm.interpreter(Limits::default());
+    let v = ia
+        .evaluate_with_compiler(
+            &mut a,
+            "Object subclass: #Foo instanceVariableNames: 'a b' classVariableNames: '' \
+             poolDictionaries: '' category: 'Test'. \
+             Foo compile: 'bar ^a isNil ifTrue: [42] ifFalse: [a]' classified: 'x' notifying: nil. \
+             Foo new bar",
+        )
+        .unwrap();
+    assert_eq!(v, Value::small_int(42).unwrap());
+    let t = ia.evaluate(&mut a, "Smalltalk includesKey: #Foo").unwrap();
+    assert_eq!(ia.print_string(&mut a, t).unwrap(), "true");
+    let mut b = heap.new_image().unwrap();
+    let mut ib = vm.interpreter(Limits::default());
+    let f = ib.evaluate(&mut b, "Smalltalk includesKey: #Foo").unwrap();
+    assert_eq!(ib.print_string(&mut b, f).unwrap(), "false");
+    // Interning #Foo wrote b's own Symbol table, and nothing else of b's changed.
+    assert!(b.stats().copies <= 2, "{:?}", b.stats());
+    assert_eq!(heap.checksum(), before);
+}
+
+#[test]
+fn images_compile_their_own_methods_in_parallel() {
+    let (loaded, vm) = mini(1);
+    let config = BatchConfig {
+        images: 8,
+        compiler: true,
+        ..BatchConfig::default()
+    };
+    let report = run_batch(
+        &loaded.heap,
+        vm,
+        "Utilities setAuthorInitials: 'img$i'. \
+         Integer compile: 'imageNumber ^$i * 10' classified: 'x' notifying: nil. \
+         0 imageNumber",
+        &config,
+    )
+    .unwrap();
+    for r in &report.runs {
+        assert_eq!(r.stopped, None);
+        assert_eq!(r.answer, Some((r.image * 10).to_string()));
+    }
+    assert!(report.base_unchanged());
+}

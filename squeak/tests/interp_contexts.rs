@@ -1,0 +1,172 @@
+//! Contexts die with their frame unless they escaped, and are reused: a long computation that
+//! makes a block on every step keeps its memory bounded, and blocks that escape (stored,
+//! returned, kept across runs) still run, and still know when their home has returned.
+
+mod interp_common;
+
+use cowheap::{Image, Value};
+use cowheap_squeak::interp::{Interpreter, Limits, RunError};
+use interp_common::{mini, IMAGES};
+
+fn print(interp: &mut Interpreter, image: &mut Image, expr: &str) -> String {
+    let v = interp
+        .evaluate(image, expr)
+        .unwrap_or_else(|e| panic!("{expr}: {e}"));
+    interp.print_string(image, v).unwrap()
+}
+
+/// 100,000 steps, each making a block and sending `detect:` (which makes a context and a
+/// block of its own): a few KiB with reuse, against about 1.3 KB a step without.
+#[test]
+fn a_loop_that_makes_blocks_keeps_its_memory_bounded() {
+    let steps = "1 to: 100000 do: [:i | #(1 2 3) detect: [:x | x > 2]]";
+    for (which, file) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut image = loaded.heap.new_image().unwrap();
+        // A 1 MiB cap: without reuse the loop would meet it after about 800 steps.
+        let mut interp = vm.interpreter(Limits {
+            private_bytes: 1 << 20,
+            ..Limits::default()
+        });
+        assert_eq!(print(&mut interp, &mut image, steps), "1", "{file}");
+        let private = image.stats().private_bytes;
+        assert!(private < 16 << 10, "{file}: {private} private bytes");
+        assert!(interp.contexts_reused() >= 200_000, "{file}");
+
+        let mut image = loaded.heap.new_image().unwrap();
+        let mut interp = vm.interpreter(Limits {
+            private_bytes: 1 << 20,
+            ..Limits::default()
+        });
+        interp.set_context_reuse(false);
+        assert!(matches!(
+            interp.evaluate(&mut image, steps),
+            Err(RunError::AllocationLimit { .. })
+        ));
+        assert_eq!(interp.contexts_reused(), 0);
+    }
+}
+
+/// Recursion through blocks: what is live is bounded by the depth, not by the work.
+#[test]
+fn nested_block_recursion_reuses_its_contexts() {
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    assert_eq!(
+        print(
+            &mut interp,
+            &mut image,
+            "(1 to: 300) inject: 0 into: [:a :b | a + ((1 to: b) inject: 0 into: [:c :d | c + d])]"
+        ),
+        "4545100"
+    );
+    assert!(
+        image.stats().private_bytes < 16 << 10,
+        "{:?}",
+        image.stats()
+    );
+}
+
+/// Blocks that escape their frame: returned, stored in an Array, kept as a sort block while
+/// other contexts come and go, stored in a global and run by a later run.
+#[test]
+fn escaped_blocks_keep_running() {
+    for (which, file) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut image = loaded.heap.new_image().unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        let mut check = |expr: &str, expected: &str| {
+            assert_eq!(
+                print(&mut interp, &mut image, expr),
+                expected,
+                "{expr} on {file}"
+            );
+        };
+        check("([:x | [:y | x + y]] value: 3) value: 4", "7");
+        // Answered by the frame that made it, then sent value: after other blocks were made.
+        check(
+            "([:x | [:y | x + y]] value: 3) value: ((1 to: 10) inject: 0 into: [:a :b | a + b])",
+            "58",
+        );
+        check(
+            "(Array with: [:x | x * 2] with: 3) first value: ((1 to: 10) inject: 0 into: [:a :b | a + b])",
+            "110",
+        );
+        check(
+            "((1 to: 60) asArray asSortedCollection: [:a :b | (#(1 2) detect: [:x | x > 1]) > 1 and: [a > b]]) asArray first",
+            "60",
+        );
+        // Stored, not answered: only the store makes these escape.
+        check(
+            "(Smalltalk at: #KeptBlock put: [:x | x + 1]) isNil",
+            "false",
+        );
+        check(
+            "#(1) do: [:i | Smalltalk at: #Kept2 put: [:x | x * 3]]",
+            "(1 )",
+        );
+        check("(1 to: 100) inject: 0 into: [:a :b | a + b]", "5050");
+        check("(Smalltalk at: #KeptBlock) value: 41", "42");
+        check("(Smalltalk at: #Kept2) value: 5", "15");
+        check(
+            "(1 to: 10) inject: 0 into: [:a :b | a + ((Smalltalk at: #KeptBlock) value: b)]",
+            "65",
+        );
+    }
+}
+
+/// With the image's own compiler: a sort block kept in a temporary while the loop around it
+/// makes and drops contexts, and a block whose `^` outlives its home.
+#[test]
+fn compiled_code_with_escaping_blocks() {
+    let (loaded, vm) = mini(1);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let v = interp
+        .evaluate_with_compiler(
+            &mut image,
+            "| s | s := SortedCollection sortBlock: [:a :b | a > b]. \
+             1 to: 100 do: [:i | s add: i \\\\ 17. #(1 2) do: [:x | x]]. \
+             (1 to: 50) inject: 0 into: [:a :b | a + b]. s first",
+        )
+        .unwrap();
+    assert_eq!(v, Value::small_int(16).unwrap());
+    interp
+        .evaluate_with_compiler(&mut image, "Smalltalk at: #Ret put: [:x | ^x]. 0")
+        .unwrap();
+    assert_eq!(
+        interp.evaluate(&mut image, "(1 to: 10) inject: 0 into: [:a :b | a + b]"),
+        Ok(Value::small_int(55).unwrap())
+    );
+    assert_eq!(
+        interp.evaluate(&mut image, "(Smalltalk at: #Ret) value: 3"),
+        Err(RunError::CannotReturn)
+    );
+}
+
+/// A context handed to the host stays what it was: later runs do not reuse it.
+#[test]
+fn a_context_the_host_holds_is_not_reused() {
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let ctx = interp.evaluate(&mut image, "thisContext").unwrap();
+    let method = image.read(ctx, 3).unwrap();
+    let block = interp.evaluate(&mut image, "[:x | x]").unwrap();
+    let home = image.read(block, 5).unwrap();
+    for _ in 0..3 {
+        print(
+            &mut interp,
+            &mut image,
+            "(1 to: 10) inject: 0 into: [:a :b | a + ([:x | x] value: b)]",
+        );
+    }
+    assert_eq!(image.read(ctx, 3).unwrap(), method);
+    assert_eq!(image.read(block, 5).unwrap(), home);
+    assert_eq!(
+        interp.send(&mut image, block, "value:", &[Value::small_int(9).unwrap()]),
+        Ok(Value::small_int(9).unwrap())
+    );
+    assert!(interp.contexts_reused() > 0);
+}

@@ -1,0 +1,120 @@
+//! Limits and errors stop one image with a typed report; images beside it run on unharmed.
+
+mod interp_common;
+
+use cowheap::Value;
+use cowheap_squeak::interp::{Limits, RunError};
+use interp_common::mini;
+
+fn stop(expr: &str, limits: Limits) -> RunError {
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(limits);
+    interp.evaluate(&mut image, expr).unwrap_err()
+}
+
+#[test]
+fn each_limit_gives_its_own_typed_stop() {
+    let small = Limits {
+        bytecodes: 10_000,
+        private_bytes: 64 << 10,
+        depth: 50,
+    };
+    match stop("3 fooBar: 4", small) {
+        RunError::DoesNotUnderstand { selector, class } => {
+            assert_eq!(
+                (selector.as_str(), class.as_str()),
+                ("fooBar:", "SmallInteger")
+            )
+        }
+        e => panic!("{e}"),
+    }
+    // perform: of a Symbol nobody understands is a doesNotUnderstand too, as on a real VM.
+    match stop("3 perform: #fooBar with: 4", small) {
+        RunError::DoesNotUnderstand { selector, class } => {
+            assert_eq!(
+                (selector.as_str(), class.as_str()),
+                ("fooBar", "SmallInteger")
+            )
+        }
+        e => panic!("{e}"),
+    }
+    assert_eq!(
+        stop("30 benchFib", small),
+        RunError::BytecodeLimit { limit: 10_000 }
+    );
+    assert!(matches!(
+        stop("(Array new: 100000) size", small),
+        RunError::AllocationLimit { limit: 65536, .. }
+    ));
+    assert!(matches!(
+        stop(
+            "300 factorial printString size",
+            Limits {
+                bytecodes: 10_000_000,
+                depth: 1000,
+                ..small
+            }
+        ),
+        RunError::AllocationLimit { limit: 65536, .. }
+    ));
+    assert_eq!(
+        stop("60 benchFib", Limits { depth: 40, ..small }),
+        RunError::DepthLimit { limit: 40 }
+    );
+    match stop("(Array new: 3) at: 4", Limits::default()) {
+        RunError::SmalltalkError { message } => assert!(message.contains("4"), "{message}"),
+        e => panic!("{e}"),
+    }
+    assert!(matches!(stop("3 + (", small), RunError::Parse(_)));
+    assert!(matches!(
+        stop("NoSuchGlobal foo", small),
+        RunError::Parse(_)
+    ));
+}
+
+#[test]
+fn a_stopped_image_leaves_the_others_running() {
+    let (loaded, vm) = mini(0);
+    let heap = &loaded.heap;
+    let before = heap.checksum();
+    let exprs = [
+        ("3 zork", 1_000_000_000),
+        ("200 benchFib", 100_000),
+        ("(String new: 1000000) size", 1_000_000_000),
+        ("22 benchFib", 1_000_000_000),
+        ("22 benchFib", 1_000_000_000),
+    ];
+    let handles: Vec<_> = exprs
+        .iter()
+        .map(|&(e, budget)| {
+            let vm = vm.clone();
+            heap.spawn_image(move |image| {
+                let limits = Limits {
+                    bytecodes: budget,
+                    private_bytes: 256 << 10,
+                    ..Limits::default()
+                };
+                vm.interpreter(limits).evaluate(image, e)
+            })
+            .unwrap()
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        results[0].as_ref().unwrap_err().kind().name(),
+        "doesNotUnderstand"
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap_err().kind().name(),
+        "bytecodeLimit"
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap_err().kind().name(),
+        "allocationLimit"
+    );
+    for r in &results[3..] {
+        assert_eq!(r.as_ref().unwrap(), &Value::small_int(57313).unwrap());
+    }
+    assert_eq!(heap.checksum(), before);
+}

@@ -1,0 +1,165 @@
+//! The surface a language VM builds on: an object's shape in one resolve, the language's own
+//! format code, a field fast path for the VM's own objects, a clone for `become:`, and the
+//! check a VM runs on every value it is handed. See [`crate::vm`] for the rules.
+
+use super::{Image, Target};
+use crate::object::{self, Format, Header, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
+use crate::vm::Shape;
+use crate::{Error, Result, Value};
+
+impl Image {
+    /// The shape of `obj` as this image sees it (after following its own entries and
+    /// becomes), in one resolve: what an `at:`/`size` primitive needs before it indexes.
+    pub fn shape(&self, obj: Value) -> Result<Shape> {
+        let target = self.probe(obj)?.0;
+        let header = target.header();
+        let format = header.format();
+        let len = match format {
+            Format::Pointers => header.body_words(),
+            Format::Words => object::word_count(header)?,
+            Format::Bytes => header.body_words() * 8 - header.pad_bytes(),
+            Format::Method => object::element_count(header, || self.literals(target)),
+        };
+        Ok(Shape {
+            format,
+            language_format: header.smalltalk_format(),
+            len,
+        })
+    }
+
+    /// Records the language's own 4-bit format code of an object this image allocated (a
+    /// Squeak VM: fixed fields or indexable, weak, and so on), so that it indexes like one a
+    /// loader made with [`BaseBuilder::set_language_format`](crate::BaseBuilder::set_language_format).
+    /// Only this image's own objects: a base object's code is sealed with the base.
+    pub fn set_language_format(&mut self, obj: Value, code: u8) -> Result<()> {
+        if !obj.is_ref_of(self.incarnation) || !self.space.is_start(obj.index()) {
+            return Err(Error::ForeignReference(obj));
+        }
+        let word = self.space.word_mut(obj.index())?;
+        *word = Header(*word).with_smalltalk_format(code).0;
+        Ok(())
+    }
+
+    /// Checks a value a VM is handed (by a host, a primitive's argument) before it keeps it:
+    /// an immediate, or a reference to a live object that this image can reach.
+    pub fn check_value(&self, v: Value) -> Result<()> {
+        if v.is_object() {
+            self.probe(v)?;
+        }
+        Ok(())
+    }
+
+    /// A private copy of `obj` as this image sees it, header (identity hash and formats) and
+    /// class included: what a two-way `become:` leaves behind each reference. Unlike an
+    /// allocation, the copy keeps `obj`'s identity hash, so it is a twin, not a new object.
+    pub fn clone_object(&mut self, obj: Value) -> Result<Value> {
+        let (header, class, body): (Header, Value, Vec<u64>) = match self.probe(obj)?.0 {
+            Target::Base { at, header } => (
+                header,
+                self.heap.class_word(at),
+                (0..header.body_words())
+                    .map(|i| self.heap.body_word(at, i))
+                    .collect(),
+            ),
+            Target::Private { at, header } => (
+                header,
+                Value::from_bits(self.space.word(at + 1)?),
+                (0..header.body_words())
+                    .map(|i| self.space.word(at + 2 + i))
+                    .collect::<Result<_>>()?,
+            ),
+        };
+        let filler = self.heap.filler();
+        let at = self
+            .space
+            .allocate(class, Format::Pointers, body.len(), 0, filler)?;
+        *self.space.word_mut(at)? = header.0;
+        for (i, w) in body.into_iter().enumerate() {
+            *self.space.word_mut(at + 2 + i)? = w;
+        }
+        self.counters().allocations.bump();
+        self.counters()
+            .private_bytes
+            .set((self.space.len() * 8) as u64);
+        Ok(Value::object(self.incarnation, at as u64))
+    }
+
+    /// Where field `index` of `obj` lives if `obj` is one of this image's own pointers
+    /// objects and has not been made `become` another.
+    #[inline(always)]
+    fn private_field_word(&self, obj: Value, index: usize) -> Option<usize> {
+        if !obj.is_ref_of(self.incarnation) || !self.space.is_start(obj.index()) {
+            return None;
+        }
+        let at = obj.index();
+        let word = *self.space.words.get(at)?;
+        (word & FORWARDED_OR_NOT_POINTERS == 0 && index < Header(word).body_words())
+            .then_some(at + HEADER_WORDS + index)
+    }
+
+    /// Field `index` of one of this image's own pointers objects, as stored; `None` for any
+    /// other object or index, which the caller sends down [`read`](Image::read).
+    ///
+    /// The fix-up rule: unlike `read`, this does not follow a stored reference to a base
+    /// object this image has since copied or made `become` another, nor rewrite the field. A
+    /// VM that compares what it reads with [`identical`](Image::identical), or hands it back
+    /// to `read`/`write` (which follow it), never notices; one that compares raw bits must
+    /// use `read`.
+    #[inline(always)]
+    pub fn private_field(&self, obj: Value, index: usize) -> Option<Value> {
+        let w = self.private_field_word(obj, index)?;
+        self.space.words.get(w).map(|&bits| Value::from_bits(bits))
+    }
+
+    /// Stores into one of this image's own pointers objects; `false` (and nothing stored)
+    /// for any other object or index, or for a value this image could not hold (the caller
+    /// then goes through [`write`](Image::write), which says why).
+    #[inline(always)]
+    pub fn set_private_field(&mut self, obj: Value, index: usize, v: Value) -> bool {
+        if v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.incarnation) {
+            return false;
+        }
+        let Some(w) = self.private_field_word(obj, index) else {
+            return false;
+        };
+        match self.space.words.get_mut(w) {
+            Some(field) => {
+                *field = v.to_bits();
+                self.counters().writes.bump();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Overwrites every field of one of this image's own pointers objects with `fields` (a VM
+    /// reusing a dead activation record); `false` (and nothing written) if `obj` is not such
+    /// an object of exactly that size, or a value is one this image could not hold.
+    pub fn refill_private(&mut self, obj: Value, fields: &[Value]) -> bool {
+        if fields.iter().any(|v| {
+            v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.incarnation)
+        }) {
+            return false;
+        }
+        let Some(first) = self.private_field_word(obj, 0) else {
+            return false;
+        };
+        if Header(self.space.words[obj.index()]).body_words() != fields.len() {
+            return false;
+        }
+        for (w, v) in self.space.words[first..first + fields.len()]
+            .iter_mut()
+            .zip(fields)
+        {
+            *w = v.to_bits();
+        }
+        self.counters().writes.bump();
+        true
+    }
+
+    /// Bytes this image's private space holds now (its copies and allocations): what a VM
+    /// charges against an image's memory limit.
+    pub fn private_bytes(&self) -> usize {
+        self.space.len() * 8
+    }
+}
