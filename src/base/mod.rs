@@ -7,9 +7,11 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod hash;
 mod kernel;
 
 pub use builder::BaseBuilder;
+pub use hash::BaseHash;
 pub use kernel::Kernel;
 
 use crate::kernel::arena::Arena;
@@ -66,7 +68,7 @@ pub(crate) struct HeapInner {
     pub(crate) roots: Vec<(String, Value)>,
     pub(crate) filler: Value,
     /// Computed once at sealing: the identity deltas name this base by.
-    pub(crate) content_hash: crate::delta::BaseHash,
+    pub(crate) content_hash: BaseHash,
     pub(crate) ids: IdAllocator,
     pub(crate) live: LiveImages,
 }
@@ -353,7 +355,7 @@ impl BaseHeap {
     /// The base's content hash, computed once when it was sealed or loaded: the same for the
     /// same objects in every process, so a delta saved over this base names it by this, and
     /// resumes over no other (see [`BaseHeap::resume_delta`]).
-    pub fn content_hash(&self) -> crate::delta::BaseHash {
+    pub fn content_hash(&self) -> BaseHash {
         self.inner.content_hash
     }
 

@@ -13,12 +13,12 @@
 #![forbid(unsafe_code)]
 
 pub mod format;
-pub(crate) mod hash;
 mod read;
 mod write;
 
+/// Where it always was; the base's content hash is defined with the base.
+pub use crate::base::BaseHash;
 pub use format::FORMAT_VERSION;
-pub use hash::BaseHash;
 pub use read::DeltaInfo;
 pub use write::atomic_write;
 

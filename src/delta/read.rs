@@ -8,10 +8,11 @@ use super::format::{
     self, decode_value, forward_target, is_start, walk, FileObject, FileRef, Parsed, BASE_WORDS_AT,
     FORMAT_VERSION,
 };
-use super::{BaseHash, DeltaError};
+use super::DeltaError;
 use crate::object::{Loc, HEADER_WORDS};
 use crate::space::Space;
 use crate::value::INDEX_MASK;
+use crate::BaseHash;
 use crate::{BaseHeap, Image, Value};
 
 fn corrupt(offset: usize, reason: &'static str) -> DeltaError {
