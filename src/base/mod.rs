@@ -8,6 +8,7 @@
 
 mod builder;
 mod hash;
+mod images;
 mod kernel;
 
 pub use builder::BaseBuilder;
@@ -78,6 +79,27 @@ pub(crate) struct HeapInner {
 #[derive(Clone)]
 pub struct BaseHeap {
     pub(crate) inner: Arc<HeapInner>,
+}
+
+/// A hold on a base that does not keep it alive: whether the base has been freed (no image
+/// runs on it and nobody holds it), for a [`GenerationWatch`](crate::generations::GenerationWatch).
+#[cfg(not(loom))]
+#[derive(Clone)]
+pub(crate) struct WeakBase(std::sync::Weak<HeapInner>);
+
+#[cfg(not(loom))]
+impl WeakBase {
+    /// True once the base has been freed.
+    pub(crate) fn is_freed(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
+#[cfg(not(loom))]
+impl std::fmt::Debug for WeakBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
 }
 
 /// Forwarders and slot-table entries across a base heap, from [`BaseHeap::census`].
@@ -158,6 +180,12 @@ impl BaseHeap {
     #[inline]
     pub(crate) fn class_word(&self, index: usize) -> Value {
         Value::from_bits(self.inner.arena.word(index + 1))
+    }
+
+    /// A hold on this base that does not keep it alive.
+    #[cfg(not(loom))]
+    pub(crate) fn downgrade(&self) -> WeakBase {
+        WeakBase(Arc::downgrade(&self.inner))
     }
 
     #[inline]

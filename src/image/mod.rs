@@ -7,9 +7,13 @@
 #![forbid(unsafe_code)]
 
 mod bulk;
+mod parts;
 mod read;
 mod resolutions;
+mod saving;
 mod write;
+
+pub(crate) use parts::Restored;
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -31,24 +35,26 @@ use crate::{Error, Result, Value};
 /// fn shared<T: Sync>() {}
 /// shared::<cowheap::Image>();
 /// ```
+// The fields are this module's own, except the four the interpreter's views of an image
+// (src/interp/heap.rs) read: `heap`, `base_owner`, `incarnation` and `space`.
 pub struct Image {
     pub(crate) heap: BaseHeap,
     /// The base's owner id, kept here so the read fast path need not reach into the heap.
     pub(crate) base_owner: u32,
-    pub(crate) id: u32,
+    id: u32,
     /// The owner of this image's private references: unique among live images (see
     /// [`Image::incarnation`]).
     pub(crate) incarnation: u32,
     pub(crate) space: Space,
     /// Its own targets for base objects: the read path's answer, and the list of entries
     /// teardown clears.
-    pub(crate) resolutions: resolutions::Resolutions,
+    resolutions: resolutions::Resolutions,
     /// True once this image has made one of its private objects `become` another: until then
     /// a private reference read from a slot needs no look at the header it names (a load
     /// that misses the cache on a large space).
-    pub(crate) private_becomes: bool,
+    private_becomes: bool,
     /// Where this image's new forwarders come from.
-    pub(crate) slabs: crate::kernel::slab::Slabs,
+    slabs: crate::kernel::slab::Slabs,
     root_overrides: Vec<(String, Value)>,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -75,21 +81,22 @@ impl Target {
     }
 }
 
-impl BaseHeap {
-    /// A new image over this base. It sees exactly the base until it writes.
-    pub fn new_image(&self) -> Result<Image> {
+impl Image {
+    /// A new image over `heap` ([`BaseHeap::new_image`]). It sees exactly the base until it
+    /// writes.
+    pub(crate) fn new(heap: &BaseHeap) -> Result<Image> {
         let incarnation = acquire_incarnation().ok_or(Error::IncarnationsExhausted)?;
-        let Some(id) = self.inner.ids.acquire() else {
+        let Some(id) = heap.inner.ids.acquire() else {
             release_incarnation(incarnation);
             return Err(Error::TooManyImages {
-                limit: self.inner.ids.limit(),
+                limit: heap.inner.ids.limit(),
             });
         };
-        self.inner.live.register(id, incarnation);
-        self.inner.arena.collect();
+        heap.inner.live.register(id, incarnation);
+        heap.inner.arena.collect();
         Ok(Image {
-            heap: self.clone(),
-            base_owner: self.base_owner(),
+            heap: heap.clone(),
+            base_owner: heap.base_owner(),
             id,
             incarnation,
             space: Space::new(incarnation),
@@ -363,11 +370,6 @@ impl Image {
     /// This image's own root settings, which a delta saves.
     pub(crate) fn root_overrides(&self) -> &[(String, Value)] {
         &self.root_overrides
-    }
-
-    /// Restores the root settings of a resumed image (checked by the delta reader).
-    pub(crate) fn restore_root_overrides(&mut self, roots: Vec<(String, Value)>) {
-        self.root_overrides = roots;
     }
 
     /// Sets a root for this image only.
