@@ -15,7 +15,7 @@
 //! root overrides; [`Image`](crate::Image)'s constructor from checked parts), and a base
 //! through the base's. The public entry points, [`Image::save_delta`](crate::Image::save_delta)
 //! and [`BaseHeap::resume_delta`](crate::BaseHeap::resume_delta) and their siblings, are
-//! defined with their types and hand over to [`write`] and [`read`] here.
+//! defined with their types and hand over to this module's `write` and `read`.
 
 #![forbid(unsafe_code)]
 

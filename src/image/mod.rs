@@ -2,7 +2,9 @@
 //!
 //! The read path is in [`read`](self::read) and the write path, copy-on-write and
 //! `become_forward` included, in [`write`](self::write); whole ranges of bytes and words are
-//! read and written in [`bulk`](self::bulk).
+//! read and written in [`bulk`](self::bulk). What the delta format reads of an image, and how
+//! a resumed image is put together, is in [`parts`]; the public saving methods
+//! are in [`saving`].
 
 #![forbid(unsafe_code)]
 
