@@ -82,7 +82,7 @@ pub struct BaseHeap {
 }
 
 /// A hold on a base that does not keep it alive: whether the base has been freed (no image
-/// runs on it and nobody holds it), for a [`GenerationWatch`](crate::generations::GenerationWatch).
+/// runs on it and nobody holds it), for a generation watch.
 #[cfg(not(loom))]
 #[derive(Clone)]
 pub(crate) struct WeakBase(std::sync::Weak<HeapInner>);
