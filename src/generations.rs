@@ -16,11 +16,11 @@
 
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::base::HeapInner;
+use crate::base::WeakBase;
 use crate::{BaseHeap, DeltaError, Image, Result};
 
 /// One published base, and its number in publication order (0 for the first).
@@ -44,7 +44,7 @@ pub struct Generations {
 #[derive(Clone, Debug)]
 pub struct GenerationWatch {
     number: u64,
-    heap: Weak<HeapInner>,
+    heap: WeakBase,
 }
 
 impl GenerationWatch {
@@ -55,7 +55,7 @@ impl GenerationWatch {
 
     /// True once the base has been freed: no image runs on it and nobody holds it.
     pub fn is_freed(&self) -> bool {
-        self.heap.strong_count() == 0
+        self.heap.is_freed()
     }
 }
 
@@ -105,7 +105,7 @@ impl Generations {
         let g = self.current.load();
         GenerationWatch {
             number: g.number,
-            heap: Arc::downgrade(&g.heap.inner),
+            heap: g.heap.downgrade(),
         }
     }
 }

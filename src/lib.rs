@@ -25,8 +25,10 @@ mod thread;
 mod value;
 pub mod vm;
 
-pub use base::{BaseBuilder, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation};
-pub use delta::{BaseHash, DeltaError, DeltaInfo};
+pub use base::{
+    BaseBuilder, BaseHash, BaseHeap, Census, HeapConfig, Kernel, ObjectCensus, Reclamation,
+};
+pub use delta::{DeltaError, DeltaInfo};
 pub use error::{ConfigField, Error, Result};
 pub use image::Image;
 pub use object::{Format, Formats, MAX_HASH};

@@ -15,6 +15,16 @@ pub struct ImageThread {
 }
 
 impl ImageThread {
+    /// Image threads of `heap` with the default stack size and no name
+    /// ([`BaseHeap::image_thread`]).
+    pub(crate) fn new(heap: BaseHeap) -> ImageThread {
+        ImageThread {
+            heap,
+            stack_size: None,
+            name: None,
+        }
+    }
+
     /// The stack size of the thread, in bytes.
     #[must_use = "a setter answers the changed builder; spawn with it"]
     pub fn stack_size(mut self, bytes: usize) -> Self {
@@ -57,35 +67,5 @@ impl ImageThread {
         builder
             .spawn(move || f(image))
             .map_err(|e| Error::Spawn(std::sync::Arc::new(e)))
-    }
-}
-
-impl BaseHeap {
-    /// Runs `f` on a new OS thread with a fresh image of this heap.
-    ///
-    /// ```
-    /// # use cowheap::{BaseBuilder, Kernel};
-    /// let mut builder = BaseBuilder::new();
-    /// let kernel = Kernel::install(&mut builder)?;
-    /// let heap = builder.seal()?;
-    /// let handle = heap.spawn_image(move |image| image.class_of(kernel.nil))?;
-    /// assert_eq!(handle.join().unwrap()?, kernel.undefined_object);
-    /// # Ok::<(), cowheap::Error>(())
-    /// ```
-    pub fn spawn_image<F, R>(&self, f: F) -> Result<JoinHandle<R>>
-    where
-        F: FnOnce(&mut Image) -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        self.image_thread().spawn(f)
-    }
-
-    /// A builder for image threads with a chosen stack size or name.
-    pub fn image_thread(&self) -> ImageThread {
-        ImageThread {
-            heap: self.clone(),
-            stack_size: None,
-            name: None,
-        }
     }
 }

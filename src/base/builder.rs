@@ -263,7 +263,7 @@ impl BaseBuilder {
             }
         }
         debug_assert_eq!(HEADER_WORDS, 2);
-        let content_hash = crate::delta::hash::content_hash(
+        let content_hash = super::hash::content_hash(
             &self.space.words,
             &self.starts,
             base_owner,

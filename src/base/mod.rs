@@ -7,9 +7,12 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod hash;
+mod images;
 mod kernel;
 
 pub use builder::BaseBuilder;
+pub use hash::BaseHash;
 pub use kernel::Kernel;
 
 use crate::kernel::arena::Arena;
@@ -66,7 +69,7 @@ pub(crate) struct HeapInner {
     pub(crate) roots: Vec<(String, Value)>,
     pub(crate) filler: Value,
     /// Computed once at sealing: the identity deltas name this base by.
-    pub(crate) content_hash: crate::delta::BaseHash,
+    pub(crate) content_hash: BaseHash,
     pub(crate) ids: IdAllocator,
     pub(crate) live: LiveImages,
 }
@@ -76,6 +79,27 @@ pub(crate) struct HeapInner {
 #[derive(Clone)]
 pub struct BaseHeap {
     pub(crate) inner: Arc<HeapInner>,
+}
+
+/// A hold on a base that does not keep it alive: whether the base has been freed (no image
+/// runs on it and nobody holds it), for a generation watch.
+#[cfg(not(loom))]
+#[derive(Clone)]
+pub(crate) struct WeakBase(std::sync::Weak<HeapInner>);
+
+#[cfg(not(loom))]
+impl WeakBase {
+    /// True once the base has been freed.
+    pub(crate) fn is_freed(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
+#[cfg(not(loom))]
+impl std::fmt::Debug for WeakBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
 }
 
 /// Forwarders and slot-table entries across a base heap, from [`BaseHeap::census`].
@@ -156,6 +180,12 @@ impl BaseHeap {
     #[inline]
     pub(crate) fn class_word(&self, index: usize) -> Value {
         Value::from_bits(self.inner.arena.word(index + 1))
+    }
+
+    /// A hold on this base that does not keep it alive.
+    #[cfg(not(loom))]
+    pub(crate) fn downgrade(&self) -> WeakBase {
+        WeakBase(Arc::downgrade(&self.inner))
     }
 
     #[inline]
@@ -364,7 +394,7 @@ impl BaseHeap {
     /// The base's content hash, computed once when it was sealed or loaded: the same for the
     /// same objects in every process, so a delta saved over this base names it by this, and
     /// resumes over no other (see [`BaseHeap::resume_delta`]).
-    pub fn content_hash(&self) -> crate::delta::BaseHash {
+    pub fn content_hash(&self) -> BaseHash {
         self.inner.content_hash
     }
 

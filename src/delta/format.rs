@@ -38,9 +38,10 @@
 
 #![forbid(unsafe_code)]
 
-use super::{BaseHash, DeltaError};
+use super::DeltaError;
 use crate::object::{Format, Header, Loc, FORWARDED, HEADER_WORDS, MAX_HASH};
 use crate::value::INDEX_MASK;
+use crate::BaseHash;
 use crate::Value;
 
 pub(crate) const MAGIC: [u8; 8] = *b"COWDELTA";

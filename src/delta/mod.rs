@@ -9,16 +9,23 @@
 //! A delta names its base by the base's [content hash](crate::BaseHeap::content_hash) and
 //! resumes over no other; resuming checks the whole file before it builds anything, so bad
 //! input is a [`DeltaError`] with its byte offset, never a panic and never a half-built image.
+//!
+//! This module depends on the image and the base, not the other way round: it reads an image
+//! and rebuilds one only through the image's own crate API (its private words, entries and
+//! root overrides; [`Image`](crate::Image)'s constructor from checked parts), and a base
+//! through the base's. The public entry points, [`Image::save_delta`](crate::Image::save_delta)
+//! and [`BaseHeap::resume_delta`](crate::BaseHeap::resume_delta) and their siblings, are
+//! defined with their types and hand over to this module's `write` and `read`.
 
 #![forbid(unsafe_code)]
 
 pub mod format;
-pub(crate) mod hash;
-mod read;
-mod write;
+pub(crate) mod read;
+pub(crate) mod write;
 
+/// Where it always was; the base's content hash is defined with the base.
+pub use crate::base::BaseHash;
 pub use format::FORMAT_VERSION;
-pub use hash::BaseHash;
 pub use read::DeltaInfo;
 pub use write::atomic_write;
 
@@ -102,18 +109,5 @@ impl DeltaError {
             | DeltaError::WrongBase { offset, .. } => Some(offset),
             DeltaError::Io(_) | DeltaError::Unsavable { .. } | DeltaError::Heap(_) => None,
         }
-    }
-}
-
-impl crate::Image {
-    /// This image's private objects (its copies and allocations), in the order of its space.
-    /// A delta keeps that order, so the `n`th private object of a resumed image is the `n`th
-    /// of the saved one: how a host maps what it recorded about an image onto its resumed
-    /// copy (the stress harness maps its shadow models this way).
-    pub fn private_objects(&self) -> Vec<crate::Value> {
-        (0..self.space.len())
-            .filter(|&i| self.space.is_start(i))
-            .map(|i| crate::Value::object(self.incarnation, i as u64))
-            .collect()
     }
 }

@@ -8,10 +8,11 @@ use super::format::{
     self, decode_value, forward_target, is_start, walk, FileObject, FileRef, Parsed, BASE_WORDS_AT,
     FORMAT_VERSION,
 };
-use super::{BaseHash, DeltaError};
+use super::DeltaError;
+use crate::image::Restored;
 use crate::object::{Loc, HEADER_WORDS};
-use crate::space::Space;
 use crate::value::INDEX_MASK;
+use crate::BaseHash;
 use crate::{BaseHeap, Image, Value};
 
 fn corrupt(offset: usize, reason: &'static str) -> DeltaError {
@@ -255,65 +256,40 @@ fn check_acyclic(
     Ok(())
 }
 
-impl BaseHeap {
-    /// Resumes an image from a delta saved by [`Image::save_delta`] over this base: a new
-    /// image (with its own id and incarnation) whose every read, identity hash, `identical`
-    /// answer and later write is what the saved image's would have been.
-    ///
-    /// The whole delta is read and checked before anything is built: a delta saved over
-    /// another base is refused with [`DeltaError::WrongBase`], and a truncated, damaged or
-    /// inconsistent one with the error and byte offset of the first problem found. Refused,
-    /// it leaves nothing behind.
-    ///
-    /// The stream is read no further than the header's counts allow (its private words, its
-    /// entries, at most one per base object, and its root overrides, each bounded by the
-    /// format's limits): memory grows with the bytes that arrive, never with what a header
-    /// claims, and a stream longer than its header says is refused at the byte where it
-    /// outgrows it, without reading the rest.
-    pub fn resume_delta(&self, input: impl Read) -> Result<Image, DeltaError> {
-        let bytes = format::read_bounded(input, Some(for_base(self)))?;
-        self.resume_delta_bytes(&bytes)
-    }
+/// Resumes an image from a delta over `heap` ([`BaseHeap::resume_delta`]), reading no further
+/// than the header's counts allow.
+pub(crate) fn resume(heap: &BaseHeap, input: impl Read) -> Result<Image, DeltaError> {
+    let bytes = format::read_bounded(input, Some(for_base(heap)))?;
+    resume_bytes(heap, &bytes)
+}
 
-    /// [`resume_delta`](Self::resume_delta) from bytes in memory.
-    pub fn resume_delta_bytes(&self, bytes: &[u8]) -> Result<Image, DeltaError> {
-        let checked = check(self, bytes)?;
-        let mut image = self.new_image()?;
-        let base_owner = image.base_owner;
-        let incarnation = image.incarnation;
+/// Resumes an image from a delta in memory ([`BaseHeap::resume_delta_bytes`]): every check
+/// first, then the image.
+pub(crate) fn resume_bytes(heap: &BaseHeap, bytes: &[u8]) -> Result<Image, DeltaError> {
+    let Checked {
+        parsed,
+        objects,
+        entries,
+        roots,
+    } = check(heap, bytes)?;
+    let image = Image::restored(heap, |base_owner, incarnation| {
         let live = |r: FileRef| match r {
             FileRef::Base(j) => Value::object(base_owner, j as u64),
             FileRef::Private(j) => Value::object(incarnation, j as u64),
         };
-        let parsed = &checked.parsed;
         let mut words: Vec<u64> = Vec::with_capacity(parsed.word_count);
         words.extend((0..parsed.word_count).map(|i| parsed.word(i)));
-        for obj in &checked.objects {
-            for i in obj.value_words(parsed) {
+        for obj in &objects {
+            for i in obj.value_words(&parsed) {
                 if let Ok(Some(r)) = decode_value(words[i]) {
                     words[i] = live(r).to_bits();
                 }
             }
         }
-        debug_assert!(checked
-            .objects
+        debug_assert!(objects
             .iter()
             .all(|o| o.at + o.extent <= words.len() && o.extent >= HEADER_WORDS));
-        // The read path trusts private references from slots only while no private object
-        // was made to `become` another; a resumed image keeps that knowledge.
-        image.private_becomes = checked
-            .objects
-            .iter()
-            .any(|o| words[o.at] & crate::object::FORWARDED != 0);
-        let starts = checked.objects.iter().map(|o| o.at);
-        image.space = Space::restored(words, starts, parsed.next_hash);
-        for &(at, loc) in &checked.entries {
-            // Checked above: `at` is an object start, so the kernel cannot refuse it; if it
-            // did, dropping the image takes down the entries made so far.
-            image.enter(at, loc)?;
-        }
-        let roots = checked
-            .roots
+        let roots = roots
             .into_iter()
             .map(|(name, v)| {
                 let v = match v {
@@ -323,13 +299,15 @@ impl BaseHeap {
                 (name, v)
             })
             .collect();
-        image.restore_root_overrides(roots);
-        image
-            .counters()
-            .private_bytes
-            .set((image.space.len() * 8) as u64);
-        Ok(image)
-    }
+        Restored {
+            words,
+            starts: objects.iter().map(|o| o.at),
+            next_hash: parsed.next_hash,
+            entries,
+            roots,
+        }
+    })?;
+    Ok(image)
 }
 
 #[cfg(all(test, not(loom)))]

@@ -18,9 +18,9 @@ fn encode(image: &Image, bits: u64) -> Result<u64, Error> {
     let v = Value::from_bits(bits);
     if !v.is_object() {
         Ok(bits)
-    } else if v.owner() == image.base_owner {
+    } else if v.owner() == image.base_owner() {
         Ok(Value::object(FILE_BASE, v.index() as u64).to_bits())
-    } else if v.owner() == image.incarnation {
+    } else if v.owner() == image.incarnation() {
         Ok(Value::object(FILE_PRIVATE, v.index() as u64).to_bits())
     } else {
         // Stores check every reference, so an image's space never holds a foreign one.
@@ -28,127 +28,117 @@ fn encode(image: &Image, bits: u64) -> Result<u64, Error> {
     }
 }
 
-impl Image {
-    /// The image's delta over its base, as bytes: see [`save_delta`](Self::save_delta).
-    pub fn delta_bytes(&self) -> Result<Vec<u8>, DeltaError> {
-        let words = &self.space.words;
-        let mut entries: Vec<_> = self.resolutions.iter().collect();
-        entries.sort_unstable_by_key(|&(at, _)| at);
-        let roots = self.root_overrides();
-        if roots.len() as u64 > MAX_ROOT_OVERRIDES {
-            return Err(DeltaError::Unsavable {
-                what: "the number of root overrides",
-                limit: MAX_ROOT_OVERRIDES,
-            });
-        }
-        if roots
-            .iter()
-            .any(|(name, _)| name.len() > MAX_ROOT_NAME_BYTES)
-        {
-            return Err(DeltaError::Unsavable {
-                what: "a root name's length in bytes",
-                limit: MAX_ROOT_NAME_BYTES as u64,
-            });
-        }
+/// An image's delta over its base, as bytes ([`Image::delta_bytes`]).
+pub(crate) fn encode_image(image: &Image) -> Result<Vec<u8>, DeltaError> {
+    let words = image.private_words();
+    let mut entries: Vec<_> = image.entries().collect();
+    entries.sort_unstable_by_key(|&(at, _)| at);
+    let roots = image.root_overrides();
+    if roots.len() as u64 > MAX_ROOT_OVERRIDES {
+        return Err(DeltaError::Unsavable {
+            what: "the number of root overrides",
+            limit: MAX_ROOT_OVERRIDES,
+        });
+    }
+    if roots
+        .iter()
+        .any(|(name, _)| name.len() > MAX_ROOT_NAME_BYTES)
+    {
+        return Err(DeltaError::Unsavable {
+            what: "a root name's length in bytes",
+            limit: MAX_ROOT_NAME_BYTES as u64,
+        });
+    }
 
-        let mut body: Vec<u8> = Vec::with_capacity(words.len() * 8);
-        let mut extents: Vec<u64> = Vec::new();
-        let put = |w: u64, out: &mut Vec<u8>| out.extend_from_slice(&w.to_le_bytes());
-        let mut pos = 0;
-        while pos < words.len() {
-            let word = words[pos];
-            if word & FORWARDED != 0 {
-                // `become_forward` replaced the header with its target, so the extent is where
-                // the next object starts. The class and body are dead: zeros, so that no stale
-                // owner id reaches the file.
-                let end = (pos + 1..words.len())
-                    .find(|&i| self.space.is_start(i))
-                    .unwrap_or(words.len());
-                put(word, &mut body);
-                body.resize(body.len() + (end - pos - 1) * 8, 0);
-                extents.push((end - pos) as u64);
-                pos = end;
-                continue;
-            }
-            let header = Header(word);
-            let end = (pos + HEADER_WORDS + header.body_words()).min(words.len());
-            let values_end = match header.format() {
-                Format::Pointers => end,
-                Format::Method => (pos + HEADER_WORDS + 1)
-                    .saturating_add(words.get(pos + HEADER_WORDS).map_or(0, |&n| n as usize))
-                    .min(end),
-                Format::Words | Format::Bytes => pos + HEADER_WORDS,
-            };
+    let mut body: Vec<u8> = Vec::with_capacity(words.len() * 8);
+    let mut extents: Vec<u64> = Vec::new();
+    let put = |w: u64, out: &mut Vec<u8>| out.extend_from_slice(&w.to_le_bytes());
+    let mut pos = 0;
+    while pos < words.len() {
+        let word = words[pos];
+        if word & FORWARDED != 0 {
+            // `become_forward` replaced the header with its target, so the extent is where
+            // the next object starts. The class and body are dead: zeros, so that no stale
+            // owner id reaches the file.
+            let end = (pos + 1..words.len())
+                .find(|&i| image.is_private_start(i))
+                .unwrap_or(words.len());
             put(word, &mut body);
-            put(encode(self, words[pos + 1])?, &mut body);
-            for (i, &w) in words.iter().enumerate().take(end).skip(pos + HEADER_WORDS) {
-                let is_value = i < values_end
-                    && !(header.format() == Format::Method && i == pos + HEADER_WORDS);
-                put(if is_value { encode(self, w)? } else { w }, &mut body);
-            }
+            body.resize(body.len() + (end - pos - 1) * 8, 0);
+            extents.push((end - pos) as u64);
             pos = end;
+            continue;
         }
-
-        let mut out: Vec<u8> = Vec::with_capacity(
-            HEADER_BYTES + body.len() + extents.len() * 8 + 8 * entries.len() + TRAILER_BYTES,
-        );
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&self.heap.content_hash().0);
-        put(self.heap.arena().len() as u64, &mut out);
-        out.extend_from_slice(&self.space.hash_state().to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        put(words.len() as u64, &mut out);
-        put(extents.len() as u64, &mut out);
-        put(entries.len() as u64, &mut out);
-        put(roots.len() as u64, &mut out);
-        debug_assert_eq!(out.len(), HEADER_BYTES);
-        out.extend_from_slice(&body);
-        drop(body);
-        for e in extents {
-            put(e, &mut out);
+        let header = Header(word);
+        let end = (pos + HEADER_WORDS + header.body_words()).min(words.len());
+        let values_end = match header.format() {
+            Format::Pointers => end,
+            Format::Method => (pos + HEADER_WORDS + 1)
+                .saturating_add(words.get(pos + HEADER_WORDS).map_or(0, |&n| n as usize))
+                .min(end),
+            Format::Words | Format::Bytes => pos + HEADER_WORDS,
+        };
+        put(word, &mut body);
+        put(encode(image, words[pos + 1])?, &mut body);
+        for (i, &w) in words.iter().enumerate().take(end).skip(pos + HEADER_WORDS) {
+            let is_value =
+                i < values_end && !(header.format() == Format::Method && i == pos + HEADER_WORDS);
+            put(if is_value { encode(image, w)? } else { w }, &mut body);
         }
-        let mut previous = 0;
-        for (at, loc) in entries {
-            super::format::put_varint((at - previous) as u64, &mut out);
-            super::format::put_varint(loc.encode(), &mut out);
-            previous = at;
-        }
-        for (name, value) in roots {
-            // At most MAX_ROOT_NAME_BYTES, checked above.
-            let len = name.len() as u32;
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            put(encode(self, value.to_bits())?, &mut out);
-        }
-        let checksum = super::format::checksum(&out);
-        put(checksum, &mut out);
-        Ok(out)
+        pos = end;
     }
 
-    /// Writes this image's delta over its base: its private objects, its copies and `become`s
-    /// of base objects, and its root overrides, with nothing process-specific, so that
-    /// [`BaseHeap::resume_delta`](crate::BaseHeap::resume_delta) over the same base, in any
-    /// process, makes an image that behaves exactly as this one. Answers the bytes written.
-    ///
-    /// The delta is assembled in memory and written with one `write_all`: a writer that fails
-    /// part-way leaves a prefix, which resuming refuses as truncated. To replace a file
-    /// safely, use [`save_delta_to`](Self::save_delta_to).
-    pub fn save_delta(&self, mut out: impl Write) -> Result<u64, DeltaError> {
-        let bytes = self.delta_bytes()?;
-        out.write_all(&bytes)?;
-        out.flush()?;
-        Ok(bytes.len() as u64)
+    let mut out: Vec<u8> = Vec::with_capacity(
+        HEADER_BYTES + body.len() + extents.len() * 8 + 8 * entries.len() + TRAILER_BYTES,
+    );
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&image.heap().content_hash().0);
+    put(image.heap().arena().len() as u64, &mut out);
+    out.extend_from_slice(&image.hash_state().to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    put(words.len() as u64, &mut out);
+    put(extents.len() as u64, &mut out);
+    put(entries.len() as u64, &mut out);
+    put(roots.len() as u64, &mut out);
+    debug_assert_eq!(out.len(), HEADER_BYTES);
+    out.extend_from_slice(&body);
+    drop(body);
+    for e in extents {
+        put(e, &mut out);
     }
+    let mut previous = 0;
+    for (at, loc) in entries {
+        super::format::put_varint((at - previous) as u64, &mut out);
+        super::format::put_varint(loc.encode(), &mut out);
+        previous = at;
+    }
+    for (name, value) in roots {
+        // At most MAX_ROOT_NAME_BYTES, checked above.
+        let len = name.len() as u32;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        put(encode(image, value.to_bits())?, &mut out);
+    }
+    let checksum = super::format::checksum(&out);
+    put(checksum, &mut out);
+    Ok(out)
+}
 
-    /// Saves this image's delta to `path` crash-safely (see [`atomic_write`]): after a crash
-    /// or a failed write, `path` holds either its old contents or the whole new delta.
-    pub fn save_delta_to(&self, path: impl AsRef<Path>) -> Result<u64, DeltaError> {
-        let bytes = self.delta_bytes()?;
-        atomic_write(path.as_ref(), |f| f.write_all(&bytes))?;
-        Ok(bytes.len() as u64)
-    }
+/// Writes an image's delta to `out` ([`Image::save_delta`]).
+pub(crate) fn save(image: &Image, mut out: impl Write) -> Result<u64, DeltaError> {
+    let bytes = encode_image(image)?;
+    out.write_all(&bytes)?;
+    out.flush()?;
+    Ok(bytes.len() as u64)
+}
+
+/// Saves an image's delta to `path` crash-safely ([`Image::save_delta_to`]).
+pub(crate) fn save_to(image: &Image, path: &Path) -> Result<u64, DeltaError> {
+    let bytes = encode_image(image)?;
+    atomic_write(path, |f| f.write_all(&bytes))?;
+    Ok(bytes.len() as u64)
 }
 
 /// Replaces `path` with what `fill` writes, so that a crash or an error at any point leaves

@@ -2,15 +2,21 @@
 //!
 //! The read path is in [`read`](self::read) and the write path, copy-on-write and
 //! `become_forward` included, in [`write`](self::write); whole ranges of bytes and words are
-//! read and written in [`bulk`](self::bulk).
+//! read and written in [`bulk`](self::bulk). What the delta format reads of an image, and how
+//! a resumed image is put together, is in [`parts`]; the public saving methods
+//! are in [`saving`].
 
 #![forbid(unsafe_code)]
 
 mod bulk;
+mod parts;
 mod read;
 mod resolutions;
+mod saving;
 mod vm;
 mod write;
+
+pub(crate) use parts::Restored;
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -33,23 +39,23 @@ use crate::{Error, Result, Value};
 /// shared::<cowheap::Image>();
 /// ```
 pub struct Image {
-    pub(crate) heap: BaseHeap,
+    heap: BaseHeap,
     /// The base's owner id, kept here so the read fast path need not reach into the heap.
-    pub(crate) base_owner: u32,
-    pub(crate) id: u32,
+    base_owner: u32,
+    id: u32,
     /// The owner of this image's private references: unique among live images (see
     /// [`Image::incarnation`]).
-    pub(crate) incarnation: u32,
-    pub(crate) space: Space,
+    incarnation: u32,
+    space: Space,
     /// Its own targets for base objects: the read path's answer, and the list of entries
     /// teardown clears.
-    pub(crate) resolutions: resolutions::Resolutions,
+    resolutions: resolutions::Resolutions,
     /// True once this image has made one of its private objects `become` another: until then
     /// a private reference read from a slot needs no look at the header it names (a load
     /// that misses the cache on a large space).
-    pub(crate) private_becomes: bool,
+    private_becomes: bool,
     /// Where this image's new forwarders come from.
-    pub(crate) slabs: crate::kernel::slab::Slabs,
+    slabs: crate::kernel::slab::Slabs,
     root_overrides: Vec<(String, Value)>,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -76,21 +82,22 @@ impl Target {
     }
 }
 
-impl BaseHeap {
-    /// A new image over this base. It sees exactly the base until it writes.
-    pub fn new_image(&self) -> Result<Image> {
+impl Image {
+    /// A new image over `heap` ([`BaseHeap::new_image`]). It sees exactly the base until it
+    /// writes.
+    pub(crate) fn new(heap: &BaseHeap) -> Result<Image> {
         let incarnation = acquire_incarnation().ok_or(Error::IncarnationsExhausted)?;
-        let Some(id) = self.inner.ids.acquire() else {
+        let Some(id) = heap.inner.ids.acquire() else {
             release_incarnation(incarnation);
             return Err(Error::TooManyImages {
-                limit: self.inner.ids.limit(),
+                limit: heap.inner.ids.limit(),
             });
         };
-        self.inner.live.register(id, incarnation);
-        self.inner.arena.collect();
+        heap.inner.live.register(id, incarnation);
+        heap.inner.arena.collect();
         Ok(Image {
-            heap: self.clone(),
-            base_owner: self.base_owner(),
+            heap: heap.clone(),
+            base_owner: heap.base_owner(),
             id,
             incarnation,
             space: Space::new(incarnation),
@@ -364,11 +371,6 @@ impl Image {
     /// This image's own root settings, which a delta saves.
     pub(crate) fn root_overrides(&self) -> &[(String, Value)] {
         &self.root_overrides
-    }
-
-    /// Restores the root settings of a resumed image (checked by the delta reader).
-    pub(crate) fn restore_root_overrides(&mut self, roots: Vec<(String, Value)>) {
-        self.root_overrides = roots;
     }
 
     /// Sets a root for this image only.
