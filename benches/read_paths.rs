@@ -1,4 +1,4 @@
-//! Bench 2, the read paths: ns per `Image::read` of one slot for each path of DESIGN.md §3,
+//! Bench 2, the read paths: ns per `Image::read` of one slot for each path of ARCHITECTURE.md's read path,
 //! with 1, 8, 64, 1024 and 10,000 images holding entries in the same forwarder, next to the
 //! same reads in the alternative designs; then the same paths with the reads spread over a
 //! working set of 4,096 forwarded objects (so nothing stays in L1 by accident).

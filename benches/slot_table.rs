@@ -1,4 +1,4 @@
-//! The forwarder's slot table (DESIGN.md §3, issue 2): cowheap's chained-level table, driven
+//! The forwarder's slot table (ARCHITECTURE.md, "Hot paths"): cowheap's chained-level table, driven
 //! through the kernel's own `install`/`lookup`/`clear` (via `cowheap::bench_api`), against
 //! two alternatives the design weighed, through the same operations at 1, 8, 64 and 1024
 //! entries:

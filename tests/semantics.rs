@@ -1,4 +1,4 @@
-//! One test per rule of DESIGN.md §2. Each fails if its rule breaks.
+//! One test per invariant of ARCHITECTURE.md (1-7). Each fails if its rule breaks.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The read path (DESIGN.md §3).
+//! The read path (ARCHITECTURE.md, "Hot paths").
 //!
 //! Reading slot k of a base object costs the object-start check and the header load the
 //! bounds check needs anyway, and nothing for what other images did: base words never change,

@@ -1,4 +1,4 @@
-//! The write path (DESIGN.md §3): copy-on-write of base objects, stores, and per-image
+//! The write path (ARCHITECTURE.md, "Hot paths"): copy-on-write of base objects, stores, and per-image
 //! `become_forward`.
 //!
 //! A first store into a base object copies it into this image's space, then publishes the copy

@@ -43,7 +43,7 @@
 //!
 //! The shadow model works in logical identities: a base object and this image's copy of it
 //! are one object, and the source of a `become_forward` stands for its target, so the checks
-//! are DESIGN.md's semantics, not bit patterns. Violations are collected, never panicked on:
+//! are the heap's invariants (ARCHITECTURE.md), not bit patterns. Violations are collected, never panicked on:
 //! the report says which image, which object, what was expected and what was seen.
 //!
 //! # Layout

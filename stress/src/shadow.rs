@@ -5,7 +5,7 @@
 //! the image reaches it through the base reference or through its private copy, and an object
 //! that was the source of a `become_forward` stands for its target. A value read from the heap
 //! is mapped back to an identity and compared with what the model expects, so the checks are
-//! exactly DESIGN.md's semantics (identity, not bit patterns).
+//! exactly the heap's invariants (ARCHITECTURE.md) (identity, not bit patterns).
 
 use rayon::prelude::*;
 
