@@ -19,6 +19,9 @@ pub mod interp;
 mod kernel;
 #[cfg(not(loom))]
 pub mod loader;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
 mod object;
 #[cfg(all(test, not(loom)))]
 mod regressions;
