@@ -1,5 +1,6 @@
 //! Loom models of the real cowheap kernel: the forwarder CAS, the slot table, teardown and id
-//! reuse, per-image become and lazy fix-up, driven through the public API.
+//! reuse, per-image become and lazy fix-up, driven through the public API, and the statistics
+//! blocks' seqlock.
 //!
 //! Run: `loom-tests/run.sh` (or `RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release
 //! --target-dir loom-target`). Every model states its preemption bound; set
@@ -7,6 +8,8 @@
 //!
 //! Under `cfg(loom)` the kernel shrinks: 1 inline slot-table entry, first level of 2 entries,
 //! one outsider section slot, at most 4 images per heap. So three images already force a level to grow.
+//! Where the public API would bury a protocol under too many other atomics, a model drives the
+//! kernel part through the hidden, loom-only `cowheap::loom_api`.
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
