@@ -99,8 +99,8 @@ where
 }
 
 /// One image id's statistics block: the seqlock's version, the holder's incarnation (0 while
-/// vacant) and the holder's counters, on a cache line of their own so that no image's bumps
-/// share a line with another image's.
+/// vacant) and the holder's counters, the counters cache-padded so that no image's bumps share
+/// a line with another image's block.
 #[derive(Default, Debug)]
 pub(crate) struct StatsBlock<C> {
     /// Even while the block is stable, odd while it changes hands.
@@ -144,19 +144,20 @@ impl<C: Counters> StatsBlock<C> {
         // even store.
         let v = self.version.load(Ordering::Relaxed);
         assert_eq!(v % 2, 0, "two images changed one statistics block at once");
-        // Relaxed: made visible ahead of the changes by the Release fence just below.
+        // Relaxed: the Release fence just below orders it before the changes, for readers.
         self.version.store(v + 1, Ordering::Relaxed);
         // Release fence: a reader whose loads see any change below sees the odd version (or a
         // later one) on its re-check (pairs with the Acquire fence in `read`).
         #[cfg(not(cowheap_mutant = "seqlock_no_release_fence"))]
         fence(Ordering::Release);
         change();
+        #[cfg(cowheap_mutant = "seqlock_relaxed_close")]
+        let close = Ordering::Relaxed;
         // Release: the changes happen-before the reads of a monitor whose first version load
         // (Acquire, in `read`) sees this even version.
         #[cfg(not(cowheap_mutant = "seqlock_relaxed_close"))]
-        self.version.store(v + 2, Ordering::Release);
-        #[cfg(cowheap_mutant = "seqlock_relaxed_close")]
-        self.version.store(v + 2, Ordering::Relaxed);
+        let close = Ordering::Release;
+        self.version.store(v + 2, close);
     }
 
     /// The holder's incarnation and counters, consistent (one holder's), or `None` if the block
