@@ -13,8 +13,8 @@ mutants=(
   "relaxed_observe:cow_race_with_reader"
   "blind_overwrite:cow_race_with_reader"
   "early_id_release:$ids"
-  "relaxed_id_acquire:$ids"
-  "relaxed_id_release:$ids"
+  "relaxed_id_acquire:$ids stats_read_races_handover"
+  "relaxed_id_release:$ids stats_read_races_handover"
   "insert_without_cas:inserts_race_for_a_freed_entry"
   "relaxed_level_publish:$growth"
   "relaxed_level_link:$growth"
@@ -24,6 +24,9 @@ mutants=(
   "relaxed_section_enter:$reclaim"
   "reserve_in_closed_level:level_close_races_insert"
   "unlink_unmarked:level_close_races_insert"
+  "seqlock_no_release_fence:stats_read_races_handover"
+  "seqlock_no_acquire_fence:stats_read_races_handover"
+  "seqlock_relaxed_close:stats_read_races_handover"
 )
 survivors=0
 for spec in "${mutants[@]}"; do

@@ -15,6 +15,9 @@ mod error;
 pub mod generations;
 mod image;
 mod kernel;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
 mod object;
 #[cfg(all(test, not(loom)))]
 mod regressions;

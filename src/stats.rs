@@ -1,17 +1,18 @@
 //! Per-image statistics, readable live from other threads.
 //!
-//! Each image counts into its own cache-padded block of atomics. Only the image writes its
-//! block, so a bump is a Relaxed load and store (two plain moves on x86), never a locked
-//! read-modify-write, and no counter shares a cache line with another image's. A monitor reads
-//! the blocks of all live images through [`BaseHeap::image_stats`](crate::BaseHeap::image_stats)
-//! without stopping anyone. None of this is on the unforwarded read path.
-//!
-//! These are plain `std` atomics even under loom: they carry no correctness obligations.
+//! Each image counts into its own cache-padded statistics block (the kernel's
+//! [`stats_block`](crate::kernel::stats_block)). Only the image writes its block, so a bump is
+//! a Relaxed load and store (two plain moves on x86), never a locked read-modify-write, and no
+//! counter shares a cache line with another image's. A monitor reads the blocks of all live
+//! images through [`BaseHeap::image_stats`](crate::BaseHeap::image_stats) without stopping
+//! anyone; the block's seqlock keeps it from pairing one image's incarnation with the next
+//! holder's counters. None of this is on the unforwarded read path.
 
 #![forbid(unsafe_code)]
 
 use std::ops::AddAssign;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::kernel::stats_block::{Counter, Counters, StatsBlock};
 
 /// What one image has done to the heap so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,33 +69,6 @@ pub struct LiveImage {
     pub stats: ImageStats,
 }
 
-/// A counter with one writer.
-#[derive(Default, Debug)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    #[inline]
-    pub(crate) fn bump(&self) {
-        self.add(1)
-    }
-
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed)
-    }
-
-    #[inline]
-    pub(crate) fn set(&self, n: u64) {
-        self.0.store(n, Ordering::Relaxed)
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// One image's live counters.
 #[derive(Default, Debug)]
 pub(crate) struct LiveStats {
@@ -109,8 +83,10 @@ pub(crate) struct LiveStats {
     pub(crate) private_bytes: Counter,
 }
 
-impl LiveStats {
-    pub(crate) fn reset(&self) {
+impl Counters for LiveStats {
+    type Snapshot = ImageStats;
+
+    fn reset(&self) {
         for counter in [
             &self.copies,
             &self.forwarders_installed,
@@ -126,6 +102,13 @@ impl LiveStats {
         }
     }
 
+    fn snapshot(&self) -> ImageStats {
+        LiveStats::snapshot(self)
+    }
+}
+
+impl LiveStats {
+    /// A copy of the counters (for the image itself; monitors read through the block).
     pub(crate) fn snapshot(&self) -> ImageStats {
         ImageStats {
             copies: self.copies.get(),
@@ -145,67 +128,21 @@ impl LiveStats {
 ///
 /// Blocks come in lazily allocated chunks of 64, so an empty heap costs one pointer per 64
 /// possible ids, and creating an image allocates nothing and touches no shared counter. Each
-/// block is a seqlock: its `version` is odd while the block changes hands (an image registers
-/// or unregisters), so a monitor never pairs one image's incarnation with the next holder's
-/// counters. Counters change freely while the version is even: they belong to the one image
-/// the block names, and each is exact for it at some moment. Under loom every chunk is
-/// allocated up front, because a contended lazy initialisation blocks, which loom cannot model.
+/// block is a [`StatsBlock`]: a seqlock whose holder changes only when an image registers or
+/// unregisters, so a monitor never pairs one image's incarnation with the next holder's
+/// counters. Under loom every chunk is allocated up front, because a contended lazy
+/// initialisation blocks, which loom cannot model, and chunks hold 4 blocks (loom's default
+/// image limit), because every block is a dozen loom atomics.
 pub(crate) struct LiveImages {
     chunks: Box<[std::sync::OnceLock<Box<[LiveSlot]>>]>,
 }
 
-const CHUNK: usize = 64;
+const CHUNK: usize = if cfg!(loom) { 4 } else { 64 };
 
-#[derive(Default)]
-struct LiveSlot {
-    /// The shim's atomic, so that the loom models check the id handoff that makes the block's
-    /// writer unique (see `change_hands`).
-    version: crate::kernel::sync::AtomicU64,
-    incarnation: std::sync::atomic::AtomicU32,
-    stats: crossbeam_utils::CachePadded<LiveStats>,
-}
+type LiveSlot = StatsBlock<LiveStats>;
 
 fn new_chunk() -> Box<[LiveSlot]> {
     (0..CHUNK).map(|_| LiveSlot::default()).collect()
-}
-
-impl LiveSlot {
-    /// Runs `change` as the block's one writer (the image holding the id), inside an odd
-    /// version.
-    fn change_hands(&self, change: impl FnOnce()) {
-        // Relaxed: the id allocator's Acquire already orders us after the previous holder,
-        // whose last store left the version even.
-        let v = self.version.load(Ordering::Relaxed);
-        assert_eq!(v % 2, 0, "two images changed one statistics block at once");
-        self.version.store(v + 1, Ordering::Relaxed);
-        // Release fence: the odd version is visible before any of the changes below, to a
-        // monitor that sees a change (pairs with the Acquire fence in `read`).
-        std::sync::atomic::fence(Ordering::Release);
-        change();
-        // Release: the changes happen-before a monitor's Acquire load of the even version.
-        self.version.store(v + 2, Ordering::Release);
-    }
-
-    /// A consistent (incarnation, counters) pair, or `None` if the block is vacant or changing
-    /// hands right now (a monitor never waits for an image).
-    fn read(&self) -> Option<(u32, ImageStats)> {
-        for _ in 0..8 {
-            // Acquire: pairs with the Release store ending `change_hands`.
-            let before = self.version.load(Ordering::Acquire);
-            if before % 2 == 1 {
-                return None;
-            }
-            let incarnation = self.incarnation.load(Ordering::Relaxed);
-            let stats = self.stats.snapshot();
-            // Acquire fence: the loads above happen before the re-check below, so a change of
-            // hands that they observed shows as a new version.
-            std::sync::atomic::fence(Ordering::Acquire);
-            if self.version.load(Ordering::Relaxed) == before {
-                return (incarnation != 0).then_some((incarnation, stats));
-            }
-        }
-        None
-    }
 }
 
 impl LiveImages {
@@ -232,22 +169,17 @@ impl LiveImages {
     /// Image `id`'s counters.
     #[inline]
     pub(crate) fn counters(&self, id: u32) -> &LiveStats {
-        &self.slot(id).stats
+        self.slot(id).counters()
     }
 
     /// Claims image `id`'s block for incarnation `incarnation`, zeroed.
     pub(crate) fn register(&self, id: u32, incarnation: u32) {
-        let slot = self.slot(id);
-        slot.change_hands(|| {
-            slot.stats.reset();
-            slot.incarnation.store(incarnation, Ordering::Relaxed);
-        });
+        self.slot(id).claim(incarnation);
     }
 
     /// Marks image `id`'s block vacant.
     pub(crate) fn unregister(&self, id: u32) {
-        let slot = self.slot(id);
-        slot.change_hands(|| slot.incarnation.store(0, Ordering::Relaxed));
+        self.slot(id).vacate();
     }
 
     /// Every live image's statistics, by id.

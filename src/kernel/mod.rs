@@ -13,6 +13,9 @@
 //! * [`reclaim`]: sections and grace periods, so that a taken-down forwarder is freed only once
 //!   no thread can hold it.
 //! * [`slab`]: per-image slabs that forwarders are carved from, freed by their last slot.
+//! * [`stats_block`]: an image id's statistics block: single-writer counters and the holder's
+//!   incarnation, under a seqlock so that a monitor never pairs one holder's incarnation with
+//!   another's counters.
 //!
 //! # Why no safe call sequence can decode a word that is not a header
 //!
@@ -46,4 +49,5 @@ pub(crate) mod levels;
 pub(crate) mod owners;
 pub(crate) mod reclaim;
 pub(crate) mod slab;
+pub(crate) mod stats_block;
 pub(crate) mod sync;

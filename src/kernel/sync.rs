@@ -1,18 +1,17 @@
 //! The one place the kernel gets its concurrency primitives from.
 //!
 //! Under `cfg(loom)` everything here is loom's model-checked stand-in, so the loom models in
-//! `loom-tests/` drive the real forwarder, slot table and id allocator. Statistics counters and
-//! the process-wide owner and incarnation allocators deliberately use plain `std` atomics: the
-//! former carry no correctness obligation, and the latter rely only on the total modification
-//! order of one word, which needs no model.
+//! `loom-tests/` drive the real forwarder, slot table, id allocator and statistics blocks. The
+//! process-wide owner and incarnation allocators deliberately use plain `std` atomics: they
+//! rely only on the total modification order of one word, which needs no model.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64};
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64};
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64};
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 
