@@ -7,7 +7,7 @@ use crate::kernel::arena::Arena;
 use crate::kernel::header::Forwarding;
 use crate::kernel::ids::IdAllocator;
 use crate::kernel::slab::Slabs;
-use crate::object::{Header, Loc, FORWARDED};
+use crate::object::{Header, FORWARDED};
 use crate::{BaseHeap, Format, Value};
 
 /// A copy of a sealed base's arena words, laid out exactly as the heap lays them out:
@@ -61,33 +61,24 @@ impl SlotTableBench {
         }
     }
 
-    /// Gives image `id` (below 65,536) the entry `target` (a private word index). The image
-    /// must have none.
+    /// Gives image `id` (below 65,536) an entry. The image must have none.
     #[inline]
-    pub fn insert(&self, id: u32, target: u64) {
+    pub fn insert(&self, id: u32) {
         let mut garbage = Vec::new();
         let section = self.arena.enter(id);
-        self.arena.install(
-            0,
-            id,
-            Loc::Private(target as usize),
-            &section,
-            &mut garbage,
-            &mut Slabs::default(),
-        );
+        self.arena
+            .install(0, id, &section, &mut garbage, &mut Slabs::default());
         drop(section);
         self.arena.retire(garbage, &self.ids);
     }
 
-    /// Image `id`'s published target: a scan of the entries.
+    /// Whether image `id` holds an entry: a scan of the entries.
     #[inline]
-    pub fn lookup(&self, id: u32) -> Option<u64> {
+    pub fn holds(&self, id: u32) -> bool {
         let section = self.arena.enter_outsider();
-        match self.arena.forwarding(0, &section)? {
-            Forwarding::Plain => None,
-            Forwarding::Forwarded(f) => f.lookup(id).map(|loc| match loc {
-                Loc::Private(i) | Loc::Base(i) => i as u64,
-            }),
+        match self.arena.forwarding(0, &section) {
+            Some(Forwarding::Forwarded(f)) => f.holds(id),
+            _ => false,
         }
     }
 

@@ -54,6 +54,14 @@ pub enum Error {
     /// The object would exceed the 2^32-word body limit or its space's 2^32-word limit.
     #[error("the object or space would exceed cowheap's limits: 2^32 words per object body and per space")]
     TooLarge,
+    /// The allocator refused memory for this image's private space (the machine, or a
+    /// `ulimit`, not the image's own cap): the image that asked stops; the process and every
+    /// other image go on.
+    #[error("out of memory: the allocator refused a private space of {bytes} bytes")]
+    OutOfMemory {
+        /// The size of the space it asked for.
+        bytes: usize,
+    },
     /// All image ids of this heap are in use.
     #[error("all {limit} image ids of this heap are in use; drop an image or seal the base with a larger max_images")]
     TooManyImages {
@@ -116,6 +124,7 @@ impl PartialEq for Error {
             ) => e == f && a == b,
             (SmallIntegerRange(a), SmallIntegerRange(b)) => a == b,
             (TooManyImages { limit: a }, TooManyImages { limit: b }) => a == b,
+            (OutOfMemory { bytes: a }, OutOfMemory { bytes: b }) => a == b,
             (
                 BadConfig {
                     field: f,

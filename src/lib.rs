@@ -33,7 +33,7 @@ pub use base::{
 };
 pub use delta::{DeltaError, DeltaInfo};
 pub use error::{ConfigField, Error, Result};
-pub use image::Image;
+pub use image::{Collection, Image, Roots, WeakRule, RETIRED};
 pub use object::{Format, Formats, MAX_HASH};
 pub use stats::{ImageStats, LiveImage};
 #[cfg(not(loom))]

@@ -87,7 +87,7 @@ impl Space {
             return Err(Error::TooLarge);
         }
         let hash = self.next_hash();
-        self.make_room(HEADER_WORDS + body);
+        self.make_room(HEADER_WORDS + body)?;
         self.words.push(Header::new(format, hash, body, pad).0);
         self.words.push(class.to_bits());
         let body_at = at + HEADER_WORDS;
@@ -110,7 +110,7 @@ impl Space {
         if (at + HEADER_WORDS + body.len()) as u64 > INDEX_MASK {
             return Err(Error::TooLarge);
         }
-        self.make_room(HEADER_WORDS + body.len());
+        self.make_room(HEADER_WORDS + body.len())?;
         self.words.push(header);
         self.words.push(class);
         self.words
@@ -192,12 +192,19 @@ impl Space {
         Ok(())
     }
 
-    fn make_room(&mut self, words: usize) {
-        if self.words.capacity() == 0 {
-            self.words.reserve(words.max(FIRST_WORDS));
+    /// Room for `words` more, or [`Error::OutOfMemory`] if the allocator refuses: an
+    /// allocation the machine cannot satisfy stops the image that asked, never the process.
+    fn make_room(&mut self, words: usize) -> Result<()> {
+        let want = if self.words.capacity() == 0 {
+            words.max(FIRST_WORDS)
         } else {
-            self.words.reserve(words);
-        }
+            words
+        };
+        self.words
+            .try_reserve(want)
+            .map_err(|_| Error::OutOfMemory {
+                bytes: (self.words.len() + want).saturating_mul(8),
+            })
     }
 
     fn mark_start(&mut self, at: usize) {
@@ -219,5 +226,17 @@ impl Space {
 
     pub(crate) fn len(&self) -> usize {
         self.words.len()
+    }
+
+    /// After a collection slid the live objects down: keeps the first `len` words, with
+    /// objects at `starts`, and gives the rest of the memory back.
+    pub(crate) fn compacted(&mut self, len: usize, starts: impl IntoIterator<Item = usize>) {
+        self.words.truncate(len);
+        self.words.shrink_to(len.max(FIRST_WORDS));
+        self.starts.clear();
+        self.starts.shrink_to(len.div_ceil(64));
+        for at in starts {
+            self.mark_start(at);
+        }
     }
 }

@@ -39,6 +39,10 @@ pub struct ImageStats {
     pub writes: u64,
     /// Bytes of this image's private space: its copies and allocations.
     pub private_bytes: u64,
+    /// Collections of its private space.
+    pub collections: u64,
+    /// Bytes its collections gave back.
+    pub collected_bytes: u64,
 }
 
 impl AddAssign for ImageStats {
@@ -52,6 +56,8 @@ impl AddAssign for ImageStats {
         self.allocations += o.allocations;
         self.writes += o.writes;
         self.private_bytes += o.private_bytes;
+        self.collections += o.collections;
+        self.collected_bytes += o.collected_bytes;
     }
 }
 
@@ -81,6 +87,8 @@ pub(crate) struct LiveStats {
     pub(crate) allocations: Counter,
     pub(crate) writes: Counter,
     pub(crate) private_bytes: Counter,
+    pub(crate) collections: Counter,
+    pub(crate) collected_bytes: Counter,
 }
 
 impl Counters for LiveStats {
@@ -97,6 +105,8 @@ impl Counters for LiveStats {
             &self.allocations,
             &self.writes,
             &self.private_bytes,
+            &self.collections,
+            &self.collected_bytes,
         ] {
             counter.set(0);
         }
@@ -120,6 +130,8 @@ impl LiveStats {
             allocations: self.allocations.get(),
             writes: self.writes.get(),
             private_bytes: self.private_bytes.get(),
+            collections: self.collections.get(),
+            collected_bytes: self.collected_bytes.get(),
         }
     }
 }
@@ -175,6 +187,11 @@ impl LiveImages {
     /// Claims image `id`'s block for incarnation `incarnation`, zeroed.
     pub(crate) fn register(&self, id: u32, incarnation: u32) {
         self.slot(id).claim(incarnation);
+    }
+
+    /// Gives image `id`'s block the image's new incarnation, keeping its counters.
+    pub(crate) fn reincarnate(&self, id: u32, incarnation: u32) {
+        self.slot(id).reincarnate(incarnation);
     }
 
     /// Marks image `id`'s block vacant.

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod bulk;
+mod collect;
 mod parts;
 mod read;
 mod resolutions;
@@ -16,6 +17,7 @@ mod saving;
 mod vm;
 mod write;
 
+pub use collect::{Collection, Roots, WeakRule, RETIRED};
 pub(crate) use parts::Restored;
 
 use std::cell::Cell;
@@ -57,6 +59,8 @@ pub struct Image {
     /// Where this image's new forwarders come from.
     slabs: crate::kernel::slab::Slabs,
     root_overrides: Vec<(String, Value)>,
+    /// Its collector's state: held past incarnations, the weak rule, when to collect next.
+    collector: collect::Collector,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -105,6 +109,7 @@ impl Image {
             private_becomes: false,
             slabs: Default::default(),
             root_overrides: Vec::new(),
+            collector: Default::default(),
             _not_sync: PhantomData,
         })
     }
@@ -128,6 +133,7 @@ impl Drop for Image {
         #[cfg(not(cowheap_mutant = "early_id_release"))]
         self.heap.inner.ids.release(self.id);
         release_incarnation(self.incarnation);
+        self.collector.release_all();
         arena.collect();
     }
 }
@@ -195,7 +201,19 @@ impl Image {
                 Err(Error::StaleReference)
             }
         } else {
-            Err(Error::ForeignReference(v))
+            Err(self.not_mine(v))
+        }
+    }
+
+    /// Why a reference with neither of this image's owners is refused: stale if it is from
+    /// one of this image's recent incarnations (kept by a host across a collection), else
+    /// foreign.
+    #[cold]
+    fn not_mine(&self, v: Value) -> Error {
+        if self.collector.is_retired(v.owner()) {
+            Error::StaleReference
+        } else {
+            Error::ForeignReference(v)
         }
     }
 

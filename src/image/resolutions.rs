@@ -101,6 +101,17 @@ impl Resolutions {
         self.own += 1;
     }
 
+    /// Gives existing entries new targets (after the image's collector moved them).
+    pub(crate) fn retarget(&mut self, targets: impl IntoIterator<Item = (usize, Loc)>) {
+        for (at, loc) in targets {
+            let (i, found) = self.slot_of(at);
+            debug_assert!(found, "only entries the image holds are retargeted");
+            if found {
+                self.slots[i].1 = loc.encode();
+            }
+        }
+    }
+
     /// Every base object where this image has its own entry.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, Loc)> + '_ {
         self.slots

@@ -115,13 +115,12 @@ impl Image {
     /// `at` was resolved, so it is an object start and the kernel cannot refuse it.
     pub(crate) fn enter(&mut self, at: usize, target: Loc) -> Result<()> {
         let arena = self.heap.arena();
-        let installed = match arena.install_fresh(at, self.id, target, &mut self.slabs) {
+        let installed = match arena.install_fresh(at, self.id, &mut self.slabs) {
             Some(installed) => Some(installed),
             None => {
                 let mut garbage = Vec::new();
                 let section = arena.enter(self.id);
-                let installed =
-                    arena.install(at, self.id, target, &section, &mut garbage, &mut self.slabs);
+                let installed = arena.install(at, self.id, &section, &mut garbage, &mut self.slabs);
                 drop(section);
                 arena.retire(garbage, &self.heap.inner.ids);
                 installed

@@ -15,7 +15,7 @@ use super::ids::IdAllocator;
 use super::reclaim::{Limbo, Section, Sections};
 use super::slab::Slabs;
 use super::sync::{AtomicU64, Ordering};
-use crate::object::{Header, Loc};
+use crate::object::Header;
 
 pub(crate) struct Arena {
     /// Atomics only so that a copy can be taken with the shim's loads; they never change.
@@ -134,7 +134,7 @@ impl Arena {
         Some(unsafe { Forwarding::decode(word) })
     }
 
-    /// Gives image `id` the entry `target` in the forwarder of the object at `at`, installing
+    /// Gives image `id` an entry in the forwarder of the object at `at`, installing
     /// the forwarder first if the object has none. The image must not have an entry there.
     /// `None` (and nothing done) if no object starts at `at`. What the install unlinks on its
     /// way goes to `garbage`, for [`retire`](Self::retire).
@@ -142,28 +142,19 @@ impl Arena {
         &self,
         at: usize,
         id: u32,
-        target: Loc,
         section: &Section,
         garbage: &mut Vec<Unlinked>,
         slabs: &mut Slabs,
     ) -> Option<Installed> {
         let link = self.link(at)?;
-        Some(forwarder::install(
-            link, id, target, section, garbage, slabs,
-        ))
+        Some(forwarder::install(link, id, section, garbage, slabs))
     }
 
     /// The first-store fast path: installs a new forwarder with image `id`'s entry if the
     /// object at `at` has none, needing no section. `None` if it did nothing: the object is
     /// forwarded (or no object starts at `at`), and [`install`](Self::install) must run.
-    pub(crate) fn install_fresh(
-        &self,
-        at: usize,
-        id: u32,
-        target: Loc,
-        slabs: &mut Slabs,
-    ) -> Option<Installed> {
-        forwarder::install_fresh(self.link(at)?, id, target, slabs)
+    pub(crate) fn install_fresh(&self, at: usize, id: u32, slabs: &mut Slabs) -> Option<Installed> {
+        forwarder::install_fresh(self.link(at)?, id, slabs)
     }
 
     /// Removes image `id`'s entry from the forwarder of the object at `at`. What that unlinks

@@ -1,5 +1,5 @@
-//! Conditional forwarders: the published truth of which images have diverged from a base object
-//! and where each one's target is, and the protocol that installs them and takes them down.
+//! Conditional forwarders: the published truth of which images have diverged from a base object,
+//! and the protocol that installs them and takes them down.
 //!
 //! A forwarder is installed by CAS on a base object's forwarding word (kept beside the object
 //! by the arena; the object's own words never change). It keeps a count of live entries and the
@@ -9,7 +9,11 @@
 //!
 //! # Entries: a bag of single words
 //!
-//! An entry is one `AtomicU64`, `key << 42 | target`, `key = image id + 1`, or 0 when free. Two
+//! An entry is one `AtomicU64`, `key << 42`, `key = image id + 1`, or 0 when free. It says
+//! *which* image diverged, not where that image's target is: the target lives in the image's
+//! own resolutions, private to its thread, which every read consults, so the image's collector
+//! may move its targets without touching shared memory, and nothing ever reads a target from
+//! a forwarder (a census learns which images hold entries, never what they point at). Two
 //! live inline (most objects are written by one or two images), then in a chain of levels
 //! (`levels.rs`) that grows 8, 32, then 128 entries at a time and gives a level back once its
 //! last entry leaves, so capacity follows the live entries. No hashing, so no id pattern can
@@ -35,7 +39,6 @@ use super::levels::{take_free, Chain, Level, EMPTY};
 use super::reclaim::Section;
 use super::slab::{Slab, Slabs};
 use super::sync::{backoff, AtomicU64, Ordering};
-use crate::object::Loc;
 
 /// Entries held inline in the forwarder.
 #[cfg(not(loom))]
@@ -43,8 +46,6 @@ pub(crate) const INLINE: usize = 2;
 #[cfg(loom)]
 pub(crate) const INLINE: usize = 1;
 const KEY_SHIFT: u32 = 42;
-#[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
-const TARGET_MASK: u64 = (1 << KEY_SHIFT) - 1;
 /// The top bit of `state`: the forwarder is retired and takes no new entries.
 const RETIRED: u64 = 1 << 63;
 /// The largest number of image ids an entry can name.
@@ -56,8 +57,8 @@ fn key_of(id: u32) -> u64 {
 }
 
 #[inline]
-fn entry(id: u32, target: Loc) -> u64 {
-    (key_of(id) << KEY_SHIFT) | target.encode()
+fn entry(id: u32) -> u64 {
+    key_of(id) << KEY_SHIFT
 }
 
 /// Memory unlinked from a base object: a taken-down forwarder or a closed level. It is freed
@@ -103,12 +104,10 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    fn new(id: u32, target: Loc, slab: *mut Slab) -> Forwarder {
+    fn new(id: u32, slab: *mut Slab) -> Forwarder {
         Forwarder {
             state: AtomicU64::new(1),
-            inline: std::array::from_fn(|i| {
-                AtomicU64::new(if i == 0 { entry(id, target) } else { EMPTY })
-            }),
+            inline: std::array::from_fn(|i| AtomicU64::new(if i == 0 { entry(id) } else { EMPTY })),
             chain: Chain::new(),
             slab,
             #[cfg(loom)]
@@ -118,7 +117,7 @@ impl Forwarder {
 
     #[cfg(all(test, not(loom)))]
     pub(super) fn for_tests(slab: *mut Slab) -> Forwarder {
-        Forwarder::new(0, Loc::Private(0), slab)
+        Forwarder::new(0, slab)
     }
 
     #[inline(always)]
@@ -218,14 +217,13 @@ impl Forwarder {
         }
     }
 
-    /// Image `id`'s target, if it has an entry: the published truth, for the bench API.
+    /// True if image `id` has an entry: the published truth, for the bench API.
     #[cfg_attr(any(loom, not(feature = "internal-bench-api")), allow(dead_code))] // bench_api only
-    pub(crate) fn lookup(&self, id: u32) -> Option<Loc> {
+    pub(crate) fn holds(&self, id: u32) -> bool {
         let key = key_of(id);
-        self.entries().find_map(|slot| {
+        self.entries().any(|slot| {
             // Relaxed: as in `leave`.
-            let word = slot.load(Ordering::Relaxed);
-            (word >> KEY_SHIFT == key).then(|| Loc::decode(word & TARGET_MASK))
+            slot.load(Ordering::Relaxed) >> KEY_SHIFT == key
         })
     }
 
@@ -282,31 +280,20 @@ pub(super) fn observe(link: &AtomicU64, _section: &Section) -> u64 {
 /// object has none, without a section (nothing is dereferenced: an empty word is replaced by
 /// CAS). `None` if the object is forwarded, or the CAS lost: then [`install`] must run, in a
 /// section. A new forwarder comes from the image's `slabs`.
-pub(super) fn install_fresh(
-    link: &AtomicU64,
-    id: u32,
-    target: Loc,
-    slabs: &mut Slabs,
-) -> Option<Installed> {
+pub(super) fn install_fresh(link: &AtomicU64, id: u32, slabs: &mut Slabs) -> Option<Installed> {
     // Relaxed: only the bits are tested; the CAS in `publish` decides, and a forwarded word
     // sends the caller to `install`, which loads again inside a section.
     let word = link.load(Ordering::Relaxed);
     if word & FORWARDED != 0 {
         return None;
     }
-    publish(link, word, id, target, slabs)
+    publish(link, word, id, slabs)
 }
 
 /// Replaces the unforwarded `word` by a new forwarder holding image `id`'s entry. `None` if the
 /// CAS lost (the word changed meanwhile).
-fn publish(
-    link: &AtomicU64,
-    word: u64,
-    id: u32,
-    target: Loc,
-    slabs: &mut Slabs,
-) -> Option<Installed> {
-    let p = slabs.alloc(|slab| Forwarder::new(id, target, slab));
+fn publish(link: &AtomicU64, word: u64, id: u32, slabs: &mut Slabs) -> Option<Installed> {
+    let p = slabs.alloc(|slab| Forwarder::new(id, slab));
     let tagged = Forwarder::word_of(p);
     #[cfg(cowheap_mutant = "relaxed_publish")]
     let publish = Ordering::Relaxed;
@@ -331,14 +318,13 @@ fn publish(
     }
 }
 
-/// Gives image `id` the entry `target` in the forwarder of the base object whose forwarding
+/// Gives image `id` an entry in the forwarder of the base object whose forwarding
 /// word is `link`, installing the forwarder first if the object has none (or only a retired one).
 /// The image must not already have an entry there. Closed levels it unlinks on the way go to
 /// `garbage`.
 pub(super) fn install(
     link: &AtomicU64,
     id: u32,
-    target: Loc,
     section: &Section,
     garbage: &mut Vec<Unlinked>,
     slabs: &mut Slabs,
@@ -346,7 +332,7 @@ pub(super) fn install(
     'retry: loop {
         let word = observe(link, section);
         if word & FORWARDED == 0 {
-            match publish(link, word, id, target, slabs) {
+            match publish(link, word, id, slabs) {
                 Some(installed) => return installed,
                 None => continue 'retry,
             }
@@ -381,7 +367,7 @@ pub(super) fn install(
                 }
             }
         }
-        forwarder.claim(entry(id, target), garbage);
+        forwarder.claim(entry(id), garbage);
         return Installed::Entry;
     }
 }

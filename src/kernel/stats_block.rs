@@ -131,6 +131,14 @@ impl<C: Counters> StatsBlock<C> {
         });
     }
 
+    /// Gives the holder a new incarnation, keeping its counters (its collector moved it to
+    /// one). Only the holder may call it.
+    pub(crate) fn reincarnate(&self, incarnation: u32) {
+        debug_assert_ne!(incarnation, 0, "incarnation 0 marks a vacant block");
+        // Relaxed: ordered by `change_hands` (Release fence before, Release store after).
+        self.change_hands(|| self.incarnation.store(incarnation, Ordering::Relaxed));
+    }
+
     /// Marks the block vacant. Only its holder may call it, before it gives up the id.
     pub(crate) fn vacate(&self) {
         // Relaxed: ordered by `change_hands` (Release fence before, Release store after).
