@@ -192,12 +192,12 @@ fn inspect_describes_a_delta_in_text_and_json() {
 /// byte order is another base.
 #[test]
 fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
-    let (Some(le), Some(be)) = (
-        common::image("mini-2.2-v3-le.image"),
-        common::image("mini-2.2-v3-be.image"),
-    ) else {
+    let Some([le, be]) =
+        common::images::find_all(["mini-2.2-v3-le.image", "mini-2.2-v3-be.image"])
+    else {
         return;
     };
+    let (le, be) = (le.to_str().unwrap(), be.to_str().unwrap());
     let dir = TempDir::new("mini");
     let run = |base: &str, flag: &str| {
         stress(&[
@@ -212,10 +212,10 @@ fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
             dir.path(),
         ])
     };
-    let out = run(&le, "--save-deltas");
+    let out = run(le, "--save-deltas");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = run(&le, "--resume-deltas");
+    let out = run(le, "--resume-deltas");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("resumed 2 images"));
-    assert_refused(&run(&be, "--resume-deltas"), &["saved over base"]);
+    assert_refused(&run(be, "--resume-deltas"), &["saved over base"]);
 }
