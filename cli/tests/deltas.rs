@@ -192,8 +192,7 @@ fn inspect_describes_a_delta_in_text_and_json() {
 /// byte order is another base.
 #[test]
 fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
-    let Some([le, be]) =
-        common::images::find_all(["mini-2.2-v3-le.image", "mini-2.2-v3-be.image"])
+    let Some([le, be]) = common::images::find_all(["mini-2.2-v3-le.image", "mini-2.2-v3-be.image"])
     else {
         return;
     };
