@@ -7,6 +7,7 @@ use cowheap_squeak::interp::{run_batch, BatchConfig, BatchError, Limits, StopKin
 use std::path::PathBuf;
 
 use crate::exit::{Code, Failure};
+use crate::out::{emit, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -61,9 +62,9 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     if args.json {
         let json = serde_json::to_string_pretty(&json_report(&report))
             .map_err(|e| Failure::Io(e.to_string()))?;
-        write_out(&(json + "\n"));
+        emit(&(json + "\n"))?;
     } else {
-        print_text(&report);
+        emit(&text(&report))?;
     }
     Ok(match report.first_stop() {
         Some(stop) => Code::Stopped(stop_code(stop.kind)),
@@ -101,21 +102,8 @@ fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Valu
     json
 }
 
-/// Appends a line to the report text.
-macro_rules! outln {
-    ($out:expr, $($arg:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = writeln!($out, $($arg)*);
-    }};
-}
-
-/// Writes the report at once; a closed stdout (`| head`) is not an error worth a panic.
-fn write_out(text: &str) {
-    use std::io::Write as _;
-    let _ = std::io::stdout().write_all(text.as_bytes());
-}
-
-fn print_text(report: &cowheap_squeak::interp::BatchReport) {
+/// The report as text.
+fn text(report: &cowheap_squeak::interp::BatchReport) -> String {
     let mut out = String::new();
     let runs = &report.runs;
     let mut answers: Vec<&str> = runs.iter().filter_map(|r| r.answer.as_deref()).collect();
@@ -184,5 +172,5 @@ fn print_text(report: &cowheap_squeak::interp::BatchReport) {
         "base unchanged: {}",
         if report.base_unchanged() { "yes" } else { "NO" }
     );
-    write_out(&out);
+    out
 }

@@ -1,7 +1,7 @@
 //! `cowheap stress`: many concurrent images over one base, verified, with live progress and a
 //! report. The harness is [`cowheap_stress`]; this module is its command line.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use cowheap_stress::{
 };
 
 use crate::exit::{load_failure, Code, Failure};
+use crate::out::{emit, note, outln};
 use crate::parse::{self, ChurnArg};
 
 /// The options live behind a box: they are many, and the subcommand enum should stay small.
@@ -167,10 +168,12 @@ fn on_interrupt(progress: &'static Progress) {
             std::process::exit(130);
         }
         progress.request_stop();
-        eprintln!("cowheap stress: interrupted; verifying what ran (Ctrl-C again to quit now)");
+        note("cowheap stress: interrupted; verifying what ran (Ctrl-C again to quit now)");
     };
     if let Err(e) = ctrlc::set_handler(handler) {
-        eprintln!("cowheap stress: Ctrl-C will end the run without a report: {e}");
+        note(&format!(
+            "cowheap stress: Ctrl-C will end the run without a report: {e}"
+        ));
     }
 }
 
@@ -216,7 +219,7 @@ pub fn run(args: Options) -> Result<Code, Failure> {
     let (report, saved) = report;
     if let (Some(saved), Some(dir)) = (saved, &args.save_deltas) {
         let saved = saved.map_err(|e| Failure::Io(format!("cannot save the deltas: {e}")))?;
-        eprintln!(
+        note(&format!(
             "cowheap stress: saved {} deltas to {}: {} bytes for {} private bytes ({:.2}x), written in {:.1} ms",
             saved.images,
             dir.display(),
@@ -224,7 +227,7 @@ pub fn run(args: Options) -> Result<Code, Failure> {
             saved.private_bytes,
             saved.delta_bytes as f64 / saved.private_bytes.max(1) as f64,
             saved.save_time.as_secs_f64() * 1e3
-        );
+        ));
     }
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report)
@@ -234,16 +237,8 @@ pub fn run(args: Options) -> Result<Code, Failure> {
     } else {
         crate::table::table(&report)
     };
-    // A closed pipe (`| head`) is not an error worth a panic or a message.
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(Failure::Io(format!("cannot write the report: {e}")));
-        }
-    }
+    // A report that could not be written, to a full disk or a closed pipe, is exit 3.
+    emit(&text)?;
     Ok(match report.verdict {
         Verdict::Pass => Code::Success,
         Verdict::Fail => Code::VerificationFailed,
@@ -267,10 +262,12 @@ fn resume(workload: &Workload, cfg: &StressConfig, dir: &std::path::Path) -> Res
             dir.display()
         )));
     }
+    let mut out = String::new();
     for v in &r.violations {
-        println!("{v}");
+        outln!(out, "{v}");
     }
-    println!(
+    outln!(
+        out,
         "resumed {} images from {} ({} delta bytes) in {:.1} ms; verified {} objects against their saved shadow models: {}",
         r.images,
         dir.display(),
@@ -279,6 +276,7 @@ fn resume(workload: &Workload, cfg: &StressConfig, dir: &std::path::Path) -> Res
         r.objects_checked,
         if r.violations.is_empty() { "PASS" } else { "FAIL" }
     );
+    emit(&out)?;
     Ok(if r.violations.is_empty() {
         Code::Success
     } else {
