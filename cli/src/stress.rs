@@ -35,8 +35,8 @@ pub struct Options {
     /// images, 1,000 from 5,000 images up).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     ops: Option<u64>,
-    /// Run for this long instead of a number of ops, e.g. 30s, 500ms, 2m. With --churn,
-    /// images of --ops ops keep starting until the time is up.
+    /// Run for this long instead of a number of ops, e.g. 30s, 500ms, 2m (at most a year).
+    /// With --churn, images of --ops ops keep starting until the time is up.
     #[arg(long, value_name = "TIME", value_parser = parse::duration)]
     duration: Option<Duration>,
     /// Fraction of ops that store into an object.
@@ -74,8 +74,10 @@ pub struct Options {
     /// Stack size of each image thread: bytes, or with a k, m or g suffix (powers of 1024).
     #[arg(long, value_name = "BYTES", default_value = "256k", value_parser = parse::stack_size)]
     stack_size: usize,
-    /// Base objects each image checks at its end, beyond everything it touched.
-    #[arg(long, value_name = "N", default_value = "512")]
+    /// Base objects each image checks at its end, beyond everything it touched (at most
+    /// 1,000,000).
+    #[arg(long, value_name = "N", default_value = "512",
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=cowheap_stress::MAX_SAMPLE as u64))]
     sample: usize,
     /// Skip the end-of-image verification (reads are still checked as they happen).
     #[arg(long)]

@@ -189,3 +189,51 @@ fn ctrl_c_prints_the_partial_report_and_is_130() {
     assert!(report["throughput"]["total_ops"].as_u64().unwrap() > 0);
     assert_eq!(report["verification"]["violations_total"], 0);
 }
+
+/// Runs `cowheap ARGS`, killing it if it is still running after `limit`.
+fn cowheap_within(args: &[&str], limit: Duration) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A deadline past what the clock can hold (it used to panic in every image thread) and a
+/// sample that would check for days (it used to be accepted) are usage errors at once.
+#[test]
+fn a_runaway_duration_or_sample_is_a_usage_error() {
+    let small = ["stress", "--images", "2", "--objects", "1000", "-q"];
+    for (extra, flag) in [
+        (&["--duration", "9300000000000000000s"][..], "--duration"),
+        (&["--duration", "400days"], "--duration"),
+        (&["--duration", "1e12"], "--duration"),
+        (&["--sample", "99999999999"], "--sample"),
+        (&["--sample", "1000001"], "--sample"),
+    ] {
+        let mut args = small.to_vec();
+        args.extend_from_slice(extra);
+        let out = cowheap_within(&args, Duration::from_secs(60));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // The bounds themselves are accepted (the run is cut short by its ops, not its duration).
+    let mut args = small.to_vec();
+    args.extend(["--sample", "1000000", "--ops", "50"]);
+    let out = cowheap_within(&args, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
