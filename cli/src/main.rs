@@ -9,6 +9,7 @@
 
 mod exit;
 mod inspect;
+mod limits;
 mod out;
 mod parse;
 mod progress;

@@ -40,6 +40,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Code, Failure> {
+    // A crowd the system cannot give threads to is refused before the image is even loaded.
+    crate::limits::check_threads(args.images)?;
     let loaded = cowheap_squeak::loader::load_file(&args.image)
         .map_err(|e| Failure::Io(format!("{}: {e}", args.image.display())))?;
     let vm = Vm::for_loaded(&loaded).map_err(|e| Failure::Run(e.to_string()))?;

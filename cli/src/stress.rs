@@ -182,6 +182,9 @@ fn on_interrupt(progress: &'static Progress) {
 /// Runs the command: build the base, run with progress, print the report.
 pub fn run(args: Options) -> Result<Code, Failure> {
     let (cfg, gen) = config(&args)?;
+    if args.resume_deltas.is_none() {
+        crate::limits::check_threads(cfg.images)?;
+    }
     let workload = match &args.base {
         None => Workload::generated(&gen).map_err(refused)?,
         Some(path) => {

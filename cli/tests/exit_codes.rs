@@ -237,3 +237,33 @@ fn a_runaway_duration_or_sample_is_a_usage_error() {
     let out = cowheap_within(&args, Duration::from_secs(120));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// More images than the kernel's map limit allows threads for (`vm.max_map_count`; each thread
+/// takes 4 maps) is refused before any thread starts: exit 4 and what to raise, instead of the
+/// runtime's abort. `COWHEAP_MAX_MAP_COUNT` stands in for the kernel's limit.
+#[test]
+fn more_images_than_the_map_limit_allows_are_refused_with_advice_4() {
+    for args in [
+        &["stress", "--images", "300", "--objects", "1000", "-q"][..],
+        &["run", "--images", "300", "/nonexistent/no.image", "3 + 4"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+            .args(args)
+            .env("COWHEAP_MAX_MAP_COUNT", "1500")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(stderr.contains("vm.max_map_count = 1500"), "{stderr}");
+        assert!(stderr.contains("sysctl -w vm.max_map_count="), "{stderr}");
+        assert!(stderr.contains("use fewer images"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Under the same limit, a few images still run.
+    let out = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .args(["stress", "--images", "3", "--objects", "1000", "-q"])
+        .env("COWHEAP_MAX_MAP_COUNT", "1500")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
