@@ -24,7 +24,7 @@ pub struct Args {
     /// syntax, statements and temporaries; `$i` is replaced by the image's number.
     #[arg(long)]
     pub eval: bool,
-    /// Print the report as JSON.
+    /// Print the report as JSON (fields: docs/JSON.md).
     #[arg(long)]
     pub json: bool,
     /// Bytecodes each image may execute.
@@ -87,11 +87,20 @@ fn stop_code(kind: StopKind) -> u8 {
     }
 }
 
+/// The version of `run --json`'s form, on the same terms as the stress report's
+/// `schema_version`: it grows when a field changes meaning or type or goes away.
+const SCHEMA_VERSION: u32 = 1;
+
 /// The report as JSON: the library's report, and what the text form computes from it (the
 /// rates, whether the base is unchanged).
 fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Value {
     let rate = |n: u64, s: f64| n as f64 / s.max(1e-9);
     let mut json = serde_json::json!(report);
+    json["schema_version"] = SCHEMA_VERSION.into();
+    // Hex strings, as the stress report's: a u64 does not survive a JSON reader that parses
+    // numbers as doubles.
+    json["checksum_before"] = format!("{:016x}", report.checksum_before).into();
+    json["checksum_after"] = format!("{:016x}", report.checksum_after).into();
     json["base_unchanged"] = report.base_unchanged().into();
     json["bytecodes_per_sec"] = report.bytecodes_per_sec().into();
     json["sends_per_sec"] = report.sends_per_sec().into();
