@@ -10,8 +10,10 @@ Exit codes:
   1    verification failed: a violation was found (the report lists it)
   2    usage error: a bad argument or setting
   3    I/O error: a file could not be read or loaded, or the report could not be written
-  4    the run could not happen: the heap or the system refused (threads, memory),
-       or a delta was refused (saved over another base, damaged)
+       (stdout on a full disk, or a pipe whose reader had gone)
+  4    the run could not happen: the heap or the system refused (threads, memory, more
+       images than vm.max_map_count allows threads for), or a delta was refused (saved over
+       another base, damaged)
   130  interrupted by Ctrl-C: the partial report was printed";
 
 /// `cowheap run`'s exit codes: the shared ones, then one per kind of stop.
@@ -20,8 +22,10 @@ Exit codes:
   0    every image answered and the base is unchanged
   1    verification failed: the base changed
   2    usage error: a bad argument or setting
-  3    I/O error: the image file could not be read or loaded
+  3    I/O error: the image file could not be read or loaded, or the report could not be
+       written (stdout on a full disk, or a pipe whose reader had gone)
   4    the run could not happen: the base is not a Squeak V3 image, or a thread was refused
+       (more images than vm.max_map_count allows threads for)
   5    an image stopped: doesNotUnderstand
   6    an image stopped: the bytecode limit
   7    an image stopped: the allocation limit

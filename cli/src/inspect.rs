@@ -12,6 +12,7 @@ use cowheap_squeak::loader::{self, special, ByteOrder, FieldCounts, ImageFamily,
 use serde::Serialize;
 
 use crate::exit::{load_failure, Code, Failure};
+use crate::out::{emit, outln};
 
 /// The version of `inspect --json`'s form, on the same terms as the stress report's
 /// `schema_version`: it grows when a field changes meaning or type or goes away.
@@ -150,7 +151,9 @@ fn report(args: &Args, loaded: &Loaded, load_ms: f64) -> Report {
     }
 }
 
-fn print_text(r: &Report) {
+/// The report as text.
+fn text(r: &Report) -> String {
+    let mut out = String::new();
     let family = match r.family {
         ImageFamily::V3 => "Squeak V3 32-bit",
         ImageFamily::Spur => "Spur 32-bit",
@@ -159,22 +162,26 @@ fn print_text(r: &Report) {
         ByteOrder::Little => "little-endian",
         ByteOrder::Big => "big-endian",
     };
-    println!("file        {}", r.file);
-    println!("format      {} ({family}), {order}", r.format);
-    println!("objects     {}", HumanCount(r.objects as u64));
-    println!(
+    outln!(out, "file        {}", r.file);
+    outln!(out, "format      {} ({family}), {order}", r.format);
+    outln!(out, "objects     {}", HumanCount(r.objects as u64));
+    outln!(
+        out,
         "bytes       {} in the file ({} of object data), {} in the heap",
         HumanBytes(r.file_bytes as u64),
         HumanBytes(r.data_bytes as u64),
         HumanBytes(r.heap_bytes as u64)
     );
     if r.forwarders > 0 || r.free_chunks > 0 {
-        println!(
+        outln!(
+            out,
             "            {} forwarders, {} free chunks skipped",
-            r.forwarders, r.free_chunks
+            r.forwarders,
+            r.free_chunks
         );
     }
-    println!(
+    outln!(
+        out,
         "floats      {}",
         if r.floats_reordered {
             "stored low word first; reordered to high word first"
@@ -182,34 +189,43 @@ fn print_text(r: &Report) {
             "stored high word first"
         }
     );
-    println!("loaded in   {:.1} ms", r.load_ms);
-    println!();
-    println!("special objects");
+    outln!(out, "loaded in   {:.1} ms", r.load_ms);
+    outln!(out);
+    outln!(out, "special objects");
     for s in &r.special_objects {
         let what = s.class.as_deref().unwrap_or("?");
         if s.name.ends_with("class") {
-            println!("  {:<20} {:<16} {what}", s.name, s.value);
+            outln!(out, "  {:<20} {:<16} {what}", s.name, s.value);
         } else {
-            println!("  {:<20} {:<16} a {what}", s.name, s.value);
+            outln!(out, "  {:<20} {:<16} a {what}", s.name, s.value);
         }
     }
-    println!();
-    println!(
+    outln!(out);
+    outln!(
+        out,
         "fields      {} pointer fields: {} SmallIntegers, {} references, {} Characters",
         HumanCount(r.pointer_fields),
         HumanCount(r.small_integer_fields),
         HumanCount(r.reference_fields),
         HumanCount(r.character_fields)
     );
-    println!();
-    println!(
+    outln!(out);
+    outln!(
+        out,
         "classes with the most instances (top {} of {})",
         r.top_classes.len(),
         r.distinct_classes
     );
-    println!("  {:>4}  {:>9}  {:>6}  class", "rank", "instances", "share");
+    outln!(
+        out,
+        "  {:>4}  {:>9}  {:>6}  class",
+        "rank",
+        "instances",
+        "share"
+    );
     for (i, c) in r.top_classes.iter().enumerate() {
-        println!(
+        outln!(
+            out,
             "  {:>4}  {:>9}  {:>5.1}%  {}",
             i + 1,
             c.instances,
@@ -217,6 +233,7 @@ fn print_text(r: &Report) {
             c.class
         );
     }
+    out
 }
 
 /// Describes a delta: its base, its objects and its bytes. A file that cannot be read is an
@@ -261,32 +278,42 @@ fn inspect_delta(args: &Args, file: std::fs::File) -> Result<Code, Failure> {
         };
         let text = serde_json::to_string_pretty(&r)
             .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
-        println!("{text}");
+        emit(&(text + "\n"))?;
     } else {
-        println!(
+        let mut out = String::new();
+        outln!(
+            out,
             "{}: cowheap delta, format version {}",
             args.file.display(),
             info.version
         );
-        println!("  base hash        {}", info.base_hash);
-        println!("  base size        {}", HumanBytes(info.base_words * 8));
-        println!(
+        outln!(out, "  base hash        {}", info.base_hash);
+        outln!(
+            out,
+            "  base size        {}",
+            HumanBytes(info.base_words * 8)
+        );
+        outln!(
+            out,
             "  private objects  {} ({} forwarded by become)",
             HumanCount(info.objects as u64),
             HumanCount(info.forwarded_objects as u64)
         );
-        println!("  private bytes    {}", HumanBytes(info.private_bytes));
-        println!(
+        outln!(out, "  private bytes    {}", HumanBytes(info.private_bytes));
+        outln!(
+            out,
             "  entries          {} ({} onto base objects)",
             HumanCount(info.entries as u64),
             HumanCount(info.base_targets as u64)
         );
-        println!("  root overrides   {}", info.root_overrides);
-        println!(
+        outln!(out, "  root overrides   {}", info.root_overrides);
+        outln!(
+            out,
             "  file             {} ({} bytes)",
             HumanBytes(info.file_bytes),
             info.file_bytes
         );
+        emit(&out)?;
     }
     Ok(Code::Success)
 }
@@ -312,9 +339,9 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     if args.json {
         let text = serde_json::to_string_pretty(&r)
             .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
-        println!("{text}");
+        emit(&(text + "\n"))?;
     } else {
-        print_text(&r);
+        emit(&text(&r))?;
     }
     Ok(Code::Success)
 }

@@ -9,6 +9,8 @@
 
 mod exit;
 mod inspect;
+mod limits;
+mod out;
 mod parse;
 mod progress;
 mod run;
@@ -68,7 +70,7 @@ fn main() -> ExitCode {
                 .exit()
         }
         Err(failure) => {
-            eprintln!("cowheap: {failure}");
+            out::note(&format!("cowheap: {failure}"));
             failure.code().into()
         }
     }

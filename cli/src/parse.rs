@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cowheap_stress::{MAX_SKEW, MIN_STACK_SIZE};
+use cowheap_stress::{MAX_DURATION, MAX_SKEW, MIN_STACK_SIZE};
 
 /// A fraction of ops, `0..=1`.
 pub fn ratio(text: &str) -> Result<f64, String> {
@@ -28,18 +28,22 @@ pub fn skew(text: &str) -> Result<f64, String> {
     Ok(s)
 }
 
-/// A positive duration: `30s`, `500ms`, `2m`, `1h 30m` (humantime's units), or bare seconds.
+/// A positive duration of at most [`MAX_DURATION`] (a year): `30s`, `500ms`, `2m`, `1h 30m`
+/// (humantime's units), or bare seconds.
 pub fn duration(text: &str) -> Result<Duration, String> {
+    let too_long = || format!("must be at most a year ({} s)", MAX_DURATION.as_secs());
     let d = match text.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && (0.0..=1e9).contains(&secs) => {
-            Duration::from_secs_f64(secs)
-        }
+        Ok(secs) if secs.is_finite() && secs > MAX_DURATION.as_secs_f64() => return Err(too_long()),
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
         Ok(_) => return Err("must be a positive number of seconds".into()),
         Err(_) => humantime::parse_duration(text)
             .map_err(|e| format!("{e} (a duration like 30s, 500ms, 2m or 1h)"))?,
     };
     if d.is_zero() {
         return Err("must be more than 0".into());
+    }
+    if d > MAX_DURATION {
+        return Err(too_long());
     }
     Ok(d)
 }
@@ -116,6 +120,10 @@ mod tests {
         assert!(duration("0s").is_err());
         assert!(duration("-1").is_err());
         assert!(duration("soon").is_err());
+        assert!(duration("9300000000000000000s").is_err());
+        assert!(duration("1e12").is_err());
+        assert!(duration("366days").is_err());
+        assert_eq!(duration("365days"), Ok(MAX_DURATION));
         assert!(ratio("1.5").is_err());
         assert!(ratio("NaN").is_err());
         assert!(skew("11").is_err());

@@ -7,6 +7,7 @@ use cowheap_squeak::interp::{run_batch, BatchConfig, BatchError, Limits, StopKin
 use std::path::PathBuf;
 
 use crate::exit::{Code, Failure};
+use crate::out::{emit, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,7 +24,7 @@ pub struct Args {
     /// syntax, statements and temporaries; `$i` is replaced by the image's number.
     #[arg(long)]
     pub eval: bool,
-    /// Print the report as JSON.
+    /// Print the report as JSON (fields: docs/JSON.md).
     #[arg(long)]
     pub json: bool,
     /// Bytecodes each image may execute.
@@ -39,6 +40,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Code, Failure> {
+    // A crowd the system cannot give threads to is refused before the image is even loaded.
+    crate::limits::check_threads(args.images)?;
     let loaded = cowheap_squeak::loader::load_file(&args.image)
         .map_err(|e| Failure::Io(format!("{}: {e}", args.image.display())))?;
     let vm = Vm::for_loaded(&loaded).map_err(|e| Failure::Run(e.to_string()))?;
@@ -61,9 +64,9 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     if args.json {
         let json = serde_json::to_string_pretty(&json_report(&report))
             .map_err(|e| Failure::Io(e.to_string()))?;
-        write_out(&(json + "\n"));
+        emit(&(json + "\n"))?;
     } else {
-        print_text(&report);
+        emit(&text(&report))?;
     }
     Ok(match report.first_stop() {
         Some(stop) => Code::Stopped(stop_code(stop.kind)),
@@ -84,11 +87,20 @@ fn stop_code(kind: StopKind) -> u8 {
     }
 }
 
+/// The version of `run --json`'s form, on the same terms as the stress report's
+/// `schema_version`: it grows when a field changes meaning or type or goes away.
+const SCHEMA_VERSION: u32 = 1;
+
 /// The report as JSON: the library's report, and what the text form computes from it (the
 /// rates, whether the base is unchanged).
 fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Value {
     let rate = |n: u64, s: f64| n as f64 / s.max(1e-9);
     let mut json = serde_json::json!(report);
+    json["schema_version"] = SCHEMA_VERSION.into();
+    // Hex strings, as the stress report's: a u64 does not survive a JSON reader that parses
+    // numbers as doubles.
+    json["checksum_before"] = format!("{:016x}", report.checksum_before).into();
+    json["checksum_after"] = format!("{:016x}", report.checksum_after).into();
     json["base_unchanged"] = report.base_unchanged().into();
     json["bytecodes_per_sec"] = report.bytecodes_per_sec().into();
     json["sends_per_sec"] = report.sends_per_sec().into();
@@ -101,21 +113,8 @@ fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Valu
     json
 }
 
-/// Appends a line to the report text.
-macro_rules! outln {
-    ($out:expr, $($arg:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = writeln!($out, $($arg)*);
-    }};
-}
-
-/// Writes the report at once; a closed stdout (`| head`) is not an error worth a panic.
-fn write_out(text: &str) {
-    use std::io::Write as _;
-    let _ = std::io::stdout().write_all(text.as_bytes());
-}
-
-fn print_text(report: &cowheap_squeak::interp::BatchReport) {
+/// The report as text.
+fn text(report: &cowheap_squeak::interp::BatchReport) -> String {
     let mut out = String::new();
     let runs = &report.runs;
     let mut answers: Vec<&str> = runs.iter().filter_map(|r| r.answer.as_deref()).collect();
@@ -184,5 +183,5 @@ fn print_text(report: &cowheap_squeak::interp::BatchReport) {
         "base unchanged: {}",
         if report.base_unchanged() { "yes" } else { "NO" }
     );
-    write_out(&out);
+    out
 }

@@ -1,7 +1,7 @@
 //! `cowheap stress`: many concurrent images over one base, verified, with live progress and a
 //! report. The harness is [`cowheap_stress`]; this module is its command line.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use cowheap_stress::{
 };
 
 use crate::exit::{load_failure, Code, Failure};
+use crate::out::{emit, note, outln};
 use crate::parse::{self, ChurnArg};
 
 /// The options live behind a box: they are many, and the subcommand enum should stay small.
@@ -34,8 +35,8 @@ pub struct Options {
     /// images, 1,000 from 5,000 images up).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     ops: Option<u64>,
-    /// Run for this long instead of a number of ops, e.g. 30s, 500ms, 2m. With --churn,
-    /// images of --ops ops keep starting until the time is up.
+    /// Run for this long instead of a number of ops, e.g. 30s, 500ms, 2m (at most a year).
+    /// With --churn, images of --ops ops keep starting until the time is up.
     #[arg(long, value_name = "TIME", value_parser = parse::duration)]
     duration: Option<Duration>,
     /// Fraction of ops that store into an object.
@@ -73,13 +74,16 @@ pub struct Options {
     /// Stack size of each image thread: bytes, or with a k, m or g suffix (powers of 1024).
     #[arg(long, value_name = "BYTES", default_value = "256k", value_parser = parse::stack_size)]
     stack_size: usize,
-    /// Base objects each image checks at its end, beyond everything it touched.
-    #[arg(long, value_name = "N", default_value = "512")]
+    /// Base objects each image checks at its end, beyond everything it touched (at most
+    /// 1,000,000).
+    #[arg(long, value_name = "N", default_value = "512",
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=cowheap_stress::MAX_SAMPLE as u64))]
     sample: usize,
     /// Skip the end-of-image verification (reads are still checked as they happen).
     #[arg(long)]
     no_verify: bool,
-    /// Print the report as JSON on stdout instead of a table (fields: docs/JSON.md).
+    /// Print the report as JSON on stdout instead of a table, with --resume-deltas instead of
+    /// its line (fields: docs/JSON.md).
     #[arg(long)]
     json: bool,
     /// No progress output.
@@ -167,16 +171,21 @@ fn on_interrupt(progress: &'static Progress) {
             std::process::exit(130);
         }
         progress.request_stop();
-        eprintln!("cowheap stress: interrupted; verifying what ran (Ctrl-C again to quit now)");
+        note("cowheap stress: interrupted; verifying what ran (Ctrl-C again to quit now)");
     };
     if let Err(e) = ctrlc::set_handler(handler) {
-        eprintln!("cowheap stress: Ctrl-C will end the run without a report: {e}");
+        note(&format!(
+            "cowheap stress: Ctrl-C will end the run without a report: {e}"
+        ));
     }
 }
 
 /// Runs the command: build the base, run with progress, print the report.
 pub fn run(args: Options) -> Result<Code, Failure> {
     let (cfg, gen) = config(&args)?;
+    if args.resume_deltas.is_none() {
+        crate::limits::check_threads(cfg.images)?;
+    }
     let workload = match &args.base {
         None => Workload::generated(&gen).map_err(refused)?,
         Some(path) => {
@@ -193,7 +202,7 @@ pub fn run(args: Options) -> Result<Code, Failure> {
         }
     };
     if let Some(dir) = &args.resume_deltas {
-        return resume(&workload, &cfg, dir);
+        return resume(&workload, &cfg, dir, args.json);
     }
     // The handler outlives this function in ctrlc's thread: the counters it flags must too.
     let progress: &'static Progress = Box::leak(Box::default());
@@ -216,7 +225,7 @@ pub fn run(args: Options) -> Result<Code, Failure> {
     let (report, saved) = report;
     if let (Some(saved), Some(dir)) = (saved, &args.save_deltas) {
         let saved = saved.map_err(|e| Failure::Io(format!("cannot save the deltas: {e}")))?;
-        eprintln!(
+        note(&format!(
             "cowheap stress: saved {} deltas to {}: {} bytes for {} private bytes ({:.2}x), written in {:.1} ms",
             saved.images,
             dir.display(),
@@ -224,7 +233,7 @@ pub fn run(args: Options) -> Result<Code, Failure> {
             saved.private_bytes,
             saved.delta_bytes as f64 / saved.private_bytes.max(1) as f64,
             saved.save_time.as_secs_f64() * 1e3
-        );
+        ));
     }
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report)
@@ -234,16 +243,8 @@ pub fn run(args: Options) -> Result<Code, Failure> {
     } else {
         crate::table::table(&report)
     };
-    // A closed pipe (`| head`) is not an error worth a panic or a message.
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(Failure::Io(format!("cannot write the report: {e}")));
-        }
-    }
+    // A report that could not be written, to a full disk or a closed pipe, is exit 3.
+    emit(&text)?;
     Ok(match report.verdict {
         Verdict::Pass => Code::Success,
         Verdict::Fail => Code::VerificationFailed,
@@ -251,9 +252,17 @@ pub fn run(args: Options) -> Result<Code, Failure> {
     })
 }
 
+/// The version of `--resume-deltas --json`'s form, on the stress report's terms.
+const RESUME_SCHEMA_VERSION: u32 = 1;
+
 /// `--resume-deltas DIR`: resume every saved delta over this base and verify it against its
 /// saved shadow model.
-fn resume(workload: &Workload, cfg: &StressConfig, dir: &std::path::Path) -> Result<Code, Failure> {
+fn resume(
+    workload: &Workload,
+    cfg: &StressConfig,
+    dir: &std::path::Path,
+    json: bool,
+) -> Result<Code, Failure> {
     let r = cowheap_stress::resume_deltas(workload, cfg, dir).map_err(|e| {
         if e.is_refusal() {
             Failure::Run(format!("cannot resume: {e}"))
@@ -267,18 +276,47 @@ fn resume(workload: &Workload, cfg: &StressConfig, dir: &std::path::Path) -> Res
             dir.display()
         )));
     }
-    for v in &r.violations {
-        println!("{v}");
+    let verdict = if r.violations.is_empty() {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    if json {
+        let report = serde_json::json!({
+            "schema_version": RESUME_SCHEMA_VERSION,
+            "kind": "resume",
+            "directory": dir.display().to_string(),
+            "images": r.images,
+            "delta_bytes": r.delta_bytes,
+            "resume_ms": r.resume_time.as_secs_f64() * 1e3,
+            "objects_checked": r.objects_checked,
+            "violations": r.violations,
+            "verdict": verdict,
+        });
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
+        emit(&(text + "\n"))?;
+        return Ok(if r.violations.is_empty() {
+            Code::Success
+        } else {
+            Code::VerificationFailed
+        });
     }
-    println!(
+    let mut out = String::new();
+    for v in &r.violations {
+        outln!(out, "{v}");
+    }
+    outln!(
+        out,
         "resumed {} images from {} ({} delta bytes) in {:.1} ms; verified {} objects against their saved shadow models: {}",
         r.images,
         dir.display(),
         r.delta_bytes,
         r.resume_time.as_secs_f64() * 1e3,
         r.objects_checked,
-        if r.violations.is_empty() { "PASS" } else { "FAIL" }
+        verdict
     );
+    emit(&out)?;
     Ok(if r.violations.is_empty() {
         Code::Success
     } else {

@@ -192,12 +192,11 @@ fn inspect_describes_a_delta_in_text_and_json() {
 /// byte order is another base.
 #[test]
 fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
-    let (Some(le), Some(be)) = (
-        common::image("mini-2.2-v3-le.image"),
-        common::image("mini-2.2-v3-be.image"),
-    ) else {
+    let Some([le, be]) = common::images::find_all(["mini-2.2-v3-le.image", "mini-2.2-v3-be.image"])
+    else {
         return;
     };
+    let (le, be) = (le.to_str().unwrap(), be.to_str().unwrap());
     let dir = TempDir::new("mini");
     let run = |base: &str, flag: &str| {
         stress(&[
@@ -212,10 +211,49 @@ fn deltas_over_an_image_file_resume_in_another_process_that_loads_it() {
             dir.path(),
         ])
     };
-    let out = run(&le, "--save-deltas");
+    let out = run(le, "--save-deltas");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = run(&le, "--resume-deltas");
+    let out = run(le, "--resume-deltas");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("resumed 2 images"));
-    assert_refused(&run(&be, "--resume-deltas"), &["saved over base"]);
+    assert_refused(&run(be, "--resume-deltas"), &["saved over base"]);
+}
+
+/// A shadow model file that is damaged, out of order or not text the harness writes is
+/// refused like a damaged delta (exit 4, naming the file and its line), never a panic.
+#[test]
+fn a_damaged_shadow_file_is_refused_naming_its_line_never_a_panic() {
+    let dir = saved("shadow", "7");
+    // The image with the most private objects, so that `p0` names one.
+    let (path, good) = (0..3)
+        .map(|i| dir.0.join(format!("image-{i}.shadow")))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .max_by_key(|(_, t)| t.lines().filter(|l| l.starts_with("private ")).count())
+        .unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(good.lines().any(|l| l.starts_with("private ")), "{good}");
+    let (magic, rest) = good.split_once('\n').unwrap();
+    let damage = |text: String, words: &[&str]| {
+        std::fs::write(&path, text).unwrap();
+        let out = resume(&dir, "7");
+        assert_refused(&out, &[name.as_str()]);
+        assert_refused(&out, words);
+    };
+    // A become of a private object before the line that defines it.
+    damage(format!("{magic}\nbecome p0 b1\n{rest}"), &["line 2"]);
+    // Identities and bytes that are not ASCII.
+    damage(
+        format!("{magic}\n{rest}forward \u{e9}1 b2\n"),
+        &["no object"],
+    );
+    damage(
+        format!("{magic}\n{rest}written 1 B \u{e9}\u{e9}\n"),
+        &["hex"],
+    );
+    // Restored, the directory resumes again.
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(resume(&dir, "7").status.code(), Some(0));
 }

@@ -189,3 +189,81 @@ fn ctrl_c_prints_the_partial_report_and_is_130() {
     assert!(report["throughput"]["total_ops"].as_u64().unwrap() > 0);
     assert_eq!(report["verification"]["violations_total"], 0);
 }
+
+/// Runs `cowheap ARGS`, killing it if it is still running after `limit`.
+fn cowheap_within(args: &[&str], limit: Duration) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A deadline past what the clock can hold (it used to panic in every image thread) and a
+/// sample that would check for days (it used to be accepted) are usage errors at once.
+#[test]
+fn a_runaway_duration_or_sample_is_a_usage_error() {
+    let small = ["stress", "--images", "2", "--objects", "1000", "-q"];
+    for (extra, flag) in [
+        (&["--duration", "9300000000000000000s"][..], "--duration"),
+        (&["--duration", "400days"], "--duration"),
+        (&["--duration", "1e12"], "--duration"),
+        (&["--sample", "99999999999"], "--sample"),
+        (&["--sample", "1000001"], "--sample"),
+    ] {
+        let mut args = small.to_vec();
+        args.extend_from_slice(extra);
+        let out = cowheap_within(&args, Duration::from_secs(60));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // The bounds themselves are accepted (the run is cut short by its ops, not its duration).
+    let mut args = small.to_vec();
+    args.extend(["--sample", "1000000", "--ops", "50"]);
+    let out = cowheap_within(&args, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// More images than the kernel's map limit allows threads for (`vm.max_map_count`; each thread
+/// takes 4 maps) is refused before any thread starts: exit 4 and what to raise, instead of the
+/// runtime's abort. `COWHEAP_MAX_MAP_COUNT` stands in for the kernel's limit.
+#[test]
+fn more_images_than_the_map_limit_allows_are_refused_with_advice_4() {
+    for args in [
+        &["stress", "--images", "300", "--objects", "1000", "-q"][..],
+        &["run", "--images", "300", "/nonexistent/no.image", "3 + 4"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+            .args(args)
+            .env("COWHEAP_MAX_MAP_COUNT", "1500")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(stderr.contains("vm.max_map_count = 1500"), "{stderr}");
+        assert!(stderr.contains("sysctl -w vm.max_map_count="), "{stderr}");
+        assert!(stderr.contains("use fewer images"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Under the same limit, a few images still run.
+    let out = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+        .args(["stress", "--images", "3", "--objects", "1000", "-q"])
+        .env("COWHEAP_MAX_MAP_COUNT", "1500")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -4,9 +4,11 @@ mod common;
 
 #[test]
 fn the_command_exits_with_a_code_per_kind_of_stop() {
-    // The shared images are always beside the repository in CI; a run without them cannot
-    // check this, so it fails rather than passes.
-    let image = common::image("mini-2.2-v3-le.image").expect("../shared/images is needed");
+    // Without the shared images this skips; CI has them and sets COWHEAP_REQUIRE_IMAGES=1, so
+    // there a missing image fails the test.
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
     let run = |args: &[&str]| {
         let mut all = vec!["run", image.as_str()];
         all.extend_from_slice(args);

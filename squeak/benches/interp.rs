@@ -10,18 +10,16 @@
 mod support;
 
 use std::hint::black_box;
-use std::path::Path;
 
 use cowheap_squeak::interp::{Limits, Vm};
 use cowheap_squeak::loader;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images/mini-2.2-v3-le.image");
-    let loaded = loader::load_file(&path).unwrap_or_else(|e| {
-        panic!("the shared images are expected in ../shared/images/ beside the repository: {e}")
-    });
+    let Some(path) = support::image("bench interp", "mini-2.2-v3-le.image") else {
+        return;
+    };
+    let loaded = loader::load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let heap = &loaded.heap;
     let vm = Vm::new(heap).unwrap();
     let n = support::pick(27, 20);

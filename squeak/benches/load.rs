@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench load`
 
+mod support;
+
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -17,30 +18,29 @@ const IMAGES: [&str; 4] = [
     "headless-spur32.image",
 ];
 
+/// The images with their bytes and object counts; none (and a skip line) when one is missing.
 fn images() -> Vec<(&'static str, Vec<u8>, usize)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
-    IMAGES
-        .iter()
-        .map(|&name| {
-            let path = dir.join(name);
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!(
-                    "the shared images are expected in {} (../../shared/images/ from the \
-                     repository root); cannot read {name}: {e}",
-                    dir.display()
-                )
-            });
-            let objects = cowheap_squeak::loader::load_bytes(&bytes)
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
-                .info
-                .object_count;
-            (name, bytes, objects)
-        })
-        .collect()
+    let mut out = Vec::new();
+    for name in IMAGES {
+        let Some(path) = support::image("bench load", name) else {
+            return Vec::new();
+        };
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let objects = cowheap_squeak::loader::load_bytes(&bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .info
+            .object_count;
+        out.push((name, bytes, objects));
+    }
+    out
 }
 
 fn bench(c: &mut Criterion) {
     let images = images();
+    if images.is_empty() {
+        return;
+    }
     let mut group = c.benchmark_group("load_bytes");
     for (name, bytes, _) in &images {
         group.throughput(Throughput::Bytes(bytes.len() as u64));

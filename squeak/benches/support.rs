@@ -39,11 +39,31 @@ pub fn criterion() -> Criterion {
 }
 
 /// The folder of real image files: `COWHEAP_IMAGES`, else `../shared/images` beside the
-/// repository.
+/// repository (as the tests find them: `tests/images_common`).
 pub fn images_dir() -> PathBuf {
-    std::env::var_os("COWHEAP_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images"))
+    match std::env::var_os("COWHEAP_IMAGES") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images"),
+    }
+}
+
+/// The path of image `file`, or `None` with one line on stderr, so that a bench without the
+/// images measures nothing and exits 0 (`cargo bench --no-run` and the smoke mode pass on a
+/// clone without them). With `COWHEAP_REQUIRE_IMAGES=1` (CI) a missing image is a panic.
+pub fn image(bench: &str, file: &str) -> Option<PathBuf> {
+    let path = images_dir().join(file);
+    if path.is_file() {
+        return Some(path);
+    }
+    let message = format!(
+        "{bench}: {} not found (set COWHEAP_IMAGES or see README)",
+        path.display()
+    );
+    if std::env::var("COWHEAP_REQUIRE_IMAGES").is_ok_and(|v| v == "1") {
+        panic!("{message}; COWHEAP_REQUIRE_IMAGES=1 makes a missing image a failure");
+    }
+    eprintln!("skipped: {message}");
+    None
 }
 
 /// The CPU time of the calling thread.

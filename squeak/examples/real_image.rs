@@ -1,5 +1,6 @@
 //! Many images, each on its own thread, over one real Smalltalk image: the mini Squeak 2.2
-//! image from `../../shared/images/`, loaded once as the shared base.
+//! image from `$COWHEAP_IMAGES`, else `../shared/images/` beside the repository, loaded once
+//! as the shared base.
 //!
 //! Each image finds the Symbols of the system through the special-objects array, reads a few
 //! of them, then writes into a sample of the objects it can reach, which copies just those
@@ -8,7 +9,7 @@
 //! `cargo run --release --example real_image [IMAGES]`
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cowheap::{Format, Image, Value};
@@ -46,11 +47,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(32);
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images/mini-2.2-v3-le.image");
+    // The images folder: `COWHEAP_IMAGES`, else `../shared/images` beside the repository.
+    let dir = match std::env::var_os("COWHEAP_IMAGES") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images"),
+    };
+    let path = dir.join("mini-2.2-v3-le.image");
     let started = Instant::now();
-    let loaded = loader::load_file(&path)
-        .map_err(|e| format!("{e} (the shared images are expected in ../../shared/images/)"))?;
+    let loaded = loader::load_file(&path).map_err(|e| {
+        format!(
+            "{e} (the shared images are expected in {}: set COWHEAP_IMAGES to their folder, or \
+             run `cargo xtask fetch-images` to see where to get them)",
+            dir.display()
+        )
+    })?;
     let load_time = started.elapsed();
     let heap = loaded.heap;
     println!(

@@ -1,6 +1,7 @@
 //! A batch whose images cannot all be made ends with the error, and the images already
 //! started are not left waiting for the others (its own test binary: it fills the heap's ids).
 
+mod images_common;
 mod interp_common;
 
 use cowheap::Error;
@@ -9,6 +10,9 @@ use interp_common::mini;
 
 #[test]
 fn a_batch_that_runs_out_of_images_answers_the_error_instead_of_waiting() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let mut held = Vec::new();

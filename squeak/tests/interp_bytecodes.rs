@@ -2,6 +2,7 @@
 //! names the answer the bytecode must give, so a wrong operand decoding, jump offset or
 //! argument count fails here even where the image's own code happens not to use it.
 
+mod images_common;
 mod interp_common;
 
 use cowheap::{Format, Image, Value};
@@ -78,6 +79,9 @@ impl Bench {
 
 #[test]
 fn pushes_and_stores_of_receiver_variables_temporaries_and_literals() {
+    if interp_common::skip() {
+        return;
+    }
     let mut b = Bench::new();
     let nil = b.eval("nil");
     // 0-15 push receiver variable; 129 kind 0 (store); 96-103 pop into receiver variable.
@@ -163,6 +167,9 @@ fn pushes_and_stores_of_receiver_variables_temporaries_and_literals() {
 
 #[test]
 fn double_extended_do_anything() {
+    if interp_common::skip() {
+        return;
+    }
     let mut b = Bench::new();
     let r = b.array();
     let plus = b.eval("#+");
@@ -221,6 +228,9 @@ fn double_extended_do_anything() {
 
 #[test]
 fn returns_blocks_and_this_context() {
+    if interp_common::skip() {
+        return;
+    }
     let mut b = Bench::new();
     let r = b.array();
     let (t, f, nil) = (b.eval("true"), b.eval("false"), b.eval("nil"));
@@ -263,6 +273,9 @@ fn returns_blocks_and_this_context() {
 
 #[test]
 fn jumps() {
+    if interp_common::skip() {
+        return;
+    }
     let mut b = Bench::new();
     let (t, f, nil) = (b.eval("true"), b.eval("false"), b.eval("nil"));
     for j in 0..8u8 {
@@ -297,6 +310,9 @@ fn jumps() {
 
 #[test]
 fn special_selectors_and_literal_sends() {
+    if interp_common::skip() {
+        return;
+    }
     let mut b = Bench::new();
     let nil = b.eval("nil");
     let (t, f) = (b.eval("true"), b.eval("false"));
@@ -366,6 +382,9 @@ fn special_selectors_and_literal_sends() {
 
 #[test]
 fn instance_variables_and_formats() {
+    if interp_common::skip() {
+        return;
+    }
     let mut b = Bench::new();
     // A context is fixed fields plus indexable ones (format 3): instVarAt: reaches only the
     // fixed ones with the primitive; past them the image's fallback answers.

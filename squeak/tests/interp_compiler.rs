@@ -1,6 +1,7 @@
 //! The stretch: the image's own Compiler compiles Smalltalk source, and classes and methods it
 //! makes exist in the image that made them only.
 
+mod images_common;
 mod interp_common;
 
 use cowheap::Value;
@@ -9,6 +10,9 @@ use interp_common::{mini, IMAGES};
 
 #[test]
 fn compiler_evaluate_runs_in_both_byte_orders() {
+    if interp_common::skip() {
+        return;
+    }
     for (which, file) in IMAGES.iter().enumerate() {
         let (loaded, vm) = mini(which);
         let mut image = loaded.heap.new_image().unwrap();
@@ -25,6 +29,9 @@ fn compiler_evaluate_runs_in_both_byte_orders() {
 
 #[test]
 fn a_class_defined_in_one_image_exists_there_only() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let before = heap.checksum();
@@ -53,6 +60,9 @@ fn a_class_defined_in_one_image_exists_there_only() {
 
 #[test]
 fn images_compile_their_own_methods_in_parallel() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(1);
     let config = BatchConfig {
         images: 8,

@@ -2,6 +2,7 @@
 //! makes a block on every step keeps its memory bounded, and blocks that escape (stored,
 //! returned, kept across runs) still run, and still know when their home has returned.
 
+mod images_common;
 mod interp_common;
 
 use cowheap::{Image, Value};
@@ -19,6 +20,9 @@ fn print(interp: &mut Interpreter, image: &mut Image, expr: &str) -> String {
 /// block of its own): a few KiB with reuse, against about 1.3 KB a step without.
 #[test]
 fn a_loop_that_makes_blocks_keeps_its_memory_bounded() {
+    if interp_common::skip() {
+        return;
+    }
     let steps = "1 to: 100000 do: [:i | #(1 2 3) detect: [:x | x > 2]]";
     for (which, file) in IMAGES.iter().enumerate() {
         let (loaded, vm) = mini(which);
@@ -50,6 +54,9 @@ fn a_loop_that_makes_blocks_keeps_its_memory_bounded() {
 /// Recursion through blocks: what is live is bounded by the depth, not by the work.
 #[test]
 fn nested_block_recursion_reuses_its_contexts() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let mut image = loaded.heap.new_image().unwrap();
     let mut interp = vm.interpreter(Limits::default());
@@ -72,6 +79,9 @@ fn nested_block_recursion_reuses_its_contexts() {
 /// other contexts come and go, stored in a global and run by a later run.
 #[test]
 fn escaped_blocks_keep_running() {
+    if interp_common::skip() {
+        return;
+    }
     for (which, file) in IMAGES.iter().enumerate() {
         let (loaded, vm) = mini(which);
         let mut image = loaded.heap.new_image().unwrap();
@@ -120,6 +130,9 @@ fn escaped_blocks_keep_running() {
 /// makes and drops contexts, and a block whose `^` outlives its home.
 #[test]
 fn compiled_code_with_escaping_blocks() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(1);
     let mut image = loaded.heap.new_image().unwrap();
     let mut interp = vm.interpreter(Limits::default());
@@ -148,6 +161,9 @@ fn compiled_code_with_escaping_blocks() {
 /// A context handed to the host stays what it was: later runs do not reuse it.
 #[test]
 fn a_context_the_host_holds_is_not_reused() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let mut image = loaded.heap.new_image().unwrap();
     let mut interp = vm.interpreter(Limits::default());

@@ -2,6 +2,7 @@
 //! each run answers or stops with a typed report, never a panic, and never with `Malformed` or
 //! `Heap` (the image's own methods are well formed, so either would be an interpreter bug).
 
+mod images_common;
 mod interp_common;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,9 @@ const LIMITS: Limits = Limits {
 
 #[test]
 fn every_selector_answers_or_stops_cleanly() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let mut kinds = BTreeMap::new();
@@ -93,6 +97,9 @@ fn every_selector_answers_or_stops_cleanly() {
 /// selectors not at all.
 #[test]
 fn context_reuse_changes_no_outcome() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let mut differ = Vec::new();

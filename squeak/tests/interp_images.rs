@@ -1,6 +1,7 @@
 //! Many images running Smalltalk at once over one base: same answers, no copies where nothing
 //! is written, and isolation of what each image writes, through Smalltalk itself.
 
+mod images_common;
 mod interp_common;
 
 use cowheap::Value;
@@ -9,6 +10,9 @@ use interp_common::mini;
 
 #[test]
 fn a_thousand_images_run_20_bench_fib_on_their_own_threads() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let config = BatchConfig {
         images: 1000,
@@ -41,6 +45,9 @@ fn a_thousand_images_run_20_bench_fib_on_their_own_threads() {
 /// there through `Smalltalk at:put:`, reads it back, and copies only that association.
 #[test]
 fn each_image_sees_only_its_own_global() {
+    if interp_common::skip() {
+        return;
+    }
     for which in 0..2 {
         let (loaded, vm) = mini(which);
         let heap = &loaded.heap;
@@ -92,6 +99,9 @@ fn each_image_sees_only_its_own_global() {
 /// new method) and changes nothing for another image.
 #[test]
 fn a_method_installed_in_one_image_runs_there_only() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let mut a = heap.new_image().unwrap();
@@ -120,6 +130,9 @@ fn a_method_installed_in_one_image_runs_there_only() {
 /// image only.
 #[test]
 fn writing_a_method_or_a_class_drops_the_cache() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let fib = Value::small_int(177).unwrap();
@@ -162,6 +175,9 @@ fn writing_a_method_or_a_class_drops_the_cache() {
 /// association; each image reads its own initials back and the base keeps the original.
 #[test]
 fn each_image_sets_its_own_author_initials() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let before = heap.checksum();

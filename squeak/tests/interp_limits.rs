@@ -1,5 +1,6 @@
 //! Limits and errors stop one image with a typed report; images beside it run on unharmed.
 
+mod images_common;
 mod interp_common;
 
 use cowheap::Value;
@@ -15,6 +16,9 @@ fn stop(expr: &str, limits: Limits) -> RunError {
 
 #[test]
 fn each_limit_gives_its_own_typed_stop() {
+    if interp_common::skip() {
+        return;
+    }
     let small = Limits {
         bytecodes: 10_000,
         private_bytes: 64 << 10,
@@ -75,6 +79,9 @@ fn each_limit_gives_its_own_typed_stop() {
 
 #[test]
 fn a_stopped_image_leaves_the_others_running() {
+    if interp_common::skip() {
+        return;
+    }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let before = heap.checksum();

@@ -56,6 +56,12 @@ pub enum Churn {
 pub const MIN_STACK_SIZE: usize = 64 * 1024;
 /// The largest Zipf exponent: beyond it every draw is the hottest object anyway.
 pub const MAX_SKEW: f64 = 10.0;
+/// The longest run: a year. Beyond it a deadline may not be representable at all (the clock
+/// overflows), and no one waits for it.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// The most base objects an image may sample at its end: a million, already hundreds of times
+/// a generated base's default size and minutes of checking per image.
+pub const MAX_SAMPLE: usize = 1_000_000;
 
 impl Default for StressConfig {
     fn default() -> Self {
@@ -122,6 +128,14 @@ impl StressConfig {
         if self.duration.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::ZeroDuration);
         }
+        if let Some(d) = self.duration.filter(|&d| d > MAX_DURATION) {
+            return Err(ConfigError::DurationTooLong { duration: d });
+        }
+        if self.sample > MAX_SAMPLE {
+            return Err(ConfigError::SampleTooLarge {
+                sample: self.sample,
+            });
+        }
         match self.churn {
             Some(Churn::Lifetimes(lifetimes)) if lifetimes < self.images as u64 => {
                 return Err(ConfigError::ChurnBelowImages {
@@ -180,6 +194,18 @@ pub enum ConfigError {
     /// A duration of zero.
     #[error("`duration` must be more than 0")]
     ZeroDuration,
+    /// A duration over [`MAX_DURATION`].
+    #[error("`duration` must be at most a year ({} s), not {} s", MAX_DURATION.as_secs(), .duration.as_secs())]
+    DurationTooLong {
+        /// Its value.
+        duration: Duration,
+    },
+    /// A sample over [`MAX_SAMPLE`].
+    #[error("`sample` must be at most {MAX_SAMPLE}, not {sample}")]
+    SampleTooLarge {
+        /// Its value.
+        sample: usize,
+    },
     /// Fewer churn lifetimes than concurrent images: each image runs at least once.
     #[error("`churn` of {lifetimes} lifetimes is fewer than `images` ({images}): each image runs at least once")]
     ChurnBelowImages {
@@ -233,7 +259,8 @@ impl ConfigError {
                 "identity_ratio",
             ],
             ConfigError::SkewOutOfRange { .. } => &["skew"],
-            ConfigError::ZeroDuration => &["duration"],
+            ConfigError::ZeroDuration | ConfigError::DurationTooLong { .. } => &["duration"],
+            ConfigError::SampleTooLarge { .. } => &["sample"],
             ConfigError::ChurnBelowImages { .. } => &["churn", "images"],
             ConfigError::ChurnWithoutDeadline => &["churn", "duration"],
             ConfigError::StackTooSmall { .. } => &["stack_size"],
@@ -314,5 +341,33 @@ mod tests {
             ..StressConfig::default()
         };
         assert_eq!(cfg.validate(), Err(ConfigError::ChurnWithoutDeadline));
+    }
+
+    /// A deadline past what the clock can hold, or a sample that would check for days, is a
+    /// refused setting, not a panic or a run that never ends.
+    #[test]
+    fn runaway_durations_and_samples_are_refused() {
+        let cfg = StressConfig {
+            duration: Some(Duration::from_secs(9_300_000_000_000_000_000)),
+            ..StressConfig::default()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert_eq!(err.fields(), &["duration"]);
+        let cfg = StressConfig {
+            duration: Some(MAX_DURATION),
+            sample: MAX_SAMPLE,
+            ..StressConfig::default()
+        };
+        assert_eq!(cfg.validate(), Ok(()));
+        assert!(std::time::Instant::now()
+            .checked_add(MAX_DURATION)
+            .is_some());
+        let cfg = StressConfig {
+            sample: 99_999_999_999,
+            ..StressConfig::default()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert_eq!(err.fields(), &["sample"]);
+        assert!(err.to_string().contains("1000000"), "{err}");
     }
 }

@@ -69,7 +69,10 @@ mod saved;
 mod shadow;
 mod workload;
 
-pub use config::{Churn, ConfigError, StressConfig, StressError, MAX_SKEW, MIN_STACK_SIZE};
+pub use config::{
+    Churn, ConfigError, StressConfig, StressError, MAX_DURATION, MAX_SAMPLE, MAX_SKEW,
+    MIN_STACK_SIZE,
+};
 pub use gen::{generate_base, GenConfig, Generated};
 pub use progress::{Phase, Progress};
 pub use report::{

@@ -5,10 +5,12 @@
 //! cargo bench --bench read_barrier --bench read_paths --bench writes --bench slot_table \
 //!     --bench images --bench scaling --bench memory
 //! cargo xtask plot      # BENCHMARKS.md's tables and docs/*.png from those results
+//! cargo xtask fetch-images   # check the real image files the tests read, or say where to get them
 //! ```
 
 #![forbid(unsafe_code)]
 
+mod fetch_images;
 mod plot;
 
 use std::process::ExitCode;
@@ -23,8 +25,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("fetch-images") => fetch_images::run(),
         _ => {
-            eprintln!("usage: cargo xtask plot\n\n  plot   BENCHMARKS.md's tables and docs/*.png from the bench results");
+            eprintln!(
+                "usage: cargo xtask plot | fetch-images\n\n  \
+                 plot          BENCHMARKS.md's tables and docs/*.png from the bench results\n  \
+                 fetch-images  check the real image files the tests read ($COWHEAP_IMAGES, else \
+                 ../shared/images), or say where to get them (downloads nothing)"
+            );
             ExitCode::from(2)
         }
     }

@@ -25,16 +25,15 @@ pub fn text(bytes: &[u8]) -> String {
 /// A run small enough for a debug build: a few images over a small generated base.
 pub const SMALL: &[&str] = &["--images", "6", "--ops", "3000", "--objects", "4000", "-q"];
 
-/// A shared image file by name, or `None` (and a note) where `../shared/images` is not beside
-/// the repository.
+/// Where the shared image files are, and the skip without them: the VM crate's tests' one
+/// helper (`$COWHEAP_IMAGES`, else `../shared/images` beside the workspace root).
+#[path = "../../../squeak/tests/images_common/mod.rs"]
+pub mod images;
+
+/// A shared image file by name, or `None` where it is missing: the test prints its skip line
+/// and returns (with `COWHEAP_REQUIRE_IMAGES=1`, it fails instead).
 pub fn image(name: &str) -> Option<String> {
-    let path = format!("{}/../../shared/images/{name}", env!("CARGO_MANIFEST_DIR"));
-    if std::path::Path::new(&path).exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {path} is not here");
-        None
-    }
+    images::find(name).map(|p| p.to_str().expect("a UTF-8 image path").to_owned())
 }
 
 /// A fresh directory under the system's temporary one, removed when dropped (a failed test

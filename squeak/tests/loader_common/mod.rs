@@ -1,8 +1,8 @@
-//! Shared helpers for the loader tests: where the shared images are, and what the images
-//! README says about them.
+//! Shared helpers for the loader tests: the shared images, and what the images README says
+//! about them. Where they are, and skipping without them, is `images_common`.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cowheap_squeak::loader::{self, ImageFamily, Loaded};
 
@@ -52,29 +52,21 @@ pub const IMAGES: [Shared; 4] = [
     },
 ];
 
-/// The images folder if it holds the shared images, else a message saying where they are
-/// expected.
-pub fn images_dir_at(dir: &Path) -> Result<PathBuf, String> {
-    if dir.join(IMAGES[0].file).is_file() {
-        Ok(dir.to_owned())
-    } else {
-        Err(format!(
-            "the shared Smalltalk images are expected in {} (../shared/images/ beside the \
-             repository root, holding {}); the loader tests need them and do not pass without them",
-            dir.display(),
-            IMAGES.map(|i| i.file).join(", ")
-        ))
-    }
+/// True when the test must return now: one of `files` is not in the images folder (the skip
+/// is printed and recorded, or with `COWHEAP_REQUIRE_IMAGES=1` the test fails): see
+/// `images_common`.
+pub fn skip(files: &[&str]) -> bool {
+    crate::images_common::skip(files)
 }
 
-/// `../shared/images/` beside the repository. Fails the test, loudly, if missing.
-pub fn images_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
-    images_dir_at(&dir).unwrap_or_else(|message| panic!("{message}"))
+/// [`skip`] for all four shared images.
+pub fn skip_all() -> bool {
+    skip(&IMAGES.map(|i| i.file))
 }
 
+/// The path of a shared image (the test checked it is there with [`skip`]).
 pub fn path(file: &str) -> PathBuf {
-    images_dir().join(file)
+    crate::images_common::dir().join(file)
 }
 
 pub fn bytes(file: &str) -> Vec<u8> {
