@@ -139,11 +139,31 @@ impl Bits {
     fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
     }
-    /// Sets bits `from..to`.
+    /// Sets bits `from..to`, a word at a time.
     fn set_range(&mut self, from: usize, to: usize) {
-        for i in from..to {
-            self.set(i);
+        let mut i = from;
+        while i < to {
+            let bit = i % 64;
+            let n = (64 - bit).min(to - i);
+            let ones = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << bit };
+            self.0[i / 64] |= ones;
+            i += n;
         }
+    }
+
+    /// The set bits, in order: a word at a time, so a sparse set costs its words, not its
+    /// bits.
+    fn ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut rest = bits;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    w * 64 + i
+                })
+            })
+        })
     }
 }
 
@@ -210,10 +230,7 @@ impl Image {
     /// [`collect`](Self::collect), with roots wherever the caller keeps them: `roots` is
     /// called twice, once to find them and once to update them, and must hand over the same
     /// values both times (a VM walks its frames and caches).
-    pub fn collect_with(
-        &mut self,
-        roots: &mut Roots<'_>,
-    ) -> Result<Collection> {
+    pub fn collect_with(&mut self, roots: &mut Roots<'_>) -> Result<Collection> {
         let start = Instant::now();
         let before = self.space.len();
         let old = self.incarnation;
@@ -251,7 +268,7 @@ impl Image {
         // New addresses.
         let mut live = Bits::new(before);
         let mut live_objects = 0u64;
-        for at in (0..before).filter(|&at| marks.get(at)) {
+        for at in marks.ones() {
             let size = HEADER_WORDS + Header(self.space.words[at]).body_words();
             live.set_range(at, at + size);
             live_objects += 1;
@@ -287,7 +304,7 @@ impl Image {
                 None => bits,
             }
         };
-        for at in (0..before).filter(|&at| marks.get(at)) {
+        for at in marks.ones() {
             let header = Header(self.space.words[at]);
             self.space.words[at + 1] = relocate(self, self.space.words[at + 1]);
             let (first, _, end) = self.fields(at, header, &mut Vec::new());
@@ -318,7 +335,7 @@ impl Image {
         roots(&mut |v| *v = Value::from_bits(relocate(self, v.to_bits())));
 
         // Slide, then shrink.
-        let starts: Vec<usize> = (0..before).filter(|&at| marks.get(at)).collect();
+        let starts: Vec<usize> = marks.ones().collect();
         for &at in &starts {
             let size = HEADER_WORDS + Header(self.space.words[at]).body_words();
             self.space

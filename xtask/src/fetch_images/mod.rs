@@ -13,7 +13,6 @@
 //! that need them skip (`skipped: ...` lines, counted in `target/skipped-tests.txt`);
 //! `COWHEAP_REQUIRE_IMAGES=1` makes them fail instead, as CI does.
 
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
