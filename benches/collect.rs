@@ -76,7 +76,7 @@ fn collect(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("collect_full");
     for mib in support::pick(vec![1usize, 10], vec![1]) {
-        group.throughput(Throughput::Bytes((2 * mib << 20) as u64));
+        group.throughput(Throughput::Bytes(((2 * mib) << 20) as u64));
         group.bench_function(BenchmarkId::new("cowheap", mib), |b| {
             b.iter_batched(
                 || image(&kernel, &heap, mib * PER_MIB, mib * PER_MIB, true),
