@@ -227,8 +227,8 @@ impl Forwarder {
         })
     }
 
-    /// The ids of the images with an entry, for a census of one object. Only ids are read,
-    /// never targets: which image holds an entry is all a host may learn from outside it.
+    /// The ids of the images with an entry, for a census of one object: which image holds an
+    /// entry is all an entry says, and all a host may learn from outside the image.
     pub(crate) fn holders(&self) -> impl Iterator<Item = u32> + '_ {
         self.entries().filter_map(|slot| {
             // Relaxed: a statistic, as in `census`; exact when no image is installing or ending.
