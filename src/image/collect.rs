@@ -472,3 +472,25 @@ impl Image {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Format, Kernel};
+
+    /// An image that collects forever holds at most `RETIRED` past incarnations besides its
+    /// own, so a long-lived image never drains the process's incarnations.
+    #[test]
+    fn past_incarnations_are_held_up_to_their_bound_and_then_given_back() {
+        let (heap, kernel) = Kernel::minimal_base().unwrap();
+        let mut image = heap.new_image().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 * super::RETIRED {
+            image.allocate(kernel.array, Format::Pointers, 1).unwrap();
+            image.collect(&mut []).unwrap();
+            assert!(seen.insert(image.incarnation()), "a held incarnation came back");
+            assert!(image.collector.retired.len() <= super::RETIRED);
+        }
+        assert_eq!(image.collector.retired.len(), super::RETIRED);
+        assert!(!image.collector.is_retired(image.incarnation()));
+    }
+}
