@@ -16,7 +16,7 @@ use super::method::Method;
 use super::special::{
     Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
 };
-use super::RunError;
+use super::limits::RunError;
 use cowheap::{Image, Value};
 
 const CACHE_SIZE: usize = 1024;

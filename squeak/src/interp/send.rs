@@ -1,14 +1,24 @@
 //! Sends, activations and returns: what a send bytecode does after the dispatch loop has
-//! named the selector, and how a frame gives its answer back. Also the image's way out when
-//! a method would open a debugger, and the class names that reports use.
+//! named the selector (look the method up, run its primitive from the table, else push its
+//! frame), and how a frame gives its answer back. A `perform:` comes back from the table as
+//! [`Prim::Perform`] and is invoked here, so that the primitives below never call a send.
 
 use std::rc::Rc;
 
-use super::execute::{int, underflow, Exec, Flow, Frame, Prim};
+use super::limits::RunError;
 use super::method::Method;
-use super::special::ASSOCIATION_VALUE;
-use super::RunError;
-use cowheap::{Image, Value};
+use super::primitives::{self, control, Prim};
+use super::special::{ASSOCIATION_VALUE, CLASS_SUPERCLASS};
+use super::state::{underflow, Exec, Frame};
+use cowheap::Value;
+
+/// What a send did to the frame stack.
+pub(crate) enum Flow {
+    /// A primitive answered; the same frame goes on.
+    Same,
+    /// A frame was pushed or popped.
+    Switched,
+}
 
 impl Exec<'_> {
     /// Where a super send in `m` starts looking: the superclass of the class in the method's
@@ -18,7 +28,7 @@ impl Exec<'_> {
             RunError::Malformed("a super send in a method without literals".into())
         })?;
         let class = self.image.read(assoc, ASSOCIATION_VALUE)?;
-        Ok(self.image.read(class, super::special::CLASS_SUPERCLASS)?)
+        Ok(self.image.read(class, CLASS_SUPERCLASS)?)
     }
 
     /// Sends `selector` to the receiver under its `nargs` arguments on the stack.
@@ -46,18 +56,6 @@ impl Exec<'_> {
         self.invoke(m, ri, nargs)
     }
 
-    pub(crate) fn dnu(&mut self, selector: Value, receiver: Value) -> RunError {
-        let selector = self
-            .image
-            .bytes(selector)
-            .map(|b| b.into_iter().map(char::from).collect())
-            .unwrap_or_else(|_| format!("{selector:?}"));
-        RunError::DoesNotUnderstand {
-            selector,
-            class: self.class_name_of(receiver),
-        }
-    }
-
     /// Runs a looked-up method: its primitive if it has one and that succeeds, else its code.
     #[inline(always)]
     pub(crate) fn invoke(
@@ -73,19 +71,9 @@ impl Exec<'_> {
             )));
         }
         if m.primitive != 0 {
-            let receiver = self.stack[ri];
-            let quick = match m.primitive {
-                256 => Some(receiver),
-                257 => Some(self.sh.true_object),
-                258 => Some(self.sh.false_object),
-                259 => Some(self.sh.nil),
-                260..=263 => Some(int(m.primitive as i64 - 261)),
-                264..=519 => Some(self.image.read(receiver, m.primitive as usize - 264)?),
-                _ => None,
-            };
-            let answer = match quick {
+            let answer = match control::quick_return(self, m.primitive, ri)? {
                 Some(v) => Prim::Answer(v),
-                None => self.primitive(m.primitive, ri, nargs)?,
+                None => primitives::primitive(self, m.primitive, ri, nargs)?,
             };
             match answer {
                 Prim::Answer(v) => {
@@ -94,6 +82,7 @@ impl Exec<'_> {
                     return Ok(Flow::Same);
                 }
                 Prim::Switched => return Ok(Flow::Switched),
+                Prim::Perform(performed, n) => return self.invoke_performed(performed, ri, n),
                 Prim::Fail => self.last_failed_primitive = m.primitive,
             }
         }
@@ -104,42 +93,32 @@ impl Exec<'_> {
         Ok(Flow::Switched)
     }
 
-    pub(crate) fn smalltalk_error(&mut self, ri: usize, arg: Option<usize>) -> RunError {
-        let message = if let Some(&arg) = arg.and_then(|k| self.stack.get(ri + 1 + k)) {
-            match self.image.bytes(arg) {
-                Ok(b) => b.into_iter().map(char::from).collect(),
-                Err(_) => format!("{arg:?}"),
-            }
-        } else {
-            "halt".to_owned()
-        };
-        let message = match self.last_failed_primitive {
-            0 => message,
-            p => format!("{message} (the last primitive that failed was {p})"),
-        };
-        RunError::SmalltalkError { message }
+    /// The method a `perform:` found, with its receiver and arguments in place: out of line,
+    /// so that the send's own path stays as it is.
+    #[inline(never)]
+    fn invoke_performed(
+        &mut self,
+        m: Rc<Method>,
+        ri: usize,
+        nargs: usize,
+    ) -> Result<Flow, RunError> {
+        self.invoke(m, ri, nargs)
     }
 
     /// Pushes a frame for `m` with its receiver at stack index `ri` and its arguments above.
     #[inline(always)]
     pub(crate) fn activate(&mut self, m: Rc<Method>, ri: usize) -> Result<(), RunError> {
-        if self.frames.len() >= self.limits.depth {
-            return Err(RunError::DepthLimit {
-                limit: self.limits.depth,
-            });
-        }
         let extra = m.num_temps - m.num_args;
         let nil = self.sh.nil;
         self.stack.extend(std::iter::repeat_n(nil, extra));
-        self.frames.push(Frame {
+        self.push_frame(Frame {
             receiver: self.stack[ri],
             method: m,
             pc: 0,
             bp: ri,
             ctx: None,
             block: None,
-        });
-        Ok(())
+        })
     }
 
     /// Returns `v` from frame `from` to its sender, dropping every frame above it. Answers the
@@ -177,43 +156,5 @@ impl Exec<'_> {
             .rev()
             .find(|&i| self.frames[i].block.is_none() && self.frames[i].ctx == home)
             .ok_or(RunError::CannotReturn)
-    }
-
-    /// The class name of an object, for reports.
-    pub(crate) fn class_name_of(&mut self, v: Value) -> String {
-        match self.class_of(v) {
-            Ok(c) => self.class_name(c),
-            Err(e) => format!("<{e}>"),
-        }
-    }
-
-    pub(crate) fn class_name(&mut self, class: Value) -> String {
-        let name = |image: &mut Image, c: Value, slot: usize| -> Option<String> {
-            let n = image.read(c, slot).ok()?;
-            let b = image.bytes(n).ok()?;
-            Some(b.into_iter().map(char::from).collect())
-        };
-        if let Some(n) = name(self.image, class, self.sh.class_name_slot) {
-            return n;
-        }
-        if let Ok(this) = self.image.read(class, self.sh.this_class_slot) {
-            if let Some(n) = name(self.image, this, self.sh.class_name_slot) {
-                return n + " class";
-            }
-        }
-        format!("{class:?}")
-    }
-
-    /// Stops the image if its private space outgrew the cap.
-    pub(crate) fn check_allocation(&self) -> Result<(), RunError> {
-        let bytes = self.image.private_bytes();
-        if bytes > self.limits.private_bytes {
-            Err(RunError::AllocationLimit {
-                limit: self.limits.private_bytes,
-                bytes,
-            })
-        } else {
-            Ok(())
-        }
     }
 }
