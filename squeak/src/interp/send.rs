@@ -93,8 +93,8 @@ impl Exec<'_> {
         Ok(Flow::Switched)
     }
 
-    /// The method a `perform:` found, with its receiver and arguments in place: out of line,
-    /// so that the send's own path stays as it is.
+    /// Invokes the method a `perform:` found, its receiver at `ri` and its arguments in
+    /// place: out of line, so that the send's own path stays as it was.
     #[inline(never)]
     fn invoke_performed(
         &mut self,
@@ -108,17 +108,19 @@ impl Exec<'_> {
     /// Pushes a frame for `m` with its receiver at stack index `ri` and its arguments above.
     #[inline(always)]
     pub(crate) fn activate(&mut self, m: Rc<Method>, ri: usize) -> Result<(), RunError> {
+        self.check_depth()?;
         let extra = m.num_temps - m.num_args;
         let nil = self.sh.nil;
         self.stack.extend(std::iter::repeat_n(nil, extra));
-        self.push_frame(Frame {
+        self.frames.push(Frame {
             receiver: self.stack[ri],
             method: m,
             pc: 0,
             bp: ri,
             ctx: None,
             block: None,
-        })
+        });
+        Ok(())
     }
 
     /// Returns `v` from frame `from` to its sender, dropping every frame above it. Answers the

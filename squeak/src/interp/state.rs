@@ -1,6 +1,5 @@
 //! One run's state, [`Exec`], and the operations every layer above uses: the operand stack,
-//! the frame stack (pushed only through [`Exec::push_frame`], which holds the one depth
-//! check), stores that keep the method cache and the context pool honest, classes, identity,
+//! the frame stack and its one depth check ([`Exec::check_depth`]), stores that keep the method cache and the context pool honest, classes, identity,
 //! the allocation check, and the errors a run stops with.
 //!
 //! A frame's receiver, arguments and temporaries sit on `stack` from `bp` on, followed by its
@@ -148,15 +147,15 @@ impl<'a> Exec<'a> {
         self.sh.boolean(b)
     }
 
-    /// Pushes a frame: the one place that checks the depth limit.
+    /// The depth limit: the one check, which every push of a frame (a method's activation, a
+    /// block's `value`) makes first, before it builds the frame.
     #[inline(always)]
-    pub(crate) fn push_frame(&mut self, frame: Frame) -> Result<(), RunError> {
+    pub(crate) fn check_depth(&self) -> Result<(), RunError> {
         if self.frames.len() >= self.limits.depth {
             return Err(RunError::DepthLimit {
                 limit: self.limits.depth,
             });
         }
-        self.frames.push(frame);
         Ok(())
     }
 

@@ -18,9 +18,10 @@ pub(crate) fn block_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 
 /// Primitive 81, `value`, `value:`...: runs the block in a new frame whose temporaries are
 /// its home's.
+#[inline]
 pub(crate) fn value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let block = x.stack[c.ri];
-    if !x.is_block(block)? || x.block_arg_count(block)? != Some(c.nargs as i64) {
+    if !x.is_block(block)? || x.block_arg_count(block)? != Some(c.nargs() as i64) {
         return Ok(Prim::Fail);
     }
     Ok(if x.enter_block(block, c.ri)? {
@@ -46,7 +47,12 @@ pub(crate) fn value_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, Ru
         return Ok(Prim::Fail);
     }
     x.spread_arguments(ri, args, n)?;
-    match value(x, Call { p: 81, ri, nargs: n })? {
+    let call = Call {
+        ri,
+        p: 81,
+        nargs: n as u16,
+    };
+    match value(x, call)? {
         Prim::Fail => {
             // Leave the stack as it was found.
             x.stack.truncate(ri + 1);

@@ -25,13 +25,21 @@ pub(crate) enum Prim {
     Perform(Rc<Method>, usize),
 }
 
-/// How a primitive is called: its number (one function may serve several), the stack index
-/// of the receiver, and the argument count.
+/// How a primitive is called: the stack index of the receiver, its number (one function may
+/// serve several), and the argument count. Two words, so that it travels in registers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Call {
-    pub(crate) p: u16,
     pub(crate) ri: usize,
-    pub(crate) nargs: usize,
+    pub(crate) p: u16,
+    pub(crate) nargs: u16,
+}
+
+impl Call {
+    /// The argument count.
+    #[inline(always)]
+    pub(crate) fn nargs(self) -> usize {
+        self.nargs as usize
+    }
 }
 
 /// A primitive's implementation.

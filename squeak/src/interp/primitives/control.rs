@@ -3,8 +3,8 @@
 //! returns (256-519), which the send layer runs inline through [`quick_return`] before it
 //! looks at the table.
 //!
-//! A `perform:` finds the method and answers [`Prim::Perform`]: the send layer above invokes
-//! it. A Symbol the receiver does not understand is a doesNotUnderstand, as a send is;
+//! A `perform:` finds the method, puts the arguments in place and answers [`Prim::Perform`]:
+//! the send layer above invokes it. A Symbol the receiver does not understand is a doesNotUnderstand, as a send is;
 //! anything else as a selector (nil, a String) fails into the image's fallback, which says
 //! what is wrong with it.
 
@@ -43,12 +43,12 @@ pub(crate) fn perform(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let Some(m) = x.cache.lookup(x.image, x.sh, class, selector)? else {
         return not_understood(x, selector, rcvr);
     };
-    if m.num_args != c.nargs - 1 {
+    if m.num_args != c.nargs() - 1 {
         return Ok(Prim::Fail);
     }
     x.stack.remove(c.ri + 1);
     x.sends += 1;
-    Ok(Prim::Perform(m, c.nargs - 1))
+    Ok(Prim::Perform(m, c.nargs() - 1))
 }
 
 /// Primitive 84: `perform: selector withArguments: anArray`.

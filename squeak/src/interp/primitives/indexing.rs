@@ -9,6 +9,7 @@ use crate::interp::state::{int, Exec};
 use cowheap::Format;
 
 /// Primitive 60, `at:`.
+#[inline]
 pub(crate) fn at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let rcvr = x.stack[c.ri];
     let Some(ix) = x.indexable(rcvr)? else {
@@ -21,6 +22,7 @@ pub(crate) fn at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 }
 
 /// Primitive 61, `at:put:`.
+#[inline]
 pub(crate) fn at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let rcvr = x.stack[c.ri];
     let Some(ix) = x.indexable(rcvr)? else {

@@ -66,6 +66,7 @@ pub(crate) enum Family {
 
 /// How the table runs a primitive.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) enum Run {
     /// Two SmallIntegers in, the function's answer out; anything else fails.
     SmallInt(IntOp),
@@ -90,87 +91,133 @@ pub(crate) struct Entry {
 /// Numbers at or past this are never primitives here.
 pub(crate) const TABLE_SIZE: usize = 520;
 
+/// No upper bound on the argument count.
 const ANY: u8 = u8::MAX;
 
-const fn int_op(family: Family, name: &'static str, op: IntOp) -> Entry {
-    Entry {
-        family,
-        name,
-        min_args: 1,
-        max_args: 1,
-        run: Run::SmallInt(op),
-    }
+/// Whether a row that takes `min..=max` arguments accepts `nargs`.
+#[inline(always)]
+const fn takes(nargs: usize, min: u8, max: u8) -> bool {
+    nargs >= min as usize && nargs <= max as usize
 }
 
-const fn call(family: Family, name: &'static str, args: (u8, u8), f: PrimFn) -> Entry {
-    Entry {
-        family,
-        name,
-        min_args: args.0,
-        max_args: args.1,
-        run: Run::Call(f),
-    }
+/// Runs a SmallInteger primitive: two SmallIntegers in, `op`'s answer out.
+#[inline(always)]
+fn small_int(x: &mut Exec<'_>, ri: usize, op: IntOp) -> Result<Prim, RunError> {
+    let (Some(a), Some(b)) = (x.stack[ri].as_small_int(), x.arg(ri, 0).as_small_int()) else {
+        return Ok(Prim::Fail);
+    };
+    common::answer(op(x.sh, a, b))
 }
 
-/// The primitives, as (first number, last number, entry). Building [`TABLE`] from this list
-/// fails the build if two rows claim one number.
-pub(crate) const ROWS: &[(u16, u16, Entry)] = {
-    use Family::*;
-    &[
-        (1, 1, int_op(Arithmetic, "+", arithmetic::add)),
-        (2, 2, int_op(Arithmetic, "-", arithmetic::subtract)),
-        (3, 3, int_op(Comparison, "<", comparison::less)),
-        (4, 4, int_op(Comparison, ">", comparison::greater)),
-        (5, 5, int_op(Comparison, "<=", comparison::less_or_equal)),
-        (6, 6, int_op(Comparison, ">=", comparison::greater_or_equal)),
-        (7, 7, int_op(Comparison, "=", comparison::equal)),
-        (8, 8, int_op(Comparison, "~=", comparison::not_equal)),
-        (9, 9, int_op(Arithmetic, "*", arithmetic::multiply)),
-        (10, 10, int_op(Arithmetic, "/", arithmetic::divide)),
-        (11, 11, int_op(Arithmetic, "\\\\", arithmetic::modulo)),
-        (12, 12, int_op(Arithmetic, "//", arithmetic::floor_divide)),
-        (13, 13, int_op(Arithmetic, "quo:", arithmetic::quo)),
-        (14, 14, int_op(Arithmetic, "bitAnd:", arithmetic::bit_and)),
-        (15, 15, int_op(Arithmetic, "bitOr:", arithmetic::bit_or)),
-        (16, 16, int_op(Arithmetic, "bitXor:", arithmetic::bit_xor)),
-        (17, 17, int_op(Arithmetic, "bitShift:", arithmetic::bit_shift)),
-        (60, 60, call(Indexing, "at:", (1, 1), indexing::at)),
-        (61, 61, call(Indexing, "at:put:", (2, 2), indexing::at_put)),
-        (62, 62, call(Indexing, "size", (0, 0), indexing::size)),
-        (63, 63, call(Indexing, "String at:", (1, 1), indexing::string_at)),
-        (64, 64, call(Indexing, "String at:put:", (2, 2), indexing::string_at_put)),
-        (68, 68, call(Indexing, "objectAt:", (1, 1), indexing::object_at)),
-        (69, 69, call(Indexing, "objectAt:put:", (2, 2), indexing::object_at)),
-        (70, 70, call(Objects, "basicNew", (0, 0), objects::basic_new)),
-        (71, 71, call(Objects, "basicNew:", (1, 1), objects::basic_new_sized)),
-        (72, 72, call(Objects, "arrayBecomeOneWay:", (1, 1), objects::become_objects)),
-        (73, 73, call(Objects, "instVarAt:", (1, 1), objects::inst_var_at)),
-        (74, 74, call(Objects, "instVarAt:put:", (2, 2), objects::inst_var_at)),
-        (75, 75, call(Objects, "identityHash", (0, 0), objects::identity_hash)),
-        (79, 79, call(Objects, "newMethod:header:", (2, 2), objects::new_method)),
-        (80, 80, call(Blocks, "blockCopy:", (1, 1), blocks::block_copy)),
-        (81, 81, call(Blocks, "value", (0, ANY), blocks::value)),
-        (82, 82, call(Blocks, "valueWithArguments:", (1, 1), blocks::value_with_arguments)),
-        (83, 83, call(Control, "perform:", (1, ANY), control::perform)),
-        (84, 84, call(Control, "perform:withArguments:", (2, 2), control::perform_with_arguments)),
-        (85, 85, call(Control, "signal", (0, 0), control::semaphore)),
-        (86, 86, call(Control, "wait", (0, 0), control::semaphore)),
-        (89, 89, call(System, "flushCache", (0, 0), system::flush_cache)),
-        (105, 105, call(Indexing, "replaceFrom:to:with:startingAt:", (4, 4), indexing::replace)),
-        (110, 110, call(Comparison, "==", (1, 1), comparison::identical)),
-        (111, 111, call(Objects, "class", (0, 0), objects::class)),
-        (116, 116, call(System, "flushCacheByMethod:", (1, 1), system::flush_cache)),
-        (119, 119, call(System, "flushCacheSelective:", (1, 1), system::flush_cache)),
-        (128, 128, call(Objects, "elementsExchangeIdentityWith:", (1, 1), objects::become_objects)),
-        (129, 129, call(System, "specialObjectsOop", (0, 0), system::special_objects)),
-        (135, 135, call(System, "millisecondClock", (0, 0), system::millisecond_clock)),
-        (137, 137, call(System, "secondsClock", (0, 0), system::seconds_clock)),
-        (256, 519, call(Control, "quick return", (0, ANY), control::quick)),
-    ]
-};
+/// Makes, from one list of rows, both [`ROWS`] (the table as data, which the tests enumerate
+/// and a constant checks for numbers claimed twice) and [`primitive`] (the same rows as one
+/// `match`, so that each row's function is called directly and can be inlined, as the hot
+/// ones are).
+macro_rules! primitive_table {
+    ($(
+        $first:literal $(..= $last:literal)? => $family:ident, $name:literal,
+        $min:literal ..= $max:expr, $kind:ident($f:path);
+    )*) => {
+        /// The primitives, as (first number, last number, entry).
+        pub(crate) const ROWS: &[(u16, u16, Entry)] = &[$(
+            (
+                $first,
+                primitive_table!(@last $first $(, $last)?),
+                Entry {
+                    family: Family::$family,
+                    name: $name,
+                    min_args: $min,
+                    max_args: $max,
+                    run: Run::$kind($f),
+                },
+            ),
+        )*];
 
-/// [`ROWS`] indexed by primitive number.
-pub(crate) static TABLE: [Option<Entry>; TABLE_SIZE] = build(ROWS);
+        /// Runs primitive `p` for the receiver at stack index `ri` and its `nargs`
+        /// arguments: the row's function if the table has `p` and the row takes `nargs`
+        /// arguments, else a failure.
+        pub(crate) fn primitive(
+            x: &mut Exec<'_>,
+            p: u16,
+            ri: usize,
+            nargs: usize,
+        ) -> Result<Prim, RunError> {
+            match p {
+                $(
+                    $first $(..= $last)? if takes(nargs, $min, $max) => {
+                        primitive_table!(@run $kind, $f, x, p, ri, nargs)
+                    }
+                )*
+                _ => Ok(Prim::Fail),
+            }
+        }
+    };
+    (@last $first:literal) => { $first };
+    (@last $first:literal, $last:literal) => { $last };
+    (@run SmallInt, $f:path, $x:ident, $p:ident, $ri:ident, $nargs:ident) => {
+        small_int($x, $ri, $f)
+    };
+    (@run Call, $f:path, $x:ident, $p:ident, $ri:ident, $nargs:ident) => {
+        $f($x, Call { ri: $ri, p: $p, nargs: $nargs as u16 })
+    };
+}
+
+primitive_table! {
+    1 => Arithmetic, "+", 1..=1, SmallInt(arithmetic::add);
+    2 => Arithmetic, "-", 1..=1, SmallInt(arithmetic::subtract);
+    3 => Comparison, "<", 1..=1, SmallInt(comparison::less);
+    4 => Comparison, ">", 1..=1, SmallInt(comparison::greater);
+    5 => Comparison, "<=", 1..=1, SmallInt(comparison::less_or_equal);
+    6 => Comparison, ">=", 1..=1, SmallInt(comparison::greater_or_equal);
+    7 => Comparison, "=", 1..=1, SmallInt(comparison::equal);
+    8 => Comparison, "~=", 1..=1, SmallInt(comparison::not_equal);
+    9 => Arithmetic, "*", 1..=1, SmallInt(arithmetic::multiply);
+    10 => Arithmetic, "/", 1..=1, SmallInt(arithmetic::divide);
+    11 => Arithmetic, "\\\\", 1..=1, SmallInt(arithmetic::modulo);
+    12 => Arithmetic, "//", 1..=1, SmallInt(arithmetic::floor_divide);
+    13 => Arithmetic, "quo:", 1..=1, SmallInt(arithmetic::quo);
+    14 => Arithmetic, "bitAnd:", 1..=1, SmallInt(arithmetic::bit_and);
+    15 => Arithmetic, "bitOr:", 1..=1, SmallInt(arithmetic::bit_or);
+    16 => Arithmetic, "bitXor:", 1..=1, SmallInt(arithmetic::bit_xor);
+    17 => Arithmetic, "bitShift:", 1..=1, SmallInt(arithmetic::bit_shift);
+    60 => Indexing, "at:", 1..=1, Call(indexing::at);
+    61 => Indexing, "at:put:", 2..=2, Call(indexing::at_put);
+    62 => Indexing, "size", 0..=0, Call(indexing::size);
+    63 => Indexing, "String at:", 1..=1, Call(indexing::string_at);
+    64 => Indexing, "String at:put:", 2..=2, Call(indexing::string_at_put);
+    68 => Indexing, "objectAt:", 1..=1, Call(indexing::object_at);
+    69 => Indexing, "objectAt:put:", 2..=2, Call(indexing::object_at);
+    70 => Objects, "basicNew", 0..=0, Call(objects::basic_new);
+    71 => Objects, "basicNew:", 1..=1, Call(objects::basic_new_sized);
+    72 => Objects, "arrayBecomeOneWay:", 1..=1, Call(objects::become_objects);
+    73 => Objects, "instVarAt:", 1..=1, Call(objects::inst_var_at);
+    74 => Objects, "instVarAt:put:", 2..=2, Call(objects::inst_var_at);
+    75 => Objects, "identityHash", 0..=0, Call(objects::identity_hash);
+    79 => Objects, "newMethod:header:", 2..=2, Call(objects::new_method);
+    80 => Blocks, "blockCopy:", 1..=1, Call(blocks::block_copy);
+    81 => Blocks, "value", 0..=ANY, Call(blocks::value);
+    82 => Blocks, "valueWithArguments:", 1..=1, Call(blocks::value_with_arguments);
+    83 => Control, "perform:", 1..=ANY, Call(control::perform);
+    84 => Control, "perform:withArguments:", 2..=2, Call(control::perform_with_arguments);
+    85 => Control, "signal", 0..=0, Call(control::semaphore);
+    86 => Control, "wait", 0..=0, Call(control::semaphore);
+    89 => System, "flushCache", 0..=0, Call(system::flush_cache);
+    105 => Indexing, "replaceFrom:to:with:startingAt:", 4..=4, Call(indexing::replace);
+    110 => Comparison, "==", 1..=1, Call(comparison::identical);
+    111 => Objects, "class", 0..=0, Call(objects::class);
+    116 => System, "flushCacheByMethod:", 1..=1, Call(system::flush_cache);
+    119 => System, "flushCacheSelective:", 1..=1, Call(system::flush_cache);
+    128 => Objects, "elementsExchangeIdentityWith:", 1..=1, Call(objects::become_objects);
+    129 => System, "specialObjectsOop", 0..=0, Call(system::special_objects);
+    135 => System, "millisecondClock", 0..=0, Call(system::millisecond_clock);
+    137 => System, "secondsClock", 0..=0, Call(system::seconds_clock);
+    256..=519 => Control, "quick return", 0..=ANY, Call(control::quick);
+}
+
+/// [`ROWS`] indexed by primitive number. Building it fails the build if two rows claim one
+/// number (or a row is out of range).
+const TABLE: [Option<Entry>; TABLE_SIZE] = build(ROWS);
+const _: () = assert!(TABLE[0].is_none());
 
 const fn build(rows: &[(u16, u16, Entry)]) -> [Option<Entry>; TABLE_SIZE] {
     let mut table: [Option<Entry>; TABLE_SIZE] = [None; TABLE_SIZE];
@@ -180,7 +227,10 @@ const fn build(rows: &[(u16, u16, Entry)]) -> [Option<Entry>; TABLE_SIZE] {
         assert!(first >= 1 && first <= last && (last as usize) < TABLE_SIZE);
         let mut p = first as usize;
         while p <= last as usize {
-            assert!(table[p].is_none(), "two rows of the primitive table claim one number");
+            assert!(
+                table[p].is_none(),
+                "two rows of the primitive table claim one number"
+            );
             table[p] = Some(entry);
             p += 1;
         }
@@ -190,31 +240,119 @@ const fn build(rows: &[(u16, u16, Entry)]) -> [Option<Entry>; TABLE_SIZE] {
 }
 
 /// The table's row for primitive `p`, if this interpreter has it.
+#[cfg(test)]
 pub(crate) fn entry(p: usize) -> Option<&'static Entry> {
-    TABLE.get(p)?.as_ref()
+    static INDEXED: [Option<Entry>; TABLE_SIZE] = TABLE;
+    INDEXED.get(p)?.as_ref()
 }
 
-/// Runs primitive `p` for the receiver at stack index `ri` and its `nargs` arguments.
-pub(crate) fn primitive(
-    x: &mut Exec<'_>,
-    p: u16,
-    ri: usize,
-    nargs: usize,
-) -> Result<Prim, RunError> {
-    let Some(e) = entry(p as usize) else {
-        return Ok(Prim::Fail);
-    };
-    if nargs < e.min_args as usize || nargs > e.max_args as usize {
-        return Ok(Prim::Fail);
-    }
-    match e.run {
-        Run::SmallInt(op) => {
-            let (Some(a), Some(b)) = (x.stack[ri].as_small_int(), x.arg(ri, 0).as_small_int())
-            else {
-                return Ok(Prim::Fail);
-            };
-            common::answer(op(x.sh, a, b))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers a `1-17, 60-64, 89 and the quick returns 256-519` list names.
+    fn numbers_in(list: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        for word in list.split(|c: char| c == ',' || c.is_whitespace()) {
+            let mut ends = word.split('-').map(str::parse::<usize>);
+            match (ends.next(), ends.next(), ends.next()) {
+                (Some(Ok(a)), None, None) => out.push(a),
+                (Some(Ok(a)), Some(Ok(b)), None) => out.extend(a..=b),
+                _ => {}
+            }
         }
-        Run::Call(f) => f(x, Call { p, ri, nargs }),
+        out
+    }
+
+    #[test]
+    fn every_number_is_implemented_by_exactly_one_row_and_function() {
+        let mut implemented = Vec::new();
+        for p in 0..=1023usize {
+            let rows: Vec<_> = ROWS
+                .iter()
+                .filter(|(first, last, _)| (*first as usize..=*last as usize).contains(&p))
+                .collect();
+            assert!(rows.len() <= 1, "primitive {p} has {} rows", rows.len());
+            match (entry(p), rows.first()) {
+                (None, None) => {}
+                (Some(e), Some((_, _, row))) => {
+                    assert_eq!((e.family, e.name), (row.family, row.name), "primitive {p}");
+                    let same = match (e.run, row.run) {
+                        (Run::SmallInt(a), Run::SmallInt(b)) => a as usize == b as usize,
+                        (Run::Call(a), Run::Call(b)) => a as usize == b as usize,
+                        _ => false,
+                    };
+                    assert!(same, "primitive {p}: the table's function is not its row's");
+                    implemented.push(p);
+                }
+                (e, row) => panic!(
+                    "primitive {p}: table {:?}, rows {:?}",
+                    e.map(|e| e.name),
+                    row.map(|r| r.2.name)
+                ),
+            }
+        }
+        // One function per SmallInteger primitive: no two numbers share an IntOp.
+        let mut ops: Vec<usize> = implemented
+            .iter()
+            .filter_map(|&p| match entry(p).unwrap().run {
+                Run::SmallInt(op) => Some(op as usize),
+                Run::Call(_) => None,
+            })
+            .collect();
+        let n = ops.len();
+        assert_eq!(n, 17);
+        ops.sort_unstable();
+        ops.dedup();
+        assert_eq!(ops.len(), n, "two SmallInteger primitives share a function");
+        // What the guide says runs is what the table has.
+        let readme = include_str!("../../../README.md")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let what_runs = &readme[readme.find("**What runs:**").expect("a What runs line")..];
+        let list = &what_runs[what_runs.find("; primitives ").unwrap() + 13..];
+        let list = &list[..list.find(" (the table is in").unwrap()];
+        assert_eq!(numbers_in(list), implemented, "README's What runs: {list}");
+        let line = &what_runs[..what_runs.find("every other primitive").unwrap()];
+        assert!(
+            line.contains("(the table is in `squeak/src/interp/primitives/mod.rs`)"),
+            "README's What runs names the table's file: {line}"
+        );
+    }
+
+    #[test]
+    fn the_families_are_the_files_that_implement_them() {
+        use Family::*;
+        let in_family = |f: Family| -> Vec<usize> {
+            (0..TABLE_SIZE)
+                .filter(|&p| entry(p).is_some_and(|e| e.family == f))
+                .collect()
+        };
+        assert_eq!(
+            in_family(Arithmetic),
+            [1, 2, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+        );
+        assert_eq!(in_family(Comparison), [3, 4, 5, 6, 7, 8, 110]);
+        assert_eq!(in_family(Indexing), [60, 61, 62, 63, 64, 68, 69, 105]);
+        assert_eq!(in_family(Objects), [70, 71, 72, 73, 74, 75, 79, 111, 128]);
+        assert_eq!(in_family(Blocks), [80, 81, 82]);
+        let control: Vec<usize> = [83, 84, 85, 86].into_iter().chain(256..=519).collect();
+        assert_eq!(in_family(Control), control);
+        assert_eq!(in_family(System), [89, 116, 119, 129, 135, 137]);
+    }
+
+    #[test]
+    fn a_wrong_argument_count_or_an_unknown_number_fails() {
+        use crate::interp::tests::{int, Out, Run};
+        let mut r = Run::new();
+        // `+` takes one argument; with two, or none, it fails rather than reading past them.
+        assert_eq!(r.prim(1, int(3), &[int(4)]), Ok(Out::Answer(int(7))));
+        r.fails(1, int(3), &[int(4), int(5)]);
+        r.fails(1, int(3), &[]);
+        // Numbers the table does not have, inside it and past it.
+        for p in [0, 18, 59, 100, 255, 520, 1023] {
+            r.fails(p, int(3), &[int(4)]);
+        }
     }
 }
