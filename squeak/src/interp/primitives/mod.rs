@@ -249,6 +249,7 @@ pub(crate) fn entry(p: usize) -> Option<&'static Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cowheap::Value;
 
     /// The numbers a `1-17, 60-64, 89 and the quick returns 256-519` list names.
     fn numbers_in(list: &str) -> Vec<usize> {
@@ -276,13 +277,11 @@ mod tests {
             match (entry(p), rows.first()) {
                 (None, None) => {}
                 (Some(e), Some((_, _, row))) => {
-                    assert_eq!((e.family, e.name), (row.family, row.name), "primitive {p}");
-                    let same = match (e.run, row.run) {
-                        (Run::SmallInt(a), Run::SmallInt(b)) => a as usize == b as usize,
-                        (Run::Call(a), Run::Call(b)) => a as usize == b as usize,
-                        _ => false,
-                    };
-                    assert!(same, "primitive {p}: the table's function is not its row's");
+                    assert_eq!(
+                        (e.family, e.name, e.min_args, e.max_args),
+                        (row.family, row.name, row.min_args, row.max_args),
+                        "primitive {p}"
+                    );
                     implemented.push(p);
                 }
                 (e, row) => panic!(
@@ -292,19 +291,6 @@ mod tests {
                 ),
             }
         }
-        // One function per SmallInteger primitive: no two numbers share an IntOp.
-        let mut ops: Vec<usize> = implemented
-            .iter()
-            .filter_map(|&p| match entry(p).unwrap().run {
-                Run::SmallInt(op) => Some(op as usize),
-                Run::Call(_) => None,
-            })
-            .collect();
-        let n = ops.len();
-        assert_eq!(n, 17);
-        ops.sort_unstable();
-        ops.dedup();
-        assert_eq!(ops.len(), n, "two SmallInteger primitives share a function");
         // What the guide says runs is what the table has.
         let readme = include_str!("../../../README.md")
             .split_whitespace()
@@ -319,6 +305,53 @@ mod tests {
             line.contains("(the table is in `squeak/src/interp/primitives/mod.rs`)"),
             "README's What runs names the table's file: {line}"
         );
+    }
+
+    #[test]
+    fn the_small_integer_rows_are_seventeen_different_functions() {
+        use crate::interp::tests::Run as Bench;
+        let r = Bench::new();
+        let mut image = r.t.heap.new_image().unwrap();
+        let mut interp = r.t.vm.interpreter(Default::default());
+        let x = interp.exec_for_test(&mut image);
+        // What each function answers over a few pairs: no two rows may answer alike.
+        let probes = [
+            (7, 2),
+            (-7, 2),
+            (6, 3),
+            (3, 3),
+            (3, 0),
+            (1 << 29, 4),
+            (5, -1),
+            (0, 40),
+        ];
+        let mut seen: Vec<(usize, Vec<Option<Value>>)> = Vec::new();
+        for p in 1..=17 {
+            let Run::SmallInt(op) = entry(p).unwrap().run else {
+                panic!("primitive {p} is not a SmallInteger row");
+            };
+            let answers: Vec<_> = probes.iter().map(|&(a, b)| op(x.sh, a, b)).collect();
+            if let Some((q, _)) = seen.iter().find(|(_, v)| *v == answers) {
+                panic!("primitives {q} and {p} answer alike: {answers:?}");
+            }
+            seen.push((p, answers));
+        }
+        assert!(x.finish(Ok(())).is_ok());
+        assert!((18..=1023).all(|p| entry(p).is_none_or(|e| !matches!(e.run, Run::SmallInt(_)))));
+    }
+
+    #[test]
+    fn a_row_refuses_argument_counts_outside_its_range() {
+        use crate::interp::tests::{int, Run as Bench};
+        let mut r = Bench::new();
+        for p in 0..TABLE_SIZE {
+            let Some(e) = entry(p) else { continue };
+            for n in 0..=4u8 {
+                if n < e.min_args || n > e.max_args {
+                    r.fails(p as u16, int(3), &vec![int(1); n as usize]);
+                }
+            }
+        }
     }
 
     #[test]
