@@ -104,3 +104,97 @@ pub(crate) fn bit_shift(_: &Shared, a: i64, b: i64) -> Option<Value> {
         Some(int(a >> (-b).min(63)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::RunError;
+    use crate::interp::tests::{int, Out, Run};
+
+    const MAX: i64 = (1 << 30) - 1;
+    const MIN: i64 = -(1 << 30);
+
+    #[test]
+    fn each_primitive_answers_in_31_bits_and_fails_outside_them() {
+        let mut r = Run::new();
+        #[rustfmt::skip]
+        let cases: &[(u16, i64, i64, Option<i64>)] = &[
+            (1, 3, 4, Some(7)), (1, -5, 2, Some(-3)), (1, MAX, 1, None), (1, MIN, -1, None),
+            (2, 3, 4, Some(-1)), (2, MIN, 1, None), (2, MAX, -1, None),
+            (9, 6, 7, Some(42)), (9, -(1 << 15), 1 << 15, Some(MIN)), (9, 1 << 15, 1 << 15, None),
+            (10, 12, 4, Some(3)), (10, -12, 4, Some(-3)), (10, 7, 2, None), (10, 7, 0, None),
+            (10, MIN, -1, None),
+            (11, 7, 2, Some(1)), (11, -7, 2, Some(1)), (11, 7, -2, Some(-1)), (11, -6, 3, Some(0)),
+            (11, 7, 0, None),
+            (12, 7, 2, Some(3)), (12, -7, 2, Some(-4)), (12, 7, -2, Some(-4)), (12, -6, 3, Some(-2)),
+            (12, 7, 0, None), (12, MIN, -1, None),
+            (13, 7, 2, Some(3)), (13, -7, 2, Some(-3)), (13, 7, 0, None), (13, MIN, -1, None),
+            (14, 12, 10, Some(8)), (14, -1, 5, Some(5)),
+            (15, 12, 10, Some(14)),
+            (16, 12, 10, Some(6)), (16, -1, 5, Some(-6)),
+            (17, 1, 4, Some(16)), (17, 1, 29, Some(1 << 29)), (17, 1, 30, None), (17, 3, 40, None),
+            (17, 0, 100, Some(0)), (17, -16, -2, Some(-4)), (17, 5, -100, Some(0)),
+            (17, -1, -100, Some(-1)), (17, -1, 30, Some(MIN)),
+        ];
+        for &(p, a, b, want) in cases {
+            assert_eq!(
+                r.prim(p, int(a), &[int(b)]),
+                Ok(want.map_or(Out::Fail, |v| Out::Answer(int(v)))),
+                "primitive {p} on {a} and {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_but_two_small_integers_fails() {
+        let mut r = Run::new();
+        let (nil, s) = (r.nil(), r.string("7"));
+        for p in [1, 2, 9, 10, 11, 12, 13, 14, 15, 16, 17] {
+            r.fails(p, int(3), &[nil]);
+            r.fails(p, int(3), &[s]);
+            r.fails(p, s, &[int(3)]);
+        }
+    }
+
+    #[test]
+    fn the_bytecode_fast_paths_answer_what_the_primitives_answer() {
+        let mut r = Run::new();
+        let nil = r.nil();
+        // Special-selector bytecodes and their primitives.
+        let pairs = [
+            (176, 1),
+            (177, 2),
+            (184, 9),
+            (185, 10),
+            (186, 11),
+            (188, 17),
+            (189, 12),
+            (190, 14),
+            (191, 15),
+        ];
+        let probes = [
+            (7, 2),
+            (-7, 2),
+            (7, -2),
+            (12, 4),
+            (5, 0),
+            (MAX, 1),
+            (1, 31),
+            (-8, -1),
+        ];
+        for (bytecode, p) in pairs {
+            for (a, b) in probes {
+                let fast = r.run(nil, &[int(a), int(b)], 0, &[32, 33, bytecode, 124]);
+                match r.prim(p, int(a), &[int(b)]).unwrap() {
+                    Out::Answer(v) => assert_eq!(fast, Ok(v), "bytecode {bytecode} on {a}, {b}"),
+                    // The tiny base has no SmallInteger methods: where the fast path gives up,
+                    // the send finds nothing.
+                    Out::Fail => assert!(
+                        matches!(fast, Err(RunError::DoesNotUnderstand { .. })),
+                        "bytecode {bytecode} on {a}, {b}: {fast:?}"
+                    ),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+}

@@ -147,3 +147,127 @@ pub(crate) fn replace(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     }
     Ok(Prim::Answer(rcvr))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::tests::{int, Out, Run};
+
+    #[test]
+    fn at_at_put_and_size_on_arrays() {
+        let mut r = Run::new();
+        let a = r.array(&[int(10), int(20), int(30)]);
+        assert_eq!(r.answer(62, a, &[]), int(3));
+        assert_eq!(r.answer(60, a, &[int(1)]), int(10));
+        assert_eq!(r.answer(60, a, &[int(3)]), int(30));
+        assert_eq!(r.answer(61, a, &[int(2), int(99)]), int(99));
+        assert_eq!(r.image.read(a, 1).unwrap(), int(99));
+        let nil = r.nil();
+        for bad in [int(0), int(4), int(-1), nil] {
+            r.fails(60, a, &[bad]);
+            r.fails(61, a, &[bad, int(1)]);
+        }
+        // Not indexable at all.
+        r.fails(60, int(3), &[int(1)]);
+        r.fails(62, int(3), &[]);
+    }
+
+    #[test]
+    fn fixed_fields_come_before_the_indexable_ones() {
+        let mut r = Run::new();
+        // A Row: one fixed field, then indexable pointers.
+        let row_class = r.t.row;
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        assert_eq!(r.answer(62, row, &[]), int(2));
+        assert_eq!(r.answer(60, row, &[int(1)]), int(2));
+        r.answer(61, row, &[int(2), int(7)]);
+        assert_eq!(r.image.read(row, 2).unwrap(), int(7));
+        r.fails(60, row, &[int(3)]);
+        // A Pair has fixed fields only: no at:, and size 0.
+        let pair_class = r.t.pair;
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        r.fails(60, pair, &[int(1)]);
+        assert_eq!(r.answer(62, pair, &[]), int(0));
+    }
+
+    #[test]
+    fn bytes_and_words_hold_only_what_fits() {
+        let mut r = Run::new();
+        let s = r.string("abc");
+        assert_eq!(r.answer(62, s, &[]), int(3));
+        assert_eq!(r.answer(60, s, &[int(2)]), int(98));
+        assert_eq!(r.answer(61, s, &[int(1), int(65)]), int(65));
+        r.fails(61, s, &[int(1), int(256)]);
+        r.fails(61, s, &[int(1), int(-1)]);
+        assert_eq!(r.image.bytes(s).unwrap(), b"Abc");
+        let words_class = r.t.k.word_array;
+        let w = r.image.new_words(words_class, &[5, u32::MAX]).unwrap();
+        r.image.set_language_format(w, 6).unwrap();
+        assert_eq!(r.answer(60, w, &[int(1)]), int(5));
+        // A word past the 31 bits is a LargeInteger, which this primitive leaves to the image.
+        r.fails(60, w, &[int(2)]);
+        assert_eq!(r.answer(61, w, &[int(2), int(7)]), int(7));
+        r.fails(61, w, &[int(2), int(-7)]);
+        assert_eq!(r.image.read_word(w, 1).unwrap(), 7);
+    }
+
+    #[test]
+    fn strings_answer_and_take_characters() {
+        let mut r = Run::new();
+        let s = r.string("abc");
+        let b = r.character(b'b');
+        let z = r.character(b'z');
+        assert_eq!(r.answer(63, s, &[int(2)]), b);
+        assert_eq!(r.answer(64, s, &[int(3), z]), z);
+        assert_eq!(r.image.bytes(s).unwrap(), b"abz");
+        r.fails(64, s, &[int(1), int(65)]);
+        r.fails(63, s, &[int(4)]);
+        let a = r.array(&[int(1)]);
+        r.fails(63, a, &[int(1)]);
+        r.fails(64, a, &[int(1), z]);
+    }
+
+    #[test]
+    fn a_compiled_method_is_bytes_after_its_header_and_literals() {
+        let mut r = Run::new();
+        let m = r.method(&[int(42)], 0, 0, 0, &[32, 124]);
+        // Header and one literal: 8 bytes, then the two bytecodes.
+        assert_eq!(r.answer(62, m, &[]), int(10));
+        assert_eq!(r.answer(60, m, &[int(9)]), int(32));
+        assert_eq!(r.answer(60, m, &[int(10)]), int(124));
+        r.fails(60, m, &[int(1)]);
+        r.answer(61, m, &[int(9), int(33)]);
+        assert_eq!(r.image.bytes(m).unwrap(), [33, 124]);
+        // objectAt: 1 is the header, 2 the first literal.
+        let header = r.image.read(m, 0).unwrap();
+        assert_eq!(r.answer(68, m, &[int(1)]), header);
+        assert_eq!(r.answer(68, m, &[int(2)]), int(42));
+        r.fails(68, m, &[int(3)]);
+        assert_eq!(r.answer(69, m, &[int(2), int(43)]), int(43));
+        assert_eq!(r.image.read(m, 1).unwrap(), int(43));
+        let nil = r.nil();
+        r.fails(69, m, &[int(1), nil]);
+        let a = r.array(&[int(1)]);
+        r.fails(68, a, &[int(1)]);
+    }
+
+    #[test]
+    fn replace_copies_between_objects_of_one_kind() {
+        let mut r = Run::new();
+        let dst = r.array(&[int(0); 5]);
+        let src = r.array(&[int(1), int(2), int(3), int(4)]);
+        assert_eq!(
+            r.prim(105, dst, &[int(2), int(4), src, int(2)]),
+            Ok(Out::Answer(dst))
+        );
+        let got: Vec<_> = (0..5).map(|i| r.image.read(dst, i).unwrap()).collect();
+        assert_eq!(got, [int(0), int(2), int(3), int(4), int(0)]);
+        let s = r.string("hello");
+        let t = r.string("JEL");
+        r.answer(105, s, &[int(1), int(3), t, int(1)]);
+        assert_eq!(r.image.bytes(s).unwrap(), b"JELlo");
+        // Out of range, or of different kinds: fail.
+        r.fails(105, dst, &[int(4), int(6), src, int(1)]);
+        r.fails(105, dst, &[int(1), int(4), src, int(2)]);
+        r.fails(105, s, &[int(1), int(2), src, int(1)]);
+    }
+}

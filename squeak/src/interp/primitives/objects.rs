@@ -179,3 +179,122 @@ pub(crate) fn class(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let class = x.class_of(x.stack[c.ri])?;
     answer(Some(class))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::{Limits, RunError};
+    use crate::interp::tests::{int, Out, Run};
+    use cowheap::Format;
+
+    #[test]
+    fn basic_new_follows_the_class_format() {
+        let mut r = Run::new();
+        let (pair, array, string, words) = (r.t.pair, r.t.k.array, r.t.k.string, r.t.k.word_array);
+        let p = r.answer(70, pair, &[]);
+        assert_eq!(r.image.class_of(p).unwrap(), pair);
+        assert_eq!(r.image.shape(p).unwrap().len, 2);
+        assert_eq!(r.image.read(p, 1).unwrap(), r.nil());
+        let a = r.answer(71, array, &[int(3)]);
+        assert_eq!(r.image.class_of(a).unwrap(), array);
+        assert_eq!(r.answer(62, a, &[]), int(3));
+        let s = r.answer(71, string, &[int(5)]);
+        assert_eq!(r.image.format_of(s).unwrap(), Format::Bytes);
+        assert_eq!(r.image.bytes(s).unwrap(), [0; 5]);
+        let w = r.answer(71, words, &[int(2)]);
+        assert_eq!(r.image.format_of(w).unwrap(), Format::Words);
+        // A class with fixed fields only has no basicNew:; a negative size, or a non-class,
+        // fails.
+        r.fails(71, pair, &[int(1)]);
+        r.fails(71, array, &[int(-1)]);
+        r.fails(70, int(3), &[]);
+        let nil = r.nil();
+        r.fails(71, array, &[nil]);
+    }
+
+    #[test]
+    fn basic_new_stops_at_the_allocation_limit() {
+        let mut r = Run::new();
+        r.set_limits(Limits {
+            private_bytes: 1 << 16,
+            ..Limits::default()
+        });
+        let array = r.t.k.array;
+        assert!(matches!(
+            r.prim(71, array, &[int(1 << 20)]),
+            Err(RunError::AllocationLimit { .. })
+        ));
+    }
+
+    #[test]
+    fn inst_var_at_reads_and_writes_fixed_fields_only() {
+        let mut r = Run::new();
+        let (pair_class, row_class) = (r.t.pair, r.t.row);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.answer(73, pair, &[int(2)]), int(2));
+        assert_eq!(r.answer(74, pair, &[int(1), int(9)]), int(9));
+        assert_eq!(r.image.read(pair, 0).unwrap(), int(9));
+        r.fails(73, pair, &[int(3)]);
+        r.fails(73, pair, &[int(0)]);
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        assert_eq!(r.answer(73, row, &[int(1)]), int(1));
+        r.fails(73, row, &[int(2)]);
+        let a = r.array(&[int(1)]);
+        r.fails(73, a, &[int(1)]);
+        r.fails(73, int(3), &[int(1)]);
+    }
+
+    #[test]
+    fn identity_hash_and_class() {
+        let mut r = Run::new();
+        let a = r.array(&[]);
+        let h = r.image.identity_hash(a).unwrap();
+        assert_eq!(r.answer(75, a, &[]), int(h as i64));
+        let (small_integer, array, character) = (r.t.k.small_integer, r.t.k.array, r.t.k.character);
+        assert_eq!(r.answer(111, int(3), &[]), small_integer);
+        assert_eq!(r.answer(111, a, &[]), array);
+        let c = r.character(b'a');
+        assert_eq!(r.answer(111, c, &[]), character);
+    }
+
+    #[test]
+    fn become_one_way_and_two_ways() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        let p = r.instance(pair_class, &[int(1), int(2)], 1);
+        let q = r.instance(pair_class, &[int(3), int(4)], 1);
+        let from = r.array(&[p]);
+        let to = r.array(&[q]);
+        assert_eq!(r.prim(72, from, &[to]), Ok(Out::Answer(from)));
+        assert!(r.image.identical(p, q).unwrap());
+        assert_eq!(r.image.read(p, 0).unwrap(), int(3));
+        // Two ways: each reference reaches the other's contents.
+        let a = r.instance(pair_class, &[int(5), int(6)], 1);
+        let b = r.instance(pair_class, &[int(7), int(8)], 1);
+        let from = r.array(&[a]);
+        let to = r.array(&[b]);
+        assert_eq!(r.prim(128, from, &[to]), Ok(Out::Answer(from)));
+        assert_eq!(r.image.read(a, 0).unwrap(), int(7));
+        assert_eq!(r.image.read(b, 0).unwrap(), int(5));
+        // Arrays of different sizes, or of immediates, fail.
+        let short = r.array(&[]);
+        r.fails(72, from, &[short]);
+        let ints = r.array(&[int(1)]);
+        r.fails(128, ints, &[to]);
+    }
+
+    #[test]
+    fn new_method_makes_a_compiled_method() {
+        let mut r = Run::new();
+        let class = r.t.k.compiled_method;
+        let header = int((2 << 9) | (1 << 18));
+        let m = r.answer(79, class, &[int(5), header]);
+        assert_eq!(r.image.format_of(m).unwrap(), Format::Method);
+        assert_eq!(r.image.literal_count(m).unwrap(), 3);
+        assert_eq!(r.image.read(m, 0).unwrap(), header);
+        assert_eq!(r.image.read(m, 2).unwrap(), r.nil());
+        assert_eq!(r.image.bytes(m).unwrap(), [0; 5]);
+        let nil = r.nil();
+        r.fails(79, class, &[int(-1), header]);
+        r.fails(79, class, &[int(5), nil]);
+    }
+}
