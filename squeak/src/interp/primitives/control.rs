@@ -115,3 +115,118 @@ pub(crate) fn semaphore(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     x.store(sem, EXCESS_SIGNALS, int(excess.min(MAX_INT)))?;
     Ok(Prim::Answer(sem))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::RunError;
+    use crate::interp::tests::{int, Out, Run};
+
+    #[test]
+    fn quick_returns_answer_constants_and_fields() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        let pair = r.instance(pair_class, &[int(11), int(12)], 1);
+        let (t, f, nil) = (r.boolean(true), r.boolean(false), r.nil());
+        let bar = r.sym("bar");
+        let expected = [
+            (256, pair),
+            (257, t),
+            (258, f),
+            (259, nil),
+            (260, int(-1)),
+            (261, int(0)),
+            (262, int(1)),
+            (263, int(2)),
+            (264, int(11)),
+            (265, int(12)),
+        ];
+        for (p, want) in expected {
+            assert_eq!(r.answer(p, pair, &[]), want, "primitive {p}");
+            r.define(pair_class, "foo", &[bar], 0, 0, p, &[32, 124]);
+            assert_eq!(
+                r.send(pair, "foo", &[]),
+                Ok(want),
+                "a method with primitive {p}"
+            );
+        }
+        // A field the receiver does not have stops the image rather than answering junk.
+        r.define(pair_class, "foo", &[bar], 0, 0, 264 + 5, &[32, 124]);
+        assert!(matches!(r.send(pair, "foo", &[]), Err(RunError::Heap(_))));
+    }
+
+    #[test]
+    fn perform_sends_the_selector_with_the_arguments() {
+        let mut r = Run::new();
+        let (object, pair_class) = (r.t.k.object, r.t.pair);
+        let bar = r.sym("bar");
+        r.define(object, "perform:", &[bar], 1, 1, 83, &[32, 124]);
+        r.define(object, "perform:with:", &[bar], 2, 2, 83, &[32, 124]);
+        r.define(
+            object,
+            "perform:withArguments:",
+            &[bar],
+            2,
+            2,
+            84,
+            &[32, 124],
+        );
+        let foo_method = r.define(pair_class, "foo", &[int(5)], 0, 0, 0, &[32, 124]);
+        r.define(pair_class, "bar:", &[], 1, 1, 0, &[16, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        let (foo, bar_colon) = (r.sym("foo"), r.sym("bar:"));
+        assert_eq!(r.send(pair, "perform:", &[foo]), Ok(int(5)));
+        // The perform: send and the send it makes.
+        assert_eq!(r.interp.stats().sends, 2);
+        assert_eq!(
+            r.send(pair, "perform:with:", &[bar_colon, int(9)]),
+            Ok(int(9))
+        );
+        let nine = r.array(&[int(9)]);
+        let args = r.send(pair, "perform:withArguments:", &[bar_colon, nine]);
+        assert_eq!(args, Ok(int(9)));
+        // The wrong number of arguments, a selector that is not a Symbol, arguments that are
+        // not an Array: the fallback runs.
+        assert_eq!(r.send(pair, "perform:", &[bar_colon]), Ok(bar));
+        let string = r.string("foo");
+        assert_eq!(r.send(pair, "perform:", &[string]), Ok(bar));
+        let nil = r.nil();
+        assert_eq!(
+            r.send(pair, "perform:withArguments:", &[bar_colon, nil]),
+            Ok(bar)
+        );
+        // A Symbol nobody understands is a doesNotUnderstand, as a send is.
+        let unknown = r.sym("unknown");
+        assert_eq!(
+            r.send(pair, "perform:", &[unknown]),
+            Err(RunError::DoesNotUnderstand {
+                selector: "unknown".into(),
+                class: "Pair".into()
+            })
+        );
+        // The table answers the method for the send layer, with the arguments in place.
+        assert_eq!(r.prim(83, pair, &[foo]), Ok(Out::Perform(foo_method, 0)));
+    }
+
+    #[test]
+    fn a_semaphore_counts_signals_and_a_blocking_wait_stops() {
+        let mut r = Run::new();
+        let (class, nil) = (r.t.semaphore, r.nil());
+        let sem = r.instance(class, &[nil, nil, int(0)], 1);
+        assert_eq!(r.answer(85, sem, &[]), sem);
+        assert_eq!(r.image.read(sem, 2).unwrap(), int(1));
+        assert_eq!(r.answer(86, sem, &[]), sem);
+        assert_eq!(r.image.read(sem, 2).unwrap(), int(0));
+        assert!(matches!(
+            r.prim(86, sem, &[]),
+            Err(RunError::Unimplemented(_))
+        ));
+        let waiting = r.instance(class, &[sem, nil, int(0)], 1);
+        assert!(matches!(
+            r.prim(85, waiting, &[]),
+            Err(RunError::Unimplemented(_))
+        ));
+        let pair_class = r.t.pair;
+        let pair = r.instance(pair_class, &[nil, nil], 1);
+        r.fails(85, pair, &[]);
+    }
+}

@@ -101,7 +101,12 @@ const MORE_SYMBOLS: &[&str] = &[
     "perform:with:",
     "perform:withArguments:",
     "unknown",
+    "escape",
+    "sum",
 ];
+
+/// The room of each class's method dictionary.
+const DICT_ROOM: usize = 24;
 
 /// The tiny base and what the tests name in it.
 pub(crate) struct Tiny {
@@ -211,6 +216,41 @@ impl Tiny {
         }
         let character_table = array(&mut b, &characters)?;
 
+        // Every class gets a MethodDictionary with room for tests' methods, which they store
+        // into it (the class object itself is never written: see `Run::define`).
+        let classes = [
+            object,
+            k.class,
+            k.undefined_object,
+            k.true_class,
+            k.false_class,
+            k.array,
+            k.string,
+            k.symbol,
+            k.byte_array,
+            k.word_array,
+            k.compiled_method,
+            k.small_integer,
+            k.character,
+            method_context,
+            block_context,
+            large_positive,
+            large_negative,
+            association,
+            method_dictionary,
+            system_dictionary,
+            semaphore,
+            pair,
+            row,
+        ];
+        for class in classes {
+            let methods = array(&mut b, &[nil; DICT_ROOM])?;
+            let mut slots = vec![int(0), methods];
+            slots.extend([nil; DICT_ROOM]);
+            let dict = b.new_pointers(method_dictionary, &slots)?;
+            b.set_language_format(dict, 3)?;
+            b.set_slot(class, 1, dict)?;
+        }
         // Object>>error: and Object>>halt: the methods whose activation stops an image.
         let stop = |b: &mut BaseBuilder, args: usize| -> Result<Value, cowheap::Error> {
             let m = b.new_method(k.compiled_method, 1, 1)?;
@@ -219,18 +259,15 @@ impl Tiny {
             b.set_language_format(m, 15)?;
             Ok(m)
         };
-        let error = stop(&mut b, 1)?;
-        let halt = stop(&mut b, 0)?;
-        let methods = array(&mut b, &[error, halt])?;
-        let dict_slots = [
-            int(2),
-            methods,
-            symbol(&mut b, "error:")?,
-            symbol(&mut b, "halt")?,
-        ];
-        let dict = b.new_pointers(method_dictionary, &dict_slots)?;
-        b.set_language_format(dict, 3)?;
-        b.set_slot(object, 1, dict)?;
+        let object_dict = b.slot(object, 1)?;
+        let object_methods = b.slot(object_dict, 1)?;
+        for (i, (name, args)) in [("error:", 1), ("halt", 0)].into_iter().enumerate() {
+            let m = stop(&mut b, args)?;
+            b.set_slot(object_methods, i, m)?;
+            let sel = symbol(&mut b, name)?;
+            b.set_slot(object_dict, 2 + i, sel)?;
+        }
+        b.set_slot(object_dict, 0, int(2))?;
 
         let smalltalk = b.new_object(system_dictionary, Format::Pointers, 2)?;
         b.set_language_format(smalltalk, 1)?;
@@ -395,7 +432,10 @@ impl Run {
     }
 
     /// Installs a method for `selector` in `class` (this image only), replacing one of the
-    /// same selector, and starts a new interpreter so that no cached lookup hides it.
+    /// same selector, and starts a new interpreter so that no cached lookup hides it. Like an
+    /// image's own `addSelector:withMethod:`, it stores into the class's method dictionary
+    /// and its method array, never into the class object: an image that writes a class gets
+    /// a copy whose reference no longer equals the base's (see the report on `class_of`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn define(
         &mut self,
@@ -409,33 +449,26 @@ impl Run {
     ) -> Value {
         let m = self.method(literals, temps, args, prim, code);
         let sel = self.sym(selector);
+        let nil = self.t.k.nil;
         let image = &mut self.image;
         let dict = image.read(class, 1).unwrap();
-        let (mut sels, mut methods) = (Vec::new(), Vec::new());
-        if dict != self.t.k.nil {
-            let n = image.size_of(dict).unwrap();
-            let array = image.read(dict, 1).unwrap();
-            for i in 2..n {
-                sels.push(image.read(dict, i).unwrap());
-                methods.push(image.read(array, i - 2).unwrap());
-            }
-        }
-        match sels.iter().position(|&s| s == sel) {
-            Some(i) => methods[i] = m,
+        let methods = image.read(dict, 1).unwrap();
+        let n = image.size_of(dict).unwrap();
+        let slots: Vec<Value> = (2..n).map(|i| image.read(dict, i).unwrap()).collect();
+        let i = match slots.iter().position(|&s| s == sel) {
+            Some(i) => i,
             None => {
-                sels.push(sel);
-                methods.push(m);
+                let i = slots
+                    .iter()
+                    .position(|&s| s == nil)
+                    .expect("a full dictionary");
+                let tally = image.read(dict, 0).unwrap().as_small_int().unwrap();
+                image.write(dict, 0, int(tally + 1)).unwrap();
+                image.write(dict, 2 + i, sel).unwrap();
+                i
             }
-        }
-        let array = image.new_pointers(self.t.k.array, &methods).unwrap();
-        image.set_language_format(array, 2).unwrap();
-        let mut slots = vec![int(sels.len() as i64), array];
-        slots.extend(sels);
-        let dict = image
-            .new_pointers(self.t.method_dictionary, &slots)
-            .unwrap();
-        image.set_language_format(dict, 3).unwrap();
-        image.write(class, 1, dict).unwrap();
+        };
+        image.write(methods, i, m).unwrap();
         self.interp = self.t.vm.interpreter(self.limits);
         m
     }
@@ -506,6 +539,22 @@ impl Run {
             Ok(Out::Fail),
             "primitive {p} on {receiver:?} {args:?}"
         );
+    }
+
+    /// The block methods a V3 image has: `blockCopy:` (80) on both context classes, `value`,
+    /// `value:`, `value:value:` (81) and `valueWithArguments:` (82) on BlockContext. Each
+    /// falls back to answering `#bar`, so that a failed primitive shows.
+    pub(crate) fn install_blocks(&mut self) {
+        let bar = self.sym("bar");
+        let fallback = [32, 124];
+        for class in [self.t.method_context, self.t.block_context] {
+            self.define(class, "blockCopy:", &[bar], 1, 1, 80, &fallback);
+        }
+        let block = self.t.block_context;
+        self.define(block, "value", &[bar], 0, 0, 81, &fallback);
+        self.define(block, "value:", &[bar], 1, 1, 81, &fallback);
+        self.define(block, "value:value:", &[bar], 2, 2, 81, &fallback);
+        self.define(block, "valueWithArguments:", &[bar], 1, 1, 82, &fallback);
     }
 
     /// A private Array of `values`.
