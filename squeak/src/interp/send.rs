@@ -160,3 +160,144 @@ impl Exec<'_> {
             .ok_or(RunError::CannotReturn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::RunError;
+    use crate::interp::tests::{int, Run};
+
+    const MAX: i64 = (1 << 30) - 1;
+
+    #[test]
+    fn a_send_binds_arguments_and_nils_the_temporaries() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        // with: a with: b  | t |  t := a - b. ^t
+        r.define(
+            pair_class,
+            "with:with:",
+            &[],
+            3,
+            2,
+            0,
+            &[16, 17, 177, 106, 18, 124],
+        );
+        // answer  | t |  ^t
+        r.define(pair_class, "answer", &[], 1, 0, 0, &[16, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        let ww = r.sym("with:with:");
+        assert_eq!(
+            r.run(pair, &[int(10), int(3), ww], 0, &[112, 32, 33, 242, 124]),
+            Ok(int(7))
+        );
+        assert_eq!(r.send(pair, "with:with:", &[int(1), int(5)]), Ok(int(-4)));
+        assert_eq!(r.send(pair, "answer", &[]), Ok(r.nil()));
+        // The returns: self, true, false, nil.
+        let returns = [(120, pair), (121, r.boolean(true)), (122, r.boolean(false))];
+        for (b, want) in returns {
+            r.define(pair_class, "foo", &[], 0, 0, 0, &[b]);
+            assert_eq!(r.send(pair, "foo", &[]), Ok(want));
+        }
+        // A method sent with the wrong number of arguments makes no sense.
+        r.define(pair_class, "foo", &[], 1, 1, 0, &[120]);
+        assert!(matches!(
+            r.send(pair, "foo", &[]),
+            Err(RunError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn super_starts_above_the_method_class_and_misses_are_not_understood() {
+        let mut r = Run::new();
+        let (object, pair_class) = (r.t.k.object, r.t.pair);
+        r.define(object, "foo", &[], 0, 0, 0, &[118, 124]);
+        r.define(pair_class, "foo", &[], 0, 0, 0, &[119, 124]);
+        let foo = r.sym("foo");
+        let class_assoc = r.association("Pair", pair_class);
+        r.define(
+            pair_class,
+            "bar",
+            &[foo, class_assoc],
+            0,
+            0,
+            0,
+            &[112, 133, 0, 124],
+        );
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.send(pair, "foo", &[]), Ok(int(2)));
+        assert_eq!(r.send(pair, "bar", &[]), Ok(int(1)));
+        assert_eq!(
+            r.send(pair, "unknown", &[]),
+            Err(RunError::DoesNotUnderstand {
+                selector: "unknown".into(),
+                class: "Pair".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_failed_primitive_runs_the_fallback_and_error_stops_the_image() {
+        let mut r = Run::new();
+        let small_integer = r.t.k.small_integer;
+        let message = r.string("overflow");
+        let error = r.sym("error:");
+        // SmallInteger>>+ aNumber <primitive: 1> ^self error: 'overflow'
+        r.define(
+            small_integer,
+            "+",
+            &[message, error],
+            1,
+            1,
+            1,
+            &[112, 32, 225, 124],
+        );
+        assert_eq!(r.send(int(3), "+", &[int(4)]), Ok(int(7)));
+        let stop = Err(RunError::SmalltalkError {
+            message: "overflow (the last primitive that failed was 1)".into(),
+        });
+        assert_eq!(r.send(int(MAX), "+", &[int(1)]), stop);
+        // The bytecode's fast path gives up at the same place, and sends.
+        assert_eq!(r.run(int(MAX), &[], 0, &[112, 118, 176, 124]), stop);
+        // halt.
+        let pair_class = r.t.pair;
+        let halt = r.sym("halt");
+        r.define(pair_class, "foo", &[halt], 0, 0, 0, &[112, 208, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(
+            r.send(pair, "foo", &[]),
+            Err(RunError::SmalltalkError {
+                message: "halt".into()
+            })
+        );
+    }
+
+    #[test]
+    fn recursion_meets_the_depth_limit() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        let deep = r.sym("deep");
+        r.define(pair_class, "deep", &[deep], 0, 0, 0, &[112, 208, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(
+            r.send(pair, "deep", &[]),
+            Err(RunError::DepthLimit { limit: 1000 })
+        );
+    }
+
+    #[test]
+    fn a_block_returns_from_its_home_and_not_after_it_returned() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let pair_class = r.t.pair;
+        // answer  [^42] value. ^7
+        let code = [137, 117, 200, 164, 3, 32, 124, 125, 201, 135, 33, 124];
+        r.define(pair_class, "answer", &[int(42), int(7)], 0, 0, 0, &code);
+        // escape  ^[^42]
+        let code = [137, 117, 200, 164, 2, 32, 124, 124];
+        r.define(pair_class, "escape", &[int(42)], 0, 0, 0, &code);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.send(pair, "answer", &[]), Ok(int(42)));
+        let block = r.send(pair, "escape", &[]).unwrap();
+        assert_eq!(r.send(block, "value", &[]), Err(RunError::CannotReturn));
+    }
+}

@@ -103,6 +103,7 @@ const MORE_SYMBOLS: &[&str] = &[
     "unknown",
     "escape",
     "sum",
+    "instVarAt:",
 ];
 
 /// The room of each class's method dictionary.
@@ -555,6 +556,12 @@ impl Run {
         self.define(block, "value:", &[bar], 1, 1, 81, &fallback);
         self.define(block, "value:value:", &[bar], 2, 2, 81, &fallback);
         self.define(block, "valueWithArguments:", &[bar], 1, 1, 82, &fallback);
+    }
+
+    /// An Association `key -> value`, as a literal variable or a super send's class.
+    pub(crate) fn association(&mut self, key: &str, value: Value) -> Value {
+        let (class, key) = (self.t.association, self.sym(key));
+        self.instance(class, &[key, value], 1)
     }
 
     /// A private Array of `values`.
