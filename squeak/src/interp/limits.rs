@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use super::parse::ParseError;
 
-/// Limits that stop an image cleanly. Each run of [`Interpreter::evaluate`] or
-/// [`Interpreter::send`] gets the whole budget.
+/// Limits that stop an image cleanly. Each run of
+/// [`Interpreter::evaluate`](super::Interpreter::evaluate) or
+/// [`Interpreter::send`](super::Interpreter::send) gets the whole budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Bytecodes one run may execute.

@@ -1,6 +1,7 @@
 //! A Squeak V3 bytecode interpreter that runs the base image's own CompiledMethods inside one
-//! [`Image`], so that thousands of images can execute Smalltalk over one shared base, each on
-//! its own thread, every store to a base object copied on write for that image alone.
+//! [`Image`](cowheap::Image), so that thousands of images can execute Smalltalk over one
+//! shared base, each on its own thread, every store to a base object copied on write for that
+//! image alone.
 //!
 //! ```no_run
 //! use cowheap_squeak::interp::{Interpreter, Limits, Vm};
@@ -24,28 +25,32 @@
 //! when `thisContext` is pushed (which is also how a block is made: `thisContext blockCopy:`).
 //! Its temporaries then live in the context object, where its blocks share them.
 //!
-//! The files form layers, each listed above the ones it uses. **A file uses only the files
-//! below it**: it imports nothing from, and calls no function of, a file above it or beside
-//! it on its row, so no two files depend on each other. Where a lower layer needs something
-//! done above, it answers what to do instead (a `perform:` answers the method for the send
-//! layer to invoke). The `layering` unit test checks the imports and calls against this
-//! table.
+//! The files form layers. **Each row of this table uses only the rows below it**: a file
+//! imports nothing from, and calls no function of, a file on a row above its own or beside it
+//! on its row, so no two files depend on each other. Where a lower layer needs something done
+//! above, it answers what to do instead: a `perform:` answers the method, which the send
+//! layer invokes; a primitive that needs a context calls `contexts.rs` below it. The
+//! `layering` unit test (`tests/layering.rs`, whose `ROWS` are these rows) checks the imports
+//! and calls against this table.
 //!
 //! | layer | file | what |
 //! |---|---|---|
-//! | API | `mod.rs` | this table; re-exports the API, declares the files, holds no code |
+//! | API | `mod.rs` | this table; declares the files and re-exports the API; holds no code |
 //! | | `batch.rs` | one expression in many images on their own threads ([`run_batch`]) |
-//! | | `interpreter.rs` | [`Vm`] (per base), [`Interpreter`] (per image), which lends a run its `ImageState` |
+//! | | `interpreter.rs` | [`Vm`] (per base), [`Interpreter`] (per image, keeps its `ImageState` between runs) |
 //! | front end | `compile.rs` | compiles a parsed expression into a doit method and runs it |
-//! | dispatch | `execute.rs` | the dispatch loop: one `match` over the V3 bytecodes; the entry points of a run |
-//! | sends | `send.rs` | sends, primitives or activations, `perform:`'s method, returns (local and from a block's home) |
-//! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function); the only place a number is given a primitive |
+//! | dispatch | `execute.rs` | the dispatch loop, one `match` over the V3 bytecodes; the entry points of a run |
+//! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
+//! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
 //! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | contexts | `contexts.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame |
-//! | state | `state.rs` | one run's state (`Exec`, `Frame`), stack, stores, classes, identity, the one depth check, stops |
-//! | tables | `lookup.rs`, `pool.rs` | method lookup and the per-image method cache; the free list of dead contexts |
-//! | base | `method.rs`, `special.rs`, `limits.rs`, `parse.rs` | decoded methods; special objects and selectors; [`Limits`], [`RunError`], [`RunStats`]; the expression grammar |
+//! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
+//! | tables | `pool.rs` | the free list of dead contexts |
+//! | | `lookup.rs` | method lookup and the per-image method cache |
+//! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
+//! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
+//! | | `parse.rs` | the one-line expression grammar |
 //!
 //! The unit tests (`tests/`, and `mod tests` in the files) build a small V3 base of their own
 //! and need no image file.

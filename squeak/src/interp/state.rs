@@ -1,6 +1,7 @@
 //! One run's state, [`Exec`], and the operations every layer above uses: the operand stack,
-//! the frame stack and its one depth check ([`Exec::check_depth`]), stores that keep the method cache and the context pool honest, classes, identity,
-//! the allocation check, and the errors a run stops with.
+//! the frame stack and its one depth check ([`Exec::check_depth`]), stores that keep the
+//! method cache and the context pool honest, classes, identity, the allocation check, and the
+//! errors a run stops with.
 //!
 //! A frame's receiver, arguments and temporaries sit on `stack` from `bp` on, followed by its
 //! operand stack, until the frame is materialized (see `contexts.rs`); from then on its

@@ -4,9 +4,9 @@
 //! looks at the table.
 //!
 //! A `perform:` finds the method, puts the arguments in place and answers [`Prim::Perform`]:
-//! the send layer above invokes it. A Symbol the receiver does not understand is a doesNotUnderstand, as a send is;
-//! anything else as a selector (nil, a String) fails into the image's fallback, which says
-//! what is wrong with it.
+//! the send layer above invokes it. A Symbol the receiver does not understand is a
+//! doesNotUnderstand, as a send is; anything else as a selector (nil, a String) fails into the
+//! image's fallback, which says what is wrong with it.
 
 use super::common::{Call, Prim};
 use crate::interp::limits::RunError;

@@ -237,3 +237,40 @@ fn the_scan_sees_references() {
     assert!(!calls("self.image.class_of(v)", "class_of"));
     assert!(definitions("pub(crate) fn enter_block(&mut self)").contains("enter_block"));
 }
+
+/// The rows of `mod.rs`'s file table, bottom first, as [`ROWS`] names files.
+fn rows_in_the_table() -> Vec<Vec<String>> {
+    let text = include_str!("../mod.rs");
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("//! | ")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(files) = cells.get(2) else { continue };
+        let mut row = Vec::new();
+        for name in files.split('`').skip(1).step_by(2) {
+            let name = name.trim_end_matches(".rs");
+            if let Some(group) = name.strip_prefix("primitives/{") {
+                for f in group.trim_end_matches('}').split(", ") {
+                    row.push(format!("primitives/{f}"));
+                }
+            } else if name == "primitives/mod" {
+                row.push("primitives".to_owned());
+            } else {
+                row.push(name.to_owned());
+            }
+        }
+        if !row.is_empty() {
+            rows.push(row);
+        }
+    }
+    rows.reverse();
+    rows
+}
+
+#[test]
+fn the_table_in_mod_rs_is_these_rows() {
+    let ours: Vec<Vec<String>> = ROWS
+        .iter()
+        .map(|row| row.iter().map(|f| f.to_string()).collect())
+        .collect();
+    assert_eq!(rows_in_the_table(), ours);
+}
