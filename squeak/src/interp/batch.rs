@@ -5,7 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use super::{Limits, RunError, StopKind, Vm};
+use super::interpreter::Vm;
+use super::limits::{Limits, RunError, StopKind};
 use cowheap::BaseHeap;
 
 /// Why a batch could not run to the end. A stop inside an image is not one: it is that

@@ -3,10 +3,11 @@
 //! blocks as `thisContext blockCopy: n` followed by a jump over the block's code, block
 //! arguments as temporaries of the doit (V3 blocks keep theirs in their home context).
 
-use super::execute::{int_in_range, Exec};
+use super::limits::RunError;
+use super::method::Method;
 use super::parse::{Expr, ParseError};
 use super::special::ASSOCIATION_VALUE;
-use super::RunError;
+use super::state::{int_in_range, Exec};
 use cowheap::{Format, Value};
 
 /// A doit method under construction.
@@ -67,7 +68,7 @@ impl Exec<'_> {
         self.image.set_language_format(method, 12)?;
         // Decoded here rather than through the cache: a host that evaluates many expressions
         // would otherwise keep every doit it ever ran.
-        let m = std::rc::Rc::new(super::method::Method::decode(self.image, method)?);
+        let m = std::rc::Rc::new(Method::decode(self.image, method)?);
         let nil = self.sh.nil;
         self.run_method(m, nil)
     }
@@ -265,28 +266,6 @@ impl Exec<'_> {
                 column: 1,
                 message: "strings must be Latin-1".into(),
             })?;
-        let v = self.image.new_bytes(class, &bytes)?;
-        self.image
-            .set_language_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
-        Ok(v)
-    }
-
-    /// A LargePositiveInteger or LargeNegativeInteger: magnitude bytes, least significant
-    /// first, as the image's own LargeInteger code expects.
-    pub(crate) fn large_integer(&mut self, n: i128) -> Result<Value, RunError> {
-        let class = if n < 0 {
-            self.sh.large_negative.ok_or_else(|| {
-                RunError::Unsupported("the image has no LargeNegativeInteger".into())
-            })?
-        } else {
-            self.sh.large_positive
-        };
-        let mut mag = n.unsigned_abs();
-        let mut bytes = Vec::new();
-        while mag != 0 {
-            bytes.push(mag as u8);
-            mag >>= 8;
-        }
         let v = self.image.new_bytes(class, &bytes)?;
         self.image
             .set_language_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;

@@ -10,17 +10,14 @@
 //! and `pc`, as on a real VM, which is how a `^` from a block whose home has returned is
 //! recognised (`cannotReturn:`).
 //!
-//! There is no garbage collector, so a context that nothing can reach any more would stay in
-//! the image's private space until the image ends, and a loop that makes a block on every
-//! iteration would grow without bound. [`ContextPool`] recycles instead: a context that has
-//! not *escaped* dies with the frame that made it and is reused for the next context of its
-//! class and size, so memory follows the live contexts, not the run's length.
+//! Contexts that die with their frame are reused (see `pool.rs`, which keeps the books).
+//!
+//! This layer sits below the primitives: primitives 80-82 (`blockCopy:`, `value`...,
+//! `valueWithArguments:`) check their receiver and arguments and call [`Exec::block_copy`],
+//! [`Exec::block_arg_count`] and [`Exec::enter_block`] here.
 
-use std::collections::HashMap;
-
-use super::execute::{int, Exec, Frame, Prim};
-use super::lookup::BitsBuild;
-use super::RunError;
+use super::limits::RunError;
+use super::state::{int, Exec, Frame};
 use cowheap::{Format, Value};
 
 /// Context fields (MethodContext and BlockContext share the first three).
@@ -36,121 +33,6 @@ pub(crate) const BLOCK_HOME: usize = 5;
 pub(crate) const TEMPS: usize = 6;
 /// V3 format code of contexts: fixed fields plus indexable pointers.
 const CONTEXT_FORMAT: u8 = 3;
-
-/// The contexts of one image that can be reused, and those that will be once their home frame
-/// returns.
-///
-/// A context made here is *tracked* with a depth: the index of the frame whose return ends
-/// it (for a MethodContext its own frame, for a BlockContext the frame that made it, whose
-/// stack it is pushed on). Tracked contexts
-/// keep one invariant: a context of depth `d` is referenced only from the stack slots and
-/// frames at index `d` and above, and from tracked contexts of depth `d` and above. Sends
-/// only move values up the frame stack, so what can break it is a store or a return:
-///
-/// - a store of a tracked context into anything but a tracked context of the same or a
-///   greater depth (an Array, an Association, an older context; a block stored into a
-///   temporary of its own home from inside another block, say),
-/// - a return that hands a tracked context to a frame below its depth,
-/// - a `become:`, which redirects references wholesale.
-///
-/// Any of these is an *escape*, and an escape untracks every context tracked at that moment
-/// (which of them the escaping one can reach is not worth knowing): those stay for the
-/// image's life, as before. When a frame returns, the contexts of its depth are dead by the
-/// invariant and go to the free list. A run that stops with an error
-/// untracks everything too.
-#[derive(Default)]
-pub(crate) struct ContextPool {
-    /// Tracked contexts (reference bits) and their depths.
-    tracked: HashMap<u64, u32, BitsBuild>,
-    /// The tracked contexts of each depth, with their class and size for the free list.
-    by_depth: Vec<Vec<(Value, u64, usize)>>,
-    /// Dead contexts by class and slot count.
-    free: Vec<(u64, usize, Vec<Value>)>,
-    /// Contexts reused instead of allocated (for tests and reports).
-    pub(crate) reused: u64,
-    /// Reuse turned off: every context is allocated and kept.
-    pub(crate) off: bool,
-}
-
-impl ContextPool {
-    /// True if no context is tracked now: the hot paths test this first.
-    #[inline(always)]
-    pub(crate) fn idle(&self) -> bool {
-        self.tracked.is_empty()
-    }
-
-    /// The depth of a tracked context.
-    #[inline]
-    pub(crate) fn depth(&self, v: Value) -> Option<usize> {
-        self.tracked.get(&v.to_bits()).map(|&d| d as usize)
-    }
-
-    /// Called before `v` is stored into `obj`.
-    #[inline]
-    pub(crate) fn note_store(&mut self, obj: Value, v: Value) {
-        if let Some(dv) = self.depth(v) {
-            if self.depth(obj).is_none_or(|d| d < dv) {
-                self.escape_all();
-            }
-        }
-    }
-
-    /// Called before `v` is returned to frame `to` (`None`: out of the run).
-    #[inline]
-    pub(crate) fn note_return(&mut self, v: Value, to: Option<usize>) {
-        if let Some(dv) = self.depth(v) {
-            if to.is_none_or(|t| t < dv) {
-                self.escape_all();
-            }
-        }
-    }
-
-    /// Untracks every context: they stay allocated for the image's life.
-    pub(crate) fn escape_all(&mut self) {
-        if !self.tracked.is_empty() {
-            self.tracked.clear();
-            for list in &mut self.by_depth {
-                list.clear();
-            }
-        }
-    }
-
-    fn track(&mut self, c: Value, class: Value, len: usize, depth: usize) {
-        if self.by_depth.len() <= depth {
-            self.by_depth.resize_with(depth + 1, Vec::new);
-        }
-        self.by_depth[depth].push((c, class.to_bits(), len));
-        self.tracked.insert(c.to_bits(), depth as u32);
-    }
-
-    /// Frame `depth` returned: the contexts of its depth are dead.
-    #[inline]
-    pub(crate) fn release(&mut self, depth: usize) {
-        let Some(list) = self.by_depth.get_mut(depth) else {
-            return;
-        };
-        for (c, class, len) in list.drain(..) {
-            self.tracked.remove(&c.to_bits());
-            match self
-                .free
-                .iter_mut()
-                .find(|(k, n, _)| *k == class && *n == len)
-            {
-                Some((_, _, objects)) => objects.push(c),
-                None => self.free.push((class, len, vec![c])),
-            }
-        }
-    }
-
-    fn take(&mut self, class: Value, len: usize) -> Option<Value> {
-        let class = class.to_bits();
-        let (_, _, objects) = self
-            .free
-            .iter_mut()
-            .find(|(k, n, _)| *k == class && *n == len)?;
-        objects.pop()
-    }
-}
 
 impl Exec<'_> {
     /// A context of `class` with `slots`, reused from the pool if one of its size is free,
@@ -236,23 +118,37 @@ impl Exec<'_> {
         self.store(c, PC, nil)
     }
 
-    /// Primitive 80, `blockCopy:`: a BlockContext whose home is the receiver's home and whose
-    /// code starts after the jump that follows this send.
-    pub(crate) fn prim_block_copy(&mut self, ri: usize) -> Result<Prim, RunError> {
-        let rcvr = self.stack[ri];
-        let Some(nargs) = self.stack[ri + 1].as_small_int() else {
-            return Ok(Prim::Fail);
-        };
+    /// True for a BlockContext.
+    #[inline(always)]
+    pub(crate) fn is_block(&mut self, v: Value) -> Result<bool, RunError> {
+        Ok(v.is_object() && self.class_of(v)? == self.sh.block_context)
+    }
+
+    /// The argument count a BlockContext was made for (`None` if its field is not a
+    /// SmallInteger).
+    #[inline(always)]
+    pub(crate) fn block_arg_count(&mut self, block: Value) -> Result<Option<i64>, RunError> {
+        Ok(self.image.read(block, BLOCK_NARGS)?.as_small_int())
+    }
+
+    /// `rcvr blockCopy: nargs` in the top frame: a BlockContext whose home is the receiver's
+    /// home (a MethodContext is its own) and whose code starts after the jump that follows
+    /// this send. `None` if the receiver is not a context, or there is no frame.
+    pub(crate) fn block_copy(
+        &mut self,
+        rcvr: Value,
+        nargs: i64,
+    ) -> Result<Option<Value>, RunError> {
         let class = self.class_of(rcvr)?;
         let home = if class == self.sh.block_context {
             self.image.read(rcvr, BLOCK_HOME)?
         } else if class == self.sh.method_context {
             rcvr
         } else {
-            return Ok(Prim::Fail);
+            return Ok(None);
         };
         let Some(f) = self.frames.last() else {
-            return Ok(Prim::Fail);
+            return Ok(None);
         };
         let start = match f.method.code.get(f.pc) {
             Some(144..=151) => f.pc + 1,
@@ -276,23 +172,19 @@ impl Exec<'_> {
         let depth = self.frames.len() - 1;
         let block = self.new_context(self.sh.block_context, &slots, Some(depth))?;
         self.check_allocation()?;
-        Ok(Prim::Answer(block))
+        Ok(Some(block))
     }
 
-    /// Primitive 81, `value`, `value:`...: runs the block in a new frame whose temporaries
-    /// are its home's. The arguments stay on the frame's stack, where the block's first
-    /// bytecodes pop them into the home's temporaries.
-    pub(crate) fn prim_value(&mut self, ri: usize, nargs: usize) -> Result<Prim, RunError> {
-        let block = self.stack[ri];
-        if !block.is_object() || self.class_of(block)? != self.sh.block_context {
-            return Ok(Prim::Fail);
-        }
-        if self.image.read(block, BLOCK_NARGS)?.as_small_int() != Some(nargs as i64) {
-            return Ok(Prim::Fail);
-        }
+    /// Runs the BlockContext `block` (at stack index `ri`, its arguments above it) in a new
+    /// frame whose temporaries are its home's. The arguments stay on the frame's stack, where
+    /// the block's first bytecodes pop them into the home's temporaries. `false` (nothing
+    /// done) if its home is not a context. Inlined into primitive 81, the hot path of every
+    /// block loop.
+    #[inline(always)]
+    pub(crate) fn enter_block(&mut self, block: Value, ri: usize) -> Result<bool, RunError> {
         let home = self.image.read(block, BLOCK_HOME)?;
         if !home.is_object() || self.image.format_of(home)? != Format::Pointers {
-            return Ok(Prim::Fail);
+            return Ok(false);
         }
         let method = self.image.read(home, METHOD)?;
         let m = self.cache.method(self.image, self.sh, method)?;
@@ -301,11 +193,7 @@ impl Exec<'_> {
         let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {
             RunError::Malformed("a block's start pc is outside its method".into())
         })?;
-        if self.frames.len() >= self.limits.depth {
-            return Err(RunError::DepthLimit {
-                limit: self.limits.depth,
-            });
-        }
+        self.check_depth()?;
         self.frames.push(Frame {
             method: m,
             pc,
@@ -314,32 +202,99 @@ impl Exec<'_> {
             ctx: Some(home),
             block: Some(block),
         });
-        Ok(Prim::Switched)
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::limits::Limits;
+    use crate::interp::tests::{int, Run};
+
+    #[test]
+    fn this_context_is_a_method_context_of_the_frame() {
+        let mut r = Run::new();
+        let (object, pair_class, nil) = (r.t.k.object, r.t.pair, r.nil());
+        let bar = r.sym("bar");
+        r.define(object, "instVarAt:", &[bar], 1, 1, 73, &[32, 124]);
+        let iva = r.sym("instVarAt:");
+        // answer  ^thisContext instVarAt: 1   (its sender, the caller's context)
+        r.define(pair_class, "answer", &[iva], 0, 0, 0, &[137, 118, 224, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        let answer = r.sym("answer");
+        let doit = r.method(&[answer], 0, 0, 0, &[112, 208, 124]);
+        let sender = r.interp.run_method(&mut r.image, doit, pair).unwrap();
+        assert_eq!(r.image.class_of(sender).unwrap(), r.t.method_context);
+        assert_eq!(r.image.read(sender, METHOD).unwrap(), doit);
+        assert_eq!(r.image.read(sender, RECEIVER).unwrap(), pair);
+        // It returned since: a returned context has no sender and no pc.
+        assert_eq!(r.image.read(sender, SENDER).unwrap(), nil);
+        assert_eq!(r.image.read(sender, PC).unwrap(), nil);
     }
 
-    /// Primitive 82, `valueWithArguments: anArray`: `value:`... with the Array's elements.
-    pub(crate) fn prim_value_with_arguments(&mut self, ri: usize) -> Result<Prim, RunError> {
-        let (block, args) = (self.stack[ri], self.stack[ri + 1]);
-        if !args.is_object()
-            || self.class_of(args)? != self.sh.array
-            || !block.is_object()
-            || self.class_of(block)? != self.sh.block_context
-        {
-            return Ok(Prim::Fail);
-        }
-        let n = self.image.size_of(args)?;
-        if self.image.read(block, BLOCK_NARGS)?.as_small_int() != Some(n as i64) {
-            return Ok(Prim::Fail);
-        }
-        self.spread_arguments(ri, args, n)?;
-        match self.prim_value(ri, n)? {
-            Prim::Fail => {
-                // Leave the stack as it was found.
-                self.stack.truncate(ri + 1);
-                self.stack.push(args);
-                Ok(Prim::Fail)
-            }
-            done => Ok(done),
-        }
+    #[test]
+    fn a_block_context_names_its_home_and_shares_its_temporaries() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let nil = r.nil();
+        // ^[nil]
+        let block = r
+            .run(nil, &[], 0, &[137, 117, 200, 164, 2, 115, 125, 124])
+            .unwrap();
+        assert_eq!(r.image.class_of(block).unwrap(), r.t.block_context);
+        assert_eq!(r.image.read(block, BLOCK_NARGS).unwrap(), int(0));
+        let home = r.image.read(block, BLOCK_HOME).unwrap();
+        assert_eq!(r.image.class_of(home).unwrap(), r.t.method_context);
+        // | t | [:x | t := x] value: 5. ^t
+        let code = [
+            137, 118, 200, 164, 5, 105, 17, 129, 64, 125, 32, 202, 135, 16, 124,
+        ];
+        assert_eq!(r.run(nil, &[int(5)], 2, &code), Ok(int(5)));
+    }
+
+    #[test]
+    fn contexts_that_died_with_their_frame_are_reused() {
+        let run = |reuse: bool| {
+            let mut r = Run::new();
+            r.install_blocks();
+            r.interp.set_context_reuse(reuse);
+            let pair_class = r.t.pair;
+            // foo  ^[nil] value
+            let code = [137, 117, 200, 164, 2, 115, 125, 201, 124];
+            r.define(pair_class, "foo", &[], 0, 0, 0, &code);
+            r.interp.set_context_reuse(reuse);
+            let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+            let foo = r.sym("foo");
+            // 50 timesRepeat: [self foo]
+            let code = [
+                117, 104, 16, 32, 178, 172, 9, 112, 209, 135, 16, 118, 176, 104, 163, 242, 16, 124,
+            ];
+            assert_eq!(r.run(pair, &[int(50), foo], 1, &code), Ok(int(50)));
+            (r.interp.contexts_reused(), r.image.stats().private_bytes)
+        };
+        let (reused, small) = run(true);
+        let (none, large) = run(false);
+        // Each call's MethodContext and BlockContext, after the first call's.
+        assert_eq!(reused, 2 * 49);
+        assert_eq!(none, 0);
+        assert!(small < large, "{small} < {large}");
+    }
+
+    #[test]
+    fn a_block_frame_meets_the_depth_limit() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let nil = r.nil();
+        let code = [137, 117, 200, 164, 2, 118, 125, 201, 124];
+        assert_eq!(r.run(nil, &[], 0, &code), Ok(int(1)));
+        r.set_limits(Limits {
+            depth: 1,
+            ..Limits::default()
+        });
+        assert_eq!(
+            r.run(nil, &[], 0, &code),
+            Err(RunError::DepthLimit { limit: 1 })
+        );
     }
 }

@@ -1,132 +1,21 @@
-//! The dispatch loop: one `match` over the V3 bytecode set, with native frames on a Rust stack.
-//!
-//! A frame's receiver, arguments and temporaries sit on `stack` from `bp` on, followed by its
-//! operand stack, until the frame is materialized (see `contexts.rs`); from then on its
-//! temporaries live in the context object (`ctx`), which its blocks share. A block frame's
-//! temporaries are always its home context's.
+//! The dispatch loop: one `match` over the V3 bytecode set, with native frames on a Rust
+//! stack (see `state.rs`), and the entry points that start a run. The top of the
+//! interpreter's layers: it calls the sends (`send.rs`), the contexts (`thisContext`), and the
+//! primitive table's SmallInteger functions for its arithmetic and comparison fast paths;
+//! nothing below calls it.
 
 use std::rc::Rc;
 
-use super::contexts::ContextPool;
-use super::lookup::MethodCache;
+use super::contexts::TEMPS;
+use super::limits::RunError;
 use super::method::Method;
-use super::special::{Shared, ASSOCIATION_VALUE};
-use super::{Limits, RunError, RunStats};
-use cowheap::{Image, Value};
+use super::primitives::{arithmetic, comparison};
+use super::send::Flow;
+use super::special::ASSOCIATION_VALUE;
+use super::state::{int, underflow, Exec};
+use cowheap::Value;
 
-/// One activation.
-pub(crate) struct Frame {
-    pub(crate) method: Rc<Method>,
-    /// The index of the next bytecode (saved when the frame sends).
-    pub(crate) pc: usize,
-    /// Stack index of the receiver (method frames) or the BlockContext (block frames); the
-    /// frame's arguments and, while it has no context, its temporaries follow.
-    pub(crate) bp: usize,
-    pub(crate) receiver: Value,
-    /// The context object that holds this frame's temporaries, once there is one.
-    pub(crate) ctx: Option<Value>,
-    /// For block frames: the BlockContext being run.
-    pub(crate) block: Option<Value>,
-}
-
-/// What a send did to the frame stack.
-pub(crate) enum Flow {
-    /// A primitive answered; the same frame goes on.
-    Same,
-    /// A frame was pushed or popped.
-    Switched,
-}
-
-/// What a primitive did.
-pub(crate) enum Prim {
-    Fail,
-    Answer(Value),
-    Switched,
-}
-
-/// The smallest and largest SmallInteger of a 32-bit image.
-pub(crate) const MIN_INT: i64 = -(1 << 30);
-pub(crate) const MAX_INT: i64 = (1 << 30) - 1;
-
-/// A SmallInteger the caller knows to be in the 31-bit range.
-#[inline(always)]
-pub(crate) fn int(i: i64) -> Value {
-    debug_assert!((MIN_INT..=MAX_INT).contains(&i));
-    Value::small_int_wrapping(i)
-}
-
-/// A SmallInteger if `i` fits the image's 31 bits.
-#[inline(always)]
-pub(crate) fn int_in_range(i: i64) -> Option<Value> {
-    (MIN_INT..=MAX_INT).contains(&i).then(|| int(i))
-}
-
-/// One run's state: borrowed from the [`Interpreter`](super::Interpreter) and its image.
-pub(crate) struct Exec<'a> {
-    pub(crate) image: &'a mut Image,
-    pub(crate) sh: &'a Shared,
-    pub(crate) cache: &'a mut MethodCache,
-    pub(crate) pool: &'a mut ContextPool,
-    pub(crate) stack: Vec<Value>,
-    pub(crate) frames: Vec<Frame>,
-    pub(crate) limits: Limits,
-    stats: &'a mut RunStats,
-    pub(crate) bytecodes: u64,
-    pub(crate) sends: u64,
-    pub(crate) image_number: i64,
-    /// The number of the last primitive that failed, for the report when the fallback code
-    /// ends in `error:`.
-    pub(crate) last_failed_primitive: u16,
-    home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
-}
-
-impl<'a> Exec<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        image: &'a mut Image,
-        sh: &'a Shared,
-        cache: &'a mut MethodCache,
-        pool: &'a mut ContextPool,
-        mut stack: Vec<Value>,
-        mut frames: Vec<Frame>,
-        limits: Limits,
-        stats: &'a mut RunStats,
-        image_number: i64,
-        home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
-    ) -> Exec<'a> {
-        stack.clear();
-        frames.clear();
-        Exec {
-            image,
-            sh,
-            cache,
-            pool,
-            stack,
-            frames,
-            limits,
-            stats,
-            bytecodes: 0,
-            sends: 0,
-            image_number,
-            last_failed_primitive: 0,
-            home,
-        }
-    }
-
-    /// Records the run's counts and gives the stacks back for the next run.
-    pub(crate) fn finish<T>(mut self, r: Result<T, RunError>) -> Result<T, RunError> {
-        self.stats.bytecodes = self.bytecodes;
-        self.stats.sends = self.sends;
-        // After a stop, the frames never returned: what they made stays (a successful run
-        // has returned every frame, and tracks nothing any more).
-        self.pool.escape_all();
-        self.stack.clear();
-        self.frames.clear();
-        *self.home.0 = std::mem::take(&mut self.stack);
-        *self.home.1 = std::mem::take(&mut self.frames);
-        r
-    }
-
+impl Exec<'_> {
     /// Sends `selector` to `receiver` from outside any frame and runs until it answers.
     pub(crate) fn send_top(
         &mut self,
@@ -168,44 +57,13 @@ impl<'a> Exec<'a> {
         self.run_method(m, receiver)
     }
 
-    #[inline(always)]
-    pub(crate) fn pop(&mut self) -> Result<Value, RunError> {
-        self.stack.pop().ok_or_else(underflow)
-    }
-
-    #[inline(always)]
-    fn top(&self) -> Result<Value, RunError> {
-        self.stack.last().copied().ok_or_else(underflow)
-    }
-
-    #[inline(always)]
-    pub(crate) fn boolean(&self, b: bool) -> Value {
-        if b {
-            self.sh.true_object
-        } else {
-            self.sh.false_object
-        }
-    }
-
-    /// The class of any value: SmallIntegers' from the special objects.
-    #[inline]
-    pub(crate) fn class_of(&mut self, v: Value) -> Result<Value, RunError> {
-        if v.as_small_int().is_some() {
-            Ok(self.sh.small_integer)
-        } else if v.is_object() {
-            Ok(self.image.class_of(v)?)
-        } else {
-            Ok(self.sh.character)
-        }
-    }
-
     #[inline]
     fn temp(&mut self, ctx: Option<Value>, tbase: usize, i: usize) -> Result<Value, RunError> {
         match ctx {
             None => self.stack.get(tbase + i).copied().ok_or_else(underflow),
-            Some(c) => match self.image.private_field(c, super::contexts::TEMPS + i) {
+            Some(c) => match self.image.private_field(c, TEMPS + i) {
                 Some(v) => Ok(v),
-                None => Ok(self.image.read(c, super::contexts::TEMPS + i)?),
+                None => Ok(self.image.read(c, TEMPS + i)?),
             },
         }
     }
@@ -223,25 +81,8 @@ impl<'a> Exec<'a> {
                 *self.stack.get_mut(tbase + i).ok_or_else(underflow)? = v;
                 Ok(())
             }
-            Some(c) => self.store(c, super::contexts::TEMPS + i, v),
+            Some(c) => self.store(c, TEMPS + i, v),
         }
-    }
-
-    /// Stores into a pointers object (or a method's literal), keeping the method cache honest.
-    #[inline]
-    pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
-        if v.is_object() && !self.pool.idle() {
-            self.pool.note_store(obj, v);
-        }
-        // This image's own objects (contexts, new objects, copies) are their own canonical
-        // reference: store in place unless the cache watches them.
-        if !self.cache.watches(obj) && self.image.set_private_field(obj, index, v) {
-            return Ok(());
-        }
-        let obj = self.image.canonical(obj)?;
-        self.cache.before_store(obj);
-        self.image.write(obj, index, v)?;
-        Ok(())
     }
 
     #[inline(always)]
@@ -295,8 +136,7 @@ impl<'a> Exec<'a> {
                             self.stack[n - 2].as_small_int(),
                             self.stack[n - 1].as_small_int(),
                         ) {
-                            #[allow(clippy::redundant_closure_call)]
-                            if let Some(r) = ($op)(self, a, b) {
+                            if let Some(r) = $op(self.sh, a, b) {
                                 self.stack.truncate(n - 2);
                                 self.stack.push(r);
                                 self.sends += 1;
@@ -499,30 +339,21 @@ impl<'a> Exec<'a> {
                             pc += (b as usize & 3) * 256 + ext;
                         }
                     }
-                    176 => arith!(0, |_: &mut Self, a: i64, b: i64| int_in_range(a + b)),
-                    177 => arith!(1, |_: &mut Self, a: i64, b: i64| int_in_range(a - b)),
-                    178 => arith!(2, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a < b))),
-                    179 => arith!(3, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a > b))),
-                    180 => arith!(4, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a <= b))),
-                    181 => arith!(5, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a >= b))),
-                    182 => arith!(6, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a == b))),
-                    183 => arith!(7, |s: &mut Self, a: i64, b: i64| Some(s.boolean(a != b))),
-                    184 => arith!(8, |_: &mut Self, a: i64, b: i64| int_in_range(a * b)),
-                    185 => arith!(9, |_: &mut Self, a: i64, b: i64| {
-                        (b != 0 && a % b == 0)
-                            .then(|| int_in_range(a / b))
-                            .flatten()
-                    }),
-                    186 => arith!(10, |_: &mut Self, a: i64, b: i64| primitives::floor_mod(
-                        a, b
-                    )),
-                    187 => arith!(11, |_: &mut Self, _a: i64, _b: i64| None::<Value>),
-                    188 => arith!(12, |_: &mut Self, a: i64, b: i64| primitives::shift(a, b)),
-                    189 => arith!(13, |_: &mut Self, a: i64, b: i64| primitives::floor_div(
-                        a, b
-                    )),
-                    190 => arith!(14, |_: &mut Self, a: i64, b: i64| Some(int(a & b))),
-                    191 => arith!(15, |_: &mut Self, a: i64, b: i64| Some(int(a | b))),
+                    176 => arith!(0, arithmetic::add),
+                    177 => arith!(1, arithmetic::subtract),
+                    178 => arith!(2, comparison::less),
+                    179 => arith!(3, comparison::greater),
+                    180 => arith!(4, comparison::less_or_equal),
+                    181 => arith!(5, comparison::greater_or_equal),
+                    182 => arith!(6, comparison::equal),
+                    183 => arith!(7, comparison::not_equal),
+                    184 => arith!(8, arithmetic::multiply),
+                    185 => arith!(9, arithmetic::divide),
+                    186 => arith!(10, arithmetic::modulo),
+                    188 => arith!(12, arithmetic::bit_shift),
+                    189 => arith!(13, arithmetic::floor_divide),
+                    190 => arith!(14, arithmetic::bit_and),
+                    191 => arith!(15, arithmetic::bit_or),
                     198 => {
                         let b2 = self.pop()?;
                         let a = self.pop()?;
@@ -536,8 +367,8 @@ impl<'a> Exec<'a> {
                         self.stack.push(c);
                         self.sends += 1;
                     }
-                    192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
-                    | 207 => {
+                    187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205
+                    | 206 | 207 => {
                         let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
                         send!(sel, nargs, None)
                     }
@@ -573,18 +404,6 @@ impl<'a> Exec<'a> {
             })
         }
     }
-
-    /// `==`: the same object as this image sees it (a base object and its copy are one).
-    #[inline]
-    pub(crate) fn identical(&mut self, a: Value, b: Value) -> Result<bool, RunError> {
-        Ok(a == b || (a.is_object() && b.is_object() && self.image.identical(a, b)?))
-    }
-}
-
-use super::primitives;
-
-pub(crate) fn underflow() -> RunError {
-    RunError::Malformed("the operand stack underflowed".into())
 }
 
 fn truncated() -> RunError {
@@ -593,4 +412,157 @@ fn truncated() -> RunError {
 
 fn bad_jump() -> RunError {
     RunError::Malformed("a jump before the start of its method".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::RunError;
+    use crate::interp::tests::{int, Run};
+
+    #[test]
+    fn pushes_and_stores_of_each_kind() {
+        let mut r = Run::new();
+        let (class, nil) = (r.t.row, r.nil());
+        let row = r.instance(class, &[nil; 20], 3);
+        // Receiver variables: 96-103 pop into, 0-15 push.
+        assert_eq!(r.run(row, &[int(5)], 0, &[32, 99, 3, 124]), Ok(int(5)));
+        assert_eq!(r.image.read(row, 3).unwrap(), int(5));
+        // Temporaries: 104-111 pop into, 16-31 push.
+        assert_eq!(r.run(nil, &[int(6)], 8, &[32, 110, 22, 124]), Ok(int(6)));
+        // Literal constants (32-63) and literal variables (64-95).
+        let assoc = r.association("foo", int(77));
+        assert_eq!(r.run(nil, &[int(1), assoc], 0, &[65, 124]), Ok(int(77)));
+        assert_eq!(r.run(nil, &[int(1), assoc], 0, &[33, 124]), Ok(assoc));
+        // Constants: self, true, false, nil, -1, 0, 1, 2.
+        let want = [row, r.boolean(true), r.boolean(false), nil];
+        for (k, v) in want.into_iter().enumerate() {
+            assert_eq!(r.run(row, &[], 0, &[112 + k as u8, 124]), Ok(v));
+        }
+        for k in 0..4u8 {
+            assert_eq!(r.run(nil, &[], 0, &[116 + k, 124]), Ok(int(k as i64 - 1)));
+        }
+        // 135 pop, 136 dup.
+        assert_eq!(r.run(nil, &[], 0, &[118, 119, 135, 124]), Ok(int(1)));
+        assert_eq!(r.run(nil, &[], 0, &[119, 136, 176, 124]), Ok(int(4)));
+        // 128 extended push, 129 store, 130 pop and store, of each kind.
+        assert_eq!(r.run(row, &[], 0, &[128, 3, 124]), Ok(int(5)));
+        assert_eq!(
+            r.run(row, &[int(8)], 0, &[32, 130, 17, 128, 17, 124]),
+            Ok(int(8))
+        );
+        assert_eq!(
+            r.run(nil, &[int(9)], 20, &[32, 129, 0x40 | 19, 124]),
+            Ok(int(9))
+        );
+        assert_eq!(
+            r.run(nil, &[int(9)], 20, &[32, 130, 0x53, 128, 0x53, 124]),
+            Ok(int(9))
+        );
+        assert_eq!(
+            r.run(nil, &[int(3), int(4)], 0, &[128, 0x81, 124]),
+            Ok(int(4))
+        );
+        assert_eq!(
+            r.run(nil, &[assoc], 0, &[119, 129, 0xC0, 128, 0xC0, 124]),
+            Ok(int(2))
+        );
+        assert_eq!(r.image.read(assoc, 1).unwrap(), int(2));
+        // A store into a literal constant makes no sense.
+        assert!(matches!(
+            r.run(nil, &[int(1)], 0, &[119, 129, 0x80, 124]),
+            Err(RunError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn jumps_conditional_jumps_and_a_loop() {
+        let mut r = Run::new();
+        let nil = r.nil();
+        // 152-159: jump if false, short.
+        assert_eq!(
+            r.run(nil, &[], 0, &[113, 153, 119, 124, 118, 124]),
+            Ok(int(2))
+        );
+        assert_eq!(
+            r.run(nil, &[], 0, &[114, 153, 119, 124, 118, 124]),
+            Ok(int(1))
+        );
+        // 144-151: jump, short.
+        assert_eq!(r.run(nil, &[], 0, &[145, 119, 124, 118, 124]), Ok(int(1)));
+        // 168-171 jump if true, 172-175 jump if false, long.
+        assert_eq!(
+            r.run(nil, &[], 0, &[113, 168, 2, 119, 124, 118, 124]),
+            Ok(int(1))
+        );
+        assert_eq!(
+            r.run(nil, &[], 0, &[113, 172, 2, 119, 124, 118, 124]),
+            Ok(int(2))
+        );
+        // A loop with a long jump back: the sum of 1 to 10.
+        let code = [
+            117, 104, 118, 105, // sum := 0. i := 1.
+            17, 32, 180, 172, 10, // i <= 10 ifFalse: [jump to the end]
+            16, 17, 176, 104, // sum := sum + i.
+            17, 118, 176, 105, // i := i + 1.
+            163, 241, // back to the test
+            16, 124, // ^sum
+        ];
+        assert_eq!(r.run(nil, &[int(10)], 2, &code), Ok(int(55)));
+        assert_eq!(r.interp.stats().bytecodes, 4 + 10 * 13 + 4 + 2);
+        // Something other than a Boolean.
+        assert_eq!(
+            r.run(nil, &[], 0, &[112, 152, 124]),
+            Err(RunError::MustBeBoolean {
+                class: "UndefinedObject".into()
+            })
+        );
+    }
+
+    #[test]
+    fn sends_of_every_form() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        r.define(pair_class, "foo", &[int(5)], 0, 0, 0, &[32, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        let foo = r.sym("foo");
+        for code in [
+            &[112, 208, 124][..],
+            &[112, 131, 0, 124],
+            &[112, 134, 0, 124],
+            &[112, 132, 0, 0, 124],
+        ] {
+            assert_eq!(r.run(pair, &[foo], 0, code), Ok(int(5)), "{code:?}");
+            assert_eq!(r.interp.stats().sends, 1);
+        }
+        // 199: class, inline.
+        assert_eq!(r.run(pair, &[], 0, &[112, 199, 124]), Ok(pair_class));
+        // 132's other operations: push, store and pop into a receiver variable.
+        assert_eq!(
+            r.run(pair, &[int(9)], 0, &[32, 132, 0xC0, 1, 132, 0x40, 1, 124]),
+            Ok(int(9))
+        );
+        assert_eq!(r.image.read(pair, 1).unwrap(), int(9));
+    }
+
+    #[test]
+    fn limits_and_bytecodes_outside_the_set_stop_the_image() {
+        let mut r = Run::new();
+        let nil = r.nil();
+        assert_eq!(
+            r.run(nil, &[], 0, &[163, 254]),
+            Err(RunError::BytecodeLimit { limit: 100_000 })
+        );
+        for b in [126u8, 127, 138, 139, 140, 141, 142, 143] {
+            assert!(matches!(
+                r.run(nil, &[], 0, &[b, 124]),
+                Err(RunError::Unimplemented(_))
+            ));
+        }
+        for code in [&[112][..], &[135, 124], &[33, 124], &[160, 0, 124], &[128]] {
+            assert!(
+                matches!(r.run(nil, &[], 0, code), Err(RunError::Malformed(_))),
+                "{code:?}"
+            );
+        }
+    }
 }

@@ -12,11 +12,11 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use super::limits::RunError;
 use super::method::Method;
 use super::special::{
     Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
 };
-use super::RunError;
 use cowheap::{Image, Value};
 
 const CACHE_SIZE: usize = 1024;

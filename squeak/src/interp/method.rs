@@ -1,7 +1,7 @@
 //! CompiledMethods decoded once into Rust vectors, so that the dispatch loop indexes a `Vec<u8>`
 //! and a `Vec<Value>` instead of going through the heap for every bytecode and literal.
 
-use super::RunError;
+use super::limits::RunError;
 use cowheap::{Format, Image, Value};
 
 /// A V3 CompiledMethod, decoded.

@@ -1,14 +1,24 @@
 //! Sends, activations and returns: what a send bytecode does after the dispatch loop has
-//! named the selector, and how a frame gives its answer back. Also the image's way out when
-//! a method would open a debugger, and the class names that reports use.
+//! named the selector (look the method up, run its primitive from the table, else push its
+//! frame), and how a frame gives its answer back. A `perform:` comes back from the table as
+//! [`Prim::Perform`] and is invoked here, so that the primitives below never call a send.
 
 use std::rc::Rc;
 
-use super::execute::{int, underflow, Exec, Flow, Frame, Prim};
+use super::limits::RunError;
 use super::method::Method;
-use super::special::ASSOCIATION_VALUE;
-use super::RunError;
-use cowheap::{Image, Value};
+use super::primitives::{self, control, Prim};
+use super::special::{ASSOCIATION_VALUE, CLASS_SUPERCLASS};
+use super::state::{underflow, Exec, Frame};
+use cowheap::Value;
+
+/// What a send did to the frame stack.
+pub(crate) enum Flow {
+    /// A primitive answered; the same frame goes on.
+    Same,
+    /// A frame was pushed or popped.
+    Switched,
+}
 
 impl Exec<'_> {
     /// Where a super send in `m` starts looking: the superclass of the class in the method's
@@ -18,7 +28,7 @@ impl Exec<'_> {
             RunError::Malformed("a super send in a method without literals".into())
         })?;
         let class = self.image.read(assoc, ASSOCIATION_VALUE)?;
-        Ok(self.image.read(class, super::special::CLASS_SUPERCLASS)?)
+        Ok(self.image.read(class, CLASS_SUPERCLASS)?)
     }
 
     /// Sends `selector` to the receiver under its `nargs` arguments on the stack.
@@ -46,18 +56,6 @@ impl Exec<'_> {
         self.invoke(m, ri, nargs)
     }
 
-    pub(crate) fn dnu(&mut self, selector: Value, receiver: Value) -> RunError {
-        let selector = self
-            .image
-            .bytes(selector)
-            .map(|b| b.into_iter().map(char::from).collect())
-            .unwrap_or_else(|_| format!("{selector:?}"));
-        RunError::DoesNotUnderstand {
-            selector,
-            class: self.class_name_of(receiver),
-        }
-    }
-
     /// Runs a looked-up method: its primitive if it has one and that succeeds, else its code.
     #[inline(always)]
     pub(crate) fn invoke(
@@ -73,19 +71,9 @@ impl Exec<'_> {
             )));
         }
         if m.primitive != 0 {
-            let receiver = self.stack[ri];
-            let quick = match m.primitive {
-                256 => Some(receiver),
-                257 => Some(self.sh.true_object),
-                258 => Some(self.sh.false_object),
-                259 => Some(self.sh.nil),
-                260..=263 => Some(int(m.primitive as i64 - 261)),
-                264..=519 => Some(self.image.read(receiver, m.primitive as usize - 264)?),
-                _ => None,
-            };
-            let answer = match quick {
+            let answer = match control::quick_return(self, m.primitive, ri)? {
                 Some(v) => Prim::Answer(v),
-                None => self.primitive(m.primitive, ri, nargs)?,
+                None => primitives::primitive(self, m.primitive, ri, nargs)?,
             };
             match answer {
                 Prim::Answer(v) => {
@@ -94,6 +82,7 @@ impl Exec<'_> {
                     return Ok(Flow::Same);
                 }
                 Prim::Switched => return Ok(Flow::Switched),
+                Prim::Perform(performed, n) => return self.invoke_performed(performed, ri, n),
                 Prim::Fail => self.last_failed_primitive = m.primitive,
             }
         }
@@ -104,30 +93,22 @@ impl Exec<'_> {
         Ok(Flow::Switched)
     }
 
-    pub(crate) fn smalltalk_error(&mut self, ri: usize, arg: Option<usize>) -> RunError {
-        let message = if let Some(&arg) = arg.and_then(|k| self.stack.get(ri + 1 + k)) {
-            match self.image.bytes(arg) {
-                Ok(b) => b.into_iter().map(char::from).collect(),
-                Err(_) => format!("{arg:?}"),
-            }
-        } else {
-            "halt".to_owned()
-        };
-        let message = match self.last_failed_primitive {
-            0 => message,
-            p => format!("{message} (the last primitive that failed was {p})"),
-        };
-        RunError::SmalltalkError { message }
+    /// Invokes the method a `perform:` found, its receiver at `ri` and its arguments in
+    /// place: out of line, so that the send's own path stays as it was.
+    #[inline(never)]
+    fn invoke_performed(
+        &mut self,
+        m: Rc<Method>,
+        ri: usize,
+        nargs: usize,
+    ) -> Result<Flow, RunError> {
+        self.invoke(m, ri, nargs)
     }
 
     /// Pushes a frame for `m` with its receiver at stack index `ri` and its arguments above.
     #[inline(always)]
     pub(crate) fn activate(&mut self, m: Rc<Method>, ri: usize) -> Result<(), RunError> {
-        if self.frames.len() >= self.limits.depth {
-            return Err(RunError::DepthLimit {
-                limit: self.limits.depth,
-            });
-        }
+        self.check_depth()?;
         let extra = m.num_temps - m.num_args;
         let nil = self.sh.nil;
         self.stack.extend(std::iter::repeat_n(nil, extra));
@@ -178,42 +159,145 @@ impl Exec<'_> {
             .find(|&i| self.frames[i].block.is_none() && self.frames[i].ctx == home)
             .ok_or(RunError::CannotReturn)
     }
+}
 
-    /// The class name of an object, for reports.
-    pub(crate) fn class_name_of(&mut self, v: Value) -> String {
-        match self.class_of(v) {
-            Ok(c) => self.class_name(c),
-            Err(e) => format!("<{e}>"),
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::RunError;
+    use crate::interp::tests::{int, Run};
+
+    const MAX: i64 = (1 << 30) - 1;
+
+    #[test]
+    fn a_send_binds_arguments_and_nils_the_temporaries() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        // with: a with: b  | t |  t := a - b. ^t
+        r.define(
+            pair_class,
+            "with:with:",
+            &[],
+            3,
+            2,
+            0,
+            &[16, 17, 177, 106, 18, 124],
+        );
+        // answer  | t |  ^t
+        r.define(pair_class, "answer", &[], 1, 0, 0, &[16, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        let ww = r.sym("with:with:");
+        assert_eq!(
+            r.run(pair, &[int(10), int(3), ww], 0, &[112, 32, 33, 242, 124]),
+            Ok(int(7))
+        );
+        assert_eq!(r.send(pair, "with:with:", &[int(1), int(5)]), Ok(int(-4)));
+        assert_eq!(r.send(pair, "answer", &[]), Ok(r.nil()));
+        // The returns: self, true, false, nil.
+        let returns = [(120, pair), (121, r.boolean(true)), (122, r.boolean(false))];
+        for (b, want) in returns {
+            r.define(pair_class, "foo", &[], 0, 0, 0, &[b]);
+            assert_eq!(r.send(pair, "foo", &[]), Ok(want));
         }
+        // A method sent with the wrong number of arguments makes no sense.
+        r.define(pair_class, "foo", &[], 1, 1, 0, &[120]);
+        assert!(matches!(
+            r.send(pair, "foo", &[]),
+            Err(RunError::Malformed(_))
+        ));
     }
 
-    pub(crate) fn class_name(&mut self, class: Value) -> String {
-        let name = |image: &mut Image, c: Value, slot: usize| -> Option<String> {
-            let n = image.read(c, slot).ok()?;
-            let b = image.bytes(n).ok()?;
-            Some(b.into_iter().map(char::from).collect())
-        };
-        if let Some(n) = name(self.image, class, self.sh.class_name_slot) {
-            return n;
-        }
-        if let Ok(this) = self.image.read(class, self.sh.this_class_slot) {
-            if let Some(n) = name(self.image, this, self.sh.class_name_slot) {
-                return n + " class";
-            }
-        }
-        format!("{class:?}")
-    }
-
-    /// Stops the image if its private space outgrew the cap.
-    pub(crate) fn check_allocation(&self) -> Result<(), RunError> {
-        let bytes = self.image.private_bytes();
-        if bytes > self.limits.private_bytes {
-            Err(RunError::AllocationLimit {
-                limit: self.limits.private_bytes,
-                bytes,
+    #[test]
+    fn super_starts_above_the_method_class_and_misses_are_not_understood() {
+        let mut r = Run::new();
+        let (object, pair_class) = (r.t.k.object, r.t.pair);
+        r.define(object, "foo", &[], 0, 0, 0, &[118, 124]);
+        r.define(pair_class, "foo", &[], 0, 0, 0, &[119, 124]);
+        let foo = r.sym("foo");
+        let class_assoc = r.association("Pair", pair_class);
+        r.define(
+            pair_class,
+            "bar",
+            &[foo, class_assoc],
+            0,
+            0,
+            0,
+            &[112, 133, 0, 124],
+        );
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.send(pair, "foo", &[]), Ok(int(2)));
+        assert_eq!(r.send(pair, "bar", &[]), Ok(int(1)));
+        assert_eq!(
+            r.send(pair, "unknown", &[]),
+            Err(RunError::DoesNotUnderstand {
+                selector: "unknown".into(),
+                class: "Pair".into()
             })
-        } else {
-            Ok(())
-        }
+        );
+    }
+
+    #[test]
+    fn a_failed_primitive_runs_the_fallback_and_error_stops_the_image() {
+        let mut r = Run::new();
+        let small_integer = r.t.k.small_integer;
+        let message = r.string("overflow");
+        let error = r.sym("error:");
+        // SmallInteger>>+ aNumber <primitive: 1> ^self error: 'overflow'
+        r.define(
+            small_integer,
+            "+",
+            &[message, error],
+            1,
+            1,
+            1,
+            &[112, 32, 225, 124],
+        );
+        assert_eq!(r.send(int(3), "+", &[int(4)]), Ok(int(7)));
+        let stop = Err(RunError::SmalltalkError {
+            message: "overflow (the last primitive that failed was 1)".into(),
+        });
+        assert_eq!(r.send(int(MAX), "+", &[int(1)]), stop);
+        // The bytecode's fast path gives up at the same place, and sends.
+        assert_eq!(r.run(int(MAX), &[], 0, &[112, 118, 176, 124]), stop);
+        // halt.
+        let pair_class = r.t.pair;
+        let halt = r.sym("halt");
+        r.define(pair_class, "foo", &[halt], 0, 0, 0, &[112, 208, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(
+            r.send(pair, "foo", &[]),
+            Err(RunError::SmalltalkError {
+                message: "halt".into()
+            })
+        );
+    }
+
+    #[test]
+    fn recursion_meets_the_depth_limit() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        let deep = r.sym("deep");
+        r.define(pair_class, "deep", &[deep], 0, 0, 0, &[112, 208, 124]);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(
+            r.send(pair, "deep", &[]),
+            Err(RunError::DepthLimit { limit: 1000 })
+        );
+    }
+
+    #[test]
+    fn a_block_returns_from_its_home_and_not_after_it_returned() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let pair_class = r.t.pair;
+        // answer  [^42] value. ^7
+        let code = [137, 117, 200, 164, 3, 32, 124, 125, 201, 135, 33, 124];
+        r.define(pair_class, "answer", &[int(42), int(7)], 0, 0, 0, &code);
+        // escape  ^[^42]
+        let code = [137, 117, 200, 164, 2, 32, 124, 124];
+        r.define(pair_class, "escape", &[int(42)], 0, 0, 0, &code);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.send(pair, "answer", &[]), Ok(int(42)));
+        let block = r.send(pair, "escape", &[]).unwrap();
+        assert_eq!(r.send(block, "value", &[]), Err(RunError::CannotReturn));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::RunError;
+use super::limits::RunError;
 use cowheap::{BaseHeap, Format, Value};
 
 /// Indices into the V3 special-objects array (the Blue Book's and Squeak's numbering).
@@ -199,6 +199,16 @@ impl Shared {
                 None
             }
         })
+    }
+
+    /// The Boolean object for `b`.
+    #[inline(always)]
+    pub(crate) fn boolean(&self, b: bool) -> Value {
+        if b {
+            self.true_object
+        } else {
+            self.false_object
+        }
     }
 
     /// The index of `selector` among the special selectors, if it is one with `nargs` args.

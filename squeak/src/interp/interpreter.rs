@@ -1,0 +1,230 @@
+//! The API's two handles: [`Vm`], one per base, and [`Interpreter`], one per image. An
+//! interpreter keeps its image's state between runs ([`ImageState`]) and lends it to each
+//! run's [`Exec`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::limits::{Limits, RunError, RunStats};
+use super::parse::parse;
+use super::pool::ContextPool;
+use super::special::Shared;
+use super::state::{Exec, ImageState};
+use cowheap::{BaseHeap, Image, Value};
+
+/// The interpreter's view of one base heap, shared by every image's interpreter. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Vm {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Vm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vm")
+            .field("symbols", &self.shared.symbols.len())
+            .finish()
+    }
+}
+
+impl Vm {
+    /// Finds the special objects, special selectors and symbols of a loaded Squeak V3 base.
+    /// Fails with [`RunError::Unsupported`] for a base that is not a V3 image.
+    pub fn new(heap: &BaseHeap) -> Result<Vm, RunError> {
+        Ok(Vm {
+            shared: Arc::new(Shared::new(heap)?),
+        })
+    }
+
+    /// Like [`new`](Self::new), for a loaded image file, refusing what this interpreter does
+    /// not run: Spur images (their method headers and class formats differ). V3 closure
+    /// images (6505) load, and stop at the first closure bytecode.
+    pub fn for_loaded(loaded: &crate::loader::Loaded) -> Result<Vm, RunError> {
+        if loaded.info.family != crate::loader::ImageFamily::V3 {
+            return Err(RunError::Unsupported(format!(
+                "a {:?} image (format {}): this interpreter runs Squeak V3 images",
+                loaded.info.family, loaded.info.format
+            )));
+        }
+        Vm::new(&loaded.heap)
+    }
+
+    /// An interpreter for one image (its method cache belongs to that image).
+    pub fn interpreter(&self, limits: Limits) -> Interpreter {
+        Interpreter {
+            shared: self.shared.clone(),
+            state: ImageState {
+                limits,
+                ..ImageState::default()
+            },
+            incarnation: None,
+        }
+    }
+}
+
+/// Runs Smalltalk in one image. Keep one per image: its method cache is that image's (an
+/// interpreter handed another image notices and starts with an empty cache).
+///
+/// An interpreter stays on the thread that made it: it holds its decoded methods in `Rc`s,
+/// because counting references atomically on every send would cost more than the send. Make
+/// one per image thread from the shared [`Vm`] (it is cheap); the image itself may move.
+///
+/// ```compile_fail
+/// fn send<T: Send>() {}
+/// send::<cowheap_squeak::interp::Interpreter>();
+/// ```
+pub struct Interpreter {
+    shared: Arc<Shared>,
+    /// The method cache, dead contexts, stacks, limits and counts of this image.
+    state: ImageState,
+    incarnation: Option<u32>,
+}
+
+impl std::fmt::Debug for Interpreter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interpreter")
+            .field("limits", &self.state.limits)
+            .field("stats", &self.state.stats)
+            .finish()
+    }
+}
+
+impl Interpreter {
+    /// Sets the number that `$i` stands for in expressions (the image's own number, so that
+    /// each of many images can write something different).
+    pub fn set_image_number(&mut self, n: i64) {
+        self.state.image_number = n;
+    }
+
+    /// Changes the limits for later runs.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.state.limits = limits;
+    }
+
+    /// What the last run did.
+    pub fn stats(&self) -> RunStats {
+        self.state.stats
+    }
+
+    /// How many times this image's own stores dropped the method cache.
+    pub fn cache_flushes(&self) -> u64 {
+        self.state.cache.flushes
+    }
+
+    /// How many contexts this image reused instead of allocating: contexts die with their
+    /// home frame unless they escaped (see the guide's "Contexts").
+    pub fn contexts_reused(&self) -> u64 {
+        self.state.pool.reused
+    }
+
+    /// Turns the reuse of dead contexts off (`false`) or on (the default). Off, every context
+    /// stays in the image's private space until the image ends, as with no reuse at all: for
+    /// comparing the two, and for a host that inspects contexts after a run.
+    pub fn set_context_reuse(&mut self, on: bool) {
+        self.state.pool.off = !on;
+    }
+
+    fn bind(&mut self, image: &Image) {
+        if self.incarnation != Some(image.incarnation()) {
+            self.state.cache = Default::default();
+            let off = self.state.pool.off;
+            self.state.pool = ContextPool::default();
+            self.state.pool.off = off;
+            self.incarnation = Some(image.incarnation());
+        }
+    }
+
+    /// Parses a one-line expression (literals, globals, unary, binary and keyword sends,
+    /// parentheses; `$i` is the image number) and runs it in `image`, with nil as `self`.
+    pub fn evaluate(&mut self, image: &mut Image, expression: &str) -> Result<Value, RunError> {
+        let expr = parse(expression)?;
+        self.bind(image);
+        let start = Instant::now();
+        let result = {
+            let mut exec = self.exec(image);
+            let r = exec.evaluate(&expr);
+            exec.finish(r)
+        };
+        self.state.stats.elapsed = start.elapsed();
+        result
+    }
+
+    /// Compiles and runs Smalltalk source with the image's own compiler:
+    /// `Compiler evaluate: source`. Anything the image's compiler accepts works, as far as
+    /// the primitives here reach (see the guide).
+    pub fn evaluate_with_compiler(
+        &mut self,
+        image: &mut Image,
+        source: &str,
+    ) -> Result<Value, RunError> {
+        let quoted = source.replace('\'', "''");
+        self.evaluate(image, &format!("Compiler evaluate: '{quoted}'"))
+    }
+
+    /// Sends `selector` to `receiver` with `args` and runs until it answers.
+    pub fn send(
+        &mut self,
+        image: &mut Image,
+        receiver: Value,
+        selector: &str,
+        args: &[Value],
+    ) -> Result<Value, RunError> {
+        self.bind(image);
+        let start = Instant::now();
+        let result = {
+            let mut exec = self.exec(image);
+            let r = exec
+                .intern(selector)
+                .and_then(|sel| exec.send_top(receiver, sel, args));
+            exec.finish(r)
+        };
+        self.state.stats.elapsed = start.elapsed();
+        result
+    }
+
+    /// Runs a CompiledMethod with `receiver` as `self` and no arguments: a host's own doit.
+    /// The method is checked as it runs; a malformed one stops with [`RunError::Malformed`]
+    /// (or [`RunError::Unimplemented`] for a bytecode outside the V3 set).
+    pub fn run_method(
+        &mut self,
+        image: &mut Image,
+        method: Value,
+        receiver: Value,
+    ) -> Result<Value, RunError> {
+        self.bind(image);
+        let start = Instant::now();
+        let result = {
+            let mut exec = self.exec(image);
+            let r = exec.run_method_value(method, receiver);
+            exec.finish(r)
+        };
+        self.state.stats.elapsed = start.elapsed();
+        result
+    }
+
+    /// The answer of the image's own `printString` for `value`, as Rust text (bytes are
+    /// taken as Latin-1). Runs Smalltalk, so it counts in [`stats`](Self::stats).
+    pub fn print_string(&mut self, image: &mut Image, value: Value) -> Result<String, RunError> {
+        let s = self.send(image, value, "printString", &[])?;
+        Ok(image.bytes(s)?.into_iter().map(char::from).collect())
+    }
+
+    /// The name of an object's class, read from the image (for reports).
+    pub fn class_name_of(&mut self, image: &mut Image, value: Value) -> String {
+        let mut exec = self.exec(image);
+        let name = exec.class_name_of(value);
+        exec.finish(Ok(())).ok();
+        name
+    }
+
+    fn exec<'a>(&'a mut self, image: &'a mut Image) -> Exec<'a> {
+        Exec::new(image, &self.shared, &mut self.state)
+    }
+
+    /// A run's state for this image, for the unit tests that call one layer directly.
+    #[cfg(test)]
+    pub(crate) fn exec_for_test<'a>(&'a mut self, image: &'a mut Image) -> Exec<'a> {
+        self.bind(image);
+        self.exec(image)
+    }
+}

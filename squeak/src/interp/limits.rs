@@ -1,0 +1,212 @@
+//! What bounds a run and how it ends: [`Limits`], [`RunStats`], [`RunError`] and its
+//! [`StopKind`]. The bottom of the interpreter's layers: every other file may use these, and
+//! these use nothing of the interpreter.
+
+use std::time::Duration;
+
+use super::parse::ParseError;
+
+/// Limits that stop an image cleanly. Each run of
+/// [`Interpreter::evaluate`](super::Interpreter::evaluate) or
+/// [`Interpreter::send`](super::Interpreter::send) gets the whole budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytecodes one run may execute.
+    pub bytecodes: u64,
+    /// Bytes the image's private space may hold (copies, contexts, new objects): there is no
+    /// garbage collector, so this is what bounds a long computation's garbage.
+    pub private_bytes: usize,
+    /// Activations that may be live at once.
+    pub depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            bytecodes: 2_000_000_000,
+            private_bytes: 256 << 20,
+            depth: 100_000,
+        }
+    }
+}
+
+/// Why an image stopped without an answer. The image itself stays usable: its heap holds what
+/// it wrote before the stop.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// No class on the receiver's chain understands the selector (no debugger runs here).
+    #[error("{class} does not understand #{selector}")]
+    DoesNotUnderstand {
+        /// The selector sent.
+        selector: String,
+        /// The receiver's class name.
+        class: String,
+    },
+    /// The run executed its whole bytecode budget.
+    #[error("bytecode limit of {limit} reached")]
+    BytecodeLimit {
+        /// The budget.
+        limit: u64,
+    },
+    /// The image's private space outgrew the allocation cap.
+    #[error("allocation limit reached: {bytes} private bytes, limit {limit}")]
+    AllocationLimit {
+        /// The cap.
+        limit: usize,
+        /// Private bytes when it stopped.
+        bytes: usize,
+    },
+    /// Too many nested activations.
+    #[error("stack depth limit of {limit} activations reached")]
+    DepthLimit {
+        /// The limit.
+        limit: usize,
+    },
+    /// The image's own code called `Object>>error:` or `halt`.
+    #[error("Smalltalk error: {message}")]
+    SmalltalkError {
+        /// The message argument (or "halt").
+        message: String,
+    },
+    /// A block tried to return from a method that has already returned.
+    #[error("a block's ^ found its home context already returned (cannotReturn:)")]
+    CannotReturn,
+    /// A conditional jump found something other than true or false.
+    #[error("a conditional jump found a non-Boolean ({class}): mustBeBoolean")]
+    MustBeBoolean {
+        /// Its class name.
+        class: String,
+    },
+    /// A feature this interpreter does not have (a bytecode outside the V3 set, say).
+    #[error("unimplemented: {0}")]
+    Unimplemented(String),
+    /// A method or context that does not make sense (bad header, pc out of range, stack
+    /// underflow).
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// A heap operation refused (cowheap's own typed error).
+    #[error("heap: {0}")]
+    Heap(#[from] cowheap::Error),
+    /// The expression did not parse, or names a global the image lacks.
+    #[error("expression: {0}")]
+    Parse(#[from] ParseError),
+    /// The base is not an image this interpreter runs.
+    #[error("unsupported base: {0}")]
+    Unsupported(String),
+}
+
+impl RunError {
+    /// The kind of stop, for scripts and front ends (`--json`, exit codes).
+    pub fn kind(&self) -> StopKind {
+        match self {
+            RunError::DoesNotUnderstand { .. } => StopKind::DoesNotUnderstand,
+            RunError::BytecodeLimit { .. } => StopKind::BytecodeLimit,
+            RunError::AllocationLimit { .. } => StopKind::AllocationLimit,
+            RunError::DepthLimit { .. } => StopKind::DepthLimit,
+            RunError::SmalltalkError { .. } => StopKind::Error,
+            RunError::CannotReturn => StopKind::CannotReturn,
+            RunError::MustBeBoolean { .. } => StopKind::MustBeBoolean,
+            RunError::Unimplemented(_) => StopKind::Unimplemented,
+            RunError::Malformed(_) => StopKind::Malformed,
+            RunError::Heap(_) => StopKind::Heap,
+            RunError::Parse(_) => StopKind::Parse,
+            RunError::Unsupported(_) => StopKind::Unsupported,
+        }
+    }
+}
+
+/// The kind of a [`RunError`], without its details: what a front end maps to its own exit
+/// codes or status lines. Its [`name`](StopKind::name) is stable for scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopKind {
+    /// [`RunError::DoesNotUnderstand`].
+    DoesNotUnderstand,
+    /// [`RunError::BytecodeLimit`].
+    BytecodeLimit,
+    /// [`RunError::AllocationLimit`].
+    AllocationLimit,
+    /// [`RunError::DepthLimit`].
+    DepthLimit,
+    /// [`RunError::SmalltalkError`].
+    Error,
+    /// [`RunError::CannotReturn`].
+    CannotReturn,
+    /// [`RunError::MustBeBoolean`].
+    MustBeBoolean,
+    /// [`RunError::Unimplemented`].
+    Unimplemented,
+    /// [`RunError::Malformed`].
+    Malformed,
+    /// [`RunError::Heap`].
+    Heap,
+    /// [`RunError::Parse`].
+    Parse,
+    /// [`RunError::Unsupported`].
+    Unsupported,
+}
+
+impl StopKind {
+    /// The stable name: `doesNotUnderstand`, `bytecodeLimit`, and so on.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopKind::DoesNotUnderstand => "doesNotUnderstand",
+            StopKind::BytecodeLimit => "bytecodeLimit",
+            StopKind::AllocationLimit => "allocationLimit",
+            StopKind::DepthLimit => "depthLimit",
+            StopKind::Error => "error",
+            StopKind::CannotReturn => "cannotReturn",
+            StopKind::MustBeBoolean => "mustBeBoolean",
+            StopKind::Unimplemented => "unimplemented",
+            StopKind::Malformed => "malformed",
+            StopKind::Heap => "heap",
+            StopKind::Parse => "parse",
+            StopKind::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl std::fmt::Display for StopKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for StopKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// What the last run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RunStats {
+    /// Bytecodes executed.
+    pub bytecodes: u64,
+    /// Message sends executed: send bytecodes (special selectors included, whether or not
+    /// they took an inline fast path) and `perform:`s.
+    pub sends: u64,
+    /// Wall-clock time of the run.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_secs"))]
+    pub elapsed: Duration,
+}
+
+#[cfg(feature = "serde")]
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl RunStats {
+    /// Bytecodes per second.
+    pub fn bytecodes_per_sec(&self) -> f64 {
+        self.bytecodes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Sends per second.
+    pub fn sends_per_sec(&self) -> f64 {
+        self.sends as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}

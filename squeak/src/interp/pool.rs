@@ -1,0 +1,129 @@
+//! The free list of dead contexts, and the rule that says which contexts are dead.
+//!
+//! There is no garbage collector, so a context that nothing can reach any more would stay in
+//! the image's private space until the image ends, and a loop that makes a block on every
+//! iteration would grow without bound. [`ContextPool`] recycles instead: a context that has
+//! not *escaped* dies with the frame that made it and is reused for the next context of its
+//! class and size, so memory follows the live contexts, not the run's length. It only keeps
+//! the books: `contexts.rs` makes the contexts, and the stores and returns of the layers
+//! above report to it.
+
+use std::collections::HashMap;
+
+use super::lookup::BitsBuild;
+use cowheap::Value;
+
+/// The contexts of one image that can be reused, and those that will be once their home frame
+/// returns.
+///
+/// A context made here is *tracked* with a depth: the index of the frame whose return ends
+/// it (for a MethodContext its own frame, for a BlockContext the frame that made it, whose
+/// stack it is pushed on). Tracked contexts
+/// keep one invariant: a context of depth `d` is referenced only from the stack slots and
+/// frames at index `d` and above, and from tracked contexts of depth `d` and above. Sends
+/// only move values up the frame stack, so what can break it is a store or a return:
+///
+/// - a store of a tracked context into anything but a tracked context of the same or a
+///   greater depth (an Array, an Association, an older context; a block stored into a
+///   temporary of its own home from inside another block, say),
+/// - a return that hands a tracked context to a frame below its depth,
+/// - a `become:`, which redirects references wholesale.
+///
+/// Any of these is an *escape*, and an escape untracks every context tracked at that moment
+/// (which of them the escaping one can reach is not worth knowing): those stay for the
+/// image's life, as before. When a frame returns, the contexts of its depth are dead by the
+/// invariant and go to the free list. A run that stops with an error
+/// untracks everything too.
+#[derive(Default)]
+pub(crate) struct ContextPool {
+    /// Tracked contexts (reference bits) and their depths.
+    tracked: HashMap<u64, u32, BitsBuild>,
+    /// The tracked contexts of each depth, with their class and size for the free list.
+    by_depth: Vec<Vec<(Value, u64, usize)>>,
+    /// Dead contexts by class and slot count.
+    free: Vec<(u64, usize, Vec<Value>)>,
+    /// Contexts reused instead of allocated (for tests and reports).
+    pub(crate) reused: u64,
+    /// Reuse turned off: every context is allocated and kept.
+    pub(crate) off: bool,
+}
+
+impl ContextPool {
+    /// True if no context is tracked now: the hot paths test this first.
+    #[inline(always)]
+    pub(crate) fn idle(&self) -> bool {
+        self.tracked.is_empty()
+    }
+
+    /// The depth of a tracked context.
+    #[inline]
+    pub(crate) fn depth(&self, v: Value) -> Option<usize> {
+        self.tracked.get(&v.to_bits()).map(|&d| d as usize)
+    }
+
+    /// Called before `v` is stored into `obj`.
+    #[inline]
+    pub(crate) fn note_store(&mut self, obj: Value, v: Value) {
+        if let Some(dv) = self.depth(v) {
+            if self.depth(obj).is_none_or(|d| d < dv) {
+                self.escape_all();
+            }
+        }
+    }
+
+    /// Called before `v` is returned to frame `to` (`None`: out of the run).
+    #[inline]
+    pub(crate) fn note_return(&mut self, v: Value, to: Option<usize>) {
+        if let Some(dv) = self.depth(v) {
+            if to.is_none_or(|t| t < dv) {
+                self.escape_all();
+            }
+        }
+    }
+
+    /// Untracks every context: they stay allocated for the image's life.
+    pub(crate) fn escape_all(&mut self) {
+        if !self.tracked.is_empty() {
+            self.tracked.clear();
+            for list in &mut self.by_depth {
+                list.clear();
+            }
+        }
+    }
+
+    pub(crate) fn track(&mut self, c: Value, class: Value, len: usize, depth: usize) {
+        if self.by_depth.len() <= depth {
+            self.by_depth.resize_with(depth + 1, Vec::new);
+        }
+        self.by_depth[depth].push((c, class.to_bits(), len));
+        self.tracked.insert(c.to_bits(), depth as u32);
+    }
+
+    /// Frame `depth` returned: the contexts of its depth are dead.
+    #[inline]
+    pub(crate) fn release(&mut self, depth: usize) {
+        let Some(list) = self.by_depth.get_mut(depth) else {
+            return;
+        };
+        for (c, class, len) in list.drain(..) {
+            self.tracked.remove(&c.to_bits());
+            match self
+                .free
+                .iter_mut()
+                .find(|(k, n, _)| *k == class && *n == len)
+            {
+                Some((_, _, objects)) => objects.push(c),
+                None => self.free.push((class, len, vec![c])),
+            }
+        }
+    }
+
+    pub(crate) fn take(&mut self, class: Value, len: usize) -> Option<Value> {
+        let class = class.to_bits();
+        let (_, _, objects) = self
+            .free
+            .iter_mut()
+            .find(|(k, n, _)| *k == class && *n == len)?;
+        objects.pop()
+    }
+}

@@ -1,0 +1,273 @@
+//! Indexing: `at:` (60), `at:put:` (61), `size` (62), String `at:`/`at:put:` with Characters
+//! from the character table (63, 64), CompiledMethod `objectAt:`/`objectAt:put:` (68, 69:
+//! the header and literals), and `replaceFrom:to:with:startingAt:` (105) between objects of
+//! one kind.
+
+use super::common::{answer, element, Call, Prim};
+use crate::interp::limits::RunError;
+use crate::interp::state::{int, Exec};
+use cowheap::Format;
+
+/// Primitive 60, `at:`.
+#[inline]
+pub(crate) fn at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    let Some(ix) = x.indexable(rcvr)? else {
+        return Ok(Prim::Fail);
+    };
+    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
+        return Ok(Prim::Fail);
+    };
+    answer(x.at(rcvr, &ix, i)?)
+}
+
+/// Primitive 61, `at:put:`.
+#[inline]
+pub(crate) fn at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    let Some(ix) = x.indexable(rcvr)? else {
+        return Ok(Prim::Fail);
+    };
+    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
+        return Ok(Prim::Fail);
+    };
+    let v = x.arg(c.ri, 1);
+    let stored = x.at_put(rcvr, &ix, i, v)?;
+    answer(stored.then_some(v))
+}
+
+/// Primitive 62, `size`: the indexable elements (0 for a pointers object without any).
+pub(crate) fn size(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    match x.indexable(rcvr)? {
+        Some(ix) => answer(Some(int(ix.size() as i64))),
+        None if rcvr.is_object() && x.image.format_of(rcvr)? == Format::Pointers => {
+            answer(Some(int(0)))
+        }
+        None => Ok(Prim::Fail),
+    }
+}
+
+/// Primitive 63, String `at:`: the Character of the byte.
+pub(crate) fn string_at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    let Some(ix) = x.indexable(rcvr)? else {
+        return Ok(Prim::Fail);
+    };
+    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
+        return Ok(Prim::Fail);
+    };
+    if ix.shape.format != Format::Bytes {
+        return Ok(Prim::Fail);
+    }
+    let b = x.image.read_byte(rcvr, i)?;
+    let ch = x.image.read(x.sh.character_table, b as usize)?;
+    answer(Some(ch))
+}
+
+/// Primitive 64, String `at:put:` of a Character.
+pub(crate) fn string_at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    let Some(ix) = x.indexable(rcvr)? else {
+        return Ok(Prim::Fail);
+    };
+    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
+        return Ok(Prim::Fail);
+    };
+    let v = x.arg(c.ri, 1);
+    if ix.shape.format != Format::Bytes || !v.is_object() || x.class_of(v)? != x.sh.character {
+        return Ok(Prim::Fail);
+    }
+    let code = x.image.read(v, 0)?;
+    let stored = x.at_put(rcvr, &ix, i, code)?;
+    answer(stored.then_some(v))
+}
+
+/// Primitives 68 and 69, `objectAt:` and `objectAt:put:` on a CompiledMethod: 1 is the
+/// header, then the literals, which is the heap's own numbering shifted by one.
+pub(crate) fn object_at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    if !rcvr.is_object() || x.image.format_of(rcvr)? != Format::Method {
+        return Ok(Prim::Fail);
+    }
+    let n = x.image.literal_count(rcvr)?;
+    let Some(i) = element(x.arg(c.ri, 0), n) else {
+        return Ok(Prim::Fail);
+    };
+    if c.p == 68 {
+        answer(Some(x.image.read(rcvr, i)?))
+    } else {
+        let v = x.arg(c.ri, 1);
+        if i == 0 && v.as_small_int().is_none() {
+            return Ok(Prim::Fail);
+        }
+        x.store(rcvr, i, v)?;
+        answer(Some(v))
+    }
+}
+
+/// Primitive 105: `replaceFrom: start to: stop with: replacement startingAt: repStart`.
+pub(crate) fn replace(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let ri = c.ri;
+    let rcvr = x.stack[ri];
+    let repl = x.arg(ri, 2);
+    let (Some(start), Some(stop), Some(rs)) = (
+        x.arg(ri, 0).as_small_int(),
+        x.arg(ri, 1).as_small_int(),
+        x.arg(ri, 3).as_small_int(),
+    ) else {
+        return Ok(Prim::Fail);
+    };
+    let (Some(dst), Some(src)) = (x.indexable(rcvr)?, x.indexable(repl)?) else {
+        return Ok(Prim::Fail);
+    };
+    if dst.shape.format != src.shape.format {
+        return Ok(Prim::Fail);
+    }
+    let count = stop - start + 1;
+    if start < 1
+        || count < 0
+        || stop > dst.size() as i64
+        || rs < 1
+        || rs - 1 + count > src.size() as i64
+    {
+        return Ok(Prim::Fail);
+    }
+    let (start, rs, count) = (start as usize - 1, rs as usize - 1, count as usize);
+    let values = (0..count)
+        .map(|k| x.at(repl, &src, rs + k))
+        .collect::<Result<Option<Vec<_>>, _>>()?;
+    let Some(values) = values else {
+        return Ok(Prim::Fail);
+    };
+    for (k, v) in values.into_iter().enumerate() {
+        if !x.at_put(rcvr, &dst, start + k, v)? {
+            return Ok(Prim::Fail);
+        }
+    }
+    Ok(Prim::Answer(rcvr))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::tests::{int, Out, Run};
+
+    #[test]
+    fn at_at_put_and_size_on_arrays() {
+        let mut r = Run::new();
+        let a = r.array(&[int(10), int(20), int(30)]);
+        assert_eq!(r.answer(62, a, &[]), int(3));
+        assert_eq!(r.answer(60, a, &[int(1)]), int(10));
+        assert_eq!(r.answer(60, a, &[int(3)]), int(30));
+        assert_eq!(r.answer(61, a, &[int(2), int(99)]), int(99));
+        assert_eq!(r.image.read(a, 1).unwrap(), int(99));
+        let nil = r.nil();
+        for bad in [int(0), int(4), int(-1), nil] {
+            r.fails(60, a, &[bad]);
+            r.fails(61, a, &[bad, int(1)]);
+        }
+        // Not indexable at all.
+        r.fails(60, int(3), &[int(1)]);
+        r.fails(62, int(3), &[]);
+    }
+
+    #[test]
+    fn fixed_fields_come_before_the_indexable_ones() {
+        let mut r = Run::new();
+        // A Row: one fixed field, then indexable pointers.
+        let row_class = r.t.row;
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        assert_eq!(r.answer(62, row, &[]), int(2));
+        assert_eq!(r.answer(60, row, &[int(1)]), int(2));
+        r.answer(61, row, &[int(2), int(7)]);
+        assert_eq!(r.image.read(row, 2).unwrap(), int(7));
+        r.fails(60, row, &[int(3)]);
+        // A Pair has fixed fields only: no at:, and size 0.
+        let pair_class = r.t.pair;
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        r.fails(60, pair, &[int(1)]);
+        assert_eq!(r.answer(62, pair, &[]), int(0));
+    }
+
+    #[test]
+    fn bytes_and_words_hold_only_what_fits() {
+        let mut r = Run::new();
+        let s = r.string("abc");
+        assert_eq!(r.answer(62, s, &[]), int(3));
+        assert_eq!(r.answer(60, s, &[int(2)]), int(98));
+        assert_eq!(r.answer(61, s, &[int(1), int(65)]), int(65));
+        r.fails(61, s, &[int(1), int(256)]);
+        r.fails(61, s, &[int(1), int(-1)]);
+        assert_eq!(r.image.bytes(s).unwrap(), b"Abc");
+        let words_class = r.t.k.word_array;
+        let w = r.image.new_words(words_class, &[5, u32::MAX]).unwrap();
+        r.image.set_language_format(w, 6).unwrap();
+        assert_eq!(r.answer(60, w, &[int(1)]), int(5));
+        // A word past the 31 bits is a LargeInteger, which this primitive leaves to the image.
+        r.fails(60, w, &[int(2)]);
+        assert_eq!(r.answer(61, w, &[int(2), int(7)]), int(7));
+        r.fails(61, w, &[int(2), int(-7)]);
+        assert_eq!(r.image.read_word(w, 1).unwrap(), 7);
+    }
+
+    #[test]
+    fn strings_answer_and_take_characters() {
+        let mut r = Run::new();
+        let s = r.string("abc");
+        let b = r.character(b'b');
+        let z = r.character(b'z');
+        assert_eq!(r.answer(63, s, &[int(2)]), b);
+        assert_eq!(r.answer(64, s, &[int(3), z]), z);
+        assert_eq!(r.image.bytes(s).unwrap(), b"abz");
+        r.fails(64, s, &[int(1), int(65)]);
+        r.fails(63, s, &[int(4)]);
+        let a = r.array(&[int(1)]);
+        r.fails(63, a, &[int(1)]);
+        r.fails(64, a, &[int(1), z]);
+    }
+
+    #[test]
+    fn a_compiled_method_is_bytes_after_its_header_and_literals() {
+        let mut r = Run::new();
+        let m = r.method(&[int(42)], 0, 0, 0, &[32, 124]);
+        // Header and one literal: 8 bytes, then the two bytecodes.
+        assert_eq!(r.answer(62, m, &[]), int(10));
+        assert_eq!(r.answer(60, m, &[int(9)]), int(32));
+        assert_eq!(r.answer(60, m, &[int(10)]), int(124));
+        r.fails(60, m, &[int(1)]);
+        r.answer(61, m, &[int(9), int(33)]);
+        assert_eq!(r.image.bytes(m).unwrap(), [33, 124]);
+        // objectAt: 1 is the header, 2 the first literal.
+        let header = r.image.read(m, 0).unwrap();
+        assert_eq!(r.answer(68, m, &[int(1)]), header);
+        assert_eq!(r.answer(68, m, &[int(2)]), int(42));
+        r.fails(68, m, &[int(3)]);
+        assert_eq!(r.answer(69, m, &[int(2), int(43)]), int(43));
+        assert_eq!(r.image.read(m, 1).unwrap(), int(43));
+        let nil = r.nil();
+        r.fails(69, m, &[int(1), nil]);
+        let a = r.array(&[int(1)]);
+        r.fails(68, a, &[int(1)]);
+    }
+
+    #[test]
+    fn replace_copies_between_objects_of_one_kind() {
+        let mut r = Run::new();
+        let dst = r.array(&[int(0); 5]);
+        let src = r.array(&[int(1), int(2), int(3), int(4)]);
+        assert_eq!(
+            r.prim(105, dst, &[int(2), int(4), src, int(2)]),
+            Ok(Out::Answer(dst))
+        );
+        let got: Vec<_> = (0..5).map(|i| r.image.read(dst, i).unwrap()).collect();
+        assert_eq!(got, [int(0), int(2), int(3), int(4), int(0)]);
+        let s = r.string("hello");
+        let t = r.string("JEL");
+        r.answer(105, s, &[int(1), int(3), t, int(1)]);
+        assert_eq!(r.image.bytes(s).unwrap(), b"JELlo");
+        // Out of range, or of different kinds: fail.
+        r.fails(105, dst, &[int(4), int(6), src, int(1)]);
+        r.fails(105, dst, &[int(1), int(4), src, int(2)]);
+        r.fails(105, s, &[int(1), int(2), src, int(1)]);
+    }
+}

@@ -1,0 +1,300 @@
+//! Objects: `basicNew` (70) and `basicNew:` (71) from the class's instance specification,
+//! `become:` one way (72) and two ways (128) through this image's forwarders, `instVarAt:`
+//! (73) and `instVarAt:put:` (74) on fixed fields only, `identityHash`/`asOop` (75),
+//! `newMethod:header:` (79) and `class` (111).
+
+use super::common::{answer, element, Call, Prim};
+use crate::interp::limits::RunError;
+use crate::interp::state::{int, Exec};
+use cowheap::{Format, Value};
+
+/// Primitive 70, `basicNew`.
+pub(crate) fn basic_new(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let class = x.stack[c.ri];
+    instantiate(x, class, 0, false)
+}
+
+/// Primitive 71, `basicNew: n`.
+pub(crate) fn basic_new_sized(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let class = x.stack[c.ri];
+    match x.arg(c.ri, 0).as_small_int() {
+        Some(n) if n >= 0 => instantiate(x, class, n as usize, true),
+        _ => Ok(Prim::Fail),
+    }
+}
+
+/// `basicNew` and `basicNew:` from the class's instance specification.
+fn instantiate(x: &mut Exec<'_>, class: Value, n: usize, indexed: bool) -> Result<Prim, RunError> {
+    if !class.is_object() || x.image.format_of(class)? != Format::Pointers {
+        return Ok(Prim::Fail);
+    }
+    let Ok(f) = x.class_format(class) else {
+        return Ok(Prim::Fail);
+    };
+    let spec = ((f >> 7) & 0xF) as u8;
+    let fixed = x.inst_size(class)?;
+    if indexed && spec < 2 {
+        return Ok(Prim::Fail);
+    }
+    let (format, len, code) = match spec {
+        0..=4 => (Format::Pointers, fixed + n, spec),
+        6 => (Format::Words, n, 6),
+        8..=11 => (Format::Bytes, n, 8 | ((4 - n % 4) % 4) as u8),
+        _ => return Ok(Prim::Fail),
+    };
+    let room = x
+        .limits
+        .private_bytes
+        .saturating_sub(x.image.private_bytes());
+    let bytes = len.saturating_mul(match format {
+        Format::Bytes => 1,
+        Format::Words => 4,
+        _ => 8,
+    });
+    if bytes > room {
+        return Err(RunError::AllocationLimit {
+            limit: x.limits.private_bytes,
+            bytes: x.image.private_bytes().saturating_add(bytes),
+        });
+    }
+    let obj = x.image.allocate(class, format, len)?;
+    x.image.set_language_format(obj, code)?;
+    x.check_allocation()?;
+    Ok(Prim::Answer(obj))
+}
+
+/// Primitives 72 (`arrayBecomeOneWay:`) and 128 (`elementsExchangeIdentityWith:`):
+/// `become:` for this image only. One way is cowheap's `become_forward`. Two ways cannot
+/// forward each object to the other (that is a cycle), so each object is forwarded to a
+/// private copy of the other, made with the other's header: every reference this image holds
+/// to `a` then reaches `b`'s contents and identity hash, and the other way round, as after a
+/// V3 `become:`.
+pub(crate) fn become_objects(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let (from, to) = (x.stack[c.ri], x.arg(c.ri, 0));
+    let two_way = c.p == 128;
+    let (Some(a), Some(b)) = (x.indexable(from)?, x.indexable(to)?) else {
+        return Ok(Prim::Fail);
+    };
+    if a.shape.format != Format::Pointers
+        || b.shape.format != Format::Pointers
+        || a.size() != b.size()
+    {
+        return Ok(Prim::Fail);
+    }
+    // References change wholesale: no context may be reused after this.
+    x.pool.escape_all();
+    let mut pairs = Vec::with_capacity(a.size());
+    for i in 0..a.size() {
+        let p = x.image.read(from, i)?;
+        let q = x.image.read(to, i)?;
+        if !p.is_object() || !q.is_object() {
+            return Ok(Prim::Fail);
+        }
+        pairs.push((p, q));
+    }
+    for (p, q) in pairs {
+        if x.identical(p, q)? {
+            continue;
+        }
+        if two_way {
+            let p2 = x.image.clone_object(p)?;
+            let q2 = x.image.clone_object(q)?;
+            x.image.become_forward(p, q2)?;
+            x.image.become_forward(q, p2)?;
+        } else {
+            x.image.become_forward(p, q)?;
+        }
+    }
+    x.cache.flush();
+    x.check_allocation()?;
+    Ok(Prim::Answer(from))
+}
+
+/// Primitives 73 and 74, `instVarAt:` and `instVarAt:put:`: fixed fields only, as the real
+/// VM's primitive. Past them it fails, and the image's fallback (`basicAt: index - self class
+/// instSize`) takes over.
+pub(crate) fn inst_var_at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    if !rcvr.is_object() {
+        return Ok(Prim::Fail);
+    }
+    let shape = x.image.shape(rcvr)?;
+    let fixed = match (shape.format, shape.language_format.min(4)) {
+        (Format::Pointers, 0 | 1) => shape.len,
+        (Format::Pointers, 3 | 4) => {
+            let class = x.class_of(rcvr)?;
+            x.inst_size(class)?.min(shape.len)
+        }
+        _ => 0,
+    };
+    let Some(i) = element(x.arg(c.ri, 0), fixed) else {
+        return Ok(Prim::Fail);
+    };
+    if c.p == 73 {
+        answer(Some(x.image.read(rcvr, i)?))
+    } else {
+        let v = x.arg(c.ri, 1);
+        x.store(rcvr, i, v)?;
+        answer(Some(v))
+    }
+}
+
+/// Primitive 75, `identityHash` / `asOop`.
+pub(crate) fn identity_hash(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let h = x.image.identity_hash(x.stack[c.ri])?;
+    answer(Some(int(h as i64)))
+}
+
+/// Primitive 79: `CompiledMethod newMethod: bytecodeCount header: header`, with nil literals
+/// and zeroed bytecodes.
+pub(crate) fn new_method(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let (class, bytes, header) = (x.stack[c.ri], x.arg(c.ri, 0), x.arg(c.ri, 1));
+    let (Some(n), Some(h)) = (bytes.as_small_int(), header.as_small_int()) else {
+        return Ok(Prim::Fail);
+    };
+    let Ok(n) = usize::try_from(n) else {
+        return Ok(Prim::Fail);
+    };
+    if !class.is_object() || x.image.format_of(class)? != Format::Pointers {
+        return Ok(Prim::Fail);
+    }
+    if n > x.limits.private_bytes {
+        return Err(RunError::AllocationLimit {
+            limit: x.limits.private_bytes,
+            bytes: x.image.private_bytes().saturating_add(n),
+        });
+    }
+    let lits = ((h >> 9) & 0xFF) as usize;
+    let mut literals = vec![x.sh.nil; lits + 1];
+    literals[0] = header;
+    let m = x.image.new_method(class, &literals, &vec![0; n])?;
+    x.image
+        .set_language_format(m, 12 | ((4 - n % 4) % 4) as u8)?;
+    x.check_allocation()?;
+    Ok(Prim::Answer(m))
+}
+
+/// Primitive 111, `class`.
+pub(crate) fn class(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let class = x.class_of(x.stack[c.ri])?;
+    answer(Some(class))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::limits::{Limits, RunError};
+    use crate::interp::tests::{int, Out, Run};
+    use cowheap::Format;
+
+    #[test]
+    fn basic_new_follows_the_class_format() {
+        let mut r = Run::new();
+        let (pair, array, string, words) = (r.t.pair, r.t.k.array, r.t.k.string, r.t.k.word_array);
+        let p = r.answer(70, pair, &[]);
+        assert_eq!(r.image.class_of(p).unwrap(), pair);
+        assert_eq!(r.image.shape(p).unwrap().len, 2);
+        assert_eq!(r.image.read(p, 1).unwrap(), r.nil());
+        let a = r.answer(71, array, &[int(3)]);
+        assert_eq!(r.image.class_of(a).unwrap(), array);
+        assert_eq!(r.answer(62, a, &[]), int(3));
+        let s = r.answer(71, string, &[int(5)]);
+        assert_eq!(r.image.format_of(s).unwrap(), Format::Bytes);
+        assert_eq!(r.image.bytes(s).unwrap(), [0; 5]);
+        let w = r.answer(71, words, &[int(2)]);
+        assert_eq!(r.image.format_of(w).unwrap(), Format::Words);
+        // A class with fixed fields only has no basicNew:; a negative size, or a non-class,
+        // fails.
+        r.fails(71, pair, &[int(1)]);
+        r.fails(71, array, &[int(-1)]);
+        r.fails(70, int(3), &[]);
+        let nil = r.nil();
+        r.fails(71, array, &[nil]);
+    }
+
+    #[test]
+    fn basic_new_stops_at_the_allocation_limit() {
+        let mut r = Run::new();
+        r.set_limits(Limits {
+            private_bytes: 1 << 16,
+            ..Limits::default()
+        });
+        let array = r.t.k.array;
+        assert!(matches!(
+            r.prim(71, array, &[int(1 << 20)]),
+            Err(RunError::AllocationLimit { .. })
+        ));
+    }
+
+    #[test]
+    fn inst_var_at_reads_and_writes_fixed_fields_only() {
+        let mut r = Run::new();
+        let (pair_class, row_class) = (r.t.pair, r.t.row);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.answer(73, pair, &[int(2)]), int(2));
+        assert_eq!(r.answer(74, pair, &[int(1), int(9)]), int(9));
+        assert_eq!(r.image.read(pair, 0).unwrap(), int(9));
+        r.fails(73, pair, &[int(3)]);
+        r.fails(73, pair, &[int(0)]);
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        assert_eq!(r.answer(73, row, &[int(1)]), int(1));
+        r.fails(73, row, &[int(2)]);
+        let a = r.array(&[int(1)]);
+        r.fails(73, a, &[int(1)]);
+        r.fails(73, int(3), &[int(1)]);
+    }
+
+    #[test]
+    fn identity_hash_and_class() {
+        let mut r = Run::new();
+        let a = r.array(&[]);
+        let h = r.image.identity_hash(a).unwrap();
+        assert_eq!(r.answer(75, a, &[]), int(h as i64));
+        let (small_integer, array, character) = (r.t.k.small_integer, r.t.k.array, r.t.k.character);
+        assert_eq!(r.answer(111, int(3), &[]), small_integer);
+        assert_eq!(r.answer(111, a, &[]), array);
+        let c = r.character(b'a');
+        assert_eq!(r.answer(111, c, &[]), character);
+    }
+
+    #[test]
+    fn become_one_way_and_two_ways() {
+        let mut r = Run::new();
+        let pair_class = r.t.pair;
+        let p = r.instance(pair_class, &[int(1), int(2)], 1);
+        let q = r.instance(pair_class, &[int(3), int(4)], 1);
+        let from = r.array(&[p]);
+        let to = r.array(&[q]);
+        assert_eq!(r.prim(72, from, &[to]), Ok(Out::Answer(from)));
+        assert!(r.image.identical(p, q).unwrap());
+        assert_eq!(r.image.read(p, 0).unwrap(), int(3));
+        // Two ways: each reference reaches the other's contents.
+        let a = r.instance(pair_class, &[int(5), int(6)], 1);
+        let b = r.instance(pair_class, &[int(7), int(8)], 1);
+        let from = r.array(&[a]);
+        let to = r.array(&[b]);
+        assert_eq!(r.prim(128, from, &[to]), Ok(Out::Answer(from)));
+        assert_eq!(r.image.read(a, 0).unwrap(), int(7));
+        assert_eq!(r.image.read(b, 0).unwrap(), int(5));
+        // Arrays of different sizes, or of immediates, fail.
+        let short = r.array(&[]);
+        r.fails(72, from, &[short]);
+        let ints = r.array(&[int(1)]);
+        r.fails(128, ints, &[to]);
+    }
+
+    #[test]
+    fn new_method_makes_a_compiled_method() {
+        let mut r = Run::new();
+        let class = r.t.k.compiled_method;
+        let header = int((2 << 9) | (1 << 18));
+        let m = r.answer(79, class, &[int(5), header]);
+        assert_eq!(r.image.format_of(m).unwrap(), Format::Method);
+        assert_eq!(r.image.literal_count(m).unwrap(), 3);
+        assert_eq!(r.image.read(m, 0).unwrap(), header);
+        assert_eq!(r.image.read(m, 2).unwrap(), r.nil());
+        assert_eq!(r.image.bytes(m).unwrap(), [0; 5]);
+        let nil = r.nil();
+        r.fails(79, class, &[int(-1), header]);
+        r.fails(79, class, &[int(5), nil]);
+    }
+}

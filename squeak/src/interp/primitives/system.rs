@@ -1,0 +1,76 @@
+//! System: `flushCache` (89), `flushCacheByMethod:` (116), `flushCacheSelective:` (119),
+//! `specialObjectsOop` (129), `millisecondClock` (135) and `secondsClock` (137, UTC).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use super::common::{answer, Call, Prim};
+use crate::interp::limits::RunError;
+use crate::interp::state::{int, Exec, MAX_INT};
+
+/// Primitives 89, 116 and 119: the stores that changed the methods already dropped this
+/// image's method cache; drop it anyway.
+pub(crate) fn flush_cache(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    x.cache.flush();
+    answer(Some(x.stack[c.ri]))
+}
+
+/// Primitive 129, `specialObjectsOop`.
+pub(crate) fn special_objects(x: &mut Exec<'_>, _: Call) -> Result<Prim, RunError> {
+    let specials = x.image.root("specialObjects")?;
+    answer(Some(specials))
+}
+
+/// Primitive 135, `millisecondClock`: milliseconds since the first call, in 30 bits.
+pub(crate) fn millisecond_clock(_: &mut Exec<'_>, _: Call) -> Result<Prim, RunError> {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let ms = START.get_or_init(Instant::now).elapsed().as_millis() as i64;
+    answer(Some(int(ms & MAX_INT)))
+}
+
+/// Primitive 137, `secondsClock`: seconds since 1 January 1901 (UTC here), a LargeInteger.
+pub(crate) fn seconds_clock(x: &mut Exec<'_>, _: Call) -> Result<Prim, RunError> {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let v = x.large_integer(unix as i128 + 2_177_452_800)?;
+    answer(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::tests::{int, Run};
+
+    #[test]
+    fn flush_cache_answers_the_receiver_and_drops_the_cache() {
+        let mut r = Run::new();
+        let before = r.interp.cache_flushes();
+        assert_eq!(r.answer(89, int(3), &[]), int(3));
+        assert_eq!(r.answer(116, int(4), &[int(0)]), int(4));
+        assert_eq!(r.answer(119, int(5), &[int(0)]), int(5));
+        assert_eq!(r.interp.cache_flushes(), before + 3);
+    }
+
+    #[test]
+    fn special_objects_and_clocks() {
+        let mut r = Run::new();
+        let specials = r.t.specials;
+        assert_eq!(r.answer(129, int(0), &[]), specials);
+        let ms = r.answer(135, int(0), &[]).as_small_int().unwrap();
+        assert!((0..1 << 30).contains(&ms));
+        let secs = r.answer(137, int(0), &[]);
+        assert_eq!(r.image.class_of(secs).unwrap(), r.t.large_positive);
+        let value = r
+            .image
+            .bytes(secs)
+            .unwrap()
+            .iter()
+            .rev()
+            .fold(0u64, |v, &b| v << 8 | b as u64);
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(value.abs_diff(unix + 2_177_452_800) < 60, "{value}");
+    }
+}

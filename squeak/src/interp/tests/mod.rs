@@ -1,0 +1,612 @@
+//! The unit tests' own Squeak V3 base, so that no test in the crate needs an image file: a
+//! few dozen objects built with [`BaseBuilder`] over cowheap's [`Kernel`] — the special
+//! objects, the 32 special selectors, a character table, a `Smalltalk` with the globals,
+//! classes with real V3 format words, and `Object>>error:` and `halt` (the methods that stop
+//! an image). Tests add methods to classes in their own image ([`Run::define`]) and run
+//! hand-assembled bytecodes ([`Run::run`]), or call one primitive from the table
+//! ([`Run::prim`]).
+//!
+//! Also here: the test that the files keep the layering `mod.rs` describes.
+
+mod layering;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use cowheap::{BaseBuilder, BaseHeap, Format, Image, Kernel, Value};
+
+use super::interpreter::{Interpreter, Vm};
+use super::limits::{Limits, RunError};
+use super::primitives::{self, Prim};
+
+/// A SmallInteger.
+pub(crate) fn int(i: i64) -> Value {
+    Value::small_int(i).unwrap()
+}
+
+/// A V3 CompiledMethod header: literal count, temporaries (arguments included), arguments,
+/// primitive number.
+pub(crate) fn header(lits: usize, temps: usize, args: usize, prim: u16) -> Value {
+    let p = prim as i64;
+    int((p & 0x1FF)
+        | ((p >> 9) << 28)
+        | ((lits as i64) << 9)
+        | ((temps as i64) << 18)
+        | ((args as i64) << 24))
+}
+
+/// A V3 class format word: instance specification (0 no fields, 1 fixed, 2 indexable
+/// pointers, 3 both, 6 words, 8 bytes, 12 a method) and fixed-field count.
+fn format_word(spec: i64, fixed: i64) -> Value {
+    int((spec << 7) | ((fixed + 1) << 1))
+}
+
+/// The V3 format code of a bytes object of `n` bytes (8 plus the padding).
+fn bytes_code(base: u8, n: usize) -> u8 {
+    base | ((4 - n % 4) % 4) as u8
+}
+
+/// The special selectors in V3 order, with their argument counts.
+pub(crate) const SPECIAL_SELECTORS: [(&str, usize); 32] = [
+    ("+", 1),
+    ("-", 1),
+    ("<", 1),
+    (">", 1),
+    ("<=", 1),
+    (">=", 1),
+    ("=", 1),
+    ("~=", 1),
+    ("*", 1),
+    ("/", 1),
+    ("\\\\", 1),
+    ("@", 1),
+    ("bitShift:", 1),
+    ("//", 1),
+    ("bitAnd:", 1),
+    ("bitOr:", 1),
+    ("at:", 1),
+    ("at:put:", 2),
+    ("size", 0),
+    ("next", 0),
+    ("nextPut:", 1),
+    ("atEnd", 0),
+    ("==", 1),
+    ("class", 0),
+    ("blockCopy:", 1),
+    ("value", 0),
+    ("value:", 1),
+    ("do:", 1),
+    ("new", 0),
+    ("new:", 1),
+    ("x", 0),
+    ("y", 0),
+];
+
+/// Symbols besides the special selectors and the globals' names, for tests to send.
+const MORE_SYMBOLS: &[&str] = &[
+    "error:",
+    "halt",
+    "doesNotUnderstand:",
+    "cannotReturn:",
+    "foo",
+    "bar",
+    "bar:",
+    "with:with:",
+    "twice",
+    "answer",
+    "deep",
+    "value:value:",
+    "valueWithArguments:",
+    "perform:",
+    "perform:with:",
+    "perform:withArguments:",
+    "unknown",
+    "escape",
+    "sum",
+    "instVarAt:",
+];
+
+/// The room of each class's method dictionary.
+const DICT_ROOM: usize = 24;
+
+/// The tiny base and what the tests name in it.
+pub(crate) struct Tiny {
+    pub(crate) heap: BaseHeap,
+    pub(crate) vm: Vm,
+    pub(crate) k: Kernel,
+    pub(crate) method_context: Value,
+    pub(crate) block_context: Value,
+    pub(crate) large_positive: Value,
+    pub(crate) association: Value,
+    pub(crate) semaphore: Value,
+    /// Two fixed fields (`x`, `y`), not indexable.
+    pub(crate) pair: Value,
+    /// One fixed field and indexable pointers.
+    pub(crate) row: Value,
+    pub(crate) specials: Value,
+    pub(crate) character_table: Value,
+    symbols: HashMap<String, Value>,
+}
+
+impl Tiny {
+    /// The base, built once per test binary.
+    pub(crate) fn get() -> &'static Tiny {
+        static TINY: OnceLock<Tiny> = OnceLock::new();
+        TINY.get_or_init(|| Tiny::build().expect("build the tiny base"))
+    }
+
+    fn build() -> Result<Tiny, Box<dyn std::error::Error>> {
+        let mut b = BaseBuilder::new();
+        let k = Kernel::install(&mut b)?;
+        let nil = k.nil;
+        let object = k.object;
+        let define = |b: &mut BaseBuilder, name: &str, sup: Value| k.define_class(b, name, sup);
+        let method_context = define(&mut b, "MethodContext", object)?;
+        let block_context = define(&mut b, "BlockContext", object)?;
+        let large_positive = define(&mut b, "LargePositiveInteger", object)?;
+        let large_negative = define(&mut b, "LargeNegativeInteger", large_positive)?;
+        let association = define(&mut b, "Association", object)?;
+        let method_dictionary = define(&mut b, "MethodDictionary", object)?;
+        let system_dictionary = define(&mut b, "SystemDictionary", object)?;
+        let semaphore = define(&mut b, "Semaphore", object)?;
+        let pair = define(&mut b, "Pair", object)?;
+        let row = define(&mut b, "Row", object)?;
+        let formats = [
+            (object, 0, 0),
+            (k.class, 1, 7),
+            (k.undefined_object, 0, 0),
+            (k.true_class, 0, 0),
+            (k.false_class, 0, 0),
+            (k.array, 2, 0),
+            (k.string, 8, 0),
+            (k.symbol, 8, 0),
+            (k.byte_array, 8, 0),
+            (k.word_array, 6, 0),
+            (k.compiled_method, 12, 0),
+            (k.small_integer, 0, 0),
+            (k.character, 1, 1),
+            (method_context, 3, 6),
+            (block_context, 3, 6),
+            (large_positive, 8, 0),
+            (large_negative, 8, 0),
+            (association, 1, 2),
+            (method_dictionary, 3, 2),
+            (system_dictionary, 1, 2),
+            (semaphore, 1, 3),
+            (pair, 1, 2),
+            (row, 3, 1),
+        ];
+        for (class, spec, fixed) in formats {
+            b.set_slot(class, 2, format_word(spec, fixed))?;
+        }
+
+        let mut symbols = HashMap::new();
+        let mut symbol = |b: &mut BaseBuilder, name: &str| -> Result<Value, cowheap::Error> {
+            if let Some(&s) = symbols.get(name) {
+                return Ok(s);
+            }
+            let s = b.new_bytes(k.symbol, name.as_bytes())?;
+            b.set_language_format(s, bytes_code(8, name.len()))?;
+            symbols.insert(name.to_owned(), s);
+            Ok(s)
+        };
+        let array = |b: &mut BaseBuilder, slots: &[Value]| -> Result<Value, cowheap::Error> {
+            let a = b.new_pointers(k.array, slots)?;
+            b.set_language_format(a, 2)?;
+            Ok(a)
+        };
+
+        // The special selectors: the first one's class is Symbol for the interpreter.
+        let mut pairs = Vec::new();
+        for (name, n) in SPECIAL_SELECTORS {
+            pairs.push(symbol(&mut b, name)?);
+            pairs.push(int(n as i64));
+        }
+        let special_selectors = array(&mut b, &pairs)?;
+        for name in MORE_SYMBOLS {
+            symbol(&mut b, name)?;
+        }
+
+        let mut characters = Vec::new();
+        for code in 0..256 {
+            let c = b.new_pointers(k.character, &[int(code)])?;
+            b.set_language_format(c, 1)?;
+            characters.push(c);
+        }
+        let character_table = array(&mut b, &characters)?;
+
+        // Every class gets a MethodDictionary with room for tests' methods, which they store
+        // into it (the class object itself is never written: see `Run::define`).
+        let classes = [
+            object,
+            k.class,
+            k.undefined_object,
+            k.true_class,
+            k.false_class,
+            k.array,
+            k.string,
+            k.symbol,
+            k.byte_array,
+            k.word_array,
+            k.compiled_method,
+            k.small_integer,
+            k.character,
+            method_context,
+            block_context,
+            large_positive,
+            large_negative,
+            association,
+            method_dictionary,
+            system_dictionary,
+            semaphore,
+            pair,
+            row,
+        ];
+        for class in classes {
+            let methods = array(&mut b, &[nil; DICT_ROOM])?;
+            let mut slots = vec![int(0), methods];
+            slots.extend([nil; DICT_ROOM]);
+            let dict = b.new_pointers(method_dictionary, &slots)?;
+            b.set_language_format(dict, 3)?;
+            b.set_slot(class, 1, dict)?;
+        }
+        // Object>>error: and Object>>halt: the methods whose activation stops an image.
+        let stop = |b: &mut BaseBuilder, args: usize| -> Result<Value, cowheap::Error> {
+            let m = b.new_method(k.compiled_method, 1, 1)?;
+            b.set_slot(m, 0, header(0, args, args, 0))?;
+            b.set_bytes(m, 0, &[120])?;
+            b.set_language_format(m, 15)?;
+            Ok(m)
+        };
+        let object_dict = b.slot(object, 1)?;
+        let object_methods = b.slot(object_dict, 1)?;
+        for (i, (name, args)) in [("error:", 1), ("halt", 0)].into_iter().enumerate() {
+            let m = stop(&mut b, args)?;
+            b.set_slot(object_methods, i, m)?;
+            let sel = symbol(&mut b, name)?;
+            b.set_slot(object_dict, 2 + i, sel)?;
+        }
+        b.set_slot(object_dict, 0, int(2))?;
+
+        let smalltalk = b.new_object(system_dictionary, Format::Pointers, 2)?;
+        b.set_language_format(smalltalk, 1)?;
+        let globals = [
+            ("Object", object),
+            ("Array", k.array),
+            ("String", k.string),
+            ("Symbol", k.symbol),
+            ("ByteArray", k.byte_array),
+            ("WordArray", k.word_array),
+            ("CompiledMethod", k.compiled_method),
+            ("SmallInteger", k.small_integer),
+            ("Character", k.character),
+            ("MethodContext", method_context),
+            ("BlockContext", block_context),
+            ("LargePositiveInteger", large_positive),
+            ("LargeNegativeInteger", large_negative),
+            ("Association", association),
+            ("Semaphore", semaphore),
+            ("Pair", pair),
+            ("Row", row),
+            ("Smalltalk", smalltalk),
+        ];
+        let mut assocs = Vec::new();
+        for (name, value) in globals {
+            let key = symbol(&mut b, name)?;
+            let a = b.new_pointers(association, &[key, value])?;
+            b.set_language_format(a, 1)?;
+            assocs.push(a);
+        }
+        let assocs = array(&mut b, &assocs)?;
+        b.set_slot(smalltalk, 0, int(globals.len() as i64))?;
+        b.set_slot(smalltalk, 1, assocs)?;
+
+        let mut specials = vec![nil; 40];
+        specials[0] = nil;
+        specials[1] = k.false_object;
+        specials[2] = k.true_object;
+        specials[5] = k.small_integer;
+        specials[6] = k.string;
+        specials[7] = k.array;
+        specials[8] = smalltalk;
+        specials[10] = method_context;
+        specials[11] = block_context;
+        specials[12] = pair;
+        specials[13] = large_positive;
+        specials[16] = k.compiled_method;
+        specials[18] = semaphore;
+        specials[19] = k.character;
+        specials[20] = symbol(&mut b, "doesNotUnderstand:")?;
+        specials[21] = symbol(&mut b, "cannotReturn:")?;
+        specials[23] = special_selectors;
+        specials[24] = character_table;
+        let specials = array(&mut b, &specials)?;
+        b.add_root("specialObjects", specials)?;
+
+        let heap = b.seal()?;
+        let vm = Vm::new(&heap)?;
+        Ok(Tiny {
+            heap,
+            vm,
+            k,
+            method_context,
+            block_context,
+            large_positive,
+            association,
+            semaphore,
+            pair,
+            row,
+            specials,
+            character_table,
+            symbols,
+        })
+    }
+
+    /// A Symbol of the base (the test's list names every one there is).
+    pub(crate) fn sym(&self, name: &str) -> Value {
+        *self
+            .symbols
+            .get(name)
+            .unwrap_or_else(|| panic!("no Symbol #{name} in the tiny base"))
+    }
+}
+
+/// What one primitive did, as a test sees it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Out {
+    Fail,
+    Answer(Value),
+    Switched,
+    /// `perform:`: the method object and the argument count the send layer is to invoke.
+    Perform(Value, usize),
+}
+
+/// One image of the tiny base and its interpreter.
+pub(crate) struct Run {
+    pub(crate) t: &'static Tiny,
+    pub(crate) image: Image,
+    pub(crate) interp: Interpreter,
+    limits: Limits,
+}
+
+impl Run {
+    pub(crate) fn new() -> Run {
+        let t = Tiny::get();
+        let limits = Limits {
+            bytecodes: 100_000,
+            depth: 1_000,
+            ..Limits::default()
+        };
+        Run {
+            t,
+            image: t.heap.new_image().unwrap(),
+            interp: t.vm.interpreter(limits),
+            limits,
+        }
+    }
+
+    pub(crate) fn sym(&self, name: &str) -> Value {
+        self.t.sym(name)
+    }
+
+    pub(crate) fn nil(&self) -> Value {
+        self.t.k.nil
+    }
+
+    pub(crate) fn boolean(&self, b: bool) -> Value {
+        if b {
+            self.t.k.true_object
+        } else {
+            self.t.k.false_object
+        }
+    }
+
+    /// Changes the limits (a new interpreter, so an empty method cache).
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        self.interp = self.t.vm.interpreter(limits);
+    }
+
+    /// A private CompiledMethod.
+    pub(crate) fn method(
+        &mut self,
+        literals: &[Value],
+        temps: usize,
+        args: usize,
+        prim: u16,
+        code: &[u8],
+    ) -> Value {
+        let mut lits = vec![header(literals.len(), temps, args, prim)];
+        lits.extend_from_slice(literals);
+        let m = self
+            .image
+            .new_method(self.t.k.compiled_method, &lits, code)
+            .unwrap();
+        self.image
+            .set_language_format(m, bytes_code(12, code.len()))
+            .unwrap();
+        m
+    }
+
+    /// Installs a method for `selector` in `class` (this image only), replacing one of the
+    /// same selector, and starts a new interpreter so that no cached lookup hides it. Like an
+    /// image's own `addSelector:withMethod:`, it stores into the class's method dictionary
+    /// and its method array, never into the class object: an image that writes a class gets
+    /// a copy whose reference no longer equals the base's (see the report on `class_of`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn define(
+        &mut self,
+        class: Value,
+        selector: &str,
+        literals: &[Value],
+        temps: usize,
+        args: usize,
+        prim: u16,
+        code: &[u8],
+    ) -> Value {
+        let m = self.method(literals, temps, args, prim, code);
+        let sel = self.sym(selector);
+        let nil = self.t.k.nil;
+        let image = &mut self.image;
+        let dict = image.read(class, 1).unwrap();
+        let methods = image.read(dict, 1).unwrap();
+        let n = image.size_of(dict).unwrap();
+        let slots: Vec<Value> = (2..n).map(|i| image.read(dict, i).unwrap()).collect();
+        let i = match slots.iter().position(|&s| s == sel) {
+            Some(i) => i,
+            None => {
+                let i = slots
+                    .iter()
+                    .position(|&s| s == nil)
+                    .expect("a full dictionary");
+                let tally = image.read(dict, 0).unwrap().as_small_int().unwrap();
+                image.write(dict, 0, int(tally + 1)).unwrap();
+                image.write(dict, 2 + i, sel).unwrap();
+                i
+            }
+        };
+        image.write(methods, i, m).unwrap();
+        self.interp = self.t.vm.interpreter(self.limits);
+        m
+    }
+
+    /// Runs `code` (with `literals` and `temps` temporaries) with `receiver` as self.
+    pub(crate) fn run(
+        &mut self,
+        receiver: Value,
+        literals: &[Value],
+        temps: usize,
+        code: &[u8],
+    ) -> Result<Value, RunError> {
+        let m = self.method(literals, temps, 0, 0, code);
+        self.interp.run_method(&mut self.image, m, receiver)
+    }
+
+    /// Sends `selector` from outside any frame.
+    pub(crate) fn send(
+        &mut self,
+        receiver: Value,
+        selector: &str,
+        args: &[Value],
+    ) -> Result<Value, RunError> {
+        self.interp.send(&mut self.image, receiver, selector, args)
+    }
+
+    /// Runs primitive `p` straight from the table, for `receiver` and `args` on an otherwise
+    /// empty stack, outside any frame. A primitive that fails must leave the stack as it
+    /// found it; this checks that.
+    pub(crate) fn prim(
+        &mut self,
+        p: u16,
+        receiver: Value,
+        args: &[Value],
+    ) -> Result<Out, RunError> {
+        let mut x = self.interp.exec_for_test(&mut self.image);
+        x.stack.push(receiver);
+        x.stack.extend_from_slice(args);
+        let before = x.stack.clone();
+        let out = match primitives::primitive(&mut x, p, 0, args.len()) {
+            Ok(Prim::Fail) => {
+                assert_eq!(
+                    x.stack, before,
+                    "primitive {p} failed and changed the stack"
+                );
+                Ok(Out::Fail)
+            }
+            Ok(Prim::Answer(v)) => Ok(Out::Answer(v)),
+            Ok(Prim::Switched) => Ok(Out::Switched),
+            Ok(Prim::Perform(m, n)) => Ok(Out::Perform(m.oop, n)),
+            Err(e) => Err(e),
+        };
+        x.finish(out)
+    }
+
+    /// The answer of a primitive that must answer.
+    pub(crate) fn answer(&mut self, p: u16, receiver: Value, args: &[Value]) -> Value {
+        match self.prim(p, receiver, args) {
+            Ok(Out::Answer(v)) => v,
+            other => panic!("primitive {p} on {receiver:?} {args:?}: {other:?}"),
+        }
+    }
+
+    /// Asserts that a primitive fails.
+    pub(crate) fn fails(&mut self, p: u16, receiver: Value, args: &[Value]) {
+        assert_eq!(
+            self.prim(p, receiver, args),
+            Ok(Out::Fail),
+            "primitive {p} on {receiver:?} {args:?}"
+        );
+    }
+
+    /// The block methods a V3 image has: `blockCopy:` (80) on both context classes, `value`,
+    /// `value:`, `value:value:` (81) and `valueWithArguments:` (82) on BlockContext. Each
+    /// falls back to answering `#bar`, so that a failed primitive shows.
+    pub(crate) fn install_blocks(&mut self) {
+        let bar = self.sym("bar");
+        let fallback = [32, 124];
+        for class in [self.t.method_context, self.t.block_context] {
+            self.define(class, "blockCopy:", &[bar], 1, 1, 80, &fallback);
+        }
+        let block = self.t.block_context;
+        self.define(block, "value", &[bar], 0, 0, 81, &fallback);
+        self.define(block, "value:", &[bar], 1, 1, 81, &fallback);
+        self.define(block, "value:value:", &[bar], 2, 2, 81, &fallback);
+        self.define(block, "valueWithArguments:", &[bar], 1, 1, 82, &fallback);
+    }
+
+    /// An Association `key -> value`, as a literal variable or a super send's class.
+    pub(crate) fn association(&mut self, key: &str, value: Value) -> Value {
+        let (class, key) = (self.t.association, self.sym(key));
+        self.instance(class, &[key, value], 1)
+    }
+
+    /// A private Array of `values`.
+    pub(crate) fn array(&mut self, values: &[Value]) -> Value {
+        let a = self.image.new_pointers(self.t.k.array, values).unwrap();
+        self.image.set_language_format(a, 2).unwrap();
+        a
+    }
+
+    /// A private String.
+    pub(crate) fn string(&mut self, s: &str) -> Value {
+        let v = self.image.new_bytes(self.t.k.string, s.as_bytes()).unwrap();
+        self.image
+            .set_language_format(v, bytes_code(8, s.len()))
+            .unwrap();
+        v
+    }
+
+    /// A private instance of a pointers class with `fields` (V3 format `code`).
+    pub(crate) fn instance(&mut self, class: Value, fields: &[Value], code: u8) -> Value {
+        let v = self.image.new_pointers(class, fields).unwrap();
+        self.image.set_language_format(v, code).unwrap();
+        v
+    }
+
+    /// The Character of `code` in the character table.
+    pub(crate) fn character(&mut self, code: u8) -> Value {
+        self.image
+            .read(self.t.character_table, code as usize)
+            .unwrap()
+    }
+}
+
+#[test]
+fn the_tiny_base_is_a_v3_base_the_interpreter_accepts() {
+    let mut r = Run::new();
+    // The compiler's path too: literals, a special send, the answer.
+    assert_eq!(r.interp.evaluate(&mut r.image, "3 + 4"), Ok(int(7)));
+    assert_eq!(r.interp.evaluate(&mut r.image, "Pair"), Ok(r.t.pair));
+    let s = r.interp.evaluate(&mut r.image, "#foo").unwrap();
+    assert_eq!(s, r.sym("foo"));
+    // The special objects are the ones built.
+    assert_eq!(r.image.root("specialObjects").unwrap(), r.t.specials);
+    // A selector nobody defines is a doesNotUnderstand, with the class's name.
+    assert_eq!(
+        r.send(int(3), "foo", &[]),
+        Err(RunError::DoesNotUnderstand {
+            selector: "foo".into(),
+            class: "SmallInteger".into()
+        })
+    );
+}
