@@ -24,10 +24,14 @@ pub enum Error {
          pass values between images as immediates or by copying their contents"
     )]
     ForeignReference(Value),
-    /// The reference passed the owner check of this image or its base but names no object
-    /// there: a reference kept from an image that ended, whose incarnation a later image now
-    /// has (see [`Image::incarnation`](crate::Image::incarnation)).
-    #[error("a stale reference from an ended image names no object of this image or its base")]
+    /// The reference names no object of this image any more: a private reference kept across
+    /// a collection of its image without being passed as a root (see
+    /// [`Image::collect`](crate::Image::collect)), or one kept from an image that ended,
+    /// whose incarnation a later image now has (see
+    /// [`Image::incarnation`](crate::Image::incarnation)).
+    #[error(
+        "a stale reference: kept across a collection without being passed as a root, or from          an ended image; it names no object of this image or its base"
+    )]
     StaleReference,
     /// The index is past the end of the object.
     #[error("index {index} is out of range: the object has {len} elements")]

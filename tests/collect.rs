@@ -436,3 +436,25 @@ proptest! {
         }
     }
 }
+
+/// A root handed over only on the updating call was never marked: it stays stale rather
+/// than being pointed at the object that slid into its place.
+#[test]
+fn a_root_handed_over_only_to_be_updated_is_left_stale() {
+    let f = fixture(2);
+    let mut image = f.heap.new_image().unwrap();
+    let dead = image.new_pointers(f.kernel.array, &[int(1)]).unwrap();
+    let kept = image.new_pointers(f.kernel.array, &[int(2)]).unwrap();
+    let other = image.new_pointers(f.kernel.array, &[int(3)]).unwrap();
+    let mut calls = 0;
+    let mut roots = [kept, other, dead];
+    image
+        .collect_with(&mut |each| {
+            calls += 1;
+            let n = if calls == 1 { 2 } else { 3 };
+            roots[..n].iter_mut().for_each(&mut *each);
+        })
+        .unwrap();
+    assert_eq!(image.read(roots[0], 0).unwrap(), int(2));
+    assert_eq!(image.read(roots[2], 0), Err(Error::StaleReference));
+}

@@ -139,9 +139,13 @@ fn text(report: &cowheap_squeak::interp::BatchReport) -> String {
         );
         outln!(
             out,
-            "copies {}  private bytes {}",
+            "copies {}  private bytes {} (peak {})  collections {} ({} bytes freed, longest pause {:.3} ms)",
             r.copies,
-            r.private_bytes
+            r.private_bytes,
+            r.peak_private_bytes,
+            r.collections,
+            r.collected_bytes,
+            r.longest_pause_seconds * 1e3
         );
     } else {
         outln!(

@@ -43,11 +43,13 @@ fn a_loop_that_makes_blocks_keeps_its_memory_bounded() {
             ..Limits::default()
         });
         interp.set_context_reuse(false);
-        assert!(matches!(
-            interp.evaluate(&mut image, steps),
-            Err(RunError::AllocationLimit { .. })
-        ));
+        // Without reuse every context is garbage once its frame returns, and the image's
+        // collector frees it: the loop that used to meet the cap after about 800 steps runs
+        // to the end within it.
+        assert_eq!(print(&mut interp, &mut image, steps), "1", "{file}");
         assert_eq!(interp.contexts_reused(), 0);
+        assert!(image.stats().collections > 0, "{file}");
+        assert!(image.peak_private_bytes() <= 1 << 20, "{file}");
     }
 }
 

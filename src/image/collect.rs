@@ -98,6 +98,11 @@ pub(crate) struct Collector {
     threshold: usize,
     /// The longest pause so far.
     longest: Duration,
+    /// The largest the space was when a collection started (it only grows between them).
+    peak: usize,
+    /// Words at which [`Image::wants_collection`] says yes however little the last
+    /// collection kept: a VM's cap, so that it collects before it stops.
+    ceiling: usize,
 }
 
 impl Default for Collector {
@@ -107,6 +112,8 @@ impl Default for Collector {
             weak: None,
             threshold: MIN_THRESHOLD,
             longest: Duration::ZERO,
+            peak: 0,
+            ceiling: usize::MAX,
         }
     }
 }
@@ -145,7 +152,11 @@ impl Bits {
         while i < to {
             let bit = i % 64;
             let n = (64 - bit).min(to - i);
-            let ones = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << bit };
+            let ones = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
             self.0[i / 64] |= ones;
             i += n;
         }
@@ -218,6 +229,28 @@ impl Image {
         self.collector.longest
     }
 
+    /// The most bytes the private space has held.
+    pub fn peak_private_bytes(&self) -> usize {
+        self.collector.peak.max(self.space.len()) * 8
+    }
+
+    /// Makes [`wants_collection`](Self::wants_collection) say yes by the time the space holds
+    /// `bytes`, however little the last collection kept (once the live data itself nears it,
+    /// each time the space grows by a quarter): a VM with a memory cap sets half its cap, so
+    /// that it collects before it stops an image for garbage.
+    pub fn set_collection_ceiling(&mut self, bytes: usize) {
+        self.collector.ceiling = bytes / 8;
+        let live = self.space.len();
+        self.collector.threshold = self.collector.threshold.min(self.next_threshold(live));
+    }
+
+    /// When to collect next, after a collection that kept `live` words.
+    fn next_threshold(&self, live: usize) -> usize {
+        (2 * live)
+            .max(MIN_THRESHOLD)
+            .min(self.collector.ceiling.max(live + live / 4 + 1))
+    }
+
     /// Collects this image's private space, keeping what its resolutions, its root overrides
     /// ([`set_root`](Self::set_root)) and `roots` reach; each of `roots` is updated in place to
     /// its object's new reference. Every other reference to a private object that the caller
@@ -228,8 +261,10 @@ impl Image {
     }
 
     /// [`collect`](Self::collect), with roots wherever the caller keeps them: `roots` is
-    /// called twice, once to find them and once to update them, and must hand over the same
-    /// values both times (a VM walks its frames and caches).
+    /// called once to find them and, if the collection frees anything, once more to update
+    /// them (a VM walks its frames and caches). It should hand over the same values both
+    /// times; a reference handed over only the second time is not kept alive, and is left
+    /// stale rather than pointed at another object.
     pub fn collect_with(&mut self, roots: &mut Roots<'_>) -> Result<Collection> {
         let start = Instant::now();
         let before = self.space.len();
@@ -297,11 +332,16 @@ impl Image {
         }
 
         // Rewrite every reference to its object's new address under the new incarnation.
+        // A reference to an object that was not marked (a root handed over only now, or a
+        // weak field already cleared) is left as it is: under the new incarnation it is stale,
+        // never a reference to whatever slides into its place.
         let relocate = |image: &Image, bits: u64| -> u64 {
             match image.private_target(bits) {
-                Some(Loc::Private(p)) => Value::object(new, relocation.of(p) as u64).to_bits(),
+                Some(Loc::Private(p)) if marks.get(p) => {
+                    Value::object(new, relocation.of(p) as u64).to_bits()
+                }
                 Some(Loc::Base(b)) => image.heap.reference(b).to_bits(),
-                None => bits,
+                _ => bits,
             }
         };
         for at in marks.ones() {
@@ -365,7 +405,8 @@ impl Image {
         live_objects: u64,
         weak_cleared: u64,
     ) -> Collection {
-        self.collector.threshold = (2 * after).max(MIN_THRESHOLD);
+        self.collector.threshold = self.next_threshold(after);
+        self.collector.peak = self.collector.peak.max(before);
         let pause = start.elapsed();
         self.collector.longest = self.collector.longest.max(pause);
         let counters = self.counters();
@@ -487,7 +528,10 @@ mod tests {
         for _ in 0..3 * super::RETIRED {
             image.allocate(kernel.array, Format::Pointers, 1).unwrap();
             image.collect(&mut []).unwrap();
-            assert!(seen.insert(image.incarnation()), "a held incarnation came back");
+            assert!(
+                seen.insert(image.incarnation()),
+                "a held incarnation came back"
+            );
             assert!(image.collector.retired.len() <= super::RETIRED);
         }
         assert_eq!(image.collector.retired.len(), super::RETIRED);

@@ -97,6 +97,14 @@ pub struct ImageRun {
     pub copies: u64,
     /// Bytes of this image's private space at the end (copies, contexts, new objects).
     pub private_bytes: u64,
+    /// The most bytes its private space held.
+    pub peak_private_bytes: u64,
+    /// Collections of its private space.
+    pub collections: u64,
+    /// Bytes its collections gave back.
+    pub collected_bytes: u64,
+    /// Its longest collection pause, in seconds.
+    pub longest_pause_seconds: f64,
 }
 
 /// A whole batch.
@@ -196,6 +204,10 @@ pub fn run_batch(
                     seconds: stats.elapsed.as_secs_f64(),
                     copies: image_stats.copies,
                     private_bytes: image_stats.private_bytes,
+                    peak_private_bytes: image.peak_private_bytes() as u64,
+                    collections: image_stats.collections,
+                    collected_bytes: image_stats.collected_bytes,
+                    longest_pause_seconds: image.longest_pause().as_secs_f64(),
                 }
             });
         match handle {

@@ -54,7 +54,11 @@ impl Exec<'_> {
     /// Compiles `expr` into a private CompiledMethod and runs it with nil as `self`.
     pub(crate) fn evaluate(&mut self, expr: &Expr) -> Result<Value, RunError> {
         let mut doit = Doit::default();
-        self.compile(expr, &mut doit)?;
+        // The doit's literals are held here, in Rust, across the runs `intern` makes.
+        self.may_collect = false;
+        let compiled = self.compile(expr, &mut doit);
+        self.may_collect = true;
+        compiled?;
         doit.code.push(124);
         if doit.temps > 63 {
             return Err(ParseError::TooManyLiterals.into());

@@ -105,10 +105,21 @@ impl Exec<'_> {
             };
             let mut ctx = ctx;
             let code = &m.code[..];
+            // A send is the safe point: the frame's pc is saved, and everything the run holds
+            // is on the stack or in the frames. After a collection that moved anything the
+            // frame's cached references are stale, so the frame is loaded again.
             macro_rules! send {
                 ($sel:expr, $n:expr, $sup:expr) => {{
                     self.frames[top].pc = pc;
-                    match self.send($sel, $n, $sup)? {
+                    let incarnation = self.image.incarnation();
+                    let flow = self.send($sel, $n, $sup)?;
+                    if self.image.wants_collection() && self.may_collect {
+                        self.collect_garbage()?;
+                    }
+                    if self.image.incarnation() != incarnation {
+                        break;
+                    }
+                    match flow {
                         Flow::Same => continue,
                         Flow::Switched => break,
                     }

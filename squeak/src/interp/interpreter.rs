@@ -8,9 +8,9 @@ use std::time::Instant;
 use super::limits::{Limits, RunError, RunStats};
 use super::parse::parse;
 use super::pool::ContextPool;
-use super::special::Shared;
+use super::special::{Shared, CLASS_FORMAT};
 use super::state::{Exec, ImageState};
-use cowheap::{BaseHeap, Image, Value};
+use cowheap::{BaseHeap, Image, Value, WeakRule};
 
 /// The interpreter's view of one base heap, shared by every image's interpreter. Cheap to
 /// clone.
@@ -61,6 +61,14 @@ impl Vm {
         }
     }
 }
+
+/// Squeak V3's weak objects: format 4, strong for the class's fixed fields (its format word,
+/// field 2: instance size in bits 1-6 and 16-17, plus one).
+const WEAK: WeakRule = WeakRule {
+    language_format: 4,
+    class_field: CLASS_FORMAT,
+    fixed_fields: |f| usize::try_from(((f >> 10) & 0xC0) + ((f >> 1) & 0x3F) - 1).ok(),
+};
 
 /// Runs Smalltalk in one image. Keep one per image: its method cache is that image's (an
 /// interpreter handed another image notices and starts with an empty cache).
@@ -124,7 +132,9 @@ impl Interpreter {
         self.state.pool.off = !on;
     }
 
-    fn bind(&mut self, image: &Image) {
+    fn bind(&mut self, image: &mut Image) {
+        image.set_weak_rule(Some(WEAK));
+        image.set_collection_ceiling(self.state.limits.private_bytes / 2);
         if self.incarnation != Some(image.incarnation()) {
             self.state.cache = Default::default();
             let off = self.state.pool.off;

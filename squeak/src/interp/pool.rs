@@ -1,8 +1,7 @@
 //! The free list of dead contexts, and the rule that says which contexts are dead.
 //!
-//! There is no garbage collector, so a context that nothing can reach any more would stay in
-//! the image's private space until the image ends, and a loop that makes a block on every
-//! iteration would grow without bound. [`ContextPool`] recycles instead: a context that has
+//! A dead context costs the collector work and the image memory until the next collection, so
+//! [`ContextPool`] recycles: a context that has
 //! not *escaped* dies with the frame that made it and is reused for the next context of its
 //! class and size, so memory follows the live contexts, not the run's length. It only keeps
 //! the books: `contexts.rs` makes the contexts, and the stores and returns of the layers
@@ -89,6 +88,13 @@ impl ContextPool {
                 list.clear();
             }
         }
+    }
+
+    /// Forgets every context, tracked or dead, before a collection: the collector moves the
+    /// live ones and frees the dead ones, so none of these references would stay good.
+    pub(crate) fn forget_all(&mut self) {
+        self.escape_all();
+        self.free.clear();
     }
 
     pub(crate) fn track(&mut self, c: Value, class: Value, len: usize, depth: usize) {

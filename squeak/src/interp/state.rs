@@ -83,6 +83,9 @@ pub(crate) struct Exec<'a> {
     /// The number of the last primitive that failed, for the report when the fallback code
     /// ends in `error:`.
     pub(crate) last_failed_primitive: u16,
+    /// False while the expression compiler holds references in Rust (its literals) across
+    /// the runs it makes (`asSymbol`): no collection may move them then.
+    pub(crate) may_collect: bool,
     home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
 }
 
@@ -115,11 +118,39 @@ impl<'a> Exec<'a> {
             sends: 0,
             image_number: *image_number,
             last_failed_primitive: 0,
+            may_collect: true,
             home: (stack, frames),
         }
     }
 
     /// Records the run's counts and gives the stacks back for the next run.
+    /// Collects the image's private space at a safe point: every reference this run holds
+    /// is on its stack or in its frames, which are the roots and are updated in place. The
+    /// method cache is dropped (its keys are references) and the dead contexts forgotten (the
+    /// collector frees them); a frame running a private method (a doit, a method the image
+    /// compiled) gets it decoded again from the object's new reference.
+    pub(crate) fn collect_garbage(&mut self) -> Result<cowheap::Collection, RunError> {
+        self.pool.forget_all();
+        self.cache.flush();
+        let mut methods: Vec<Value> = self.frames.iter().map(|f| f.method.oop).collect();
+        let (stack, frames) = (&mut self.stack, &mut self.frames);
+        let collection = self.image.collect_with(&mut |each| {
+            stack.iter_mut().for_each(&mut *each);
+            for f in frames.iter_mut() {
+                each(&mut f.receiver);
+                f.ctx.iter_mut().for_each(&mut *each);
+                f.block.iter_mut().for_each(&mut *each);
+            }
+            methods.iter_mut().for_each(&mut *each);
+        })?;
+        for (i, &m) in methods.iter().enumerate() {
+            if self.frames[i].method.oop != m {
+                self.frames[i].method = Rc::new(Method::decode(self.image, m)?);
+            }
+        }
+        Ok(collection)
+    }
+
     pub(crate) fn finish<T>(mut self, r: Result<T, RunError>) -> Result<T, RunError> {
         self.stats.bytecodes = self.bytecodes;
         self.stats.sends = self.sends;

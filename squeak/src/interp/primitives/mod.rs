@@ -209,6 +209,8 @@ primitive_table! {
     119 => System, "flushCacheSelective:", 1..=1, Call(system::flush_cache);
     128 => Objects, "elementsExchangeIdentityWith:", 1..=1, Call(objects::become_objects);
     129 => System, "specialObjectsOop", 0..=0, Call(system::special_objects);
+    130 => System, "garbageCollect", 0..=0, Call(system::garbage_collect);
+    131 => System, "incrementalGarbageCollect", 0..=0, Call(system::garbage_collect);
     135 => System, "millisecondClock", 0..=0, Call(system::millisecond_clock);
     137 => System, "secondsClock", 0..=0, Call(system::seconds_clock);
     256..=519 => Control, "quick return", 0..=ANY, Call(control::quick);
@@ -418,7 +420,7 @@ mod tests {
         assert_eq!(in_family(Blocks), [80, 81, 82]);
         let control: Vec<usize> = [83, 84, 85, 86].into_iter().chain(256..=519).collect();
         assert_eq!(in_family(Control), control);
-        assert_eq!(in_family(System), [89, 116, 119, 129, 135, 137]);
+        assert_eq!(in_family(System), [89, 116, 119, 129, 130, 131, 135, 137]);
     }
 
     #[test]

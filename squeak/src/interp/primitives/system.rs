@@ -1,5 +1,6 @@
 //! System: `flushCache` (89), `flushCacheByMethod:` (116), `flushCacheSelective:` (119),
-//! `specialObjectsOop` (129), `millisecondClock` (135) and `secondsClock` (137, UTC).
+//! `specialObjectsOop` (129), `garbageCollect` (130), `incrementalGarbageCollect` (131),
+//! `millisecondClock` (135) and `secondsClock` (137, UTC).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -19,6 +20,21 @@ pub(crate) fn flush_cache(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 pub(crate) fn special_objects(x: &mut Exec<'_>, _: Call) -> Result<Prim, RunError> {
     let specials = x.image.root("specialObjects")?;
     answer(Some(specials))
+}
+
+/// Primitives 130 (`garbageCollect`) and 131 (`incrementalGarbageCollect`): collects this
+/// image's private space and answers the bytes left under its cap, as `bytesLeft` does. The
+/// receiver is on the stack, so it is a root; nothing else of the send is held here. While
+/// the expression compiler holds references (see `Exec::may_collect`) it only answers.
+pub(crate) fn garbage_collect(x: &mut Exec<'_>, _: Call) -> Result<Prim, RunError> {
+    if x.may_collect {
+        x.collect_garbage()?;
+    }
+    let left = x
+        .limits
+        .private_bytes
+        .saturating_sub(x.image.private_bytes());
+    answer(Some(int((left as i64).min(MAX_INT))))
 }
 
 /// Primitive 135, `millisecondClock`: milliseconds since the first call, in 30 bits.
@@ -49,6 +65,27 @@ mod tests {
         assert_eq!(r.answer(116, int(4), &[int(0)]), int(4));
         assert_eq!(r.answer(119, int(5), &[int(0)]), int(5));
         assert_eq!(r.interp.cache_flushes(), before + 3);
+    }
+
+    #[test]
+    fn garbage_collect_frees_what_nothing_holds_and_answers_the_bytes_left() {
+        let mut r = Run::new();
+        let kept = r.image.new_pointers(r.t.k.array, &[int(7)]).unwrap();
+        r.image.set_root("kept", kept).unwrap();
+        for _ in 0..1000 {
+            r.image.new_pointers(r.t.k.array, &[int(0); 8]).unwrap();
+        }
+        let before = r.image.private_bytes();
+        let left = r.answer(130, int(3), &[]).as_small_int().unwrap() as usize;
+        let after = r.image.private_bytes();
+        assert!(after * 10 < before, "{after} of {before}");
+        assert_eq!(left, (256 << 20) - after);
+        assert_eq!(r.image.stats().collections, 1);
+        let kept = r.image.root("kept").unwrap();
+        assert_eq!(r.image.read(kept, 0).unwrap(), int(7));
+        // 131 collects too.
+        r.answer(131, int(3), &[]);
+        assert_eq!(r.image.stats().collections, 2);
     }
 
     #[test]
