@@ -76,8 +76,8 @@ pub use config::{
 pub use gen::{generate_base, GenConfig, Generated};
 pub use progress::{Phase, Progress};
 pub use report::{
-    BaseReport, ConfigReport, Distribution, HeapReport, LifetimeReport, MemoryReport, Report,
-    RssSample, ThroughputReport, TimingReport, Verdict, VerificationReport, Violation,
+    BaseReport, ConfigReport, Distribution, GcReport, HeapReport, LifetimeReport, MemoryReport,
+    Report, RssSample, ThroughputReport, TimingReport, Verdict, VerificationReport, Violation,
     SCHEMA_VERSION,
 };
 pub use run::{run, run_saving_deltas};
