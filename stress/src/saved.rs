@@ -515,10 +515,14 @@ mod tests {
             ..GenConfig::default()
         })
         .unwrap();
+        // Collections, so that the files have collected objects (`-`) to damage too.
         let cfg = StressConfig {
             images: 3,
-            ops: 400,
+            ops: 1000,
             seed: 11,
+            alloc_ratio: 0.05,
+            forget_ratio: 0.05,
+            collect_ratio: 0.005,
             ..StressConfig::default()
         };
         let dir = std::env::temp_dir().join(format!("cowheap-shadow-fuzz-{}", std::process::id()));
@@ -529,10 +533,13 @@ mod tests {
         assert_eq!(saved.unwrap().images, 3);
         let path = dir.join("image-0.shadow");
         let good = std::fs::read_to_string(&path).unwrap();
+        assert!(good.contains("\nprivate - "), "{good}");
         let lines: Vec<&str> = good.lines().collect();
         assert!(lines.len() > 2, "{good}");
         let fields = [
             "b0",
+            "b1",
+            "b",
             "p0",
             "p1",
             "b99999999",
