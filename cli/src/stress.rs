@@ -48,9 +48,17 @@ pub struct Options {
     /// Fraction of ops that become_forward an object into another.
     #[arg(long, value_name = "F", default_value = "0.002", value_parser = parse::ratio)]
     become_ratio: f64,
-    /// Fraction of ops that check identity and identity hashes; the rest are reads.
+    /// Fraction of ops that check identity and identity hashes.
     #[arg(long, value_name = "F", default_value = "0.05", value_parser = parse::ratio)]
     identity_ratio: f64,
+    /// Fraction of ops that drop a handle the image holds to one of its private objects
+    /// (what nothing else reaches is then garbage).
+    #[arg(long, value_name = "F", default_value = "0.01", value_parser = parse::ratio)]
+    forget_ratio: f64,
+    /// Fraction of ops that collect the image's private space, every handle passed as a root
+    /// and checked afterwards; the rest of the ops are reads. 0 turns collections off.
+    #[arg(long, value_name = "F", default_value = "0.0002", value_parser = parse::ratio)]
+    collect_ratio: f64,
     /// Zipf exponent of object popularity, 0 to 10: 0 is uniform; near 1 a few hot objects
     /// are copied by nearly every image.
     #[arg(long, value_name = "S", default_value = "0.9", value_parser = parse::skew)]
@@ -136,6 +144,8 @@ fn config(args: &Options) -> Result<(StressConfig, GenConfig), Failure> {
         alloc_ratio: args.alloc_ratio,
         become_ratio: args.become_ratio,
         identity_ratio: args.identity_ratio,
+        forget_ratio: args.forget_ratio,
+        collect_ratio: args.collect_ratio,
         skew: args.skew,
         churn,
         seed: args.seed,

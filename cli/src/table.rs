@@ -40,12 +40,19 @@ pub fn table(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "  ops mix: write {} · alloc {} · become {} · identity {} · read {:.3}; skew {}; seed {}{}",
+        "  ops mix: write {} · alloc {} · become {} · identity {} · forget {} · collect {} · read {:.4}; skew {}; seed {}{}",
         c.write_ratio,
         c.alloc_ratio,
         c.become_ratio,
         c.identity_ratio,
-        1.0 - c.write_ratio - c.alloc_ratio - c.become_ratio - c.identity_ratio,
+        c.forget_ratio,
+        c.collect_ratio,
+        1.0 - c.write_ratio
+            - c.alloc_ratio
+            - c.become_ratio
+            - c.identity_ratio
+            - c.forget_ratio
+            - c.collect_ratio,
         c.skew,
         c.seed,
         match (c.churn, c.lifetimes) {
@@ -135,6 +142,17 @@ pub fn table(r: &Report) -> String {
                 HumanCount(h.becomes),
                 HumanCount(h.allocations),
                 HumanCount(h.lookups)
+            ),
+        ),
+        (
+            "collections",
+            format!(
+                "{} · freed {} · pause longest {:.3} ms, mean {:.3} ms · handles forgotten {}",
+                HumanCount(r.gc.collections),
+                HumanBytes(r.gc.freed_bytes),
+                r.gc.longest_pause_ms,
+                r.gc.mean_pause_ms,
+                HumanCount(r.gc.handles_forgotten)
             ),
         ),
         (

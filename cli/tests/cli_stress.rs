@@ -14,6 +14,7 @@ fn a_small_run_passes() {
     assert!(stdout.lines().any(|l| l.starts_with("PASS")), "{stdout}");
     for label in [
         "COW copies",
+        "collections",
         "slot entries",
         "fix-ups",
         "per image",
@@ -157,4 +158,69 @@ fn a_real_image_base_passes() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("PASS"), "{stdout}");
+}
+
+/// Collections in the op mix: they happen, free memory, are checked against the shadow models
+/// (the run passes), and are reported in the table and the JSON, with and without churn.
+#[test]
+fn collections_free_memory_and_are_reported() {
+    for churn in [false, true] {
+        let mut args = vec![
+            "--images",
+            "4",
+            "--ops",
+            "4000",
+            "--objects",
+            "3000",
+            "--alloc-ratio",
+            "0.05",
+            "--forget-ratio",
+            "0.04",
+            "--collect-ratio",
+            "0.002",
+            "-q",
+        ];
+        if churn {
+            args.extend(["--churn", "12"]);
+        }
+        let out = stress(&args);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        let row = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("collections"))
+            .unwrap_or_else(|| panic!("no collections row in\n{stdout}"));
+        assert!(
+            row.contains("freed") && row.contains("pause longest"),
+            "{row}"
+        );
+        args.push("--json");
+        let out = stress(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+        assert_eq!(report["verdict"], "PASS");
+        let gc = &report["gc"];
+        let lifetimes = report["lifetimes"]["total"].as_u64().unwrap();
+        assert!(
+            gc["collections"].as_u64().unwrap() >= lifetimes,
+            "about 8 collections per lifetime: {gc}"
+        );
+        assert!(gc["freed_bytes"].as_u64().unwrap() > 0, "{gc}");
+        assert!(gc["handles_forgotten"].as_u64().unwrap() > 0, "{gc}");
+        let longest = gc["longest_pause_ms"].as_f64().unwrap();
+        let mean = gc["mean_pause_ms"].as_f64().unwrap();
+        assert!(longest > 0.0 && mean > 0.0 && mean <= longest, "{gc}");
+        assert_eq!(report["config"]["collect_ratio"], 0.002);
+        assert_eq!(report["config"]["forget_ratio"], 0.04);
+    }
+    // Collections off: none happen, and the figures say so.
+    let mut args = SMALL.to_vec();
+    args.extend(["--collect-ratio", "0", "--json"]);
+    let out = stress(&args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "PASS");
+    assert_eq!(report["gc"]["collections"], 0);
+    assert_eq!(report["gc"]["freed_bytes"], 0);
+    assert_eq!(report["gc"]["longest_pause_ms"], 0.0);
 }

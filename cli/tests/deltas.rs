@@ -257,3 +257,70 @@ fn a_damaged_shadow_file_is_refused_naming_its_line_never_a_panic() {
     std::fs::write(&path, &good).unwrap();
     assert_eq!(resume(&dir, "7").status.code(), Some(0));
 }
+
+/// Deltas saved after collections (the shadow's private objects renumbered, some collected)
+/// resume and verify in another process; a become of a collected object is refused.
+#[test]
+fn deltas_saved_after_collections_resume_and_verify() {
+    let dir = TempDir::new("collected");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--images",
+            "3",
+            "--ops",
+            "3000",
+            "--objects",
+            "1500",
+            "--seed",
+            "9",
+            "--alloc-ratio",
+            "0.05",
+            "--forget-ratio",
+            "0.05",
+            "--collect-ratio",
+            "0.005",
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        stress(&args)
+    };
+    let out = run(&["--save-deltas", dir.path(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["gc"]["collections"].as_u64().unwrap() >= 3,
+        "{}",
+        report["gc"]
+    );
+    assert!(
+        report["gc"]["freed_bytes"].as_u64().unwrap() > 0,
+        "{}",
+        report["gc"]
+    );
+    let shadows: Vec<(std::path::PathBuf, String)> = (0..3)
+        .map(|i| dir.0.join(format!("image-{i}.shadow")))
+        .map(|p| {
+            let t = std::fs::read_to_string(&p).unwrap();
+            (p, t)
+        })
+        .collect();
+    let (path, good) = shadows
+        .iter()
+        .find(|(_, t)| t.lines().any(|l| l.starts_with("private - ")))
+        .expect("a shadow with a collected private object");
+    let out = run(&["--resume-deltas", dir.path()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.trim_end().ends_with("PASS"), "{stdout}");
+    // The harness never saves a become of a collected object; a file that has one is damaged.
+    let collected = good
+        .lines()
+        .filter(|l| l.starts_with("private "))
+        .position(|l| l.starts_with("private - "))
+        .unwrap();
+    std::fs::write(path, format!("{good}become p{collected} b1\n")).unwrap();
+    let out = run(&["--resume-deltas", dir.path()]);
+    assert_refused(&out, &["collected"]);
+    std::fs::write(path, good).unwrap();
+    assert_eq!(run(&["--resume-deltas", dir.path()]).status.code(), Some(0));
+}

@@ -73,7 +73,7 @@ fn every_bad_argument_is_a_usage_error_in_one_style() {
         // settings that parse alone but not together: the harness refuses, clap reports
         (
             &["stress", "--write-ratio", "0.6", "--identity-ratio", "0.6"],
-            "add up to 1.222, more than 1",
+            "add up to 1.2322, more than 1",
         ),
         (&["stress", "--churn", "3", "--images", "5"], "--churn"),
     ];

@@ -24,6 +24,10 @@ pub(crate) struct Tally {
     running_time: f64,
     private_max: u64,
     rates: Vec<f64>,
+    longest_pause: std::time::Duration,
+    pause_total: std::time::Duration,
+    harness_collections: u64,
+    forgotten: u64,
 }
 
 /// Violations kept in detail in the report; the rest are only counted.
@@ -42,6 +46,10 @@ impl Tally {
         self.verify_time += r.verify_time.as_secs_f64();
         self.running_time += r.elapsed.as_secs_f64();
         self.private_max = self.private_max.max(r.stats.private_bytes);
+        self.longest_pause = self.longest_pause.max(r.longest_pause);
+        self.pause_total += r.pause_total;
+        self.harness_collections += r.collections;
+        self.forgotten += r.forgotten;
         let secs = r.elapsed.as_secs_f64();
         if secs > 0.0 {
             self.rates.push(r.ops as f64 / secs);
@@ -63,6 +71,10 @@ impl Tally {
         self.running_time += o.running_time;
         self.private_max = self.private_max.max(o.private_max);
         self.rates.extend(o.rates);
+        self.longest_pause = self.longest_pause.max(o.longest_pause);
+        self.pause_total += o.pause_total;
+        self.harness_collections += o.harness_collections;
+        self.forgotten += o.forgotten;
         let room = REPORT_VIOLATIONS.saturating_sub(self.violations.len());
         self.violations.extend(o.violations.into_iter().take(room));
     }
@@ -149,6 +161,8 @@ pub(crate) fn build_report(w: &Workload, cfg: &StressConfig, t: Tally, c: AfterR
             alloc_ratio: cfg.alloc_ratio,
             become_ratio: cfg.become_ratio,
             identity_ratio: cfg.identity_ratio,
+            forget_ratio: cfg.forget_ratio,
+            collect_ratio: cfg.collect_ratio,
             skew: cfg.skew,
             churn: cfg.churn.is_some(),
             lifetimes: cfg.lifetimes(),
@@ -201,6 +215,13 @@ pub(crate) fn build_report(w: &Workload, cfg: &StressConfig, t: Tally, c: AfterR
                 .into_iter()
                 .map(|(lifetimes, bytes)| RssSample { lifetimes, bytes })
                 .collect(),
+        },
+        gc: GcReport {
+            collections: stats.collections,
+            freed_bytes: stats.collected_bytes,
+            longest_pause_ms: t.longest_pause.as_secs_f64() * 1e3,
+            mean_pause_ms: t.pause_total.as_secs_f64() * 1e3 / t.harness_collections.max(1) as f64,
+            handles_forgotten: t.forgotten,
         },
         lifetimes: LifetimeReport {
             total: t.lifetimes,

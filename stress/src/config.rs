@@ -22,8 +22,15 @@ pub struct StressConfig {
     pub alloc_ratio: f64,
     /// Fraction of ops that `become_forward` an object.
     pub become_ratio: f64,
-    /// Fraction of ops that check `identical` and identity hashes. The rest are reads.
+    /// Fraction of ops that check `identical` and identity hashes.
     pub identity_ratio: f64,
+    /// Fraction of ops that drop one of the image's held handles to its private objects (what
+    /// is reachable from nothing else becomes garbage for the next collection).
+    pub forget_ratio: f64,
+    /// Fraction of ops that collect the image's private space, every handle the harness holds
+    /// passed as a root and updated, then checked against the shadow model. The rest of the
+    /// ops are reads.
+    pub collect_ratio: f64,
     /// Zipf exponent of object popularity: 0 is uniform; around 1, a few objects are hot for
     /// every image, so that many images copy the same objects.
     pub skew: f64,
@@ -73,6 +80,8 @@ impl Default for StressConfig {
             alloc_ratio: 0.02,
             become_ratio: 0.002,
             identity_ratio: 0.05,
+            forget_ratio: 0.01,
+            collect_ratio: 0.0002,
             skew: 0.9,
             churn: None,
             seed: 1,
@@ -113,12 +122,19 @@ impl StressConfig {
             ("alloc_ratio", self.alloc_ratio),
             ("become_ratio", self.become_ratio),
             ("identity_ratio", self.identity_ratio),
+            ("forget_ratio", self.forget_ratio),
+            ("collect_ratio", self.collect_ratio),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(ConfigError::RatioOutOfRange { field, value });
             }
         }
-        let sum = self.write_ratio + self.alloc_ratio + self.become_ratio + self.identity_ratio;
+        let sum = self.write_ratio
+            + self.alloc_ratio
+            + self.become_ratio
+            + self.identity_ratio
+            + self.forget_ratio
+            + self.collect_ratio;
         if sum > 1.0 + 1e-9 {
             return Err(ConfigError::RatiosOverOne { sum });
         }
@@ -176,9 +192,10 @@ pub enum ConfigError {
         /// Its value.
         value: f64,
     },
-    /// The write, alloc, become and identity ratios leave no room (reads are the rest).
+    /// The write, alloc, become, identity, forget and collect ratios leave no room (reads are
+    /// the rest).
     #[error(
-        "`write_ratio`, `alloc_ratio`, `become_ratio` and `identity_ratio` add up to {}, more than 1",
+        "`write_ratio`, `alloc_ratio`, `become_ratio`, `identity_ratio`, `forget_ratio` and `collect_ratio` add up to {}, more than 1",
         Short(*sum)
     )]
     RatiosOverOne {
@@ -250,6 +267,8 @@ impl ConfigError {
                 "write_ratio" => &["write_ratio"],
                 "alloc_ratio" => &["alloc_ratio"],
                 "become_ratio" => &["become_ratio"],
+                "forget_ratio" => &["forget_ratio"],
+                "collect_ratio" => &["collect_ratio"],
                 _ => &["identity_ratio"],
             },
             ConfigError::RatiosOverOne { .. } => &[
@@ -257,6 +276,8 @@ impl ConfigError {
                 "alloc_ratio",
                 "become_ratio",
                 "identity_ratio",
+                "forget_ratio",
+                "collect_ratio",
             ],
             ConfigError::SkewOutOfRange { .. } => &["skew"],
             ConfigError::ZeroDuration | ConfigError::DurationTooLong { .. } => &["duration"],
@@ -320,7 +341,7 @@ mod tests {
         let err = cfg.validate().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`write_ratio`, `alloc_ratio`, `become_ratio` and `identity_ratio` add up to 1.052, more than 1"
+            "`write_ratio`, `alloc_ratio`, `become_ratio`, `identity_ratio`, `forget_ratio` and `collect_ratio` add up to 1.0622, more than 1"
         );
         assert_eq!(Short(1.1520000000000001).to_string(), "1.152");
         assert_eq!(Short(3.0).to_string(), "3");

@@ -46,10 +46,25 @@
 //! are the heap's invariants (ARCHITECTURE.md), not bit patterns. Violations are collected, never panicked on:
 //! the report says which image, which object, what was expected and what was seen.
 //!
+//! # Collections
+//!
+//! Each image collects its own private space now and then (`collect_ratio`), on its own
+//! thread, while the others run. The workload holds handles to the private objects it
+//! allocated and drops some (`forget_ratio`); at a collection the harness passes every
+//! private reference it holds for the image as a root (its handles, the references of the
+//! objects its model still reaches, the copy references it learned, its become records) and
+//! takes the updated references back. The model knows which private objects are reachable
+//! (from the handles, the base objects the image wrote, the objects it made `become`
+//! others), so the check is exact: the collection keeps exactly those objects and the image's
+//! copies, the space shrinks to them, a reference kept without being passed is refused as
+//! stale (never another object), and every later read through the updated references agrees
+//! with the model. What the model finds unreachable it stops checking.
+//!
 //! # Layout
 //!
 //! `config` holds [`StressConfig`] and its errors; `workload` prepares a base;
-//! `life` runs one image lifetime's ops and `life/check` compares it with its shadow model;
+//! `life` runs one image lifetime's ops, `life/collect` its forget and collect ops, and
+//! `life/check` compares it with its shadow model;
 //! `run` drives the threads; `assemble` folds lifetimes into the [`Report`]; `progress` and
 //! `rss` are what a front end watches while it runs.
 
@@ -76,8 +91,8 @@ pub use config::{
 pub use gen::{generate_base, GenConfig, Generated};
 pub use progress::{Phase, Progress};
 pub use report::{
-    BaseReport, ConfigReport, Distribution, HeapReport, LifetimeReport, MemoryReport, Report,
-    RssSample, ThroughputReport, TimingReport, Verdict, VerificationReport, Violation,
+    BaseReport, ConfigReport, Distribution, GcReport, HeapReport, LifetimeReport, MemoryReport,
+    Report, RssSample, ThroughputReport, TimingReport, Verdict, VerificationReport, Violation,
     SCHEMA_VERSION,
 };
 pub use run::{run, run_saving_deltas};

@@ -27,6 +27,8 @@ pub struct Report {
     pub heap: HeapReport,
     /// What sharing the base saved, and whether teardown gave memory back.
     pub memory: MemoryReport,
+    /// The images' collections of their private spaces.
+    pub gc: GcReport,
     /// Image lifetimes, for churn runs.
     pub lifetimes: LifetimeReport,
     /// What verification checked and found.
@@ -63,6 +65,10 @@ pub struct ConfigReport {
     pub become_ratio: f64,
     /// Fraction of ops that check identity and identity hashes.
     pub identity_ratio: f64,
+    /// Fraction of ops that drop a held handle to a private object.
+    pub forget_ratio: f64,
+    /// Fraction of ops that collect the image's private space.
+    pub collect_ratio: f64,
     /// Zipf exponent of object popularity.
     pub skew: f64,
     /// Whether images ended and new ones started during the run.
@@ -226,6 +232,23 @@ pub struct RssSample {
     pub lifetimes: u64,
     /// Resident set size then.
     pub bytes: u64,
+}
+
+/// The images' collections of their private spaces, each checked against the image's shadow
+/// model, summed over all image lifetimes.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct GcReport {
+    /// Collections (the images' own count, `ImageStats::collections`).
+    pub collections: u64,
+    /// Bytes they gave back (`ImageStats::collected_bytes`).
+    pub freed_bytes: u64,
+    /// The longest pause of any one collection, in milliseconds (0 without collections).
+    pub longest_pause_ms: f64,
+    /// The mean pause, in milliseconds (0 without collections).
+    pub mean_pause_ms: f64,
+    /// Handles to private objects the workloads dropped (forget ops): what they reached
+    /// alone was garbage for the next collection.
+    pub handles_forgotten: u64,
 }
 
 /// Image lifetimes.

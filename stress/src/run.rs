@@ -104,12 +104,12 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
         let mut n = 0u64;
         let mut copies = 0u64;
         let cfg = sh.cfg;
-        let (w, a, b, i) = (
-            cfg.write_ratio,
-            cfg.write_ratio + cfg.alloc_ratio,
-            cfg.write_ratio + cfg.alloc_ratio + cfg.become_ratio,
-            cfg.write_ratio + cfg.alloc_ratio + cfg.become_ratio + cfg.identity_ratio,
-        );
+        let w = cfg.write_ratio;
+        let a = w + cfg.alloc_ratio;
+        let b = a + cfg.become_ratio;
+        let i = b + cfg.identity_ratio;
+        let f = i + cfg.forget_ratio;
+        let c = f + cfg.collect_ratio;
         loop {
             if deadline.is_none() && n >= cfg.ops {
                 break;
@@ -123,6 +123,10 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
                 life.op_become();
             } else if r < i {
                 life.op_identity();
+            } else if r < f {
+                life.op_forget();
+            } else if r < c {
+                life.op_collect();
             } else {
                 life.op_read();
             }

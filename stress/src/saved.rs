@@ -4,7 +4,10 @@
 //! A shadow model is in logical identities already, except for the references it learned
 //! (process-specific `Value`s). Those are written as identities: a base object by its oracle
 //! number, a private object by its ordinal among the image's private objects
-//! ([`Image::private_objects`](cowheap::Image::private_objects)), which a delta preserves.
+//! ([`Image::private_objects`](cowheap::Image::private_objects)), which a delta preserves
+//! (a collection renumbers them, so the ordinals are taken when saving, after the last one);
+//! a private object a collection freed is written `-`, and one whose reference a collection
+//! rewrote to a base object's (it became that object) by the base object's number.
 //! The text format is this module's own, line by line, one record a line.
 
 use std::fmt::Write as _;
@@ -15,7 +18,7 @@ use cowheap::{DeltaError, Value};
 
 use crate::life::{Life, LifeResult};
 use crate::rng::{Rng, Zipf};
-use crate::shadow::{Body, Lid, Map, PrivateObj, Shadow, Stored};
+use crate::shadow::{Become, Body, Lid, Map, PrivateObj, Shadow, Stored, GONE};
 use crate::{StressConfig, Workload};
 
 const MAGIC: &str = "cowheap-shadow 1";
@@ -160,23 +163,23 @@ fn shadow_text(life: &Life<'_>) -> String {
         .map(|(n, v)| (v.to_bits(), n))
         .collect();
     let sh = &life.sh;
-    let lid_of = |v: Value| -> Option<Lid> {
-        w.oracle
-            .index
-            .get(&v)
-            .map(|&i| Lid::Base(i))
-            .or_else(|| sh.private_index.get(&v).map(|&j| Lid::Private(j)))
-            .or_else(|| sh.alias.get(&v).map(|&i| Lid::Base(i)))
-    };
     let mut out = String::new();
     out.push_str(MAGIC);
     out.push('\n');
     for p in &sh.private {
-        let ordinal = ordinals
-            .get(&p.value.to_bits())
-            .copied()
-            .unwrap_or(usize::MAX);
-        write!(out, "private {ordinal} {}", p.hash).ok();
+        // Where the object's reference is now: its ordinal among the private objects; a base
+        // object's number where a collection rewrote the reference of an object that became
+        // a base object; `-` where a collection freed it.
+        let at = match w.oracle.index.get(&p.value) {
+            _ if p.collected => "-".to_string(),
+            Some(&i) => format!("b{i}"),
+            None => ordinals
+                .get(&p.value.to_bits())
+                .copied()
+                .unwrap_or(usize::MAX)
+                .to_string(),
+        };
+        write!(out, "private {at} {}", p.hash).ok();
         body_text(&p.body, &mut out);
         out.push('\n');
     }
@@ -192,10 +195,8 @@ fn shadow_text(life: &Life<'_>) -> String {
     for (a, b) in forward {
         writeln!(out, "forward {} {}", lid_text(*a), lid_text(*b)).ok();
     }
-    for &(from, to) in &sh.becomes {
-        if let (Some(a), Some(b)) = (lid_of(from), lid_of(to)) {
-            writeln!(out, "become {} {}", lid_text(a), lid_text(b)).ok();
-        }
+    for b in &sh.becomes {
+        writeln!(out, "become {} {}", lid_text(b.from.1), lid_text(b.to.1)).ok();
     }
     out
 }
@@ -355,14 +356,31 @@ fn read_shadow(
         let mut it = line.split(' ');
         match it.next() {
             Some("private") => {
-                let ordinal: usize = r.num(it.next())?;
-                let value = *privates
-                    .get(ordinal)
-                    .ok_or_else(|| r.err("no such private object in the delta"))?;
+                let (value, collected) = match it.next() {
+                    Some("-") => (GONE, true),
+                    Some(t) if t.starts_with('b') => match r.lid(Some(t), private_count, bases)? {
+                        Lid::Base(i) => (w.oracle.objs[i as usize].value, false),
+                        Lid::Private(_) => return Err(r.err("no such base object")),
+                    },
+                    t => {
+                        let ordinal: usize = r.num(t)?;
+                        let value = *privates
+                            .get(ordinal)
+                            .ok_or_else(|| r.err("no such private object in the delta"))?;
+                        (value, false)
+                    }
+                };
                 let hash = r.num(it.next())?;
                 let body = r.body(&mut it, private_count, bases)?;
-                sh.private_index.insert(value, sh.private.len() as u32);
-                sh.private.push(PrivateObj { value, hash, body });
+                if !collected {
+                    sh.held.push(sh.private.len() as u32);
+                }
+                sh.private.push(PrivateObj {
+                    value,
+                    hash,
+                    body,
+                    collected,
+                });
             }
             Some("written") => {
                 let i: u32 = r.num(it.next())?;
@@ -391,10 +409,16 @@ fn read_shadow(
                                 "a become of p{j} before the private line that defines it"
                             )));
                         }
+                        if sh.private[j as usize].collected {
+                            return Err(r.err(format!("a become of p{j}, which was collected")));
+                        }
                     }
                 }
-                sh.becomes
-                    .push((sh.value_of(&w.oracle, a), sh.value_of(&w.oracle, b)));
+                sh.becomes.push(Become {
+                    from: (sh.value_of(&w.oracle, a), a),
+                    to: (sh.value_of(&w.oracle, b), b),
+                });
+                sh.becomes_total += 1;
             }
             _ => return Err(r.err("an unknown record")),
         }
@@ -402,6 +426,7 @@ fn read_shadow(
             return Err(r.err("trailing fields"));
         }
     }
+    sh.reindex(&w.oracle);
     Ok(sh)
 }
 
@@ -490,10 +515,14 @@ mod tests {
             ..GenConfig::default()
         })
         .unwrap();
+        // Collections, so that the files have collected objects (`-`) to damage too.
         let cfg = StressConfig {
             images: 3,
-            ops: 400,
+            ops: 1000,
             seed: 11,
+            alloc_ratio: 0.05,
+            forget_ratio: 0.05,
+            collect_ratio: 0.005,
             ..StressConfig::default()
         };
         let dir = std::env::temp_dir().join(format!("cowheap-shadow-fuzz-{}", std::process::id()));
@@ -504,10 +533,13 @@ mod tests {
         assert_eq!(saved.unwrap().images, 3);
         let path = dir.join("image-0.shadow");
         let good = std::fs::read_to_string(&path).unwrap();
+        assert!(good.contains("\nprivate - "), "{good}");
         let lines: Vec<&str> = good.lines().collect();
         assert!(lines.len() > 2, "{good}");
         let fields = [
             "b0",
+            "b1",
+            "b",
             "p0",
             "p1",
             "b99999999",

@@ -132,12 +132,29 @@ impl Oracle {
     }
 }
 
+/// What a collected private object's reference is replaced with (in a resumed shadow): not
+/// an object, so that any use of it is refused, never answered.
+pub(crate) const GONE: Value = Value::small_int_wrapping(0);
+
 /// A private object in the model.
 #[derive(Debug)]
 pub(crate) struct PrivateObj {
+    /// The reference the harness holds for it: updated by every collection (as a root), so
+    /// the object's current reference, or, for an object that became another, its target's.
     pub(crate) value: Value,
     pub(crate) hash: u32,
     pub(crate) body: Body,
+    /// A collection freed it: nothing the image or the harness keeps reached it. `value` is
+    /// stale, and nothing may use it but the stale-reference check; the entry stays so that
+    /// identities (and `forward`) keep their numbers.
+    pub(crate) collected: bool,
+}
+
+/// A `become_forward` the image did, as the references it was given and their identities.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Become {
+    pub(crate) from: (Value, Lid),
+    pub(crate) to: (Value, Lid),
 }
 
 /// One image's model of its own view: the base, plus its writes, allocations and becomes.
@@ -148,14 +165,21 @@ pub(crate) struct Shadow {
     /// The order of first writes, for the teardown check of the next lifetime.
     pub(crate) written_order: Vec<u32>,
     pub(crate) private: Vec<PrivateObj>,
+    /// The private objects whose references the workload holds (a VM's stack and frames, a
+    /// host's handles): what ops pick their own objects from. A forgotten object lives on
+    /// only while something else reaches it.
+    pub(crate) held: Vec<u32>,
+    /// The identity of each current private reference the harness knows.
     pub(crate) private_index: Map<Value, u32>,
     /// `become_forward` redirections, from identity to identity.
     pub(crate) forward: Map<Lid, Lid>,
     /// References to this image's copies, learned the first time a read answers one.
     pub(crate) alias: Map<Value, u32>,
     pub(crate) alias_of: Map<u32, Value>,
-    /// The (from, to) references of every effective become.
-    pub(crate) becomes: Vec<(Value, Value)>,
+    /// Every effective become whose objects still live.
+    pub(crate) becomes: Vec<Become>,
+    /// Effective becomes in all, those whose objects were collected too.
+    pub(crate) becomes_total: u64,
 }
 
 impl Shadow {
@@ -229,5 +253,83 @@ impl Shadow {
             Lid::Base(i) => oracle.objs[i as usize].value,
             Lid::Private(j) => self.private[j as usize].value,
         }
+    }
+}
+
+impl Shadow {
+    /// The references `body` holds, as identities.
+    fn refs(body: &Body) -> impl Iterator<Item = Lid> + '_ {
+        let slots: &[Stored] = match body {
+            Body::Slots(s) => s,
+            Body::Method { literals, .. } => literals,
+            Body::Words(_) | Body::Bytes(_) => &[],
+        };
+        slots.iter().filter_map(|s| match *s {
+            Stored::Ref(l) => Some(l),
+            Stored::Imm(_) => None,
+        })
+    }
+
+    /// The private objects a collection must keep, by private number: what the held handles,
+    /// the image's copies and its redirected base objects reach, each reference followed
+    /// through becomes. Only objects that are their own identity are marked (one that became
+    /// another is dropped, its references rewritten to its target).
+    pub(crate) fn reachable(&self) -> Vec<bool> {
+        let mut marked = vec![false; self.private.len()];
+        let mut bases: rustc_hash::FxHashSet<u32> = Default::default();
+        let mut stack: Vec<Lid> = self.held.iter().map(|&j| Lid::Private(j)).collect();
+        stack.extend(self.written.keys().map(|&i| Lid::Base(i)));
+        stack.extend(self.forward.keys().filter(|l| matches!(l, Lid::Base(_))));
+        while let Some(l) = stack.pop() {
+            match self.canon(l) {
+                Lid::Private(j) => {
+                    if !std::mem::replace(&mut marked[j as usize], true) {
+                        stack.extend(Self::refs(&self.private[j as usize].body));
+                    }
+                }
+                Lid::Base(i) => {
+                    if let Some(body) = self.written.get(&i) {
+                        if bases.insert(i) {
+                            stack.extend(Self::refs(body));
+                        }
+                    }
+                }
+            }
+        }
+        marked
+    }
+
+    /// The image's copies of base objects that a collection keeps: one per base object it
+    /// wrote that did not `become` something since (such a copy is a forwarder).
+    pub(crate) fn live_copies(&self) -> usize {
+        self.written
+            .keys()
+            .filter(|&&i| self.canon(Lid::Base(i)) == Lid::Base(i))
+            .count()
+    }
+
+    /// Rebuilds the maps from references to identities (`private_index`, `alias`) from the
+    /// references held for the private objects still alive and the copies' learned
+    /// references. A collection rewrites the reference held for an object that became
+    /// another to its target's (another private object, a copy, or a base object), so only
+    /// identities that are still their own are entered: a read answers the target, which
+    /// is entered under its own identity (or, a copy not seen since, learned again).
+    pub(crate) fn reindex(&mut self, oracle: &Oracle) {
+        self.private_index.clear();
+        for j in 0..self.private.len() as u32 {
+            let p = &self.private[j as usize];
+            if !p.collected
+                && !oracle.index.contains_key(&p.value)
+                && self.canon(Lid::Private(j)) == Lid::Private(j)
+            {
+                self.private_index.insert(p.value, j);
+            }
+        }
+        self.alias = self
+            .alias_of
+            .iter()
+            .filter(|&(&i, _)| self.canon(Lid::Base(i)) == Lid::Base(i))
+            .map(|(&i, &v)| (v, i))
+            .collect();
     }
 }

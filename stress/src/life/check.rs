@@ -18,13 +18,24 @@ impl Life<'_> {
         expected: String,
         seen: String,
     ) {
+        self.violation_of(format!("{object:?}"), what, expected, seen);
+    }
+
+    /// A violation about something other than one object (the private space as a whole).
+    pub(super) fn violation_of(
+        &mut self,
+        object: String,
+        what: String,
+        expected: String,
+        seen: String,
+    ) {
         self.out.violation_count += 1;
         if self.out.violations.len() < KEEP_VIOLATIONS {
             self.out.violations.push(Violation {
                 image: self.slot,
                 lifetime: self.ticket,
                 image_id: self.img.id(),
-                object: format!("{object:?}"),
+                object,
                 what,
                 expected,
                 seen,
@@ -166,9 +177,12 @@ impl Life<'_> {
             self.verify_object(oracle.objs[i as usize].value, Lid::Base(i));
         }
         for j in 0..self.sh.private.len() {
-            self.verify_object(self.sh.private[j].value, Lid::Private(j as u32));
+            if !self.sh.private[j].collected {
+                self.verify_object(self.sh.private[j].value, Lid::Private(j as u32));
+            }
         }
-        let becomes = self.sh.becomes.clone();
+        let becomes: Vec<(Value, Value)> =
+            self.sh.becomes.iter().map(|b| (b.from.0, b.to.0)).collect();
         for (from, to) in becomes {
             let seen = self.img.identical(from, to);
             self.check_eq(
@@ -214,8 +228,26 @@ impl Life<'_> {
         self.check_eq(
             dummy,
             "stats.becomes",
-            self.sh.becomes.len() as u64,
+            self.sh.becomes_total,
             Ok(stats.becomes),
+        );
+        self.check_eq(
+            dummy,
+            "stats.collections (one per collect op)",
+            self.out.collections,
+            Ok(stats.collections),
+        );
+        self.check_eq(
+            dummy,
+            "stats.collected_bytes (what the collections said they freed)",
+            self.out.collected_bytes,
+            Ok(stats.collected_bytes),
+        );
+        self.check_eq(
+            dummy,
+            "longest collection pause",
+            self.out.longest_pause,
+            Ok(self.img.longest_pause()),
         );
     }
 }

@@ -2,6 +2,7 @@
 //! here; the checks that compare the image with its model live in [`check`].
 
 mod check;
+mod collect;
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use cowheap::{Format, Image, Value};
 
 use crate::report::Violation;
 use crate::rng::{Rng, Zipf};
-use crate::shadow::{Body, Lid, PrivateObj, Shadow, Stored};
+use crate::shadow::{Become, Body, Lid, PrivateObj, Shadow, Stored};
 use crate::{StressConfig, Workload};
 
 /// The record of one image lifetime.
@@ -25,6 +26,13 @@ pub(crate) struct LifeResult {
     pub(crate) id_reused: bool,
     pub(crate) ended_during_run: bool,
     pub(crate) verify_time: Duration,
+    /// Collections this lifetime asked for, and what they reported.
+    pub(crate) collections: u64,
+    pub(crate) collected_bytes: u64,
+    pub(crate) longest_pause: Duration,
+    pub(crate) pause_total: Duration,
+    /// Held handles the workload dropped.
+    pub(crate) forgotten: u64,
 }
 
 /// The violations kept in detail per image lifetime; the rest are only counted.
@@ -50,11 +58,16 @@ pub(crate) struct Life<'w> {
 impl<'w> Life<'w> {
     /// A reference to an object this image can use, by popularity or among its own objects.
     fn pick(&mut self) -> (Value, Lid) {
-        if !self.sh.private.is_empty() && self.rng.chance(0.2) {
-            let j = self.rng.below(self.sh.private.len());
-            return (self.sh.private[j].value, Lid::Private(j as u32));
+        if !self.sh.held.is_empty() && self.rng.chance(0.2) {
+            return self.pick_held();
         }
         self.pick_base()
+    }
+
+    /// One of the private objects the workload holds a handle to.
+    fn pick_held(&mut self) -> (Value, Lid) {
+        let j = self.sh.held[self.rng.below(self.sh.held.len())];
+        (self.sh.private[j as usize].value, Lid::Private(j))
     }
 
     fn pick_base(&mut self) -> (Value, Lid) {
@@ -74,15 +87,12 @@ impl<'w> Life<'w> {
         } else if roll < 50 {
             let v = Value::character(char::from(b'A' + self.rng.below(58) as u8));
             (v, Stored::Imm(v))
-        } else if roll < 80 || self.sh.private.is_empty() {
+        } else if roll < 80 || self.sh.held.is_empty() {
             let (v, lid) = self.pick_base();
             (v, Stored::Ref(lid))
         } else {
-            let j = self.rng.below(self.sh.private.len());
-            (
-                self.sh.private[j].value,
-                Stored::Ref(Lid::Private(j as u32)),
-            )
+            let (v, lid) = self.pick_held();
+            (v, Stored::Ref(lid))
         }
     }
 
@@ -252,8 +262,14 @@ impl<'w> Life<'w> {
             }
         };
         let j = self.sh.private.len() as u32;
-        self.sh.private.push(PrivateObj { value, hash, body });
+        self.sh.private.push(PrivateObj {
+            value,
+            hash,
+            body,
+            collected: false,
+        });
         self.sh.private_index.insert(value, j);
+        self.sh.held.push(j);
         Some((value, Lid::Private(j)))
     }
 
@@ -261,7 +277,7 @@ impl<'w> Life<'w> {
         let (from, lf) = self.pick();
         let cf = self.sh.canon(lf);
         let roll = self.rng.below(100);
-        let to = if roll < 60 || self.sh.private.is_empty() && roll < 85 {
+        let to = if roll < 60 || self.sh.held.is_empty() && roll < 85 {
             let body = self.sh.body(&self.w.oracle, cf);
             let (format, size) = (body.format(), body.size());
             match self.op_alloc(Some(format), size + 1) {
@@ -269,8 +285,7 @@ impl<'w> Life<'w> {
                 None => return,
             }
         } else if roll < 85 {
-            let j = self.rng.below(self.sh.private.len());
-            (self.sh.private[j].value, Lid::Private(j as u32))
+            self.pick_held()
         } else {
             self.pick_base()
         };
@@ -279,7 +294,11 @@ impl<'w> Life<'w> {
             Ok(()) => {
                 if cf != ct {
                     self.sh.forward.insert(cf, ct);
-                    self.sh.becomes.push((from, to.0));
+                    self.sh.becomes.push(Become {
+                        from: (from, lf),
+                        to,
+                    });
+                    self.sh.becomes_total += 1;
                 }
             }
             Err(e) => self.violation(
