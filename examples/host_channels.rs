@@ -239,7 +239,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "every client ended when its inbox closed"
     );
     assert_eq!(heap.census().entries, 0);
-    let first = heap.original_slot(table, 0)?;
+    let first = heap.original_field(table, 0)?;
     assert_eq!(heap.original_bytes(first)?, default_text(0).into_bytes());
     let old_id = reconnected.flatten().map_or("?".into(), |i| i.to_string());
     let new_id = tally.image_ids[0].map_or("?".into(), |i| i.to_string());

@@ -207,7 +207,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The base still holds the opening balances, whatever the clients did.
     assert_eq!(heap.checksum(), checksum);
-    assert_eq!(heap.original_slot(accounts, 0)?, int(OPENING_BALANCE));
+    assert_eq!(heap.original_field(accounts, 0)?, int(OPENING_BALANCE));
     drop(finished);
     assert_eq!(heap.live_images(), 0);
     assert_eq!(heap.census().entries, 0);

@@ -24,7 +24,7 @@ fn base(generation: i64) -> BaseHeap {
     let mut objects = Vec::with_capacity(OBJECTS);
     for _ in 0..OBJECTS {
         let o = b.new_object(k.array, Format::Pointers, 4).unwrap();
-        b.set_slot(o, 0, tag).unwrap();
+        b.set_field(o, 0, tag).unwrap();
         objects.push(o);
     }
     let all = b.new_pointers(k.array, &objects).unwrap();

@@ -29,33 +29,33 @@ pub const FORWARDED_BIT: u64 = FORWARDED;
 /// A stand-alone conditional forwarder, driven through the kernel's own `install`, `remove`
 /// and published entries: the table exactly as the write path and teardown use it. (The read
 /// path answers from each image's own resolutions and never looks entries up.)
-pub struct SlotTableBench {
+pub struct EntriesBench {
     arena: Arena,
     ids: IdAllocator,
 }
 
-impl std::fmt::Debug for SlotTableBench {
+impl std::fmt::Debug for EntriesBench {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotTableBench")
+        f.debug_struct("EntriesBench")
             .field("live_ids", &self.ids.live())
             .finish_non_exhaustive()
     }
 }
 
-/// Ids a [`SlotTableBench`] accepts.
+/// Ids a [`EntriesBench`] accepts.
 const BENCH_IDS: usize = 1 << 16;
 
-impl Default for SlotTableBench {
+impl Default for EntriesBench {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl SlotTableBench {
+impl EntriesBench {
     /// One unforwarded object: the first `insert` installs its forwarder by CAS.
-    pub fn new() -> SlotTableBench {
+    pub fn new() -> EntriesBench {
         let header = Header::new(Format::Pointers, 1, 1, 0).0;
-        SlotTableBench {
+        EntriesBench {
             arena: Arena::new(vec![header, 0, 0], [0], BENCH_IDS),
             ids: IdAllocator::new(BENCH_IDS),
         }

@@ -107,7 +107,7 @@ impl Formats {
     pub const BYTES: Formats = Formats::of(Format::Bytes);
     /// [`Format::Method`] alone.
     pub const METHOD: Formats = Formats::of(Format::Method);
-    /// What slot accesses take: a pointers object's slots, or a method's literals.
+    /// What field accesses take: a pointers object's fields, or a method's literals.
     pub const SLOTS: Formats = Formats::POINTERS.union(Formats::METHOD);
     /// What byte accesses take: a bytes object, or a method's bytecodes.
     pub const BYTE_ADDRESSABLE: Formats = Formats::BYTES.union(Formats::METHOD);
@@ -280,7 +280,7 @@ pub(crate) enum Loc {
 }
 
 impl Loc {
-    /// Packs into 42 bits: `index << 1 | private`. Used by slot-table entries and by private
+    /// Packs into 42 bits: `index << 1 | private`. Used by entries and by private
     /// objects forwarded with `become_forward`.
     #[inline]
     pub(crate) fn encode(self) -> u64 {
@@ -356,7 +356,7 @@ pub(crate) fn word_count(header: Header) -> Result<usize, Error> {
     }
 }
 
-/// The element count users see: slots, 32-bit words, bytes, or a method's bytecodes.
+/// The element count users see: fields, 32-bit words, bytes, or a method's bytecodes.
 pub(crate) fn element_count(header: Header, literal_count: impl FnOnce() -> usize) -> usize {
     match header.format() {
         Format::Pointers => header.body_words(),

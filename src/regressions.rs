@@ -37,7 +37,7 @@ fn hole_1_base_owner_ids_never_repeat_and_exhaustion_is_refused() {
     let a = last.new_object(int(0), Format::Pointers, 1).unwrap();
     let b = second_last.new_object(int(0), Format::Pointers, 1).unwrap();
     assert_ne!(a.owner(), b.owner(), "the last two owners are distinct");
-    assert_eq!(last.slot(b, 0), Err(Error::ForeignReference(b)));
+    assert_eq!(last.field(b, 0), Err(Error::ForeignReference(b)));
     // Past the limit, however often it is asked, no builder gets an owner...
     for _ in 0..10_000 {
         let mut exhausted = BaseBuilder::with_owners(&owners);
@@ -87,7 +87,7 @@ fn hole_1_forged_base_references_never_reach_a_non_start_word() {
         stale!(image.size_of(forged));
         stale!(image.become_forward(forged, holder));
         stale!(image.become_forward(holder, forged));
-        stale!(heap.original_slot(forged, 0));
+        stale!(heap.original_field(forged, 0));
         stale!(heap.original_hash(forged));
         stale!(heap.original_format(forged));
         stale!(heap.original_bytes(forged));
@@ -95,12 +95,12 @@ fn hole_1_forged_base_references_never_reach_a_non_start_word() {
     // Nothing was disturbed.
     assert_eq!(image.read(holder, 0).unwrap(), bytes);
     assert_eq!(image.read(holder, 1).unwrap(), int(8));
-    assert_eq!(heap.original_slot(holder, 1).unwrap(), int(7));
+    assert_eq!(heap.original_field(holder, 1).unwrap(), int(7));
     // A reference of another heap is foreign, whatever it names.
     let (other, ..) = booby_trapped_base();
     for v in other.objects() {
         assert_eq!(image.read(v, 0), Err(Error::ForeignReference(v)));
-        assert_eq!(heap.original_slot(v, 0), Err(Error::ForeignReference(v)));
+        assert_eq!(heap.original_field(v, 0), Err(Error::ForeignReference(v)));
     }
 }
 

@@ -72,7 +72,7 @@ impl Space {
         self.next_hash.max(1)
     }
 
-    /// Appends an object and answers its index. Pointer slots and literals hold `filler`.
+    /// Appends an object and answers its index. Pointer fields and literals hold `filler`.
     pub(crate) fn allocate(
         &mut self,
         class: Value,
@@ -135,7 +135,7 @@ impl Space {
         self.words.get(at + HEADER_WORDS).map_or(0, |&w| w as usize)
     }
 
-    /// The word index of slot `index` of the object at `at`.
+    /// The word index of field `index` of the object at `at`.
     #[inline]
     pub(crate) fn slot_at(&self, at: usize, header: Header, index: usize) -> Result<usize> {
         Ok(at + HEADER_WORDS + object::slot_offset(header, index, || self.literals(at))?)

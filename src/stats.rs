@@ -29,13 +29,13 @@ pub struct ImageStats {
     /// fast paths, which read and store through the image's own copies, answer without
     /// counting). What other images wrote costs this image nothing, and is not counted.
     pub lookups: u64,
-    /// Private slots rewritten to point straight at this image's target (lazy become).
+    /// Private fields rewritten to point straight at this image's target (lazy become).
     pub fixups: u64,
     /// `become_forward` calls that redirected something.
     pub becomes: u64,
     /// Private objects allocated (copies not included).
     pub allocations: u64,
-    /// Stores: slots, bytes and words written.
+    /// Stores: fields, bytes and words written.
     pub writes: u64,
     /// Bytes of this image's private space: its copies and allocations.
     pub private_bytes: u64,
@@ -173,7 +173,7 @@ impl LiveImages {
     }
 
     #[inline]
-    fn slot(&self, id: u32) -> &LiveSlot {
+    fn block(&self, id: u32) -> &LiveSlot {
         let id = id as usize;
         &self.chunks[id / CHUNK].get_or_init(new_chunk)[id % CHUNK]
     }
@@ -181,22 +181,22 @@ impl LiveImages {
     /// Image `id`'s counters.
     #[inline]
     pub(crate) fn counters(&self, id: u32) -> &LiveStats {
-        self.slot(id).counters()
+        self.block(id).counters()
     }
 
     /// Claims image `id`'s block for incarnation `incarnation`, zeroed.
     pub(crate) fn register(&self, id: u32, incarnation: u32) {
-        self.slot(id).claim(incarnation);
+        self.block(id).claim(incarnation);
     }
 
     /// Gives image `id`'s block the image's new incarnation, keeping its counters.
     pub(crate) fn reincarnate(&self, id: u32, incarnation: u32) {
-        self.slot(id).reincarnate(incarnation);
+        self.block(id).reincarnate(incarnation);
     }
 
     /// Marks image `id`'s block vacant.
     pub(crate) fn unregister(&self, id: u32) {
-        self.slot(id).vacate();
+        self.block(id).vacate();
     }
 
     /// Every live image's statistics, by id.

@@ -40,7 +40,7 @@ impl ImageThread {
     }
 
     /// Creates an image, then runs `f` with it on a new thread. The image is dropped, and its
-    /// copies, private objects and slots freed, when `f` returns.
+    /// copies, private objects and entries freed, when `f` returns.
     pub fn spawn<F, R>(self, f: F) -> Result<JoinHandle<R>>
     where
         F: FnOnce(&mut Image) -> R + Send + 'static,

@@ -275,7 +275,7 @@ fn the_base_heap_refuses_what_is_not_its_own() {
     let private = image.new_pointers(base.kernel.array, &[int(1)]).unwrap();
     for bad in [private, other.pair] {
         let refused = Err(Error::ForeignReference(bad));
-        assert_eq!(base.heap.original_slot(bad, 0), refused);
+        assert_eq!(base.heap.original_field(bad, 0), refused);
         assert_eq!(base.heap.original_class(bad), refused);
         let refused = Err(Error::ForeignReference(bad));
         assert_eq!(base.heap.original_format(bad).map(drop), refused);
@@ -300,7 +300,7 @@ fn the_base_heap_refuses_what_is_not_its_own() {
         .new_object(kernel.array, Format::Pointers, 1)
         .unwrap();
     assert_eq!(
-        builder.set_slot(fresh, 0, other.pair),
+        builder.set_field(fresh, 0, other.pair),
         Err(Error::ForeignReference(other.pair))
     );
     assert_eq!(

@@ -113,7 +113,7 @@ fn each_kind_of_root_keeps_its_objects() {
     assert_eq!(other.bytes(f.bytes).unwrap(), b"hello, base");
     let mut other = other;
     assert_eq!(other.read(base, 2).unwrap(), f.kernel.nil);
-    assert_eq!(f.heap.original_slot(base, 2).unwrap(), f.kernel.nil);
+    assert_eq!(f.heap.original_field(base, 2).unwrap(), f.kernel.nil);
 }
 
 #[test]

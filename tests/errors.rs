@@ -137,7 +137,7 @@ fn builder_refuses_bad_input() {
         Err(Error::BadClass(_))
     ));
     assert!(matches!(
-        b.set_slot(unfinished, 1, k.nil),
+        b.set_field(unfinished, 1, k.nil),
         Err(Error::IndexOutOfRange { .. })
     ));
     let other = {
@@ -145,7 +145,7 @@ fn builder_refuses_bad_input() {
         Kernel::install(&mut o).unwrap().nil
     };
     assert!(matches!(
-        b.set_slot(unfinished, 0, other),
+        b.set_field(unfinished, 0, other),
         Err(Error::ForeignReference(_))
     ));
     assert!(matches!(

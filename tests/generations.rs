@@ -19,7 +19,7 @@ fn base(generation: i64) -> BaseHeap {
     let objects: Vec<Value> = (0..OBJECTS)
         .map(|_| {
             let o = b.new_object(k.array, Format::Pointers, 2).unwrap();
-            b.set_slot(o, 0, tag).unwrap();
+            b.set_field(o, 0, tag).unwrap();
             o
         })
         .collect();

@@ -75,7 +75,7 @@ fn run_image(img: &mut Image, f: &Fixture, ops: &[Op], nil: usize) -> Result<(),
             .objects
             .iter()
             .map(|&o| {
-                std::array::from_fn(|k| to_shadow(f.heap.original_slot(o, k).unwrap(), &refs))
+                std::array::from_fn(|k| to_shadow(f.heap.original_field(o, k).unwrap(), &refs))
             })
             .collect(),
         alias: (0..=BASE_OBJECTS).collect(),

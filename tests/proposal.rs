@@ -34,8 +34,8 @@ fn lazy_become_for_copy_on_write() {
     assert_eq!(image1.read(a1, 0).unwrap(), z_b);
     assert_eq!(image1.read(b1, 0).unwrap(), z_b);
     assert_eq!(image1.read(z_b, 0).unwrap(), kernel.nil);
-    assert_eq!(heap.original_slot(base_holder, 0).unwrap(), z_b);
-    assert_eq!(heap.original_slot(z_b, 0).unwrap(), kernel.nil);
+    assert_eq!(heap.original_field(base_holder, 0).unwrap(), z_b);
+    assert_eq!(heap.original_field(z_b, 0).unwrap(), kernel.nil);
 
     // Reading a2's slot fixed it up: it now points straight at z2, and the statistics saw it.
     assert_eq!(
@@ -74,5 +74,5 @@ fn lazy_become_for_copy_on_write() {
     );
     assert_eq!(heap.census().forwarders, 1);
     assert_eq!(heap.census().entries, 2);
-    assert_eq!(heap.original_slot(z_b, 0).unwrap(), kernel.nil);
+    assert_eq!(heap.original_field(z_b, 0).unwrap(), kernel.nil);
 }

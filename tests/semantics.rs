@@ -75,7 +75,7 @@ fn rule3_base_immutability() {
         .iter()
         .map(|&o| {
             (0..4)
-                .map(|k| f.heap.original_slot(o, k).unwrap())
+                .map(|k| f.heap.original_field(o, k).unwrap())
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -101,7 +101,7 @@ fn rule3_base_immutability() {
     assert_eq!(f.heap.checksum(), before);
     for (o, slots) in f.objects.iter().zip(&originals) {
         for (k, v) in slots.iter().enumerate() {
-            assert_eq!(f.heap.original_slot(*o, k).unwrap(), *v);
+            assert_eq!(f.heap.original_field(*o, k).unwrap(), *v);
         }
     }
     assert_eq!(f.heap.original_bytes(f.bytes).unwrap(), b"hello, base");

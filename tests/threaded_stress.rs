@@ -47,7 +47,7 @@ fn many_images_hammer_hot_objects() {
                     }
                     for (o, slots) in expect.iter().enumerate() {
                         for (k, want) in slots.iter().enumerate().skip(1) {
-                            let base = f.heap.original_slot(f.objects[o], k).unwrap();
+                            let base = f.heap.original_field(f.objects[o], k).unwrap();
                             let want = want.map_or(base, int);
                             assert_eq!(
                                 img.read(f.objects[o], k).unwrap(),
@@ -60,7 +60,7 @@ fn many_images_hammer_hot_objects() {
                     for &cold in &f.objects[HOT..] {
                         for k in 0..4 {
                             let got = img.read(cold, k).unwrap();
-                            let base = f.heap.original_slot(cold, k).unwrap();
+                            let base = f.heap.original_field(cold, k).unwrap();
                             assert!(img.identical(got, base).unwrap(), "image {n} cold slot {k}");
                         }
                     }

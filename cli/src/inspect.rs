@@ -103,7 +103,7 @@ fn report(args: &Args, loaded: &Loaded, load_ms: f64) -> Report {
         class: heap.original_class(value).ok().map(|c| name_of(heap, c)),
     };
     let class = |name, index| {
-        let value = heap.original_slot(info.special_objects, index).ok();
+        let value = heap.original_field(info.special_objects, index).ok();
         Special {
             name,
             value: value.map_or("-".into(), |v| format!("{v:?}")),

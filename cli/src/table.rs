@@ -116,13 +116,13 @@ pub fn table(r: &Report) -> String {
             ),
         ),
         (
-            "slot entries",
+            "entries",
             format!(
                 "{} at the end (capacity {}) · after teardown {} (capacity {})",
-                HumanCount(h.slot_entries as u64),
-                HumanCount(h.slot_entry_capacity as u64),
-                HumanCount(h.slot_entries_after_teardown as u64),
-                HumanCount(h.slot_entry_capacity_after_teardown as u64)
+                HumanCount(h.entries as u64),
+                HumanCount(h.entry_capacity as u64),
+                HumanCount(h.entries_after_teardown as u64),
+                HumanCount(h.entry_capacity_after_teardown as u64)
             ),
         ),
         (

@@ -15,7 +15,7 @@ fn a_small_run_passes() {
     for label in [
         "COW copies",
         "collections",
-        "slot entries",
+        "entries",
         "fix-ups",
         "per image",
         "vs full copy",
@@ -44,7 +44,7 @@ fn the_json_report_parses_and_has_the_figures() {
         "/throughput/per_image/p99",
         "/heap/cow_copies",
         "/heap/forwarders",
-        "/heap/slot_entries",
+        "/heap/entries",
         "/heap/fixups",
         "/heap/becomes",
         "/memory/base_bytes",
@@ -61,7 +61,7 @@ fn the_json_report_parses_and_has_the_figures() {
         );
     }
     assert!(report["heap"]["cow_copies"].as_u64().unwrap() > 0);
-    assert_eq!(report["heap"]["slot_entries_after_teardown"], 0);
+    assert_eq!(report["heap"]["entries_after_teardown"], 0);
     assert_eq!(report["memory"]["live_private_bytes"], 0);
     assert_eq!(report["verification"]["violations_total"], 0);
     assert_eq!(
@@ -91,7 +91,7 @@ fn churn_reuses_ids_and_frees_everything() {
     assert_eq!(report["lifetimes"]["ended_during_run"], 36);
     assert!(report["lifetimes"]["id_reuses"].as_u64().unwrap() > 0);
     assert_eq!(report["lifetimes"]["live_images_after_teardown"], 0);
-    assert_eq!(report["heap"]["slot_entries_after_teardown"], 0);
+    assert_eq!(report["heap"]["entries_after_teardown"], 0);
     assert!(report["memory"]["freed_private_bytes"].as_u64().unwrap() > 0);
 }
 

@@ -139,7 +139,7 @@ fn the_stress_report_matches_its_schema() {
         .as_array()
         .is_some_and(|t| !t.is_empty()));
     for r in [&failing, &churn] {
-        assert_eq!(r["schema_version"], 1);
+        assert_eq!(r["schema_version"], 2);
     }
     check("`cowheap stress --json`", &[failing, churn]);
 }

@@ -35,10 +35,10 @@ fn base(max_images: usize) -> Base {
     b.set_class(class, class).unwrap();
     let z = b.new_object(class, Format::Pointers, 2).unwrap();
     let y = b.new_object(class, Format::Pointers, 2).unwrap();
-    b.set_slot(z, 0, int(0)).unwrap();
-    b.set_slot(z, 1, y).unwrap();
-    b.set_slot(y, 0, int(10)).unwrap();
-    b.set_slot(y, 1, z).unwrap();
+    b.set_field(z, 0, int(0)).unwrap();
+    b.set_field(z, 1, y).unwrap();
+    b.set_field(y, 0, int(10)).unwrap();
+    b.set_field(y, 1, z).unwrap();
     let heap = b
         .seal_with(HeapConfig::default().max_images(max_images))
         .unwrap();
@@ -122,7 +122,7 @@ fn cow_race_with_reader() {
         drop(reader.join().unwrap());
         let census = b.heap.census();
         assert_eq!((census.forwarders, census.entries), (1, 2));
-        assert_eq!(b.heap.original_slot(z, 0).unwrap(), int(0));
+        assert_eq!(b.heap.original_field(z, 0).unwrap(), int(0));
         drop(images);
         assert_eq!(b.heap.census().entries, 0);
     });
@@ -604,7 +604,7 @@ fn fixup_races_install() {
         });
         drop(reader.join().unwrap());
         drop(installer.join().unwrap());
-        assert_eq!(b.heap.original_slot(z, 0).unwrap(), int(0));
+        assert_eq!(b.heap.original_field(z, 0).unwrap(), int(0));
     });
 }
 

@@ -142,7 +142,9 @@ fn garbage_never_reaches_the_cap() {
         private_bytes: 64 << 10,
         depth: 1000,
     });
-    let v = interp.evaluate(&mut image, "300 factorial printString size").unwrap();
+    let v = interp
+        .evaluate(&mut image, "300 factorial printString size")
+        .unwrap();
     assert_eq!(v, Value::small_int(615).unwrap());
     assert!(image.stats().collections > 0);
     assert!(image.peak_private_bytes() <= 64 << 10);
@@ -150,7 +152,10 @@ fn garbage_never_reaches_the_cap() {
     // (stale within the image's last 16 collections, foreign after), never read as another.
     let kept = interp.evaluate(&mut image, "Array new: 3").unwrap();
     interp
-        .evaluate(&mut image, "(1 to: 3000) inject: 0 into: [:a :i | a + i printString size]")
+        .evaluate(
+            &mut image,
+            "(1 to: 3000) inject: 0 into: [:a :i | a + i printString size]",
+        )
         .unwrap();
     assert!(image.stats().collections > 1);
     assert!(matches!(

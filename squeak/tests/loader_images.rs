@@ -24,12 +24,12 @@ fn reachable(heap: &BaseHeap, from: Value) -> Vec<Value> {
         let fields = match format {
             Format::Pointers => heap.original_size(v).unwrap(),
             Format::Method => (0..)
-                .take_while(|&i| heap.original_slot(v, i).is_ok())
+                .take_while(|&i| heap.original_field(v, i).is_ok())
                 .count(),
             _ => 0,
         };
         for i in 0..fields {
-            stack.push(heap.original_slot(v, i).unwrap());
+            stack.push(heap.original_field(v, i).unwrap());
         }
     }
     out
@@ -99,7 +99,7 @@ fn nil_true_and_false_have_their_classes() {
             (special::STRING, "String"),
             (special::FLOAT, "Float"),
         ] {
-            let v = heap.original_slot(info.special_objects, i).unwrap();
+            let v = heap.original_field(info.special_objects, i).unwrap();
             assert_eq!(
                 class_name(heap, v),
                 Some(format!("{}{class}", image.prefix)),
@@ -135,11 +135,11 @@ fn every_class_reached_is_named_by_a_string_or_symbol() {
                 .unwrap_or_else(|| panic!("{}: class {class:?} has no name", image.file));
             assert!(!name.is_empty());
             let owner = if name.ends_with(" class") {
-                heap.original_slot(class, this_slot).unwrap()
+                heap.original_field(class, this_slot).unwrap()
             } else {
                 class
             };
-            let name_object = heap.original_slot(owner, name_slot).unwrap();
+            let name_object = heap.original_field(owner, name_slot).unwrap();
             assert!(
                 name_class_ok(name_object),
                 "{}: {name} is named by a {:?}",
@@ -195,12 +195,12 @@ fn small_integers_decode_to_known_values() {
             cowheap_squeak::loader::ImageFamily::V3 => {
                 // The Character table holds the 256 Characters, each holding its value.
                 let table = heap
-                    .original_slot(info.special_objects, special::CHARACTER_TABLE)
+                    .original_field(info.special_objects, special::CHARACTER_TABLE)
                     .unwrap();
                 assert_eq!(heap.original_size(table).unwrap(), 256);
                 for i in 0..256 {
-                    let c = heap.original_slot(table, i).unwrap();
-                    let value = heap.original_slot(c, 0).unwrap();
+                    let c = heap.original_field(table, i).unwrap();
+                    let value = heap.original_field(c, 0).unwrap();
                     assert_eq!(value.as_small_int(), Some(i as i64), "{}", image.file);
                 }
             }
@@ -213,8 +213,8 @@ fn small_integers_decode_to_known_values() {
                     (special::ARRAY, 2 << 16, 51),
                     (special::FLOAT, 10 << 16, 34),
                 ] {
-                    let class = heap.original_slot(info.special_objects, i).unwrap();
-                    let f = heap.original_slot(class, format_slot).unwrap();
+                    let class = heap.original_field(info.special_objects, i).unwrap();
+                    let f = heap.original_field(class, format_slot).unwrap();
                     assert_eq!(f.as_small_int(), Some(format));
                     assert_eq!(heap.original_hash(class).unwrap(), index);
                 }
@@ -224,7 +224,7 @@ fn small_integers_decode_to_known_values() {
                     .objects()
                     .flat_map(|o| {
                         (0..)
-                            .map_while(move |i| heap.original_slot(o, i).ok())
+                            .map_while(move |i| heap.original_field(o, i).ok())
                             .filter_map(|v| v.as_char())
                     })
                     .collect();
@@ -288,13 +288,13 @@ fn methods_keep_their_header_as_literal_zero() {
                 continue;
             }
             methods += 1;
-            let header = heap.original_slot(o, 0).unwrap().as_small_int().unwrap();
+            let header = heap.original_field(o, 0).unwrap().as_small_int().unwrap();
             let literals = match image.family {
                 cowheap_squeak::loader::ImageFamily::V3 => (header >> 9) & 0xFF,
                 cowheap_squeak::loader::ImageFamily::Spur => header & 0x7FFF,
             } as usize;
-            assert!(heap.original_slot(o, literals).is_ok());
-            assert!(heap.original_slot(o, literals + 1).is_err());
+            assert!(heap.original_field(o, literals).is_ok());
+            assert!(heap.original_field(o, literals + 1).is_err());
             assert!(!heap.original_bytes(o).unwrap().is_empty());
         }
         assert!(methods > 500, "{}: {methods} methods", image.file);

@@ -138,7 +138,7 @@ fn sixty_four_images_share_the_mini_image_and_stay_isolated() {
                     if u == t || p.last.contains_key(&obj) {
                         continue;
                     }
-                    let original = heap.original_slot(obj, 0).unwrap();
+                    let original = heap.original_field(obj, 0).unwrap();
                     let seen = image.read(obj, 0).unwrap();
                     assert!(
                         image.identical(seen, original).unwrap(),
@@ -165,7 +165,7 @@ fn sixty_four_images_share_the_mini_image_and_stay_isolated() {
     // A fresh image sees the base.
     let mut fresh = heap.new_image().unwrap();
     for &obj in distinct.iter().take(100) {
-        let original = heap.original_slot(obj, 0).unwrap();
+        let original = heap.original_field(obj, 0).unwrap();
         let seen = fresh.read(obj, 0).unwrap();
         assert!(fresh.identical(seen, original).unwrap());
     }

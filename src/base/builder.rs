@@ -11,7 +11,7 @@ use crate::stats::LiveImages;
 use crate::{Error, Result, Value};
 
 /// Builds the objects of a base heap. Objects may refer to objects allocated later: allocate
-/// first, then fill slots and set classes. [`BaseBuilder::seal`] checks that every class was
+/// first, then fill fields and set classes. [`BaseBuilder::seal`] checks that every class was
 /// set.
 ///
 /// Each builder takes a base owner (the owner of its references, see [`Value`]) that no other heap of the process will ever have, so a
@@ -55,7 +55,7 @@ const PLACEHOLDER: Value = match Value::small_int(0) {
 };
 
 impl BaseBuilder {
-    /// An empty builder. New pointer slots hold SmallInteger 0 until
+    /// An empty builder. New pointer fields hold SmallInteger 0 until
     /// [`set_filler`](Self::set_filler) names something else (nil, usually).
     pub fn new() -> BaseBuilder {
         Self::with_owners(&BASE_OWNERS)
@@ -117,7 +117,7 @@ impl BaseBuilder {
         Ok(Value::object(base_owner, at as u64))
     }
 
-    /// Allocates an object of `len` elements: slots (filled with the filler), 32-bit words or
+    /// Allocates an object of `len` elements: fields (filled with the filler), 32-bit words or
     /// bytes (zeroed). For methods, `len` counts bytecodes and there are no literals; see
     /// [`new_method`](Self::new_method). `class` may be an immediate placeholder, to be
     /// replaced with [`set_class`](Self::set_class) before sealing.
@@ -125,12 +125,12 @@ impl BaseBuilder {
         self.allocate(class, format, len, 0)
     }
 
-    /// Allocates a compiled method with `literals` literal slots and `bytecodes` bytes.
+    /// Allocates a compiled method with `literals` literals and `bytecodes` bytes.
     pub fn new_method(&mut self, class: Value, literals: usize, bytecodes: usize) -> Result<Value> {
         self.allocate(class, Format::Method, bytecodes, literals)
     }
 
-    /// Allocates a pointers object holding `slots`.
+    /// Allocates a pointers object holding `fields`.
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
         for &v in slots {
             self.check_value(v)?;
@@ -157,7 +157,7 @@ impl BaseBuilder {
         Ok(obj)
     }
 
-    /// Sets the value new pointer slots start with. Slots allocated earlier keep theirs.
+    /// Sets the value new pointer fields start with. Fields allocated earlier keep theirs.
     pub fn set_filler(&mut self, filler: Value) -> Result<()> {
         self.check_value(filler)?;
         self.filler = filler;
@@ -192,8 +192,8 @@ impl BaseBuilder {
         Ok(())
     }
 
-    /// Stores into slot `index` of a pointers object or literal `index` of a method.
-    pub fn set_slot(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
+    /// Stores into field `index` of a pointers object or literal `index` of a method.
+    pub fn set_field(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
         let (at, header) = self.locate(obj)?;
         self.check_value(value)?;
         let slot = self.space.slot_at(at, header, index)?;
@@ -201,8 +201,8 @@ impl BaseBuilder {
         Ok(())
     }
 
-    /// Reads back slot `index` (or literal `index` of a method).
-    pub fn slot(&self, obj: Value, index: usize) -> Result<Value> {
+    /// Reads back field `index` (or literal `index` of a method).
+    pub fn field(&self, obj: Value, index: usize) -> Result<Value> {
         let (at, header) = self.locate(obj)?;
         Ok(Value::from_bits(
             self.space.word(self.space.slot_at(at, header, index)?)?,

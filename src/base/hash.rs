@@ -3,7 +3,7 @@
 //! It must be the same for the same base in every process and on every machine, so it hashes
 //! a canonical encoding, never raw arena words: a base reference carries its heap's owner id,
 //! a per-process counter, in its high bits, so every reference in a value position (classes,
-//! pointer slots, method literals, roots, the filler) is hashed with its owner field cleared.
+//! pointer fields, method literals, roots, the filler) is hashed with its owner field cleared.
 //! Raw data (bytes, 32-bit words, bytecodes) is hashed as it is, so a data word that happens to
 //! look like a reference is never rewritten.
 //!

@@ -5,7 +5,7 @@
 use super::{BaseBuilder, BaseHeap};
 use crate::{Format, Result, Value};
 
-/// The slot of a class object that holds its name (as in Squeak).
+/// The field of a class object that holds its name (as in Squeak).
 const CLASS_NAME_SLOT: usize = 6;
 const CLASS_SLOTS: usize = 7;
 
@@ -47,7 +47,7 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// The slot of a kernel class object that holds its name (as in Squeak V3 and Spur).
+    /// The field of a kernel class object that holds its name (as in Squeak V3 and Spur).
     pub const CLASS_NAME_SLOT: usize = CLASS_NAME_SLOT;
 
     /// Creates the kernel in `builder`, sets nil as the filler, and names the roots
@@ -60,8 +60,8 @@ impl Kernel {
         let nil = builder.new_object(undefined_object, Format::Pointers, 0)?;
         builder.set_filler(nil)?;
         for i in 0..CLASS_SLOTS {
-            builder.set_slot(class, i, nil)?;
-            builder.set_slot(undefined_object, i, nil)?;
+            builder.set_field(class, i, nil)?;
+            builder.set_field(undefined_object, i, nil)?;
         }
         let mut kernel = Kernel {
             nil,
@@ -85,11 +85,11 @@ impl Kernel {
         kernel.object = kernel.define_class(builder, "Object", nil)?;
         let object = kernel.object;
         for (obj, name) in [(class, "Class"), (undefined_object, "UndefinedObject")] {
-            builder.set_slot(obj, 0, object)?;
+            builder.set_field(obj, 0, object)?;
             let name = builder.new_bytes(kernel.string, name.as_bytes())?;
-            builder.set_slot(obj, CLASS_NAME_SLOT, name)?;
+            builder.set_field(obj, CLASS_NAME_SLOT, name)?;
         }
-        builder.set_slot(kernel.string, 0, object)?;
+        builder.set_field(kernel.string, 0, object)?;
         kernel.true_class = kernel.define_class(builder, "True", object)?;
         kernel.false_class = kernel.define_class(builder, "False", object)?;
         kernel.array = kernel.define_class(builder, "Array", object)?;
@@ -141,14 +141,14 @@ impl Kernel {
         superclass: Value,
     ) -> Result<Value> {
         let class = builder.new_object(self.class, Format::Pointers, CLASS_SLOTS)?;
-        builder.set_slot(class, 0, superclass)?;
+        builder.set_field(class, 0, superclass)?;
         if self.string != self.nil {
             let name = builder.new_bytes(self.string, name.as_bytes())?;
-            builder.set_slot(class, CLASS_NAME_SLOT, name)?;
+            builder.set_field(class, CLASS_NAME_SLOT, name)?;
         } else {
             // Defining String itself: its name is an instance of itself.
             let name = builder.new_bytes(class, name.as_bytes())?;
-            builder.set_slot(class, CLASS_NAME_SLOT, name)?;
+            builder.set_field(class, CLASS_NAME_SLOT, name)?;
         }
         Ok(class)
     }
@@ -158,7 +158,7 @@ impl Kernel {
         builder.new_bytes(self.string, s.as_bytes())
     }
 
-    /// Allocates an Array holding `slots`.
+    /// Allocates an Array holding `fields`.
     pub fn new_array(&self, builder: &mut BaseBuilder, slots: &[Value]) -> Result<Value> {
         builder.new_pointers(self.array, slots)
     }

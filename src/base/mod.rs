@@ -102,15 +102,15 @@ impl std::fmt::Debug for WeakBase {
     }
 }
 
-/// Forwarders and slot-table entries across a base heap, from [`BaseHeap::census`].
+/// Forwarders and entries across a base heap, from [`BaseHeap::census`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Census {
     /// Base objects with a forwarder.
     pub forwarders: usize,
-    /// Occupied slot-table entries.
+    /// Occupied entries.
     pub entries: usize,
-    /// Allocated slot-table entries, occupied or not.
+    /// Allocated entries, occupied or not.
     pub entry_capacity: usize,
 }
 
@@ -131,7 +131,7 @@ pub struct ObjectCensus {
 impl ObjectCensus {
     /// Entries a forwarder holds inline.
     pub const INLINE_ENTRIES: usize = crate::kernel::forwarder::INLINE;
-    /// The largest out-of-line level of a forwarder's slot table. Every level a forwarder keeps
+    /// The largest out-of-line level of a forwarder's entries. Every level a forwarder keeps
     /// holds a live entry, so `entry_capacity` is at most `INLINE_ENTRIES +
     /// LARGEST_LEVEL * images.len()` whenever no image is installing or ending.
     pub const LARGEST_LEVEL: usize = crate::kernel::levels::MAX_LEVEL;
@@ -288,13 +288,13 @@ impl BaseHeap {
             .ok_or_else(|| Error::UnknownRoot(name.to_owned()))
     }
 
-    /// The value new pointer slots start with (nil, for a Smalltalk base).
+    /// The value new pointer fields start with (nil, for a Smalltalk base).
     pub fn filler(&self) -> Value {
         self.inner.filler
     }
 
     /// Slot `index` of a base object as sealed, seen by no image.
-    pub fn original_slot(&self, obj: Value, index: usize) -> Result<Value> {
+    pub fn original_field(&self, obj: Value, index: usize) -> Result<Value> {
         let at = self.locate(obj)?;
         let header = self.original_header(at)?;
         let slot = crate::object::slot_offset(header, index, || self.body_word(at, 0) as usize)?;
@@ -311,7 +311,7 @@ impl BaseHeap {
         Ok(self.original_header(self.locate(obj)?)?.format())
     }
 
-    /// The element count of a base object: slots, 32-bit words, bytes, or a method's bytecodes.
+    /// The element count of a base object: fields, 32-bit words, bytes, or a method's bytecodes.
     pub fn original_size(&self, obj: Value) -> Result<usize> {
         let at = self.locate(obj)?;
         let header = self.original_header(at)?;
@@ -398,7 +398,7 @@ impl BaseHeap {
         self.inner.content_hash
     }
 
-    /// Counts forwarders and slot-table entries. Walks the whole base.
+    /// Counts forwarders and entries. Walks the whole base.
     pub fn census(&self) -> Census {
         let mut census = Census::default();
         let arena = &self.inner.arena;

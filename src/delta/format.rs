@@ -491,7 +491,7 @@ pub(crate) struct FileObject {
 }
 
 impl FileObject {
-    /// The word range holding values: its class, then its pointer slots or literals.
+    /// The word range holding values: its class, then its pointer fields or literals.
     pub(crate) fn value_words(&self, parsed: &Parsed<'_>) -> impl Iterator<Item = usize> {
         let at = self.at;
         let (first, n) = match self.header {

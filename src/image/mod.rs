@@ -53,7 +53,7 @@ pub struct Image {
     /// teardown clears.
     resolutions: resolutions::Resolutions,
     /// True once this image has made one of its private objects `become` another: until then
-    /// a private reference read from a slot needs no look at the header it names (a load
+    /// a private reference read from a field needs no look at the header it names (a load
     /// that misses the cache on a large space).
     private_becomes: bool,
     /// Where this image's new forwarders come from.
@@ -336,7 +336,7 @@ impl Image {
         Ok(self.target_of(obj)?.header().format())
     }
 
-    /// The element count: slots, 32-bit words, bytes, or for a method its bytecodes (see
+    /// The element count: fields, 32-bit words, bytes, or for a method its bytecodes (see
     /// [`literal_count`](Self::literal_count) for its literals).
     pub fn size_of(&self, obj: Value) -> Result<usize> {
         let t = self.target_of(obj)?;
@@ -401,7 +401,7 @@ impl Image {
         Ok(())
     }
 
-    /// Allocates a private object of `len` elements: slots (nil-filled), 32-bit words or bytes
+    /// Allocates a private object of `len` elements: fields (nil-filled), 32-bit words or bytes
     /// (zeroed), or a method's bytecodes (with no literals; see [`new_method`](Self::new_method)).
     ///
     /// `class` must be an object of this image or its base: an immediate is refused with
@@ -433,7 +433,7 @@ impl Image {
         Ok(Value::object(self.incarnation, at as u64))
     }
 
-    /// Allocates a private pointers object holding `slots`.
+    /// Allocates a private pointers object holding `fields`.
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
         slots.iter().try_for_each(|&v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;

@@ -83,7 +83,7 @@ impl Image {
             entries,
             roots,
         } = parts(image.base_owner, image.incarnation);
-        // The read path trusts private references from slots only while no private object
+        // The read path trusts private references from fields only while no private object
         // was made to `become` another; a resumed image keeps that knowledge.
         image.private_becomes = starts.clone().any(|at| words[at] & FORWARDED != 0);
         image.space = Space::restored(words, starts, next_hash);

@@ -1,6 +1,6 @@
 //! The read path (ARCHITECTURE.md, "Hot paths").
 //!
-//! Reading slot k of a base object costs the object-start check and the header load the
+//! Reading field k of a base object costs the object-start check and the header load the
 //! bounds check needs anyway, and nothing for what other images did: base words never change,
 //! and other images' divergence lives in the object's forwarding word, which the read path never
 //! loads. What this image itself diverged from is in its resolutions, probed first once it has
@@ -14,13 +14,13 @@ use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTE
 use crate::{Error, Format, Formats, Result, Value};
 
 impl Image {
-    /// Reads slot `index` of a pointers object, or literal `index` of a method.
+    /// Reads field `index` of a pointers object, or literal `index` of a method.
     ///
-    /// The answer is always the reference this image should use: if the slot points at a base
+    /// The answer is always the reference this image should use: if the field points at a base
     /// object this image has copied (or made `become` something), the answer is the copy.
     ///
     /// The one query that takes `&mut self`: reading a reference that had to be followed
-    /// rewrites it in the private slot it came from (the lazy become), so that the next read
+    /// rewrites it in the private field it came from (the lazy become), so that the next read
     /// is a fast one. Every other query takes `&self`.
     #[inline(always)]
     pub fn read(&mut self, obj: Value, index: usize) -> Result<Value> {
@@ -104,7 +104,7 @@ impl Image {
         } else if value.is_ref_of(self.base_owner) {
             !self.resolutions.has_own() || self.resolutions.get(value.index()).is_none()
         } else {
-            // Stores check every reference, so one read from a slot names an object start.
+            // Stores check every reference, so one read from a field names an object start.
             !self.private_becomes
                 || self
                     .space

@@ -4,7 +4,7 @@
 //! object changes only through its own actions. So "my target for `o` is `t`" stays true until
 //! this image itself changes it, and where it has no target, it sees the object as sealed (its
 //! words never change), whatever other images install or take down meanwhile. Reads of forwarded objects therefore never
-//! walk the shared slot table: one probe here answers, and the shared forwarder stays the
+//! walk the shared entries: one probe here answers, and the shared forwarder stays the
 //! published truth for everyone else (census, teardown, the models).
 //!
 //! Shape, chosen by measurement (BENCHMARKS.md §9): an open-addressed table keyed by the base
@@ -12,7 +12,7 @@
 //! two words apart, so neighbours land in neighbouring buckets; no hashing), at most half
 //! full. It holds only this image's own entries, so it is the complete list of them that
 //! teardown walks, and its size follows what the image wrote, not what it read. A bitmap of
-//! 16 bits per slot, indexed by the same `index / 2`, answers most misses with one load (at
+//! 16 bits per bucket, indexed by the same `index / 2`, answers most misses with one load (at
 //! most 1 in 32 bits is set), so that the check every read makes of the value it read
 //! ("did I write the object this names?") rarely probes at all.
 //! Private to the image: plain words, no atomics.
@@ -22,13 +22,13 @@ use crate::object::Loc;
 pub(crate) struct Resolutions {
     /// `(key, encoded target)`, key = base word index + 1; 0 is empty. Capacity is a power of
     /// two, never 0 (so a probe needs no emptiness test), at most half full.
-    slots: Box<[(u64, u64)]>,
+    buckets: Box<[(u64, u64)]>,
     /// Bit `(index / 2) mod (16 * capacity)` is set for every key: clear means no entry.
     filter: Box<[u64]>,
     own: usize,
 }
 
-/// Filter bits per slot.
+/// Filter bits per bucket.
 const FILTER_BITS: usize = 16;
 
 /// The first capacity: 1 KiB (and a 128-byte filter) per image that writes a base object, so
@@ -38,7 +38,7 @@ const INITIAL: usize = 64;
 impl Default for Resolutions {
     fn default() -> Self {
         Resolutions {
-            slots: vec![(0, 0); 1].into_boxed_slice(),
+            buckets: vec![(0, 0); 1].into_boxed_slice(),
             filter: vec![0; 1].into_boxed_slice(),
             own: 0,
         }
@@ -52,8 +52,8 @@ impl Resolutions {
         if !self.may_hold(at) {
             return None;
         }
-        let (i, found) = self.slot_of(at);
-        found.then(|| Loc::decode(self.slots[i].1))
+        let (i, found) = self.bucket_of(at);
+        found.then(|| Loc::decode(self.buckets[i].1))
     }
 
     /// False if `at` certainly has no entry.
@@ -68,14 +68,14 @@ impl Resolutions {
         self.filter[bit / 64] |= 1 << (bit % 64);
     }
 
-    /// Where `at` is, or the empty slot where it would go.
+    /// Where `at` is, or the empty bucket where it would go.
     #[inline(always)]
-    fn slot_of(&self, at: usize) -> (usize, bool) {
+    fn bucket_of(&self, at: usize) -> (usize, bool) {
         let key = at as u64 + 1;
-        let mask = self.slots.len() - 1;
+        let mask = self.buckets.len() - 1;
         let mut i = (at >> 1) & mask;
         loop {
-            match self.slots[i].0 {
+            match self.buckets[i].0 {
                 k if k == key => return (i, true),
                 0 => return (i, false),
                 _ => i = (i + 1) & mask,
@@ -91,12 +91,12 @@ impl Resolutions {
 
     /// Records this image's target for `at`, where it had none.
     pub(crate) fn insert(&mut self, at: usize, loc: Loc) {
-        if (self.own + 1) * 2 > self.slots.len() {
+        if (self.own + 1) * 2 > self.buckets.len() {
             self.grow();
         }
-        let (i, found) = self.slot_of(at);
+        let (i, found) = self.bucket_of(at);
         debug_assert!(!found, "an image enters a forwarder once");
-        self.slots[i] = (at as u64 + 1, loc.encode());
+        self.buckets[i] = (at as u64 + 1, loc.encode());
         self.mark(at);
         self.own += 1;
     }
@@ -104,34 +104,34 @@ impl Resolutions {
     /// Gives existing entries new targets (after the image's collector moved them).
     pub(crate) fn retarget(&mut self, targets: impl IntoIterator<Item = (usize, Loc)>) {
         for (at, loc) in targets {
-            let (i, found) = self.slot_of(at);
+            let (i, found) = self.bucket_of(at);
             debug_assert!(found, "only entries the image holds are retargeted");
             if found {
-                self.slots[i].1 = loc.encode();
+                self.buckets[i].1 = loc.encode();
             }
         }
     }
 
     /// Every base object where this image has its own entry.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, Loc)> + '_ {
-        self.slots
+        self.buckets
             .iter()
             .filter(|&&(k, _)| k != 0)
             .map(|&(k, v)| (k as usize - 1, Loc::decode(v)))
     }
 
     fn grow(&mut self) {
-        let capacity = (self.slots.len() * 2).max(INITIAL);
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); capacity].into_boxed_slice());
+        let capacity = (self.buckets.len() * 2).max(INITIAL);
+        let old = std::mem::replace(&mut self.buckets, vec![(0, 0); capacity].into_boxed_slice());
         self.filter = vec![0; capacity * FILTER_BITS / 64].into_boxed_slice();
         let mask = capacity - 1;
         for (k, v) in old.iter().copied().filter(|&(k, _)| k != 0) {
             let at = k as usize - 1;
             let mut i = (at >> 1) & mask;
-            while self.slots[i].0 != 0 {
+            while self.buckets[i].0 != 0 {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = (k, v);
+            self.buckets[i] = (k, v);
             self.mark(at);
         }
     }
@@ -166,6 +166,6 @@ mod tests {
             .collect();
         expected.sort_by_key(|&(at, _)| at);
         assert_eq!(listed, expected);
-        assert!(r.slots.len() <= 4 * ats.len().next_power_of_two());
+        assert!(r.buckets.len() <= 4 * ats.len().next_power_of_two());
     }
 }

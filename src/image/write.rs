@@ -12,7 +12,7 @@ use crate::object::{self, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEA
 use crate::{Error, Result, Value};
 
 impl Image {
-    /// Stores `value` into slot `index` of a pointers object, or literal `index` of a method.
+    /// Stores `value` into field `index` of a pointers object, or literal `index` of a method.
     /// Copies the object first if it is a base object this image has not written yet.
     pub fn write(&mut self, obj: Value, index: usize, value: Value) -> Result<()> {
         self.check_storable(value)?;

@@ -131,9 +131,9 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
         let class = kernel.define_class(&mut b, &format!("Generated{c}"), superclass)?;
         let dict_len = rng.range(4, 25);
         let dict = b.new_object(kernel.array, Format::Pointers, dict_len)?;
-        b.set_slot(class, 1, dict)?;
+        b.set_field(class, 1, dict)?;
         let inst_size = rng.range(1, 11);
-        b.set_slot(class, 2, small(inst_size as i64))?;
+        b.set_field(class, 2, small(inst_size as i64))?;
         inst_sizes.push(inst_size);
         for k in 0..dict_len {
             method_slots.push((dict, k));
@@ -208,7 +208,7 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
         globals_fixed.len() + globals_extra,
     )?;
     for (i, &v) in globals_fixed.iter().enumerate() {
-        b.set_slot(globals, i, v)?;
+        b.set_field(globals, i, v)?;
     }
     let mut open: Vec<(Value, usize)> = (0..globals_extra)
         .map(|k| (globals, globals_fixed.len() + k))
@@ -225,7 +225,7 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
     shuffle(&mut methods, &mut rng);
     let mut overflow: Vec<Value> = Vec::new();
     let method_len = |b: &BaseBuilder, m: Value| -> usize {
-        (0..).take_while(|&k| b.slot(m, k).is_ok()).count()
+        (0..).take_while(|&k| b.field(m, k).is_ok()).count()
     };
     for m in methods {
         let place = if method_slots.is_empty() {
@@ -234,7 +234,7 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
             Some(method_slots.swap_remove(rng.below(method_slots.len())))
         };
         match place {
-            Some((parent, k)) => b.set_slot(parent, k, m)?,
+            Some((parent, k)) => b.set_field(parent, k, m)?,
             None => overflow.push(m),
         }
         for k in 0..method_len(&b, m) {
@@ -247,12 +247,12 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
     is_pointers.extend(g.arrays.iter().copied());
     for v in loose {
         match take(&mut open, &mut rng) {
-            Some((parent, k)) => b.set_slot(parent, k, v)?,
+            Some((parent, k)) => b.set_field(parent, k, v)?,
             None => overflow.push(v),
         }
         if is_pointers.contains(&v) {
             let mut k = 0;
-            while b.slot(v, k).is_ok() {
+            while b.field(v, k).is_ok() {
                 open.push((v, k));
                 k += 1;
             }
@@ -282,7 +282,7 @@ pub fn generate_base(config: &GenConfig) -> Result<Generated, Error> {
         } else {
             continue;
         };
-        b.set_slot(parent, k, v)?;
+        b.set_field(parent, k, v)?;
     }
 
     // Identity hashes from the seed, so the whole base is reproducible.
@@ -407,12 +407,12 @@ mod tests {
             let slots = match format {
                 Format::Pointers => heap.original_size(v).unwrap(),
                 Format::Method => (0..)
-                    .take_while(|&k| heap.original_slot(v, k).is_ok())
+                    .take_while(|&k| heap.original_field(v, k).is_ok())
                     .count(),
                 _ => 0,
             };
             for k in 0..slots {
-                let s = heap.original_slot(v, k).unwrap();
+                let s = heap.original_field(v, k).unwrap();
                 if s.is_object() {
                     stack.push(s);
                 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// The version of the report's JSON form. It grows when a field changes meaning or type or
 /// goes away, so that a consumer can refuse a report it does not understand; new fields alone
 /// do not change it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything a stress run measured and checked.
 #[derive(Clone, Debug, Serialize)]
@@ -167,22 +167,22 @@ pub struct HeapReport {
     pub entries_added: u64,
     /// Forwarders in the base at the end of the run (a census).
     pub forwarders: usize,
-    /// Occupied slot-table entries at the end of the run, before the final teardown.
-    pub slot_entries: usize,
-    /// Allocated slot-table entries at the end of the run.
-    pub slot_entry_capacity: usize,
-    /// Occupied slot-table entries after every image was dropped: 0 unless teardown leaks.
-    pub slot_entries_after_teardown: usize,
+    /// Occupied entries at the end of the run, before the final teardown.
+    pub entries: usize,
+    /// Allocated entries at the end of the run.
+    pub entry_capacity: usize,
+    /// Occupied entries after every image was dropped: 0 unless teardown leaks.
+    pub entries_after_teardown: usize,
     /// Forwarders left after every image was dropped: 0, since a forwarder goes with its last
     /// entry (the run fails otherwise).
     pub forwarders_after_teardown: usize,
     /// Slot-table capacity left after every image was dropped: 0 (the run fails otherwise).
-    pub slot_entry_capacity_after_teardown: usize,
+    pub entry_capacity_after_teardown: usize,
     /// Forwarders taken down during the run when their last entry went.
     pub forwarders_taken_down: u64,
     /// Of those, forwarders whose memory was freed by the end of the run.
     pub forwarders_freed: u64,
-    /// Private slots rewritten by lazy become.
+    /// Private fields rewritten by lazy become.
     pub fixups: u64,
     /// Effective `become_forward` calls.
     pub becomes: u64,
@@ -300,7 +300,7 @@ pub struct Violation {
     pub image_id: u32,
     /// The object, as the reference the image used.
     pub object: String,
-    /// What was checked: `slot 3`, `byte 17`, `hash`, `identical`, ...
+    /// What was checked: `field 3`, `byte 17`, `hash`, `identical`, ...
     pub what: String,
     /// What the shadow model expected.
     pub expected: String,

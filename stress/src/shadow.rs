@@ -105,14 +105,14 @@ impl Oracle {
                 let body = match heap.original_format(v)? {
                     Format::Pointers => Body::Slots(
                         (0..heap.original_size(v)?)
-                            .map(|k| heap.original_slot(v, k).and_then(to_stored))
+                            .map(|k| heap.original_field(v, k).and_then(to_stored))
                             .collect::<Result<_, _>>()?,
                     ),
                     Format::Words => Body::Words(heap.original_words(v)?),
                     Format::Bytes => Body::Bytes(heap.original_bytes(v)?),
                     Format::Method => {
                         let mut literals = Vec::new();
-                        while let Ok(s) = heap.original_slot(v, literals.len()) {
+                        while let Ok(s) = heap.original_field(v, literals.len()) {
                             literals.push(to_stored(s)?);
                         }
                         Body::Method {

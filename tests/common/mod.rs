@@ -28,16 +28,16 @@ pub fn fixture_with(n: usize, config: HeapConfig) -> Fixture {
         .map(|_| b.new_object(kernel.array, Format::Pointers, 4).unwrap())
         .collect();
     for (i, &o) in objects.iter().enumerate() {
-        b.set_slot(o, 0, objects[(i + 1) % n]).unwrap();
-        b.set_slot(o, 1, int(i as i64)).unwrap();
+        b.set_field(o, 0, objects[(i + 1) % n]).unwrap();
+        b.set_field(o, 1, int(i as i64)).unwrap();
     }
     let bytes = b.new_bytes(kernel.byte_array, b"hello, base").unwrap();
     let words = b
         .new_words(kernel.word_array, &[1, 2, 0xdead_beef])
         .unwrap();
     let method = b.new_method(kernel.compiled_method, 2, 5).unwrap();
-    b.set_slot(method, 0, objects[0]).unwrap();
-    b.set_slot(method, 1, int(42)).unwrap();
+    b.set_field(method, 0, objects[0]).unwrap();
+    b.set_field(method, 1, int(42)).unwrap();
     b.set_bytes(method, 0, &[1, 2, 3, 4, 5]).unwrap();
     let root = b.new_pointers(kernel.array, &objects).unwrap();
     b.add_root("objects", root).unwrap();

@@ -71,11 +71,11 @@ pub fn built() -> Fixture {
     let mut made = Vec::new();
     for i in 0..6 {
         let a = b.new_object(k.array, Format::Pointers, 4).unwrap();
-        b.set_slot(a, 0, Value::small_int(i).unwrap()).unwrap();
+        b.set_field(a, 0, Value::small_int(i).unwrap()).unwrap();
         made.push(a);
     }
     for i in 0..5 {
-        b.set_slot(made[i], 1, made[i + 1]).unwrap();
+        b.set_field(made[i], 1, made[i + 1]).unwrap();
     }
     made.push(b.new_object(k.byte_array, Format::Bytes, 10).unwrap());
     made.push(b.new_object(k.word_array, Format::Words, 3).unwrap());

@@ -2,7 +2,7 @@
 //! none of their dependencies (plotters). Run from the repository root:
 //!
 //! ```sh
-//! cargo bench --bench read_barrier --bench read_paths --bench writes --bench slot_table \
+//! cargo bench --bench read_barrier --bench read_paths --bench writes --bench entries \
 //!     --bench images --bench scaling --bench memory
 //! cargo xtask plot      # BENCHMARKS.md's tables and docs/*.png from those results
 //! cargo xtask fetch-images   # check the real image files the tests read, or say where to get them

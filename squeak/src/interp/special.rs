@@ -67,7 +67,7 @@ pub(crate) struct Shared {
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
-    heap.original_slot(specials, i)
+    heap.original_field(specials, i)
         .map_err(|e| RunError::Unsupported(format!("special object {i}: {e}")))
 }
 
@@ -91,8 +91,8 @@ impl Shared {
         let selectors = special(heap, specials, index::SPECIAL_SELECTORS)?;
         let mut special_selectors = Vec::with_capacity(32);
         for i in 0..32 {
-            let sel = heap.original_slot(selectors, 2 * i);
-            let n = heap.original_slot(selectors, 2 * i + 1);
+            let sel = heap.original_field(selectors, 2 * i);
+            let n = heap.original_field(selectors, 2 * i + 1);
             match (sel, n.map(|n| n.as_small_int())) {
                 (Ok(sel), Ok(Some(n))) if sel.is_object() && (0..=2).contains(&n) => {
                     special_selectors.push((sel, n as usize))
@@ -174,12 +174,12 @@ impl Shared {
     /// A global's value as sealed in the base (`Smalltalk at: name`).
     fn global_in_base(&self, heap: &BaseHeap, name: &[u8]) -> Option<Value> {
         let key = *self.symbols.get(name)?;
-        let array = heap.original_slot(self.smalltalk, 1).ok()?;
+        let array = heap.original_field(self.smalltalk, 1).ok()?;
         let n = heap.original_size(array).ok()?;
         (0..n).find_map(|i| {
-            let assoc = heap.original_slot(array, i).ok()?;
-            if assoc.is_object() && heap.original_slot(assoc, 0).ok()? == key {
-                heap.original_slot(assoc, ASSOCIATION_VALUE).ok()
+            let assoc = heap.original_field(array, i).ok()?;
+            if assoc.is_object() && heap.original_field(assoc, 0).ok()? == key {
+                heap.original_field(assoc, ASSOCIATION_VALUE).ok()
             } else {
                 None
             }
@@ -189,12 +189,12 @@ impl Shared {
     /// The method a class itself defines for `selector`, as sealed.
     fn method_in_base(&self, heap: &BaseHeap, class: Value, selector: &[u8]) -> Option<Value> {
         let sel = *self.symbols.get(selector)?;
-        let dict = heap.original_slot(class, CLASS_METHOD_DICT).ok()?;
+        let dict = heap.original_field(class, CLASS_METHOD_DICT).ok()?;
         let n = heap.original_size(dict).ok()?;
-        let array = heap.original_slot(dict, METHOD_DICT_ARRAY).ok()?;
+        let array = heap.original_field(dict, METHOD_DICT_ARRAY).ok()?;
         (METHOD_DICT_SELECTORS..n).find_map(|i| {
-            if heap.original_slot(dict, i).ok()? == sel {
-                heap.original_slot(array, i - METHOD_DICT_SELECTORS).ok()
+            if heap.original_field(dict, i).ok()? == sel {
+                heap.original_field(array, i - METHOD_DICT_SELECTORS).ok()
             } else {
                 None
             }

@@ -295,7 +295,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
             if i >= counted {
                 fields.count(v);
             }
-            b.set_slot(h, i, v).map_err(err)?;
+            b.set_field(h, i, v).map_err(err)?;
         }
         match o.kind {
             Kind::Bytes { len } => {

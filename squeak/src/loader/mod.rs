@@ -261,11 +261,11 @@ fn layout_slot(heap: &BaseHeap, root: &str, default: usize) -> usize {
 /// heaps built with [`Kernel`](cowheap::Kernel) (which follows Squeak: slot 6).
 pub fn class_name(heap: &BaseHeap, class: Value) -> Option<String> {
     let name_slot = layout_slot(heap, build::CLASS_NAME_SLOT_ROOT, 6);
-    let name = |c: Value| string_value(heap, heap.original_slot(c, name_slot).ok()?);
+    let name = |c: Value| string_value(heap, heap.original_field(c, name_slot).ok()?);
     if let Some(n) = name(class) {
         return Some(n);
     }
     let this_slot = layout_slot(heap, build::THIS_CLASS_SLOT_ROOT, 6);
-    let this = heap.original_slot(class, this_slot).ok()?;
+    let this = heap.original_field(class, this_slot).ok()?;
     name(this).map(|n| n + " class")
 }

@@ -45,7 +45,7 @@ fn fields_of(heap: &BaseHeap, obj: Value, mut each: impl FnMut(Option<usize>, Va
         _ => return,
     };
     for i in 0..len.unwrap_or(0) {
-        if let Ok(v) = heap.original_slot(obj, i) {
+        if let Ok(v) = heap.original_field(obj, i) {
             each(Some(i), v);
         }
     }

@@ -144,7 +144,7 @@ impl Life<'_> {
         };
         for (k, &e) in slots.iter().enumerate() {
             let seen = self.img.read(x, k);
-            self.check_value(x, || format!("slot {k}"), e, seen);
+            self.check_value(x, || format!("field {k}"), e, seen);
         }
         if let Some(expected) = bytes {
             self.out.values_checked += expected.len() as u64;

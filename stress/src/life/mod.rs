@@ -121,7 +121,7 @@ impl<'w> Life<'w> {
         match probe {
             Probe::Slot(k, e) => {
                 let seen = self.img.read(x, k);
-                self.check_value(x, || format!("slot {k}"), e, seen);
+                self.check_value(x, || format!("field {k}"), e, seen);
             }
             Probe::Byte(k, e) => {
                 let seen = self.img.read_byte(x, k);
@@ -168,7 +168,7 @@ impl<'w> Life<'w> {
                 },
                 Err(e) => self.violation(
                     x,
-                    format!("write slot {k}"),
+                    format!("write field {k}"),
                     "Ok".into(),
                     format!("error: {e}"),
                 ),

@@ -3,7 +3,7 @@
 //! Reads criterion's medians (`target/criterion/**/new/estimates.json`) and the memory
 //! benches' JSON (`target/cowheap-bench/*.json`), writes the markdown tables to
 //! `target/cowheap-bench/tables.md`, and draws `docs/scaling.png`, `docs/read_paths.png` and
-//! `docs/slot_table.png`.
+//! `docs/entries.png`.
 //!
 //! Text needs a TrueType font: DejaVu Sans from the system, or the file named by
 //! `COWHEAP_PLOT_FONT`.
@@ -79,7 +79,7 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         "ns per read",
         &paths,
     )?;
-    let mut slots = Vec::new();
+    let mut lines = Vec::new();
     for (d, name) in [
         ("cowheap_levels", "cowheap levels"),
         ("rcu_sorted_epoch", "RCU sorted + epoch"),
@@ -87,21 +87,21 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         for (op, op_name) in [("lookup_own", "own"), ("lookup_miss", "miss")] {
             let pts = series(
-                &|n| Some((n as f64, r.ns(&format!("slot_table_{n}/{op}/{d}"))?)),
+                &|n| Some((n as f64, r.ns(&format!("entries_{n}/{op}/{d}"))?)),
                 &counts,
             );
             if !pts.is_empty() {
-                slots.push((format!("{name}: {op_name}"), pts));
+                lines.push((format!("{name}: {op_name}"), pts));
             }
         }
     }
     chart(
-        Path::new("docs/slot_table.png"),
-        "slot-table lookup",
+        Path::new("docs/entries.png"),
+        "entry lookup",
         "entries in the table",
         "ns per lookup",
-        &slots,
+        &lines,
     )?;
-    println!("wrote docs/scaling.png, docs/read_paths.png, docs/slot_table.png");
+    println!("wrote docs/scaling.png, docs/read_paths.png, docs/entries.png");
     Ok(())
 }

@@ -81,7 +81,7 @@ pub fn tables(r: &Results, bench_dir: &Path) -> String {
             "cowheap: forwarded, own entry (last inserted)",
         ),
         ("forwarded_miss", "cowheap: forwarded, no entry (miss)"),
-        ("after_fixup", "cowheap: slot after lazy fix-up"),
+        ("after_fixup", "cowheap: field after lazy fix-up"),
         ("private", "cowheap: private object"),
         ("alt_global_lock_hit", "global RwLock map: hit"),
         ("alt_global_lock_miss", "global RwLock map: miss"),
@@ -121,7 +121,7 @@ pub fn tables(r: &Results, bench_dir: &Path) -> String {
     );
     let _ = writeln!(
         md,
-        "| design | 2 slots | 8 slots | 64 slots | vs cowheap (8 slots) |"
+        "| design | 2 fields | 8 fields | 64 fields | vs cowheap (8 fields) |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|");
     let base8 = r.ns("writes_first_cow/cowheap_install/8");
@@ -180,7 +180,7 @@ pub fn tables(r: &Results, bench_dir: &Path) -> String {
     }
     let ca = r.ns("writes_allocate/cowheap");
     for (key, name) in [
-        ("cowheap", "cowheap: allocate a private 4-slot object"),
+        ("cowheap", "cowheap: allocate a private 4-field object"),
         (
             "alt_vec_append",
             "append to a private Vec<u64> (overlay, deep clone)",
@@ -317,12 +317,12 @@ pub fn tables(r: &Results, bench_dir: &Path) -> String {
         ] {
             let cells: Vec<String> = [1, 8, 64, 1024]
                 .iter()
-                .map(|n| fmt_ns(r.ns_per(&format!("slot_table_{n}/{op}/{d}"))))
+                .map(|n| fmt_ns(r.ns_per(&format!("entries_{n}/{op}/{d}"))))
                 .collect();
             let _ = writeln!(md, "| {op_name} | {d_name} | {} |", cells.join(" | "));
         }
     }
-    if let Some(serde_json::Value::Array(rows)) = read_json(bench_dir, "slot_table_memory") {
+    if let Some(serde_json::Value::Array(rows)) = read_json(bench_dir, "entries_memory") {
         let cells: Vec<String> = rows
             .iter()
             .map(|m| {

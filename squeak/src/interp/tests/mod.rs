@@ -177,7 +177,7 @@ impl Tiny {
             (row, 3, 1),
         ];
         for (class, spec, fixed) in formats {
-            b.set_slot(class, 2, format_word(spec, fixed))?;
+            b.set_field(class, 2, format_word(spec, fixed))?;
         }
 
         let mut symbols = HashMap::new();
@@ -248,25 +248,25 @@ impl Tiny {
             slots.extend([nil; DICT_ROOM]);
             let dict = b.new_pointers(method_dictionary, &slots)?;
             b.set_language_format(dict, 3)?;
-            b.set_slot(class, 1, dict)?;
+            b.set_field(class, 1, dict)?;
         }
         // Object>>error: and Object>>halt: the methods whose activation stops an image.
         let stop = |b: &mut BaseBuilder, args: usize| -> Result<Value, cowheap::Error> {
             let m = b.new_method(k.compiled_method, 1, 1)?;
-            b.set_slot(m, 0, header(0, args, args, 0))?;
+            b.set_field(m, 0, header(0, args, args, 0))?;
             b.set_bytes(m, 0, &[120])?;
             b.set_language_format(m, 15)?;
             Ok(m)
         };
-        let object_dict = b.slot(object, 1)?;
-        let object_methods = b.slot(object_dict, 1)?;
+        let object_dict = b.field(object, 1)?;
+        let object_methods = b.field(object_dict, 1)?;
         for (i, (name, args)) in [("error:", 1), ("halt", 0)].into_iter().enumerate() {
             let m = stop(&mut b, args)?;
-            b.set_slot(object_methods, i, m)?;
+            b.set_field(object_methods, i, m)?;
             let sel = symbol(&mut b, name)?;
-            b.set_slot(object_dict, 2 + i, sel)?;
+            b.set_field(object_dict, 2 + i, sel)?;
         }
-        b.set_slot(object_dict, 0, int(2))?;
+        b.set_field(object_dict, 0, int(2))?;
 
         let smalltalk = b.new_object(system_dictionary, Format::Pointers, 2)?;
         b.set_language_format(smalltalk, 1)?;
@@ -298,8 +298,8 @@ impl Tiny {
             assocs.push(a);
         }
         let assocs = array(&mut b, &assocs)?;
-        b.set_slot(smalltalk, 0, int(globals.len() as i64))?;
-        b.set_slot(smalltalk, 1, assocs)?;
+        b.set_field(smalltalk, 0, int(globals.len() as i64))?;
+        b.set_field(smalltalk, 1, assocs)?;
 
         let mut specials = vec![nil; 40];
         specials[0] = nil;

@@ -8,14 +8,14 @@
 //! * a dense array indexed by image id (O(max images) memory per forwarder: here sized for
 //!   the ids in use, 8 bytes each).
 //!
-//! `cargo bench --bench slot_table`
+//! `cargo bench --bench entries`
 
 mod support;
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cowheap::bench_api::SlotTableBench;
+use cowheap::bench_api::EntriesBench;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use crossbeam::epoch::{self, Atomic, Owned};
 
@@ -29,17 +29,17 @@ trait Table {
     fn lookup(&self, id: u32) -> bool;
 }
 
-impl Table for SlotTableBench {
+impl Table for EntriesBench {
     fn make(_max_ids: usize) -> Self {
-        SlotTableBench::new()
+        EntriesBench::new()
     }
     #[inline]
     fn insert(&self, id: u32, _target: u64) {
-        SlotTableBench::insert(self, id)
+        EntriesBench::insert(self, id)
     }
     #[inline]
     fn lookup(&self, id: u32) -> bool {
-        SlotTableBench::holds(self, id)
+        EntriesBench::holds(self, id)
     }
 }
 
@@ -150,7 +150,7 @@ fn ops<T: Table>(c: &mut Criterion, name: &str) {
             assert!(table.lookup(id));
             assert!(!table.lookup(id + n as u32));
         }
-        let mut group = c.benchmark_group(format!("slot_table_{n}"));
+        let mut group = c.benchmark_group(format!("entries_{n}"));
         let mut i = 0u32;
         group.bench_function(BenchmarkId::new("lookup_own", name), |b| {
             b.iter(|| {
@@ -190,13 +190,13 @@ fn ops<T: Table>(c: &mut Criterion, name: &str) {
 }
 
 fn bench(c: &mut Criterion) {
-    ops::<SlotTableBench>(c, "cowheap_levels");
+    ops::<EntriesBench>(c, "cowheap_levels");
     ops::<RcuSorted>(c, "rcu_sorted_epoch");
     ops::<Dense>(c, "dense_by_id");
     // Memory per forwarder, for the report.
     let mut mem = Vec::new();
     for n in [1usize, 8, 64, 1024] {
-        let t: SlotTableBench = filled(n);
+        let t: EntriesBench = filled(n);
         let (used, capacity) = t.census();
         mem.push(serde_json::json!({
             "entries": n, "cowheap_used": used, "cowheap_capacity_entries": capacity,
@@ -205,7 +205,7 @@ fn bench(c: &mut Criterion) {
             "dense_bytes_for_65536_ids": 65536 * 8,
         }));
     }
-    support::write_json("slot_table_memory", &serde_json::Value::Array(mem));
+    support::write_json("entries_memory", &serde_json::Value::Array(mem));
 }
 
 criterion_group! {
