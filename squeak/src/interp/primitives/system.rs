@@ -88,6 +88,34 @@ mod tests {
         assert_eq!(r.image.stats().collections, 2);
     }
 
+    /// Squeak's weak objects (format 4): the fixed fields (the class format's instance size)
+    /// hold strongly, the indexable ones lose private objects that died.
+    #[test]
+    fn weak_fields_lose_dead_objects_in_a_collection() {
+        let mut r = Run::new();
+        // A class whose format word says one fixed field: ((4 >> 1) & 0x3F) - 1.
+        let nil = r.nil();
+        let class = r
+            .image
+            .new_pointers(r.t.k.class, &[nil, nil, int(4)])
+            .unwrap();
+        let strong = r.image.new_pointers(r.t.k.array, &[int(1)]).unwrap();
+        let dies = r.image.new_pointers(r.t.k.array, &[int(2)]).unwrap();
+        let lives = r.image.new_pointers(r.t.k.array, &[int(3)]).unwrap();
+        let weak = r.image.new_pointers(class, &[strong, dies, lives]).unwrap();
+        r.image.set_language_format(weak, 4).unwrap();
+        r.image.set_root("weak", weak).unwrap();
+        r.image.set_root("lives", lives).unwrap();
+        r.answer(130, int(3), &[]);
+        let weak = r.image.root("weak").unwrap();
+        let s = r.image.read(weak, 0).unwrap();
+        assert_eq!(r.image.read(s, 0).unwrap(), int(1), "a fixed field holds");
+        assert_eq!(r.image.read(weak, 1).unwrap(), nil, "its object died");
+        let l = r.image.read(weak, 2).unwrap();
+        let lives = r.image.root("lives").unwrap();
+        assert!(r.image.identical(l, lives).unwrap());
+    }
+
     #[test]
     fn special_objects_and_clocks() {
         let mut r = Run::new();

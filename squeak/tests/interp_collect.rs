@@ -1,0 +1,104 @@
+//! The image's own code under its collector: garbage never reaches the cap, collections in one
+//! image change nothing in the images beside it, weak arrays, identity hashes and deltas.
+
+mod images_common;
+mod interp_common;
+
+use cowheap_squeak::interp::{Limits, RunStats};
+use interp_common::mini;
+
+/// Runs `expr` with a private-space cap of `cap` bytes; the answer's printString, the run's
+/// bytecodes and the image's collections.
+fn run(expr: &str, cap: usize) -> (String, RunStats, u64) {
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits {
+        bytecodes: 1_000_000_000,
+        private_bytes: cap,
+        depth: 10_000,
+    });
+    let v = interp.evaluate(&mut image, expr).unwrap();
+    let stats = interp.stats();
+    let answer = interp.print_string(&mut image, v).unwrap();
+    (answer, stats, image.stats().collections)
+}
+
+/// Images that collect all the time (a 256 KiB cap) and images that never do (the default
+/// cap, under the first collection's 1 MiB) run side by side on their own threads: every one
+/// answers the same with the same bytecode count, and the base never changes.
+#[test]
+fn collections_in_some_images_change_nothing_in_the_others() {
+    if interp_common::skip() {
+        return;
+    }
+    // The one-line grammar, compiled in Rust, so that the run is the expression's own code
+    // alone (the image's compiler hashes by identity, and identity hashes differ by image).
+    let expr = "((1 to: 3000) collect: [:i | i printString]) last";
+    let checksum = mini(0).0.heap.checksum();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| s.spawn(move || run(expr, if i % 2 == 0 { 256 << 10 } else { 256 << 20 })))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (answer, stats, _) = &results[0];
+    assert_eq!(answer, "'3000'");
+    for (i, (a, s, collections)) in results.iter().enumerate() {
+        assert_eq!(a, answer, "image {i}");
+        assert_eq!(s.bytecodes, stats.bytecodes, "image {i}");
+        assert_eq!(s.sends, stats.sends, "image {i}");
+        if i % 2 == 0 {
+            assert!(*collections > 0, "image {i} collected");
+        }
+    }
+    assert_eq!(mini(0).0.heap.checksum(), checksum);
+}
+
+/// A loop that drops a string on every step stays within a small space for as long as it
+/// runs, and answers its last string.
+#[test]
+fn a_print_string_loop_keeps_a_small_space() {
+    if interp_common::skip() {
+        return;
+    }
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits {
+        bytecodes: 1_000_000_000,
+        ..Limits::default()
+    });
+    let v = interp
+        .evaluate_with_compiler(
+            &mut image,
+            "| s | 1 to: 200000 do: [:i | s := i printString]. s",
+        )
+        .unwrap();
+    assert_eq!(interp.print_string(&mut image, v).unwrap(), "'200000'");
+    assert!(image.stats().collections > 0);
+    assert!(
+        image.peak_private_bytes() <= 2 << 20,
+        "peak {}",
+        image.peak_private_bytes()
+    );
+}
+
+/// Identity hashes survive the moves of the image's own collections.
+#[test]
+fn identity_hashes_survive_collections() {
+    if interp_common::skip() {
+        return;
+    }
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let v = interp
+        .evaluate_with_compiler(
+            &mut image,
+            "| keep h | 1 to: 100 do: [:i | Array new: 10]. keep := 'kept' copy. \
+             h := keep identityHash. Smalltalk garbageCollect. \
+             (keep identityHash = h) printString , ' ' , keep",
+        )
+        .unwrap();
+    assert_eq!(interp.print_string(&mut image, v).unwrap(), "'true kept'");
+    assert!(image.stats().collections >= 1);
+}
