@@ -77,4 +77,4 @@ mod tests;
 pub use batch::{run_batch, BatchConfig, BatchError, BatchReport, ImageRun, Stopped};
 pub use interpreter::{Interpreter, Vm};
 pub use limits::{Limits, RunError, RunStats, StopKind};
-pub use parse::{parse, Expr, ParseError};
+pub use parse::{parse, Expr, ParseError, MAX_NESTING};
