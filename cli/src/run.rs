@@ -37,7 +37,16 @@ pub struct Args {
     /// Activations each image may have live at once.
     #[arg(long, default_value_t = Limits::default().depth)]
     pub depth_limit: usize,
+    /// Wall-clock time each image's run may take (30s, 500ms, 2m; `none` for no bound). An
+    /// image past it stops (exit 10) within milliseconds, whatever it runs.
+    #[arg(long, value_name = "TIME", default_value = "60s",
+          value_parser = crate::parse::time_limit)]
+    pub time_limit: TimeLimit,
 }
+
+/// `--time-limit`: a duration, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeLimit(pub Option<std::time::Duration>);
 
 pub fn run(args: Args) -> Result<Code, Failure> {
     // A crowd the system cannot give threads to is refused before the image is even loaded.
@@ -51,6 +60,7 @@ pub fn run(args: Args) -> Result<Code, Failure> {
             bytecodes: args.bytecodes_limit,
             private_bytes: args.alloc_limit,
             depth: args.depth_limit,
+            time: args.time_limit.0,
         },
         compiler: args.eval,
         ..BatchConfig::default()
@@ -83,6 +93,7 @@ fn stop_code(kind: StopKind) -> u8 {
         StopKind::BytecodeLimit => 6,
         StopKind::AllocationLimit => 7,
         StopKind::DepthLimit => 8,
+        StopKind::TimeLimit => 10,
         _ => 9,
     }
 }

@@ -76,5 +76,5 @@ mod tests;
 
 pub use batch::{run_batch, BatchConfig, BatchError, BatchReport, ImageRun, Stopped};
 pub use interpreter::{Interpreter, Vm};
-pub use limits::{Limits, RunError, RunStats, StopKind};
+pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
 pub use parse::{parse, Expr, ParseError, MAX_NESTING};

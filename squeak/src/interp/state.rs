@@ -9,8 +9,9 @@
 //! temporaries are always its home context's.
 
 use std::rc::Rc;
+use std::time::Instant;
 
-use super::limits::{Limits, RunError, RunStats};
+use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
 use super::lookup::MethodCache;
 use super::method::Method;
 use super::pool::ContextPool;
@@ -78,6 +79,11 @@ pub(crate) struct Exec<'a> {
     pub(crate) limits: Limits,
     stats: &'a mut RunStats,
     pub(crate) bytecodes: u64,
+    /// The count of `bytecodes` past which [`checkpoint`](Exec::checkpoint) looks at the
+    /// limits: the bytecode limit, or sooner the next look at the clock.
+    pub(crate) next_check: u64,
+    /// When the time budget runs out.
+    deadline: Option<Instant>,
     pub(crate) sends: u64,
     pub(crate) image_number: i64,
     /// The number of the last primitive that failed, for the report when the fallback code
@@ -105,6 +111,7 @@ impl<'a> Exec<'a> {
         let mut run_frames = std::mem::take(frames);
         run_stack.clear();
         run_frames.clear();
+        let limits = *limits;
         Exec {
             image,
             sh,
@@ -112,9 +119,11 @@ impl<'a> Exec<'a> {
             pool,
             stack: run_stack,
             frames: run_frames,
-            limits: *limits,
+            limits,
             stats,
             bytecodes: 0,
+            next_check: next_check(&limits, 0),
+            deadline: limits.time.and_then(|t| Instant::now().checked_add(t)),
             sends: 0,
             image_number: *image_number,
             last_failed_primitive: 0,
@@ -189,6 +198,37 @@ impl<'a> Exec<'a> {
             });
         }
         Ok(())
+    }
+
+    /// Counts `n` units of a primitive's work (an element copied, an object scanned) against
+    /// the bytecode budget, and stops the run when that or the time budget is spent: what a
+    /// primitive whose work grows with a size calls, in chunks, as it goes.
+    #[inline]
+    pub(crate) fn charge(&mut self, n: u64) -> Result<(), RunError> {
+        self.bytecodes = self.bytecodes.saturating_add(n);
+        if self.bytecodes > self.next_check {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Where the count of bytecodes passed `next_check`: stops the run past the bytecode
+    /// limit or the deadline, or sets and answers the next check.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn checkpoint(&mut self) -> Result<u64, RunError> {
+        if self.bytecodes > self.limits.bytecodes {
+            return Err(RunError::BytecodeLimit {
+                limit: self.limits.bytecodes,
+            });
+        }
+        if let (Some(deadline), Some(limit)) = (self.deadline, self.limits.time) {
+            if Instant::now() >= deadline {
+                return Err(RunError::TimeLimit { limit });
+            }
+        }
+        self.next_check = next_check(&self.limits, self.bytecodes);
+        Ok(self.next_check)
     }
 
     /// The class of any value: SmallIntegers' from the special objects.
@@ -318,6 +358,16 @@ impl<'a> Exec<'a> {
         }
         format!("{class:?}")
     }
+}
+
+/// The count of bytecodes after `bytecodes` at which a run next looks at its limits.
+fn next_check(limits: &Limits, bytecodes: u64) -> u64 {
+    let clock = if limits.time.is_some() {
+        bytecodes.saturating_add(TIME_CHECK_BYTECODES)
+    } else {
+        u64::MAX
+    };
+    clock.min(limits.bytecodes)
 }
 
 /// The stop for a pop or an operand read below the frame's stack.
