@@ -93,7 +93,9 @@ impl std::fmt::Display for Failure {
 /// names it, its format errors do not.
 pub fn load_failure(path: &std::path::Path, e: cowheap_squeak::loader::LoadError) -> Failure {
     match e {
-        e @ cowheap_squeak::loader::LoadError::Io { .. } => Failure::Io(e.to_string()),
+        e @ (cowheap_squeak::loader::LoadError::Io { .. }
+        | cowheap_squeak::loader::LoadError::NotAFile { .. }
+        | cowheap_squeak::loader::LoadError::TooLarge { .. }) => Failure::Io(e.to_string()),
         e => Failure::Io(format!("{}: {e}", path.display())),
     }
 }

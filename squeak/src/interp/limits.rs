@@ -75,6 +75,10 @@ pub enum RunError {
         /// The budget.
         limit: Duration,
     },
+    /// The host asked the run to stop ([`Interpreter::set_interrupt`](super::Interpreter::set_interrupt)):
+    /// a Ctrl-C, say.
+    #[error("interrupted")]
+    Interrupted,
     /// Too many nested activations.
     #[error("stack depth limit of {limit} activations reached")]
     DepthLimit {
@@ -123,6 +127,7 @@ impl RunError {
             RunError::AllocationLimit { .. } => StopKind::AllocationLimit,
             RunError::DepthLimit { .. } => StopKind::DepthLimit,
             RunError::TimeLimit { .. } => StopKind::TimeLimit,
+            RunError::Interrupted => StopKind::Interrupted,
             RunError::SmalltalkError { .. } => StopKind::Error,
             RunError::CannotReturn => StopKind::CannotReturn,
             RunError::MustBeBoolean { .. } => StopKind::MustBeBoolean,
@@ -150,6 +155,8 @@ pub enum StopKind {
     DepthLimit,
     /// [`RunError::TimeLimit`].
     TimeLimit,
+    /// [`RunError::Interrupted`].
+    Interrupted,
     /// [`RunError::SmalltalkError`].
     Error,
     /// [`RunError::CannotReturn`].
@@ -177,6 +184,7 @@ impl StopKind {
             StopKind::AllocationLimit => "allocationLimit",
             StopKind::DepthLimit => "depthLimit",
             StopKind::TimeLimit => "timeLimit",
+            StopKind::Interrupted => "interrupted",
             StopKind::Error => "error",
             StopKind::CannotReturn => "cannotReturn",
             StopKind::MustBeBoolean => "mustBeBoolean",

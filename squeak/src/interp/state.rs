@@ -9,6 +9,8 @@
 //! temporaries are always its home context's.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
@@ -63,6 +65,8 @@ pub(crate) struct ImageState {
     pub(crate) limits: Limits,
     pub(crate) image_number: i64,
     pub(crate) stats: RunStats,
+    /// Set by the host to stop the image's runs.
+    pub(crate) interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// One run's state: borrowed from the [`ImageState`] of an
@@ -84,6 +88,8 @@ pub(crate) struct Exec<'a> {
     pub(crate) next_check: u64,
     /// When the time budget runs out.
     deadline: Option<Instant>,
+    /// The host's request to stop, looked at with the clock.
+    interrupt: Option<&'a AtomicBool>,
     pub(crate) sends: u64,
     pub(crate) image_number: i64,
     /// The number of the last primitive that failed, for the report when the fallback code
@@ -106,12 +112,14 @@ impl<'a> Exec<'a> {
             limits,
             image_number,
             stats,
+            interrupt,
         } = state;
         let mut run_stack = std::mem::take(stack);
         let mut run_frames = std::mem::take(frames);
         run_stack.clear();
         run_frames.clear();
         let limits = *limits;
+        let interrupt = interrupt.as_deref();
         Exec {
             image,
             sh,
@@ -122,8 +130,9 @@ impl<'a> Exec<'a> {
             limits,
             stats,
             bytecodes: 0,
-            next_check: next_check(&limits, 0),
+            next_check: next_check(&limits, interrupt.is_some(), 0),
             deadline: limits.time.and_then(|t| Instant::now().checked_add(t)),
+            interrupt,
             sends: 0,
             image_number: *image_number,
             last_failed_primitive: 0,
@@ -213,7 +222,8 @@ impl<'a> Exec<'a> {
     }
 
     /// Where the count of bytecodes passed `next_check`: stops the run past the bytecode
-    /// limit or the deadline, or sets and answers the next check.
+    /// limit or the deadline, or when the host interrupted it, or sets and answers the next
+    /// check.
     #[cold]
     #[inline(never)]
     pub(crate) fn checkpoint(&mut self) -> Result<u64, RunError> {
@@ -222,12 +232,15 @@ impl<'a> Exec<'a> {
                 limit: self.limits.bytecodes,
             });
         }
+        if self.interrupt.is_some_and(|i| i.load(Ordering::Relaxed)) {
+            return Err(RunError::Interrupted);
+        }
         if let (Some(deadline), Some(limit)) = (self.deadline, self.limits.time) {
             if Instant::now() >= deadline {
                 return Err(RunError::TimeLimit { limit });
             }
         }
-        self.next_check = next_check(&self.limits, self.bytecodes);
+        self.next_check = next_check(&self.limits, self.interrupt.is_some(), self.bytecodes);
         Ok(self.next_check)
     }
 
@@ -360,9 +373,10 @@ impl<'a> Exec<'a> {
     }
 }
 
-/// The count of bytecodes after `bytecodes` at which a run next looks at its limits.
-fn next_check(limits: &Limits, bytecodes: u64) -> u64 {
-    let clock = if limits.time.is_some() {
+/// The count of bytecodes after `bytecodes` at which a run next looks at its limits (and at
+/// the clock and the host's interrupt, where it has either).
+fn next_check(limits: &Limits, interruptible: bool, bytecodes: u64) -> u64 {
+    let clock = if limits.time.is_some() || interruptible {
         bytecodes.saturating_add(TIME_CHECK_BYTECODES)
     } else {
         u64::MAX
