@@ -267,3 +267,92 @@ fn the_time_budget_holds_for_loops_copies_and_becomes() {
         (2 + 65537 + 200000 + 200000).to_string()
     );
 }
+
+/// The host's interrupt stops a run within milliseconds from another thread, and a batch
+/// reports the images that finished beside the interrupted ones.
+#[test]
+fn an_interrupt_stops_a_run_and_a_batch() {
+    if interp_common::skip() {
+        return;
+    }
+    use cowheap_squeak::interp::{run_batch, BatchConfig, BatchProgress, StopKind};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (loaded, vm) = mini(0);
+    let flag = Arc::new(AtomicBool::new(false));
+    let no_time = Limits {
+        time: None,
+        ..Limits::default()
+    };
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(no_time);
+    interp.set_interrupt(Some(flag.clone()));
+    let setter = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        })
+    };
+    let start = Instant::now();
+    assert_eq!(
+        interp.evaluate(&mut image, "[true] whileTrue"),
+        Err(RunError::Interrupted)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    setter.join().unwrap();
+    // Cleared, the image runs again.
+    interp.set_interrupt(None);
+    assert_eq!(
+        interp.evaluate(&mut image, "3 + 4"),
+        Ok(Value::small_int(7).unwrap())
+    );
+    // A batch: two images answer, two loop until the interrupt.
+    let flag = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(BatchProgress::default());
+    let config = BatchConfig {
+        images: 4,
+        limits: no_time,
+        interrupt: Some(flag.clone()),
+        progress: Some(progress.clone()),
+        ..BatchConfig::default()
+    };
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            while progress.finished.load(Ordering::Relaxed) < 2 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            flag.store(true, Ordering::Relaxed);
+        });
+        run_batch(
+            &loaded.heap,
+            vm,
+            "$i < 2 ifTrue: [$i] ifFalse: [[true] whileTrue]",
+            &config,
+        )
+        .unwrap()
+    });
+    assert!(report.interrupted);
+    assert_eq!(report.finished().count(), 2);
+    assert_eq!(report.first_stop(), None);
+    let kinds: Vec<_> = report
+        .runs
+        .iter()
+        .map(|r| r.stopped.as_ref().map(|s| s.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            None,
+            Some(StopKind::Interrupted),
+            Some(StopKind::Interrupted)
+        ]
+    );
+    assert_eq!(progress.finished.load(Ordering::Relaxed), 4);
+    assert!(report.base_unchanged());
+}
