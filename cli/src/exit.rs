@@ -30,7 +30,10 @@ Exit codes:
   6    an image stopped: the bytecode limit
   7    an image stopped: the allocation limit
   8    an image stopped: the depth limit
-  9    an image stopped: anything else (an unimplemented feature, a debugger opening)";
+  9    an image stopped: anything else (an unimplemented feature, a debugger opening, an
+       expression that does not parse)
+  10   an image stopped: the time limit (--time-limit)
+  130  interrupted by Ctrl-C: the report of the images that had finished was printed";
 
 /// How a command ended, when it got as far as an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +44,7 @@ pub enum Code {
     VerificationFailed,
     /// 130: stopped by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted,
-    /// 5-9: `cowheap run` stopped an image (see [`RUN_HELP`]).
+    /// 5-10: `cowheap run` stopped an image (see [`RUN_HELP`]).
     Stopped(u8),
 }
 
@@ -90,7 +93,9 @@ impl std::fmt::Display for Failure {
 /// names it, its format errors do not.
 pub fn load_failure(path: &std::path::Path, e: cowheap_squeak::loader::LoadError) -> Failure {
     match e {
-        e @ cowheap_squeak::loader::LoadError::Io { .. } => Failure::Io(e.to_string()),
+        e @ (cowheap_squeak::loader::LoadError::Io { .. }
+        | cowheap_squeak::loader::LoadError::NotAFile { .. }
+        | cowheap_squeak::loader::LoadError::TooLarge { .. }) => Failure::Io(e.to_string()),
         e => Failure::Io(format!("{}: {e}", path.display())),
     }
 }

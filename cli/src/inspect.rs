@@ -321,11 +321,14 @@ fn inspect_delta(args: &Args, file: std::fs::File) -> Result<Code, Failure> {
 /// Loads the file and prints its description. A file that cannot be read or loaded is an
 /// I/O failure; so is output that cannot be written.
 pub fn run(args: Args) -> Result<Code, Failure> {
-    // A delta is recognised by its magic number; anything else goes to the image loader.
+    // A delta is recognised by its magic number; anything else goes to the image loader,
+    // which refuses what is not a regular file (a device, a pipe) before opening it, and
+    // reads at most an image's limit.
     let mut magic = [0u8; 8];
-    let is_delta = std::fs::File::open(&args.file)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
+    let is_delta = std::fs::metadata(&args.file).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(&args.file)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok()
         && &magic == b"COWDELTA";
     if is_delta {
         let file = std::fs::File::open(&args.file)

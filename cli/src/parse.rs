@@ -48,6 +48,16 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `run --time-limit`: a [`duration`], or `none` for no time bound.
+pub fn time_limit(text: &str) -> Result<crate::run::TimeLimit, String> {
+    if matches!(text.trim(), "none" | "off") {
+        return Ok(crate::run::TimeLimit(None));
+    }
+    duration(text)
+        .map(|d| crate::run::TimeLimit(Some(d)))
+        .map_err(|e| format!("{e}, or none"))
+}
+
 /// A size in bytes, with an optional binary suffix: `256k`, `1m`, `1g`, `64KiB`, `512`.
 pub fn bytes(text: &str) -> Result<usize, String> {
     let t = text.trim().to_ascii_lowercase();

@@ -3,11 +3,17 @@
 //! [`cowheap_squeak::interp`]; this module is their command line.
 
 use clap::builder::RangedU64ValueParser;
-use cowheap_squeak::interp::{run_batch, BatchConfig, BatchError, Limits, StopKind, Vm};
+use cowheap_squeak::interp::{
+    run_batch, BatchConfig, BatchError, BatchProgress, Limits, StopKind, Vm,
+};
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::exit::{Code, Failure};
-use crate::out::{emit, outln};
+use crate::out::{emit, note, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -37,25 +43,49 @@ pub struct Args {
     /// Activations each image may have live at once.
     #[arg(long, default_value_t = Limits::default().depth)]
     pub depth_limit: usize,
+    /// Wall-clock time each image's run may take (30s, 500ms, 2m; `none` for no bound). An
+    /// image past it stops (exit 10) within milliseconds, whatever it runs.
+    #[arg(long, value_name = "TIME", default_value = "60s",
+          value_parser = crate::parse::time_limit)]
+    pub time_limit: TimeLimit,
 }
+
+/// `--time-limit`: a duration, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeLimit(pub Option<std::time::Duration>);
 
 pub fn run(args: Args) -> Result<Code, Failure> {
     // A crowd the system cannot give threads to is refused before the image is even loaded.
     crate::limits::check_threads(args.images)?;
     let loaded = cowheap_squeak::loader::load_file(&args.image)
-        .map_err(|e| Failure::Io(format!("{}: {e}", args.image.display())))?;
+        .map_err(|e| crate::exit::load_failure(&args.image, e))?;
     let vm = Vm::for_loaded(&loaded).map_err(|e| Failure::Run(e.to_string()))?;
+    let interrupt = Arc::new(AtomicBool::new(false));
+    on_interrupt(interrupt.clone());
+    let progress = Arc::new(BatchProgress::default());
     let config = BatchConfig {
         images: args.images,
         limits: Limits {
             bytecodes: args.bytecodes_limit,
             private_bytes: args.alloc_limit,
             depth: args.depth_limit,
+            time: args.time_limit.0,
         },
         compiler: args.eval,
+        interrupt: Some(interrupt),
+        progress: Some(progress.clone()),
         ..BatchConfig::default()
     };
-    let report = run_batch(&loaded.heap, &vm, &args.expr, &config).map_err(|e| match e {
+    let done = AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        if args.images > 1 && std::io::stderr().is_terminal() {
+            s.spawn(|| show_progress(&progress, args.images, &done));
+        }
+        let report = run_batch(&loaded.heap, &vm, &args.expr, &config);
+        done.store(true, Ordering::Relaxed);
+        report
+    })
+    .map_err(|e| match e {
         BatchError::Heap(e) => Failure::Run(e.to_string()),
         // A panic in an image is a bug of this program, not a refusal: exit 9, as an image
         // stopped by anything else.
@@ -66,13 +96,54 @@ pub fn run(args: Args) -> Result<Code, Failure> {
             .map_err(|e| Failure::Io(e.to_string()))?;
         emit(&(json + "\n"))?;
     } else {
-        emit(&text(&report))?;
+        emit(&text(&report, args.images))?;
     }
     Ok(match report.first_stop() {
+        _ if report.interrupted => Code::Interrupted,
         Some(stop) => Code::Stopped(stop_code(stop.kind)),
         None if !report.base_unchanged() => Code::VerificationFailed,
         None => Code::Success,
     })
+}
+
+/// The first Ctrl-C stops the images (each within about a millisecond) and the report of
+/// those that finished follows; a second one exits at once.
+fn on_interrupt(interrupt: Arc<AtomicBool>) {
+    let handler = move || {
+        if interrupt.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        note("cowheap run: interrupted; reporting the images that finished (Ctrl-C again to quit now)");
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        note(&format!(
+            "cowheap run: Ctrl-C will end the run without a report: {e}"
+        ));
+    }
+}
+
+/// A bar of finished images on a terminal, until `done`.
+fn show_progress(progress: &BatchProgress, images: usize, done: &AtomicBool) {
+    let bar = indicatif::ProgressBar::new(images as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed:>4} [{bar:30}] {pos}/{len} images finished {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    while !done.load(Ordering::Relaxed) {
+        let started = progress.started.load(Ordering::Relaxed);
+        let finished = progress.finished.load(Ordering::Relaxed);
+        let stopped = progress.stopped.load(Ordering::Relaxed);
+        bar.set_position(finished as u64);
+        bar.set_message(format!(
+            "· {} running · {stopped} stopped",
+            started.saturating_sub(finished)
+        ));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
 }
 
 /// The exit status of a run whose first stop was of `kind`, after the codes every subcommand
@@ -83,6 +154,8 @@ fn stop_code(kind: StopKind) -> u8 {
         StopKind::BytecodeLimit => 6,
         StopKind::AllocationLimit => 7,
         StopKind::DepthLimit => 8,
+        StopKind::TimeLimit => 10,
+        StopKind::Interrupted => 130,
         _ => 9,
     }
 }
@@ -113,16 +186,36 @@ fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Valu
     json
 }
 
-/// The report as text.
-fn text(report: &cowheap_squeak::interp::BatchReport) -> String {
+/// The report as text: after a Ctrl-C, of the images that finished (of `images` asked for).
+fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
     let mut out = String::new();
-    let runs = &report.runs;
+    let runs: Vec<_> = report.finished().collect();
+    if report.interrupted {
+        outln!(
+            out,
+            "interrupted: {} of {images} images finished{}",
+            runs.len(),
+            if runs.is_empty() {
+                ""
+            } else {
+                "; their report:"
+            }
+        );
+        if runs.is_empty() {
+            outln!(
+                out,
+                "base unchanged: {}",
+                if report.base_unchanged() { "yes" } else { "NO" }
+            );
+            return out;
+        }
+    }
     let mut answers: Vec<&str> = runs.iter().filter_map(|r| r.answer.as_deref()).collect();
     answers.sort_unstable();
     answers.dedup();
     let stopped = runs.iter().filter(|r| r.stopped.is_some()).count();
-    if runs.len() == 1 {
-        let r = &runs[0];
+    if runs.len() == 1 && !report.interrupted {
+        let r = runs[0];
         match (&r.answer, &r.stopped) {
             (Some(a), _) => outln!(out, "{a}"),
             (_, Some(s)) => outln!(out, "stopped ({}): {}", s.kind, s.message),
@@ -164,15 +257,18 @@ fn text(report: &cowheap_squeak::interp::BatchReport) -> String {
             outln!(out, "  first stop ({}): {}", s.kind, s.message);
         }
         let copies: u64 = runs.iter().map(|r| r.copies).sum();
+        let bytecodes: u64 = runs.iter().map(|r| r.bytecodes).sum();
+        let sends: u64 = runs.iter().map(|r| r.sends).sum();
+        let wall = report.wall_seconds.max(1e-9);
         let private: u64 = runs.iter().map(|r| r.private_bytes).sum();
         outln!(
             out,
             "bytecodes {}  sends {}  wall {:.3} s  aggregate {:.1} M bytecodes/s  {:.1} M sends/s",
-            report.bytecodes,
-            report.sends,
+            bytecodes,
+            sends,
             report.wall_seconds,
-            report.bytecodes_per_sec() / 1e6,
-            report.sends_per_sec() / 1e6
+            bytecodes as f64 / wall / 1e6,
+            sends as f64 / wall / 1e6
         );
         outln!(
             out,

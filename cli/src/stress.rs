@@ -244,6 +244,13 @@ pub fn run(args: Options) -> Result<Code, Failure> {
             saved.delta_bytes as f64 / saved.private_bytes.max(1) as f64,
             saved.save_time.as_secs_f64() * 1e3
         ));
+        if saved.stale_files_removed > 0 {
+            note(&format!(
+                "cowheap stress: removed {} temporary files an interrupted save had left in {}",
+                saved.stale_files_removed,
+                dir.display()
+            ));
+        }
     }
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report)
@@ -280,16 +287,34 @@ fn resume(
             Failure::Io(format!("cannot resume: {e}"))
         }
     })?;
-    if r.images == 0 {
+    for line in &r.incomplete {
+        note(&format!("cowheap stress: {line}"));
+    }
+    if r.images == 0 && r.incomplete.is_empty() {
         return Err(Failure::Io(format!(
             "{}: no image-N.delta files",
             dir.display()
         )));
     }
-    let verdict = if r.violations.is_empty() {
-        "PASS"
-    } else {
+    let verdict = if !r.violations.is_empty() {
         "FAIL"
+    } else if !r.incomplete.is_empty() {
+        "INCOMPLETE"
+    } else {
+        "PASS"
+    };
+    // Violations fail the check (1); an image whose save was interrupted is a refused delta
+    // (4), after the report of the others.
+    let code = if !r.violations.is_empty() {
+        Ok(Code::VerificationFailed)
+    } else if !r.incomplete.is_empty() {
+        Err(Failure::Run(format!(
+            "{} of {} images not resumed: their saves were interrupted (see above)",
+            r.incomplete.len(),
+            r.images + r.incomplete.len()
+        )))
+    } else {
+        Ok(Code::Success)
     };
     if json {
         let report = serde_json::json!({
@@ -301,16 +326,13 @@ fn resume(
             "resume_ms": r.resume_time.as_secs_f64() * 1e3,
             "objects_checked": r.objects_checked,
             "violations": r.violations,
+            "incomplete": r.incomplete,
             "verdict": verdict,
         });
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::Run(format!("cannot encode the report: {e}")))?;
         emit(&(text + "\n"))?;
-        return Ok(if r.violations.is_empty() {
-            Code::Success
-        } else {
-            Code::VerificationFailed
-        });
+        return code;
     }
     let mut out = String::new();
     for v in &r.violations {
@@ -327,9 +349,5 @@ fn resume(
         verdict
     );
     emit(&out)?;
-    Ok(if r.violations.is_empty() {
-        Code::Success
-    } else {
-        Code::VerificationFailed
-    })
+    code
 }

@@ -130,10 +130,18 @@ fn a_damaged_delta_is_refused_with_its_offset_never_a_panic() {
 #[test]
 fn unreadable_deltas_are_io_errors() {
     let dir = saved("unreadable", "7");
-    // A delta without its shadow model cannot be verified.
+    // A shadow model that cannot be read.
     std::fs::remove_file(dir.0.join("image-2.shadow")).unwrap();
+    std::fs::create_dir(dir.0.join("image-2.shadow")).unwrap();
     let out = resume(&dir, "7");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("image-2.shadow"));
+    // A delta without its shadow model cannot be verified: it is what a first save killed
+    // between the two files leaves, so the image is not resumed (exit 4; the others are).
+    std::fs::remove_dir(dir.0.join("image-2.shadow")).unwrap();
+    let out = resume(&dir, "7");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("image 2: not resumed"));
     assert!(text(&out.stderr).contains("image-2.shadow"));
     // An empty directory holds nothing to resume.
     let empty = TempDir::new("empty");
@@ -323,4 +331,86 @@ fn deltas_saved_after_collections_resume_and_verify() {
     assert_refused(&out, &["collected"]);
     std::fs::write(path, good).unwrap();
     assert_eq!(run(&["--resume-deltas", dir.path()]).status.code(), Some(0));
+}
+
+/// A save killed between an image's two files (its new delta written, its old shadow still
+/// in place) is not resumed, with a message naming the pair; the other images resume and
+/// verify; no violation is reported. (Before pairs were checked, such a directory resumed
+/// with hundreds of violations.) The next save removes the temporary files the killed one
+/// left.
+#[test]
+fn a_save_killed_between_its_two_files_is_not_resumed_never_reported_as_violations() {
+    let dir = saved("killed-save", "7");
+    // The same base, another workload: other deltas.
+    let other = TempDir::new("killed-save-other");
+    let args = [
+        "--images",
+        "3",
+        "--ops",
+        "700",
+        "--objects",
+        "1500",
+        "--seed",
+        "7",
+        "-q",
+        "--save-deltas",
+        other.path(),
+    ];
+    assert_eq!(stress(&args).status.code(), Some(0));
+    let new_delta = std::fs::read(other.0.join("image-0.delta")).unwrap();
+    assert_ne!(
+        new_delta,
+        std::fs::read(dir.0.join("image-0.delta")).unwrap()
+    );
+    // The kill: image 0's new delta renamed into place, its shadow not yet; image 2's first
+    // save got as far as its delta; temporary files of both files left behind.
+    std::fs::write(dir.0.join("image-0.delta"), &new_delta).unwrap();
+    std::fs::remove_file(dir.0.join("image-2.shadow")).unwrap();
+    let stale = [".image-0.shadow.tmp-Ab12Cd", ".image-1.delta.tmp-4242-0"];
+    for name in stale {
+        std::fs::write(dir.0.join(name), b"half a file").unwrap();
+    }
+    let out = resume(&dir, "7");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("image 0: not resumed")
+            && stderr.contains("image-0.delta is not the delta")
+            && stderr.contains("interrupted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("image 2: not resumed") && stderr.contains("image-2.shadow"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 of 3 images not resumed"), "{stderr}");
+    assert!(stdout.contains("resumed 1 images"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("INCOMPLETE"), "{stdout}");
+    assert!(!stdout.contains("expected"), "a violation: {stdout}");
+    // The JSON form says the same.
+    let mut args = saving_run("7");
+    args.extend(["--resume-deltas", dir.path(), "--json"]);
+    let out = stress(&args);
+    assert_eq!(out.status.code(), Some(4));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(report["verdict"], "INCOMPLETE");
+    assert_eq!(report["violations"].as_array().unwrap().len(), 0);
+    assert_eq!(report["incomplete"].as_array().unwrap().len(), 2);
+    // The next save into the directory removes the temporary files and saves whole pairs.
+    let mut args = saving_run("7");
+    args.extend(["--save-deltas", dir.path()]);
+    let out = stress(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("removed 2 temporary files"),
+        "{}",
+        text(&out.stderr)
+    );
+    for name in stale {
+        assert!(!dir.0.join(name).exists(), "{name} is still there");
+    }
+    let out = resume(&dir, "7");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).trim_end().ends_with("PASS"));
 }

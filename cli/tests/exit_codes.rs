@@ -14,11 +14,15 @@ fn help_documents_the_exit_codes() {
         &["--help"][..],
         &["stress", "--help"],
         &["inspect", "--help"],
+        &["run", "--help"],
     ] {
         let out = cowheap(args);
         assert_eq!(out.status.code(), Some(0));
         let help = text(&out.stdout);
-        for line in ["0 ", "1 ", "2 ", "3 ", "4 ", "130 "] {
+        let run = args[0] == "run";
+        let codes = ["0 ", "1 ", "2 ", "3 ", "4 ", "130 "];
+        let run_codes = ["5 ", "6 ", "7 ", "8 ", "9 ", "10 "];
+        for line in codes.iter().chain(if run { &run_codes[..] } else { &[] }) {
             assert!(
                 help.lines().any(|l| l.trim_start().starts_with(line)),
                 "{args:?}: no exit code {line}in\n{help}"
@@ -266,4 +270,117 @@ fn more_images_than_the_map_limit_allows_are_refused_with_advice_4() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// `run`'s first Ctrl-C stops the images still running (within milliseconds) and prints the
+/// report of those that finished, exit 130.
+#[test]
+fn ctrl_c_in_run_reports_the_images_that_finished_and_is_130() {
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
+    // Images 0 and 1 answer; 2 and 3 would loop until the time limit, which is off.
+    let expr = "$i < 2 ifTrue: [20 benchFib] ifFalse: [[true] whileTrue]";
+    for json in [false, true] {
+        let mut args = vec![
+            "run",
+            image.as_str(),
+            "--images",
+            "4",
+            "--time-limit",
+            "none",
+            expr,
+        ];
+        if json {
+            args.insert(2, "--json");
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_cowheap"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The image loads in milliseconds, and 20 benchFib runs in one.
+        std::thread::sleep(Duration::from_secs(2));
+        let started = Instant::now();
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: kill(2) with a child's pid and SIGINT only sends a signal; it touches no
+        // memory.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+        assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        if json {
+            let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(report["interrupted"], true);
+            let kinds: Vec<_> = report["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["stopped"]["kind"].as_str().unwrap_or("answered"))
+                .collect();
+            assert_eq!(
+                kinds,
+                ["answered", "answered", "interrupted", "interrupted"]
+            );
+            assert_eq!(report["base_unchanged"], true);
+        } else {
+            assert!(
+                stdout.starts_with("interrupted: 2 of 4 images finished"),
+                "{stdout}"
+            );
+            assert!(stdout.contains("2 answered, 0 stopped"), "{stdout}");
+            assert!(stdout.contains("answer 21891"), "{stdout}");
+            assert!(stdout.contains("base unchanged: yes"), "{stdout}");
+        }
+    }
+}
+
+/// A path that is not a regular file, or a file larger than any image, is refused before it
+/// is read (exit 3), where `inspect /dev/zero` used to read until memory ran out and a pipe
+/// waited for a writer forever.
+#[test]
+fn a_path_that_is_no_bounded_image_file_is_refused_3() {
+    let dir = std::env::temp_dir().join(format!("cowheap-cli-bounded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pipe.image");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path creates a file; it touches no memory.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    // Sparse: 3 GiB long, no disk.
+    let huge = dir.join("huge.image");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let (fifo, huge, folder) = (
+        fifo.to_str().unwrap(),
+        huge.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    );
+    let cases = [
+        ("/dev/zero", "a character device, not a regular file"),
+        (fifo, "a pipe, not a regular file"),
+        (folder, "a directory, not a regular file"),
+        (huge, "3221225472 bytes, more than an image file may have"),
+    ];
+    for (path, why) in cases {
+        for args in [
+            &["inspect", path][..],
+            &["run", path, "3 + 4"],
+            &["stress", "--base", path],
+        ] {
+            let out = cowheap_within(args, Duration::from_secs(30));
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(path) && stderr.contains(why),
+                "{args:?}: {stderr}"
+            );
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

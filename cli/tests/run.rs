@@ -67,3 +67,74 @@ fn the_command_exits_with_a_code_per_kind_of_stop() {
     assert_eq!(report["runs"][0]["stopped"]["kind"], "doesNotUnderstand");
     assert_eq!(report["runs"][0]["answer"], serde_json::Value::Null);
 }
+
+#[test]
+fn deep_or_long_text_is_an_answer_or_a_typed_stop_never_an_abort() {
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", image.as_str()];
+        all.extend_from_slice(args);
+        let out = common::cowheap(&all);
+        let text = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+        (out.status.code(), text)
+    };
+    // Each of these aborted the process (stack overflow, exit 134) on an image thread's
+    // 256 KiB stack.
+    let terms = vec!["1"; 800].join("+");
+    let (code, out) = run(&[&terms]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("800\n"), "{out}");
+    for deep in [
+        format!("{}1{}", "(".repeat(300), ")".repeat(300)),
+        format!("{}1{}", "[".repeat(500), "]".repeat(500)),
+    ] {
+        let (code, out) = run(&[&deep]);
+        assert_eq!(code, Some(9), "{out}");
+        assert!(
+            out.contains("stopped (parse)") && out.contains("nest more than"),
+            "{out}"
+        );
+    }
+    // The image's own compiler recurses in Smalltalk, on the interpreter's frames (a Vec):
+    // deep text answers, or stops at the depth limit.
+    let parens = format!("{}1{}", "(".repeat(300), ")".repeat(300));
+    let (code, out) = run(&["--eval", &parens]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("1\n"), "{out}");
+    let (code, out) = run(&["--eval", "--depth-limit", "200", &parens]);
+    assert_eq!(code, Some(8), "{out}");
+}
+
+#[test]
+fn the_time_limit_stops_an_image_with_exit_10() {
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", image.as_str()];
+        all.extend_from_slice(args);
+        let start = std::time::Instant::now();
+        let out = common::cowheap(&all);
+        let text = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+        (out.status.code(), text, start.elapsed())
+    };
+    // It ran to the default bytecode limit: 2 billion bytecodes, minutes.
+    let (code, out, took) = run(&["--time-limit", "300ms", "[true] whileTrue"]);
+    assert_eq!(code, Some(10), "{out}");
+    assert!(
+        out.contains("stopped (timeLimit): time limit of 0.3 s reached"),
+        "{out}"
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    let (code, out, _) = run(&["--json", "--time-limit", "0.2", "[true] whileTrue"]);
+    assert_eq!(code, Some(10), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["runs"][0]["stopped"]["kind"], "timeLimit");
+    assert_eq!(run(&["--time-limit", "none", "3 + 4"]).0, Some(0));
+    for bad in ["0", "-1s", "soon"] {
+        let (code, out, _) = run(&["--time-limit", bad, "3 + 4"]);
+        assert_eq!(code, Some(2), "{bad}: {out}");
+    }
+}

@@ -66,6 +66,7 @@ const LIMITS: Limits = Limits {
     bytecodes: 100_000,
     private_bytes: 2 << 20,
     depth: 1000,
+    time: None,
 };
 
 #[test]

@@ -3,6 +3,8 @@
 mod images_common;
 mod interp_common;
 
+use std::time::{Duration, Instant};
+
 use cowheap::Value;
 use cowheap_squeak::interp::{Limits, RunError};
 use interp_common::mini;
@@ -23,6 +25,7 @@ fn each_limit_gives_its_own_typed_stop() {
         bytecodes: 10_000,
         private_bytes: 64 << 10,
         depth: 50,
+        time: None,
     };
     match stop("3 fooBar: 4", small) {
         RunError::DoesNotUnderstand { selector, class } => {
@@ -141,6 +144,7 @@ fn garbage_never_reaches_the_cap() {
         bytecodes: 100_000_000,
         private_bytes: 64 << 10,
         depth: 1000,
+        time: None,
     });
     let v = interp
         .evaluate(&mut image, "300 factorial printString size")
@@ -162,4 +166,193 @@ fn garbage_never_reaches_the_cap() {
         image.read(kept, 0),
         Err(cowheap::Error::StaleReference | cowheap::Error::ForeignReference(_))
     ));
+}
+
+/// The time budget holds whatever the image runs: a loop of bytecodes, one primitive copying
+/// 100 MB (charged against the bytecode budget as it goes), become after become (each
+/// charged). Each stops within a few milliseconds of the budget, and within the bytecode
+/// budget when that is smaller.
+#[test]
+fn the_time_budget_holds_for_loops_copies_and_becomes() {
+    if interp_common::skip() {
+        return;
+    }
+    let budget = Duration::from_millis(300);
+    let timed = |bytecodes| Limits {
+        bytecodes,
+        time: Some(budget),
+        ..Limits::default()
+    };
+    let copy = "(String new: 100000000) replaceFrom: 1 to: 100000000 \
+                with: (String new: 100000000) startingAt: 1";
+    let becomes = "[:a | 1 to: 100000000 do: [:i | a become: Object new]] value: Object new";
+    for expr in ["[true] whileTrue", copy, becomes] {
+        let start = Instant::now();
+        assert_eq!(
+            stop(expr, timed(u64::MAX)),
+            RunError::TimeLimit { limit: budget },
+            "{expr}"
+        );
+        // Generous for a loaded machine; without the checks these ran for minutes.
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{expr}: {:?}",
+            start.elapsed()
+        );
+    }
+    // The copy's elements and the becomes count as bytecodes: a small budget stops them
+    // long before their work is done.
+    let (loaded, vm) = mini(0);
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(Limits {
+        time: None,
+        ..timed(100_000)
+    });
+    let start = Instant::now();
+    assert_eq!(
+        interp.evaluate(&mut image, copy),
+        Err(RunError::BytecodeLimit { limit: 100_000 })
+    );
+    assert!(interp.stats().bytecodes <= 100_000 + (1 << 16));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let mut image = loaded.heap.new_image().unwrap();
+    assert_eq!(
+        interp.evaluate(&mut image, becomes),
+        Err(RunError::BytecodeLimit { limit: 100_000 })
+    );
+    // 100,000 bytecodes of becomes is fewer than a hundred of them (about 12 sends each);
+    // uncharged, the loop's 50 bytecodes a turn would have made 2,000.
+    assert!(interp.stats().sends < 2_000, "{:?}", interp.stats());
+    // The stop's kind and name, for scripts.
+    let e = RunError::TimeLimit { limit: budget };
+    assert_eq!(e.kind().name(), "timeLimit");
+    assert_eq!(e.to_string(), "time limit of 0.3 s reached");
+    // No budget: no stop for time (and a copy that fits the bytecode budget answers).
+    let mut interp = vm.interpreter(Limits {
+        time: None,
+        ..Limits::default()
+    });
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut answer = |expr: &str| {
+        let v = interp.evaluate(&mut image, expr).unwrap();
+        interp.print_string(&mut image, v).unwrap()
+    };
+    assert_eq!(
+        answer(
+            "((String new: 200000) replaceFrom: 1 to: 200000 with: ((String new: 200000) \
+             atAllPut: $x) startingAt: 1) last"
+        ),
+        "$x"
+    );
+    // The copy goes in chunks, and an object copied onto itself reads as before the copy
+    // whichever way the ranges overlap.
+    assert_eq!(
+        answer(
+            "[:a | a replaceFrom: 2 to: 200000 with: a startingAt: 1. \
+             (a at: 1) + (a at: 2) + (a at: 65538) + (a at: 131074) + (a at: 200000)] \
+             value: (1 to: 200000) asArray"
+        ),
+        (1 + 1 + 65537 + 131073 + 199999).to_string()
+    );
+    assert_eq!(
+        answer(
+            "[:a | a replaceFrom: 1 to: 199999 with: a startingAt: 2. \
+             (a at: 1) + (a at: 65536) + (a at: 199999) + (a at: 200000)] \
+             value: (1 to: 200000) asArray"
+        ),
+        (2 + 65537 + 200000 + 200000).to_string()
+    );
+}
+
+/// The host's interrupt stops a run within milliseconds from another thread, and a batch
+/// reports the images that finished beside the interrupted ones.
+#[test]
+fn an_interrupt_stops_a_run_and_a_batch() {
+    if interp_common::skip() {
+        return;
+    }
+    use cowheap_squeak::interp::{run_batch, BatchConfig, BatchProgress, StopKind};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (loaded, vm) = mini(0);
+    let flag = Arc::new(AtomicBool::new(false));
+    let no_time = Limits {
+        time: None,
+        ..Limits::default()
+    };
+    let mut image = loaded.heap.new_image().unwrap();
+    let mut interp = vm.interpreter(no_time);
+    interp.set_interrupt(Some(flag.clone()));
+    let setter = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        })
+    };
+    let start = Instant::now();
+    assert_eq!(
+        interp.evaluate(&mut image, "[true] whileTrue"),
+        Err(RunError::Interrupted)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    setter.join().unwrap();
+    // Cleared, the image runs again.
+    interp.set_interrupt(None);
+    assert_eq!(
+        interp.evaluate(&mut image, "3 + 4"),
+        Ok(Value::small_int(7).unwrap())
+    );
+    // A batch: two images answer, two loop until the interrupt.
+    let flag = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(BatchProgress::default());
+    let config = BatchConfig {
+        images: 4,
+        limits: no_time,
+        interrupt: Some(flag.clone()),
+        progress: Some(progress.clone()),
+        ..BatchConfig::default()
+    };
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            while progress.finished.load(Ordering::Relaxed) < 2 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            flag.store(true, Ordering::Relaxed);
+        });
+        run_batch(
+            &loaded.heap,
+            vm,
+            "$i < 2 ifTrue: [$i] ifFalse: [[true] whileTrue]",
+            &config,
+        )
+        .unwrap()
+    });
+    assert!(report.interrupted);
+    assert_eq!(report.finished().count(), 2);
+    assert_eq!(report.first_stop(), None);
+    let kinds: Vec<_> = report
+        .runs
+        .iter()
+        .map(|r| r.stopped.as_ref().map(|s| s.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            None,
+            Some(StopKind::Interrupted),
+            Some(StopKind::Interrupted)
+        ]
+    );
+    assert_eq!(progress.finished.load(Ordering::Relaxed), 4);
+    assert!(report.base_unchanged());
 }

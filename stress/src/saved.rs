@@ -9,6 +9,15 @@
 //! a private object a collection freed is written `-`, and one whose reference a collection
 //! rewrote to a base object's (it became that object) by the base object's number.
 //! The text format is this module's own, line by line, one record a line.
+//!
+//! **A save is all-or-nothing per image.** The two files cannot be replaced together, so the
+//! shadow, written second, names its delta by length and content hash (its second line,
+//! `delta LEN XXH3`): resuming uses only a pair whose delta is the one its shadow names, and
+//! reports any other image as not resumed (a save killed between the two files leaves a new
+//! delta beside an old shadow), never as violations. Each file is written to a temporary file
+//! beside it, synced, and renamed over it (`tempfile`'s `NamedTempFile::persist`), and the
+//! directory synced; the temporary files a killed save leaves (`.image-N.*.tmp-*`) are removed
+//! by the next save and never read.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,7 +30,9 @@ use crate::rng::{Rng, Zipf};
 use crate::shadow::{Become, Body, Lid, Map, PrivateObj, Shadow, Stored, GONE};
 use crate::{StressConfig, Workload};
 
-const MAGIC: &str = "cowheap-shadow 1";
+/// The shadow format's first line. Version 2 added the `delta` line (version 1 files, which
+/// cannot be paired with their delta, are refused).
+const MAGIC: &str = "cowheap-shadow 2";
 
 /// What saving wrote (`run_saving_deltas`), for the command's summary.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +45,8 @@ pub struct SavedDeltas {
     pub private_bytes: u64,
     /// Time spent writing the deltas (not the shadows).
     pub save_time: Duration,
+    /// Temporary files a save killed part-way had left in the directory, removed first.
+    pub stale_files_removed: usize,
 }
 
 /// What resuming found.
@@ -49,6 +62,9 @@ pub struct ResumedDeltas {
     pub objects_checked: u64,
     /// Every disagreement with a saved shadow model, in words.
     pub violations: Vec<String>,
+    /// Images not resumed because their delta is not the one their shadow was saved with
+    /// (a save interrupted between the two files), or their shadow is missing: one line each.
+    pub incomplete: Vec<String>,
 }
 
 /// Why saved deltas could not be saved or resumed.
@@ -152,8 +168,13 @@ fn body_text(b: &Body, out: &mut String) {
     }
 }
 
-/// The shadow of `life` in identities.
-fn shadow_text(life: &Life<'_>) -> String {
+/// The content hash that pairs a shadow with its delta.
+fn delta_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// The shadow of `life` in identities, paired with the delta `delta` (its bytes).
+fn shadow_text(life: &Life<'_>, delta: &[u8]) -> String {
     let w = life.w;
     let ordinals: Map<u64, usize> = life
         .img
@@ -166,6 +187,7 @@ fn shadow_text(life: &Life<'_>) -> String {
     let mut out = String::new();
     out.push_str(MAGIC);
     out.push('\n');
+    writeln!(out, "delta {} {:016x}", delta.len(), delta_hash(delta)).ok();
     for p in &sh.private {
         // Where the object's reference is now: its ordinal among the private objects; a base
         // object's number where a collection rewrote the reference of an object that became
@@ -202,30 +224,84 @@ fn shadow_text(life: &Life<'_>) -> String {
 }
 
 /// Saves the delta and shadow of every image in `lives` into `dir` (created if missing), as
-/// `image-N.delta` and `image-N.shadow`, each crash-safely.
+/// `image-N.delta` and `image-N.shadow`: each file crash-safely, and the pair all-or-nothing
+/// (see the module's docs). Temporary files an interrupted save left are removed first.
 pub(crate) fn save(dir: &Path, lives: &[Life<'_>]) -> Result<SavedDeltas, SavedError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut saved = SavedDeltas::default();
+    let mut saved = SavedDeltas {
+        stale_files_removed: remove_stale_temporaries(dir)?,
+        ..SavedDeltas::default()
+    };
     for life in lives {
         let path = dir.join(format!("image-{}.delta", life.slot));
         let t = Instant::now();
-        let bytes = life
-            .img
-            .save_delta_to(&path)
-            .map_err(|source| SavedError::Delta {
-                path: path.clone(),
-                source,
-            })?;
+        let bytes = life.img.delta_bytes().map_err(|source| SavedError::Delta {
+            path: path.clone(),
+            source,
+        })?;
+        replace_file(&path, &bytes)?;
         saved.save_time += t.elapsed();
-        saved.delta_bytes += bytes;
+        saved.delta_bytes += bytes.len() as u64;
         saved.private_bytes += life.img.stats().private_bytes;
         saved.images += 1;
+        // Second, naming the delta: until it is in place, the old shadow names the old delta
+        // (or there is none), and resuming skips the image.
         let shadow = dir.join(format!("image-{}.shadow", life.slot));
-        let text = shadow_text(life);
-        cowheap::delta::atomic_write(&shadow, |f| std::io::Write::write_all(f, text.as_bytes()))
-            .map_err(io(&shadow))?;
+        replace_file(&shadow, shadow_text(life, &bytes).as_bytes())?;
     }
     Ok(saved)
+}
+
+/// Whether `name` is a temporary file of a save into a directory of saved deltas: this
+/// module's (`.image-N.delta.tmp-XXXXXX`), or `cowheap::delta::atomic_write`'s
+/// (`.image-N.delta.tmp-PID-K`), which earlier versions saved through.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(".image-") && name.contains(".tmp-")
+}
+
+/// Removes the temporary files that a save killed part-way left in `dir`; answers how many.
+fn remove_stale_temporaries(dir: &Path) -> Result<usize, SavedError> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && entry.file_name().to_str().is_some_and(is_temporary) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Replaces `path` with `bytes` crash-safely: a temporary file beside it (same file system),
+/// synced, renamed over it, then the directory synced so that the rename survives a power
+/// cut. A crash at any point leaves the old file or the whole new one, and perhaps the
+/// temporary file, which the next save removes.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), SavedError> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("image");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
+    tmp.persist(path).map_err(|e| SavedError::Io {
+        path: path.to_owned(),
+        source: e.error,
+    })?;
+    // Not every platform can open a directory (Windows cannot); the data is already safe in
+    // the renamed file there.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
 }
 
 struct Reader<'a> {
@@ -349,6 +425,9 @@ fn read_shadow(
     if lines.next() != Some(MAGIC) {
         return Err(r.err("not a shadow file of this harness"));
     }
+    // The pairing line, checked by `pairing` before the delta was resumed.
+    lines.next();
+    r.line += 1;
     let private_count = text.lines().filter(|l| l.starts_with("private ")).count();
     let mut sh = Shadow::default();
     for line in lines {
@@ -430,8 +509,61 @@ fn read_shadow(
     Ok(sh)
 }
 
+/// Whether the delta at `delta` is the one the shadow `text` (at `path`) was saved with:
+/// `None` if it is, else why not, in words. A shadow without a well-formed pairing line is
+/// refused as damaged.
+fn pairing(path: &Path, text: &str, delta: &Path) -> Result<Option<String>, SavedError> {
+    let r = Reader { path, line: 2 };
+    let mut lines = text.lines();
+    if lines.next() != Some(MAGIC) {
+        let r = Reader { path, line: 1 };
+        return Err(r.err(if text.starts_with("cowheap-shadow ") {
+            "a shadow file of another version of this harness (save the deltas again)"
+        } else {
+            "not a shadow file of this harness"
+        }));
+    }
+    let mut it = lines.next().unwrap_or("").split(' ');
+    if it.next() != Some("delta") {
+        return Err(r.err("no delta line (the delta's length and hash)"));
+    }
+    let len: u64 = r.num(it.next())?;
+    let hash = it
+        .next()
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .ok_or_else(|| r.err("the delta's hash is missing or malformed"))?;
+    if it.next().is_some() {
+        return Err(r.err("trailing fields"));
+    }
+    let mismatch = || {
+        Some(format!(
+            "{} is not the delta {} was saved with (a save interrupted between the two files?)",
+            delta.display(),
+            path.display()
+        ))
+    };
+    let actual = std::fs::metadata(delta).map_err(io(delta))?.len();
+    if actual != len {
+        return Ok(mismatch());
+    }
+    // Streamed, so that a delta of any size is hashed in constant memory.
+    let mut file = std::fs::File::open(delta).map_err(io(delta))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(io(delta))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok((hasher.digest() != hash).then(mismatch).flatten())
+}
+
 /// Resumes every `image-N.delta` in `dir` over `w`'s base and verifies each against its
-/// saved shadow model, as the run that saved it verified the original.
+/// saved shadow model, as the run that saved it verified the original. An image whose delta
+/// is not the one its shadow names, or that has no shadow, is not resumed: it is listed in
+/// [`ResumedDeltas::incomplete`].
 pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDeltas, SavedError> {
     let mut names: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .map_err(io(dir))?
@@ -449,6 +581,20 @@ pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDel
     names.sort();
     let mut out = ResumedDeltas::default();
     for (slot, path) in names {
+        let shadow_path = path.with_extension("shadow");
+        let text = match std::fs::read_to_string(&shadow_path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.incomplete.push(format!(
+                    "image {slot}: not resumed: {} has no {} beside it (a save interrupted \
+                     between the two files?)",
+                    path.display(),
+                    shadow_path.display()
+                ));
+                continue;
+            }
+            Err(e) => return Err(io(&shadow_path)(e)),
+        };
         let t = Instant::now();
         let file = std::fs::File::open(&path).map_err(io(&path))?;
         let len = file.metadata().map_err(io(&path))?.len();
@@ -462,9 +608,14 @@ pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDel
                 source,
             })?;
         out.resume_time += t.elapsed();
+        // A delta the reader accepted may still not be the one this shadow describes: a save
+        // killed between the two files leaves a whole new delta beside the old shadow.
+        if let Some(why) = pairing(&shadow_path, &text, &path)? {
+            out.incomplete
+                .push(format!("image {slot}: not resumed: {why}"));
+            continue;
+        }
         out.delta_bytes += len;
-        let shadow_path = path.with_extension("shadow");
-        let text = std::fs::read_to_string(&shadow_path).map_err(io(&shadow_path))?;
         let sh = read_shadow(&shadow_path, &text, w, &img.private_objects())?;
         let mut life = Life {
             w,

@@ -2,6 +2,7 @@
 //! `cowheap run --images N` reports. Lives in the library so that hosts (and tests) get the
 //! same report the command prints.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -43,6 +44,25 @@ pub struct BatchConfig {
     /// Whether every image waits until all have started before it runs, so that all of them
     /// are live and running at once (the wall time then covers the whole crowd).
     pub start_together: bool,
+    /// Set from any thread (a Ctrl-C handler) to stop the batch: no more image threads are
+    /// started, images that have not run yet do not, and running ones stop within about a
+    /// millisecond, each with [`StopKind::Interrupted`]; the report says
+    /// [`interrupted`](BatchReport::interrupted).
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Counters the batch keeps up to date as images finish, for a front end's progress.
+    pub progress: Option<Arc<BatchProgress>>,
+}
+
+/// How far a batch has got, updated by its image threads as they go (see
+/// [`BatchConfig::progress`]).
+#[derive(Debug, Default)]
+pub struct BatchProgress {
+    /// Image threads started.
+    pub started: AtomicUsize,
+    /// Images that answered or stopped.
+    pub finished: AtomicUsize,
+    /// Of those, images that stopped.
+    pub stopped: AtomicUsize,
 }
 
 impl Default for BatchConfig {
@@ -54,6 +74,8 @@ impl Default for BatchConfig {
             print: true,
             compiler: false,
             start_together: true,
+            interrupt: None,
+            progress: None,
         }
     }
 }
@@ -128,6 +150,9 @@ pub struct BatchReport {
     pub checksum_before: u64,
     /// See `checksum_before`.
     pub checksum_after: u64,
+    /// Whether [`BatchConfig::interrupt`] stopped the batch: `runs` then holds the images
+    /// started, those that had not finished stopped with [`StopKind::Interrupted`].
+    pub interrupted: bool,
 }
 
 impl BatchReport {
@@ -146,9 +171,21 @@ impl BatchReport {
         self.sends as f64 / self.wall_seconds.max(1e-9)
     }
 
-    /// The first stop, if any image stopped.
+    /// The first stop, if any image stopped (an interruption is not one).
     pub fn first_stop(&self) -> Option<&Stopped> {
-        self.runs.iter().find_map(|r| r.stopped.as_ref())
+        self.runs
+            .iter()
+            .filter_map(|r| r.stopped.as_ref())
+            .find(|s| s.kind != StopKind::Interrupted)
+    }
+
+    /// The runs that finished, answered or stopped, before any interruption.
+    pub fn finished(&self) -> impl Iterator<Item = &ImageRun> {
+        self.runs.iter().filter(|r| {
+            r.stopped
+                .as_ref()
+                .is_none_or(|s| s.kind != StopKind::Interrupted)
+        })
     }
 }
 
@@ -172,6 +209,7 @@ pub fn run_batch(
         let expr = expression.to_owned();
         let gate = gate.clone();
         let (limits, print, compiler) = (config.limits, config.print, config.compiler);
+        let (interrupt, progress) = (config.interrupt.clone(), config.progress.clone());
         let handle = heap
             .image_thread()
             .stack_size(config.stack_size)
@@ -180,7 +218,16 @@ pub fn run_batch(
                 drop(gate.read());
                 let mut interp = vm.interpreter(limits);
                 interp.set_image_number(n as i64);
-                let result = if compiler {
+                interp.set_interrupt(interrupt.clone());
+                if let Some(p) = &progress {
+                    p.started.fetch_add(1, Ordering::Relaxed);
+                }
+                let result = if interrupt
+                    .as_ref()
+                    .is_some_and(|i| i.load(Ordering::Relaxed))
+                {
+                    Err(RunError::Interrupted)
+                } else if compiler {
                     interp.evaluate_with_compiler(image, &expr.replace("$i", &n.to_string()))
                 } else {
                     interp.evaluate(image, &expr)
@@ -195,6 +242,12 @@ pub fn run_batch(
                     Err(e) => (None, Some(Stopped::from(&e))),
                 };
                 let image_stats = image.stats();
+                if let Some(p) = &progress {
+                    if stopped.is_some() {
+                        p.stopped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    p.finished.fetch_add(1, Ordering::Relaxed);
+                }
                 ImageRun {
                     image: n,
                     answer,
@@ -211,7 +264,13 @@ pub fn run_batch(
                 }
             });
         match handle {
-            Ok(handle) => handles.push(handle),
+            Ok(handle) => {
+                handles.push(handle);
+                // Interrupted while spawning: the images spawned stop at once, no more start.
+                if interrupted(config) {
+                    break;
+                }
+            }
             Err(e) => {
                 drop(shut);
                 for h in handles {
@@ -237,6 +296,7 @@ pub fn run_batch(
         })?);
     }
     let wall_seconds = start.elapsed().as_secs_f64();
+    let interrupted = interrupted(config);
     Ok(BatchReport {
         expression: expression.to_owned(),
         bytecodes: runs.iter().map(|r| r.bytecodes).sum(),
@@ -246,5 +306,13 @@ pub fn run_batch(
         live_at_start,
         checksum_before,
         checksum_after: heap.checksum(),
+        interrupted,
     })
+}
+
+fn interrupted(config: &BatchConfig) -> bool {
+    config
+        .interrupt
+        .as_ref()
+        .is_some_and(|i| i.load(Ordering::Relaxed))
 }

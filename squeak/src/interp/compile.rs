@@ -50,6 +50,20 @@ impl Doit {
     }
 }
 
+/// What is left to compile, on the compiler's explicit stack.
+enum Task<'e> {
+    /// An expression.
+    Expr(&'e Expr),
+    /// The send of a selector with this many arguments, once they and the receiver are
+    /// pushed.
+    Send(&'e str, usize),
+    /// A pop between two statements of a block.
+    Pop,
+    /// A block's return, and the jump over its code (at `jump`) patched; its arguments leave
+    /// the scope (truncated to `scope`).
+    EndBlock { jump: usize, scope: usize },
+}
+
 impl Exec<'_> {
     /// Compiles `expr` into a private CompiledMethod and runs it with nil as `self`.
     pub(crate) fn evaluate(&mut self, expr: &Expr) -> Result<Value, RunError> {
@@ -61,7 +75,7 @@ impl Exec<'_> {
         compiled?;
         doit.code.push(124);
         if doit.temps > 63 {
-            return Err(ParseError::TooManyLiterals.into());
+            return Err(ParseError::TooLarge("more than 63 block arguments".into()).into());
         }
         let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
         let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
@@ -77,7 +91,41 @@ impl Exec<'_> {
         self.run_method(m, nil)
     }
 
+    /// Compiles `expr` in a loop over an explicit list of what is left to do, so that no
+    /// depth of nesting and no length of a chain of sends costs Rust stack.
     fn compile(&mut self, expr: &Expr, doit: &mut Doit) -> Result<(), RunError> {
+        let mut tasks = vec![Task::Expr(expr)];
+        while let Some(task) = tasks.pop() {
+            match task {
+                Task::Expr(e) => self.compile_one(e, doit, &mut tasks)?,
+                Task::Send(selector, n) => self.compile_send(selector, n, doit)?,
+                Task::Pop => doit.code.push(135),
+                Task::EndBlock { jump, scope } => {
+                    doit.code.push(125);
+                    doit.scope.truncate(scope);
+                    let len = doit.code.len() - jump;
+                    if len >= 1024 {
+                        return Err(ParseError::TooLarge(format!(
+                            "a block of {len} bytes of code (at most 1023)"
+                        ))
+                        .into());
+                    }
+                    doit.code[jump - 2] = 164 + (len >> 8) as u8;
+                    doit.code[jump - 1] = len as u8;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles a leaf, or the start of a send or a block, with what follows its parts
+    /// left on `tasks`.
+    fn compile_one<'e>(
+        &mut self,
+        expr: &'e Expr,
+        doit: &mut Doit,
+        tasks: &mut Vec<Task<'e>>,
+    ) -> Result<(), RunError> {
         match expr {
             Expr::Nil => doit.code.push(115),
             Expr::ThisContext => doit.code.push(137),
@@ -106,6 +154,9 @@ impl Exec<'_> {
                     doit.scope.push((a.clone(), doit.temps));
                     doit.temps += 1;
                 }
+                if doit.temps > 63 {
+                    return Err(ParseError::TooLarge("more than 63 block arguments".into()).into());
+                }
                 for &(_, t) in doit.scope[scope..].iter().rev() {
                     match t {
                         0..=7 => doit.code.push(104 + t as u8),
@@ -115,20 +166,15 @@ impl Exec<'_> {
                 if body.is_empty() {
                     doit.code.push(115);
                 }
-                for (k, e) in body.iter().enumerate() {
+                // The statements, a pop between two, then the block's end (last in, first
+                // out).
+                tasks.push(Task::EndBlock { jump, scope });
+                for (k, e) in body.iter().enumerate().rev() {
+                    tasks.push(Task::Expr(e));
                     if k > 0 {
-                        doit.code.push(135);
+                        tasks.push(Task::Pop);
                     }
-                    self.compile(e, doit)?;
                 }
-                doit.code.push(125);
-                doit.scope.truncate(scope);
-                let len = doit.code.len() - jump;
-                if len >= 1024 || doit.temps > 63 {
-                    return Err(ParseError::TooManyLiterals.into());
-                }
-                doit.code[jump - 2] = 164 + (len >> 8) as u8;
-                doit.code[jump - 1] = len as u8;
             }
             Expr::True => doit.code.push(113),
             Expr::False => doit.code.push(114),
@@ -175,23 +221,27 @@ impl Exec<'_> {
                 selector,
                 args,
             } => {
-                self.compile(receiver, doit)?;
-                for a in args {
-                    self.compile(a, doit)?;
-                }
-                let sel = self.intern(selector)?;
-                let n = args.len();
-                if let Some(i) = self.sh.special_selector(sel, n) {
-                    doit.code.push(176 + i as u8);
-                } else {
-                    let k = doit.literal(sel)?;
-                    match (k, n) {
-                        (0..=15, 0..=2) => doit.code.push(208 + 16 * n as u8 + k as u8),
-                        (0..=31, 0..=7) => doit.code.extend([131, (n as u8) << 5 | k as u8]),
-                        (_, 0..=31) => doit.code.extend([132, n as u8, k as u8]),
-                        _ => return Err(ParseError::TooManyLiterals.into()),
-                    }
-                }
+                // The receiver, the arguments, then the send.
+                tasks.push(Task::Send(selector, args.len()));
+                tasks.extend(args.iter().rev().map(Task::Expr));
+                tasks.push(Task::Expr(receiver));
+            }
+        }
+        Ok(())
+    }
+
+    /// The send of `selector` with `n` arguments, whose receiver and arguments are pushed.
+    fn compile_send(&mut self, selector: &str, n: usize, doit: &mut Doit) -> Result<(), RunError> {
+        let sel = self.intern(selector)?;
+        if let Some(i) = self.sh.special_selector(sel, n) {
+            doit.code.push(176 + i as u8);
+        } else {
+            let k = doit.literal(sel)?;
+            match (k, n) {
+                (0..=15, 0..=2) => doit.code.push(208 + 16 * n as u8 + k as u8),
+                (0..=31, 0..=7) => doit.code.extend([131, (n as u8) << 5 | k as u8]),
+                (_, 0..=31) => doit.code.extend([132, n as u8, k as u8]),
+                _ => return Err(ParseError::TooManyLiterals.into()),
             }
         }
         Ok(())
@@ -223,21 +273,39 @@ impl Exec<'_> {
         self.send_top(string, as_symbol, &[])
     }
 
-    /// A private Array holding the literals `items`.
+    /// A private Array holding the literals `items`: nested arrays are made innermost first,
+    /// on an explicit stack of arrays being filled.
     fn literal_array(&mut self, items: &[Expr]) -> Result<Value, RunError> {
-        let mut values = Vec::with_capacity(items.len());
-        for item in items {
-            values.push(match item {
-                Expr::Nil => self.sh.nil,
-                Expr::True => self.sh.true_object,
-                Expr::False => self.sh.false_object,
-                Expr::Array(inner) => self.literal_array(inner)?,
-                _ => self.literal_of(item)?,
-            });
+        let mut open = vec![(items.iter(), Vec::with_capacity(items.len()))];
+        loop {
+            let Some((rest, values)) = open.last_mut() else {
+                return Err(RunError::Malformed("an empty literal array stack".into()));
+            };
+            match rest.next() {
+                Some(Expr::Array(inner)) => {
+                    open.push((inner.iter(), Vec::with_capacity(inner.len())));
+                }
+                Some(item) => {
+                    let v = match item {
+                        Expr::Nil => self.sh.nil,
+                        Expr::True => self.sh.true_object,
+                        Expr::False => self.sh.false_object,
+                        _ => self.literal_of(item)?,
+                    };
+                    values.push(v);
+                }
+                None => {
+                    let values = std::mem::take(values);
+                    open.pop();
+                    let v = self.image.new_pointers(self.sh.array, &values)?;
+                    self.image.set_language_format(v, 2)?;
+                    match open.last_mut() {
+                        Some((_, outer)) => outer.push(v),
+                        None => return Ok(v),
+                    }
+                }
+            }
         }
-        let v = self.image.new_pointers(self.sh.array, &values)?;
-        self.image.set_language_format(v, 2)?;
-        Ok(v)
     }
 
     /// The Association of the global `name` in this image's `Smalltalk` (which this image may

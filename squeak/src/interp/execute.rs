@@ -96,7 +96,9 @@ impl Exec<'_> {
     // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
     #[allow(clippy::manual_range_patterns)]
     pub(crate) fn run(&mut self) -> Result<Value, RunError> {
-        let limit = self.limits.bytecodes;
+        // Where to look at the limits next (a primitive's `charge` may have moved it on since:
+        // looking early costs one cold call).
+        let mut next_check = self.next_check;
         loop {
             let top = self.frames.len() - 1;
             let (m, mut pc, receiver, ctx, tbase) = {
@@ -168,8 +170,8 @@ impl Exec<'_> {
                 };
                 pc += 1;
                 self.bytecodes += 1;
-                if self.bytecodes > limit {
-                    return Err(RunError::BytecodeLimit { limit });
+                if self.bytecodes > next_check {
+                    next_check = self.checkpoint()?;
                 }
                 // Each arm lists its bytecodes one by one instead of as a range: rustc lowers
                 // range patterns to a tree of comparisons, but a list of constants to one jump

@@ -104,6 +104,14 @@ impl Interpreter {
         self.state.image_number = n;
     }
 
+    /// Lets the host stop this image's runs: once `flag` is set (from any thread: a Ctrl-C
+    /// handler, say), a run stops within [`TIME_CHECK_BYTECODES`](super::TIME_CHECK_BYTECODES)
+    /// bytecodes (about a millisecond) with [`RunError::Interrupted`], and so do later runs
+    /// until it is cleared. `None` (the default) stops nothing.
+    pub fn set_interrupt(&mut self, flag: Option<Arc<std::sync::atomic::AtomicBool>>) {
+        self.state.interrupt = flag;
+    }
+
     /// Changes the limits for later runs.
     pub fn set_limits(&mut self, limits: Limits) {
         self.state.limits = limits;

@@ -18,7 +18,18 @@ pub struct Limits {
     pub private_bytes: usize,
     /// Activations that may be live at once.
     pub depth: usize,
+    /// Wall-clock time one run may take (`None`: no bound but the others). Checked every
+    /// [`TIME_CHECK_BYTECODES`] bytecodes, and by primitives whose work grows with a size,
+    /// which charge that work against [`bytecodes`](Self::bytecodes) as they go; a run stops
+    /// with [`RunError::TimeLimit`] at most a few milliseconds past it. Wall-clock, so that a
+    /// budget holds however many images share the cores (an image that got little CPU stops
+    /// having done less).
+    pub time: Option<Duration>,
 }
+
+/// How many bytecodes (or units of a primitive's work) a run executes between two looks at
+/// the clock for [`Limits::time`]: at 50-100 M bytecodes/s, about a millisecond.
+pub const TIME_CHECK_BYTECODES: u64 = 1 << 16;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -26,6 +37,7 @@ impl Default for Limits {
             bytecodes: 2_000_000_000,
             private_bytes: 256 << 20,
             depth: 100_000,
+            time: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -57,6 +69,16 @@ pub enum RunError {
         /// Private bytes when it stopped.
         bytes: usize,
     },
+    /// The run took its whole time budget ([`Limits::time`]).
+    #[error("time limit of {} s reached", limit.as_secs_f64())]
+    TimeLimit {
+        /// The budget.
+        limit: Duration,
+    },
+    /// The host asked the run to stop ([`Interpreter::set_interrupt`](super::Interpreter::set_interrupt)):
+    /// a Ctrl-C, say.
+    #[error("interrupted")]
+    Interrupted,
     /// Too many nested activations.
     #[error("stack depth limit of {limit} activations reached")]
     DepthLimit {
@@ -104,6 +126,8 @@ impl RunError {
             RunError::BytecodeLimit { .. } => StopKind::BytecodeLimit,
             RunError::AllocationLimit { .. } => StopKind::AllocationLimit,
             RunError::DepthLimit { .. } => StopKind::DepthLimit,
+            RunError::TimeLimit { .. } => StopKind::TimeLimit,
+            RunError::Interrupted => StopKind::Interrupted,
             RunError::SmalltalkError { .. } => StopKind::Error,
             RunError::CannotReturn => StopKind::CannotReturn,
             RunError::MustBeBoolean { .. } => StopKind::MustBeBoolean,
@@ -129,6 +153,10 @@ pub enum StopKind {
     AllocationLimit,
     /// [`RunError::DepthLimit`].
     DepthLimit,
+    /// [`RunError::TimeLimit`].
+    TimeLimit,
+    /// [`RunError::Interrupted`].
+    Interrupted,
     /// [`RunError::SmalltalkError`].
     Error,
     /// [`RunError::CannotReturn`].
@@ -155,6 +183,8 @@ impl StopKind {
             StopKind::BytecodeLimit => "bytecodeLimit",
             StopKind::AllocationLimit => "allocationLimit",
             StopKind::DepthLimit => "depthLimit",
+            StopKind::TimeLimit => "timeLimit",
+            StopKind::Interrupted => "interrupted",
             StopKind::Error => "error",
             StopKind::CannotReturn => "cannotReturn",
             StopKind::MustBeBoolean => "mustBeBoolean",
@@ -184,7 +214,8 @@ impl serde::Serialize for StopKind {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RunStats {
-    /// Bytecodes executed.
+    /// Bytecodes executed, and the work primitives charged against the bytecode budget (an
+    /// element copied by `replaceFrom:to:with:startingAt:`, say).
     pub bytecodes: u64,
     /// Message sends executed: send bytecodes (special selectors included, whether or not
     /// they took an inline fast path) and `perform:`s.

@@ -74,7 +74,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{run_batch, BatchConfig, BatchError, BatchReport, ImageRun, Stopped};
+pub use batch::{
+    run_batch, BatchConfig, BatchError, BatchProgress, BatchReport, ImageRun, Stopped,
+};
 pub use interpreter::{Interpreter, Vm};
-pub use limits::{Limits, RunError, RunStats, StopKind};
-pub use parse::{parse, Expr, ParseError};
+pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
+pub use parse::{parse, Expr, ParseError, MAX_NESTING};

@@ -15,6 +15,18 @@
 //!
 //! `$i` is the image's number ([`Interpreter::set_image_number`](super::Interpreter::set_image_number)),
 //! not the Character `i`: it lets each of many images write something different.
+//!
+//! No text can make the parser or the compiler overflow a thread's stack: they parse, compile
+//! and drop an expression in loops over explicit stacks, never recursing per level, so neither
+//! a chain of sends (`1 + 1 + 1 ...`, which nests its receivers as deep as it is long) nor
+//! nesting costs Rust stack. Parentheses, blocks and literal arrays nest at most
+//! [`MAX_NESTING`] deep ([`ParseError::TooDeep`] beyond). (The derived `Clone`, `Debug` and
+//! `PartialEq` of [`Expr`] do recurse, once per level.)
+
+/// How deeply parentheses, blocks and literal arrays may nest in one expression; deeper text
+/// is refused with [`ParseError::TooDeep`]. Nothing recurses per level (see the module's
+/// docs): the bound is on what a one-line expression needs, and on the derived traits' depth.
+pub const MAX_NESTING: usize = 256;
 
 /// A parsed expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +73,34 @@ pub enum Expr {
     },
 }
 
+impl Drop for Expr {
+    /// An expression's parts are taken apart onto a list and dropped in a loop: the drop
+    /// glue would recurse once per level, and a chain of sends (`1 + 1 + 1 ...`) is a level
+    /// per send.
+    fn drop(&mut self) {
+        let mut parts = Vec::new();
+        self.take_parts(&mut parts);
+        while let Some(mut part) = parts.pop() {
+            part.take_parts(&mut parts);
+        }
+    }
+}
+
+impl Expr {
+    /// Moves the expressions this one is made of onto `into`, leaving it a leaf.
+    fn take_parts(&mut self, into: &mut Vec<Expr>) {
+        match self {
+            Expr::Send { receiver, args, .. } => {
+                into.push(std::mem::replace(&mut **receiver, Expr::Nil));
+                into.append(args);
+            }
+            Expr::Block { body, .. } => into.append(body),
+            Expr::Array(items) => into.append(items),
+            _ => {}
+        }
+    }
+}
+
 /// Why an expression was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -79,6 +119,20 @@ pub enum ParseError {
     /// More literals or arguments than one V3 method can hold.
     #[error("the expression needs more than 64 literals")]
     TooManyLiterals,
+    /// Parentheses, blocks and literal arrays nest deeper than [`MAX_NESTING`].
+    #[error(
+        "at column {column}: parentheses, blocks and literal arrays nest more than {limit} deep"
+    )]
+    TooDeep {
+        /// 1-based column of the opening that went too deep.
+        column: usize,
+        /// [`MAX_NESTING`].
+        limit: usize,
+    },
+    /// More than one V3 method can hold besides literals: a block of 1024 bytes of code or
+    /// more (its jump cannot reach past it), or more than 63 block arguments in all.
+    #[error("the expression is too large for one method: {0}")]
+    TooLarge(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +157,26 @@ enum Tok {
 }
 
 const BINARY_CHARS: &str = "+-*/\\<>=~@%|&?,";
+
+/// The string whose opening quote is at `chars[at]`, with `''` for a quote, and the index
+/// after its closing quote; `None` if it is not closed.
+fn quoted(chars: &[char], at: usize) -> Option<(String, usize)> {
+    let mut s = String::new();
+    let mut i = at + 1;
+    loop {
+        match chars.get(i)? {
+            '\'' if chars.get(i + 1) == Some(&'\'') => {
+                s.push('\'');
+                i += 2;
+            }
+            '\'' => return Some((s, i + 1)),
+            &ch => {
+                s.push(ch);
+                i += 1;
+            }
+        }
+    }
+}
 
 fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
     let chars: Vec<char> = text.chars().collect();
@@ -156,25 +230,8 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                 out.push((start, Tok::Ident(s)));
             }
         } else if c == '\'' {
-            let mut s = String::new();
-            i += 1;
-            loop {
-                match chars.get(i) {
-                    None => return Err(err(start, "unterminated string")),
-                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                        s.push('\'');
-                        i += 2;
-                    }
-                    Some('\'') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(&ch) => {
-                        s.push(ch);
-                        i += 1;
-                    }
-                }
-            }
+            let (s, end) = quoted(&chars, i).ok_or_else(|| err(start, "unterminated string"))?;
+            i = end;
             out.push((start, Tok::Str(s)));
         } else if c == '$' {
             let Some(&ch) = chars.get(i + 1) else {
@@ -197,14 +254,8 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                 continue;
             }
             if chars.get(i) == Some(&'\'') {
-                let (_, tok) = lex(&chars[i..].iter().collect::<String>())?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| err(start, "a symbol needs a name"))?;
-                let Tok::Str(s) = tok else {
-                    return Err(err(start, "a symbol needs a name"));
-                };
-                i += s.chars().filter(|&c| c == '\'').count() + s.chars().count() + 2;
+                let (s, end) = quoted(&chars, i).ok_or_else(|| err(i, "unterminated string"))?;
+                i = end;
                 out.push((start, Tok::Sym(s)));
                 continue;
             }
@@ -266,11 +317,96 @@ struct Parser {
     scope: Vec<String>,
     at: usize,
     len: usize,
+    /// Parentheses, blocks and literal arrays open around the current token.
+    depth: usize,
+}
+
+/// What an expression being parsed sits in.
+enum Around {
+    /// Nothing: the whole text.
+    Top,
+    /// `( ... )`.
+    Parens,
+    /// `[ ... ]`: its arguments, the statements so far, and the scope's length outside it.
+    Block {
+        args: Vec<String>,
+        body: Vec<Expr>,
+        scope: usize,
+    },
+}
+
+/// One expression being parsed, `expr := binary (keyword binary)*`, with what it sits in: the
+/// parser's explicit stack holds one per open parenthesis or block (and one for the text),
+/// so that nesting costs no Rust stack.
+struct Partial {
+    around: Around,
+    /// The keyword message so far: receiver, selector, arguments but the last.
+    keyword: Option<(Expr, String, Vec<Expr>)>,
+    /// The binary expression so far.
+    binary: Option<Expr>,
+    /// A binary operator waiting for its argument.
+    operator: Option<String>,
+}
+
+impl Partial {
+    fn new(around: Around) -> Partial {
+        Partial {
+            around,
+            keyword: None,
+            binary: None,
+            operator: None,
+        }
+    }
+
+    /// Adds an operand (a unary expression) to the binary expression.
+    fn operand(&mut self, e: Expr) {
+        self.binary = Some(match (self.binary.take(), self.operator.take()) {
+            (Some(receiver), Some(selector)) => send(receiver, selector, vec![e]),
+            _ => e,
+        });
+    }
+
+    /// The binary expression so far, which a keyword or the end completes.
+    fn take_binary(&mut self) -> Expr {
+        self.binary.take().unwrap_or(Expr::Nil)
+    }
+
+    /// The whole expression, at its end.
+    fn finish(&mut self) -> Expr {
+        let last = self.take_binary();
+        match self.keyword.take() {
+            Some((receiver, selector, mut args)) => {
+                args.push(last);
+                send(receiver, selector, args)
+            }
+            None => last,
+        }
+    }
+}
+
+fn send(receiver: Expr, selector: String, args: Vec<Expr>) -> Expr {
+    Expr::Send {
+        receiver: Box::new(receiver),
+        selector,
+        args,
+    }
 }
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.at).map(|(_, t)| t)
+    }
+
+    /// Enters one more level of nesting, whose opening token was the one just taken.
+    fn nest(&mut self) -> Result<(), ParseError> {
+        if self.depth >= MAX_NESTING {
+            return Err(ParseError::TooDeep {
+                column: self.toks.get(self.at - 1).map_or(self.len, |(c, _)| *c) + 1,
+                limit: MAX_NESTING,
+            });
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn error(&self, message: &str) -> ParseError {
@@ -280,61 +416,135 @@ impl Parser {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, ParseError> {
-        let receiver = self.binary()?;
-        let mut selector = String::new();
-        let mut args = Vec::new();
-        while let Some(Tok::Keyword(k)) = self.peek() {
-            selector.push_str(&k.clone());
-            self.at += 1;
-            args.push(self.binary()?);
-        }
-        Ok(if args.is_empty() {
-            receiver
-        } else {
-            Expr::Send {
-                receiver: Box::new(receiver),
-                selector,
-                args,
+    /// The whole text as one expression. A loop over an explicit stack of open parentheses
+    /// and blocks: it alternates between wanting an operand (a primary, or an opening that
+    /// pushes a level) and having one (unary sends, then a binary operator or keyword that
+    /// wants the next operand, or the end of a level, whose expression is an operand of the
+    /// level around it).
+    fn expression(&mut self) -> Result<Expr, ParseError> {
+        let mut open = vec![Partial::new(Around::Top)];
+        loop {
+            // Wanting an operand.
+            let mut operand = match self.primary()? {
+                Some(e) => e,
+                None => match self.toks[self.at - 1].1 {
+                    Tok::Open => {
+                        self.nest()?;
+                        open.push(Partial::new(Around::Parens));
+                        continue;
+                    }
+                    _ => {
+                        self.nest()?;
+                        let args = self.block_arguments()?;
+                        let scope = self.scope.len();
+                        self.scope.extend(args.iter().cloned());
+                        if self.peek() == Some(&Tok::BlockClose) {
+                            self.at += 1;
+                            self.depth -= 1;
+                            self.scope.truncate(scope);
+                            Expr::Block {
+                                args,
+                                body: Vec::new(),
+                            }
+                        } else {
+                            open.push(Partial::new(Around::Block {
+                                args,
+                                body: Vec::new(),
+                                scope,
+                            }));
+                            continue;
+                        }
+                    }
+                },
+            };
+            // Having one, until a token wants the next.
+            loop {
+                while let Some(Tok::Ident(name)) = self.peek() {
+                    let selector = name.clone();
+                    self.at += 1;
+                    operand = send(operand, selector, Vec::new());
+                }
+                let Some(level) = open.last_mut() else {
+                    return Err(self.error("unbalanced text"));
+                };
+                level.operand(operand);
+                match self.peek() {
+                    Some(Tok::Binary(op)) => {
+                        level.operator = Some(op.clone());
+                        self.at += 1;
+                        break;
+                    }
+                    Some(Tok::Keyword(k)) => {
+                        let k = k.clone();
+                        let b = level.take_binary();
+                        match &mut level.keyword {
+                            None => level.keyword = Some((b, k, Vec::new())),
+                            Some((_, selector, args)) => {
+                                args.push(b);
+                                selector.push_str(&k);
+                            }
+                        }
+                        self.at += 1;
+                        break;
+                    }
+                    _ => {}
+                }
+                // The level's expression ends here.
+                let e = level.finish();
+                match &mut level.around {
+                    Around::Top => {
+                        if self.at != self.toks.len() {
+                            return Err(self.error("unexpected text after the expression"));
+                        }
+                        return Ok(e);
+                    }
+                    Around::Parens => {
+                        if self.peek() != Some(&Tok::Close) {
+                            return Err(self.error("expected )"));
+                        }
+                        self.at += 1;
+                        self.depth -= 1;
+                        open.pop();
+                        operand = e;
+                    }
+                    Around::Block { body, .. } => {
+                        body.push(e);
+                        match self.peek() {
+                            Some(Tok::Period) => {
+                                self.at += 1;
+                                if self.peek() != Some(&Tok::BlockClose) {
+                                    // The next statement.
+                                    break;
+                                }
+                            }
+                            Some(Tok::BlockClose) => {}
+                            _ => return Err(self.error("expected . or ] in a block")),
+                        }
+                        self.at += 1;
+                        self.depth -= 1;
+                        let Some(Partial {
+                            around: Around::Block { args, body, scope },
+                            ..
+                        }) = open.pop()
+                        else {
+                            return Err(self.error("unbalanced text"));
+                        };
+                        self.scope.truncate(scope);
+                        operand = Expr::Block { args, body };
+                    }
+                }
             }
-        })
-    }
-
-    fn binary(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.unary()?;
-        while let Some(Tok::Binary(op)) = self.peek() {
-            let selector = op.clone();
-            self.at += 1;
-            let arg = self.unary()?;
-            e = Expr::Send {
-                receiver: Box::new(e),
-                selector,
-                args: vec![arg],
-            };
         }
-        Ok(e)
     }
 
-    fn unary(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.primary()?;
-        while let Some(Tok::Ident(name)) = self.peek() {
-            let selector = name.clone();
-            self.at += 1;
-            e = Expr::Send {
-                receiver: Box::new(e),
-                selector,
-                args: Vec::new(),
-            };
-        }
-        Ok(e)
-    }
-
-    fn primary(&mut self) -> Result<Expr, ParseError> {
+    /// A primary that opens nothing, or `None` after taking a `(` or `[` (which
+    /// [`expression`](Self::expression) opens a level for).
+    fn primary(&mut self) -> Result<Option<Expr>, ParseError> {
         let Some(t) = self.peek().cloned() else {
             return Err(self.error("expected an expression"));
         };
         self.at += 1;
-        Ok(match t {
+        Ok(Some(match t {
             Tok::Int(n) => Expr::Integer(n),
             Tok::Str(s) => Expr::String(s),
             Tok::Sym(s) => Expr::Symbol(s),
@@ -354,27 +564,17 @@ impl Parser {
                     ));
                 }
             },
-            Tok::BlockOpen => self.block()?,
             Tok::ArrayOpen => self.literal_array()?,
-            Tok::Open => {
-                let e = self.expr()?;
-                if self.peek() != Some(&Tok::Close) {
-                    return Err(self.error("expected )"));
-                }
-                self.at += 1;
-                e
-            }
+            Tok::Open | Tok::BlockOpen => return Ok(None),
             _ => {
                 self.at -= 1;
                 return Err(self.error("expected an expression"));
             }
-        })
+        }))
     }
-}
 
-impl Parser {
-    /// A block after its `[`.
-    fn block(&mut self) -> Result<Expr, ParseError> {
+    /// A block's arguments after its `[`, and the `|` after them.
+    fn block_arguments(&mut self) -> Result<Vec<String>, ParseError> {
         let mut args = Vec::new();
         while let Some(Tok::BlockArg(a)) = self.peek() {
             args.push(a.clone());
@@ -387,32 +587,27 @@ impl Parser {
                 _ => return Err(self.error("expected | after the block's arguments")),
             }
         }
-        let scope = self.scope.len();
-        self.scope.extend(args.iter().cloned());
-        let mut body = Vec::new();
-        while self.peek() != Some(&Tok::BlockClose) {
-            body.push(self.expr()?);
-            match self.peek() {
-                Some(Tok::Period) => self.at += 1,
-                Some(Tok::BlockClose) => {}
-                _ => return Err(self.error("expected . or ] in a block")),
-            }
-        }
-        self.at += 1;
-        self.scope.truncate(scope);
-        Ok(Expr::Block { args, body })
+        Ok(args)
     }
 
-    /// The elements of `#( ... )` after the opening token.
+    /// A literal array after its `#(`, nested ones on an explicit stack.
     fn literal_array(&mut self) -> Result<Expr, ParseError> {
-        let mut items = Vec::new();
+        self.nest()?;
+        let mut open: Vec<Vec<Expr>> = vec![Vec::new()];
         loop {
             let Some(t) = self.peek().cloned() else {
                 return Err(self.error("expected ) to end the literal array"));
             };
             self.at += 1;
-            items.push(match t {
-                Tok::Close => return Ok(Expr::Array(items)),
+            let item = match t {
+                Tok::Close => {
+                    self.depth -= 1;
+                    let items = open.pop().unwrap_or_default();
+                    if open.is_empty() {
+                        return Ok(Expr::Array(items));
+                    }
+                    Expr::Array(items)
+                }
                 Tok::Int(n) => Expr::Integer(n),
                 Tok::Str(s) => Expr::String(s),
                 Tok::Sym(s) => Expr::Symbol(s),
@@ -426,9 +621,16 @@ impl Parser {
                 },
                 Tok::Keyword(k) => Expr::Symbol(k),
                 Tok::Binary(b) => Expr::Symbol(b),
-                Tok::ArrayOpen | Tok::Open => self.literal_array()?,
+                Tok::ArrayOpen | Tok::Open => {
+                    self.nest()?;
+                    open.push(Vec::new());
+                    continue;
+                }
                 _ => return Err(self.error("not a literal")),
-            });
+            };
+            if let Some(items) = open.last_mut() {
+                items.push(item);
+            }
         }
     }
 }
@@ -440,10 +642,7 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
         scope: Vec::new(),
         at: 0,
         len: text.chars().count(),
+        depth: 0,
     };
-    let e = p.expr()?;
-    if p.at != p.toks.len() {
-        return Err(p.error("unexpected text after the expression"));
-    }
-    Ok(e)
+    p.expression()
 }

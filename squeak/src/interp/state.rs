@@ -9,8 +9,11 @@
 //! temporaries are always its home context's.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
-use super::limits::{Limits, RunError, RunStats};
+use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
 use super::lookup::MethodCache;
 use super::method::Method;
 use super::pool::ContextPool;
@@ -62,6 +65,8 @@ pub(crate) struct ImageState {
     pub(crate) limits: Limits,
     pub(crate) image_number: i64,
     pub(crate) stats: RunStats,
+    /// Set by the host to stop the image's runs.
+    pub(crate) interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// One run's state: borrowed from the [`ImageState`] of an
@@ -78,6 +83,13 @@ pub(crate) struct Exec<'a> {
     pub(crate) limits: Limits,
     stats: &'a mut RunStats,
     pub(crate) bytecodes: u64,
+    /// The count of `bytecodes` past which [`checkpoint`](Exec::checkpoint) looks at the
+    /// limits: the bytecode limit, or sooner the next look at the clock.
+    pub(crate) next_check: u64,
+    /// When the time budget runs out.
+    deadline: Option<Instant>,
+    /// The host's request to stop, looked at with the clock.
+    interrupt: Option<&'a AtomicBool>,
     pub(crate) sends: u64,
     pub(crate) image_number: i64,
     /// The number of the last primitive that failed, for the report when the fallback code
@@ -100,11 +112,14 @@ impl<'a> Exec<'a> {
             limits,
             image_number,
             stats,
+            interrupt,
         } = state;
         let mut run_stack = std::mem::take(stack);
         let mut run_frames = std::mem::take(frames);
         run_stack.clear();
         run_frames.clear();
+        let limits = *limits;
+        let interrupt = interrupt.as_deref();
         Exec {
             image,
             sh,
@@ -112,9 +127,12 @@ impl<'a> Exec<'a> {
             pool,
             stack: run_stack,
             frames: run_frames,
-            limits: *limits,
+            limits,
             stats,
             bytecodes: 0,
+            next_check: next_check(&limits, interrupt.is_some(), 0),
+            deadline: limits.time.and_then(|t| Instant::now().checked_add(t)),
+            interrupt,
             sends: 0,
             image_number: *image_number,
             last_failed_primitive: 0,
@@ -189,6 +207,41 @@ impl<'a> Exec<'a> {
             });
         }
         Ok(())
+    }
+
+    /// Counts `n` units of a primitive's work (an element copied, an object scanned) against
+    /// the bytecode budget, and stops the run when that or the time budget is spent: what a
+    /// primitive whose work grows with a size calls, in chunks, as it goes.
+    #[inline]
+    pub(crate) fn charge(&mut self, n: u64) -> Result<(), RunError> {
+        self.bytecodes = self.bytecodes.saturating_add(n);
+        if self.bytecodes > self.next_check {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Where the count of bytecodes passed `next_check`: stops the run past the bytecode
+    /// limit or the deadline, or when the host interrupted it, or sets and answers the next
+    /// check.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn checkpoint(&mut self) -> Result<u64, RunError> {
+        if self.bytecodes > self.limits.bytecodes {
+            return Err(RunError::BytecodeLimit {
+                limit: self.limits.bytecodes,
+            });
+        }
+        if self.interrupt.is_some_and(|i| i.load(Ordering::Relaxed)) {
+            return Err(RunError::Interrupted);
+        }
+        if let (Some(deadline), Some(limit)) = (self.deadline, self.limits.time) {
+            if Instant::now() >= deadline {
+                return Err(RunError::TimeLimit { limit });
+            }
+        }
+        self.next_check = next_check(&self.limits, self.interrupt.is_some(), self.bytecodes);
+        Ok(self.next_check)
     }
 
     /// The class of any value: SmallIntegers' from the special objects.
@@ -318,6 +371,17 @@ impl<'a> Exec<'a> {
         }
         format!("{class:?}")
     }
+}
+
+/// The count of bytecodes after `bytecodes` at which a run next looks at its limits (and at
+/// the clock and the host's interrupt, where it has either).
+fn next_check(limits: &Limits, interruptible: bool, bytecodes: u64) -> u64 {
+    let clock = if limits.time.is_some() || interruptible {
+        bytecodes.saturating_add(TIME_CHECK_BYTECODES)
+    } else {
+        u64::MAX
+    };
+    clock.min(limits.bytecodes)
 }
 
 /// The stop for a pop or an operand read below the frame's stack.

@@ -1,5 +1,6 @@
-//! Why an image file was refused. Every variant names the byte offset in the file where the
-//! problem was found, so that a corrupt file can be inspected with a hex dump at that spot.
+//! Why an image file was refused. Every variant about the file's contents names the byte
+//! offset in the file where the problem was found, so that a corrupt file can be inspected
+//! with a hex dump at that spot.
 
 /// Why [`load_bytes`](super::load_bytes) or [`load_file`](super::load_file) refused a file.
 ///
@@ -16,6 +17,26 @@ pub enum LoadError {
         /// What the operating system said.
         #[source]
         source: std::io::Error,
+    },
+    /// The path names something other than a regular file (a directory, a device such as
+    /// `/dev/zero`, a pipe): refused before it is opened, since it may never end.
+    #[error("{path}: not an image file: a {kind}, not a regular file")]
+    NotAFile {
+        /// The path asked for.
+        path: std::path::PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is larger than any image file this loader reads
+    /// ([`MAX_IMAGE_BYTES`](super::MAX_IMAGE_BYTES)).
+    #[error("{path}: {len} bytes, more than an image file may have ({limit} bytes)")]
+    TooLarge {
+        /// The path asked for.
+        path: std::path::PathBuf,
+        /// Its length (or as much as was read of it).
+        len: u64,
+        /// [`MAX_IMAGE_BYTES`](super::MAX_IMAGE_BYTES).
+        limit: u64,
     },
     /// The file ends before a structure that must be there.
     #[error(
@@ -100,10 +121,11 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// The byte offset in the file the error is about, if it is about one (all but I/O errors).
+    /// The byte offset in the file the error is about, if it is about one (all but I/O errors
+    /// and files refused before they were read).
     pub fn offset(&self) -> Option<usize> {
         match self {
-            LoadError::Io { .. } => None,
+            LoadError::Io { .. } | LoadError::NotAFile { .. } | LoadError::TooLarge { .. } => None,
             LoadError::UnknownFormat { .. } | LoadError::Unsupported { .. } => Some(0),
             LoadError::Truncated { offset, .. }
             | LoadError::BadHeader { offset, .. }

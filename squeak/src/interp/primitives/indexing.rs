@@ -134,19 +134,39 @@ pub(crate) fn replace(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
         return Ok(Prim::Fail);
     }
     let (start, rs, count) = (start as usize - 1, rs as usize - 1, count as usize);
-    let values = (0..count)
-        .map(|k| x.at(repl, &src, rs + k))
-        .collect::<Result<Option<Vec<_>>, _>>()?;
-    let Some(values) = values else {
-        return Ok(Prim::Fail);
-    };
-    for (k, v) in values.into_iter().enumerate() {
-        if !x.at_put(rcvr, &dst, start + k, v)? {
-            return Ok(Prim::Fail);
+    // In chunks, each charged against the run's budgets before it is copied, so that a copy of
+    // any size stops at the bytecode or time limit. Each chunk is read whole before it is
+    // written, and the chunks go backwards when the ranges overlap with the destination
+    // after the source, so that an object copied onto itself reads as before the copy.
+    let backwards = start > rs && x.identical(rcvr, repl)?;
+    let mut values = Vec::with_capacity(count.min(REPLACE_CHUNK));
+    for c in 0..count.div_ceil(REPLACE_CHUNK) {
+        let chunk = if backwards {
+            count.div_ceil(REPLACE_CHUNK) - 1 - c
+        } else {
+            c
+        };
+        let from = chunk * REPLACE_CHUNK;
+        let to = count.min(from + REPLACE_CHUNK);
+        x.charge((to - from) as u64)?;
+        values.clear();
+        for k in from..to {
+            let Some(v) = x.at(repl, &src, rs + k)? else {
+                return Ok(Prim::Fail);
+            };
+            values.push(v);
+        }
+        for (k, &v) in (from..to).zip(&values) {
+            if !x.at_put(rcvr, &dst, start + k, v)? {
+                return Ok(Prim::Fail);
+            }
         }
     }
     Ok(Prim::Answer(rcvr))
 }
+
+/// Elements primitive 105 copies between two looks at the run's budgets.
+const REPLACE_CHUNK: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {

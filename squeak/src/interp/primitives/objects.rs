@@ -63,6 +63,11 @@ fn instantiate(x: &mut Exec<'_>, class: Value, n: usize, indexed: bool) -> Resul
     Ok(Prim::Answer(obj))
 }
 
+/// What one pair of a `become:` is charged against the run's budgets, in bytecodes: about
+/// what a pair costs where the image has made many becomes since its last collection (the
+/// heap's forwarding chains are then long).
+const BECOME_COST: u64 = 1024;
+
 /// Primitives 72 (`arrayBecomeOneWay:`) and 128 (`elementsExchangeIdentityWith:`):
 /// `become:` for this image only. One way is cowheap's `become_forward`. Two ways cannot
 /// forward each object to the other (that is a cycle), so each object is forwarded to a
@@ -93,6 +98,9 @@ pub(crate) fn become_objects(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError
         pairs.push((p, q));
     }
     for (p, q) in pairs {
+        // A pair's cost is not a size the primitive knows (the heap follows forwarding
+        // chains, copies bodies), so each is charged as many bytecodes.
+        x.charge(BECOME_COST)?;
         if x.identical(p, q)? {
             continue;
         }
