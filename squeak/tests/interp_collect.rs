@@ -16,6 +16,7 @@ fn run(expr: &str, cap: usize) -> (String, RunStats, u64) {
         bytecodes: 1_000_000_000,
         private_bytes: cap,
         depth: 10_000,
+        ..Limits::default()
     });
     let v = interp.evaluate(&mut image, expr).unwrap();
     let stats = interp.stats();
