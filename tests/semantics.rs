@@ -266,3 +266,25 @@ fn rule7_teardown_and_id_reuse() {
     assert_eq!(again.stats().copies, 0);
     assert_eq!(f.heap.image_stats().len(), 2);
 }
+
+/// Rule 6, repeated: becoming one reference again and again (which `become_forward` now
+/// answers by pointing the whole way there at the new target, so no chain grows) redirects
+/// every reference to it, private or base, each time.
+#[test]
+fn rule6_repeated_becomes_of_one_reference() {
+    let f = fixture(4);
+    let mut image = f.heap.new_image().unwrap();
+    let a = image.new_pointers(f.kernel.array, &[int(0)]).unwrap();
+    let holder = image.new_pointers(f.kernel.array, &[a]).unwrap();
+    let base = f.objects[2];
+    for i in 1..=50 {
+        let next = image.new_pointers(f.kernel.array, &[int(i)]).unwrap();
+        image.become_forward(a, next).unwrap();
+        let b2 = image.new_pointers(f.kernel.array, &[int(-i)]).unwrap();
+        image.become_forward(base, b2).unwrap();
+        assert_eq!(image.read(a, 0).unwrap(), int(i));
+        let via = image.read(holder, 0).unwrap();
+        assert_eq!(image.read(via, 0).unwrap(), int(i));
+        assert_eq!(image.read(base, 0).unwrap(), int(-i));
+    }
+}

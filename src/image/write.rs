@@ -66,7 +66,36 @@ impl Image {
             }
             Target::Base { at, .. } => self.enter(at, target)?,
         }
+        self.compress(from, source.loc(), target)?;
         self.counters().becomes.bump();
+        Ok(())
+    }
+
+    /// Points every object on the way from `from` to `source` (this image's own forwarded
+    /// objects and its own resolutions: nothing shared) straight at `target`, so that
+    /// becoming the same reference again and again never grows a chain that every later
+    /// look-up would walk. `target` is a final object, so no cycle can form.
+    fn compress(&mut self, from: Value, source: Loc, target: Loc) -> Result<()> {
+        let mut loc = self.locate(from)?;
+        while loc != source {
+            loc = match loc {
+                Loc::Private(p) => {
+                    let word = self.space.word(p)?;
+                    if word & FORWARDED == 0 {
+                        break;
+                    }
+                    *self.space.word_mut(p)? = (target.encode() << 1) | FORWARDED;
+                    Loc::decode(word >> 1)
+                }
+                Loc::Base(b) => match self.resolutions.get(b) {
+                    Some(next) => {
+                        self.resolutions.retarget([(b, target)]);
+                        next
+                    }
+                    None => break,
+                },
+            };
+        }
         Ok(())
     }
 
