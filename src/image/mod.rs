@@ -323,7 +323,16 @@ impl Image {
 
     /// The class of an object. Immediates have no class object here: a VM finds theirs in
     /// its special objects.
+    #[inline]
     pub fn class_of(&self, obj: Value) -> Result<Value> {
+        match self.quick_class(obj) {
+            Some(class) => Ok(class),
+            None => self.class_of_general(obj),
+        }
+    }
+
+    #[inline(never)]
+    fn class_of_general(&self, obj: Value) -> Result<Value> {
         let class = match self.target_of(obj)? {
             Target::Base { at, .. } => self.heap.class_word(at),
             Target::Private { at, .. } => Value::from_bits(self.space.word(at + 1)?),

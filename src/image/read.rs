@@ -90,6 +90,45 @@ impl Image {
         self.read_resolved(Loc::Private(at), index)
     }
 
+    /// The class of `obj` without the general path, where that is quick to see: a base
+    /// object this image has no entry for, or one of
+    /// its own unforwarded objects, whose class word is settled. `None` sends the caller down
+    /// the general path. The same checks as [`read`](Image::read): owner, object start (the
+    /// arena's or the space's bitmap; a resolution holds only object starts), and the header's
+    /// forwarded bit before the class word is trusted.
+    #[inline(always)]
+    pub(super) fn quick_class(&self, obj: Value) -> Option<Value> {
+        let class = if obj.is_ref_of(self.base_owner) {
+            let at = obj.index();
+            // An object this image diverged from takes the general path, which counts the
+            // look-up of its target.
+            if (self.resolutions.has_own() && self.resolutions.get(at).is_some())
+                || !self.heap.arena().is_start(at)
+            {
+                return None;
+            }
+            self.heap.class_word(at)
+        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            self.private_class_word(obj.index())?
+        } else {
+            return None;
+        };
+        self.settled(class).then_some(class)
+    }
+
+    /// The class word of the private object starting at `at`, unless it is forwarded.
+    #[inline(always)]
+    fn private_class_word(&self, at: usize) -> Option<Value> {
+        let word = *self.space.words.get(at)?;
+        if word & FORWARDED != 0 {
+            return None;
+        }
+        self.space
+            .words
+            .get(at + 1)
+            .map(|&bits| Value::from_bits(bits))
+    }
+
     /// True if `value` reads as itself in this image: an immediate, a reference to a base
     /// object where this image has no entry of its own, or a reference to one of this image's
     /// objects that it has not made `become` something else. Anything else takes the general

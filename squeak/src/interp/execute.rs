@@ -57,18 +57,25 @@ impl Exec<'_> {
         self.run_method(m, receiver)
     }
 
-    #[inline]
+    /// Temporary `i` of the frame whose temporaries start at `tbase` (or live in `ctx`):
+    /// the stack read inline, the context's out of line.
+    #[inline(always)]
     fn temp(&mut self, ctx: Option<Value>, tbase: usize, i: usize) -> Result<Value, RunError> {
         match ctx {
             None => self.stack.get(tbase + i).copied().ok_or_else(underflow),
-            Some(c) => match self.image.private_field(c, TEMPS + i) {
-                Some(v) => Ok(v),
-                None => Ok(self.image.read(c, TEMPS + i)?),
-            },
+            Some(c) => self.context_temp(c, i),
         }
     }
 
-    #[inline]
+    #[inline(never)]
+    fn context_temp(&mut self, c: Value, i: usize) -> Result<Value, RunError> {
+        match self.image.private_field(c, TEMPS + i) {
+            Some(v) => Ok(v),
+            None => Ok(self.image.read(c, TEMPS + i)?),
+        }
+    }
+
+    #[inline(always)]
     fn set_temp(
         &mut self,
         ctx: Option<Value>,
@@ -81,8 +88,13 @@ impl Exec<'_> {
                 *self.stack.get_mut(tbase + i).ok_or_else(underflow)? = v;
                 Ok(())
             }
-            Some(c) => self.store(c, TEMPS + i, v),
+            Some(c) => self.set_context_temp(c, i, v),
         }
+    }
+
+    #[inline(never)]
+    fn set_context_temp(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
+        self.store(c, TEMPS + i, v)
     }
 
     #[inline(always)]

@@ -1,5 +1,5 @@
 //! Method lookup through the class hierarchy and MethodDictionaries, and the per-image method
-//! cache in front of it.
+//! cache in front of it; beside it, the `at:` cache.
 //!
 //! The cache is direct-mapped on (class, selector), as in SqueakJS and the Blue Book. Every
 //! object a lookup or a method decoding read (classes, method dictionaries, their method
@@ -7,6 +7,18 @@
 //! cache and every decoded method are dropped, which is what primitives 116 and 119 do on a
 //! real VM, done here by the store itself. Other images' writes cannot matter: they are not
 //! visible to this image.
+//!
+//! The `at:` cache is Squeak's atCache: what `at:`, `at:put:` and `size` learnt about a
+//! receiver's shape (format, element count, fixed fields before the indexable ones), keyed by
+//! the receiver's reference, so that the next `at:` on it does not resolve the object and read
+//! its class's format again. It is dropped with the method cache, which is every event that
+//! can change what it says: a `become:` (primitives 72 and 128 flush), a collection (which
+//! moves objects and gives references a new incarnation), and a store into a class whose
+//! format gave an entry its fixed fields (that class is watched). Nothing else changes an
+//! object's shape in cowheap: objects never grow or shrink, a copy on write keeps its
+//! original's shape, and a language format is set only on objects just allocated, whose
+//! references no entry can hold. The cache spares the shape only: the element read or
+//! written afterwards still goes through the heap's checked `read`/`write`.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -17,9 +29,21 @@ use super::method::Method;
 use super::special::{
     Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
 };
+use cowheap::vm::Shape;
 use cowheap::{Image, Value};
 
 const CACHE_SIZE: usize = 1024;
+
+/// Entries of the `at:` cache (a power of two).
+const AT_CACHE_SIZE: usize = 64;
+
+/// What the `at:` cache remembers of a receiver: its shape, and the fixed fields that come
+/// before its indexable ones.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AtShape {
+    pub(crate) shape: Shape,
+    pub(crate) fixed: usize,
+}
 
 /// A hasher for `Value` bits: one multiply, because the keys are already well spread.
 #[derive(Default)]
@@ -54,6 +78,8 @@ pub(crate) struct MethodCache {
     entries: Vec<Option<Entry>>,
     methods: HashMap<u64, Rc<Method>, BitsBuild>,
     watched: HashSet<u64, BitsBuild>,
+    /// The `at:` cache: (receiver bits, what it is), direct-mapped; empty until first used.
+    at: Vec<Option<(u64, AtShape)>>,
     /// How many times a store dropped the cache (for tests and reports).
     pub(crate) flushes: u64,
 }
@@ -187,8 +213,37 @@ impl MethodCache {
         }
     }
 
-    /// Drops every cached lookup and decoded method.
+    #[inline(always)]
+    fn at_slot(obj: Value) -> usize {
+        // Objects are at least two words apart: the word index over two spreads them.
+        (obj.to_bits() >> 4) as usize & (AT_CACHE_SIZE - 1)
+    }
+
+    /// What the `at:` cache knows of `obj`, if anything.
+    #[inline(always)]
+    pub(crate) fn at_shape(&self, obj: Value) -> Option<AtShape> {
+        match self.at.get(Self::at_slot(obj)) {
+            Some(&Some((key, shape))) if key == obj.to_bits() => Some(shape),
+            _ => None,
+        }
+    }
+
+    /// Remembers the shape of the object `obj`; `class`, if the fixed fields came from its
+    /// format, is watched, so that a store into it drops the entry.
+    pub(crate) fn remember_at_shape(&mut self, obj: Value, class: Option<Value>, shape: AtShape) {
+        debug_assert!(obj.is_object());
+        if let Some(c) = class {
+            self.watch(c);
+        }
+        if self.at.is_empty() {
+            self.at = vec![None; AT_CACHE_SIZE];
+        }
+        self.at[Self::at_slot(obj)] = Some((obj.to_bits(), shape));
+    }
+
+    /// Drops every cached lookup and decoded method, and the `at:` cache.
     pub(crate) fn flush(&mut self) {
+        self.at.clear();
         self.entries.clear();
         self.methods.clear();
         self.watched.clear();

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use crate::interp::limits::RunError;
+use crate::interp::lookup::AtShape;
 use crate::interp::method::Method;
 use crate::interp::special::{Shared, CLASS_FORMAT};
 use crate::interp::state::{int, int_in_range, Exec, MAX_INT};
@@ -99,8 +100,22 @@ impl Exec<'_> {
             .ok_or_else(|| RunError::Malformed("a class format that is not a SmallInteger".into()))
     }
 
-    /// How `obj` is indexed, if it is.
+    /// How `obj` is indexed, if it is: from the `at:` cache, else found out (and remembered,
+    /// but for a CompiledMethod, which is indexed past its literals).
+    #[inline(always)]
     pub(crate) fn indexable(&mut self, obj: Value) -> Result<Option<Indexable>, RunError> {
+        match self.cache.at_shape(obj) {
+            Some(AtShape { shape, fixed }) => Ok(Some(Indexable {
+                shape,
+                fixed,
+                first_byte: 0,
+            })),
+            None => self.indexable_uncached(obj),
+        }
+    }
+
+    #[inline(never)]
+    fn indexable_uncached(&mut self, obj: Value) -> Result<Option<Indexable>, RunError> {
         if !obj.is_object() {
             return Ok(None);
         }
@@ -114,15 +129,17 @@ impl Exec<'_> {
                 first_byte,
             }));
         }
-        let fixed = match (shape.format, shape.language_format.min(4)) {
-            (Format::Pointers, 2) => 0,
+        let (fixed, class) = match (shape.format, shape.language_format.min(4)) {
+            (Format::Pointers, 2) => (0, None),
             (Format::Pointers, 3 | 4) => {
                 let class = self.class_of(obj)?;
-                self.inst_size(class)?
+                (self.inst_size(class)?, Some(class))
             }
-            (Format::Words | Format::Bytes, _) => 0,
+            (Format::Words | Format::Bytes, _) => (0, None),
             _ => return Ok(None),
         };
+        self.cache
+            .remember_at_shape(obj, class, AtShape { shape, fixed });
         Ok(Some(Indexable {
             shape,
             fixed,

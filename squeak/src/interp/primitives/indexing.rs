@@ -170,6 +170,7 @@ const REPLACE_CHUNK: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {
+    use crate::interp::special::CLASS_FORMAT;
     use crate::interp::tests::{int, Out, Run};
 
     #[test]
@@ -207,6 +208,32 @@ mod tests {
         let pair = r.instance(pair_class, &[int(1), int(2)], 1);
         r.fails(60, pair, &[int(1)]);
         assert_eq!(r.answer(62, pair, &[]), int(0));
+    }
+
+    #[test]
+    fn the_at_cache_forgets_a_shape_that_a_class_store_or_a_become_changes() {
+        let mut r = Run::new();
+        let row_class = r.t.row;
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        assert_eq!(r.answer(60, row, &[int(1)]), int(2));
+        // One fixed field fewer: the store into the class drops what at: remembered.
+        let format = r.image.read(row_class, CLASS_FORMAT).unwrap();
+        let fewer = int(format.as_small_int().unwrap() - 2);
+        r.answer(74, row_class, &[int(CLASS_FORMAT as i64 + 1), fewer]);
+        assert_eq!(r.answer(62, row, &[]), int(3));
+        assert_eq!(r.answer(60, row, &[int(1)]), int(1));
+        r.answer(74, row_class, &[int(CLASS_FORMAT as i64 + 1), format]);
+        assert_eq!(r.answer(60, row, &[int(1)]), int(2));
+        // A become: the Array's references now reach a longer one.
+        let short = r.array(&[int(7)]);
+        let long = r.array(&[int(8), int(9)]);
+        assert_eq!(r.answer(62, short, &[]), int(1));
+        r.fails(60, short, &[int(2)]);
+        let from = r.array(&[short]);
+        let to = r.array(&[long]);
+        r.answer(72, from, &[to]);
+        assert_eq!(r.answer(62, short, &[]), int(2));
+        assert_eq!(r.answer(60, short, &[int(2)]), int(9));
     }
 
     #[test]
