@@ -325,7 +325,7 @@ impl Image {
     /// its special objects.
     #[inline]
     pub fn class_of(&self, obj: Value) -> Result<Value> {
-        match self.quick_class(obj) {
+        match self.class_fast(obj) {
             Some(class) => Ok(class),
             None => self.class_of_general(obj),
         }

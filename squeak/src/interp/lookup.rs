@@ -85,6 +85,7 @@ pub(crate) struct MethodCache {
 }
 
 impl MethodCache {
+    #[inline(always)]
     fn slot(class: Value, selector: Value) -> usize {
         let h = (class.to_bits() ^ selector.to_bits().rotate_left(17))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -107,6 +108,18 @@ impl MethodCache {
             }
         }
         self.miss(image, shared, class, selector, slot)
+    }
+
+    /// The cached method `class` runs for `selector`, if the cache holds it: the probe of
+    /// [`lookup`](Self::lookup) alone, without the miss.
+    #[inline(always)]
+    pub(crate) fn probe(&self, class: Value, selector: Value) -> Option<&Rc<Method>> {
+        match self.entries.get(Self::slot(class, selector)) {
+            Some(Some(e)) if e.class == class.to_bits() && e.selector == selector.to_bits() => {
+                Some(&e.method)
+            }
+            _ => None,
+        }
     }
 
     /// A cache miss: look up the chain and fill the slot.
@@ -169,6 +182,14 @@ impl MethodCache {
         Err(RunError::Malformed(
             "the superclass chain does not end in nil".into(),
         ))
+    }
+
+    /// The decoded form of the CompiledMethod `oop`, if it is decoded already and `oop` is
+    /// its canonical reference (what a read answers): [`method`](Self::method) without the
+    /// canonical look-up, `None` where that is needed.
+    #[inline(always)]
+    pub(crate) fn decoded(&self, oop: Value) -> Option<Rc<Method>> {
+        self.methods.get(&oop.to_bits()).cloned()
     }
 
     /// The decoded form of a CompiledMethod, decoding it on first use.

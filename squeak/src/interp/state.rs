@@ -192,7 +192,7 @@ impl<'a> Exec<'a> {
     }
 
     /// The class of any value: SmallIntegers' from the special objects.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn class_of(&mut self, v: Value) -> Result<Value, RunError> {
         if v.as_small_int().is_some() {
             Ok(self.sh.small_integer)
@@ -321,6 +321,8 @@ impl<'a> Exec<'a> {
 }
 
 /// The stop for a pop or an operand read below the frame's stack.
+#[cold]
+#[inline(never)]
 pub(crate) fn underflow() -> RunError {
     RunError::Malformed("the operand stack underflowed".into())
 }

@@ -6,34 +6,57 @@
 use super::common::{answer, element, Call, Prim};
 use crate::interp::limits::RunError;
 use crate::interp::state::{int, Exec};
-use cowheap::Format;
+use cowheap::{Format, Value};
 
 /// Primitive 60, `at:`.
 #[inline]
 pub(crate) fn at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let rcvr = x.stack[c.ri];
+    let (rcvr, index) = (x.stack[c.ri], x.arg(c.ri, 0));
+    answer(at_value(x, rcvr, index)?)
+}
+
+/// What `rcvr at: index` answers (`None`: the primitive fails): all of primitive 60 but
+/// the operand stack, which it never touches, so that the dispatch loop runs it with the
+/// stack in its own hands.
+#[inline(never)]
+pub(crate) fn at_value(
+    x: &mut Exec<'_>,
+    rcvr: Value,
+    index: Value,
+) -> Result<Option<Value>, RunError> {
     let Some(ix) = x.indexable(rcvr)? else {
-        return Ok(Prim::Fail);
+        return Ok(None);
     };
-    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
-        return Ok(Prim::Fail);
+    let Some(i) = element(index, ix.size()) else {
+        return Ok(None);
     };
-    answer(x.at(rcvr, &ix, i)?)
+    x.at(rcvr, &ix, i)
 }
 
 /// Primitive 61, `at:put:`.
 #[inline]
 pub(crate) fn at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let rcvr = x.stack[c.ri];
-    let Some(ix) = x.indexable(rcvr)? else {
-        return Ok(Prim::Fail);
-    };
-    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
-        return Ok(Prim::Fail);
-    };
-    let v = x.arg(c.ri, 1);
-    let stored = x.at_put(rcvr, &ix, i, v)?;
+    let (rcvr, index, v) = (x.stack[c.ri], x.arg(c.ri, 0), x.arg(c.ri, 1));
+    let stored = at_put_value(x, rcvr, index, v)?;
     answer(stored.then_some(v))
+}
+
+/// `rcvr at: index put: v`: true if stored, false if the primitive fails (having stored
+/// nothing). All of primitive 61 but the operand stack, like [`at_value`].
+#[inline(never)]
+pub(crate) fn at_put_value(
+    x: &mut Exec<'_>,
+    rcvr: Value,
+    index: Value,
+    v: Value,
+) -> Result<bool, RunError> {
+    let Some(ix) = x.indexable(rcvr)? else {
+        return Ok(false);
+    };
+    let Some(i) = element(index, ix.size()) else {
+        return Ok(false);
+    };
+    x.at_put(rcvr, &ix, i, v)
 }
 
 /// Primitive 62, `size`: the indexable elements (0 for a pointers object without any).
