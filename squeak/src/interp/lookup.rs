@@ -34,6 +34,9 @@ use cowheap::{Image, Value};
 
 const CACHE_SIZE: usize = 1024;
 
+/// Bits of the watched objects' filter (a power of two).
+const FILTER_BITS: usize = 1 << 14;
+
 /// Entries of the `at:` cache (a power of two).
 const AT_CACHE_SIZE: usize = 64;
 
@@ -78,6 +81,10 @@ pub(crate) struct MethodCache {
     entries: Vec<Option<Entry>>,
     methods: HashMap<u64, Rc<Method>, BitsBuild>,
     watched: HashSet<u64, BitsBuild>,
+    /// A Bloom filter over `watched` (one bit per object, [`FILTER_BITS`] of them; empty
+    /// while nothing is watched): a store into an object whose bit is clear, nearly every
+    /// store, needs no look into the set.
+    filter: Vec<u64>,
     /// The `at:` cache: (receiver bits, what it is), direct-mapped; empty until first used.
     at: Vec<Option<(u64, AtShape)>>,
     /// How many times a store dropped the cache (for tests and reports).
@@ -216,20 +223,34 @@ impl MethodCache {
     }
 
     fn watch(&mut self, obj: Value) {
+        if self.filter.is_empty() {
+            self.filter = vec![0; FILTER_BITS / 64];
+        }
+        let bit = Self::filter_bit(obj);
+        self.filter[bit / 64] |= 1 << (bit % 64);
         self.watched.insert(obj.to_bits());
+    }
+
+    #[inline(always)]
+    fn filter_bit(obj: Value) -> usize {
+        (obj.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize & (FILTER_BITS - 1)
     }
 
     /// True if a store into `obj` (by this very reference) would drop the cache.
     #[inline]
     pub(crate) fn watches(&self, obj: Value) -> bool {
-        !self.watched.is_empty() && self.watched.contains(&obj.to_bits())
+        let bit = Self::filter_bit(obj);
+        self.filter
+            .get(bit / 64)
+            .is_some_and(|&word| word >> (bit % 64) & 1 != 0)
+            && self.watched.contains(&obj.to_bits())
     }
 
     /// Called before this image stores into `obj` (already canonical): drops everything
     /// cached if the store can change what a lookup or a decoded method says.
     #[inline]
     pub(crate) fn before_store(&mut self, obj: Value) {
-        if self.watched.contains(&obj.to_bits()) {
+        if self.watches(obj) {
             self.flush();
         }
     }
@@ -268,6 +289,7 @@ impl MethodCache {
         self.entries.clear();
         self.methods.clear();
         self.watched.clear();
+        self.filter.clear();
         self.flushes += 1;
     }
 }
