@@ -5,6 +5,7 @@
 
 use super::common::{answer, element, Call, Prim};
 use crate::interp::limits::RunError;
+use crate::interp::lookup::AtShape;
 use crate::interp::state::{int, Exec};
 use cowheap::{Format, Value};
 
@@ -24,6 +25,15 @@ pub(crate) fn at_value(
     rcvr: Value,
     index: Value,
 ) -> Result<Option<Value>, RunError> {
+    // The commonest case first: a pointers object the `at:` cache knows.
+    if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
+        if shape.format == Format::Pointers {
+            return Ok(match element(index, shape.len.saturating_sub(fixed)) {
+                Some(i) => Some(x.image.read(rcvr, fixed + i)?),
+                None => None,
+            });
+        }
+    }
     let Some(ix) = x.indexable(rcvr)? else {
         return Ok(None);
     };
@@ -50,6 +60,16 @@ pub(crate) fn at_put_value(
     index: Value,
     v: Value,
 ) -> Result<bool, RunError> {
+    // The commonest case first: a pointers object the `at:` cache knows.
+    if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
+        if shape.format == Format::Pointers {
+            let Some(i) = element(index, shape.len.saturating_sub(fixed)) else {
+                return Ok(false);
+            };
+            x.store(rcvr, fixed + i, v)?;
+            return Ok(true);
+        }
+    }
     let Some(ix) = x.indexable(rcvr)? else {
         return Ok(false);
     };
