@@ -141,6 +141,35 @@ impl Image {
         self.read_resolved(Loc::Private(at), index)
     }
 
+    /// Byte `index` of a bytes object (not a method) where it is quick to see: one of this
+    /// image's own unforwarded objects, or a base object it has no entry for; `None` sends
+    /// [`read_byte`](Image::read_byte) down its general path. The same checks: owner, object
+    /// start, header (forwarded bit, format), bounds.
+    #[inline(always)]
+    pub(super) fn byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
+        let word = if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            let at = obj.index();
+            let header = *self.space.words.get(at)?;
+            if header & FORWARDED != 0 || !bytes_hold(Header(header), index) {
+                return None;
+            }
+            *self.space.words.get(at + HEADER_WORDS + index / 8)?
+        } else if obj.is_ref_of(self.base_owner) {
+            let at = obj.index();
+            let arena = self.heap.arena();
+            if (self.resolutions.has_own() && self.resolutions.get(at).is_some())
+                || !arena.is_start(at)
+                || !bytes_hold(Header(arena.word(at)), index)
+            {
+                return None;
+            }
+            self.heap.body_word(at, index / 8)
+        } else {
+            return None;
+        };
+        Some(crate::object::byte_of(word, index))
+    }
+
     /// What [`class_of`](Image::class_of) answers where that is quick to see: for a base
     /// object this image has no entry for, or one of its own unforwarded objects, whose class
     /// word is settled. `None` where `class_of` takes its general path (or refuses), so that
@@ -292,4 +321,10 @@ impl Image {
             }
         }
     }
+}
+
+/// True if `header` is a bytes object's (not a method's) with a byte `index`.
+#[inline(always)]
+fn bytes_hold(header: Header, index: usize) -> bool {
+    header.format() == Format::Bytes && index < header.body_words() * 8 - header.pad_bytes()
 }
