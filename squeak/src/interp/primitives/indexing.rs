@@ -27,11 +27,12 @@ pub(crate) fn at_value(
 ) -> Result<Option<Value>, RunError> {
     // The commonest case first: a pointers object the `at:` cache knows.
     if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
-        if shape.format == Format::Pointers {
-            return Ok(match element(index, shape.len.saturating_sub(fixed)) {
-                Some(i) => Some(x.image.read(rcvr, fixed + i)?),
-                None => None,
-            });
+        let i = element(index, shape.len.saturating_sub(fixed));
+        match (shape.format, i) {
+            (Format::Pointers, Some(i)) => return Ok(Some(x.image.read(rcvr, fixed + i)?)),
+            (Format::Bytes, Some(i)) => return Ok(Some(int(x.image.read_byte(rcvr, i)? as i64))),
+            (Format::Pointers | Format::Bytes, None) => return Ok(None),
+            _ => {}
         }
     }
     let Some(ix) = x.indexable(rcvr)? else {
@@ -62,12 +63,18 @@ pub(crate) fn at_put_value(
 ) -> Result<bool, RunError> {
     // The commonest case first: a pointers object the `at:` cache knows.
     if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
-        if shape.format == Format::Pointers {
-            let Some(i) = element(index, shape.len.saturating_sub(fixed)) else {
-                return Ok(false);
-            };
-            x.store(rcvr, fixed + i, v)?;
-            return Ok(true);
+        let i = element(index, shape.len.saturating_sub(fixed));
+        match (shape.format, i, v.as_small_int()) {
+            (Format::Pointers, Some(i), _) => {
+                x.store(rcvr, fixed + i, v)?;
+                return Ok(true);
+            }
+            (Format::Bytes, Some(i), Some(b @ 0..=255)) => {
+                x.image.write_byte(rcvr, i, b as u8)?;
+                return Ok(true);
+            }
+            (Format::Pointers | Format::Bytes, _, _) => return Ok(false),
+            _ => {}
         }
     }
     let Some(ix) = x.indexable(rcvr)? else {
