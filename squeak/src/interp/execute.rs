@@ -48,7 +48,9 @@ enum Exit {
     /// The top frame returns this value to its sender.
     Return(Value),
     /// The full path runs this bytecode.
-    Slow(Option<u8>),
+    Slow(u8),
+    /// The pc ran off the end of the method.
+    End,
 }
 
 impl Exec<'_> {
@@ -174,7 +176,7 @@ impl Exec<'_> {
                 let mut pc = cur.pc;
                 let exit = loop {
                     let Some(&b) = code.get(pc) else {
-                        break Exit::Slow(None);
+                        break Exit::End;
                     };
                     pc += 1;
                     self.bytecodes += 1;
@@ -185,7 +187,7 @@ impl Exec<'_> {
                     // Leaves the loop with the bytecode `b` for the full path.
                     macro_rules! slow {
                         () => {
-                            break Exit::Slow(Some(b))
+                            break Exit::Slow(b)
                         };
                     }
                     // A push within the stack's capacity (growing it is the full path's).
@@ -488,7 +490,8 @@ impl Exec<'_> {
                             };
                             send!(sel, ((b - 208) >> 4) as usize, 0)
                         }
-                        _ => slow!(),
+                        125 | 126 | 127 | 128 | 129 | 130 | 132 | 133 | 137 | 138 | 139 | 140
+                        | 141 | 142 | 143 | 199 => slow!(),
                     }
                 };
                 cur.pc = pc;
@@ -543,7 +546,11 @@ impl Exec<'_> {
                         cur = self.load_top()?;
                     }
                 }
-                Exit::Slow(b) => {
+                Exit::Slow(_) | Exit::End => {
+                    let b = match exit {
+                        Exit::Slow(b) => Some(b),
+                        _ => None,
+                    };
                     self.frames[cur.top].pc = cur.pc;
                     self.stack = stack;
                     let next = self.slow(b, &cur)?;
