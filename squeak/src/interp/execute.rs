@@ -530,7 +530,10 @@ impl Exec<'_> {
                 Exit::Return(v) => {
                     // What `return_from` does for a method frame without a context when no
                     // context is tracked: pop the frame, drop its stack, push the answer.
-                    let bp = self.frames.pop().map_or(0, |f| f.bp);
+                    let bp = match self.frames.pop() {
+                        Some(f) => f.bp,
+                        None => 0,
+                    };
                     stack.truncate(bp);
                     if stack.len() < stack.capacity() {
                         stack.push(v);
