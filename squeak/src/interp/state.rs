@@ -210,8 +210,23 @@ impl<'a> Exec<'a> {
     }
 
     /// Stores into a pointers object (or a method's literal), keeping the method cache honest.
-    #[inline]
+    /// First the commonest case, with nothing else in the function to save registers for: a
+    /// store of anything the context pool need not hear about into one of this image's own
+    /// objects that the method cache does not watch.
+    #[inline(never)]
     pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
+        if (!v.is_object() || self.pool.idle())
+            && !self.cache.watches(obj)
+            && self.image.set_private_field(obj, index, v)
+        {
+            return Ok(());
+        }
+        self.store_in_full(obj, index, v)
+    }
+
+    /// [`store`](Exec::store), every case.
+    #[inline(never)]
+    fn store_in_full(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
         if v.is_object() && !self.pool.idle() {
             self.pool.note_store(obj, v);
         }
