@@ -325,7 +325,7 @@ impl Image {
     /// its special objects.
     #[inline]
     pub fn class_of(&self, obj: Value) -> Result<Value> {
-        match self.quick_class(obj) {
+        match self.class_fast(obj) {
             Some(class) => Ok(class),
             None => self.class_of_general(obj),
         }
@@ -363,7 +363,16 @@ impl Image {
     }
 
     /// Byte `index` of a bytes object, or bytecode `index` of a method.
+    #[inline]
     pub fn read_byte(&self, obj: Value, index: usize) -> Result<u8> {
+        if let Some(b) = self.byte_fast(obj, index) {
+            return Ok(b);
+        }
+        self.read_byte_general(obj, index)
+    }
+
+    #[inline(never)]
+    fn read_byte_general(&self, obj: Value, index: usize) -> Result<u8> {
         let mut byte = [0];
         self.read_bytes(obj, index, &mut byte)?;
         Ok(byte[0])

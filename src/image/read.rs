@@ -72,6 +72,57 @@ impl Image {
         self.read_general(obj, index)
     }
 
+    /// What [`read`](Image::read) answers for field `index` of a pointers object where its
+    /// fast path answers (a base or private object this image reads directly or through its
+    /// own copy, holding a value that needs no following), without rewriting anything; `None`
+    /// where `read` would take its general path or refuse, so that a caller that gets `None`
+    /// calls `read`. The same checks as `read`: owner, object start, header, bounds. For a
+    /// VM's dispatch loop, which can then stay free of calls.
+    #[inline(always)]
+    pub fn read_fast(&self, obj: Value, index: usize) -> Option<Value> {
+        if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            self.read_private_fast(obj.index(), index)
+        } else if obj.is_ref_of(self.base_owner) {
+            self.read_base_fast(obj.index(), index)
+        } else {
+            None
+        }
+    }
+
+    /// [`read_fast`](Image::read_fast) for a base reference to `at`, out of line: a VM's own
+    /// objects (its activations, what it allocates) are private, and their path stays short.
+    #[inline(never)]
+    fn read_base_fast(&self, at: usize, index: usize) -> Option<Value> {
+        if self.resolutions.has_own() {
+            match self.resolutions.get(at) {
+                Some(Loc::Private(p)) => return self.read_private_fast(p, index),
+                Some(Loc::Base(_)) => return None,
+                None => {}
+            }
+        }
+        let arena = self.heap.arena();
+        if !arena.is_start(at) {
+            return None;
+        }
+        let word = arena.word(at);
+        if word & FORWARDED_OR_NOT_POINTERS != 0 || index >= Header(word).body_words() {
+            return None;
+        }
+        let value = Value::from_bits(self.heap.body_word(at, index));
+        self.settled(value).then_some(value)
+    }
+
+    /// `read_private`'s fast path alone: `None` where it would go on to the general path.
+    #[inline(always)]
+    fn read_private_fast(&self, at: usize, index: usize) -> Option<Value> {
+        let word = *self.space.words.get(at)?;
+        if word & FORWARDED_OR_NOT_POINTERS != 0 || index >= Header(word).body_words() {
+            return None;
+        }
+        let value = Value::from_bits(*self.space.words.get(at + HEADER_WORDS + index)?);
+        self.settled(value).then_some(value)
+    }
+
     /// Slot `index` of the private object at `at` (an object start): the fast path for an
     /// unforwarded pointers object holding a settled value, else the general path.
     #[inline(always)]
@@ -90,14 +141,43 @@ impl Image {
         self.read_resolved(Loc::Private(at), index)
     }
 
-    /// The class of `obj` without the general path, where that is quick to see: a base
-    /// object this image has no entry for, or one of
-    /// its own unforwarded objects, whose class word is settled. `None` sends the caller down
-    /// the general path. The same checks as [`read`](Image::read): owner, object start (the
-    /// arena's or the space's bitmap; a resolution holds only object starts), and the header's
-    /// forwarded bit before the class word is trusted.
+    /// Byte `index` of a bytes object (not a method) where it is quick to see: one of this
+    /// image's own unforwarded objects, or a base object it has no entry for; `None` sends
+    /// [`read_byte`](Image::read_byte) down its general path. The same checks: owner, object
+    /// start, header (forwarded bit, format), bounds.
     #[inline(always)]
-    pub(super) fn quick_class(&self, obj: Value) -> Option<Value> {
+    pub(super) fn byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
+        let word = if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            let at = obj.index();
+            let header = *self.space.words.get(at)?;
+            if header & FORWARDED != 0 || !bytes_hold(Header(header), index) {
+                return None;
+            }
+            *self.space.words.get(at + HEADER_WORDS + index / 8)?
+        } else if obj.is_ref_of(self.base_owner) {
+            let at = obj.index();
+            let arena = self.heap.arena();
+            if (self.resolutions.has_own() && self.resolutions.get(at).is_some())
+                || !arena.is_start(at)
+                || !bytes_hold(Header(arena.word(at)), index)
+            {
+                return None;
+            }
+            self.heap.body_word(at, index / 8)
+        } else {
+            return None;
+        };
+        Some(crate::object::byte_of(word, index))
+    }
+
+    /// What [`class_of`](Image::class_of) answers where that is quick to see: for a base
+    /// object this image has no entry for, or one of its own unforwarded objects, whose class
+    /// word is settled. `None` where `class_of` takes its general path (or refuses), so that
+    /// a caller that gets `None` calls `class_of`. The same checks as [`read`](Image::read):
+    /// owner, object start (the arena's or the space's bitmap), and the header's forwarded bit
+    /// before the class word is trusted. Call-free, like [`read_fast`](Image::read_fast).
+    #[inline(always)]
+    pub fn class_fast(&self, obj: Value) -> Option<Value> {
         let class = if obj.is_ref_of(self.base_owner) {
             let at = obj.index();
             // An object this image diverged from takes the general path, which counts the
@@ -241,4 +321,10 @@ impl Image {
             }
         }
     }
+}
+
+/// True if `header` is a bytes object's (not a method's) with a byte `index`.
+#[inline(always)]
+fn bytes_hold(header: Header, index: usize) -> bool {
+    header.format() == Format::Bytes && index < header.body_words() * 8 - header.pad_bytes()
 }

@@ -9,7 +9,7 @@
 use super::{Image, Target};
 use crate::kernel::forwarder::Installed;
 use crate::object::{self, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
-use crate::{Error, Result, Value};
+use crate::{Error, Format, Result, Value};
 
 impl Image {
     /// Stores `value` into field `index` of a pointers object, or literal `index` of a method.
@@ -39,7 +39,25 @@ impl Image {
     }
 
     /// Stores byte `index` of a bytes object, or bytecode `index` of a method.
+    #[inline]
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
+        // The fast path: a bytes object (not a method) this image already owns, as for
+        // `write`'s fields.
+        if let Some(at) = self.owned_object(obj) {
+            if let Some(&word) = self.space.words.get(at) {
+                let header = Header(word);
+                if word & FORWARDED == 0
+                    && header.format() == Format::Bytes
+                    && index < header.body_words() * 8 - header.pad_bytes()
+                {
+                    if let Some(w) = self.space.words.get_mut(at + HEADER_WORDS + index / 8) {
+                        *w = object::with_byte(*w, index, byte);
+                        self.counters().writes.bump();
+                        return Ok(());
+                    }
+                }
+            }
+        }
         self.write_bytes(obj, index, &[byte])
     }
 

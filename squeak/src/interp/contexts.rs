@@ -183,11 +183,22 @@ impl Exec<'_> {
     #[inline(always)]
     pub(crate) fn enter_block(&mut self, block: Value, ri: usize) -> Result<bool, RunError> {
         let home = self.image.read(block, BLOCK_HOME)?;
-        if !home.is_object() || self.image.format_of(home)? != Format::Pointers {
-            return Ok(false);
-        }
-        let method = self.image.read(home, METHOD)?;
-        let m = self.cache.method(self.image, self.sh, method)?;
+        // The heap's fast read answers only for a pointers object, and then the method it
+        // reads is canonical (the method cache's key): the common case needs neither the
+        // format check nor the canonical reference.
+        let method = match self.image.read_fast(home, METHOD) {
+            Some(method) => method,
+            None => {
+                if !home.is_object() || self.image.format_of(home)? != Format::Pointers {
+                    return Ok(false);
+                }
+                self.image.read(home, METHOD)?
+            }
+        };
+        let m = match self.cache.decoded(method) {
+            Some(m) => m,
+            None => self.cache.method(self.image, self.sh, method)?,
+        };
         let receiver = self.image.read(home, RECEIVER)?;
         let start = self.image.read(block, BLOCK_STARTPC)?.as_small_int();
         let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {

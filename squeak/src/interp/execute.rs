@@ -9,11 +9,49 @@ use std::rc::Rc;
 use super::contexts::TEMPS;
 use super::limits::RunError;
 use super::method::Method;
-use super::primitives::{arithmetic, comparison};
+use super::primitives::control::{quick_kind, Quick};
+use super::primitives::{arithmetic, comparison, indexing};
 use super::send::Flow;
 use super::special::ASSOCIATION_VALUE;
-use super::state::{int, underflow, Exec};
-use cowheap::Value;
+use super::state::{int, underflow, Exec, Frame};
+use cowheap::{Image, Value};
+
+/// The top frame as the dispatch loop keeps it in locals.
+struct Top {
+    method: Rc<Method>,
+    pc: usize,
+    receiver: Value,
+    ctx: Option<Value>,
+    /// Stack index of the first temporary.
+    tbase: usize,
+    /// Its index in the frames.
+    top: usize,
+}
+
+/// What the dispatch loop does after the full path ran a bytecode.
+enum Next {
+    /// Goes on in the same frame, whose state it kept.
+    Same,
+    /// Loads the top frame again.
+    Reload,
+    /// The bottom frame returned this.
+    Done(Value),
+}
+
+/// Why the dispatch loop's inner loop stopped.
+enum Exit {
+    /// Push a frame for this method, whose receiver is at this stack index.
+    Activate(Rc<Method>, usize),
+    /// Run this method's primitive (and its fallback code if it fails), for the receiver at
+    /// this stack index.
+    Primitive(Rc<Method>, usize),
+    /// The top frame returns this value to its sender.
+    Return(Value),
+    /// The full path runs this bytecode.
+    Slow(u8),
+    /// The pc ran off the end of the method.
+    End,
+}
 
 impl Exec<'_> {
     /// Sends `selector` to `receiver` from outside any frame and runs until it answers.
@@ -99,319 +137,818 @@ impl Exec<'_> {
 
     #[inline(always)]
     fn literal(m: &Method, i: usize) -> Result<Value, RunError> {
-        m.literals.get(i).copied().ok_or_else(|| {
-            RunError::Malformed(format!("literal {i} of a method with {}", m.literals.len()))
-        })
+        m.literals
+            .get(i)
+            .copied()
+            .ok_or_else(|| no_literal(i, m.literals.len()))
     }
 
     /// Executes bytecodes until the bottom frame returns.
+    ///
+    /// Two levels. The inner loop keeps the top frame's state and the operand stack in
+    /// locals and runs what needs nothing else: pushes and stores of stack temporaries,
+    /// jumps on true and false, SmallInteger arithmetic that stays in 31 bits, the heap's
+    /// call-free reads ([`Image::read_fast`]), and the common sends and returns: a send
+    /// whose method the cache holds and that has no primitive but a quick return pushes its
+    /// frame there and then, and a method frame without a context returns to its sender.
+    /// Anything else, and any of those whose fast case does not hold (an underflow, a value
+    /// to follow, a non-Boolean, an overflow, a cache miss), leaves it with the frame's pc
+    /// saved past the opcode: the full send or return, or [`step`], which executes one
+    /// bytecode as the only complete definition of every bytecode. Then the top frame is
+    /// loaded again.
+    ///
+    /// [`step`]: Exec::step
+    /// [`Image::read_fast`]: cowheap::Image::read_fast
     // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
     #[allow(clippy::manual_range_patterns)]
     pub(crate) fn run(&mut self) -> Result<Value, RunError> {
         // Where to look at the limits next (a primitive's `charge` may have moved it on since:
         // looking early costs one cold call).
         let mut next_check = self.next_check;
+        let mut cur = self.load_top()?;
+        // The operand stack lives in a local while the loop runs, so that its length stays
+        // in a register; it goes back before anything else can see it.
+        let mut stack = std::mem::take(&mut self.stack);
         loop {
-            let top = self.frames.len() - 1;
-            let (m, mut pc, receiver, ctx, tbase) = {
-                let f = &self.frames[top];
-                (f.method.clone(), f.pc, f.receiver, f.ctx, f.bp + 1)
-            };
-            let mut ctx = ctx;
-            let code = &m.code[..];
-            // A send is the safe point: the frame's pc is saved, and everything the run holds
-            // is on the stack or in the frames. After a collection that moved anything the
-            // frame's cached references are stale, so the frame is loaded again.
-            macro_rules! send {
-                ($sel:expr, $n:expr, $sup:expr) => {{
-                    self.frames[top].pc = pc;
-                    let incarnation = self.image.incarnation();
-                    let flow = self.send($sel, $n, $sup)?;
-                    if self.image.wants_collection() && self.may_collect {
-                        self.collect_garbage()?;
-                    }
-                    if self.image.incarnation() != incarnation {
-                        break;
-                    }
-                    match flow {
-                        Flow::Same => continue,
-                        Flow::Switched => break,
-                    }
-                }};
-            }
-            macro_rules! ret {
-                ($v:expr) => {{
-                    let v = $v;
-                    let from = if self.frames[top].block.is_some() {
-                        self.home_frame(top)?
-                    } else {
-                        top
+            let exit = {
+                let code = &cur.method.code[..];
+                let literals = &cur.method.literals[..];
+                let (receiver, ctx, tbase) = (cur.receiver, cur.ctx, cur.tbase);
+                let (true_object, false_object) = (self.sh.true_object, self.sh.false_object);
+                let mut pc = cur.pc;
+                let exit = loop {
+                    let Some(&b) = code.get(pc) else {
+                        break Exit::End;
                     };
-                    match self.return_from(from, v)? {
-                        Some(v) => return Ok(v),
-                        None => break,
+                    pc += 1;
+                    self.bytecodes += 1;
+                    if self.bytecodes > next_check {
+                        match self.checkpoint() {
+                            Ok(next) => next_check = next,
+                            Err(e) => {
+                                self.stack = stack;
+                                return Err(e);
+                            }
+                        }
                     }
-                }};
-            }
-            macro_rules! arith {
-                ($i:expr, $op:expr) => {{
-                    let n = self.stack.len();
-                    if n >= 2 {
-                        if let (Some(a), Some(b)) = (
-                            self.stack[n - 2].as_small_int(),
-                            self.stack[n - 1].as_small_int(),
-                        ) {
-                            if let Some(r) = $op(self.sh, a, b) {
-                                self.stack.truncate(n - 2);
-                                self.stack.push(r);
+                    // Leaves the loop with the bytecode `b` for the full path.
+                    macro_rules! slow {
+                        () => {
+                            break Exit::Slow(b)
+                        };
+                    }
+                    // A push within the stack's capacity (growing it is the full path's).
+                    macro_rules! push {
+                        ($v:expr) => {{
+                            if stack.len() == stack.capacity() {
+                                slow!()
+                            }
+                            stack.push($v)
+                        }};
+                    }
+                    macro_rules! arith {
+                        ($op:expr) => {{
+                            let n = stack.len();
+                            let (Some(a), Some(c)) = (
+                                stack.get(n.wrapping_sub(2)).and_then(|v| v.as_small_int()),
+                                stack.get(n.wrapping_sub(1)).and_then(|v| v.as_small_int()),
+                            ) else {
+                                special!()
+                            };
+                            let Some(r) = $op(self.sh, a, c) else {
+                                special!()
+                            };
+                            stack.pop();
+                            if let Some(slot) = stack.last_mut() {
+                                *slot = r;
+                            }
+                            self.sends += 1;
+                        }};
+                    }
+                    // A send of `$sel` with `$nargs` arguments, whose operands (`$len` bytes)
+                    // follow the opcode: a cached method without a primitive is activated
+                    // (after the loop), a quick return answers here; anything else is the
+                    // full path's.
+                    macro_rules! send {
+                        ($sel:expr, $nargs:expr, $len:expr) => {{
+                            let nargs: usize = $nargs;
+                            let Some(ri) = stack.len().checked_sub(nargs + 1) else {
+                                slow!()
+                            };
+                            let rcvr = stack[ri];
+                            let class = if rcvr.is_object() {
+                                match self.image.class_fast(rcvr) {
+                                    Some(c) => c,
+                                    None => slow!(),
+                                }
+                            } else if rcvr.as_small_int().is_some() {
+                                self.sh.small_integer
+                            } else {
+                                self.sh.character
+                            };
+                            let Some(m) = self.cache.probe(class, $sel) else {
+                                slow!()
+                            };
+                            if m.num_args != nargs || m.stop.is_some() {
+                                slow!()
+                            }
+                            if m.primitive != 0 {
+                                let v = match quick_kind(self.sh, m.primitive, rcvr) {
+                                    Quick::Answer(v) => v,
+                                    Quick::Field(i) => match field(self.image, rcvr, i) {
+                                        Some(v) => v,
+                                        None => slow!(),
+                                    },
+                                    // at: and at:put:, which never touch the stack,
+                                    // run here; a failure runs again, in full, below.
+                                    Quick::Not if m.primitive == 60 && nargs == 1 => {
+                                        match indexing::at_value(self, rcvr, stack[ri + 1]) {
+                                            Ok(Some(v)) => v,
+                                            Ok(None) => slow!(),
+                                            Err(e) => {
+                                                self.stack = stack;
+                                                return Err(e);
+                                            }
+                                        }
+                                    }
+                                    Quick::Not if m.primitive == 61 && nargs == 2 => {
+                                        let v = stack[ri + 2];
+                                        match indexing::at_put_value(self, rcvr, stack[ri + 1], v) {
+                                            Ok(true) => v,
+                                            Ok(false) => slow!(),
+                                            Err(e) => {
+                                                self.stack = stack;
+                                                return Err(e);
+                                            }
+                                        }
+                                    }
+                                    Quick::Not => {
+                                        pc += $len;
+                                        break Exit::Primitive(m.clone(), ri);
+                                    }
+                                };
+                                stack.truncate(ri + 1);
+                                if let Some(slot) = stack.last_mut() {
+                                    *slot = v;
+                                }
                                 self.sends += 1;
+                                pc += $len;
                                 continue;
                             }
+                            if self.frames.len() >= self.limits.depth
+                                || stack.capacity() - stack.len() < m.num_temps - nargs
+                            {
+                                slow!()
+                            }
+                            pc += $len;
+                            break Exit::Activate(m.clone(), ri);
+                        }};
+                    }
+                    // A special selector whose SmallInteger case did not hold is a send.
+                    macro_rules! special {
+                        () => {{
+                            let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                            send!(sel, nargs, 0)
+                        }};
+                    }
+                    // A return from a method frame without a context, when no context is
+                    // tracked for reuse: what `return_from` does in that case.
+                    macro_rules! ret {
+                        ($v:expr) => {{
+                            if ctx.is_some() || cur.top == 0 || !self.pool.idle() {
+                                slow!()
+                            }
+                            break Exit::Return($v);
+                        }};
+                    }
+                    // Each arm lists its bytecodes one by one instead of as a range: rustc
+                    // lowers range patterns to a tree of comparisons, but a list of constants
+                    // to one jump table (30 benchFib: about 70 -> 105 M bytecodes/s).
+                    match b {
+                        0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 => {
+                            match field(self.image, receiver, b as usize) {
+                                Some(v) => push!(v),
+                                None => slow!(),
+                            }
                         }
-                    }
-                    let (sel, nargs) = self.sh.special_selectors[$i];
-                    send!(sel, nargs, None)
-                }};
-            }
-            loop {
-                let Some(&b) = code.get(pc) else {
-                    return Err(RunError::Malformed(format!(
-                        "pc {pc} ran off the end of a method of {} bytecodes",
-                        code.len()
-                    )));
-                };
-                pc += 1;
-                self.bytecodes += 1;
-                if self.bytecodes > next_check {
-                    next_check = self.checkpoint()?;
-                }
-                // Each arm lists its bytecodes one by one instead of as a range: rustc lowers
-                // range patterns to a tree of comparisons, but a list of constants to one jump
-                // table (30 benchFib: about 70 -> 105 M bytecodes/s).
-                match b {
-                    0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 => {
-                        let v = self.image.read(receiver, b as usize)?;
-                        self.stack.push(v);
-                    }
-                    16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30
-                    | 31 => {
-                        let v = self.temp(ctx, tbase, (b & 15) as usize)?;
-                        self.stack.push(v);
-                    }
-                    32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46
-                    | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61
-                    | 62 | 63 => self.stack.push(Self::literal(&m, (b & 31) as usize)?),
-                    64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73 | 74 | 75 | 76 | 77 | 78
-                    | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90 | 91 | 92 | 93
-                    | 94 | 95 => {
-                        let assoc = Self::literal(&m, (b & 31) as usize)?;
-                        let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
-                        self.stack.push(v);
-                    }
-                    96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => {
-                        let v = self.pop()?;
-                        self.store(receiver, (b & 7) as usize, v)?;
-                    }
-                    104 | 105 | 106 | 107 | 108 | 109 | 110 | 111 => {
-                        let v = self.pop()?;
-                        self.set_temp(ctx, tbase, (b & 7) as usize, v)?;
-                    }
-                    112 => self.stack.push(receiver),
-                    113 => self.stack.push(self.sh.true_object),
-                    114 => self.stack.push(self.sh.false_object),
-                    115 => self.stack.push(self.sh.nil),
-                    116 | 117 | 118 | 119 => self.stack.push(int(b as i64 - 117)),
-                    120 => ret!(receiver),
-                    121 => ret!(self.sh.true_object),
-                    122 => ret!(self.sh.false_object),
-                    123 => ret!(self.sh.nil),
-                    124 => ret!(self.pop()?),
-                    125 => {
-                        let v = self.pop()?;
-                        match self.return_from(top, v)? {
-                            Some(v) => return Ok(v),
-                            None => break,
+                        16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29
+                        | 30 | 31 => {
+                            let i = (b & 15) as usize;
+                            let v = match ctx {
+                                None => stack.get(tbase + i).copied(),
+                                Some(c) => field(self.image, c, TEMPS + i),
+                            };
+                            match v {
+                                Some(v) => push!(v),
+                                None => slow!(),
+                            }
                         }
-                    }
-                    128 | 129 | 130 => {
-                        let ext = *code.get(pc).ok_or_else(truncated)?;
-                        pc += 1;
-                        let i = (ext & 63) as usize;
-                        match (b, ext >> 6) {
-                            (128, 0) => {
-                                let v = self.image.read(receiver, i)?;
-                                self.stack.push(v);
+                        32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45
+                        | 46 | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59
+                        | 60 | 61 | 62 | 63 => match literals.get((b & 31) as usize) {
+                            Some(&v) => push!(v),
+                            None => slow!(),
+                        },
+                        64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73 | 74 | 75 | 76 | 77
+                        | 78 | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90 | 91
+                        | 92 | 93 | 94 | 95 => {
+                            let v = match literals.get((b & 31) as usize) {
+                                Some(&assoc) => field(self.image, assoc, ASSOCIATION_VALUE),
+                                None => None,
+                            };
+                            match v {
+                                Some(v) => push!(v),
+                                None => slow!(),
                             }
-                            (128, 1) => {
-                                let v = self.temp(ctx, tbase, i)?;
-                                self.stack.push(v);
+                        }
+                        96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => {
+                            // `store` never touches the operand stack.
+                            let Some(&v) = stack.last() else { slow!() };
+                            if let Err(e) = self.store(receiver, (b & 7) as usize, v) {
+                                self.stack = stack;
+                                return Err(e);
                             }
-                            (128, 2) => self.stack.push(Self::literal(&m, i)?),
-                            (128, _) => {
-                                let assoc = Self::literal(&m, i)?;
-                                let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
-                                self.stack.push(v);
-                            }
-                            (_, kind) => {
-                                let v = if b == 129 { self.top()? } else { self.pop()? };
-                                match kind {
-                                    0 => self.store(receiver, i, v)?,
-                                    1 => self.set_temp(ctx, tbase, i, v)?,
-                                    3 => {
-                                        let assoc = Self::literal(&m, i)?;
-                                        self.store(assoc, ASSOCIATION_VALUE, v)?;
+                            stack.pop();
+                        }
+                        104 | 105 | 106 | 107 | 108 | 109 | 110 | 111 => {
+                            let n = stack.len();
+                            match ctx {
+                                None => {
+                                    let i = tbase + (b & 7) as usize;
+                                    if i + 1 >= n {
+                                        slow!()
                                     }
-                                    _ => {
-                                        return Err(RunError::Malformed(
-                                            "store into a literal constant".into(),
-                                        ))
+                                    stack[i] = stack[n - 1];
+                                }
+                                Some(c) => {
+                                    let Some(&v) = stack.last() else { slow!() };
+                                    if let Err(e) = self.store(c, TEMPS + (b & 7) as usize, v) {
+                                        self.stack = stack;
+                                        return Err(e);
                                     }
                                 }
                             }
+                            stack.pop();
                         }
-                    }
-                    131 | 133 => {
-                        let ext = *code.get(pc).ok_or_else(truncated)?;
-                        pc += 1;
-                        let sel = Self::literal(&m, (ext & 31) as usize)?;
-                        let sup = if b == 133 {
-                            Some(self.super_class(&m)?)
-                        } else {
-                            None
-                        };
-                        send!(sel, (ext >> 5) as usize, sup)
-                    }
-                    132 => {
-                        let (op, arg) = (
-                            *code.get(pc).ok_or_else(truncated)?,
-                            *code.get(pc + 1).ok_or_else(truncated)? as usize,
-                        );
-                        pc += 2;
-                        match op >> 5 {
-                            0 => send!(Self::literal(&m, arg)?, (op & 31) as usize, None),
-                            1 => {
-                                let sup = self.super_class(&m)?;
-                                send!(Self::literal(&m, arg)?, (op & 31) as usize, Some(sup))
-                            }
-                            2 => {
-                                let v = self.image.read(receiver, arg)?;
-                                self.stack.push(v);
-                            }
-                            3 => self.stack.push(Self::literal(&m, arg)?),
-                            4 => {
-                                let assoc = Self::literal(&m, arg)?;
-                                let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
-                                self.stack.push(v);
-                            }
-                            5 => {
-                                let v = self.top()?;
-                                self.store(receiver, arg, v)?;
-                            }
-                            6 => {
-                                let v = self.pop()?;
-                                self.store(receiver, arg, v)?;
-                            }
-                            _ => {
-                                let v = self.top()?;
-                                let assoc = Self::literal(&m, arg)?;
-                                self.store(assoc, ASSOCIATION_VALUE, v)?;
+                        112 => push!(receiver),
+                        113 => push!(true_object),
+                        114 => push!(false_object),
+                        115 => push!(self.sh.nil),
+                        116 | 117 | 118 | 119 => push!(int(b as i64 - 117)),
+                        120 => ret!(receiver),
+                        121 => ret!(true_object),
+                        122 => ret!(false_object),
+                        123 => ret!(self.sh.nil),
+                        124 => match stack.last() {
+                            Some(&v) => ret!(v),
+                            None => slow!(),
+                        },
+                        135 => {
+                            if stack.pop().is_none() {
+                                slow!()
                             }
                         }
+                        136 => match stack.last() {
+                            Some(&v) => push!(v),
+                            None => slow!(),
+                        },
+                        144 | 145 | 146 | 147 | 148 | 149 | 150 | 151 => pc += (b - 143) as usize,
+                        152 | 153 | 154 | 155 | 156 | 157 | 158 | 159 => {
+                            match stack.last() {
+                                Some(&v) if v == false_object => pc += (b - 151) as usize,
+                                Some(&v) if v == true_object => {}
+                                _ => slow!(),
+                            }
+                            stack.pop();
+                        }
+                        160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 => {
+                            let Some(&ext) = code.get(pc) else { slow!() };
+                            let target = (pc + 1 + ext as usize) as i64 + (b as i64 - 164) * 256;
+                            let Ok(target) = usize::try_from(target) else {
+                                slow!()
+                            };
+                            pc = target;
+                        }
+                        168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
+                            let Some(&ext) = code.get(pc) else { slow!() };
+                            let when = match stack.last() {
+                                Some(&v) if v == true_object => true,
+                                Some(&v) if v == false_object => false,
+                                _ => slow!(),
+                            };
+                            stack.pop();
+                            pc += 1;
+                            if when == (b < 172) {
+                                pc += (b as usize & 3) * 256 + ext as usize;
+                            }
+                        }
+                        176 => arith!(arithmetic::add),
+                        177 => arith!(arithmetic::subtract),
+                        178 => arith!(comparison::less),
+                        179 => arith!(comparison::greater),
+                        180 => arith!(comparison::less_or_equal),
+                        181 => arith!(comparison::greater_or_equal),
+                        182 => arith!(comparison::equal),
+                        183 => arith!(comparison::not_equal),
+                        184 => arith!(arithmetic::multiply),
+                        185 => arith!(arithmetic::divide),
+                        186 => arith!(arithmetic::modulo),
+                        188 => arith!(arithmetic::bit_shift),
+                        189 => arith!(arithmetic::floor_divide),
+                        190 => arith!(arithmetic::bit_and),
+                        191 => arith!(arithmetic::bit_or),
+                        187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204
+                        | 205 | 206 | 207 => special!(),
+                        198 => {
+                            // ==: equal bits are the same object; an immediate is only itself.
+                            let n = stack.len();
+                            let (Some(&x), Some(&y)) =
+                                (stack.get(n.wrapping_sub(2)), stack.get(n.wrapping_sub(1)))
+                            else {
+                                slow!()
+                            };
+                            if x != y && x.is_object() && y.is_object() {
+                                slow!()
+                            }
+                            stack.pop();
+                            if let Some(slot) = stack.last_mut() {
+                                *slot = if x == y { true_object } else { false_object };
+                            }
+                            self.sends += 1;
+                        }
+                        131 | 134 => {
+                            let Some(&ext) = code.get(pc) else { slow!() };
+                            let (i, nargs) = if b == 131 {
+                                (ext & 31, ext >> 5)
+                            } else {
+                                (ext & 63, ext >> 6)
+                            };
+                            let Some(&sel) = literals.get(i as usize) else {
+                                slow!()
+                            };
+                            send!(sel, nargs as usize, 1)
+                        }
+                        208 | 209 | 210 | 211 | 212 | 213 | 214 | 215 | 216 | 217 | 218 | 219
+                        | 220 | 221 | 222 | 223 | 224 | 225 | 226 | 227 | 228 | 229 | 230 | 231
+                        | 232 | 233 | 234 | 235 | 236 | 237 | 238 | 239 | 240 | 241 | 242 | 243
+                        | 244 | 245 | 246 | 247 | 248 | 249 | 250 | 251 | 252 | 253 | 254 | 255 => {
+                            let Some(&sel) = literals.get((b & 15) as usize) else {
+                                slow!()
+                            };
+                            send!(sel, ((b - 208) >> 4) as usize, 0)
+                        }
+                        125 | 126 | 127 | 128 | 129 | 130 | 132 | 133 | 137 | 138 | 139 | 140
+                        | 141 | 142 | 143 | 199 => slow!(),
                     }
-                    134 => {
-                        let ext = *code.get(pc).ok_or_else(truncated)?;
-                        pc += 1;
-                        send!(
-                            Self::literal(&m, (ext & 63) as usize)?,
-                            (ext >> 6) as usize,
-                            None
-                        )
-                    }
-                    135 => {
-                        self.pop()?;
-                    }
-                    136 => {
-                        let v = self.top()?;
-                        self.stack.push(v);
-                    }
-                    137 => {
-                        self.frames[top].pc = pc;
-                        let only_for_block = matches!(code.get(pc), Some(116..=119 | 32..=63))
-                            && code.get(pc + 1) == Some(&200);
-                        let c = self.this_context(top, !only_for_block)?;
-                        ctx = self.frames[top].ctx;
-                        self.stack.push(c);
-                    }
-                    144 | 145 | 146 | 147 | 148 | 149 | 150 | 151 => pc += (b - 143) as usize,
-                    152 | 153 | 154 | 155 | 156 | 157 | 158 | 159 => {
-                        if self.condition()? {
-                            // jump if false: nothing to do on true
-                        } else {
-                            pc += (b - 151) as usize;
+                };
+                cur.pc = pc;
+                exit
+            };
+            match exit {
+                Exit::Activate(m, ri) => {
+                    // What `activate` does, with the checks made in the loop: the depth, and
+                    // room on the stack for the temporaries.
+                    self.sends += 1;
+                    self.frames[cur.top].pc = cur.pc;
+                    let nil = self.sh.nil;
+                    for _ in m.num_args..m.num_temps {
+                        if stack.len() < stack.capacity() {
+                            stack.push(nil);
                         }
                     }
-                    160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 => {
-                        let ext = *code.get(pc).ok_or_else(truncated)? as i64;
-                        pc += 1;
-                        let target = pc as i64 + (b as i64 - 164) * 256 + ext;
-                        pc = usize::try_from(target).map_err(|_| bad_jump())?;
+                    let receiver = stack[ri];
+                    self.frames.push(Frame {
+                        method: m.clone(),
+                        pc: 0,
+                        bp: ri,
+                        receiver,
+                        ctx: None,
+                        block: None,
+                    });
+                    cur = Top {
+                        method: m,
+                        pc: 0,
+                        receiver,
+                        ctx: None,
+                        tbase: ri + 1,
+                        top: cur.top + 1,
+                    };
+                }
+                Exit::Return(v) => {
+                    // What `return_from` does for a method frame without a context when no
+                    // context is tracked: pop the frame, drop its stack, push the answer.
+                    let bp = match self.frames.pop() {
+                        Some(f) => f.bp,
+                        None => 0,
+                    };
+                    stack.truncate(bp);
+                    if stack.len() < stack.capacity() {
+                        stack.push(v);
                     }
-                    168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
-                        let ext = *code.get(pc).ok_or_else(truncated)? as usize;
-                        pc += 1;
-                        let when = b < 172;
-                        if self.condition()? == when {
-                            pc += (b as usize & 3) * 256 + ext;
+                    cur = self.load_top()?;
+                }
+                Exit::Primitive(m, ri) => {
+                    self.frames[cur.top].pc = cur.pc;
+                    self.stack = stack;
+                    let same = self.invoke_at_safe_point(m, ri)?;
+                    stack = std::mem::take(&mut self.stack);
+                    if !same {
+                        cur = self.load_top()?;
+                    }
+                }
+                Exit::Slow(_) | Exit::End => {
+                    let b = match exit {
+                        Exit::Slow(b) => Some(b),
+                        _ => None,
+                    };
+                    self.frames[cur.top].pc = cur.pc;
+                    self.stack = stack;
+                    let next = self.slow(b, &cur)?;
+                    stack = std::mem::take(&mut self.stack);
+                    match next {
+                        Next::Same => {}
+                        Next::Reload => cur = self.load_top()?,
+                        Next::Done(v) => {
+                            self.stack = stack;
+                            return Ok(v);
                         }
-                    }
-                    176 => arith!(0, arithmetic::add),
-                    177 => arith!(1, arithmetic::subtract),
-                    178 => arith!(2, comparison::less),
-                    179 => arith!(3, comparison::greater),
-                    180 => arith!(4, comparison::less_or_equal),
-                    181 => arith!(5, comparison::greater_or_equal),
-                    182 => arith!(6, comparison::equal),
-                    183 => arith!(7, comparison::not_equal),
-                    184 => arith!(8, arithmetic::multiply),
-                    185 => arith!(9, arithmetic::divide),
-                    186 => arith!(10, arithmetic::modulo),
-                    188 => arith!(12, arithmetic::bit_shift),
-                    189 => arith!(13, arithmetic::floor_divide),
-                    190 => arith!(14, arithmetic::bit_and),
-                    191 => arith!(15, arithmetic::bit_or),
-                    198 => {
-                        let b2 = self.pop()?;
-                        let a = self.pop()?;
-                        let same = self.identical(a, b2)?;
-                        self.stack.push(self.boolean(same));
-                        self.sends += 1;
-                    }
-                    199 => {
-                        let v = self.pop()?;
-                        let c = self.class_of(v)?;
-                        self.stack.push(c);
-                        self.sends += 1;
-                    }
-                    187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205
-                    | 206 | 207 => {
-                        let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
-                        send!(sel, nargs, None)
-                    }
-                    208 | 209 | 210 | 211 | 212 | 213 | 214 | 215 | 216 | 217 | 218 | 219 | 220
-                    | 221 | 222 | 223 | 224 | 225 | 226 | 227 | 228 | 229 | 230 | 231 | 232
-                    | 233 | 234 | 235 | 236 | 237 | 238 | 239 | 240 | 241 | 242 | 243 | 244
-                    | 245 | 246 | 247 | 248 | 249 | 250 | 251 | 252 | 253 | 254 | 255 => {
-                        let sel = Self::literal(&m, (b & 15) as usize)?;
-                        send!(sel, ((b - 208) >> 4) as usize, None)
-                    }
-                    126 | 127 | 138 | 139 | 140 | 141 | 142 | 143 => {
-                        return Err(RunError::Unimplemented(format!(
-                            "bytecode {b} is unused in the V3 set"
-                        )))
                     }
                 }
             }
         }
+    }
+
+    /// The top frame, as the dispatch loop keeps it.
+    #[inline(always)]
+    fn load_top(&self) -> Result<Top, RunError> {
+        let top = self.frames.len().checked_sub(1).ok_or_else(underflow)?;
+        let f = &self.frames[top];
+        Ok(Top {
+            method: f.method.clone(),
+            pc: f.pc,
+            receiver: f.receiver,
+            ctx: f.ctx,
+            tbase: f.bp + 1,
+            top,
+        })
+    }
+
+    /// What the dispatch loop leaves to the full path: the bytecode `b` of the top frame
+    /// `cur`, whose pc is saved past the opcode (`None`: the pc ran off the end). Sends and
+    /// returns go straight to their functions, everything else to `step`.
+    #[inline(never)]
+    fn slow(&mut self, b: Option<u8>, cur: &Top) -> Result<Next, RunError> {
+        let same = |same: bool| if same { Next::Same } else { Next::Reload };
+        match b {
+            Some(b @ 208..=255) if (b & 15) < cur.method.literals.len() as u8 => {
+                let sel = cur.method.literals[(b & 15) as usize];
+                Ok(same(self.send_at_safe_point(
+                    sel,
+                    ((b - 208) >> 4) as usize,
+                    None,
+                )?))
+            }
+            Some(b @ (176..=197 | 200..=207)) => {
+                // The SmallInteger cases ran in the loop: what is left is a send.
+                let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                Ok(same(self.send_at_safe_point(sel, nargs, None)?))
+            }
+            Some(b @ 120..=124) => {
+                let v = match b {
+                    120 => cur.receiver,
+                    121 => self.sh.true_object,
+                    122 => self.sh.false_object,
+                    123 => self.sh.nil,
+                    _ => self.pop()?,
+                };
+                Ok(self
+                    .return_top(cur.top, v)?
+                    .map_or(Next::Reload, Next::Done))
+            }
+            _ => Ok(self.step(b)?.map_or(Next::Reload, Next::Done)),
+        }
+    }
+
+    /// A send from the top frame, whose pc is saved: the safe point, where the image
+    /// collects if it wants to (everything the run holds is on its stack or in its frames,
+    /// and the caller loads the top frame again unless this answers true: the same frame
+    /// goes on, and no collection moved anything).
+    fn send_at_safe_point(
+        &mut self,
+        selector: Value,
+        nargs: usize,
+        lookup_class: Option<Value>,
+    ) -> Result<bool, RunError> {
+        let incarnation = self.image.incarnation();
+        let flow = self.send(selector, nargs, lookup_class)?;
+        self.after_send(flow, incarnation)
+    }
+
+    /// [`send_at_safe_point`](Exec::send_at_safe_point) for a method the dispatch loop
+    /// found in the cache, whose receiver is at `ri`: its primitive, else its code.
+    #[inline(never)]
+    fn invoke_at_safe_point(&mut self, m: Rc<Method>, ri: usize) -> Result<bool, RunError> {
+        self.sends += 1;
+        let incarnation = self.image.incarnation();
+        let nargs = m.num_args;
+        let flow = self.invoke(m, ri, nargs)?;
+        self.after_send(flow, incarnation)
+    }
+
+    /// The safe point after a send: collects if the image wants to, and says whether the
+    /// same frame goes on with nothing moved.
+    #[inline(always)]
+    fn after_send(&mut self, flow: Flow, incarnation: u32) -> Result<bool, RunError> {
+        if self.image.wants_collection() && self.may_collect {
+            self.collect_garbage()?;
+        }
+        Ok(matches!(flow, Flow::Same) && self.image.incarnation() == incarnation)
+    }
+
+    /// Returns `v` from frame `top` (a block frame returns from its home): answers the run's
+    /// value when the bottom frame returned.
+    fn return_top(&mut self, top: usize, v: Value) -> Result<Option<Value>, RunError> {
+        let from = if self.frames[top].block.is_some() {
+            self.home_frame(top)?
+        } else {
+            top
+        };
+        self.return_from(from, v)
+    }
+
+    /// Executes the one bytecode `b` of the top frame, whose saved pc is past its opcode
+    /// (`None`: the pc ran off the end of the method), in full: the complete definition of
+    /// every bytecode, which the inner loop of [`run`](Exec::run) repeats only for the cases
+    /// it can run faster. Answers the run's value when the bottom frame returned.
+    // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
+    #[allow(clippy::manual_range_patterns)]
+    #[inline(never)]
+    fn step(&mut self, b: Option<u8>) -> Result<Option<Value>, RunError> {
+        let top = self.frames.len().checked_sub(1).ok_or_else(underflow)?;
+        let (m, mut pc, receiver, ctx, tbase) = {
+            let f = &self.frames[top];
+            (f.method.clone(), f.pc, f.receiver, f.ctx, f.bp + 1)
+        };
+        let code = &m.code[..];
+        let Some(b) = b else {
+            return Err(RunError::Malformed(format!(
+                "pc {pc} ran off the end of a method of {} bytecodes",
+                code.len()
+            )));
+        };
+        macro_rules! send {
+            ($sel:expr, $n:expr, $sup:expr) => {{
+                self.frames[top].pc = pc;
+                self.send_at_safe_point($sel, $n, $sup)?;
+                return Ok(None);
+            }};
+        }
+        macro_rules! ret {
+            ($v:expr) => {{
+                let v = $v;
+                return self.return_top(top, v);
+            }};
+        }
+        macro_rules! arith {
+            ($i:expr, $op:expr) => {{
+                let n = self.stack.len();
+                if n >= 2 {
+                    if let (Some(a), Some(b)) = (
+                        self.stack[n - 2].as_small_int(),
+                        self.stack[n - 1].as_small_int(),
+                    ) {
+                        if let Some(r) = $op(self.sh, a, b) {
+                            self.stack.truncate(n - 2);
+                            self.stack.push(r);
+                            self.sends += 1;
+                            self.frames[top].pc = pc;
+                            return Ok(None);
+                        }
+                    }
+                }
+                let (sel, nargs) = self.sh.special_selectors[$i];
+                send!(sel, nargs, None)
+            }};
+        }
+        match b {
+            0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 => {
+                let v = self.image.read(receiver, b as usize)?;
+                self.stack.push(v);
+            }
+            16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31 => {
+                let v = self.temp(ctx, tbase, (b & 15) as usize)?;
+                self.stack.push(v);
+            }
+            32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46 | 47 | 48
+            | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61 | 62 | 63 => {
+                self.stack.push(Self::literal(&m, (b & 31) as usize)?)
+            }
+            64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73 | 74 | 75 | 76 | 77 | 78 | 79 | 80
+            | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90 | 91 | 92 | 93 | 94 | 95 => {
+                let assoc = Self::literal(&m, (b & 31) as usize)?;
+                let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
+                self.stack.push(v);
+            }
+            96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => {
+                let v = self.pop()?;
+                self.store(receiver, (b & 7) as usize, v)?;
+            }
+            104 | 105 | 106 | 107 | 108 | 109 | 110 | 111 => {
+                let v = self.pop()?;
+                self.set_temp(ctx, tbase, (b & 7) as usize, v)?;
+            }
+            112 => self.stack.push(receiver),
+            113 => self.stack.push(self.sh.true_object),
+            114 => self.stack.push(self.sh.false_object),
+            115 => self.stack.push(self.sh.nil),
+            116 | 117 | 118 | 119 => self.stack.push(int(b as i64 - 117)),
+            120 => ret!(receiver),
+            121 => ret!(self.sh.true_object),
+            122 => ret!(self.sh.false_object),
+            123 => ret!(self.sh.nil),
+            124 => ret!(self.pop()?),
+            125 => {
+                let v = self.pop()?;
+                return self.return_from(top, v);
+            }
+            128 | 129 | 130 => {
+                let ext = *code.get(pc).ok_or_else(truncated)?;
+                pc += 1;
+                let i = (ext & 63) as usize;
+                match (b, ext >> 6) {
+                    (128, 0) => {
+                        let v = self.image.read(receiver, i)?;
+                        self.stack.push(v);
+                    }
+                    (128, 1) => {
+                        let v = self.temp(ctx, tbase, i)?;
+                        self.stack.push(v);
+                    }
+                    (128, 2) => self.stack.push(Self::literal(&m, i)?),
+                    (128, _) => {
+                        let assoc = Self::literal(&m, i)?;
+                        let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
+                        self.stack.push(v);
+                    }
+                    (_, kind) => {
+                        let v = if b == 129 { self.top()? } else { self.pop()? };
+                        match kind {
+                            0 => self.store(receiver, i, v)?,
+                            1 => self.set_temp(ctx, tbase, i, v)?,
+                            3 => {
+                                let assoc = Self::literal(&m, i)?;
+                                self.store(assoc, ASSOCIATION_VALUE, v)?;
+                            }
+                            _ => {
+                                return Err(RunError::Malformed(
+                                    "store into a literal constant".into(),
+                                ))
+                            }
+                        }
+                    }
+                }
+            }
+            131 | 133 => {
+                let ext = *code.get(pc).ok_or_else(truncated)?;
+                pc += 1;
+                let sel = Self::literal(&m, (ext & 31) as usize)?;
+                let sup = if b == 133 {
+                    Some(self.super_class(&m)?)
+                } else {
+                    None
+                };
+                send!(sel, (ext >> 5) as usize, sup)
+            }
+            132 => {
+                let (op, arg) = (
+                    *code.get(pc).ok_or_else(truncated)?,
+                    *code.get(pc + 1).ok_or_else(truncated)? as usize,
+                );
+                pc += 2;
+                match op >> 5 {
+                    0 => send!(Self::literal(&m, arg)?, (op & 31) as usize, None),
+                    1 => {
+                        let sup = self.super_class(&m)?;
+                        send!(Self::literal(&m, arg)?, (op & 31) as usize, Some(sup))
+                    }
+                    2 => {
+                        let v = self.image.read(receiver, arg)?;
+                        self.stack.push(v);
+                    }
+                    3 => self.stack.push(Self::literal(&m, arg)?),
+                    4 => {
+                        let assoc = Self::literal(&m, arg)?;
+                        let v = self.image.read(assoc, ASSOCIATION_VALUE)?;
+                        self.stack.push(v);
+                    }
+                    5 => {
+                        let v = self.top()?;
+                        self.store(receiver, arg, v)?;
+                    }
+                    6 => {
+                        let v = self.pop()?;
+                        self.store(receiver, arg, v)?;
+                    }
+                    _ => {
+                        let v = self.top()?;
+                        let assoc = Self::literal(&m, arg)?;
+                        self.store(assoc, ASSOCIATION_VALUE, v)?;
+                    }
+                }
+            }
+            134 => {
+                let ext = *code.get(pc).ok_or_else(truncated)?;
+                pc += 1;
+                send!(
+                    Self::literal(&m, (ext & 63) as usize)?,
+                    (ext >> 6) as usize,
+                    None
+                )
+            }
+            135 => {
+                self.pop()?;
+            }
+            136 => {
+                let v = self.top()?;
+                self.stack.push(v);
+            }
+            137 => {
+                self.frames[top].pc = pc;
+                let only_for_block = matches!(code.get(pc), Some(116..=119 | 32..=63))
+                    && code.get(pc + 1) == Some(&200);
+                let c = self.this_context(top, !only_for_block)?;
+                self.stack.push(c);
+            }
+            144 | 145 | 146 | 147 | 148 | 149 | 150 | 151 => pc += (b - 143) as usize,
+            152 | 153 | 154 | 155 | 156 | 157 | 158 | 159 => {
+                if self.condition()? {
+                    // jump if false: nothing to do on true
+                } else {
+                    pc += (b - 151) as usize;
+                }
+            }
+            160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 => {
+                let ext = *code.get(pc).ok_or_else(truncated)? as i64;
+                pc += 1;
+                let target = pc as i64 + (b as i64 - 164) * 256 + ext;
+                pc = usize::try_from(target).map_err(|_| bad_jump())?;
+            }
+            168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
+                let ext = *code.get(pc).ok_or_else(truncated)? as usize;
+                pc += 1;
+                let when = b < 172;
+                if self.condition()? == when {
+                    pc += (b as usize & 3) * 256 + ext;
+                }
+            }
+            176 => arith!(0, arithmetic::add),
+            177 => arith!(1, arithmetic::subtract),
+            178 => arith!(2, comparison::less),
+            179 => arith!(3, comparison::greater),
+            180 => arith!(4, comparison::less_or_equal),
+            181 => arith!(5, comparison::greater_or_equal),
+            182 => arith!(6, comparison::equal),
+            183 => arith!(7, comparison::not_equal),
+            184 => arith!(8, arithmetic::multiply),
+            185 => arith!(9, arithmetic::divide),
+            186 => arith!(10, arithmetic::modulo),
+            188 => arith!(12, arithmetic::bit_shift),
+            189 => arith!(13, arithmetic::floor_divide),
+            190 => arith!(14, arithmetic::bit_and),
+            191 => arith!(15, arithmetic::bit_or),
+            198 => {
+                let b2 = self.pop()?;
+                let a = self.pop()?;
+                let same = self.identical(a, b2)?;
+                self.stack.push(self.boolean(same));
+                self.sends += 1;
+            }
+            199 => {
+                let v = self.pop()?;
+                let c = self.class_of(v)?;
+                self.stack.push(c);
+                self.sends += 1;
+            }
+            187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
+            | 207 => {
+                let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                send!(sel, nargs, None)
+            }
+            208 | 209 | 210 | 211 | 212 | 213 | 214 | 215 | 216 | 217 | 218 | 219 | 220 | 221
+            | 222 | 223 | 224 | 225 | 226 | 227 | 228 | 229 | 230 | 231 | 232 | 233 | 234 | 235
+            | 236 | 237 | 238 | 239 | 240 | 241 | 242 | 243 | 244 | 245 | 246 | 247 | 248 | 249
+            | 250 | 251 | 252 | 253 | 254 | 255 => {
+                let sel = Self::literal(&m, (b & 15) as usize)?;
+                send!(sel, ((b - 208) >> 4) as usize, None)
+            }
+            126 | 127 | 138 | 139 | 140 | 141 | 142 | 143 => {
+                return Err(RunError::Unimplemented(format!(
+                    "bytecode {b} is unused in the V3 set"
+                )))
+            }
+        }
+        self.frames[top].pc = pc;
+        Ok(None)
     }
 
     /// Pops a jump condition: true or false, anything else stops the image.
@@ -431,10 +968,27 @@ impl Exec<'_> {
     }
 }
 
+/// Field `i` of `obj` where the heap's fast path answers it ([`Image::read_fast`]); out of
+/// line, so that the dispatch loop's own state stays in registers around it.
+#[inline(never)]
+fn field(image: &Image, obj: Value, i: usize) -> Option<Value> {
+    image.read_fast(obj, i)
+}
+
+#[cold]
+#[inline(never)]
+fn no_literal(i: usize, len: usize) -> RunError {
+    RunError::Malformed(format!("literal {i} of a method with {len}"))
+}
+
+#[cold]
+#[inline(never)]
 fn truncated() -> RunError {
     RunError::Malformed("an extended bytecode ran off the end of its method".into())
 }
 
+#[cold]
+#[inline(never)]
 fn bad_jump() -> RunError {
     RunError::Malformed("a jump before the start of its method".into())
 }

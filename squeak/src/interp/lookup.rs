@@ -34,6 +34,9 @@ use cowheap::{Image, Value};
 
 const CACHE_SIZE: usize = 1024;
 
+/// Bits of the watched objects' filter (a power of two).
+const FILTER_BITS: usize = 1 << 14;
+
 /// Entries of the `at:` cache (a power of two).
 const AT_CACHE_SIZE: usize = 64;
 
@@ -78,6 +81,10 @@ pub(crate) struct MethodCache {
     entries: Vec<Option<Entry>>,
     methods: HashMap<u64, Rc<Method>, BitsBuild>,
     watched: HashSet<u64, BitsBuild>,
+    /// A Bloom filter over `watched` (one bit per object, [`FILTER_BITS`] of them; empty
+    /// while nothing is watched): a store into an object whose bit is clear, nearly every
+    /// store, needs no look into the set.
+    filter: Vec<u64>,
     /// The `at:` cache: (receiver bits, what it is), direct-mapped; empty until first used.
     at: Vec<Option<(u64, AtShape)>>,
     /// How many times a store dropped the cache (for tests and reports).
@@ -85,6 +92,7 @@ pub(crate) struct MethodCache {
 }
 
 impl MethodCache {
+    #[inline(always)]
     fn slot(class: Value, selector: Value) -> usize {
         let h = (class.to_bits() ^ selector.to_bits().rotate_left(17))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -107,6 +115,18 @@ impl MethodCache {
             }
         }
         self.miss(image, shared, class, selector, slot)
+    }
+
+    /// The cached method `class` runs for `selector`, if the cache holds it: the probe of
+    /// [`lookup`](Self::lookup) alone, without the miss.
+    #[inline(always)]
+    pub(crate) fn probe(&self, class: Value, selector: Value) -> Option<&Rc<Method>> {
+        match self.entries.get(Self::slot(class, selector)) {
+            Some(Some(e)) if e.class == class.to_bits() && e.selector == selector.to_bits() => {
+                Some(&e.method)
+            }
+            _ => None,
+        }
     }
 
     /// A cache miss: look up the chain and fill the slot.
@@ -171,6 +191,14 @@ impl MethodCache {
         ))
     }
 
+    /// The decoded form of the CompiledMethod `oop`, if it is decoded already and `oop` is
+    /// its canonical reference (what a read answers): [`method`](Self::method) without the
+    /// canonical look-up, `None` where that is needed.
+    #[inline(always)]
+    pub(crate) fn decoded(&self, oop: Value) -> Option<Rc<Method>> {
+        self.methods.get(&oop.to_bits()).cloned()
+    }
+
     /// The decoded form of a CompiledMethod, decoding it on first use.
     pub(crate) fn method(
         &mut self,
@@ -195,20 +223,34 @@ impl MethodCache {
     }
 
     fn watch(&mut self, obj: Value) {
+        if self.filter.is_empty() {
+            self.filter = vec![0; FILTER_BITS / 64];
+        }
+        let bit = Self::filter_bit(obj);
+        self.filter[bit / 64] |= 1 << (bit % 64);
         self.watched.insert(obj.to_bits());
+    }
+
+    #[inline(always)]
+    fn filter_bit(obj: Value) -> usize {
+        (obj.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize & (FILTER_BITS - 1)
     }
 
     /// True if a store into `obj` (by this very reference) would drop the cache.
     #[inline]
     pub(crate) fn watches(&self, obj: Value) -> bool {
-        !self.watched.is_empty() && self.watched.contains(&obj.to_bits())
+        let bit = Self::filter_bit(obj);
+        self.filter
+            .get(bit / 64)
+            .is_some_and(|&word| word >> (bit % 64) & 1 != 0)
+            && self.watched.contains(&obj.to_bits())
     }
 
     /// Called before this image stores into `obj` (already canonical): drops everything
     /// cached if the store can change what a lookup or a decoded method says.
     #[inline]
     pub(crate) fn before_store(&mut self, obj: Value) {
-        if self.watched.contains(&obj.to_bits()) {
+        if self.watches(obj) {
             self.flush();
         }
     }
@@ -247,6 +289,7 @@ impl MethodCache {
         self.entries.clear();
         self.methods.clear();
         self.watched.clear();
+        self.filter.clear();
         self.flushes += 1;
     }
 }

@@ -110,8 +110,10 @@ impl Exec<'_> {
     pub(crate) fn activate(&mut self, m: Rc<Method>, ri: usize) -> Result<(), RunError> {
         self.check_depth()?;
         let extra = m.num_temps - m.num_args;
-        let nil = self.sh.nil;
-        self.stack.extend(std::iter::repeat_n(nil, extra));
+        if extra != 0 {
+            let nil = self.sh.nil;
+            self.stack.resize(self.stack.len() + extra, nil);
+        }
         self.frames.push(Frame {
             receiver: self.stack[ri],
             method: m,

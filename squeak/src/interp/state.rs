@@ -245,7 +245,7 @@ impl<'a> Exec<'a> {
     }
 
     /// The class of any value: SmallIntegers' from the special objects.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn class_of(&mut self, v: Value) -> Result<Value, RunError> {
         if v.as_small_int().is_some() {
             Ok(self.sh.small_integer)
@@ -263,8 +263,23 @@ impl<'a> Exec<'a> {
     }
 
     /// Stores into a pointers object (or a method's literal), keeping the method cache honest.
-    #[inline]
+    /// First the commonest case, with nothing else in the function to save registers for: a
+    /// store of anything the context pool need not hear about into one of this image's own
+    /// objects that the method cache does not watch.
+    #[inline(never)]
     pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
+        if (!v.is_object() || self.pool.idle())
+            && !self.cache.watches(obj)
+            && self.image.set_private_field(obj, index, v)
+        {
+            return Ok(());
+        }
+        self.store_in_full(obj, index, v)
+    }
+
+    /// [`store`](Exec::store), every case.
+    #[inline(never)]
+    fn store_in_full(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
         if v.is_object() && !self.pool.idle() {
             self.pool.note_store(obj, v);
         }
@@ -385,6 +400,8 @@ fn next_check(limits: &Limits, interruptible: bool, bytecodes: u64) -> u64 {
 }
 
 /// The stop for a pop or an operand read below the frame's stack.
+#[cold]
+#[inline(never)]
 pub(crate) fn underflow() -> RunError {
     RunError::Malformed("the operand stack underflowed".into())
 }

@@ -10,22 +10,44 @@
 
 use super::common::{Call, Prim};
 use crate::interp::limits::RunError;
+use crate::interp::special::Shared;
 use crate::interp::state::{int, Exec, MAX_INT};
 use cowheap::{Format, Value};
+
+/// What a quick-return method (primitives 256-519) answers.
+pub(crate) enum Quick {
+    /// self, true, false, nil, -1, 0, 1 or 2.
+    Answer(Value),
+    /// One of the receiver's first 256 fields.
+    Field(usize),
+    /// Not a quick return.
+    Not,
+}
+
+/// What quick-return primitive `p` answers for `receiver`, without reading anything: the
+/// dispatch loop's fast path and [`quick_return`] both start here.
+#[inline(always)]
+pub(crate) fn quick_kind(sh: &Shared, p: u16, receiver: Value) -> Quick {
+    match p {
+        256 => Quick::Answer(receiver),
+        257 => Quick::Answer(sh.true_object),
+        258 => Quick::Answer(sh.false_object),
+        259 => Quick::Answer(sh.nil),
+        260..=263 => Quick::Answer(int(p as i64 - 261)),
+        264..=519 => Quick::Field(p as usize - 264),
+        _ => Quick::Not,
+    }
+}
 
 /// A quick-return method's answer (primitives 256-519): self, true, false, nil, -1, 0, 1,
 /// 2, or one of the receiver's first 256 fields. `None` for any other primitive number.
 #[inline(always)]
 pub(crate) fn quick_return(x: &mut Exec<'_>, p: u16, ri: usize) -> Result<Option<Value>, RunError> {
     let receiver = x.stack[ri];
-    Ok(match p {
-        256 => Some(receiver),
-        257 => Some(x.sh.true_object),
-        258 => Some(x.sh.false_object),
-        259 => Some(x.sh.nil),
-        260..=263 => Some(int(p as i64 - 261)),
-        264..=519 => Some(x.image.read(receiver, p as usize - 264)?),
-        _ => None,
+    Ok(match quick_kind(x.sh, p, receiver) {
+        Quick::Answer(v) => Some(v),
+        Quick::Field(i) => Some(x.image.read(receiver, i)?),
+        Quick::Not => None,
     })
 }
 

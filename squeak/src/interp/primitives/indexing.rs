@@ -5,35 +5,85 @@
 
 use super::common::{answer, element, Call, Prim};
 use crate::interp::limits::RunError;
+use crate::interp::lookup::AtShape;
 use crate::interp::state::{int, Exec};
-use cowheap::Format;
+use cowheap::{Format, Value};
 
 /// Primitive 60, `at:`.
 #[inline]
 pub(crate) fn at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let rcvr = x.stack[c.ri];
+    let (rcvr, index) = (x.stack[c.ri], x.arg(c.ri, 0));
+    answer(at_value(x, rcvr, index)?)
+}
+
+/// What `rcvr at: index` answers (`None`: the primitive fails): all of primitive 60 but
+/// the operand stack, which it never touches, so that the dispatch loop runs it with the
+/// stack in its own hands.
+#[inline(never)]
+pub(crate) fn at_value(
+    x: &mut Exec<'_>,
+    rcvr: Value,
+    index: Value,
+) -> Result<Option<Value>, RunError> {
+    // The commonest case first: a pointers object the `at:` cache knows.
+    if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
+        let i = element(index, shape.len.saturating_sub(fixed));
+        match (shape.format, i) {
+            (Format::Pointers, Some(i)) => return Ok(Some(x.image.read(rcvr, fixed + i)?)),
+            (Format::Bytes, Some(i)) => return Ok(Some(int(x.image.read_byte(rcvr, i)? as i64))),
+            (Format::Pointers | Format::Bytes, None) => return Ok(None),
+            _ => {}
+        }
+    }
     let Some(ix) = x.indexable(rcvr)? else {
-        return Ok(Prim::Fail);
+        return Ok(None);
     };
-    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
-        return Ok(Prim::Fail);
+    let Some(i) = element(index, ix.size()) else {
+        return Ok(None);
     };
-    answer(x.at(rcvr, &ix, i)?)
+    x.at(rcvr, &ix, i)
 }
 
 /// Primitive 61, `at:put:`.
 #[inline]
 pub(crate) fn at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let rcvr = x.stack[c.ri];
-    let Some(ix) = x.indexable(rcvr)? else {
-        return Ok(Prim::Fail);
-    };
-    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
-        return Ok(Prim::Fail);
-    };
-    let v = x.arg(c.ri, 1);
-    let stored = x.at_put(rcvr, &ix, i, v)?;
+    let (rcvr, index, v) = (x.stack[c.ri], x.arg(c.ri, 0), x.arg(c.ri, 1));
+    let stored = at_put_value(x, rcvr, index, v)?;
     answer(stored.then_some(v))
+}
+
+/// `rcvr at: index put: v`: true if stored, false if the primitive fails (having stored
+/// nothing). All of primitive 61 but the operand stack, like [`at_value`].
+#[inline(never)]
+pub(crate) fn at_put_value(
+    x: &mut Exec<'_>,
+    rcvr: Value,
+    index: Value,
+    v: Value,
+) -> Result<bool, RunError> {
+    // The commonest case first: a pointers object the `at:` cache knows.
+    if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
+        let i = element(index, shape.len.saturating_sub(fixed));
+        match (shape.format, i, v.as_small_int()) {
+            (Format::Pointers, Some(i), _) => {
+                x.store(rcvr, fixed + i, v)?;
+                return Ok(true);
+            }
+            (Format::Bytes, Some(i), Some(b @ 0..=255)) => {
+                x.image.write_byte(rcvr, i, b as u8)?;
+                return Ok(true);
+            }
+            (Format::Pointers | Format::Bytes, _, _) => return Ok(false),
+            _ => {}
+        }
+    }
+    let Some(ix) = x.indexable(rcvr)? else {
+        return Ok(false);
+    };
+    let Some(i) = element(index, ix.size()) else {
+        return Ok(false);
+    };
+    x.at_put(rcvr, &ix, i, v)
 }
 
 /// Primitive 62, `size`: the indexable elements (0 for a pointers object without any).
