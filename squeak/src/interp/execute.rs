@@ -170,6 +170,8 @@ impl Exec<'_> {
         // in a register; it goes back before anything else can see it.
         let mut stack = std::mem::take(&mut self.stack);
         loop {
+            // A primitive's `charge` may have brought the next look at the limits nearer.
+            next_check = next_check.min(self.next_check);
             let exit = {
                 let code = &cur.method.code[..];
                 let literals = &cur.method.literals[..];

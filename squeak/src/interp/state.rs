@@ -86,6 +86,9 @@ pub(crate) struct Exec<'a> {
     /// The count of `bytecodes` past which [`checkpoint`](Exec::checkpoint) looks at the
     /// limits: the bytecode limit, or sooner the next look at the clock.
     pub(crate) next_check: u64,
+    /// Work that primitives charged against the bytecode budget (elements copied, objects
+    /// scanned): counted apart, so that `bytecodes` stays the bytecodes executed.
+    charged: u64,
     /// When the time budget runs out.
     deadline: Option<Instant>,
     /// The host's request to stop, looked at with the clock.
@@ -131,6 +134,7 @@ impl<'a> Exec<'a> {
             stats,
             bytecodes: 0,
             next_check: next_check(&limits, interrupt.is_some(), 0),
+            charged: 0,
             deadline: limits.time.and_then(|t| Instant::now().checked_add(t)),
             interrupt,
             sends: 0,
@@ -214,7 +218,8 @@ impl<'a> Exec<'a> {
     /// primitive whose work grows with a size calls, in chunks, as it goes.
     #[inline]
     pub(crate) fn charge(&mut self, n: u64) -> Result<(), RunError> {
-        self.bytecodes = self.bytecodes.saturating_add(n);
+        self.charged = self.charged.saturating_add(n);
+        self.next_check = self.next_check.saturating_sub(n);
         if self.bytecodes > self.next_check {
             self.checkpoint()?;
         }
@@ -227,7 +232,8 @@ impl<'a> Exec<'a> {
     #[cold]
     #[inline(never)]
     pub(crate) fn checkpoint(&mut self) -> Result<u64, RunError> {
-        if self.bytecodes > self.limits.bytecodes {
+        let work = self.bytecodes.saturating_add(self.charged);
+        if work > self.limits.bytecodes {
             return Err(RunError::BytecodeLimit {
                 limit: self.limits.bytecodes,
             });
@@ -240,7 +246,9 @@ impl<'a> Exec<'a> {
                 return Err(RunError::TimeLimit { limit });
             }
         }
-        self.next_check = next_check(&self.limits, self.interrupt.is_some(), self.bytecodes);
+        // `next_check` counts bytecodes alone: the charged work is taken off it.
+        self.next_check =
+            next_check(&self.limits, self.interrupt.is_some(), work).saturating_sub(self.charged);
         Ok(self.next_check)
     }
 
