@@ -336,11 +336,11 @@ impl Exec<'_> {
                             send!(sel, nargs, 0)
                         }};
                     }
-                    // A return from a method frame without a context, when no context is
-                    // tracked for reuse: what `return_from` does in that case.
+                    // A return from a method frame without a context, above the bottom one:
+                    // what `return_from` does in that case, after the loop.
                     macro_rules! ret {
                         ($v:expr) => {{
-                            if ctx.is_some() || cur.top == 0 || !self.pool.idle() {
+                            if ctx.is_some() || cur.top == 0 {
                                 break Exit::ReturnFull($v, true);
                             }
                             break Exit::Return($v);
@@ -564,12 +564,19 @@ impl Exec<'_> {
                     };
                 }
                 Exit::Return(v) => {
-                    // What `return_from` does for a method frame without a context when no
-                    // context is tracked: pop the frame, drop its stack, push the answer.
+                    // What `return_from` does for a method frame without a context, above
+                    // the bottom one: tell the context pool, pop the frame, drop its stack,
+                    // push the answer.
+                    if v.is_object() && !self.pool.idle() {
+                        self.pool.note_return(v, Some(cur.top - 1));
+                    }
                     let bp = match self.frames.pop() {
                         Some(f) => f.bp,
                         None => 0,
                     };
+                    if !self.pool.idle() {
+                        self.pool.release(self.frames.len());
+                    }
                     stack.truncate(bp);
                     if stack.len() < stack.capacity() {
                         stack.push(v);
