@@ -10,7 +10,7 @@ use super::contexts::TEMPS;
 use super::limits::RunError;
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
-use super::primitives::{arithmetic, comparison, indexing};
+use super::primitives::{arithmetic, blocks, comparison, indexing};
 use super::send::Flow;
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int, underflow, Exec, Frame};
@@ -47,6 +47,11 @@ enum Exit {
     Primitive(Rc<Method>, usize),
     /// The top frame returns this value to its sender.
     Return(Value),
+    /// The top frame returns this value in full: a `^` (from a block, from its home) if
+    /// true, else a block's last value to its caller (bytecode 125).
+    ReturnFull(Value, bool),
+    /// A primitive pushed a frame: load the top frame.
+    Reload,
     /// The full path runs this bytecode.
     Slow(u8),
     /// The pc ran off the end of the method.
@@ -284,6 +289,33 @@ impl Exec<'_> {
                                             }
                                         }
                                     }
+                                    Quick::Not if m.primitive == 62 && nargs == 0 => {
+                                        match indexing::size_value(self, rcvr) {
+                                            Ok(Some(v)) => v,
+                                            Ok(None) => slow!(),
+                                            Err(e) => {
+                                                self.stack = stack;
+                                                return Err(e);
+                                            }
+                                        }
+                                    }
+                                    Quick::Not if m.primitive == 81 => {
+                                        // The block's frame is pushed above this one, whose
+                                        // pc goes past the send first.
+                                        self.frames[cur.top].pc = pc + $len;
+                                        match blocks::enter(self, rcvr, ri, nargs) {
+                                            Ok(true) => {
+                                                self.sends += 1;
+                                                pc += $len;
+                                                break Exit::Reload;
+                                            }
+                                            Ok(false) => slow!(),
+                                            Err(e) => {
+                                                self.stack = stack;
+                                                return Err(e);
+                                            }
+                                        }
+                                    }
                                     Quick::Not => {
                                         pc += $len;
                                         break Exit::Primitive(m.clone(), ri);
@@ -313,12 +345,12 @@ impl Exec<'_> {
                             send!(sel, nargs, 0)
                         }};
                     }
-                    // A return from a method frame without a context, when no context is
-                    // tracked for reuse: what `return_from` does in that case.
+                    // A return from a method frame without a context, above the bottom one:
+                    // what `return_from` does in that case, after the loop.
                     macro_rules! ret {
                         ($v:expr) => {{
-                            if ctx.is_some() || cur.top == 0 || !self.pool.idle() {
-                                slow!()
+                            if ctx.is_some() || cur.top == 0 {
+                                break Exit::ReturnFull($v, true);
                             }
                             break Exit::Return($v);
                         }};
@@ -499,8 +531,12 @@ impl Exec<'_> {
                             };
                             send!(sel, ((b - 208) >> 4) as usize, 0)
                         }
-                        125 | 126 | 127 | 128 | 129 | 130 | 132 | 133 | 137 | 138 | 139 | 140
-                        | 141 | 142 | 143 | 199 => slow!(),
+                        125 => match stack.last() {
+                            Some(&v) => break Exit::ReturnFull(v, false),
+                            None => slow!(),
+                        },
+                        126 | 127 | 128 | 129 | 130 | 132 | 133 | 137 | 138 | 139 | 140 | 141
+                        | 142 | 143 | 199 => slow!(),
                     }
                 };
                 cur.pc = pc;
@@ -537,16 +573,40 @@ impl Exec<'_> {
                     };
                 }
                 Exit::Return(v) => {
-                    // What `return_from` does for a method frame without a context when no
-                    // context is tracked: pop the frame, drop its stack, push the answer.
+                    // What `return_from` does for a method frame without a context, above
+                    // the bottom one: tell the context pool, pop the frame, drop its stack,
+                    // push the answer.
+                    if v.is_object() && !self.pool.idle() {
+                        self.pool.note_return(v, Some(cur.top - 1));
+                    }
                     let bp = match self.frames.pop() {
                         Some(f) => f.bp,
                         None => 0,
                     };
+                    if !self.pool.idle() {
+                        self.pool.release(self.frames.len());
+                    }
                     stack.truncate(bp);
                     if stack.len() < stack.capacity() {
                         stack.push(v);
                     }
+                    cur = self.load_top()?;
+                }
+                Exit::ReturnFull(v, home) => {
+                    self.stack = stack;
+                    let done = if home {
+                        self.return_top(cur.top, v)?
+                    } else {
+                        self.return_from(cur.top, v)?
+                    };
+                    if let Some(v) = done {
+                        return Ok(v);
+                    }
+                    stack = std::mem::take(&mut self.stack);
+                    cur = self.load_top()?;
+                }
+                Exit::Reload => {
+                    self.frames[cur.top].pc = cur.pc;
                     cur = self.load_top()?;
                 }
                 Exit::Primitive(m, ri) => {
@@ -558,11 +618,11 @@ impl Exec<'_> {
                         cur = self.load_top()?;
                     }
                 }
-                Exit::Slow(_) | Exit::End => {
-                    let b = match exit {
-                        Exit::Slow(b) => Some(b),
-                        _ => None,
-                    };
+                Exit::End => {
+                    self.stack = stack;
+                    return Err(ran_off(cur.pc, cur.method.code.len()));
+                }
+                Exit::Slow(b) => {
                     self.frames[cur.top].pc = cur.pc;
                     self.stack = stack;
                     let next = self.slow(b, &cur)?;
@@ -596,13 +656,13 @@ impl Exec<'_> {
     }
 
     /// What the dispatch loop leaves to the full path: the bytecode `b` of the top frame
-    /// `cur`, whose pc is saved past the opcode (`None`: the pc ran off the end). Sends and
-    /// returns go straight to their functions, everything else to `step`.
+    /// `cur`, whose pc is saved past the opcode. Sends and returns go straight to their
+    /// functions, everything else to `step`.
     #[inline(never)]
-    fn slow(&mut self, b: Option<u8>, cur: &Top) -> Result<Next, RunError> {
+    fn slow(&mut self, b: u8, cur: &Top) -> Result<Next, RunError> {
         let same = |same: bool| if same { Next::Same } else { Next::Reload };
         match b {
-            Some(b @ 208..=255) if (b & 15) < cur.method.literals.len() as u8 => {
+            208..=255 if (b & 15) < cur.method.literals.len() as u8 => {
                 let sel = cur.method.literals[(b & 15) as usize];
                 Ok(same(self.send_at_safe_point(
                     sel,
@@ -610,12 +670,12 @@ impl Exec<'_> {
                     None,
                 )?))
             }
-            Some(b @ (176..=197 | 200..=207)) => {
+            176..=197 | 200..=207 => {
                 // The SmallInteger cases ran in the loop: what is left is a send.
                 let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
                 Ok(same(self.send_at_safe_point(sel, nargs, None)?))
             }
-            Some(b @ 120..=124) => {
+            120..=124 => {
                 let v = match b {
                     120 => cur.receiver,
                     121 => self.sh.true_object,
@@ -678,26 +738,20 @@ impl Exec<'_> {
         self.return_from(from, v)
     }
 
-    /// Executes the one bytecode `b` of the top frame, whose saved pc is past its opcode
-    /// (`None`: the pc ran off the end of the method), in full: the complete definition of
+    /// Executes the one bytecode `b` of the top frame, whose saved pc is past its opcode, in
+    /// full: the complete definition of
     /// every bytecode, which the inner loop of [`run`](Exec::run) repeats only for the cases
     /// it can run faster. Answers the run's value when the bottom frame returned.
     // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
     #[allow(clippy::manual_range_patterns)]
     #[inline(never)]
-    fn step(&mut self, b: Option<u8>) -> Result<Option<Value>, RunError> {
+    fn step(&mut self, b: u8) -> Result<Option<Value>, RunError> {
         let top = self.frames.len().checked_sub(1).ok_or_else(underflow)?;
         let (m, mut pc, receiver, ctx, tbase) = {
             let f = &self.frames[top];
             (f.method.clone(), f.pc, f.receiver, f.ctx, f.bp + 1)
         };
         let code = &m.code[..];
-        let Some(b) = b else {
-            return Err(RunError::Malformed(format!(
-                "pc {pc} ran off the end of a method of {} bytecodes",
-                code.len()
-            )));
-        };
         macro_rules! send {
             ($sel:expr, $n:expr, $sup:expr) => {{
                 self.frames[top].pc = pc;
@@ -975,6 +1029,14 @@ impl Exec<'_> {
 #[inline(never)]
 fn field(image: &Image, obj: Value, i: usize) -> Option<Value> {
     image.read_fast(obj, i)
+}
+
+#[cold]
+#[inline(never)]
+fn ran_off(pc: usize, len: usize) -> RunError {
+    RunError::Malformed(format!(
+        "pc {pc} ran off the end of a method of {len} bytecodes"
+    ))
 }
 
 #[cold]

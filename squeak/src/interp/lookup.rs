@@ -80,6 +80,9 @@ struct Entry {
 pub(crate) struct MethodCache {
     entries: Vec<Option<Entry>>,
     methods: HashMap<u64, Rc<Method>, BitsBuild>,
+    /// The method [`decoded`](Self::decoded) answered last (a block loop asks for its home's
+    /// method every time round), dropped with `methods`.
+    last_decoded: Option<(u64, Rc<Method>)>,
     watched: HashSet<u64, BitsBuild>,
     /// A Bloom filter over `watched` (one bit per object, [`FILTER_BITS`] of them; empty
     /// while nothing is watched): a store into an object whose bit is clear, nearly every
@@ -195,8 +198,15 @@ impl MethodCache {
     /// its canonical reference (what a read answers): [`method`](Self::method) without the
     /// canonical look-up, `None` where that is needed.
     #[inline(always)]
-    pub(crate) fn decoded(&self, oop: Value) -> Option<Rc<Method>> {
-        self.methods.get(&oop.to_bits()).cloned()
+    pub(crate) fn decoded(&mut self, oop: Value) -> Option<Rc<Method>> {
+        if let Some((bits, m)) = &self.last_decoded {
+            if *bits == oop.to_bits() {
+                return Some(m.clone());
+            }
+        }
+        let m = self.methods.get(&oop.to_bits())?.clone();
+        self.last_decoded = Some((oop.to_bits(), m.clone()));
+        Some(m)
     }
 
     /// The decoded form of a CompiledMethod, decoding it on first use.
@@ -290,6 +300,7 @@ impl MethodCache {
         self.methods.clear();
         self.watched.clear();
         self.filter.clear();
+        self.last_decoded = None;
         self.flushes += 1;
     }
 }

@@ -5,6 +5,7 @@
 use super::common::{answer, Call, Prim};
 use crate::interp::limits::RunError;
 use crate::interp::state::Exec;
+use cowheap::Value;
 
 /// Primitive 80, `blockCopy: nargs`: a BlockContext whose home is the receiver's home and
 /// whose code starts after the jump that follows this send.
@@ -21,14 +22,27 @@ pub(crate) fn block_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 #[inline]
 pub(crate) fn value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let block = x.stack[c.ri];
-    if !x.is_block(block)? || x.block_arg_count(block)? != Some(c.nargs() as i64) {
-        return Ok(Prim::Fail);
-    }
-    Ok(if x.enter_block(block, c.ri)? {
+    Ok(if enter(x, block, c.ri, c.nargs())? {
         Prim::Switched
     } else {
         Prim::Fail
     })
+}
+
+/// Pushes the frame of `block`, sent `value...` with `nargs` arguments from stack index
+/// `ri` (true), or fails (false, nothing done): all of primitive 81 but the operand stack,
+/// which it never touches, so that the dispatch loop runs it with the stack in its hands.
+#[inline(never)]
+pub(crate) fn enter(
+    x: &mut Exec<'_>,
+    block: Value,
+    ri: usize,
+    nargs: usize,
+) -> Result<bool, RunError> {
+    if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
+        return Ok(false);
+    }
+    x.enter_block(block, ri)
 }
 
 /// Primitive 82, `valueWithArguments: anArray`: `value:`... with the Array's elements.

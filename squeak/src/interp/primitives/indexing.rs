@@ -89,13 +89,18 @@ pub(crate) fn at_put_value(
 /// Primitive 62, `size`: the indexable elements (0 for a pointers object without any).
 pub(crate) fn size(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let rcvr = x.stack[c.ri];
-    match x.indexable(rcvr)? {
-        Some(ix) => answer(Some(int(ix.size() as i64))),
-        None if rcvr.is_object() && x.image.format_of(rcvr)? == Format::Pointers => {
-            answer(Some(int(0)))
-        }
-        None => Ok(Prim::Fail),
-    }
+    answer(size_value(x, rcvr)?)
+}
+
+/// What `rcvr size` answers (`None`: the primitive fails): all of primitive 62 but the
+/// operand stack, like [`at_value`].
+#[inline(never)]
+pub(crate) fn size_value(x: &mut Exec<'_>, rcvr: Value) -> Result<Option<Value>, RunError> {
+    Ok(match x.indexable(rcvr)? {
+        Some(ix) => Some(int(ix.size() as i64)),
+        None if rcvr.is_object() && x.image.format_of(rcvr)? == Format::Pointers => Some(int(0)),
+        None => None,
+    })
 }
 
 /// Primitive 63, String `at:`: the Character of the byte.
