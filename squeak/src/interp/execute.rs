@@ -1,8 +1,11 @@
-//! The dispatch loop: one `match` over the V3 bytecode set, with native frames on a Rust
-//! stack (see `state.rs`), and the entry points that start a run. The top of the
+//! The dispatch loop, with native frames on a Rust stack (see `state.rs`), and the entry
+//! points that start a run. Two levels: [`Exec::run`]'s inner loop keeps the top frame and
+//! the operand stack in locals and runs the common cases (pushes, jumps, SmallInteger
+//! arithmetic, cached sends and simple returns, `at:`/`at:put:`/`size`/`value` through the
+//! primitive families' stack-free functions); everything else goes to `step`, one `match` over
+//! the V3 bytecode set and the only complete definition of each bytecode. The top of the
 //! interpreter's layers: it calls the sends (`send.rs`), the contexts (`thisContext`), and the
-//! primitive table's SmallInteger functions for its arithmetic and comparison fast paths;
-//! nothing below calls it.
+//! primitive table's functions; nothing below calls it.
 
 use std::rc::Rc;
 
