@@ -354,7 +354,14 @@ impl Exec<'_> {
                     // to one jump table (30 benchFib: about 70 -> 105 M bytecodes/s).
                     match b {
                         0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 => {
-                            match field(self.image, receiver, b as usize) {
+                            // The receiver is read from its frame here, not kept: the
+                            // compiler would otherwise compute the heap's checks on it
+                            // ahead, at every frame switch.
+                            let v = self
+                                .frames
+                                .get(cur.top)
+                                .and_then(|f| self.image.read_fast(f.receiver, b as usize));
+                            match v {
                                 Some(v) => push!(v),
                                 None => slow!(),
                             }
