@@ -1,8 +1,11 @@
-//! The dispatch loop: one `match` over the V3 bytecode set, with native frames on a Rust
-//! stack (see `state.rs`), and the entry points that start a run. The top of the
+//! The dispatch loop, with native frames on a Rust stack (see `state.rs`), and the entry
+//! points that start a run. Two levels: [`Exec::run`]'s inner loop keeps the top frame and
+//! the operand stack in locals and runs the common cases (pushes, jumps, SmallInteger
+//! arithmetic, cached sends and simple returns, `at:`/`at:put:`/`size`/`value` through the
+//! primitive families' stack-free functions); everything else goes to `step`, one `match` over
+//! the V3 bytecode set and the only complete definition of each bytecode. The top of the
 //! interpreter's layers: it calls the sends (`send.rs`), the contexts (`thisContext`), and the
-//! primitive table's SmallInteger functions for its arithmetic and comparison fast paths;
-//! nothing below calls it.
+//! primitive table's functions; nothing below calls it.
 
 use std::rc::Rc;
 
@@ -360,7 +363,14 @@ impl Exec<'_> {
                     // to one jump table (30 benchFib: about 70 -> 105 M bytecodes/s).
                     match b {
                         0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 => {
-                            match field(self.image, receiver, b as usize) {
+                            // The receiver is read from its frame here, not kept: the
+                            // compiler would otherwise compute the heap's checks on it
+                            // ahead, at every frame switch.
+                            let v = self
+                                .frames
+                                .get(cur.top)
+                                .and_then(|f| self.image.read_fast(f.receiver, b as usize));
+                            match v {
                                 Some(v) => push!(v),
                                 None => slow!(),
                             }

@@ -39,7 +39,7 @@
 //! | | `batch.rs` | one expression in many images on their own threads ([`run_batch`]) |
 //! | | `interpreter.rs` | [`Vm`] (per base), [`Interpreter`] (per image, keeps its `ImageState` between runs) |
 //! | front end | `compile.rs` | compiles a parsed expression into a doit method and runs it |
-//! | dispatch | `execute.rs` | the dispatch loop, one `match` over the V3 bytecodes; the entry points of a run |
+//! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`, one `match` over the V3 bytecodes; the entry points of a run |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
 //! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
@@ -47,7 +47,7 @@
 //! | contexts | `contexts.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
-//! | | `lookup.rs` | method lookup and the per-image method cache |
+//! | | `lookup.rs` | method lookup and the per-image method cache; the `at:` cache |
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the one-line expression grammar |
