@@ -545,8 +545,69 @@ impl Exec<'_> {
                             Some(&v) => break Exit::ReturnFull(v, false),
                             None => slow!(),
                         },
-                        126 | 127 | 128 | 129 | 130 | 132 | 133 | 137 | 138 | 139 | 140 | 141
-                        | 142 | 143 | 199 => slow!(),
+                        128 => {
+                            // Extended push: a receiver field, temporary, literal or literal
+                            // variable, as the one-byte forms above.
+                            let Some(&ext) = code.get(pc) else { slow!() };
+                            let i = (ext & 63) as usize;
+                            let v = match ext >> 6 {
+                                0 => self
+                                    .frames
+                                    .get(cur.top)
+                                    .and_then(|f| self.image.read_fast(f.receiver, i)),
+                                1 => match ctx {
+                                    None => stack.get(tbase + i).copied(),
+                                    Some(c) => field(self.image, c, TEMPS + i),
+                                },
+                                2 => literals.get(i).copied(),
+                                _ => match literals.get(i) {
+                                    Some(&assoc) => field(self.image, assoc, ASSOCIATION_VALUE),
+                                    None => None,
+                                },
+                            };
+                            match v {
+                                Some(v) => push!(v),
+                                None => slow!(),
+                            }
+                            pc += 1;
+                        }
+                        129 | 130 => {
+                            // Extended store (129) or pop and store (130) into a receiver
+                            // field, a temporary or a literal variable.
+                            let Some(&ext) = code.get(pc) else { slow!() };
+                            let i = (ext & 63) as usize;
+                            let n = stack.len();
+                            let Some(&v) = stack.last() else { slow!() };
+                            let into = match (ext >> 6, ctx) {
+                                (1, None) => {
+                                    if tbase + i + 1 >= n {
+                                        slow!()
+                                    }
+                                    stack[tbase + i] = v;
+                                    None
+                                }
+                                (0, _) => Some((receiver, i)),
+                                (1, Some(c)) => Some((c, TEMPS + i)),
+                                (3, _) => match literals.get(i) {
+                                    Some(&assoc) => Some((assoc, ASSOCIATION_VALUE)),
+                                    None => slow!(),
+                                },
+                                _ => slow!(),
+                            };
+                            if let Some((obj, index)) = into {
+                                if let Err(e) = self.store(obj, index, v) {
+                                    self.stack = stack;
+                                    return Err(e);
+                                }
+                            }
+                            if b == 130 {
+                                stack.pop();
+                            }
+                            pc += 1;
+                        }
+                        126 | 127 | 132 | 133 | 137 | 138 | 139 | 140 | 141 | 142 | 143 | 199 => {
+                            slow!()
+                        }
                     }
                 };
                 cur.pc = pc;
