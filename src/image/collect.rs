@@ -289,15 +289,18 @@ impl Image {
                 &mut marks,
                 &mut grey,
             );
-            let (first, strong_end, end) = self.fields(at, header, &mut weak);
-            for i in first..strong_end {
+            let (first, mut end) = self.reference_fields(at, header);
+            if let Some(strong) = self.strong_end(at, header, end) {
+                weak.push((at, strong));
+                end = strong;
+            }
+            for i in first..end {
                 self.shade(
                     Value::from_bits(self.space.words[at + HEADER_WORDS + i]),
                     &mut marks,
                     &mut grey,
                 );
             }
-            debug_assert!(strong_end <= end);
         }
 
         // New addresses.
@@ -347,7 +350,7 @@ impl Image {
         for at in marks.ones() {
             let header = Header(self.space.words[at]);
             self.space.words[at + 1] = relocate(self, self.space.words[at + 1]);
-            let (first, _, end) = self.fields(at, header, &mut Vec::new());
+            let (first, end) = self.reference_fields(at, header);
             for i in first..end {
                 let w = at + HEADER_WORDS + i;
                 self.space.words[w] = relocate(self, self.space.words[w]);
@@ -422,40 +425,28 @@ impl Image {
         }
     }
 
-    /// The reference fields of the object at `at`: `(first, strong_end, end)` body indexes.
-    /// Records a weak object in `weak`.
-    fn fields(
-        &self,
-        at: usize,
-        header: Header,
-        weak: &mut Vec<(usize, usize)>,
-    ) -> (usize, usize, usize) {
+    /// The body indexes `first..end` of the object at `at` that hold references.
+    fn reference_fields(&self, at: usize, header: Header) -> (usize, usize) {
         match header.format() {
-            Format::Pointers => {
-                let end = header.body_words();
-                let strong = match self.collector.weak {
-                    Some(rule) if header.smalltalk_format() == rule.language_format => {
-                        self.strong_fields(at, rule).map(|n| n.min(end))
-                    }
-                    _ => None,
-                };
-                match strong {
-                    Some(n) => {
-                        weak.push((at, n));
-                        (0, n, end)
-                    }
-                    None => (0, end, end),
-                }
-            }
-            Format::Method => {
-                let n = 1 + self
+            Format::Pointers => (0, header.body_words()),
+            Format::Method => (
+                1,
+                1 + self
                     .space
                     .literals(at)
-                    .min(header.body_words().saturating_sub(1));
-                (1, n, n)
-            }
-            Format::Words | Format::Bytes => (0, 0, 0),
+                    .min(header.body_words().saturating_sub(1)),
+            ),
+            Format::Words | Format::Bytes => (0, 0),
         }
+    }
+
+    /// Where the strong fields of the object at `at` end: before its weak ones, if the
+    /// language's [`WeakRule`] makes it a weak object (found once, while marking).
+    fn strong_end(&self, at: usize, header: Header, end: usize) -> Option<usize> {
+        let rule = self.collector.weak?;
+        (header.format() == Format::Pointers && header.smalltalk_format() == rule.language_format)
+            .then(|| self.strong_fields(at, rule))?
+            .map(|n| n.min(end))
     }
 
     /// How many fields of the weak object at `at` are strong, by its class.
