@@ -156,15 +156,7 @@ impl Interpreter {
     /// parentheses; `$i` is the image number) and runs it in `image`, with nil as `self`.
     pub fn evaluate(&mut self, image: &mut Image, expression: &str) -> Result<Value, RunError> {
         let expr = parse(expression)?;
-        self.bind(image);
-        let start = Instant::now();
-        let result = {
-            let mut exec = self.exec(image);
-            let r = exec.evaluate(&expr);
-            exec.finish(r)
-        };
-        self.state.stats.elapsed = start.elapsed();
-        result
+        self.run(image, |exec| exec.evaluate(&expr))
     }
 
     /// Compiles and runs Smalltalk source with the image's own compiler:
@@ -187,17 +179,10 @@ impl Interpreter {
         selector: &str,
         args: &[Value],
     ) -> Result<Value, RunError> {
-        self.bind(image);
-        let start = Instant::now();
-        let result = {
-            let mut exec = self.exec(image);
-            let r = exec
-                .intern(selector)
-                .and_then(|sel| exec.send_top(receiver, sel, args));
-            exec.finish(r)
-        };
-        self.state.stats.elapsed = start.elapsed();
-        result
+        self.run(image, |exec| {
+            exec.intern(selector)
+                .and_then(|sel| exec.send_top(receiver, sel, args))
+        })
     }
 
     /// Runs a CompiledMethod with `receiver` as `self` and no arguments: a host's own doit.
@@ -209,15 +194,7 @@ impl Interpreter {
         method: Value,
         receiver: Value,
     ) -> Result<Value, RunError> {
-        self.bind(image);
-        let start = Instant::now();
-        let result = {
-            let mut exec = self.exec(image);
-            let r = exec.run_method_value(method, receiver);
-            exec.finish(r)
-        };
-        self.state.stats.elapsed = start.elapsed();
-        result
+        self.run(image, |exec| exec.run_method_value(method, receiver))
     }
 
     /// The answer of the image's own `printString` for `value`, as Rust text (bytes are
@@ -233,6 +210,26 @@ impl Interpreter {
         let name = exec.class_name_of(value);
         exec.finish(Ok(())).ok();
         name
+    }
+
+    /// One run in `image`, timed. The interpreter remembers the image's incarnation as the
+    /// run leaves it: a collection during the run changes it, and the caches were dropped
+    /// then, so only another image (or a host's own collection) makes `bind` start afresh.
+    fn run<T>(
+        &mut self,
+        image: &mut Image,
+        body: impl FnOnce(&mut Exec<'_>) -> Result<T, RunError>,
+    ) -> Result<T, RunError> {
+        self.bind(image);
+        let start = Instant::now();
+        let result = {
+            let mut exec = self.exec(image);
+            let r = body(&mut exec);
+            exec.finish(r)
+        };
+        self.state.stats.elapsed = start.elapsed();
+        self.incarnation = Some(image.incarnation());
+        result
     }
 
     fn exec<'a>(&'a mut self, image: &'a mut Image) -> Exec<'a> {
