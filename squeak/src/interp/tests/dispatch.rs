@@ -1,0 +1,152 @@
+//! The dispatch loop's unit tests: every bytecode family, sends, returns and limits, over the
+//! hand-built base (`tests/mod.rs`).
+
+use crate::interp::limits::RunError;
+use crate::interp::tests::{int, Run};
+
+#[test]
+fn pushes_and_stores_of_each_kind() {
+    let mut r = Run::new();
+    let (class, nil) = (r.t.row, r.nil());
+    let row = r.instance(class, &[nil; 20], 3);
+    // Receiver variables: 96-103 pop into, 0-15 push.
+    assert_eq!(r.run(row, &[int(5)], 0, &[32, 99, 3, 124]), Ok(int(5)));
+    assert_eq!(r.image.read(row, 3).unwrap(), int(5));
+    // Temporaries: 104-111 pop into, 16-31 push.
+    assert_eq!(r.run(nil, &[int(6)], 8, &[32, 110, 22, 124]), Ok(int(6)));
+    // Literal constants (32-63) and literal variables (64-95).
+    let assoc = r.association("foo", int(77));
+    assert_eq!(r.run(nil, &[int(1), assoc], 0, &[65, 124]), Ok(int(77)));
+    assert_eq!(r.run(nil, &[int(1), assoc], 0, &[33, 124]), Ok(assoc));
+    // Constants: self, true, false, nil, -1, 0, 1, 2.
+    let want = [row, r.boolean(true), r.boolean(false), nil];
+    for (k, v) in want.into_iter().enumerate() {
+        assert_eq!(r.run(row, &[], 0, &[112 + k as u8, 124]), Ok(v));
+    }
+    for k in 0..4u8 {
+        assert_eq!(r.run(nil, &[], 0, &[116 + k, 124]), Ok(int(k as i64 - 1)));
+    }
+    // 135 pop, 136 dup.
+    assert_eq!(r.run(nil, &[], 0, &[118, 119, 135, 124]), Ok(int(1)));
+    assert_eq!(r.run(nil, &[], 0, &[119, 136, 176, 124]), Ok(int(4)));
+    // 128 extended push, 129 store, 130 pop and store, of each kind.
+    assert_eq!(r.run(row, &[], 0, &[128, 3, 124]), Ok(int(5)));
+    assert_eq!(
+        r.run(row, &[int(8)], 0, &[32, 130, 17, 128, 17, 124]),
+        Ok(int(8))
+    );
+    assert_eq!(
+        r.run(nil, &[int(9)], 20, &[32, 129, 0x40 | 19, 124]),
+        Ok(int(9))
+    );
+    assert_eq!(
+        r.run(nil, &[int(9)], 20, &[32, 130, 0x53, 128, 0x53, 124]),
+        Ok(int(9))
+    );
+    assert_eq!(
+        r.run(nil, &[int(3), int(4)], 0, &[128, 0x81, 124]),
+        Ok(int(4))
+    );
+    assert_eq!(
+        r.run(nil, &[assoc], 0, &[119, 129, 0xC0, 128, 0xC0, 124]),
+        Ok(int(2))
+    );
+    assert_eq!(r.image.read(assoc, 1).unwrap(), int(2));
+    // A store into a literal constant makes no sense.
+    assert!(matches!(
+        r.run(nil, &[int(1)], 0, &[119, 129, 0x80, 124]),
+        Err(RunError::Malformed(_))
+    ));
+}
+
+#[test]
+fn jumps_conditional_jumps_and_a_loop() {
+    let mut r = Run::new();
+    let nil = r.nil();
+    // 152-159: jump if false, short.
+    assert_eq!(
+        r.run(nil, &[], 0, &[113, 153, 119, 124, 118, 124]),
+        Ok(int(2))
+    );
+    assert_eq!(
+        r.run(nil, &[], 0, &[114, 153, 119, 124, 118, 124]),
+        Ok(int(1))
+    );
+    // 144-151: jump, short.
+    assert_eq!(r.run(nil, &[], 0, &[145, 119, 124, 118, 124]), Ok(int(1)));
+    // 168-171 jump if true, 172-175 jump if false, long.
+    assert_eq!(
+        r.run(nil, &[], 0, &[113, 168, 2, 119, 124, 118, 124]),
+        Ok(int(1))
+    );
+    assert_eq!(
+        r.run(nil, &[], 0, &[113, 172, 2, 119, 124, 118, 124]),
+        Ok(int(2))
+    );
+    // A loop with a long jump back: the sum of 1 to 10.
+    let code = [
+        117, 104, 118, 105, // sum := 0. i := 1.
+        17, 32, 180, 172, 10, // i <= 10 ifFalse: [jump to the end]
+        16, 17, 176, 104, // sum := sum + i.
+        17, 118, 176, 105, // i := i + 1.
+        163, 241, // back to the test
+        16, 124, // ^sum
+    ];
+    assert_eq!(r.run(nil, &[int(10)], 2, &code), Ok(int(55)));
+    assert_eq!(r.interp.stats().bytecodes, 4 + 10 * 13 + 4 + 2);
+    // Something other than a Boolean.
+    assert_eq!(
+        r.run(nil, &[], 0, &[112, 152, 124]),
+        Err(RunError::MustBeBoolean {
+            class: "UndefinedObject".into()
+        })
+    );
+}
+
+#[test]
+fn sends_of_every_form() {
+    let mut r = Run::new();
+    let pair_class = r.t.pair;
+    r.define(pair_class, "foo", &[int(5)], 0, 0, 0, &[32, 124]);
+    let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+    let foo = r.sym("foo");
+    for code in [
+        &[112, 208, 124][..],
+        &[112, 131, 0, 124],
+        &[112, 134, 0, 124],
+        &[112, 132, 0, 0, 124],
+    ] {
+        assert_eq!(r.run(pair, &[foo], 0, code), Ok(int(5)), "{code:?}");
+        assert_eq!(r.interp.stats().sends, 1);
+    }
+    // 199: class, inline.
+    assert_eq!(r.run(pair, &[], 0, &[112, 199, 124]), Ok(pair_class));
+    // 132's other operations: push, store and pop into a receiver variable.
+    assert_eq!(
+        r.run(pair, &[int(9)], 0, &[32, 132, 0xC0, 1, 132, 0x40, 1, 124]),
+        Ok(int(9))
+    );
+    assert_eq!(r.image.read(pair, 1).unwrap(), int(9));
+}
+
+#[test]
+fn limits_and_bytecodes_outside_the_set_stop_the_image() {
+    let mut r = Run::new();
+    let nil = r.nil();
+    assert_eq!(
+        r.run(nil, &[], 0, &[163, 254]),
+        Err(RunError::BytecodeLimit { limit: 100_000 })
+    );
+    for b in [126u8, 127, 138, 139, 140, 141, 142, 143] {
+        assert!(matches!(
+            r.run(nil, &[], 0, &[b, 124]),
+            Err(RunError::Unimplemented(_))
+        ));
+    }
+    for code in [&[112][..], &[135, 124], &[33, 124], &[160, 0, 124], &[128]] {
+        assert!(
+            matches!(r.run(nil, &[], 0, code), Err(RunError::Malformed(_))),
+            "{code:?}"
+        );
+    }
+}
