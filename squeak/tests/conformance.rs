@@ -99,7 +99,7 @@ fn escape(s: &str) -> String {
 fn expected() -> Vec<(String, Outcome)> {
     let text = std::fs::read_to_string(dir().join("expected.tsv")).expect("expected.tsv");
     text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter(|l| !l.starts_with("--") && !l.is_empty())
         .map(|l| {
             let mut cols = l.split('\t');
             let (Some(e), Some(kind), Some(t), None) =
@@ -114,6 +114,17 @@ fn expected() -> Vec<(String, Outcome)> {
             };
             (unescape(e), outcome)
         })
+        .collect()
+}
+
+/// battery.txt's expressions, in order (see its header: `--` comments, `[Category]`,
+/// `%math ANSWER` lines, the rest expressions).
+fn battery() -> Vec<String> {
+    let text = std::fs::read_to_string(dir().join("battery.txt")).expect("battery.txt");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("--") && !l.starts_with("%math "))
+        .filter(|l| !(l.starts_with('[') && l.ends_with(']')))
+        .map(str::to_owned)
         .collect()
 }
 
@@ -195,6 +206,12 @@ fn cowheap_answers_as_the_real_vm() {
     let vm = Vm::new(&loaded.heap).expect("a V3 image");
     let cases = expected();
     assert!(cases.len() >= 300, "the battery shrank: {}", cases.len());
+    let listed_in_battery = battery();
+    assert!(
+        listed_in_battery.iter().eq(cases.iter().map(|(e, _)| e)),
+        "battery.txt and expected.tsv list different expressions: run \
+         python3 squeak/tests/conformance/realvm.py"
+    );
 
     // Every expression in its own image, on every core.
     let next = AtomicUsize::new(0);
