@@ -193,6 +193,11 @@ fn stop_message(e: &RunError) -> String {
         RunError::DoesNotUnderstand { selector, .. } => {
             format!("Message not understood: {selector}")
         }
+        // Where cowheap stops, the real VM sends #cannotReturn: to the block context and
+        // #mustBeBoolean to the non-Boolean; Squeak 2.2 implements neither, so it stops there
+        // too, on their doesNotUnderstand:.
+        RunError::CannotReturn => "Message not understood: cannotReturn:".to_owned(),
+        RunError::MustBeBoolean { .. } => "Message not understood: mustBeBoolean".to_owned(),
         other => format!("cowheap {}: {other}", other.kind()),
     }
 }

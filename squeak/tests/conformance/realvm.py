@@ -28,7 +28,8 @@ snapshots the image (primitive 97) and quits, and this script reads the answer b
 saved image file. One VM process per expression, on a fresh copy, with a timeout.
 
 Known limit of this reference: the 4.10 VM crashes on a LargePositiveInteger times a negative
-SmallInteger with these 2.2 images. battery.txt gives such answers itself (`%math ANSWER` before
+SmallInteger with these 2.2 images (and so on arithmetic that does one inside, such as reducing
+the Fraction `(2 raisedTo: 100) / (3 raisedTo: 50)`); a crash is recorded as kind `crash`. battery.txt gives such answers itself (`%math ANSWER` before
 the expression): they are copied to expected.tsv as kind `math` and not run.
 """
 import os
@@ -73,6 +74,10 @@ def read_battery(path):
 
 def escape(s):
     return s.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n').replace('\r', '\\r')
+
+
+def unescape(s):
+    return re.sub(r'\\(.)', lambda m: {'t': '\t', 'n': '\n', 'r': '\r'}.get(m.group(1), m.group(1)), s)
 
 
 # ---- the VM ------------------------------------------------------------------------------------
@@ -297,7 +302,7 @@ def main():
         for line in open(expected_path, encoding='utf-8'):
             if not line.startswith('--'):
                 e, kind, text = line.rstrip('\n').split('\t')
-                old[e] = (kind, text)
+                old[e] = (kind, unescape(text))
     work = tempfile.mkdtemp(prefix='conform.')
     try:
         vm, libs, version = fetch_vm(work)
