@@ -10,6 +10,7 @@
 //! shrinks as the interpreter is fixed. After a fix (or a regeneration),
 //!
 //! ```text
+//! cargo xtask conformance --bless
 //! COWHEAP_CONFORMANCE_BLESS=1 cargo test --release -p cowheap-squeak --test conformance
 //! ```
 //!
@@ -303,8 +304,8 @@ fn cowheap_answers_as_the_real_vm() {
     assert!(
         unlisted + fixed + stale == 0,
         "{report}{summary}\nTo accept this as the new state (after fixing, or with a reason \
-         to write for each new line): {BLESS_VAR}=1 cargo test --release -p cowheap-squeak \
-         --test conformance"
+         to write for each new line): cargo xtask conformance --bless (or {BLESS_VAR}=1 cargo \
+         test --release -p cowheap-squeak --test conformance)"
     );
 }
 
