@@ -45,8 +45,7 @@
 //! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | processes | `scheduler.rs` | the image's processes: ready lists, semaphores, switches, the timer, waiting and deadlock |
-//! | contexts | `contexts.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame; a process's frames to contexts and back |
-//! | | `transcript.rs` | what the image writes to its Transcript, taken at `endEntry` and at a run's end |
+//! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame; a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
 //! | | `lookup.rs` | method lookup and the per-image method cache; the `at:` cache |
