@@ -55,6 +55,19 @@ fn a_forked_process_runs_when_the_evaluating_one_yields() {
 }
 
 #[test]
+fn the_yield_primitive_lets_a_ready_process_of_the_same_priority_run() {
+    if interp_common::skip() {
+        return;
+    }
+    // Squeak 2.2's `yield` is Smalltalk; a method with primitive 167 (as later images
+    // have), installed by the image's compiler. Real VM: (2 1 ProcessorScheduler 3 ).
+    check(
+        "| s m | m := (Compiler new compile: 'yieldPrim <primitive: 167> ^#failed'          in: ProcessorScheduler notifying: nil ifFail: [nil]) generate: #(0 0 0 0).          ProcessorScheduler addSelector: #yieldPrim withMethod: m.          s := OrderedCollection new. [s add: 1] fork. s add: 2.          s add: Processor yieldPrim class name. s add: 3. s asArray",
+        "(2 1 ProcessorScheduler 3 )",
+    );
+}
+
+#[test]
 fn semaphores_hand_control_between_processes() {
     if interp_common::skip() {
         return;
@@ -119,6 +132,24 @@ fn a_delay_waits_on_the_image_clock_and_the_wall_clock() {
         let again = eval(&mut image, &mut interp, "(Delay forMilliseconds: 1) wait. 7");
         assert_eq!(again.as_deref(), Ok("7"));
     }
+}
+
+#[test]
+fn the_time_budget_holds_while_a_delay_waits() {
+    if interp_common::skip() {
+        return;
+    }
+    let (mut image, mut interp) = fresh(0);
+    interp.set_limits(Limits {
+        time: Some(Duration::from_millis(100)),
+        ..Limits::default()
+    });
+    let start = Instant::now();
+    let e = interp
+        .evaluate_with_compiler(&mut image, "(Delay forMilliseconds: 10000) wait. 3")
+        .unwrap_err();
+    assert_eq!(e.kind(), StopKind::TimeLimit, "{e}");
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }
 
 #[test]

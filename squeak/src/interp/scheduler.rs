@@ -48,6 +48,7 @@ use super::limits::RunError;
 use super::special::ASSOCIATION_VALUE;
 use super::state::{instant_after_ms, int, millisecond_clock, Exec, Frame, MAX_INT};
 use cowheap::{Format, Value};
+use std::time::{Duration, Instant};
 
 /// Indices into the special objects array.
 const SCHEDULER_ASSOCIATION: usize = 3;
@@ -352,20 +353,42 @@ impl Exec<'_> {
         }
     }
 
-    /// `relinquishProcessorForMicroseconds:` (primitive 230), what the idle process calls:
-    /// every other process waits. The thread sleeps until the timer is due and signals it
-    /// (a process waiting on it runs, being of a higher priority); with no timer pending,
-    /// nothing could ever run again. True if it switched.
-    pub(crate) fn relinquish_processor(&mut self, ri: usize) -> Result<bool, RunError> {
-        let Some(ms) = self.wakeup else {
-            return Err(RunError::Deadlock {
-                waiting: "only the idle process is left to run".into(),
-            });
+    /// `relinquishProcessorForMicroseconds:` (primitive 230), what the idle process calls
+    /// when every other process waits: the thread sleeps for `micros` at most, or until the
+    /// timer is due, which it then signals (a process waiting on it runs, being of a higher
+    /// priority). With no timer pending and no other process ready, nothing could ever run
+    /// again. True if it switched.
+    pub(crate) fn relinquish_processor(&mut self, ri: usize, micros: u64) -> Result<bool, RunError> {
+        let until = Instant::now() + Duration::from_micros(micros);
+        let wakeup = self.wakeup;
+        let until = match wakeup {
+            Some(ms) => until.min(instant_after_ms(ms)),
+            None if self.any_ready()? => until,
+            None => {
+                return Err(RunError::Deadlock {
+                    waiting: "only the idle process is left to run".into(),
+                })
+            }
         };
-        self.sleep_until(instant_after_ms(ms))?;
+        self.sleep_until(until)?;
+        if !self.wakeup.is_some_and(|ms| millisecond_clock() > ms) {
+            return Ok(false);
+        }
         let rcvr = self.stack[ri];
         self.answer_at(ri, rcvr);
         self.fire_timer(true)
+    }
+
+    /// True if some process is on a ready list.
+    fn any_ready(&mut self) -> Result<bool, RunError> {
+        let lists = self.process_lists()?;
+        for p in 0..self.image.size_of(lists)? {
+            let list = self.image.read(lists, p)?;
+            if !self.is_empty_list(list)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The first time a process of this image would block, the image first runs its own

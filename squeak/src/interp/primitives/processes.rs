@@ -78,13 +78,18 @@ pub(crate) fn signal_at_milliseconds(x: &mut Exec<'_>, c: Call) -> Result<Prim, 
 
 /// Primitive 167, `ProcessorScheduler>>yield`.
 pub(crate) fn yield_processor(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
     let done = x.yield_active(c.ri)?;
-    Ok(switched(done, Prim::Answer(x.stack[c.ri])))
+    Ok(switched(done, Prim::Answer(rcvr)))
 }
 
-/// Primitive 230, `relinquishProcessorForMicroseconds:`: the idle process's wait for the
-/// timer; with none pending, a deadlock.
+/// Primitive 230, `relinquishProcessorForMicroseconds:`: the idle process's wait, for the
+/// given time at most; with no timer pending and no other process ready, a deadlock.
 pub(crate) fn relinquish(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let done = x.relinquish_processor(c.ri)?;
-    Ok(switched(done, Prim::Answer(x.stack[c.ri])))
+    let rcvr = x.stack[c.ri];
+    let Some(micros) = x.arg(c.ri, 0).as_small_int().filter(|&m| m >= 0) else {
+        return Ok(Prim::Fail);
+    };
+    let done = x.relinquish_processor(c.ri, micros as u64)?;
+    Ok(switched(done, Prim::Answer(rcvr)))
 }
