@@ -28,7 +28,9 @@
 //! priority or lower that are ready have not run unless it waited, yielded or suspended. They
 //! stay ready in the image's lists and run when a later run lets them. Another process's
 //! bottom context returning is a `cannotReturn:` (a forked block ends in `terminate`, which
-//! suspends, and never returns).
+//! suspends, and never returns). A run that stops while another process is active leaves
+//! that one active: it evaluates the image's next run, and the process that evaluated the
+//! stopped one is on no list any more and is not resumed.
 //!
 //! **Waiting.** When no process is ready, the image waits for its timer: its thread sleeps
 //! until the timer is due (only that thread: other images run on), within the run's time
