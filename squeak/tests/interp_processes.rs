@@ -126,10 +126,18 @@ fn a_delay_waits_on_the_image_clock_and_the_wall_clock() {
              Time millisecondClockValue - t",
         )
         .unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(20), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
         assert!(waited.parse::<i64>().unwrap() >= 20, "{waited}");
         // The second Delay of the image finds the machinery running.
-        let again = eval(&mut image, &mut interp, "(Delay forMilliseconds: 1) wait. 7");
+        let again = eval(
+            &mut image,
+            &mut interp,
+            "(Delay forMilliseconds: 1) wait. 7",
+        );
         assert_eq!(again.as_deref(), Ok("7"));
     }
 }
@@ -149,7 +157,11 @@ fn the_time_budget_holds_while_a_delay_waits() {
         .evaluate_with_compiler(&mut image, "(Delay forMilliseconds: 10000) wait. 3")
         .unwrap_err();
     assert_eq!(e.kind(), StopKind::TimeLimit, "{e}");
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -193,7 +205,10 @@ fn a_delay_parks_only_its_own_image() {
             let mut interp = vm.interpreter(limits());
             while !waited.load(Ordering::SeqCst) {
                 assert_eq!(
-                    interp.evaluate(image, "15 benchFib").unwrap().as_small_int(),
+                    interp
+                        .evaluate(image, "15 benchFib")
+                        .unwrap()
+                        .as_small_int(),
                     Some(1973)
                 );
                 runs.fetch_add(1, Ordering::SeqCst);

@@ -193,7 +193,9 @@ impl Exec<'_> {
             c = self.image.read(c, SENDER)?;
         }
         if chain.is_empty() {
-            return Err(RunError::Malformed("a process to run has no context".into()));
+            return Err(RunError::Malformed(
+                "a process to run has no context".into(),
+            ));
         }
         for &c in chain.iter().rev() {
             let class = self.class_of(c)?;
@@ -219,9 +221,9 @@ impl Exec<'_> {
                     "a suspended context without a pc or stack pointer in its method".into(),
                 ));
             };
-            let sp = usize::try_from(sp).ok().filter(|&sp| {
-                TEMPS + sp <= len && (block || sp >= m.num_temps)
-            });
+            let sp = usize::try_from(sp)
+                .ok()
+                .filter(|&sp| TEMPS + sp <= len && (block || sp >= m.num_temps));
             let sp = sp.ok_or_else(|| {
                 RunError::Malformed("a suspended context's stack pointer is out of range".into())
             })?;

@@ -82,5 +82,5 @@ pub use batch::{
 };
 pub use interpreter::{Interpreter, Vm};
 pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
-pub use transcript::TRANSCRIPT_LIMIT;
 pub use parse::{parse, Expr, ParseError, MAX_NESTING};
+pub use transcript::TRANSCRIPT_LIMIT;

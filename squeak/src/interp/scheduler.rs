@@ -360,7 +360,11 @@ impl Exec<'_> {
     /// timer is due, which it then signals (a process waiting on it runs, being of a higher
     /// priority). With no timer pending and no other process ready, nothing could ever run
     /// again. True if it switched.
-    pub(crate) fn relinquish_processor(&mut self, ri: usize, micros: u64) -> Result<bool, RunError> {
+    pub(crate) fn relinquish_processor(
+        &mut self,
+        ri: usize,
+        micros: u64,
+    ) -> Result<bool, RunError> {
         let until = Instant::now() + Duration::from_micros(micros);
         let wakeup = self.wakeup;
         let until = match wakeup {
@@ -373,7 +377,7 @@ impl Exec<'_> {
             }
         };
         self.sleep_until(until)?;
-        if !self.wakeup.is_some_and(|ms| millisecond_clock() > ms) {
+        if self.wakeup.is_none_or(|ms| millisecond_clock() <= ms) {
             return Ok(false);
         }
         let rcvr = self.stack[ri];
@@ -412,7 +416,9 @@ impl Exec<'_> {
     /// so they cannot run Smalltalk and come back; a frame does it.)
     pub(crate) fn resume_delays_then_wait(&mut self, ri: usize) -> Result<(), RunError> {
         let Some((delay, startup, wait)) = self.sh.delay_startup else {
-            return Err(RunError::Unsupported("the image has no Delay startUp".into()));
+            return Err(RunError::Unsupported(
+                "the image has no Delay startUp".into(),
+            ));
         };
         // push Delay; send startUp; pop; push self; send wait; return top.
         let code = [64, 209, 135, 112, 210, 124];

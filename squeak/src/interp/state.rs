@@ -207,7 +207,8 @@ impl<'a> Exec<'a> {
         self.pool.forget_all();
         self.cache.flush();
         let mut methods: Vec<Value> = self.frames.iter().map(|f| f.method.oop).collect();
-        let (stack, frames, run_process) = (&mut self.stack, &mut self.frames, &mut self.run_process);
+        let (stack, frames, run_process) =
+            (&mut self.stack, &mut self.frames, &mut self.run_process);
         let collection = self.image.collect_with(&mut |each| {
             stack.iter_mut().for_each(&mut *each);
             run_process.iter_mut().for_each(&mut *each);
@@ -297,7 +298,10 @@ impl<'a> Exec<'a> {
             });
         }
         self.check_deadline()?;
-        if self.wakeup.is_some_and(|ms| Instant::now() >= instant_after_ms(ms)) {
+        if self
+            .wakeup
+            .is_some_and(|ms| Instant::now() >= instant_after_ms(ms))
+        {
             self.timer_due = true;
         }
         // `next_check` counts bytecodes alone: the charged work is taken off it.

@@ -93,3 +93,26 @@ pub(crate) fn relinquish(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let done = x.relinquish_processor(c.ri, micros as u64)?;
     Ok(switched(done, Prim::Answer(rcvr)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::tests::{int, Run};
+
+    #[test]
+    fn a_semaphore_counts_signals_and_a_wait_takes_one() {
+        let mut r = Run::new();
+        let (class, nil) = (r.t.semaphore, r.nil());
+        let sem = r.instance(class, &[nil, nil, int(0)], 1);
+        assert_eq!(r.answer(85, sem, &[]), sem);
+        assert_eq!(r.answer(85, sem, &[]), sem);
+        assert_eq!(r.image.read(sem, 2).unwrap(), int(2));
+        assert_eq!(r.answer(86, sem, &[]), sem);
+        assert_eq!(r.image.read(sem, 2).unwrap(), int(1));
+        // Anything but a Semaphore fails, into the image's fallback.
+        let pair_class = r.t.pair;
+        let pair = r.instance(pair_class, &[nil, nil], 1);
+        r.fails(85, pair, &[]);
+        r.fails(86, pair, &[]);
+        r.fails(136, int(0), &[pair, nil]);
+    }
+}
