@@ -287,7 +287,9 @@ impl<'a> Exec<'a> {
 
     /// Where the count of bytecodes passed `next_check`: stops the run past the bytecode
     /// limit or the deadline, or when the host interrupted it, or sets and answers the next
-    /// check.
+    /// check. Notes in `timer_due` that the image's timer is due: the dispatch loop then
+    /// signals it before its next bytecode (the one place a timer preempts a running process,
+    /// at no cost per bytecode).
     #[cold]
     #[inline(never)]
     pub(crate) fn checkpoint(&mut self) -> Result<u64, RunError> {
@@ -502,9 +504,10 @@ impl<'a> Exec<'a> {
 }
 
 /// The count of bytecodes after `bytecodes` at which a run next looks at its limits (and at
-/// the clock and the host's interrupt, where it has either).
-fn next_check(limits: &Limits, interruptible: bool, bytecodes: u64) -> u64 {
-    let clock = if limits.time.is_some() || interruptible {
+/// the clock, where it has a time limit or `clocked`: the host's interrupt or the image's
+/// timer to look at).
+fn next_check(limits: &Limits, clocked: bool, bytecodes: u64) -> u64 {
+    let clock = if limits.time.is_some() || clocked {
         bytecodes.saturating_add(TIME_CHECK_BYTECODES)
     } else {
         u64::MAX
