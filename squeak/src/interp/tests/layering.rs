@@ -14,7 +14,8 @@ const ROWS: &[&[&str]] = &[
     &["lookup"],
     &["pool"],
     &["state"],
-    &["contexts"],
+    &["contexts", "transcript"],
+    &["scheduler"],
     &["primitives/common"],
     &[
         "primitives/arithmetic",
@@ -23,6 +24,7 @@ const ROWS: &[&[&str]] = &[
         "primitives/objects",
         "primitives/blocks",
         "primitives/control",
+        "primitives/processes",
         "primitives/system",
     ],
     &["primitives"],
@@ -42,6 +44,7 @@ const FAMILIES: &[&str] = &[
     "objects",
     "blocks",
     "control",
+    "processes",
     "system",
 ];
 
