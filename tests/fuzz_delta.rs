@@ -9,7 +9,7 @@ use delta_common::fuzz::{delta, fixture};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(4096))]
 
     #[test]
     fn edits_of_real_deltas_are_refused_or_resume(
