@@ -374,21 +374,32 @@ impl BaseHeap {
     /// A hash of every object's original header, class and body. Equal before and after any
     /// amount of image activity: the base is immutable.
     pub fn checksum(&self) -> u64 {
-        use rayon::prelude::*;
+        let object = |&start: &u32| {
+            let at = start as usize;
+            let header = self.original_header(at).unwrap_or(Header(0));
+            let mut h = mix(0, header.0 ^ (at as u64));
+            h = mix(h, self.class_word(at).to_bits());
+            for i in 0..header.body_words() {
+                h = mix(h, self.body_word(at, i));
+            }
+            h
+        };
+        // A sum of per-object hashes: the same whatever order, or threads, they come in.
+        #[cfg(feature = "rayon")]
+        return {
+            use rayon::prelude::*;
+            self.inner
+                .starts
+                .par_iter()
+                .map(object)
+                .reduce(|| 0, u64::wrapping_add)
+        };
+        #[cfg(not(feature = "rayon"))]
         self.inner
             .starts
-            .par_iter()
-            .map(|&start| {
-                let at = start as usize;
-                let header = self.original_header(at).unwrap_or(Header(0));
-                let mut h = mix(0, header.0 ^ (at as u64));
-                h = mix(h, self.class_word(at).to_bits());
-                for i in 0..header.body_words() {
-                    h = mix(h, self.body_word(at, i));
-                }
-                h
-            })
-            .reduce(|| 0, u64::wrapping_add)
+            .iter()
+            .map(object)
+            .fold(0, u64::wrapping_add)
     }
 
     /// The base's content hash, computed once when it was sealed or loaded: the same for the

@@ -15,7 +15,7 @@
 //! `delta LEN XXH3`): resuming uses only a pair whose delta is the one its shadow names, and
 //! reports any other image as not resumed (a save killed between the two files leaves a new
 //! delta beside an old shadow), never as violations. Each file is written to a temporary file
-//! beside it, synced, and renamed over it (`tempfile`'s `NamedTempFile::persist`), and the
+//! beside it, synced, and renamed over it (`cowheap::delta::atomic_write`), and the
 //! directory synced; the temporary files a killed save leaves (`.image-N.*.tmp-*`) are removed
 //! by the next save and never read.
 
@@ -252,9 +252,9 @@ pub(crate) fn save(dir: &Path, lives: &[Life<'_>]) -> Result<SavedDeltas, SavedE
     Ok(saved)
 }
 
-/// Whether `name` is a temporary file of a save into a directory of saved deltas: this
-/// module's (`.image-N.delta.tmp-XXXXXX`), or `cowheap::delta::atomic_write`'s
-/// (`.image-N.delta.tmp-PID-K`), which earlier versions saved through.
+/// Whether `name` is a temporary file of a save into a directory of saved deltas:
+/// `cowheap::delta::atomic_write`'s (`.image-N.delta.tmp-XXXXXX`), or the `.tmp-PID-K` names
+/// of earlier versions.
 fn is_temporary(name: &str) -> bool {
     name.starts_with(".image-") && name.contains(".tmp-")
 }
@@ -280,28 +280,7 @@ fn remove_stale_temporaries(dir: &Path) -> Result<usize, SavedError> {
 /// temporary file, which the next save removes.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), SavedError> {
     use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("image");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    tmp.write_all(bytes).map_err(io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| SavedError::Io {
-        path: path.to_owned(),
-        source: e.error,
-    })?;
-    // Not every platform can open a directory (Windows cannot); the data is already safe in
-    // the renamed file there.
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
+    cowheap::delta::atomic_write(path, |f| f.write_all(bytes)).map_err(io(path))
 }
 
 struct Reader<'a> {
