@@ -133,15 +133,11 @@ pub fn shadow(input: &[u8]) -> bool {
         return false;
     };
     within("the shadow reader", || {
-        let img = fx
-            .w
-            .heap
-            .resume_delta_bytes(&fx.delta)
-            .expect("the fixture's delta resumes");
-        let identity = (
-            fx.delta.len() as u64,
-            xxhash_rust::xxh3::xxh3_64(&fx.delta),
-        );
+        let img =
+            fx.w.heap
+                .resume_delta_bytes(&fx.delta)
+                .expect("the fixture's delta resumes");
+        let identity = (fx.delta.len() as u64, xxhash_rust::xxh3::xxh3_64(&fx.delta));
         let path = Path::new("image-0.shadow");
         match crate::saved::verify_resumed(&fx.w, &fx.cfg, 0, img, path, text, identity) {
             Ok(Ok(_)) => true,

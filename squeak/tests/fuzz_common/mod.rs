@@ -121,7 +121,12 @@ pub fn image_seeds() -> &'static [Vec<u8>] {
     static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     SEEDS.get_or_init(|| {
         let mut seeds = vec![tiny_image()];
-        seeds.extend(["headless-spur32.image", "bootstrapped-v3-6505.image"].map(real).into_iter().flatten());
+        seeds.extend(
+            ["headless-spur32.image", "bootstrapped-v3-6505.image"]
+                .map(real)
+                .into_iter()
+                .flatten(),
+        );
         seeds
     })
 }
@@ -201,9 +206,16 @@ pub fn expression(input: &[u8]) -> bool {
             let mut image = loaded.heap.new_image().expect("an image id");
             let mut interp = vm.interpreter(limits());
             let answer = interp.evaluate(&mut image, &text);
-            assert!(parsed || answer.is_err(), "an expression that does not parse ran");
+            assert!(
+                parsed || answer.is_err(),
+                "an expression that does not parse ran"
+            );
             let seven = interp.evaluate(&mut image, "3 + 4");
-            assert_eq!(seven, Ok(cowheap::Value::small_int(7).unwrap()), "after {answer:?}");
+            assert_eq!(
+                seven,
+                Ok(cowheap::Value::small_int(7).unwrap()),
+                "after {answer:?}"
+            );
         }
         parsed
     })
