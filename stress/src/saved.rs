@@ -535,8 +535,8 @@ fn delta_identity(delta: &Path) -> Result<(u64, u64), SavedError> {
 }
 
 /// One resumed image checked against its saved shadow `text` (at `path`), where `delta` is
-/// the resumed delta's length and XXH3: `Err(why)` in words if the shadow was saved with
-/// another delta, else the image's verification.
+/// the resumed delta's length and XXH3: `Err(why)` in words (following the delta's path) if
+/// the shadow was saved with another delta, else the image's verification.
 pub(crate) fn verify_resumed(
     w: &Workload,
     cfg: &StressConfig,
@@ -550,7 +550,7 @@ pub(crate) fn verify_resumed(
     // killed between the two files leaves a whole new delta beside the old shadow.
     if pairing(path, text)? != delta {
         return Ok(Err(format!(
-            "it is not the delta {} was saved with (a save interrupted between the two files?)",
+            "is not the delta {} was saved with (a save interrupted between the two files?)",
             path.display()
         )));
     }
@@ -624,7 +624,7 @@ pub fn resume(w: &Workload, cfg: &StressConfig, dir: &Path) -> Result<ResumedDel
             Ok(life) => life,
             Err(why) => {
                 out.incomplete.push(format!(
-                    "image {slot}: not resumed: {}: {why}",
+                    "image {slot}: not resumed: {} {why}",
                     path.display()
                 ));
                 continue;
