@@ -643,6 +643,16 @@ impl Exec<'_> {
                         top: cur.top + 1,
                     };
                 }
+                Exit::Return(v) if self.frames[cur.top].block.is_some() => {
+                    // A `^` in a closure's frame (which has no context of its own until it
+                    // needs one) returns from the closure's home.
+                    self.stack = stack;
+                    if let Some(v) = self.return_top(cur.top, v)? {
+                        return Ok(v);
+                    }
+                    stack = std::mem::take(&mut self.stack);
+                    cur = self.load_top()?;
+                }
                 Exit::Return(v) => {
                     // What `return_from` does for a method frame without a context, above
                     // the bottom one: tell the context pool, pop the frame, drop its stack,
@@ -1068,7 +1078,45 @@ impl Exec<'_> {
                 let sel = Self::literal(&m, (b & 15) as usize)?;
                 send!(sel, ((b - 208) >> 4) as usize, None)
             }
-            126 | 127 | 138 | 139 | 140 | 141 | 142 | 143 => {
+            138 => {
+                let ext = *code.get(pc).ok_or_else(truncated)?;
+                pc += 1;
+                self.push_new_array((ext & 127) as usize, ext > 127)?;
+            }
+            140 | 141 | 142 => {
+                // Element `i` of the temp vector in temporary `t`.
+                let (i, t) = (
+                    *code.get(pc).ok_or_else(truncated)? as usize,
+                    *code.get(pc + 1).ok_or_else(truncated)? as usize,
+                );
+                pc += 2;
+                let vector = self.temp(ctx, tbase, t)?;
+                if b == 140 {
+                    let v = self.image.read(vector, i)?;
+                    self.stack.push(v);
+                } else {
+                    let v = if b == 141 { self.top()? } else { self.pop()? };
+                    self.store(vector, i, v)?;
+                }
+            }
+            143 => {
+                let (counts, high, low) = (
+                    *code.get(pc).ok_or_else(truncated)?,
+                    *code.get(pc + 1).ok_or_else(truncated)? as usize,
+                    *code.get(pc + 2).ok_or_else(truncated)? as usize,
+                );
+                pc += 3;
+                self.frames[top].pc = pc;
+                let (nargs, ncopied) = ((counts & 15) as usize, (counts >> 4) as usize);
+                self.push_closure(top, nargs, ncopied, pc)?;
+                pc += (high << 8) | low;
+            }
+            139 => {
+                return Err(RunError::Unimplemented(
+                    "bytecode 139 (callPrimitive) is not supported".into(),
+                ))
+            }
+            126 | 127 => {
                 return Err(RunError::Unimplemented(format!(
                     "bytecode {b} is unused in the V3 set"
                 )))

@@ -44,6 +44,7 @@
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
 //! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
+//! | closures | `closures.rs` | closure images' BlockClosures: making one, temp vectors, entering its frame, its home |
 //! | contexts | `contexts.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
@@ -58,6 +59,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod closures;
 mod compile;
 mod contexts;
 mod execute;

@@ -23,6 +23,19 @@ pub(crate) mod index {
     pub(crate) const CHARACTER: usize = 19;
     pub(crate) const SPECIAL_SELECTORS: usize = 23;
     pub(crate) const CHARACTER_TABLE: usize = 24;
+    pub(crate) const BLOCK_CLOSURE: usize = 36;
+}
+
+/// True for a class whose instances have three fixed fields and indexable pointers, as
+/// BlockClosure's (`outerContext`, `startpc`, `numArgs`, then the copied values).
+fn is_closure_class(heap: &BaseHeap, c: Value) -> bool {
+    c.is_object()
+        && heap.original_format(c).ok() == Some(Format::Pointers)
+        && heap
+            .original_field(c, CLASS_FORMAT)
+            .ok()
+            .and_then(|f| f.as_small_int())
+            .is_some_and(|f| (f >> 7) & 15 == 3 && ((f >> 10) & 0xC0) + ((f >> 1) & 0x3F) - 1 == 3)
 }
 
 /// Class slots (Behavior's first three instance variables).
@@ -46,6 +59,12 @@ pub(crate) struct Shared {
     pub(crate) smalltalk: Value,
     pub(crate) method_context: Value,
     pub(crate) block_context: Value,
+    /// Class BlockClosure, where special object 36 is one (three fixed fields and the copied
+    /// values as indexable ones): the closure bytecodes and primitives need it.
+    pub(crate) block_closure: Option<Value>,
+    /// A closure image (format 6504 or 6505): the expression compiler makes its blocks as
+    /// closures, since the image's BlockContext machinery is gone.
+    pub(crate) closures: bool,
     pub(crate) large_positive: Value,
     pub(crate) large_negative: Option<Value>,
     pub(crate) compiled_method: Value,
@@ -138,6 +157,8 @@ impl Shared {
                 "LargePositiveInteger",
             )?,
             large_negative: None,
+            block_closure: None,
+            closures: false,
             compiled_method: class(heap, specials, index::COMPILED_METHOD, "CompiledMethod")?,
             character: class(heap, specials, index::CHARACTER, "Character")?,
             character_table: special(heap, specials, index::CHARACTER_TABLE)?,
@@ -149,6 +170,17 @@ impl Shared {
             stop_methods: Vec::new(),
         };
         shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
+        shared.block_closure = special(heap, specials, index::BLOCK_CLOSURE)
+            .ok()
+            .filter(|&c| is_closure_class(heap, c));
+        let format = heap.root("imageFormat").ok().and_then(|v| v.as_small_int());
+        shared.closures = matches!(format, Some(6504 | 6505));
+        if shared.closures && shared.block_closure.is_none() {
+            return Err(RunError::Unsupported(
+                "a closure image (format 6504/6505) whose special object 36 is no BlockClosure class"
+                    .into(),
+            ));
+        }
         if let Some(object) = shared.global_in_base(heap, b"Object") {
             for (name, arg) in [
                 (&b"error:"[..], Some(0)),

@@ -15,6 +15,7 @@ const ROWS: &[&[&str]] = &[
     &["pool"],
     &["state"],
     &["contexts"],
+    &["closures"],
     &["primitives/common"],
     &[
         "primitives/arithmetic",
