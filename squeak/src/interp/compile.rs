@@ -1,7 +1,10 @@
-//! Compiling a parsed expression into a private CompiledMethod, as the V3 compiler would:
-//! literals in the literal frame, globals as Associations from the image's own `Smalltalk`,
-//! blocks as `thisContext blockCopy: n` followed by a jump over the block's code, block
-//! arguments as temporaries of the doit (V3 blocks keep theirs in their home context).
+//! Compiling a parsed expression into a private CompiledMethod, as the image's own compiler
+//! would: literals in the literal frame, globals as Associations from the image's own
+//! `Smalltalk`. In a V3 image, blocks are `thisContext blockCopy: n` followed by a jump over
+//! the block's code, and block arguments are temporaries of the doit (V3 blocks keep theirs
+//! in their home context). In a closure image, blocks are closures (bytecode 143): each has
+//! its own frame, whose temporaries are its arguments, then the outer arguments it uses,
+//! copied in when it is made (the grammar has no assignment, so copies are all it needs).
 
 use super::limits::RunError;
 use super::method::Method;
@@ -9,6 +12,53 @@ use super::parse::{Expr, ParseError};
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int_in_range, Exec};
 use cowheap::{Format, Value};
+
+/// Pushes the argument `name` of the scope.
+fn push_argument(doit: &mut Doit, name: &str) -> Result<(), ParseError> {
+    let &(_, t) = doit
+        .scope
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .ok_or_else(|| ParseError::UnknownGlobal(name.to_owned()))?;
+    match t {
+        0..=15 => doit.code.push(16 + t as u8),
+        _ => doit.code.extend([128, 0x40 | t as u8]),
+    }
+    Ok(())
+}
+
+/// The names of `scope` that a block with arguments `args` and statements `body` uses (in
+/// its nested blocks too, whose own arguments may shadow some: a copy too many costs
+/// nothing), in the scope's order. A walk over an explicit list, as everything here.
+fn free_arguments(body: &[Expr], args: &[String], scope: &[(String, usize)]) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    let mut todo: Vec<&Expr> = body.iter().collect();
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Argument(name) => {
+                used.insert(name.as_str());
+            }
+            Expr::Send { receiver, args, .. } => {
+                todo.push(receiver);
+                todo.extend(args);
+            }
+            Expr::Block { body, .. } => todo.extend(body),
+            _ => {}
+        }
+    }
+    let mut copied: Vec<String> = Vec::new();
+    for (name, _) in scope.iter().rev() {
+        if used.contains(name.as_str())
+            && !args.contains(name)
+            && !copied.contains(name)
+        {
+            copied.push(name.clone());
+        }
+    }
+    copied.reverse();
+    copied
+}
 
 /// A doit method under construction.
 #[derive(Default)]
@@ -20,6 +70,8 @@ struct Doit {
     temps: usize,
     /// Argument names in scope, with their temporary indices.
     scope: Vec<(String, usize)>,
+    /// Closure images: the scopes of the blocks around the one being compiled.
+    outer: Vec<Vec<(String, usize)>>,
 }
 
 impl Doit {
@@ -62,6 +114,9 @@ enum Task<'e> {
     /// A block's return, and the jump over its code (at `jump`) patched; its arguments leave
     /// the scope (truncated to `scope`).
     EndBlock { jump: usize, scope: usize },
+    /// A closure's return, and its size (the two bytes before `start`) patched; the outer
+    /// scope is back.
+    EndClosure { start: usize },
 }
 
 impl Exec<'_> {
@@ -113,6 +168,19 @@ impl Exec<'_> {
                     doit.code[jump - 2] = 164 + (len >> 8) as u8;
                     doit.code[jump - 1] = len as u8;
                 }
+                Task::EndClosure { start } => {
+                    doit.code.push(125);
+                    doit.scope = doit.outer.pop().unwrap_or_default();
+                    let len = doit.code.len() - start;
+                    if len > 0xFFFF {
+                        return Err(ParseError::TooLarge(format!(
+                            "a block of {len} bytes of code (at most 65535)"
+                        ))
+                        .into());
+                    }
+                    doit.code[start - 2] = (len >> 8) as u8;
+                    doit.code[start - 1] = len as u8;
+                }
             }
         }
         Ok(())
@@ -129,16 +197,34 @@ impl Exec<'_> {
         match expr {
             Expr::Nil => doit.code.push(115),
             Expr::ThisContext => doit.code.push(137),
-            Expr::Argument(name) => {
-                let &(_, t) = doit
-                    .scope
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
-                match t {
-                    0..=15 => doit.code.push(16 + t as u8),
-                    _ => doit.code.extend([128, 0x40 | t as u8]),
+            Expr::Argument(name) => push_argument(doit, name)?,
+            Expr::Block { args, body } if self.sh.closures => {
+                // The outer arguments the block uses, pushed; the closure bytecode; the body
+                // in the block's own scope (its arguments, then the copies).
+                let copied = free_arguments(body, args, &doit.scope);
+                if copied.len() > 15 || args.len() > 15 {
+                    return Err(ParseError::TooLarge(
+                        "a block of more than 15 arguments or outer arguments".into(),
+                    )
+                    .into());
+                }
+                for name in &copied {
+                    push_argument(doit, name)?;
+                }
+                doit.code
+                    .extend([143, (copied.len() << 4 | args.len()) as u8, 0, 0]);
+                let start = doit.code.len();
+                let scope = args.iter().chain(&copied).cloned().zip(0..).collect();
+                doit.outer.push(std::mem::replace(&mut doit.scope, scope));
+                if body.is_empty() {
+                    doit.code.push(115);
+                }
+                tasks.push(Task::EndClosure { start });
+                for (k, e) in body.iter().enumerate().rev() {
+                    tasks.push(Task::Expr(e));
+                    if k > 0 {
+                        tasks.push(Task::Pop);
+                    }
                 }
             }
             Expr::Block { args, body } => {
@@ -311,6 +397,9 @@ impl Exec<'_> {
     /// The Association of the global `name` in this image's `Smalltalk` (which this image may
     /// have changed).
     fn global_association(&mut self, name: &str) -> Result<Option<Value>, RunError> {
+        if self.sh.smalltalk == self.sh.nil {
+            return Ok(self.sh.bindings.get(name.as_bytes()).copied());
+        }
         let Some(&key) = self.sh.symbols.get(name.as_bytes()) else {
             return Ok(None);
         };
