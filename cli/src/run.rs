@@ -1,4 +1,4 @@
-//! `cowheap run IMAGE EXPR`: run a one-line Smalltalk expression in one or many images of a
+//! `cowheap run IMAGE EXPR`: run a Smalltalk do-it in one or many images of a
 //! loaded base, each on its own thread. The interpreter and the batch runner are
 //! [`cowheap_squeak::interp`]; this module is their command line.
 
@@ -19,8 +19,9 @@ use crate::out::{emit, note, outln};
 pub struct Args {
     /// The image file (Squeak V3: 6502/6504, either byte order).
     pub image: PathBuf,
-    /// The expression, e.g. '30 benchFib' or 'Smalltalk at: #Transcript put: $i'. `$i` is
-    /// the image's number. One that starts with `-` goes after `--`.
+    /// The do-it, e.g. '30 benchFib' or '| oc | oc := OrderedCollection new. oc add: $i; yourself':
+    /// temporaries, statements, assignments, cascades and `^`, compiled in Rust. `$i` is the
+    /// image's number. One that starts with `-` goes after `--`.
     pub expr: String,
     /// Images, each on its own thread.
     #[arg(long, value_name = "N", default_value = "1",

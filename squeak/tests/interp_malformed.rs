@@ -164,7 +164,7 @@ fn the_expression_grammar() {
         )
     );
     for bad in [
-        "", "3 +", "(3", "3)", "'abc", "#", "$", "x foo", "3 ; 4", "1 . 2",
+        "", "3 +", "(3", "3)", "'abc", "#", "$", "x foo", "3 ; 4", "1 . . 2",
     ] {
         assert!(
             matches!(parse(bad), Err(ParseError::Syntax { .. })),

@@ -1,10 +1,13 @@
 //! Compiling a parsed expression into a private CompiledMethod, as the image's own compiler
 //! would: literals in the literal frame, globals as Associations from the image's own
 //! `Smalltalk`. In a V3 image, blocks are `thisContext blockCopy: n` followed by a jump over
-//! the block's code, and block arguments are temporaries of the doit (V3 blocks keep theirs
-//! in their home context). In a closure image, blocks are closures (bytecode 143): each has
-//! its own frame, whose temporaries are its arguments, then the outer arguments it uses,
-//! copied in when it is made (the grammar has no assignment, so copies are all it needs).
+//! the block's code, and block arguments and temporaries are temporaries of the doit (V3
+//! blocks keep theirs in their home context). In a closure image (see `closures.rs`) blocks
+//! are closures (bytecode 143) with frames of their own, as the closure compiler makes them:
+//! a block's temporaries are its arguments, then the outer variables it reads, copied in when
+//! it is made, then its own; a temporary that an inner block uses lives in its scope's temp
+//! vector (an Array made when the scope starts), which the inner blocks copy, so that a store
+//! on either side is seen on the other.
 
 use super::limits::RunError;
 use super::method::Method;
@@ -13,65 +16,35 @@ use super::special::ASSOCIATION_VALUE;
 use super::state::{int_in_range, Exec};
 use cowheap::{Format, Value};
 
-/// Pushes the argument `name` of the scope.
-fn push_argument(doit: &mut Doit, name: &str) -> Result<(), ParseError> {
-    let &(_, t) = doit
-        .scope
-        .iter()
-        .rev()
-        .find(|(n, _)| n == name)
-        .ok_or_else(|| ParseError::UnknownGlobal(name.to_owned()))?;
-    match t {
-        0..=15 => doit.code.push(16 + t as u8),
-        _ => doit.code.extend([128, 0x40 | t as u8]),
-    }
-    Ok(())
-}
-
-/// The names of `scope` that a block with arguments `args` and statements `body` uses (in
-/// its nested blocks too, whose own arguments may shadow some: a copy too many costs
-/// nothing), in the scope's order. A walk over an explicit list, as everything here.
-fn free_arguments(body: &[Expr], args: &[String], scope: &[(String, usize)]) -> Vec<String> {
-    let mut used = std::collections::HashSet::new();
-    let mut todo: Vec<&Expr> = body.iter().collect();
-    while let Some(e) = todo.pop() {
-        match e {
-            Expr::Argument(name) => {
-                used.insert(name.as_str());
-            }
-            Expr::Send { receiver, args, .. } => {
-                todo.push(receiver);
-                todo.extend(args);
-            }
-            Expr::Block { body, .. } => todo.extend(body),
-            _ => {}
-        }
-    }
-    let mut copied: Vec<String> = Vec::new();
-    for (name, _) in scope.iter().rev() {
-        if used.contains(name.as_str())
-            && !args.contains(name)
-            && !copied.contains(name)
-        {
-            copied.push(name.clone());
-        }
-    }
-    copied.reverse();
-    copied
-}
-
 /// A doit method under construction.
 #[derive(Default)]
 struct Doit {
     literals: Vec<Value>,
     code: Vec<u8>,
-    /// Temporaries of the doit: every block argument gets one (V3 blocks keep their
-    /// arguments in their home context).
+    /// Temporaries of the doit: its own, and every block argument and temporary (V3 blocks
+    /// keep theirs in their home context).
     temps: usize,
-    /// Argument names in scope, with their temporary indices.
+    /// Variable names in scope, innermost last, with their temporary indices.
     scope: Vec<(String, usize)>,
-    /// Closure images: the scopes of the blocks around the one being compiled.
-    outer: Vec<Vec<(String, usize)>>,
+    /// Closure images: the names the current frame (the doit's, or a block's) sees,
+    /// innermost last.
+    env: Vec<(String, Loc)>,
+    /// Closure images: the blocks around the current one, each its outer frame's `env` and
+    /// `temps`.
+    outer: Vec<(Vec<(String, Loc)>, usize)>,
+    /// Closure images: temp vectors made so far (for their names).
+    vectors: usize,
+}
+
+/// Where a variable of a closure image's frame is.
+#[derive(Clone)]
+enum Loc {
+    /// An argument of the block (it cannot be stored into), at this temporary index.
+    Argument(usize),
+    /// A temporary of the frame (or a value copied into it).
+    Temp(usize),
+    /// Element `.1` of the temp vector named `.0` (a variable of the frame's `env`).
+    Remote(String, usize),
 }
 
 impl Doit {
@@ -88,6 +61,29 @@ impl Doit {
         } else {
             Err(ParseError::TooManyLiterals)
         }
+    }
+
+    /// Gives each name a new temporary and puts it in scope.
+    fn declare(&mut self, names: &[String]) -> Result<(), ParseError> {
+        for name in names {
+            self.scope.push((name.clone(), self.temps));
+            self.temps += 1;
+        }
+        if self.temps > 63 {
+            return Err(ParseError::TooLarge(
+                "more than 63 temporaries and block arguments".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The temporary `name` is in, innermost scope first.
+    fn temporary(&self, name: &str) -> Option<usize> {
+        self.scope
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|&(_, t)| t)
     }
 
     fn push_literal(&mut self, v: Value, variable: bool) -> Result<(), ParseError> {
@@ -109,14 +105,209 @@ enum Task<'e> {
     /// The send of a selector with this many arguments, once they and the receiver are
     /// pushed.
     Send(&'e str, usize),
-    /// A pop between two statements of a block.
-    Pop,
+    /// One bytecode: a pop between two statements, a cascade's dup and pop, a `^`.
+    Byte(u8),
+    /// A store into a temporary or a global, leaving the value on the stack.
+    Store(&'e str),
     /// A block's return, and the jump over its code (at `jump`) patched; its arguments leave
     /// the scope (truncated to `scope`).
     EndBlock { jump: usize, scope: usize },
     /// A closure's return, and its size (the two bytes before `start`) patched; the outer
-    /// scope is back.
+    /// frame's names are back.
     EndClosure { start: usize },
+}
+
+/// The most temporaries a frame (the doit's, a block's) may have here.
+const MAX_TEMPS: usize = 63;
+
+/// Where `name` is in the current frame of a closure image, and for a remote variable the
+/// temporary index of its vector.
+fn lookup(doit: &Doit, name: &str) -> Result<Option<(Loc, Option<usize>)>, ParseError> {
+    let find = |n: &str| doit.env.iter().rev().find(|(k, _)| k == n).map(|(_, l)| l);
+    Ok(match find(name) {
+        None => None,
+        Some(Loc::Remote(vector, i)) => match find(vector) {
+            Some(&Loc::Temp(v)) => Some((Loc::Remote(vector.clone(), *i), Some(v))),
+            _ => {
+                return Err(ParseError::TooLarge(format!(
+                    "the temp vector of {name} is out of reach"
+                )))
+            }
+        },
+        Some(l) => Some((l.clone(), None)),
+    })
+}
+
+/// Pushes the variable `name` of a closure image's frame.
+fn push_variable(doit: &mut Doit, name: &str) -> Result<(), ParseError> {
+    match lookup(doit, name)? {
+        Some((Loc::Argument(t) | Loc::Temp(t), _)) => match t {
+            0..=15 => doit.code.push(16 + t as u8),
+            _ => doit.code.extend([128, 0x40 | t as u8]),
+        },
+        Some((Loc::Remote(_, i), Some(v))) => doit.code.extend([140, i as u8, v as u8]),
+        _ => return Err(ParseError::UnknownGlobal(name.to_owned())),
+    }
+    Ok(())
+}
+
+/// Every variable name `body` reads or stores, in nested blocks too (`inner`: only those in
+/// nested blocks). Shadowing is ignored: a name too many costs a copy or a vector slot.
+fn names_used(body: &[Expr], inner: bool) -> std::collections::HashSet<&str> {
+    let mut used = std::collections::HashSet::new();
+    let mut todo: Vec<(&Expr, bool)> = body.iter().map(|e| (e, false)).collect();
+    while let Some((e, nested)) = todo.pop() {
+        match e {
+            Expr::Variable(name) if nested || !inner => {
+                used.insert(name.as_str());
+            }
+            Expr::Assign { variable, value } => {
+                if nested || !inner {
+                    used.insert(variable.as_str());
+                }
+                todo.push((value, nested));
+            }
+            Expr::Return(value) => todo.push((value, nested)),
+            Expr::Send { receiver, args, .. } => {
+                todo.push((receiver, nested));
+                todo.extend(args.iter().map(|a| (a, nested)));
+            }
+            Expr::Cascade { receiver, messages } => {
+                todo.push((receiver, nested));
+                for (_, args) in messages {
+                    todo.extend(args.iter().map(|a| (a, nested)));
+                }
+            }
+            Expr::Block { body, .. } => todo.extend(body.iter().map(|b| (b, true))),
+            Expr::Sequence { body, .. } => todo.extend(body.iter().map(|b| (b, nested))),
+            _ => {}
+        }
+    }
+    used
+}
+
+/// Gives the temporaries `temps` of a scope whose statements are `body` their places in the
+/// current frame: those that inner blocks use in a new temp vector, the others in
+/// temporaries of their own. `push` (a block's frame): their initial values are pushed
+/// (the frame's stack is its temporaries); else (the doit's) they are the method's
+/// temporaries, and the vector is stored into its own.
+fn declare_closure_temps(
+    doit: &mut Doit,
+    temps: &[String],
+    body: &[Expr],
+    push: bool,
+) -> Result<(), ParseError> {
+    let inner = names_used(body, true);
+    let (shared, own): (Vec<&String>, Vec<&String>) =
+        temps.iter().partition(|t| inner.contains(t.as_str()));
+    for name in own {
+        doit.env.push((name.clone(), Loc::Temp(doit.temps)));
+        doit.temps += 1;
+        if push {
+            doit.code.push(115);
+        }
+    }
+    if !shared.is_empty() {
+        if shared.len() > 127 {
+            return Err(ParseError::TooLarge("more than 127 shared temporaries".into()));
+        }
+        let vector = format!("\0vector{}", doit.vectors);
+        doit.vectors += 1;
+        let v = doit.temps;
+        doit.temps += 1;
+        doit.code.extend([138, shared.len() as u8]);
+        if !push {
+            doit.code.extend([130, 0x40 | v as u8]);
+        }
+        doit.env.push((vector.clone(), Loc::Temp(v)));
+        for (i, name) in shared.into_iter().enumerate() {
+            doit.env.push((name.clone(), Loc::Remote(vector.clone(), i)));
+        }
+    }
+    if doit.temps > MAX_TEMPS {
+        return Err(ParseError::TooLarge(format!(
+            "more than {MAX_TEMPS} temporaries in a frame"
+        )));
+    }
+    Ok(())
+}
+
+/// The doit's own temporaries, in a closure image.
+fn declare_method_temps(doit: &mut Doit, temps: &[String], body: &[Expr]) -> Result<(), ParseError> {
+    declare_closure_temps(doit, temps, body, false)
+}
+
+/// The start of a closure with `args`, `temps` and `body`: the outer variables it uses
+/// pushed (a remote one's vector, once), bytecode 143 with its size left to patch, then its
+/// frame's names and temporaries. Answers where the closure's code starts.
+fn closure(
+    doit: &mut Doit,
+    args: &[String],
+    temps: &[String],
+    body: &[Expr],
+) -> Result<usize, ParseError> {
+    let used = names_used(body, false);
+    let mut copied: Vec<String> = Vec::new();
+    for (name, loc) in doit.env.iter().rev() {
+        if !used.contains(name.as_str()) || args.contains(name) || temps.contains(name) {
+            continue;
+        }
+        let copy = match loc {
+            Loc::Remote(vector, _) => vector.clone(),
+            _ => name.clone(),
+        };
+        if !copied.contains(&copy) {
+            copied.push(copy);
+        }
+    }
+    copied.reverse();
+    if copied.len() > 15 || args.len() > 15 {
+        return Err(ParseError::TooLarge(
+            "a block of more than 15 arguments or outer variables".into(),
+        ));
+    }
+    for name in &copied {
+        push_variable(doit, name)?;
+    }
+    doit.code
+        .extend([143, (copied.len() << 4 | args.len()) as u8, 0, 0]);
+    let start = doit.code.len();
+    // The block's names: the outer remote variables whose vectors it copies, then its
+    // arguments and copies.
+    let mut env: Vec<(String, Loc)> = doit
+        .env
+        .iter()
+        .filter(|(_, l)| matches!(l, Loc::Remote(v, _) if copied.contains(v)))
+        .cloned()
+        .collect();
+    env.extend(args.iter().cloned().zip((0..).map(Loc::Argument)));
+    for (j, name) in copied.iter().enumerate() {
+        // A copied argument stays one: nothing may store into it.
+        let t = args.len() + j;
+        let loc = match lookup(doit, name)? {
+            Some((Loc::Argument(_), _)) => Loc::Argument(t),
+            _ => Loc::Temp(t),
+        };
+        env.push((name.clone(), loc));
+    }
+    let outer_env = std::mem::replace(&mut doit.env, env);
+    doit.outer.push((outer_env, doit.temps));
+    doit.temps = args.len() + copied.len();
+    declare_closure_temps(doit, temps, body, true)?;
+    Ok(start)
+}
+
+/// Statements on `tasks`, a pop between two, nil for none (last in, first out).
+fn statements<'e>(body: &'e [Expr], doit: &mut Doit, tasks: &mut Vec<Task<'e>>) {
+    if body.is_empty() {
+        doit.code.push(115);
+    }
+    for (k, e) in body.iter().enumerate().rev() {
+        tasks.push(Task::Expr(e));
+        if k > 0 {
+            tasks.push(Task::Byte(135));
+        }
+    }
 }
 
 impl Exec<'_> {
@@ -129,9 +320,6 @@ impl Exec<'_> {
         self.may_collect = true;
         compiled?;
         doit.code.push(124);
-        if doit.temps > 63 {
-            return Err(ParseError::TooLarge("more than 63 block arguments".into()).into());
-        }
         let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
         let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
         literals.extend(&doit.literals);
@@ -154,7 +342,8 @@ impl Exec<'_> {
             match task {
                 Task::Expr(e) => self.compile_one(e, doit, &mut tasks)?,
                 Task::Send(selector, n) => self.compile_send(selector, n, doit)?,
-                Task::Pop => doit.code.push(135),
+                Task::Byte(b) => doit.code.push(b),
+                Task::Store(name) => self.compile_store(name, doit)?,
                 Task::EndBlock { jump, scope } => {
                     doit.code.push(125);
                     doit.scope.truncate(scope);
@@ -170,7 +359,6 @@ impl Exec<'_> {
                 }
                 Task::EndClosure { start } => {
                     doit.code.push(125);
-                    doit.scope = doit.outer.pop().unwrap_or_default();
                     let len = doit.code.len() - start;
                     if len > 0xFFFF {
                         return Err(ParseError::TooLarge(format!(
@@ -180,6 +368,9 @@ impl Exec<'_> {
                     }
                     doit.code[start - 2] = (len >> 8) as u8;
                     doit.code[start - 1] = len as u8;
+                    let (env, temps) = doit.outer.pop().unwrap_or_default();
+                    doit.env = env;
+                    doit.temps = temps;
                 }
             }
         }
@@ -197,37 +388,32 @@ impl Exec<'_> {
         match expr {
             Expr::Nil => doit.code.push(115),
             Expr::ThisContext => doit.code.push(137),
-            Expr::Argument(name) => push_argument(doit, name)?,
-            Expr::Block { args, body } if self.sh.closures => {
-                // The outer arguments the block uses, pushed; the closure bytecode; the body
-                // in the block's own scope (its arguments, then the copies).
-                let copied = free_arguments(body, args, &doit.scope);
-                if copied.len() > 15 || args.len() > 15 {
-                    return Err(ParseError::TooLarge(
-                        "a block of more than 15 arguments or outer arguments".into(),
-                    )
-                    .into());
-                }
-                for name in &copied {
-                    push_argument(doit, name)?;
-                }
-                doit.code
-                    .extend([143, (copied.len() << 4 | args.len()) as u8, 0, 0]);
-                let start = doit.code.len();
-                let scope = args.iter().chain(&copied).cloned().zip(0..).collect();
-                doit.outer.push(std::mem::replace(&mut doit.scope, scope));
-                if body.is_empty() {
-                    doit.code.push(115);
-                }
+            Expr::Receiver => doit.code.push(112),
+            Expr::Variable(name) if self.sh.closures => push_variable(doit, name)?,
+            Expr::Block { args, temps, body } if self.sh.closures => {
+                let start = closure(doit, args, temps, body)?;
                 tasks.push(Task::EndClosure { start });
-                for (k, e) in body.iter().enumerate().rev() {
-                    tasks.push(Task::Expr(e));
-                    if k > 0 {
-                        tasks.push(Task::Pop);
-                    }
+                statements(body, doit, tasks);
+            }
+            Expr::Sequence { temps, body } if self.sh.closures => {
+                if !doit.outer.is_empty() {
+                    return Err(RunError::Unsupported(
+                        "temporaries declared inside a block's statements".into(),
+                    ));
+                }
+                declare_method_temps(doit, temps, body)?;
+                statements(body, doit, tasks);
+            }
+            Expr::Variable(name) => {
+                let t = doit
+                    .temporary(name)
+                    .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
+                match t {
+                    0..=15 => doit.code.push(16 + t as u8),
+                    _ => doit.code.extend([128, 0x40 | t as u8]),
                 }
             }
-            Expr::Block { args, body } => {
+            Expr::Block { args, temps, body } => {
                 // thisContext blockCopy: n, a jump over the body, then the body: it pops its
                 // arguments into the home's temporaries and ends with a block return.
                 doit.code.push(137);
@@ -236,31 +422,44 @@ impl Exec<'_> {
                 doit.code.extend([200, 164, 0]);
                 let jump = doit.code.len();
                 let scope = doit.scope.len();
-                for a in args {
-                    doit.scope.push((a.clone(), doit.temps));
-                    doit.temps += 1;
-                }
-                if doit.temps > 63 {
-                    return Err(ParseError::TooLarge("more than 63 block arguments".into()).into());
-                }
+                doit.declare(args)?;
                 for &(_, t) in doit.scope[scope..].iter().rev() {
                     match t {
                         0..=7 => doit.code.push(104 + t as u8),
                         _ => doit.code.extend([130, 0x40 | t as u8]),
                     }
                 }
-                if body.is_empty() {
-                    doit.code.push(115);
-                }
-                // The statements, a pop between two, then the block's end (last in, first
-                // out).
+                doit.declare(temps)?;
                 tasks.push(Task::EndBlock { jump, scope });
-                for (k, e) in body.iter().enumerate().rev() {
-                    tasks.push(Task::Expr(e));
-                    if k > 0 {
-                        tasks.push(Task::Pop);
+                statements(body, doit, tasks);
+            }
+            Expr::Sequence { temps, body } => {
+                doit.declare(temps)?;
+                statements(body, doit, tasks);
+            }
+            Expr::Assign { variable, value } => {
+                tasks.push(Task::Store(variable));
+                tasks.push(Task::Expr(value));
+            }
+            Expr::Return(value) => {
+                tasks.push(Task::Byte(124));
+                tasks.push(Task::Expr(value));
+            }
+            Expr::Cascade { receiver, messages } => {
+                // The receiver, then each message to a copy of it, the answers but the
+                // last popped (last in, first out).
+                for (k, (selector, args)) in messages.iter().enumerate().rev() {
+                    let last = k + 1 == messages.len();
+                    if !last {
+                        tasks.push(Task::Byte(135));
+                    }
+                    tasks.push(Task::Send(selector, args.len()));
+                    tasks.extend(args.iter().rev().map(Task::Expr));
+                    if !last {
+                        tasks.push(Task::Byte(136));
                     }
                 }
+                tasks.push(Task::Expr(receiver));
             }
             Expr::True => doit.code.push(113),
             Expr::False => doit.code.push(114),
@@ -313,6 +512,40 @@ impl Exec<'_> {
                 tasks.push(Task::Expr(receiver));
             }
         }
+        Ok(())
+    }
+
+    /// Stores the top of the stack into the temporary or global `name`, leaving it there.
+    fn compile_store(&mut self, name: &str, doit: &mut Doit) -> Result<(), RunError> {
+        if self.sh.closures {
+            match lookup(doit, name)? {
+                Some((Loc::Argument(_), _)) => {
+                    return Err(ParseError::Syntax {
+                        column: 1,
+                        message: format!("cannot store into the block argument {name}"),
+                    }
+                    .into())
+                }
+                Some((Loc::Temp(t), _)) => {
+                    doit.code.extend([129, 0x40 | t as u8]);
+                    return Ok(());
+                }
+                Some((Loc::Remote(_, i), Some(v))) => {
+                    doit.code.extend([141, i as u8, v as u8]);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        if let Some(t) = doit.temporary(name) {
+            doit.code.extend([129, 0x40 | t as u8]);
+            return Ok(());
+        }
+        let assoc = self
+            .global_association(name)?
+            .ok_or_else(|| ParseError::UnknownGlobal(name.to_owned()))?;
+        let i = doit.literal(assoc)?;
+        doit.code.extend([129, 0xC0 | i as u8]);
         Ok(())
     }
 
