@@ -162,3 +162,103 @@ impl Exec<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp::tests::{int, Run};
+
+    #[test]
+    fn a_closure_gets_its_arguments_and_copied_values_in_a_frame_of_its_own() {
+        let mut r = Run::new();
+        r.install_closures();
+        let nil = r.nil();
+        // | k | k := 3. [:a | a + k] value: 4
+        let code = [32, 104, 16, 143, 0x11, 0, 4, 16, 17, 176, 125, 33, 202, 124];
+        assert_eq!(r.run(nil, &[int(3), int(4)], 1, &code), Ok(int(7)));
+        // The same closure sent value: fails into the fallback; valueWithArguments: spreads.
+        let bar = r.sym("bar");
+        let code = [32, 104, 16, 143, 0x11, 0, 4, 16, 17, 176, 125, 201, 124];
+        assert_eq!(r.run(nil, &[int(3)], 1, &code), Ok(bar));
+        let vwa = r.sym("valueWithArguments:");
+        let args = r.array(&[int(10)]);
+        let code = [32, 104, 16, 143, 0x11, 0, 4, 16, 17, 176, 125, 34, 225, 124];
+        assert_eq!(r.run(nil, &[int(3), vwa, args], 1, &code), Ok(int(13)));
+        let two = r.array(&[int(1), int(2)]);
+        assert_eq!(r.run(nil, &[int(3), vwa, two], 1, &code), Ok(bar));
+    }
+
+    #[test]
+    fn a_temp_vector_is_shared_between_a_frame_and_its_closures() {
+        let mut r = Run::new();
+        r.install_closures();
+        let nil = r.nil();
+        // | v | v := Array new: 1. [v at: 1 put: 5] value. ^v at: 1   (remote temps)
+        let code = [
+            138, 1, 104, 16, 143, 0x10, 0, 5, 32, 141, 0, 0, 125, 201, 135, 140, 0, 0, 124,
+        ];
+        assert_eq!(r.run(nil, &[int(5)], 1, &code), Ok(int(5)));
+        // Pop-and-store (142) leaves the value out; the vector's element holds it.
+        let code = [
+            138, 1, 104, 16, 143, 0x10, 0, 6, 32, 142, 0, 0, 115, 125, 201, 135, 140, 0, 0, 124,
+        ];
+        assert_eq!(r.run(nil, &[int(6)], 1, &code), Ok(int(6)));
+        // {1. 2}: 138 with the pop bit takes the values off the stack, deepest first.
+        let array = r.run(nil, &[], 0, &[118, 119, 138, 0x82, 124]).unwrap();
+        assert_eq!(r.image.class_of(array).unwrap(), r.t.k.array);
+        assert_eq!(r.image.read(array, 0).unwrap(), int(1));
+        assert_eq!(r.image.read(array, 1).unwrap(), int(2));
+        assert_eq!(r.image.size_of(array).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_return_in_a_closure_leaves_its_home_and_not_after_the_home_returned() {
+        let mut r = Run::new();
+        r.install_closures();
+        let pair_class = r.t.pair;
+        // answer  [:x | ^x] value: 42. ^7
+        let code = [143, 0x01, 0, 2, 16, 124, 32, 202, 135, 33, 124];
+        r.define(pair_class, "answer", &[int(42), int(7)], 0, 0, 0, &code);
+        // escape  ^[:x | ^x]
+        let code = [143, 0x01, 0, 2, 16, 124, 124];
+        r.define(pair_class, "escape", &[], 0, 0, 0, &code);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        assert_eq!(r.send(pair, "answer", &[]), Ok(int(42)));
+        let closure = r.send(pair, "escape", &[]).unwrap();
+        assert_eq!(r.image.class_of(closure).unwrap(), r.t.block_closure);
+        assert_eq!(r.image.read(closure, NUM_ARGS).unwrap(), int(1));
+        assert_eq!(
+            r.send(closure, "value:", &[int(5)]),
+            Err(RunError::CannotReturn)
+        );
+        // A block return (125) answers to the closure's caller, not the home's.
+        let code = [143, 0x01, 0, 2, 16, 125, 32, 202, 135, 33, 124];
+        r.define(pair_class, "answer", &[int(42), int(7)], 0, 0, 0, &code);
+        assert_eq!(r.send(pair, "answer", &[]), Ok(int(7)));
+    }
+
+    #[test]
+    fn this_context_in_a_closure_is_a_method_context_that_names_it() {
+        let mut r = Run::new();
+        r.install_closures();
+        let (nil, object) = (r.nil(), r.t.k.object);
+        let m = r.define(
+            object,
+            "foo",
+            &[],
+            0,
+            0,
+            0,
+            &[143, 0, 0, 2, 137, 125, 201, 124],
+        );
+        let ctx = r.send(nil, "foo", &[]).unwrap();
+        assert_eq!(r.image.class_of(ctx).unwrap(), r.t.method_context);
+        assert_eq!(r.image.read(ctx, METHOD).unwrap(), m);
+        let closure = r.image.read(ctx, CLOSURE).unwrap();
+        assert_eq!(r.image.class_of(closure).unwrap(), r.t.block_closure);
+        // Its outer context is the method's own, whose closureOrNil is nil.
+        let outer = r.image.read(closure, OUTER_CONTEXT).unwrap();
+        assert_eq!(r.image.read(outer, CLOSURE).unwrap(), nil);
+        assert_eq!(r.image.read(outer, METHOD).unwrap(), m);
+    }
+}

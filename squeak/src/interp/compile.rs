@@ -209,7 +209,9 @@ fn declare_closure_temps(
     }
     if !shared.is_empty() {
         if shared.len() > 127 {
-            return Err(ParseError::TooLarge("more than 127 shared temporaries".into()));
+            return Err(ParseError::TooLarge(
+                "more than 127 shared temporaries".into(),
+            ));
         }
         let vector = format!("\0vector{}", doit.vectors);
         doit.vectors += 1;
@@ -221,7 +223,8 @@ fn declare_closure_temps(
         }
         doit.env.push((vector.clone(), Loc::Temp(v)));
         for (i, name) in shared.into_iter().enumerate() {
-            doit.env.push((name.clone(), Loc::Remote(vector.clone(), i)));
+            doit.env
+                .push((name.clone(), Loc::Remote(vector.clone(), i)));
         }
     }
     if doit.temps > MAX_TEMPS {
@@ -233,7 +236,11 @@ fn declare_closure_temps(
 }
 
 /// The doit's own temporaries, in a closure image.
-fn declare_method_temps(doit: &mut Doit, temps: &[String], body: &[Expr]) -> Result<(), ParseError> {
+fn declare_method_temps(
+    doit: &mut Doit,
+    temps: &[String],
+    body: &[Expr],
+) -> Result<(), ParseError> {
     declare_closure_temps(doit, temps, body, false)
 }
 

@@ -643,27 +643,29 @@ impl Exec<'_> {
                         top: cur.top + 1,
                     };
                 }
-                Exit::Return(v) if self.frames[cur.top].block.is_some() => {
-                    // A `^` in a closure's frame (which has no context of its own until it
-                    // needs one) returns from the closure's home.
-                    self.stack = stack;
-                    if let Some(v) = self.return_top(cur.top, v)? {
-                        return Ok(v);
-                    }
-                    stack = std::mem::take(&mut self.stack);
-                    cur = self.load_top()?;
-                }
                 Exit::Return(v) => {
                     // What `return_from` does for a method frame without a context, above
-                    // the bottom one: tell the context pool, pop the frame, drop its stack,
+                    // the bottom one: pop the frame, tell the context pool, drop its stack,
                     // push the answer.
-                    if v.is_object() && !self.pool.idle() {
-                        self.pool.note_return(v, Some(cur.top - 1));
-                    }
                     let bp = match self.frames.pop() {
+                        // A `^` in a closure's frame (which has no context until it needs
+                        // one) returns from the closure's home: the full path.
+                        Some(f) if f.block.is_some() => {
+                            self.frames.push(f);
+                            self.stack = stack;
+                            if let Some(v) = self.return_top(cur.top, v)? {
+                                return Ok(v);
+                            }
+                            stack = std::mem::take(&mut self.stack);
+                            cur = self.load_top()?;
+                            continue;
+                        }
                         Some(f) => f.bp,
                         None => 0,
                     };
+                    if v.is_object() && !self.pool.idle() {
+                        self.pool.note_return(v, Some(cur.top - 1));
+                    }
                     if !self.pool.idle() {
                         self.pool.release(self.frames.len());
                     }

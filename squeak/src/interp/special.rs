@@ -39,12 +39,13 @@ fn class_bindings(heap: &BaseHeap, symbol: Value, name_slot: usize) -> HashMap<V
             }
             let key = heap.original_field(obj, 0).ok()?;
             let class = heap.original_field(obj, ASSOCIATION_VALUE).ok()?;
-            if !key.is_object() || heap.original_class(key).ok()? != symbol || !class.is_object()
-            {
+            if !key.is_object() || heap.original_class(key).ok()? != symbol || !class.is_object() {
                 return None;
             }
             let name = heap.original_field(class, name_slot).ok()?;
-            (name == key).then(|| heap.original_bytes(key).ok()).flatten()
+            (name == key)
+                .then(|| heap.original_bytes(key).ok())
+                .flatten()
         };
         if let Some(name) = binding() {
             bindings.entry(name).or_insert(obj);
