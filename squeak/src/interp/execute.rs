@@ -1080,6 +1080,11 @@ impl Exec<'_> {
                 let sel = Self::literal(&m, (b & 15) as usize)?;
                 send!(sel, ((b - 208) >> 4) as usize, None)
             }
+            138 | 140 | 141 | 142 | 143 if self.sh.block_closure.is_none() => {
+                return Err(RunError::Unimplemented(format!(
+                    "bytecode {b} is a closure bytecode, unused in the V3 set of this image"
+                )))
+            }
             138 => {
                 let ext = *code.get(pc).ok_or_else(truncated)?;
                 pc += 1;
