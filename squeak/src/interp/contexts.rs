@@ -151,7 +151,7 @@ impl Exec<'_> {
     /// True for a BlockContext.
     #[inline(always)]
     pub(crate) fn is_block(&mut self, v: Value) -> Result<bool, RunError> {
-        Ok(v.is_object() && self.class_of(v)? == self.sh.block_context)
+        Ok(v.is_object() && self.class_is(v, self.sh.block_context)?)
     }
 
     /// The argument count a BlockContext was made for (`None` if its field is not a
@@ -169,10 +169,9 @@ impl Exec<'_> {
         rcvr: Value,
         nargs: i64,
     ) -> Result<Option<Value>, RunError> {
-        let class = self.class_of(rcvr)?;
-        let home = if class == self.sh.block_context {
+        let home = if self.class_is(rcvr, self.sh.block_context)? {
             self.image.read(rcvr, BLOCK_HOME)?
-        } else if class == self.sh.method_context {
+        } else if self.class_is(rcvr, self.sh.method_context)? {
             rcvr
         } else {
             return Ok(None);

@@ -264,6 +264,18 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// True if `v`'s class is `class`, one of the base's classes (`sh`'s). Not `==` on
+    /// [`class_of`](Self::class_of)'s answer alone: that is the reference this image uses,
+    /// which is its copy once it has written the class (an instance variable of
+    /// `BlockContext` stored into, say), while `class` stays the base's reference. The two
+    /// are [`identical`](Self::identical); the resolution runs only when the references
+    /// differ, which is a primitive's failure path wherever this is asked.
+    #[inline]
+    pub(crate) fn class_is(&mut self, v: Value, class: Value) -> Result<bool, RunError> {
+        let c = self.class_of(v)?;
+        Ok(c == class || self.identical(c, class)?)
+    }
+
     /// `==`: the same object as this image sees it (a base object and its copy are one).
     #[inline]
     pub(crate) fn identical(&mut self, a: Value, b: Value) -> Result<bool, RunError> {

@@ -76,7 +76,7 @@ pub(crate) fn perform(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 /// Primitive 84: `perform: selector withArguments: anArray`.
 pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (selector, args) = (x.arg(c.ri, 0), x.arg(c.ri, 1));
-    if !args.is_object() || x.class_of(args)? != x.sh.array {
+    if !args.is_object() || !x.class_is(args, x.sh.array)? {
         return Ok(Prim::Fail);
     }
     let n = x.image.size_of(args)?;
@@ -96,7 +96,7 @@ pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, 
 /// A `perform:` of a Symbol that the receiver does not understand is a doesNotUnderstand;
 /// anything else as a selector fails.
 fn not_understood(x: &mut Exec<'_>, selector: Value, rcvr: Value) -> Result<Prim, RunError> {
-    if selector.is_object() && x.class_of(selector)? == x.sh.symbol {
+    if selector.is_object() && x.class_is(selector, x.sh.symbol)? {
         Err(x.dnu(selector, rcvr))
     } else {
         Ok(Prim::Fail)
