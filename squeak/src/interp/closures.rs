@@ -112,7 +112,7 @@ impl Exec<'_> {
             return Ok(false);
         }
         let outer = self.image.read(closure, OUTER_CONTEXT)?;
-        if !outer.is_object() || self.class_of(outer)? != self.sh.method_context {
+        if !outer.is_object() || !self.class_is(outer, self.sh.method_context)? {
             return Ok(false);
         }
         let method = self.image.read(outer, METHOD)?;
@@ -146,7 +146,7 @@ impl Exec<'_> {
     pub(crate) fn closure_home(&mut self, closure: Value) -> Result<Value, RunError> {
         let mut ctx = self.image.read(closure, OUTER_CONTEXT)?;
         for _ in 0..MAX_OUTER_CHAIN {
-            if !ctx.is_object() || self.class_of(ctx)? != self.sh.method_context {
+            if !ctx.is_object() || !self.class_is(ctx, self.sh.method_context)? {
                 return Err(RunError::Malformed(
                     "a closure's outer context is not a MethodContext".into(),
                 ));

@@ -119,9 +119,10 @@ impl Exec<'_> {
     /// True for a BlockClosure (an instance of the image's class, where it has one).
     #[inline]
     pub(crate) fn is_closure(&mut self, v: Value) -> Result<bool, RunError> {
-        Ok(self.sh.block_closure.is_some()
-            && v.is_object()
-            && Some(self.class_of(v)?) == self.sh.block_closure)
+        match self.sh.block_closure {
+            Some(class) if v.is_object() => self.class_is(v, class),
+            _ => Ok(false),
+        }
     }
 
     /// `thisContext` in frame `top`. With `chain`, every frame below gets a context too, and

@@ -94,7 +94,7 @@ pub(crate) fn closure_value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError>
 pub(crate) fn closure_value_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let ri = c.ri;
     let (closure, args) = (x.stack[ri], x.arg(ri, 0));
-    if !args.is_object() || x.class_of(args)? != x.sh.array || !x.is_closure(closure)? {
+    if !args.is_object() || !x.class_is(args, x.sh.array)? || !x.is_closure(closure)? {
         return Ok(Prim::Fail);
     }
     let n = x.image.size_of(args)?;
