@@ -663,10 +663,12 @@ impl Exec<'_> {
                         Some(f) => f.bp,
                         None => 0,
                     };
-                    if v.is_object() && !self.pool.idle() {
-                        self.pool.note_return(v, Some(cur.top - 1));
-                    }
+                    // One look at the pool for both (a release after an escape finds
+                    // nothing tracked).
                     if !self.pool.idle() {
+                        if v.is_object() {
+                            self.pool.note_return(v, Some(cur.top - 1));
+                        }
                         self.pool.release(self.frames.len());
                     }
                     stack.truncate(bp);
