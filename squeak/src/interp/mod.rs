@@ -23,7 +23,9 @@
 //!
 //! Activations are native frames on a Rust stack; a frame becomes a real MethodContext only
 //! when `thisContext` is pushed (which is also how a block is made: `thisContext blockCopy:`).
-//! Its temporaries then live in the context object, where its blocks share them.
+//! Its temporaries then live in the context object, where its blocks share them. In a closure
+//! image (6504, 6505) a block is a BlockClosure whose frame has temporaries of its own (see
+//! `closures.rs`); making one makes its outer context, the frame's MethodContext.
 //!
 //! The files form layers. **Each row of this table uses only the rows below it**: a file
 //! imports nothing from, and calls no function of, a file on a row above its own or beside it
