@@ -90,8 +90,8 @@ pub(crate) struct Shared {
     /// Class BlockClosure, where special object 36 is one (three fixed fields and the copied
     /// values as indexable ones): the closure bytecodes and primitives need it.
     pub(crate) block_closure: Option<Value>,
-    /// A closure image (format 6504 or 6505): the expression compiler makes its blocks as
-    /// closures, since the image's BlockContext machinery is gone.
+    /// A closure image whose BlockContext is gone (special object 11 nil, as in the
+    /// bootstrapped 6505 kernel): the expression compiler makes its blocks as closures.
     pub(crate) closures: bool,
     pub(crate) large_positive: Value,
     pub(crate) large_negative: Option<Value>,
@@ -211,14 +211,10 @@ impl Shared {
         shared.block_closure = special(heap, specials, index::BLOCK_CLOSURE)
             .ok()
             .filter(|&c| is_closure_class(heap, c));
-        let format = heap.root("imageFormat").ok().and_then(|v| v.as_small_int());
-        shared.closures = matches!(format, Some(6504 | 6505));
-        if shared.closures && shared.block_closure.is_none() {
-            return Err(RunError::Unsupported(
-                "a closure image (format 6504/6505) whose special object 36 is no BlockClosure class"
-                    .into(),
-            ));
-        }
+        // An image with BlockClosure and no BlockContext has only closures for blocks. (One
+        // with both, as the first closure images, runs V3 blocks too: its do-its get those.)
+        shared.closures = shared.block_closure.is_some()
+            && special(heap, specials, index::BLOCK_CONTEXT)? == shared.nil;
         // Object: the global, or else (an image without `Smalltalk`) the root of
         // SmallInteger's superclass chain.
         let object = shared.global_in_base(heap, b"Object").or_else(|| {

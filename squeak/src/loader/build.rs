@@ -12,9 +12,6 @@ use cowheap::{BaseBuilder, Format, Value};
 /// Root names the loader adds besides `specialObjects`, `nil`, `true` and `false`.
 pub(crate) const CLASS_NAME_SLOT_ROOT: &str = "classNameSlot";
 pub(crate) const THIS_CLASS_SLOT_ROOT: &str = "thisClassSlot";
-/// The root that holds the file's format number (6502, 6505...), as a SmallInteger: what
-/// tells the interpreter whether the image's blocks are closures.
-pub(crate) const IMAGE_FORMAT_ROOT: &str = "imageFormat";
 
 use super::special::{
     COMPACT_CLASSES as SPECIAL_COMPACT_CLASSES, FALSE as SPECIAL_FALSE, FLOAT as SPECIAL_FLOAT,
@@ -334,7 +331,6 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
     for (name, slot) in [
         (CLASS_NAME_SLOT_ROOT, name_slot),
         (THIS_CLASS_SLOT_ROOT, this_slot),
-        (IMAGE_FORMAT_ROOT, Some(header.format as usize)),
     ] {
         if let Some(v) = slot.and_then(|i| Value::small_int(i as i64)) {
             b.add_root(name, v).map_err(root_err)?;

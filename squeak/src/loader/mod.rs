@@ -45,9 +45,7 @@
 //! the class layout (from the SmallInteger class), the roots `classNameSlot` and
 //! `thisClassSlot` hold, as SmallIntegers, the slot of a class that holds its name and the
 //! slot of a metaclass that holds its class: images differ (6 and 6 in the Squeak V3 images,
-//! 3 and 3 in the bootstrapped Spur kernel). [`class_name`] reads them. The root
-//! `imageFormat` holds the file's format number (6502, 6505, 6521...), which says whether the
-//! image's blocks are closures.
+//! 3 and 3 in the bootstrapped Spur kernel). [`class_name`] reads them.
 //!
 //! # Validation
 //!
