@@ -187,6 +187,18 @@ fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Valu
     json
 }
 
+/// How many images' Transcripts the text report of a batch shows.
+const TRANSCRIPTS_SHOWN: usize = 5;
+
+/// Text that ends its last line.
+fn with_line_end(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    }
+}
+
 /// The report as text: after a Ctrl-C, of the images that finished (of `images` asked for).
 fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
     let mut out = String::new();
@@ -222,6 +234,10 @@ fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
             (_, Some(s)) => outln!(out, "stopped ({}): {}", s.kind, s.message),
             _ => {}
         }
+        if !r.transcript.is_empty() {
+            outln!(out, "transcript:");
+            out.push_str(&with_line_end(&r.transcript));
+        }
         outln!(
             out,
             "bytecodes {}  sends {}  {:.3} s  {:.1} M bytecodes/s  {:.1} M sends/s",
@@ -256,6 +272,19 @@ fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
         }
         if let Some(s) = report.first_stop() {
             outln!(out, "  first stop ({}): {}", s.kind, s.message);
+        }
+        // Each image's Transcript apart, the first few of them (`--json` has every one).
+        let writers: Vec<_> = runs.iter().filter(|r| !r.transcript.is_empty()).collect();
+        for r in writers.iter().take(TRANSCRIPTS_SHOWN) {
+            outln!(out, "  transcript of image {}:", r.image);
+            out.push_str(&with_line_end(&r.transcript));
+        }
+        if writers.len() > TRANSCRIPTS_SHOWN {
+            outln!(
+                out,
+                "  ({} more images wrote to their Transcript: --json has every one)",
+                writers.len() - TRANSCRIPTS_SHOWN
+            );
         }
         let copies: u64 = runs.iter().map(|r| r.copies).sum();
         let bytecodes: u64 = runs.iter().map(|r| r.bytecodes).sum();

@@ -267,6 +267,14 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             while i < chars.len() && chars[i].is_ascii_digit() {
                 i += 1;
             }
+            // `16r1F` and `1e3` are one number in Smalltalk, not an integer and a unary
+            // send: refused, rather than answered wrongly (the image's compiler reads them).
+            if chars.get(i).is_some_and(|c| c.is_alphabetic() || *c == '_') {
+                return Err(err(
+                    start,
+                    "radix and exponent numbers (16r1F, 1e3) are not in this grammar",
+                ));
+            }
             let s: String = chars[start..i].iter().collect();
             let n = s.parse().map_err(|_| err(start, "integer too large"))?;
             out.push((start, Tok::Int(n)));

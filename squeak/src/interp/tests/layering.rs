@@ -14,8 +14,9 @@ const ROWS: &[&[&str]] = &[
     &["lookup"],
     &["pool"],
     &["state"],
-    &["contexts"],
+    &["contexts", "transcript"],
     &["closures"],
+    &["scheduler"],
     &["primitives/common"],
     &[
         "primitives/arithmetic",
@@ -24,6 +25,7 @@ const ROWS: &[&[&str]] = &[
         "primitives/objects",
         "primitives/blocks",
         "primitives/control",
+        "primitives/processes",
         "primitives/system",
     ],
     &["primitives"],
@@ -43,6 +45,7 @@ const FAMILIES: &[&str] = &[
     "objects",
     "blocks",
     "control",
+    "processes",
     "system",
 ];
 
