@@ -655,11 +655,10 @@ impl Exec<'_> {
                     // What `return_from` does for a method frame without a context, above
                     // the bottom one: pop the frame, tell the context pool, drop its stack,
                     // push the answer.
-                    let bp = match self.frames.pop() {
+                    let bp = match self.frames.last() {
                         // A `^` in a closure's frame (which has no context until it needs
                         // one) returns from the closure's home: the full path.
                         Some(f) if f.block.is_some() => {
-                            self.frames.push(f);
                             self.stack = stack;
                             if let Some(v) = self.return_top(cur.top, v)? {
                                 return Ok(v);
@@ -671,6 +670,7 @@ impl Exec<'_> {
                         Some(f) => f.bp,
                         None => 0,
                     };
+                    self.frames.pop();
                     // One look at the pool for both (a release after an escape finds
                     // nothing tracked).
                     if !self.pool.idle() {
