@@ -1,8 +1,13 @@
-//! Compiling a parsed expression into a private CompiledMethod, as the V3 compiler would:
-//! literals in the literal frame, globals as Associations from the image's own `Smalltalk`,
-//! blocks as `thisContext blockCopy: n` followed by a jump over the block's code, block
-//! arguments and temporaries as temporaries of the doit (V3 blocks keep theirs in their home
-//! context).
+//! Compiling a parsed expression into a private CompiledMethod, as the image's own compiler
+//! would: literals in the literal frame, globals as Associations from the image's own
+//! `Smalltalk`. In a V3 image, blocks are `thisContext blockCopy: n` followed by a jump over
+//! the block's code, and block arguments and temporaries are temporaries of the doit (V3
+//! blocks keep theirs in their home context). In a closure image (see `closures.rs`) blocks
+//! are closures (bytecode 143) with frames of their own, as the closure compiler makes them:
+//! a block's temporaries are its arguments, then the outer variables it reads, copied in when
+//! it is made, then its own; a temporary that an inner block uses lives in its scope's temp
+//! vector (an Array made when the scope starts), which the inner blocks copy, so that a store
+//! on either side is seen on the other.
 
 use super::limits::RunError;
 use super::method::Method;
@@ -21,6 +26,25 @@ struct Doit {
     temps: usize,
     /// Variable names in scope, innermost last, with their temporary indices.
     scope: Vec<(String, usize)>,
+    /// Closure images: the names the current frame (the doit's, or a block's) sees,
+    /// innermost last.
+    env: Vec<(String, Loc)>,
+    /// Closure images: the blocks around the current one, each its outer frame's `env` and
+    /// `temps`.
+    outer: Vec<(Vec<(String, Loc)>, usize)>,
+    /// Closure images: temp vectors made so far (for their names).
+    vectors: usize,
+}
+
+/// Where a variable of a closure image's frame is.
+#[derive(Clone)]
+enum Loc {
+    /// An argument of the block (it cannot be stored into), at this temporary index.
+    Argument(usize),
+    /// A temporary of the frame (or a value copied into it).
+    Temp(usize),
+    /// Element `.1` of the temp vector named `.0` (a variable of the frame's `env`).
+    Remote(String, usize),
 }
 
 impl Doit {
@@ -88,6 +112,196 @@ enum Task<'e> {
     /// A block's return, and the jump over its code (at `jump`) patched; its arguments leave
     /// the scope (truncated to `scope`).
     EndBlock { jump: usize, scope: usize },
+    /// A closure's return, and its size (the two bytes before `start`) patched; the outer
+    /// frame's names are back.
+    EndClosure { start: usize },
+}
+
+/// The most temporaries a frame (the doit's, a block's) may have here.
+const MAX_TEMPS: usize = 63;
+
+/// Where `name` is in the current frame of a closure image, and for a remote variable the
+/// temporary index of its vector.
+fn lookup(doit: &Doit, name: &str) -> Result<Option<(Loc, Option<usize>)>, ParseError> {
+    let find = |n: &str| doit.env.iter().rev().find(|(k, _)| k == n).map(|(_, l)| l);
+    Ok(match find(name) {
+        None => None,
+        Some(Loc::Remote(vector, i)) => match find(vector) {
+            Some(&Loc::Temp(v)) => Some((Loc::Remote(vector.clone(), *i), Some(v))),
+            _ => {
+                return Err(ParseError::TooLarge(format!(
+                    "the temp vector of {name} is out of reach"
+                )))
+            }
+        },
+        Some(l) => Some((l.clone(), None)),
+    })
+}
+
+/// Pushes the variable `name` of a closure image's frame.
+fn push_variable(doit: &mut Doit, name: &str) -> Result<(), ParseError> {
+    match lookup(doit, name)? {
+        Some((Loc::Argument(t) | Loc::Temp(t), _)) => match t {
+            0..=15 => doit.code.push(16 + t as u8),
+            _ => doit.code.extend([128, 0x40 | t as u8]),
+        },
+        Some((Loc::Remote(_, i), Some(v))) => doit.code.extend([140, i as u8, v as u8]),
+        _ => return Err(ParseError::UnknownGlobal(name.to_owned())),
+    }
+    Ok(())
+}
+
+/// Every variable name `body` reads or stores, in nested blocks too (`inner`: only those in
+/// nested blocks). Shadowing is ignored: a name too many costs a copy or a vector slot.
+fn names_used(body: &[Expr], inner: bool) -> std::collections::HashSet<&str> {
+    let mut used = std::collections::HashSet::new();
+    let mut todo: Vec<(&Expr, bool)> = body.iter().map(|e| (e, false)).collect();
+    while let Some((e, nested)) = todo.pop() {
+        match e {
+            Expr::Variable(name) if nested || !inner => {
+                used.insert(name.as_str());
+            }
+            Expr::Assign { variable, value } => {
+                if nested || !inner {
+                    used.insert(variable.as_str());
+                }
+                todo.push((value, nested));
+            }
+            Expr::Return(value) => todo.push((value, nested)),
+            Expr::Send { receiver, args, .. } => {
+                todo.push((receiver, nested));
+                todo.extend(args.iter().map(|a| (a, nested)));
+            }
+            Expr::Cascade { receiver, messages } => {
+                todo.push((receiver, nested));
+                for (_, args) in messages {
+                    todo.extend(args.iter().map(|a| (a, nested)));
+                }
+            }
+            Expr::Block { body, .. } => todo.extend(body.iter().map(|b| (b, true))),
+            Expr::Sequence { body, .. } => todo.extend(body.iter().map(|b| (b, nested))),
+            _ => {}
+        }
+    }
+    used
+}
+
+/// Gives the temporaries `temps` of a scope whose statements are `body` their places in the
+/// current frame: those that inner blocks use in a new temp vector, the others in
+/// temporaries of their own. `push` (a block's frame): their initial values are pushed
+/// (the frame's stack is its temporaries); else (the doit's) they are the method's
+/// temporaries, and the vector is stored into its own.
+fn declare_closure_temps(
+    doit: &mut Doit,
+    temps: &[String],
+    body: &[Expr],
+    push: bool,
+) -> Result<(), ParseError> {
+    let inner = names_used(body, true);
+    let (shared, own): (Vec<&String>, Vec<&String>) =
+        temps.iter().partition(|t| inner.contains(t.as_str()));
+    for name in own {
+        doit.env.push((name.clone(), Loc::Temp(doit.temps)));
+        doit.temps += 1;
+        if push {
+            doit.code.push(115);
+        }
+    }
+    if !shared.is_empty() {
+        if shared.len() > 127 {
+            return Err(ParseError::TooLarge(
+                "more than 127 shared temporaries".into(),
+            ));
+        }
+        let vector = format!("\0vector{}", doit.vectors);
+        doit.vectors += 1;
+        let v = doit.temps;
+        doit.temps += 1;
+        doit.code.extend([138, shared.len() as u8]);
+        if !push {
+            doit.code.extend([130, 0x40 | v as u8]);
+        }
+        doit.env.push((vector.clone(), Loc::Temp(v)));
+        for (i, name) in shared.into_iter().enumerate() {
+            doit.env
+                .push((name.clone(), Loc::Remote(vector.clone(), i)));
+        }
+    }
+    if doit.temps > MAX_TEMPS {
+        return Err(ParseError::TooLarge(format!(
+            "more than {MAX_TEMPS} temporaries in a frame"
+        )));
+    }
+    Ok(())
+}
+
+/// The doit's own temporaries, in a closure image.
+fn declare_method_temps(
+    doit: &mut Doit,
+    temps: &[String],
+    body: &[Expr],
+) -> Result<(), ParseError> {
+    declare_closure_temps(doit, temps, body, false)
+}
+
+/// The start of a closure with `args`, `temps` and `body`: the outer variables it uses
+/// pushed (a remote one's vector, once), bytecode 143 with its size left to patch, then its
+/// frame's names and temporaries. Answers where the closure's code starts.
+fn closure(
+    doit: &mut Doit,
+    args: &[String],
+    temps: &[String],
+    body: &[Expr],
+) -> Result<usize, ParseError> {
+    let used = names_used(body, false);
+    let mut copied: Vec<String> = Vec::new();
+    for (name, loc) in doit.env.iter().rev() {
+        if !used.contains(name.as_str()) || args.contains(name) || temps.contains(name) {
+            continue;
+        }
+        let copy = match loc {
+            Loc::Remote(vector, _) => vector.clone(),
+            _ => name.clone(),
+        };
+        if !copied.contains(&copy) {
+            copied.push(copy);
+        }
+    }
+    copied.reverse();
+    if copied.len() > 15 || args.len() > 15 {
+        return Err(ParseError::TooLarge(
+            "a block of more than 15 arguments or outer variables".into(),
+        ));
+    }
+    for name in &copied {
+        push_variable(doit, name)?;
+    }
+    doit.code
+        .extend([143, (copied.len() << 4 | args.len()) as u8, 0, 0]);
+    let start = doit.code.len();
+    // The block's names: the outer remote variables whose vectors it copies, then its
+    // arguments and copies.
+    let mut env: Vec<(String, Loc)> = doit
+        .env
+        .iter()
+        .filter(|(_, l)| matches!(l, Loc::Remote(v, _) if copied.contains(v)))
+        .cloned()
+        .collect();
+    env.extend(args.iter().cloned().zip((0..).map(Loc::Argument)));
+    for (j, name) in copied.iter().enumerate() {
+        // A copied argument stays one: nothing may store into it.
+        let t = args.len() + j;
+        let loc = match lookup(doit, name)? {
+            Some((Loc::Argument(_), _)) => Loc::Argument(t),
+            _ => Loc::Temp(t),
+        };
+        env.push((name.clone(), loc));
+    }
+    let outer_env = std::mem::replace(&mut doit.env, env);
+    doit.outer.push((outer_env, doit.temps));
+    doit.temps = args.len() + copied.len();
+    declare_closure_temps(doit, temps, body, true)?;
+    Ok(start)
 }
 
 /// Statements on `tasks`, a pop between two, nil for none (last in, first out).
@@ -150,6 +364,21 @@ impl Exec<'_> {
                     doit.code[jump - 2] = 164 + (len >> 8) as u8;
                     doit.code[jump - 1] = len as u8;
                 }
+                Task::EndClosure { start } => {
+                    doit.code.push(125);
+                    let len = doit.code.len() - start;
+                    if len > 0xFFFF {
+                        return Err(ParseError::TooLarge(format!(
+                            "a block of {len} bytes of code (at most 65535)"
+                        ))
+                        .into());
+                    }
+                    doit.code[start - 2] = (len >> 8) as u8;
+                    doit.code[start - 1] = len as u8;
+                    let (env, temps) = doit.outer.pop().unwrap_or_default();
+                    doit.env = env;
+                    doit.temps = temps;
+                }
             }
         }
         Ok(())
@@ -167,6 +396,21 @@ impl Exec<'_> {
             Expr::Nil => doit.code.push(115),
             Expr::ThisContext => doit.code.push(137),
             Expr::Receiver => doit.code.push(112),
+            Expr::Variable(name) if self.sh.closures => push_variable(doit, name)?,
+            Expr::Block { args, temps, body } if self.sh.closures => {
+                let start = closure(doit, args, temps, body)?;
+                tasks.push(Task::EndClosure { start });
+                statements(body, doit, tasks);
+            }
+            Expr::Sequence { temps, body } if self.sh.closures => {
+                if !doit.outer.is_empty() {
+                    return Err(RunError::Unsupported(
+                        "temporaries declared inside a block's statements".into(),
+                    ));
+                }
+                declare_method_temps(doit, temps, body)?;
+                statements(body, doit, tasks);
+            }
             Expr::Variable(name) => {
                 let t = doit
                     .temporary(name)
@@ -280,6 +524,26 @@ impl Exec<'_> {
 
     /// Stores the top of the stack into the temporary or global `name`, leaving it there.
     fn compile_store(&mut self, name: &str, doit: &mut Doit) -> Result<(), RunError> {
+        if self.sh.closures {
+            match lookup(doit, name)? {
+                Some((Loc::Argument(_), _)) => {
+                    return Err(ParseError::Syntax {
+                        column: 1,
+                        message: format!("cannot store into the block argument {name}"),
+                    }
+                    .into())
+                }
+                Some((Loc::Temp(t), _)) => {
+                    doit.code.extend([129, 0x40 | t as u8]);
+                    return Ok(());
+                }
+                Some((Loc::Remote(_, i), Some(v))) => {
+                    doit.code.extend([141, i as u8, v as u8]);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
         if let Some(t) = doit.temporary(name) {
             doit.code.extend([129, 0x40 | t as u8]);
             return Ok(());
@@ -373,6 +637,9 @@ impl Exec<'_> {
     /// The Association of the global `name` in this image's `Smalltalk` (which this image may
     /// have changed).
     fn global_association(&mut self, name: &str) -> Result<Option<Value>, RunError> {
+        if self.sh.smalltalk == self.sh.nil {
+            return Ok(self.sh.bindings.get(name.as_bytes()).copied());
+        }
         let Some(&key) = self.sh.symbols.get(name.as_bytes()) else {
             return Ok(None);
         };

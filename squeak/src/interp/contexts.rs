@@ -26,6 +26,8 @@ pub(crate) const PC: usize = 1;
 pub(crate) const STACKP: usize = 2;
 pub(crate) const METHOD: usize = 3;
 pub(crate) const RECEIVER: usize = 5;
+/// A closure image's MethodContext: the BlockClosure it runs, or nil (V3: `receiverMap`).
+pub(crate) const CLOSURE: usize = 4;
 pub(crate) const BLOCK_NARGS: usize = 3;
 pub(crate) const BLOCK_STARTPC: usize = 4;
 pub(crate) const BLOCK_HOME: usize = 5;
@@ -37,7 +39,7 @@ const CONTEXT_FORMAT: u8 = 3;
 impl Exec<'_> {
     /// A context of `class` with `slots`, reused from the pool if one of its size is free,
     /// tracked at `depth` if it has one.
-    fn new_context(
+    pub(crate) fn new_context(
         &mut self,
         class: Value,
         slots: &[Value],
@@ -68,30 +70,59 @@ impl Exec<'_> {
         Ok(c)
     }
 
-    /// The context object of frame `i`, making it if the frame has none yet.
+    /// The context object of frame `i`, making it if the frame has none yet. A closure's
+    /// frame gets a MethodContext that names the closure (`closureOrNil`) and holds the whole
+    /// of the frame's stack as its temporaries: which of those slots are the closure's own
+    /// temporaries its code alone knows, and it only ever reads those.
     fn materialize(&mut self, i: usize) -> Result<Value, RunError> {
         let f = &self.frames[i];
-        if let Some(b) = f.block {
-            return Ok(b);
-        }
-        if let Some(c) = f.ctx {
+        let (ctx, block, bp, pc, receiver) = (f.ctx, f.block, f.bp, f.pc, f.receiver);
+        let closure = match block {
+            Some(b) if self.is_closure(b)? => Some(b),
+            // A V3 block frame is its BlockContext.
+            Some(b) => return Ok(b),
+            None => None,
+        };
+        if let Some(c) = ctx {
             return Ok(c);
         }
-        let m = f.method.clone();
-        let mut slots = vec![self.sh.nil; TEMPS + m.frame_size()];
-        slots[PC] = int(m.v3_pc(f.pc));
-        slots[STACKP] = int(m.num_temps as i64);
+        let m = self.frames[i].method.clone();
+        let ntemps = match closure {
+            None => m.num_temps,
+            Some(_) => {
+                let end = match self.frames.get(i + 1) {
+                    Some(above) => above.bp,
+                    None => self.stack.len(),
+                };
+                end.saturating_sub(bp + 1)
+            }
+        };
+        let mut slots = vec![self.sh.nil; TEMPS + m.frame_size().max(ntemps)];
+        slots[PC] = int(m.v3_pc(pc));
+        slots[STACKP] = int(ntemps as i64);
         slots[METHOD] = m.oop;
-        slots[RECEIVER] = f.receiver;
+        if let Some(b) = closure {
+            slots[CLOSURE] = b;
+        }
+        slots[RECEIVER] = receiver;
         let temps = self
             .stack
-            .get(f.bp + 1..f.bp + 1 + m.num_temps)
+            .get(bp + 1..bp + 1 + ntemps)
             .ok_or_else(|| RunError::Malformed("a frame lost its temporaries".into()))?;
-        slots[TEMPS..TEMPS + m.num_temps].copy_from_slice(temps);
+        slots[TEMPS..TEMPS + ntemps].copy_from_slice(temps);
         let c = self.new_context(self.sh.method_context, &slots, Some(i))?;
         self.frames[i].ctx = Some(c);
         self.check_allocation()?;
         Ok(c)
+    }
+
+    /// True for a BlockClosure (an instance of the image's class, where it has one).
+    #[inline]
+    pub(crate) fn is_closure(&mut self, v: Value) -> Result<bool, RunError> {
+        match self.sh.block_closure {
+            Some(class) if v.is_object() => self.class_is(v, class),
+            _ => Ok(false),
+        }
     }
 
     /// `thisContext` in frame `top`. With `chain`, every frame below gets a context too, and
@@ -210,6 +241,16 @@ impl Exec<'_> {
             } else {
                 c
             };
+            // A closure's context (closure images): its frame is the closure's, and its
+            // stack holds the closure's temporaries as well as its operands.
+            let closure = match block {
+                false => Some(self.image.read(c, CLOSURE)?).filter(|&b| b != self.sh.nil),
+                true => None,
+            };
+            let closure = match closure {
+                Some(b) if self.is_closure(b)? => Some(b),
+                _ => None,
+            };
             let method = self.image.read(home, METHOD)?;
             let m = self.cache.method(self.image, self.sh, method)?;
             let receiver = self.image.read(home, RECEIVER)?;
@@ -221,14 +262,18 @@ impl Exec<'_> {
                     "a suspended context without a pc or stack pointer in its method".into(),
                 ));
             };
-            let sp = usize::try_from(sp)
-                .ok()
-                .filter(|&sp| TEMPS + sp <= len && (block || sp >= m.num_temps));
+            let sp = usize::try_from(sp).ok().filter(|&sp| {
+                TEMPS + sp <= len && (block || closure.is_some() || sp >= m.num_temps)
+            });
             let sp = sp.ok_or_else(|| {
                 RunError::Malformed("a suspended context's stack pointer is out of range".into())
             })?;
             let bp = self.stack.len();
-            self.stack.push(if block { c } else { receiver });
+            self.stack.push(match (block, closure) {
+                (true, _) => c,
+                (false, Some(b)) => b,
+                (false, None) => receiver,
+            });
             for k in 0..sp {
                 let v = self.image.read(c, TEMPS + k)?;
                 self.stack.push(v);
@@ -239,7 +284,7 @@ impl Exec<'_> {
                 bp,
                 receiver,
                 ctx: Some(home),
-                block: block.then_some(c),
+                block: if block { Some(c) } else { closure },
             });
         }
         Ok(())

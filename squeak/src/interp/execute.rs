@@ -653,16 +653,30 @@ impl Exec<'_> {
                 }
                 Exit::Return(v) => {
                     // What `return_from` does for a method frame without a context, above
-                    // the bottom one: tell the context pool, pop the frame, drop its stack,
+                    // the bottom one: pop the frame, tell the context pool, drop its stack,
                     // push the answer.
-                    if v.is_object() && !self.pool.idle() {
-                        self.pool.note_return(v, Some(cur.top - 1));
-                    }
-                    let bp = match self.frames.pop() {
+                    let bp = match self.frames.last() {
+                        // A `^` in a closure's frame (which has no context until it needs
+                        // one) returns from the closure's home: the full path.
+                        Some(f) if f.block.is_some() => {
+                            self.stack = stack;
+                            if let Some(v) = self.return_top(cur.top, v)? {
+                                return Ok(v);
+                            }
+                            stack = std::mem::take(&mut self.stack);
+                            cur = self.load_top()?;
+                            continue;
+                        }
                         Some(f) => f.bp,
                         None => 0,
                     };
+                    self.frames.pop();
+                    // One look at the pool for both (a release after an escape finds
+                    // nothing tracked).
                     if !self.pool.idle() {
+                        if v.is_object() {
+                            self.pool.note_return(v, Some(cur.top - 1));
+                        }
                         self.pool.release(self.frames.len());
                     }
                     stack.truncate(bp);
@@ -1083,7 +1097,50 @@ impl Exec<'_> {
                 let sel = Self::literal(&m, (b & 15) as usize)?;
                 send!(sel, ((b - 208) >> 4) as usize, None)
             }
-            126 | 127 | 138 | 139 | 140 | 141 | 142 | 143 => {
+            138 | 140 | 141 | 142 | 143 if self.sh.block_closure.is_none() => {
+                return Err(RunError::Unimplemented(format!(
+                    "bytecode {b} is a closure bytecode, unused in the V3 set of this image"
+                )))
+            }
+            138 => {
+                let ext = *code.get(pc).ok_or_else(truncated)?;
+                pc += 1;
+                self.push_new_array((ext & 127) as usize, ext > 127)?;
+            }
+            140 | 141 | 142 => {
+                // Element `i` of the temp vector in temporary `t`.
+                let (i, t) = (
+                    *code.get(pc).ok_or_else(truncated)? as usize,
+                    *code.get(pc + 1).ok_or_else(truncated)? as usize,
+                );
+                pc += 2;
+                let vector = self.temp(ctx, tbase, t)?;
+                if b == 140 {
+                    let v = self.image.read(vector, i)?;
+                    self.stack.push(v);
+                } else {
+                    let v = if b == 141 { self.top()? } else { self.pop()? };
+                    self.store(vector, i, v)?;
+                }
+            }
+            143 => {
+                let (counts, high, low) = (
+                    *code.get(pc).ok_or_else(truncated)?,
+                    *code.get(pc + 1).ok_or_else(truncated)? as usize,
+                    *code.get(pc + 2).ok_or_else(truncated)? as usize,
+                );
+                pc += 3;
+                self.frames[top].pc = pc;
+                let (nargs, ncopied) = ((counts & 15) as usize, (counts >> 4) as usize);
+                self.push_closure(top, nargs, ncopied, pc)?;
+                pc += (high << 8) | low;
+            }
+            139 => {
+                return Err(RunError::Unimplemented(
+                    "bytecode 139 (callPrimitive) is not supported".into(),
+                ))
+            }
+            126 | 127 => {
                 return Err(RunError::Unimplemented(format!(
                     "bytecode {b} is unused in the V3 set"
                 )))

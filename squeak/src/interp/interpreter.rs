@@ -38,7 +38,7 @@ impl Vm {
 
     /// Like [`new`](Self::new), for a loaded image file, refusing what this interpreter does
     /// not run: Spur images (their method headers and class formats differ). V3 closure
-    /// images (6505) load, and stop at the first closure bytecode.
+    /// images (6504, 6505) run, BlockClosures and all.
     pub fn for_loaded(loaded: &crate::loader::Loaded) -> Result<Vm, RunError> {
         if loaded.info.family != crate::loader::ImageFamily::V3 {
             return Err(RunError::Unsupported(format!(

@@ -23,7 +23,9 @@
 //!
 //! Activations are native frames on a Rust stack; a frame becomes a real MethodContext only
 //! when `thisContext` is pushed (which is also how a block is made: `thisContext blockCopy:`).
-//! Its temporaries then live in the context object, where its blocks share them.
+//! Its temporaries then live in the context object, where its blocks share them. In a closure
+//! image (6504, 6505) a block is a BlockClosure whose frame has temporaries of its own (see
+//! `closures.rs`); making one makes its outer context, the frame's MethodContext.
 //!
 //! The files form layers. **Each row of this table uses only the rows below it**: a file
 //! imports nothing from, and calls no function of, a file on a row above its own or beside it
@@ -45,6 +47,7 @@
 //! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | processes | `scheduler.rs` | the image's processes: ready lists, semaphores, switches, the timer, waiting and deadlock |
+//! | closures | `closures.rs` | closure images' BlockClosures: making one, temp vectors, entering its frame, its home |
 //! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame; a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
@@ -59,6 +62,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod closures;
 mod compile;
 mod contexts;
 mod execute;

@@ -160,9 +160,14 @@ impl Exec<'_> {
         Ok(None)
     }
 
-    /// The frame a `^` in block frame `top` returns from: its home context's.
+    /// The frame a `^` in block frame `top` returns from: its home context's (a V3 block
+    /// frame's context, the end of a closure's outer context chain).
     pub(crate) fn home_frame(&mut self, top: usize) -> Result<usize, RunError> {
-        let home = self.frames[top].ctx;
+        let block = self.frames[top].block;
+        let home = match block {
+            Some(b) if self.is_closure(b)? => Some(self.closure_home(b)?),
+            _ => self.frames[top].ctx,
+        };
         (0..top)
             .rev()
             .find(|&i| self.frames[i].block.is_none() && self.frames[i].ctx == home)

@@ -23,6 +23,47 @@ pub(crate) mod index {
     pub(crate) const CHARACTER: usize = 19;
     pub(crate) const SPECIAL_SELECTORS: usize = 23;
     pub(crate) const CHARACTER_TABLE: usize = 24;
+    pub(crate) const BLOCK_CLOSURE: usize = 36;
+    pub(crate) const LARGE_NEGATIVE_INTEGER: usize = 42;
+}
+
+/// The base's Associations of a Symbol and the class of that name, by name.
+fn class_bindings(heap: &BaseHeap, symbol: Value, name_slot: usize) -> HashMap<Vec<u8>, Value> {
+    let mut bindings = HashMap::new();
+    for obj in heap.objects() {
+        let binding = || -> Option<Vec<u8>> {
+            if heap.original_format(obj).ok()? != Format::Pointers
+                || heap.original_size(obj).ok()? != 2
+            {
+                return None;
+            }
+            let key = heap.original_field(obj, 0).ok()?;
+            let class = heap.original_field(obj, ASSOCIATION_VALUE).ok()?;
+            if !key.is_object() || heap.original_class(key).ok()? != symbol || !class.is_object() {
+                return None;
+            }
+            let name = heap.original_field(class, name_slot).ok()?;
+            (name == key)
+                .then(|| heap.original_bytes(key).ok())
+                .flatten()
+        };
+        if let Some(name) = binding() {
+            bindings.entry(name).or_insert(obj);
+        }
+    }
+    bindings
+}
+
+/// True for a class whose instances have three fixed fields and indexable pointers, as
+/// BlockClosure's (`outerContext`, `startpc`, `numArgs`, then the copied values).
+fn is_closure_class(heap: &BaseHeap, c: Value) -> bool {
+    c.is_object()
+        && heap.original_format(c).ok() == Some(Format::Pointers)
+        && heap
+            .original_field(c, CLASS_FORMAT)
+            .ok()
+            .and_then(|f| f.as_small_int())
+            .is_some_and(|f| (f >> 7) & 15 == 3 && ((f >> 10) & 0xC0) + ((f >> 1) & 0x3F) - 1 == 3)
 }
 
 /// Class slots (Behavior's first three instance variables).
@@ -46,6 +87,12 @@ pub(crate) struct Shared {
     pub(crate) smalltalk: Value,
     pub(crate) method_context: Value,
     pub(crate) block_context: Value,
+    /// Class BlockClosure, where special object 36 is one (three fixed fields and the copied
+    /// values as indexable ones): the closure bytecodes and primitives need it.
+    pub(crate) block_closure: Option<Value>,
+    /// A closure image whose BlockContext is gone (special object 11 nil, as in the
+    /// bootstrapped 6505 kernel): the expression compiler makes its blocks as closures.
+    pub(crate) closures: bool,
     pub(crate) large_positive: Value,
     pub(crate) large_negative: Option<Value>,
     pub(crate) compiled_method: Value,
@@ -57,6 +104,10 @@ pub(crate) struct Shared {
     pub(crate) special_selectors: Vec<(Value, usize)>,
     /// Every Symbol of the base, by its characters.
     pub(crate) symbols: HashMap<Vec<u8>, Value>,
+    /// Where special object 8 (`Smalltalk`) is nil, as in bootstrapped kernel images: the
+    /// base's class bindings (`#Name -> the class of that name`, the Associations its
+    /// methods name classes through), by name, for the expression compiler's globals.
+    pub(crate) bindings: HashMap<Vec<u8>, Value>,
     /// The slot of a class that holds its name, and of a metaclass that holds its class.
     pub(crate) class_name_slot: usize,
     pub(crate) this_class_slot: usize,
@@ -148,12 +199,15 @@ impl Shared {
                 "LargePositiveInteger",
             )?,
             large_negative: None,
+            block_closure: None,
+            closures: false,
             compiled_method: class(heap, specials, index::COMPILED_METHOD, "CompiledMethod")?,
             character: class(heap, specials, index::CHARACTER, "Character")?,
             character_table: special(heap, specials, index::CHARACTER_TABLE)?,
             special_selectors,
             symbol,
             symbols,
+            bindings: HashMap::new(),
             class_name_slot: slot("classNameSlot"),
             this_class_slot: slot("thisClassSlot"),
             stop_methods: Vec::new(),
@@ -162,8 +216,33 @@ impl Shared {
             transcript: None,
             delay_startup: None,
         };
-        shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
-        if let Some(object) = shared.global_in_base(heap, b"Object") {
+        if shared.smalltalk == shared.nil {
+            shared.bindings = class_bindings(heap, symbol, shared.class_name_slot);
+        }
+        shared.large_negative = shared
+            .global_in_base(heap, b"LargeNegativeInteger")
+            .or_else(|| class(heap, specials, index::LARGE_NEGATIVE_INTEGER, "").ok());
+        shared.block_closure = special(heap, specials, index::BLOCK_CLOSURE)
+            .ok()
+            .filter(|&c| is_closure_class(heap, c));
+        // An image with BlockClosure and no BlockContext has only closures for blocks. (One
+        // with both, as the first closure images, runs V3 blocks too: its do-its get those.)
+        shared.closures = shared.block_closure.is_some()
+            && special(heap, specials, index::BLOCK_CONTEXT)? == shared.nil;
+        // Object: the global, or else (an image without `Smalltalk`) the root of
+        // SmallInteger's superclass chain.
+        let object = shared.global_in_base(heap, b"Object").or_else(|| {
+            let mut c = shared.small_integer;
+            for _ in 0..64 {
+                match heap.original_field(c, CLASS_SUPERCLASS) {
+                    Ok(sup) if sup == shared.nil => return Some(c),
+                    Ok(sup) if sup.is_object() => c = sup,
+                    _ => return None,
+                }
+            }
+            None
+        });
+        if let Some(object) = object {
             for (name, arg) in [
                 (&b"error:"[..], Some(0)),
                 (b"halt", None),

@@ -1,6 +1,8 @@
-//! Blocks: `blockCopy:` (80), `value`/`value:`... (81) and `valueWithArguments:` (82). Each
-//! checks its receiver and arguments and calls the contexts layer below (`contexts.rs`),
-//! which makes the BlockContext or pushes its frame.
+//! Blocks: `blockCopy:` (80), `value`/`value:`... (81) and `valueWithArguments:` (82) of V3
+//! BlockContexts, and of closure images' BlockClosures `value`... (201-205, and 221, 222
+//! without a process switch, which is the same here) and `valueWithArguments:` (206). Each
+//! checks its receiver and arguments and calls the layer below (`contexts.rs`,
+//! `closures.rs`), which makes the BlockContext or pushes the frame.
 
 use super::common::{answer, Call, Prim};
 use crate::interp::limits::RunError;
@@ -75,6 +77,35 @@ pub(crate) fn value_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, Ru
         }
         done => Ok(done),
     }
+}
+
+/// Primitives 201-205, 221 and 222, BlockClosure `value`, `value:`...: runs the closure in a
+/// new frame with its arguments and copied values.
+pub(crate) fn closure_value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let closure = x.stack[c.ri];
+    Ok(if x.enter_closure(closure, c.ri, c.nargs())? {
+        Prim::Switched
+    } else {
+        Prim::Fail
+    })
+}
+
+/// Primitive 206, BlockClosure `valueWithArguments: anArray`.
+pub(crate) fn closure_value_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let ri = c.ri;
+    let (closure, args) = (x.stack[ri], x.arg(ri, 0));
+    if !args.is_object() || !x.class_is(args, x.sh.array)? || !x.is_closure(closure)? {
+        return Ok(Prim::Fail);
+    }
+    let n = x.image.size_of(args)?;
+    x.spread_arguments(ri, args, n)?;
+    if x.enter_closure(closure, ri, n)? {
+        return Ok(Prim::Switched);
+    }
+    // Leave the stack as it was found.
+    x.stack.truncate(ri + 1);
+    x.stack.push(args);
+    Ok(Prim::Fail)
 }
 
 #[cfg(test)]

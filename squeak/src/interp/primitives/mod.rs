@@ -14,6 +14,7 @@
 //! | 73-75 | objects | `instVarAt:`, `instVarAt:put:` (fixed fields only, as the real VM), `identityHash`/`asOop` |
 //! | 79 | objects | `newMethod:header:` (a CompiledMethod with nil literals and zeroed bytecodes) |
 //! | 80, 81, 82 | blocks | `blockCopy:`, `value`/`value:`..., `valueWithArguments:` (over `contexts.rs`) |
+//! | 201-206, 221, 222 | blocks | BlockClosure `value`/`value:`..., `valueWithArguments:`, `valueNoContextSwitch`... (over `closures.rs`) |
 //! | 83, 84 | control | `perform:` (with up to its arguments), `perform:withArguments:`; a Symbol the receiver does not understand is a doesNotUnderstand |
 //! | 85-88, 136, 167, 230 | processes | Semaphore `signal`, `wait`; Process `resume`, `suspend` (the active one); the timer `signal:atMilliseconds:`; `yield`; the idle process's `relinquishProcessorForMicroseconds:` (over `scheduler.rs`) |
 //! | 89, 116, 119 | system | `flushCache`, `flushCacheByMethod:`, `flushCacheSelective:` (this image's method cache) |
@@ -200,6 +201,9 @@ primitive_table! {
     80 => Blocks, "blockCopy:", 1..=1, Call(blocks::block_copy);
     81 => Blocks, "value", 0..=ANY, Call(blocks::value);
     82 => Blocks, "valueWithArguments:", 1..=1, Call(blocks::value_with_arguments);
+    201..=205 => Blocks, "BlockClosure value", 0..=4, Call(blocks::closure_value);
+    206 => Blocks, "BlockClosure valueWithArguments:", 1..=1, Call(blocks::closure_value_with_arguments);
+    221..=222 => Blocks, "valueNoContextSwitch", 0..=1, Call(blocks::closure_value);
     83 => Control, "perform:", 1..=ANY, Call(control::perform);
     84 => Control, "perform:withArguments:", 2..=2, Call(control::perform_with_arguments);
     85 => Processes, "signal", 0..=0, Call(processes::signal);
@@ -425,7 +429,10 @@ mod tests {
         assert_eq!(in_family(Comparison), [3, 4, 5, 6, 7, 8, 110]);
         assert_eq!(in_family(Indexing), [60, 61, 62, 63, 64, 68, 69, 105]);
         assert_eq!(in_family(Objects), [70, 71, 72, 73, 74, 75, 79, 111, 128]);
-        assert_eq!(in_family(Blocks), [80, 81, 82]);
+        assert_eq!(
+            in_family(Blocks),
+            [80, 81, 82, 201, 202, 203, 204, 205, 206, 221, 222]
+        );
         let control: Vec<usize> = [83, 84].into_iter().chain(256..=519).collect();
         assert_eq!(in_family(Control), control);
         assert_eq!(in_family(Processes), [85, 86, 87, 88, 136, 167, 230]);

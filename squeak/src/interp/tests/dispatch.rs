@@ -137,7 +137,7 @@ fn limits_and_bytecodes_outside_the_set_stop_the_image() {
         r.run(nil, &[], 0, &[163, 254]),
         Err(RunError::BytecodeLimit { limit: 100_000 })
     );
-    for b in [126u8, 127, 138, 139, 140, 141, 142, 143] {
+    for b in [126u8, 127, 139] {
         assert!(matches!(
             r.run(nil, &[], 0, &[b, 124]),
             Err(RunError::Unimplemented(_))

@@ -15,6 +15,7 @@ const ROWS: &[&[&str]] = &[
     &["pool"],
     &["state"],
     &["contexts", "transcript"],
+    &["closures"],
     &["scheduler"],
     &["primitives/common"],
     &[

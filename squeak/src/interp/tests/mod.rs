@@ -118,6 +118,9 @@ pub(crate) struct Tiny {
     pub(crate) k: Kernel,
     pub(crate) method_context: Value,
     pub(crate) block_context: Value,
+    /// BlockClosure, special object 36 (the base is no closure image: its do-its compile V3
+    /// blocks, but hand-assembled closure bytecodes run).
+    pub(crate) block_closure: Value,
     pub(crate) large_positive: Value,
     pub(crate) association: Value,
     pub(crate) semaphore: Value,
@@ -145,6 +148,7 @@ impl Tiny {
         let define = |b: &mut BaseBuilder, name: &str, sup: Value| k.define_class(b, name, sup);
         let method_context = define(&mut b, "MethodContext", object)?;
         let block_context = define(&mut b, "BlockContext", object)?;
+        let block_closure = define(&mut b, "BlockClosure", object)?;
         let large_positive = define(&mut b, "LargePositiveInteger", object)?;
         let large_negative = define(&mut b, "LargeNegativeInteger", large_positive)?;
         let association = define(&mut b, "Association", object)?;
@@ -169,6 +173,7 @@ impl Tiny {
             (k.character, 1, 1),
             (method_context, 3, 6),
             (block_context, 3, 6),
+            (block_closure, 3, 3),
             (large_positive, 8, 0),
             (large_negative, 8, 0),
             (association, 1, 2),
@@ -235,6 +240,7 @@ impl Tiny {
             k.character,
             method_context,
             block_context,
+            block_closure,
             large_positive,
             large_negative,
             association,
@@ -322,6 +328,7 @@ impl Tiny {
         specials[21] = symbol(&mut b, "cannotReturn:")?;
         specials[23] = special_selectors;
         specials[24] = character_table;
+        specials[36] = block_closure;
         let specials = array(&mut b, &specials)?;
         b.add_root("specialObjects", specials)?;
 
@@ -333,6 +340,7 @@ impl Tiny {
             k,
             method_context,
             block_context,
+            block_closure,
             large_positive,
             association,
             semaphore,
@@ -554,6 +562,18 @@ impl Run {
         self.define(block, "value:", &[bar], 1, 1, 81, &fallback);
         self.define(block, "value:value:", &[bar], 2, 2, 81, &fallback);
         self.define(block, "valueWithArguments:", &[bar], 1, 1, 82, &fallback);
+    }
+
+    /// A closure image's block methods on BlockClosure: `value` (201), `value:` (202),
+    /// `value:value:` (203), `valueWithArguments:` (206), each falling back to `#bar`.
+    pub(crate) fn install_closures(&mut self) {
+        let bar = self.sym("bar");
+        let fallback = [32, 124];
+        let closure = self.t.block_closure;
+        self.define(closure, "value", &[bar], 0, 0, 201, &fallback);
+        self.define(closure, "value:", &[bar], 1, 1, 202, &fallback);
+        self.define(closure, "value:value:", &[bar], 2, 2, 203, &fallback);
+        self.define(closure, "valueWithArguments:", &[bar], 1, 1, 206, &fallback);
     }
 
     /// An Association `key -> value`, as a literal variable or a super send's class.
