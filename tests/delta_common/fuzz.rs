@@ -4,23 +4,25 @@
 //! offset lies in the input, or resume as an image that can be used every way the API allows
 //! and saved again; never a panic, nothing half-built, within the time bound.
 
-use std::sync::OnceLock;
-
 use cowheap::DeltaInfo;
 use cowheap_stress::fuzz::within;
 
 use super::corrupt::{busy_delta, check, reseal};
 use super::{built, Fixture};
 
-/// The built base, and real deltas over it: an untouched image's and busy images'.
+/// The built base, and real deltas over it: an untouched image's and busy images'. One per
+/// thread: [`check`] compares the base's live images before and after an input, which another
+/// test resuming images over the same base at the same time would change.
 pub fn fixture() -> &'static (Fixture, Vec<Vec<u8>>) {
-    static FIXTURE: OnceLock<(Fixture, Vec<Vec<u8>>)> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let fx = built();
-        let mut seeds = vec![fx.heap.new_image().unwrap().delta_bytes().unwrap()];
-        seeds.extend((1..4).map(|seed| busy_delta(&fx, seed)));
-        (fx, seeds)
-    })
+    thread_local! {
+        static FIXTURE: &'static (Fixture, Vec<Vec<u8>>) = {
+            let fx = built();
+            let mut seeds = vec![fx.heap.new_image().unwrap().delta_bytes().unwrap()];
+            seeds.extend((1..4).map(|seed| busy_delta(&fx, seed)));
+            Box::leak(Box::new((fx, seeds)))
+        };
+    }
+    FIXTURE.with(|f| *f)
 }
 
 /// The target's body: whether `input`, as it is or resealed, resumed.
