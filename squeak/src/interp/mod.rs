@@ -51,6 +51,7 @@
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the one-line expression grammar |
+//! | heap | `heap.rs` | [`Heap`]: the one name of the heap type the interpreter runs over (cowheap's `Image`, or a plain heap with the `plain-heap` feature) |
 //!
 //! The unit tests (`tests/`, and `mod tests` in the files) build a small V3 base of their own
 //! and need no image file.
@@ -61,6 +62,7 @@ mod batch;
 mod compile;
 mod contexts;
 mod execute;
+mod heap;
 mod interpreter;
 mod limits;
 mod lookup;
@@ -77,6 +79,7 @@ mod tests;
 pub use batch::{
     run_batch, BatchConfig, BatchError, BatchProgress, BatchReport, ImageRun, Stopped,
 };
+pub use heap::{new_heap, Heap};
 pub use interpreter::{Interpreter, Vm};
 pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
 pub use parse::{parse, Expr, ParseError, MAX_NESTING};

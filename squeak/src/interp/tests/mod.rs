@@ -14,7 +14,8 @@ mod layering;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use cowheap::{BaseBuilder, BaseHeap, Format, Image, Kernel, Value};
+use crate::interp::heap::Heap;
+use cowheap::{BaseBuilder, BaseHeap, Format, Kernel, Value};
 
 use super::interpreter::{Interpreter, Vm};
 use super::limits::{Limits, RunError};
@@ -365,7 +366,7 @@ pub(crate) enum Out {
 /// One image of the tiny base and its interpreter.
 pub(crate) struct Run {
     pub(crate) t: &'static Tiny,
-    pub(crate) image: Image,
+    pub(crate) image: Heap,
     pub(crate) interp: Interpreter,
     limits: Limits,
 }
