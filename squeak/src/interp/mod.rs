@@ -4,10 +4,10 @@
 //! image alone.
 //!
 //! ```no_run
-//! use cowheap_squeak::interp::{Interpreter, Limits, Vm};
+//! use cowheap_squeak::interp::{new_heap, Interpreter, Limits, Vm};
 //! let loaded = cowheap_squeak::loader::load_file("../shared/images/mini-2.2-v3-le.image")?;
 //! let vm = Vm::new(&loaded.heap)?;
-//! let mut image = loaded.heap.new_image()?;
+//! let mut image = new_heap(&loaded.heap)?; // an Image (a PlainHeap with `plain-heap`)
 //! let mut interp = vm.interpreter(Limits::default());
 //! let answer = interp.evaluate(&mut image, "20 benchFib")?;
 //! assert_eq!(answer.as_small_int(), Some(21891));

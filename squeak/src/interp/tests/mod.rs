@@ -20,6 +20,7 @@ use cowheap::{BaseBuilder, BaseHeap, Format, Kernel, Value};
 use super::interpreter::{Interpreter, Vm};
 use super::limits::{Limits, RunError};
 use super::primitives::{self, Prim};
+use crate::interp::heap::new_heap;
 
 /// A SmallInteger.
 pub(crate) fn int(i: i64) -> Value {
@@ -381,7 +382,7 @@ impl Run {
         };
         Run {
             t,
-            image: t.heap.new_image().unwrap(),
+            image: new_heap(&t.heap).unwrap(),
             interp: t.vm.interpreter(limits),
             limits,
         }
