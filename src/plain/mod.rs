@@ -27,6 +27,8 @@
 #![forbid(unsafe_code)]
 
 mod collect;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::time::Duration;
