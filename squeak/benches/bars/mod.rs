@@ -109,55 +109,66 @@ fn tiny_figures(answer: &str) -> Option<(f64, f64)> {
 }
 
 /// Each expression's bytecodes and sends per evaluation (cowheap's counts: the same methods
-/// and primitives run on every side), and this heap's bar.
-fn measure(heap: &BaseHeap, vm: &Vm) -> Vec<(u64, u64, Bar)> {
+/// and primitives run on every side), and this heap's samples of `runs` evaluations, each
+/// after one to warm the caches (but for tinyBenchmarks, which warms itself).
+fn measure(heap: &BaseHeap, vm: &Vm, runs: usize) -> Vec<(u64, u64, Vec<Bar>)> {
     EXPRESSIONS
         .iter()
         .map(|&expr| {
             let mut image = new_heap(heap).unwrap();
             let mut interp = vm.interpreter(Limits::default());
-            let warm = interp.evaluate(&mut image, expr).unwrap();
-            let (bytecodes, sends) = (interp.stats().bytecodes, interp.stats().sends);
             let tiny = expr.contains("tinyBenchmarks");
+            let mut counts = None;
+            if !tiny {
+                interp.evaluate(&mut image, expr).unwrap();
+                counts = Some((interp.stats().bytecodes, interp.stats().sends));
+            }
             let mut samples = Vec::new();
-            let runs = if tiny { runs().min(3) } else { runs() };
-            let _ = warm;
             for _ in 0..runs {
                 let before = super::support::thread_cpu();
                 let v = interp.evaluate(&mut image, expr).unwrap();
                 let cpu = (super::support::thread_cpu() - before).as_secs_f64();
-                if tiny {
+                let (bytecodes, sends) =
+                    *counts.get_or_insert((interp.stats().bytecodes, interp.stats().sends));
+                samples.push(if tiny {
                     let answer = interp.print_string(&mut image, v).unwrap();
                     let (b, s) = tiny_figures(&answer)
                         .unwrap_or_else(|| panic!("tinyBenchmarks answered {answer}"));
-                    samples.push((b, s, 0.0));
+                    Bar {
+                        bytecodes_per_s: b,
+                        sends_per_s: s,
+                        seconds: 0.0,
+                    }
                 } else {
-                    samples.push((bytecodes as f64 / cpu, sends as f64 / cpu, cpu));
-                }
+                    Bar {
+                        bytecodes_per_s: bytecodes as f64 / cpu,
+                        sends_per_s: sends as f64 / cpu,
+                        seconds: cpu,
+                    }
+                });
             }
-            let bar = Bar {
-                bytecodes_per_s: median(samples.iter().map(|s| s.0).collect()),
-                sends_per_s: median(samples.iter().map(|s| s.1).collect()),
-                seconds: median(samples.iter().map(|s| s.2).collect()),
-            };
-            eprintln!(
-                "bars ({HEAP} heap): {expr}: {:.1} M bytecodes/s, {:.2} M sends/s",
-                bar.bytecodes_per_s / 1e6,
-                bar.sends_per_s / 1e6
-            );
-            (bytecodes, sends, bar)
+            let (bytecodes, sends) = counts.unwrap_or_default();
+            (bytecodes, sends, samples)
         })
         .collect()
 }
 
-/// The plain heap's bars: this bench built with `plain-heap` and run as a child, which
-/// writes them to `out`. `None` (with the reason on stderr) if it could not run.
-fn plain_bars(out: &Path) -> Option<Vec<Bar>> {
+/// The median of each figure.
+fn summary(samples: &[Bar]) -> Bar {
+    Bar {
+        bytecodes_per_s: median(samples.iter().map(|s| s.bytecodes_per_s).collect()),
+        sends_per_s: median(samples.iter().map(|s| s.sends_per_s).collect()),
+        seconds: median(samples.iter().map(|s| s.seconds).collect()),
+    }
+}
+
+/// This bench built with `plain-heap`: its executable, built now if need be; `None` (with the
+/// reason on stderr) if it cannot be built.
+fn plain_bench() -> Option<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let _ = std::fs::remove_file(out);
-    eprintln!("bars: building and running this bench over the plain heap (--features plain-heap)");
-    let status = Command::new(cargo)
+    eprintln!("bars: building this bench over the plain heap (--features plain-heap)");
+    let out = Command::new(cargo)
         .current_dir(&root)
         .args([
             "bench",
@@ -167,18 +178,37 @@ fn plain_bars(out: &Path) -> Option<Vec<Bar>> {
             "plain-heap",
             "--bench",
             "interp",
+            "--no-run",
+            "--message-format=json",
         ])
-        .env("COWHEAP_BARS_ONLY", out)
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    let out = match out {
+        Ok(out) if out.status.success() => out,
         other => {
-            eprintln!("bars: the plain-heap bench did not run ({other:?})");
+            eprintln!("bars: the plain-heap bench did not build ({other:?})");
             return None;
         }
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "interp")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// One round of the plain heap's samples: `bench` run as a child, which writes them to `out`.
+fn plain_round(bench: &Path, out: &Path) -> Option<Vec<Bar>> {
+    let _ = std::fs::remove_file(out);
+    let status = Command::new(bench)
+        .arg("--bench")
+        .env("COWHEAP_BARS_ONLY", out)
+        .status();
+    if !status.as_ref().is_ok_and(|s| s.success()) {
+        eprintln!("bars: the plain-heap bench failed ({status:?})");
+        return None;
     }
-    let text = std::fs::read_to_string(out).ok()?;
-    let v: Json = serde_json::from_str(&text).ok()?;
+    let v: Json = serde_json::from_str(&std::fs::read_to_string(out).ok()?).ok()?;
     v.get("bars")?
         .as_array()?
         .iter()
@@ -230,25 +260,55 @@ fn realvm_bars(image: &Path, counts: &[(u64, u64, Bar)]) -> Option<Vec<Bar>> {
     (bars.len() == EXPRESSIONS.len()).then_some(bars)
 }
 
-/// Measures the bars. The plain-heap child (`COWHEAP_BARS_ONLY` names its output) writes its
-/// own and stops; the shared-heap run adds the plain heap's and the real VM's, prints the
-/// table and writes `target/cowheap-bench/interp_bars.json`. Nothing in the smoke mode.
+/// Measures the bars. The plain-heap child (`COWHEAP_BARS_ONLY` names its output) measures
+/// one round and stops; the shared-heap run alternates its own rounds with the child's (so
+/// that both sides meet the same neighbours), adds the real VM's, prints the table and writes
+/// `target/cowheap-bench/interp_bars.json`. Nothing in the smoke mode.
 pub fn run(heap: &BaseHeap, vm: &Vm, image: &Path) -> Then {
     if let Some(out) = std::env::var_os("COWHEAP_BARS_ONLY") {
-        let bars = measure(heap, vm);
-        let v =
-            json!({ "heap": HEAP, "bars": bars.iter().map(|b| b.2.to_json()).collect::<Vec<_>>() });
-        std::fs::write(out, v.to_string()).unwrap();
+        let bars: Vec<Json> = measure(heap, vm, 1)
+            .into_iter()
+            .map(|(_, _, samples)| samples[0].to_json())
+            .collect();
+        std::fs::write(out, json!({ "heap": HEAP, "bars": bars }).to_string()).unwrap();
         return Then::Stop;
     }
     if super::support::quick() || cfg!(feature = "plain-heap") {
         eprintln!("bars: skipped (smoke mode, or this is the plain-heap build)");
         return Then::Go;
     }
-    let shared = measure(heap, vm);
     let dir = target_dir().join("cowheap-bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let plain = plain_bars(&dir.join("interp_bars_plain.json"));
+    let plain_bench = plain_bench();
+    let mut counts = Vec::new();
+    let mut shared_samples = vec![Vec::new(); EXPRESSIONS.len()];
+    let mut plain_samples = vec![Vec::new(); EXPRESSIONS.len()];
+    let mut plain_ok = plain_bench.is_some();
+    for round in 0..runs() {
+        eprintln!("bars: round {} of {}", round + 1, runs());
+        for (i, (bytecodes, sends, samples)) in measure(heap, vm, 1).into_iter().enumerate() {
+            shared_samples[i].extend(samples);
+            if round == 0 {
+                counts.push((bytecodes, sends));
+            }
+        }
+        if let (true, Some(bench)) = (plain_ok, &plain_bench) {
+            match plain_round(bench, &dir.join("interp_bars_plain.json")) {
+                Some(bars) => bars
+                    .into_iter()
+                    .enumerate()
+                    .for_each(|(i, b)| plain_samples[i].push(b)),
+                None => plain_ok = false,
+            }
+        }
+    }
+    let shared: Vec<(u64, u64, Bar)> = counts
+        .iter()
+        .zip(&shared_samples)
+        .map(|(&(b, s), samples)| (b, s, summary(samples)))
+        .collect();
+    let plain: Option<Vec<Bar>> =
+        plain_ok.then(|| plain_samples.iter().map(|s| summary(s)).collect());
     let real = realvm_bars(image, &shared);
 
     println!(
