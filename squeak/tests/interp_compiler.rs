@@ -36,7 +36,7 @@ fn a_class_defined_in_one_image_exists_there_only() {
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let before = heap.checksum();
-    let mut a = new_heap(&heap).unwrap();
+    let mut a = new_heap(heap).unwrap();
     let mut ia = vm.interpreter(Limits::default());
     let v = ia
         .evaluate_with_compiler(
@@ -50,7 +50,7 @@ fn a_class_defined_in_one_image_exists_there_only() {
     assert_eq!(v, Value::small_int(42).unwrap());
     let t = ia.evaluate(&mut a, "Smalltalk includesKey: #Foo").unwrap();
     assert_eq!(ia.print_string(&mut a, t).unwrap(), "true");
-    let mut b = new_heap(&heap).unwrap();
+    let mut b = new_heap(heap).unwrap();
     let mut ib = vm.interpreter(Limits::default());
     let f = ib.evaluate(&mut b, "Smalltalk includesKey: #Foo").unwrap();
     assert_eq!(ib.print_string(&mut b, f).unwrap(), "false");

@@ -86,7 +86,7 @@ fn each_image_sees_only_its_own_global() {
         }
         assert_eq!(heap.checksum(), before);
         // A fresh image still sees the original Transcript.
-        let mut image = new_heap(&heap).unwrap();
+        let mut image = new_heap(heap).unwrap();
         let mut interp = vm.interpreter(Limits::default());
         let t = interp
             .evaluate(&mut image, "Smalltalk at: #Transcript")
@@ -107,8 +107,8 @@ fn a_method_installed_in_one_image_runs_there_only() {
     }
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
-    let mut a = new_heap(&heap).unwrap();
-    let mut b = new_heap(&heap).unwrap();
+    let mut a = new_heap(heap).unwrap();
+    let mut b = new_heap(heap).unwrap();
     let mut ia = vm.interpreter(Limits::default());
     let mut ib = vm.interpreter(Limits::default());
     let fib = Value::small_int(177).unwrap();
@@ -143,10 +143,10 @@ fn writing_a_method_or_a_class_drops_the_cache() {
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let fib = Value::small_int(177).unwrap();
-    let mut other = new_heap(&heap).unwrap();
+    let mut other = new_heap(heap).unwrap();
     let mut io = vm.interpreter(Limits::default());
     // A method: benchFib's literal #benchFib becomes #factorial (9! + 8! + 1).
-    let mut image = new_heap(&heap).unwrap();
+    let mut image = new_heap(heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     assert_eq!(interp.evaluate(&mut image, "10 benchFib").unwrap(), fib);
     let flushes = interp.cache_flushes();
@@ -162,7 +162,7 @@ fn writing_a_method_or_a_class_drops_the_cache() {
         Value::small_int(403_201).unwrap()
     );
     // A class: SmallInteger's superclass becomes Object, so Integer's methods are gone.
-    let mut image = new_heap(&heap).unwrap();
+    let mut image = new_heap(heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     assert_eq!(interp.evaluate(&mut image, "10 benchFib").unwrap(), fib);
     interp
@@ -212,7 +212,7 @@ fn each_image_sets_its_own_author_initials() {
         assert_eq!(copies, 1, "image {i} copies only the initials association");
     }
     assert_eq!(heap.checksum(), before);
-    let mut image = new_heap(&heap).unwrap();
+    let mut image = new_heap(heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let v = interp
         .evaluate(&mut image, "Utilities authorInitials")
