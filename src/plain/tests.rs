@@ -59,8 +59,12 @@ fn references_of_another_heap_or_into_an_object_are_refused() {
     let (heap, k, holder) = base();
     let mut a = PlainHeap::new(&heap).unwrap();
     let mut b = PlainHeap::new(&heap).unwrap();
+    // Both heaps' first new objects sit at the same index: only the owner tells them apart.
+    let mine = a.new_pointers(k.array, &[k.true_object]).unwrap();
     let theirs = b.new_pointers(k.array, &[k.nil]).unwrap();
+    assert_eq!(mine.index(), theirs.index());
     assert_eq!(a.read(theirs, 0), Err(Error::ForeignReference(theirs)));
+    assert_eq!(a.read_fast(theirs, 0), None);
     assert_eq!(
         a.write(holder, 0, theirs),
         Err(Error::ForeignReference(theirs))
