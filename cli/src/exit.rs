@@ -31,7 +31,7 @@ Exit codes:
   7    an image stopped: the allocation limit
   8    an image stopped: the depth limit
   9    an image stopped: anything else (an unimplemented feature, a debugger opening, an
-       expression that does not parse)
+       expression that does not parse, a deadlock of the image's processes)
   10   an image stopped: the time limit (--time-limit)
   130  interrupted by Ctrl-C: the report of the images that had finished was printed";
 

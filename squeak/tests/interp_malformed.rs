@@ -165,7 +165,19 @@ fn the_expression_grammar() {
         )
     );
     for bad in [
-        "", "3 +", "(3", "3)", "'abc", "#", "$", "x foo", "3 ; 4", "1 . 2",
+        "",
+        "3 +",
+        "(3",
+        "3)",
+        "'abc",
+        "#",
+        "$",
+        "x foo",
+        "3 ; 4",
+        "1 . . 2",
+        "16r1F",
+        "1e3",
+        "3 + -2r101",
     ] {
         assert!(
             matches!(parse(bad), Err(ParseError::Syntax { .. })),

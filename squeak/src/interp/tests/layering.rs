@@ -15,7 +15,8 @@ const ROWS: &[&[&str]] = &[
     &["lookup"],
     &["pool"],
     &["state"],
-    &["contexts"],
+    &["contexts", "transcript"],
+    &["scheduler"],
     &["primitives/common"],
     &[
         "primitives/arithmetic",
@@ -24,6 +25,7 @@ const ROWS: &[&[&str]] = &[
         "primitives/objects",
         "primitives/blocks",
         "primitives/control",
+        "primitives/processes",
         "primitives/system",
     ],
     &["primitives"],
@@ -43,6 +45,7 @@ const FAMILIES: &[&str] = &[
     "objects",
     "blocks",
     "control",
+    "processes",
     "system",
 ];
 
