@@ -19,6 +19,8 @@ mod kernel;
 #[doc(hidden)]
 pub mod loom_api;
 mod object;
+#[cfg(all(feature = "plain-heap", not(loom)))]
+pub mod plain;
 #[cfg(all(test, not(loom)))]
 mod regressions;
 mod space;

@@ -5,13 +5,19 @@
 //! Criterion's throughput is in bytecodes (the `_bytecodes` groups) or sends (the `_sends`
 //! group): a run's counts are fixed, so they are taken once, outside the timing.
 //!
-//! `cargo bench --bench interp` (`COWHEAP_BENCH_QUICK=1` for the smoke mode: 20 benchFib)
+//! First, the price of sharing (issue 20, [`bars`]): five expressions over cowheap's shared
+//! heap, over a plain private heap (this same bench built with `plain-heap`, run as a child),
+//! and on the real Squeak VM where `tools/realvm/run.sh` can fetch it, in one table.
+//!
+//! `cargo bench --bench interp` (`COWHEAP_BENCH_QUICK=1` for the smoke mode: 20 benchFib, no
+//! bars)
 
+mod bars;
 mod support;
 
 use std::hint::black_box;
 
-use cowheap_squeak::interp::{Limits, Vm};
+use cowheap_squeak::interp::{new_heap, Limits, Vm};
 use cowheap_squeak::loader;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -22,11 +28,14 @@ fn bench(c: &mut Criterion) {
     let loaded = loader::load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let heap = &loaded.heap;
     let vm = Vm::new(heap).unwrap();
+    if bars::run(heap, &vm, &path) == bars::Then::Stop {
+        return;
+    }
     let n = support::pick(27, 20);
     let expr = format!("{n} benchFib");
 
     // The fixed counts of one run, and what an image holds after it.
-    let mut image = heap.new_image().unwrap();
+    let mut image = new_heap(heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     interp.evaluate(&mut image, &expr).unwrap();
     let counts = interp.stats();
@@ -58,7 +67,7 @@ fn bench(c: &mut Criterion) {
     // in both cases alike.
     let mut group = c.benchmark_group("interp_threads_bytecodes");
     for threads in [1usize, 2] {
-        let mut images: Vec<_> = (0..threads).map(|_| heap.new_image().unwrap()).collect();
+        let mut images: Vec<_> = (0..threads).map(|_| new_heap(heap).unwrap()).collect();
         group.throughput(Throughput::Elements(counts.bytecodes * threads as u64));
         group.bench_function(BenchmarkId::new("bench_fib", threads), |b| {
             b.iter(|| {
@@ -88,7 +97,7 @@ fn scaling_in_cpu_time(heap: &cowheap::BaseHeap, vm: &Vm, expr: &str, bytecodes:
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     s.spawn(|| {
-                        let mut image = heap.new_image().unwrap();
+                        let mut image = new_heap(heap).unwrap();
                         let mut interp = vm.interpreter(Limits::default());
                         interp.evaluate(&mut image, expr).unwrap();
                         let before = support::thread_cpu();

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cowheap_squeak::interp::{parse, Limits, RunError, Vm};
+use cowheap_squeak::interp::{new_heap, parse, Limits, RunError, Vm};
 use cowheap_squeak::loader;
 
 const IMAGE: &str = "mini-2.2-v3-le.image";
@@ -162,7 +162,7 @@ fn run(vm: &Vm, loaded: &loader::Loaded, expr: &str) -> Outcome {
         depth: 100_000,
         time: Some(Duration::from_secs(20)),
     };
-    let mut image = loaded.heap.new_image().expect("a new image");
+    let mut image = new_heap(&loaded.heap).expect("a new heap");
     let mut interp = vm.interpreter(limits);
     // The one-line grammar where it reaches; the image's own compiler (as the real VM) beyond.
     let answer = if parse(expr).is_ok() {

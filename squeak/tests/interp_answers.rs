@@ -3,13 +3,13 @@
 mod images_common;
 mod interp_common;
 
-use cowheap::Image;
+use cowheap_squeak::interp::{new_heap, Heap};
 use cowheap_squeak::interp::{Interpreter, Limits};
 use interp_common::{mini, IMAGES};
 
-fn run(which: usize, expr: &str) -> (String, Image, Interpreter) {
+fn run(which: usize, expr: &str) -> (String, Heap, Interpreter) {
     let (loaded, vm) = mini(which);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let v = interp
         .evaluate(&mut image, expr)

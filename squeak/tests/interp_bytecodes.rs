@@ -5,7 +5,8 @@
 mod images_common;
 mod interp_common;
 
-use cowheap::{Format, Image, Value};
+use cowheap::{Format, Value};
+use cowheap_squeak::interp::{new_heap, Heap};
 use cowheap_squeak::interp::{Interpreter, Limits, RunError};
 use interp_common::mini;
 
@@ -19,7 +20,7 @@ fn header(lits: usize, temps: usize) -> Value {
 }
 
 struct Bench {
-    image: Image,
+    image: Heap,
     interp: Interpreter,
 }
 
@@ -27,7 +28,7 @@ impl Bench {
     fn new() -> Bench {
         let (loaded, vm) = mini(0);
         Bench {
-            image: loaded.heap.new_image().unwrap(),
+            image: new_heap(&loaded.heap).unwrap(),
             interp: vm.interpreter(Limits {
                 bytecodes: 100_000,
                 ..Limits::default()

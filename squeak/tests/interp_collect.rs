@@ -4,6 +4,7 @@
 mod images_common;
 mod interp_common;
 
+use cowheap_squeak::interp::new_heap;
 use cowheap_squeak::interp::{Limits, RunStats};
 use interp_common::mini;
 
@@ -11,7 +12,7 @@ use interp_common::mini;
 /// bytecodes and the image's collections.
 fn run(expr: &str, cap: usize) -> (String, RunStats, u64) {
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits {
         bytecodes: 1_000_000_000,
         private_bytes: cap,
@@ -63,7 +64,7 @@ fn a_print_string_loop_keeps_a_small_space() {
         return;
     }
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits {
         bytecodes: 1_000_000_000,
         ..Limits::default()
@@ -90,7 +91,7 @@ fn identity_hashes_survive_collections() {
         return;
     }
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let v = interp
         .evaluate_with_compiler(

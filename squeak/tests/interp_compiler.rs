@@ -5,6 +5,7 @@ mod images_common;
 mod interp_common;
 
 use cowheap::Value;
+use cowheap_squeak::interp::new_heap;
 use cowheap_squeak::interp::{run_batch, BatchConfig, Limits};
 use interp_common::{mini, IMAGES};
 
@@ -15,7 +16,7 @@ fn compiler_evaluate_runs_in_both_byte_orders() {
     }
     for (which, file) in IMAGES.iter().enumerate() {
         let (loaded, vm) = mini(which);
-        let mut image = loaded.heap.new_image().unwrap();
+        let mut image = new_heap(&loaded.heap).unwrap();
         let mut interp = vm.interpreter(Limits::default());
         let v = interp
             .evaluate_with_compiler(
@@ -35,7 +36,7 @@ fn a_class_defined_in_one_image_exists_there_only() {
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let before = heap.checksum();
-    let mut a = heap.new_image().unwrap();
+    let mut a = new_heap(heap).unwrap();
     let mut ia = vm.interpreter(Limits::default());
     let v = ia
         .evaluate_with_compiler(
@@ -49,7 +50,7 @@ fn a_class_defined_in_one_image_exists_there_only() {
     assert_eq!(v, Value::small_int(42).unwrap());
     let t = ia.evaluate(&mut a, "Smalltalk includesKey: #Foo").unwrap();
     assert_eq!(ia.print_string(&mut a, t).unwrap(), "true");
-    let mut b = heap.new_image().unwrap();
+    let mut b = new_heap(heap).unwrap();
     let mut ib = vm.interpreter(Limits::default());
     let f = ib.evaluate(&mut b, "Smalltalk includesKey: #Foo").unwrap();
     assert_eq!(ib.print_string(&mut b, f).unwrap(), "false");

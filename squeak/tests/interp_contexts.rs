@@ -5,11 +5,12 @@
 mod images_common;
 mod interp_common;
 
-use cowheap::{Image, Value};
+use cowheap::Value;
+use cowheap_squeak::interp::{new_heap, Heap};
 use cowheap_squeak::interp::{Interpreter, Limits, RunError};
 use interp_common::{mini, IMAGES};
 
-fn print(interp: &mut Interpreter, image: &mut Image, expr: &str) -> String {
+fn print(interp: &mut Interpreter, image: &mut Heap, expr: &str) -> String {
     let v = interp
         .evaluate(image, expr)
         .unwrap_or_else(|e| panic!("{expr}: {e}"));
@@ -26,7 +27,7 @@ fn a_loop_that_makes_blocks_keeps_its_memory_bounded() {
     let steps = "1 to: 100000 do: [:i | #(1 2 3) detect: [:x | x > 2]]";
     for (which, file) in IMAGES.iter().enumerate() {
         let (loaded, vm) = mini(which);
-        let mut image = loaded.heap.new_image().unwrap();
+        let mut image = new_heap(&loaded.heap).unwrap();
         // A 1 MiB cap: without reuse the loop would meet it after about 800 steps.
         let mut interp = vm.interpreter(Limits {
             private_bytes: 1 << 20,
@@ -37,7 +38,7 @@ fn a_loop_that_makes_blocks_keeps_its_memory_bounded() {
         assert!(private < 16 << 10, "{file}: {private} private bytes");
         assert!(interp.contexts_reused() >= 200_000, "{file}");
 
-        let mut image = loaded.heap.new_image().unwrap();
+        let mut image = new_heap(&loaded.heap).unwrap();
         let mut interp = vm.interpreter(Limits {
             private_bytes: 1 << 20,
             ..Limits::default()
@@ -60,7 +61,7 @@ fn nested_block_recursion_reuses_its_contexts() {
         return;
     }
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     assert_eq!(
         print(
@@ -86,7 +87,7 @@ fn escaped_blocks_keep_running() {
     }
     for (which, file) in IMAGES.iter().enumerate() {
         let (loaded, vm) = mini(which);
-        let mut image = loaded.heap.new_image().unwrap();
+        let mut image = new_heap(&loaded.heap).unwrap();
         let mut interp = vm.interpreter(Limits::default());
         let mut check = |expr: &str, expected: &str| {
             assert_eq!(
@@ -136,7 +137,7 @@ fn compiled_code_with_escaping_blocks() {
         return;
     }
     let (loaded, vm) = mini(1);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let v = interp
         .evaluate_with_compiler(
@@ -167,7 +168,7 @@ fn a_context_the_host_holds_is_not_reused() {
         return;
     }
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let ctx = interp.evaluate(&mut image, "thisContext").unwrap();
     let method = image.read(ctx, 3).unwrap();

@@ -10,6 +10,7 @@ mod interp_common;
 use std::time::{Duration, Instant};
 
 use cowheap::Value;
+use cowheap_squeak::interp::new_heap;
 use cowheap_squeak::interp::{parse, Limits, ParseError, RunError, MAX_NESTING};
 use interp_common::mini;
 
@@ -100,7 +101,7 @@ fn deep_and_long_expressions_run_on_a_small_stack_or_stop_typed() {
     let run = |text: String| {
         small_stack(move || {
             let (loaded, vm) = mini(0);
-            let mut image = loaded.heap.new_image().unwrap();
+            let mut image = new_heap(&loaded.heap).unwrap();
             let mut interp = vm.interpreter(Limits::default());
             interp.evaluate(&mut image, &text)
         })
@@ -155,7 +156,7 @@ fn the_images_compiler_nests_on_the_interpreters_frames_not_the_rust_stack() {
     let run = |text: String, depth: usize| {
         small_stack(move || {
             let (loaded, vm) = mini(0);
-            let mut image = loaded.heap.new_image().unwrap();
+            let mut image = new_heap(&loaded.heap).unwrap();
             let mut interp = vm.interpreter(Limits {
                 depth,
                 ..Limits::default()

@@ -7,6 +7,7 @@ mod interp_common;
 
 use std::collections::BTreeMap;
 
+use cowheap_squeak::interp::new_heap;
 use cowheap_squeak::interp::{Limits, RunError};
 use cowheap_squeak::loader::{class_name, string_value};
 use interp_common::mini;
@@ -80,7 +81,7 @@ fn every_selector_answers_or_stops_cleanly() {
     for expr in expressions(heap) {
         // A fresh image each time: a run may well `become:` a class into something else,
         // after which that image cannot run anything (nor could a real VM).
-        let mut image = heap.new_image().unwrap();
+        let mut image = new_heap(heap).unwrap();
         let mut interp = vm.interpreter(LIMITS);
         let result = interp.evaluate(&mut image, &expr);
         if let Err(e @ (RunError::Malformed(_) | RunError::Heap(_))) = &result {
@@ -107,7 +108,7 @@ fn context_reuse_changes_no_outcome() {
     let mut compared = 0;
     for expr in expressions(heap) {
         let outcome = |reuse: bool| {
-            let mut image = heap.new_image().unwrap();
+            let mut image = new_heap(heap).unwrap();
             let mut interp = vm.interpreter(LIMITS);
             interp.set_context_reuse(reuse);
             let r = interp.evaluate(&mut image, &expr);

@@ -6,12 +6,13 @@ mod interp_common;
 use std::time::{Duration, Instant};
 
 use cowheap::Value;
+use cowheap_squeak::interp::new_heap;
 use cowheap_squeak::interp::{Limits, RunError};
 use interp_common::mini;
 
 fn stop(expr: &str, limits: Limits) -> RunError {
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(limits);
     interp.evaluate(&mut image, expr).unwrap_err()
 }
@@ -101,15 +102,15 @@ fn a_stopped_image_leaves_the_others_running() {
         .iter()
         .map(|&(e, budget)| {
             let vm = vm.clone();
-            heap.spawn_image(move |image| {
+            std::thread::spawn(move || {
+                let mut image = new_heap(heap).unwrap();
                 let limits = Limits {
                     bytecodes: budget,
                     private_bytes: 256 << 10,
                     ..Limits::default()
                 };
-                vm.interpreter(limits).evaluate(image, e)
+                vm.interpreter(limits).evaluate(&mut image, e)
             })
-            .unwrap()
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -139,7 +140,7 @@ fn garbage_never_reaches_the_cap() {
         return;
     }
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits {
         bytecodes: 100_000_000,
         private_bytes: 64 << 10,
@@ -203,7 +204,7 @@ fn the_time_budget_holds_for_loops_copies_and_becomes() {
     // The copy's elements and the becomes count as bytecodes: a small budget stops them
     // long before their work is done.
     let (loaded, vm) = mini(0);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits {
         time: None,
         ..timed(100_000)
@@ -219,7 +220,7 @@ fn the_time_budget_holds_for_loops_copies_and_becomes() {
         "{:?}",
         start.elapsed()
     );
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     assert_eq!(
         interp.evaluate(&mut image, becomes),
         Err(RunError::BytecodeLimit { limit: 100_000 })
@@ -236,7 +237,7 @@ fn the_time_budget_holds_for_loops_copies_and_becomes() {
         time: None,
         ..Limits::default()
     });
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut answer = |expr: &str| {
         let v = interp.evaluate(&mut image, expr).unwrap();
         interp.print_string(&mut image, v).unwrap()
@@ -284,7 +285,7 @@ fn an_interrupt_stops_a_run_and_a_batch() {
         time: None,
         ..Limits::default()
     };
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(no_time);
     interp.set_interrupt(Some(flag.clone()));
     let setter = {

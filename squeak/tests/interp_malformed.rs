@@ -3,7 +3,8 @@
 mod images_common;
 mod interp_common;
 
-use cowheap::{Image, Value};
+use cowheap::Value;
+use cowheap_squeak::interp::{new_heap, Heap};
 use cowheap_squeak::interp::{parse, Expr, Limits, ParseError, RunError};
 use interp_common::mini;
 
@@ -18,7 +19,7 @@ fn header(lits: i64, temps: i64, args: i64) -> Value {
 
 fn run(literals: &[Value], code: &[u8]) -> Result<Value, RunError> {
     let (loaded, vm) = mini(0);
-    let mut image: Image = loaded.heap.new_image().unwrap();
+    let mut image: Heap = new_heap(&loaded.heap).unwrap();
     let specials = image.root("specialObjects").unwrap();
     let class = image.read(specials, 16).unwrap();
     let method = image.new_method(class, literals, code).unwrap();
@@ -98,8 +99,8 @@ fn references_from_elsewhere_are_refused() {
         return;
     }
     let (loaded, vm) = mini(0);
-    let mut a = loaded.heap.new_image().unwrap();
-    let mut b = loaded.heap.new_image().unwrap();
+    let mut a = new_heap(&loaded.heap).unwrap();
+    let mut b = new_heap(&loaded.heap).unwrap();
     let specials = a.root("specialObjects").unwrap();
     let array = a.read(specials, 7).unwrap();
     let private = a.allocate(array, cowheap::Format::Pointers, 2).unwrap();
@@ -192,7 +193,7 @@ fn literals_reach_the_image_intact() {
         return;
     }
     let (loaded, vm) = mini(1);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let mut print = |e: &str| {
         let v = interp.evaluate(&mut image, e).unwrap();
@@ -248,7 +249,7 @@ fn spur_images_are_refused_and_closure_images_stop_at_call_primitive() {
     let closures = cowheap_squeak::loader::load_file(closures).unwrap();
     let vm = cowheap_squeak::interp::Vm::for_loaded(&closures).unwrap();
     let mut interp = vm.interpreter(Limits::default());
-    let mut image = closures.heap.new_image().unwrap();
+    let mut image = new_heap(&closures.heap).unwrap();
     let specials = image.root("specialObjects").unwrap();
     let class = image.read(specials, 16).unwrap();
     let nil = image.root("nil").unwrap();

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cowheap::Image;
-use cowheap_squeak::interp::{run_batch, BatchConfig, Interpreter, Limits, RunError, StopKind};
+use cowheap_squeak::interp::{
+    new_heap, run_batch, BatchConfig, Heap, Interpreter, Limits, RunError, StopKind,
+};
 use interp_common::{mini, IMAGES};
 
 fn limits() -> Limits {
@@ -21,13 +22,13 @@ fn limits() -> Limits {
     }
 }
 
-fn fresh(which: usize) -> (Image, Interpreter) {
+fn fresh(which: usize) -> (Heap, Interpreter) {
     let (loaded, vm) = mini(which);
-    (loaded.heap.new_image().unwrap(), vm.interpreter(limits()))
+    (new_heap(&loaded.heap).unwrap(), vm.interpreter(limits()))
 }
 
 /// The answer's printString of Smalltalk source, run in `image`.
-fn eval(image: &mut Image, interp: &mut Interpreter, source: &str) -> Result<String, RunError> {
+fn eval(image: &mut Heap, interp: &mut Interpreter, source: &str) -> Result<String, RunError> {
     let v = interp.evaluate_with_compiler(image, source)?;
     interp.print_string(image, v)
 }
@@ -191,22 +192,24 @@ fn a_delay_parks_only_its_own_image() {
     let runs_meanwhile = Arc::new(AtomicUsize::new(0));
     let sleeper = {
         let (vm, waited) = (vm.clone(), waited.clone());
-        heap.spawn_image(move |image| {
+        std::thread::spawn(move || {
+            let mut image = new_heap(heap).unwrap();
             let mut interp = vm.interpreter(limits());
-            let r = interp.evaluate_with_compiler(image, "(Delay forMilliseconds: 300) wait. 1");
+            let r =
+                interp.evaluate_with_compiler(&mut image, "(Delay forMilliseconds: 300) wait. 1");
             waited.store(true, Ordering::SeqCst);
             r.map(|v| v.as_small_int())
         })
-        .unwrap()
     };
     let worker = {
         let (vm, waited, runs) = (vm.clone(), waited.clone(), runs_meanwhile.clone());
-        heap.spawn_image(move |image| {
+        std::thread::spawn(move || {
+            let mut image = new_heap(heap).unwrap();
             let mut interp = vm.interpreter(limits());
             while !waited.load(Ordering::SeqCst) {
                 assert_eq!(
                     interp
-                        .evaluate(image, "15 benchFib")
+                        .evaluate(&mut image, "15 benchFib")
                         .unwrap()
                         .as_small_int(),
                     Some(1973)
@@ -214,7 +217,6 @@ fn a_delay_parks_only_its_own_image() {
                 runs.fetch_add(1, Ordering::SeqCst);
             }
         })
-        .unwrap()
     };
     assert_eq!(sleeper.join().unwrap(), Ok(Some(1)));
     worker.join().unwrap();

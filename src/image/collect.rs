@@ -44,7 +44,7 @@ use crate::{Error, Result, Value};
 pub const RETIRED: usize = 16;
 
 /// The least private space (in words) at which [`Image::wants_collection`] says yes: 1 MiB.
-const MIN_THRESHOLD: usize = 1 << 17;
+pub(crate) const MIN_THRESHOLD: usize = 1 << 17;
 
 /// A language's weak objects: those whose language format code is `language_format` hold
 /// their first fields strongly and the rest weakly. How many are strong is the class's
@@ -131,23 +131,23 @@ impl Collector {
     }
 }
 
-/// Bit sets over the words of the space.
-struct Bits(Vec<u64>);
+/// Bit sets over the words of the space (the plain heap's collector uses them too).
+pub(crate) struct Bits(Vec<u64>);
 
 impl Bits {
-    fn new(words: usize) -> Bits {
+    pub(crate) fn new(words: usize) -> Bits {
         Bits(vec![0; words.div_ceil(64)])
     }
     #[inline]
-    fn get(&self, i: usize) -> bool {
+    pub(crate) fn get(&self, i: usize) -> bool {
         self.0[i / 64] >> (i % 64) & 1 != 0
     }
     #[inline]
-    fn set(&mut self, i: usize) {
+    pub(crate) fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
     }
     /// Sets bits `from..to`, a word at a time.
-    fn set_range(&mut self, from: usize, to: usize) {
+    pub(crate) fn set_range(&mut self, from: usize, to: usize) {
         let mut i = from;
         while i < to {
             let bit = i % 64;
@@ -164,7 +164,7 @@ impl Bits {
 
     /// The set bits, in order: a word at a time, so a sparse set costs its words, not its
     /// bits.
-    fn ones(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn ones(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &bits)| {
             let mut rest = bits;
             std::iter::from_fn(move || {
@@ -179,14 +179,14 @@ impl Bits {
 }
 
 /// New word addresses, from the live-word bitmap.
-struct Relocation {
+pub(crate) struct Relocation {
     live: Bits,
     /// Live words before each block of 64.
     base: Vec<usize>,
 }
 
 impl Relocation {
-    fn new(live: Bits) -> Relocation {
+    pub(crate) fn new(live: Bits) -> Relocation {
         let mut base = Vec::with_capacity(live.0.len());
         let mut total = 0;
         for &w in &live.0 {
@@ -197,12 +197,12 @@ impl Relocation {
     }
 
     #[inline]
-    fn of(&self, at: usize) -> usize {
+    pub(crate) fn of(&self, at: usize) -> usize {
         let below = self.live.0[at / 64] & ((1u64 << (at % 64)) - 1);
         self.base[at / 64] + below.count_ones() as usize
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.base.last().copied().unwrap_or(0)
             + self.live.0.last().map_or(0, |w| w.count_ones() as usize)
     }

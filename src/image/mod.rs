@@ -17,6 +17,8 @@ mod saving;
 mod vm;
 mod write;
 
+#[cfg(feature = "plain-heap")]
+pub(crate) use collect::{Bits, Relocation, MIN_THRESHOLD};
 pub use collect::{Collection, Roots, WeakRule, RETIRED};
 pub(crate) use parts::Restored;
 

@@ -131,6 +131,28 @@ pub struct ImageRun {
     pub longest_pause_seconds: f64,
 }
 
+impl ImageRun {
+    /// An image whose heap could not be made: it ran nothing.
+    #[cfg(feature = "plain-heap")]
+    fn refused(image: usize, e: &RunError) -> ImageRun {
+        ImageRun {
+            image,
+            answer: None,
+            stopped: Some(Stopped::from(e)),
+            transcript: String::new(),
+            bytecodes: 0,
+            sends: 0,
+            seconds: 0.0,
+            copies: 0,
+            private_bytes: 0,
+            peak_private_bytes: 0,
+            collections: 0,
+            collected_bytes: 0,
+            longest_pause_seconds: 0.0,
+        }
+    }
+}
+
 /// A whole batch.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -217,6 +239,14 @@ pub fn run_batch(
             .stack_size(config.stack_size)
             .name(format!("image-{n}"))
             .spawn(move |image| {
+                // With the plain heap, the image thread runs a plain copy of the base instead.
+                #[cfg(feature = "plain-heap")]
+                let mut plain = super::heap::new_heap(image.heap());
+                #[cfg(feature = "plain-heap")]
+                let image = match plain.as_mut() {
+                    Ok(plain) => plain,
+                    Err(e) => return ImageRun::refused(n, &RunError::from(e.clone())),
+                };
                 drop(gate.read());
                 let mut interp = vm.interpreter(limits);
                 // At most as many images as the heap has ids (u32).

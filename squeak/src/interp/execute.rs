@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use super::contexts::TEMPS;
+use super::heap::Heap;
 use super::limits::RunError;
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
@@ -17,7 +18,7 @@ use super::primitives::{arithmetic, blocks, comparison, indexing};
 use super::send::Flow;
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int, underflow, Exec, Frame};
-use cowheap::{Image, Value};
+use cowheap::Value;
 
 /// The top frame as the dispatch loop keeps it in locals.
 struct Top {
@@ -1170,7 +1171,7 @@ impl Exec<'_> {
 /// Field `i` of `obj` where the heap's fast path answers it ([`Image::read_fast`]); out of
 /// line, so that the dispatch loop's own state stays in registers around it.
 #[inline(never)]
-fn field(image: &Image, obj: Value, i: usize) -> Option<Value> {
+fn field(image: &Heap, obj: Value, i: usize) -> Option<Value> {
     image.read_fast(obj, i)
 }
 

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::heap::Heap;
 use super::limits::{Limits, RunError, RunStats};
 use super::parse::parse;
 use super::pool::ContextPool;
 use super::special::{Shared, CLASS_FORMAT};
 use super::state::{Exec, ImageState};
-use cowheap::{BaseHeap, Image, Value, WeakRule};
+use cowheap::{BaseHeap, Value, WeakRule};
 
 /// The interpreter's view of one base heap, shared by every image's interpreter. Cheap to
 /// clone.
@@ -148,7 +149,7 @@ impl Interpreter {
         self.state.pool.off = !on;
     }
 
-    fn bind(&mut self, image: &mut Image) {
+    fn bind(&mut self, image: &mut Heap) {
         image.set_weak_rule(Some(WEAK));
         image.set_collection_ceiling(self.state.limits.private_bytes / 2);
         if self.incarnation != Some(image.incarnation()) {
@@ -162,7 +163,7 @@ impl Interpreter {
 
     /// Parses a one-line expression (literals, globals, unary, binary and keyword sends,
     /// parentheses; `$i` is the image number) and runs it in `image`, with nil as `self`.
-    pub fn evaluate(&mut self, image: &mut Image, expression: &str) -> Result<Value, RunError> {
+    pub fn evaluate(&mut self, image: &mut Heap, expression: &str) -> Result<Value, RunError> {
         let expr = parse(expression)?;
         self.run(image, |exec| exec.evaluate(&expr))
     }
@@ -172,7 +173,7 @@ impl Interpreter {
     /// the primitives here reach (see the guide).
     pub fn evaluate_with_compiler(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         source: &str,
     ) -> Result<Value, RunError> {
         let quoted = source.replace('\'', "''");
@@ -182,7 +183,7 @@ impl Interpreter {
     /// Sends `selector` to `receiver` with `args` and runs until it answers.
     pub fn send(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         receiver: Value,
         selector: &str,
         args: &[Value],
@@ -198,7 +199,7 @@ impl Interpreter {
     /// (or [`RunError::Unimplemented`] for a bytecode outside the V3 set).
     pub fn run_method(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         method: Value,
         receiver: Value,
     ) -> Result<Value, RunError> {
@@ -207,13 +208,13 @@ impl Interpreter {
 
     /// The answer of the image's own `printString` for `value`, as Rust text (bytes are
     /// taken as Latin-1). Runs Smalltalk, so it counts in [`stats`](Self::stats).
-    pub fn print_string(&mut self, image: &mut Image, value: Value) -> Result<String, RunError> {
+    pub fn print_string(&mut self, image: &mut Heap, value: Value) -> Result<String, RunError> {
         let s = self.send(image, value, "printString", &[])?;
         Ok(image.bytes(s)?.into_iter().map(char::from).collect())
     }
 
     /// The name of an object's class, read from the image (for reports).
-    pub fn class_name_of(&mut self, image: &mut Image, value: Value) -> String {
+    pub fn class_name_of(&mut self, image: &mut Heap, value: Value) -> String {
         let mut exec = self.exec(image);
         let name = exec.class_name_of(value);
         exec.finish(Ok(())).ok();
@@ -225,7 +226,7 @@ impl Interpreter {
     /// then, so only another image (or a host's own collection) makes `bind` start afresh.
     fn run<T>(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         body: impl FnOnce(&mut Exec<'_>) -> Result<T, RunError>,
     ) -> Result<T, RunError> {
         self.bind(image);
@@ -243,13 +244,13 @@ impl Interpreter {
         result
     }
 
-    fn exec<'a>(&'a mut self, image: &'a mut Image) -> Exec<'a> {
+    fn exec<'a>(&'a mut self, image: &'a mut Heap) -> Exec<'a> {
         Exec::new(image, &self.shared, &mut self.state)
     }
 
     /// A run's state for this image, for the unit tests that call one layer directly.
     #[cfg(test)]
-    pub(crate) fn exec_for_test<'a>(&'a mut self, image: &'a mut Image) -> Exec<'a> {
+    pub(crate) fn exec_for_test<'a>(&'a mut self, image: &'a mut Heap) -> Exec<'a> {
         self.bind(image);
         self.exec(image)
     }

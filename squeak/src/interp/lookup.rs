@@ -24,13 +24,14 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use super::heap::Heap;
 use super::limits::RunError;
 use super::method::{Hook, Method};
 use super::special::{
     Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
 };
 use cowheap::vm::Shape;
-use cowheap::{Image, Value};
+use cowheap::Value;
 
 const CACHE_SIZE: usize = 1024;
 
@@ -106,7 +107,7 @@ impl MethodCache {
     #[inline(always)]
     pub(crate) fn lookup(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         shared: &Shared,
         class: Value,
         selector: Value,
@@ -136,7 +137,7 @@ impl MethodCache {
     #[inline(never)]
     fn miss(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         shared: &Shared,
         class: Value,
         selector: Value,
@@ -158,7 +159,7 @@ impl MethodCache {
 
     fn lookup_slow(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         shared: &Shared,
         class: Value,
         selector: Value,
@@ -212,7 +213,7 @@ impl MethodCache {
     /// The decoded form of a CompiledMethod, decoding it on first use.
     pub(crate) fn method(
         &mut self,
-        image: &mut Image,
+        image: &mut Heap,
         shared: &Shared,
         oop: Value,
     ) -> Result<Rc<Method>, RunError> {

@@ -1,8 +1,9 @@
 //! CompiledMethods decoded once into Rust vectors, so that the dispatch loop indexes a `Vec<u8>`
 //! and a `Vec<Value>` instead of going through the heap for every bytecode and literal.
 
+use super::heap::Heap;
 use super::limits::RunError;
-use cowheap::{Format, Image, Value};
+use cowheap::{Format, Value};
 
 /// A V3 CompiledMethod, decoded.
 pub(crate) struct Method {
@@ -36,7 +37,7 @@ impl Method {
     /// Decodes the method header (Squeak V3: primitive in bits 0-8 and 28-29, literal count in
     /// 9-16, large frame in 17, temps in 18-23, arguments in 24-27) and copies out the
     /// literals and bytecodes. A header that disagrees with the object is a typed error.
-    pub(crate) fn decode(image: &mut Image, oop: Value) -> Result<Method, RunError> {
+    pub(crate) fn decode(image: &mut Heap, oop: Value) -> Result<Method, RunError> {
         let malformed = |what: &str| RunError::Malformed(format!("{oop:?}: {what}"));
         if image.format_of(oop)? != Format::Method {
             return Err(malformed("not a CompiledMethod"));

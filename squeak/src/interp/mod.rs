@@ -4,10 +4,10 @@
 //! image alone.
 //!
 //! ```no_run
-//! use cowheap_squeak::interp::{Interpreter, Limits, Vm};
+//! use cowheap_squeak::interp::{new_heap, Interpreter, Limits, Vm};
 //! let loaded = cowheap_squeak::loader::load_file("../shared/images/mini-2.2-v3-le.image")?;
 //! let vm = Vm::new(&loaded.heap)?;
-//! let mut image = loaded.heap.new_image()?;
+//! let mut image = new_heap(&loaded.heap)?; // an Image (a PlainHeap with `plain-heap`)
 //! let mut interp = vm.interpreter(Limits::default());
 //! let answer = interp.evaluate(&mut image, "20 benchFib")?;
 //! assert_eq!(answer.as_small_int(), Some(21891));
@@ -55,6 +55,7 @@
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the one-line expression grammar |
+//! | heap | `heap.rs` | [`Heap`]: the one name of the heap type the interpreter runs over (cowheap's `Image`, or a plain heap with the `plain-heap` feature) |
 //!
 //! The unit tests (`tests/`, and `mod tests` in the files) build a small V3 base of their own
 //! and need no image file.
@@ -66,6 +67,7 @@ mod closures;
 mod compile;
 mod contexts;
 mod execute;
+mod heap;
 mod interpreter;
 mod limits;
 mod lookup;
@@ -84,6 +86,7 @@ mod transcript;
 pub use batch::{
     run_batch, BatchConfig, BatchError, BatchProgress, BatchReport, ImageRun, Stopped,
 };
+pub use heap::{new_heap, Heap};
 pub use interpreter::{Interpreter, Vm};
 pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
 pub use parse::{parse, Expr, ParseError, MAX_NESTING};

@@ -13,12 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::heap::Heap;
 use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
 use super::lookup::MethodCache;
 use super::method::Method;
 use super::pool::ContextPool;
 use super::special::Shared;
-use cowheap::{Image, Value};
+use cowheap::Value;
 
 /// One activation.
 pub(crate) struct Frame {
@@ -100,7 +101,7 @@ fn clock_start() -> Instant {
 /// so that the dispatch loop reaches them without a second indirection, and moved back by
 /// [`finish`](Exec::finish).
 pub(crate) struct Exec<'a> {
-    pub(crate) image: &'a mut Image,
+    pub(crate) image: &'a mut Heap,
     pub(crate) sh: &'a Shared,
     pub(crate) cache: &'a mut MethodCache,
     pub(crate) pool: &'a mut ContextPool,
@@ -148,7 +149,7 @@ pub(crate) struct Exec<'a> {
 
 impl<'a> Exec<'a> {
     /// A run in `image` over the base's `sh`, with the interpreter's `state`.
-    pub(crate) fn new(image: &'a mut Image, sh: &'a Shared, state: &'a mut ImageState) -> Exec<'a> {
+    pub(crate) fn new(image: &'a mut Heap, sh: &'a Shared, state: &'a mut ImageState) -> Exec<'a> {
         let ImageState {
             cache,
             pool,
@@ -498,7 +499,7 @@ impl<'a> Exec<'a> {
 
     /// A class's name (a metaclass's is its class's with " class"), for reports.
     pub(crate) fn class_name(&mut self, class: Value) -> String {
-        let name = |image: &mut Image, c: Value, slot: usize| -> Option<String> {
+        let name = |image: &mut Heap, c: Value, slot: usize| -> Option<String> {
             let n = image.read(c, slot).ok()?;
             let b = image.bytes(n).ok()?;
             Some(b.into_iter().map(char::from).collect())

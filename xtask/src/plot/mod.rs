@@ -3,14 +3,16 @@
 //! Reads criterion's medians (`target/criterion/**/new/estimates.json`) and the memory
 //! benches' JSON (`target/cowheap-bench/*.json`), writes the markdown tables to
 //! `target/cowheap-bench/tables.md`, and draws `docs/scaling.png`, `docs/read_paths.png`,
-//! `docs/entries.png` and `docs/images.png`. Without results it names the `cargo bench`
-//! commands to run (`needed`); a plot whose bench has not run is left as committed. Smoke-mode
-//! results (`COWHEAP_BENCH_QUICK=1`) are written elsewhere (`target/criterion-smoke`,
+//! `docs/entries.png`, `docs/images.png`, and from the interpreter bench's `interp_bars.json`
+//! `docs/interp_bars.png`. Without results it names the `cargo bench` commands to run
+//! (`needed`); a plot whose bench has not run is left as committed. Smoke-mode results
+//! (`COWHEAP_BENCH_QUICK=1`) are written elsewhere (`target/criterion-smoke`,
 //! `target/cowheap-bench/smoke`) and never read here, so they cannot replace a published plot.
 //!
 //! Text needs a TrueType font: DejaVu Sans from the system, or the file named by
 //! `COWHEAP_PLOT_FONT`.
 
+mod bars;
 mod charts;
 mod needed;
 mod results;
@@ -53,6 +55,15 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     font()?;
     std::fs::create_dir_all("docs")?;
+    let interp_bars = bench_dir.join("interp_bars.json");
+    if bars::draw(&interp_bars, Path::new("docs/interp_bars.png"))? {
+        println!("wrote docs/interp_bars.png");
+    } else {
+        println!(
+            "no {}: run `cargo bench --bench interp` for docs/interp_bars.png",
+            interp_bars.display()
+        );
+    }
     let series = |f: &dyn Fn(u32) -> Option<(f64, f64)>, ks: &[u32]| -> Vec<(f64, f64)> {
         ks.iter().filter_map(|&k| f(k)).collect()
     };

@@ -184,6 +184,8 @@ mod tests {
         for class in [r.t.block_context, r.t.method_context, r.t.k.array] {
             let format = r.image.read(class, 2).unwrap();
             r.image.write(class, 2, format).unwrap();
+            // The copy on write (a plain heap writes the class in place).
+            #[cfg(not(feature = "plain-heap"))]
             assert_ne!(r.image.canonical(class).unwrap(), class);
         }
         let nil = r.nil();

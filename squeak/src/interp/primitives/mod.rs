@@ -326,7 +326,7 @@ mod tests {
     fn the_small_integer_rows_are_seventeen_different_functions() {
         use crate::interp::tests::Run as Bench;
         let r = Bench::new();
-        let mut image = r.t.heap.new_image().unwrap();
+        let mut image = crate::interp::heap::new_heap(&r.t.heap).unwrap();
         let mut interp = r.t.vm.interpreter(Default::default());
         let x = interp.exec_for_test(&mut image);
         // What each function answers over a few pairs: no two rows may answer alike.

@@ -15,11 +15,13 @@ mod layering;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use cowheap::{BaseBuilder, BaseHeap, Format, Image, Kernel, Value};
+use crate::interp::heap::Heap;
+use cowheap::{BaseBuilder, BaseHeap, Format, Kernel, Value};
 
 use super::interpreter::{Interpreter, Vm};
 use super::limits::{Limits, RunError};
 use super::primitives::{self, Prim};
+use crate::interp::heap::new_heap;
 
 /// A SmallInteger.
 pub(crate) fn int(i: i64) -> Value {
@@ -374,7 +376,7 @@ pub(crate) enum Out {
 /// One image of the tiny base and its interpreter.
 pub(crate) struct Run {
     pub(crate) t: &'static Tiny,
-    pub(crate) image: Image,
+    pub(crate) image: Heap,
     pub(crate) interp: Interpreter,
     limits: Limits,
 }
@@ -389,7 +391,7 @@ impl Run {
         };
         Run {
             t,
-            image: t.heap.new_image().unwrap(),
+            image: new_heap(&t.heap).unwrap(),
             interp: t.vm.interpreter(limits),
             limits,
         }

@@ -1,0 +1,137 @@
+//! The plain heap keeps an image's rules (the interpreter's tests run over it too, with
+//! cowheap-squeak's `plain-heap` feature); these check the rules of its own making: base
+//! objects at their base references, collection of new objects only, stale and foreign
+//! references, become, weak fields.
+
+use super::PlainHeap;
+use crate::{BaseBuilder, Error, Format, Kernel, Value, WeakRule};
+
+fn base() -> (crate::BaseHeap, Kernel, Value) {
+    let mut b = BaseBuilder::new();
+    let k = Kernel::install(&mut b).unwrap();
+    let holder = k.new_array(&mut b, &[k.true_object, k.nil]).unwrap();
+    b.add_root("holder", holder).unwrap();
+    (b.seal().unwrap(), k, holder)
+}
+
+#[test]
+fn base_objects_keep_their_base_references_and_the_base_is_untouched() {
+    let (heap, k, holder) = base();
+    let before = heap.checksum();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    assert_eq!(plain.root("holder").unwrap(), holder);
+    assert_eq!(plain.read(holder, 0).unwrap(), k.true_object);
+    assert_eq!(plain.class_of(holder).unwrap(), k.array);
+    plain.write(holder, 0, k.false_object).unwrap();
+    assert_eq!(plain.read(holder, 0).unwrap(), k.false_object);
+    assert_eq!(heap.original_field(holder, 0).unwrap(), k.true_object);
+    assert_eq!(heap.checksum(), before);
+    // A second plain heap is a second copy.
+    let mut other = PlainHeap::new(&heap).unwrap();
+    assert_eq!(other.read(holder, 0).unwrap(), k.true_object);
+}
+
+#[test]
+fn what_a_written_base_object_holds_survives_a_collection_and_moves() {
+    let (heap, k, holder) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    let garbage = plain.new_pointers(k.array, &[k.nil]).unwrap();
+    let kept = plain.new_pointers(k.array, &[k.true_object]).unwrap();
+    plain.write(holder, 1, kept).unwrap();
+    let done = plain.collect_with(&mut |_| {}).unwrap();
+    assert_eq!(done.live_objects, 1);
+    assert!(done.freed_bytes() > 0);
+    let moved = plain.read(holder, 1).unwrap();
+    assert_ne!(
+        moved, kept,
+        "the collection moved it under a new incarnation"
+    );
+    assert_eq!(plain.read(moved, 0).unwrap(), k.true_object);
+    // References kept past the collection are refused, never taken for another object.
+    assert_eq!(plain.read(kept, 0), Err(Error::StaleReference));
+    assert_eq!(plain.read(garbage, 0), Err(Error::StaleReference));
+    // The base objects stayed where they were.
+    assert_eq!(plain.read(holder, 0).unwrap(), k.true_object);
+}
+
+#[test]
+fn references_of_another_heap_or_into_an_object_are_refused() {
+    let (heap, k, holder) = base();
+    let mut a = PlainHeap::new(&heap).unwrap();
+    let mut b = PlainHeap::new(&heap).unwrap();
+    // Both heaps' first new objects sit at the same index: only the owner tells them apart.
+    let mine = a.new_pointers(k.array, &[k.true_object]).unwrap();
+    let theirs = b.new_pointers(k.array, &[k.nil]).unwrap();
+    assert_eq!(mine.index(), theirs.index());
+    assert_eq!(a.read(theirs, 0), Err(Error::ForeignReference(theirs)));
+    assert_eq!(a.read_fast(theirs, 0), None);
+    assert_eq!(
+        a.write(holder, 0, theirs),
+        Err(Error::ForeignReference(theirs))
+    );
+    let ours = a.new_bytes(k.byte_array, &[0; 24]).unwrap();
+    let inside = Value::object(a.incarnation(), ours.index() as u64 + 2);
+    assert_eq!(a.read(inside, 0), Err(Error::StaleReference));
+    assert_eq!(a.identical(inside, ours), Err(Error::StaleReference));
+    assert_eq!(a.read_fast(inside, 0), None);
+    assert!(!a.set_private_field(inside, 0, k.nil));
+}
+
+#[test]
+fn become_redirects_every_reference_and_survives_a_collection() {
+    let (heap, k, holder) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    let from = plain.new_pointers(k.array, &[k.nil]).unwrap();
+    let to = plain.new_pointers(k.array, &[k.true_object]).unwrap();
+    let hash = plain.identity_hash(to).unwrap();
+    plain.write(holder, 1, from).unwrap();
+    plain.become_forward(from, to).unwrap();
+    assert!(plain.identical(from, to).unwrap());
+    assert_eq!(
+        plain.read(holder, 1).unwrap(),
+        to,
+        "read follows and fixes up"
+    );
+    assert_eq!(plain.identity_hash(from).unwrap(), hash);
+    assert_eq!(plain.read_fast(from, 0), None);
+    // A base object too: its readers now see the target.
+    plain.become_forward(holder, to).unwrap();
+    assert_eq!(plain.root("holder").unwrap(), to);
+    let mut roots = [from];
+    plain
+        .collect_with(&mut |each| roots.iter_mut().for_each(&mut *each))
+        .unwrap();
+    assert_eq!(plain.read(roots[0], 0).unwrap(), k.true_object);
+    assert!(plain.identical(holder, roots[0]).unwrap());
+}
+
+#[test]
+fn weak_fields_of_dead_new_objects_become_nil() {
+    let (heap, k, _) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    plain.set_weak_rule(Some(WeakRule {
+        language_format: 4,
+        class_field: 0,
+        fixed_fields: |n| usize::try_from(n).ok(),
+    }));
+    let class = plain
+        .new_pointers(k.class, &[Value::small_int(1).unwrap()])
+        .unwrap();
+    let strong = plain.new_pointers(k.array, &[]).unwrap();
+    let dies = plain.new_pointers(k.array, &[]).unwrap();
+    let lives = plain.new_pointers(k.array, &[]).unwrap();
+    let weak = plain.allocate(class, Format::Pointers, 3).unwrap();
+    plain.set_language_format(weak, 4).unwrap();
+    for (i, v) in [strong, dies, lives].into_iter().enumerate() {
+        plain.write(weak, i, v).unwrap();
+    }
+    let mut roots = [weak, lives];
+    let done = plain
+        .collect_with(&mut |each| roots.iter_mut().for_each(&mut *each))
+        .unwrap();
+    assert_eq!(done.weak_cleared, 1);
+    let weak = roots[0];
+    assert!(plain.read(weak, 0).unwrap().is_object());
+    assert_eq!(plain.read(weak, 1).unwrap(), k.nil);
+    assert_eq!(plain.read(weak, 2).unwrap(), roots[1]);
+}
