@@ -6,7 +6,7 @@ mod images_common;
 
 use std::sync::OnceLock;
 
-use cowheap_squeak::interp::{run_batch, BatchConfig, Limits, RunError, Vm};
+use cowheap_squeak::interp::{new_heap, run_batch, BatchConfig, Limits, RunError, Vm};
 use cowheap_squeak::loader::{self, Loaded};
 
 const IMAGE: &str = "bootstrapped-v3-6505.image";
@@ -24,7 +24,7 @@ fn closure_image() -> Option<&'static (Loaded, Vm)> {
 /// The printString of `text`'s answer in a fresh image, or the stop.
 fn print(text: &str) -> Result<String, RunError> {
     let (loaded, vm) = closure_image().expect("checked by the caller");
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     let v = interp.evaluate(&mut image, text)?;
     interp.print_string(&mut image, v)

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use cowheap_squeak::interp::{parse, Limits, Vm};
+use cowheap_squeak::interp::{new_heap, parse, Limits, Vm};
 use cowheap_squeak::loader::{load_bytes, verify_references, Loaded};
 use cowheap_stress::fuzz::within;
 
@@ -203,7 +203,7 @@ pub fn expression(input: &[u8]) -> bool {
             }
         };
         if let Some((loaded, vm)) = mini() {
-            let mut image = loaded.heap.new_image().expect("an image id");
+            let mut image = new_heap(&loaded.heap).expect("an image id");
             let mut interp = vm.interpreter(limits());
             let answer = interp.evaluate(&mut image, &text);
             assert!(
