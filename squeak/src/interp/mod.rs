@@ -42,7 +42,7 @@
 //! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`, one `match` over the V3 bytecodes; the entry points of a run |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
-//! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
+//! | | `primitives/{arithmetic, comparison, float, indexing, objects, blocks, control, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | contexts | `contexts.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |

@@ -16,8 +16,10 @@ pub(crate) mod index {
     pub(crate) const STRING: usize = 6;
     pub(crate) const ARRAY: usize = 7;
     pub(crate) const SMALLTALK: usize = 8;
+    pub(crate) const FLOAT: usize = 9;
     pub(crate) const METHOD_CONTEXT: usize = 10;
     pub(crate) const BLOCK_CONTEXT: usize = 11;
+    pub(crate) const POINT: usize = 12;
     pub(crate) const LARGE_POSITIVE_INTEGER: usize = 13;
     pub(crate) const COMPILED_METHOD: usize = 16;
     pub(crate) const CHARACTER: usize = 19;
@@ -48,6 +50,10 @@ pub(crate) struct Shared {
     pub(crate) block_context: Value,
     pub(crate) large_positive: Value,
     pub(crate) large_negative: Option<Value>,
+    /// Float (a 2-word words object, high word first in every loaded heap) and Point: `None`
+    /// in a base without them, where the primitives that make them fail.
+    pub(crate) float: Option<Value>,
+    pub(crate) point: Option<Value>,
     pub(crate) compiled_method: Value,
     pub(crate) character: Value,
     pub(crate) character_table: Value,
@@ -138,6 +144,8 @@ impl Shared {
                 "LargePositiveInteger",
             )?,
             large_negative: None,
+            float: None,
+            point: None,
             compiled_method: class(heap, specials, index::COMPILED_METHOD, "CompiledMethod")?,
             character: class(heap, specials, index::CHARACTER, "Character")?,
             character_table: special(heap, specials, index::CHARACTER_TABLE)?,
@@ -149,6 +157,13 @@ impl Shared {
             stop_methods: Vec::new(),
         };
         shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
+        let optional = |i: usize, what: &str| {
+            class(heap, specials, i, what)
+                .ok()
+                .filter(|&c| c != shared.nil)
+        };
+        shared.float = optional(index::FLOAT, "Float");
+        shared.point = optional(index::POINT, "Point");
         if let Some(object) = shared.global_in_base(heap, b"Object") {
             for (name, arg) in [
                 (&b"error:"[..], Some(0)),

@@ -305,11 +305,21 @@ mod tests {
         let w = r.image.new_words(words_class, &[5, u32::MAX]).unwrap();
         r.image.set_language_format(w, 6).unwrap();
         assert_eq!(r.answer(60, w, &[int(1)]), int(5));
-        // A word past the 31 bits is a LargeInteger, which this primitive leaves to the image.
-        r.fails(60, w, &[int(2)]);
+        // A word past the 31 bits is a LargePositiveInteger, as the real VM answers it (a
+        // Float's low word, say), and one of at most 4 bytes stores back.
+        let big = r.answer(60, w, &[int(2)]);
+        assert_eq!(r.image.class_of(big).unwrap(), r.t.large_positive);
+        assert_eq!(r.image.bytes(big).unwrap(), [255; 4]);
         assert_eq!(r.answer(61, w, &[int(2), int(7)]), int(7));
         r.fails(61, w, &[int(2), int(-7)]);
         assert_eq!(r.image.read_word(w, 1).unwrap(), 7);
+        assert_eq!(r.answer(61, w, &[int(2), big]), big);
+        assert_eq!(r.image.read_word(w, 1).unwrap(), u32::MAX);
+        let five = r
+            .image
+            .new_bytes(r.t.large_positive, &[1, 0, 0, 0, 1])
+            .unwrap();
+        r.fails(61, w, &[int(2), five]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ const ROWS: &[&[&str]] = &[
     &[
         "primitives/arithmetic",
         "primitives/comparison",
+        "primitives/float",
         "primitives/indexing",
         "primitives/objects",
         "primitives/blocks",
@@ -38,6 +39,7 @@ const FAMILIES: &[&str] = &[
     "common",
     "arithmetic",
     "comparison",
+    "float",
     "indexing",
     "objects",
     "blocks",

@@ -118,6 +118,8 @@ pub(crate) struct Tiny {
     pub(crate) method_context: Value,
     pub(crate) block_context: Value,
     pub(crate) large_positive: Value,
+    /// Float: a words class, special object 9.
+    pub(crate) float: Value,
     pub(crate) association: Value,
     pub(crate) semaphore: Value,
     /// Two fixed fields (`x`, `y`), not indexable.
@@ -146,6 +148,7 @@ impl Tiny {
         let block_context = define(&mut b, "BlockContext", object)?;
         let large_positive = define(&mut b, "LargePositiveInteger", object)?;
         let large_negative = define(&mut b, "LargeNegativeInteger", large_positive)?;
+        let float = define(&mut b, "Float", object)?;
         let association = define(&mut b, "Association", object)?;
         let method_dictionary = define(&mut b, "MethodDictionary", object)?;
         let system_dictionary = define(&mut b, "SystemDictionary", object)?;
@@ -170,6 +173,7 @@ impl Tiny {
             (block_context, 3, 6),
             (large_positive, 8, 0),
             (large_negative, 8, 0),
+            (float, 6, 0),
             (association, 1, 2),
             (method_dictionary, 3, 2),
             (system_dictionary, 1, 2),
@@ -236,6 +240,7 @@ impl Tiny {
             block_context,
             large_positive,
             large_negative,
+            float,
             association,
             method_dictionary,
             system_dictionary,
@@ -285,6 +290,7 @@ impl Tiny {
             ("BlockContext", block_context),
             ("LargePositiveInteger", large_positive),
             ("LargeNegativeInteger", large_negative),
+            ("Float", float),
             ("Association", association),
             ("Semaphore", semaphore),
             ("Pair", pair),
@@ -310,6 +316,7 @@ impl Tiny {
         specials[6] = k.string;
         specials[7] = k.array;
         specials[8] = smalltalk;
+        specials[9] = float;
         specials[10] = method_context;
         specials[11] = block_context;
         specials[12] = pair;
@@ -333,6 +340,7 @@ impl Tiny {
             method_context,
             block_context,
             large_positive,
+            float,
             association,
             semaphore,
             pair,
