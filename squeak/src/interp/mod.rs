@@ -51,6 +51,7 @@
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the one-line expression grammar |
+//! | | `number.rs` | number literals as the image's own reader computes them (Floats to the last bit) |
 //!
 //! The unit tests (`tests/`, and `mod tests` in the files) build a small V3 base of their own
 //! and need no image file.
@@ -65,6 +66,7 @@ mod interpreter;
 mod limits;
 mod lookup;
 mod method;
+mod number;
 mod parse;
 mod pool;
 mod primitives;
