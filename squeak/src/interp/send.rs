@@ -134,10 +134,13 @@ impl Exec<'_> {
         }
         while self.frames.len() > from {
             let f = self.frames.pop().ok_or_else(underflow)?;
-            if f.block.is_none() {
-                if let Some(c) = f.ctx {
-                    self.context_returned(c)?;
+            match f.block {
+                None => {
+                    if let Some(c) = f.ctx {
+                        self.context_returned(c)?;
+                    }
                 }
+                Some(b) => self.block_returned(b)?,
             }
             if !self.pool.idle() {
                 self.pool.release(self.frames.len());

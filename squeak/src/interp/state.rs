@@ -177,7 +177,13 @@ impl<'a> Exec<'a> {
         self.stats.bytecodes = self.bytecodes;
         self.stats.sends = self.sends;
         // After a stop, the frames never returned: what they made stays (a successful run
-        // has returned every frame, and tracks nothing any more).
+        // has returned every frame, and tracks nothing any more). Their blocks lose their
+        // caller (field 0), so that a later run may run them again.
+        let running: Vec<Value> = self.frames.iter().filter_map(|f| f.block).collect();
+        for b in running {
+            let nil = self.sh.nil;
+            self.store(b, 0, nil).ok();
+        }
         self.pool.escape_all();
         self.stack.clear();
         self.frames.clear();

@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use crate::interp::contexts::STACKP;
 use crate::interp::limits::RunError;
 use crate::interp::lookup::AtShape;
 use crate::interp::method::Method;
@@ -138,6 +139,18 @@ impl Exec<'_> {
             (Format::Words | Format::Bytes, _) => (0, None),
             _ => return Ok(None),
         };
+        if class.is_some_and(|c| c == self.sh.method_context || c == self.sh.block_context) {
+            // A context is indexed up to its stack pointer, as on the real VM (`basicSize`
+            // answers it), which differs from one context to the next: never remembered.
+            if let Some(sp) = self.image.read(obj, STACKP)?.as_small_int() {
+                shape.len = shape.len.min(fixed + usize::try_from(sp).unwrap_or(0));
+            }
+            return Ok(Some(Indexable {
+                shape,
+                fixed,
+                first_byte: 0,
+            }));
+        }
         self.cache
             .remember_at_shape(obj, class, AtShape { shape, fixed });
         Ok(Some(Indexable {
@@ -169,7 +182,14 @@ impl Exec<'_> {
             }
             Format::Method => match i.checked_sub(ix.first_byte) {
                 Some(k) => Some(int(self.image.read_byte(obj, k)? as i64)),
-                None => None,
+                // The header's bytes (and a SmallInteger literal's), as the real VM reads
+                // them from memory on a little-endian machine: `endPC` looks at them in a
+                // method without bytecodes. A reference has no bytes here: that fails.
+                None => self
+                    .image
+                    .read(obj, i / 4)?
+                    .as_small_int()
+                    .map(|v| int((((v << 1) | 1) >> (8 * (i % 4)) & 0xFF) as i64)),
             },
         })
     }

@@ -346,7 +346,19 @@ mod tests {
         assert_eq!(r.answer(62, m, &[]), int(10));
         assert_eq!(r.answer(60, m, &[int(9)]), int(32));
         assert_eq!(r.answer(60, m, &[int(10)]), int(124));
-        r.fails(60, m, &[int(1)]);
+        // The header's bytes as a little-endian real VM reads them (`endPC` of a method
+        // without bytecodes looks there), and a SmallInteger literal's; writing them fails.
+        let header = r.image.read(m, 0).unwrap().as_small_int().unwrap();
+        let oop = ((header << 1) | 1) as u32;
+        for i in 0..4 {
+            let byte = int(((oop >> (8 * i)) & 0xFF) as i64);
+            assert_eq!(r.answer(60, m, &[int(i + 1)]), byte, "header byte {i}");
+        }
+        assert_eq!(r.answer(60, m, &[int(5)]), int(85));
+        assert_eq!(r.answer(60, m, &[int(6)]), int(0));
+        r.fails(61, m, &[int(1), int(0)]);
+        let reference = r.method(&[r.t.pair], 0, 0, 0, &[32, 124]);
+        r.fails(60, reference, &[int(5)]);
         r.answer(61, m, &[int(9), int(33)]);
         assert_eq!(r.image.bytes(m).unwrap(), [33, 124]);
         // objectAt: 1 is the header, 2 the first literal.
