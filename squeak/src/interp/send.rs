@@ -87,7 +87,7 @@ impl Exec<'_> {
             }
         }
         if let Some(arg) = m.stop {
-            return Err(self.smalltalk_error(ri, arg));
+            return Err(self.smalltalk_error(ri, arg, m.oop));
         }
         self.activate(m, ri)?;
         Ok(Flow::Switched)

@@ -70,6 +70,10 @@ pub(crate) struct Shared {
     /// exist here (`Object>>error:`, `halt`, `halt:`, `Debugger class>>openContext:label:
     /// contents:`), each with the argument that holds the message.
     pub(crate) stop_methods: Vec<(Value, Option<usize>)>,
+    /// `Parser>>notify:at:`, one of the stop methods: the image's compiler found a syntax
+    /// error (its message and position are the arguments), which stops the image as a parse
+    /// error rather than opening a notifier.
+    pub(crate) syntax_error: Option<Value>,
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
@@ -155,6 +159,7 @@ impl Shared {
             class_name_slot: slot("classNameSlot"),
             this_class_slot: slot("thisClassSlot"),
             stop_methods: Vec::new(),
+            syntax_error: None,
         };
         shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
         let optional = |i: usize, what: &str| {
@@ -173,6 +178,12 @@ impl Shared {
                 if let Some(m) = shared.method_in_base(heap, object, name) {
                     shared.stop_methods.push((m, arg));
                 }
+            }
+        }
+        if let Some(parser) = shared.global_in_base(heap, b"Parser") {
+            if let Some(m) = shared.method_in_base(heap, parser, b"notify:at:") {
+                shared.stop_methods.push((m, Some(0)));
+                shared.syntax_error = Some(m);
             }
         }
         if let Some(meta) = shared
