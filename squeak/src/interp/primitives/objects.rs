@@ -361,6 +361,37 @@ mod tests {
     }
 
     #[test]
+    fn shallow_copy_is_a_new_object_of_the_same_class_format_and_contents() {
+        let mut r = Run::new();
+        let (pair_class, row_class) = (r.t.pair, r.t.row);
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        let copy = r.answer(148, row, &[]);
+        assert!(!r.image.identical(row, copy).unwrap());
+        assert_eq!(r.image.class_of(copy).unwrap(), row_class);
+        assert_eq!(r.image.shape(copy).unwrap(), r.image.shape(row).unwrap());
+        assert_ne!(
+            r.image.identity_hash(copy).unwrap(),
+            r.image.identity_hash(row).unwrap()
+        );
+        r.image.write(copy, 0, int(9)).unwrap();
+        assert_eq!(r.image.read(row, 0).unwrap(), int(1));
+        let s = r.string("abc");
+        let copy = r.answer(148, s, &[]);
+        assert_eq!(r.image.bytes(copy).unwrap(), b"abc");
+        let m = r.method(&[int(42)], 0, 0, 0, &[32, 124]);
+        let copy = r.answer(148, m, &[]);
+        assert_eq!(r.image.read(copy, 1).unwrap(), int(42));
+        assert_eq!(r.image.bytes(copy).unwrap(), [32, 124]);
+        // An immediate is its own copy; a point is made of anything.
+        assert_eq!(r.answer(148, int(3), &[]), int(3));
+        let nil = r.nil();
+        let p = r.answer(18, int(3), &[nil]);
+        assert_eq!(r.image.class_of(p).unwrap(), pair_class);
+        assert_eq!(r.image.read(p, 0).unwrap(), int(3));
+        assert_eq!(r.image.read(p, 1).unwrap(), nil);
+    }
+
+    #[test]
     fn new_method_makes_a_compiled_method() {
         let mut r = Run::new();
         let class = r.t.k.compiled_method;
