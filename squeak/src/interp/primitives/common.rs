@@ -189,7 +189,7 @@ impl Exec<'_> {
                     .image
                     .read(obj, i / 4)?
                     .as_small_int()
-                    .map(|v| int((((v << 1) | 1) >> (8 * (i % 4)) & 0xFF) as i64)),
+                    .map(|v| int(((v << 1) | 1) >> (8 * (i % 4)) & 0xFF)),
             },
         })
     }
