@@ -33,7 +33,8 @@ Exit codes:
   7    an image stopped: the allocation limit
   8    an image stopped: the depth limit
   9    an image stopped: anything else (an error: or halt in the image, a debugger opening,
-       an unimplemented feature, a block re-entered while it runs)
+       an unimplemented feature, a block re-entered while it runs, a deadlock of the
+       image's processes)
   10   an image stopped: the time limit (--time-limit)
   130  interrupted by Ctrl-C: the report of the images that had finished was printed";
 

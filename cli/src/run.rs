@@ -1,4 +1,4 @@
-//! `cowheap run IMAGE EXPR`: run a one-line Smalltalk expression in one or many images of a
+//! `cowheap run IMAGE EXPR`: run a Smalltalk do-it in one or many images of a
 //! loaded base, each on its own thread. The interpreter and the batch runner are
 //! [`cowheap_squeak::interp`]; this module is their command line.
 
@@ -22,8 +22,9 @@ pub struct Args {
     /// and Cog's Float order; see squeak/README.md for how far closures run). Spur images
     /// (6521 and later) load but are refused (exit 4).
     pub image: PathBuf,
-    /// The expression, e.g. '30 benchFib' or 'Smalltalk at: #Transcript put: $i'. `$i` is
-    /// the image's number. One that starts with `-` goes after `--`.
+    /// The do-it, e.g. '30 benchFib' or '| oc | oc := OrderedCollection new. oc add: $i; yourself':
+    /// temporaries, statements, assignments, cascades and `^`, compiled in Rust. `$i` is the
+    /// image's number. One that starts with `-` goes after `--`.
     pub expr: String,
     /// Images, each on its own thread.
     #[arg(long, value_name = "N", default_value = "1",
@@ -191,6 +192,18 @@ fn json_report(report: &cowheap_squeak::interp::BatchReport) -> serde_json::Valu
     json
 }
 
+/// How many images' Transcripts the text report of a batch shows.
+const TRANSCRIPTS_SHOWN: usize = 5;
+
+/// Text that ends its last line.
+fn with_line_end(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    }
+}
+
 /// The report as text: after a Ctrl-C, of the images that finished (of `images` asked for).
 fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
     let mut out = String::new();
@@ -226,6 +239,10 @@ fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
             (_, Some(s)) => outln!(out, "stopped ({}): {}", s.kind, s.message),
             _ => {}
         }
+        if !r.transcript.is_empty() {
+            outln!(out, "transcript:");
+            out.push_str(&with_line_end(&r.transcript));
+        }
         outln!(
             out,
             "bytecodes {}  sends {}  {:.3} s  {:.1} M bytecodes/s  {:.1} M sends/s",
@@ -260,6 +277,19 @@ fn text(report: &cowheap_squeak::interp::BatchReport, images: usize) -> String {
         }
         if let Some(s) = report.first_stop() {
             outln!(out, "  first stop ({}): {}", s.kind, s.message);
+        }
+        // Each image's Transcript apart, the first few of them (`--json` has every one).
+        let writers: Vec<_> = runs.iter().filter(|r| !r.transcript.is_empty()).collect();
+        for r in writers.iter().take(TRANSCRIPTS_SHOWN) {
+            outln!(out, "  transcript of image {}:", r.image);
+            out.push_str(&with_line_end(&r.transcript));
+        }
+        if writers.len() > TRANSCRIPTS_SHOWN {
+            outln!(
+                out,
+                "  ({} more images wrote to their Transcript: --json has every one)",
+                writers.len() - TRANSCRIPTS_SHOWN
+            );
         }
         let copies: u64 = runs.iter().map(|r| r.copies).sum();
         let bytecodes: u64 = runs.iter().map(|r| r.bytecodes).sum();

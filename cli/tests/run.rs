@@ -163,3 +163,41 @@ fn help_names_every_image_format_it_runs() {
     }
     assert!(help.contains("does not parse"), "{help}");
 }
+
+#[test]
+fn each_image_s_transcript_is_reported_and_a_deadlock_exits_9() {
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", image.as_str(), "--eval"];
+        all.extend_from_slice(args);
+        let out = common::cowheap(&all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["Transcript show: 'hello'; cr. 3"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("3\ntranscript:\nhello\n"), "{out}");
+    let (code, out) = run(&[
+        "--images",
+        "2",
+        "--json",
+        "Transcript show: 'image '; show: $i printString. $i",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let transcripts: Vec<_> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["transcript"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(transcripts, ["image 0", "image 1"]);
+    let (code, out) = run(&["--json", "Semaphore new wait"]);
+    assert_eq!(code, Some(9), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["runs"][0]["stopped"]["kind"], "deadlock");
+}

@@ -6,10 +6,12 @@
 //!     --bench images --bench scaling --bench memory
 //! cargo xtask plot      # BENCHMARKS.md's tables and docs/*.png from those results
 //! cargo xtask fetch-images   # check the real image files the tests read, or say where to get them
+//! cargo xtask conformance    # cowheap against the real Squeak VM's answers (--bless, --regenerate)
 //! ```
 
 #![forbid(unsafe_code)]
 
+mod conformance;
 mod fetch_images;
 mod plot;
 
@@ -26,12 +28,15 @@ fn main() -> ExitCode {
             }
         },
         Some("fetch-images") => fetch_images::run(),
+        Some("conformance") => conformance::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask plot | fetch-images\n\n  \
+                "usage: cargo xtask plot | fetch-images | conformance\n\n  \
                  plot          BENCHMARKS.md's tables and docs/*.png from the bench results\n  \
                  fetch-images  check the real image files the tests read ($COWHEAP_IMAGES, else \
-                 ../shared/images), or say where to get them (downloads nothing)"
+                 ../shared/images), or say where to get them (downloads nothing)\n  \
+                 conformance   cowheap against the real Squeak VM's answers \
+                 (--bless: update the known differences; --regenerate: ask the real VM again)"
             );
             ExitCode::from(2)
         }

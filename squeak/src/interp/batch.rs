@@ -109,6 +109,8 @@ pub struct ImageRun {
     pub answer: Option<String>,
     /// Why it stopped without an answer.
     pub stopped: Option<Stopped>,
+    /// What the image wrote to its Transcript during both runs (CRs as `\n`).
+    pub transcript: String,
     /// Bytecodes of the expression's run (not the `printString`).
     pub bytecodes: u64,
     /// Sends of the expression's run.
@@ -241,6 +243,7 @@ pub fn run_batch(
                     Ok(v) => (Some(format!("{v:?}")), None),
                     Err(e) => (None, Some(Stopped::from(&e))),
                 };
+                let transcript = interp.take_transcript();
                 let image_stats = image.stats();
                 if let Some(p) = &progress {
                     if stopped.is_some() {
@@ -252,6 +255,7 @@ pub fn run_batch(
                     image: n,
                     answer,
                     stopped,
+                    transcript,
                     bytecodes: stats.bytecodes,
                     sends: stats.sends,
                     seconds: stats.elapsed.as_secs_f64(),

@@ -1,7 +1,8 @@
 //! Compiling a parsed expression into a private CompiledMethod, as the V3 compiler would:
 //! literals in the literal frame, globals as Associations from the image's own `Smalltalk`,
 //! blocks as `thisContext blockCopy: n` followed by a jump over the block's code, block
-//! arguments as temporaries of the doit (V3 blocks keep theirs in their home context).
+//! arguments and temporaries as temporaries of the doit (V3 blocks keep theirs in their home
+//! context).
 
 use super::limits::RunError;
 use super::method::Method;
@@ -15,10 +16,10 @@ use cowheap::{Format, Value};
 struct Doit {
     literals: Vec<Value>,
     code: Vec<u8>,
-    /// Temporaries of the doit: every block argument gets one (V3 blocks keep their
-    /// arguments in their home context).
+    /// Temporaries of the doit: its own, and every block argument and temporary (V3 blocks
+    /// keep theirs in their home context).
     temps: usize,
-    /// Argument names in scope, with their temporary indices.
+    /// Variable names in scope, innermost last, with their temporary indices.
     scope: Vec<(String, usize)>,
 }
 
@@ -36,6 +37,29 @@ impl Doit {
         } else {
             Err(ParseError::TooManyLiterals)
         }
+    }
+
+    /// Gives each name a new temporary and puts it in scope.
+    fn declare(&mut self, names: &[String]) -> Result<(), ParseError> {
+        for name in names {
+            self.scope.push((name.clone(), self.temps));
+            self.temps += 1;
+        }
+        if self.temps > 63 {
+            return Err(ParseError::TooLarge(
+                "more than 63 temporaries and block arguments".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The temporary `name` is in, innermost scope first.
+    fn temporary(&self, name: &str) -> Option<usize> {
+        self.scope
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|&(_, t)| t)
     }
 
     fn push_literal(&mut self, v: Value, variable: bool) -> Result<(), ParseError> {
@@ -57,11 +81,26 @@ enum Task<'e> {
     /// The send of a selector with this many arguments, once they and the receiver are
     /// pushed.
     Send(&'e str, usize),
-    /// A pop between two statements of a block.
-    Pop,
+    /// One bytecode: a pop between two statements, a cascade's dup and pop, a `^`.
+    Byte(u8),
+    /// A store into a temporary or a global, leaving the value on the stack.
+    Store(&'e str),
     /// A block's return, and the jump over its code (at `jump`) patched; its arguments leave
     /// the scope (truncated to `scope`).
     EndBlock { jump: usize, scope: usize },
+}
+
+/// Statements on `tasks`, a pop between two, nil for none (last in, first out).
+fn statements<'e>(body: &'e [Expr], doit: &mut Doit, tasks: &mut Vec<Task<'e>>) {
+    if body.is_empty() {
+        doit.code.push(115);
+    }
+    for (k, e) in body.iter().enumerate().rev() {
+        tasks.push(Task::Expr(e));
+        if k > 0 {
+            tasks.push(Task::Byte(135));
+        }
+    }
 }
 
 impl Exec<'_> {
@@ -74,9 +113,6 @@ impl Exec<'_> {
         self.may_collect = true;
         compiled?;
         doit.code.push(124);
-        if doit.temps > 63 {
-            return Err(ParseError::TooLarge("more than 63 block arguments".into()).into());
-        }
         let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
         let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
         literals.extend(&doit.literals);
@@ -99,7 +135,8 @@ impl Exec<'_> {
             match task {
                 Task::Expr(e) => self.compile_one(e, doit, &mut tasks)?,
                 Task::Send(selector, n) => self.compile_send(selector, n, doit)?,
-                Task::Pop => doit.code.push(135),
+                Task::Byte(b) => doit.code.push(b),
+                Task::Store(name) => self.compile_store(name, doit)?,
                 Task::EndBlock { jump, scope } => {
                     doit.code.push(125);
                     doit.scope.truncate(scope);
@@ -129,19 +166,17 @@ impl Exec<'_> {
         match expr {
             Expr::Nil => doit.code.push(115),
             Expr::ThisContext => doit.code.push(137),
-            Expr::Argument(name) => {
-                let &(_, t) = doit
-                    .scope
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
+            Expr::Receiver => doit.code.push(112),
+            Expr::Variable(name) => {
+                let t = doit
+                    .temporary(name)
                     .ok_or_else(|| ParseError::UnknownGlobal(name.clone()))?;
                 match t {
                     0..=15 => doit.code.push(16 + t as u8),
                     _ => doit.code.extend([128, 0x40 | t as u8]),
                 }
             }
-            Expr::Block { args, body } => {
+            Expr::Block { args, temps, body } => {
                 // thisContext blockCopy: n, a jump over the body, then the body: it pops its
                 // arguments into the home's temporaries and ends with a block return.
                 doit.code.push(137);
@@ -150,31 +185,44 @@ impl Exec<'_> {
                 doit.code.extend([200, 164, 0]);
                 let jump = doit.code.len();
                 let scope = doit.scope.len();
-                for a in args {
-                    doit.scope.push((a.clone(), doit.temps));
-                    doit.temps += 1;
-                }
-                if doit.temps > 63 {
-                    return Err(ParseError::TooLarge("more than 63 block arguments".into()).into());
-                }
+                doit.declare(args)?;
                 for &(_, t) in doit.scope[scope..].iter().rev() {
                     match t {
                         0..=7 => doit.code.push(104 + t as u8),
                         _ => doit.code.extend([130, 0x40 | t as u8]),
                     }
                 }
-                if body.is_empty() {
-                    doit.code.push(115);
-                }
-                // The statements, a pop between two, then the block's end (last in, first
-                // out).
+                doit.declare(temps)?;
                 tasks.push(Task::EndBlock { jump, scope });
-                for (k, e) in body.iter().enumerate().rev() {
-                    tasks.push(Task::Expr(e));
-                    if k > 0 {
-                        tasks.push(Task::Pop);
+                statements(body, doit, tasks);
+            }
+            Expr::Sequence { temps, body } => {
+                doit.declare(temps)?;
+                statements(body, doit, tasks);
+            }
+            Expr::Assign { variable, value } => {
+                tasks.push(Task::Store(variable));
+                tasks.push(Task::Expr(value));
+            }
+            Expr::Return(value) => {
+                tasks.push(Task::Byte(124));
+                tasks.push(Task::Expr(value));
+            }
+            Expr::Cascade { receiver, messages } => {
+                // The receiver, then each message to a copy of it, the answers but the
+                // last popped (last in, first out).
+                for (k, (selector, args)) in messages.iter().enumerate().rev() {
+                    let last = k + 1 == messages.len();
+                    if !last {
+                        tasks.push(Task::Byte(135));
+                    }
+                    tasks.push(Task::Send(selector, args.len()));
+                    tasks.extend(args.iter().rev().map(Task::Expr));
+                    if !last {
+                        tasks.push(Task::Byte(136));
                     }
                 }
+                tasks.push(Task::Expr(receiver));
             }
             Expr::True => doit.code.push(113),
             Expr::False => doit.code.push(114),
@@ -233,6 +281,20 @@ impl Exec<'_> {
                 tasks.push(Task::Expr(receiver));
             }
         }
+        Ok(())
+    }
+
+    /// Stores the top of the stack into the temporary or global `name`, leaving it there.
+    fn compile_store(&mut self, name: &str, doit: &mut Doit) -> Result<(), RunError> {
+        if let Some(t) = doit.temporary(name) {
+            doit.code.extend([129, 0x40 | t as u8]);
+            return Ok(());
+        }
+        let assoc = self
+            .global_association(name)?
+            .ok_or_else(|| ParseError::UnknownGlobal(name.to_owned()))?;
+        let i = doit.literal(assoc)?;
+        doit.code.extend([129, 0xC0 | i as u8]);
         Ok(())
     }
 

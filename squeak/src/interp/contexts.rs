@@ -122,10 +122,137 @@ impl Exec<'_> {
         self.store(c, PC, nil)
     }
 
+    /// Makes the whole frame stack into the chain of contexts a real VM would have: the
+    /// context of each frame (made now if it had none) gets its `sender`, `pc`, `stackp` and
+    /// operand stack, and the frames and the stack are emptied. Answers the top context: what
+    /// a process switch stores as the suspended process's `suspendedContext`.
+    ///
+    /// Why the chain is the frames: a frame's operand stack is the stack from its first slot
+    /// past the temporaries (a block frame: past the BlockContext) up to the next frame's
+    /// `bp`, where that frame's receiver and arguments sit, which a real VM moves into the new
+    /// context at the send, so they are not the sender's any more. A method frame's
+    /// temporaries are its context's (copied in by `materialize`, or kept there since), so the
+    /// context's stack is its temporaries followed by the operand stack, `stackp` counting
+    /// both; a block's stack is its operand stack alone, as in a BlockContext. Every frame's
+    /// `pc` is the next bytecode (saved at its send, the top one's by the primitive's caller).
+    /// The contexts now are referenced from a Process: the context pool lets go of them all.
+    pub(crate) fn suspend_frames(&mut self) -> Result<Value, RunError> {
+        let n = self.frames.len();
+        if n == 0 {
+            return Err(RunError::Unimplemented(
+                "a process switch from outside any method".into(),
+            ));
+        }
+        self.pool.escape_all();
+        let mut sender = self.sh.nil;
+        for i in 0..n {
+            let c = self.materialize(i)?;
+            let f = &self.frames[i];
+            let own = if f.block.is_some() {
+                0
+            } else {
+                f.method.num_temps
+            };
+            let (pc, base) = (int(f.method.v3_pc(f.pc)), f.bp + 1 + own);
+            let end = self.frames.get(i + 1).map_or(self.stack.len(), |g| g.bp);
+            let operands: Vec<Value> = self
+                .stack
+                .get(base..end)
+                .ok_or_else(|| RunError::Malformed("a frame lost its operand stack".into()))?
+                .to_vec();
+            if TEMPS + own + operands.len() > self.image.shape(c)?.len {
+                return Err(RunError::Malformed(
+                    "an operand stack deeper than its context".into(),
+                ));
+            }
+            for (k, &v) in operands.iter().enumerate() {
+                self.store(c, TEMPS + own + k, v)?;
+            }
+            self.store(c, STACKP, int((own + operands.len()) as i64))?;
+            self.store(c, PC, pc)?;
+            self.store(c, SENDER, sender)?;
+            sender = c;
+        }
+        self.frames.clear();
+        self.stack.clear();
+        Ok(sender)
+    }
+
+    /// The inverse of [`suspend_frames`](Exec::suspend_frames): frames for the context chain
+    /// that ends in `top` (a resumed process's `suspendedContext`), each frame holding its
+    /// context, its operand stack copied onto the stack as `suspend_frames` laid it out (a
+    /// method frame's temporaries are copied too, as the placeholders a frame with a
+    /// context keeps but never reads). Then running the frames is running the contexts:
+    /// every temporary lives in a context, every return marks its context returned.
+    pub(crate) fn resume_frames(&mut self, top: Value) -> Result<(), RunError> {
+        let mut chain = Vec::new();
+        let mut c = top;
+        while c != self.sh.nil {
+            if chain.len() >= self.limits.depth {
+                return Err(RunError::DepthLimit {
+                    limit: self.limits.depth,
+                });
+            }
+            chain.push(c);
+            c = self.image.read(c, SENDER)?;
+        }
+        if chain.is_empty() {
+            return Err(RunError::Malformed(
+                "a process to run has no context".into(),
+            ));
+        }
+        for &c in chain.iter().rev() {
+            let class = self.class_of(c)?;
+            let block = class == self.sh.block_context;
+            if !block && class != self.sh.method_context {
+                return Err(RunError::Malformed(
+                    "a process's context chain holds something else than contexts".into(),
+                ));
+            }
+            let home = if block {
+                self.image.read(c, BLOCK_HOME)?
+            } else {
+                c
+            };
+            let method = self.image.read(home, METHOD)?;
+            let m = self.cache.method(self.image, self.sh, method)?;
+            let receiver = self.image.read(home, RECEIVER)?;
+            let pc = self.image.read(c, PC)?.as_small_int();
+            let sp = self.image.read(c, STACKP)?.as_small_int();
+            let len = self.image.shape(c)?.len;
+            let (Some(pc), Some(sp)) = (pc.and_then(|pc| m.code_index(pc)), sp) else {
+                return Err(RunError::Malformed(
+                    "a suspended context without a pc or stack pointer in its method".into(),
+                ));
+            };
+            let sp = usize::try_from(sp)
+                .ok()
+                .filter(|&sp| TEMPS + sp <= len && (block || sp >= m.num_temps));
+            let sp = sp.ok_or_else(|| {
+                RunError::Malformed("a suspended context's stack pointer is out of range".into())
+            })?;
+            let bp = self.stack.len();
+            self.stack.push(if block { c } else { receiver });
+            for k in 0..sp {
+                let v = self.image.read(c, TEMPS + k)?;
+                self.stack.push(v);
+            }
+            self.frames.push(Frame {
+                method: m,
+                pc,
+                bp,
+                receiver,
+                ctx: Some(home),
+                block: block.then_some(c),
+            });
+        }
+        Ok(())
+    }
+
     /// True for a BlockContext.
     #[inline(always)]
     pub(crate) fn is_block(&mut self, v: Value) -> Result<bool, RunError> {
-        Ok(v.is_object() && self.class_of(v)? == self.sh.block_context)
+        Ok(v.is_object() && self.class_is(v, self.sh.block_context)?)
     }
 
     /// The argument count a BlockContext was made for (`None` if its field is not a
@@ -143,10 +270,9 @@ impl Exec<'_> {
         rcvr: Value,
         nargs: i64,
     ) -> Result<Option<Value>, RunError> {
-        let class = self.class_of(rcvr)?;
-        let home = if class == self.sh.block_context {
+        let home = if self.class_is(rcvr, self.sh.block_context)? {
             self.image.read(rcvr, BLOCK_HOME)?
-        } else if class == self.sh.method_context {
+        } else if self.class_is(rcvr, self.sh.method_context)? {
             rcvr
         } else {
             return Ok(None);
@@ -168,7 +294,9 @@ impl Exec<'_> {
         let size = shape.len.saturating_sub(TEMPS);
         let mut slots = vec![self.sh.nil; TEMPS + size];
         slots[PC] = start;
-        slots[STACKP] = int(0);
+        // What a V3 VM's `value` sets (the arguments are its stack), set once here rather
+        // than at every `value`: `thisContext basicSize` in a block counts its arguments.
+        slots[STACKP] = int(nargs);
         slots[BLOCK_NARGS] = int(nargs);
         slots[BLOCK_STARTPC] = start;
         slots[BLOCK_HOME] = home;

@@ -59,6 +59,9 @@ enum Exit {
     Slow(u8),
     /// The pc ran off the end of the method.
     End,
+    /// The image's timer is due (the pc is back before the bytecode not yet run): signal its
+    /// semaphore, which may switch processes.
+    Timer,
 }
 
 impl Exec<'_> {
@@ -200,6 +203,11 @@ impl Exec<'_> {
                                 return Err(e);
                             }
                         }
+                        if self.timer_due {
+                            pc -= 1;
+                            self.bytecodes -= 1;
+                            break Exit::Timer;
+                        }
                     }
                     // Leaves the loop with the bytecode `b` for the full path.
                     macro_rules! slow {
@@ -259,7 +267,7 @@ impl Exec<'_> {
                             let Some(m) = self.cache.probe(class, $sel) else {
                                 slow!()
                             };
-                            if m.num_args != nargs || m.stop.is_some() {
+                            if m.num_args != nargs || m.hook.is_some() {
                                 slow!()
                             }
                             if m.primitive != 0 {
@@ -692,6 +700,13 @@ impl Exec<'_> {
                 Exit::End => {
                     self.stack = stack;
                     return Err(ran_off(cur.pc, cur.method.code.len()));
+                }
+                Exit::Timer => {
+                    self.frames[cur.top].pc = cur.pc;
+                    self.stack = stack;
+                    self.fire_timer(true)?;
+                    stack = std::mem::take(&mut self.stack);
+                    cur = self.load_top()?;
                 }
                 Exit::Slow(b) => {
                     self.frames[cur.top].pc = cur.pc;

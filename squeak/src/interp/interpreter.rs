@@ -122,6 +122,13 @@ impl Interpreter {
         self.state.stats
     }
 
+    /// What the image wrote to its Transcript since the last call (`Transcript show: 'x'; cr`
+    /// gives "x\n"), taken: each image's own, never another's. Kept up to
+    /// [`TRANSCRIPT_LIMIT`](super::TRANSCRIPT_LIMIT) bytes between calls.
+    pub fn take_transcript(&mut self) -> String {
+        std::mem::take(&mut self.state.transcript)
+    }
+
     /// How many times this image's own stores dropped the method cache.
     pub fn cache_flushes(&self) -> u64 {
         self.state.cache.flushes
@@ -225,6 +232,9 @@ impl Interpreter {
         let result = {
             let mut exec = self.exec(image);
             let r = body(&mut exec);
+            // What the image wrote and did not end yet is its output too; a Transcript that
+            // cannot be read is no reason to lose the run's answer.
+            exec.transcript_flush().ok();
             exec.finish(r)
         };
         self.state.stats.elapsed = start.elapsed();

@@ -94,6 +94,14 @@ pub enum RunError {
     /// A block tried to return from a method that has already returned.
     #[error("a block's ^ found its home context already returned (cannotReturn:)")]
     CannotReturn,
+    /// Every process of the image waits on a semaphore and no timer is pending, so nothing
+    /// could ever wake one: the real VM would idle forever (its idle process relinquishing the
+    /// processor), here the image stops.
+    #[error("deadlock: every process of the image is waiting and no timer is pending ({waiting})")]
+    Deadlock {
+        /// What the evaluating process was doing when it could not go on.
+        waiting: String,
+    },
     /// A conditional jump found something other than true or false.
     #[error("a conditional jump found a non-Boolean ({class}): mustBeBoolean")]
     MustBeBoolean {
@@ -130,6 +138,7 @@ impl RunError {
             RunError::Interrupted => StopKind::Interrupted,
             RunError::SmalltalkError { .. } => StopKind::Error,
             RunError::CannotReturn => StopKind::CannotReturn,
+            RunError::Deadlock { .. } => StopKind::Deadlock,
             RunError::MustBeBoolean { .. } => StopKind::MustBeBoolean,
             RunError::Unimplemented(_) => StopKind::Unimplemented,
             RunError::Malformed(_) => StopKind::Malformed,
@@ -161,6 +170,8 @@ pub enum StopKind {
     Error,
     /// [`RunError::CannotReturn`].
     CannotReturn,
+    /// [`RunError::Deadlock`].
+    Deadlock,
     /// [`RunError::MustBeBoolean`].
     MustBeBoolean,
     /// [`RunError::Unimplemented`].
@@ -187,6 +198,7 @@ impl StopKind {
             StopKind::Interrupted => "interrupted",
             StopKind::Error => "error",
             StopKind::CannotReturn => "cannotReturn",
+            StopKind::Deadlock => "deadlock",
             StopKind::MustBeBoolean => "mustBeBoolean",
             StopKind::Unimplemented => "unimplemented",
             StopKind::Malformed => "malformed",

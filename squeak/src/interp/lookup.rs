@@ -25,7 +25,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use super::limits::RunError;
-use super::method::Method;
+use super::method::{Hook, Method};
 use super::special::{
     Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
 };
@@ -221,11 +221,12 @@ impl MethodCache {
             return Ok(m.clone());
         }
         let mut m = Method::decode(image, oop)?;
-        m.stop = shared
+        m.hook = shared
             .stop_methods
             .iter()
             .find(|(s, _)| *s == oop)
-            .map(|&(_, arg)| arg);
+            .map(|&(_, arg)| Hook::Stop(arg))
+            .or_else(|| (shared.transcript_entry == Some(oop)).then_some(Hook::TranscriptEntry));
         let m = Rc::new(m);
         self.watch(oop);
         self.methods.insert(oop.to_bits(), m.clone());

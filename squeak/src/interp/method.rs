@@ -16,9 +16,20 @@ pub(crate) struct Method {
     /// The file's literals (the heap's literals 1..; literal 0 is the header).
     pub(crate) literals: Vec<Value>,
     pub(crate) code: Vec<u8>,
-    /// Set for the methods that would open a debugger (see `Shared::stop_methods`): activating
-    /// one stops the image, with the message in this argument.
-    pub(crate) stop: Option<Option<usize>>,
+    /// Set for the few methods whose activation the interpreter does something about (see
+    /// [`Hook`]); the dispatch loop's fast send leaves them all to the full path.
+    pub(crate) hook: Option<Hook>,
+}
+
+/// What activating a method does besides running it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hook {
+    /// A method that would open a debugger (see `Shared::stop_methods`): activating it stops
+    /// the image, with the message in this argument.
+    Stop(Option<usize>),
+    /// `TranscriptStream>>endEntry`: the text written since the last entry is taken for the
+    /// image's transcript first, and then the method runs as it is (see `transcript.rs`).
+    TranscriptEntry,
 }
 
 impl Method {
@@ -63,7 +74,7 @@ impl Method {
             large_frame: header & 0x20000 != 0,
             literals,
             code: image.bytes(oop)?,
-            stop: None,
+            hook: None,
         })
     }
 

@@ -42,9 +42,10 @@
 //! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`, one `match` over the V3 bytecodes; the entry points of a run |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
-//! | | `primitives/{arithmetic, comparison, float, indexing, objects, blocks, control, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
+//! | | `primitives/{arithmetic, comparison, float, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
-//! | contexts | `contexts.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame |
+//! | processes | `scheduler.rs` | the image's processes: ready lists, semaphores, switches, the timer, waiting and deadlock |
+//! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame; a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
 //! | | `lookup.rs` | method lookup and the per-image method cache; the `at:` cache |
@@ -70,11 +71,13 @@ mod number;
 mod parse;
 mod pool;
 mod primitives;
+mod scheduler;
 mod send;
 mod special;
 mod state;
 #[cfg(test)]
 mod tests;
+mod transcript;
 
 pub use batch::{
     run_batch, BatchConfig, BatchError, BatchProgress, BatchReport, ImageRun, Stopped,
@@ -82,3 +85,4 @@ pub use batch::{
 pub use interpreter::{Interpreter, Vm};
 pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
 pub use parse::{parse, Expr, ParseError, MAX_NESTING};
+pub use transcript::TRANSCRIPT_LIMIT;

@@ -1,18 +1,28 @@
-//! The one-line expressions `cowheap run` takes, parsed in Rust (the image needs no compiler)
-//! and compiled (`compile.rs`) into a private CompiledMethod that the interpreter runs with nil
-//! as `self`.
+//! The do-its `cowheap run` takes, parsed in Rust (the image needs no compiler) and compiled
+//! (`compile.rs`) into a private CompiledMethod that the interpreter runs with nil as `self`.
 //!
 //! ```text
-//! expr    := binary (keyword binary)*
-//! binary  := unary (binop unary)*
-//! unary   := primary identifier*
-//! primary := literal | $i | Global | thisContext | argument | ( expr ) | block
-//! block   := [ (:argument)* |? (expr (. expr)*)? ]
-//! literal := number | 'string' | #symbol | $c | nil | true | false | #( literal* )
-//! number  := -? digits (r digits)? (. digits)? (e -? digits)?     3  -7  16r1F  3.5  1.0e10  2e-3
+//! doit       := temps? statements
+//! temps      := | name* |
+//! statements := (statement (. statement)* .?)?       a ^ statement comes last
+//! statement  := ^? expr
+//! expr       := (variable :=)* cascade
+//! cascade    := keywords (; message)*
+//! keywords   := binary (keyword binary)*
+//! binary     := unary (binop unary)*
+//! unary      := primary identifier*
+//! primary    := literal | $i | Global | variable | self | thisContext | ( expr ) | block
+//! block      := [ ((:argument)+ |)? temps? statements ]
+//! literal    := number | 'string' | #symbol | $c | nil | true | false | #( literal* )
+//! number     := -? digits (r digits)? (. digits)? (e -? digits)?   3 -7 16r1F 3.5 1.0e10 2e-3
 //! ```
 //!
-//! Inside a literal array, bare words are symbols, as in Smalltalk.
+//! Inside a literal array, bare words are symbols, as in Smalltalk. Variables are the
+//! temporaries and block arguments in scope; capitalized names are globals, looked up in the
+//! image's `Smalltalk` when the do-it is compiled. `self` is nil; `super` has no class to start
+//! from and is refused. As in the V3 compilers, a block's temporaries live in the do-it's
+//! context, so they are shared by every activation of the block and keep their values between
+//! them.
 //!
 //! `$i` is the image's number ([`Interpreter::set_image_number`](super::Interpreter::set_image_number)),
 //! not the Character `i`: it lets each of many images write something different.
@@ -52,19 +62,47 @@ pub enum Expr {
     False,
     /// A literal array, `#(1 $a 'str' sym #(nested))`.
     Array(Vec<Expr>),
-    /// A block argument.
-    Argument(String),
+    /// A temporary or a block argument.
+    Variable(String),
+    /// `self`: nil, the receiver of a do-it.
+    Receiver,
     /// `thisContext`.
     ThisContext,
-    /// A block: its argument names and statements.
+    /// A block: its argument names, temporaries and statements.
     Block {
         /// Argument names.
         args: Vec<String>,
+        /// Temporaries declared in the block (`[:x | | t | ...]`).
+        temps: Vec<String>,
         /// Statements; the last one's value is the block's.
         body: Vec<Expr>,
     },
     /// A global variable, looked up in the image's `Smalltalk` when the expression runs.
     Global(String),
+    /// `variable := value`: a temporary, or a global's Association.
+    Assign {
+        /// The temporary's or global's name.
+        variable: String,
+        /// The value stored, which is also the expression's.
+        value: Box<Expr>,
+    },
+    /// `^value`: returns from the do-it, also from inside a block.
+    Return(Box<Expr>),
+    /// `receiver m1; m2; ...`: each message sent to the same receiver; the last one's answer
+    /// is the cascade's.
+    Cascade {
+        /// The receiver.
+        receiver: Box<Expr>,
+        /// Selector and arguments of each message, in order.
+        messages: Vec<(String, Vec<Expr>)>,
+    },
+    /// A do-it of temporaries and several statements; the last one's value is its answer.
+    Sequence {
+        /// Temporaries declared (`| a b |`).
+        temps: Vec<String>,
+        /// Statements.
+        body: Vec<Expr>,
+    },
     /// A message send.
     Send {
         /// The receiver.
@@ -97,7 +135,16 @@ impl Expr {
                 into.push(std::mem::replace(&mut **receiver, Expr::Nil));
                 into.append(args);
             }
-            Expr::Block { body, .. } => into.append(body),
+            Expr::Block { body, .. } | Expr::Sequence { body, .. } => into.append(body),
+            Expr::Assign { value: e, .. } | Expr::Return(e) => {
+                into.push(std::mem::replace(&mut **e, Expr::Nil));
+            }
+            Expr::Cascade { receiver, messages } => {
+                into.push(std::mem::replace(&mut **receiver, Expr::Nil));
+                for (_, args) in messages {
+                    into.append(args);
+                }
+            }
             Expr::Array(items) => into.append(items),
             _ => {}
         }
@@ -160,6 +207,12 @@ enum Tok {
     /// `#(`.
     ArrayOpen,
     Close,
+    /// `:=`.
+    Assign,
+    /// `^`.
+    Caret,
+    /// `;`.
+    Cascade,
 }
 
 const BINARY_CHARS: &str = "+-*/\\<>=~@%|&?,";
@@ -223,6 +276,11 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             let (n, end) =
                 number::read(&chars, i + negative as usize).map_err(|m| err(start, &m))?;
             i = end;
+            // A letter run into the number is no part of it here (`2even`): refused, rather
+            // than read as a number and a unary send.
+            if chars.get(i).is_some_and(|c| c.is_alphabetic() || *c == '_') {
+                return Err(err(start, "a number runs into a letter"));
+            }
             // The sign applies last, as the image's parser applies it: `negated`, which is
             // `0 - x`, so that `-0.0` is the positive zero there too.
             out.push((
@@ -300,6 +358,12 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                     _ => Tok::Period,
                 },
             ));
+        } else if c == ':' && chars.get(i + 1) == Some(&'=') {
+            i += 2;
+            out.push((start, Tok::Assign));
+        } else if c == '^' || c == ';' {
+            i += 1;
+            out.push((start, if c == '^' { Tok::Caret } else { Tok::Cascade }));
         } else if c == ':' && chars.get(i + 1).is_some_and(|c| c.is_alphabetic()) {
             i += 1;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -329,33 +393,49 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
 
 struct Parser {
     toks: Vec<(usize, Tok)>,
-    /// Block arguments in scope.
-    scope: Vec<String>,
+    /// Temporaries and block arguments in scope, innermost last; `true` for an argument
+    /// (which cannot be assigned).
+    scope: Vec<(String, bool)>,
     at: usize,
     len: usize,
     /// Parentheses, blocks and literal arrays open around the current token.
     depth: usize,
 }
 
-/// What an expression being parsed sits in.
-enum Around {
-    /// Nothing: the whole text.
-    Top,
-    /// `( ... )`.
-    Parens,
-    /// `[ ... ]`: its arguments, the statements so far, and the scope's length outside it.
-    Block {
-        args: Vec<String>,
-        body: Vec<Expr>,
-        scope: usize,
-    },
+/// A sequence of statements being parsed: the whole text's, or a block's.
+struct Statements {
+    /// The block's arguments; `None` for the whole text.
+    block: Option<Vec<String>>,
+    temps: Vec<String>,
+    body: Vec<Expr>,
+    /// The scope's length outside the block.
+    scope: usize,
+    /// The last statement was a `^`: nothing but the end may follow.
+    returned: bool,
 }
 
-/// One expression being parsed, `expr := binary (keyword binary)*`, with what it sits in: the
-/// parser's explicit stack holds one per open parenthesis or block (and one for the text),
-/// so that nesting costs no Rust stack.
+/// A cascade's message: selector and arguments.
+type Message = (String, Vec<Expr>);
+
+/// What an expression being parsed sits in.
+enum Around {
+    /// A sequence of statements: the whole text, or a block.
+    Statements(Statements),
+    /// `( ... )`.
+    Parens,
+}
+
+/// One expression being parsed, `(name :=)* expr (; message)*` with `expr := binary
+/// (keyword binary)*`, with what it sits in: the parser's explicit stack holds one per open
+/// parenthesis or block (and one for the text), so that nesting costs no Rust stack.
 struct Partial {
     around: Around,
+    /// `^` before the statement.
+    returns: bool,
+    /// The variables assigned (`name :=`) before the expression, outermost first.
+    assigns: Vec<String>,
+    /// The cascade so far: its receiver and the messages before the one being parsed.
+    cascade: Option<(Expr, Vec<Message>)>,
     /// The keyword message so far: receiver, selector, arguments but the last.
     keyword: Option<(Expr, String, Vec<Expr>)>,
     /// The binary expression so far.
@@ -368,6 +448,9 @@ impl Partial {
     fn new(around: Around) -> Partial {
         Partial {
             around,
+            returns: false,
+            assigns: Vec::new(),
+            cascade: None,
             keyword: None,
             binary: None,
             operator: None,
@@ -387,8 +470,8 @@ impl Partial {
         self.binary.take().unwrap_or(Expr::Nil)
     }
 
-    /// The whole expression, at its end.
-    fn finish(&mut self) -> Expr {
+    /// The message expression so far, at a `;` or the end.
+    fn take_message(&mut self) -> Expr {
         let last = self.take_binary();
         match self.keyword.take() {
             Some((receiver, selector, mut args)) => {
@@ -432,42 +515,135 @@ impl Parser {
         }
     }
 
-    /// The whole text as one expression. A loop over an explicit stack of open parentheses
-    /// and blocks: it alternates between wanting an operand (a primary, or an opening that
-    /// pushes a level) and having one (unary sends, then a binary operator or keyword that
-    /// wants the next operand, or the end of a level, whose expression is an operand of the
-    /// level around it).
+    /// `| a b |` at the start of a sequence of statements: declared and put in scope.
+    fn temporaries(&mut self) -> Result<Vec<String>, ParseError> {
+        let mut temps = Vec::new();
+        match self.peek() {
+            Some(Tok::Binary(b)) if b == "||" => self.at += 1,
+            Some(Tok::Binary(b)) if b == "|" => {
+                self.at += 1;
+                loop {
+                    match self.peek() {
+                        Some(Tok::Ident(name)) => {
+                            let name = name.clone();
+                            self.variable_name(&name)?;
+                            self.scope.push((name.clone(), false));
+                            temps.push(name);
+                            self.at += 1;
+                        }
+                        Some(Tok::Binary(b)) if b == "|" => {
+                            self.at += 1;
+                            break;
+                        }
+                        _ => return Err(self.error("expected a temporary's name or |")),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(temps)
+    }
+
+    /// Refuses a name that cannot be a temporary or argument.
+    fn variable_name(&self, name: &str) -> Result<(), ParseError> {
+        if matches!(
+            name,
+            "nil" | "true" | "false" | "self" | "super" | "thisContext"
+        ) || name.starts_with(|c: char| c.is_uppercase())
+        {
+            return Err(self.error(&format!("{name} cannot be a temporary's name")));
+        }
+        Ok(())
+    }
+
+    /// The start of an expression: `^` (at the start of a statement) and `name :=`.
+    fn expression_start(&mut self, level: &mut Partial) -> Result<(), ParseError> {
+        if matches!(level.around, Around::Statements(_)) && self.peek() == Some(&Tok::Caret) {
+            self.at += 1;
+            level.returns = true;
+        }
+        while let (Some(Tok::Ident(name)), Some((_, Tok::Assign))) =
+            (self.peek(), self.toks.get(self.at + 1))
+        {
+            let name = name.clone();
+            if !name.starts_with(|c: char| c.is_uppercase()) {
+                match self.scope.iter().rev().find(|(n, _)| *n == name) {
+                    Some((_, false)) => {}
+                    Some((_, true)) => {
+                        return Err(self.error(&format!(
+                            "{name} is a block argument, which cannot be assigned"
+                        )))
+                    }
+                    None => return Err(self.error(&undeclared(&name))),
+                }
+            }
+            level.assigns.push(name);
+            self.at += 2;
+        }
+        Ok(())
+    }
+
+    /// The whole text as a sequence of statements. A loop over an explicit stack of open
+    /// parentheses and blocks: it alternates between wanting an operand (a primary, or an
+    /// opening that pushes a level) and having one (unary sends, then a binary operator,
+    /// keyword or `;` that wants the next operand, or the end of an expression: the next
+    /// statement, or the end of a level, whose expression is an operand of the level around
+    /// it).
     fn expression(&mut self) -> Result<Expr, ParseError> {
-        let mut open = vec![Partial::new(Around::Top)];
+        let temps = self.temporaries()?;
+        let mut open = vec![Partial::new(Around::Statements(Statements {
+            block: None,
+            temps,
+            body: Vec::new(),
+            scope: 0,
+            returned: false,
+        }))];
+        if self.at == self.toks.len() && self.at > 0 {
+            return Ok(Expr::Nil);
+        }
+        let mut at_start = true;
         loop {
             // Wanting an operand.
+            if at_start {
+                let Some(level) = open.last_mut() else {
+                    return Err(self.error("unbalanced text"));
+                };
+                self.expression_start(level)?;
+            }
+            at_start = false;
             let mut operand = match self.primary()? {
                 Some(e) => e,
                 None => match self.toks[self.at - 1].1 {
                     Tok::Open => {
                         self.nest()?;
                         open.push(Partial::new(Around::Parens));
+                        at_start = true;
                         continue;
                     }
                     _ => {
                         self.nest()?;
                         let args = self.block_arguments()?;
                         let scope = self.scope.len();
-                        self.scope.extend(args.iter().cloned());
+                        self.scope.extend(args.iter().map(|a| (a.clone(), true)));
+                        let temps = self.temporaries()?;
                         if self.peek() == Some(&Tok::BlockClose) {
                             self.at += 1;
                             self.depth -= 1;
                             self.scope.truncate(scope);
                             Expr::Block {
                                 args,
+                                temps,
                                 body: Vec::new(),
                             }
                         } else {
-                            open.push(Partial::new(Around::Block {
-                                args,
+                            open.push(Partial::new(Around::Statements(Statements {
+                                block: Some(args),
+                                temps,
                                 body: Vec::new(),
                                 scope,
-                            }));
+                                returned: false,
+                            })));
+                            at_start = true;
                             continue;
                         }
                     }
@@ -505,15 +681,68 @@ impl Parser {
                     }
                     _ => {}
                 }
-                // The level's expression ends here.
-                let e = level.finish();
-                match &mut level.around {
-                    Around::Top => {
-                        if self.at != self.toks.len() {
-                            return Err(self.error("unexpected text after the expression"));
-                        }
-                        return Ok(e);
+                let mut message = level.take_message();
+                let cascading = self.peek() == Some(&Tok::Cascade);
+                let e = match level.cascade.take() {
+                    None if !cascading => Some(message),
+                    // The first `;`: the message before it is the cascade's first.
+                    None => {
+                        let Expr::Send {
+                            receiver,
+                            selector,
+                            args,
+                        } = &mut message
+                        else {
+                            return Err(self.error("a cascade (;) must follow a message"));
+                        };
+                        let receiver = std::mem::replace(&mut **receiver, Expr::Nil);
+                        let first = (std::mem::take(selector), std::mem::take(args));
+                        level.cascade = Some((receiver, vec![first]));
+                        None
                     }
+                    // A later message of the cascade: one message to the placeholder
+                    // receiver this loop started it with (`operand` below).
+                    Some((receiver, mut messages)) => {
+                        let Expr::Send {
+                            receiver: to,
+                            selector,
+                            args,
+                        } = &mut message
+                        else {
+                            return Err(self.error("expected a message after ;"));
+                        };
+                        if **to != Expr::Nil {
+                            return Err(self.error("each part of a cascade is one message"));
+                        }
+                        messages.push((std::mem::take(selector), std::mem::take(args)));
+                        if cascading {
+                            level.cascade = Some((receiver, messages));
+                            None
+                        } else {
+                            Some(Expr::Cascade {
+                                receiver: Box::new(receiver),
+                                messages,
+                            })
+                        }
+                    }
+                };
+                let Some(mut e) = e else {
+                    // After `;`, the next message's selector is sent to a placeholder.
+                    self.at += 1;
+                    operand = Expr::Nil;
+                    continue;
+                };
+                for name in level.assigns.drain(..).rev() {
+                    e = Expr::Assign {
+                        variable: name,
+                        value: Box::new(e),
+                    };
+                }
+                if std::mem::take(&mut level.returns) {
+                    e = Expr::Return(Box::new(e));
+                }
+                // The expression ends here.
+                let st = match &mut level.around {
                     Around::Parens => {
                         if self.peek() != Some(&Tok::Close) {
                             return Err(self.error("expected )"));
@@ -522,33 +751,52 @@ impl Parser {
                         self.depth -= 1;
                         open.pop();
                         operand = e;
+                        continue;
                     }
-                    Around::Block { body, .. } => {
-                        body.push(e);
-                        match self.peek() {
-                            Some(Tok::Period) => {
-                                self.at += 1;
-                                if self.peek() != Some(&Tok::BlockClose) {
-                                    // The next statement.
-                                    break;
-                                }
-                            }
-                            Some(Tok::BlockClose) => {}
-                            _ => return Err(self.error("expected . or ] in a block")),
+                    Around::Statements(st) => st,
+                };
+                st.returned = matches!(e, Expr::Return(_));
+                st.body.push(e);
+                let end = if st.block.is_some() {
+                    Some(Tok::BlockClose)
+                } else {
+                    None
+                };
+                if self.peek() == Some(&Tok::Period) {
+                    self.at += 1;
+                    if self.peek().cloned() != end {
+                        if st.returned {
+                            return Err(self.error("nothing may follow a ^ statement"));
                         }
-                        self.at += 1;
-                        self.depth -= 1;
-                        let Some(Partial {
-                            around: Around::Block { args, body, scope },
-                            ..
-                        }) = open.pop()
-                        else {
-                            return Err(self.error("unbalanced text"));
-                        };
-                        self.scope.truncate(scope);
-                        operand = Expr::Block { args, body };
+                        // The next statement.
+                        at_start = true;
+                        break;
                     }
                 }
+                if self.peek().cloned() != end {
+                    return Err(self.error(match end {
+                        None => "unexpected text after the expression",
+                        Some(_) => "expected . or ] in a block",
+                    }));
+                }
+                let Some(Partial {
+                    around: Around::Statements(st),
+                    ..
+                }) = open.pop()
+                else {
+                    return Err(self.error("unbalanced text"));
+                };
+                let Some(args) = st.block else {
+                    return Ok(top_level(st.temps, st.body));
+                };
+                self.at += 1;
+                self.depth -= 1;
+                self.scope.truncate(st.scope);
+                operand = Expr::Block {
+                    args,
+                    temps: st.temps,
+                    body: st.body,
+                };
             }
         }
     }
@@ -579,13 +827,16 @@ impl Parser {
                 "true" => Expr::True,
                 "false" => Expr::False,
                 "thisContext" => Expr::ThisContext,
+                "self" => Expr::Receiver,
+                "super" => {
+                    self.at -= 1;
+                    return Err(self.error("super has no class to start from in an expression"));
+                }
                 _ if name.starts_with(|c: char| c.is_uppercase()) => Expr::Global(name),
-                _ if self.scope.contains(&name) => Expr::Argument(name),
+                _ if self.scope.iter().any(|(n, _)| *n == name) => Expr::Variable(name),
                 _ => {
                     self.at -= 1;
-                    return Err(self.error(
-                        "only globals (capitalized names) and block arguments are variables here",
-                    ));
+                    return Err(self.error(&undeclared(&name)));
                 }
             },
             Tok::ArrayOpen => self.literal_array()?,
@@ -660,7 +911,24 @@ impl Parser {
     }
 }
 
-/// Parses one expression.
+fn undeclared(name: &str) -> String {
+    format!(
+        "{name} is not declared: variables are temporaries (| {name} |), block arguments or \
+         globals (capitalized names)"
+    )
+}
+
+/// What the whole text parses to: its one statement alone, or else a [`Expr::Sequence`].
+fn top_level(temps: Vec<String>, mut body: Vec<Expr>) -> Expr {
+    if temps.is_empty() && body.len() == 1 {
+        if let Some(e) = body.pop() {
+            return e;
+        }
+    }
+    Expr::Sequence { temps, body }
+}
+
+/// Parses a do-it: temporaries and statements, or one expression.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
     let mut p = Parser {
         toks: lex(text)?,

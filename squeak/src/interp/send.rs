@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use super::limits::RunError;
-use super::method::Method;
+use super::method::{Hook, Method};
 use super::primitives::{self, control, Prim};
 use super::special::{ASSOCIATION_VALUE, CLASS_SUPERCLASS};
 use super::state::{underflow, Exec, Frame};
@@ -86,8 +86,10 @@ impl Exec<'_> {
                 Prim::Fail => self.last_failed_primitive = m.primitive,
             }
         }
-        if let Some(arg) = m.stop {
-            return Err(self.smalltalk_error(ri, arg, m.oop));
+        match m.hook {
+            None => {}
+            Some(Hook::Stop(arg)) => return Err(self.smalltalk_error(ri, arg, m.oop)),
+            Some(Hook::TranscriptEntry) => self.transcript_entry(ri)?,
         }
         self.activate(m, ri)?;
         Ok(Flow::Switched)
@@ -150,6 +152,11 @@ impl Exec<'_> {
             }
         }
         if self.frames.is_empty() {
+            // Only the evaluating process's bottom frame answers the run (see
+            // `scheduler.rs`); another process's has no sender to return to.
+            if self.foreign {
+                return Err(RunError::CannotReturn);
+            }
             return Ok(Some(v));
         }
         self.stack.push(v);

@@ -74,6 +74,16 @@ pub(crate) struct Shared {
     /// error (its message and position are the arguments), which stops the image as a parse
     /// error rather than opening a notifier.
     pub(crate) syntax_error: Option<Value>,
+    /// `TranscriptStream>>endEntry`, where the interpreter takes what an image wrote to a
+    /// Transcript (see `transcript.rs`), and class TranscriptStream.
+    pub(crate) transcript_entry: Option<Value>,
+    pub(crate) transcript_stream: Option<Value>,
+    /// The global `Transcript`'s association, whose stream the end of a run looks at.
+    pub(crate) transcript: Option<Value>,
+    /// The global `Delay`'s association and the selectors `startUp` and `wait`, if Delay's
+    /// metaclass has `startUp`: what an image runs before its first blocking wait (see
+    /// `scheduler.rs`).
+    pub(crate) delay_startup: Option<(Value, Value, Value)>,
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
@@ -160,6 +170,10 @@ impl Shared {
             this_class_slot: slot("thisClassSlot"),
             stop_methods: Vec::new(),
             syntax_error: None,
+            transcript_entry: None,
+            transcript_stream: None,
+            transcript: None,
+            delay_startup: None,
         };
         shared.large_negative = shared.global_in_base(heap, b"LargeNegativeInteger");
         let optional = |i: usize, what: &str| {
@@ -194,21 +208,43 @@ impl Shared {
                 shared.stop_methods.push((m, Some(1)));
             }
         }
+        shared.transcript_stream = shared.global_in_base(heap, b"TranscriptStream");
+        shared.transcript_entry = shared
+            .transcript_stream
+            .and_then(|c| shared.method_in_base(heap, c, b"endEntry"));
+        shared.transcript = shared.association_in_base(heap, b"Transcript");
+        if let Some(assoc) = shared.association_in_base(heap, b"Delay") {
+            let meta = heap
+                .original_field(assoc, ASSOCIATION_VALUE)
+                .and_then(|d| heap.original_class(d));
+            let startup = meta
+                .ok()
+                .and_then(|m| shared.method_in_base(heap, m, b"startUp"));
+            if let (Some(_), Some(&up), Some(&wait)) = (
+                startup,
+                shared.symbols.get(&b"startUp"[..]),
+                shared.symbols.get(&b"wait"[..]),
+            ) {
+                shared.delay_startup = Some((assoc, up, wait));
+            }
+        }
         Ok(shared)
     }
 
     /// A global's value as sealed in the base (`Smalltalk at: name`).
     fn global_in_base(&self, heap: &BaseHeap, name: &[u8]) -> Option<Value> {
+        let assoc = self.association_in_base(heap, name)?;
+        heap.original_field(assoc, ASSOCIATION_VALUE).ok()
+    }
+
+    /// A global's association in the base's `Smalltalk`.
+    fn association_in_base(&self, heap: &BaseHeap, name: &[u8]) -> Option<Value> {
         let key = *self.symbols.get(name)?;
         let array = heap.original_field(self.smalltalk, 1).ok()?;
         let n = heap.original_size(array).ok()?;
         (0..n).find_map(|i| {
             let assoc = heap.original_field(array, i).ok()?;
-            if assoc.is_object() && heap.original_field(assoc, 0).ok()? == key {
-                heap.original_field(assoc, ASSOCIATION_VALUE).ok()
-            } else {
-                None
-            }
+            (assoc.is_object() && heap.original_field(assoc, 0).ok()? == key).then_some(assoc)
         })
     }
 

@@ -10,8 +10,8 @@
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
 use super::lookup::MethodCache;
@@ -68,6 +68,32 @@ pub(crate) struct ImageState {
     pub(crate) stats: RunStats,
     /// Set by the host to stop the image's runs.
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
+    /// The image's timer (primitive 136): the [`millisecond_clock`] value after which the
+    /// semaphore in the special objects' `TheTimerSemaphore` slot is signalled. It outlives a
+    /// run, as a Delay scheduled in one run is still pending in the next.
+    pub(crate) wakeup: Option<i64>,
+    /// What the image wrote to its Transcript and nobody took yet (see `transcript.rs`).
+    pub(crate) transcript: String,
+    /// How much of the global Transcript's pending buffer (written, no `endEntry` yet) is
+    /// already in `transcript`: what the end of a run took.
+    pub(crate) transcript_taken: usize,
+}
+
+/// The image's millisecond clock (primitive 135 and the timer): milliseconds since the
+/// first use in this OS process, in the 30 bits of a SmallInteger (it wraps after 12 days).
+pub(crate) fn millisecond_clock() -> i64 {
+    (clock_start().elapsed().as_millis() as i64) & MAX_INT
+}
+
+/// The instant at which [`millisecond_clock`] has passed `ms` in full: when a timer set for
+/// `ms` fires, so that a Delay never ends early by the part of a millisecond the clock drops.
+pub(crate) fn instant_after_ms(ms: i64) -> Instant {
+    clock_start() + Duration::from_millis(ms.max(0) as u64 + 1)
+}
+
+fn clock_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
 }
 
 /// One run's state: borrowed from the [`ImageState`] of an
@@ -102,6 +128,22 @@ pub(crate) struct Exec<'a> {
     /// False while the expression compiler holds references in Rust (its literals) across
     /// the runs it makes (`asSymbol`): no collection may move them then.
     pub(crate) may_collect: bool,
+    /// The image's pending timer (see [`ImageState::wakeup`]).
+    pub(crate) wakeup: Option<i64>,
+    /// Set by [`checkpoint`](Exec::checkpoint) when the timer is due: the dispatch loop
+    /// then stops before its next bytecode and signals the timer semaphore (a process switch
+    /// where a waiting process has the higher priority), as the real VM's interrupt check.
+    pub(crate) timer_due: bool,
+    /// The process that was active when this run's first process switch happened: the one
+    /// evaluating the run, whose bottom frame returning ends the run (`None`: no switch yet).
+    pub(crate) run_process: Option<Value>,
+    /// True while another process than `run_process` runs: its bottom context returning is a
+    /// `cannotReturn:`, not the run's answer.
+    pub(crate) foreign: bool,
+    /// The image's Transcript output, kept between runs (see `transcript.rs`).
+    pub(crate) transcript: &'a mut String,
+    pub(crate) transcript_taken: &'a mut usize,
+    wakeup_home: &'a mut Option<i64>,
     home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
 }
 
@@ -117,6 +159,9 @@ impl<'a> Exec<'a> {
             image_number,
             stats,
             interrupt,
+            wakeup,
+            transcript,
+            transcript_taken,
         } = state;
         let mut run_stack = std::mem::take(stack);
         let mut run_frames = std::mem::take(frames);
@@ -134,7 +179,7 @@ impl<'a> Exec<'a> {
             limits,
             stats,
             bytecodes: 0,
-            next_check: next_check(&limits, interrupt.is_some(), 0),
+            next_check: next_check(&limits, interrupt.is_some() || wakeup.is_some(), 0),
             charged: 0,
             deadline: limits.time.and_then(|t| Instant::now().checked_add(t)),
             interrupt,
@@ -142,6 +187,13 @@ impl<'a> Exec<'a> {
             image_number: *image_number,
             last_failed_primitive: 0,
             may_collect: true,
+            wakeup: *wakeup,
+            timer_due: false,
+            run_process: None,
+            foreign: false,
+            transcript,
+            transcript_taken,
+            wakeup_home: wakeup,
             home: (stack, frames),
         }
     }
@@ -156,9 +208,11 @@ impl<'a> Exec<'a> {
         self.pool.forget_all();
         self.cache.flush();
         let mut methods: Vec<Value> = self.frames.iter().map(|f| f.method.oop).collect();
-        let (stack, frames) = (&mut self.stack, &mut self.frames);
+        let (stack, frames, run_process) =
+            (&mut self.stack, &mut self.frames, &mut self.run_process);
         let collection = self.image.collect_with(&mut |each| {
             stack.iter_mut().for_each(&mut *each);
+            run_process.iter_mut().for_each(&mut *each);
             for f in frames.iter_mut() {
                 each(&mut f.receiver);
                 f.ctx.iter_mut().for_each(&mut *each);
@@ -177,6 +231,7 @@ impl<'a> Exec<'a> {
     pub(crate) fn finish<T>(mut self, r: Result<T, RunError>) -> Result<T, RunError> {
         self.stats.bytecodes = self.bytecodes;
         self.stats.sends = self.sends;
+        *self.wakeup_home = self.wakeup;
         // After a stop, the frames never returned: what they made stays (a successful run
         // has returned every frame, and tracks nothing any more). Their blocks lose their
         // caller (field 0), so that a later run may run them again.
@@ -229,13 +284,19 @@ impl<'a> Exec<'a> {
         self.next_check = self.next_check.saturating_sub(n);
         if self.bytecodes > self.next_check {
             self.checkpoint()?;
+            if self.timer_due {
+                // The dispatch loop looks again at its next bytecode, and switches there.
+                self.next_check = 0;
+            }
         }
         Ok(())
     }
 
     /// Where the count of bytecodes passed `next_check`: stops the run past the bytecode
     /// limit or the deadline, or when the host interrupted it, or sets and answers the next
-    /// check.
+    /// check. Notes in `timer_due` that the image's timer is due: the dispatch loop then
+    /// signals it before its next bytecode (the one place a timer preempts a running process,
+    /// at no cost per bytecode).
     #[cold]
     #[inline(never)]
     pub(crate) fn checkpoint(&mut self) -> Result<u64, RunError> {
@@ -245,6 +306,25 @@ impl<'a> Exec<'a> {
                 limit: self.limits.bytecodes,
             });
         }
+        self.check_deadline()?;
+        if self
+            .wakeup
+            .is_some_and(|ms| Instant::now() >= instant_after_ms(ms))
+        {
+            self.timer_due = true;
+        }
+        // `next_check` counts bytecodes alone: the charged work is taken off it.
+        self.next_check = next_check(
+            &self.limits,
+            self.interrupt.is_some() || self.wakeup.is_some(),
+            work,
+        )
+        .saturating_sub(self.charged);
+        Ok(self.next_check)
+    }
+
+    /// Stops the run past its deadline, or when the host interrupted it.
+    pub(crate) fn check_deadline(&self) -> Result<(), RunError> {
         if self.interrupt.is_some_and(|i| i.load(Ordering::Relaxed)) {
             return Err(RunError::Interrupted);
         }
@@ -253,10 +333,37 @@ impl<'a> Exec<'a> {
                 return Err(RunError::TimeLimit { limit });
             }
         }
-        // `next_check` counts bytecodes alone: the charged work is taken off it.
-        self.next_check =
-            next_check(&self.limits, self.interrupt.is_some(), work).saturating_sub(self.charged);
-        Ok(self.next_check)
+        Ok(())
+    }
+
+    /// Parks the image's thread until `until` (its timer), in slices short enough to notice
+    /// the host's interrupt; stops at the run's deadline. Only this image's thread waits.
+    pub(crate) fn sleep_until(&self, until: Instant) -> Result<(), RunError> {
+        const SLICE: Duration = Duration::from_millis(10);
+        loop {
+            self.check_deadline()?;
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            let mut wake = until.min(now + SLICE);
+            if let Some(deadline) = self.deadline {
+                wake = wake.min(deadline);
+            }
+            std::thread::sleep(wake.saturating_duration_since(now));
+        }
+    }
+
+    /// Arms the image's timer for clock value `ms` (`None` disarms it), and makes the dispatch
+    /// loop look at the clock from now on.
+    pub(crate) fn set_timer(&mut self, ms: Option<i64>) {
+        self.wakeup = ms;
+        self.timer_due = false;
+        if ms.is_some() {
+            self.next_check = self
+                .next_check
+                .min(self.bytecodes.saturating_add(TIME_CHECK_BYTECODES));
+        }
     }
 
     /// The class of any value: SmallIntegers' from the special objects.
@@ -269,6 +376,18 @@ impl<'a> Exec<'a> {
         } else {
             Ok(self.sh.character)
         }
+    }
+
+    /// True if `v`'s class is `class`, one of the base's classes (`sh`'s). Not `==` on
+    /// [`class_of`](Self::class_of)'s answer alone: that is the reference this image uses,
+    /// which is its copy once it has written the class (an instance variable of
+    /// `BlockContext` stored into, say), while `class` stays the base's reference. The two
+    /// are [`identical`](Self::identical); the resolution runs only when the references
+    /// differ, which is a primitive's failure path wherever this is asked.
+    #[inline]
+    pub(crate) fn class_is(&mut self, v: Value, class: Value) -> Result<bool, RunError> {
+        let c = self.class_of(v)?;
+        Ok(c == class || self.identical(c, class)?)
     }
 
     /// `==`: the same object as this image sees it (a base object and its copy are one).
@@ -418,9 +537,10 @@ impl<'a> Exec<'a> {
 }
 
 /// The count of bytecodes after `bytecodes` at which a run next looks at its limits (and at
-/// the clock and the host's interrupt, where it has either).
-fn next_check(limits: &Limits, interruptible: bool, bytecodes: u64) -> u64 {
-    let clock = if limits.time.is_some() || interruptible {
+/// the clock, where it has a time limit or `clocked`: the host's interrupt or the image's
+/// timer to look at).
+fn next_check(limits: &Limits, clocked: bool, bytecodes: u64) -> u64 {
+    let clock = if limits.time.is_some() || clocked {
         bytecodes.saturating_add(TIME_CHECK_BYTECODES)
     } else {
         u64::MAX

@@ -50,9 +50,9 @@ pub(crate) fn value_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, Ru
     let ri = c.ri;
     let (block, args) = (x.stack[ri], x.arg(ri, 0));
     if !args.is_object()
-        || x.class_of(args)? != x.sh.array
+        || !x.class_is(args, x.sh.array)?
         || !block.is_object()
-        || x.class_of(block)? != x.sh.block_context
+        || !x.class_is(block, x.sh.block_context)?
     {
         return Ok(Prim::Fail);
     }
@@ -174,5 +174,30 @@ mod tests {
         // blockCopy: wants a context and a SmallInteger.
         r.fails(80, a, &[int(0)]);
         r.fails(80, block, &[nil]);
+    }
+
+    #[test]
+    fn blocks_still_run_after_the_image_writes_their_classes() {
+        // Writing a class (any field) gives this image a copy, which `class_of` answers from
+        // then on; the primitives must still know a BlockContext, a MethodContext and an
+        // Array for what they are.
+        let mut r = Run::new();
+        r.install_blocks();
+        for class in [r.t.block_context, r.t.method_context, r.t.k.array] {
+            let format = r.image.read(class, 2).unwrap();
+            r.image.write(class, 2, format).unwrap();
+            assert_ne!(r.image.canonical(class).unwrap(), class);
+        }
+        let nil = r.nil();
+        let vwa = r.sym("valueWithArguments:");
+        let two = r.array(&[int(10), int(3)]);
+        // [:a :b | a - b] valueWithArguments: #(10 3)
+        let code = [
+            137, 119, 200, 164, 6, 105, 104, 16, 17, 177, 125, 32, 225, 124,
+        ];
+        assert_eq!(r.run(nil, &[two, vwa], 2, &code), Ok(int(7)));
+        // [1] value
+        let code = [137, 117, 200, 164, 2, 118, 125, 201, 124];
+        assert_eq!(r.run(nil, &[], 0, &code), Ok(int(1)));
     }
 }

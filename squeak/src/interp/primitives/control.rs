@@ -1,6 +1,5 @@
 //! Control: `perform:` (83, with up to its arguments) and `perform:withArguments:` (84),
-//! Semaphore `signal` (85) and `wait` (86) for an image with one process, and the quick
-//! returns (256-519), which the send layer runs inline through [`quick_return`] before it
+//! and the quick returns (256-519), which the send layer runs inline through [`quick_return`] before it
 //! looks at the table.
 //!
 //! A `perform:` finds the method, puts the arguments in place and answers [`Prim::Perform`]:
@@ -11,8 +10,8 @@
 use super::common::{Call, Prim};
 use crate::interp::limits::RunError;
 use crate::interp::special::Shared;
-use crate::interp::state::{int, Exec, MAX_INT};
-use cowheap::{Format, Value};
+use crate::interp::state::{int, Exec};
+use cowheap::Value;
 
 /// What a quick-return method (primitives 256-519) answers.
 pub(crate) enum Quick {
@@ -76,7 +75,7 @@ pub(crate) fn perform(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 /// Primitive 84: `perform: selector withArguments: anArray`.
 pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (selector, args) = (x.arg(c.ri, 0), x.arg(c.ri, 1));
-    if !args.is_object() || x.class_of(args)? != x.sh.array {
+    if !args.is_object() || !x.class_is(args, x.sh.array)? {
         return Ok(Prim::Fail);
     }
     let n = x.image.size_of(args)?;
@@ -96,46 +95,11 @@ pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, 
 /// A `perform:` of a Symbol that the receiver does not understand is a doesNotUnderstand;
 /// anything else as a selector fails.
 fn not_understood(x: &mut Exec<'_>, selector: Value, rcvr: Value) -> Result<Prim, RunError> {
-    if selector.is_object() && x.class_of(selector)? == x.sh.symbol {
+    if selector.is_object() && x.class_is(selector, x.sh.symbol)? {
         Err(x.dnu(selector, rcvr))
     } else {
         Ok(Prim::Fail)
     }
-}
-
-/// Primitives 85 (`signal`) and 86 (`wait`) for an image that has one process: `signal`
-/// with no waiting process adds an excess signal; `wait` takes one, or stops the image, since
-/// nothing could ever signal it.
-pub(crate) fn semaphore(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    const FIRST_LINK: usize = 0;
-    const EXCESS_SIGNALS: usize = 2;
-    let sem = x.stack[c.ri];
-    let signal = c.p == 85;
-    if !sem.is_object()
-        || x.image.format_of(sem)? != Format::Pointers
-        || x.image.shape(sem)?.len <= EXCESS_SIGNALS
-    {
-        return Ok(Prim::Fail);
-    }
-    let Some(excess) = x.image.read(sem, EXCESS_SIGNALS)?.as_small_int() else {
-        return Ok(Prim::Fail);
-    };
-    if x.image.read(sem, FIRST_LINK)? != x.sh.nil {
-        return Err(RunError::Unimplemented(
-            "a Semaphore with waiting processes (processes are not run)".into(),
-        ));
-    }
-    let excess = if signal {
-        excess + 1
-    } else if excess > 0 {
-        excess - 1
-    } else {
-        return Err(RunError::Unimplemented(
-            "Semaphore>>wait would block the only process".into(),
-        ));
-    };
-    x.store(sem, EXCESS_SIGNALS, int(excess.min(MAX_INT)))?;
-    Ok(Prim::Answer(sem))
 }
 
 #[cfg(test)]
@@ -227,28 +191,5 @@ mod tests {
         );
         // The table answers the method for the send layer, with the arguments in place.
         assert_eq!(r.prim(83, pair, &[foo]), Ok(Out::Perform(foo_method, 0)));
-    }
-
-    #[test]
-    fn a_semaphore_counts_signals_and_a_blocking_wait_stops() {
-        let mut r = Run::new();
-        let (class, nil) = (r.t.semaphore, r.nil());
-        let sem = r.instance(class, &[nil, nil, int(0)], 1);
-        assert_eq!(r.answer(85, sem, &[]), sem);
-        assert_eq!(r.image.read(sem, 2).unwrap(), int(1));
-        assert_eq!(r.answer(86, sem, &[]), sem);
-        assert_eq!(r.image.read(sem, 2).unwrap(), int(0));
-        assert!(matches!(
-            r.prim(86, sem, &[]),
-            Err(RunError::Unimplemented(_))
-        ));
-        let waiting = r.instance(class, &[sem, nil, int(0)], 1);
-        assert!(matches!(
-            r.prim(85, waiting, &[]),
-            Err(RunError::Unimplemented(_))
-        ));
-        let pair_class = r.t.pair;
-        let pair = r.instance(pair_class, &[nil, nil], 1);
-        r.fails(85, pair, &[]);
     }
 }

@@ -130,7 +130,7 @@ pub(crate) fn string_at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError>
         return Ok(Prim::Fail);
     };
     let v = x.arg(c.ri, 1);
-    if ix.shape.format != Format::Bytes || !v.is_object() || x.class_of(v)? != x.sh.character {
+    if ix.shape.format != Format::Bytes || !v.is_object() || !x.class_is(v, x.sh.character)? {
         return Ok(Prim::Fail);
     }
     let code = x.image.read(v, 0)?;

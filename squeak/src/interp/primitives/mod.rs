@@ -16,7 +16,7 @@
 //! | 79 | objects | `newMethod:header:` (a CompiledMethod with nil literals and zeroed bytecodes) |
 //! | 80, 81, 82 | blocks | `blockCopy:`, `value`/`value:`..., `valueWithArguments:` (over `contexts.rs`) |
 //! | 83, 84 | control | `perform:` (with up to its arguments), `perform:withArguments:`; a Symbol the receiver does not understand is a doesNotUnderstand |
-//! | 85, 86 | control | Semaphore `signal`, `wait` with one process: excess signals count, a `wait` that would block stops the image |
+//! | 85-88, 136, 167, 230 | processes | Semaphore `signal`, `wait`; Process `resume`, `suspend` (the active one); the timer `signal:atMilliseconds:`; `yield`; the idle process's `relinquishProcessorForMicroseconds:` (over `scheduler.rs`) |
 //! | 89, 116, 119 | system | `flushCache` of everything, of a CompiledMethod, of a Symbol (the receiver, or an argument) (this image's method cache) |
 //! | 105 | indexing | `replaceFrom:to:with:startingAt:` between objects of one kind |
 //! | 110 | comparison | `==` |
@@ -40,6 +40,7 @@ pub(crate) mod control;
 pub(crate) mod float;
 pub(crate) mod indexing;
 pub(crate) mod objects;
+pub(crate) mod processes;
 pub(crate) mod system;
 
 pub(crate) use common::Prim;
@@ -65,6 +66,8 @@ pub(crate) enum Family {
     Blocks,
     /// `control.rs`.
     Control,
+    /// `processes.rs`.
+    Processes,
     /// `system.rs`.
     System,
 }
@@ -221,8 +224,10 @@ primitive_table! {
     82 => Blocks, "valueWithArguments:", 1..=1, Call(blocks::value_with_arguments);
     83 => Control, "perform:", 1..=ANY, Call(control::perform);
     84 => Control, "perform:withArguments:", 2..=2, Call(control::perform_with_arguments);
-    85 => Control, "signal", 0..=0, Call(control::semaphore);
-    86 => Control, "wait", 0..=0, Call(control::semaphore);
+    85 => Processes, "signal", 0..=0, Call(processes::signal);
+    86 => Processes, "wait", 0..=0, Call(processes::wait);
+    87 => Processes, "resume", 0..=0, Call(processes::resume);
+    88 => Processes, "suspend", 0..=0, Call(processes::suspend);
     89 => System, "flushCache", 0..=0, Call(system::flush_cache);
     105 => Indexing, "replaceFrom:to:with:startingAt:", 4..=4, Call(indexing::replace);
     110 => Comparison, "==", 1..=1, Call(comparison::identical);
@@ -234,8 +239,11 @@ primitive_table! {
     130 => System, "garbageCollect", 0..=0, Call(system::garbage_collect);
     131 => System, "incrementalGarbageCollect", 0..=0, Call(system::garbage_collect);
     135 => System, "millisecondClock", 0..=0, Call(system::millisecond_clock);
+    136 => Processes, "signal:atMilliseconds:", 2..=2, Call(processes::signal_at_milliseconds);
     137 => System, "secondsClock", 0..=0, Call(system::seconds_clock);
     148 => Objects, "shallowCopy", 0..=0, Call(objects::shallow_copy);
+    167 => Processes, "yield", 0..=0, Call(processes::yield_processor);
+    230 => Processes, "relinquishProcessorForMicroseconds:", 1..=1, Call(processes::relinquish);
     256..=519 => Control, "quick return", 0..=ANY, Call(control::quick);
 }
 
@@ -445,8 +453,9 @@ mod tests {
             [18, 70, 71, 72, 73, 74, 75, 79, 111, 128, 148]
         );
         assert_eq!(in_family(Blocks), [80, 81, 82]);
-        let control: Vec<usize> = [83, 84, 85, 86].into_iter().chain(256..=519).collect();
+        let control: Vec<usize> = [83, 84].into_iter().chain(256..=519).collect();
         assert_eq!(in_family(Control), control);
+        assert_eq!(in_family(Processes), [85, 86, 87, 88, 136, 167, 230]);
         assert_eq!(in_family(System), [89, 116, 119, 129, 130, 131, 135, 137]);
     }
 

@@ -2,12 +2,9 @@
 //! `specialObjectsOop` (129), `garbageCollect` (130), `incrementalGarbageCollect` (131),
 //! `millisecondClock` (135) and `secondsClock` (137, UTC).
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use super::common::{answer, Call, Prim};
 use crate::interp::limits::RunError;
-use crate::interp::state::{int, Exec, MAX_INT};
+use crate::interp::state::{self, int, Exec, MAX_INT};
 
 /// Primitives 89, 116 and 119: the stores that changed the methods already dropped this
 /// image's method cache; drop it anyway.
@@ -37,11 +34,10 @@ pub(crate) fn garbage_collect(x: &mut Exec<'_>, _: Call) -> Result<Prim, RunErro
     answer(Some(int((left as i64).min(MAX_INT))))
 }
 
-/// Primitive 135, `millisecondClock`: milliseconds since the first call, in 30 bits.
+/// Primitive 135, `millisecondClock`: milliseconds since the first call, in 30 bits: the
+/// clock the image's timer (primitive 136) runs on.
 pub(crate) fn millisecond_clock(_: &mut Exec<'_>, _: Call) -> Result<Prim, RunError> {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let ms = START.get_or_init(Instant::now).elapsed().as_millis() as i64;
-    answer(Some(int(ms & MAX_INT)))
+    answer(Some(int(state::millisecond_clock())))
 }
 
 /// Primitive 137, `secondsClock`: seconds since 1 January 1901 (UTC here), a LargeInteger.

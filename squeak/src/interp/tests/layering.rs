@@ -15,7 +15,8 @@ const ROWS: &[&[&str]] = &[
     &["lookup"],
     &["pool"],
     &["state"],
-    &["contexts"],
+    &["contexts", "transcript"],
+    &["scheduler"],
     &["primitives/common"],
     &[
         "primitives/arithmetic",
@@ -25,6 +26,7 @@ const ROWS: &[&[&str]] = &[
         "primitives/objects",
         "primitives/blocks",
         "primitives/control",
+        "primitives/processes",
         "primitives/system",
     ],
     &["primitives"],
@@ -45,6 +47,7 @@ const FAMILIES: &[&str] = &[
     "objects",
     "blocks",
     "control",
+    "processes",
     "system",
 ];
 

@@ -9,6 +9,7 @@
 //! Also here: the test that the files keep the layering `mod.rs` describes.
 
 mod dispatch;
+mod doits;
 mod layering;
 
 use std::collections::HashMap;

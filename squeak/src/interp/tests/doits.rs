@@ -1,0 +1,134 @@
+//! The do-it grammar beyond one expression: temporaries, assignment, statements, `^`,
+//! cascades, `self`, block temporaries, and what it refuses.
+
+use super::{int, Run};
+use crate::interp::parse::{parse, Expr, ParseError};
+use crate::interp::RunError;
+
+fn eval(r: &mut Run, text: &str) -> Result<cowheap::Value, RunError> {
+    r.interp.evaluate(&mut r.image, text)
+}
+
+#[test]
+fn temporaries_hold_what_is_assigned_across_statements() {
+    let mut r = Run::new();
+    assert_eq!(
+        eval(&mut r, "| a b | a := 3. b := a + 4. b * 2"),
+        Ok(int(14))
+    );
+    // An assignment's value is the value assigned, so assignments chain.
+    assert_eq!(eval(&mut r, "| a b | a := b := 5. a + b"), Ok(int(10)));
+    // Declared and never assigned: nil. A trailing period ends the last statement.
+    assert_eq!(eval(&mut r, "| a | a."), Ok(r.nil()));
+    assert_eq!(eval(&mut r, "self"), Ok(r.nil()));
+}
+
+#[test]
+fn a_cascade_sends_every_message_to_one_receiver_evaluated_once() {
+    let mut r = Run::new();
+    // To 3, not to 7: the receiver of `+ 4` is the cascade's.
+    assert_eq!(eval(&mut r, "3 + 4; * 10"), Ok(int(30)));
+    assert_eq!(eval(&mut r, "3 + 4; - 1; * 10"), Ok(int(30)));
+    // The receiver's expression runs once.
+    assert_eq!(
+        eval(&mut r, "| n | n := 0. (n := n + 1) + 0; + 0; + 0. n"),
+        Ok(int(1))
+    );
+}
+
+#[test]
+fn a_return_ends_the_doit_even_from_inside_a_block() {
+    let mut r = Run::new();
+    r.install_blocks();
+    assert_eq!(eval(&mut r, "1. ^2"), Ok(int(2)));
+    assert_eq!(eval(&mut r, "^3 + 4"), Ok(int(7)));
+    // A non-local return: the statement after the block's never runs.
+    assert_eq!(eval(&mut r, "[:x | ^x * 2] value: 5. 99"), Ok(int(10)));
+    assert_eq!(eval(&mut r, "[:x | x * 2] value: 5. 99"), Ok(int(99)));
+}
+
+#[test]
+fn block_temporaries_are_the_doits_as_in_v3() {
+    let mut r = Run::new();
+    r.install_blocks();
+    assert_eq!(
+        eval(&mut r, "[:x | | t | t := x * 2. t + 1] value: 4"),
+        Ok(int(9))
+    );
+    // V3 blocks keep their temporaries in the home context: the second activation starts
+    // with the first one's value.
+    assert_eq!(
+        eval(
+            &mut r,
+            "| b r | b := [:x | | t | r := t. t := x]. b value: 1. b value: 2. r"
+        ),
+        Ok(int(1))
+    );
+}
+
+#[test]
+fn assigning_a_global_changes_it_for_this_image_only() {
+    let mut r = Run::new();
+    assert_eq!(eval(&mut r, "Pair := 3. Pair"), Ok(int(3)));
+    assert_eq!(eval(&mut r, "Pair"), Ok(int(3)));
+    let mut other = Run::new();
+    assert_eq!(eval(&mut other, "Pair"), Ok(other.t.pair));
+}
+
+#[test]
+fn text_that_is_not_a_doit_is_refused_with_where_and_why() {
+    let refused = |text: &str, needle: &str| match parse(text) {
+        Err(ParseError::Syntax { message, .. }) => {
+            assert!(message.contains(needle), "{text}: {message}")
+        }
+        other => panic!("{text}: {other:?}"),
+    };
+    refused("x := 3", "x is not declared");
+    refused("y + 1", "y is not declared");
+    refused("[:a | a := 3]", "block argument");
+    refused("3 foo; bar baz", "one message");
+    refused("3; foo", "must follow a message");
+    refused("3 foo; ", "expected a message after ;");
+    refused("1. ^2. 3", "nothing may follow");
+    refused("super foo", "super");
+    refused("| Foo | 3", "cannot be a temporary");
+    refused("| a 3", "temporary's name");
+    refused("(^3)", "expected an expression");
+    // A temporary leaves scope with its block.
+    refused("[| t | t] value. t", "t is not declared");
+}
+
+#[test]
+fn one_statement_parses_as_itself_and_more_as_a_sequence() {
+    assert!(matches!(parse("3 + 4"), Ok(Expr::Send { .. })));
+    assert!(matches!(parse("^3"), Ok(Expr::Return(_))));
+    match &parse("| a | a := 1. a") {
+        Ok(Expr::Sequence { temps, body }) => {
+            assert_eq!(temps, &["a"]);
+            assert_eq!(body.len(), 2);
+            assert!(matches!(body[0], Expr::Assign { .. }));
+        }
+        other => panic!("{other:?}"),
+    }
+    match &parse("Pair new; yourself") {
+        Ok(Expr::Cascade { receiver, messages }) => {
+            assert_eq!(**receiver, Expr::Global("Pair".into()));
+            assert_eq!(messages.len(), 2);
+            assert_eq!(messages[0].0, "new");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn more_than_63_temporaries_is_too_large_for_one_method() {
+    let mut r = Run::new();
+    let names: Vec<String> = (0..64).map(|i| format!("t{i}")).collect();
+    let text = format!("| {} | 3", names.join(" "));
+    assert!(matches!(
+        eval(&mut r, &text),
+        Err(RunError::Parse(ParseError::TooLarge(_)))
+    ));
+    let text = format!("| {} | 3", names[..63].join(" "));
+    assert_eq!(eval(&mut r, &text), Ok(int(3)));
+}
