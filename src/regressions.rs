@@ -246,7 +246,7 @@ fn hole_3_stats_snapshots_never_tear() {
     while started.elapsed() < std::time::Duration::from_millis(1000) {
         let mut image = heap.new_image().unwrap();
         for i in 0..16 {
-            if image.incarnation() % 2 == 0 {
+            if image.incarnation().is_multiple_of(2) {
                 image.allocate(k.array, Format::Pointers, 0).unwrap();
             } else {
                 image.write(cell, 0, int(i)).unwrap();
@@ -303,7 +303,7 @@ fn hole_3_statistics_blocks_never_tear_under_fast_churn() {
             live.register(0, incarnation);
             let counters = live.counters(0);
             for _ in 0..4 {
-                if incarnation % 2 == 0 {
+                if incarnation.is_multiple_of(2) {
                     counters.allocations.bump();
                 } else {
                     counters.writes.bump();

@@ -35,7 +35,7 @@ fn many_images_hammer_hot_objects() {
                         x ^= x << 17;
                         let o = (x as usize) % HOT;
                         let k = 1 + (x as usize >> 8) % 3;
-                        if (x >> 20) % 4 != 0 || n % 2 == 0 {
+                        if !(x >> 20).is_multiple_of(4) || n % 2 == 0 {
                             let v = (n * 1_000_000 + round) as i64;
                             img.write(hot[o], k, int(v)).unwrap();
                             expect[o][k] = Some(v);

@@ -36,7 +36,9 @@ pub fn pick<T>(full: T, quick_value: T) -> T {
 pub fn criterion() -> Criterion {
     let c = Criterion::default().configure_from_args();
     if quick() {
-        c.sample_size(10)
+        // Apart from full results, so that `cargo xtask plot` never publishes smoke data.
+        c.output_directory(&target_dir().join("criterion-smoke"))
+            .sample_size(10)
             .warm_up_time(Duration::from_millis(10))
             .measurement_time(Duration::from_millis(40))
             .nresamples(1000)
@@ -130,13 +132,21 @@ pub fn op_stream(
     })
 }
 
+/// The target folder: `CARGO_TARGET_DIR`, else `target` (benches run in the workspace root).
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .unwrap_or_else(|| "target".into())
+        .into()
+}
+
 /// Where machine-readable bench results that criterion does not record (memory figures)
-/// go: `target/cowheap-bench/NAME.json`.
+/// go: `target/cowheap-bench/NAME.json`, or `target/cowheap-bench/smoke/NAME.json` in the smoke
+/// mode (which `cargo xtask plot` never reads).
 pub fn write_json(name: &str, value: &serde_json::Value) {
-    let dir = std::path::Path::new(
-        &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
-    )
-    .join("cowheap-bench");
+    let mut dir = target_dir().join("cowheap-bench");
+    if quick() {
+        dir.push("smoke");
+    }
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{name}.json"));
     if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()) {

@@ -58,27 +58,14 @@ pub fn time_limit(text: &str) -> Result<crate::run::TimeLimit, String> {
         .map_err(|e| format!("{e}, or none"))
 }
 
-/// A size in bytes, with an optional binary suffix: `256k`, `1m`, `1g`, `64KiB`, `512`.
+/// A size in bytes, with an optional suffix in powers of 1024 (`parse-size`'s binary mode):
+/// `256k`, `1m`, `1g`, `64KiB`, `2MB`, `1.5m`, `512`.
 pub fn bytes(text: &str) -> Result<usize, String> {
-    let t = text.trim().to_ascii_lowercase();
-    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = t[digits.len()..]
-        .trim_end_matches("ib")
-        .trim_end_matches('b');
-    let scale: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => return Err("unknown unit: use k, m or g (powers of 1024)".into()),
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| "not a size like 256k, 1m or 1g".to_string())?;
-    n.checked_mul(scale)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| "too large".to_string())
+    let b = parse_size::Config::new()
+        .with_binary()
+        .parse_size(text.trim())
+        .map_err(|e| format!("{e}: not a size like 256k, 64KiB, 1m or 1g (powers of 1024)"))?;
+    usize::try_from(b).map_err(|_| "too large".to_string())
 }
 
 /// A thread stack size: [`bytes`], at least [`MIN_STACK_SIZE`].
@@ -121,8 +108,10 @@ mod tests {
         assert_eq!(bytes("64KiB"), Ok(64 * 1024));
         assert_eq!(bytes("2MB"), Ok(2 << 20));
         assert_eq!(bytes("512"), Ok(512));
-        assert!(bytes("1t").is_err());
+        assert_eq!(bytes("1.5m"), Ok(3 << 19));
+        assert!(bytes("1x").is_err());
         assert!(bytes("k").is_err());
+        assert!(bytes("-1k").is_err());
         assert!(stack_size("32k").is_err());
         assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));

@@ -60,7 +60,7 @@ fn every_bad_argument_is_a_usage_error_in_one_style() {
         (&["stress", "--skew", "11"], "--skew"),
         (&["inspect", "f.image", "--top", "0"], "--top"),
         // bad unit, or below the minimum once the unit is applied
-        (&["stress", "--stack-size", "1t"], "--stack-size"),
+        (&["stress", "--stack-size", "1x"], "--stack-size"),
         (&["stress", "--stack-size", "32k"], "--stack-size"),
         (&["stress", "--duration", "soon"], "--duration"),
         (&["stress", "--duration", "0s"], "--duration"),

@@ -70,7 +70,8 @@ criterion_group! {
 fn config() -> Criterion {
     let c = Criterion::default().without_plots();
     if std::env::var_os("COWHEAP_BENCH_QUICK").is_some() {
-        c.sample_size(10)
+        c.output_directory(&support::smoke_dir())
+            .sample_size(10)
             .warm_up_time(std::time::Duration::from_millis(10))
             .measurement_time(std::time::Duration::from_millis(100))
     } else {

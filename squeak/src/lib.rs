@@ -3,5 +3,8 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod error;
 pub mod interp;
 pub mod loader;
+
+pub use error::Error;

@@ -53,7 +53,7 @@ fn each_image_sees_only_its_own_global() {
         let heap = &loaded.heap;
         let before = heap.checksum();
         let mut handles = Vec::new();
-        for i in 0..16i64 {
+        for i in 0..16u32 {
             let vm = vm.clone();
             handles.push(
                 heap.spawn_image(move |image| {
@@ -181,7 +181,7 @@ fn each_image_sets_its_own_author_initials() {
     let (loaded, vm) = mini(0);
     let heap = &loaded.heap;
     let before = heap.checksum();
-    let handles: Vec<_> = (0..8i64)
+    let handles: Vec<_> = (0..8u32)
         .map(|i| {
             let vm = vm.clone();
             heap.spawn_image(move |image| {

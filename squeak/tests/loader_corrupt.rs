@@ -77,7 +77,7 @@ fn every_truncation_of_the_smallest_image_is_a_typed_error() {
             Ok(Err(_)) => {}
         }
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % tenth == 0 || n == full.len() {
+        if n.is_multiple_of(tenth) || n == full.len() {
             let line = format!(
                 "every_truncation_of_the_smallest_image_is_a_typed_error: {}% ({n} of {} lengths)\n",
                 100 * n / full.len(),

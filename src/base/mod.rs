@@ -374,21 +374,38 @@ impl BaseHeap {
     /// A hash of every object's original header, class and body. Equal before and after any
     /// amount of image activity: the base is immutable.
     pub fn checksum(&self) -> u64 {
-        use rayon::prelude::*;
-        self.inner
-            .starts
-            .par_iter()
-            .map(|&start| {
-                let at = start as usize;
-                let header = self.original_header(at).unwrap_or(Header(0));
-                let mut h = mix(0, header.0 ^ (at as u64));
-                h = mix(h, self.class_word(at).to_bits());
-                for i in 0..header.body_words() {
-                    h = mix(h, self.body_word(at, i));
-                }
-                h
-            })
-            .reduce(|| 0, u64::wrapping_add)
+        // XXH3 of each object's words (the header mixed with its position, so that two
+        // objects cannot swap unnoticed), in a buffer each thread reuses.
+        let object = |buf: &mut Vec<u8>, &start: &u32| {
+            let at = start as usize;
+            let header = self.original_header(at).unwrap_or(Header(0));
+            buf.clear();
+            buf.extend_from_slice(&(header.0 ^ at as u64).to_le_bytes());
+            buf.extend_from_slice(&self.class_word(at).to_bits().to_le_bytes());
+            for i in 0..header.body_words() {
+                buf.extend_from_slice(&self.body_word(at, i).to_le_bytes());
+            }
+            xxhash_rust::xxh3::xxh3_64(buf)
+        };
+        // A sum of per-object hashes: the same whatever order, or threads, they come in.
+        #[cfg(feature = "rayon")]
+        return {
+            use rayon::prelude::*;
+            self.inner
+                .starts
+                .par_iter()
+                .map_init(Vec::new, object)
+                .reduce(|| 0, u64::wrapping_add)
+        };
+        #[cfg(not(feature = "rayon"))]
+        {
+            let mut buf = Vec::new();
+            self.inner
+                .starts
+                .iter()
+                .map(|start| object(&mut buf, start))
+                .fold(0, u64::wrapping_add)
+        }
     }
 
     /// The base's content hash, computed once when it was sealed or loaded: the same for the
@@ -443,10 +460,6 @@ impl BaseHeap {
         let (taken_down, freed) = self.inner.arena.reclamation();
         Reclamation { taken_down, freed }
     }
-}
-
-fn mix(h: u64, w: u64) -> u64 {
-    (h ^ w).wrapping_mul(0x100_0000_01b3).rotate_left(29) ^ (w >> 7)
 }
 
 impl std::fmt::Debug for BaseHeap {

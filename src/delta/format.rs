@@ -450,35 +450,26 @@ pub(crate) fn parse(bytes: &[u8], base: Option<ForBase>) -> Result<Parsed<'_>, D
     })
 }
 
-/// Reads a LEB128 varint at `at`: its value and the offset after it.
+/// Reads a LEB128 varint at `at`: its value and the offset after it. The writer uses the
+/// shortest encoding, so a longer one (trailing zero groups) is damage, as is one past 64 bits.
 pub(crate) fn varint(bytes: &[u8], at: usize) -> Result<(u64, usize), DeltaError> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let Some(&b) = bytes.get(at + i) else {
-            return Err(truncated(at, "an entry"));
-        };
-        let part = u64::from(b & 0x7f);
-        if i == 9 && (b & 0x7f) > 1 {
-            return Err(corrupt(at, "a varint overflows 64 bits"));
-        }
-        value |= part << (7 * i);
-        if b & 0x80 == 0 {
-            if i > 0 && b == 0 {
-                return Err(corrupt(at, "a varint with a redundant byte"));
-            }
-            return Ok((value, at + i + 1));
-        }
+    let mut rest = bytes.get(at..).unwrap_or_default();
+    let len = rest.len();
+    let value = leb128::read::unsigned(&mut rest).map_err(|e| match e {
+        leb128::read::Error::IoError(_) => truncated(at, "an entry"),
+        leb128::read::Error::Overflow => corrupt(at, "a varint overflows 64 bits"),
+    })?;
+    let used = len - rest.len();
+    let shortest = (64 - value.leading_zeros() as usize).div_ceil(7).max(1);
+    if used != shortest {
+        return Err(corrupt(at, "a varint with a redundant byte"));
     }
-    Err(corrupt(at, "a varint longer than 10 bytes"))
+    Ok((value, at + used))
 }
 
 /// Appends `v` as a LEB128 varint.
-pub(crate) fn put_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+pub(crate) fn put_varint(v: u64, out: &mut Vec<u8>) {
+    leb128::write::unsigned(out, v).expect("writing to a Vec cannot fail");
 }
 
 /// A private object as the structural walk found it.
@@ -607,4 +598,51 @@ pub(crate) fn is_start(starts: &[u64], at: usize) -> bool {
     starts
         .get(at / 64)
         .is_some_and(|bits| bits >> (at % 64) & 1 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_in_their_shortest_form() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = vec![0xAA];
+            put_varint(v, &mut out);
+            let shortest = (64 - v.leading_zeros() as usize).div_ceil(7).max(1);
+            assert_eq!(out.len(), 1 + shortest, "{v}");
+            assert_eq!(varint(&out, 1).unwrap(), (v, out.len()));
+        }
+    }
+
+    #[test]
+    fn damaged_varints_are_refused_at_their_start() {
+        let refused = |bytes: &[u8]| varint(bytes, 1).unwrap_err().offset();
+        // A redundant trailing zero group: 0 as two bytes, 1 as three.
+        assert_eq!(refused(&[0, 0x80, 0x00]), Some(1));
+        assert_eq!(refused(&[0, 0x81, 0x80, 0x00]), Some(1));
+        // Past 64 bits: a tenth byte above 1.
+        let mut long = vec![0];
+        long.extend([0xFF; 9]);
+        long.push(0x02);
+        assert_eq!(refused(&long), Some(1));
+        // Cut short.
+        assert!(matches!(
+            varint(&[0, 0x80], 1),
+            Err(DeltaError::Truncated { offset: 1, .. })
+        ));
+        assert!(matches!(
+            varint(&[0], 1),
+            Err(DeltaError::Truncated { offset: 1, .. })
+        ));
+    }
 }

@@ -144,48 +144,31 @@ pub(crate) fn save_to(image: &Image, path: &Path) -> Result<u64, DeltaError> {
 /// Replaces `path` with what `fill` writes, so that a crash or an error at any point leaves
 /// either the old file or the whole new one, never a torn one: what SQLite and every serious
 /// store do. `fill` writes a temporary file in the same directory (a rename is atomic only
-/// within one file system); the file is synced before it is renamed over `path`, and the
-/// directory after, so that the rename itself survives a power cut. On an error the temporary
-/// file is removed and `path` is untouched.
+/// within one file system), named `.NAME.tmp-XXXXXX`; the file is synced before `tempfile`'s
+/// `persist` renames it over `path`, and the directory after, so that the rename itself
+/// survives a power cut. On an error the temporary file is removed and `path` is untouched.
 pub fn atomic_write(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     };
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
     })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        fill(&mut file)?;
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".tmp-");
+    // Dropped on any error below, which removes the file.
+    let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir)?;
+    fill(tmp.as_file_mut())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     // The rename is in the directory: sync it too. Not every platform can open a directory
     // (Windows cannot), and the data is already safe in the renamed file there.
     #[cfg(unix)]
-    std::fs::File::open(&dir)?.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }

@@ -66,13 +66,15 @@
 //! `life` runs one image lifetime's ops, `life/collect` its forget and collect ops, and
 //! `life/check` compares it with its shadow model;
 //! `run` drives the threads; `assemble` folds lifetimes into the [`Report`]; `progress` and
-//! `rss` are what a front end watches while it runs.
+//! `rss` are what a front end watches while it runs; `fuzz` is the shadow reader's fuzz target
+//! and what every fuzz target shares (`fuzz/README.md`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_debug_implementations)]
 
 mod assemble;
 mod config;
+pub mod fuzz;
 mod gen;
 mod life;
 mod progress;

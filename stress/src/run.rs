@@ -131,7 +131,7 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
                 life.op_read();
             }
             n += 1;
-            if n % 1024 == 0 {
+            if n.is_multiple_of(1024) {
                 sh.progress.ops.fetch_add(1024, Ordering::Relaxed);
                 let c = life.img.stats().copies;
                 sh.progress.copies.fetch_add(c - copies, Ordering::Relaxed);
@@ -179,7 +179,7 @@ fn slot_main<'w>(sh: &Shared<'w>, slot: usize) -> SlotOut<'w> {
         drop(life);
         sh.progress.running.fetch_sub(1, Ordering::Relaxed);
         let finished = sh.progress.finished.fetch_add(1, Ordering::Relaxed) + 1;
-        if finished % sh.rss_step == 0 {
+        if finished.is_multiple_of(sh.rss_step) {
             if let Ok(mut timeline) = sh.rss_timeline.lock() {
                 timeline.push((finished, rss().0));
             }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod corrupt;
+pub mod fuzz;
 
 use cowheap::{BaseBuilder, BaseHeap, Format, Image, Kernel, Value};
 use proptest::prelude::*;

@@ -25,7 +25,9 @@ pub fn pick<T>(full: T, quick_value: T) -> T {
 pub fn criterion() -> Criterion {
     let c = Criterion::default().configure_from_args();
     if quick() {
-        c.sample_size(10)
+        // Apart from full results, so that `cargo xtask plot` never publishes smoke data.
+        c.output_directory(&smoke_dir())
+            .sample_size(10)
             .warm_up_time(Duration::from_millis(10))
             .measurement_time(Duration::from_millis(40))
             .nresamples(1000)
@@ -36,6 +38,14 @@ pub fn criterion() -> Criterion {
             .measurement_time(Duration::from_millis(1200))
             .without_plots()
     }
+}
+
+/// Where smoke-mode results go: `criterion-smoke` in the workspace's target folder.
+pub fn smoke_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("criterion-smoke")
 }
 
 /// The folder of real image files: `COWHEAP_IMAGES`, else `../shared/images` beside the

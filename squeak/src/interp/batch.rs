@@ -219,7 +219,8 @@ pub fn run_batch(
             .spawn(move |image| {
                 drop(gate.read());
                 let mut interp = vm.interpreter(limits);
-                interp.set_image_number(n as i64);
+                // At most as many images as the heap has ids (u32).
+                interp.set_image_number(n as u32);
                 interp.set_interrupt(interrupt.clone());
                 if let Some(p) = &progress {
                     p.started.fetch_add(1, Ordering::Relaxed);

@@ -99,9 +99,10 @@ impl std::fmt::Debug for Interpreter {
 
 impl Interpreter {
     /// Sets the number that `$i` stands for in expressions (the image's own number, so that
-    /// each of many images can write something different).
-    pub fn set_image_number(&mut self, n: i64) {
-        self.state.image_number = n;
+    /// each of many images can write something different). A `u32`, as
+    /// [`Image::id`](cowheap::Image::id) is: one number type for an image's number.
+    pub fn set_image_number(&mut self, n: u32) {
+        self.state.image_number = i64::from(n);
     }
 
     /// Lets the host stop this image's runs: once `flag` is set (from any thread: a Ctrl-C

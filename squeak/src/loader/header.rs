@@ -120,7 +120,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<FileHeader, LoadError> {
         ImageFamily::V3 => 4,
         ImageFamily::Spur => 8,
     };
-    if header_size < MIN_HEADER || header_size % align != 0 || header_size > bytes.len() {
+    if header_size < MIN_HEADER || !header_size.is_multiple_of(align) || header_size > bytes.len() {
         return Err(LoadError::BadHeader {
             offset: 4,
             what: format!(
@@ -130,7 +130,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<FileHeader, LoadError> {
             ),
         });
     }
-    if data_size % align != 0 {
+    if !data_size.is_multiple_of(align) {
         return Err(LoadError::BadHeader {
             offset: 8,
             what: format!("dataSize {data_size} is not a multiple of {align}"),

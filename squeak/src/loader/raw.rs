@@ -123,7 +123,7 @@ impl Scanned<'_> {
             .iter()
             .find(|s| addr >= s.addr && addr - s.addr < s.len as u64)?;
         let offset = seg.file + (addr - seg.addr) as usize;
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return None;
         }
         match self.index.get((offset - self.header.header_size) / 4) {

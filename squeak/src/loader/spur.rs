@@ -109,7 +109,7 @@ pub(crate) fn scan<'a>(r: Reader<'a>, header: FileHeader) -> Result<Scanned<'a>,
             let kind = match format {
                 0..=5 => Kind::Pointers { slots },
                 7 if class_index == FORWARDER_CLASS_INDEX && slots >= 1 => Kind::Forwarder,
-                9 if slots % 2 == 0 => Kind::Words { words: slots },
+                9 if slots.is_multiple_of(2) => Kind::Words { words: slots },
                 10 | 11 => Kind::Words {
                     words: sub(slots, (format & 1) as usize, "a 32-bit object")?,
                 },

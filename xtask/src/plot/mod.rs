@@ -2,13 +2,17 @@
 //!
 //! Reads criterion's medians (`target/criterion/**/new/estimates.json`) and the memory
 //! benches' JSON (`target/cowheap-bench/*.json`), writes the markdown tables to
-//! `target/cowheap-bench/tables.md`, and draws `docs/scaling.png`, `docs/read_paths.png` and
-//! `docs/entries.png`.
+//! `target/cowheap-bench/tables.md`, and draws `docs/scaling.png`, `docs/read_paths.png`,
+//! `docs/entries.png` and `docs/images.png`. Without results it names the `cargo bench`
+//! commands to run (`needed`); a plot whose bench has not run is left as committed. Smoke-mode
+//! results (`COWHEAP_BENCH_QUICK=1`) are written elsewhere (`target/criterion-smoke`,
+//! `target/cowheap-bench/smoke`) and never read here, so they cannot replace a published plot.
 //!
 //! Text needs a TrueType font: DejaVu Sans from the system, or the file named by
 //! `COWHEAP_PLOT_FONT`.
 
 mod charts;
+mod needed;
 mod results;
 mod tables;
 
@@ -24,6 +28,23 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()));
     let r = Results::load(&target.join("criterion"));
     let bench_dir = target.join("cowheap-bench");
+    let missing = needed::missing(&r, &bench_dir);
+    if missing.len() == needed::BENCHES.len() {
+        let mut msg = format!(
+            "no bench results in {}: run the benches (full mode), then `cargo xtask plot` again:\n",
+            target.join("criterion").display()
+        );
+        for c in needed::commands(needed::BENCHES) {
+            msg.push_str(&format!("    {c}\n"));
+        }
+        if target.join("criterion-smoke").is_dir() {
+            msg.push_str(
+                "(target/criterion-smoke holds smoke-mode results, from COWHEAP_BENCH_QUICK=1: \
+                 too short to publish, so never plotted)\n",
+            );
+        }
+        return Err(msg.into());
+    }
     let md = tables(&r, &bench_dir);
     std::fs::create_dir_all(&bench_dir)?;
     std::fs::write(bench_dir.join("tables.md"), &md)?;
@@ -46,8 +67,19 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
             scaling.push((name.to_string(), pts));
         }
     }
-    chart(
-        Path::new("docs/scaling.png"),
+    let mut kept = Vec::new();
+    type Series = [(String, Vec<(f64, f64)>)];
+    let mut draw = |bench: &str, path: &str, title: &str, x: &str, y: &str, series: &Series| {
+        if needed::bench(bench).ran(&r, &bench_dir) {
+            chart(Path::new(path), title, x, y, series).map(|()| println!("wrote {path}"))
+        } else {
+            kept.push(path.to_string());
+            Ok(())
+        }
+    };
+    draw(
+        "scaling",
+        "docs/scaling.png",
         "95/5 read/write mix, one image per thread (2 cores)",
         "images (threads)",
         "aggregate Mops/s",
@@ -72,8 +104,9 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
             paths.push((name.to_string(), pts));
         }
     }
-    chart(
-        Path::new("docs/read_paths.png"),
+    draw(
+        "read_paths",
+        "docs/read_paths.png",
         "cowheap read cost per path",
         "images holding entries in the forwarder",
         "ns per read",
@@ -95,13 +128,47 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    chart(
-        Path::new("docs/entries.png"),
+    draw(
+        "entries",
+        "docs/entries.png",
         "entry lookup",
         "entries in the table",
         "ns per lookup",
         &lines,
     )?;
-    println!("wrote docs/scaling.png, docs/read_paths.png, docs/entries.png");
-    Ok(())
+    let sizes = [10_000u32, 100_000, 1_000_000];
+    let mut images = Vec::new();
+    for &(key, name) in DESIGNS {
+        let pts = series(
+            &|n| Some((n as f64, r.ns(&format!("images_create_drop/{key}/{n}"))?)),
+            &sizes,
+        );
+        if !pts.is_empty() {
+            images.push((name.to_string(), pts));
+        }
+    }
+    draw(
+        "images",
+        "docs/images.png",
+        "making and dropping one image",
+        "base objects",
+        "ns per image",
+        &images,
+    )?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|b| b.name).collect();
+    let mut msg = format!(
+        "incomplete: no results from the benches {} (their table cells show –",
+        names.join(", ")
+    );
+    if !kept.is_empty() {
+        msg.push_str(&format!("; kept as committed: {}", kept.join(", ")));
+    }
+    msg.push_str("). Run them, then `cargo xtask plot` again:\n");
+    for c in needed::commands(missing) {
+        msg.push_str(&format!("    {c}\n"));
+    }
+    Err(msg.into())
 }

@@ -55,6 +55,14 @@ impl Results {
         }
     }
 
+    /// Whether any result's id starts with `prefix` (a criterion group, as `group/`).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.median
+            .range(prefix.to_string()..)
+            .next()
+            .is_some_and(|(id, _)| id.starts_with(prefix))
+    }
+
     /// Median ns per iteration.
     pub fn ns(&self, id: &str) -> Option<f64> {
         self.median.get(id).copied()
