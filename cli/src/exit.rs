@@ -21,17 +21,20 @@ pub const RUN_HELP: &str = "\
 Exit codes:
   0    every image answered and the base is unchanged
   1    verification failed: the base changed
-  2    usage error: a bad argument or setting
+  2    usage error: a bad argument or setting, or an expression that does not parse (for
+       the expression compiler, or with --eval for the image's own: its message and column)
   3    I/O error: the image file could not be read or loaded, or the report could not be
        written (stdout on a full disk, or a pipe whose reader had gone)
-  4    the run could not happen: the base is not a Squeak V3 image, or a thread was refused
-       (more images than vm.max_map_count allows threads for)
+  4    the run could not happen: the base is not an image this interpreter runs (a Spur
+       image loads but does not run), or a thread was refused (more images than
+       vm.max_map_count allows threads for)
   5    an image stopped: doesNotUnderstand
   6    an image stopped: the bytecode limit
   7    an image stopped: the allocation limit
   8    an image stopped: the depth limit
-  9    an image stopped: anything else (an unimplemented feature, a debugger opening, an
-       expression that does not parse, a deadlock of the image's processes)
+  9    an image stopped: anything else (an error: or halt in the image, a debugger opening,
+       an unimplemented feature, a block re-entered while it runs, a deadlock of the
+       image's processes)
   10   an image stopped: the time limit (--time-limit)
   130  interrupted by Ctrl-C: the report of the images that had finished was printed";
 
@@ -44,7 +47,8 @@ pub enum Code {
     VerificationFailed,
     /// 130: stopped by Ctrl-C (128 + SIGINT, as shells report it).
     Interrupted,
-    /// 5-10: `cowheap run` stopped an image (see [`RUN_HELP`]).
+    /// 5-10 (2 for an expression that does not parse): `cowheap run` stopped an image (see
+    /// [`RUN_HELP`]).
     Stopped(u8),
 }
 

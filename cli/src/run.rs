@@ -17,7 +17,10 @@ use crate::out::{emit, note, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The image file (Squeak V3: 6502/6504, either byte order).
+    /// The image file, either byte order: Squeak V3 format 6502 or 6504 (Squeak 1.x to 3.x,
+    /// BlockContexts, e.g. the mini 2.2 images and Scratch.image), or 6505 (V3 with closures
+    /// and Cog's Float order; see squeak/README.md for how far closures run). Spur images
+    /// (6521 and later) load but are refused (exit 4).
     pub image: PathBuf,
     /// The do-it, e.g. '30 benchFib' or '| oc | oc := OrderedCollection new. oc add: $i; yourself':
     /// temporaries, statements, assignments, cascades and `^`, compiled in Rust. `$i` is the
@@ -156,6 +159,8 @@ fn stop_code(kind: StopKind) -> u8 {
         StopKind::AllocationLimit => 7,
         StopKind::DepthLimit => 8,
         StopKind::TimeLimit => 10,
+        // The expression is at fault, not the image: a usage error.
+        StopKind::Parse => 2,
         StopKind::Interrupted => 130,
         _ => 9,
     }

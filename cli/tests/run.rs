@@ -60,6 +60,20 @@ fn the_command_exits_with_a_code_per_kind_of_stop() {
         assert!(r["bytecodes_per_sec"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["sends_per_sec"].is_f64(), "{r}");
     }
+    // An expression that does not parse is a usage error, for the expression compiler and
+    // for the image's own (its message and column, not a doesNotUnderstand in its notifier).
+    let (code, out) = run(&["3 +"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("stopped (parse)") && out.contains("column 4"),
+        "{out}"
+    );
+    let (code, out) = run(&["--eval", "3 +"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("stopped (parse)") && out.contains("column 4: Argument expected"),
+        "{out}"
+    );
     // A stop in JSON: its kind and message, and the exit code of that kind.
     let (code, out) = run(&["--json", "3 zork"]);
     assert_eq!(code, Some(5), "{out}");
@@ -91,7 +105,7 @@ fn deep_or_long_text_is_an_answer_or_a_typed_stop_never_an_abort() {
         format!("{}1{}", "[".repeat(500), "]".repeat(500)),
     ] {
         let (code, out) = run(&[&deep]);
-        assert_eq!(code, Some(9), "{out}");
+        assert_eq!(code, Some(2), "{out}");
         assert!(
             out.contains("stopped (parse)") && out.contains("nest more than"),
             "{out}"
@@ -137,6 +151,17 @@ fn the_time_limit_stops_an_image_with_exit_10() {
         let (code, out, _) = run(&["--time-limit", bad, "3 + 4"]);
         assert_eq!(code, Some(2), "{bad}: {out}");
     }
+}
+
+#[test]
+fn help_names_every_image_format_it_runs() {
+    let out = common::cowheap(&["run", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = common::text(&out.stdout);
+    for format in ["6502", "6504", "6505", "Spur"] {
+        assert!(help.contains(format), "no {format} in\n{help}");
+    }
+    assert!(help.contains("does not parse"), "{help}");
 }
 
 #[test]

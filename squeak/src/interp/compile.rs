@@ -482,6 +482,12 @@ impl Exec<'_> {
                 };
                 doit.push_literal(v, false)?;
             }
+            Expr::Float(f) => {
+                let v = self.new_float(*f)?.ok_or_else(|| {
+                    RunError::Unsupported("a Float literal in an image without Float".into())
+                })?;
+                doit.push_literal(v, false)?;
+            }
             Expr::String(s) => {
                 let v = self.new_string(self.sh.string, s)?;
                 doit.push_literal(v, false)?;

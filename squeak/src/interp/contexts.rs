@@ -31,6 +31,10 @@ pub(crate) const CLOSURE: usize = 4;
 pub(crate) const BLOCK_NARGS: usize = 3;
 pub(crate) const BLOCK_STARTPC: usize = 4;
 pub(crate) const BLOCK_HOME: usize = 5;
+/// What a running BlockContext's `caller` holds while its caller has no context object: not
+/// nil (a SmallInteger, so that storing it is never a reference the context pool must hear
+/// about).
+pub(crate) const RUNNING: Value = Value::small_int_wrapping(0);
 /// The first temporary (and stack) slot of a context.
 pub(crate) const TEMPS: usize = 6;
 /// V3 format code of contexts: fixed fields plus indexable pointers.
@@ -335,7 +339,9 @@ impl Exec<'_> {
         let size = shape.len.saturating_sub(TEMPS);
         let mut slots = vec![self.sh.nil; TEMPS + size];
         slots[PC] = start;
-        slots[STACKP] = int(0);
+        // What a V3 VM's `value` sets (the arguments are its stack), set once here rather
+        // than at every `value`: `thisContext basicSize` in a block counts its arguments.
+        slots[STACKP] = int(nargs);
         slots[BLOCK_NARGS] = int(nargs);
         slots[BLOCK_STARTPC] = start;
         slots[BLOCK_HOME] = home;
@@ -351,8 +357,21 @@ impl Exec<'_> {
     /// the block's first bytecodes pop them into the home's temporaries. `false` (nothing
     /// done) if its home is not a context. Inlined into primitive 81, the hot path of every
     /// block loop.
+    ///
+    /// A block already running (re-entered by recursion through itself) fails, as on a V3 VM,
+    /// whose `value` fails on a BlockContext with a caller: the image's fallback then stops
+    /// with "Attempt to evaluate a block that is already being evaluated". The caller is a
+    /// native frame here, so a running block's `caller` field holds [`RUNNING`] until it
+    /// returns (or the real chain, once `thisContext` links it).
     #[inline(always)]
     pub(crate) fn enter_block(&mut self, block: Value, ri: usize) -> Result<bool, RunError> {
+        let caller = match self.image.read_fast(block, SENDER) {
+            Some(v) => v,
+            None => self.image.read(block, SENDER)?,
+        };
+        if caller != self.sh.nil {
+            return Ok(false);
+        }
         let home = self.image.read(block, BLOCK_HOME)?;
         // The heap's fast read answers only for a pointers object, and then the method it
         // reads is canonical (the method cache's key): the common case needs neither the
@@ -376,6 +395,7 @@ impl Exec<'_> {
             RunError::Malformed("a block's start pc is outside its method".into())
         })?;
         self.check_depth()?;
+        self.set_caller(block, RUNNING)?;
         self.frames.push(Frame {
             method: m,
             pc,
@@ -385,6 +405,24 @@ impl Exec<'_> {
             block: Some(block),
         });
         Ok(true)
+    }
+
+    /// Marks a BlockContext whose frame returned: no caller, so that it may run again.
+    #[inline(always)]
+    pub(crate) fn block_returned(&mut self, block: Value) -> Result<(), RunError> {
+        let nil = self.sh.nil;
+        self.set_caller(block, nil)
+    }
+
+    /// Sets a BlockContext's `caller` to nil or [`RUNNING`]: neither is a context, so the
+    /// context pool need not hear of it, and the block is this image's own (it made it), so
+    /// the field is written in place unless the method cache watches the object.
+    #[inline(always)]
+    fn set_caller(&mut self, block: Value, v: Value) -> Result<(), RunError> {
+        if !self.cache.watches(block) && self.image.set_private_field(block, SENDER, v) {
+            return Ok(());
+        }
+        self.store(block, SENDER, v)
     }
 }
 

@@ -44,7 +44,7 @@
 //! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`, one `match` over the V3 bytecodes; the entry points of a run |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
-//! | | `primitives/{arithmetic, comparison, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
+//! | | `primitives/{arithmetic, comparison, float, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | processes | `scheduler.rs` | the image's processes: ready lists, semaphores, switches, the timer, waiting and deadlock |
 //! | closures | `closures.rs` | closure images' BlockClosures: making one, temp vectors, entering its frame, its home |
@@ -54,7 +54,8 @@
 //! | | `lookup.rs` | method lookup and the per-image method cache; the `at:` cache |
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
-//! | | `parse.rs` | the one-line expression grammar |
+//! | | `parse.rs` | the do-it grammar |
+//! | | `number.rs` | number literals as the image's own reader computes them (Floats to the last bit) |
 //! | heap | `heap.rs` | [`Heap`]: the one name of the heap type the interpreter runs over (cowheap's `Image`, or a plain heap with the `plain-heap` feature) |
 //!
 //! The unit tests (`tests/`, and `mod tests` in the files) build a small V3 base of their own
@@ -72,6 +73,7 @@ mod interpreter;
 mod limits;
 mod lookup;
 mod method;
+mod number;
 mod parse;
 mod pool;
 mod primitives;

@@ -13,7 +13,8 @@
 //! unary      := primary identifier*
 //! primary    := literal | $i | Global | variable | self | thisContext | ( expr ) | block
 //! block      := [ ((:argument)+ |)? temps? statements ]
-//! literal    := integer | 'string' | #symbol | $c | nil | true | false | #( literal* )
+//! literal    := number | 'string' | #symbol | $c | nil | true | false | #( literal* )
+//! number     := -? digits (r digits)? (. digits)? (e -? digits)?   3 -7 16r1F 3.5 1.0e10 2e-3
 //! ```
 //!
 //! Inside a literal array, bare words are symbols, as in Smalltalk. Variables are the
@@ -39,10 +40,12 @@
 pub const MAX_NESTING: usize = 256;
 
 /// A parsed expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
     /// An integer literal (LargeIntegers beyond 31 bits).
     Integer(i128),
+    /// A Float literal, as the image's own reader computes it (see `number.rs`).
+    Float(f64),
     /// A string literal.
     String(String),
     /// A symbol literal.
@@ -185,6 +188,9 @@ pub enum ParseError {
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
     Int(i128),
+    Float(f64),
+    /// `2e-3`: numerator and denominator.
+    Fraction(i128, i128),
     Str(String),
     Sym(String),
     Char(char),
@@ -210,6 +216,8 @@ enum Tok {
 }
 
 const BINARY_CHARS: &str = "+-*/\\<>=~@%|&?,";
+
+use super::number::{self, Number};
 
 /// The string whose opening quote is at `chars[at]`, with `''` for a quote, and the index
 /// after its closing quote; `None` if it is not closed.
@@ -247,6 +255,8 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             Some((
                 _,
                 Tok::Int(_)
+                    | Tok::Float(_)
+                    | Tok::Fraction(..)
                     | Tok::Str(_)
                     | Tok::Sym(_)
                     | Tok::Char(_)
@@ -263,21 +273,24 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
         let negative =
             c == '-' && !operand_before && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit());
         if c.is_ascii_digit() || negative {
-            i += 1;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
-            }
-            // `16r1F` and `1e3` are one number in Smalltalk, not an integer and a unary
-            // send: refused, rather than answered wrongly (the image's compiler reads them).
+            let (n, end) =
+                number::read(&chars, i + negative as usize).map_err(|m| err(start, &m))?;
+            i = end;
+            // A letter run into the number is no part of it here (`2even`): refused, rather
+            // than read as a number and a unary send.
             if chars.get(i).is_some_and(|c| c.is_alphabetic() || *c == '_') {
-                return Err(err(
-                    start,
-                    "radix and exponent numbers (16r1F, 1e3) are not in this grammar",
-                ));
+                return Err(err(start, "a number runs into a letter"));
             }
-            let s: String = chars[start..i].iter().collect();
-            let n = s.parse().map_err(|_| err(start, "integer too large"))?;
-            out.push((start, Tok::Int(n)));
+            // The sign applies last, as the image's parser applies it: `negated`, which is
+            // `0 - x`, so that `-0.0` is the positive zero there too.
+            out.push((
+                start,
+                match (n, negative) {
+                    (Number::Integer(n), _) => Tok::Int(if negative { -n } else { n }),
+                    (Number::Float(f), _) => Tok::Float(if negative { 0.0 - f } else { f }),
+                    (Number::Fraction(n, d), _) => Tok::Fraction(if negative { -n } else { n }, d),
+                },
+            ));
         } else if c.is_alphabetic() || c == '_' {
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 i += 1;
@@ -797,6 +810,14 @@ impl Parser {
         self.at += 1;
         Ok(Some(match t {
             Tok::Int(n) => Expr::Integer(n),
+            Tok::Float(f) => Expr::Float(f),
+            // The image's reader makes `m * (10 raisedTo: -k)`, the reduced Fraction that
+            // `m / 10^k` is.
+            Tok::Fraction(n, d) => Expr::Send {
+                receiver: Box::new(Expr::Integer(n)),
+                selector: "/".into(),
+                args: vec![Expr::Integer(d)],
+            },
             Tok::Str(s) => Expr::String(s),
             Tok::Sym(s) => Expr::Symbol(s),
             Tok::Char(c) => Expr::Character(c),
@@ -863,6 +884,7 @@ impl Parser {
                     Expr::Array(items)
                 }
                 Tok::Int(n) => Expr::Integer(n),
+                Tok::Float(f) => Expr::Float(f),
                 Tok::Str(s) => Expr::String(s),
                 Tok::Sym(s) => Expr::Symbol(s),
                 Tok::Char(c) => Expr::Character(c),

@@ -88,7 +88,7 @@ impl Exec<'_> {
         }
         match m.hook {
             None => {}
-            Some(Hook::Stop(arg)) => return Err(self.smalltalk_error(ri, arg)),
+            Some(Hook::Stop(arg)) => return Err(self.smalltalk_error(ri, arg, m.oop)),
             Some(Hook::TranscriptEntry) => self.transcript_entry(ri)?,
         }
         self.activate(m, ri)?;
@@ -136,9 +136,18 @@ impl Exec<'_> {
         }
         while self.frames.len() > from {
             let f = self.frames.pop().ok_or_else(underflow)?;
-            if f.block.is_none() {
-                if let Some(c) = f.ctx {
-                    self.context_returned(c)?;
+            match f.block {
+                None => {
+                    if let Some(c) = f.ctx {
+                        self.context_returned(c)?;
+                    }
+                }
+                // A BlockContext may run again; a BlockClosure's first field is its outer
+                // context, not a caller, and a closure is never marked running.
+                Some(b) => {
+                    if self.sh.block_closure.is_none() || !self.is_closure(b)? {
+                        self.block_returned(b)?;
+                    }
                 }
             }
             if !self.pool.idle() {

@@ -16,8 +16,10 @@ pub(crate) mod index {
     pub(crate) const STRING: usize = 6;
     pub(crate) const ARRAY: usize = 7;
     pub(crate) const SMALLTALK: usize = 8;
+    pub(crate) const FLOAT: usize = 9;
     pub(crate) const METHOD_CONTEXT: usize = 10;
     pub(crate) const BLOCK_CONTEXT: usize = 11;
+    pub(crate) const POINT: usize = 12;
     pub(crate) const LARGE_POSITIVE_INTEGER: usize = 13;
     pub(crate) const COMPILED_METHOD: usize = 16;
     pub(crate) const CHARACTER: usize = 19;
@@ -95,6 +97,10 @@ pub(crate) struct Shared {
     pub(crate) closures: bool,
     pub(crate) large_positive: Value,
     pub(crate) large_negative: Option<Value>,
+    /// Float (a 2-word words object, high word first in every loaded heap) and Point: `None`
+    /// in a base without them, where the primitives that make them fail.
+    pub(crate) float: Option<Value>,
+    pub(crate) point: Option<Value>,
     pub(crate) compiled_method: Value,
     pub(crate) character: Value,
     pub(crate) character_table: Value,
@@ -115,6 +121,10 @@ pub(crate) struct Shared {
     /// exist here (`Object>>error:`, `halt`, `halt:`, `Debugger class>>openContext:label:
     /// contents:`), each with the argument that holds the message.
     pub(crate) stop_methods: Vec<(Value, Option<usize>)>,
+    /// `Parser>>notify:at:`, one of the stop methods: the image's compiler found a syntax
+    /// error (its message and position are the arguments), which stops the image as a parse
+    /// error rather than opening a notifier.
+    pub(crate) syntax_error: Option<Value>,
     /// `TranscriptStream>>endEntry`, where the interpreter takes what an image wrote to a
     /// Transcript (see `transcript.rs`), and class TranscriptStream.
     pub(crate) transcript_entry: Option<Value>,
@@ -201,6 +211,8 @@ impl Shared {
             large_negative: None,
             block_closure: None,
             closures: false,
+            float: None,
+            point: None,
             compiled_method: class(heap, specials, index::COMPILED_METHOD, "CompiledMethod")?,
             character: class(heap, specials, index::CHARACTER, "Character")?,
             character_table: special(heap, specials, index::CHARACTER_TABLE)?,
@@ -211,6 +223,7 @@ impl Shared {
             class_name_slot: slot("classNameSlot"),
             this_class_slot: slot("thisClassSlot"),
             stop_methods: Vec::new(),
+            syntax_error: None,
             transcript_entry: None,
             transcript_stream: None,
             transcript: None,
@@ -242,6 +255,13 @@ impl Shared {
             }
             None
         });
+        let optional = |i: usize, what: &str| {
+            class(heap, specials, i, what)
+                .ok()
+                .filter(|&c| c != shared.nil)
+        };
+        shared.float = optional(index::FLOAT, "Float");
+        shared.point = optional(index::POINT, "Point");
         if let Some(object) = object {
             for (name, arg) in [
                 (&b"error:"[..], Some(0)),
@@ -251,6 +271,12 @@ impl Shared {
                 if let Some(m) = shared.method_in_base(heap, object, name) {
                     shared.stop_methods.push((m, arg));
                 }
+            }
+        }
+        if let Some(parser) = shared.global_in_base(heap, b"Parser") {
+            if let Some(m) = shared.method_in_base(heap, parser, b"notify:at:") {
+                shared.stop_methods.push((m, Some(0)));
+                shared.syntax_error = Some(m);
             }
         }
         if let Some(meta) = shared

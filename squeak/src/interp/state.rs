@@ -17,6 +17,7 @@ use super::heap::Heap;
 use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
 use super::lookup::MethodCache;
 use super::method::Method;
+use super::parse::ParseError;
 use super::pool::ContextPool;
 use super::special::Shared;
 use cowheap::Value;
@@ -233,7 +234,13 @@ impl<'a> Exec<'a> {
         self.stats.sends = self.sends;
         *self.wakeup_home = self.wakeup;
         // After a stop, the frames never returned: what they made stays (a successful run
-        // has returned every frame, and tracks nothing any more).
+        // has returned every frame, and tracks nothing any more). Their blocks lose their
+        // caller (field 0), so that a later run may run them again.
+        let running: Vec<Value> = self.frames.iter().filter_map(|f| f.block).collect();
+        for b in running {
+            let nil = self.sh.nil;
+            self.store(b, 0, nil).ok();
+        }
         self.pool.escape_all();
         self.stack.clear();
         self.frames.clear();
@@ -473,7 +480,12 @@ impl<'a> Exec<'a> {
 
     /// The stop for a method that would open a debugger, with the message in argument `arg`
     /// of the receiver at stack index `ri` (`None`: `halt`).
-    pub(crate) fn smalltalk_error(&mut self, ri: usize, arg: Option<usize>) -> RunError {
+    pub(crate) fn smalltalk_error(
+        &mut self,
+        ri: usize,
+        arg: Option<usize>,
+        method: Value,
+    ) -> RunError {
         let message = if let Some(&arg) = arg.and_then(|k| self.stack.get(ri + 1 + k)) {
             match self.image.bytes(arg) {
                 Ok(b) => b.into_iter().map(char::from).collect(),
@@ -482,6 +494,15 @@ impl<'a> Exec<'a> {
         } else {
             "halt".to_owned()
         };
+        if Some(method) == self.sh.syntax_error {
+            // `notify: message at: position`: the position is 1-based in the source.
+            let column = self
+                .stack
+                .get(ri + 2)
+                .and_then(|p| p.as_small_int())
+                .map_or(0, |p| p.max(0) as usize);
+            return RunError::Parse(ParseError::Syntax { column, message });
+        }
         let message = match self.last_failed_primitive {
             0 => message,
             p => format!("{message} (the last primitive that failed was {p})"),

@@ -111,3 +111,43 @@ pub fn find_all<const N: usize>(files: [&str; N]) -> Option<[PathBuf; N]> {
 pub fn skip(files: &[&str]) -> bool {
     files.iter().any(|f| find(f).is_none())
 }
+
+/// The variable naming Scratch.image (Debian's package `scratch`; see the images README).
+pub const SCRATCH_VAR: &str = "COWHEAP_SCRATCH_IMAGE";
+
+/// Scratch.image: `$COWHEAP_SCRATCH_IMAGE`, else `Scratch.image` in the images folder. It is
+/// not among the shared images, so a missing one skips (recorded as any skip) even under
+/// `COWHEAP_REQUIRE_IMAGES=1`; only a `$COWHEAP_SCRATCH_IMAGE` that names no file fails.
+pub fn scratch() -> Option<PathBuf> {
+    match std::env::var_os(SCRATCH_VAR) {
+        Some(p) if !p.is_empty() => {
+            let path = PathBuf::from(p);
+            assert!(
+                path.is_file(),
+                "{SCRATCH_VAR}={} is no file",
+                path.display()
+            );
+            Some(path)
+        }
+        _ => {
+            let path = dir().join("Scratch.image");
+            if path.is_file() {
+                return Some(path);
+            }
+            let line = format!(
+                "skipped: {}: {} not found (set {SCRATCH_VAR}; see the images README)\n",
+                test_name(),
+                path.display()
+            );
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(record_file())
+            {
+                let _ = f.write_all(line.as_bytes());
+            }
+            None
+        }
+    }
+}

@@ -152,6 +152,39 @@ mod tests {
     }
 
     #[test]
+    fn a_running_block_cannot_be_entered_again_until_it_returns() {
+        use crate::interp::contexts::{RUNNING, SENDER};
+        use crate::interp::primitives::{primitive, Prim};
+        let mut r = Run::new();
+        r.install_blocks();
+        let nil = r.nil();
+        // ^[nil]
+        let block = r
+            .run(nil, &[], 0, &[137, 117, 200, 164, 2, 115, 125, 124])
+            .unwrap();
+        let mut x = r.interp.exec_for_test(&mut r.image);
+        x.stack.push(block);
+        assert!(matches!(primitive(&mut x, 81, 0, 0), Ok(Prim::Switched)));
+        assert_eq!(x.image.read(block, SENDER).unwrap(), RUNNING);
+        // Entered again from its own frame: the primitive fails, the stack untouched.
+        x.stack.push(block);
+        assert!(matches!(primitive(&mut x, 81, 1, 0), Ok(Prim::Fail)));
+        assert_eq!(x.stack, [block, block]);
+        let one = x.image.new_pointers(x.sh.array, &[]).unwrap();
+        x.image.set_language_format(one, 2).unwrap();
+        x.stack.push(one);
+        assert!(matches!(primitive(&mut x, 82, 1, 1), Ok(Prim::Fail)));
+        // A run that stops with the block running leaves it free to run again.
+        assert!(x.finish(Ok(())).is_ok());
+        assert_eq!(r.image.read(block, SENDER).unwrap(), nil);
+        // And one that returns from it: [nil] value. [nil] value (the same block twice).
+        let code = [
+            137, 117, 200, 164, 2, 115, 125, 105, 17, 201, 135, 17, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 2, &code), Ok(nil));
+    }
+
+    #[test]
     fn the_primitives_fail_on_what_is_not_a_block_or_a_context() {
         let mut r = Run::new();
         r.install_blocks();

@@ -5,11 +5,12 @@
 
 use std::rc::Rc;
 
+use crate::interp::contexts::STACKP;
 use crate::interp::limits::RunError;
 use crate::interp::lookup::AtShape;
 use crate::interp::method::Method;
 use crate::interp::special::{Shared, CLASS_FORMAT};
-use crate::interp::state::{int, int_in_range, Exec, MAX_INT};
+use crate::interp::state::{int, int_in_range, Exec};
 use cowheap::vm::Shape;
 use cowheap::{Format, Value};
 
@@ -138,6 +139,18 @@ impl Exec<'_> {
             (Format::Words | Format::Bytes, _) => (0, None),
             _ => return Ok(None),
         };
+        if class.is_some_and(|c| c == self.sh.method_context || c == self.sh.block_context) {
+            // A context is indexed up to its stack pointer, as on the real VM (`basicSize`
+            // answers it), which differs from one context to the next: never remembered.
+            if let Some(sp) = self.image.read(obj, STACKP)?.as_small_int() {
+                shape.len = shape.len.min(fixed + usize::try_from(sp).unwrap_or(0));
+            }
+            return Ok(Some(Indexable {
+                shape,
+                fixed,
+                first_byte: 0,
+            }));
+        }
         self.cache
             .remember_at_shape(obj, class, AtShape { shape, fixed });
         Ok(Some(Indexable {
@@ -158,10 +171,25 @@ impl Exec<'_> {
         Ok(match ix.shape.format {
             Format::Pointers => Some(self.image.read(obj, ix.fixed + i)?),
             Format::Bytes => Some(int(self.image.read_byte(obj, i)? as i64)),
-            Format::Words => int_in_range(self.image.read_word(obj, i)? as i64),
+            Format::Words => {
+                // A word past 30 bits is a LargePositiveInteger, as the real VM's
+                // `positive32BitIntegerFor:` makes it (a Float's words, a Bitmap's pixels).
+                let w = self.image.read_word(obj, i)? as i64;
+                match int_in_range(w) {
+                    Some(v) => Some(v),
+                    None => Some(self.large_integer(w as i128)?),
+                }
+            }
             Format::Method => match i.checked_sub(ix.first_byte) {
                 Some(k) => Some(int(self.image.read_byte(obj, k)? as i64)),
-                None => None,
+                // The header's bytes (and a SmallInteger literal's), as the real VM reads
+                // them from memory on a little-endian machine: `endPC` looks at them in a
+                // method without bytecodes. A reference has no bytes here: that fails.
+                None => self
+                    .image
+                    .read(obj, i / 4)?
+                    .as_small_int()
+                    .map(|v| int(((v << 1) | 1) >> (8 * (i % 4)) & 0xFF)),
             },
         })
     }
@@ -180,9 +208,9 @@ impl Exec<'_> {
                 Some(b @ 0..=255) => self.image.write_byte(obj, i, b as u8)?,
                 _ => return Ok(false),
             },
-            Format::Words => match v.as_small_int() {
-                Some(w @ 0..=MAX_INT) => self.image.write_word(obj, i, w as u32)?,
-                _ => return Ok(false),
+            Format::Words => match self.positive_32(v)? {
+                Some(w) => self.image.write_word(obj, i, w)?,
+                None => return Ok(false),
             },
             Format::Method => match (i.checked_sub(ix.first_byte), v.as_small_int()) {
                 (Some(k), Some(b @ 0..=255)) => {
@@ -194,6 +222,24 @@ impl Exec<'_> {
             },
         }
         Ok(true)
+    }
+
+    /// `v` as an unsigned 32-bit word (the real VM's `positive32BitValueOf:`): a
+    /// non-negative SmallInteger, or a LargePositiveInteger of at most four bytes.
+    pub(crate) fn positive_32(&mut self, v: Value) -> Result<Option<u32>, RunError> {
+        if let Some(i) = v.as_small_int() {
+            return Ok(u32::try_from(i).ok());
+        }
+        if !v.is_object() || self.class_of(v)? != self.sh.large_positive {
+            return Ok(None);
+        }
+        let bytes = self.image.bytes(v)?;
+        if bytes.len() > 4 {
+            return Ok(None);
+        }
+        Ok(Some(
+            bytes.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32),
+        ))
     }
 
     /// Replaces what lies above the receiver at `ri` with the `n` elements of the Array

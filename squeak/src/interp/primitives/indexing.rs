@@ -305,11 +305,21 @@ mod tests {
         let w = r.image.new_words(words_class, &[5, u32::MAX]).unwrap();
         r.image.set_language_format(w, 6).unwrap();
         assert_eq!(r.answer(60, w, &[int(1)]), int(5));
-        // A word past the 31 bits is a LargeInteger, which this primitive leaves to the image.
-        r.fails(60, w, &[int(2)]);
+        // A word past the 31 bits is a LargePositiveInteger, as the real VM answers it (a
+        // Float's low word, say), and one of at most 4 bytes stores back.
+        let big = r.answer(60, w, &[int(2)]);
+        assert_eq!(r.image.class_of(big).unwrap(), r.t.large_positive);
+        assert_eq!(r.image.bytes(big).unwrap(), [255; 4]);
         assert_eq!(r.answer(61, w, &[int(2), int(7)]), int(7));
         r.fails(61, w, &[int(2), int(-7)]);
         assert_eq!(r.image.read_word(w, 1).unwrap(), 7);
+        assert_eq!(r.answer(61, w, &[int(2), big]), big);
+        assert_eq!(r.image.read_word(w, 1).unwrap(), u32::MAX);
+        let five = r
+            .image
+            .new_bytes(r.t.large_positive, &[1, 0, 0, 0, 1])
+            .unwrap();
+        r.fails(61, w, &[int(2), five]);
     }
 
     #[test]
@@ -336,7 +346,19 @@ mod tests {
         assert_eq!(r.answer(62, m, &[]), int(10));
         assert_eq!(r.answer(60, m, &[int(9)]), int(32));
         assert_eq!(r.answer(60, m, &[int(10)]), int(124));
-        r.fails(60, m, &[int(1)]);
+        // The header's bytes as a little-endian real VM reads them (`endPC` of a method
+        // without bytecodes looks there), and a SmallInteger literal's; writing them fails.
+        let header = r.image.read(m, 0).unwrap().as_small_int().unwrap();
+        let oop = ((header << 1) | 1) as u32;
+        for i in 0..4 {
+            let byte = int(((oop >> (8 * i)) & 0xFF) as i64);
+            assert_eq!(r.answer(60, m, &[int(i + 1)]), byte, "header byte {i}");
+        }
+        assert_eq!(r.answer(60, m, &[int(5)]), int(85));
+        assert_eq!(r.answer(60, m, &[int(6)]), int(0));
+        r.fails(61, m, &[int(1), int(0)]);
+        let reference = r.method(&[r.t.pair], 0, 0, 0, &[32, 124]);
+        r.fails(60, reference, &[int(5)]);
         r.answer(61, m, &[int(9), int(33)]);
         assert_eq!(r.image.bytes(m).unwrap(), [33, 124]);
         // objectAt: 1 is the header, 2 the first literal.

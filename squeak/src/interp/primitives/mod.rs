@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | 1, 2, 9-17 | arithmetic | SmallInteger `+ - * / \\ // quo: bitAnd: bitOr: bitXor: bitShift:`, in 31 bits |
 //! | 3-8 | comparison | SmallInteger `< > <= >= = ~=` |
+//! | 40-59 | float | SmallInteger `asFloat`; Float `+ - < > <= >= = ~= * /` (either operand a SmallInteger too), `truncated`, `fractionPart`, `exponent`, `timesTwoPower:`, `sqrt`, `sin`, `arcTan`, `ln`, `exp` |
 //! | 60-64 | indexing | `at:`, `at:put:`, `size`, String `at:`/`at:put:` with Characters from the character table |
 //! | 68, 69 | indexing | CompiledMethod `objectAt:`, `objectAt:put:` (header and literals) |
 //! | 70, 71 | objects | `basicNew`, `basicNew:` from the class's instance specification |
@@ -17,10 +18,11 @@
 //! | 201-206, 221, 222 | blocks | BlockClosure `value`/`value:`..., `valueWithArguments:`, `valueNoContextSwitch`... (over `closures.rs`) |
 //! | 83, 84 | control | `perform:` (with up to its arguments), `perform:withArguments:`; a Symbol the receiver does not understand is a doesNotUnderstand |
 //! | 85-88, 136, 167, 230 | processes | Semaphore `signal`, `wait`; Process `resume`, `suspend` (the active one); the timer `signal:atMilliseconds:`; `yield`; the idle process's `relinquishProcessorForMicroseconds:` (over `scheduler.rs`) |
-//! | 89, 116, 119 | system | `flushCache`, `flushCacheByMethod:`, `flushCacheSelective:` (this image's method cache) |
+//! | 89, 116, 119 | system | `flushCache` of everything, of a CompiledMethod, of a Symbol (the receiver, or an argument) (this image's method cache) |
 //! | 105 | indexing | `replaceFrom:to:with:startingAt:` between objects of one kind |
 //! | 110 | comparison | `==` |
 //! | 111 | objects | `class` |
+//! | 18, 148 | objects | `@` (a Point), `shallowCopy`/`clone` (a new object of the receiver's class, format and contents) |
 //! | 129 | system | `specialObjectsOop` |
 //! | 135, 137 | system | `millisecondClock`, `secondsClock` (UTC) |
 //! | 256-519 | control | quick returns: self, true, false, nil, -1, 0, 1, 2, a receiver field |
@@ -36,6 +38,7 @@ pub(crate) mod blocks;
 pub(crate) mod common;
 pub(crate) mod comparison;
 pub(crate) mod control;
+pub(crate) mod float;
 pub(crate) mod indexing;
 pub(crate) mod objects;
 pub(crate) mod processes;
@@ -54,6 +57,8 @@ pub(crate) enum Family {
     Arithmetic,
     /// `comparison.rs`.
     Comparison,
+    /// `float.rs`.
+    Float,
     /// `indexing.rs`.
     Indexing,
     /// `objects.rs`.
@@ -184,6 +189,23 @@ primitive_table! {
     15 => Arithmetic, "bitOr:", 1..=1, SmallInt(arithmetic::bit_or);
     16 => Arithmetic, "bitXor:", 1..=1, SmallInt(arithmetic::bit_xor);
     17 => Arithmetic, "bitShift:", 1..=1, SmallInt(arithmetic::bit_shift);
+    18 => Objects, "@", 1..=1, Call(objects::make_point);
+    40 => Float, "asFloat", 0..=0, Call(float::as_float);
+    41 => Float, "Float +", 1..=1, Call(float::arithmetic);
+    42 => Float, "Float -", 1..=1, Call(float::arithmetic);
+    43 => Float, "Float <", 1..=1, Call(float::compare);
+    44 => Float, "Float >", 1..=1, Call(float::compare);
+    45 => Float, "Float <=", 1..=1, Call(float::compare);
+    46 => Float, "Float >=", 1..=1, Call(float::compare);
+    47 => Float, "Float =", 1..=1, Call(float::compare);
+    48 => Float, "Float ~=", 1..=1, Call(float::compare);
+    49 => Float, "Float *", 1..=1, Call(float::arithmetic);
+    50 => Float, "Float /", 1..=1, Call(float::arithmetic);
+    51 => Float, "truncated", 0..=0, Call(float::truncated);
+    52 => Float, "fractionPart", 0..=0, Call(float::fraction_part);
+    53 => Float, "exponent", 0..=0, Call(float::exponent);
+    54 => Float, "timesTwoPower:", 1..=1, Call(float::times_two_power);
+    55..=59 => Float, "sqrt sin arcTan ln exp", 0..=0, Call(float::math);
     60 => Indexing, "at:", 1..=1, Call(indexing::at);
     61 => Indexing, "at:put:", 2..=2, Call(indexing::at_put);
     62 => Indexing, "size", 0..=0, Call(indexing::size);
@@ -214,8 +236,8 @@ primitive_table! {
     105 => Indexing, "replaceFrom:to:with:startingAt:", 4..=4, Call(indexing::replace);
     110 => Comparison, "==", 1..=1, Call(comparison::identical);
     111 => Objects, "class", 0..=0, Call(objects::class);
-    116 => System, "flushCacheByMethod:", 1..=1, Call(system::flush_cache);
-    119 => System, "flushCacheSelective:", 1..=1, Call(system::flush_cache);
+    116 => System, "flushCacheByMethod", 0..=1, Call(system::flush_cache);
+    119 => System, "flushCacheSelective", 0..=1, Call(system::flush_cache);
     128 => Objects, "elementsExchangeIdentityWith:", 1..=1, Call(objects::become_objects);
     129 => System, "specialObjectsOop", 0..=0, Call(system::special_objects);
     130 => System, "garbageCollect", 0..=0, Call(system::garbage_collect);
@@ -223,6 +245,7 @@ primitive_table! {
     135 => System, "millisecondClock", 0..=0, Call(system::millisecond_clock);
     136 => Processes, "signal:atMilliseconds:", 2..=2, Call(processes::signal_at_milliseconds);
     137 => System, "secondsClock", 0..=0, Call(system::seconds_clock);
+    148 => Objects, "shallowCopy", 0..=0, Call(objects::shallow_copy);
     167 => Processes, "yield", 0..=0, Call(processes::yield_processor);
     230 => Processes, "relinquishProcessorForMicroseconds:", 1..=1, Call(processes::relinquish);
     256..=519 => Control, "quick return", 0..=ANY, Call(control::quick);
@@ -427,8 +450,12 @@ mod tests {
             [1, 2, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         assert_eq!(in_family(Comparison), [3, 4, 5, 6, 7, 8, 110]);
+        assert_eq!(in_family(Float), (40..=59).collect::<Vec<_>>());
         assert_eq!(in_family(Indexing), [60, 61, 62, 63, 64, 68, 69, 105]);
-        assert_eq!(in_family(Objects), [70, 71, 72, 73, 74, 75, 79, 111, 128]);
+        assert_eq!(
+            in_family(Objects),
+            [18, 70, 71, 72, 73, 74, 75, 79, 111, 128, 148]
+        );
         assert_eq!(
             in_family(Blocks),
             [80, 81, 82, 201, 202, 203, 204, 205, 206, 221, 222]
@@ -448,7 +475,7 @@ mod tests {
         r.fails(1, int(3), &[int(4), int(5)]);
         r.fails(1, int(3), &[]);
         // Numbers the table does not have, inside it and past it.
-        for p in [0, 18, 59, 100, 255, 520, 1023] {
+        for p in [0, 19, 65, 100, 255, 520, 1023] {
             r.fails(p, int(3), &[int(4)]);
         }
     }

@@ -1,7 +1,7 @@
 //! Objects: `basicNew` (70) and `basicNew:` (71) from the class's instance specification,
 //! `become:` one way (72) and two ways (128) through this image's forwarders, `instVarAt:`
 //! (73) and `instVarAt:put:` (74) on fixed fields only, `identityHash`/`asOop` (75),
-//! `newMethod:header:` (79) and `class` (111).
+//! `newMethod:header:` (79), `class` (111), `@` (18, a Point) and `shallowCopy` (148).
 
 use super::common::{answer, element, Call, Prim};
 use crate::interp::limits::RunError;
@@ -182,6 +182,76 @@ pub(crate) fn new_method(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     Ok(Prim::Answer(m))
 }
 
+/// Primitive 18, `x @ y`: a Point of the receiver and the argument, whatever they are (the
+/// image's `Number>>@` is its only sender).
+pub(crate) fn make_point(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let Some(point) = x.sh.point else {
+        return Ok(Prim::Fail);
+    };
+    if x.inst_size(point)? != 2 {
+        return Ok(Prim::Fail);
+    }
+    let fields = [x.stack[c.ri], x.arg(c.ri, 0)];
+    let p = x.image.new_pointers(point, &fields)?;
+    x.image.set_language_format(p, 1)?;
+    x.check_allocation()?;
+    answer(Some(p))
+}
+
+/// Primitive 148, `shallowCopy`/`clone`: a new object (with its own identity hash) of the
+/// receiver's class, format and contents. An immediate is its own copy.
+pub(crate) fn shallow_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    if !rcvr.is_object() {
+        return answer(Some(rcvr));
+    }
+    let shape = x.image.shape(rcvr)?;
+    let class = x.class_of(rcvr)?;
+    let bytes = shape.len.saturating_mul(match shape.format {
+        Format::Pointers => 8,
+        Format::Words => 4,
+        Format::Bytes | Format::Method => 1,
+    });
+    let room = x
+        .limits
+        .private_bytes
+        .saturating_sub(x.image.private_bytes());
+    if bytes > room {
+        return Err(RunError::AllocationLimit {
+            limit: x.limits.private_bytes,
+            bytes: x.image.private_bytes().saturating_add(bytes),
+        });
+    }
+    // Copying is work that grows with the size: charged as a bytecode per 16 bytes.
+    x.charge(bytes as u64 / 16)?;
+    let copy = match shape.format {
+        Format::Pointers => {
+            let fields = (0..shape.len)
+                .map(|i| x.image.read(rcvr, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            x.image.new_pointers(class, &fields)?
+        }
+        Format::Words => {
+            let words = x.image.words(rcvr)?;
+            x.image.new_words(class, &words)?
+        }
+        Format::Bytes => {
+            let bytes = x.image.bytes(rcvr)?;
+            x.image.new_bytes(class, &bytes)?
+        }
+        Format::Method => {
+            let literals = (0..x.image.literal_count(rcvr)?)
+                .map(|i| x.image.read(rcvr, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let bytes = x.image.bytes(rcvr)?;
+            x.image.new_method(class, &literals, &bytes)?
+        }
+    };
+    x.image.set_language_format(copy, shape.language_format)?;
+    x.check_allocation()?;
+    answer(Some(copy))
+}
+
 /// Primitive 111, `class`.
 pub(crate) fn class(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let class = x.class_of(x.stack[c.ri])?;
@@ -288,6 +358,37 @@ mod tests {
         r.fails(72, from, &[short]);
         let ints = r.array(&[int(1)]);
         r.fails(128, ints, &[to]);
+    }
+
+    #[test]
+    fn shallow_copy_is_a_new_object_of_the_same_class_format_and_contents() {
+        let mut r = Run::new();
+        let (pair_class, row_class) = (r.t.pair, r.t.row);
+        let row = r.instance(row_class, &[int(1), int(2), int(3)], 3);
+        let copy = r.answer(148, row, &[]);
+        assert!(!r.image.identical(row, copy).unwrap());
+        assert_eq!(r.image.class_of(copy).unwrap(), row_class);
+        assert_eq!(r.image.shape(copy).unwrap(), r.image.shape(row).unwrap());
+        assert_ne!(
+            r.image.identity_hash(copy).unwrap(),
+            r.image.identity_hash(row).unwrap()
+        );
+        r.image.write(copy, 0, int(9)).unwrap();
+        assert_eq!(r.image.read(row, 0).unwrap(), int(1));
+        let s = r.string("abc");
+        let copy = r.answer(148, s, &[]);
+        assert_eq!(r.image.bytes(copy).unwrap(), b"abc");
+        let m = r.method(&[int(42)], 0, 0, 0, &[32, 124]);
+        let copy = r.answer(148, m, &[]);
+        assert_eq!(r.image.read(copy, 1).unwrap(), int(42));
+        assert_eq!(r.image.bytes(copy).unwrap(), [32, 124]);
+        // An immediate is its own copy; a point is made of anything.
+        assert_eq!(r.answer(148, int(3), &[]), int(3));
+        let nil = r.nil();
+        let p = r.answer(18, int(3), &[nil]);
+        assert_eq!(r.image.class_of(p).unwrap(), pair_class);
+        assert_eq!(r.image.read(p, 0).unwrap(), int(3));
+        assert_eq!(r.image.read(p, 1).unwrap(), nil);
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub(crate) struct Tiny {
     /// blocks, but hand-assembled closure bytecodes run).
     pub(crate) block_closure: Value,
     pub(crate) large_positive: Value,
+    /// Float: a words class, special object 9.
+    pub(crate) float: Value,
     pub(crate) association: Value,
     pub(crate) semaphore: Value,
     /// Two fixed fields (`x`, `y`), not indexable.
@@ -153,6 +155,7 @@ impl Tiny {
         let block_closure = define(&mut b, "BlockClosure", object)?;
         let large_positive = define(&mut b, "LargePositiveInteger", object)?;
         let large_negative = define(&mut b, "LargeNegativeInteger", large_positive)?;
+        let float = define(&mut b, "Float", object)?;
         let association = define(&mut b, "Association", object)?;
         let method_dictionary = define(&mut b, "MethodDictionary", object)?;
         let system_dictionary = define(&mut b, "SystemDictionary", object)?;
@@ -178,6 +181,7 @@ impl Tiny {
             (block_closure, 3, 3),
             (large_positive, 8, 0),
             (large_negative, 8, 0),
+            (float, 6, 0),
             (association, 1, 2),
             (method_dictionary, 3, 2),
             (system_dictionary, 1, 2),
@@ -245,6 +249,7 @@ impl Tiny {
             block_closure,
             large_positive,
             large_negative,
+            float,
             association,
             method_dictionary,
             system_dictionary,
@@ -294,6 +299,7 @@ impl Tiny {
             ("BlockContext", block_context),
             ("LargePositiveInteger", large_positive),
             ("LargeNegativeInteger", large_negative),
+            ("Float", float),
             ("Association", association),
             ("Semaphore", semaphore),
             ("Pair", pair),
@@ -319,6 +325,7 @@ impl Tiny {
         specials[6] = k.string;
         specials[7] = k.array;
         specials[8] = smalltalk;
+        specials[9] = float;
         specials[10] = method_context;
         specials[11] = block_context;
         specials[12] = pair;
@@ -344,6 +351,7 @@ impl Tiny {
             block_context,
             block_closure,
             large_positive,
+            float,
             association,
             semaphore,
             pair,
