@@ -247,25 +247,30 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
         column: at + 1,
         message: m.to_owned(),
     };
+    // For each open `(`: whether it is (inside) a literal array, where `-1` is a number
+    // even after another literal (`#(7 -1)`), not a binary operator as in `7 -1`.
+    let mut parens: Vec<bool> = Vec::new();
     while i < chars.len() {
         let c = chars[i];
         let start = i;
-        let operand_before = matches!(
-            out.last(),
-            Some((
-                _,
-                Tok::Int(_)
-                    | Tok::Float(_)
-                    | Tok::Fraction(..)
-                    | Tok::Str(_)
-                    | Tok::Sym(_)
-                    | Tok::Char(_)
-                    | Tok::ImageNumber
-                    | Tok::Ident(_)
-                    | Tok::Close
-                    | Tok::BlockClose
-            ))
-        );
+        let in_array = parens.last() == Some(&true);
+        let operand_before = !in_array
+            && matches!(
+                out.last(),
+                Some((
+                    _,
+                    Tok::Int(_)
+                        | Tok::Float(_)
+                        | Tok::Fraction(..)
+                        | Tok::Str(_)
+                        | Tok::Sym(_)
+                        | Tok::Char(_)
+                        | Tok::ImageNumber
+                        | Tok::Ident(_)
+                        | Tok::Close
+                        | Tok::BlockClose
+                ))
+            );
         if c.is_whitespace() {
             i += 1;
             continue;
@@ -324,6 +329,7 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             i += 1;
             if chars.get(i) == Some(&'(') {
                 i += 1;
+                parens.push(true);
                 out.push((start, Tok::ArrayOpen));
                 continue;
             }
@@ -372,9 +378,11 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             out.push((start, Tok::BlockArg(chars[start + 1..i].iter().collect())));
         } else if c == '(' {
             i += 1;
+            parens.push(in_array);
             out.push((start, Tok::Open));
         } else if c == ')' {
             i += 1;
+            parens.pop();
             out.push((start, Tok::Close));
         } else if BINARY_CHARS.contains(c) {
             while i < chars.len()

@@ -132,3 +132,21 @@ fn more_than_63_temporaries_is_too_large_for_one_method() {
     let text = format!("| {} | 3", names[..63].join(" "));
     assert_eq!(eval(&mut r, &text), Ok(int(3)));
 }
+
+#[test]
+fn a_minus_before_a_digit_is_a_sign_inside_a_literal_array() {
+    let n = |i: i128| Expr::Integer(i);
+    assert_eq!(
+        parse("#(7 -1 (2 -3) - 4)").ok(),
+        Some(Expr::Array(vec![
+            n(7),
+            n(-1),
+            Expr::Array(vec![n(2), n(-3)]),
+            Expr::Symbol("-".into()),
+            n(4)
+        ]))
+    );
+    // Outside one, after an operand, it is the binary operator, as in Smalltalk.
+    assert!(matches!(&parse("7 -1"), Ok(Expr::Send { selector, .. }) if selector == "-"));
+    assert!(matches!(&parse("(#(7) -1)"), Ok(Expr::Send { selector, .. }) if selector == "-"));
+}
