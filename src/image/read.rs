@@ -89,6 +89,35 @@ impl Image {
         }
     }
 
+    /// [`read_fast`](Image::read_fast) of the `N` fields from `first` on, with the checks on
+    /// `obj` itself (owner, object start, header, bounds) made once for them all: a VM that
+    /// reads several fields of one of its own activation records (a block's argument count,
+    /// start and home) pays for one object, not `N`. Each value is checked as `read_fast`
+    /// checks it; `None` where `read_fast` would answer `None` for any of the fields.
+    #[inline(always)]
+    pub fn read_fast_fields<const N: usize>(&self, obj: Value, first: usize) -> Option<[Value; N]> {
+        let mut out = [Value::from_bits(0); N];
+        if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+            let at = obj.index();
+            let word = *self.space.words.get(at)?;
+            if word & FORWARDED_OR_NOT_POINTERS != 0 || first + N > Header(word).body_words() {
+                return None;
+            }
+            let body = at + HEADER_WORDS + first;
+            for (v, &bits) in out.iter_mut().zip(self.space.words.get(body..body + N)?) {
+                *v = Value::from_bits(bits);
+                if !self.settled(*v) {
+                    return None;
+                }
+            }
+        } else {
+            for (k, v) in out.iter_mut().enumerate() {
+                *v = self.read_fast(obj, first + k)?;
+            }
+        }
+        Some(out)
+    }
+
     /// [`read_fast`](Image::read_fast) for a base reference to `at`, out of line: a VM's own
     /// objects (its activations, what it allocates) are private, and their path stays short.
     #[inline(never)]
@@ -327,4 +356,43 @@ impl Image {
 #[inline(always)]
 fn bytes_hold(header: Header, index: usize) -> bool {
     header.format() == Format::Bytes && index < header.body_words() * 8 - header.pad_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{BaseBuilder, Format, Kernel, Value};
+
+    /// `read_fast_fields` answers what `read_fast` answers field by field, for this image's own
+    /// objects and for base ones, and `None` past the end, for a non-pointers object, and for
+    /// a reference into the middle of an object.
+    #[test]
+    fn read_fast_fields_agrees_with_read_fast() {
+        let mut b = BaseBuilder::new();
+        let k = Kernel::install(&mut b).unwrap();
+        let base = b.new_object(k.array, Format::Pointers, 3).unwrap();
+        b.set_field(base, 1, Value::small_int(7).unwrap()).unwrap();
+        let heap = b.seal().unwrap();
+        let mut image = heap.new_image().unwrap();
+        let own = image.allocate(k.array, Format::Pointers, 4).unwrap();
+        for i in 0..4 {
+            let v = Value::small_int(i as i64 * 10).unwrap();
+            image.write(own, i, v).unwrap();
+        }
+        image.write(own, 3, base).unwrap();
+        for obj in [own, base] {
+            let len = if obj == own { 4 } else { 3 };
+            for first in 0..len - 1 {
+                let want = [image.read_fast(obj, first), image.read_fast(obj, first + 1)];
+                let got = image.read_fast_fields::<2>(obj, first);
+                assert_eq!(got, Some([want[0].unwrap(), want[1].unwrap()]));
+            }
+            assert_eq!(image.read_fast_fields::<2>(obj, len - 1), None);
+            assert_eq!(image.read_fast_fields::<0>(obj, len), Some([]));
+        }
+        assert_eq!(image.read_fast_fields::<1>(own, 3), Some([base]));
+        let bytes = image.new_bytes(k.byte_array, b"abcdefgh").unwrap();
+        assert_eq!(image.read_fast_fields::<1>(bytes, 0), None);
+        let inside = Value::object(image.incarnation, own.index() as u64 + 1);
+        assert_eq!(image.read_fast_fields::<1>(inside, 0), None);
+    }
 }

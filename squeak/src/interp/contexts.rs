@@ -352,6 +352,53 @@ impl Exec<'_> {
         Ok(Some(block))
     }
 
+    /// What `value` with `nargs` arguments does to `block` (see
+    /// [`enter_block`](Exec::enter_block)) where the heap's fast reads answer: a BlockContext
+    /// (its class read without a call) whose argument count, start and home, and its home's
+    /// method and receiver, are read with the checks on each object made once
+    /// ([`Image::read_fast_fields`](cowheap::Image::read_fast_fields)). `None` (nothing
+    /// done) sends the caller down the general path.
+    #[inline(always)]
+    pub(crate) fn enter_block_fast(
+        &mut self,
+        block: Value,
+        ri: usize,
+        nargs: usize,
+    ) -> Result<Option<bool>, RunError> {
+        const _: () = assert!(BLOCK_STARTPC == BLOCK_NARGS + 1 && BLOCK_HOME == BLOCK_NARGS + 2);
+        const _: () = assert!(RECEIVER == METHOD + 2);
+        if self.image.class_fast(block) != Some(self.sh.block_context) {
+            return Ok(None);
+        }
+        let Some([n, start, home]) = self.image.read_fast_fields::<3>(block, BLOCK_NARGS) else {
+            return Ok(None);
+        };
+        if n.as_small_int() != Some(nargs as i64) {
+            return Ok(Some(false));
+        }
+        let Some([method, _, receiver]) = self.image.read_fast_fields::<3>(home, METHOD) else {
+            return Ok(None);
+        };
+        // As in `enter_block`: the fast read answers only for a pointers object, and then
+        // the method it reads is canonical.
+        let Some(m) = self.cache.decoded(method) else {
+            return Ok(None);
+        };
+        let Some(pc) = start.as_small_int().and_then(|pc| m.code_index(pc)) else {
+            return Ok(None);
+        };
+        self.check_depth()?;
+        self.frames.push(Frame {
+            method: m,
+            pc,
+            bp: ri,
+            receiver,
+            ctx: Some(home),
+            block: Some(block),
+        });
+        Ok(Some(true))
+    }
+
     /// Runs the BlockContext `block` (at stack index `ri`, its arguments above it) in a new
     /// frame whose temporaries are its home's. The arguments stay on the frame's stack, where
     /// the block's first bytecodes pop them into the home's temporaries. `false` (nothing

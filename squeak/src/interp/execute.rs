@@ -174,16 +174,40 @@ impl Exec<'_> {
     // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
     #[allow(clippy::manual_range_patterns)]
     pub(crate) fn run(&mut self) -> Result<Value, RunError> {
-        // Where to look at the limits next (a primitive's `charge` may have moved it on since:
-        // looking early costs one cold call).
-        let mut next_check = self.next_check;
         let mut cur = self.load_top()?;
         // The operand stack lives in a local while the loop runs, so that its length stays
         // in a register; it goes back before anything else can see it.
         let mut stack = std::mem::take(&mut self.stack);
+        // Looks at the limits once the count of bytecodes passed `next_check`, and then
+        // does `$timer` if the image's timer is due (a process switch may follow).
+        macro_rules! limits {
+            ($timer:expr) => {
+                if self.bytecodes > self.next_check {
+                    if let Err(e) = self.checkpoint() {
+                        self.stack = stack;
+                        return Err(e);
+                    }
+                    if self.timer_due {
+                        $timer
+                    }
+                }
+            };
+        }
         loop {
-            // A primitive's `charge` may have brought the next look at the limits nearer.
-            next_check = next_check.min(self.next_check);
+            // The limits are looked at here, where the inner loop left (a send, a return, the
+            // full path), and at the backward jumps inside it, not at every bytecode. Why
+            // that stops every run that passes a limit, within a method's length of it:
+            // inside the inner loop the pc only grows (every bytecode moves it on, and only
+            // the long jumps 160-163 can move it back, and they look), so the inner loop
+            // runs at most as many bytecodes as its method has before it looks or leaves;
+            // every way out of it comes back here.
+            limits!({
+                self.frames[cur.top].pc = cur.pc;
+                self.stack = stack;
+                self.fire_timer(true)?;
+                stack = std::mem::take(&mut self.stack);
+                cur = self.load_top()?;
+            });
             let exit = {
                 let code = &cur.method.code[..];
                 let literals = &cur.method.literals[..];
@@ -196,20 +220,6 @@ impl Exec<'_> {
                     };
                     pc += 1;
                     self.bytecodes += 1;
-                    if self.bytecodes > next_check {
-                        match self.checkpoint() {
-                            Ok(next) => next_check = next,
-                            Err(e) => {
-                                self.stack = stack;
-                                return Err(e);
-                            }
-                        }
-                        if self.timer_due {
-                            pc -= 1;
-                            self.bytecodes -= 1;
-                            break Exit::Timer;
-                        }
-                    }
                     // Leaves the loop with the bytecode `b` for the full path.
                     macro_rules! slow {
                         () => {
@@ -481,6 +491,10 @@ impl Exec<'_> {
                                 slow!()
                             };
                             pc = target;
+                            if b < 164 {
+                                // A jump back: where a loop inside the method looks.
+                                limits!(break Exit::Timer);
+                            }
                         }
                         168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
                             let Some(&ext) = code.get(pc) else { slow!() };

@@ -403,13 +403,20 @@ impl<'a> Exec<'a> {
     /// objects that the method cache does not watch.
     #[inline(never)]
     pub(crate) fn store(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
-        if (!v.is_object() || self.pool.idle())
-            && !self.cache.watches(obj)
-            && self.image.set_private_field(obj, index, v)
-        {
+        if self.store_plain(obj, index, v) {
             return Ok(());
         }
         self.store_in_full(obj, index, v)
+    }
+
+    /// [`store`](Exec::store)'s commonest case alone, inline: true if it stored, false (and
+    /// nothing stored) where the caller must call `store`. For a primitive's hot path
+    /// (`at:put:`), which then makes no call for it.
+    #[inline(always)]
+    pub(crate) fn store_plain(&mut self, obj: Value, index: usize, v: Value) -> bool {
+        (!v.is_object() || self.pool.idle())
+            && !self.cache.watches(obj)
+            && self.image.set_private_field(obj, index, v)
     }
 
     /// [`store`](Exec::store), every case.

@@ -41,6 +41,10 @@ pub(crate) fn enter(
     ri: usize,
     nargs: usize,
 ) -> Result<bool, RunError> {
+    // The commonest case, a block this image made, with its fields checked once.
+    if let Some(entered) = x.enter_block_fast(block, ri, nargs)? {
+        return Ok(entered);
+    }
     if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
         return Ok(false);
     }

@@ -66,7 +66,9 @@ pub(crate) fn at_put_value(
         let i = element(index, shape.len.saturating_sub(fixed));
         match (shape.format, i, v.as_small_int()) {
             (Format::Pointers, Some(i), _) => {
-                x.store(rcvr, fixed + i, v)?;
+                if !x.store_plain(rcvr, fixed + i, v) {
+                    x.store(rcvr, fixed + i, v)?;
+                }
                 return Ok(true);
             }
             (Format::Bytes, Some(i), Some(b @ 0..=255)) => {
