@@ -365,15 +365,22 @@ impl Exec<'_> {
         ri: usize,
         nargs: usize,
     ) -> Result<Option<bool>, RunError> {
-        const _: () = assert!(BLOCK_STARTPC == BLOCK_NARGS + 1 && BLOCK_HOME == BLOCK_NARGS + 2);
+        const _: () = assert!(
+            SENDER == 0
+                && BLOCK_NARGS == 3
+                && BLOCK_STARTPC == BLOCK_NARGS + 1
+                && BLOCK_HOME == BLOCK_NARGS + 2
+        );
         const _: () = assert!(RECEIVER == METHOD + 2);
         if self.image.class_fast(block) != Some(self.sh.block_context) {
             return Ok(None);
         }
-        let Some([n, start, home]) = self.image.read_fast_fields::<3>(block, BLOCK_NARGS) else {
+        let Some([caller, _, _, n, start, home]) = self.image.read_fast_fields::<6>(block, SENDER)
+        else {
             return Ok(None);
         };
-        if n.as_small_int() != Some(nargs as i64) {
+        // Running already (see `enter_block`): the primitive fails.
+        if caller != self.sh.nil || n.as_small_int() != Some(nargs as i64) {
             return Ok(Some(false));
         }
         let Some([method, _, receiver]) = self.image.read_fast_fields::<3>(home, METHOD) else {
@@ -388,6 +395,7 @@ impl Exec<'_> {
             return Ok(None);
         };
         self.check_depth()?;
+        self.set_caller(block, RUNNING)?;
         self.frames.push(Frame {
             method: m,
             pc,
