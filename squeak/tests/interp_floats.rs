@@ -5,13 +5,13 @@
 mod images_common;
 mod interp_common;
 
-use cowheap_squeak::interp::{Interpreter, Limits, RunError};
+use cowheap_squeak::interp::{new_heap, Interpreter, Limits, RunError};
 use interp_common::{mini, IMAGES};
 
 /// The printString of `expr` on image `which`, or the stop.
 fn answer(which: usize, expr: &str, compiler: bool) -> Result<String, RunError> {
     let (loaded, vm) = mini(which);
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp: Interpreter = vm.interpreter(Limits::default());
     let v = if compiler {
         interp.evaluate_with_compiler(&mut image, expr)?

@@ -4,15 +4,14 @@
 mod images_common;
 mod interp_common;
 
-use cowheap::Image;
-use cowheap_squeak::interp::{Interpreter, Limits, ParseError, RunError, Vm};
+use cowheap_squeak::interp::{new_heap, Heap, Interpreter, Limits, ParseError, RunError, Vm};
 use interp_common::{mini, IMAGES};
 
 /// A fresh image of mini image `which` and its interpreter.
-fn fresh(which: usize) -> (Image, Interpreter) {
+fn fresh(which: usize) -> (Heap, Interpreter) {
     let (loaded, vm) = mini(which);
     (
-        loaded.heap.new_image().unwrap(),
+        new_heap(&loaded.heap).unwrap(),
         vm.interpreter(Limits::default()),
     )
 }
@@ -20,7 +19,7 @@ fn fresh(which: usize) -> (Image, Interpreter) {
 /// What `source` answers (printString) with the image's own compiler, and the bytecodes it
 /// ran, or its stop.
 fn eval(
-    image: &mut Image,
+    image: &mut Heap,
     interp: &mut Interpreter,
     source: &str,
 ) -> Result<(String, u64), RunError> {
@@ -30,11 +29,7 @@ fn eval(
 }
 
 /// The same through the expression compiler.
-fn expr(
-    image: &mut Image,
-    interp: &mut Interpreter,
-    text: &str,
-) -> Result<(String, u64), RunError> {
+fn expr(image: &mut Heap, interp: &mut Interpreter, text: &str) -> Result<(String, u64), RunError> {
     let v = interp.evaluate(image, text)?;
     let bytecodes = interp.stats().bytecodes;
     Ok((interp.print_string(image, v)?, bytecodes))
@@ -201,7 +196,7 @@ fn scratch_answers() {
     };
     let loaded = cowheap_squeak::loader::load_file(path).expect("load Scratch.image");
     let vm = Vm::for_loaded(&loaded).expect("a V3 image");
-    let mut image = loaded.heap.new_image().unwrap();
+    let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
     for (text, answer) in [
         ("3 + 4", "7"),

@@ -263,6 +263,25 @@ impl PlainHeap {
         self.settled(value).then_some(value)
     }
 
+    /// As [`Image::read_fast_fields`](crate::Image::read_fast_fields).
+    #[inline(always)]
+    pub fn read_fast_fields<const N: usize>(&self, obj: Value, first: usize) -> Option<[Value; N]> {
+        let at = self.start(obj)?;
+        let word = *self.space.words.get(at)?;
+        if word & FORWARDED_OR_NOT_POINTERS != 0 || first + N > Header(word).body_words() {
+            return None;
+        }
+        let body = at + HEADER_WORDS + first;
+        let mut out = [Value::from_bits(0); N];
+        for (v, &bits) in out.iter_mut().zip(self.space.words.get(body..body + N)?) {
+            *v = Value::from_bits(bits);
+            if !self.settled(*v) {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
     /// As [`Image::class_fast`](crate::Image::class_fast).
     #[inline(always)]
     pub fn class_fast(&self, obj: Value) -> Option<Value> {
@@ -416,6 +435,20 @@ impl PlainHeap {
             self.space.word(at + HEADER_WORDS + index / 2)?,
             index,
         ))
+    }
+
+    /// As [`Image::words`](crate::Image::words).
+    pub fn words(&self, obj: Value) -> Result<Vec<u32>> {
+        let (at, header) = self.probe(obj)?;
+        let len = object::word_count(header)?;
+        (0..len)
+            .map(|i| {
+                Ok(object::half_of(
+                    self.space.word(at + HEADER_WORDS + i / 2)?,
+                    i,
+                ))
+            })
+            .collect()
     }
 
     /// As [`Image::write`](crate::Image::write).
