@@ -201,14 +201,11 @@ impl Exec<'_> {
             // the long jumps 160-163 can move it back, and they look), so the inner loop
             // runs at most as many bytecodes as its method has before it looks or leaves;
             // every way out of it comes back here.
-            limits!({
-                self.frames[cur.top].pc = cur.pc;
-                self.stack = stack;
-                self.fire_timer(true)?;
-                stack = std::mem::take(&mut self.stack);
-                cur = self.load_top()?;
-            });
-            let exit = {
+            let mut timer = false;
+            limits!(timer = true);
+            let exit = if timer {
+                Exit::Timer
+            } else {
                 let code = &cur.method.code[..];
                 let literals = &cur.method.literals[..];
                 let (receiver, ctx, tbase) = (cur.receiver, cur.ctx, cur.tbase);
