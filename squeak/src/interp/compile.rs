@@ -2,7 +2,8 @@
 //! would: literals in the literal frame, globals as Associations from the image's own
 //! `Smalltalk`. In a V3 image, blocks are `thisContext blockCopy: n` followed by a jump over
 //! the block's code, and block arguments and temporaries are temporaries of the doit (V3
-//! blocks keep theirs in their home context). In a closure image (see `closures.rs`) blocks
+//! blocks keep theirs in their home context), and the literal blocks of `ifTrue:`, `whileTrue:`,
+//! `to:do:` and the rest are inlined as jumps, as V3 compilers inline them. In a closure image (see `closures.rs`) blocks
 //! are closures (bytecode 143) with frames of their own, as the closure compiler makes them:
 //! a block's temporaries are its arguments, then the outer variables it reads, copied in when
 //! it is made, then its own; a temporary that an inner block uses lives in its scope's temp
@@ -34,6 +35,10 @@ struct Doit {
     outer: Vec<(Vec<(String, Loc)>, usize)>,
     /// Closure images: temp vectors made so far (for their names).
     vectors: usize,
+    /// Inlined control structures: each label's code position, once reached.
+    labels: Vec<Option<usize>>,
+    /// Inlined control structures: the jumps to patch, `(position, label, first opcode)`.
+    jumps: Vec<(usize, usize, u8)>,
 }
 
 /// Where a variable of a closure image's frame is.
@@ -48,6 +53,32 @@ enum Loc {
 }
 
 impl Doit {
+    fn label(&mut self) -> usize {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+
+    /// Writes every inlined jump's offset, now that every label is placed: the long forms,
+    /// 164 + offset / 256 backward or forward (-1024..1023), and the conditional 168 (on
+    /// true) or 172 (on false) + offset / 256, forward only (0..1023).
+    fn patch_jumps(&mut self) -> Result<(), ParseError> {
+        for &(at, label, op) in &self.jumps {
+            let target = self.labels[label].ok_or_else(|| {
+                ParseError::TooLarge("an inlined jump to a label never placed".into())
+            })?;
+            let offset = target as i64 - (at as i64 + 2);
+            let range = if op == 164 { -1024..=1023 } else { 0..=1023 };
+            if !range.contains(&offset) {
+                return Err(ParseError::TooLarge(format!(
+                    "an inlined control structure jumps {offset} bytes (at most 1023)"
+                )));
+            }
+            self.code[at] = (op as i64 + offset.div_euclid(256)) as u8;
+            self.code[at + 1] = offset.rem_euclid(256) as u8;
+        }
+        Ok(())
+    }
+
     fn literal(&mut self, v: Value) -> Result<usize, ParseError> {
         let i = match self.literals.iter().position(|&l| l == v) {
             Some(i) => i,
@@ -111,10 +142,36 @@ enum Task<'e> {
     Store(&'e str),
     /// A block's return, and the jump over its code (at `jump`) patched; its arguments leave
     /// the scope (truncated to `scope`).
-    EndBlock { jump: usize, scope: usize },
+    EndBlock {
+        jump: usize,
+        scope: usize,
+    },
     /// A closure's return, and its size (the two bytes before `start`) patched; the outer
     /// frame's names are back.
-    EndClosure { start: usize },
+    EndClosure {
+        start: usize,
+    },
+    /// An inlined block's temporaries put in scope, then its statements (nil for none).
+    Body(&'e [String], &'e [Expr]),
+    /// The scope back to this length, after an inlined block.
+    Scope(usize),
+    /// A name in scope for an inlined block's argument (`to:do:`'s), at this temporary.
+    Bind(&'e str, usize),
+    /// A jump (first opcode 164, 168 on true, 172 on false) to a label, patched at the end.
+    Jump(u8, usize),
+    /// A label's place: the next bytecode.
+    Label(usize),
+    /// Push or pop-and-store a temporary.
+    PushTemp(usize),
+    PopTemp(usize),
+}
+
+/// A literal block with `n` arguments, whose code a V3 compiler inlines into the method.
+fn inlinable(e: &Expr, n: usize) -> Option<(&[String], &[Expr])> {
+    match e {
+        Expr::Block { args, temps, body } if args.len() == n => Some((temps, body)),
+        _ => None,
+    }
 }
 
 /// The most temporaries a frame (the doit's, a block's) may have here.
@@ -326,6 +383,7 @@ impl Exec<'_> {
         let compiled = self.compile(expr, &mut doit);
         self.may_collect = true;
         compiled?;
+        doit.patch_jumps()?;
         doit.code.push(124);
         let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
         let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
@@ -364,6 +422,26 @@ impl Exec<'_> {
                     doit.code[jump - 2] = 164 + (len >> 8) as u8;
                     doit.code[jump - 1] = len as u8;
                 }
+                Task::Body(temps, body) => {
+                    tasks.push(Task::Scope(doit.scope.len()));
+                    doit.declare(temps)?;
+                    statements(body, doit, &mut tasks);
+                }
+                Task::Scope(len) => doit.scope.truncate(len),
+                Task::Bind(name, t) => doit.scope.push((name.to_owned(), t)),
+                Task::Jump(op, label) => {
+                    doit.jumps.push((doit.code.len(), label, op));
+                    doit.code.extend([op, 0]);
+                }
+                Task::Label(label) => doit.labels[label] = Some(doit.code.len()),
+                Task::PushTemp(t) => match t {
+                    0..=15 => doit.code.push(16 + t as u8),
+                    _ => doit.code.extend([128, 0x40 | t as u8]),
+                },
+                Task::PopTemp(t) => match t {
+                    0..=7 => doit.code.push(104 + t as u8),
+                    _ => doit.code.extend([130, 0x40 | t as u8]),
+                },
                 Task::EndClosure { start } => {
                     doit.code.push(125);
                     let len = doit.code.len() - start;
@@ -518,6 +596,11 @@ impl Exec<'_> {
                 receiver,
                 selector,
                 args,
+            } if !self.sh.closures && self.inline(receiver, selector, args, doit, tasks)? => {}
+            Expr::Send {
+                receiver,
+                selector,
+                args,
             } => {
                 // The receiver, the arguments, then the send.
                 tasks.push(Task::Send(selector, args.len()));
@@ -526,6 +609,115 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The control structures a V3 compiler inlines, where their blocks are literal:
+    /// `ifTrue:`, `ifFalse:` and their pairs, `and:`, `or:`, `whileTrue:`, `whileFalse:`,
+    /// `whileTrue`, `whileFalse` and `to:do:`, as conditional and backward jumps, with the
+    /// values those compilers give them (nil for a missing branch and for loops). The
+    /// blocks' temporaries and arguments are the do-it's, as every V3 block's are. `false`
+    /// for anything else, which is sent.
+    fn inline<'e>(
+        &mut self,
+        receiver: &'e Expr,
+        selector: &str,
+        args: &'e [Expr],
+        doit: &mut Doit,
+        tasks: &mut Vec<Task<'e>>,
+    ) -> Result<bool, RunError> {
+        const JUMP: u8 = 164;
+        const ON_TRUE: u8 = 168;
+        const ON_FALSE: u8 = 172;
+        let block = |i: usize, n: usize| args.get(i).and_then(|a| inlinable(a, n));
+        let (l1, l2) = (doit.label(), doit.label());
+        let mut seq: Vec<Task<'e>> = Vec::new();
+        // `rcv` then, on `skip`, to `l1`; the first branch; over the second to `l2`.
+        let mut branch = |skip: u8, first: (&'e [String], &'e [Expr]), second: Task<'e>| {
+            seq.extend([
+                Task::Expr(receiver),
+                Task::Jump(skip, l1),
+                Task::Body(first.0, first.1),
+                Task::Jump(JUMP, l2),
+                Task::Label(l1),
+                second,
+                Task::Label(l2),
+            ]);
+        };
+        match (selector, block(0, 0), block(1, 0)) {
+            ("ifTrue:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(115)),
+            ("ifFalse:", Some(a), _) => branch(ON_TRUE, a, Task::Byte(115)),
+            ("and:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(114)),
+            ("or:", Some(a), _) => branch(ON_TRUE, a, Task::Byte(113)),
+            ("ifTrue:ifFalse:", Some(a), Some(b)) => branch(ON_FALSE, a, Task::Body(b.0, b.1)),
+            ("ifFalse:ifTrue:", Some(a), Some(b)) => branch(ON_TRUE, a, Task::Body(b.0, b.1)),
+            ("whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse", _, _) => {
+                let Some(cond) = inlinable(receiver, 0) else {
+                    return Ok(false);
+                };
+                let exit = if selector.starts_with("whileTrue") {
+                    ON_FALSE
+                } else {
+                    ON_TRUE
+                };
+                seq.extend([
+                    Task::Label(l1),
+                    Task::Body(cond.0, cond.1),
+                    Task::Jump(exit, l2),
+                ]);
+                if selector.ends_with(':') {
+                    let Some(body) = block(0, 0) else {
+                        return Ok(false);
+                    };
+                    seq.extend([Task::Body(body.0, body.1), Task::Byte(135)]);
+                }
+                seq.extend([Task::Jump(JUMP, l1), Task::Label(l2), Task::Byte(115)]);
+            }
+            ("to:do:", _, _) => {
+                let Some(Expr::Block {
+                    args: names,
+                    temps,
+                    body,
+                }) = args.get(1).filter(|b| inlinable(b, 1).is_some())
+                else {
+                    return Ok(false);
+                };
+                // The index and the limit (evaluated once) are two more temporaries.
+                let (i, limit) = (doit.temps, doit.temps + 1);
+                doit.temps += 2;
+                if doit.temps > MAX_TEMPS {
+                    return Err(ParseError::TooLarge(format!(
+                        "more than {MAX_TEMPS} temporaries and block arguments"
+                    ))
+                    .into());
+                }
+                seq.extend([
+                    Task::Expr(receiver),
+                    Task::PopTemp(i),
+                    Task::Expr(&args[0]),
+                    Task::PopTemp(limit),
+                    Task::Label(l1),
+                    Task::PushTemp(i),
+                    Task::PushTemp(limit),
+                    Task::Byte(180), // <=
+                    Task::Jump(ON_FALSE, l2),
+                    // The argument is in scope for the body alone, not for the bounds.
+                    Task::Bind(&names[0], i),
+                    Task::Body(temps, body),
+                    Task::Scope(doit.scope.len()),
+                    Task::Byte(135),
+                    Task::PushTemp(i),
+                    Task::Byte(118), // 1
+                    Task::Byte(176), // +
+                    Task::PopTemp(i),
+                    Task::Jump(JUMP, l1),
+                    Task::Label(l2),
+                    Task::Byte(115),
+                ]);
+            }
+            _ => return Ok(false),
+        }
+        tasks.extend(seq.into_iter().rev());
+        Ok(true)
     }
 
     /// Stores the top of the stack into the temporary or global `name`, leaving it there.

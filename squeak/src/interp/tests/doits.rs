@@ -150,3 +150,74 @@ fn a_minus_before_a_digit_is_a_sign_inside_a_literal_array() {
     assert!(matches!(&parse("7 -1"), Ok(Expr::Send { selector, .. }) if selector == "-"));
     assert!(matches!(&parse("(#(7) -1)"), Ok(Expr::Send { selector, .. }) if selector == "-"));
 }
+
+#[test]
+fn literal_blocks_of_control_structures_are_inlined_as_jumps() {
+    // The tiny base's Booleans understand no ifTrue: and friends, and its SmallIntegers no
+    // to:do:: an answer at all means the compiler inlined them.
+    let mut r = Run::new();
+    assert_eq!(eval(&mut r, "3 < 2 ifTrue: [1] ifFalse: [2]"), Ok(int(2)));
+    assert_eq!(eval(&mut r, "3 < 2 ifFalse: [1] ifTrue: [2]"), Ok(int(1)));
+    assert_eq!(eval(&mut r, "3 > 2 ifTrue: [1]"), Ok(int(1)));
+    assert_eq!(eval(&mut r, "3 < 2 ifTrue: [1]"), Ok(r.nil()));
+    assert_eq!(
+        eval(&mut r, "3 < 2 ifFalse: [| t | t := 4. t + 1]"),
+        Ok(int(5))
+    );
+    assert_eq!(eval(&mut r, "(3 > 2) and: [1 > 2]"), Ok(r.boolean(false)));
+    assert_eq!(eval(&mut r, "(3 < 2) or: [1 < 2]"), Ok(r.boolean(true)));
+    assert_eq!(
+        eval(&mut r, "| x | x := 1. [x < 100] whileTrue: [x := x * 2]. x"),
+        Ok(int(128))
+    );
+    assert_eq!(
+        eval(
+            &mut r,
+            "| x | x := 1. [x >= 100] whileFalse: [x := x * 2]. x"
+        ),
+        Ok(int(128))
+    );
+    assert_eq!(
+        eval(&mut r, "| x | x := 0. [x := x + 1. x < 10] whileTrue. x"),
+        Ok(int(10))
+    );
+    assert_eq!(
+        eval(&mut r, "| s | s := 0. 1 to: 10 do: [:i | s := s + i]. s"),
+        Ok(int(55))
+    );
+    // A loop's value is nil; the index is the block's own, not an outer temporary's.
+    assert_eq!(eval(&mut r, "1 to: 0 do: [:i | i]"), Ok(r.nil()));
+    assert_eq!(
+        eval(&mut r, "| i | i := 7. 1 to: 2 do: [:i | i]. i"),
+        Ok(int(7))
+    );
+    assert_eq!(
+        eval(
+            &mut r,
+            "| s | s := 0. 1 to: 3 do: [:i | 1 to: i do: [:j | s := s + j]]. s"
+        ),
+        Ok(int(10))
+    );
+}
+
+#[test]
+fn what_is_not_a_literal_block_is_sent_and_a_jump_too_far_is_refused() {
+    let mut r = Run::new();
+    // Sent: the compiler needs the selector's Symbol, which the tiny base lacks (and has no
+    // #asSymbol to make), where an inlined structure needs none.
+    for text in [
+        "3 < 2 ifTrue: 5",
+        "3 to: 4 do: [1]",
+        "[:x | x] whileTrue: [1]",
+    ] {
+        assert!(
+            matches!(eval(&mut r, text), Err(RunError::Unsupported(m)) if m.contains("asSymbol")),
+            "{text}"
+        );
+    }
+    let long = vec!["1"; 600].join(". ");
+    assert!(matches!(
+        eval(&mut r, &format!("3 < 2 ifTrue: [{long}]")),
+        Err(RunError::Parse(ParseError::TooLarge(_)))
+    ));
+}
