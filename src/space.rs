@@ -179,6 +179,26 @@ impl Space {
         Ok(())
     }
 
+    /// Fills an object just allocated at `at` (an image's or a plain heap's): its pointers
+    /// or a method's literals, then its bytes, or its 32-bit words.
+    pub(crate) fn fill_new(
+        &mut self,
+        at: usize,
+        pointers: &[Value],
+        bytes: &[u8],
+        words: &[u32],
+    ) -> Result<()> {
+        let header = Header(self.word(at)?);
+        self.set_pointers(at, header, pointers)?;
+        if !bytes.is_empty() {
+            self.set_bytes(at, header, 0, bytes)?;
+        }
+        for (i, &w) in words.iter().enumerate() {
+            self.set_word(at, header, i, w)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn set_pointers(
         &mut self,
         at: usize,

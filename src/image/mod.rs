@@ -457,29 +457,21 @@ impl Image {
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
         slots.iter().try_for_each(|&v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
-        let at = obj.index();
-        self.space
-            .set_pointers(at, Header(self.space.word(at)?), slots)?;
+        self.space.fill_new(obj.index(), slots, &[], &[])?;
         Ok(obj)
     }
 
     /// Allocates a private bytes object holding `bytes`.
     pub fn new_bytes(&mut self, class: Value, bytes: &[u8]) -> Result<Value> {
         let obj = self.allocate_with(class, Format::Bytes, bytes.len(), 0)?;
-        let at = obj.index();
-        self.space
-            .set_bytes(at, Header(self.space.word(at)?), 0, bytes)?;
+        self.space.fill_new(obj.index(), &[], bytes, &[])?;
         Ok(obj)
     }
 
     /// Allocates a private words object holding `words`.
     pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
         let obj = self.allocate_with(class, Format::Words, words.len(), 0)?;
-        let at = obj.index();
-        let header = Header(self.space.word(at)?);
-        for (i, &w) in words.iter().enumerate() {
-            self.space.set_word(at, header, i, w)?;
-        }
+        self.space.fill_new(obj.index(), &[], &[], words)?;
         Ok(obj)
     }
 
@@ -492,10 +484,7 @@ impl Image {
     ) -> Result<Value> {
         literals.iter().try_for_each(|&v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Method, bytecodes.len(), literals.len())?;
-        let at = obj.index();
-        let header = Header(self.space.word(at)?);
-        self.space.set_pointers(at, header, literals)?;
-        self.space.set_bytes(at, header, 0, bytecodes)?;
+        self.space.fill_new(obj.index(), literals, bytecodes, &[])?;
         Ok(obj)
     }
 }

@@ -16,7 +16,10 @@
 //! `valueWithArguments:`) check their receiver and arguments and call [`Exec::block_copy`],
 //! [`Exec::block_arg_count`] and [`Exec::enter_block`] here.
 
+use std::rc::Rc;
+
 use super::limits::RunError;
+use super::method::Method;
 use super::state::{int, Exec, Frame};
 use cowheap::{Format, Value};
 
@@ -394,16 +397,7 @@ impl Exec<'_> {
         let Some(pc) = start.as_small_int().and_then(|pc| m.code_index(pc)) else {
             return Ok(None);
         };
-        self.check_depth()?;
-        self.set_caller(block, RUNNING)?;
-        self.frames.push(Frame {
-            method: m,
-            pc,
-            bp: ri,
-            receiver,
-            ctx: Some(home),
-            block: Some(block),
-        });
+        self.push_block_frame(block, home, m, pc, receiver, ri)?;
         Ok(Some(true))
     }
 
@@ -449,17 +443,33 @@ impl Exec<'_> {
         let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {
             RunError::Malformed("a block's start pc is outside its method".into())
         })?;
+        self.push_block_frame(block, home, m, pc, receiver, ri)?;
+        Ok(true)
+    }
+
+    /// What both ways into a block end with: the depth check, the block marked running, and
+    /// its frame, whose temporaries are its home's.
+    #[inline(always)]
+    fn push_block_frame(
+        &mut self,
+        block: Value,
+        home: Value,
+        method: Rc<Method>,
+        pc: usize,
+        receiver: Value,
+        ri: usize,
+    ) -> Result<(), RunError> {
         self.check_depth()?;
         self.set_caller(block, RUNNING)?;
         self.frames.push(Frame {
-            method: m,
+            method,
             pc,
             bp: ri,
             receiver,
             ctx: Some(home),
             block: Some(block),
         });
-        Ok(true)
+        Ok(())
     }
 
     /// Marks a BlockContext whose frame returned: no caller, so that it may run again.
