@@ -5,7 +5,7 @@
 //! cargo bench --bench read_barrier --bench read_paths --bench writes --bench entries \
 //!     --bench images --bench scaling --bench memory
 //! cargo xtask plot      # BENCHMARKS.md's tables and docs/*.png from those results
-//! cargo xtask fetch-images   # check the real image files the tests read, or say where to get them
+//! cargo xtask fetch-images   # download and verify the real image files the tests read
 //! cargo xtask conformance    # cowheap against the real Squeak VM's answers (--bless, --regenerate)
 //! ```
 
@@ -27,14 +27,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("fetch-images") => fetch_images::run(),
+        Some("fetch-images") => fetch_images::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         Some("conformance") => conformance::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
                 "usage: cargo xtask plot | fetch-images | conformance\n\n  \
                  plot          BENCHMARKS.md's tables and docs/*.png from the bench results\n  \
-                 fetch-images  check the real image files the tests read ($COWHEAP_IMAGES, else \
-                 ../shared/images), or say where to get them (downloads nothing)\n  \
+                 fetch-images  put the real image files where the tests read them ($COWHEAP_IMAGES, \
+                 else ../shared/images, else ~/.cache/cowheap/images), downloading what is \
+                 missing and checking every SHA-256 (--check: download nothing)\n  \
                  conformance   cowheap against the real Squeak VM's answers \
                  (--bless: update the known differences; --regenerate: ask the real VM again)"
             );

@@ -48,13 +48,12 @@ pub fn smoke_dir() -> PathBuf {
         .join("criterion-smoke")
 }
 
-/// The folder of real image files: `COWHEAP_IMAGES`, else `../shared/images` beside the
-/// repository (as the tests find them: `tests/images_common`).
+#[path = "../../tests/images_common/mod.rs"]
+mod images_common;
+
+/// The folder of real image files, found as the tests find them (`tests/images_common`).
 pub fn images_dir() -> PathBuf {
-    match std::env::var_os("COWHEAP_IMAGES") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images"),
-    }
+    images_common::dir()
 }
 
 /// The path of image `file`, or `None` with one line on stderr, so that a bench without the
@@ -66,7 +65,7 @@ pub fn image(bench: &str, file: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let message = format!(
-        "{bench}: {} not found (set COWHEAP_IMAGES or see README)",
+        "{bench}: {} not found (run `cargo xtask fetch-images`, or set COWHEAP_IMAGES)",
         path.display()
     );
     if std::env::var("COWHEAP_REQUIRE_IMAGES").is_ok_and(|v| v == "1") {

@@ -16,12 +16,24 @@ use cowheap_squeak::interp::{new_heap, parse, Limits, Vm};
 use cowheap_squeak::loader::{load_bytes, verify_references, Loaded};
 use cowheap_stress::fuzz::within;
 
-/// The real images folder, as the tests find it (`$COWHEAP_IMAGES`, else `../shared/images`
-/// beside the workspace root; this file's crates are one folder below the root).
+/// The real images folder, by the tests' rule (`tests/images_common`, which this cannot
+/// include: the fuzz targets build it too): `$COWHEAP_IMAGES`, else `../shared/images` beside
+/// the workspace root when it exists, else `cargo xtask fetch-images`' cache folder.
 fn images_dir() -> PathBuf {
-    match std::env::var_os("COWHEAP_IMAGES") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images"),
+    let var = |v: &str| {
+        std::env::var_os(v)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = var("COWHEAP_IMAGES") {
+        return d;
+    }
+    // The crates that include this file are one folder below the workspace root.
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    let cache = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")));
+    match cache {
+        Some(c) if !shared.is_dir() => c.join("cowheap/images"),
+        _ => shared,
     }
 }
 

@@ -1,12 +1,14 @@
 //! Where the real Squeak image files are, for every test that reads them: this crate's tests,
 //! and the command's (`cli/tests/common` includes this file).
 //!
-//! The folder is `$COWHEAP_IMAGES`, else `../shared/images` beside the workspace root. The
-//! files are not in the repository (see the README), so a clone without them still passes its
-//! tests: a test that needs a missing file *skips*. It prints one line,
+//! The folder is `$COWHEAP_IMAGES`, else `../shared/images` beside the workspace root when it
+//! exists, else the user's cache folder (`$XDG_CACHE_HOME/cowheap/images`, else
+//! `~/.cache/cowheap/images`), where `cargo xtask fetch-images` downloads them. The files are
+//! not in the repository (see the README), so a clone without them still passes its tests: a
+//! test that needs a missing file *skips*. It prints one line,
 //!
 //! ```text
-//! skipped: TEST: PATH not found (set COWHEAP_IMAGES or see README)
+//! skipped: TEST: PATH not found (run `cargo xtask fetch-images`, or set COWHEAP_IMAGES)
 //! ```
 //!
 //! on the test process's stderr (past libtest's output capture, so it shows in a plain
@@ -25,20 +27,35 @@ pub const DIR_VAR: &str = "COWHEAP_IMAGES";
 /// The variable that turns a skip into a failure.
 pub const REQUIRE_VAR: &str = "COWHEAP_REQUIRE_IMAGES";
 
-/// The images folder: `$COWHEAP_IMAGES`, else `../shared/images` beside the workspace root.
+/// The images folder: `$COWHEAP_IMAGES`, else `../shared/images` beside the workspace root
+/// when it exists, else the cache folder that `cargo xtask fetch-images` fills.
 pub fn dir() -> PathBuf {
-    match std::env::var_os(DIR_VAR) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        // Every crate that includes this file is one folder below the workspace root.
-        _ => {
-            let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let root = crate_dir.parent().unwrap_or(crate_dir);
-            match root.parent() {
-                Some(beside) => beside.join("shared/images"),
-                None => root.join("../shared/images"),
-            }
-        }
+    if let Some(d) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
     }
+    // Every crate that includes this file is one folder below the workspace root.
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_dir.parent().unwrap_or(crate_dir);
+    let shared = match root.parent() {
+        Some(beside) => beside.join("shared/images"),
+        None => root.join("../shared/images"),
+    };
+    match cache_dir() {
+        Some(cache) if !shared.is_dir() => cache,
+        _ => shared,
+    }
+}
+
+/// `$XDG_CACHE_HOME/cowheap/images`, else `$HOME/.cache/cowheap/images`: where
+/// `cargo xtask fetch-images` puts what it downloads (unless `COWHEAP_IMAGES` is set).
+pub fn cache_dir() -> Option<PathBuf> {
+    let nonempty = |v: &str| {
+        std::env::var_os(v)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = nonempty("XDG_CACHE_HOME").or_else(|| nonempty("HOME").map(|h| h.join(".cache")))?;
+    Some(base.join("cowheap/images"))
 }
 
 /// Whether a missing image fails the test (`COWHEAP_REQUIRE_IMAGES=1`) rather than skips it.
@@ -64,7 +81,7 @@ pub fn record_file() -> PathBuf {
 /// The line that says `test` lacks `path` (after `skipped: `, or in the failure).
 pub fn missing_message(test: &str, path: &Path) -> String {
     format!(
-        "{test}: {} not found (set {DIR_VAR} or see README)",
+        "{test}: {} not found (run `cargo xtask fetch-images`, or set {DIR_VAR})",
         path.display()
     )
 }
@@ -115,7 +132,8 @@ pub fn skip(files: &[&str]) -> bool {
 /// The variable naming Scratch.image (Debian's package `scratch`; see the images README).
 pub const SCRATCH_VAR: &str = "COWHEAP_SCRATCH_IMAGE";
 
-/// Scratch.image: `$COWHEAP_SCRATCH_IMAGE`, else `Scratch.image` in the images folder. It is
+/// Scratch.image: `$COWHEAP_SCRATCH_IMAGE`, else `Scratch.image` in the images folder or the
+/// cache folder (`cargo xtask fetch-images` extracts it from Debian's package there). It is
 /// not among the shared images, so a missing one skips (recorded as any skip) even under
 /// `COWHEAP_REQUIRE_IMAGES=1`; only a `$COWHEAP_SCRATCH_IMAGE` that names no file fails.
 pub fn scratch() -> Option<PathBuf> {
@@ -131,11 +149,15 @@ pub fn scratch() -> Option<PathBuf> {
         }
         _ => {
             let path = dir().join("Scratch.image");
-            if path.is_file() {
-                return Some(path);
+            let cached = cache_dir().map(|c| c.join("Scratch.image"));
+            if let Some(found) = std::iter::once(path.clone())
+                .chain(cached)
+                .find(|p| p.is_file())
+            {
+                return Some(found);
             }
             let line = format!(
-                "skipped: {}: {} not found (set {SCRATCH_VAR}; see the images README)\n",
+                "skipped: {}: {} not found (run `cargo xtask fetch-images` or set {SCRATCH_VAR})\n",
                 test_name(),
                 path.display()
             );
