@@ -3,7 +3,8 @@
 //! Reads criterion's medians (`target/criterion/**/new/estimates.json`) and the memory
 //! benches' JSON (`target/cowheap-bench/*.json`), writes the markdown tables to
 //! `target/cowheap-bench/tables.md`, and draws `docs/scaling.png`, `docs/read_paths.png`,
-//! `docs/entries.png`, `docs/images.png`, and from the interpreter bench's `interp_bars.json`
+//! `docs/entries.png`, `docs/images.png`, `docs/writes.png`, `docs/memory.png`,
+//! `docs/delta.png`, `docs/collect.png`, and from the interpreter bench's `interp_bars.json`
 //! `docs/interp_bars.png`. Without results it names the `cargo bench` commands to run
 //! (`needed`); a plot whose bench has not run is left as committed. Smoke-mode results
 //! (`COWHEAP_BENCH_QUICK=1`) are written elsewhere (`target/criterion-smoke`,
@@ -20,8 +21,8 @@ mod tables;
 
 use std::path::{Path, PathBuf};
 
-use charts::{chart, font};
-use results::Results;
+use charts::{bars, chart, font};
+use results::{read_json, Results};
 use tables::{tables, DESIGNS};
 
 /// Writes the tables and draws the plots.
@@ -165,6 +166,90 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         "base objects",
         "ns per image",
         &images,
+    )?;
+    let object_words = [2u32, 8, 64];
+    let mut writes = Vec::new();
+    for (key, name) in [
+        ("cowheap_install", "cowheap (new forwarder)"),
+        ("cowheap_entry", "cowheap (entry in a forwarder)"),
+        ("alt_overlay_map", "overlay map (FxHash)"),
+        ("alt_global_lock", "global RwLock map"),
+        ("alt_persistent_im", "persistent (im::Vector)"),
+        ("alt_deep_clone", "deep clone"),
+    ] {
+        let pts = series(
+            &|w| Some((w as f64, r.ns(&format!("writes_first_cow/{key}/{w}"))?)),
+            &object_words,
+        );
+        if !pts.is_empty() {
+            writes.push((name.to_string(), pts));
+        }
+    }
+    draw(
+        "writes",
+        "docs/writes.png",
+        "an image's first store to a base object (copy on write)",
+        "object size (words)",
+        "ns per first store",
+        &writes,
+    )?;
+    let live = [100u32, 1_000, 10_000, 100_000];
+    let young = series(
+        &|n| Some((n as f64, r.ns(&format!("collect_young/cowheap/{n}"))? / 1e3)),
+        &live,
+    );
+    draw(
+        "collect",
+        "docs/collect.png",
+        "one image's collection: live objects kept, 1 MiB of garbage",
+        "live objects",
+        "pause (µs)",
+        &[("cowheap sliding mark-compact".to_string(), young)],
+    )?;
+    let mut draw_bars = |bench: &str, path: &str, title: &str, y: &str, values: Vec<(String, f64)>| {
+        if needed::bench(bench).ran(&r, &bench_dir) && !values.is_empty() {
+            bars(Path::new(path), title, y, &values).map(|()| println!("wrote {path}"))
+        } else {
+            kept.push(path.to_string());
+            Ok(())
+        }
+    };
+    let delta: Vec<(String, f64)> = [
+        ("save", "save"),
+        ("resume", "resume"),
+        ("save_and_resume", "save + resume"),
+        ("copy_private_bytes", "memcpy of the space"),
+    ]
+    .iter()
+    .filter_map(|&(key, name)| Some((name.to_string(), r.ns(&format!("delta/{key}"))? / 1e3)))
+    .collect();
+    draw_bars(
+        "delta",
+        "docs/delta.png",
+        "saving and resuming one image's delta",
+        "µs per image",
+        delta,
+    )?;
+    let memory: Vec<(String, f64)> = match read_json(&bench_dir, "memory") {
+        Some(m) => [
+            ("cowheap_copies", "cowheap (copies)"),
+            ("overlay_map", "overlay map"),
+            ("global_lock", "global lock"),
+            ("persistent_im", "persistent"),
+            ("page_cow", "page COW"),
+            ("deep_clone", "deep clone"),
+        ]
+        .iter()
+        .filter_map(|&(key, name)| Some((name.to_string(), m["bytes"][key].as_f64()?)))
+        .collect(),
+        None => Vec::new(),
+    };
+    draw_bars(
+        "memory",
+        "docs/memory.png",
+        "bytes an image holds after 200 scattered 8-byte writes",
+        "bytes (log scale)",
+        memory,
     )?;
     if missing.is_empty() {
         return Ok(());
