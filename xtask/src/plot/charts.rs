@@ -118,11 +118,14 @@ pub fn bars(
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
             .x_label_formatter(&label)
+            .y_label_formatter(&|y| compact(*y))
             .y_desc(y_label)
             .label_style(("sans-serif", 13))
             .draw()?;
         c.draw_series(
-            rects.map(|(x0, x1, v, color)| Rectangle::new([(x0, lo * 0.5), (x1, v)], color.filled())),
+            rects.map(|(x0, x1, v, color)| {
+                Rectangle::new([(x0, lo * 0.5), (x1, v)], color.filled())
+            }),
         )?;
     } else {
         let mut c = builder.build_cartesian_2d(0.0..n as f64, 0.0..hi * 1.2)?;
@@ -130,6 +133,7 @@ pub fn bars(
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
             .x_label_formatter(&label)
+            .y_label_formatter(&|y| compact(*y))
             .y_desc(y_label)
             .label_style(("sans-serif", 13))
             .draw()?;
@@ -139,4 +143,19 @@ pub fn bars(
     }
     root.present()?;
     Ok(())
+}
+
+/// An axis label: 1.2k, 34M, 0.5.
+fn compact(v: f64) -> String {
+    match v.abs() {
+        a if a >= 1e9 => format!("{}G", trim(v / 1e9)),
+        a if a >= 1e6 => format!("{}M", trim(v / 1e6)),
+        a if a >= 1e3 => format!("{}k", trim(v / 1e3)),
+        _ => trim(v),
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
 }
