@@ -60,6 +60,8 @@ pub struct Image {
     private_becomes: bool,
     /// Where this image's new forwarders come from.
     slabs: crate::kernel::slab::Slabs,
+    /// Its statistics block, held directly: every store counts there.
+    stats: crate::stats::StatsHandle,
     root_overrides: Vec<(String, Value)>,
     /// Its collector's state: held past incarnations, the weak rule, when to collect next.
     collector: collect::Collector,
@@ -110,6 +112,7 @@ impl Image {
             resolutions: Default::default(),
             private_becomes: false,
             slabs: Default::default(),
+            stats: heap.inner.live.handle(id),
             root_overrides: Vec::new(),
             collector: Default::default(),
             _not_sync: PhantomData,
@@ -175,9 +178,9 @@ impl Image {
         &self.heap
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn counters(&self) -> &crate::stats::LiveStats {
-        self.heap.inner.live.counters(self.id)
+        self.stats.counters()
     }
 
     /// What this image has done so far.
