@@ -367,6 +367,16 @@ impl Image {
         })
     }
 
+    /// [`read_byte`](Self::read_byte) where that is quick to see, with no call: a bytes
+    /// object (not a method) of this image's own that it has not made `become` another, or a
+    /// base one it has no entry for. `None` where `read_byte` takes its general path (or
+    /// refuses), so that a caller that gets `None` calls `read_byte`. The same checks:
+    /// owner, object start, header (forwarded bit, format), bounds.
+    #[inline(always)]
+    pub fn read_byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
+        self.byte_fast(obj, index)
+    }
+
     /// Byte `index` of a bytes object, or bytecode `index` of a method.
     #[inline]
     pub fn read_byte(&self, obj: Value, index: usize) -> Result<u8> {

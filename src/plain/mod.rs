@@ -380,20 +380,28 @@ impl PlainHeap {
     /// As [`Image::read_byte`](crate::Image::read_byte).
     #[inline]
     pub fn read_byte(&self, obj: Value, index: usize) -> Result<u8> {
-        if let Some(at) = self.start(obj) {
-            if let Some(&word) = self.space.words.get(at) {
-                let header = Header(word);
-                if word & FORWARDED == 0
-                    && header.format() == Format::Bytes
-                    && index < header.body_words() * 8 - header.pad_bytes()
-                {
-                    if let Some(&w) = self.space.words.get(at + HEADER_WORDS + index / 8) {
-                        return Ok(object::byte_of(w, index));
-                    }
-                }
-            }
+        match self.read_byte_fast(obj, index) {
+            Some(b) => Ok(b),
+            None => self.read_byte_general(obj, index),
         }
-        self.read_byte_general(obj, index)
+    }
+
+    /// Where byte `index` of a bytes object (not a method, not forwarded) lives: its word.
+    #[inline(always)]
+    fn byte_word(&self, obj: Value, index: usize) -> Option<usize> {
+        let at = self.start(obj)?;
+        let header = Header(*self.space.words.get(at)?);
+        (header.0 & FORWARDED == 0
+            && header.format() == Format::Bytes
+            && index < header.body_words() * 8 - header.pad_bytes())
+        .then_some(at + HEADER_WORDS + index / 8)
+    }
+
+    /// As [`Image::read_byte_fast`](crate::Image::read_byte_fast).
+    #[inline(always)]
+    pub fn read_byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
+        let w = self.byte_word(obj, index)?;
+        Some(object::byte_of(*self.space.words.get(w)?, index))
     }
 
     #[inline(never)]
@@ -471,9 +479,28 @@ impl PlainHeap {
     }
 
     /// As [`Image::write_byte`](crate::Image::write_byte).
+    #[inline]
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
+        if self.write_byte_fast(obj, index, byte) {
+            return Ok(());
+        }
         let (at, header) = self.probe(obj)?;
         self.space.set_bytes(at, header, index, &[byte])
+    }
+
+    /// As [`Image::write_byte_fast`](crate::Image::write_byte_fast), for any object.
+    #[inline(always)]
+    pub fn write_byte_fast(&mut self, obj: Value, index: usize, byte: u8) -> bool {
+        let Some(w) = self.byte_word(obj, index) else {
+            return false;
+        };
+        match self.space.words.get_mut(w) {
+            Some(word) => {
+                *word = object::with_byte(*word, index, byte);
+                true
+            }
+            None => false,
+        }
     }
 
     /// As [`Image::write_word`](crate::Image::write_word).

@@ -235,6 +235,12 @@ impl MethodCache {
     }
 
     fn watch(&mut self, obj: Value) {
+        // What the `at:` cache holds is never watched (see `at_shape`).
+        if let Some(entry) = self.at.get_mut(Self::at_slot(obj)) {
+            if entry.is_some_and(|(key, _)| key == obj.to_bits()) {
+                *entry = None;
+            }
+        }
         if self.filter.is_empty() {
             self.filter = vec![0; FILTER_BITS / 64];
         }
@@ -273,7 +279,10 @@ impl MethodCache {
         (obj.to_bits() >> 4) as usize & (AT_CACHE_SIZE - 1)
     }
 
-    /// What the `at:` cache knows of `obj`, if anything.
+    /// What the `at:` cache knows of `obj`, if anything. An object it knows is one this
+    /// cache does not [watch](Self::watches) (by the same reference): `remember_at_shape`
+    /// leaves out a watched object, and watching one drops its entry. So a store into it
+    /// through this reference needs no `watches` test.
     #[inline(always)]
     pub(crate) fn at_shape(&self, obj: Value) -> Option<AtShape> {
         match self.at.get(Self::at_slot(obj)) {
@@ -288,6 +297,9 @@ impl MethodCache {
         debug_assert!(obj.is_object());
         if let Some(c) = class {
             self.watch(c);
+        }
+        if self.watches(obj) {
+            return;
         }
         if self.at.is_empty() {
             self.at = vec![None; AT_CACHE_SIZE];
