@@ -30,6 +30,7 @@ use crate::kernel::owners::{acquire_incarnation, release_incarnation};
 use crate::object::{self, Format, Header, Loc, HEADER_WORDS};
 use crate::space::Space;
 use crate::stats::ImageStats;
+use crate::value::OwnerTag;
 use crate::{Error, Result, Value};
 
 /// One client of a shared base: reads see the base plus this image's own writes, and nothing
@@ -46,6 +47,9 @@ pub struct Image {
     heap: BaseHeap,
     /// The base's owner id, kept here so the read fast path need not reach into the heap.
     base_owner: u32,
+    /// `base_owner` and `incarnation` as reference bits, for the fast paths' owner checks.
+    base_tag: OwnerTag,
+    own_tag: OwnerTag,
     id: u32,
     /// The owner of this image's private references: unique among live images (see
     /// [`Image::incarnation`]).
@@ -106,6 +110,8 @@ impl Image {
         Ok(Image {
             heap: heap.clone(),
             base_owner: heap.base_owner(),
+            base_tag: OwnerTag::of(heap.base_owner()),
+            own_tag: OwnerTag::of(incarnation),
             id,
             incarnation,
             space: Space::new(incarnation),

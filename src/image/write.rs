@@ -133,7 +133,7 @@ impl Image {
     /// without counting a look-up, as the read fast path does not.
     #[inline(always)]
     fn owned_object(&self, obj: Value) -> Option<usize> {
-        if obj.is_ref_of(self.base_owner) {
+        if obj.has_tag(self.base_tag) {
             match self
                 .resolutions
                 .has_own()
@@ -142,7 +142,7 @@ impl Image {
                 Some(Loc::Private(at)) => Some(at),
                 _ => None,
             }
-        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        } else if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             Some(obj.index())
         } else {
             None

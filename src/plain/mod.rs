@@ -37,6 +37,7 @@ use crate::image::{WeakRule, MIN_THRESHOLD};
 use crate::kernel::owners::{acquire_incarnation, release_incarnation};
 use crate::object::{self, Format, Header, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::space::Space;
+use crate::value::OwnerTag;
 use crate::vm::Shape;
 use crate::{BaseHeap, Error, ImageStats, Result, Value};
 
@@ -50,6 +51,9 @@ pub struct PlainHeap {
     loaded_starts: Box<[u32]>,
     base_owner: u32,
     incarnation: u32,
+    /// `base_owner` and `incarnation` as reference bits, for the owner checks.
+    base_tag: OwnerTag,
+    own_tag: OwnerTag,
     filler: Value,
     roots: Vec<(String, Value)>,
     /// True once some object has been made to `become` another: until then a reference read
@@ -107,6 +111,8 @@ impl PlainHeap {
             loaded_starts: starts,
             base_owner: base.base_owner(),
             incarnation,
+            base_tag: OwnerTag::of(base.base_owner()),
+            own_tag: OwnerTag::of(incarnation),
             filler: base.filler(),
             roots: base.roots().to_vec(),
             becomes: false,
@@ -139,7 +145,12 @@ impl PlainHeap {
     #[inline(always)]
     fn start(&self, v: Value) -> Option<usize> {
         let at = v.index();
-        (v.is_ref_of(self.owner_at(at)) && self.space.is_start(at)).then_some(at)
+        let tag = if at < self.loaded {
+            self.base_tag
+        } else {
+            self.own_tag
+        };
+        (v.has_tag(tag) && self.space.is_start(at)).then_some(at)
     }
 
     /// Where a reference points, or why it is refused (the errors an image answers).
@@ -198,7 +209,7 @@ impl PlainHeap {
     /// reference with one of its two owners (the fast paths' check; stores check fully).
     #[inline(always)]
     fn ours(&self, v: Value) -> bool {
-        !v.is_object() || v.is_ref_of(self.base_owner) || v.is_ref_of(self.incarnation)
+        !v.is_object() || v.has_tag(self.base_tag) || v.has_tag(self.own_tag)
     }
 
     /// As [`Image::incarnation`](crate::Image::incarnation): the owner of this heap's new

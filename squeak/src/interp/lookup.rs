@@ -40,6 +40,7 @@ const FILTER_BITS: usize = 1 << 14;
 
 /// Entries of the `at:` cache (a power of two).
 const AT_CACHE_SIZE: usize = 64;
+const _: () = assert!(AT_CACHE_SIZE == 1 << (64 - 58));
 
 /// What the `at:` cache remembers of a receiver: its shape, and the fixed fields that come
 /// before its indexable ones.
@@ -275,8 +276,10 @@ impl MethodCache {
 
     #[inline(always)]
     fn at_slot(obj: Value) -> usize {
-        // Objects are at least two words apart: the word index over two spreads them.
-        (obj.to_bits() >> 4) as usize & (AT_CACHE_SIZE - 1)
+        // A multiplicative hash, not the low bits of the word index: a copy loop between
+        // two Arrays whose sizes are multiples of the cache's size (an OrderedCollection
+        // growing by doubling) would have them share a slot and miss at every element.
+        (obj.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize & (AT_CACHE_SIZE - 1)
     }
 
     /// What the `at:` cache knows of `obj`, if anything. An object it knows is one this
