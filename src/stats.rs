@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 use std::ops::AddAssign;
+use std::sync::Arc;
 
 use crate::kernel::stats_block::{Counter, Counters, StatsBlock};
 
@@ -145,16 +146,38 @@ impl LiveStats {
 /// counters. Under loom every chunk is allocated up front, because a contended lazy
 /// initialisation blocks, which loom cannot model, and chunks hold 4 blocks (loom's default
 /// image limit), because every block is a dozen loom atomics.
+///
+/// A chunk is shared (an `Arc`) with the images whose blocks it holds: each keeps a
+/// [`StatsHandle`] to its own block, so that a bump on its hot paths (every store counts) is a
+/// pointer and an offset away, with no look-up through the heap.
 pub(crate) struct LiveImages {
-    chunks: Box<[std::sync::OnceLock<Box<[LiveSlot]>>]>,
+    chunks: Box<[std::sync::OnceLock<Arc<Chunk>>]>,
 }
 
 const CHUNK: usize = if cfg!(loom) { 4 } else { 64 };
 
 type LiveSlot = StatsBlock<LiveStats>;
 
-fn new_chunk() -> Box<[LiveSlot]> {
-    (0..CHUNK).map(|_| LiveSlot::default()).collect()
+type Chunk = [LiveSlot; CHUNK];
+
+fn new_chunk() -> Arc<Chunk> {
+    Arc::new(std::array::from_fn(|_| LiveSlot::default()))
+}
+
+/// One image's own statistics block, held by the image: its chunk, kept alive by the handle,
+/// and its place in it.
+pub(crate) struct StatsHandle {
+    chunk: Arc<Chunk>,
+    /// Below [`CHUNK`] (the id's remainder), so that indexing needs no bounds check.
+    slot: usize,
+}
+
+impl StatsHandle {
+    /// The image's counters, for it to bump.
+    #[inline(always)]
+    pub(crate) fn counters(&self) -> &LiveStats {
+        self.chunk[self.slot % CHUNK].counters()
+    }
 }
 
 impl LiveImages {
@@ -173,15 +196,27 @@ impl LiveImages {
     }
 
     #[inline]
+    fn chunk(&self, id: u32) -> &Arc<Chunk> {
+        self.chunks[id as usize / CHUNK].get_or_init(new_chunk)
+    }
+
+    #[inline]
     fn block(&self, id: u32) -> &LiveSlot {
-        let id = id as usize;
-        &self.chunks[id / CHUNK].get_or_init(new_chunk)[id % CHUNK]
+        &self.chunk(id)[id as usize % CHUNK]
     }
 
     /// Image `id`'s counters.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn counters(&self, id: u32) -> &LiveStats {
         self.block(id).counters()
+    }
+
+    /// Image `id`'s block, for the image holding the id to keep.
+    pub(crate) fn handle(&self, id: u32) -> StatsHandle {
+        StatsHandle {
+            chunk: self.chunk(id).clone(),
+            slot: id as usize % CHUNK,
+        }
     }
 
     /// Claims image `id`'s block for incarnation `incarnation`, zeroed.

@@ -114,10 +114,11 @@ impl Value {
         Value(((owner as u64) << OWNER_SHIFT) | (index << 3))
     }
 
-    /// True if this is a reference owned by `owner`: one mask and one compare.
+    /// True if this is a reference owned by the owner whose tag is `tag`: one mask and one
+    /// compare, the owner's shift done once, when the tag was made.
     #[inline(always)]
-    pub(crate) const fn is_ref_of(self, owner: u32) -> bool {
-        self.0 & !(INDEX_MASK << 3) == (owner as u64) << OWNER_SHIFT
+    pub(crate) const fn has_tag(self, tag: OwnerTag) -> bool {
+        self.0 & !(INDEX_MASK << 3) == tag.0
     }
 
     /// The owner of a reference, a base owner or an incarnation (meaningless for immediates).
@@ -130,6 +131,17 @@ impl Value {
     #[inline]
     pub(crate) const fn index(self) -> usize {
         ((self.0 >> 3) & INDEX_MASK) as usize
+    }
+}
+
+/// An owner as the bits every reference it owns has outside its index and tag: what a heap
+/// keeps for its own owners, so that checking a reference's owner is one mask and one compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OwnerTag(u64);
+
+impl OwnerTag {
+    pub(crate) const fn of(owner: u32) -> OwnerTag {
+        OwnerTag((owner as u64) << OWNER_SHIFT)
     }
 }
 

@@ -108,6 +108,14 @@ fn escaped_blocks_keep_running() {
             "(Array with: [:x | x * 2] with: 3) first value: ((1 to: 10) inject: 0 into: [:a :b | a + b])",
             "110",
         );
+        // Stored by the `at:` cache's fast path (the Array's second store) in the frame that
+        // made it, which returns the Array (not the block) before the block runs, while
+        // blocks of the same home (the same size) are made: a missed escape would hand the
+        // first block's context to the second.
+        check(
+            "(#(1) collect: [:i | (Array new: 2) at: 2 put: 7; at: 1 put: [:x | x * 3]; yourself]) first first value: ((#(1 2) collect: [:i | [:y | y + 100]]) first value: 5)",
+            "315",
+        );
         check(
             "((1 to: 60) asArray asSortedCollection: [:a :b | (#(1 2) detect: [:x | x > 1]) > 1 and: [a > b]]) asArray first",
             "60",

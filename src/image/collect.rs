@@ -389,6 +389,7 @@ impl Image {
             .compacted(after, starts.iter().map(|&at| relocation.of(at)));
 
         self.incarnation = new;
+        self.own_tag = crate::value::OwnerTag::of(new);
         self.private_becomes = false;
         self.collector.retired.push_back(old);
         if self.collector.retired.len() > RETIRED {
@@ -472,7 +473,7 @@ impl Image {
     #[inline]
     fn private_target(&self, bits: u64) -> Option<Loc> {
         let v = Value::from_bits(bits);
-        (v.is_ref_of(self.incarnation) && self.space.is_start(v.index()))
+        (v.has_tag(self.own_tag) && self.space.is_start(v.index()))
             .then(|| self.final_loc(Loc::Private(v.index())))
     }
 

@@ -30,6 +30,7 @@ use crate::kernel::owners::{acquire_incarnation, release_incarnation};
 use crate::object::{self, Format, Header, Loc, HEADER_WORDS};
 use crate::space::Space;
 use crate::stats::ImageStats;
+use crate::value::OwnerTag;
 use crate::{Error, Result, Value};
 
 /// One client of a shared base: reads see the base plus this image's own writes, and nothing
@@ -46,6 +47,9 @@ pub struct Image {
     heap: BaseHeap,
     /// The base's owner id, kept here so the read fast path need not reach into the heap.
     base_owner: u32,
+    /// `base_owner` and `incarnation` as reference bits, for the fast paths' owner checks.
+    base_tag: OwnerTag,
+    own_tag: OwnerTag,
     id: u32,
     /// The owner of this image's private references: unique among live images (see
     /// [`Image::incarnation`]).
@@ -60,6 +64,8 @@ pub struct Image {
     private_becomes: bool,
     /// Where this image's new forwarders come from.
     slabs: crate::kernel::slab::Slabs,
+    /// Its statistics block, held directly: every store counts there.
+    stats: crate::stats::StatsHandle,
     root_overrides: Vec<(String, Value)>,
     /// Its collector's state: held past incarnations, the weak rule, when to collect next.
     collector: collect::Collector,
@@ -104,12 +110,15 @@ impl Image {
         Ok(Image {
             heap: heap.clone(),
             base_owner: heap.base_owner(),
+            base_tag: OwnerTag::of(heap.base_owner()),
+            own_tag: OwnerTag::of(incarnation),
             id,
             incarnation,
             space: Space::new(incarnation),
             resolutions: Default::default(),
             private_becomes: false,
             slabs: Default::default(),
+            stats: heap.inner.live.handle(id),
             root_overrides: Vec::new(),
             collector: Default::default(),
             _not_sync: PhantomData,
@@ -175,9 +184,9 @@ impl Image {
         &self.heap
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn counters(&self) -> &crate::stats::LiveStats {
-        self.heap.inner.live.counters(self.id)
+        self.stats.counters()
     }
 
     /// What this image has done so far.
@@ -362,6 +371,16 @@ impl Image {
         } else {
             0
         })
+    }
+
+    /// [`read_byte`](Self::read_byte) where that is quick to see, with no call: a bytes
+    /// object (not a method) of this image's own that it has not made `become` another, or a
+    /// base one it has no entry for. `None` where `read_byte` takes its general path (or
+    /// refuses), so that a caller that gets `None` calls `read_byte`. The same checks:
+    /// owner, object start, header (forwarded bit, format), bounds.
+    #[inline(always)]
+    pub fn read_byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
+        self.byte_fast(obj, index)
     }
 
     /// Byte `index` of a bytes object, or bytecode `index` of a method.

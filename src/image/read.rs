@@ -29,7 +29,7 @@ impl Image {
         // trusted for a bounds check. A base object this image diverged from is answered from
         // its own resolutions; any other is read as sealed (base words never change), so no
         // forwarder and no forwarding word is looked at here.
-        if obj.is_ref_of(self.base_owner) {
+        if obj.has_tag(self.base_tag) {
             let at = obj.index();
             // An object this image wrote: its own target, found before the base header is
             // loaded (the table holds only object starts, so a hit needs no bitmap test).
@@ -66,7 +66,7 @@ impl Image {
                     actual: header.format(),
                 });
             }
-        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        } else if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             return self.read_private(obj.index(), index);
         }
         self.read_general(obj, index)
@@ -80,9 +80,9 @@ impl Image {
     /// VM's dispatch loop, which can then stay free of calls.
     #[inline(always)]
     pub fn read_fast(&self, obj: Value, index: usize) -> Option<Value> {
-        if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             self.read_private_fast(obj.index(), index)
-        } else if obj.is_ref_of(self.base_owner) {
+        } else if obj.has_tag(self.base_tag) {
             self.read_base_fast(obj.index(), index)
         } else {
             None
@@ -97,7 +97,7 @@ impl Image {
     #[inline(always)]
     pub fn read_fast_fields<const N: usize>(&self, obj: Value, first: usize) -> Option<[Value; N]> {
         let mut out = [Value::from_bits(0); N];
-        if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             let at = obj.index();
             let word = *self.space.words.get(at)?;
             if word & FORWARDED_OR_NOT_POINTERS != 0 || first + N > Header(word).body_words() {
@@ -176,14 +176,14 @@ impl Image {
     /// start, header (forwarded bit, format), bounds.
     #[inline(always)]
     pub(super) fn byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
-        let word = if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        let word = if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             let at = obj.index();
             let header = *self.space.words.get(at)?;
             if header & FORWARDED != 0 || !bytes_hold(Header(header), index) {
                 return None;
             }
             *self.space.words.get(at + HEADER_WORDS + index / 8)?
-        } else if obj.is_ref_of(self.base_owner) {
+        } else if obj.has_tag(self.base_tag) {
             let at = obj.index();
             let arena = self.heap.arena();
             if (self.resolutions.has_own() && self.resolutions.get(at).is_some())
@@ -207,7 +207,7 @@ impl Image {
     /// before the class word is trusted. Call-free, like [`read_fast`](Image::read_fast).
     #[inline(always)]
     pub fn class_fast(&self, obj: Value) -> Option<Value> {
-        let class = if obj.is_ref_of(self.base_owner) {
+        let class = if obj.has_tag(self.base_tag) {
             let at = obj.index();
             // An object this image diverged from takes the general path, which counts the
             // look-up of its target.
@@ -217,7 +217,7 @@ impl Image {
                 return None;
             }
             self.heap.class_word(at)
-        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        } else if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             self.private_class_word(obj.index())?
         } else {
             return None;
@@ -249,7 +249,7 @@ impl Image {
     fn settled(&self, value: Value) -> bool {
         if !value.is_object() {
             true
-        } else if value.is_ref_of(self.base_owner) {
+        } else if value.has_tag(self.base_tag) {
             !self.resolutions.has_own() || self.resolutions.get(value.index()).is_none()
         } else {
             // Stores check every reference, so one read from a field names an object start.

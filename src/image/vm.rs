@@ -32,7 +32,7 @@ impl Image {
     /// loader made with [`BaseBuilder::set_language_format`](crate::BaseBuilder::set_language_format).
     /// Only this image's own objects: a base object's code is sealed with the base.
     pub fn set_language_format(&mut self, obj: Value, code: u8) -> Result<()> {
-        if !obj.is_ref_of(self.incarnation) || !self.space.is_start(obj.index()) {
+        if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return Err(Error::ForeignReference(obj));
         }
         let word = self.space.word_mut(obj.index())?;
@@ -88,7 +88,7 @@ impl Image {
     /// objects and has not been made `become` another.
     #[inline(always)]
     fn private_field_word(&self, obj: Value, index: usize) -> Option<usize> {
-        if !obj.is_ref_of(self.incarnation) || !self.space.is_start(obj.index()) {
+        if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return None;
         }
         let at = obj.index();
@@ -116,7 +116,7 @@ impl Image {
     /// then goes through [`write`](Image::write), which says why).
     #[inline(always)]
     pub fn set_private_field(&mut self, obj: Value, index: usize, v: Value) -> bool {
-        if v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.incarnation) {
+        if v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag) {
             return false;
         }
         let Some(w) = self.private_field_word(obj, index) else {
@@ -136,9 +136,10 @@ impl Image {
     /// reusing a dead activation record); `false` (and nothing written) if `obj` is not such
     /// an object of exactly that size, or a value is one this image could not hold.
     pub fn refill_private(&mut self, obj: Value, fields: &[Value]) -> bool {
-        if fields.iter().any(|v| {
-            v.is_object() && !v.is_ref_of(self.base_owner) && !v.is_ref_of(self.incarnation)
-        }) {
+        if fields
+            .iter()
+            .any(|v| v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag))
+        {
             return false;
         }
         let Some(first) = self.private_field_word(obj, 0) else {

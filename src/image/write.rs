@@ -41,8 +41,20 @@ impl Image {
     /// Stores byte `index` of a bytes object, or bytecode `index` of a method.
     #[inline]
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
-        // The fast path: a bytes object (not a method) this image already owns, as for
-        // `write`'s fields.
+        if self.write_byte_fast(obj, index, byte) {
+            return Ok(());
+        }
+        self.write_bytes(obj, index, &[byte])
+    }
+
+    /// [`write_byte`](Image::write_byte) where its fast path stores: a bytes object (not a
+    /// method) this image already owns, reached through its own reference or through the base
+    /// reference it copied, as for [`write`](Image::write)'s fields. `false` (and nothing
+    /// stored) for anything else, which the caller sends down `write_byte`. Call-free, for a
+    /// VM's `at:put:`; the same checks: owner, object start, header (forwarded bit, format),
+    /// bounds.
+    #[inline(always)]
+    pub fn write_byte_fast(&mut self, obj: Value, index: usize, byte: u8) -> bool {
         if let Some(at) = self.owned_object(obj) {
             if let Some(&word) = self.space.words.get(at) {
                 let header = Header(word);
@@ -53,12 +65,12 @@ impl Image {
                     if let Some(w) = self.space.words.get_mut(at + HEADER_WORDS + index / 8) {
                         *w = object::with_byte(*w, index, byte);
                         self.counters().writes.bump();
-                        return Ok(());
+                        return true;
                     }
                 }
             }
         }
-        self.write_bytes(obj, index, &[byte])
+        false
     }
 
     /// Stores 32-bit word `index` of a words object.
@@ -121,7 +133,7 @@ impl Image {
     /// without counting a look-up, as the read fast path does not.
     #[inline(always)]
     fn owned_object(&self, obj: Value) -> Option<usize> {
-        if obj.is_ref_of(self.base_owner) {
+        if obj.has_tag(self.base_tag) {
             match self
                 .resolutions
                 .has_own()
@@ -130,7 +142,7 @@ impl Image {
                 Some(Loc::Private(at)) => Some(at),
                 _ => None,
             }
-        } else if obj.is_ref_of(self.incarnation) && self.space.is_start(obj.index()) {
+        } else if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             Some(obj.index())
         } else {
             None

@@ -5,6 +5,7 @@
 //! new objects at each collection (an image scans only the base objects it copied: a plain
 //! heap has no record of which it wrote, and keeps none, as it keeps no write barrier).
 
+use crate::value::OwnerTag;
 use std::time::Instant;
 
 use super::PlainHeap;
@@ -168,6 +169,7 @@ impl PlainHeap {
         self.space.compacted(after, loaded_starts.chain(moved));
 
         self.incarnation = new;
+        self.own_tag = OwnerTag::of(new);
         // Forwarded base objects stay forwarded in place; every other forward is gone.
         self.becomes = self
             .loaded_starts

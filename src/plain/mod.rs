@@ -37,6 +37,7 @@ use crate::image::{WeakRule, MIN_THRESHOLD};
 use crate::kernel::owners::{acquire_incarnation, release_incarnation};
 use crate::object::{self, Format, Header, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::space::Space;
+use crate::value::OwnerTag;
 use crate::vm::Shape;
 use crate::{BaseHeap, Error, ImageStats, Result, Value};
 
@@ -50,6 +51,9 @@ pub struct PlainHeap {
     loaded_starts: Box<[u32]>,
     base_owner: u32,
     incarnation: u32,
+    /// `base_owner` and `incarnation` as reference bits, for the owner checks.
+    base_tag: OwnerTag,
+    own_tag: OwnerTag,
     filler: Value,
     roots: Vec<(String, Value)>,
     /// True once some object has been made to `become` another: until then a reference read
@@ -107,6 +111,8 @@ impl PlainHeap {
             loaded_starts: starts,
             base_owner: base.base_owner(),
             incarnation,
+            base_tag: OwnerTag::of(base.base_owner()),
+            own_tag: OwnerTag::of(incarnation),
             filler: base.filler(),
             roots: base.roots().to_vec(),
             becomes: false,
@@ -139,7 +145,12 @@ impl PlainHeap {
     #[inline(always)]
     fn start(&self, v: Value) -> Option<usize> {
         let at = v.index();
-        (v.is_ref_of(self.owner_at(at)) && self.space.is_start(at)).then_some(at)
+        let tag = if at < self.loaded {
+            self.base_tag
+        } else {
+            self.own_tag
+        };
+        (v.has_tag(tag) && self.space.is_start(at)).then_some(at)
     }
 
     /// Where a reference points, or why it is refused (the errors an image answers).
@@ -198,7 +209,7 @@ impl PlainHeap {
     /// reference with one of its two owners (the fast paths' check; stores check fully).
     #[inline(always)]
     fn ours(&self, v: Value) -> bool {
-        !v.is_object() || v.is_ref_of(self.base_owner) || v.is_ref_of(self.incarnation)
+        !v.is_object() || v.has_tag(self.base_tag) || v.has_tag(self.own_tag)
     }
 
     /// As [`Image::incarnation`](crate::Image::incarnation): the owner of this heap's new
@@ -380,20 +391,28 @@ impl PlainHeap {
     /// As [`Image::read_byte`](crate::Image::read_byte).
     #[inline]
     pub fn read_byte(&self, obj: Value, index: usize) -> Result<u8> {
-        if let Some(at) = self.start(obj) {
-            if let Some(&word) = self.space.words.get(at) {
-                let header = Header(word);
-                if word & FORWARDED == 0
-                    && header.format() == Format::Bytes
-                    && index < header.body_words() * 8 - header.pad_bytes()
-                {
-                    if let Some(&w) = self.space.words.get(at + HEADER_WORDS + index / 8) {
-                        return Ok(object::byte_of(w, index));
-                    }
-                }
-            }
+        match self.read_byte_fast(obj, index) {
+            Some(b) => Ok(b),
+            None => self.read_byte_general(obj, index),
         }
-        self.read_byte_general(obj, index)
+    }
+
+    /// Where byte `index` of a bytes object (not a method, not forwarded) lives: its word.
+    #[inline(always)]
+    fn byte_word(&self, obj: Value, index: usize) -> Option<usize> {
+        let at = self.start(obj)?;
+        let header = Header(*self.space.words.get(at)?);
+        (header.0 & FORWARDED == 0
+            && header.format() == Format::Bytes
+            && index < header.body_words() * 8 - header.pad_bytes())
+        .then_some(at + HEADER_WORDS + index / 8)
+    }
+
+    /// As [`Image::read_byte_fast`](crate::Image::read_byte_fast).
+    #[inline(always)]
+    pub fn read_byte_fast(&self, obj: Value, index: usize) -> Option<u8> {
+        let w = self.byte_word(obj, index)?;
+        Some(object::byte_of(*self.space.words.get(w)?, index))
     }
 
     #[inline(never)]
@@ -471,9 +490,28 @@ impl PlainHeap {
     }
 
     /// As [`Image::write_byte`](crate::Image::write_byte).
+    #[inline]
     pub fn write_byte(&mut self, obj: Value, index: usize, byte: u8) -> Result<()> {
+        if self.write_byte_fast(obj, index, byte) {
+            return Ok(());
+        }
         let (at, header) = self.probe(obj)?;
         self.space.set_bytes(at, header, index, &[byte])
+    }
+
+    /// As [`Image::write_byte_fast`](crate::Image::write_byte_fast), for any object.
+    #[inline(always)]
+    pub fn write_byte_fast(&mut self, obj: Value, index: usize, byte: u8) -> bool {
+        let Some(w) = self.byte_word(obj, index) else {
+            return false;
+        };
+        match self.space.words.get_mut(w) {
+            Some(word) => {
+                *word = object::with_byte(*word, index, byte);
+                true
+            }
+            None => false,
+        }
     }
 
     /// As [`Image::write_word`](crate::Image::write_word).

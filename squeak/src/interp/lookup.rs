@@ -40,6 +40,7 @@ const FILTER_BITS: usize = 1 << 14;
 
 /// Entries of the `at:` cache (a power of two).
 const AT_CACHE_SIZE: usize = 64;
+const _: () = assert!(AT_CACHE_SIZE == 1 << (64 - 58));
 
 /// What the `at:` cache remembers of a receiver: its shape, and the fixed fields that come
 /// before its indexable ones.
@@ -235,6 +236,12 @@ impl MethodCache {
     }
 
     fn watch(&mut self, obj: Value) {
+        // What the `at:` cache holds is never watched (see `at_shape`).
+        if let Some(entry) = self.at.get_mut(Self::at_slot(obj)) {
+            if entry.is_some_and(|(key, _)| key == obj.to_bits()) {
+                *entry = None;
+            }
+        }
         if self.filter.is_empty() {
             self.filter = vec![0; FILTER_BITS / 64];
         }
@@ -269,11 +276,16 @@ impl MethodCache {
 
     #[inline(always)]
     fn at_slot(obj: Value) -> usize {
-        // Objects are at least two words apart: the word index over two spreads them.
-        (obj.to_bits() >> 4) as usize & (AT_CACHE_SIZE - 1)
+        // A multiplicative hash, not the low bits of the word index: a copy loop between
+        // two Arrays whose sizes are multiples of the cache's size (an OrderedCollection
+        // growing by doubling) would have them share a slot and miss at every element.
+        (obj.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize & (AT_CACHE_SIZE - 1)
     }
 
-    /// What the `at:` cache knows of `obj`, if anything.
+    /// What the `at:` cache knows of `obj`, if anything. An object it knows is one this
+    /// cache does not [watch](Self::watches) (by the same reference): `remember_at_shape`
+    /// leaves out a watched object, and watching one drops its entry. So a store into it
+    /// through this reference needs no `watches` test.
     #[inline(always)]
     pub(crate) fn at_shape(&self, obj: Value) -> Option<AtShape> {
         match self.at.get(Self::at_slot(obj)) {
@@ -288,6 +300,9 @@ impl MethodCache {
         debug_assert!(obj.is_object());
         if let Some(c) = class {
             self.watch(c);
+        }
+        if self.watches(obj) {
+            return;
         }
         if self.at.is_empty() {
             self.at = vec![None; AT_CACHE_SIZE];

@@ -33,7 +33,6 @@ use cowheap::Value;
 /// image's life, as before. When a frame returns, the contexts of its depth are dead by the
 /// invariant and go to the free list. A run that stops with an error
 /// untracks everything too.
-#[derive(Default)]
 pub(crate) struct ContextPool {
     /// Tracked contexts (reference bits) and their depths.
     tracked: HashMap<u64, u32, BitsBuild>,
@@ -45,13 +44,42 @@ pub(crate) struct ContextPool {
     pub(crate) reused: u64,
     /// Reuse turned off: every context is allocated and kept.
     pub(crate) off: bool,
+    /// The least and greatest reference bits of the contexts tracked since the pool was last
+    /// idle (`u64::MAX, 0` while idle): a value outside them is tracked by no one, which a
+    /// store can see with two compares instead of a look into `tracked`.
+    range: (u64, u64),
 }
+
+impl Default for ContextPool {
+    fn default() -> ContextPool {
+        ContextPool {
+            tracked: HashMap::default(),
+            by_depth: Vec::new(),
+            free: Vec::new(),
+            reused: 0,
+            off: false,
+            range: IDLE_RANGE,
+        }
+    }
+}
+
+/// [`ContextPool::range`] while nothing is tracked: no value is inside it.
+const IDLE_RANGE: (u64, u64) = (u64::MAX, 0);
 
 impl ContextPool {
     /// True if no context is tracked now: the hot paths test this first.
     #[inline(always)]
     pub(crate) fn idle(&self) -> bool {
         self.tracked.is_empty()
+    }
+
+    /// True if storing `v` anywhere is nothing the pool needs to hear of: an immediate, or a
+    /// reference outside the bits of every tracked context ([`note_store`](Self::note_store)
+    /// would find no depth for it). The store paths' one test.
+    #[inline(always)]
+    pub(crate) fn ignores(&self, v: Value) -> bool {
+        let bits = v.to_bits();
+        !v.is_object() || bits < self.range.0 || bits > self.range.1
     }
 
     /// The depth of a tracked context.
@@ -88,6 +116,7 @@ impl ContextPool {
                 list.clear();
             }
         }
+        self.range = IDLE_RANGE;
     }
 
     /// Forgets every context, tracked or dead, before a collection: the collector moves the
@@ -103,6 +132,7 @@ impl ContextPool {
         }
         self.by_depth[depth].push((c, class.to_bits(), len));
         self.tracked.insert(c.to_bits(), depth as u32);
+        self.range = (self.range.0.min(c.to_bits()), self.range.1.max(c.to_bits()));
     }
 
     /// Frame `depth` returned: the contexts of its depth are dead.
@@ -122,6 +152,9 @@ impl ContextPool {
                 None => self.free.push((class, len, vec![c])),
             }
         }
+        if self.tracked.is_empty() {
+            self.range = IDLE_RANGE;
+        }
     }
 
     pub(crate) fn take(&mut self, class: Value, len: usize) -> Option<Value> {
@@ -131,5 +164,36 @@ impl ContextPool {
             .iter_mut()
             .find(|(k, n, _)| *k == class && *n == len)?;
         objects.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContextPool;
+    use crate::interp::tests::{int, Run};
+
+    /// `ignores` answers false for every tracked context, and true for immediates, for
+    /// references outside the tracked ones' bits, and for everything once nothing is tracked.
+    #[test]
+    fn the_pool_ignores_only_what_no_tracked_context_can_be() {
+        let mut r = Run::new();
+        let class = r.t.k.array;
+        let [a, b, c, d] = [(); 4].map(|_| r.array(&[]));
+        let mut pool = ContextPool::default();
+        assert!(pool.ignores(a) && pool.ignores(int(3)));
+        pool.track(a, class, 0, 1);
+        pool.track(c, class, 0, 2);
+        assert!(!pool.ignores(a) && !pool.ignores(c));
+        assert!(pool.ignores(int(3)) && pool.ignores(d) && pool.ignores(r.nil()));
+        // Between two tracked ones: not known to be untracked, which `note_store` sorts out.
+        assert!(!pool.ignores(b));
+        pool.release(2);
+        assert!(!pool.ignores(a), "a is still tracked");
+        pool.release(1);
+        assert!(pool.ignores(a) && pool.ignores(c), "nothing is tracked");
+        pool.track(b, class, 0, 1);
+        assert!(!pool.ignores(b) && pool.ignores(a));
+        pool.escape_all();
+        assert!(pool.ignores(b));
     }
 }

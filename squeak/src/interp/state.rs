@@ -414,7 +414,7 @@ impl<'a> Exec<'a> {
     /// (`at:put:`), which then makes no call for it.
     #[inline(always)]
     pub(crate) fn store_plain(&mut self, obj: Value, index: usize, v: Value) -> bool {
-        (!v.is_object() || self.pool.idle())
+        self.pool.ignores(v)
             && !self.cache.watches(obj)
             && self.image.set_private_field(obj, index, v)
     }
@@ -422,7 +422,7 @@ impl<'a> Exec<'a> {
     /// [`store`](Exec::store), every case.
     #[inline(never)]
     fn store_in_full(&mut self, obj: Value, index: usize, v: Value) -> Result<(), RunError> {
-        if v.is_object() && !self.pool.idle() {
+        if !self.pool.ignores(v) {
             self.pool.note_store(obj, v);
         }
         // This image's own objects (contexts, new objects, copies) are their own canonical

@@ -18,23 +18,32 @@ pub(crate) fn at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 
 /// What `rcvr at: index` answers (`None`: the primitive fails): all of primitive 60 but
 /// the operand stack, which it never touches, so that the dispatch loop runs it with the
-/// stack in its own hands.
+/// stack in its own hands. The commonest case here, with no call: a pointers object the `at:`
+/// cache knows, read by the heap's call-free path; everything else in [`at_general`].
 #[inline(never)]
 pub(crate) fn at_value(
     x: &mut Exec<'_>,
     rcvr: Value,
     index: Value,
 ) -> Result<Option<Value>, RunError> {
-    // The commonest case first: a pointers object the `at:` cache knows.
     if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
-        let i = element(index, shape.len.saturating_sub(fixed));
-        match (shape.format, i) {
-            (Format::Pointers, Some(i)) => return Ok(Some(x.image.read(rcvr, fixed + i)?)),
-            (Format::Bytes, Some(i)) => return Ok(Some(int(x.image.read_byte(rcvr, i)? as i64))),
-            (Format::Pointers | Format::Bytes, None) => return Ok(None),
-            _ => {}
+        if let Some(i) = element(index, shape.len.saturating_sub(fixed)) {
+            let v = match shape.format {
+                Format::Pointers => x.image.read_fast(rcvr, fixed + i),
+                Format::Bytes => x.image.read_byte_fast(rcvr, i).map(|b| int(b as i64)),
+                _ => None,
+            };
+            if v.is_some() {
+                return Ok(v);
+            }
         }
     }
+    at_general(x, rcvr, index)
+}
+
+/// [`at_value`], every case.
+#[inline(never)]
+fn at_general(x: &mut Exec<'_>, rcvr: Value, index: Value) -> Result<Option<Value>, RunError> {
     let Some(ix) = x.indexable(rcvr)? else {
         return Ok(None);
     };
@@ -53,7 +62,9 @@ pub(crate) fn at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 }
 
 /// `rcvr at: index put: v`: true if stored, false if the primitive fails (having stored
-/// nothing). All of primitive 61 but the operand stack, like [`at_value`].
+/// nothing). All of primitive 61 but the operand stack, like [`at_value`]. The commonest case
+/// here, with no call: a pointers object of this image's own that the `at:` cache knows, and
+/// a value the context pool need not hear of; everything else in [`at_put_general`].
 #[inline(never)]
 pub(crate) fn at_put_value(
     x: &mut Exec<'_>,
@@ -61,24 +72,28 @@ pub(crate) fn at_put_value(
     index: Value,
     v: Value,
 ) -> Result<bool, RunError> {
-    // The commonest case first: a pointers object the `at:` cache knows.
     if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
-        let i = element(index, shape.len.saturating_sub(fixed));
-        match (shape.format, i, v.as_small_int()) {
-            (Format::Pointers, Some(i), _) => {
-                if !x.store_plain(rcvr, fixed + i, v) {
-                    x.store(rcvr, fixed + i, v)?;
+        if let Some(i) = element(index, shape.len.saturating_sub(fixed)) {
+            let stored = match (shape.format, v.as_small_int()) {
+                // `Exec::store_plain` but its test of the method cache's watched objects:
+                // the `at:` cache never holds one of those (`MethodCache::at_shape`).
+                (Format::Pointers, _) => {
+                    x.pool.ignores(v) && x.image.set_private_field(rcvr, fixed + i, v)
                 }
+                (Format::Bytes, Some(b @ 0..=255)) => x.image.write_byte_fast(rcvr, i, b as u8),
+                _ => false,
+            };
+            if stored {
                 return Ok(true);
             }
-            (Format::Bytes, Some(i), Some(b @ 0..=255)) => {
-                x.image.write_byte(rcvr, i, b as u8)?;
-                return Ok(true);
-            }
-            (Format::Pointers | Format::Bytes, _, _) => return Ok(false),
-            _ => {}
         }
     }
+    at_put_general(x, rcvr, index, v)
+}
+
+/// [`at_put_value`], every case.
+#[inline(never)]
+fn at_put_general(x: &mut Exec<'_>, rcvr: Value, index: Value, v: Value) -> Result<bool, RunError> {
     let Some(ix) = x.indexable(rcvr)? else {
         return Ok(false);
     };
@@ -95,9 +110,18 @@ pub(crate) fn size(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 }
 
 /// What `rcvr size` answers (`None`: the primitive fails): all of primitive 62 but the
-/// operand stack, like [`at_value`].
+/// operand stack, like [`at_value`]. An object the `at:` cache knows answers from there.
 #[inline(never)]
 pub(crate) fn size_value(x: &mut Exec<'_>, rcvr: Value) -> Result<Option<Value>, RunError> {
+    if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
+        return Ok(Some(int(shape.len.saturating_sub(fixed) as i64)));
+    }
+    size_general(x, rcvr)
+}
+
+/// [`size_value`], every case.
+#[inline(never)]
+fn size_general(x: &mut Exec<'_>, rcvr: Value) -> Result<Option<Value>, RunError> {
     Ok(match x.indexable(rcvr)? {
         Some(ix) => Some(int(ix.size() as i64)),
         None if rcvr.is_object() && x.image.format_of(rcvr)? == Format::Pointers => Some(int(0)),
@@ -291,6 +315,41 @@ mod tests {
         r.answer(72, from, &[to]);
         assert_eq!(r.answer(62, short, &[]), int(2));
         assert_eq!(r.answer(60, short, &[int(2)]), int(9));
+    }
+
+    /// The `at:` fast path stores without asking whether the method cache watches the
+    /// receiver, because the `at:` cache never holds a watched object: a lookup that watches
+    /// one drops its entry, and one already watched is never remembered. Either way, an
+    /// `at:put:` into a method array that a lookup read drops the cached lookup.
+    #[test]
+    fn the_at_cache_never_holds_what_the_method_cache_watches() {
+        for at_first in [true, false] {
+            let mut r = Run::new();
+            let pair = r.t.pair;
+            r.define(pair, "foo", &[], 0, 0, 0, &[118, 124]);
+            let receiver = r.instance(pair, &[int(1), int(2)], 1);
+            let dict = r.image.read(pair, 1).unwrap();
+            let methods = r.image.read(dict, 1).unwrap();
+            let foo = r.sym("foo");
+            let n = r.image.size_of(dict).unwrap();
+            let i = (2..n)
+                .find(|&k| r.image.read(dict, k).unwrap() == foo)
+                .unwrap()
+                - 2;
+            let index = int(i as i64 + 1);
+            if at_first {
+                // Remembered first, then watched by the lookup.
+                r.answer(60, methods, &[index]);
+                assert_eq!(r.send(receiver, "foo", &[]), Ok(int(1)));
+            } else {
+                // Watched first: never remembered.
+                assert_eq!(r.send(receiver, "foo", &[]), Ok(int(1)));
+                r.answer(60, methods, &[index]);
+            }
+            let two = r.method(&[], 0, 0, 0, &[119, 124]);
+            r.answer(61, methods, &[index, two]);
+            assert_eq!(r.send(receiver, "foo", &[]), Ok(int(2)), "{at_first}");
+        }
     }
 
     #[test]
