@@ -1,0 +1,5 @@
+//! `cowheap serve` and its load generator.
+
+#![forbid(unsafe_code)]
+
+pub mod load;
