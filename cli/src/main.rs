@@ -10,6 +10,7 @@
 mod exit;
 mod inspect;
 mod limits;
+mod load;
 mod out;
 mod parse;
 mod progress;
@@ -46,6 +47,9 @@ enum Command {
     /// Run a Smalltalk expression in one or many images of a Squeak V3 base.
     #[command(after_help = exit::RUN_HELP)]
     Run(run::Args),
+    /// Drive many sessions of `cowheap serve` hosts, each checking its own counter.
+    #[command(after_help = exit::HELP)]
+    Load(load::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Stress(args) => stress::run(*args.options),
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
+        Command::Load(args) => load::run(args),
     };
     match result {
         Ok(code) => code.into(),
