@@ -1,5 +1,8 @@
-//! `cowheap serve` and its load generator.
+//! `cowheap serve`: many Smalltalk sessions over one shared base, each session an image on its
+//! own OS thread, reached over HTTP/JSON, every acknowledged evaluation durable in a
+//! [`store::Store`] before its answer leaves.
 
 #![forbid(unsafe_code)]
 
 pub mod load;
+pub mod store;
