@@ -5,4 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod load;
+/// The PostgreSQL store, `store::postgres` once `store/mod.rs` declares it (it lives in that
+/// folder already).
+#[path = "store/postgres.rs"]
+pub mod postgres_store;
 pub mod store;
