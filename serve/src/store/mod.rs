@@ -105,6 +105,15 @@ pub enum Acquired {
     Missing,
 }
 
+/// What [`Store::count`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Sessions in the store.
+    pub stored: u64,
+    /// Of those, sessions with a lease owner.
+    pub leased: u64,
+}
+
 /// Why the store did not do what it was asked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -167,8 +176,8 @@ pub trait Store: Send + Sync + 'static {
     /// Reads a row as it is, taking nothing (tests and tools).
     fn load(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Sessions stored.
-    fn count(&self) -> Result<u64, StoreError>;
+    /// Sessions stored, and how many of them some host holds a lease on (expired or not).
+    fn count(&self) -> Result<Counts, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock: lease expiries.

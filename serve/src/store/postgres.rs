@@ -20,7 +20,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Row};
 
 use crate::store::{
-    now_ms, ttl_ms, Acquired, Commit, Host, Lease, NewSession, SessionRecord, Store, StoreError,
+    now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store, StoreError,
 };
 
 /// Connections one host keeps at most: PostgreSQL's default allows 100 in all, and a few
@@ -401,14 +401,7 @@ impl Store for PostgresStore {
         row.as_ref().map(record).transpose()
     }
 
-    fn count(&self) -> Result<u64, StoreError> {
-        self.counts().map(|(stored, _)| stored)
-    }
-}
-
-impl PostgresStore {
-    /// Sessions stored, and of those the ones with a lease owner.
-    pub fn counts(&self) -> Result<(u64, u64), StoreError> {
+    fn count(&self) -> Result<Counts, StoreError> {
         let row = self.with(|c| {
             c.query_one(
                 "SELECT count(*), count(lease_owner) FROM cowheap_sessions",
@@ -417,6 +410,9 @@ impl PostgresStore {
         })?;
         let stored: i64 = row.try_get(0).map_err(db)?;
         let leased: i64 = row.try_get(1).map_err(db)?;
-        Ok((unsigned(stored), unsigned(leased)))
+        Ok(Counts {
+            stored: unsigned(stored),
+            leased: unsigned(leased),
+        })
     }
 }

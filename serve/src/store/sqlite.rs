@@ -15,7 +15,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    now_ms, ttl_ms, Acquired, Commit, Host, Lease, NewSession, SessionRecord, Store, StoreError,
+    now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store,
+    StoreError,
 };
 
 /// What the writer does with a job's outcome once the transaction has committed (or failed).
@@ -386,12 +387,18 @@ impl Store for SqliteStore {
         self.read(|conn| select(conn, id))
     }
 
-    fn count(&self) -> Result<u64, StoreError> {
+    fn count(&self) -> Result<Counts, StoreError> {
         self.read(|conn| {
-            conn.query_row("SELECT count(*) FROM sessions", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .map(unsigned)
+            conn.query_row(
+                "SELECT count(*), count(lease_owner) FROM sessions",
+                [],
+                |row| {
+                    Ok(Counts {
+                        stored: unsigned(row.get(0)?),
+                        leased: unsigned(row.get(1)?),
+                    })
+                },
+            )
             .map_err(db)
         })
     }
@@ -449,7 +456,13 @@ mod tests {
         assert_eq!(rec.last_request_id, Some(5));
         assert_eq!(rec.last_response.as_deref(), Some("{\"answer\":\"7\"}"));
         assert_eq!(rec.token_hash, [7; 32]);
-        assert_eq!(store.count().unwrap(), 1);
+        assert_eq!(
+            store.count().unwrap(),
+            Counts {
+                stored: 1,
+                leased: 1
+            }
+        );
     }
 
     #[test]
