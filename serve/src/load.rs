@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -167,6 +168,9 @@ pub struct Config {
     pub bytecodes: Option<u64>,
     /// Seed of the per-session choice of operations.
     pub seed: u64,
+    /// Counts sessions created and evaluations answered as they happen (for a caller that
+    /// acts on progress: the crash tests kill hosts at given points of a run).
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 impl Config {
@@ -185,6 +189,7 @@ impl Config {
             delete: false,
             bytecodes: None,
             seed: 1,
+            progress: None,
         }
     }
 }
@@ -503,6 +508,12 @@ struct Shared {
 }
 
 impl Shared {
+    fn tick(&self) {
+        if let Some(p) = &self.config.progress {
+            p.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn url(&self, turn: u64, path: &str) -> Uri {
         let base = &self.config.urls[(turn % self.config.urls.len() as u64) as usize];
         join(base, path)
@@ -622,6 +633,7 @@ async fn session(shared: Arc<Shared>, index: u32) -> Tally {
                 match serde_json::from_slice::<Created>(&a.body) {
                     Ok(c) => {
                         let _ = tally.create.record(micros(t.elapsed()));
+                        shared.tick();
                         break c;
                     }
                     Err(e) => {
@@ -784,6 +796,7 @@ async fn eval(
                 let _ = tally.latency.record(took);
                 let _ = tally.by_op.entry(op).or_insert_with(histogram).record(took);
                 tally.evaluations += 1;
+                shared.tick();
                 if e.replayed {
                     tally.replayed += 1;
                 }

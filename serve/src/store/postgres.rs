@@ -20,7 +20,8 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Row};
 
 use crate::store::{
-    now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store, StoreError,
+    now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store,
+    StoreError,
 };
 
 /// Connections one host keeps at most: PostgreSQL's default allows 100 in all, and a few
