@@ -27,7 +27,10 @@ fn acknowledged_increments_survive_kill_9() {
     let dir = common::TempDir::new("serve-crash");
     let store = format!("sqlite:{}", dir.file("store.db"));
     let port = free_port();
-    let mut host = Host::start(&image, port, &["--store".into(), store]);
+    // One host id across restarts, as a host keeps its identity: the restarted process holds
+    // its predecessor's leases.
+    let extra = ["--store".into(), store, "--host-id".into(), "crash-host".into()];
+    let mut host = Host::start(&image, port, &extra);
 
     let progress = Arc::new(AtomicU64::new(0));
     let mut config = Config::new(vec![load::parse_url(&host.url).unwrap()], SESSIONS);

@@ -240,6 +240,9 @@ pub enum ErrorKind {
     Server(u16),
     /// A 307 to a host that did not answer (the owner is down; another host is tried).
     DeadRedirect,
+    /// More than [`MAX_REDIRECTS`] redirects (hosts that each say another holds the session,
+    /// as while a lease outlives its dead holder).
+    RedirectLoop,
     // Failed checks (violations: the run fails):
     /// The answer was not the one the session's count predicts.
     WrongAnswer,
@@ -251,8 +254,6 @@ pub enum ErrorKind {
     Stopped,
     /// Any other answer that breaks the API (a 4xx, a body that does not parse).
     Protocol,
-    /// More than [`MAX_REDIRECTS`] redirects.
-    RedirectLoop,
     /// A request went unanswered for all of `--retry-for`.
     GaveUp,
 }

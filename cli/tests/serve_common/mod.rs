@@ -100,6 +100,11 @@ impl Host {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn running(&self) -> bool {
         self.child.is_some()
     }
