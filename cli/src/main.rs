@@ -14,6 +14,7 @@ mod out;
 mod parse;
 mod progress;
 mod run;
+mod serve;
 mod stress;
 mod table;
 
@@ -46,6 +47,8 @@ enum Command {
     /// Run a Smalltalk expression in one or many images of a Squeak V3 base.
     #[command(after_help = exit::RUN_HELP)]
     Run(run::Args),
+    /// Serve sessions over HTTP/JSON, each an image over one shared base (docs/SERVING.md).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Stress(args) => stress::run(*args.options),
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code.into(),
