@@ -15,6 +15,7 @@ mod out;
 mod parse;
 mod progress;
 mod run;
+mod serve;
 mod stress;
 mod table;
 
@@ -50,6 +51,8 @@ enum Command {
     /// Drive many sessions of `cowheap serve` hosts, each checking its own counter.
     #[command(after_help = exit::HELP)]
     Load(load::Args),
+    /// Serve sessions over HTTP/JSON, each an image over one shared base (docs/SERVING.md).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
         Command::Load(args) => load::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code.into(),

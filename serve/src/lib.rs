@@ -264,3 +264,22 @@ pub async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// Serves on a runtime of its own until SIGTERM or SIGINT: what `cowheap serve` runs, for a
+/// caller with no async runtime. `listening` is called with the host's URL once it is bound.
+pub fn serve_blocking(
+    base: BaseHeap,
+    vm: Vm,
+    store: Arc<dyn store::Store>,
+    config: Config,
+    listening: impl FnOnce(&Server),
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let server = Server::bind(base, vm, store, config).await?;
+        listening(&server);
+        server.run(shutdown_signal()).await
+    })
+}

@@ -266,15 +266,13 @@ struct Session {
     interp: Interpreter,
     evaluations: u64,
     last_request: Option<(u64, String)>,
-    /// Private bytes the last collection kept: the next one runs once the space has grown by
-    /// [`COLLECT_SLACK`] past it, so that the stored delta holds little garbage.
+    /// Private bytes the last collection kept: the next one runs once the space has grown past
+    /// it by a quarter (at least a byte), so that the stored delta carries little garbage and
+    /// collections cost in proportion to what the evaluations allocate.
     kept: u64,
     /// Figures last added to the host's totals.
     reported: (i64, i64, u64),
 }
-
-/// How much garbage a session's delta may carry before a collection between evaluations.
-const COLLECT_SLACK: u64 = 64 << 10;
 
 /// Stack of a session thread: the interpreter keeps its frames on the heap.
 const STACK: usize = 512 << 10;
@@ -467,13 +465,14 @@ impl Session {
         Ok(body)
     }
 
-    /// Collects the private space once it has grown [`COLLECT_SLACK`] past what the last
-    /// collection kept. Between evaluations the interpreter holds no reference into the
+    /// Collects the private space once it has grown by a quarter past what the last collection
+    /// kept: a `3 + 4` leaves its compiled do-it behind, and a delta that kept every one would
+    /// grow by a kilobyte with each evaluation, and so would each commit. Between evaluations the interpreter holds no reference into the
     /// image (it starts afresh when the image's incarnation changes), so the image's own
     /// roots are all the roots.
     fn collect(&mut self) {
         let private = self.image.stats().private_bytes;
-        if private < self.kept.saturating_add(COLLECT_SLACK) {
+        if private <= self.kept.saturating_add(self.kept / 4) {
             return;
         }
         if let Ok(c) = self.image.collect(&mut []) {

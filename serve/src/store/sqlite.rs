@@ -23,7 +23,13 @@ use super::{
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write: run inside the batch's transaction (`None`: the transaction could not begin, run
 /// nothing), answering how to report it once the batch commits.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+type Run = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+
+/// A write, and whether it must be on disk before its caller hears back.
+struct Job {
+    durable: bool,
+    run: Run,
+}
 
 /// The most jobs one transaction takes.
 const BATCH: usize = 1024;
@@ -96,13 +102,17 @@ impl SqliteStore {
     }
 
     /// Runs `f` in the writer's next transaction and answers its result once that transaction
-    /// has committed.
+    /// has committed: on disk if `durable`. A write that is not durable (a lease taken,
+    /// renewed or released: a crash that loses one loses nothing acknowledged) skips the
+    /// fsync; the write-ahead log is sequential, so the next durable commit makes it durable
+    /// too, and no later write is ever on disk without it.
     fn write<T: Send + 'static>(
         &self,
+        durable: bool,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |conn| {
+        let run: Run = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => f(conn),
                 None => Err(StoreError::Closed),
@@ -111,6 +121,7 @@ impl SqliteStore {
                 let _ = tx.send(committed.and(result));
             })
         });
+        let job = Job { durable, run };
         {
             let jobs = self.jobs.lock().map_err(|_| StoreError::Closed)?;
             jobs.as_ref()
@@ -141,9 +152,10 @@ impl Drop for SqliteStore {
     }
 }
 
-/// The writer: takes what is waiting (up to [`BATCH`]), runs it in one transaction, commits,
-/// then tells each caller.
+/// The writer: takes what is waiting (up to [`BATCH`]), runs it in one transaction, commits
+/// (with an fsync if any of it must be durable), then tells each caller.
 fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
+    let mut synchronous = "FULL";
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -152,16 +164,28 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let wanted = if batch.iter().any(|j| j.durable) {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        if wanted != synchronous && conn.pragma_update(None, "synchronous", wanted).is_ok() {
+            synchronous = wanted;
+        }
         let (finishers, outcome) = match conn.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => {
-                let finishers: Vec<Finish> = batch.into_iter().map(|job| job(Some(conn))).collect();
+                let finishers: Vec<Finish> =
+                    batch.into_iter().map(|job| (job.run)(Some(conn))).collect();
                 let outcome = conn.execute_batch("COMMIT").map_err(db);
                 if outcome.is_err() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
                 (finishers, outcome)
             }
-            Err(e) => (batch.into_iter().map(|job| job(None)).collect(), Err(db(e))),
+            Err(e) => (
+                batch.into_iter().map(|job| (job.run)(None)).collect(),
+                Err(db(e)),
+            ),
         };
         for finish in finishers {
             finish(outcome.clone());
@@ -241,7 +265,7 @@ impl Store for SqliteStore {
             expires_ms: now_ms().saturating_add(ttl_ms(ttl)),
         };
         let written = lease.clone();
-        self.write(move |conn| {
+        self.write(true, move |conn| {
             let inserted = conn.execute(
                 "INSERT INTO sessions (id, token_hash, base_hash, delta, evaluations, \
                  lease_owner, lease_url, lease_epoch, lease_expires) \
@@ -267,7 +291,7 @@ impl Store for SqliteStore {
 
     fn acquire(&self, id: &str, host: &Host, ttl: Duration) -> Result<Acquired, StoreError> {
         let (id, host) = (id.to_owned(), host.clone());
-        self.write(move |conn| {
+        self.write(false, move |conn| {
             let Some(mut rec) = select(conn, &id)? else {
                 return Ok(Acquired::Missing);
             };
@@ -308,7 +332,7 @@ impl Store for SqliteStore {
             signed(commit.evaluations),
         );
         let request = commit.request.map(|(r, body)| (signed(r), body.to_owned()));
-        self.write(move |conn| {
+        self.write(true, move |conn| {
             let changed = match request {
                 Some((request_id, response)) => conn.execute(
                     "UPDATE sessions SET delta = ?4, evaluations = ?5, last_request_id = ?6, \
@@ -331,7 +355,7 @@ impl Store for SqliteStore {
 
     fn renew(&self, host: &str, ttl: Duration) -> Result<u64, StoreError> {
         let host = host.to_owned();
-        self.write(move |conn| {
+        self.write(false, move |conn| {
             conn.execute(
                 "UPDATE sessions SET lease_expires = ?2 WHERE lease_owner = ?1",
                 params![host, now_ms().saturating_add(ttl_ms(ttl))],
@@ -343,7 +367,7 @@ impl Store for SqliteStore {
 
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError> {
         let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
-        self.write(move |conn| {
+        self.write(false, move |conn| {
             conn.execute(
                 "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, lease_expires = 0 \
                  WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
@@ -356,7 +380,7 @@ impl Store for SqliteStore {
 
     fn release_all(&self, host: &str) -> Result<u64, StoreError> {
         let host = host.to_owned();
-        self.write(move |conn| {
+        self.write(false, move |conn| {
             conn.execute(
                 "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, lease_expires = 0 \
                  WHERE lease_owner = ?1",
@@ -369,7 +393,7 @@ impl Store for SqliteStore {
 
     fn delete(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError> {
         let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
-        self.write(move |conn| {
+        self.write(true, move |conn| {
             let deleted = conn
                 .execute(
                     "DELETE FROM sessions WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
