@@ -19,8 +19,14 @@ pub struct Cluster {
     pub url: String,
 }
 
+/// `serve/tests/pg.sh`: every crate that includes this file is one folder below the
+/// workspace root.
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pg.sh")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .parent()
+        .unwrap_or(crate_dir)
+        .join("serve/tests/pg.sh")
 }
 
 fn test_name() -> String {
