@@ -19,6 +19,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value = "100",
           value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(MAX_SESSIONS)))]
     pub sessions: u32,
+    /// At most this many sessions alive at once (default: all); the others wait their turn.
+    /// Each is a connection: keep it under the open-files limit.
+    #[arg(long, value_name = "N",
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(MAX_SESSIONS)))]
+    pub concurrency: Option<u32>,
     /// Stop sending new requests after this long (30s, 2m; at most a day).
     #[arg(long, value_name = "TIME", value_parser = bounded_duration)]
     pub duration: Option<Duration>,
@@ -87,6 +92,7 @@ fn pause(text: &str) -> Result<Duration, String> {
 pub fn run(args: Args) -> Result<Code, Failure> {
     let mut config = Config::new(args.url, args.sessions);
     config.duration = args.duration;
+    config.concurrency = args.concurrency;
     config.requests = match (args.requests, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,

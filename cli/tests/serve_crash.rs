@@ -29,7 +29,12 @@ fn acknowledged_increments_survive_kill_9() {
     let port = free_port();
     // One host id across restarts, as a host keeps its identity: the restarted process holds
     // its predecessor's leases.
-    let extra = ["--store".into(), store, "--host-id".into(), "crash-host".into()];
+    let extra = [
+        "--store".into(),
+        store,
+        "--host-id".into(),
+        "crash-host".into(),
+    ];
     let mut host = Host::start(&image, port, &extra);
 
     let progress = Arc::new(AtomicU64::new(0));

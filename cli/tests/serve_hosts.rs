@@ -10,9 +10,9 @@
 //! store's fencing (a commit names its lease epoch) keeps its next evaluation from landing.
 
 mod common;
-mod serve_common;
 #[path = "../../serve/tests/pg_common/mod.rs"]
 mod pg_common;
+mod serve_common;
 
 use std::process::Command;
 use std::sync::atomic::AtomicU64;
@@ -104,5 +104,8 @@ fn sessions_move_between_hosts_and_are_never_live_on_two() {
     assert!(report.ok(), "{}", report.text());
     assert_eq!(report.sessions_verified, u64::from(SESSIONS));
     assert_eq!(report.increments, u64::from(SESSIONS) * INCREMENTS);
-    assert!(report.redirects > 0, "no request was sprayed to a host that did not own it");
+    assert!(
+        report.redirects > 0,
+        "no request was sprayed to a host that did not own it"
+    );
 }

@@ -146,8 +146,11 @@ impl std::str::FromStr for Mix {
 pub struct Config {
     /// Base URLs of the hosts (`http://127.0.0.1:8080`), sprayed round robin.
     pub urls: Vec<Uri>,
-    /// Sessions created and driven at once.
+    /// Sessions created and driven.
     pub sessions: u32,
+    /// At most this many of them alive at once (`None`: all): the rest wait their turn, so
+    /// that a run can leave many more sessions in the store than it drives at a time.
+    pub concurrency: Option<u32>,
     /// Stop sending new requests after this long ...
     pub duration: Option<Duration>,
     /// ... or after this many evaluations per session, whichever comes first.
@@ -179,6 +182,7 @@ impl Config {
         Config {
             urls,
             sessions,
+            concurrency: None,
             duration: None,
             requests: Some(10),
             mix: Mix::counter(),
@@ -918,7 +922,7 @@ pub async fn run_async(config: Config) -> Report {
     connector.set_connect_timeout(Some(config.timeout));
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(config.sessions as usize)
+        .pool_max_idle_per_host(config.concurrency.unwrap_or(config.sessions) as usize)
         .build(connector);
     let started = Instant::now();
     let shared = Arc::new(Shared {
@@ -926,8 +930,21 @@ pub async fn run_async(config: Config) -> Report {
         config,
         client,
     });
+    let turns = Arc::new(tokio::sync::Semaphore::new(
+        shared
+            .config
+            .concurrency
+            .unwrap_or(shared.config.sessions)
+            .max(1) as usize,
+    ));
     let tasks: Vec<_> = (0..shared.config.sessions)
-        .map(|i| tokio::spawn(session(shared.clone(), i)))
+        .map(|i| {
+            let (shared, turns) = (shared.clone(), turns.clone());
+            tokio::spawn(async move {
+                let _turn = turns.acquire_owned().await;
+                session(shared, i).await
+            })
+        })
         .collect();
     let mut tallies = Vec::with_capacity(tasks.len());
     for task in tasks {

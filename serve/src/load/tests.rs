@@ -47,6 +47,8 @@ struct Mock {
     /// Base URLs of the hosts, when several share the sessions (a session lives on the host
     /// that created it; the others redirect).
     hosts: Mutex<Vec<String>>,
+    /// The most sessions that existed at once.
+    most: AtomicU64,
 }
 
 enum Outcome {
@@ -74,7 +76,8 @@ impl Mock {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
             let id = format!("s{n}");
             let token = format!("{:064x}", n * 7919 + 13);
-            self.sessions.lock().unwrap().insert(
+            let mut sessions = self.sessions.lock().unwrap();
+            sessions.insert(
                 id.clone(),
                 MockSession {
                     token: token.clone(),
@@ -82,6 +85,8 @@ impl Mock {
                     ..MockSession::default()
                 },
             );
+            self.most
+                .fetch_max(sessions.len() as u64, Ordering::Relaxed);
             return Outcome::Answer(
                 StatusCode::CREATED,
                 serde_json::json!({"id": id, "token": token}),
@@ -364,6 +369,21 @@ fn deleted_sessions_are_gone() {
         assert!(r.ok(), "{}", r.text());
         assert!(mock.sessions.lock().unwrap().is_empty());
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_concurrency_sessions_are_alive_at_once() {
+    let (r, mock) = drive(Faults::default(), 1, |u| {
+        let mut c = config(u, 40, 3);
+        c.concurrency = Some(4);
+        c.delete = true;
+        c
+    })
+    .await;
+    assert!(r.ok(), "{}", r.text());
+    assert_eq!(r.sessions_verified, 40);
+    let most = mock.most.load(Ordering::Relaxed);
+    assert!((1..=4).contains(&most), "{most} sessions at once");
 }
 
 #[test]
