@@ -30,7 +30,9 @@ fn a_session_evaluates_and_keeps_its_state_between_evaluations() {
     // Its do-it was garbage, collected before the commit.
     assert_eq!(j["private_bytes"], 0);
     assert_eq!(j["copies"], 0);
-    let first = c.eval(&id, &token, &json!({"expression": INCREMENT})).json();
+    let first = c
+        .eval(&id, &token, &json!({"expression": INCREMENT}))
+        .json();
     assert_eq!(first["answer"], "1");
     // The global went into a copy of the base's Smalltalk dictionary, private to the session.
     assert!(first["copies"].as_u64().unwrap() > 0, "{first}");

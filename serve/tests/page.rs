@@ -57,7 +57,9 @@ fn headless(browser: &PathBuf, args: &[&str], url: &str) -> std::process::Output
 
 #[test]
 fn the_status_page_renders_the_hosts_figures_in_headless_chromium() {
-    let Some(browser) = browser_or_skip() else { return };
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
     let Some(base) = base() else { return };
     let (_dir, db) = temp();
     let host = Host::start(&base, &db, config());
@@ -85,12 +87,22 @@ fn the_status_page_renders_the_hosts_figures_in_headless_chromium() {
     let _ = std::fs::remove_file(&shot);
     let out = headless(
         &browser,
-        &[&format!("--screenshot={}", shot.display()), "--window-size=1100,820"],
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1100,820",
+        ],
         &url,
     );
     let png = std::fs::read(&shot).unwrap_or_else(|e| {
-        panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    assert!(png.len() > 10_000, "a page, not a blank: {} bytes", png.len());
+    assert!(
+        png.len() > 10_000,
+        "a page, not a blank: {} bytes",
+        png.len()
+    );
 }
