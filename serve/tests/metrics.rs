@@ -160,10 +160,8 @@ fn parse(text: &str) -> Result<Vec<Sample>, String> {
                         return Err(format!("TYPE of {name} after its samples"));
                     }
                 }
-                ["HELP", name, ..] => {
-                    if !helps.insert((*name).to_owned()) {
-                        return Err(format!("HELP of {name} twice"));
-                    }
+                ["HELP", name, ..] if !helps.insert((*name).to_owned()) => {
+                    return Err(format!("HELP of {name} twice"));
                 }
                 _ => {}
             }
