@@ -33,7 +33,7 @@ pub struct Args {
     pub requests: Option<u64>,
     /// The kinds of evaluation, with weights: counter (increments the session's own counter
     /// and checks the new count), arith (3 + 4), read (reads the counter), blob (gives the
-    /// session about 10 KB of private objects).
+    /// session a delta of about 10 KB).
     #[arg(long, value_name = "KIND:WEIGHT,...", default_value = "counter")]
     pub mix: Mix,
     /// A pause between one session's requests (0 for none), e.g. longer than the server's

@@ -145,7 +145,7 @@ impl Mock {
             }
             READ_EXPR => s.counter.to_string(),
             ARITH_EXPR => "7".into(),
-            BLOB_EXPR => "2500".into(),
+            BLOB_EXPR => "1000".into(),
             _ => return err(StatusCode::BAD_REQUEST, "parse"),
         };
         let response = serde_json::json!({
