@@ -29,6 +29,11 @@ struct Faults {
     lose_increment: Option<u64>,
 }
 
+/// Whether the `n`th evaluation is one of every `k`th.
+fn every(k: Option<u64>, n: u64) -> bool {
+    k.is_some_and(|k| n.is_multiple_of(k))
+}
+
 #[derive(Default)]
 struct MockSession {
     token: String,
@@ -131,12 +136,12 @@ impl Mock {
             }
         }
         let n = self.evals.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.faults.refuse.is_some_and(|k| n % k == 0) {
+        if every(self.faults.refuse, n) {
             return err(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
         }
         let answer = match req["expression"].as_str().unwrap_or("") {
             COUNTER_EXPR => {
-                let kept = !self.faults.lose_increment.is_some_and(|k| n % k == 0);
+                let kept = !every(self.faults.lose_increment, n);
                 let next = s.counter + 1;
                 if kept {
                     s.counter = next;
@@ -156,7 +161,7 @@ impl Mock {
             s.last_request = rid;
             s.last_response = Some(response.clone());
         }
-        if self.faults.drop_after_commit.is_some_and(|k| n % k == 0) {
+        if every(self.faults.drop_after_commit, n) {
             return Outcome::Drop;
         }
         Outcome::Answer(StatusCode::OK, response)
