@@ -126,11 +126,14 @@ impl Registry {
         &self.env
     }
 
-    fn stripe(&self, id: &str) -> &tokio::sync::Mutex<()> {
-        let h = id.bytes().fold(0usize, |h, b| {
+    fn stripe_of(id: &str) -> usize {
+        id.bytes().fold(0usize, |h, b| {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
-        });
-        &self.stripes[h % STRIPES]
+        }) % STRIPES
+    }
+
+    fn stripe(&self, id: &str) -> &tokio::sync::Mutex<()> {
+        &self.stripes[Self::stripe_of(id)]
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
@@ -170,7 +173,7 @@ impl Registry {
         if self.closing.load(Relaxed) {
             return Err(LookupError::ShuttingDown);
         }
-        self.make_room().await?;
+        self.make_room(None).await?;
         let id = token::new_id().map_err(|e| LookupError::Resume(e.to_string()))?;
         let token = token::new_token().map_err(|e| LookupError::Resume(e.to_string()))?;
         let token_hash = token::hash(&token);
@@ -221,7 +224,6 @@ impl Registry {
             return Err(LookupError::ShuttingDown);
         }
         let started = Instant::now();
-        self.make_room().await?;
         let _one_at_a_time = self.stripe(id).lock().await;
         if let Some(live) = self.local(id, token)? {
             return Ok(Found::Live(live));
@@ -250,6 +252,12 @@ impl Registry {
             })
         } else {
             None
+        };
+        // Room is made only for a session that will come into memory: a request for an
+        // unknown or foreign session evicts nothing.
+        let refuse = match refuse {
+            Some(refused) => Some(refused),
+            None => self.make_room(Some(id)).await.err(),
         };
         if let Some(refused) = refuse {
             let env = self.env.clone();
@@ -301,28 +309,57 @@ impl Registry {
     /// (or, with `release` false, left for [`Store::release_all`](crate::store::Store::release_all)).
     pub async fn evict(&self, live: Arc<Live>, release: bool) {
         let _one_at_a_time = self.stripe(&live.id).lock().await;
+        self.evict_held(live, release).await;
+    }
+
+    /// [`evict`](Self::evict), its id's stripe held by the caller.
+    async fn evict_held(&self, live: Arc<Live>, release: bool) {
         self.forget(&live);
         live.stop(release).await;
         self.env.metrics.evictions.fetch_add(1, Relaxed);
     }
 
     /// At the most live sessions, evicts the least recently used idle ones to make room for
-    /// one more.
-    async fn make_room(&self) -> Result<(), LookupError> {
+    /// one more. `holding` is the id whose stripe the caller holds: a victim's stripe is only
+    /// tried, never waited for, so that two tasks making room cannot wait for each other; when
+    /// every candidate's stripe is busy, the host goes over its most for a moment rather than
+    /// wait.
+    async fn make_room(&self, holding: Option<&str>) -> Result<(), LookupError> {
+        /// Candidates looked at per round.
+        const CANDIDATES: usize = 8;
+        let held = holding.map(Self::stripe_of);
         loop {
-            let victim = {
+            let mut idle: Vec<Arc<Live>> = {
                 let map = self.map();
                 if map.len() < self.policy.max_live {
                     return Ok(());
                 }
                 map.values()
                     .filter(|l| l.in_flight.load(Relaxed) == 0)
-                    .min_by_key(|l| l.last_used.load(Relaxed))
                     .cloned()
+                    .collect()
             };
-            match victim {
-                Some(victim) => self.evict(victim, true).await,
-                None => return Err(LookupError::Full(self.policy.max_live)),
+            if idle.is_empty() {
+                return Err(LookupError::Full(self.policy.max_live));
+            }
+            if idle.len() > CANDIDATES {
+                idle.select_nth_unstable_by_key(CANDIDATES, |l| l.last_used.load(Relaxed));
+                idle.truncate(CANDIDATES);
+            }
+            idle.sort_by_key(|l| l.last_used.load(Relaxed));
+            let mut evicted = false;
+            for victim in idle {
+                if held == Some(Self::stripe_of(&victim.id)) {
+                    continue;
+                }
+                if let Ok(_one_at_a_time) = self.stripe(&victim.id).try_lock() {
+                    self.evict_held(victim, true).await;
+                    evicted = true;
+                    break;
+                }
+            }
+            if !evicted {
+                return Ok(());
             }
         }
     }

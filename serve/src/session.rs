@@ -267,12 +267,17 @@ struct Session {
     evaluations: u64,
     last_request: Option<(u64, String)>,
     /// Private bytes the last collection kept: the next one runs once the space has grown past
-    /// it by a quarter (at least a byte), so that the stored delta carries little garbage and
+    /// it by a quarter (at least [`COLLECT_SLACK`]), so that the stored delta carries little garbage and
     /// collections cost in proportion to what the evaluations allocate.
     kept: u64,
     /// Figures last added to the host's totals.
     reported: (i64, i64, u64),
 }
+
+/// The least growth that makes a collection: a collection starts the interpreter's caches
+/// afresh (the image's incarnation changes), which costs a `3 + 4` more than the collection
+/// itself, so a session collects every dozen such evaluations rather than after each.
+const COLLECT_SLACK: u64 = 16 << 10;
 
 /// Stack of a session thread: the interpreter keeps its frames on the heap.
 const STACK: usize = 512 << 10;
@@ -465,14 +470,14 @@ impl Session {
         Ok(body)
     }
 
-    /// Collects the private space once it has grown by a quarter past what the last collection
-    /// kept: a `3 + 4` leaves its compiled do-it behind, and a delta that kept every one would
+    /// Collects the private space once it has grown by a quarter (and [`COLLECT_SLACK`]) past
+    /// what the last collection kept: a `3 + 4` leaves its compiled do-it behind, and a delta that kept every one would
     /// grow by a kilobyte with each evaluation, and so would each commit. Between evaluations the interpreter holds no reference into the
     /// image (it starts afresh when the image's incarnation changes), so the image's own
     /// roots are all the roots.
     fn collect(&mut self) {
         let private = self.image.stats().private_bytes;
-        if private <= self.kept.saturating_add(self.kept / 4) {
+        if private <= self.kept + (self.kept / 4).max(COLLECT_SLACK) {
             return;
         }
         if let Ok(c) = self.image.collect(&mut []) {

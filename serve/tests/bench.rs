@@ -47,13 +47,34 @@ fn eval_throughput_and_resume_latency() {
     let clients = env("BENCH_CLIENTS", 32);
     let seconds = env("BENCH_SECONDS", 5) as u64;
     let (_dir, db) = temp();
-    let host = Host::start(&base, &db, config());
+    let host = Host::start(
+        &base,
+        &db,
+        cowheap_serve::Config {
+            max_sessions_live: sessions.max(1),
+            ..config()
+        },
+    );
     let addr = host.addr;
     let t = Instant::now();
-    let all: Vec<(String, String)> = {
-        let mut c = Client::new(addr);
-        (0..sessions).map(|_| c.create()).collect()
-    };
+    // Created by all the clients at once, as a crowd arriving.
+    let all: Vec<(String, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|k| {
+                s.spawn(move || {
+                    let mut c = Client::new(addr);
+                    (k..sessions)
+                        .step_by(clients)
+                        .map(|_| c.create())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a client"))
+            .collect()
+    });
     println!(
         "{sessions} sessions created in {:.2} s; rss {} MB",
         t.elapsed().as_secs_f64(),
@@ -94,8 +115,9 @@ fn eval_throughput_and_resume_latency() {
         start.elapsed(),
     );
     println!(
-        "rss {} MB",
-        cowheap_serve::metrics::rss_bytes().unwrap_or(0) >> 20
+        "rss {} MB with {} sessions live",
+        cowheap_serve::metrics::rss_bytes().unwrap_or(0) >> 20,
+        sessions
     );
     // Resume: restart the host, so that every session is in the store only, then time each
     // session's first request (the lease, the delta, a thread, the evaluation and its commit).
