@@ -10,10 +10,12 @@
 mod exit;
 mod inspect;
 mod limits;
+mod load;
 mod out;
 mod parse;
 mod progress;
 mod run;
+mod serve;
 mod stress;
 mod table;
 
@@ -46,6 +48,11 @@ enum Command {
     /// Run a Smalltalk expression in one or many images of a Squeak V3 base.
     #[command(after_help = exit::RUN_HELP)]
     Run(run::Args),
+    /// Drive many sessions of `cowheap serve` hosts, each checking its own counter.
+    #[command(after_help = exit::HELP)]
+    Load(load::Args),
+    /// Serve sessions over HTTP/JSON, each an image over one shared base (docs/SERVING.md).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +61,8 @@ fn main() -> ExitCode {
         Command::Stress(args) => stress::run(*args.options),
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
+        Command::Load(args) => load::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code.into(),

@@ -1,0 +1,407 @@
+//! The sessions this host holds in memory, and the moves between memory and the store:
+//! creating, resuming on a request (taking the lease), evicting the idle or the least recently
+//! used (releasing it), and letting everything go at shutdown.
+//!
+//! One session id is resumed or evicted by one task at a time (a lock per stripe of ids), so
+//! a session is never in memory twice; an eviction waits until the session's thread has
+//! answered what was sent to it and released its lease, so a resume after it reads what the
+//! last evaluation committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::session::{self, Env, Live, Start};
+use crate::store::{Acquired, NewSession, StoreError};
+use crate::token;
+
+/// Stripes of the per-id locks.
+const STRIPES: usize = 256;
+
+/// How the registry keeps sessions.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// A session unused this long leaves memory.
+    pub idle: Duration,
+    /// Leases last this long unless renewed.
+    pub lease: Duration,
+    /// The most sessions in memory at once: one more evicts the least recently used.
+    pub max_live: usize,
+}
+
+/// Where a session is.
+#[derive(Debug)]
+pub enum Found {
+    /// In memory here.
+    Live(Arc<Live>),
+    /// Held by another host, at this base URL.
+    Elsewhere(String),
+}
+
+/// Why a session could not be found or started.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// No session has this id.
+    #[error("no such session")]
+    NotFound,
+    /// The token is not the session's.
+    #[error("the token does not open this session")]
+    Unauthorized,
+    /// The session was saved over another base.
+    #[error("the session was saved over base {found}, and this host serves base {expected}")]
+    WrongBase {
+        /// The stored session's base hash.
+        found: String,
+        /// This host's.
+        expected: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored delta could not be resumed, or the session's thread could not start.
+    #[error("cannot resume the session: {0}")]
+    Resume(String),
+    /// Every session in memory is busy and the host holds its most.
+    #[error("the host holds its most live sessions ({0}), all of them busy")]
+    Full(usize),
+    /// The host is shutting down.
+    #[error("the host is shutting down")]
+    ShuttingDown,
+}
+
+/// The live sessions.
+pub struct Registry {
+    env: Arc<Env>,
+    policy: Policy,
+    map: Mutex<HashMap<String, Arc<Live>>>,
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    /// A fresh image's delta, the first one of every new session.
+    fresh_delta: Vec<u8>,
+    closing: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("live", &self.live_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs blocking store or heap work off the async executor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, LookupError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LookupError::Resume(format!("a blocking task failed: {e}")))
+}
+
+impl Registry {
+    /// A registry over `env`.
+    pub fn new(env: Arc<Env>, policy: Policy) -> Result<Registry, LookupError> {
+        let fresh_delta = env
+            .base
+            .new_image()
+            .map_err(|e| LookupError::Resume(e.to_string()))?
+            .delta_bytes()
+            .map_err(|e| LookupError::Resume(e.to_string()))?;
+        Ok(Registry {
+            env,
+            policy,
+            map: Mutex::new(HashMap::new()),
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            fresh_delta,
+            closing: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The environment the sessions share.
+    pub fn env(&self) -> &Arc<Env> {
+        &self.env
+    }
+
+    fn stripe_of(id: &str) -> usize {
+        id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        }) % STRIPES
+    }
+
+    fn stripe(&self, id: &str) -> &tokio::sync::Mutex<()> {
+        &self.stripes[Self::stripe_of(id)]
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
+        // A panic while the map was held cannot leave it inconsistent (each change is one
+        // insert or remove): go on with it.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sessions in memory.
+    pub fn live_count(&self) -> usize {
+        self.map().len()
+    }
+
+    fn alive(&self, id: &str) -> Option<Arc<Live>> {
+        let mut map = self.map();
+        match map.get(id) {
+            Some(live) if live.alive.load(Relaxed) => Some(live.clone()),
+            Some(_) => {
+                map.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The live session `id` if it is in memory here, its token checked.
+    pub fn local(&self, id: &str, token: &str) -> Result<Option<Arc<Live>>, LookupError> {
+        match self.alive(id) {
+            Some(live) if token::matches(token, &live.token_hash) => Ok(Some(live)),
+            Some(_) => Err(LookupError::Unauthorized),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a session: its id and token.
+    pub async fn create(&self) -> Result<(String, String), LookupError> {
+        if self.closing.load(Relaxed) {
+            return Err(LookupError::ShuttingDown);
+        }
+        self.make_room(None).await?;
+        let id = token::new_id().map_err(|e| LookupError::Resume(e.to_string()))?;
+        let token = token::new_token().map_err(|e| LookupError::Resume(e.to_string()))?;
+        let token_hash = token::hash(&token);
+        let env = self.env.clone();
+        let (id2, delta, ttl) = (id.clone(), self.fresh_delta.clone(), self.policy.lease);
+        let lease = blocking(move || {
+            env.store.create(
+                &NewSession {
+                    id: &id2,
+                    token_hash,
+                    base_hash: env.base_hash,
+                    delta: &delta,
+                },
+                &env.host,
+                ttl,
+            )
+        })
+        .await??;
+        let env = self.env.clone();
+        let id2 = id.clone();
+        let live = blocking(move || {
+            let image = env
+                .base
+                .new_image()
+                .map_err(|e| LookupError::Resume(e.to_string()))?;
+            let start = Start {
+                id: id2,
+                token_hash,
+                epoch: lease.epoch,
+                evaluations: 0,
+                last_request: None,
+            };
+            session::spawn(&env, image, start).map_err(|e| LookupError::Resume(e.to_string()))
+        })
+        .await??;
+        self.map().insert(id.clone(), live);
+        self.env.metrics.created.fetch_add(1, Relaxed);
+        Ok((id, token))
+    }
+
+    /// Finds session `id` for a request with `token`: in memory, or resumed from the store
+    /// (taking its lease), or held by another host.
+    pub async fn find(&self, id: &str, token: &str) -> Result<Found, LookupError> {
+        if let Some(live) = self.local(id, token)? {
+            return Ok(Found::Live(live));
+        }
+        if self.closing.load(Relaxed) {
+            return Err(LookupError::ShuttingDown);
+        }
+        let started = Instant::now();
+        let _one_at_a_time = self.stripe(id).lock().await;
+        if let Some(live) = self.local(id, token)? {
+            return Ok(Found::Live(live));
+        }
+        let env = self.env.clone();
+        let (id2, ttl) = (id.to_owned(), self.policy.lease);
+        let acquired = blocking(move || env.store.acquire(&id2, &env.host, ttl)).await??;
+        let rec = match acquired {
+            Acquired::Missing => return Err(LookupError::NotFound),
+            Acquired::Elsewhere { token_hash, lease } => {
+                if !token::matches(token, &token_hash) {
+                    return Err(LookupError::Unauthorized);
+                }
+                self.env.metrics.redirects.fetch_add(1, Relaxed);
+                return Ok(Found::Elsewhere(lease.url));
+            }
+            Acquired::Mine(rec) => rec,
+        };
+        let epoch = rec.lease.as_ref().map_or(0, |l| l.epoch);
+        let refuse = if !token::matches(token, &rec.token_hash) {
+            Some(LookupError::Unauthorized)
+        } else if rec.base_hash != self.env.base_hash {
+            Some(LookupError::WrongBase {
+                found: hex(&rec.base_hash),
+                expected: hex(&self.env.base_hash),
+            })
+        } else {
+            None
+        };
+        // Room is made only for a session that will come into memory: a request for an
+        // unknown or foreign session evicts nothing.
+        let refuse = match refuse {
+            Some(refused) => Some(refused),
+            None => self.make_room(Some(id)).await.err(),
+        };
+        if let Some(refused) = refuse {
+            let env = self.env.clone();
+            let id2 = id.to_owned();
+            blocking(move || env.store.release(&id2, &env.host.id, epoch)).await??;
+            return Err(refused);
+        }
+        let env = self.env.clone();
+        let live = blocking(move || {
+            let image = env
+                .base
+                .resume_delta_bytes(&rec.delta)
+                .map_err(|e| LookupError::Resume(e.to_string()))?;
+            let last_request = rec.last_request_id.zip(rec.last_response);
+            let start = Start {
+                id: rec.id,
+                token_hash: rec.token_hash,
+                epoch,
+                evaluations: rec.evaluations,
+                last_request,
+            };
+            session::spawn(&env, image, start).map_err(|e| LookupError::Resume(e.to_string()))
+        })
+        .await?;
+        let live = match live {
+            Ok(live) => live,
+            Err(e) => {
+                let env = self.env.clone();
+                let id2 = id.to_owned();
+                let _ = blocking(move || env.store.release(&id2, &env.host.id, epoch)).await;
+                return Err(e);
+            }
+        };
+        self.map().insert(id.to_owned(), live.clone());
+        self.env.metrics.resumes.fetch_add(1, Relaxed);
+        self.env.metrics.resume_seconds.observe(started.elapsed());
+        Ok(Found::Live(live))
+    }
+
+    /// Forgets a session whose thread has left by itself (deleted).
+    pub fn forget(&self, live: &Arc<Live>) {
+        let mut map = self.map();
+        if map.get(&live.id).is_some_and(|l| Arc::ptr_eq(l, live)) {
+            map.remove(&live.id);
+        }
+    }
+
+    /// Takes `live` out of memory once what was sent to it is answered; its lease is released
+    /// (or, with `release` false, left for [`Store::release_all`](crate::store::Store::release_all)).
+    pub async fn evict(&self, live: Arc<Live>, release: bool) {
+        let _one_at_a_time = self.stripe(&live.id).lock().await;
+        self.evict_held(live, release).await;
+    }
+
+    /// [`evict`](Self::evict), its id's stripe held by the caller.
+    async fn evict_held(&self, live: Arc<Live>, release: bool) {
+        self.forget(&live);
+        live.stop(release).await;
+        self.env.metrics.evictions.fetch_add(1, Relaxed);
+    }
+
+    /// At the most live sessions, evicts the least recently used idle ones to make room for
+    /// one more. `holding` is the id whose stripe the caller holds: a victim's stripe is only
+    /// tried, never waited for, so that two tasks making room cannot wait for each other; when
+    /// every candidate's stripe is busy, the host goes over its most for a moment rather than
+    /// wait.
+    async fn make_room(&self, holding: Option<&str>) -> Result<(), LookupError> {
+        /// Candidates looked at per round.
+        const CANDIDATES: usize = 8;
+        let held = holding.map(Self::stripe_of);
+        loop {
+            let mut idle: Vec<Arc<Live>> = {
+                let map = self.map();
+                if map.len() < self.policy.max_live {
+                    return Ok(());
+                }
+                map.values()
+                    .filter(|l| l.in_flight.load(Relaxed) == 0)
+                    .cloned()
+                    .collect()
+            };
+            if idle.is_empty() {
+                return Err(LookupError::Full(self.policy.max_live));
+            }
+            if idle.len() > CANDIDATES {
+                idle.select_nth_unstable_by_key(CANDIDATES, |l| l.last_used.load(Relaxed));
+                idle.truncate(CANDIDATES);
+            }
+            idle.sort_by_key(|l| l.last_used.load(Relaxed));
+            let mut evicted = false;
+            for victim in idle {
+                if held == Some(Self::stripe_of(&victim.id)) {
+                    continue;
+                }
+                if let Ok(_one_at_a_time) = self.stripe(&victim.id).try_lock() {
+                    self.evict_held(victim, true).await;
+                    evicted = true;
+                    break;
+                }
+            }
+            if !evicted {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Evicts every session unused for the idle time; answers how many.
+    pub async fn evict_idle(self: &Arc<Self>) -> usize {
+        let now = u64::try_from(self.env.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let idle = u64::try_from(self.policy.idle.as_millis()).unwrap_or(u64::MAX);
+        let victims: Vec<Arc<Live>> = self
+            .map()
+            .values()
+            .filter(|l| {
+                l.in_flight.load(Relaxed) == 0
+                    && now.saturating_sub(l.last_used.load(Relaxed)) >= idle
+            })
+            .cloned()
+            .collect();
+        let n = victims.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for victim in victims {
+            let me = self.clone();
+            tasks.spawn(async move { me.evict(victim, true).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        n
+    }
+
+    /// Shutdown: refuses new sessions and resumes, lets every live session finish what was
+    /// sent to it and leave memory (all of them are committed already), and releases this
+    /// host's leases.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.closing.store(true, Relaxed);
+        let all: Vec<Arc<Live>> = self.map().drain().map(|(_, l)| l).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for live in all {
+            tasks.spawn(async move { live.stop(false).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        let env = self.env.clone();
+        tokio::task::spawn_blocking(move || env.store.release_all(&env.host.id))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?
+            .map(drop)
+    }
+}

@@ -1,0 +1,530 @@
+//! One session: an [`Image`] and its [`Interpreter`] on an OS thread of their own (an
+//! interpreter is not `Send`), reached over a channel. The thread evaluates one request at a
+//! time and commits each evaluation's effect (the image's delta, its request id and its
+//! answer) to the store before it answers: an answer that leaves the host is durable.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use cowheap::{BaseHeap, Image};
+use cowheap_squeak::interp::{Interpreter, Limits, RunError, StopKind, Vm};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
+use crate::store::{Commit, Host, Store, StoreError};
+
+/// Server-wide caps: a request's own limits are clamped to these, and a request without
+/// limits gets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// Bytecodes one evaluation may execute.
+    pub bytecodes: u64,
+    /// Wall-clock milliseconds one evaluation may take.
+    pub millis: u64,
+    /// Bytes a session's private space may hold.
+    pub memory: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            bytecodes: 1_000_000_000,
+            millis: 10_000,
+            memory: 64 << 20,
+        }
+    }
+}
+
+/// A request's own limits (each optional; clamped to [`Caps`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLimits {
+    /// Bytecodes.
+    pub bytecodes: Option<u64>,
+    /// Milliseconds.
+    pub millis: Option<u64>,
+    /// Private bytes.
+    pub memory: Option<u64>,
+}
+
+impl RequestLimits {
+    /// The interpreter's limits: each asked-for limit, or the cap, whichever is smaller.
+    pub fn clamp(self, caps: Caps) -> Limits {
+        let pick = |asked: Option<u64>, cap: u64| asked.map_or(cap, |a| a.min(cap));
+        Limits {
+            bytecodes: pick(self.bytecodes, caps.bytecodes),
+            private_bytes: usize::try_from(pick(self.memory, caps.memory)).unwrap_or(usize::MAX),
+            time: Some(Duration::from_millis(pick(self.millis, caps.millis))),
+            ..Limits::default()
+        }
+    }
+}
+
+/// `POST /sessions/{id}/eval`'s body.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalRequest {
+    /// The do-it.
+    pub expression: String,
+    /// The client's id for this request: a retry with the same id is answered from the store
+    /// without evaluating again.
+    pub request_id: Option<u64>,
+    /// Limits for this evaluation.
+    #[serde(default)]
+    pub limits: RequestLimits,
+}
+
+/// Why an evaluation stopped without an answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stop {
+    /// [`StopKind`] in snake_case (`bytecode_limit`, `does_not_understand`, ...).
+    pub kind: String,
+    /// The interpreter's message.
+    pub message: String,
+}
+
+/// An evaluation's answer: the body of a 200 to `POST /sessions/{id}/eval`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvalResponse {
+    /// The answer's `printString`, made by the image's own code; `null` after a stop.
+    pub answer: Option<String>,
+    /// What the image wrote to its Transcript.
+    pub transcript: String,
+    /// Bytecodes the evaluation executed.
+    pub bytecodes: u64,
+    /// Seconds it ran.
+    pub seconds: f64,
+    /// Base objects this session's image has copied on write.
+    pub copies: u64,
+    /// Bytes of its private space.
+    pub private_bytes: u64,
+    /// Why it stopped, if it did.
+    pub stopped: Option<Stop>,
+    /// The request's id, if it had one.
+    pub request_id: Option<u64>,
+    /// True when this is the stored answer to a retried request id.
+    pub replayed: bool,
+}
+
+/// Why a session could not answer an evaluation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The expression did not parse (or names a global the image lacks): nothing ran.
+    #[error("{0}")]
+    Parse(String),
+    /// The request id is below the last acknowledged one.
+    #[error("request id {asked} is older than the last acknowledged one, {last}")]
+    Stale {
+        /// The request's id.
+        asked: u64,
+        /// The last acknowledged id.
+        last: u64,
+    },
+    /// The commit failed: the evaluation is not acknowledged, and the session left memory
+    /// (its next request resumes what the store holds).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The image could not be saved as a delta.
+    #[error("cannot save the session: {0}")]
+    Save(String),
+}
+
+/// `StopKind`'s camelCase name in snake_case.
+pub fn snake(kind: StopKind) -> String {
+    let mut out = String::new();
+    for c in kind.name().chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What every session thread of a host shares.
+pub struct Env {
+    /// The base every session's image is over.
+    pub base: BaseHeap,
+    /// The interpreter's view of it.
+    pub vm: Vm,
+    /// Its content hash, as stored with every session.
+    pub base_hash: [u8; 16],
+    /// Where sessions are committed.
+    pub store: Arc<dyn Store>,
+    /// This host.
+    pub host: Host,
+    /// The host's counters.
+    pub metrics: Arc<Metrics>,
+    /// Set at shutdown (after the grace period) to stop running evaluations.
+    pub interrupt: Arc<AtomicBool>,
+    /// Server-wide caps.
+    pub caps: Caps,
+    /// When the host started: `Live::last_used` counts from here.
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Job {
+    Eval(EvalRequest, oneshot::Sender<Result<String, EvalError>>),
+    Delete(oneshot::Sender<Result<(), StoreError>>),
+    /// Leave memory (releasing the lease if `release`); what is committed stays.
+    Stop {
+        release: bool,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A live session as the rest of the host sees it: its channel and figures its thread keeps
+/// up to date.
+pub struct Live {
+    /// The session's id.
+    pub id: String,
+    /// SHA-256 of its token.
+    pub token_hash: [u8; 32],
+    /// The lease epoch this host holds it at.
+    pub epoch: u64,
+    jobs: mpsc::Sender<Job>,
+    /// Milliseconds after [`Env::started`] of its last request.
+    pub last_used: AtomicU64,
+    /// Requests sent and not yet answered.
+    pub in_flight: AtomicU32,
+    /// False once its thread has left (evicted, deleted, or a failed commit).
+    pub alive: AtomicBool,
+    /// Acknowledged evaluations.
+    pub evaluations: AtomicU64,
+    /// Its image's private bytes after its last evaluation.
+    pub private_bytes: AtomicU64,
+    /// Its image's copies of base objects.
+    pub copies: AtomicU64,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request did not reach a session's thread: it has left (the caller looks the
+/// session up again, which resumes it from the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
+impl Live {
+    /// Marks a request's start.
+    pub fn touch(&self, env: &Env) {
+        let ms = u64::try_from(env.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_used.store(ms, Relaxed);
+    }
+
+    async fn ask<T>(&self, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, Gone> {
+        let (tx, rx) = oneshot::channel();
+        self.in_flight.fetch_add(1, Relaxed);
+        let sent = self.jobs.send(job(tx));
+        let answer = match sent {
+            Ok(()) => rx.await.map_err(|_| Gone),
+            Err(_) => Err(Gone),
+        };
+        self.in_flight.fetch_sub(1, Relaxed);
+        answer
+    }
+
+    /// Evaluates `req`: the answer's JSON body.
+    pub async fn eval(&self, req: EvalRequest) -> Result<Result<String, EvalError>, Gone> {
+        self.ask(|tx| Job::Eval(req, tx)).await
+    }
+
+    /// Deletes the session from the store and memory.
+    pub async fn delete(&self) -> Result<Result<(), StoreError>, Gone> {
+        self.ask(Job::Delete).await
+    }
+
+    /// Makes the thread leave once the requests before this one are answered.
+    pub async fn stop(&self, release: bool) {
+        let _ = self.ask(|done| Job::Stop { release, done }).await;
+    }
+}
+
+/// The session's thread's own state.
+struct Session {
+    env: Arc<Env>,
+    live: Arc<Live>,
+    image: Image,
+    interp: Interpreter,
+    evaluations: u64,
+    last_request: Option<(u64, String)>,
+    /// Private bytes the last collection kept: the next one runs once the space has grown past
+    /// it by a quarter (at least [`COLLECT_SLACK`]), so that the stored delta carries little garbage and
+    /// collections cost in proportion to what the evaluations allocate.
+    kept: u64,
+    /// Figures last added to the host's totals.
+    reported: (i64, i64, u64),
+}
+
+/// The least growth that makes a collection: a collection starts the interpreter's caches
+/// afresh (the image's incarnation changes), which costs a `3 + 4` more than the collection
+/// itself, so a session collects every dozen such evaluations rather than after each.
+const COLLECT_SLACK: u64 = 16 << 10;
+
+/// Stack of a session thread: the interpreter keeps its frames on the heap.
+const STACK: usize = 512 << 10;
+
+/// What a session starts from.
+pub struct Start {
+    /// Its id.
+    pub id: String,
+    /// Its token's hash.
+    pub token_hash: [u8; 32],
+    /// The lease epoch held.
+    pub epoch: u64,
+    /// Acknowledged evaluations so far.
+    pub evaluations: u64,
+    /// The last acknowledged request id and its response.
+    pub last_request: Option<(u64, String)>,
+}
+
+/// Starts a session's thread with `image`.
+pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<Live>> {
+    let (tx, rx) = mpsc::channel();
+    let live = Arc::new(Live {
+        id: start.id.clone(),
+        token_hash: start.token_hash,
+        epoch: start.epoch,
+        jobs: tx,
+        last_used: AtomicU64::new(0),
+        in_flight: AtomicU32::new(0),
+        alive: AtomicBool::new(true),
+        evaluations: AtomicU64::new(start.evaluations),
+        private_bytes: AtomicU64::new(0),
+        copies: AtomicU64::new(0),
+    });
+    live.touch(env);
+    let (env2, live2) = (env.clone(), live.clone());
+    let name: String = start.id.chars().take(12).collect();
+    std::thread::Builder::new()
+        .name(format!("session-{name}"))
+        .stack_size(STACK)
+        .spawn(move || {
+            let mut interp = env2.vm.interpreter(Limits::default());
+            interp.set_interrupt(Some(env2.interrupt.clone()));
+            let mut session = Session {
+                env: env2,
+                live: live2,
+                image,
+                interp,
+                evaluations: start.evaluations,
+                last_request: start.last_request,
+                kept: 0,
+                reported: (0, 0, 0),
+            };
+            session.report();
+            session.serve(&rx);
+        })?;
+    Ok(live)
+}
+
+impl Session {
+    fn serve(&mut self, jobs: &mpsc::Receiver<Job>) {
+        while let Ok(job) = jobs.recv() {
+            match job {
+                Job::Eval(req, reply) => {
+                    let answer = self.eval(req);
+                    let fatal = matches!(answer, Err(EvalError::Store(_) | EvalError::Save(_)));
+                    if fatal {
+                        // What is in memory is not what the store acknowledged: drop it, and
+                        // let the next request resume what the store holds.
+                        self.env.metrics.store_errors.fetch_add(1, Relaxed);
+                        self.live.alive.store(false, Relaxed);
+                    }
+                    let _ = reply.send(answer);
+                    if fatal {
+                        break;
+                    }
+                }
+                Job::Delete(reply) => {
+                    let deleted =
+                        self.env
+                            .store
+                            .delete(&self.live.id, &self.env.host.id, self.live.epoch);
+                    self.live.alive.store(false, Relaxed);
+                    let _ = reply.send(deleted);
+                    break;
+                }
+                Job::Stop { release, done } => {
+                    self.live.alive.store(false, Relaxed);
+                    if release {
+                        let _ = self.env.store.release(
+                            &self.live.id,
+                            &self.env.host.id,
+                            self.live.epoch,
+                        );
+                    }
+                    let _ = done.send(());
+                    break;
+                }
+            }
+        }
+        self.live.alive.store(false, Relaxed);
+        // The image leaves memory: its figures leave the host's totals.
+        let m = &self.env.metrics;
+        m.private_bytes.fetch_sub(self.reported.0, Relaxed);
+        m.forwarders.fetch_sub(self.reported.1, Relaxed);
+    }
+
+    /// Adds the change of this image's figures to the host's totals.
+    fn report(&mut self) {
+        let stats = self.image.stats();
+        let private = i64::try_from(stats.private_bytes).unwrap_or(i64::MAX);
+        let forwarders = i64::try_from(stats.forwarders_installed).unwrap_or(i64::MAX);
+        let m = &self.env.metrics;
+        m.private_bytes
+            .fetch_add(private - self.reported.0, Relaxed);
+        m.forwarders
+            .fetch_add(forwarders - self.reported.1, Relaxed);
+        m.collections
+            .fetch_add(stats.collections.saturating_sub(self.reported.2), Relaxed);
+        self.reported = (private, forwarders, stats.collections);
+        self.live.private_bytes.store(stats.private_bytes, Relaxed);
+        self.live.copies.store(stats.copies, Relaxed);
+    }
+
+    fn eval(&mut self, req: EvalRequest) -> Result<String, EvalError> {
+        if let (Some(asked), Some((last, response))) = (req.request_id, &self.last_request) {
+            if asked == *last {
+                self.env.metrics.replays.fetch_add(1, Relaxed);
+                return Ok(replayed(response));
+            }
+            if asked < *last {
+                return Err(EvalError::Stale { asked, last: *last });
+            }
+        }
+        self.interp.set_limits(req.limits.clamp(self.env.caps));
+        let result = self.interp.evaluate(&mut self.image, &req.expression);
+        if let Err(RunError::Parse(e)) = &result {
+            return Err(EvalError::Parse(e.to_string()));
+        }
+        let stats = self.interp.stats();
+        let (answer, stopped) =
+            match result.and_then(|v| self.interp.print_string(&mut self.image, v)) {
+                Ok(s) => (Some(s), None),
+                Err(e) => {
+                    let kind = snake(e.kind());
+                    self.env.metrics.stop(&kind);
+                    (
+                        None,
+                        Some(Stop {
+                            kind,
+                            message: e.to_string(),
+                        }),
+                    )
+                }
+            };
+        let transcript = self.interp.take_transcript();
+        self.collect();
+        let image_stats = self.image.stats();
+        let response = EvalResponse {
+            answer,
+            transcript,
+            bytecodes: stats.bytecodes,
+            seconds: stats.elapsed.as_secs_f64(),
+            copies: image_stats.copies,
+            private_bytes: image_stats.private_bytes,
+            stopped,
+            request_id: req.request_id,
+            replayed: false,
+        };
+        let body = serde_json::to_string(&response).map_err(|e| EvalError::Save(e.to_string()))?;
+        let delta = self
+            .image
+            .delta_bytes()
+            .map_err(|e| EvalError::Save(e.to_string()))?;
+        let evaluations = self.evaluations + 1;
+        self.env.store.commit(&Commit {
+            id: &self.live.id,
+            host: &self.env.host.id,
+            epoch: self.live.epoch,
+            delta: &delta,
+            evaluations,
+            request: req.request_id.map(|r| (r, body.as_str())),
+        })?;
+        self.evaluations = evaluations;
+        self.live.evaluations.store(evaluations, Relaxed);
+        if let Some(r) = req.request_id {
+            self.last_request = Some((r, body.clone()));
+        }
+        self.env.metrics.evaluations.fetch_add(1, Relaxed);
+        self.report();
+        Ok(body)
+    }
+
+    /// Collects the private space once it has grown by a quarter (and [`COLLECT_SLACK`]) past
+    /// what the last collection kept: a `3 + 4` leaves its compiled do-it behind, and a delta that kept every one would
+    /// grow by a kilobyte with each evaluation, and so would each commit. Between evaluations the interpreter holds no reference into the
+    /// image (it starts afresh when the image's incarnation changes), so the image's own
+    /// roots are all the roots.
+    fn collect(&mut self) {
+        let private = self.image.stats().private_bytes;
+        if private <= self.kept + (self.kept / 4).max(COLLECT_SLACK) {
+            return;
+        }
+        if let Ok(c) = self.image.collect(&mut []) {
+            self.kept = c.live_bytes;
+            self.env.metrics.collection_pause_seconds.observe(c.pause);
+        }
+    }
+}
+
+/// A stored answer, marked as a replay.
+fn replayed(body: &str) -> String {
+    match serde_json::from_str::<EvalResponse>(body) {
+        Ok(mut r) => {
+            r.replayed = true;
+            serde_json::to_string(&r).unwrap_or_else(|_| body.to_owned())
+        }
+        Err(_) => body.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_kinds_are_snake_case() {
+        assert_eq!(snake(StopKind::DoesNotUnderstand), "does_not_understand");
+        assert_eq!(snake(StopKind::BytecodeLimit), "bytecode_limit");
+        assert_eq!(snake(StopKind::Error), "error");
+    }
+
+    #[test]
+    fn request_limits_are_clamped_to_the_caps() {
+        let caps = Caps {
+            bytecodes: 1000,
+            millis: 50,
+            memory: 1 << 20,
+        };
+        let asked = RequestLimits {
+            bytecodes: Some(10),
+            millis: Some(1_000_000),
+            memory: None,
+        };
+        let l = asked.clamp(caps);
+        assert_eq!(l.bytecodes, 10);
+        assert_eq!(l.time, Some(Duration::from_millis(50)));
+        assert_eq!(l.private_bytes, 1 << 20);
+        assert_eq!(RequestLimits::default().clamp(caps).bytecodes, 1000);
+    }
+}
