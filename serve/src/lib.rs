@@ -23,10 +23,6 @@ pub mod api;
 pub mod load;
 pub mod metrics;
 pub mod page;
-/// The PostgreSQL store, `store::postgres` once `store/mod.rs` declares it (it lives in that
-/// folder already).
-#[path = "store/postgres.rs"]
-pub mod postgres_store;
 pub mod registry;
 pub mod session;
 pub mod store;

@@ -7,7 +7,7 @@ mod pg_common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cowheap_serve::postgres_store::PostgresStore;
+use cowheap_serve::store::postgres::PostgresStore;
 use cowheap_serve::store::{Acquired, Commit, Host, NewSession, Store, StoreError};
 
 fn host(id: &str) -> Host {

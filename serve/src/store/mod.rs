@@ -7,6 +7,7 @@
 //! Every method is synchronous: the server calls them from a session's own thread or from
 //! `spawn_blocking`, never on the async executor.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -192,18 +193,12 @@ pub fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Opens the store a `--store` argument names: `sqlite:PATH` (or a bare path). PostgreSQL
-/// (`postgres://...`) is opened by the postgres module when it is built in.
+/// Opens the store a `--store` argument names: `postgres://...` (or `postgresql://...`), else
+/// `sqlite:PATH` (or a bare path).
 pub fn open(spec: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        return open_postgres(spec);
+        return Ok(std::sync::Arc::new(postgres::PostgresStore::open(spec)?));
     }
+    let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
     Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path)?))
-}
-
-fn open_postgres(_spec: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Err(StoreError::Database(
-        "this build has no PostgreSQL store".to_owned(),
-    ))
 }
