@@ -85,3 +85,35 @@ fn images_compile_their_own_methods_in_parallel() {
     }
     assert!(report.base_unchanged());
 }
+
+/// A method the image replaces (and the method cache then drops) while it runs, and that then
+/// lets the collector move what it made, runs its old code to its end: a frame holds its own
+/// method, never a slot the cache or the method dictionary may reuse. The next send runs
+/// the new one.
+#[test]
+fn a_method_replaced_while_it_runs_runs_its_old_code_to_its_end() {
+    if interp_common::skip() {
+        return;
+    }
+    let (loaded, vm) = mini(0);
+    let mut a = new_heap(&loaded.heap).unwrap();
+    let mut ia = vm.interpreter(Limits::default());
+    let flushes = ia.cache_flushes();
+    let v = ia
+        .evaluate_with_compiler(
+            &mut a,
+            "Object subclass: #Foo instanceVariableNames: '' classVariableNames: '' \
+             poolDictionaries: '' category: 'Test'. \
+             Foo compile: 'bar: n | r | n = 0 ifTrue: [^#new]. \
+                Foo compile: ''bar: n ^n = 0 ifTrue: [#new] ifFalse: [#replaced]'' \
+                    classified: ''x'' notifying: nil. \
+                r := OrderedCollection new. 1 to: 5 do: [:i | r add: i * n]. \
+                Smalltalk garbageCollect. \
+                ^(r inject: 0 into: [:s :e | s + e]) printString, '' '', (self bar: 0), \
+                    '' '', (self bar: 1)' classified: 'x' notifying: nil. \
+             Foo new bar: 2",
+        )
+        .unwrap();
+    assert_eq!(ia.print_string(&mut a, v).unwrap(), "'30 new replaced'");
+    assert!(ia.cache_flushes() > flushes);
+}

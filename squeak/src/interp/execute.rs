@@ -22,7 +22,6 @@ use cowheap::Value;
 
 /// The top frame as the dispatch loop keeps it in locals.
 struct Top {
-    method: Rc<Method>,
     pc: usize,
     receiver: Value,
     ctx: Option<Value>,
@@ -231,7 +230,10 @@ impl Exec<'_> {
                         cur = self.load_top()?;
                     }
                 }
-                Exit::End => return Err(ran_off(cur.pc, cur.method.code.len())),
+                Exit::End => {
+                    let len = self.frames.get(cur.top).map_or(0, |f| f.method.code.len());
+                    return Err(ran_off(cur.pc, len));
+                }
                 Exit::Timer => {
                     self.frames[cur.top].pc = cur.pc;
                     self.fire_timer(true)?;
@@ -264,6 +266,11 @@ impl Exec<'_> {
     #[inline(never)]
     fn dispatch(&mut self, cur: &mut Top) -> Exit {
         let mut stack = std::mem::take(&mut self.stack);
+        // The frames too, so that the top frame's method (what `code` and `literals` borrow)
+        // needs no handle of its own: a send + return counts the method's references once
+        // each way (the new frame's), not three times. Only a block's entry, which pushes
+        // its frame itself, gives them back to `self` for the call.
+        let mut frames = std::mem::take(&mut self.frames);
         let (mut receiver, mut ctx, mut tbase) = (cur.receiver, cur.ctx, cur.tbase);
         // The frame's state is kept in these locals, and written back to `cur` on the way
         // out; `cur` holds the method (what `code` and `literals` borrow).
@@ -271,8 +278,10 @@ impl Exec<'_> {
         let (true_object, false_object) = (self.sh.true_object, self.sh.false_object);
         let mut pc = cur.pc;
         let exit = 'frame: loop {
-            let code = &cur.method.code[..];
-            let literals = &cur.method.literals[..];
+            let Some(f) = frames.get(top) else {
+                break 'frame Exit::Reload;
+            };
+            let (code, literals) = (&f.method.code[..], &f.method.literals[..]);
             let switch = 'dispatch: loop {
                 let Some(&b) = code.get(pc) else {
                     break 'dispatch Switch::Out(Exit::End);
@@ -348,8 +357,7 @@ impl Exec<'_> {
                                 // The receiver is read from its frame here, not kept: the
                                 // compiler would otherwise compute the heap's checks on it
                                 // ahead, at every frame switch.
-                                let v = self
-                                    .frames
+                                let v = frames
                                     .get(top)
                                     .and_then(|f| self.image.read_fast(f.receiver, b as usize));
                                 match v {
@@ -541,8 +549,7 @@ impl Exec<'_> {
                                 let Some(&ext) = code.get(pc) else { slow!() };
                                 let i = (ext & 63) as usize;
                                 let v = match ext >> 6 {
-                                    0 => self
-                                        .frames
+                                    0 => frames
                                         .get(top)
                                         .and_then(|f| self.image.read_fast(f.receiver, i)),
                                     1 => match ctx {
@@ -664,8 +671,13 @@ impl Exec<'_> {
                             Quick::Not if m.primitive == 81 => {
                                 // The block's frame is pushed above this one, whose
                                 // pc goes past the send first.
-                                self.frames[top].pc = pc + len;
-                                match blocks::enter(self, rcvr, ri, nargs) {
+                                if let Some(f) = frames.get_mut(top) {
+                                    f.pc = pc + len;
+                                }
+                                self.frames = std::mem::take(&mut frames);
+                                let entered = blocks::enter(self, rcvr, ri, nargs);
+                                frames = std::mem::take(&mut self.frames);
+                                match entered {
                                     Ok(true) => {
                                         self.sends += 1;
                                         break 'dispatch Switch::Load;
@@ -689,7 +701,7 @@ impl Exec<'_> {
                         pc += len;
                         continue 'dispatch;
                     }
-                    if self.frames.len() >= self.limits.depth
+                    if frames.len() >= self.limits.depth
                         || stack.capacity() - stack.len() < m.num_temps - nargs
                     {
                         slow!()
@@ -709,8 +721,7 @@ impl Exec<'_> {
                     // What `activate` does, with the checks made above: the depth, and
                     // room on the stack for the temporaries.
                     let (num_args, num_temps) = (m.num_args, m.num_temps);
-                    cur.method = m;
-                    match self.frames.get_mut(top) {
+                    match frames.get_mut(top) {
                         Some(f) => f.pc = pc,
                         None => break 'frame Exit::Reload,
                     }
@@ -723,8 +734,8 @@ impl Exec<'_> {
                     }
                     (pc, receiver, ctx, tbase) = (0, stack[ri], None, ri + 1);
                     top += 1;
-                    self.frames.push(Frame {
-                        method: cur.method.clone(),
+                    frames.push(Frame {
+                        method: m,
                         pc: 0,
                         bp: ri,
                         receiver,
@@ -733,36 +744,34 @@ impl Exec<'_> {
                     });
                 }
                 Switch::Return(v) => {
-                    let bp = match self.frames.last() {
+                    let bp = match frames.last() {
                         Some(f) if f.block.is_none() => f.bp,
                         _ => break 'frame Exit::ReturnFull(v, true),
                     };
-                    self.frames.pop();
+                    frames.pop();
                     // One look at the pool for both (a release after an escape finds
                     // nothing tracked).
                     if !self.pool.idle() {
                         if v.is_object() {
                             self.pool.note_return(v, Some(top - 1));
                         }
-                        self.pool.release(self.frames.len());
+                        self.pool.release(frames.len());
                     }
                     stack.truncate(bp);
                     if stack.len() < stack.capacity() {
                         stack.push(v);
                     }
-                    if let Some(f) = self.frames.last() {
+                    if let Some(f) = frames.last() {
                         (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
-                        top = self.frames.len() - 1;
-                        cur.method = f.method.clone();
+                        top = frames.len() - 1;
                     } else {
                         break 'frame Exit::Reload;
                     }
                 }
                 Switch::Load => {
-                    if let Some(f) = self.frames.last() {
+                    if let Some(f) = frames.last() {
                         (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
-                        top = self.frames.len() - 1;
-                        cur.method = f.method.clone();
+                        top = frames.len() - 1;
                     } else {
                         break 'frame Exit::Reload;
                     }
@@ -776,6 +785,7 @@ impl Exec<'_> {
         };
         (cur.pc, cur.receiver, cur.ctx, cur.tbase, cur.top) = (pc, receiver, ctx, tbase, top);
         self.stack = stack;
+        self.frames = frames;
         exit
     }
 
@@ -794,7 +804,6 @@ impl Exec<'_> {
         let top = self.frames.len().checked_sub(1).ok_or_else(underflow)?;
         let f = &self.frames[top];
         Ok(Top {
-            method: f.method.clone(),
             pc: f.pc,
             receiver: f.receiver,
             ctx: f.ctx,
@@ -810,8 +819,13 @@ impl Exec<'_> {
     fn slow(&mut self, b: u8, cur: &Top) -> Result<Next, RunError> {
         let same = |same: bool| if same { Next::Same } else { Next::Reload };
         match b {
-            208..=255 if (b & 15) < cur.method.literals.len() as u8 => {
-                let sel = cur.method.literals[(b & 15) as usize];
+            208..=255
+                if self
+                    .frames
+                    .get(cur.top)
+                    .is_some_and(|f| (b & 15) < f.method.literals.len() as u8) =>
+            {
+                let sel = self.frames[cur.top].method.literals[(b & 15) as usize];
                 Ok(same(self.send_at_safe_point(
                     sel,
                     ((b - 208) >> 4) as usize,
