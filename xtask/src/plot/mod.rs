@@ -4,7 +4,8 @@
 //! benches' JSON (`target/cowheap-bench/*.json`), writes the markdown tables to
 //! `target/cowheap-bench/tables.md`, and draws `docs/scaling.png`, `docs/read_paths.png`,
 //! `docs/entries.png`, `docs/images.png`, `docs/writes.png`, `docs/memory.png`,
-//! `docs/delta.png`, `docs/collect.png`, and from the interpreter bench's `interp_bars.json`
+//! `docs/delta.png`, `docs/collect.png`, `docs/read_barrier.png`, `docs/load.png` (from the
+//! VM's `load` bench), and from the interpreter bench's `interp_bars.json`
 //! `docs/interp_bars.png`. Without results it names the `cargo bench` commands to run
 //! (`needed`); a plot whose bench has not run is left as committed. Smoke-mode results
 //! (`COWHEAP_BENCH_QUICK=1`) are written elsewhere (`target/criterion-smoke`,
@@ -232,6 +233,29 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         "µs per image",
         delta,
     )?;
+    let barrier: Vec<(String, f64)> = [
+        ("plain", "plain heap"),
+        ("cowheap", "cowheap"),
+        ("deep_clone", "deep clone"),
+        ("overlay_map", "overlay map"),
+        ("global_lock", "global lock"),
+        ("persistent_im", "persistent"),
+    ]
+    .iter()
+    .filter_map(|&(key, name)| {
+        Some((
+            name.to_string(),
+            r.ns_per(&format!("read_barrier/{key}/unwritten"))?,
+        ))
+    })
+    .collect();
+    draw_bars(
+        "read_barrier",
+        "docs/read_barrier.png",
+        "reading an unwritten base: a pointer chase",
+        "ns per read",
+        barrier,
+    )?;
     let memory_json = read_json(&bench_dir, "memory");
     let memory: Vec<(String, f64)> = match &memory_json {
         Some(m) => [
@@ -258,6 +282,30 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         "bytes (log scale)",
         memory,
     )?;
+    // The VM's own bench (`cargo bench -p cowheap-squeak --bench load`), not among `needed`.
+    let load: Vec<(String, f64)> = [
+        "mini-2.2-v3-le.image",
+        "mini-2.2-v3-be.image",
+        "bootstrapped-v3-6505.image",
+        "headless-spur32.image",
+    ]
+    .iter()
+    .filter_map(|&image| {
+        let name = image.trim_end_matches(".image").to_string();
+        Some((name, r.ns(&format!("load_bytes/{image}"))? / 1e6))
+    })
+    .collect();
+    if load.is_empty() {
+        kept.push("docs/load.png".to_string());
+    } else {
+        bars(
+            Path::new("docs/load.png"),
+            "loading a real image file into a base",
+            "ms per load",
+            &load,
+        )?;
+        println!("wrote docs/load.png");
+    }
     if missing.is_empty() {
         return Ok(());
     }
