@@ -112,34 +112,27 @@ pub fn bars(
         let color = COLORS[i % COLORS.len()];
         (i as f64 + 0.15, i as f64 + 0.85, v, color)
     });
+    // The two axes are different types in plotters: one body, typed for each.
+    macro_rules! body {
+        ($y:expr, $floor:expr) => {{
+            let mut c = builder.build_cartesian_2d(0.0..n as f64, $y)?;
+            c.configure_mesh()
+                .disable_x_mesh()
+                .x_labels(n * 2 + 1)
+                .x_label_formatter(&label)
+                .y_label_formatter(&|y| compact(*y))
+                .y_desc(y_label)
+                .label_style(("sans-serif", 13))
+                .draw()?;
+            c.draw_series(rects.map(|(x0, x1, v, color)| {
+                Rectangle::new([(x0, $floor), (x1, v)], color.filled())
+            }))?;
+        }};
+    }
     if hi / lo > 100.0 {
-        let mut c = builder.build_cartesian_2d(0.0..n as f64, (lo * 0.5..hi * 2.0).log_scale())?;
-        c.configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&label)
-            .y_label_formatter(&|y| compact(*y))
-            .y_desc(y_label)
-            .label_style(("sans-serif", 13))
-            .draw()?;
-        c.draw_series(
-            rects.map(|(x0, x1, v, color)| {
-                Rectangle::new([(x0, lo * 0.5), (x1, v)], color.filled())
-            }),
-        )?;
+        body!((lo * 0.5..hi * 2.0).log_scale(), lo * 0.5)
     } else {
-        let mut c = builder.build_cartesian_2d(0.0..n as f64, 0.0..hi * 1.2)?;
-        c.configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&label)
-            .y_label_formatter(&|y| compact(*y))
-            .y_desc(y_label)
-            .label_style(("sans-serif", 13))
-            .draw()?;
-        c.draw_series(
-            rects.map(|(x0, x1, v, color)| Rectangle::new([(x0, 0.0), (x1, v)], color.filled())),
-        )?;
+        body!(0.0..hi * 1.2, 0.0)
     }
     root.present()?;
     Ok(())

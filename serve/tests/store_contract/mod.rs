@@ -1,0 +1,142 @@
+//! The `Store` contract, one body for every store (`tests/sqlite_store.rs`,
+//! `tests/postgres_store.rs`): what the server relies on from any database.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::time::Duration;
+
+use cowheap_serve::store::{Acquired, Commit, Counts, Host, NewSession, Store, StoreError};
+
+pub fn host(id: &str) -> Host {
+    Host {
+        id: id.to_owned(),
+        url: format!("http://{id}"),
+    }
+}
+
+pub fn new(id: &str) -> NewSession<'_> {
+    NewSession {
+        id,
+        token_hash: [7; 32],
+        base_hash: [9; 16],
+        delta: b"delta0",
+    }
+}
+
+/// A session created, committed twice (with and without a request) and read back after the
+/// store is opened again; deleted under its lease.
+pub fn create_then_commit_under_the_lease_is_read_back_after_reopening<S: Store>(
+    open: impl Fn() -> S,
+) {
+    let store = open();
+    let a = host("a");
+    let lease = store
+        .create(&new("s1"), &a, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(lease.epoch, 1);
+    assert_eq!(
+        store.create(&new("s1"), &a, Duration::from_secs(10)),
+        Err(StoreError::Exists { id: "s1".into() })
+    );
+    store
+        .commit(&Commit {
+            id: "s1",
+            host: "a",
+            epoch: lease.epoch,
+            delta: b"delta1",
+            evaluations: 1,
+            request: Some((5, "{\"answer\":\"7\"}")),
+        })
+        .unwrap();
+    let rec = store.load("s1").unwrap().unwrap();
+    assert_eq!((rec.delta.as_slice(), rec.evaluations), (&b"delta1"[..], 1));
+    assert_eq!(
+        store.count().unwrap(),
+        Counts {
+            stored: 1,
+            leased: 1
+        }
+    );
+    // A commit without a request keeps the stored request and response.
+    store
+        .commit(&Commit {
+            id: "s1",
+            host: "a",
+            epoch: lease.epoch,
+            delta: b"delta2",
+            evaluations: 2,
+            request: None,
+        })
+        .unwrap();
+    drop(store);
+    let store = open();
+    let rec = store.load("s1").unwrap().unwrap();
+    assert_eq!(rec.delta, b"delta2");
+    assert_eq!(rec.evaluations, 2);
+    assert_eq!(rec.last_request_id, Some(5));
+    assert_eq!(rec.last_response.as_deref(), Some("{\"answer\":\"7\"}"));
+    assert_eq!((rec.token_hash, rec.base_hash), ([7; 32], [9; 16]));
+    assert_eq!(rec.lease.unwrap().owner, "a");
+    assert_eq!(store.count().unwrap().stored, 1);
+    assert_eq!(store.load("nope").unwrap(), None);
+    store.delete("s1", "a", lease.epoch).unwrap();
+    assert_eq!(store.count().unwrap().stored, 0);
+}
+
+/// A lease that expired is taken over and fences its old holder (commit, delete, release);
+/// a live one sends others to its holder; renewal and release of everything a host holds.
+pub fn a_lease_held_elsewhere_is_refused_until_it_expires_and_then_fences_the_old_holder<
+    S: Store,
+>(
+    store: S,
+) {
+    let (a, b) = (host("a"), host("b"));
+    let old = store.create(&new("s"), &a, Duration::ZERO).unwrap();
+    let Acquired::Mine(rec) = store.acquire("s", &b, Duration::from_secs(60)).unwrap() else {
+        panic!("an expired lease is taken over");
+    };
+    let taken = rec.lease.unwrap();
+    assert!(taken.epoch > old.epoch);
+    assert_eq!(rec.delta, b"delta0");
+    let stale = Commit {
+        id: "s",
+        host: "a",
+        epoch: old.epoch,
+        delta: b"x",
+        evaluations: 1,
+        request: None,
+    };
+    assert_eq!(
+        store.commit(&stale),
+        Err(StoreError::LeaseLost { id: "s".into() })
+    );
+    assert_eq!(
+        store.delete("s", "a", old.epoch),
+        Err(StoreError::LeaseLost { id: "s".into() })
+    );
+    assert_eq!(store.load("s").unwrap().unwrap().delta, b"delta0");
+    match store.acquire("s", &a, Duration::from_secs(1)).unwrap() {
+        Acquired::Elsewhere { lease, token_hash } => {
+            assert_eq!((lease.url.as_str(), token_hash), ("http://b", [7; 32]));
+        }
+        other => panic!("expected Elsewhere, got {other:?}"),
+    }
+    // A stale release does nothing; the holder's own frees the session for a.
+    store.release("s", "a", old.epoch).unwrap();
+    assert!(matches!(
+        store.acquire("s", &a, Duration::from_secs(1)).unwrap(),
+        Acquired::Elsewhere { .. }
+    ));
+    store.release("s", "b", taken.epoch).unwrap();
+    assert!(matches!(
+        store.acquire("s", &a, Duration::from_secs(1)).unwrap(),
+        Acquired::Mine(_)
+    ));
+    assert_eq!(
+        store.acquire("nope", &a, Duration::from_secs(1)).unwrap(),
+        Acquired::Missing
+    );
+    // Renewal and release of everything a host holds.
+    assert_eq!(store.renew("a", Duration::from_secs(60)).unwrap(), 1);
+    assert_eq!(store.release_all("a").unwrap(), 1);
+    assert!(store.load("s").unwrap().unwrap().lease.is_none());
+}
