@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::parse::ParseError;
+use super::expr::ParseError;
 
 /// Limits that stop an image cleanly. Each run of
 /// [`Interpreter::evaluate`](super::Interpreter::evaluate) or

@@ -41,6 +41,8 @@
 //! | | `batch.rs` | one expression in many images on their own threads ([`run_batch`]) |
 //! | | `interpreter.rs` | [`Vm`] (per base), [`Interpreter`] (per image, keeps its `ImageState` between runs) |
 //! | front end | `compile.rs` | compiles a parsed expression into a doit method and runs it |
+//! | | `inlining.rs`, `closure_scope.rs` | V3 compilers' control structures as jumps; where a closure image's variables live (copies, temp vectors) |
+//! | | `doit.rs` | the doit method under construction and the compiler's work list |
 //! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`, one `match` over the V3 bytecodes; the entry points of a run |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
@@ -55,6 +57,8 @@
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the do-it grammar |
+//! | | `lexer.rs` | the do-it's tokens |
+//! | | `expr.rs` | what a do-it parses to ([`Expr`]) and why one is refused ([`ParseError`]) |
 //! | | `number.rs` | number literals as the image's own reader computes them (Floats to the last bit) |
 //! | heap | `heap.rs` | [`Heap`]: the one name of the heap type the interpreter runs over (cowheap's `Image`, or a plain heap with the `plain-heap` feature) |
 //!
@@ -64,12 +68,17 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod closure_scope;
 mod closures;
 mod compile;
 mod contexts;
+mod doit;
 mod execute;
+mod expr;
 mod heap;
+mod inlining;
 mod interpreter;
+mod lexer;
 mod limits;
 mod lookup;
 mod method;
@@ -88,8 +97,9 @@ mod transcript;
 pub use batch::{
     run_batch, BatchConfig, BatchError, BatchProgress, BatchReport, ImageRun, Stopped,
 };
+pub use expr::{Expr, ParseError, MAX_NESTING};
 pub use heap::{new_heap, Heap};
 pub use interpreter::{Interpreter, Vm};
 pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
-pub use parse::{parse, Expr, ParseError, MAX_NESTING};
+pub use parse::parse;
 pub use transcript::TRANSCRIPT_LIMIT;

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::expr::ParseError;
 use super::heap::Heap;
 use super::limits::{Limits, RunError, RunStats, TIME_CHECK_BYTECODES};
 use super::lookup::MethodCache;
 use super::method::Method;
-use super::parse::ParseError;
 use super::pool::ContextPool;
 use super::special::Shared;
 use cowheap::Value;

@@ -2,8 +2,8 @@
 //! cascades, `self`, block temporaries, and what it refuses.
 
 use super::{int, Run};
-use crate::interp::parse::{parse, Expr, ParseError};
 use crate::interp::RunError;
+use crate::interp::{parse, Expr, ParseError};
 
 fn eval(r: &mut Run, text: &str) -> Result<cowheap::Value, RunError> {
     r.interp.evaluate(&mut r.image, text)

@@ -10,6 +10,8 @@ use std::path::Path;
 const ROWS: &[&[&str]] = &[
     &["heap"],
     &["number"],
+    &["expr"],
+    &["lexer"],
     &["parse"],
     &["limits"],
     &["method", "special"],
@@ -34,6 +36,8 @@ const ROWS: &[&[&str]] = &[
     &["primitives"],
     &["send"],
     &["execute"],
+    &["doit"],
+    &["inlining", "closure_scope"],
     &["compile"],
     &["interpreter"],
     &["batch"],

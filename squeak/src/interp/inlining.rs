@@ -1,0 +1,126 @@
+//! The control structures that V3 compilers compile as jumps instead of sends; apart from
+//! `compile.rs` because they are the one part of the doit that needs labels and patched jumps.
+
+use super::doit::{Doit, Task, MAX_TEMPS};
+use super::expr::{Expr, ParseError};
+use super::limits::RunError;
+use super::state::Exec;
+
+/// A literal block with `n` arguments, whose code a V3 compiler inlines into the method.
+fn inlinable(e: &Expr, n: usize) -> Option<(&[String], &[Expr])> {
+    match e {
+        Expr::Block { args, temps, body } if args.len() == n => Some((temps, body)),
+        _ => None,
+    }
+}
+
+impl Exec<'_> {
+    /// The control structures a V3 compiler inlines, where their blocks are literal:
+    /// `ifTrue:`, `ifFalse:` and their pairs, `and:`, `or:`, `whileTrue:`, `whileFalse:`,
+    /// `whileTrue`, `whileFalse` and `to:do:`, as conditional and backward jumps, with the
+    /// values those compilers give them (nil for a missing branch and for loops). The
+    /// blocks' temporaries and arguments are the do-it's, as every V3 block's are. `false`
+    /// for anything else, which is sent.
+    pub(super) fn inline<'e>(
+        &mut self,
+        receiver: &'e Expr,
+        selector: &str,
+        args: &'e [Expr],
+        doit: &mut Doit,
+        tasks: &mut Vec<Task<'e>>,
+    ) -> Result<bool, RunError> {
+        const JUMP: u8 = 164;
+        const ON_TRUE: u8 = 168;
+        const ON_FALSE: u8 = 172;
+        let block = |i: usize, n: usize| args.get(i).and_then(|a| inlinable(a, n));
+        let (l1, l2) = (doit.label(), doit.label());
+        let mut seq: Vec<Task<'e>> = Vec::new();
+        // `rcv` then, on `skip`, to `l1`; the first branch; over the second to `l2`.
+        let mut branch = |skip: u8, first: (&'e [String], &'e [Expr]), second: Task<'e>| {
+            seq.extend([
+                Task::Expr(receiver),
+                Task::Jump(skip, l1),
+                Task::Body(first.0, first.1),
+                Task::Jump(JUMP, l2),
+                Task::Label(l1),
+                second,
+                Task::Label(l2),
+            ]);
+        };
+        match (selector, block(0, 0), block(1, 0)) {
+            ("ifTrue:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(115)),
+            ("ifFalse:", Some(a), _) => branch(ON_TRUE, a, Task::Byte(115)),
+            ("and:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(114)),
+            ("or:", Some(a), _) => branch(ON_TRUE, a, Task::Byte(113)),
+            ("ifTrue:ifFalse:", Some(a), Some(b)) => branch(ON_FALSE, a, Task::Body(b.0, b.1)),
+            ("ifFalse:ifTrue:", Some(a), Some(b)) => branch(ON_TRUE, a, Task::Body(b.0, b.1)),
+            ("whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse", _, _) => {
+                let Some(cond) = inlinable(receiver, 0) else {
+                    return Ok(false);
+                };
+                let exit = if selector.starts_with("whileTrue") {
+                    ON_FALSE
+                } else {
+                    ON_TRUE
+                };
+                seq.extend([
+                    Task::Label(l1),
+                    Task::Body(cond.0, cond.1),
+                    Task::Jump(exit, l2),
+                ]);
+                if selector.ends_with(':') {
+                    let Some(body) = block(0, 0) else {
+                        return Ok(false);
+                    };
+                    seq.extend([Task::Body(body.0, body.1), Task::Byte(135)]);
+                }
+                seq.extend([Task::Jump(JUMP, l1), Task::Label(l2), Task::Byte(115)]);
+            }
+            ("to:do:", _, _) => {
+                let Some(Expr::Block {
+                    args: names,
+                    temps,
+                    body,
+                }) = args.get(1).filter(|b| inlinable(b, 1).is_some())
+                else {
+                    return Ok(false);
+                };
+                // The index and the limit (evaluated once) are two more temporaries.
+                let (i, limit) = (doit.temps, doit.temps + 1);
+                doit.temps += 2;
+                if doit.temps > MAX_TEMPS {
+                    return Err(ParseError::TooLarge(format!(
+                        "more than {MAX_TEMPS} temporaries and block arguments"
+                    ))
+                    .into());
+                }
+                seq.extend([
+                    Task::Expr(receiver),
+                    Task::PopTemp(i),
+                    Task::Expr(&args[0]),
+                    Task::PopTemp(limit),
+                    Task::Label(l1),
+                    Task::PushTemp(i),
+                    Task::PushTemp(limit),
+                    Task::Byte(180), // <=
+                    Task::Jump(ON_FALSE, l2),
+                    // The argument is in scope for the body alone, not for the bounds.
+                    Task::Bind(&names[0], i),
+                    Task::Body(temps, body),
+                    Task::Scope(doit.scope.len()),
+                    Task::Byte(135),
+                    Task::PushTemp(i),
+                    Task::Byte(118), // 1
+                    Task::Byte(176), // +
+                    Task::PopTemp(i),
+                    Task::Jump(JUMP, l1),
+                    Task::Label(l2),
+                    Task::Byte(115),
+                ]);
+            }
+            _ => return Ok(false),
+        }
+        tasks.extend(seq.into_iter().rev());
+        Ok(true)
+    }
+}
