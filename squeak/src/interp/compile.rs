@@ -162,7 +162,15 @@ impl Exec<'_> {
                 }
                 doit.declare(temps)?;
                 tasks.push(Task::EndBlock { jump, scope });
-                statements(body, doit, tasks);
+                match doit.scope[scope..args.len() + scope].last() {
+                    // As Squeak's V3 compilers make it: an empty block with arguments
+                    // answers its last argument.
+                    Some(&(_, t)) if body.is_empty() => match t {
+                        0..=15 => doit.code.push(16 + t as u8),
+                        _ => doit.code.extend([128, 0x40 | t as u8]),
+                    },
+                    _ => statements(body, doit, tasks),
+                }
             }
             Expr::Sequence { temps, body } => {
                 doit.declare(temps)?;
@@ -213,7 +221,16 @@ impl Exec<'_> {
                 doit.push_literal(v, false)?;
             }
             Expr::String(s) => {
-                let v = self.new_string(self.sh.string, s)?;
+                // Equal strings are one literal of the method, as the image's compiler
+                // makes them (`'a' == 'a'` is true).
+                let v = match doit.strings.iter().find(|(t, _)| t == s) {
+                    Some(&(_, v)) => v,
+                    None => {
+                        let v = self.new_string(self.sh.string, s)?;
+                        doit.strings.push((s.clone(), v));
+                        v
+                    }
+                };
                 doit.push_literal(v, false)?;
             }
             Expr::Symbol(s) => {

@@ -27,6 +27,8 @@ pub(super) struct Doit {
     pub(super) labels: Vec<Option<usize>>,
     /// Inlined control structures: the jumps to patch, `(position, label, first opcode)`.
     pub(super) jumps: Vec<(usize, usize, u8)>,
+    /// The string literals made so far, by their characters: one object each.
+    pub(super) strings: Vec<(String, Value)>,
 }
 
 /// Where a variable of a closure image's frame is.

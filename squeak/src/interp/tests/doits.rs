@@ -221,3 +221,19 @@ fn what_is_not_a_literal_block_is_sent_and_a_jump_too_far_is_refused() {
         Err(RunError::Parse(ParseError::TooLarge(_)))
     ));
 }
+
+/// As the image's V3 compiler makes them: equal string literals of one do-it are one object,
+/// and a block with arguments and no statements answers its last argument (without
+/// arguments, nil).
+#[test]
+fn equal_strings_are_one_literal_and_an_empty_block_answers_its_last_argument() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let (t, f) = (r.boolean(true), r.boolean(false));
+    assert_eq!(eval(&mut r, "'hello' == 'hello'"), Ok(t));
+    assert_eq!(eval(&mut r, "'hello' == 'hellO'"), Ok(f));
+    assert_eq!(eval(&mut r, "[:x | ] value: 3"), Ok(int(3)));
+    assert_eq!(eval(&mut r, "[:x :y | ] value: 3 value: 4"), Ok(int(4)));
+    assert_eq!(eval(&mut r, "[:x | | t | ] value: 5"), Ok(int(5)));
+    assert_eq!(eval(&mut r, "[] value"), Ok(r.nil()));
+}
