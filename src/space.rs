@@ -248,6 +248,19 @@ impl Space {
         self.words.len()
     }
 
+    /// The first object start at word `from` or after it.
+    pub(crate) fn next_start(&self, from: usize) -> Option<usize> {
+        let mut word = from / 64;
+        let mut bits = *self.starts.get(word)? & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                return Some(word * 64 + bits.trailing_zeros() as usize);
+            }
+            word += 1;
+            bits = *self.starts.get(word)?;
+        }
+    }
+
     /// After a collection slid the live objects down: keeps the first `len` words, with
     /// objects at `starts`, and gives the rest of the memory back.
     pub(crate) fn compacted(&mut self, len: usize, starts: impl IntoIterator<Item = usize>) {

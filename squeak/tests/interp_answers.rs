@@ -88,3 +88,86 @@ fn blocks_and_contexts() {
     check("[:x | x] value: 3", "3");
     check("[:a :b | a - b] valueWithArguments: #(10 3)", "7");
 }
+
+/// A send nobody understands is sent again as `doesNotUnderstand:` with a Message (selector
+/// and arguments), looked up from the receiver's class, so an override handles it: through a
+/// send, `perform:` and `perform:withArguments:`. Where only the image's default is found,
+/// the run stops with the typed doesNotUnderstand of the original selector.
+#[test]
+fn does_not_understand_is_sent_with_a_message() {
+    if interp_common::skip() {
+        return;
+    }
+    let class = "| c | c := Object subclass: #DnuTest instanceVariableNames: '' \
+        classVariableNames: '' poolDictionaries: '' category: 'Tests'. \
+        c compile: 'doesNotUnderstand: m ^Array with: m selector with: m arguments' \
+        classified: 'x' notifying: nil. ";
+    for (send, want) in [
+        ("c new frob: 3 with: 4", "(frob:with: (3 4 ) )"),
+        ("c new frob", "(frob () )"),
+        ("c new perform: #frob: with: 5", "(frob: (5 ) )"),
+        (
+            "c new perform: #frob:with: withArguments: #(6 7)",
+            "(frob:with: (6 7 ) )",
+        ),
+        // A subclass inherits the override.
+        (
+            "(c subclass: #DnuTest2 instanceVariableNames: '' classVariableNames: '' \
+             poolDictionaries: '' category: 'Tests') new zork",
+            "(zork () )",
+        ),
+    ] {
+        // The little-endian image only: on the big-endian copy every `compile:` stops in
+        // BitBlt (primitive 96), whatever the method.
+        let expr = format!("{class}{send}");
+        assert_eq!(run(0, &expr).0, want, "{expr}");
+    }
+    for (which, file) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        for expr in ["3 zork: 4", "3 perform: #zork", "nil foo"] {
+            let err = interp.evaluate(&mut image, expr).unwrap_err().to_string();
+            assert!(
+                err.contains("does not understand #zork") || err.contains("#foo"),
+                "{expr} on {file}: {err}"
+            );
+        }
+    }
+}
+
+/// `someInstance` and `nextInstance` walk the base's objects and the image's own, each once:
+/// a new Point is found, every Symbol of the base is counted, and contexts met on the way
+/// (the pool's, dead or tracked) are let go of, so the run goes on correctly after it.
+#[test]
+fn instances_are_walked_once_each() {
+    if interp_common::skip() {
+        return;
+    }
+    check("Point instanceCount > 0", "true");
+    check("| p | p := 3 @ 4. Point allInstances includes: p", "true");
+    check(
+        "| p | p := 3 @ 4. (Point allInstances select: [:q | q == p]) size",
+        "1",
+    );
+    check("SmallInteger allInstances size", "0");
+    for (which, name) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        let symbol = interp.evaluate(&mut image, "Symbol").unwrap();
+        let in_base = loaded
+            .heap
+            .objects()
+            .filter(|&o| loaded.heap.original_class(o).ok() == Some(symbol))
+            .count();
+        assert!(in_base > 1000);
+        let (count, _, _) = run(which, "Symbol instanceCount");
+        assert_eq!(count, in_base.to_string(), "{name}");
+    }
+    check(
+        "| n | n := 0. MethodContext allInstances do: [:c | n := n + 1]. \
+         (1 to: 10) inject: 0 into: [:a :b | a + (b * b)]",
+        "385",
+    );
+}

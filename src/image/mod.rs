@@ -10,6 +10,7 @@
 
 mod bulk;
 mod collect;
+mod enumerate;
 mod parts;
 mod read;
 mod resolutions;

@@ -153,6 +153,23 @@ impl PlainHeap {
         (v.has_tag(tag) && self.space.is_start(at)).then_some(at)
     }
 
+    /// The object after `after` (the first with `None`) in this heap's order, skipping
+    /// objects a `become` forwarded: [`Image::next_object`](crate::Image::next_object)'s
+    /// walk, which here is the space's order (the loaded base first).
+    pub fn next_object(&self, after: Option<Value>) -> Result<Option<Value>> {
+        let mut at = match after {
+            Some(v) => self.locate(v)? + 1,
+            None => 0,
+        };
+        while let Some(start) = self.space.next_start(at) {
+            if self.space.word(start)? & FORWARDED == 0 {
+                return Ok(Some(self.value_of(start)));
+            }
+            at = start + 1;
+        }
+        Ok(None)
+    }
+
     /// Where a reference points, or why it is refused (the errors an image answers).
     fn locate(&self, v: Value) -> Result<usize> {
         if !v.is_object() {

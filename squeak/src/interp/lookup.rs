@@ -228,7 +228,13 @@ impl MethodCache {
             .iter()
             .find(|(s, _)| *s == oop)
             .map(|&(_, arg)| Hook::Stop(arg))
-            .or_else(|| (shared.transcript_entry == Some(oop)).then_some(Hook::TranscriptEntry));
+            .or_else(|| (shared.transcript_entry == Some(oop)).then_some(Hook::TranscriptEntry))
+            .or_else(|| {
+                shared
+                    .default_dnu
+                    .contains(&oop)
+                    .then_some(Hook::NotUnderstood)
+            });
         let m = Rc::new(m);
         self.watch(oop);
         self.methods.insert(oop.to_bits(), m.clone());

@@ -31,6 +31,9 @@ pub(crate) enum Hook {
     /// `TranscriptStream>>endEntry`: the text written since the last entry is taken for the
     /// image's transcript first, and then the method runs as it is (see `transcript.rs`).
     TranscriptEntry,
+    /// The image's default `doesNotUnderstand:` (see `Shared::default_dnu`): activating it
+    /// stops the image with the typed doesNotUnderstand of the Message in its argument.
+    NotUnderstood,
 }
 
 impl Method {

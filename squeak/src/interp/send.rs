@@ -51,9 +51,31 @@ impl Exec<'_> {
             None => self.class_of(receiver)?,
         };
         let Some(m) = self.cache.lookup(self.image, self.sh, class, selector)? else {
-            return Err(self.dnu(selector, receiver));
+            let m = self.not_understood(class, selector, ri, nargs)?;
+            return self.invoke(m, ri, 1);
         };
         self.invoke(m, ri, nargs)
+    }
+
+    /// The stop of the image's default `doesNotUnderstand:`, activated with its receiver at
+    /// `ri`: the typed doesNotUnderstand of its Message's selector (or of the argument
+    /// itself, for an explicit send with something else).
+    #[inline(never)]
+    fn default_not_understood(&mut self, ri: usize) -> RunError {
+        let receiver = self.stack[ri];
+        let Some(&arg) = self.stack.get(ri + 1) else {
+            return underflow();
+        };
+        let is_message = match self.sh.message {
+            Some(message) => arg.is_object() && self.class_is(arg, message).unwrap_or(false),
+            None => false,
+        };
+        let selector = if is_message {
+            self.image.read(arg, 0).unwrap_or(arg)
+        } else {
+            arg
+        };
+        self.dnu(selector, receiver)
     }
 
     /// Runs a looked-up method: its primitive if it has one and that succeeds, else its code.
@@ -90,6 +112,7 @@ impl Exec<'_> {
             None => {}
             Some(Hook::Stop(arg)) => return Err(self.smalltalk_error(ri, arg, m.oop)),
             Some(Hook::TranscriptEntry) => self.transcript_entry(ri)?,
+            Some(Hook::NotUnderstood) => return Err(self.default_not_understood(ri)),
         }
         self.activate(m, ri)?;
         Ok(Flow::Switched)

@@ -21,8 +21,10 @@ pub(crate) mod index {
     pub(crate) const BLOCK_CONTEXT: usize = 11;
     pub(crate) const POINT: usize = 12;
     pub(crate) const LARGE_POSITIVE_INTEGER: usize = 13;
+    pub(crate) const MESSAGE: usize = 15;
     pub(crate) const COMPILED_METHOD: usize = 16;
     pub(crate) const CHARACTER: usize = 19;
+    pub(crate) const SELECTOR_DOES_NOT_UNDERSTAND: usize = 20;
     pub(crate) const SPECIAL_SELECTORS: usize = 23;
     pub(crate) const CHARACTER_TABLE: usize = 24;
     pub(crate) const BLOCK_CLOSURE: usize = 36;
@@ -125,6 +127,15 @@ pub(crate) struct Shared {
     /// error (its message and position are the arguments), which stops the image as a parse
     /// error rather than opening a notifier.
     pub(crate) syntax_error: Option<Value>,
+    /// Class Message and the selector `doesNotUnderstand:`: a send nobody understands is
+    /// sent again as `doesNotUnderstand:` with a Message, as the real VM does (see
+    /// `Exec::not_understood`). `None` in a base without them: such a miss stops the run.
+    pub(crate) message: Option<Value>,
+    pub(crate) does_not_understand: Option<Value>,
+    /// `doesNotUnderstand:` of Object (and of ProtoObject, where there is one): the image's
+    /// default, which would open a debugger here. Activating one stops the run with the
+    /// typed doesNotUnderstand; a class's own override runs.
+    pub(crate) default_dnu: Vec<Value>,
     /// `TranscriptStream>>endEntry`, where the interpreter takes what an image wrote to a
     /// Transcript (see `transcript.rs`), and class TranscriptStream.
     pub(crate) transcript_entry: Option<Value>,
@@ -224,6 +235,9 @@ impl Shared {
             this_class_slot: slot("thisClassSlot"),
             stop_methods: Vec::new(),
             syntax_error: None,
+            message: None,
+            does_not_understand: None,
+            default_dnu: Vec::new(),
             transcript_entry: None,
             transcript_stream: None,
             transcript: None,
@@ -244,7 +258,7 @@ impl Shared {
             && special(heap, specials, index::BLOCK_CONTEXT)? == shared.nil;
         // Object: the global, or else (an image without `Smalltalk`) the root of
         // SmallInteger's superclass chain.
-        let object = shared.global_in_base(heap, b"Object").or_else(|| {
+        let root = (|| {
             let mut c = shared.small_integer;
             for _ in 0..64 {
                 match heap.original_field(c, CLASS_SUPERCLASS) {
@@ -254,7 +268,8 @@ impl Shared {
                 }
             }
             None
-        });
+        })();
+        let object = shared.global_in_base(heap, b"Object").or(root);
         let optional = |i: usize, what: &str| {
             class(heap, specials, i, what)
                 .ok()
@@ -262,6 +277,17 @@ impl Shared {
         };
         shared.float = optional(index::FLOAT, "Float");
         shared.point = optional(index::POINT, "Point");
+        shared.message = optional(index::MESSAGE, "Message");
+        shared.does_not_understand = special(heap, specials, index::SELECTOR_DOES_NOT_UNDERSTAND)
+            .ok()
+            .filter(|&s| s.is_object() && heap.original_class(s).ok() == Some(symbol));
+        for class in [object, root].into_iter().flatten() {
+            if let Some(m) = shared.method_in_base(heap, class, b"doesNotUnderstand:") {
+                if !shared.default_dnu.contains(&m) {
+                    shared.default_dnu.push(m);
+                }
+            }
+        }
         if let Some(object) = object {
             for (name, arg) in [
                 (&b"error:"[..], Some(0)),

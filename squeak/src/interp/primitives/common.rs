@@ -10,7 +10,7 @@ use crate::interp::limits::RunError;
 use crate::interp::lookup::AtShape;
 use crate::interp::method::Method;
 use crate::interp::special::{Shared, CLASS_FORMAT};
-use crate::interp::state::{int, int_in_range, Exec};
+use crate::interp::state::{int, int_in_range, underflow, Exec};
 use cowheap::vm::Shape;
 use cowheap::{Format, Value};
 
@@ -84,6 +84,58 @@ impl Exec<'_> {
     #[inline]
     pub(crate) fn arg(&self, ri: usize, k: usize) -> Value {
         self.stack[ri + 1 + k]
+    }
+
+    /// A send of `selector` that no class from `class` up understands, its receiver at `ri`
+    /// and its `nargs` arguments above: as the real VM does, the arguments become a Message
+    /// and the answer is `doesNotUnderstand:` looked up from the same class, so a class that
+    /// implements it handles the miss. The stack is left as that send wants it (the
+    /// receiver, the Message). The image's own default stops the run when it is activated
+    /// (`Hook::NotUnderstood`); a base without Message or the selector stops here.
+    #[inline(never)]
+    pub(crate) fn not_understood(
+        &mut self,
+        class: Value,
+        selector: Value,
+        ri: usize,
+        nargs: usize,
+    ) -> Result<Rc<Method>, RunError> {
+        let receiver = self.stack[ri];
+        let (Some(message), Some(dnu)) = (self.sh.message, self.sh.does_not_understand) else {
+            return Err(self.dnu(selector, receiver));
+        };
+        let m = match self.cache.lookup(self.image, self.sh, class, dnu)? {
+            Some(m) if m.num_args == 1 => m,
+            _ => return Err(self.dnu(selector, receiver)),
+        };
+        let values = self.stack.split_off(ri + 1);
+        if values.len() != nargs {
+            return Err(underflow());
+        }
+        let spec = (self.class_format(message)? >> 7) & 0xF;
+        if spec > 1 {
+            return Err(self.dnu(selector, receiver));
+        }
+        let args = self.image.new_pointers(self.sh.array, &values)?;
+        self.image.set_language_format(args, 2)?;
+        // Message: selector, args and, in images whose Message has it, lookupClass.
+        let mut fields = vec![self.sh.nil; self.inst_size(message)?.max(2)];
+        fields[0] = selector;
+        fields[1] = args;
+        if let Some(slot) = fields.get_mut(2) {
+            *slot = class;
+        }
+        let msg = self.image.new_pointers(message, &fields)?;
+        self.image.set_language_format(msg, spec as u8)?;
+        // Neither object is a context: a tracked context among the arguments has escaped.
+        if !self.pool.idle() {
+            for &v in &values {
+                self.pool.note_store(args, v);
+            }
+        }
+        self.check_allocation()?;
+        self.stack.push(msg);
+        Ok(m)
     }
 
     /// The fixed-field count of instances of `class` (V3 class format word).

@@ -62,7 +62,12 @@ pub(crate) fn perform(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let rcvr = x.stack[c.ri];
     let class = x.class_of(rcvr)?;
     let Some(m) = x.cache.lookup(x.image, x.sh, class, selector)? else {
-        return not_understood(x, selector, rcvr);
+        if !is_symbol(x, selector)? {
+            return Ok(Prim::Fail);
+        }
+        x.stack.remove(c.ri + 1);
+        let m = x.not_understood(class, selector, c.ri, c.nargs() - 1)?;
+        return Ok(Prim::Perform(m, 1));
     };
     if m.num_args != c.nargs() - 1 {
         return Ok(Prim::Fail);
@@ -82,7 +87,12 @@ pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, 
     let rcvr = x.stack[c.ri];
     let class = x.class_of(rcvr)?;
     let Some(m) = x.cache.lookup(x.image, x.sh, class, selector)? else {
-        return not_understood(x, selector, rcvr);
+        if !is_symbol(x, selector)? {
+            return Ok(Prim::Fail);
+        }
+        x.spread_arguments(c.ri, args, n)?;
+        let m = x.not_understood(class, selector, c.ri, n)?;
+        return Ok(Prim::Perform(m, 1));
     };
     if m.num_args != n {
         return Ok(Prim::Fail);
@@ -92,14 +102,10 @@ pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, 
     Ok(Prim::Perform(m, n))
 }
 
-/// A `perform:` of a Symbol that the receiver does not understand is a doesNotUnderstand;
-/// anything else as a selector fails.
-fn not_understood(x: &mut Exec<'_>, selector: Value, rcvr: Value) -> Result<Prim, RunError> {
-    if selector.is_object() && x.class_is(selector, x.sh.symbol)? {
-        Err(x.dnu(selector, rcvr))
-    } else {
-        Ok(Prim::Fail)
-    }
+/// A `perform:` of a Symbol that the receiver does not understand is a doesNotUnderstand
+/// (sent, as a send's is); anything else as a selector fails.
+fn is_symbol(x: &mut Exec<'_>, selector: Value) -> Result<bool, RunError> {
+    Ok(selector.is_object() && x.class_is(selector, x.sh.symbol)?)
 }
 
 #[cfg(test)]

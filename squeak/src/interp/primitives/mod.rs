@@ -219,6 +219,8 @@ primitive_table! {
     73 => Objects, "instVarAt:", 1..=1, Call(objects::inst_var_at);
     74 => Objects, "instVarAt:put:", 2..=2, Call(objects::inst_var_at);
     75 => Objects, "identityHash", 0..=0, Call(objects::identity_hash);
+    77 => Objects, "someInstance", 0..=0, Call(objects::some_instance);
+    78 => Objects, "nextInstance", 0..=0, Call(objects::next_instance);
     79 => Objects, "newMethod:header:", 2..=2, Call(objects::new_method);
     80 => Blocks, "blockCopy:", 1..=1, Call(blocks::block_copy);
     81 => Blocks, "value", 0..=ANY, Call(blocks::value);

@@ -147,6 +147,44 @@ pub(crate) fn inst_var_at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     }
 }
 
+/// Primitive 77, `someInstance`: the receiver's first instance in the image's object order
+/// (`next_object`); fails, so that the image answers nil, where there is none.
+pub(crate) fn some_instance(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let class = x.stack[c.ri];
+    instance_after(x, class, None)
+}
+
+/// Primitive 78, `nextInstance`: the next instance of the receiver's class after it.
+pub(crate) fn next_instance(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    if !rcvr.is_object() {
+        return Ok(Prim::Fail);
+    }
+    let class = x.class_of(rcvr)?;
+    instance_after(x, class, Some(rcvr))
+}
+
+/// The first instance of `class` after `after`. A walk can hand the image any object, dead
+/// contexts and contexts still tracked among them, so the context pool lets go of all of them
+/// first: they stay as they are until the collector decides. The walk is charged a bytecode
+/// per 16 objects it passes.
+fn instance_after(x: &mut Exec<'_>, class: Value, after: Option<Value>) -> Result<Prim, RunError> {
+    x.pool.forget_all();
+    let (mut at, mut passed) = (after, 0u64);
+    let found = loop {
+        let Some(obj) = x.image.next_object(at)? else {
+            break None;
+        };
+        passed += 1;
+        if x.class_is(obj, class)? {
+            break Some(obj);
+        }
+        at = Some(obj);
+    };
+    x.charge(passed / 16)?;
+    Ok(found.map_or(Prim::Fail, Prim::Answer))
+}
+
 /// Primitive 75, `identityHash` / `asOop`.
 pub(crate) fn identity_hash(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let h = x.image.identity_hash(x.stack[c.ri])?;
