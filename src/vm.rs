@@ -11,6 +11,7 @@
 //! | a dispatch loop's reads without a call: a field, a class, where the heap's fast path answers them (`None` sends the caller to `read`, `class_of`) | [`Image::read_fast`](crate::Image::read_fast), [`Image::class_fast`](crate::Image::class_fast) |
 //! | refusing a value from another image or heap before keeping it | [`Image::check_value`](crate::Image::check_value) |
 //! | charging memory | [`Image::private_bytes`](crate::Image::private_bytes) |
+//! | an `at:` cache: one of the VM's own objects checked once, its elements then read and written by index until the image's layout changes | [`Image::fields_token`](crate::Image::fields_token), [`Image::read_token`](crate::Image::read_token), [`Image::write_token`](crate::Image::write_token); bytes: [`Image::bytes_token`](crate::Image::bytes_token), [`Image::read_byte_token`](crate::Image::read_byte_token), [`Image::write_byte_token`](crate::Image::write_byte_token) |
 //!
 //! # The fix-up rule on the fast path
 //!
@@ -29,6 +30,8 @@
 //! caller takes the general path, which answers a typed [`Error`](crate::Error). Nothing is
 //! skipped, only done once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::Format;
 
 /// An object's shape as one image sees it.
@@ -41,4 +44,69 @@ pub struct Shape {
     pub language_format: u8,
     /// Fields, 32-bit words or bytes; a method's bytecodes.
     pub len: usize,
+}
+
+/// One of an image's own pointers objects, checked once (owner, object start, not forwarded,
+/// pointers): where its fields lie and how many there are, valid while the image's *layout
+/// epoch* is the one it was made in. Only the heap makes one
+/// ([`Image::fields_token`](crate::Image::fields_token)); a VM keeps it in its `at:` cache.
+///
+/// Why the epoch is enough: between two changes of the epoch, an object start of an image's
+/// private space stays one and its header keeps its forwarded bit, format and length. The
+/// space only grows (allocation appends; the words are reached by index, so a moved buffer
+/// does not matter), and the only writes to a header are a collection (which slides and
+/// frees objects), `become_forward` (which forwards one), a resumed image's new space, each
+/// of which takes a new epoch, and [`Image::set_language_format`](crate::Image::set_language_format),
+/// which changes the language's code alone, neither the format nor the length. Epochs are
+/// drawn from one counter for the whole process, so a token of one image (or of a heap
+/// since dropped) never matches another's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldsToken {
+    /// The word index of field 0.
+    pub(crate) first: usize,
+    pub(crate) len: usize,
+    pub(crate) epoch: u64,
+}
+
+impl FieldsToken {
+    /// The object's fields (fixed and indexable together).
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an object without fields.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// [`FieldsToken`] for one of an image's own bytes objects (not a method): where its bytes lie
+/// and how many there are. A different type, so that no token of a bytes object ever reads its
+/// words as references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BytesToken {
+    /// The word index of the body's first word.
+    pub(crate) first: usize,
+    pub(crate) len: usize,
+    pub(crate) epoch: u64,
+}
+
+impl BytesToken {
+    /// The object's bytes.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an object without bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A layout epoch never handed out before in this process (see [`FieldsToken`]).
+pub(crate) fn new_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

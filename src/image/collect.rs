@@ -269,6 +269,8 @@ impl Image {
         let start = Instant::now();
         let before = self.space.len();
         let old = self.incarnation;
+        // Objects may move or die (and weak fields change): no token made before holds.
+        self.layout_epoch = crate::vm::new_epoch();
 
         // Mark: live (unforwarded) object starts, and the weak objects met.
         let mut marks = Bits::new(before);

@@ -15,6 +15,7 @@ mod parts;
 mod read;
 mod resolutions;
 mod saving;
+mod tokens;
 mod vm;
 mod write;
 
@@ -70,6 +71,10 @@ pub struct Image {
     root_overrides: Vec<(String, Value)>,
     /// Its collector's state: held past incarnations, the weak rule, when to collect next.
     collector: collect::Collector,
+    /// Its layout epoch: a new one (see [`crate::vm::new_epoch`]) whenever private objects may
+    /// have moved or changed shape (a collection, a `become`, a resumed space), which is what
+    /// a [`FieldsToken`](crate::vm::FieldsToken) checks.
+    layout_epoch: u64,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -122,6 +127,7 @@ impl Image {
             stats: heap.inner.live.handle(id),
             root_overrides: Vec::new(),
             collector: Default::default(),
+            layout_epoch: crate::vm::new_epoch(),
             _not_sync: PhantomData,
         })
     }

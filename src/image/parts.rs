@@ -87,6 +87,7 @@ impl Image {
         // was made to `become` another; a resumed image keeps that knowledge.
         image.private_becomes = starts.clone().any(|at| words[at] & FORWARDED != 0);
         image.space = Space::restored(words, starts, next_hash);
+        image.layout_epoch = crate::vm::new_epoch();
         for (at, loc) in entries {
             // Checked: `at` is an object start, so the kernel cannot refuse it; if it did,
             // dropping the image takes down the entries made so far.

@@ -246,7 +246,7 @@ impl Image {
     /// (none at all while it has written no base object; else one probe of its resolutions,
     /// which stay in cache where the base's headers would not).
     #[inline(always)]
-    fn settled(&self, value: Value) -> bool {
+    pub(super) fn settled(&self, value: Value) -> bool {
         if !value.is_object() {
             true
         } else if value.has_tag(self.base_tag) {

@@ -89,6 +89,8 @@ impl Image {
         if source.loc() == target {
             return Ok(());
         }
+        // A private `from` gets a forwarded header: no token made before holds.
+        self.layout_epoch = crate::vm::new_epoch();
         match source {
             Target::Private { at, .. } => {
                 *self.space.word_mut(at)? = (target.encode() << 1) | FORWARDED;

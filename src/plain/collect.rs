@@ -56,6 +56,8 @@ impl PlainHeap {
         let start = Instant::now();
         let before = self.space.len();
         let old = self.incarnation;
+        // Objects may move or die: no token made before holds.
+        self.layout_epoch = crate::vm::new_epoch();
 
         // Mark the new objects reachable from the old space, the roots and the caller's.
         let mut marks = Bits::new(before);

@@ -38,7 +38,7 @@ use crate::kernel::owners::{acquire_incarnation, release_incarnation};
 use crate::object::{self, Format, Header, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::space::Space;
 use crate::value::OwnerTag;
-use crate::vm::Shape;
+use crate::vm::{BytesToken, FieldsToken, Shape};
 use crate::{BaseHeap, Error, ImageStats, Result, Value};
 
 /// One VM's private heap: a copy of a base's objects and everything it allocates, in one
@@ -66,6 +66,8 @@ pub struct PlainHeap {
     peak: usize,
     retired: VecDeque<u32>,
     stats: ImageStats,
+    /// As an image's: a new one at every collection and `become`, what tokens check.
+    layout_epoch: u64,
 }
 
 impl std::fmt::Debug for PlainHeap {
@@ -123,6 +125,7 @@ impl PlainHeap {
             peak: 0,
             retired: VecDeque::new(),
             stats: ImageStats::default(),
+            layout_epoch: crate::vm::new_epoch(),
         })
     }
 
@@ -655,6 +658,7 @@ impl PlainHeap {
         if source == target {
             return Ok(());
         }
+        self.layout_epoch = crate::vm::new_epoch();
         let forward = ((target as u64) << 1) | FORWARDED;
         // The whole chain from `from` points straight at the target, so that becoming the
         // same reference again and again never grows a chain for every later read to walk.
@@ -726,6 +730,80 @@ impl PlainHeap {
             *w = v.to_bits();
         }
         true
+    }
+
+    /// As [`Image::fields_token`](crate::Image::fields_token), for any pointers object.
+    #[inline]
+    pub fn fields_token(&self, obj: Value) -> Option<FieldsToken> {
+        let at = self.start(obj)?;
+        let word = *self.space.words.get(at)?;
+        (word & FORWARDED_OR_NOT_POINTERS == 0).then(|| FieldsToken {
+            first: at + HEADER_WORDS,
+            len: Header(word).body_words(),
+            epoch: self.layout_epoch,
+        })
+    }
+
+    /// As [`Image::read_token`](crate::Image::read_token).
+    #[inline(always)]
+    pub fn read_token(&self, token: &FieldsToken, index: usize) -> Option<Value> {
+        if token.epoch != self.layout_epoch || index >= token.len {
+            return None;
+        }
+        let v = Value::from_bits(*self.space.words.get(token.first + index)?);
+        self.settled(v).then_some(v)
+    }
+
+    /// As [`Image::write_token`](crate::Image::write_token) (a plain heap counts no stores).
+    #[inline(always)]
+    pub fn write_token(&mut self, token: &FieldsToken, index: usize, v: Value) -> bool {
+        if !self.ours(v) || token.epoch != self.layout_epoch || index >= token.len {
+            return false;
+        }
+        match self.space.words.get_mut(token.first + index) {
+            Some(field) => {
+                *field = v.to_bits();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// As [`Image::bytes_token`](crate::Image::bytes_token), for any bytes object.
+    #[inline]
+    pub fn bytes_token(&self, obj: Value) -> Option<BytesToken> {
+        let at = self.start(obj)?;
+        let header = Header(*self.space.words.get(at)?);
+        (header.0 & FORWARDED == 0 && header.format() == Format::Bytes).then(|| BytesToken {
+            first: at + HEADER_WORDS,
+            len: header.body_words() * 8 - header.pad_bytes(),
+            epoch: self.layout_epoch,
+        })
+    }
+
+    /// As [`Image::read_byte_token`](crate::Image::read_byte_token).
+    #[inline(always)]
+    pub fn read_byte_token(&self, token: &BytesToken, index: usize) -> Option<u8> {
+        if token.epoch != self.layout_epoch || index >= token.len {
+            return None;
+        }
+        let word = *self.space.words.get(token.first + index / 8)?;
+        Some(object::byte_of(word, index))
+    }
+
+    /// As [`Image::write_byte_token`](crate::Image::write_byte_token).
+    #[inline(always)]
+    pub fn write_byte_token(&mut self, token: &BytesToken, index: usize, byte: u8) -> bool {
+        if token.epoch != self.layout_epoch || index >= token.len {
+            return false;
+        }
+        match self.space.words.get_mut(token.first + index / 8) {
+            Some(w) => {
+                *w = object::with_byte(*w, index, byte);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Bytes of the objects this heap allocated (what an image's private space holds, less

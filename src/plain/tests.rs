@@ -135,3 +135,38 @@ fn weak_fields_of_dead_new_objects_become_nil() {
     assert_eq!(plain.read(weak, 1).unwrap(), k.nil);
     assert_eq!(plain.read(weak, 2).unwrap(), roots[1]);
 }
+
+/// As an image's: a token made before a collection (which slides new objects over the dead)
+/// or a `become` stores nothing, and one stores only values this heap may hold.
+#[test]
+fn tokens_go_stale_at_a_collection_and_a_become() {
+    let (heap, k, holder) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    let mut other = PlainHeap::new(&heap).unwrap();
+    let seven = Value::small_int(7).unwrap();
+    plain.new_pointers(k.array, &[k.nil, k.nil]).unwrap(); // garbage
+    let a = plain.new_pointers(k.array, &[k.nil]).unwrap();
+    let b = plain.new_pointers(k.array, &[k.nil; 6]).unwrap();
+    let t = plain.fields_token(a).unwrap();
+    let foreign = other.new_pointers(k.array, &[k.nil]).unwrap();
+    assert!(!plain.write_token(&t, 0, foreign));
+    assert!(!other.write_token(&t, 0, seven));
+    let mut roots = [a, b];
+    plain
+        .collect_with(&mut |each| roots.iter_mut().for_each(&mut *each))
+        .unwrap();
+    let [a, b] = roots;
+    assert!(!plain.write_token(&t, 0, seven));
+    for i in 0..6 {
+        assert_eq!(plain.read(b, i).unwrap(), k.nil);
+    }
+    let t = plain.fields_token(a).unwrap();
+    assert!(plain.write_token(&t, 0, seven));
+    assert_eq!(plain.read(a, 0).unwrap(), seven);
+    // Every object is the VM's own in a plain heap, base copies included.
+    let h = plain.fields_token(holder).unwrap();
+    plain.become_forward(a, b).unwrap();
+    assert!(!plain.write_token(&t, 0, k.true_object));
+    assert!(!plain.write_token(&h, 0, seven));
+    assert_eq!(plain.read(a, 0).unwrap(), k.nil);
+}

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use super::contexts::TEMPS;
 use super::heap::Heap;
 use super::limits::RunError;
+use super::lookup::{AT_PUT_SEND, AT_SEND, SIZE_SEND};
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
 use super::primitives::{arithmetic, blocks, comparison, indexing};
@@ -496,8 +497,57 @@ impl Exec<'_> {
                             189 => arith!(arithmetic::floor_divide),
                             190 => arith!(arithmetic::bit_and),
                             191 => arith!(arithmetic::bit_or),
-                            187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203
-                            | 204 | 205 | 206 | 207 => special!(),
+                            // at:, at:put:, size: what the `at:` cache says the send
+                            // answers, without the send (`MethodCache::send_at`); else the
+                            // send.
+                            192 => {
+                                let n = stack.len();
+                                let (Some(&rcvr), Some(&index)) =
+                                    (stack.get(n.wrapping_sub(2)), stack.get(n.wrapping_sub(1)))
+                                else {
+                                    special!()
+                                };
+                                let Some(v) = self.cache.send_at(self.image, rcvr, index) else {
+                                    special!()
+                                };
+                                stack.pop();
+                                if let Some(slot) = stack.last_mut() {
+                                    *slot = v;
+                                }
+                                self.sends += 1;
+                            }
+                            193 => {
+                                let n = stack.len();
+                                let (Some(&rcvr), Some(&index), Some(&v)) = (
+                                    stack.get(n.wrapping_sub(3)),
+                                    stack.get(n.wrapping_sub(2)),
+                                    stack.get(n.wrapping_sub(1)),
+                                ) else {
+                                    special!()
+                                };
+                                if !(self.pool.ignores(v)
+                                    && self.cache.send_at_put(self.image, rcvr, index, v))
+                                {
+                                    special!()
+                                }
+                                stack.truncate(n - 2);
+                                if let Some(slot) = stack.last_mut() {
+                                    *slot = v;
+                                }
+                                self.sends += 1;
+                            }
+                            194 => {
+                                let Some(v) = stack.last().and_then(|&r| self.cache.send_size(r))
+                                else {
+                                    special!()
+                                };
+                                if let Some(slot) = stack.last_mut() {
+                                    *slot = v;
+                                }
+                                self.sends += 1;
+                            }
+                            187 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
+                            | 207 => special!(),
                             198 => {
                                 // ==: equal bits are the same object; an immediate is only itself.
                                 let n = stack.len();
@@ -642,7 +692,12 @@ impl Exec<'_> {
                             // run here; a failure runs again, in full, below.
                             Quick::Not if m.primitive == 60 && nargs == 1 => {
                                 match indexing::at_value(self, rcvr, stack[ri + 1]) {
-                                    Ok(Some(v)) => v,
+                                    Ok(Some(v)) => {
+                                        if b == 192 {
+                                            self.cache.resolved(self.image, rcvr, AT_SEND);
+                                        }
+                                        v
+                                    }
                                     Ok(None) => slow!(),
                                     Err(e) => {
                                         break 'dispatch Switch::Out(Exit::Error(e));
@@ -652,7 +707,12 @@ impl Exec<'_> {
                             Quick::Not if m.primitive == 61 && nargs == 2 => {
                                 let v = stack[ri + 2];
                                 match indexing::at_put_value(self, rcvr, stack[ri + 1], v) {
-                                    Ok(true) => v,
+                                    Ok(true) => {
+                                        if b == 193 {
+                                            self.cache.resolved(self.image, rcvr, AT_PUT_SEND);
+                                        }
+                                        v
+                                    }
                                     Ok(false) => slow!(),
                                     Err(e) => {
                                         break 'dispatch Switch::Out(Exit::Error(e));
@@ -661,7 +721,12 @@ impl Exec<'_> {
                             }
                             Quick::Not if m.primitive == 62 && nargs == 0 => {
                                 match indexing::size_value(self, rcvr) {
-                                    Ok(Some(v)) => v,
+                                    Ok(Some(v)) => {
+                                        if b == 194 {
+                                            self.cache.resolved(self.image, rcvr, SIZE_SEND);
+                                        }
+                                        v
+                                    }
                                     Ok(None) => slow!(),
                                     Err(e) => {
                                         break 'dispatch Switch::Out(Exit::Error(e));

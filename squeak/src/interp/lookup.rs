@@ -19,6 +19,20 @@
 //! original's shape, and a language format is set only on objects just allocated, whose
 //! references no entry can hold. The cache spares the shape only: the element read or
 //! written afterwards still goes through the heap's checked `read`/`write`.
+//!
+//! **The special sends' hits.** An entry also notes which of the special-selector sends
+//! `at:`, `at:put:` and `size` (bytecodes 192-194) a real send resolved, for this receiver, to
+//! primitive 60, 61 or 62 ([`resolved`](MethodCache::resolved): its class's method found
+//! through the method cache, by an ordinary send, not `super`), and for one of this image's
+//! own pointers or bytes objects a heap token ([`cowheap::vm::FieldsToken`]) for its elements.
+//! The dispatch loop then answers such a send from the entry alone
+//! ([`send_at`](MethodCache::send_at), [`send_at_put`](MethodCache::send_at_put),
+//! [`send_size`](MethodCache::send_size)): no class, no lookup, no resolve. Why that is the
+//! send's answer: the receiver's class, and so the method its send finds, changes only by a
+//! `become:` (which flushes); the method a class finds changes only by a store into a watched
+//! object (which flushes); the shape as above. The token covers the heap's side: a collection
+//! or a `become` anywhere in the image gives it a new layout epoch, and a stale token answers
+//! nothing, so the send takes the full path and fills the entry again.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,7 +44,7 @@ use super::method::{Hook, Method};
 use super::special::{
     Shared, CLASS_METHOD_DICT, CLASS_SUPERCLASS, METHOD_DICT_ARRAY, METHOD_DICT_SELECTORS,
 };
-use cowheap::vm::Shape;
+use cowheap::vm::{BytesToken, FieldsToken, Shape};
 use cowheap::Value;
 
 const CACHE_SIZE: usize = 1024;
@@ -48,6 +62,33 @@ const _: () = assert!(AT_CACHE_SIZE == 1 << (64 - 58));
 pub(crate) struct AtShape {
     pub(crate) shape: Shape,
     pub(crate) fixed: usize,
+}
+
+/// The special sends an `at:` entry answers ([`MethodCache::resolved`]).
+pub(crate) const AT_SEND: u8 = 1;
+pub(crate) const AT_PUT_SEND: u8 = 2;
+pub(crate) const SIZE_SEND: u8 = 4;
+
+/// Where an `at:` entry's elements are, for the special sends' hits.
+#[derive(Clone, Copy, Debug)]
+enum Elements {
+    /// Not known: the object is not one of this image's own pointers or bytes objects.
+    None,
+    Fields(FieldsToken),
+    Bytes(BytesToken),
+}
+
+/// One entry of the `at:` cache.
+#[derive(Clone, Copy, Debug)]
+struct AtEntry {
+    /// The receiver's bits.
+    key: u64,
+    /// The special sends resolved to their primitive for it: [`AT_SEND`] and so on.
+    sends: u8,
+    /// Indexable elements: the shape's length less `fixed`.
+    size: usize,
+    shape: AtShape,
+    elements: Elements,
 }
 
 /// A hasher for `Value` bits: one multiply, because the keys are already well spread.
@@ -70,6 +111,13 @@ impl Hasher for BitsHasher {
 
 pub(crate) type BitsBuild = BuildHasherDefault<BitsHasher>;
 
+/// The 0-based element a 1-based Smalltalk index names, if it is in range.
+#[inline(always)]
+fn element(index: Value, size: usize) -> Option<usize> {
+    let i = index.as_small_int()?;
+    (1..=size as i64).contains(&i).then(|| i as usize - 1)
+}
+
 #[derive(Clone)]
 struct Entry {
     class: u64,
@@ -90,8 +138,8 @@ pub(crate) struct MethodCache {
     /// while nothing is watched): a store into an object whose bit is clear, nearly every
     /// store, needs no look into the set.
     filter: Vec<u64>,
-    /// The `at:` cache: (receiver bits, what it is), direct-mapped; empty until first used.
-    at: Vec<Option<(u64, AtShape)>>,
+    /// The `at:` cache, direct-mapped; empty until first used.
+    at: Vec<Option<AtEntry>>,
     /// How many times a store dropped the cache (for tests and reports).
     pub(crate) flushes: u64,
 }
@@ -244,7 +292,7 @@ impl MethodCache {
     fn watch(&mut self, obj: Value) {
         // What the `at:` cache holds is never watched (see `at_shape`).
         if let Some(entry) = self.at.get_mut(Self::at_slot(obj)) {
-            if entry.is_some_and(|(key, _)| key == obj.to_bits()) {
+            if entry.is_some_and(|e| e.key == obj.to_bits()) {
                 *entry = None;
             }
         }
@@ -295,8 +343,92 @@ impl MethodCache {
     #[inline(always)]
     pub(crate) fn at_shape(&self, obj: Value) -> Option<AtShape> {
         match self.at.get(Self::at_slot(obj)) {
-            Some(&Some((key, shape))) if key == obj.to_bits() => Some(shape),
+            Some(&Some(e)) if e.key == obj.to_bits() => Some(e.shape),
             _ => None,
+        }
+    }
+
+    /// The entry of `obj` if it answers the special send `send` ([`AT_SEND`] and so on).
+    #[inline(always)]
+    fn hit(&self, obj: Value, send: u8) -> Option<&AtEntry> {
+        match self.at.get(Self::at_slot(obj)) {
+            Some(Some(e)) if e.key == obj.to_bits() && e.sends & send != 0 => Some(e),
+            _ => None,
+        }
+    }
+
+    /// What the special send `rcvr at: index` answers, if the entry of `rcvr` says without
+    /// the send (see the module docs); `None`: the full send.
+    #[inline(always)]
+    pub(crate) fn send_at(&self, image: &Heap, rcvr: Value, index: Value) -> Option<Value> {
+        let e = self.hit(rcvr, AT_SEND)?;
+        let i = element(index, e.size)?;
+        match e.elements {
+            Elements::Fields(t) => image.read_token(&t, e.shape.fixed + i),
+            Elements::Bytes(t) => image
+                .read_byte_token(&t, i)
+                .map(|b| Value::small_int_wrapping(b as i64)),
+            Elements::None => None,
+        }
+    }
+
+    /// The special send `rcvr at: index put: v`, if the entry of `rcvr` says it is primitive
+    /// 61's store: true if stored. No store into a watched object: the cache holds none. The
+    /// caller tells the context pool of `v` first (or lets the full send do it).
+    #[inline(always)]
+    pub(crate) fn send_at_put(
+        &self,
+        image: &mut Heap,
+        rcvr: Value,
+        index: Value,
+        v: Value,
+    ) -> bool {
+        let Some(e) = self.hit(rcvr, AT_PUT_SEND) else {
+            return false;
+        };
+        let Some(i) = element(index, e.size) else {
+            return false;
+        };
+        match (e.elements, v.as_small_int()) {
+            (Elements::Fields(t), _) => image.write_token(&t, e.shape.fixed + i, v),
+            (Elements::Bytes(t), Some(b @ 0..=255)) => image.write_byte_token(&t, i, b as u8),
+            _ => false,
+        }
+    }
+
+    /// What the special send `rcvr size` answers, if the entry of `rcvr` says.
+    #[inline(always)]
+    pub(crate) fn send_size(&self, rcvr: Value) -> Option<Value> {
+        let e = self.hit(rcvr, SIZE_SEND)?;
+        Some(Value::small_int_wrapping(e.size as i64))
+    }
+
+    /// Notes that the special send `send` to `rcvr`, an ordinary send through the method
+    /// cache, found its primitive (60, 61, 62) and that primitive answered: from now on the
+    /// entry of `rcvr`, if the cache has one, answers that send (and a token for its elements
+    /// is taken on first use).
+    pub(crate) fn resolved(&mut self, image: &Heap, rcvr: Value, send: u8) {
+        let Some(Some(e)) = self.at.get_mut(Self::at_slot(rcvr)) else {
+            return;
+        };
+        if e.key != rcvr.to_bits() {
+            return;
+        }
+        if matches!(e.elements, Elements::None) {
+            e.elements = match e.shape.shape.format {
+                cowheap::Format::Pointers => image
+                    .fields_token(rcvr)
+                    .filter(|t| t.len() == e.shape.shape.len)
+                    .map_or(Elements::None, Elements::Fields),
+                cowheap::Format::Bytes => image
+                    .bytes_token(rcvr)
+                    .filter(|t| t.len() == e.shape.shape.len)
+                    .map_or(Elements::None, Elements::Bytes),
+                _ => Elements::None,
+            };
+        }
+        if !matches!(e.elements, Elements::None) || send == SIZE_SEND {
+            e.sends |= send;
         }
     }
 
@@ -313,7 +445,13 @@ impl MethodCache {
         if self.at.is_empty() {
             self.at = vec![None; AT_CACHE_SIZE];
         }
-        self.at[Self::at_slot(obj)] = Some((obj.to_bits(), shape));
+        self.at[Self::at_slot(obj)] = Some(AtEntry {
+            key: obj.to_bits(),
+            sends: 0,
+            size: shape.shape.len.saturating_sub(shape.fixed),
+            shape,
+            elements: Elements::None,
+        });
     }
 
     /// Drops every cached lookup and decoded method, and the `at:` cache.

@@ -352,6 +352,99 @@ mod tests {
         }
     }
 
+    /// `self at: 1` (bytecode 192), `self at: 1 put: 2` (193) and `self size` (194), each
+    /// answering its value.
+    const AT_1: [u8; 4] = [112, 118, 192, 124];
+    const AT_1_PUT_2: [u8; 5] = [112, 118, 119, 193, 124];
+    const SIZE: [u8; 3] = [112, 194, 124];
+
+    /// The special sends answer from the `at:` cache only what a send of that very selector
+    /// resolved to its primitive for the receiver: a class whose `at:` is Smalltalk code
+    /// runs that code, however often its `at:put:` took the primitive.
+    #[test]
+    fn a_special_send_is_answered_from_the_cache_only_where_it_resolved_to_its_primitive() {
+        let mut r = Run::new();
+        let bar = r.sym("bar");
+        let (array, row) = (r.t.k.array, r.t.row);
+        r.define(array, "at:", &[bar], 1, 1, 60, &[32, 124]);
+        r.define(array, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
+        r.define(array, "size", &[bar], 0, 0, 62, &[32, 124]);
+        r.define(row, "at:", &[int(42)], 1, 1, 0, &[32, 124]);
+        r.define(row, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
+        r.define(row, "size", &[int(43)], 0, 0, 0, &[32, 124]);
+        let a = r.array(&[int(10), int(20)]);
+        let rw = r.instance(row, &[int(1), int(2), int(3)], 3);
+        for round in 0..3 {
+            assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(10 - 8 * round.min(1))));
+            assert_eq!(r.run(a, &[], 0, &AT_1_PUT_2), Ok(int(2)));
+            assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(2)), "round {round}");
+            assert_eq!(r.run(a, &[], 0, &SIZE), Ok(int(2)));
+            assert_eq!(r.run(rw, &[], 0, &AT_1_PUT_2), Ok(int(2)));
+            assert_eq!(r.image.read(rw, 1).unwrap(), int(2));
+            assert_eq!(r.run(rw, &[], 0, &AT_1), Ok(int(42)), "round {round}");
+            assert_eq!(r.run(rw, &[], 0, &SIZE), Ok(int(43)), "round {round}");
+        }
+        assert_eq!(r.image.read(a, 0).unwrap(), int(2));
+        // Out of range, or a value the object cannot hold: the full send, whose primitive
+        // fails.
+        let at_3 = [112, 32, 192, 124];
+        assert_eq!(r.run(a, &[int(3)], 0, &at_3), Ok(bar));
+        assert_eq!(r.run(a, &[int(0)], 0, &at_3), Ok(bar));
+        let s = r.string("abc");
+        r.define(r.t.k.string, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
+        r.define(r.t.k.string, "at:", &[bar], 1, 1, 60, &[32, 124]);
+        let put_300 = [112, 118, 32, 193, 124];
+        for _ in 0..3 {
+            assert_eq!(r.run(s, &[], 0, &AT_1_PUT_2), Ok(int(2)));
+            assert_eq!(r.run(s, &[], 0, &AT_1), Ok(int(2)));
+            assert_eq!(r.run(s, &[int(300)], 0, &put_300), Ok(bar));
+        }
+        assert_eq!(r.image.bytes(s).unwrap(), b"\x02bc");
+    }
+
+    /// What made the special sends' answers true can stop being true: the method the class
+    /// finds (a store into its method array), and the object (a `become:`). Either drops
+    /// what the cache said.
+    #[test]
+    fn a_special_sends_answer_goes_with_a_new_method_or_a_become() {
+        let mut r = Run::new();
+        let bar = r.sym("bar");
+        let array = r.t.k.array;
+        r.define(array, "at:", &[bar], 1, 1, 60, &[32, 124]);
+        r.define(array, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
+        let a = r.array(&[int(10), int(20)]);
+        for _ in 0..3 {
+            assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(10)));
+        }
+        let dict = r.image.read(array, 1).unwrap();
+        let methods = r.image.read(dict, 1).unwrap();
+        let at = r.sym("at:");
+        let n = r.image.size_of(dict).unwrap();
+        let i = (2..n)
+            .find(|&k| r.image.read(dict, k).unwrap() == at)
+            .unwrap()
+            - 2;
+        let answer_7 = r.method(&[int(7)], 1, 1, 0, &[32, 124]);
+        let old = r.image.read(methods, i).unwrap();
+        r.answer(61, methods, &[int(i as i64 + 1), answer_7]);
+        assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(7)));
+        r.answer(61, methods, &[int(i as i64 + 1), old]);
+        for round in 0..3 {
+            assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(10 - 8 * round.min(1))));
+            assert_eq!(r.run(a, &[], 0, &AT_1_PUT_2), Ok(int(2)));
+        }
+        // a become: b, one way: `a` now leads to b, which the sends see and store into.
+        let b = r.array(&[int(30)]);
+        let from = r.array(&[a]);
+        let to = r.array(&[b]);
+        r.answer(72, from, &[to]);
+        assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(30)));
+        let at_2 = [112, 119, 192, 124];
+        assert_eq!(r.run(a, &[], 0, &at_2), Ok(bar));
+        assert_eq!(r.run(a, &[], 0, &AT_1_PUT_2), Ok(int(2)));
+        assert_eq!(r.image.read(b, 0).unwrap(), int(2));
+    }
+
     #[test]
     fn bytes_and_words_hold_only_what_fits() {
         let mut r = Run::new();
