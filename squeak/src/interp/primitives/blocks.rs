@@ -6,7 +6,7 @@
 
 use super::common::{answer, Call, Prim};
 use crate::interp::limits::RunError;
-use crate::interp::state::Exec;
+use crate::interp::state::{Exec, Frame};
 use cowheap::Value;
 
 /// Primitive 80, `blockCopy: nargs`: a BlockContext whose home is the receiver's home and
@@ -24,27 +24,38 @@ pub(crate) fn block_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 #[inline]
 pub(crate) fn value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let block = x.stack[c.ri];
-    Ok(if enter(x, block, c.ri, c.nargs())? {
-        Prim::Switched
-    } else {
-        Prim::Fail
-    })
+    let class = x.class_of(block)?;
+    let mut frames = std::mem::take(&mut x.frames);
+    let entered = enter(x, &mut frames, class, block, c.ri, c.nargs());
+    x.frames = frames;
+    Ok(if entered? { Prim::Switched } else { Prim::Fail })
 }
 
-/// Pushes the frame of `block`, sent `value...` with `nargs` arguments from stack index
-/// `ri` (true), or fails (false, nothing done): all of primitive 81 but the operand stack,
-/// which it never touches, so that the dispatch loop runs it with the stack in its hands.
+/// Pushes the frame of `block` (of class `class`) on `frames`, sent `value...` with `nargs`
+/// arguments from stack index `ri` (true), or fails (false, nothing done): all of primitive
+/// 81 but the operand stack, which it never touches, so that the dispatch loop runs it with
+/// the stack and the frames in its hands (`x.frames` is then empty, and holds them only
+/// while the general path runs).
 #[inline(never)]
 pub(crate) fn enter(
     x: &mut Exec<'_>,
+    frames: &mut Vec<Frame>,
+    class: Value,
     block: Value,
     ri: usize,
     nargs: usize,
 ) -> Result<bool, RunError> {
     // The commonest case, a block this image made, with its fields checked once.
-    if let Some(entered) = x.enter_block_fast(block, ri, nargs)? {
+    if let Some(entered) = x.enter_block_fast(frames, class, block, ri, nargs) {
         return Ok(entered);
     }
+    std::mem::swap(&mut x.frames, frames);
+    let entered = enter_in_full(x, block, ri, nargs);
+    std::mem::swap(&mut x.frames, frames);
+    entered
+}
+
+fn enter_in_full(x: &mut Exec<'_>, block: Value, ri: usize, nargs: usize) -> Result<bool, RunError> {
     if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
         return Ok(false);
     }
