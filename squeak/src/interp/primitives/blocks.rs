@@ -49,17 +49,28 @@ pub(crate) fn enter(
     if let Some(entered) = x.enter_block_fast(frames, class, block, ri, nargs) {
         return Ok(entered);
     }
-    std::mem::swap(&mut x.frames, frames);
-    let entered = enter_in_full(x, block, ri, nargs);
-    std::mem::swap(&mut x.frames, frames);
-    entered
+    enter_in_full(x, frames, block, ri, nargs)
 }
 
-fn enter_in_full(x: &mut Exec<'_>, block: Value, ri: usize, nargs: usize) -> Result<bool, RunError> {
-    if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
-        return Ok(false);
-    }
-    x.enter_block(block, ri)
+/// [`enter`]'s general path, out of line so that the fast one keeps its registers.
+#[cold]
+#[inline(never)]
+fn enter_in_full(
+    x: &mut Exec<'_>,
+    frames: &mut Vec<Frame>,
+    block: Value,
+    ri: usize,
+    nargs: usize,
+) -> Result<bool, RunError> {
+    std::mem::swap(&mut x.frames, frames);
+    let entered = (|| {
+        if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
+            return Ok(false);
+        }
+        x.enter_block(block, ri)
+    })();
+    std::mem::swap(&mut x.frames, frames);
+    entered
 }
 
 /// Primitive 82, `valueWithArguments: anArray`: `value:`... with the Array's elements.
