@@ -482,17 +482,22 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// True if `f` is the frame of a block whose return to its caller is what the dispatch
-    /// loop does inline: in an image without closures every block frame's (a BlockContext,
-    /// which [`block_returned`](Exec::block_returned) then marks), in a closure image a
-    /// BlockClosure's known by its class word, which nothing marks. Anything else (a frame
-    /// of a method, an object whose class is not quick to see) is `return_from`'s.
+    /// What the dispatch loop's inline return of a block frame `f` to its caller does to
+    /// its block: mark it returned (`Some(true)`: a BlockContext, which
+    /// [`block_returned`](Exec::block_returned) marks), nothing (`Some(false)`: a
+    /// BlockClosure, never marked running), or `None`: `return_from`'s (a method's frame, or
+    /// a block whose class is not quick to see). In an image without closures every block
+    /// frame's is a BlockContext; in one with both, the class word says which.
     #[inline(always)]
-    pub(crate) fn returns_quickly(&self, f: &Frame) -> bool {
-        match (f.block, self.sh.block_closure) {
-            (Some(_), None) => true,
-            (Some(b), Some(closure)) => self.image.class_fast(b) == Some(closure),
-            (None, _) => false,
+    pub(crate) fn block_return_marks(&self, f: &Frame) -> Option<bool> {
+        let b = f.block?;
+        let Some(closure) = self.sh.block_closure else {
+            return Some(true);
+        };
+        match self.image.class_fast(b)? {
+            c if c == self.sh.block_context => Some(true),
+            c if c == closure => Some(false),
+            _ => None,
         }
     }
 

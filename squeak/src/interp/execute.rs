@@ -771,19 +771,18 @@ impl Exec<'_> {
                     // What `return_from` does for the frame of a block this image runs
                     // (a BlockContext, or a BlockClosure by its class word), above the
                     // bottom frame: anything else is the full path's.
-                    let bp = match frames.last() {
-                        Some(f) if top > 0 && self.returns_quickly(f) => f.bp,
+                    let (bp, marks) = match frames.last() {
+                        Some(f) if top > 0 => match self.block_return_marks(f) {
+                            Some(marks) => (f.bp, marks),
+                            None => break 'frame Exit::ReturnFull(v, false),
+                        },
                         _ => break 'frame Exit::ReturnFull(v, false),
                     };
                     if v.is_object() && !self.pool.idle() {
                         self.pool.note_return(v, Some(top - 1));
                     }
-                    if let Some(Frame {
-                        block: Some(b),
-                        ..
-                    }) = frames.pop()
-                    {
-                        if self.sh.block_closure.is_none() {
+                    if let Some(Frame { block: Some(b), .. }) = frames.pop() {
+                        if marks {
                             if let Err(e) = self.block_returned(b) {
                                 break 'frame Exit::Error(e);
                             }

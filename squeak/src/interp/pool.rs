@@ -139,7 +139,11 @@ impl ContextPool {
     /// none (most returns, and every return of a block that made no context).
     #[inline(always)]
     pub(crate) fn release(&mut self, depth: usize) {
-        if self.by_depth.get(depth).is_some_and(|list| !list.is_empty()) {
+        if self
+            .by_depth
+            .get(depth)
+            .is_some_and(|list| !list.is_empty())
+        {
             self.release_tracked(depth);
         }
     }

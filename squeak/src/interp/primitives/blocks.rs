@@ -161,6 +161,43 @@ mod tests {
         assert_eq!(r.run(nil, &[], 1, &code), Ok(bar));
     }
 
+    /// A block's last value returned to its caller (bytecode 125, which the dispatch loop
+    /// runs inline) is an escape when it is a context made in the block's frame: that
+    /// frame's contexts must not go back to the pool for the next block to reuse.
+    #[test]
+    fn a_block_that_a_block_answers_is_not_reused() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let nil = r.nil();
+        // | a b | a := [[1]] value. b := [[2]] value. ^a value
+        let code = [
+            137, 117, 200, 164, 8, 137, 117, 200, 164, 2, 118, 125, 125, 201, 104, //
+            137, 117, 200, 164, 8, 137, 117, 200, 164, 2, 119, 125, 125, 201, 105, //
+            16, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 2, &code), Ok(int(1)));
+    }
+
+    /// A block still running fails its `value` into the fallback: in
+    /// `| b | b := [b value]. b value. ^b value` the inner send answers the fallback's
+    /// `bar`, which the block answers in turn. And a block that returned inline (bytecode
+    /// 125) runs again: `[1] value` three times in a row.
+    #[test]
+    fn a_block_returned_inline_runs_again_and_a_running_one_does_not() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let (nil, bar) = (r.nil(), r.sym("bar"));
+        let code = [
+            137, 117, 200, 164, 3, 16, 201, 125, 104, 16, 201, 135, 16, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 1, &code), Ok(bar));
+        // | b | b := [1]. b value. b value. ^b value
+        let code = [
+            137, 117, 200, 164, 2, 118, 125, 104, 16, 201, 135, 16, 201, 135, 16, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 1, &code), Ok(int(1)));
+    }
+
     #[test]
     fn value_with_arguments_spreads_an_array() {
         let mut r = Run::new();
