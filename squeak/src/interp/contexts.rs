@@ -355,19 +355,25 @@ impl Exec<'_> {
         Ok(Some(block))
     }
 
-    /// What `value` with `nargs` arguments does to `block` (see
-    /// [`enter_block`](Exec::enter_block)) where the heap's fast reads answer: a BlockContext
-    /// (its class read without a call) whose argument count, start and home, and its home's
-    /// method and receiver, are read with the checks on each object made once
-    /// ([`Image::read_fast_fields`](cowheap::Image::read_fast_fields)). `None` (nothing
-    /// done) sends the caller down the general path.
+    /// What `value` with `nargs` arguments does to `block`, whose class is `class` (see
+    /// [`enter_block`](Exec::enter_block)), where the heap's fast reads answer: a
+    /// BlockContext (by the class the send found) whose caller, argument count, start and
+    /// home, and its home's method and receiver, are read with the checks on each object
+    /// made once ([`Image::read_fast_fields`](cowheap::Image::read_fast_fields)), marked
+    /// running where [`set_caller`](Exec::set_caller)'s in-place case holds, its frame pushed
+    /// on `frames` (the frame stack, which the dispatch loop holds in its hands). `None`
+    /// (nothing done) sends the caller down the general path, which also reports the depth
+    /// limit; `Some(false)` is the primitive's failure (running already, or another argument
+    /// count).
     #[inline(always)]
     pub(crate) fn enter_block_fast(
         &mut self,
+        frames: &mut Vec<Frame>,
+        class: Value,
         block: Value,
         ri: usize,
         nargs: usize,
-    ) -> Result<Option<bool>, RunError> {
+    ) -> Option<bool> {
         const _: () = assert!(
             SENDER == 0
                 && BLOCK_NARGS == 3
@@ -375,30 +381,34 @@ impl Exec<'_> {
                 && BLOCK_HOME == BLOCK_NARGS + 2
         );
         const _: () = assert!(RECEIVER == METHOD + 2);
-        if self.image.class_fast(block) != Some(self.sh.block_context) {
-            return Ok(None);
+        if class != self.sh.block_context {
+            return None;
         }
-        let Some([caller, _, _, n, start, home]) = self.image.read_fast_fields::<6>(block, SENDER)
-        else {
-            return Ok(None);
-        };
+        let [caller, _, _, n, start, home] = self.image.read_fast_fields::<6>(block, SENDER)?;
         // Running already (see `enter_block`): the primitive fails.
         if caller != self.sh.nil || n.as_small_int() != Some(nargs as i64) {
-            return Ok(Some(false));
+            return Some(false);
         }
-        let Some([method, _, receiver]) = self.image.read_fast_fields::<3>(home, METHOD) else {
-            return Ok(None);
-        };
+        let [method, _, receiver] = self.image.read_fast_fields::<3>(home, METHOD)?;
         // As in `enter_block`: the fast read answers only for a pointers object, and then
         // the method it reads is canonical.
-        let Some(m) = self.cache.decoded(method) else {
-            return Ok(None);
-        };
-        let Some(pc) = start.as_small_int().and_then(|pc| m.code_index(pc)) else {
-            return Ok(None);
-        };
-        self.push_block_frame(block, home, m, pc, receiver, ri)?;
-        Ok(Some(true))
+        let m = self.cache.decoded(method)?;
+        let pc = start.as_small_int().and_then(|pc| m.code_index(pc))?;
+        if frames.len() >= self.limits.depth
+            || self.cache.watches(block)
+            || !self.image.set_private_field(block, SENDER, RUNNING)
+        {
+            return None;
+        }
+        frames.push(Frame {
+            method: m,
+            pc,
+            bp: ri,
+            receiver,
+            ctx: Some(home),
+            block: Some(block),
+        });
+        Some(true)
     }
 
     /// Runs the BlockContext `block` (at stack index `ri`, its arguments above it) in a new
@@ -470,6 +480,25 @@ impl Exec<'_> {
             block: Some(block),
         });
         Ok(())
+    }
+
+    /// What the dispatch loop's inline return of a block frame `f` to its caller does to
+    /// its block: mark it returned (`Some(true)`: a BlockContext, which
+    /// [`block_returned`](Exec::block_returned) marks), nothing (`Some(false)`: a
+    /// BlockClosure, never marked running), or `None`: `return_from`'s (a method's frame, or
+    /// a block whose class is not quick to see). In an image without closures every block
+    /// frame's is a BlockContext; in one with both, the class word says which.
+    #[inline(always)]
+    pub(crate) fn block_return_marks(&self, f: &Frame) -> Option<bool> {
+        let b = f.block?;
+        let Some(closure) = self.sh.block_closure else {
+            return Some(true);
+        };
+        match self.image.class_fast(b)? {
+            c if c == self.sh.block_context => Some(true),
+            c if c == closure => Some(false),
+            _ => None,
+        }
     }
 
     /// Marks a BlockContext whose frame returned: no caller, so that it may run again.

@@ -38,6 +38,8 @@ enum Switch {
     Activate(Rc<Method>, usize),
     /// The top frame (a method's, without a context, not the bottom one) returns this.
     Return(Value),
+    /// The top frame returns this to its caller (bytecode 125, a block's last value).
+    BlockReturn(Value),
     /// Go on in the top frame of the frame stack (a block's entry pushed it).
     Load,
     /// Leave the dispatch loop.
@@ -588,9 +590,7 @@ impl Exec<'_> {
                                 send!(sel, ((b - 208) >> 4) as usize, 0)
                             }
                             125 => match stack.last() {
-                                Some(&v) => {
-                                    break 'dispatch Switch::Out(Exit::ReturnFull(v, false))
-                                }
+                                Some(&v) => break 'dispatch Switch::BlockReturn(v),
                                 None => slow!(),
                             },
                             128 => {
@@ -739,9 +739,8 @@ impl Exec<'_> {
                                 if let Some(f) = frames.get_mut(top) {
                                     f.pc = pc + len;
                                 }
-                                self.frames = std::mem::take(&mut frames);
-                                let entered = blocks::enter(self, rcvr, ri, nargs);
-                                frames = std::mem::take(&mut self.frames);
+                                let entered =
+                                    blocks::enter(self, &mut frames, class, rcvr, ri, nargs);
                                 match entered {
                                     Ok(true) => {
                                         self.sends += 1;
@@ -820,6 +819,41 @@ impl Exec<'_> {
                         if v.is_object() {
                             self.pool.note_return(v, Some(top - 1));
                         }
+                        self.pool.release(frames.len());
+                    }
+                    stack.truncate(bp);
+                    if stack.len() < stack.capacity() {
+                        stack.push(v);
+                    }
+                    if let Some(f) = frames.last() {
+                        (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
+                        top = frames.len() - 1;
+                    } else {
+                        break 'frame Exit::Reload;
+                    }
+                }
+                Switch::BlockReturn(v) => {
+                    // What `return_from` does for the frame of a block this image runs
+                    // (a BlockContext, or a BlockClosure by its class word), above the
+                    // bottom frame: anything else is the full path's.
+                    let (bp, marks) = match frames.last() {
+                        Some(f) if top > 0 => match self.block_return_marks(f) {
+                            Some(marks) => (f.bp, marks),
+                            None => break 'frame Exit::ReturnFull(v, false),
+                        },
+                        _ => break 'frame Exit::ReturnFull(v, false),
+                    };
+                    if v.is_object() && !self.pool.idle() {
+                        self.pool.note_return(v, Some(top - 1));
+                    }
+                    if let Some(Frame { block: Some(b), .. }) = frames.pop() {
+                        if marks {
+                            if let Err(e) = self.block_returned(b) {
+                                break 'frame Exit::Error(e);
+                            }
+                        }
+                    }
+                    if !self.pool.idle() {
                         self.pool.release(frames.len());
                     }
                     stack.truncate(bp);

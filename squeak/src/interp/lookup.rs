@@ -310,7 +310,7 @@ impl MethodCache {
     }
 
     /// True if a store into `obj` (by this very reference) would drop the cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn watches(&self, obj: Value) -> bool {
         let bit = Self::filter_bit(obj);
         self.filter

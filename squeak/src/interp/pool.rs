@@ -135,9 +135,21 @@ impl ContextPool {
         self.range = (self.range.0.min(c.to_bits()), self.range.1.max(c.to_bits()));
     }
 
-    /// Frame `depth` returned: the contexts of its depth are dead.
-    #[inline]
+    /// Frame `depth` returned: the contexts of its depth are dead. Inline, the look for
+    /// none (most returns, and every return of a block that made no context).
+    #[inline(always)]
     pub(crate) fn release(&mut self, depth: usize) {
+        if self
+            .by_depth
+            .get(depth)
+            .is_some_and(|list| !list.is_empty())
+        {
+            self.release_tracked(depth);
+        }
+    }
+
+    #[inline(never)]
+    fn release_tracked(&mut self, depth: usize) {
         let Some(list) = self.by_depth.get_mut(depth) else {
             return;
         };

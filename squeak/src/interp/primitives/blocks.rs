@@ -6,7 +6,7 @@
 
 use super::common::{answer, Call, Prim};
 use crate::interp::limits::RunError;
-use crate::interp::state::Exec;
+use crate::interp::state::{Exec, Frame};
 use cowheap::Value;
 
 /// Primitive 80, `blockCopy: nargs`: a BlockContext whose home is the receiver's home and
@@ -24,31 +24,53 @@ pub(crate) fn block_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 #[inline]
 pub(crate) fn value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let block = x.stack[c.ri];
-    Ok(if enter(x, block, c.ri, c.nargs())? {
-        Prim::Switched
-    } else {
-        Prim::Fail
-    })
+    let class = x.class_of(block)?;
+    let mut frames = std::mem::take(&mut x.frames);
+    let entered = enter(x, &mut frames, class, block, c.ri, c.nargs());
+    x.frames = frames;
+    Ok(if entered? { Prim::Switched } else { Prim::Fail })
 }
 
-/// Pushes the frame of `block`, sent `value...` with `nargs` arguments from stack index
-/// `ri` (true), or fails (false, nothing done): all of primitive 81 but the operand stack,
-/// which it never touches, so that the dispatch loop runs it with the stack in its hands.
+/// Pushes the frame of `block` (of class `class`) on `frames`, sent `value...` with `nargs`
+/// arguments from stack index `ri` (true), or fails (false, nothing done): all of primitive
+/// 81 but the operand stack, which it never touches, so that the dispatch loop runs it with
+/// the stack and the frames in its hands (`x.frames` is then empty, and holds them only
+/// while the general path runs).
 #[inline(never)]
 pub(crate) fn enter(
     x: &mut Exec<'_>,
+    frames: &mut Vec<Frame>,
+    class: Value,
     block: Value,
     ri: usize,
     nargs: usize,
 ) -> Result<bool, RunError> {
     // The commonest case, a block this image made, with its fields checked once.
-    if let Some(entered) = x.enter_block_fast(block, ri, nargs)? {
+    if let Some(entered) = x.enter_block_fast(frames, class, block, ri, nargs) {
         return Ok(entered);
     }
-    if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
-        return Ok(false);
-    }
-    x.enter_block(block, ri)
+    enter_in_full(x, frames, block, ri, nargs)
+}
+
+/// [`enter`]'s general path, out of line so that the fast one keeps its registers.
+#[cold]
+#[inline(never)]
+fn enter_in_full(
+    x: &mut Exec<'_>,
+    frames: &mut Vec<Frame>,
+    block: Value,
+    ri: usize,
+    nargs: usize,
+) -> Result<bool, RunError> {
+    std::mem::swap(&mut x.frames, frames);
+    let entered = (|| {
+        if !x.is_block(block)? || x.block_arg_count(block)? != Some(nargs as i64) {
+            return Ok(false);
+        }
+        x.enter_block(block, ri)
+    })();
+    std::mem::swap(&mut x.frames, frames);
+    entered
 }
 
 /// Primitive 82, `valueWithArguments: anArray`: `value:`... with the Array's elements.
@@ -137,6 +159,43 @@ mod tests {
         let bar = r.sym("bar");
         let code = [137, 118, 200, 164, 3, 104, 16, 125, 201, 124];
         assert_eq!(r.run(nil, &[], 1, &code), Ok(bar));
+    }
+
+    /// A block's last value returned to its caller (bytecode 125, which the dispatch loop
+    /// runs inline) is an escape when it is a context made in the block's frame: that
+    /// frame's contexts must not go back to the pool for the next block to reuse.
+    #[test]
+    fn a_block_that_a_block_answers_is_not_reused() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let nil = r.nil();
+        // | a b | a := [[1]] value. b := [[2]] value. ^a value
+        let code = [
+            137, 117, 200, 164, 8, 137, 117, 200, 164, 2, 118, 125, 125, 201, 104, //
+            137, 117, 200, 164, 8, 137, 117, 200, 164, 2, 119, 125, 125, 201, 105, //
+            16, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 2, &code), Ok(int(1)));
+    }
+
+    /// A block still running fails its `value` into the fallback: in
+    /// `| b | b := [b value]. b value. ^b value` the inner send answers the fallback's
+    /// `bar`, which the block answers in turn. And a block that returned inline (bytecode
+    /// 125) runs again: `[1] value` three times in a row.
+    #[test]
+    fn a_block_returned_inline_runs_again_and_a_running_one_does_not() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let (nil, bar) = (r.nil(), r.sym("bar"));
+        let code = [
+            137, 117, 200, 164, 3, 16, 201, 125, 104, 16, 201, 135, 16, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 1, &code), Ok(bar));
+        // | b | b := [1]. b value. b value. ^b value
+        let code = [
+            137, 117, 200, 164, 2, 118, 125, 104, 16, 201, 135, 16, 201, 135, 16, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 1, &code), Ok(int(1)));
     }
 
     #[test]
