@@ -297,7 +297,7 @@ impl Store for SqliteStore {
             };
             let now = now_ms();
             if let Some(lease) = &rec.lease {
-                if lease.owner != host.id && lease.expires_ms > now {
+                if super::held_elsewhere(&lease.owner, &lease.url, lease.expires_ms, &host, now) {
                     return Ok(Acquired::Elsewhere {
                         token_hash: rec.token_hash,
                         lease: lease.clone(),
