@@ -378,9 +378,11 @@ impl Store for SqliteStore {
         })
     }
 
+    /// Durable, unlike [`release`](Store::release): it is the last write of a host shutting
+    /// down, and no later commit would carry it to disk. One fsync per shutdown.
     fn release_all(&self, host: &str) -> Result<u64, StoreError> {
         let host = host.to_owned();
-        self.write(false, move |conn| {
+        self.write(true, move |conn| {
             conn.execute(
                 "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, lease_expires = 0 \
                  WHERE lease_owner = ?1",
