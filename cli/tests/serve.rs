@@ -2,6 +2,7 @@
 //! session and exits 0, and a restart on the same store finds every session where it was.
 
 mod common;
+mod serve_common;
 
 #[path = "../../serve/tests/common/client.rs"]
 mod client;
@@ -89,6 +90,42 @@ fn sigterm_saves_every_session_and_a_restart_finds_them() {
     assert_eq!(stale.status, 400);
     drop(c);
     assert!(terminate(&mut child).success());
+}
+
+/// A host killed with SIGKILL and restarted on its address under a new random id (no
+/// `--host-id`) finds its sessions leased to its old id at its own URL: it serves them at once
+/// rather than redirect clients to itself until the old leases expire (10 s), and every
+/// acknowledged increment is there.
+#[test]
+fn a_host_restarted_after_kill_9_under_a_new_id_serves_its_sessions_at_once() {
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
+    let dir = common::TempDir::new("serve-newid");
+    let store = format!("sqlite:{}", dir.file("serve.db"));
+    let port = serve_common::free_port();
+    let mut host = serve_common::Host::start(&image, port, &["--store".into(), store]);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut c = Client::new(addr);
+    let sessions: Vec<(String, String)> = (0..3).map(|_| c.create()).collect();
+    for (id, token) in &sessions {
+        assert_eq!(c.answer(id, token, INCREMENT), "1");
+        assert_eq!(c.answer(id, token, INCREMENT), "2");
+    }
+    host.kill9();
+    host.restart();
+    let mut c = Client::new(addr);
+    for (id, token) in &sessions {
+        let r = c.eval(id, token, &json!({ "expression": INCREMENT }));
+        assert_eq!(
+            r.status,
+            200,
+            "served after the restart, not redirected to itself: {:?} {}",
+            r.header("location"),
+            r.body
+        );
+        assert_eq!(r.json()["answer"], "3", "every acknowledged increment kept");
+    }
 }
 
 #[test]

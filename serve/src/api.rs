@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::metrics::{rss_bytes, Gauges};
 use crate::registry::{Found, LookupError, Registry};
 use crate::session::{EvalError, EvalRequest, Gone, Live};
-use crate::store::{now_ms, StoreError};
+use crate::store::{held_elsewhere, now_ms, StoreError};
 
 /// What the handlers share.
 pub struct App {
@@ -294,7 +294,7 @@ async fn info(
     if let Some(lease) = rec
         .lease
         .as_ref()
-        .filter(|l| l.owner != env.host.id && l.expires_ms > now_ms())
+        .filter(|l| held_elsewhere(&l.owner, &l.url, l.expires_ms, &env.host, now_ms()))
     {
         return Ok(redirect(&lease.url, &uri));
     }

@@ -8,6 +8,7 @@
 //! last evaluation committed.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 use crate::session::{self, Env, Live, Start};
 use crate::store::{Acquired, NewSession, StoreError};
 use crate::token;
+
+/// How long making room may look for a victim (every candidate busy or claimed) before the
+/// host goes over its most live sessions for a moment.
+const PATIENCE: Duration = Duration::from_secs(2);
 
 /// Stripes of the per-id locks.
 const STRIPES: usize = 256;
@@ -70,11 +75,36 @@ pub enum LookupError {
     ShuttingDown,
 }
 
+/// A place made for a session on its way into memory; given back when dropped (the session
+/// is in the map by then, or did not come).
+struct Room<'a>(&'a AtomicUsize);
+
+impl Drop for Room<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The `k` sessions of `all` used least recently, oldest first, cloning only those.
+fn least_recent<'a>(all: impl Iterator<Item = &'a Arc<Live>>, k: usize) -> Vec<Arc<Live>> {
+    let mut all: Vec<&Arc<Live>> = all.collect();
+    if all.len() > k {
+        all.select_nth_unstable_by_key(k, |l| l.last_used.load(Relaxed));
+        all.truncate(k);
+    }
+    all.sort_by_key(|l| l.last_used.load(Relaxed));
+    all.into_iter().cloned().collect()
+}
+
 /// The live sessions.
 pub struct Registry {
     env: Arc<Env>,
     policy: Policy,
     map: Mutex<HashMap<String, Arc<Live>>>,
+    /// Sessions on their way into memory (room made, not yet in the map): counted against the
+    /// most live, so that many creations at once cannot all pass one free slot. Raised only
+    /// under the map's lock.
+    coming: AtomicUsize,
     stripes: Vec<tokio::sync::Mutex<()>>,
     /// A fresh image's delta, the first one of every new session.
     fresh_delta: Vec<u8>,
@@ -115,6 +145,7 @@ impl Registry {
             env,
             policy,
             map: Mutex::new(HashMap::new()),
+            coming: AtomicUsize::new(0),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             fresh_delta,
             closing: std::sync::atomic::AtomicBool::new(false),
@@ -173,7 +204,7 @@ impl Registry {
         if self.closing.load(Relaxed) {
             return Err(LookupError::ShuttingDown);
         }
-        self.make_room(None).await?;
+        let _room = self.make_room(None).await?;
         let id = token::new_id().map_err(|e| LookupError::Resume(e.to_string()))?;
         let token = token::new_token().map_err(|e| LookupError::Resume(e.to_string()))?;
         let token_hash = token::hash(&token);
@@ -255,9 +286,12 @@ impl Registry {
         };
         // Room is made only for a session that will come into memory: a request for an
         // unknown or foreign session evicts nothing.
-        let refuse = match refuse {
-            Some(refused) => Some(refused),
-            None => self.make_room(Some(id)).await.err(),
+        let (refuse, _room) = match refuse {
+            Some(refused) => (Some(refused), None),
+            None => match self.make_room(Some(id)).await {
+                Ok(room) => (None, Some(room)),
+                Err(e) => (Some(e), None),
+            },
         };
         if let Some(refused) = refuse {
             let env = self.env.clone();
@@ -297,71 +331,106 @@ impl Registry {
         Ok(Found::Live(live))
     }
 
-    /// Forgets a session whose thread has left by itself (deleted).
-    pub fn forget(&self, live: &Arc<Live>) {
+    /// Forgets a session whose thread has left by itself (deleted); answers whether it was
+    /// still in memory.
+    pub fn forget(&self, live: &Arc<Live>) -> bool {
         let mut map = self.map();
         if map.get(&live.id).is_some_and(|l| Arc::ptr_eq(l, live)) {
             map.remove(&live.id);
+            true
+        } else {
+            false
         }
     }
 
     /// Takes `live` out of memory once what was sent to it is answered; its lease is released
     /// (or, with `release` false, left for [`Store::release_all`](crate::store::Store::release_all)).
     pub async fn evict(&self, live: Arc<Live>, release: bool) {
+        if live.leaving.swap(true, Relaxed) {
+            return; // another task is evicting it
+        }
         let _one_at_a_time = self.stripe(&live.id).lock().await;
         self.evict_held(live, release).await;
     }
 
-    /// [`evict`](Self::evict), its id's stripe held by the caller.
+    /// [`evict`](Self::evict), its id's stripe held and the session claimed (`leaving`) by
+    /// the caller. A session that already left memory is not counted again.
     async fn evict_held(&self, live: Arc<Live>, release: bool) {
-        self.forget(&live);
-        live.stop(release).await;
-        self.env.metrics.evictions.fetch_add(1, Relaxed);
+        if self.forget(&live) {
+            live.stop(release).await;
+            self.env.metrics.evictions.fetch_add(1, Relaxed);
+        }
     }
 
-    /// At the most live sessions, evicts the least recently used idle ones to make room for
-    /// one more. `holding` is the id whose stripe the caller holds: a victim's stripe is only
-    /// tried, never waited for, so that two tasks making room cannot wait for each other; when
-    /// every candidate's stripe is busy, the host goes over its most for a moment rather than
-    /// wait.
-    async fn make_room(&self, holding: Option<&str>) -> Result<(), LookupError> {
+    /// Makes room for one more session in memory: at the most live sessions (counting those
+    /// on their way in), evicts the least recently used idle one, and answers a place held
+    /// until the caller's session is in the map (or given up).
+    ///
+    /// Many tasks make room at once (a thousand creations in flight): each claims a victim of
+    /// its own (`Live::leaving`), so that they evict one session each rather than all try the
+    /// same few and, finding them taken, let the host grow past its most. `holding` is the id
+    /// whose stripe the caller holds: a victim's stripe is only tried, never waited for, so that
+    /// two tasks making room cannot wait for each other. After [`PATIENCE`] without a victim
+    /// the host goes over its most for a moment rather than wait longer.
+    async fn make_room(&self, holding: Option<&str>) -> Result<Room<'_>, LookupError> {
         /// Candidates looked at per round.
-        const CANDIDATES: usize = 8;
+        const CANDIDATES: usize = 32;
         let held = holding.map(Self::stripe_of);
-        loop {
-            let mut idle: Vec<Arc<Live>> = {
+        let give_up = Instant::now() + PATIENCE;
+        let mut round = 0u32;
+        while Instant::now() < give_up {
+            round += 1;
+            let candidates = {
                 let map = self.map();
-                if map.len() < self.policy.max_live {
-                    return Ok(());
+                if map.len() + self.coming.load(Relaxed) < self.policy.max_live {
+                    return Ok(self.room(&map));
                 }
-                map.values()
-                    .filter(|l| l.in_flight.load(Relaxed) == 0)
-                    .cloned()
-                    .collect()
+                let mut idle = 0;
+                let candidates = least_recent(
+                    map.values().filter(|l| {
+                        let free = l.in_flight.load(Relaxed) == 0;
+                        idle += usize::from(free);
+                        free && !l.leaving.load(Relaxed)
+                    }),
+                    CANDIDATES,
+                );
+                // Sessions on their way in become candidates once in: wait for them.
+                if idle == 0 && self.coming.load(Relaxed) == 0 {
+                    return Err(LookupError::Full(self.policy.max_live));
+                }
+                candidates
             };
-            if idle.is_empty() {
-                return Err(LookupError::Full(self.policy.max_live));
-            }
-            if idle.len() > CANDIDATES {
-                idle.select_nth_unstable_by_key(CANDIDATES, |l| l.last_used.load(Relaxed));
-                idle.truncate(CANDIDATES);
-            }
-            idle.sort_by_key(|l| l.last_used.load(Relaxed));
             let mut evicted = false;
-            for victim in idle {
-                if held == Some(Self::stripe_of(&victim.id)) {
+            for victim in candidates {
+                if held == Some(Self::stripe_of(&victim.id)) || victim.leaving.swap(true, Relaxed) {
                     continue;
                 }
-                if let Ok(_one_at_a_time) = self.stripe(&victim.id).try_lock() {
-                    self.evict_held(victim, true).await;
-                    evicted = true;
-                    break;
+                match self.stripe(&victim.id).try_lock() {
+                    Ok(_one_at_a_time) => {
+                        self.evict_held(victim, true).await;
+                        evicted = true;
+                        break;
+                    }
+                    Err(_) => victim.leaving.store(false, Relaxed),
                 }
             }
             if !evicted {
-                return Ok(());
+                // Every candidate is being evicted by another task, or its stripe is busy:
+                // their evictions make room too.
+                if round < 16 {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
         }
+        Ok(self.room(&self.map()))
+    }
+
+    /// A place for one more session, taken under the map's lock (`map` is its guard).
+    fn room(&self, _map: &std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>>) -> Room<'_> {
+        self.coming.fetch_add(1, Relaxed);
+        Room(&self.coming)
     }
 
     /// Evicts every session unused for the idle time; answers how many.

@@ -201,6 +201,9 @@ pub struct Live {
     pub in_flight: AtomicU32,
     /// False once its thread has left (evicted, deleted, or a failed commit).
     pub alive: AtomicBool,
+    /// Claimed by the one task that evicts it: tasks making room at once pick distinct
+    /// victims instead of all trying the same least recently used ones.
+    pub leaving: AtomicBool,
     /// Acknowledged evaluations.
     pub evaluations: AtomicU64,
     /// Its image's private bytes after its last evaluation.
@@ -307,6 +310,7 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
         last_used: AtomicU64::new(0),
         in_flight: AtomicU32::new(0),
         alive: AtomicBool::new(true),
+        leaving: AtomicBool::new(false),
         evaluations: AtomicU64::new(start.evaluations),
         private_bytes: AtomicU64::new(0),
         copies: AtomicU64::new(0),
@@ -365,6 +369,11 @@ impl Session {
                 }
                 Job::Stop { release, done } => {
                     self.live.alive.store(false, Relaxed);
+                    // Answered before the release, which waits its turn at the store's writer:
+                    // the evicting task (a creation making room) goes on at once. A resume here
+                    // meanwhile takes the lease at a new epoch (this host's own), which makes
+                    // this release of the old epoch a no-op.
+                    let _ = done.send(());
                     if release {
                         let _ = self.env.store.release(
                             &self.live.id,
@@ -372,7 +381,6 @@ impl Session {
                             self.live.epoch,
                         );
                     }
-                    let _ = done.send(());
                     break;
                 }
             }

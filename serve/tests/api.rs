@@ -456,3 +456,51 @@ fn many_sessions_evaluate_at_once_each_with_its_own_counter() {
         "{metrics}"
     );
 }
+
+/// Creating many sessions at once past the most live ones evicts one session per session
+/// created, no more: the evictions counted are exactly the sessions that left memory (created
+/// minus live at the end), however many creators raced for the same least recently used
+/// victims.
+#[test]
+fn creating_past_the_most_live_sessions_evicts_one_per_creation() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    const MOST: usize = 8;
+    const CREATORS: usize = 200;
+    const EACH: usize = 3;
+    let config = cowheap_serve::Config {
+        max_sessions_live: MOST,
+        ..config()
+    };
+    let host = Host::start(&base, &db, config);
+    std::thread::scope(|s| {
+        for _ in 0..CREATORS {
+            let mut c = host.client();
+            s.spawn(move || {
+                for _ in 0..EACH {
+                    c.create();
+                }
+            });
+        }
+    });
+    let mut c = host.client();
+    let metrics = c.get("/metrics", None).body;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let live = value("cowheap_sessions{state=\"live\"}");
+    let created = (CREATORS * EACH) as u64;
+    assert!(
+        live <= MOST as u64,
+        "over the most live sessions: {metrics}"
+    );
+    assert_eq!(
+        value("cowheap_evictions_total"),
+        created - live,
+        "evictions counted against sessions that left memory: {metrics}"
+    );
+}

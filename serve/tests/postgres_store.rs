@@ -32,6 +32,16 @@ fn a_lease_held_elsewhere_is_refused_until_it_expires_and_then_fences_the_old_ho
     );
 }
 
+#[test]
+fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() {
+    let Some(pg) = pg_common::cluster() else {
+        return;
+    };
+    store_contract::a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id(
+        PostgresStore::open(&pg.url).unwrap(),
+    );
+}
+
 /// Hosts race for one session whose leases expire at once: each takes the lease, reads the
 /// count it was given and commits count + 1 under its epoch. Fencing lets only the newest
 /// holder's commit land, so the stored count is exactly the number of commits that succeeded:

@@ -20,3 +20,11 @@ fn a_lease_held_elsewhere_is_refused_until_it_expires_and_then_fences_the_old_ho
         SqliteStore::open(dir.path().join("s.db")).expect("the store opens"),
     );
 }
+
+#[test]
+fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    store_contract::a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id(
+        SqliteStore::open(dir.path().join("s.db")).expect("the store opens"),
+    );
+}

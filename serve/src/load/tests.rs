@@ -15,6 +15,11 @@ use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper::header::{AUTHORIZATION, LOCATION};
+use hyper::{Method, Request};
+
 use super::*;
 
 #[derive(Default, Clone, Copy)]

@@ -152,8 +152,9 @@ pub trait Store: Send + Sync + 'static {
     fn create(&self, new: &NewSession<'_>, host: &Host, ttl: Duration)
         -> Result<Lease, StoreError>;
 
-    /// Takes the lease on `id` for `host` for `ttl` if it is free, expired or `host`'s own,
-    /// raising its epoch, and answers the row; answers who holds it otherwise.
+    /// Takes the lease on `id` for `host` for `ttl` unless [`held_elsewhere`] (it is free,
+    /// expired, `host`'s own, or recorded at `host`'s own URL), raising its epoch, and answers
+    /// the row; answers who holds it otherwise.
     fn acquire(&self, id: &str, host: &Host, ttl: Duration) -> Result<Acquired, StoreError>;
 
     /// Writes an evaluation's effect if `commit.host` still holds the lease at `commit.epoch`;
@@ -179,6 +180,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sessions stored, and how many of them some host holds a lease on (expired or not).
     fn count(&self) -> Result<Counts, StoreError>;
+}
+
+/// Whether a lease recorded as `owner` at `url`, ending at `expires_ms`, keeps `host` out at
+/// `now_ms`: it is another host's, unexpired, and at another URL.
+///
+/// A lease recorded at this host's own URL is taken over at once (with an epoch bump, as any
+/// acquisition), whoever's id it names. Its holder was a process listening on this host's
+/// address: this process holds that socket now, so the holder is dead (typically this host
+/// before a kill -9 and a restart under a new random id), and every request a redirect sends
+/// there comes back here — honouring the lease would redirect clients to this host in a loop
+/// until it expired. Were the holder somehow alive (two hosts misconfigured with one
+/// `--public-url`), the epoch bump still fences it: its next commit finds the lease lost and is
+/// never acknowledged, so the takeover cannot lose or double an acknowledged evaluation; the
+/// sessions would only move back and forth.
+pub fn held_elsewhere(owner: &str, url: &str, expires_ms: i64, host: &Host, now_ms: i64) -> bool {
+    owner != host.id && expires_ms > now_ms && url != host.url
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock: lease expiries.

@@ -268,8 +268,11 @@ impl Store for PostgresStore {
             };
             let now = now_ms();
             let owner: Option<String> = row.try_get(7)?;
+            let url: Option<String> = row.try_get(8)?;
             let expires: i64 = row.try_get(10)?;
-            if owner.as_deref().is_some_and(|o| o != host.id) && expires > now {
+            if owner.as_deref().is_some_and(|o| {
+                super::held_elsewhere(o, url.as_deref().unwrap_or(""), expires, host, now)
+            }) {
                 return Ok(Found::Elsewhere(row));
             }
             let until = now.saturating_add(ttl_ms(ttl));

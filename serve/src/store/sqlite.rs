@@ -58,8 +58,14 @@ const COLUMNS: &str = "id, token_hash, base_hash, delta, evaluations, last_reque
 pub struct SqliteStore {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Dropped to stop the checkpointer.
+    checkpoints: Mutex<Option<mpsc::Sender<()>>>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     reader: Mutex<Connection>,
 }
+
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,15 +94,37 @@ impl SqliteStore {
         let path = path.as_ref();
         let writer_conn = connect(path)?;
         writer_conn.execute_batch(SCHEMA).map_err(db)?;
+        // The writer never checkpoints: a checkpoint (copying the log into the database file
+        // and an fsync of it) inside a commit held every answer of that group back. The
+        // checkpointer does it beside the writer, on a connection of its own.
+        writer_conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db)?;
+        let checkpoint_conn = connect(path)?;
         let reader = connect(path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || write_loop(&writer_conn, &rx))
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("sqlite-checkpoint".to_owned())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // PASSIVE: never waits for the writer; what it could not copy now, the
+                    // next one does.
+                    let _ = checkpoint_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                }
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start the checkpointer: {e}")))?;
         Ok(SqliteStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            checkpoints: Mutex::new(Some(stop)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             reader: Mutex::new(reader),
         })
     }
@@ -148,6 +176,12 @@ impl Drop for SqliteStore {
         }
         if let Some(writer) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = writer.join();
+        }
+        if let Ok(mut stop) = self.checkpoints.lock() {
+            stop.take();
+        }
+        if let Some(c) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            let _ = c.join();
         }
     }
 }
@@ -297,7 +331,7 @@ impl Store for SqliteStore {
             };
             let now = now_ms();
             if let Some(lease) = &rec.lease {
-                if lease.owner != host.id && lease.expires_ms > now {
+                if super::held_elsewhere(&lease.owner, &lease.url, lease.expires_ms, &host, now) {
                     return Ok(Acquired::Elsewhere {
                         token_hash: rec.token_hash,
                         lease: lease.clone(),
@@ -378,9 +412,11 @@ impl Store for SqliteStore {
         })
     }
 
+    /// Durable, unlike [`release`](Store::release): it is the last write of a host shutting
+    /// down, and no later commit would carry it to disk. One fsync per shutdown.
     fn release_all(&self, host: &str) -> Result<u64, StoreError> {
         let host = host.to_owned();
-        self.write(false, move |conn| {
+        self.write(true, move |conn| {
             conn.execute(
                 "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, lease_expires = 0 \
                  WHERE lease_owner = ?1",

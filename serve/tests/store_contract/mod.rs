@@ -140,3 +140,58 @@ pub fn a_lease_held_elsewhere_is_refused_until_it_expires_and_then_fences_the_ol
     assert_eq!(store.release_all("a").unwrap(), 1);
     assert!(store.load("s").unwrap().unwrap().lease.is_none());
 }
+
+/// A live lease recorded at the asking host's own URL under another id (the host before a
+/// kill -9, restarted under a new id) is taken at once, with a new epoch that fences the old
+/// id's writes; a live lease at another URL is not.
+pub fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id<S: Store>(
+    store: S,
+) {
+    let before = host("a");
+    let old = store
+        .create(&new("s"), &before, Duration::from_secs(60))
+        .unwrap();
+    let elsewhere = host("b");
+    assert!(matches!(
+        store
+            .acquire("s", &elsewhere, Duration::from_secs(60))
+            .unwrap(),
+        Acquired::Elsewhere { .. }
+    ));
+    let restarted = Host {
+        id: "a-restarted".into(),
+        url: before.url.clone(),
+    };
+    let Acquired::Mine(rec) = store
+        .acquire("s", &restarted, Duration::from_secs(60))
+        .unwrap()
+    else {
+        panic!("a lease at this host's own URL is this host's to take");
+    };
+    let taken = rec.lease.unwrap();
+    assert!(taken.epoch > old.epoch);
+    assert_eq!(taken.owner, "a-restarted");
+    let stale = Commit {
+        id: "s",
+        host: "a",
+        epoch: old.epoch,
+        delta: b"x",
+        evaluations: 1,
+        request: None,
+    };
+    assert_eq!(
+        store.commit(&stale),
+        Err(StoreError::LeaseLost { id: "s".into() })
+    );
+    store
+        .commit(&Commit {
+            id: "s",
+            host: "a-restarted",
+            epoch: taken.epoch,
+            delta: b"y",
+            evaluations: 1,
+            request: None,
+        })
+        .unwrap();
+    assert_eq!(store.load("s").unwrap().unwrap().delta, b"y");
+}
