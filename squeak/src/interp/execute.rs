@@ -9,6 +9,8 @@
 
 use std::rc::Rc;
 
+use cowheap::vm::FieldsToken;
+
 use super::contexts::TEMPS;
 use super::heap::Heap;
 use super::limits::RunError;
@@ -373,7 +375,7 @@ impl Exec<'_> {
                                 let i = (b & 15) as usize;
                                 let v = match ctx {
                                     None => stack.get(tbase + i).copied(),
-                                    Some(c) => field(self.image, c, TEMPS + i),
+                                    Some(c) => self.ctx_temp(c, i),
                                 };
                                 match v {
                                     Some(v) => push!(v),
@@ -418,7 +420,7 @@ impl Exec<'_> {
                                     }
                                     Some(c) => {
                                         let Some(&v) = stack.last() else { slow!() };
-                                        if let Err(e) = self.store(c, TEMPS + (b & 7) as usize, v) {
+                                        if let Err(e) = self.ctx_store(c, (b & 7) as usize, v) {
                                             break 'dispatch Switch::Out(Exit::Error(e));
                                         }
                                     }
@@ -604,7 +606,7 @@ impl Exec<'_> {
                                         .and_then(|f| self.image.read_fast(f.receiver, i)),
                                     1 => match ctx {
                                         None => stack.get(tbase + i).copied(),
-                                        Some(c) => field(self.image, c, TEMPS + i),
+                                        Some(c) => self.ctx_temp(c, i),
                                     },
                                     2 => literals.get(i).copied(),
                                     _ => match literals.get(i) {
@@ -886,6 +888,49 @@ impl Exec<'_> {
         self.stack = stack;
         self.frames = frames;
         exit
+    }
+
+    /// A token for the context `c` (see `ctx_token`), made again only for another context
+    /// or after a use of the last one failed.
+    #[inline(always)]
+    fn ctx_token(&mut self, c: Value) -> Option<FieldsToken> {
+        match self.ctx_token {
+            Some((k, t)) if k == c => Some(t),
+            _ => {
+                let t = self.image.fields_token(c)?;
+                self.ctx_token = Some((c, t));
+                Some(t)
+            }
+        }
+    }
+
+    /// Temporary `i` of the frame's context `c`, for the dispatch loop: through the token
+    /// where it answers, else as `field`. Out of line, as `field`.
+    #[inline(never)]
+    fn ctx_temp(&mut self, c: Value, i: usize) -> Option<Value> {
+        if let Some(t) = self.ctx_token(c) {
+            if let Some(v) = self.image.read_token(&t, TEMPS + i) {
+                return Some(v);
+            }
+            // Stale (a collection or `become` since), or a value `read` follows.
+            self.ctx_token = None;
+        }
+        self.image.read_fast(c, TEMPS + i)
+    }
+
+    /// Stores `v` into temporary `i` of the frame's context `c`: `store_plain`'s checks,
+    /// with the token's in place of `set_private_field`'s, else `store`.
+    #[inline(never)]
+    fn ctx_store(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if self.pool.ignores(v) && !self.cache.watches(c) {
+            if let Some(t) = self.ctx_token(c) {
+                if self.image.write_token(&t, TEMPS + i, v) {
+                    return Ok(());
+                }
+                self.ctx_token = None;
+            }
+        }
+        self.store(c, TEMPS + i, v)
     }
 
     /// True once the count of bytecodes passed `next_check`. The count is read through an

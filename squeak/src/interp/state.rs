@@ -146,6 +146,10 @@ pub(crate) struct Exec<'a> {
     pub(crate) transcript_taken: &'a mut usize,
     wakeup_home: &'a mut Option<i64>,
     home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
+    /// The last context whose temporaries the dispatch loop reached, with a heap token for
+    /// its fields (`FieldsToken`: checked once, then the layout epoch and the bound at each
+    /// use). A token whose use failed is dropped and made again at the next.
+    pub(crate) ctx_token: Option<(Value, cowheap::vm::FieldsToken)>,
 }
 
 impl<'a> Exec<'a> {
@@ -196,6 +200,7 @@ impl<'a> Exec<'a> {
             transcript_taken,
             wakeup_home: wakeup,
             home: (stack, frames),
+            ctx_token: None,
         }
     }
 
