@@ -893,7 +893,7 @@ impl Exec<'_> {
     /// A token for the context `c` (see `ctx_token`), made again only for another context
     /// or after a use of the last one failed.
     #[inline(always)]
-    fn ctx_token(&mut self, c: Value) -> Option<FieldsToken> {
+    pub(crate) fn ctx_token(&mut self, c: Value) -> Option<FieldsToken> {
         match self.ctx_token {
             Some((k, t)) if k == c => Some(t),
             _ => {
