@@ -282,6 +282,10 @@ impl Exec<'_> {
         let mut top = cur.top;
         let (true_object, false_object) = (self.sh.true_object, self.sh.false_object);
         let mut pc = cur.pc;
+        // The count of bytecodes, in a local while the loop runs (written back on the way
+        // out): nothing the loop calls reads `self.bytecodes` (`charge`, which does, is
+        // called only by primitives the full path runs), and the limits look at this one.
+        let mut count = self.bytecodes;
         let exit = 'frame: loop {
             let Some(f) = frames.get(top) else {
                 break 'frame Exit::Reload;
@@ -292,7 +296,7 @@ impl Exec<'_> {
                     break 'dispatch Switch::Out(Exit::End);
                 };
                 pc += 1;
-                self.bytecodes += 1;
+                count += 1;
                 // Leaves the loop with the bytecode `b` for the full path.
                 macro_rules! slow {
                     () => {
@@ -468,7 +472,7 @@ impl Exec<'_> {
                                     slow!()
                                 };
                                 pc = target;
-                                if b < 164 && self.limits_due() {
+                                if b < 164 && count > self.next_check {
                                     // A jump back: where a loop inside the method looks (in `run`).
                                     break 'dispatch Switch::Out(Exit::Check);
                                 }
@@ -880,11 +884,12 @@ impl Exec<'_> {
             }
             // A frame switch is one of the places the limits are looked at, as a backward
             // jump is.
-            if self.limits_due() {
+            if count > self.next_check {
                 break 'frame Exit::Check;
             }
         };
         (cur.pc, cur.receiver, cur.ctx, cur.tbase, cur.top) = (pc, receiver, ctx, tbase, top);
+        self.bytecodes = count;
         self.stack = stack;
         self.frames = frames;
         exit
@@ -931,15 +936,6 @@ impl Exec<'_> {
             }
         }
         self.store(c, TEMPS + i, v)
-    }
-
-    /// True once the count of bytecodes passed `next_check`. The count is read through an
-    /// opaque reference, so that the optimizer does not forward the value the dispatch loop
-    /// just stored to here: it then counts each bytecode with one increment in memory
-    /// instead of a load, an add and a store.
-    #[inline(always)]
-    fn limits_due(&self) -> bool {
-        *std::hint::black_box(&self.bytecodes) > self.next_check
     }
 
     /// The top frame, as the dispatch loop keeps it.
