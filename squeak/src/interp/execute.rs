@@ -407,7 +407,7 @@ impl Exec<'_> {
                             96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => {
                                 // `store` never touches the operand stack.
                                 let Some(&v) = stack.last() else { slow!() };
-                                if let Err(e) = self.store(receiver, (b & 7) as usize, v) {
+                                if let Err(e) = self.receiver_store(receiver, (b & 7) as usize, v) {
                                     break 'dispatch Switch::Out(Exit::Error(e));
                                 }
                                 stack.pop();
@@ -907,6 +907,28 @@ impl Exec<'_> {
                 Some(t)
             }
         }
+    }
+
+    /// Stores `v` into field `i` of the frame's receiver `r`, for the dispatch loop: as
+    /// [`ctx_store`](Self::ctx_store), with a token kept for the last receiver stored into.
+    #[inline(never)]
+    fn receiver_store(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if self.pool.ignores(v) && !self.cache.watches(r) {
+            let t = match self.receiver_token {
+                Some((k, t)) if k == r => Some(t),
+                _ => self
+                    .image
+                    .fields_token(r)
+                    .inspect(|&t| self.receiver_token = Some((r, t))),
+            };
+            if let Some(t) = t {
+                if self.image.write_token(&t, i, v) {
+                    return Ok(());
+                }
+                self.receiver_token = None;
+            }
+        }
+        self.store(r, i, v)
     }
 
     /// Temporary `i` of the frame's context `c`, for the dispatch loop: through the token

@@ -150,6 +150,8 @@ pub(crate) struct Exec<'a> {
     /// its fields (`FieldsToken`: checked once, then the layout epoch and the bound at each
     /// use). A token whose use failed is dropped and made again at the next.
     pub(crate) ctx_token: Option<(Value, cowheap::vm::FieldsToken)>,
+    /// The same for the last receiver whose field the dispatch loop stored into.
+    pub(crate) receiver_token: Option<(Value, cowheap::vm::FieldsToken)>,
 }
 
 impl<'a> Exec<'a> {
@@ -201,6 +203,7 @@ impl<'a> Exec<'a> {
             wakeup_home: wakeup,
             home: (stack, frames),
             ctx_token: None,
+            receiver_token: None,
         }
     }
 
