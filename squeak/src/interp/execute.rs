@@ -366,9 +366,21 @@ impl Exec<'_> {
                                 // The receiver is read from its frame here, not kept: the
                                 // compiler would otherwise compute the heap's checks on it
                                 // ahead, at every frame switch.
-                                let v = frames
-                                    .get(top)
-                                    .and_then(|f| self.image.read_fast(f.receiver, b as usize));
+                                // Through the token of the last receiver stored into, where
+                                // this is that receiver (an object whose fields a method
+                                // both reads and writes).
+                                let v = match self.receiver_token {
+                                    Some((r, t)) if r == receiver => {
+                                        self.image.read_token(&t, b as usize)
+                                    }
+                                    _ => None,
+                                };
+                                let v = match v {
+                                    Some(v) => Some(v),
+                                    None => frames
+                                        .get(top)
+                                        .and_then(|f| self.image.read_fast(f.receiver, b as usize)),
+                                };
                                 match v {
                                     Some(v) => push!(v),
                                     None => slow!(),
