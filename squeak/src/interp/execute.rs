@@ -377,9 +377,7 @@ impl Exec<'_> {
                                 };
                                 let v = match v {
                                     Some(v) => Some(v),
-                                    None => frames
-                                        .get(top)
-                                        .and_then(|f| self.image.read_fast(f.receiver, b as usize)),
+                                    None => self.receiver_field(receiver, b as usize),
                                 };
                                 match v {
                                     Some(v) => push!(v),
@@ -941,6 +939,19 @@ impl Exec<'_> {
             }
         }
         self.store(r, i, v)
+    }
+
+    /// Field `i` of the frame's receiver `r` where the receiver token memo did not answer:
+    /// through a new token for `r` (kept for the next), else as `field`.
+    #[inline(never)]
+    fn receiver_field(&mut self, r: Value, i: usize) -> Option<Value> {
+        if let Some(t) = self.image.fields_token(r) {
+            self.receiver_token = Some((r, t));
+            if let Some(v) = self.image.read_token(&t, i) {
+                return Some(v);
+            }
+        }
+        self.image.read_fast(r, i)
     }
 
     /// Temporary `i` of the frame's context `c`, for the dispatch loop: through the token
