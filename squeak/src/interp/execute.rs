@@ -9,8 +9,6 @@
 
 use std::rc::Rc;
 
-use cowheap::vm::FieldsToken;
-
 use super::contexts::TEMPS;
 use super::heap::Heap;
 use super::limits::RunError;
@@ -903,20 +901,6 @@ impl Exec<'_> {
         self.stack = stack;
         self.frames = frames;
         exit
-    }
-
-    /// A token for the context `c` (see `ctx_token`), made again only for another context
-    /// or after a use of the last one failed.
-    #[inline(always)]
-    pub(crate) fn ctx_token(&mut self, c: Value) -> Option<FieldsToken> {
-        match self.ctx_token {
-            Some((k, t)) if k == c => Some(t),
-            _ => {
-                let t = self.image.fields_token(c)?;
-                self.ctx_token = Some((c, t));
-                Some(t)
-            }
-        }
     }
 
     /// Stores `v` into field `i` of the frame's receiver `r`, for the dispatch loop: as

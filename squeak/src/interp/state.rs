@@ -417,6 +417,20 @@ impl<'a> Exec<'a> {
         self.store_in_full(obj, index, v)
     }
 
+    /// A token for the context `c` (see `ctx_token`), made again only for another context
+    /// or after a use of the last one failed.
+    #[inline(always)]
+    pub(crate) fn ctx_token(&mut self, c: Value) -> Option<cowheap::vm::FieldsToken> {
+        match self.ctx_token {
+            Some((k, t)) if k == c => Some(t),
+            _ => {
+                let t = self.image.fields_token(c)?;
+                self.ctx_token = Some((c, t));
+                Some(t)
+            }
+        }
+    }
+
     /// [`store`](Exec::store)'s commonest case alone, inline: true if it stored, false (and
     /// nothing stored) where the caller must call `store`. For a primitive's hot path
     /// (`at:put:`), which then makes no call for it.

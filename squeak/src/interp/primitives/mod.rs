@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(in_family(Indexing), [60, 61, 62, 63, 64, 68, 69, 105]);
         assert_eq!(
             in_family(Objects),
-            [18, 70, 71, 72, 73, 74, 75, 79, 111, 128, 148]
+            [18, 70, 71, 72, 73, 74, 75, 77, 78, 79, 111, 128, 148]
         );
         assert_eq!(
             in_family(Blocks),
