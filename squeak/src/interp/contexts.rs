@@ -384,19 +384,29 @@ impl Exec<'_> {
         if class != self.sh.block_context {
             return None;
         }
-        let [caller, _, _, n, start, home] = self.image.read_fast_fields::<6>(block, SENDER)?;
+        // The block and its home checked once each (a heap token: one of this image's own
+        // pointers objects, unforwarded), their fields then read with the epoch and the
+        // bound looked at; a block or home of the base heap takes the general path. The
+        // home's token is the one the dispatch loop keeps for the frame's context: the home
+        // of the block a loop sends `value:` to is that loop's own context.
+        let bt = self.image.fields_token(block)?;
+        let field = |i: usize| self.image.read_token(&bt, i);
+        let (caller, n) = (field(SENDER)?, field(BLOCK_NARGS)?);
         // Running already (see `enter_block`): the primitive fails.
         if caller != self.sh.nil || n.as_small_int() != Some(nargs as i64) {
             return Some(false);
         }
-        let [method, _, receiver] = self.image.read_fast_fields::<3>(home, METHOD)?;
+        let (start, home) = (field(BLOCK_STARTPC)?, field(BLOCK_HOME)?);
+        let ht = self.ctx_token(home)?;
+        let method = self.image.read_token(&ht, METHOD)?;
+        let receiver = self.image.read_token(&ht, RECEIVER)?;
         // As in `enter_block`: the fast read answers only for a pointers object, and then
         // the method it reads is canonical.
         let m = self.cache.decoded(method)?;
         let pc = start.as_small_int().and_then(|pc| m.code_index(pc))?;
         if frames.len() >= self.limits.depth
             || self.cache.watches(block)
-            || !self.image.set_private_field(block, SENDER, RUNNING)
+            || !self.image.write_token(&bt, SENDER, RUNNING)
         {
             return None;
         }

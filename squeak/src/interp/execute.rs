@@ -280,6 +280,10 @@ impl Exec<'_> {
         let mut top = cur.top;
         let (true_object, false_object) = (self.sh.true_object, self.sh.false_object);
         let mut pc = cur.pc;
+        // The count of bytecodes, in a local while the loop runs (written back on the way
+        // out): nothing the loop calls reads `self.bytecodes` (`charge`, which does, is
+        // called only by primitives the full path runs), and the limits look at this one.
+        let mut count = self.bytecodes;
         let exit = 'frame: loop {
             let Some(f) = frames.get(top) else {
                 break 'frame Exit::Reload;
@@ -290,7 +294,7 @@ impl Exec<'_> {
                     break 'dispatch Switch::Out(Exit::End);
                 };
                 pc += 1;
-                self.bytecodes += 1;
+                count += 1;
                 // Leaves the loop with the bytecode `b` for the full path.
                 macro_rules! slow {
                     () => {
@@ -360,9 +364,19 @@ impl Exec<'_> {
                                 // The receiver is read from its frame here, not kept: the
                                 // compiler would otherwise compute the heap's checks on it
                                 // ahead, at every frame switch.
-                                let v = frames
-                                    .get(top)
-                                    .and_then(|f| self.image.read_fast(f.receiver, b as usize));
+                                // Through the token of the last receiver stored into, where
+                                // this is that receiver (an object whose fields a method
+                                // both reads and writes).
+                                let v = match self.receiver_token {
+                                    Some((r, t)) if r == receiver => {
+                                        self.image.read_token(&t, b as usize)
+                                    }
+                                    _ => None,
+                                };
+                                let v = match v {
+                                    Some(v) => Some(v),
+                                    None => self.receiver_field(receiver, b as usize),
+                                };
                                 match v {
                                     Some(v) => push!(v),
                                     None => slow!(),
@@ -373,7 +387,7 @@ impl Exec<'_> {
                                 let i = (b & 15) as usize;
                                 let v = match ctx {
                                     None => stack.get(tbase + i).copied(),
-                                    Some(c) => field(self.image, c, TEMPS + i),
+                                    Some(c) => self.ctx_temp(c, i),
                                 };
                                 match v {
                                     Some(v) => push!(v),
@@ -401,7 +415,7 @@ impl Exec<'_> {
                             96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => {
                                 // `store` never touches the operand stack.
                                 let Some(&v) = stack.last() else { slow!() };
-                                if let Err(e) = self.store(receiver, (b & 7) as usize, v) {
+                                if let Err(e) = self.receiver_store(receiver, (b & 7) as usize, v) {
                                     break 'dispatch Switch::Out(Exit::Error(e));
                                 }
                                 stack.pop();
@@ -418,7 +432,7 @@ impl Exec<'_> {
                                     }
                                     Some(c) => {
                                         let Some(&v) = stack.last() else { slow!() };
-                                        if let Err(e) = self.store(c, TEMPS + (b & 7) as usize, v) {
+                                        if let Err(e) = self.ctx_store(c, (b & 7) as usize, v) {
                                             break 'dispatch Switch::Out(Exit::Error(e));
                                         }
                                     }
@@ -466,7 +480,7 @@ impl Exec<'_> {
                                     slow!()
                                 };
                                 pc = target;
-                                if b < 164 && self.limits_due() {
+                                if b < 164 && count > self.next_check {
                                     // A jump back: where a loop inside the method looks (in `run`).
                                     break 'dispatch Switch::Out(Exit::Check);
                                 }
@@ -604,7 +618,7 @@ impl Exec<'_> {
                                         .and_then(|f| self.image.read_fast(f.receiver, i)),
                                     1 => match ctx {
                                         None => stack.get(tbase + i).copied(),
-                                        Some(c) => field(self.image, c, TEMPS + i),
+                                        Some(c) => self.ctx_temp(c, i),
                                     },
                                     2 => literals.get(i).copied(),
                                     _ => match literals.get(i) {
@@ -878,23 +892,79 @@ impl Exec<'_> {
             }
             // A frame switch is one of the places the limits are looked at, as a backward
             // jump is.
-            if self.limits_due() {
+            if count > self.next_check {
                 break 'frame Exit::Check;
             }
         };
         (cur.pc, cur.receiver, cur.ctx, cur.tbase, cur.top) = (pc, receiver, ctx, tbase, top);
+        self.bytecodes = count;
         self.stack = stack;
         self.frames = frames;
         exit
     }
 
-    /// True once the count of bytecodes passed `next_check`. The count is read through an
-    /// opaque reference, so that the optimizer does not forward the value the dispatch loop
-    /// just stored to here: it then counts each bytecode with one increment in memory
-    /// instead of a load, an add and a store.
-    #[inline(always)]
-    fn limits_due(&self) -> bool {
-        *std::hint::black_box(&self.bytecodes) > self.next_check
+    /// Stores `v` into field `i` of the frame's receiver `r`, for the dispatch loop: as
+    /// [`ctx_store`](Self::ctx_store), with a token kept for the last receiver stored into.
+    #[inline(never)]
+    fn receiver_store(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if self.pool.ignores(v) && !self.cache.watches(r) {
+            let t = match self.receiver_token {
+                Some((k, t)) if k == r => Some(t),
+                _ => self
+                    .image
+                    .fields_token(r)
+                    .inspect(|&t| self.receiver_token = Some((r, t))),
+            };
+            if let Some(t) = t {
+                if self.image.write_token(&t, i, v) {
+                    return Ok(());
+                }
+                self.receiver_token = None;
+            }
+        }
+        self.store(r, i, v)
+    }
+
+    /// Field `i` of the frame's receiver `r` where the receiver token memo did not answer:
+    /// through a new token for `r` (kept for the next), else as `field`.
+    #[inline(never)]
+    fn receiver_field(&mut self, r: Value, i: usize) -> Option<Value> {
+        if let Some(t) = self.image.fields_token(r) {
+            self.receiver_token = Some((r, t));
+            if let Some(v) = self.image.read_token(&t, i) {
+                return Some(v);
+            }
+        }
+        self.image.read_fast(r, i)
+    }
+
+    /// Temporary `i` of the frame's context `c`, for the dispatch loop: through the token
+    /// where it answers, else as `field`. Out of line, as `field`.
+    #[inline(never)]
+    fn ctx_temp(&mut self, c: Value, i: usize) -> Option<Value> {
+        if let Some(t) = self.ctx_token(c) {
+            if let Some(v) = self.image.read_token(&t, TEMPS + i) {
+                return Some(v);
+            }
+            // Stale (a collection or `become` since), or a value `read` follows.
+            self.ctx_token = None;
+        }
+        self.image.read_fast(c, TEMPS + i)
+    }
+
+    /// Stores `v` into temporary `i` of the frame's context `c`: `store_plain`'s checks,
+    /// with the token's in place of `set_private_field`'s, else `store`.
+    #[inline(never)]
+    fn ctx_store(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if self.pool.ignores(v) && !self.cache.watches(c) {
+            if let Some(t) = self.ctx_token(c) {
+                if self.image.write_token(&t, TEMPS + i, v) {
+                    return Ok(());
+                }
+                self.ctx_token = None;
+            }
+        }
+        self.store(c, TEMPS + i, v)
     }
 
     /// The top frame, as the dispatch loop keeps it.

@@ -33,6 +33,9 @@
 //! object (which flushes); the shape as above. The token covers the heap's side: a collection
 //! or a `become` anywhere in the image gives it a new layout epoch, and a stale token answers
 //! nothing, so the send takes the full path and fills the entry again.
+//! Primitives 60 and 61 themselves (`digitAt:`, `basicAt:put:`, any send whose method is one
+//! of them) read and write through the same token ([`elements_at`](MethodCache::elements_at)):
+//! they need the elements alone, not which special sends the entry answers.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -351,17 +354,21 @@ impl MethodCache {
     /// The entry of `obj` if it answers the special send `send` ([`AT_SEND`] and so on).
     #[inline(always)]
     fn hit(&self, obj: Value, send: u8) -> Option<&AtEntry> {
+        self.entry(obj).filter(|e| e.sends & send != 0)
+    }
+
+    /// The entry of `obj`, whichever special sends it answers.
+    #[inline(always)]
+    fn entry(&self, obj: Value) -> Option<&AtEntry> {
         match self.at.get(Self::at_slot(obj)) {
-            Some(Some(e)) if e.key == obj.to_bits() && e.sends & send != 0 => Some(e),
+            Some(Some(e)) if e.key == obj.to_bits() => Some(e),
             _ => None,
         }
     }
 
-    /// What the special send `rcvr at: index` answers, if the entry of `rcvr` says without
-    /// the send (see the module docs); `None`: the full send.
+    /// Element `index` (1-based) of the entry's object, through its token.
     #[inline(always)]
-    pub(crate) fn send_at(&self, image: &Heap, rcvr: Value, index: Value) -> Option<Value> {
-        let e = self.hit(rcvr, AT_SEND)?;
+    fn element_of(e: &AtEntry, image: &Heap, index: Value) -> Option<Value> {
         let i = element(index, e.size)?;
         match e.elements {
             Elements::Fields(t) => image.read_token(&t, e.shape.fixed + i),
@@ -370,6 +377,51 @@ impl MethodCache {
                 .map(|b| Value::small_int_wrapping(b as i64)),
             Elements::None => None,
         }
+    }
+
+    /// Stores `v` as element `index` (1-based) of the entry's object, through its token.
+    #[inline(always)]
+    fn set_element_of(e: &AtEntry, image: &mut Heap, index: Value, v: Value) -> bool {
+        let Some(i) = element(index, e.size) else {
+            return false;
+        };
+        match (e.elements, v.as_small_int()) {
+            (Elements::Fields(t), _) => image.write_token(&t, e.shape.fixed + i, v),
+            (Elements::Bytes(t), Some(b @ 0..=255)) => image.write_byte_token(&t, i, b as u8),
+            _ => false,
+        }
+    }
+
+    /// What primitive 60 answers for `rcvr at: index`, where the entry of `rcvr` holds a
+    /// token for its elements: [`send_at`](Self::send_at) without the look at the special
+    /// sends the entry answers, for a caller that already is primitive 60 for `rcvr` (a
+    /// `digitAt:` or `basicAt:` whose method is that primitive). `None`: the primitive's
+    /// own path.
+    #[inline(always)]
+    pub(crate) fn elements_at(&self, image: &Heap, rcvr: Value, index: Value) -> Option<Value> {
+        Self::element_of(self.entry(rcvr)?, image, index)
+    }
+
+    /// [`elements_at`](Self::elements_at) for primitive 61: true if stored. No store into a
+    /// watched object (the cache holds none); the caller tells the context pool of `v`
+    /// first.
+    #[inline(always)]
+    pub(crate) fn elements_at_put(
+        &self,
+        image: &mut Heap,
+        rcvr: Value,
+        index: Value,
+        v: Value,
+    ) -> bool {
+        self.entry(rcvr)
+            .is_some_and(|e| Self::set_element_of(e, image, index, v))
+    }
+
+    /// What the special send `rcvr at: index` answers, if the entry of `rcvr` says without
+    /// the send (see the module docs); `None`: the full send.
+    #[inline(always)]
+    pub(crate) fn send_at(&self, image: &Heap, rcvr: Value, index: Value) -> Option<Value> {
+        Self::element_of(self.hit(rcvr, AT_SEND)?, image, index)
     }
 
     /// The special send `rcvr at: index put: v`, if the entry of `rcvr` says it is primitive
@@ -383,17 +435,8 @@ impl MethodCache {
         index: Value,
         v: Value,
     ) -> bool {
-        let Some(e) = self.hit(rcvr, AT_PUT_SEND) else {
-            return false;
-        };
-        let Some(i) = element(index, e.size) else {
-            return false;
-        };
-        match (e.elements, v.as_small_int()) {
-            (Elements::Fields(t), _) => image.write_token(&t, e.shape.fixed + i, v),
-            (Elements::Bytes(t), Some(b @ 0..=255)) => image.write_byte_token(&t, i, b as u8),
-            _ => false,
-        }
+        self.hit(rcvr, AT_PUT_SEND)
+            .is_some_and(|e| Self::set_element_of(e, image, index, v))
     }
 
     /// What the special send `rcvr size` answers, if the entry of `rcvr` says.

@@ -146,6 +146,12 @@ pub(crate) struct Exec<'a> {
     pub(crate) transcript_taken: &'a mut usize,
     wakeup_home: &'a mut Option<i64>,
     home: (&'a mut Vec<Value>, &'a mut Vec<Frame>),
+    /// The last context whose temporaries the dispatch loop reached, with a heap token for
+    /// its fields (`FieldsToken`: checked once, then the layout epoch and the bound at each
+    /// use). A token whose use failed is dropped and made again at the next.
+    pub(crate) ctx_token: Option<(Value, cowheap::vm::FieldsToken)>,
+    /// The same for the last receiver whose field the dispatch loop stored into.
+    pub(crate) receiver_token: Option<(Value, cowheap::vm::FieldsToken)>,
 }
 
 impl<'a> Exec<'a> {
@@ -196,6 +202,8 @@ impl<'a> Exec<'a> {
             transcript_taken,
             wakeup_home: wakeup,
             home: (stack, frames),
+            ctx_token: None,
+            receiver_token: None,
         }
     }
 
@@ -407,6 +415,20 @@ impl<'a> Exec<'a> {
             return Ok(());
         }
         self.store_in_full(obj, index, v)
+    }
+
+    /// A token for the context `c` (see `ctx_token`), made again only for another context
+    /// or after a use of the last one failed.
+    #[inline(always)]
+    pub(crate) fn ctx_token(&mut self, c: Value) -> Option<cowheap::vm::FieldsToken> {
+        match self.ctx_token {
+            Some((k, t)) if k == c => Some(t),
+            _ => {
+                let t = self.image.fields_token(c)?;
+                self.ctx_token = Some((c, t));
+                Some(t)
+            }
+        }
     }
 
     /// [`store`](Exec::store)'s commonest case alone, inline: true if it stored, false (and

@@ -26,6 +26,9 @@ pub(crate) fn at_value(
     rcvr: Value,
     index: Value,
 ) -> Result<Option<Value>, RunError> {
+    if let Some(v) = x.cache.elements_at(x.image, rcvr, index) {
+        return Ok(Some(v));
+    }
     if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
         if let Some(i) = element(index, shape.len.saturating_sub(fixed)) {
             let v = match shape.format {
@@ -34,6 +37,8 @@ pub(crate) fn at_value(
                 _ => None,
             };
             if v.is_some() {
+                // The entry's token, for the next element (answering no special send).
+                x.cache.resolved(x.image, rcvr, 0);
                 return Ok(v);
             }
         }
@@ -72,6 +77,9 @@ pub(crate) fn at_put_value(
     index: Value,
     v: Value,
 ) -> Result<bool, RunError> {
+    if x.pool.ignores(v) && x.cache.elements_at_put(x.image, rcvr, index, v) {
+        return Ok(true);
+    }
     if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
         if let Some(i) = element(index, shape.len.saturating_sub(fixed)) {
             let stored = match (shape.format, v.as_small_int()) {
@@ -84,6 +92,7 @@ pub(crate) fn at_put_value(
                 _ => false,
             };
             if stored {
+                x.cache.resolved(x.image, rcvr, 0);
                 return Ok(true);
             }
         }
