@@ -267,8 +267,9 @@ struct Session {
     /// Weak: the channel's sender is in [`Live`], so a thread holding it strongly would keep
     /// its own channel open. A handle dropped without a stop (a creation or resume whose
     /// request was given up between the thread's start and the registry's map: the client
-    /// timed out) would leave the thread waiting forever; thousands of them ran the process
-    /// out of memory maps. Weak, the channel closes with the last handle and the thread leaves.
+    /// timed out) would leave the thread waiting forever, with its stack and four memory maps
+    /// (a process has 65,530). Weak, the channel closes with the last handle and the thread
+    /// leaves.
     live: Weak<Live>,
     id: String,
     epoch: u64,
@@ -293,10 +294,9 @@ const COLLECT_SLACK: u64 = 16 << 10;
 const STACK: usize = 512 << 10;
 
 /// How long a live session waits for its next request before it drops its interpreter's
-/// caches (`Interpreter::release_caches`): an idle session after one `3 + 4` held about 70 KB
-/// of heap, most of it the method cache and its decoded methods, and a host holds 10,000
-/// such sessions in memory. A session in use keeps them: rebuilding them costs its next
-/// evaluation some hundred microseconds.
+/// caches (`Interpreter::release_caches`): 10,000 idle live sessions after one evaluation
+/// each held 1,056,096 KiB with them and 684,588 KiB without (BENCHMARKS.md, run S3). A
+/// session in use keeps them, as its next evaluation would build them again.
 pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// What a session starts from.
