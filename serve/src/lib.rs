@@ -191,6 +191,7 @@ impl Server {
             loop {
                 tick.tick().await;
                 registry.evict_idle().await;
+                registry.trim_to(registry.most_live()).await;
             }
         });
         let renew_env = env.clone();

@@ -91,6 +91,11 @@ pub struct Metrics {
     pub resume_seconds: Histogram,
     /// Sessions saved and dropped from memory (idle, or to make room).
     pub evictions: AtomicU64,
+    /// Idle live sessions whose interpreter caches were dropped (see `session::RELEASE_AFTER`).
+    pub caches_released: AtomicU64,
+    /// Sessions whose thread found every handle gone without a stop (a creation or resume
+    /// given up by its client midway) and left.
+    pub abandoned: AtomicU64,
     /// Requests redirected to another host.
     pub redirects: AtomicU64,
     /// Private bytes of the live sessions' images.
@@ -168,6 +173,18 @@ impl Metrics {
             "counter",
             "Sessions dropped from memory (idle, or to make room).",
             n(&self.evictions),
+        );
+        one(
+            "cowheap_caches_released_total",
+            "counter",
+            "Idle live sessions whose interpreter caches were dropped to save memory.",
+            n(&self.caches_released),
+        );
+        one(
+            "cowheap_sessions_abandoned_total",
+            "counter",
+            "Sessions whose creation or resume was given up midway; their threads left.",
+            n(&self.abandoned),
         );
         one(
             "cowheap_redirects_total",

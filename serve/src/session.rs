@@ -4,7 +4,7 @@
 //! answer) to the store before it answers: an answer that leaves the host is durable.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Weak};
 use std::time::{Duration, Instant};
 
 use cowheap::{BaseHeap, Image};
@@ -264,7 +264,15 @@ impl Live {
 /// The session's thread's own state.
 struct Session {
     env: Arc<Env>,
-    live: Arc<Live>,
+    /// Weak: the channel's sender is in [`Live`], so a thread holding it strongly would keep
+    /// its own channel open. A handle dropped without a stop (a creation or resume whose
+    /// request was given up between the thread's start and the registry's map: the client
+    /// timed out) would leave the thread waiting forever, with its stack and four memory maps
+    /// (a process has 65,530). Weak, the channel closes with the last handle and the thread
+    /// leaves.
+    live: Weak<Live>,
+    id: String,
+    epoch: u64,
     image: Image,
     interp: Interpreter,
     evaluations: u64,
@@ -284,6 +292,12 @@ const COLLECT_SLACK: u64 = 16 << 10;
 
 /// Stack of a session thread: the interpreter keeps its frames on the heap.
 const STACK: usize = 512 << 10;
+
+/// How long a live session waits for its next request before it drops its interpreter's
+/// caches (`Interpreter::release_caches`): 10,000 idle live sessions after one evaluation
+/// each held 1,056,096 KiB with them and 684,588 KiB without (BENCHMARKS.md, run S3). A
+/// session in use keeps them, as its next evaluation would build them again.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// What a session starts from.
 pub struct Start {
@@ -316,7 +330,7 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
         copies: AtomicU64::new(0),
     });
     live.touch(env);
-    let (env2, live2) = (env.clone(), live.clone());
+    let (env2, live2) = (env.clone(), Arc::downgrade(&live));
     let name: String = start.id.chars().take(12).collect();
     std::thread::Builder::new()
         .name(format!("session-{name}"))
@@ -327,6 +341,8 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
             let mut session = Session {
                 env: env2,
                 live: live2,
+                id: start.id,
+                epoch: start.epoch,
                 image,
                 interp,
                 evaluations: start.evaluations,
@@ -342,16 +358,41 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
 
 impl Session {
     fn serve(&mut self, jobs: &mpsc::Receiver<Job>) {
-        while let Ok(job) = jobs.recv() {
+        let mut cached = false;
+        loop {
+            let job = if cached {
+                match jobs.recv_timeout(RELEASE_AFTER) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.interp.release_caches();
+                        self.env.metrics.caches_released.fetch_add(1, Relaxed);
+                        cached = false;
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        self.abandoned();
+                        break;
+                    }
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => {
+                        self.abandoned();
+                        break;
+                    }
+                }
+            };
             match job {
                 Job::Eval(req, reply) => {
+                    cached = true;
                     let answer = self.eval(req);
                     let fatal = matches!(answer, Err(EvalError::Store(_) | EvalError::Save(_)));
                     if fatal {
                         // What is in memory is not what the store acknowledged: drop it, and
                         // let the next request resume what the store holds.
                         self.env.metrics.store_errors.fetch_add(1, Relaxed);
-                        self.live.alive.store(false, Relaxed);
+                        self.set(|l| l.alive.store(false, Relaxed));
                     }
                     let _ = reply.send(answer);
                     if fatal {
@@ -359,37 +400,52 @@ impl Session {
                     }
                 }
                 Job::Delete(reply) => {
-                    let deleted =
-                        self.env
-                            .store
-                            .delete(&self.live.id, &self.env.host.id, self.live.epoch);
-                    self.live.alive.store(false, Relaxed);
+                    let deleted = self
+                        .env
+                        .store
+                        .delete(&self.id, &self.env.host.id, self.epoch);
+                    self.set(|l| l.alive.store(false, Relaxed));
                     let _ = reply.send(deleted);
                     break;
                 }
                 Job::Stop { release, done } => {
-                    self.live.alive.store(false, Relaxed);
-                    // Answered before the release, which waits its turn at the store's writer:
-                    // the evicting task (a creation making room) goes on at once. A resume here
+                    self.set(|l| l.alive.store(false, Relaxed));
+                    // Answered before the release, which is queued at the store's writer and not
+                    // waited for: the evicting task (a creation making room) goes on at once,
+                    // and this thread exits at once. A resume here
                     // meanwhile takes the lease at a new epoch (this host's own), which makes
                     // this release of the old epoch a no-op.
                     let _ = done.send(());
                     if release {
-                        let _ = self.env.store.release(
-                            &self.live.id,
-                            &self.env.host.id,
-                            self.live.epoch,
-                        );
+                        self.env
+                            .store
+                            .release_detached(&self.id, &self.env.host.id, self.epoch);
                     }
                     break;
                 }
             }
         }
-        self.live.alive.store(false, Relaxed);
+        self.set(|l| l.alive.store(false, Relaxed));
         // The image leaves memory: its figures leave the host's totals.
         let m = &self.env.metrics;
         m.private_bytes.fetch_sub(self.reported.0, Relaxed);
         m.forwarders.fetch_sub(self.reported.1, Relaxed);
+    }
+
+    /// Updates the figures the rest of the host sees, while anyone can see them.
+    fn set(&self, f: impl FnOnce(&Live)) {
+        if let Some(live) = self.live.upgrade() {
+            f(&live);
+        }
+    }
+
+    /// Every handle is gone without a stop: nobody can reach this session here, so its lease
+    /// is given up for the next request to resume it (what it committed is stored).
+    fn abandoned(&self) {
+        self.env.metrics.abandoned.fetch_add(1, Relaxed);
+        self.env
+            .store
+            .release_detached(&self.id, &self.env.host.id, self.epoch);
     }
 
     /// Adds the change of this image's figures to the host's totals.
@@ -405,8 +461,10 @@ impl Session {
         m.collections
             .fetch_add(stats.collections.saturating_sub(self.reported.2), Relaxed);
         self.reported = (private, forwarders, stats.collections);
-        self.live.private_bytes.store(stats.private_bytes, Relaxed);
-        self.live.copies.store(stats.copies, Relaxed);
+        self.set(|l| {
+            l.private_bytes.store(stats.private_bytes, Relaxed);
+            l.copies.store(stats.copies, Relaxed);
+        });
     }
 
     fn eval(&mut self, req: EvalRequest) -> Result<String, EvalError> {
@@ -461,15 +519,15 @@ impl Session {
             .map_err(|e| EvalError::Save(e.to_string()))?;
         let evaluations = self.evaluations + 1;
         self.env.store.commit(&Commit {
-            id: &self.live.id,
+            id: &self.id,
             host: &self.env.host.id,
-            epoch: self.live.epoch,
+            epoch: self.epoch,
             delta: &delta,
             evaluations,
             request: req.request_id.map(|r| (r, body.as_str())),
         })?;
         self.evaluations = evaluations;
-        self.live.evaluations.store(evaluations, Relaxed);
+        self.set(|l| l.evaluations.store(evaluations, Relaxed));
         if let Some(r) = req.request_id {
             self.last_request = Some((r, body.clone()));
         }

@@ -387,6 +387,39 @@ fn an_idle_session_is_dropped_from_memory_and_resumed_on_its_next_request() {
     assert!(metrics.contains("cowheap_resumes_total 1\n"), "{metrics}");
 }
 
+/// An idle live session drops its interpreter's caches (memory for the 10,000 idle ones a
+/// host holds), stays in memory, and answers its next request as before, state and all.
+#[test]
+fn an_idle_live_session_releases_its_caches_and_answers_as_before() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let host = Host::start(&base, &db, config());
+    let mut c = host.client();
+    let (id, token) = c.create();
+    assert_eq!(c.answer(&id, &token, INCREMENT), "1");
+    let released = |c: &mut common::Client| {
+        let m = c.get("/metrics", None).body;
+        m.lines()
+            .find_map(|l| l.strip_prefix("cowheap_caches_released_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("a caches-released counter")
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || released(&mut c) == 1),
+        "the idle session released its caches"
+    );
+    let info = c.get(&format!("/sessions/{id}"), Some(&token)).json();
+    assert_eq!(info["live"], true, "it stayed in memory");
+    assert_eq!(c.answer(&id, &token, INCREMENT), "2");
+    assert_eq!(c.answer(&id, &token, "3 + 4"), "7");
+    // Released once per idle spell, not again while it stays idle with nothing cached.
+    assert!(eventually(Duration::from_secs(20), || released(&mut c) == 2));
+    std::thread::sleep(2 * cowheap_serve::session::RELEASE_AFTER);
+    assert_eq!(released(&mut c), 2);
+    let metrics = c.get("/metrics", None).body;
+    assert!(metrics.contains("cowheap_resumes_total 0\n"), "{metrics}");
+}
+
 #[test]
 fn a_session_saved_over_another_base_is_refused_and_said_so() {
     let Some(base) = base() else { return };

@@ -42,6 +42,16 @@ fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() 
     );
 }
 
+#[test]
+fn a_detached_release_is_seen_by_the_next_acquire() {
+    let Some(pg) = pg_common::cluster() else {
+        return;
+    };
+    store_contract::a_detached_release_is_seen_by_the_next_acquire(
+        PostgresStore::open(&pg.url).unwrap(),
+    );
+}
+
 /// Hosts race for one session whose leases expire at once: each takes the lease, reads the
 /// count it was given and commits count + 1 under its epoch. Fencing lets only the newest
 /// holder's commit land, so the stored count is exactly the number of commits that succeeded:

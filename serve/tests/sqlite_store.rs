@@ -28,3 +28,11 @@ fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() 
         SqliteStore::open(dir.path().join("s.db")).expect("the store opens"),
     );
 }
+
+#[test]
+fn a_detached_release_is_seen_by_the_next_acquire() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    store_contract::a_detached_release_is_seen_by_the_next_acquire(
+        SqliteStore::open(dir.path().join("s.db")).expect("the store opens"),
+    );
+}

@@ -168,6 +168,15 @@ pub trait Store: Send + Sync + 'static {
     /// the lease is not that.
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError>;
 
+    /// [`release`](Self::release) without waiting for it, where the store can: an evicted
+    /// session's thread gives up its lease this way and exits at once. Waiting, a thousand
+    /// evictions at once left thousands of threads queued at the SQLite writer, each holding
+    /// its stack and four memory maps, until the process ran out of maps
+    /// (`vm.max_map_count`). A failure is not reported: the lease then expires.
+    fn release_detached(&self, id: &str, host: &str, epoch: u64) {
+        let _ = self.release(id, host, epoch);
+    }
+
     /// Gives up every lease `host` holds (a host shutting down).
     fn release_all(&self, host: &str) -> Result<u64, StoreError>;
 

@@ -64,6 +64,10 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
 }
 
+/// A lease given up: `release` and `release_detached`.
+const RELEASE: &str = "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, \
+                       lease_expires = 0 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3";
+
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
@@ -139,6 +143,18 @@ impl SqliteStore {
         durable: bool,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.submit(durable, f)?
+            .recv()
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` for the writer's next transaction and answers at once: the receiver gets
+    /// its result once that transaction has committed.
+    fn submit<T: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<mpsc::Receiver<Result<T, StoreError>>, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let run: Run = Box::new(move |conn| {
             let result = match conn {
@@ -157,7 +173,7 @@ impl SqliteStore {
                 .send(job)
                 .map_err(|_| StoreError::Closed)?;
         }
-        rx.recv().map_err(|_| StoreError::Closed)?
+        Ok(rx)
     }
 
     fn read<T>(
@@ -402,14 +418,21 @@ impl Store for SqliteStore {
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError> {
         let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
         self.write(false, move |conn| {
-            conn.execute(
-                "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, lease_expires = 0 \
-                 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                params![id, host, epoch],
-            )
-            .map(drop)
-            .map_err(db)
+            conn.execute(RELEASE, params![id, host, epoch])
+                .map(drop)
+                .map_err(db)
         })
+    }
+
+    /// Queued behind the writes already asked for, and not waited for: the writer runs its
+    /// jobs in order, so any later write (a resume's `acquire`) sees the lease released.
+    fn release_detached(&self, id: &str, host: &str, epoch: u64) {
+        let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
+        let _ = self.submit(false, move |conn| {
+            conn.execute(RELEASE, params![id, host, epoch])
+                .map(drop)
+                .map_err(db)
+        });
     }
 
     /// Durable, unlike [`release`](Store::release): it is the last write of a host shutting

