@@ -105,8 +105,49 @@ impl BytesToken {
     }
 }
 
-/// A layout epoch never handed out before in this process (see [`FieldsToken`]).
+/// The layout epoch under which no token is made: the counter's last value, which every heap
+/// gets once the process has used up the others (2^64 - 2 layout changes), so that it is
+/// shared, never unique, and a token made under it could match another heap's.
+const NO_TOKENS: u64 = u64::MAX;
+
+/// A layout epoch never handed out before in this process (see [`FieldsToken`]), or
+/// [`NO_TOKENS`] once there are none left.
 pub(crate) fn new_epoch() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    next_epoch(&NEXT)
+}
+
+fn next_epoch(counter: &AtomicU64) -> u64 {
+    // Relaxed: uniqueness comes from the read-modify-write being atomic; the value orders no
+    // other memory (a heap compares it only with tokens its own thread made).
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < NO_TOKENS).then_some(n + 1)
+        })
+        .unwrap_or(NO_TOKENS)
+}
+
+/// The epoch a token made now carries: `None` under [`NO_TOKENS`] (the VM then takes the
+/// checked paths for the rest of the heap's life).
+#[inline(always)]
+pub(crate) fn token_epoch(layout_epoch: u64) -> Option<u64> {
+    (layout_epoch != NO_TOKENS).then_some(layout_epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counter never wraps to an epoch handed out before: near its limit it gives its
+    /// last values once each, then the epoch that makes no token, for good.
+    #[test]
+    fn epochs_stop_at_their_limit_and_then_make_no_tokens() {
+        let counter = AtomicU64::new(NO_TOKENS - 2);
+        assert_eq!(next_epoch(&counter), NO_TOKENS - 2);
+        assert_eq!(next_epoch(&counter), NO_TOKENS - 1);
+        assert_eq!(next_epoch(&counter), NO_TOKENS);
+        assert_eq!(next_epoch(&counter), NO_TOKENS);
+        assert_eq!(token_epoch(NO_TOKENS - 1), Some(NO_TOKENS - 1));
+        assert_eq!(token_epoch(NO_TOKENS), None);
+    }
 }

@@ -16,11 +16,12 @@ impl Image {
         if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return None;
         }
+        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
         let word = *self.space.words.get(obj.index())?;
         (word & FORWARDED_OR_NOT_POINTERS == 0).then(|| FieldsToken {
             first: obj.index() + HEADER_WORDS,
             len: Header(word).body_words(),
-            epoch: self.layout_epoch,
+            epoch,
         })
     }
 
@@ -66,11 +67,12 @@ impl Image {
         if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return None;
         }
+        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
         let header = Header(*self.space.words.get(obj.index())?);
         (header.0 & FORWARDED == 0 && header.format() == Format::Bytes).then(|| BytesToken {
             first: obj.index() + HEADER_WORDS,
             len: header.body_words() * 8 - header.pad_bytes(),
-            epoch: self.layout_epoch,
+            epoch,
         })
     }
 
@@ -150,6 +152,21 @@ mod tests {
         assert_eq!(image.fields_token(int(3)), None);
         let inside = Value::object(image.incarnation, a.index() as u64 + 1);
         assert_eq!(image.fields_token(inside), None);
+    }
+
+    /// Once the process has used up its layout epochs, every heap shares the last one: a token
+    /// made then could pass for another image's, so none is made and reads take `read`.
+    #[test]
+    fn no_token_is_made_once_the_epochs_are_used_up() {
+        let (heap, k, _) = heap();
+        let mut image = heap.new_image().unwrap();
+        let a = image.allocate(k.array, Format::Pointers, 2).unwrap();
+        let s = image.new_bytes(k.byte_array, b"abc").unwrap();
+        image.layout_epoch = u64::MAX;
+        assert_eq!(image.fields_token(a), None);
+        assert_eq!(image.bytes_token(s), None);
+        image.write(a, 1, int(5)).unwrap();
+        assert_eq!(image.read(a, 1).unwrap(), int(5));
     }
 
     /// A collection slides objects down over the dead: a token made before it must not store

@@ -736,11 +736,12 @@ impl PlainHeap {
     #[inline]
     pub fn fields_token(&self, obj: Value) -> Option<FieldsToken> {
         let at = self.start(obj)?;
+        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
         let word = *self.space.words.get(at)?;
         (word & FORWARDED_OR_NOT_POINTERS == 0).then(|| FieldsToken {
             first: at + HEADER_WORDS,
             len: Header(word).body_words(),
-            epoch: self.layout_epoch,
+            epoch,
         })
     }
 
@@ -773,11 +774,12 @@ impl PlainHeap {
     #[inline]
     pub fn bytes_token(&self, obj: Value) -> Option<BytesToken> {
         let at = self.start(obj)?;
+        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
         let header = Header(*self.space.words.get(at)?);
         (header.0 & FORWARDED == 0 && header.format() == Format::Bytes).then(|| BytesToken {
             first: at + HEADER_WORDS,
             len: header.body_words() * 8 - header.pad_bytes(),
-            epoch: self.layout_epoch,
+            epoch,
         })
     }
 

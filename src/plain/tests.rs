@@ -170,3 +170,15 @@ fn tokens_go_stale_at_a_collection_and_a_become() {
     assert!(!plain.write_token(&h, 0, seven));
     assert_eq!(plain.read(a, 0).unwrap(), k.nil);
 }
+
+/// As an image's: once the process has used up its layout epochs, no token is made.
+#[test]
+fn no_token_is_made_once_the_epochs_are_used_up() {
+    let (heap, k, holder) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    let a = plain.new_pointers(k.array, &[k.nil]).unwrap();
+    assert!(plain.fields_token(a).is_some());
+    plain.layout_epoch = u64::MAX;
+    assert_eq!(plain.fields_token(a), None);
+    assert_eq!(plain.fields_token(holder), None);
+}
