@@ -10,8 +10,11 @@
 #![forbid(unsafe_code)]
 
 use crate::kernel::sync::{AtomicU64, Ordering};
-use crate::object::{self, body_size, Format, Header, HEADER_WORDS, MAX_HASH};
+use crate::object::{
+    self, body_size, Format, Header, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS, MAX_HASH,
+};
 use crate::value::INDEX_MASK;
+use crate::vm::{BytesToken, FieldsToken};
 use crate::{Error, Result, Value};
 
 /// A space's first allocation: a page, so that an image's first few copies do not each
@@ -246,6 +249,88 @@ impl Space {
 
     pub(crate) fn len(&self) -> usize {
         self.words.len()
+    }
+
+    /// A token for the pointers object starting at `at` (the caller checked owner and start),
+    /// made under the heap's layout `epoch`: the one body of `Image::fields_token` and
+    /// `PlainHeap::fields_token`.
+    #[inline]
+    pub(crate) fn fields_token(&self, at: usize, epoch: u64) -> Option<FieldsToken> {
+        let epoch = crate::vm::token_epoch(epoch)?;
+        let word = *self.words.get(at)?;
+        (word & FORWARDED_OR_NOT_POINTERS == 0).then(|| FieldsToken {
+            first: at + HEADER_WORDS,
+            len: Header(word).body_words(),
+            epoch,
+        })
+    }
+
+    /// As [`fields_token`](Self::fields_token), for a bytes object (not a method).
+    #[inline]
+    pub(crate) fn bytes_token(&self, at: usize, epoch: u64) -> Option<BytesToken> {
+        let epoch = crate::vm::token_epoch(epoch)?;
+        let header = Header(*self.words.get(at)?);
+        (header.0 & FORWARDED == 0 && header.format() == Format::Bytes).then(|| BytesToken {
+            first: at + HEADER_WORDS,
+            len: header.body_words() * 8 - header.pad_bytes(),
+            epoch,
+        })
+    }
+
+    /// The word of field `index` of the token's object, if the token is of the heap's layout
+    /// `epoch` and the index in range.
+    #[inline(always)]
+    pub(crate) fn token_field(&self, token: &FieldsToken, epoch: u64, index: usize) -> Option<u64> {
+        if token.epoch != epoch || index >= token.len {
+            return None;
+        }
+        self.words.get(token.first + index).copied()
+    }
+
+    /// As [`token_field`](Self::token_field), to store into.
+    #[inline(always)]
+    pub(crate) fn token_field_mut(
+        &mut self,
+        token: &FieldsToken,
+        epoch: u64,
+        index: usize,
+    ) -> Option<&mut u64> {
+        if token.epoch != epoch || index >= token.len {
+            return None;
+        }
+        self.words.get_mut(token.first + index)
+    }
+
+    /// Byte `index` of the token's object, as [`token_field`](Self::token_field).
+    #[inline(always)]
+    pub(crate) fn token_byte(&self, token: &BytesToken, epoch: u64, index: usize) -> Option<u8> {
+        if token.epoch != epoch || index >= token.len {
+            return None;
+        }
+        let word = *self.words.get(token.first + index / 8)?;
+        Some(object::byte_of(word, index))
+    }
+
+    /// Stores byte `index` of the token's object: false (nothing stored) where
+    /// [`token_byte`](Self::token_byte) would answer `None`.
+    #[inline(always)]
+    pub(crate) fn set_token_byte(
+        &mut self,
+        token: &BytesToken,
+        epoch: u64,
+        index: usize,
+        byte: u8,
+    ) -> bool {
+        if token.epoch != epoch || index >= token.len {
+            return false;
+        }
+        match self.words.get_mut(token.first + index / 8) {
+            Some(w) => {
+                *w = object::with_byte(*w, index, byte);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The first object start at word `from` or after it.

@@ -3,7 +3,6 @@
 //! use of it must look at again, is at [`FieldsToken`].
 
 use super::Image;
-use crate::object::{self, Format, Header, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::vm::{BytesToken, FieldsToken};
 use crate::Value;
 
@@ -16,13 +15,7 @@ impl Image {
         if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return None;
         }
-        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
-        let word = *self.space.words.get(obj.index())?;
-        (word & FORWARDED_OR_NOT_POINTERS == 0).then(|| FieldsToken {
-            first: obj.index() + HEADER_WORDS,
-            len: Header(word).body_words(),
-            epoch,
-        })
+        self.space.fields_token(obj.index(), self.layout_epoch)
     }
 
     /// Field `index` of the token's object: `None` (the caller takes [`read`](Image::read))
@@ -30,10 +23,7 @@ impl Image {
     /// that `read` would follow (as [`read_fast`](Image::read_fast) answers `None` for it).
     #[inline(always)]
     pub fn read_token(&self, token: &FieldsToken, index: usize) -> Option<Value> {
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return None;
-        }
-        let v = Value::from_bits(*self.space.words.get(token.first + index)?);
+        let v = Value::from_bits(self.space.token_field(token, self.layout_epoch, index)?);
         self.settled(v).then_some(v)
     }
 
@@ -47,10 +37,7 @@ impl Image {
         if v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag) {
             return false;
         }
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return false;
-        }
-        match self.space.words.get_mut(token.first + index) {
+        match self.space.token_field_mut(token, self.layout_epoch, index) {
             Some(field) => {
                 *field = v.to_bits();
                 self.counters().writes.bump();
@@ -67,41 +54,27 @@ impl Image {
         if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return None;
         }
-        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
-        let header = Header(*self.space.words.get(obj.index())?);
-        (header.0 & FORWARDED == 0 && header.format() == Format::Bytes).then(|| BytesToken {
-            first: obj.index() + HEADER_WORDS,
-            len: header.body_words() * 8 - header.pad_bytes(),
-            epoch,
-        })
+        self.space.bytes_token(obj.index(), self.layout_epoch)
     }
 
     /// Byte `index` of the token's object; `None` if the token is stale or of another image,
     /// or the index out of range.
     #[inline(always)]
     pub fn read_byte_token(&self, token: &BytesToken, index: usize) -> Option<u8> {
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return None;
-        }
-        let word = *self.space.words.get(token.first + index / 8)?;
-        Some(object::byte_of(word, index))
+        self.space.token_byte(token, self.layout_epoch, index)
     }
 
     /// Stores byte `index` of the token's object and counts the write; `false` (and nothing
     /// stored) if the token is stale or of another image, or the index out of range.
     #[inline(always)]
     pub fn write_byte_token(&mut self, token: &BytesToken, index: usize, byte: u8) -> bool {
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return false;
+        let stored = self
+            .space
+            .set_token_byte(token, self.layout_epoch, index, byte);
+        if stored {
+            self.counters().writes.bump();
         }
-        match self.space.words.get_mut(token.first + index / 8) {
-            Some(w) => {
-                *w = object::with_byte(*w, index, byte);
-                self.counters().writes.bump();
-                true
-            }
-            None => false,
-        }
+        stored
     }
 }
 

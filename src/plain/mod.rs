@@ -735,33 +735,23 @@ impl PlainHeap {
     /// As [`Image::fields_token`](crate::Image::fields_token), for any pointers object.
     #[inline]
     pub fn fields_token(&self, obj: Value) -> Option<FieldsToken> {
-        let at = self.start(obj)?;
-        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
-        let word = *self.space.words.get(at)?;
-        (word & FORWARDED_OR_NOT_POINTERS == 0).then(|| FieldsToken {
-            first: at + HEADER_WORDS,
-            len: Header(word).body_words(),
-            epoch,
-        })
+        self.space.fields_token(self.start(obj)?, self.layout_epoch)
     }
 
     /// As [`Image::read_token`](crate::Image::read_token).
     #[inline(always)]
     pub fn read_token(&self, token: &FieldsToken, index: usize) -> Option<Value> {
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return None;
-        }
-        let v = Value::from_bits(*self.space.words.get(token.first + index)?);
+        let v = Value::from_bits(self.space.token_field(token, self.layout_epoch, index)?);
         self.settled(v).then_some(v)
     }
 
     /// As [`Image::write_token`](crate::Image::write_token) (a plain heap counts no stores).
     #[inline(always)]
     pub fn write_token(&mut self, token: &FieldsToken, index: usize, v: Value) -> bool {
-        if !self.ours(v) || token.epoch != self.layout_epoch || index >= token.len {
+        if !self.ours(v) {
             return false;
         }
-        match self.space.words.get_mut(token.first + index) {
+        match self.space.token_field_mut(token, self.layout_epoch, index) {
             Some(field) => {
                 *field = v.to_bits();
                 true
@@ -773,39 +763,20 @@ impl PlainHeap {
     /// As [`Image::bytes_token`](crate::Image::bytes_token), for any bytes object.
     #[inline]
     pub fn bytes_token(&self, obj: Value) -> Option<BytesToken> {
-        let at = self.start(obj)?;
-        let epoch = crate::vm::token_epoch(self.layout_epoch)?;
-        let header = Header(*self.space.words.get(at)?);
-        (header.0 & FORWARDED == 0 && header.format() == Format::Bytes).then(|| BytesToken {
-            first: at + HEADER_WORDS,
-            len: header.body_words() * 8 - header.pad_bytes(),
-            epoch,
-        })
+        self.space.bytes_token(self.start(obj)?, self.layout_epoch)
     }
 
     /// As [`Image::read_byte_token`](crate::Image::read_byte_token).
     #[inline(always)]
     pub fn read_byte_token(&self, token: &BytesToken, index: usize) -> Option<u8> {
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return None;
-        }
-        let word = *self.space.words.get(token.first + index / 8)?;
-        Some(object::byte_of(word, index))
+        self.space.token_byte(token, self.layout_epoch, index)
     }
 
     /// As [`Image::write_byte_token`](crate::Image::write_byte_token).
     #[inline(always)]
     pub fn write_byte_token(&mut self, token: &BytesToken, index: usize, byte: u8) -> bool {
-        if token.epoch != self.layout_epoch || index >= token.len {
-            return false;
-        }
-        match self.space.words.get_mut(token.first + index / 8) {
-            Some(w) => {
-                *w = object::with_byte(*w, index, byte);
-                true
-            }
-            None => false,
-        }
+        self.space
+            .set_token_byte(token, self.layout_epoch, index, byte)
     }
 
     /// Bytes of the objects this heap allocated (what an image's private space holds, less

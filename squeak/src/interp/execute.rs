@@ -792,6 +792,28 @@ impl Exec<'_> {
                 }
                 break 'dispatch Switch::Return(v);
             };
+            // The frame now on top into the loop's locals.
+            macro_rules! load_top {
+                () => {
+                    if let Some(f) = frames.last() {
+                        (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
+                        top = frames.len() - 1;
+                    } else {
+                        break 'frame Exit::Reload;
+                    }
+                };
+            }
+            // A return's answer `v` in place of the frame's receiver and arguments (from
+            // `bp`), then its caller's state.
+            macro_rules! return_to {
+                ($bp:expr, $v:expr) => {
+                    stack.truncate($bp);
+                    if stack.len() < stack.capacity() {
+                        stack.push($v);
+                    }
+                    load_top!();
+                };
+            }
             // A frame switch, or the way out.
             match switch {
                 Switch::Out(exit) => break 'frame exit,
@@ -835,16 +857,7 @@ impl Exec<'_> {
                         }
                         self.pool.release(frames.len());
                     }
-                    stack.truncate(bp);
-                    if stack.len() < stack.capacity() {
-                        stack.push(v);
-                    }
-                    if let Some(f) = frames.last() {
-                        (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
-                        top = frames.len() - 1;
-                    } else {
-                        break 'frame Exit::Reload;
-                    }
+                    return_to!(bp, v);
                 }
                 Switch::BlockReturn(v) => {
                     // What `return_from` does for the frame of a block this image runs
@@ -870,24 +883,10 @@ impl Exec<'_> {
                     if !self.pool.idle() {
                         self.pool.release(frames.len());
                     }
-                    stack.truncate(bp);
-                    if stack.len() < stack.capacity() {
-                        stack.push(v);
-                    }
-                    if let Some(f) = frames.last() {
-                        (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
-                        top = frames.len() - 1;
-                    } else {
-                        break 'frame Exit::Reload;
-                    }
+                    return_to!(bp, v);
                 }
                 Switch::Load => {
-                    if let Some(f) = frames.last() {
-                        (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
-                        top = frames.len() - 1;
-                    } else {
-                        break 'frame Exit::Reload;
-                    }
+                    load_top!();
                 }
             }
             // A frame switch is one of the places the limits are looked at, as a backward

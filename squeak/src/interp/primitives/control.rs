@@ -102,8 +102,8 @@ pub(crate) fn perform_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<Prim, 
     Ok(Prim::Perform(m, n))
 }
 
-/// A `perform:` of a Symbol that the receiver does not understand is a doesNotUnderstand
-/// (sent, as a send's is); anything else as a selector fails.
+/// Whether a `perform:` that found no method is sent on as `doesNotUnderstand:` (its
+/// selector is a Symbol, as a send's is) or fails (anything else as a selector).
 fn is_symbol(x: &mut Exec<'_>, selector: Value) -> Result<bool, RunError> {
     Ok(selector.is_object() && x.class_is(selector, x.sh.symbol)?)
 }
