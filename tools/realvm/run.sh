@@ -14,6 +14,13 @@
 # WALL is the image's own millisecond clock around REPS evaluations; CPU is the VM process's
 # user+system time less that of a run evaluating `nil` (startup, image load, snapshot), divided
 # by REPS. Both are medians over RUNS (default 5) runs. KEEP=1 keeps the temporary folder.
+#
+# BRANCHES=BIN (a `cowheap` command) counts instead of timing: callgrind with its branch
+# simulator over one run of each expression on both VMs, less a run of `nil`, per bytecode
+# (cowheap's count of the expression's bytecodes, which the real VM runs too: same methods):
+#   branches  EXPR  VM(realvm|cowheap)  INSTRUCTIONS  CONDITIONAL  MISPREDICTED  INDIRECT  MISPREDICTED
+# valgrind's predictors are simple (an indirect branch is predicted to go where it went last),
+# so the mispredictions are the model's, not a CPU's; the counts of branches are exact.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 2 ] || { echo "usage: $0 IMAGE EXPR [EXPR...]" >&2; exit 2; }
@@ -44,11 +51,44 @@ fi
 echo "# real VM: Debian squeak-vm $(dpkg-deb -f squeak-vm_*.deb Version)" >&2
 python3 "$HERE/patch_image.py" "$IMAGE" patched.image
 
-VM="$VM" LIBS="$LIBS" RUNS="${RUNS:-5}" python3 - "$@" <<'PY'
-import os, re, resource, shutil, statistics, subprocess, sys
+VM="$VM" LIBS="$LIBS" RUNS="${RUNS:-5}" IMAGE="$IMAGE" python3 - "$@" <<'PY'
+import json, os, re, resource, shutil, statistics, subprocess, sys
 
 vm, runs = os.environ["VM"], int(os.environ["RUNS"])
 env = dict(os.environ, LD_LIBRARY_PATH=os.environ["LIBS"])
+
+def callgrind(command, env=None):
+    """Instructions, conditional branches, their mispredictions, indirect branches and theirs,
+    of one run of COMMAND under callgrind's branch simulator."""
+    subprocess.run(["valgrind", "--tool=callgrind", "--branch-sim=yes",
+                    "--callgrind-out-file=branches.out"] + command, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600, check=True)
+    totals = [l for l in open("branches.out") if l.startswith(("summary:", "totals:"))]
+    return [int(n) for n in totals[0].split()[1:6]]
+
+def real_vm_doit(expr):
+    return ("| r | r := %s. Smalltalk at: #BenchOut put: 'COWHEAP', 'REALVM<', r printString, "
+            "'|0>'. Smalltalk snapshotPrimitive. Smalltalk quitPrimitive" % expr)
+
+if os.environ.get("BRANCHES"):
+    cowheap, image = os.environ["BRANCHES"], os.environ["IMAGE"]
+    def real(expr):
+        shutil.copyfile("patched.image", "run.image")
+        return callgrind([vm, "-vm-display-null", "-vm-sound-null", "-plugins",
+                          os.path.dirname(vm) + "/", "run.image", real_vm_doit(expr)], env)
+    def ours(expr):
+        return callgrind([cowheap, "run", image, expr])
+    def bytecodes(expr):
+        out = subprocess.run([cowheap, "run", "--json", image, expr], capture_output=True, check=True)
+        return json.loads(out.stdout)["bytecodes"]
+    base = {"realvm": real("nil"), "cowheap": ours("nil")}
+    for expr in sys.argv[1:]:
+        n = bytecodes(expr) - bytecodes("nil")
+        for name, run in (("realvm", real), ("cowheap", ours)):
+            counts = [(a - b) / n for a, b in zip(run(expr), base[name])]
+            print("branches\t%s\t%s\t%s" % (expr, name, "\t".join("%.2f" % c for c in counts)),
+                  flush=True)
+    sys.exit(0)
 
 def evaluate(expr, reps):
     """Answer, in-image milliseconds and process CPU seconds of REPS evaluations of EXPR. The
