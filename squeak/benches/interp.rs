@@ -10,7 +10,9 @@
 //! and on the real Squeak VM where `tools/realvm/run.sh` can fetch it, in one table.
 //!
 //! `cargo bench --bench interp` (`COWHEAP_BENCH_QUICK=1` for the smoke mode: 20 benchFib, no
-//! bars)
+//! bars); `cargo bench -p cowheap-squeak --profile bench-lto --bench interp` for the
+//! interpreter as the `cowheap` command is built (fat LTO), the figures to hold against the
+//! real VM.
 
 mod bars;
 mod support;

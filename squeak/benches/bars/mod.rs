@@ -116,7 +116,13 @@ fn measure(heap: &BaseHeap, vm: &Vm, runs: usize) -> Vec<(u64, u64, Vec<Bar>)> {
         .iter()
         .map(|&expr| {
             let mut image = new_heap(heap).unwrap();
-            let mut interp = vm.interpreter(Limits::default());
+            // tinyBenchmarks doubles its work until a benchmark takes a second, past the
+            // default bytecode limit on a fast machine.
+            let limits = Limits {
+                bytecodes: 1 << 40,
+                ..Limits::default()
+            };
+            let mut interp = vm.interpreter(limits);
             let tiny = expr.contains("tinyBenchmarks");
             let mut counts = None;
             if !tiny {
@@ -162,12 +168,27 @@ fn summary(samples: &[Bar]) -> Bar {
     }
 }
 
+/// The cargo profile this bench was built with, where it is a custom one (`bench-lto`): the
+/// name of the folder above `deps/` that holds the executable. `bench` and `release` share
+/// `release/`, and `None` builds the plain side with `cargo bench`'s own profile.
+fn own_profile() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?.file_name()?.to_str()?;
+    (!matches!(dir, "release" | "debug")).then(|| dir.to_string())
+}
+
 /// This bench built with `plain-heap`: its executable, built now if need be; `None` (with the
 /// reason on stderr) if it cannot be built.
 fn plain_bench() -> Option<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    eprintln!("bars: building this bench over the plain heap (--features plain-heap)");
+    let profile = own_profile();
+    eprintln!(
+        "bars: building this bench over the plain heap (--features plain-heap{})",
+        profile
+            .as_deref()
+            .map_or(String::new(), |p| format!(", --profile {p}"))
+    );
     let out = Command::new(cargo)
         .current_dir(&root)
         .args([
@@ -181,6 +202,7 @@ fn plain_bench() -> Option<PathBuf> {
             "--no-run",
             "--message-format=json",
         ])
+        .args(profile.iter().flat_map(|p| ["--profile", p.as_str()]))
         .stderr(std::process::Stdio::inherit())
         .output();
     let out = match out {
@@ -364,7 +386,11 @@ pub fn run(heap: &BaseHeap, vm: &Vm, image: &Path) -> Then {
          cowheap/realVM: cowheap's speed over the real VM's (>1: cowheap is faster)"
     );
     let out = dir.join("interp_bars.json");
-    let v = json!({ "command": "cargo bench --bench interp", "runs": runs(), "rows": rows });
+    let command = match own_profile() {
+        Some(p) => format!("cargo bench -p cowheap-squeak --profile {p} --bench interp"),
+        None => "cargo bench --bench interp".to_string(),
+    };
+    let v = json!({ "command": command, "runs": runs(), "rows": rows });
     std::fs::write(&out, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     println!("wrote {}", out.display());
     Then::Go
