@@ -925,11 +925,16 @@ impl Exec<'_> {
     }
 
     /// Field `i` of the frame's receiver `r` where the receiver token memo did not answer:
-    /// through a new token for `r` (kept for the next), else as `field`.
+    /// through the token of the receiver before (`receiver_token_before`) or a new one for
+    /// `r`, which becomes the memo's, the one it displaces the one before; else as `field`.
     #[inline(never)]
     fn receiver_field(&mut self, r: Value, i: usize) -> Option<Value> {
-        if let Some(t) = self.image.fields_token(r) {
-            self.receiver_token = Some((r, t));
+        let t = match self.receiver_token_before {
+            Some((k, t)) if k == r => Some(t),
+            _ => self.image.fields_token(r),
+        };
+        if let Some(t) = t {
+            self.receiver_token_before = self.receiver_token.replace((r, t));
             if let Some(v) = self.image.read_token(&t, i) {
                 return Some(v);
             }
