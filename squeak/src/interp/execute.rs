@@ -34,8 +34,8 @@ struct Top {
 
 /// Why the dispatch loop's innermost loop stopped: to switch frames, or to leave.
 enum Switch {
-    /// Push a frame for this method, whose receiver is at this stack index.
-    Activate(Rc<Method>, usize),
+    /// Push a frame for this method, whose receiver (the value) is at this stack index.
+    Activate(Rc<Method>, usize, Value),
     /// The top frame (a method's, without a context, not the bottom one) returns this.
     Return(Value),
     /// The top frame returns this to its caller (bytecode 125, a block's last value).
@@ -785,7 +785,7 @@ impl Exec<'_> {
                         slow!()
                     }
                     pc += len;
-                    break 'dispatch Switch::Activate(m.clone(), ri);
+                    break 'dispatch Switch::Activate(m.clone(), ri, rcvr);
                 };
                 if ctx.is_some() || top == 0 {
                     break 'dispatch Switch::Out(Exit::ReturnFull(v, true));
@@ -817,7 +817,7 @@ impl Exec<'_> {
             // A frame switch, or the way out.
             match switch {
                 Switch::Out(exit) => break 'frame exit,
-                Switch::Activate(m, ri) => {
+                Switch::Activate(m, ri, rcvr) => {
                     // What `activate` does, with the checks made above: the depth, and
                     // room on the stack for the temporaries.
                     let (num_args, num_temps) = (m.num_args, m.num_temps);
@@ -832,7 +832,7 @@ impl Exec<'_> {
                             stack.push(nil);
                         }
                     }
-                    (pc, receiver, ctx, tbase) = (0, stack[ri], None, ri + 1);
+                    (pc, receiver, ctx, tbase) = (0, rcvr, None, ri + 1);
                     top += 1;
                     frames.push(Frame {
                         method: m,
