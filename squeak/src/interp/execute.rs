@@ -293,13 +293,14 @@ impl Exec<'_> {
                 let Some(&b) = code.get(pc) else {
                     break 'dispatch Switch::Out(Exit::End);
                 };
-                pc += 1;
+
                 count += 1;
                 // Leaves the loop with the bytecode `b` for the full path.
                 macro_rules! slow {
-                    () => {
-                        break 'dispatch Switch::Out(Exit::Slow(b))
-                    };
+                    () => {{
+                        pc += 1;
+                        break 'dispatch Switch::Out(Exit::Slow(b));
+                    }};
                 }
                 // A push within the stack's capacity (growing it is the full path's).
                 macro_rules! push {
@@ -416,7 +417,10 @@ impl Exec<'_> {
                                 // `store` never touches the operand stack.
                                 let Some(&v) = stack.last() else { slow!() };
                                 if let Err(e) = self.receiver_store(receiver, (b & 7) as usize, v) {
-                                    break 'dispatch Switch::Out(Exit::Error(e));
+                                    {
+                                        pc += 1;
+                                        break 'dispatch Switch::Out(Exit::Error(e));
+                                    }
                                 }
                                 stack.pop();
                             }
@@ -433,7 +437,10 @@ impl Exec<'_> {
                                     Some(c) => {
                                         let Some(&v) = stack.last() else { slow!() };
                                         if let Err(e) = self.ctx_store(c, (b & 7) as usize, v) {
-                                            break 'dispatch Switch::Out(Exit::Error(e));
+                                            {
+                                                pc += 1;
+                                                break 'dispatch Switch::Out(Exit::Error(e));
+                                            }
                                         }
                                     }
                                 }
@@ -473,9 +480,11 @@ impl Exec<'_> {
                                 stack.pop();
                             }
                             160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 => {
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let target =
-                                    (pc + 1 + ext as usize) as i64 + (b as i64 - 164) * 256;
+                                    (pc + 2 + ext as usize) as i64 + (b as i64 - 164) * 256;
                                 let Ok(target) = usize::try_from(target) else {
                                     slow!()
                                 };
@@ -484,19 +493,23 @@ impl Exec<'_> {
                                     // A jump back: where a loop inside the method looks (in `run`).
                                     break 'dispatch Switch::Out(Exit::Check);
                                 }
+                                continue 'dispatch;
                             }
                             168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let when = match stack.last() {
                                     Some(&v) if v == true_object => true,
                                     Some(&v) if v == false_object => false,
                                     _ => slow!(),
                                 };
                                 stack.pop();
-                                pc += 1;
+                                pc += 2;
                                 if when == (b < 172) {
                                     pc += (b as usize & 3) * 256 + ext as usize;
                                 }
+                                continue 'dispatch;
                             }
                             176 => arith!(arithmetic::add),
                             177 => arith!(arithmetic::subtract),
@@ -582,7 +595,9 @@ impl Exec<'_> {
                                 self.sends += 1;
                             }
                             131 | 134 => {
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let (i, nargs) = if b == 131 {
                                     (ext & 31, ext >> 5)
                                 } else {
@@ -604,13 +619,18 @@ impl Exec<'_> {
                                 send!(sel, ((b - 208) >> 4) as usize, 0)
                             }
                             125 => match stack.last() {
-                                Some(&v) => break 'dispatch Switch::BlockReturn(v),
+                                Some(&v) => {
+                                    pc += 1;
+                                    break 'dispatch Switch::BlockReturn(v);
+                                }
                                 None => slow!(),
                             },
                             128 => {
                                 // Extended push: a receiver field, temporary, literal or literal
                                 // variable, as the one-byte forms above.
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let i = (ext & 63) as usize;
                                 let v = match ext >> 6 {
                                     0 => frames
@@ -635,7 +655,9 @@ impl Exec<'_> {
                             129 | 130 => {
                                 // Extended store (129) or pop and store (130) into a receiver
                                 // field, a temporary or a literal variable.
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let i = (ext & 63) as usize;
                                 let n = stack.len();
                                 let Some(&v) = stack.last() else { slow!() };
@@ -657,7 +679,10 @@ impl Exec<'_> {
                                 };
                                 if let Some((obj, index)) = into {
                                     if let Err(e) = self.store(obj, index, v) {
-                                        break 'dispatch Switch::Out(Exit::Error(e));
+                                        {
+                                            pc += 1;
+                                            break 'dispatch Switch::Out(Exit::Error(e));
+                                        }
                                     }
                                 }
                                 if b == 130 {
@@ -670,6 +695,7 @@ impl Exec<'_> {
                                 slow!()
                             }
                         }
+                        pc += 1;
                         continue 'dispatch;
                     };
                     // A send of `sel` with `nargs` arguments, whose operands (`len` bytes)
@@ -714,6 +740,7 @@ impl Exec<'_> {
                                     }
                                     Ok(None) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
@@ -729,6 +756,7 @@ impl Exec<'_> {
                                     }
                                     Ok(false) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
@@ -743,6 +771,7 @@ impl Exec<'_> {
                                     }
                                     Ok(None) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
@@ -751,7 +780,7 @@ impl Exec<'_> {
                                 // The block's frame is pushed above this one, whose
                                 // pc goes past the send first.
                                 if let Some(f) = frames.get_mut(top) {
-                                    f.pc = pc + len;
+                                    f.pc = pc + 1 + len;
                                 }
                                 let entered =
                                     blocks::enter(self, &mut frames, class, rcvr, ri, nargs);
@@ -762,12 +791,13 @@ impl Exec<'_> {
                                     }
                                     Ok(false) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
                             }
                             Quick::Not => {
-                                pc += len;
+                                pc += 1 + len;
                                 break 'dispatch Switch::Out(Exit::Primitive(m.clone(), ri));
                             }
                         };
@@ -776,7 +806,7 @@ impl Exec<'_> {
                             *slot = v;
                         }
                         self.sends += 1;
-                        pc += len;
+                        pc += 1 + len;
                         continue 'dispatch;
                     }
                     if frames.len() >= self.limits.depth
@@ -784,9 +814,10 @@ impl Exec<'_> {
                     {
                         slow!()
                     }
-                    pc += len;
+                    pc += 1 + len;
                     break 'dispatch Switch::Activate(m.clone(), ri, rcvr);
                 };
+                pc += 1;
                 if ctx.is_some() || top == 0 {
                     break 'dispatch Switch::Out(Exit::ReturnFull(v, true));
                 }
