@@ -935,8 +935,25 @@ impl Exec<'_> {
 
     /// Stores `v` into field `i` of the frame's receiver `r`, for the dispatch loop: as
     /// [`ctx_store`](Self::ctx_store), with a token kept for the last receiver stored into.
+    ///
+    /// This and the three below are each two functions: the memo's hit, which calls nothing
+    /// and so saves no registers on the way in and out, and the rest, which it jumps to.
     #[inline(never)]
     fn receiver_store(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if let Some((k, t)) = self.receiver_token {
+            if k == r
+                && self.pool.ignores(v)
+                && !self.cache.watches(r)
+                && self.image.write_token(&t, i, v)
+            {
+                return Ok(());
+            }
+        }
+        self.receiver_store_in_full(r, i, v)
+    }
+
+    #[inline(never)]
+    fn receiver_store_in_full(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(r) {
             let t = match self.receiver_token {
                 Some((k, t)) if k == r => Some(t),
@@ -960,11 +977,20 @@ impl Exec<'_> {
     /// `r`, which becomes the memo's, the one it displaces the one before; else as `field`.
     #[inline(never)]
     fn receiver_field(&mut self, r: Value, i: usize) -> Option<Value> {
-        let t = match self.receiver_token_before {
-            Some((k, t)) if k == r => Some(t),
-            _ => self.image.fields_token(r),
-        };
-        if let Some(t) = t {
+        if let Some((k, t)) = self.receiver_token_before {
+            if k == r {
+                self.receiver_token_before = self.receiver_token.replace((r, t));
+                if let Some(v) = self.image.read_token(&t, i) {
+                    return Some(v);
+                }
+            }
+        }
+        self.receiver_field_in_full(r, i)
+    }
+
+    #[inline(never)]
+    fn receiver_field_in_full(&mut self, r: Value, i: usize) -> Option<Value> {
+        if let Some(t) = self.image.fields_token(r) {
             self.receiver_token_before = self.receiver_token.replace((r, t));
             if let Some(v) = self.image.read_token(&t, i) {
                 return Some(v);
@@ -977,6 +1003,18 @@ impl Exec<'_> {
     /// where it answers, else as `field`. Out of line, as `field`.
     #[inline(never)]
     fn ctx_temp(&mut self, c: Value, i: usize) -> Option<Value> {
+        if let Some((k, t)) = self.ctx_token {
+            if k == c {
+                if let Some(v) = self.image.read_token(&t, TEMPS + i) {
+                    return Some(v);
+                }
+            }
+        }
+        self.ctx_temp_in_full(c, i)
+    }
+
+    #[inline(never)]
+    fn ctx_temp_in_full(&mut self, c: Value, i: usize) -> Option<Value> {
         if let Some(t) = self.ctx_token(c) {
             if let Some(v) = self.image.read_token(&t, TEMPS + i) {
                 return Some(v);
@@ -991,6 +1029,20 @@ impl Exec<'_> {
     /// with the token's in place of `set_private_field`'s, else `store`.
     #[inline(never)]
     fn ctx_store(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if let Some((k, t)) = self.ctx_token {
+            if k == c
+                && self.pool.ignores(v)
+                && !self.cache.watches(c)
+                && self.image.write_token(&t, TEMPS + i, v)
+            {
+                return Ok(());
+            }
+        }
+        self.ctx_store_in_full(c, i, v)
+    }
+
+    #[inline(never)]
+    fn ctx_store_in_full(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(c) {
             if let Some(t) = self.ctx_token(c) {
                 if self.image.write_token(&t, TEMPS + i, v) {
