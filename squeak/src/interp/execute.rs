@@ -937,13 +937,15 @@ impl Exec<'_> {
     /// [`ctx_store`](Self::ctx_store), with a token kept for the last receiver stored into.
     ///
     /// This and the three below are each two functions: the memo's hit, which calls nothing
-    /// and so saves no registers on the way in and out, and the rest, which it jumps to.
+    /// and so saves no registers on the way in and out, and the rest, which it jumps to. The
+    /// stores' hits take an object whose filter bit is set (`may_watch`) for watched: the
+    /// look into the set is the full path's.
     #[inline(never)]
     fn receiver_store(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
         if let Some((k, t)) = self.receiver_token {
             if k == r
                 && self.pool.ignores(v)
-                && !self.cache.watches(r)
+                && !self.cache.may_watch(r)
                 && self.image.write_token(&t, i, v)
             {
                 return Ok(());
@@ -1032,7 +1034,7 @@ impl Exec<'_> {
         if let Some((k, t)) = self.ctx_token {
             if k == c
                 && self.pool.ignores(v)
-                && !self.cache.watches(c)
+                && !self.cache.may_watch(c)
                 && self.image.write_token(&t, TEMPS + i, v)
             {
                 return Ok(());
