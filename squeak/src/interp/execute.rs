@@ -981,7 +981,7 @@ impl Exec<'_> {
     fn receiver_field(&mut self, r: Value, i: usize) -> Option<Value> {
         if let Some((k, t)) = self.receiver_token_before {
             if k == r {
-                self.receiver_token_before = self.receiver_token.replace((r, t));
+                std::mem::swap(&mut self.receiver_token, &mut self.receiver_token_before);
                 if let Some(v) = self.image.read_token(&t, i) {
                     return Some(v);
                 }
