@@ -547,11 +547,9 @@ impl Exec<'_> {
                             }
                             193 => {
                                 let n = stack.len();
-                                let (Some(&rcvr), Some(&index), Some(&v)) = (
-                                    stack.get(n.wrapping_sub(3)),
-                                    stack.get(n.wrapping_sub(2)),
-                                    stack.get(n.wrapping_sub(1)),
-                                ) else {
+                                // One look at the length for the three (three `get`s made
+                                // three).
+                                let [.., rcvr, index, v] = stack[..] else {
                                     special!()
                                 };
                                 if !(self.pool.ignores(v)
