@@ -34,8 +34,8 @@ struct Top {
 
 /// Why the dispatch loop's innermost loop stopped: to switch frames, or to leave.
 enum Switch {
-    /// Push a frame for this method, whose receiver is at this stack index.
-    Activate(Rc<Method>, usize),
+    /// Push a frame for this method, whose receiver (the value) is at this stack index.
+    Activate(Rc<Method>, usize, Value),
     /// The top frame (a method's, without a context, not the bottom one) returns this.
     Return(Value),
     /// The top frame returns this to its caller (bytecode 125, a block's last value).
@@ -293,13 +293,14 @@ impl Exec<'_> {
                 let Some(&b) = code.get(pc) else {
                     break 'dispatch Switch::Out(Exit::End);
                 };
-                pc += 1;
+
                 count += 1;
                 // Leaves the loop with the bytecode `b` for the full path.
                 macro_rules! slow {
-                    () => {
-                        break 'dispatch Switch::Out(Exit::Slow(b))
-                    };
+                    () => {{
+                        pc += 1;
+                        break 'dispatch Switch::Out(Exit::Slow(b));
+                    }};
                 }
                 // A push within the stack's capacity (growing it is the full path's).
                 macro_rules! push {
@@ -416,7 +417,10 @@ impl Exec<'_> {
                                 // `store` never touches the operand stack.
                                 let Some(&v) = stack.last() else { slow!() };
                                 if let Err(e) = self.receiver_store(receiver, (b & 7) as usize, v) {
-                                    break 'dispatch Switch::Out(Exit::Error(e));
+                                    {
+                                        pc += 1;
+                                        break 'dispatch Switch::Out(Exit::Error(e));
+                                    }
                                 }
                                 stack.pop();
                             }
@@ -433,7 +437,10 @@ impl Exec<'_> {
                                     Some(c) => {
                                         let Some(&v) = stack.last() else { slow!() };
                                         if let Err(e) = self.ctx_store(c, (b & 7) as usize, v) {
-                                            break 'dispatch Switch::Out(Exit::Error(e));
+                                            {
+                                                pc += 1;
+                                                break 'dispatch Switch::Out(Exit::Error(e));
+                                            }
                                         }
                                     }
                                 }
@@ -473,9 +480,11 @@ impl Exec<'_> {
                                 stack.pop();
                             }
                             160 | 161 | 162 | 163 | 164 | 165 | 166 | 167 => {
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let target =
-                                    (pc + 1 + ext as usize) as i64 + (b as i64 - 164) * 256;
+                                    (pc + 2 + ext as usize) as i64 + (b as i64 - 164) * 256;
                                 let Ok(target) = usize::try_from(target) else {
                                     slow!()
                                 };
@@ -484,19 +493,23 @@ impl Exec<'_> {
                                     // A jump back: where a loop inside the method looks (in `run`).
                                     break 'dispatch Switch::Out(Exit::Check);
                                 }
+                                continue 'dispatch;
                             }
                             168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 => {
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let when = match stack.last() {
                                     Some(&v) if v == true_object => true,
                                     Some(&v) if v == false_object => false,
                                     _ => slow!(),
                                 };
                                 stack.pop();
-                                pc += 1;
+                                pc += 2;
                                 if when == (b < 172) {
                                     pc += (b as usize & 3) * 256 + ext as usize;
                                 }
+                                continue 'dispatch;
                             }
                             176 => arith!(arithmetic::add),
                             177 => arith!(arithmetic::subtract),
@@ -534,11 +547,9 @@ impl Exec<'_> {
                             }
                             193 => {
                                 let n = stack.len();
-                                let (Some(&rcvr), Some(&index), Some(&v)) = (
-                                    stack.get(n.wrapping_sub(3)),
-                                    stack.get(n.wrapping_sub(2)),
-                                    stack.get(n.wrapping_sub(1)),
-                                ) else {
+                                // One look at the length for the three (three `get`s made
+                                // three).
+                                let [.., rcvr, index, v] = stack[..] else {
                                     special!()
                                 };
                                 if !(self.pool.ignores(v)
@@ -582,7 +593,9 @@ impl Exec<'_> {
                                 self.sends += 1;
                             }
                             131 | 134 => {
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let (i, nargs) = if b == 131 {
                                     (ext & 31, ext >> 5)
                                 } else {
@@ -604,13 +617,18 @@ impl Exec<'_> {
                                 send!(sel, ((b - 208) >> 4) as usize, 0)
                             }
                             125 => match stack.last() {
-                                Some(&v) => break 'dispatch Switch::BlockReturn(v),
+                                Some(&v) => {
+                                    pc += 1;
+                                    break 'dispatch Switch::BlockReturn(v);
+                                }
                                 None => slow!(),
                             },
                             128 => {
                                 // Extended push: a receiver field, temporary, literal or literal
                                 // variable, as the one-byte forms above.
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let i = (ext & 63) as usize;
                                 let v = match ext >> 6 {
                                     0 => frames
@@ -635,7 +653,9 @@ impl Exec<'_> {
                             129 | 130 => {
                                 // Extended store (129) or pop and store (130) into a receiver
                                 // field, a temporary or a literal variable.
-                                let Some(&ext) = code.get(pc) else { slow!() };
+                                let Some(&ext) = code.get(pc + 1) else {
+                                    slow!()
+                                };
                                 let i = (ext & 63) as usize;
                                 let n = stack.len();
                                 let Some(&v) = stack.last() else { slow!() };
@@ -657,7 +677,10 @@ impl Exec<'_> {
                                 };
                                 if let Some((obj, index)) = into {
                                     if let Err(e) = self.store(obj, index, v) {
-                                        break 'dispatch Switch::Out(Exit::Error(e));
+                                        {
+                                            pc += 1;
+                                            break 'dispatch Switch::Out(Exit::Error(e));
+                                        }
                                     }
                                 }
                                 if b == 130 {
@@ -670,6 +693,7 @@ impl Exec<'_> {
                                 slow!()
                             }
                         }
+                        pc += 1;
                         continue 'dispatch;
                     };
                     // A send of `sel` with `nargs` arguments, whose operands (`len` bytes)
@@ -714,6 +738,7 @@ impl Exec<'_> {
                                     }
                                     Ok(None) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
@@ -729,6 +754,7 @@ impl Exec<'_> {
                                     }
                                     Ok(false) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
@@ -743,6 +769,7 @@ impl Exec<'_> {
                                     }
                                     Ok(None) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
@@ -751,7 +778,7 @@ impl Exec<'_> {
                                 // The block's frame is pushed above this one, whose
                                 // pc goes past the send first.
                                 if let Some(f) = frames.get_mut(top) {
-                                    f.pc = pc + len;
+                                    f.pc = pc + 1 + len;
                                 }
                                 let entered =
                                     blocks::enter(self, &mut frames, class, rcvr, ri, nargs);
@@ -762,12 +789,13 @@ impl Exec<'_> {
                                     }
                                     Ok(false) => slow!(),
                                     Err(e) => {
+                                        pc += 1;
                                         break 'dispatch Switch::Out(Exit::Error(e));
                                     }
                                 }
                             }
                             Quick::Not => {
-                                pc += len;
+                                pc += 1 + len;
                                 break 'dispatch Switch::Out(Exit::Primitive(m.clone(), ri));
                             }
                         };
@@ -776,7 +804,7 @@ impl Exec<'_> {
                             *slot = v;
                         }
                         self.sends += 1;
-                        pc += len;
+                        pc += 1 + len;
                         continue 'dispatch;
                     }
                     if frames.len() >= self.limits.depth
@@ -784,9 +812,10 @@ impl Exec<'_> {
                     {
                         slow!()
                     }
-                    pc += len;
-                    break 'dispatch Switch::Activate(m.clone(), ri);
+                    pc += 1 + len;
+                    break 'dispatch Switch::Activate(m.clone(), ri, rcvr);
                 };
+                pc += 1;
                 if ctx.is_some() || top == 0 {
                     break 'dispatch Switch::Out(Exit::ReturnFull(v, true));
                 }
@@ -817,7 +846,7 @@ impl Exec<'_> {
             // A frame switch, or the way out.
             match switch {
                 Switch::Out(exit) => break 'frame exit,
-                Switch::Activate(m, ri) => {
+                Switch::Activate(m, ri, rcvr) => {
                     // What `activate` does, with the checks made above: the depth, and
                     // room on the stack for the temporaries.
                     let (num_args, num_temps) = (m.num_args, m.num_temps);
@@ -832,7 +861,7 @@ impl Exec<'_> {
                             stack.push(nil);
                         }
                     }
-                    (pc, receiver, ctx, tbase) = (0, stack[ri], None, ri + 1);
+                    (pc, receiver, ctx, tbase) = (0, rcvr, None, ri + 1);
                     top += 1;
                     frames.push(Frame {
                         method: m,
@@ -904,8 +933,27 @@ impl Exec<'_> {
 
     /// Stores `v` into field `i` of the frame's receiver `r`, for the dispatch loop: as
     /// [`ctx_store`](Self::ctx_store), with a token kept for the last receiver stored into.
+    ///
+    /// This and the three below are each two functions: the memo's hit, which calls nothing
+    /// and so saves no registers on the way in and out, and the rest, which it jumps to. The
+    /// stores' hits take an object whose filter bit is set (`may_watch`) for watched: the
+    /// look into the set is the full path's.
     #[inline(never)]
     fn receiver_store(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if let Some((k, t)) = self.receiver_token {
+            if k == r
+                && self.pool.ignores(v)
+                && !self.cache.may_watch(r)
+                && self.image.write_token(&t, i, v)
+            {
+                return Ok(());
+            }
+        }
+        self.receiver_store_in_full(r, i, v)
+    }
+
+    #[inline(never)]
+    fn receiver_store_in_full(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(r) {
             let t = match self.receiver_token {
                 Some((k, t)) if k == r => Some(t),
@@ -925,11 +973,25 @@ impl Exec<'_> {
     }
 
     /// Field `i` of the frame's receiver `r` where the receiver token memo did not answer:
-    /// through a new token for `r` (kept for the next), else as `field`.
+    /// through the token of the receiver before (`receiver_token_before`) or a new one for
+    /// `r`, which becomes the memo's, the one it displaces the one before; else as `field`.
     #[inline(never)]
     fn receiver_field(&mut self, r: Value, i: usize) -> Option<Value> {
+        if let Some((k, t)) = self.receiver_token_before {
+            if k == r {
+                std::mem::swap(&mut self.receiver_token, &mut self.receiver_token_before);
+                if let Some(v) = self.image.read_token(&t, i) {
+                    return Some(v);
+                }
+            }
+        }
+        self.receiver_field_in_full(r, i)
+    }
+
+    #[inline(never)]
+    fn receiver_field_in_full(&mut self, r: Value, i: usize) -> Option<Value> {
         if let Some(t) = self.image.fields_token(r) {
-            self.receiver_token = Some((r, t));
+            self.receiver_token_before = self.receiver_token.replace((r, t));
             if let Some(v) = self.image.read_token(&t, i) {
                 return Some(v);
             }
@@ -941,6 +1003,18 @@ impl Exec<'_> {
     /// where it answers, else as `field`. Out of line, as `field`.
     #[inline(never)]
     fn ctx_temp(&mut self, c: Value, i: usize) -> Option<Value> {
+        if let Some((k, t)) = self.ctx_token {
+            if k == c {
+                if let Some(v) = self.image.read_token(&t, TEMPS + i) {
+                    return Some(v);
+                }
+            }
+        }
+        self.ctx_temp_in_full(c, i)
+    }
+
+    #[inline(never)]
+    fn ctx_temp_in_full(&mut self, c: Value, i: usize) -> Option<Value> {
         if let Some(t) = self.ctx_token(c) {
             if let Some(v) = self.image.read_token(&t, TEMPS + i) {
                 return Some(v);
@@ -955,6 +1029,20 @@ impl Exec<'_> {
     /// with the token's in place of `set_private_field`'s, else `store`.
     #[inline(never)]
     fn ctx_store(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
+        if let Some((k, t)) = self.ctx_token {
+            if k == c
+                && self.pool.ignores(v)
+                && !self.cache.may_watch(c)
+                && self.image.write_token(&t, TEMPS + i, v)
+            {
+                return Ok(());
+            }
+        }
+        self.ctx_store_in_full(c, i, v)
+    }
+
+    #[inline(never)]
+    fn ctx_store_in_full(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(c) {
             if let Some(t) = self.ctx_token(c) {
                 if self.image.write_token(&t, TEMPS + i, v) {

@@ -320,11 +320,20 @@ impl MethodCache {
     /// True if a store into `obj` (by this very reference) would drop the cache.
     #[inline(always)]
     pub(crate) fn watches(&self, obj: Value) -> bool {
+        self.may_watch(obj) && self.watched.contains(&obj.to_bits())
+    }
+
+    /// False if `obj` is certainly not watched (its filter bit is clear): [`watches`]
+    /// without the look into the set, for a caller that takes another path where it is
+    /// true and so needs no registers for the set's probe.
+    ///
+    /// [`watches`]: Self::watches
+    #[inline(always)]
+    pub(crate) fn may_watch(&self, obj: Value) -> bool {
         let bit = Self::filter_bit(obj);
         self.filter
             .get(bit / 64)
             .is_some_and(|&word| word >> (bit % 64) & 1 != 0)
-            && self.watched.contains(&obj.to_bits())
     }
 
     /// Called before this image stores into `obj` (already canonical): drops everything

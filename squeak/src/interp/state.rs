@@ -152,6 +152,10 @@ pub(crate) struct Exec<'a> {
     pub(crate) ctx_token: Option<(Value, cowheap::vm::FieldsToken)>,
     /// The same for the last receiver whose field the dispatch loop stored into.
     pub(crate) receiver_token: Option<(Value, cowheap::vm::FieldsToken)>,
+    /// The receiver `receiver_token` held before (a loop that reads the fields of two
+    /// receivers in turn, an OrderedCollection's `addLast:` under an Interval's `do:`, would
+    /// make a token at every read with one slot): looked at only where that one missed.
+    pub(crate) receiver_token_before: Option<(Value, cowheap::vm::FieldsToken)>,
 }
 
 impl<'a> Exec<'a> {
@@ -204,6 +208,7 @@ impl<'a> Exec<'a> {
             home: (stack, frames),
             ctx_token: None,
             receiver_token: None,
+            receiver_token_before: None,
         }
     }
 

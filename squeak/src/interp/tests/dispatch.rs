@@ -104,6 +104,34 @@ fn jumps_conditional_jumps_and_a_loop() {
 }
 
 #[test]
+fn field_reads_and_stores_of_two_receivers_in_turn_are_each_their_own() {
+    // The dispatch loop keeps tokens for the last two receivers whose fields it read and
+    // the last it stored into: the reads of `a`, then `b` (which stores), then `a` again.
+    let mut r = Run::new();
+    let pair_class = r.t.pair;
+    let foo = r.sym("foo");
+    // foo  second := first. ^first
+    r.define(pair_class, "foo", &[], 0, 0, 0, &[0, 136, 97, 124]);
+    // bar: q  ^first + q foo + second
+    r.define(
+        pair_class,
+        "bar:",
+        &[foo],
+        1,
+        1,
+        0,
+        &[0, 16, 208, 176, 1, 176, 124],
+    );
+    let a = r.instance(pair_class, &[int(1), int(10)], 1);
+    let b = r.instance(pair_class, &[int(100), int(1000)], 1);
+    assert_eq!(r.send(a, "bar:", &[b]), Ok(int(111)));
+    assert_eq!(r.image.read(b, 1).unwrap(), int(100));
+    assert_eq!(r.send(b, "bar:", &[a]), Ok(int(201)));
+    assert_eq!(r.image.read(a, 1).unwrap(), int(1));
+    assert_eq!(r.send(a, "bar:", &[b]), Ok(int(102)));
+}
+
+#[test]
 fn sends_of_every_form() {
     let mut r = Run::new();
     let pair_class = r.t.pair;
