@@ -332,6 +332,50 @@ impl Exec<'_> {
                                 self.sends += 1;
                             }};
                         }
+                        // A comparison of two SmallIntegers (`$test` on them), with the
+                        // conditional jump that mostly follows one (`ifTrue:`, `whileTrue:`,
+                        // `to:do:`) run in the same arm, as the real VM's interpreter does: the
+                        // Boolean is never pushed and popped, and the jump is counted but not
+                        // dispatched. Nothing runs between the two bytecodes that could see
+                        // the difference (no send, no look at the limits or the timer).
+                        macro_rules! compare {
+                            ($test:expr) => {{
+                                let n = stack.len();
+                                let (Some(a), Some(c)) = (
+                                    stack.get(n.wrapping_sub(2)).and_then(|v| v.as_small_int()),
+                                    stack.get(n.wrapping_sub(1)).and_then(|v| v.as_small_int()),
+                                ) else {
+                                    special!()
+                                };
+                                let yes: bool = $test(a, c);
+                                self.sends += 1;
+                                let next = code.get(pc + 1).map_or(0, |&j| j);
+                                if next.wrapping_sub(152) < 8 {
+                                    // Jump if false, short.
+                                    stack.truncate(n - 2);
+                                    count += 1;
+                                    pc += 1;
+                                    if !yes {
+                                        pc += (next - 151) as usize;
+                                    }
+                                } else if let (true, Some(&ext)) =
+                                    (next.wrapping_sub(168) < 8, code.get(pc + 2))
+                                {
+                                    // Jump if true (168-171) or if false (172-175), long.
+                                    stack.truncate(n - 2);
+                                    count += 1;
+                                    pc += 2;
+                                    if yes == (next < 172) {
+                                        pc += (next as usize & 3) * 256 + ext as usize;
+                                    }
+                                } else {
+                                    stack.pop();
+                                    if let Some(slot) = stack.last_mut() {
+                                        *slot = if yes { true_object } else { false_object };
+                                    }
+                                }
+                            }};
+                        }
                         // A send of `$sel` with `$nargs` arguments, whose operands (`$len` bytes)
                         // follow the opcode: a cached method without a primitive is activated
                         // (after the loop), a quick return answers here; anything else is the
@@ -513,12 +557,12 @@ impl Exec<'_> {
                             }
                             176 => arith!(arithmetic::add),
                             177 => arith!(arithmetic::subtract),
-                            178 => arith!(comparison::less),
-                            179 => arith!(comparison::greater),
-                            180 => arith!(comparison::less_or_equal),
-                            181 => arith!(comparison::greater_or_equal),
-                            182 => arith!(comparison::equal),
-                            183 => arith!(comparison::not_equal),
+                            178 => compare!(|a, c| a < c),
+                            179 => compare!(|a, c| a > c),
+                            180 => compare!(|a, c| a <= c),
+                            181 => compare!(|a, c| a >= c),
+                            182 => compare!(|a, c| a == c),
+                            183 => compare!(|a, c| a != c),
                             184 => arith!(arithmetic::multiply),
                             185 => arith!(arithmetic::divide),
                             186 => arith!(arithmetic::modulo),

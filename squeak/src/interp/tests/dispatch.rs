@@ -104,6 +104,48 @@ fn jumps_conditional_jumps_and_a_loop() {
 }
 
 #[test]
+fn a_comparison_and_the_jump_after_it_run_as_the_two_bytecodes() {
+    // The dispatch loop runs a SmallInteger comparison and a conditional jump right after it
+    // in one arm: the same answers, bytecodes and sends as one at a time, for each comparison
+    // (178-183) before each jump kind, taken or not, and before something else.
+    let mut r = Run::new();
+    let nil = r.nil();
+    let tests: [(u8, fn(i64, i64) -> bool); 6] = [
+        (178, |a, b| a < b),
+        (179, |a, b| a > b),
+        (180, |a, b| a <= b),
+        (181, |a, b| a >= b),
+        (182, |a, b| a == b),
+        (183, |a, b| a != b),
+    ];
+    for (op, holds) in tests {
+        for (a, b) in [(1, 2), (2, 2), (3, 2)] {
+            let yes = holds(a, b);
+            let (x, y) = (int(a), int(b));
+            // Pushes a and b (literals 0 and 1), compares; each jump lands on `push 2` (taken)
+            // or runs `push 1` (not): one of 1 or 2 is answered.
+            let forms: [(&[u8], bool); 3] = [
+                (&[32, 33, op, 153, 118, 124, 119, 124], !yes),
+                (&[32, 33, op, 168, 2, 118, 124, 119, 124], yes),
+                (&[32, 33, op, 172, 2, 118, 124, 119, 124], !yes),
+            ];
+            for (code, taken) in forms {
+                let want = if taken { int(2) } else { int(1) };
+                assert_eq!(r.run(nil, &[x, y], 0, code), Ok(want), "{code:?} {a} {b}");
+                // Two pushes, the comparison, the jump, a push and a return.
+                assert_eq!(r.interp.stats().bytecodes, 6, "{code:?} {a} {b}");
+                assert_eq!(r.interp.stats().sends, 1, "{code:?} {a} {b}");
+            }
+            // Not followed by a jump: the Boolean is answered.
+            assert_eq!(
+                r.run(nil, &[x, y], 0, &[32, 33, op, 124]),
+                Ok(r.boolean(yes))
+            );
+        }
+    }
+}
+
+#[test]
 fn field_reads_and_stores_of_two_receivers_in_turn_are_each_their_own() {
     // The dispatch loop keeps tokens for the last two receivers whose fields it read and
     // the last it stored into: the reads of `a`, then `b` (which stores), then `a` again.
