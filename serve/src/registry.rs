@@ -18,7 +18,10 @@ use crate::store::{Acquired, NewSession, StoreError};
 use crate::token;
 
 /// How long making room may look for a victim (every candidate busy or claimed) before the
-/// host goes over its most live sessions for a moment.
+/// creation or resume is refused as `full` (503, which a client retries). The host never goes
+/// over its most live sessions: run S3 (BENCHMARKS.md) let it, for a moment each time, and
+/// 1,000 creations at once kept it 24-32% over for minutes, close to the process's limit of
+/// memory maps.
 const PATIENCE: Duration = Duration::from_secs(2);
 
 /// Stripes of the per-id locks.
@@ -167,6 +170,17 @@ impl Registry {
         &self.stripes[Self::stripe_of(id)]
     }
 
+    /// Puts a session in memory, into the place its caller's [`Room`] holds, and keeps the
+    /// most seen at once.
+    fn insert(&self, id: String, live: Arc<Live>) {
+        let mut map = self.map();
+        map.insert(id, live);
+        self.env
+            .metrics
+            .most_live
+            .fetch_max(map.len() as u64, Relaxed);
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
         // A panic while the map was held cannot leave it inconsistent (each change is one
         // insert or remove): go on with it.
@@ -240,7 +254,7 @@ impl Registry {
             session::spawn(&env, image, start).map_err(|e| LookupError::Resume(e.to_string()))
         })
         .await??;
-        self.map().insert(id.clone(), live);
+        self.insert(id.clone(), live);
         self.env.metrics.created.fetch_add(1, Relaxed);
         Ok((id, token))
     }
@@ -325,7 +339,7 @@ impl Registry {
                 return Err(e);
             }
         };
-        self.map().insert(id.to_owned(), live.clone());
+        self.insert(id.to_owned(), live.clone());
         self.env.metrics.resumes.fetch_add(1, Relaxed);
         self.env.metrics.resume_seconds.observe(started.elapsed());
         Ok(Found::Live(live))
@@ -371,7 +385,7 @@ impl Registry {
     /// same few and, finding them taken, let the host grow past its most. `holding` is the id
     /// whose stripe the caller holds: a victim's stripe is only tried, never waited for, so that
     /// two tasks making room cannot wait for each other. After [`PATIENCE`] without a victim
-    /// the host goes over its most for a moment rather than wait longer.
+    /// the request is refused (`Full`) rather than take a place over the most.
     async fn make_room(&self, holding: Option<&str>) -> Result<Room<'_>, LookupError> {
         /// Candidates looked at per round.
         const CANDIDATES: usize = 32;
@@ -424,7 +438,7 @@ impl Registry {
                 }
             }
         }
-        Ok(self.room(&self.map()))
+        Err(LookupError::Full(self.policy.max_live))
     }
 
     /// A place for one more session, taken under the map's lock (`map` is its guard).
@@ -461,11 +475,12 @@ impl Registry {
         self.policy.max_live
     }
 
-    /// Evicts the least recently used idle sessions past `most` (the host's most live): what creations and
-    /// resumes that ran out of [`PATIENCE`] put over it. Without this the excess stayed until
-    /// the idle time: 100,000 creations 1,000 at a time at a most of 10,000 reached 12,925
-    /// live and kept growing, each a thread with four memory maps, until the process ran
-    /// out of them (`vm.max_map_count`). Answers how many it evicted.
+    /// Evicts the least recently used idle sessions past `most` (the host's most live). Creations
+    /// and resumes that ran out of [`PATIENCE`] used to put the host over it, and the excess
+    /// stayed until the idle time: 100,000 creations 1,000 at a time at a most of 10,000
+    /// reached 12,925 live and kept growing, each a thread with four memory maps, until the
+    /// process ran out of them (`vm.max_map_count`). They are refused now; this stays as the
+    /// guard of the most. Answers how many it evicted.
     pub async fn trim_to(self: &Arc<Self>, most: usize) -> usize {
         let victims = {
             let map = self.map();
