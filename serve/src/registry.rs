@@ -108,6 +108,8 @@ pub struct Registry {
     /// most live, so that many creations at once cannot all pass one free slot. Raised only
     /// under the map's lock.
     coming: AtomicUsize,
+    /// Spreads the tasks making room over the candidates (`make_room`).
+    turn: AtomicUsize,
     stripes: Vec<tokio::sync::Mutex<()>>,
     /// A fresh image's delta, the first one of every new session.
     fresh_delta: Vec<u8>,
@@ -149,6 +151,7 @@ impl Registry {
             policy,
             map: Mutex::new(HashMap::new()),
             coming: AtomicUsize::new(0),
+            turn: AtomicUsize::new(0),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             fresh_delta,
             closing: std::sync::atomic::AtomicBool::new(false),
@@ -414,31 +417,51 @@ impl Registry {
                 }
                 candidates
             };
-            let mut evicted = false;
-            for victim in candidates {
+            // Tasks start at different candidates, so that fewer find theirs claimed.
+            let first = self.turn.fetch_add(1, Relaxed) % candidates.len().max(1);
+            let (late, early) = candidates.split_at(first.min(candidates.len()));
+            for victim in early.iter().chain(late) {
                 if held == Some(Self::stripe_of(&victim.id)) || victim.leaving.swap(true, Relaxed) {
                     continue;
                 }
                 match self.stripe(&victim.id).try_lock() {
                     Ok(_one_at_a_time) => {
-                        self.evict_held(victim, true).await;
-                        evicted = true;
-                        break;
+                        // The victim's place passes to this task in one step under the map's
+                        // lock: before, another task could take it between the eviction and
+                        // this task's next look, and a creation could miss its turn for
+                        // seconds while others took the places it freed.
+                        match self.take_place(victim) {
+                            Some(room) => {
+                                victim.stop(true).await;
+                                self.env.metrics.evictions.fetch_add(1, Relaxed);
+                                return Ok(room);
+                            }
+                            None => break, // it had left already: look again
+                        }
                     }
                     Err(_) => victim.leaving.store(false, Relaxed),
                 }
             }
-            if !evicted {
-                // Every candidate is being evicted by another task, or its stripe is busy:
-                // their evictions make room too.
-                if round < 16 {
-                    tokio::task::yield_now().await;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+            // Every candidate is being evicted by another task, or its stripe is busy: their
+            // evictions make room too.
+            if round < 16 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         Err(LookupError::Full(self.policy.max_live))
+    }
+
+    /// Takes `victim` out of the map and its place for the caller's session, in one step under
+    /// the map's lock; `None` if it had left the map already.
+    fn take_place(&self, victim: &Arc<Live>) -> Option<Room<'_>> {
+        let mut map = self.map();
+        if !map.get(&victim.id).is_some_and(|l| Arc::ptr_eq(l, victim)) {
+            return None;
+        }
+        map.remove(&victim.id);
+        Some(self.room(&map))
     }
 
     /// A place for one more session, taken under the map's lock (`map` is its guard).
