@@ -24,6 +24,11 @@ pub struct Args {
     #[arg(long, value_name = "N",
           value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(MAX_SESSIONS)))]
     pub concurrency: Option<u32>,
+    /// At most this many requests in flight at once over all sessions (default: one per
+    /// session alive); latency is timed from when a request may go.
+    #[arg(long, value_name = "N",
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(MAX_SESSIONS)))]
+    pub in_flight: Option<u32>,
     /// Stop sending new requests after this long (30s, 2m; at most a day).
     #[arg(long, value_name = "TIME", value_parser = bounded_duration)]
     pub duration: Option<Duration>,
@@ -93,6 +98,7 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     let mut config = Config::new(args.url, args.sessions);
     config.duration = args.duration;
     config.concurrency = args.concurrency;
+    config.in_flight = args.in_flight;
     config.requests = match (args.requests, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,

@@ -136,6 +136,7 @@ impl Server {
             interrupt: Arc::new(AtomicBool::new(false)),
             caps: config.caps,
             started: Instant::now(),
+            leases: session::LeaseClock::default(),
         });
         let policy = registry::Policy {
             idle: config.idle,
@@ -201,8 +202,13 @@ impl Server {
             loop {
                 tick.tick().await;
                 let env = renew_env.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || env.store.renew(&env.host.id, lease)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let start = store::now_ms();
+                    if env.store.renew(&env.host.id, lease).is_ok() {
+                        env.leases.renewed(start, lease);
+                    }
+                })
+                .await;
             }
         });
         let sampler = app.clone();

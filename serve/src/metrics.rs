@@ -93,6 +93,11 @@ pub struct Metrics {
     pub evictions: AtomicU64,
     /// Idle live sessions whose interpreter caches were dropped (see `session::RELEASE_AFTER`).
     pub caches_released: AtomicU64,
+    /// The most sessions in memory at once since the host started.
+    pub most_live: AtomicU64,
+    /// Evaluations answered without a commit: they changed nothing the store holds (see
+    /// `session::Stored`), under a lease this host still holds.
+    pub unstored: AtomicU64,
     /// Sessions whose thread found every handle gone without a stop (a creation or resume
     /// given up by its client midway) and left.
     pub abandoned: AtomicU64,
@@ -179,6 +184,18 @@ impl Metrics {
             "counter",
             "Idle live sessions whose interpreter caches were dropped to save memory.",
             n(&self.caches_released),
+        );
+        one(
+            "cowheap_sessions_live_most",
+            "gauge",
+            "The most sessions in memory at once since the host started.",
+            n(&self.most_live),
+        );
+        one(
+            "cowheap_evaluations_unstored_total",
+            "counter",
+            "Evaluations that changed nothing stored, answered without a commit.",
+            n(&self.unstored),
         );
         one(
             "cowheap_sessions_abandoned_total",

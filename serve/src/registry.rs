@@ -18,7 +18,10 @@ use crate::store::{Acquired, NewSession, StoreError};
 use crate::token;
 
 /// How long making room may look for a victim (every candidate busy or claimed) before the
-/// host goes over its most live sessions for a moment.
+/// creation or resume is refused as `full` (503, which a client retries). The host never goes
+/// over its most live sessions: run S3 (BENCHMARKS.md) let it, for a moment each time, and
+/// 1,000 creations at once kept it 24-32% over for minutes, close to the process's limit of
+/// memory maps.
 const PATIENCE: Duration = Duration::from_secs(2);
 
 /// Stripes of the per-id locks.
@@ -105,6 +108,8 @@ pub struct Registry {
     /// most live, so that many creations at once cannot all pass one free slot. Raised only
     /// under the map's lock.
     coming: AtomicUsize,
+    /// Spreads the tasks making room over the candidates (`make_room`).
+    turn: AtomicUsize,
     stripes: Vec<tokio::sync::Mutex<()>>,
     /// A fresh image's delta, the first one of every new session.
     fresh_delta: Vec<u8>,
@@ -146,6 +151,7 @@ impl Registry {
             policy,
             map: Mutex::new(HashMap::new()),
             coming: AtomicUsize::new(0),
+            turn: AtomicUsize::new(0),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             fresh_delta,
             closing: std::sync::atomic::AtomicBool::new(false),
@@ -165,6 +171,17 @@ impl Registry {
 
     fn stripe(&self, id: &str) -> &tokio::sync::Mutex<()> {
         &self.stripes[Self::stripe_of(id)]
+    }
+
+    /// Puts a session in memory, into the place its caller's [`Room`] holds, and keeps the
+    /// most seen at once.
+    fn insert(&self, id: String, live: Arc<Live>) {
+        let mut map = self.map();
+        map.insert(id, live);
+        self.env
+            .metrics
+            .most_live
+            .fetch_max(map.len() as u64, Relaxed);
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
@@ -240,7 +257,7 @@ impl Registry {
             session::spawn(&env, image, start).map_err(|e| LookupError::Resume(e.to_string()))
         })
         .await??;
-        self.map().insert(id.clone(), live);
+        self.insert(id.clone(), live);
         self.env.metrics.created.fetch_add(1, Relaxed);
         Ok((id, token))
     }
@@ -325,7 +342,7 @@ impl Registry {
                 return Err(e);
             }
         };
-        self.map().insert(id.to_owned(), live.clone());
+        self.insert(id.to_owned(), live.clone());
         self.env.metrics.resumes.fetch_add(1, Relaxed);
         self.env.metrics.resume_seconds.observe(started.elapsed());
         Ok(Found::Live(live))
@@ -371,7 +388,7 @@ impl Registry {
     /// same few and, finding them taken, let the host grow past its most. `holding` is the id
     /// whose stripe the caller holds: a victim's stripe is only tried, never waited for, so that
     /// two tasks making room cannot wait for each other. After [`PATIENCE`] without a victim
-    /// the host goes over its most for a moment rather than wait longer.
+    /// the request is refused (`Full`) rather than take a place over the most.
     async fn make_room(&self, holding: Option<&str>) -> Result<Room<'_>, LookupError> {
         /// Candidates looked at per round.
         const CANDIDATES: usize = 32;
@@ -400,31 +417,51 @@ impl Registry {
                 }
                 candidates
             };
-            let mut evicted = false;
-            for victim in candidates {
+            // Tasks start at different candidates, so that fewer find theirs claimed.
+            let first = self.turn.fetch_add(1, Relaxed) % candidates.len().max(1);
+            let (late, early) = candidates.split_at(first.min(candidates.len()));
+            for victim in early.iter().chain(late) {
                 if held == Some(Self::stripe_of(&victim.id)) || victim.leaving.swap(true, Relaxed) {
                     continue;
                 }
                 match self.stripe(&victim.id).try_lock() {
                     Ok(_one_at_a_time) => {
-                        self.evict_held(victim, true).await;
-                        evicted = true;
-                        break;
+                        // The victim's place passes to this task in one step under the map's
+                        // lock: before, another task could take it between the eviction and
+                        // this task's next look, and a creation could miss its turn for
+                        // seconds while others took the places it freed.
+                        match self.take_place(victim) {
+                            Some(room) => {
+                                victim.stop(true).await;
+                                self.env.metrics.evictions.fetch_add(1, Relaxed);
+                                return Ok(room);
+                            }
+                            None => break, // it had left already: look again
+                        }
                     }
                     Err(_) => victim.leaving.store(false, Relaxed),
                 }
             }
-            if !evicted {
-                // Every candidate is being evicted by another task, or its stripe is busy:
-                // their evictions make room too.
-                if round < 16 {
-                    tokio::task::yield_now().await;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+            // Every candidate is being evicted by another task, or its stripe is busy: their
+            // evictions make room too.
+            if round < 16 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        Ok(self.room(&self.map()))
+        Err(LookupError::Full(self.policy.max_live))
+    }
+
+    /// Takes `victim` out of the map and its place for the caller's session, in one step under
+    /// the map's lock; `None` if it had left the map already.
+    fn take_place(&self, victim: &Arc<Live>) -> Option<Room<'_>> {
+        let mut map = self.map();
+        if !map.get(&victim.id).is_some_and(|l| Arc::ptr_eq(l, victim)) {
+            return None;
+        }
+        map.remove(&victim.id);
+        Some(self.room(&map))
     }
 
     /// A place for one more session, taken under the map's lock (`map` is its guard).
@@ -461,11 +498,12 @@ impl Registry {
         self.policy.max_live
     }
 
-    /// Evicts the least recently used idle sessions past `most` (the host's most live): what creations and
-    /// resumes that ran out of [`PATIENCE`] put over it. Without this the excess stayed until
-    /// the idle time: 100,000 creations 1,000 at a time at a most of 10,000 reached 12,925
-    /// live and kept growing, each a thread with four memory maps, until the process ran
-    /// out of them (`vm.max_map_count`). Answers how many it evicted.
+    /// Evicts the least recently used idle sessions past `most` (the host's most live). Creations
+    /// and resumes that ran out of [`PATIENCE`] used to put the host over it, and the excess
+    /// stayed until the idle time: 100,000 creations 1,000 at a time at a most of 10,000
+    /// reached 12,925 live and kept growing, each a thread with four memory maps, until the
+    /// process ran out of them (`vm.max_map_count`). They are refused now; this stays as the
+    /// guard of the most. Answers how many it evicted.
     pub async fn trim_to(self: &Arc<Self>, most: usize) -> usize {
         let victims = {
             let map = self.map();

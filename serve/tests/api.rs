@@ -493,7 +493,8 @@ fn many_sessions_evaluate_at_once_each_with_its_own_counter() {
 /// Creating many sessions at once past the most live ones evicts one session per session
 /// created, no more: the evictions counted are exactly the sessions that left memory (created
 /// minus live at the end), however many creators raced for the same least recently used
-/// victims.
+/// victims; and the host is never over its most, at any moment (a creation that finds no
+/// room in time is refused as `full`, and its client tries again).
 #[test]
 fn creating_past_the_most_live_sessions_evicts_one_per_creation() {
     let Some(base) = base() else { return };
@@ -511,7 +512,13 @@ fn creating_past_the_most_live_sessions_evicts_one_per_creation() {
             let mut c = host.client();
             s.spawn(move || {
                 for _ in 0..EACH {
-                    c.create();
+                    loop {
+                        let r = c.request("POST", "/sessions", None, Some("{}"));
+                        if r.status == 201 {
+                            break;
+                        }
+                        assert_eq!((r.status, r.kind().as_str()), (503, "full"), "{}", r.body);
+                    }
                 }
             });
         }
@@ -530,6 +537,15 @@ fn creating_past_the_most_live_sessions_evicts_one_per_creation() {
     assert!(
         live <= MOST as u64,
         "over the most live sessions: {metrics}"
+    );
+    assert!(
+        value("cowheap_sessions_live_most") <= MOST as u64,
+        "over the most live sessions at some moment: {metrics}"
+    );
+    assert_eq!(
+        value("cowheap_sessions_created_total"),
+        created,
+        "{metrics}"
     );
     assert_eq!(
         value("cowheap_evictions_total"),

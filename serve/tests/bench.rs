@@ -165,4 +165,47 @@ fn eval_throughput_and_resume_latency() {
         lat,
         start.elapsed(),
     );
+    // The other parts of a resume, alone: the lease (a write at the store's writer, not made
+    // durable on its own), and the session's thread.
+    let st = cowheap_serve::store::open(&format!("sqlite:{}", db.display())).unwrap();
+    let me = cowheap_serve::store::Host {
+        id: "bench".into(),
+        url: "http://127.0.0.1:1".into(),
+    };
+    let id = "b".repeat(32);
+    st.create(
+        &cowheap_serve::store::NewSession {
+            id: &id,
+            token_hash: [0; 32],
+            base_hash: heap.content_hash().0,
+            delta: &delta,
+        },
+        &me,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    for _ in 0..1000 {
+        let t = Instant::now();
+        st.acquire(&id, &me, Duration::from_secs(60)).unwrap();
+        lat.push(t.elapsed());
+    }
+    report("store acquire (SQLite, quiet)", lat, start.elapsed());
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    for _ in 0..1000 {
+        let t = Instant::now();
+        let h = std::thread::Builder::new()
+            .stack_size(512 << 10)
+            .spawn(|| ())
+            .unwrap();
+        lat.push(t.elapsed());
+        h.join().unwrap();
+    }
+    report(
+        "a session thread's spawn (512 KiB stack)",
+        lat,
+        start.elapsed(),
+    );
 }

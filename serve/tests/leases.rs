@@ -140,3 +140,102 @@ fn a_host_whose_lease_was_taken_over_acknowledges_nothing_and_redirects_to_the_n
         "{metrics}"
     );
 }
+
+/// The host's count of evaluations answered without a commit.
+fn unstored(c: &mut common::Client) -> u64 {
+    let metrics = c.get("/metrics", None).body;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cowheap_evaluations_unstored_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the counter is exported")
+}
+
+#[test]
+fn an_evaluation_that_changes_nothing_stored_commits_nothing_and_the_next_commit_counts_it() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let st = store::open(&format!("sqlite:{}", db.display())).unwrap();
+    let host = Host::start_with(&base, st.clone(), config());
+    let mut c = host.client();
+    let (id, token) = c.create();
+    assert_eq!(c.answer(&id, &token, INCREMENT), "1");
+    // Reads of the counter change nothing stored; once the host has renewed its leases (its
+    // first renewal runs at start), they are answered without a commit.
+    let read = "Smalltalk at: #LoadCounter";
+    assert!(common::eventually(Duration::from_secs(30), || {
+        assert_eq!(c.answer(&id, &token, read), "1");
+        assert_eq!(c.answer(&id, &token, "3 + 4"), "7");
+        unstored(&mut c) >= 2
+    }));
+    let counted = |c: &mut common::Client| {
+        c.get(&format!("/sessions/{id}"), Some(&token)).json()["evaluations"]
+            .as_u64()
+            .unwrap()
+    };
+    let in_memory = counted(&mut c);
+    let row = st.load(&id).unwrap().unwrap();
+    assert!(
+        row.evaluations < in_memory,
+        "{} stored, {in_memory} answered",
+        row.evaluations
+    );
+    // A change is committed, with the count of every evaluation before it.
+    let r = c.eval(
+        &id,
+        &token,
+        &json!({"expression": INCREMENT, "request_id": 9}),
+    );
+    assert_eq!(r.json()["answer"], "2", "{}", r.body);
+    let row = st.load(&id).unwrap().unwrap();
+    assert_eq!(
+        (row.evaluations, row.last_request_id),
+        (in_memory + 1, Some(9))
+    );
+    // Another host resumes what was stored.
+    host.stop();
+    let other = Host::start_with(&base, st.clone(), config());
+    let mut c = other.client();
+    assert_eq!(c.answer(&id, &token, read), "2");
+    assert_eq!(c.answer(&id, &token, INCREMENT), "3");
+}
+
+#[test]
+fn a_host_whose_lease_was_taken_over_answers_no_evaluation_even_one_that_changes_nothing() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let st = store::open(&format!("sqlite:{}", db.display())).unwrap();
+    // Leases of a millisecond, as above: the ghost can take one over whenever it asks.
+    let config = cowheap_serve::Config {
+        lease: Duration::from_millis(1),
+        ..config()
+    };
+    let host = Host::start_with(&base, st.clone(), config);
+    let mut c = host.client();
+    let (id, token) = c.create();
+    assert_eq!(c.answer(&id, &token, INCREMENT), "1");
+    loop {
+        match st
+            .acquire(&id, &ghost(), Duration::from_secs(3600))
+            .unwrap()
+        {
+            Acquired::Mine(_) => break,
+            Acquired::Elsewhere { .. } => std::thread::yield_now(),
+            Acquired::Missing => panic!("the session is stored"),
+        }
+    }
+    // The ghost may have changed the counter: this host's image is stale, and a read of it
+    // must not be answered from memory.
+    let r = c.eval(
+        &id,
+        &token,
+        &json!({"expression": "Smalltalk at: #LoadCounter"}),
+    );
+    assert_eq!(
+        (r.status, r.kind().as_str()),
+        (409, "lease_lost"),
+        "{}",
+        r.body
+    );
+    assert_eq!(unstored(&mut c), 0);
+}

@@ -47,6 +47,7 @@ fn a_session_whose_handles_are_all_dropped_leaves_and_gives_up_its_lease() {
         interrupt: Arc::new(AtomicBool::new(false)),
         caps: Caps::default(),
         started: Instant::now(),
+        leases: Default::default(),
     });
     let live = session::spawn(
         &env,
@@ -99,6 +100,7 @@ fn sessions_over_the_most_live_are_trimmed_least_recent_first_and_resume() {
         interrupt: Arc::new(AtomicBool::new(false)),
         caps: Caps::default(),
         started: Instant::now(),
+        leases: Default::default(),
     });
     let policy = Policy {
         idle: Duration::from_secs(3600),

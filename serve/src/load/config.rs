@@ -131,6 +131,12 @@ pub struct Config {
     /// At most this many of them alive at once (`None`: all): the rest wait their turn, so
     /// that a run can leave many more sessions in the store than it drives at a time.
     pub concurrency: Option<u32>,
+    /// At most this many requests in flight at once, over all sessions (`None`: one per
+    /// session alive): many live sessions driven at a given concurrency, so that a latency
+    /// measured at a throughput is not the wait of requests queued behind each other (by
+    /// Little's law, 1,000 requests always in flight at 10,000 answers a second wait 100 ms
+    /// each). A request's latency is timed from when it may go.
+    pub in_flight: Option<u32>,
     /// Stop sending new requests after this long ...
     pub duration: Option<Duration>,
     /// ... or after this many evaluations per session, whichever comes first.
@@ -163,6 +169,7 @@ impl Config {
             urls,
             sessions,
             concurrency: None,
+            in_flight: None,
             duration: None,
             requests: Some(10),
             mix: Mix::counter(),

@@ -60,6 +60,8 @@ pub(super) struct Shared {
     pub(super) config: Config,
     pub(super) client: HttpClient,
     pub(super) deadline: Option<Instant>,
+    /// Permits for requests in flight (`Config::in_flight`).
+    pub(super) in_flight: Option<tokio::sync::Semaphore>,
     /// One set for the whole run (a histogram is a few hundred KB: one per session would not
     /// fit a hundred thousand sessions).
     pub(super) histograms: Mutex<Histograms>,

@@ -72,6 +72,9 @@ pub async fn run_async(config: Config) -> Report {
     let started = Instant::now();
     let shared = Arc::new(Shared {
         deadline: config.duration.map(|d| started + d),
+        in_flight: config
+            .in_flight
+            .map(|n| tokio::sync::Semaphore::new(n.max(1) as usize)),
         histograms: Mutex::new(Histograms {
             latency: histogram(),
             create: histogram(),

@@ -174,6 +174,11 @@ pub(super) async fn eval(
     loop {
         let uri = shared.url(*turn, path);
         *turn += 1;
+        // Held until this attempt is answered; the semaphore is never closed.
+        let permit = match &shared.in_flight {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         let t = Instant::now();
         let failed = match shared
             .exchange(Method::POST, uri, Some(token), body.clone(), tally)
@@ -258,6 +263,7 @@ pub(super) async fn eval(
             }
             Err(kind) => kind,
         };
+        drop(permit);
         tally.error(failed);
         if started.elapsed() > shared.config.retry_for {
             tally.violation(

@@ -59,6 +59,9 @@ struct Mock {
     hosts: Mutex<Vec<String>>,
     /// The most sessions that existed at once.
     most: AtomicU64,
+    /// Evaluations being answered now, and the most at once.
+    evaluating: AtomicU64,
+    most_evaluating: AtomicU64,
 }
 
 enum Outcome {
@@ -200,7 +203,20 @@ async fn start(mock: Arc<Mock>, hosts: usize) -> Vec<Uri> {
                                 .and_then(|v| v.to_str().ok())
                                 .map(str::to_string);
                             let body = req.into_body().collect().await.unwrap().to_bytes();
-                            match mock.handle(host, &method, &path, auth.as_deref(), &body) {
+                            let eval = path.ends_with("/eval");
+                            if eval {
+                                let now = mock.evaluating.fetch_add(1, Ordering::Relaxed) + 1;
+                                mock.most_evaluating.fetch_max(now, Ordering::Relaxed);
+                                // Lets other requests in while this one is counted.
+                                for _ in 0..8 {
+                                    tokio::task::yield_now().await;
+                                }
+                            }
+                            let outcome = mock.handle(host, &method, &path, auth.as_deref(), &body);
+                            if eval {
+                                mock.evaluating.fetch_sub(1, Ordering::Relaxed);
+                            }
+                            match outcome {
                                 Outcome::Answer(status, json) => {
                                     let body = if json.is_null() {
                                         Bytes::new()
@@ -394,6 +410,22 @@ async fn at_most_concurrency_sessions_are_alive_at_once() {
     assert_eq!(r.sessions_verified, 40);
     let most = mock.most.load(Ordering::Relaxed);
     assert!((1..=4).contains(&most), "{most} sessions at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_in_flight_requests_are_sent_at_once_over_all_live_sessions() {
+    let (r, mock) = drive(Faults::default(), 1, |u| {
+        let mut c = config(u, 40, 5);
+        c.in_flight = Some(3);
+        c
+    })
+    .await;
+    assert!(r.ok(), "{}", r.text());
+    assert_eq!(r.sessions_verified, 40);
+    // Every session was created and alive; their evaluations went three at a time.
+    assert_eq!(mock.most.load(Ordering::Relaxed), 40);
+    let most = mock.most_evaluating.load(Ordering::Relaxed);
+    assert!((1..=3).contains(&most), "{most} evaluations at once");
 }
 
 #[test]
