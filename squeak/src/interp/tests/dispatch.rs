@@ -110,7 +110,8 @@ fn a_comparison_and_the_jump_after_it_run_as_the_two_bytecodes() {
     // (178-183) before each jump kind, taken or not, and before something else.
     let mut r = Run::new();
     let nil = r.nil();
-    let tests: [(u8, fn(i64, i64) -> bool); 6] = [
+    type Holds = fn(i64, i64) -> bool;
+    let tests: [(u8, Holds); 6] = [
         (178, |a, b| a < b),
         (179, |a, b| a > b),
         (180, |a, b| a <= b),
