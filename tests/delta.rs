@@ -68,6 +68,44 @@ fn inspect_describes_a_delta() {
 }
 
 #[test]
+fn a_delta_in_parts_is_its_header_words_and_rest_and_an_allocation_only_extends_the_words() {
+    use cowheap::delta::format::parts;
+    let a = built();
+    let mut d = Driven::new(&a, a.heap.new_image().unwrap());
+    for op in [
+        Op::Alloc(0, 3, 0),
+        Op::Write(0, 0, delta_common::Src::Int(5)),
+    ] {
+        d.apply(&op);
+    }
+    let before = d.image.delta_bytes().unwrap();
+    let p = parts(&before).unwrap();
+    assert_eq!(
+        p.words.len() as u64,
+        DeltaInfo::of(&before).unwrap().private_bytes
+    );
+    assert_eq!(
+        p.fixed[0].len() + p.fixed[1].len() + 16 + p.words.len() + p.rest.len() + 8,
+        before.len()
+    );
+    // One more object, which nothing reaches: the same header parts and rest, the words
+    // extended.
+    let class = a.heap.object(a.classes[0]).unwrap();
+    d.image
+        .allocate(class, cowheap::Format::Pointers, 2)
+        .unwrap();
+    let after = d.image.delta_bytes().unwrap();
+    let q = parts(&after).unwrap();
+    assert_eq!((q.fixed, q.rest), (p.fixed, p.rest));
+    assert!(q.words.len() > p.words.len() && q.words.starts_with(p.words));
+    // Another version, or cut short: no parts.
+    let mut other = before.clone();
+    other[8] ^= 0xFF;
+    assert!(parts(&other).is_none());
+    assert!(parts(&before[..before.len() / 2]).is_none());
+}
+
+#[test]
 fn a_failed_save_leaves_the_old_delta_in_place() {
     let dir = std::env::temp_dir().join(format!("cowheap-delta-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -366,35 +366,23 @@ struct Stored {
     rest: u128,
 }
 
-/// Where the delta's header ends and its counts start (`cowheap::delta::format`).
-const DELTA_HEADER: usize = 80;
-const DELTA_COUNTS: usize = 48;
-const DELTA_NEXT_HASH: usize = 40;
-
 impl Stored {
     /// `delta`'s summary, with its words cut at `words` (its own count if `None`); `None` for
     /// a delta this does not read (another format version; too short), which is then always
     /// committed.
     fn of(delta: &[u8], words: Option<u64>) -> Option<Stored> {
-        if delta.get(8..12)? != cowheap::delta::FORMAT_VERSION.to_le_bytes() {
-            return None;
-        }
-        let w = u64::from_le_bytes(delta.get(DELTA_COUNTS..DELTA_COUNTS + 8)?.try_into().ok()?);
+        let parts = cowheap::delta::format::parts(delta)?;
+        let w = parts.words.len() as u64 / 8;
         let cut = words.unwrap_or(w);
         if cut > w {
             return None;
         }
-        let end = DELTA_HEADER.checked_add(usize::try_from(w).ok()?.checked_mul(8)?)?;
-        let cut_end = DELTA_HEADER + usize::try_from(cut).ok()? * 8;
-        let rest = delta.get(end..delta.len().checked_sub(8)?)?;
-        let mut head = delta.get(..DELTA_NEXT_HASH)?.to_vec();
-        head.extend_from_slice(delta.get(DELTA_COUNTS + 8..DELTA_HEADER)?);
         let h = xxhash_rust::xxh3::xxh3_128;
         Some(Stored {
             words: cut,
-            head: h(&head),
-            space: h(delta.get(DELTA_HEADER..cut_end)?),
-            rest: h(rest),
+            head: h(&parts.fixed.concat()),
+            space: h(parts.words.get(..usize::try_from(cut).ok()? * 8)?),
+            rest: h(parts.rest),
         })
     }
 
@@ -699,6 +687,12 @@ fn replayed(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Where the delta's header ends, where the generator and the counts start
+    // (`cowheap::delta::format`'s table).
+    const DELTA_HEADER: usize = 80;
+    const DELTA_NEXT_HASH: usize = 40;
+    const DELTA_COUNTS: usize = 48;
 
     /// A delta of `words` private words and `rest` after them, laid out as the format says.
     fn delta(words: &[u64], rest: &[u8], next_hash: u32) -> Vec<u8> {

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{base, config, temp, Host, INCREMENT};
@@ -17,6 +18,33 @@ fn ghost() -> store::Host {
     store::Host {
         id: "ghost".into(),
         url: GHOST_URL.into(),
+    }
+}
+
+/// A host over a store of its own whose leases last a millisecond: they are always about to
+/// expire, so the ghost can take one over whenever it asks (as after a long pause of this
+/// host).
+fn host_with_short_leases(
+    base: &(cowheap::BaseHeap, cowheap_squeak::interp::Vm),
+) -> (tempfile::TempDir, Arc<dyn store::Store>, Host) {
+    let (dir, db) = temp();
+    let st = store::open(&format!("sqlite:{}", db.display())).unwrap();
+    let config = cowheap_serve::Config {
+        lease: Duration::from_millis(1),
+        ..config()
+    };
+    let host = Host::start_with(base, st.clone(), config);
+    (dir, st, host)
+}
+
+/// The ghost takes session `id`'s lease, as soon as this host's lapses.
+fn ghost_takes(st: &dyn store::Store, id: &str) -> store::SessionRecord {
+    loop {
+        match st.acquire(id, &ghost(), Duration::from_secs(3600)).unwrap() {
+            Acquired::Mine(rec) => break rec,
+            Acquired::Elsewhere { .. } => std::thread::yield_now(),
+            Acquired::Missing => panic!("the session is stored"),
+        }
     }
 }
 
@@ -86,28 +114,11 @@ fn an_expired_lease_moves_to_the_host_asked_and_a_live_one_redirects() {
 #[test]
 fn a_host_whose_lease_was_taken_over_acknowledges_nothing_and_redirects_to_the_new_holder() {
     let Some(base) = base() else { return };
-    let (_dir, db) = temp();
-    let st = store::open(&format!("sqlite:{}", db.display())).unwrap();
-    // Leases of a millisecond: this host's are always about to expire, so the ghost can
-    // take one over whenever it asks (as after a long pause of this host).
-    let config = cowheap_serve::Config {
-        lease: Duration::from_millis(1),
-        ..config()
-    };
-    let host = Host::start_with(&base, st.clone(), config);
+    let (_dir, st, host) = host_with_short_leases(&base);
     let mut c = host.client();
     let (id, token) = c.create();
     assert_eq!(c.answer(&id, &token, INCREMENT), "1");
-    let taken = loop {
-        match st
-            .acquire(&id, &ghost(), Duration::from_secs(3600))
-            .unwrap()
-        {
-            Acquired::Mine(rec) => break rec,
-            Acquired::Elsewhere { .. } => std::thread::yield_now(),
-            Acquired::Missing => panic!("the session is stored"),
-        }
-    };
+    let taken = ghost_takes(&*st, &id);
     // The host still has the session in memory, but its commit is fenced off.
     let r = c.eval(
         &id,
@@ -203,27 +214,11 @@ fn an_evaluation_that_changes_nothing_stored_commits_nothing_and_the_next_commit
 #[test]
 fn a_host_whose_lease_was_taken_over_answers_no_evaluation_even_one_that_changes_nothing() {
     let Some(base) = base() else { return };
-    let (_dir, db) = temp();
-    let st = store::open(&format!("sqlite:{}", db.display())).unwrap();
-    // Leases of a millisecond, as above: the ghost can take one over whenever it asks.
-    let config = cowheap_serve::Config {
-        lease: Duration::from_millis(1),
-        ..config()
-    };
-    let host = Host::start_with(&base, st.clone(), config);
+    let (_dir, st, host) = host_with_short_leases(&base);
     let mut c = host.client();
     let (id, token) = c.create();
     assert_eq!(c.answer(&id, &token, INCREMENT), "1");
-    loop {
-        match st
-            .acquire(&id, &ghost(), Duration::from_secs(3600))
-            .unwrap()
-        {
-            Acquired::Mine(_) => break,
-            Acquired::Elsewhere { .. } => std::thread::yield_now(),
-            Acquired::Missing => panic!("the session is stored"),
-        }
-    }
+    ghost_takes(&*st, &id);
     // The ghost may have changed the counter: this host's image is stale, and a read of it
     // must not be answered from memory.
     let r = c.eval(

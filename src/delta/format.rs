@@ -68,6 +68,38 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
+/// A delta cut where a host compares two of them (`cowheap serve` answers an evaluation that
+/// only allocated without saving it again): what an evaluation that only appends objects to
+/// the private space leaves as it was, and the private words, which it extends.
+#[derive(Clone, Copy, Debug)]
+pub struct Parts<'a> {
+    /// The header less the identity-hash generator, the reserved word and W: the format, the
+    /// base, and the counts of forwarded objects, entries and root overrides.
+    pub fixed: [&'a [u8]; 2],
+    /// The W private words.
+    pub words: &'a [u8],
+    /// What follows the words, less the trailer: extents, entries, root overrides.
+    pub rest: &'a [u8],
+}
+
+/// `delta` in [`Parts`]; `None` for another format version, or bytes too short for what
+/// their header says. Checks nothing else: the caller compares parts of deltas it wrote.
+pub fn parts(delta: &[u8]) -> Option<Parts<'_>> {
+    if delta.get(VERSION_AT..VERSION_AT + 4)? != FORMAT_VERSION.to_le_bytes() {
+        return None;
+    }
+    let w = u64::from_le_bytes(delta.get(COUNTS_AT..COUNTS_AT + 8)?.try_into().ok()?);
+    let end = HEADER_BYTES.checked_add(usize::try_from(w).ok()?.checked_mul(8)?)?;
+    Some(Parts {
+        fixed: [
+            delta.get(..NEXT_HASH_AT)?,
+            delta.get(COUNTS_AT + 8..HEADER_BYTES)?,
+        ],
+        words: delta.get(HEADER_BYTES..end)?,
+        rest: delta.get(end..delta.len().checked_sub(TRAILER_BYTES)?)?,
+    })
+}
+
 fn le64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0; 8];
     b.copy_from_slice(&bytes[at..at + 8]);

@@ -313,8 +313,10 @@ impl Exec<'_> {
                 }
                 let v: Value = 'ret: {
                     let (sel, nargs, len): (Value, usize, usize) = 'send: {
-                        macro_rules! arith {
-                            ($op:expr) => {{
+                        // The stack's length and its top two values as SmallIntegers (the
+                        // receiver first); any other operands are the special selector's send.
+                        macro_rules! small_ints {
+                            () => {{
                                 let n = stack.len();
                                 let (Some(a), Some(c)) = (
                                     stack.get(n.wrapping_sub(2)).and_then(|v| v.as_small_int()),
@@ -322,6 +324,12 @@ impl Exec<'_> {
                                 ) else {
                                     special!()
                                 };
+                                (n, a, c)
+                            }};
+                        }
+                        macro_rules! arith {
+                            ($op:expr) => {{
+                                let (_, a, c) = small_ints!();
                                 let Some(r) = $op(self.sh, a, c) else {
                                     special!()
                                 };
@@ -340,13 +348,7 @@ impl Exec<'_> {
                         // the difference (no send, no look at the limits or the timer).
                         macro_rules! compare {
                             ($test:expr) => {{
-                                let n = stack.len();
-                                let (Some(a), Some(c)) = (
-                                    stack.get(n.wrapping_sub(2)).and_then(|v| v.as_small_int()),
-                                    stack.get(n.wrapping_sub(1)).and_then(|v| v.as_small_int()),
-                                ) else {
-                                    special!()
-                                };
+                                let (n, a, c) = small_ints!();
                                 let yes: bool = $test(a, c);
                                 self.sends += 1;
                                 let next = code.get(pc + 1).map_or(0, |&j| j);
