@@ -43,7 +43,8 @@
 //! | front end | `compile.rs` | compiles a parsed expression into a doit method and runs it |
 //! | | `inlining.rs`, `closure_scope.rs` | V3 compilers' control structures as jumps; where a closure image's variables live (copies, temp vectors) |
 //! | | `doit.rs` | the doit method under construction and the compiler's work list |
-//! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`, one `match` over the V3 bytecodes; the entry points of a run |
+//! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`; the entry points of a run |
+//! | | `step.rs` | the full path: `step`, one `match` over the V3 bytecodes and the only complete definition of each, and the safe points its sends and returns go through |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
 //! | | `primitives/{arithmetic, comparison, float, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
@@ -90,6 +91,7 @@ mod scheduler;
 mod send;
 mod special;
 mod state;
+mod step;
 #[cfg(test)]
 mod tests;
 mod transcript;

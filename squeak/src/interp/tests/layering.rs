@@ -35,6 +35,7 @@ const ROWS: &[&[&str]] = &[
     ],
     &["primitives"],
     &["send"],
+    &["step"],
     &["execute"],
     &["doit"],
     &["inlining", "closure_scope"],
