@@ -27,6 +27,7 @@ pub mod registry;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod unstored;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -136,7 +137,7 @@ impl Server {
             interrupt: Arc::new(AtomicBool::new(false)),
             caps: config.caps,
             started: Instant::now(),
-            leases: session::LeaseClock::default(),
+            leases: unstored::LeaseClock::default(),
         });
         let policy = registry::Policy {
             idle: config.idle,
