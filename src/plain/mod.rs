@@ -26,7 +26,9 @@
 
 #![forbid(unsafe_code)]
 
+mod allocate;
 mod collect;
+mod private;
 #[cfg(test)]
 mod tests;
 
@@ -38,7 +40,7 @@ use crate::kernel::owners::{acquire_incarnation, release_incarnation};
 use crate::object::{self, Format, Header, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::space::Space;
 use crate::value::OwnerTag;
-use crate::vm::{BytesToken, FieldsToken, Shape};
+use crate::vm::Shape;
 use crate::{BaseHeap, Error, ImageStats, Result, Value};
 
 /// One VM's private heap: a copy of a base's objects and everything it allocates, in one
@@ -559,224 +561,6 @@ impl PlainHeap {
             None => self.roots.push((name.to_owned(), value)),
         }
         Ok(())
-    }
-
-    /// As [`Image::allocate`](crate::Image::allocate).
-    pub fn allocate(&mut self, class: Value, format: Format, len: usize) -> Result<Value> {
-        self.allocate_with(class, format, len, 0)
-    }
-
-    fn allocate_with(
-        &mut self,
-        class: Value,
-        format: Format,
-        len: usize,
-        literals: usize,
-    ) -> Result<Value> {
-        if !class.is_object() {
-            return Err(Error::BadClass(class));
-        }
-        self.check_storable(class)?;
-        let at = self
-            .space
-            .allocate(class, format, len, literals, self.filler)?;
-        self.stats.allocations += 1;
-        Ok(self.value_of(at))
-    }
-
-    /// As [`Image::new_pointers`](crate::Image::new_pointers).
-    pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
-        slots.iter().try_for_each(|&v| self.check_storable(v))?;
-        let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
-        self.space.fill_new(obj.index(), slots, &[], &[])?;
-        Ok(obj)
-    }
-
-    /// As [`Image::new_bytes`](crate::Image::new_bytes).
-    pub fn new_bytes(&mut self, class: Value, bytes: &[u8]) -> Result<Value> {
-        let obj = self.allocate_with(class, Format::Bytes, bytes.len(), 0)?;
-        self.space.fill_new(obj.index(), &[], bytes, &[])?;
-        Ok(obj)
-    }
-
-    /// As [`Image::new_words`](crate::Image::new_words).
-    pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
-        let obj = self.allocate_with(class, Format::Words, words.len(), 0)?;
-        self.space.fill_new(obj.index(), &[], &[], words)?;
-        Ok(obj)
-    }
-
-    /// As [`Image::new_method`](crate::Image::new_method).
-    pub fn new_method(
-        &mut self,
-        class: Value,
-        literals: &[Value],
-        bytecodes: &[u8],
-    ) -> Result<Value> {
-        literals.iter().try_for_each(|&v| self.check_storable(v))?;
-        let obj = self.allocate_with(class, Format::Method, bytecodes.len(), literals.len())?;
-        self.space.fill_new(obj.index(), literals, bytecodes, &[])?;
-        Ok(obj)
-    }
-
-    /// As [`Image::set_language_format`](crate::Image::set_language_format): only for objects
-    /// this heap allocated (a copied base object's code is the base's).
-    pub fn set_language_format(&mut self, obj: Value, code: u8) -> Result<()> {
-        match self.start(obj) {
-            Some(at) if at >= self.loaded => {
-                let word = self.space.word_mut(at)?;
-                *word = Header(*word).with_smalltalk_format(code).0;
-                Ok(())
-            }
-            _ => Err(Error::ForeignReference(obj)),
-        }
-    }
-
-    /// As [`Image::clone_object`](crate::Image::clone_object).
-    pub fn clone_object(&mut self, obj: Value) -> Result<Value> {
-        let (from, header) = self.probe(obj)?;
-        let class = Value::from_bits(self.space.word(from + 1)?);
-        let len = header.body_words();
-        let at = self
-            .space
-            .allocate(class, Format::Pointers, len, 0, self.filler)?;
-        *self.space.word_mut(at)? = header.0;
-        self.space.words.copy_within(
-            from + HEADER_WORDS..from + HEADER_WORDS + len,
-            at + HEADER_WORDS,
-        );
-        self.stats.allocations += 1;
-        Ok(self.value_of(at))
-    }
-
-    /// As [`Image::become_forward`](crate::Image::become_forward): every reference to
-    /// `from` now leads to `to`.
-    pub fn become_forward(&mut self, from: Value, to: Value) -> Result<()> {
-        let first = self.locate(from)?;
-        let (source, _) = self.resolve(first)?;
-        let (target, _) = self.probe(to)?;
-        if source == target {
-            return Ok(());
-        }
-        self.layout_epoch = crate::vm::new_epoch();
-        let forward = ((target as u64) << 1) | FORWARDED;
-        // The whole chain from `from` points straight at the target, so that becoming the
-        // same reference again and again never grows a chain for every later read to walk.
-        let mut at = first;
-        loop {
-            let word = self.space.word(at)?;
-            *self.space.word_mut(at)? = forward;
-            if at == source || word & FORWARDED == 0 {
-                break;
-            }
-            at = (word >> 1) as usize;
-        }
-        self.becomes = true;
-        self.stats.becomes += 1;
-        Ok(())
-    }
-
-    /// Where field `index` of a pointers object that has not been made `become` another
-    /// lives.
-    #[inline(always)]
-    fn field_word(&self, obj: Value, index: usize) -> Option<usize> {
-        let at = self.start(obj)?;
-        let word = *self.space.words.get(at)?;
-        (word & FORWARDED_OR_NOT_POINTERS == 0 && index < Header(word).body_words())
-            .then_some(at + HEADER_WORDS + index)
-    }
-
-    /// As [`Image::private_field`](crate::Image::private_field), for any object: in a plain
-    /// heap every object is the VM's own.
-    #[inline(always)]
-    pub fn private_field(&self, obj: Value, index: usize) -> Option<Value> {
-        let w = self.field_word(obj, index)?;
-        self.space.words.get(w).map(|&bits| Value::from_bits(bits))
-    }
-
-    /// As [`Image::set_private_field`](crate::Image::set_private_field), for any object.
-    #[inline(always)]
-    pub fn set_private_field(&mut self, obj: Value, index: usize, v: Value) -> bool {
-        if !self.ours(v) {
-            return false;
-        }
-        let Some(w) = self.field_word(obj, index) else {
-            return false;
-        };
-        match self.space.words.get_mut(w) {
-            Some(field) => {
-                *field = v.to_bits();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// As [`Image::refill_private`](crate::Image::refill_private), for any object.
-    pub fn refill_private(&mut self, obj: Value, fields: &[Value]) -> bool {
-        if !fields.iter().all(|&v| self.ours(v)) {
-            return false;
-        }
-        let Some(first) = self.field_word(obj, 0) else {
-            return false;
-        };
-        if Header(self.space.words[obj.index()]).body_words() != fields.len() {
-            return false;
-        }
-        for (w, v) in self.space.words[first..first + fields.len()]
-            .iter_mut()
-            .zip(fields)
-        {
-            *w = v.to_bits();
-        }
-        true
-    }
-
-    /// As [`Image::fields_token`](crate::Image::fields_token), for any pointers object.
-    #[inline]
-    pub fn fields_token(&self, obj: Value) -> Option<FieldsToken> {
-        self.space.fields_token(self.start(obj)?, self.layout_epoch)
-    }
-
-    /// As [`Image::read_token`](crate::Image::read_token).
-    #[inline(always)]
-    pub fn read_token(&self, token: &FieldsToken, index: usize) -> Option<Value> {
-        let v = Value::from_bits(self.space.token_field(token, self.layout_epoch, index)?);
-        self.settled(v).then_some(v)
-    }
-
-    /// As [`Image::write_token`](crate::Image::write_token) (a plain heap counts no stores).
-    #[inline(always)]
-    pub fn write_token(&mut self, token: &FieldsToken, index: usize, v: Value) -> bool {
-        if !self.ours(v) {
-            return false;
-        }
-        match self.space.token_field_mut(token, self.layout_epoch, index) {
-            Some(field) => {
-                *field = v.to_bits();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// As [`Image::bytes_token`](crate::Image::bytes_token), for any bytes object.
-    #[inline]
-    pub fn bytes_token(&self, obj: Value) -> Option<BytesToken> {
-        self.space.bytes_token(self.start(obj)?, self.layout_epoch)
-    }
-
-    /// As [`Image::read_byte_token`](crate::Image::read_byte_token).
-    #[inline(always)]
-    pub fn read_byte_token(&self, token: &BytesToken, index: usize) -> Option<u8> {
-        self.space.token_byte(token, self.layout_epoch, index)
-    }
-
-    /// As [`Image::write_byte_token`](crate::Image::write_byte_token).
-    #[inline(always)]
-    pub fn write_byte_token(&mut self, token: &BytesToken, index: usize, byte: u8) -> bool {
-        self.space
-            .set_token_byte(token, self.layout_epoch, index, byte)
     }
 
     /// Bytes of the objects this heap allocated (what an image's private space holds, less
