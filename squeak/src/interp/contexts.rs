@@ -388,18 +388,25 @@ impl Exec<'_> {
         // pointers objects, unforwarded), their fields then read with the epoch and the
         // bound looked at; a block or home of the base heap takes the general path. The
         // home's token is the one the dispatch loop keeps for the frame's context: the home
-        // of the block a loop sends `value:` to is that loop's own context.
-        let bt = self.image.fields_token(block)?;
+        // of the block a loop sends `value:` to is that loop's own context. The block's is
+        // the one kept from its last entry (`MethodCache::block_token`), the same block at each turn of a
+        // loop: the token's epoch, looked at by every read and write through it, says
+        // whether it still holds.
+        let bt = self.cache.block_token(self.image, block)?;
         let field = |i: usize| self.image.read_token(&bt, i);
+        // The highest field first: its bound check (the token's length) then holds for the
+        // lower ones, whose own the compiler drops.
+        let home = field(BLOCK_HOME)?;
         let (caller, n) = (field(SENDER)?, field(BLOCK_NARGS)?);
         // Running already (see `enter_block`): the primitive fails.
         if caller != self.sh.nil || n.as_small_int() != Some(nargs as i64) {
             return Some(false);
         }
-        let (start, home) = (field(BLOCK_STARTPC)?, field(BLOCK_HOME)?);
+        let start = field(BLOCK_STARTPC)?;
         let ht = self.ctx_token(home)?;
-        let method = self.image.read_token(&ht, METHOD)?;
+        // Likewise the receiver before the method.
         let receiver = self.image.read_token(&ht, RECEIVER)?;
+        let method = self.image.read_token(&ht, METHOD)?;
         // As in `enter_block`: the fast read answers only for a pointers object, and then
         // the method it reads is canonical.
         let m = self.cache.decoded(method)?;

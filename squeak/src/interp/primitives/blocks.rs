@@ -49,6 +49,8 @@ pub(crate) fn enter(
     if let Some(entered) = x.enter_block_fast(frames, class, block, ri, nargs) {
         return Ok(entered);
     }
+    // A stale token would send every later entry of the block here.
+    x.cache.block_token = None;
     enter_in_full(x, frames, block, ri, nargs)
 }
 
@@ -196,6 +198,28 @@ mod tests {
             137, 117, 200, 164, 2, 118, 125, 104, 16, 201, 135, 16, 201, 135, 16, 201, 124,
         ];
         assert_eq!(r.run(nil, &[], 1, &code), Ok(int(1)));
+    }
+
+    /// The dispatch loop keeps the token of the last block it entered, for its next entry:
+    /// a collection between two entries (which takes a new layout epoch, and may move the
+    /// block) leaves that token stale, and the block still runs, then and after.
+    #[test]
+    fn a_block_runs_again_after_a_collection_between_its_entries() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let (nil, foo) = (r.nil(), r.sym("foo"));
+        // nil foo: a collection (primitive 130).
+        r.define(r.t.k.undefined_object, "foo", &[], 0, 0, 130, &[115, 124]);
+        // | b | b := [1]. b value. nil foo. b value. ^b value + (b value)
+        let code = [
+            137, 117, 200, 164, 2, 118, 125, 104, // b := [1]
+            16, 201, 135, // b value
+            115, 208, 135, // nil foo
+            16, 201, 135, // b value
+            16, 201, 16, 201, 176, 124, // ^b value + (b value)
+        ];
+        assert_eq!(r.run(nil, &[foo], 1, &code), Ok(int(2)));
+        assert!(r.image.stats().collections > 0, "the collection ran");
     }
 
     #[test]
