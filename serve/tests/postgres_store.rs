@@ -43,11 +43,11 @@ fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() 
 }
 
 #[test]
-fn a_detached_release_is_seen_by_the_next_acquire() {
+fn a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops() {
     let Some(pg) = pg_common::cluster() else {
         return;
     };
-    store_contract::a_detached_release_is_seen_by_the_next_acquire(
+    store_contract::a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops(
         PostgresStore::open(&pg.url).unwrap(),
     );
 }
