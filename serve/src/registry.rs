@@ -127,11 +127,19 @@ pub struct Registry {
     /// A fresh image's delta, the first one of every new session.
     fresh_delta: Vec<u8>,
     closing: std::sync::atomic::AtomicBool,
-    /// The leases this process took (created or acquired), live or kept, by session id: the
-    /// epoch each was taken at. An entry may be stale (the lease was taken over, or lost
-    /// with a failed commit): a resume checks it against the row and drops it if so. About 80
-    /// bytes a session.
-    held: Mutex<HashMap<String, u64>>,
+    /// The leases this process took (created or acquired), live or kept, by session id. An
+    /// entry may be stale (the lease was taken over, or lost with a failed commit): a resume
+    /// checks it against the row and drops it if so. About 110 bytes a session.
+    held: Mutex<HashMap<String, Kept>>,
+}
+
+/// A lease this host holds: the epoch it was taken at, and the session's token hash (a
+/// session's token never changes), so that a resume on it checks the token before making
+/// room and goes to the store once.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    epoch: u64,
+    token_hash: [u8; 32],
 }
 
 impl std::fmt::Debug for Registry {
@@ -203,7 +211,7 @@ impl Registry {
             .fetch_max(map.len() as u64, Relaxed);
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
         // Each change is one insert or remove: a panic cannot leave it inconsistent.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -274,7 +282,13 @@ impl Registry {
             )
         })
         .await??;
-        self.held().insert(id.clone(), lease.epoch);
+        self.held().insert(
+            id.clone(),
+            Kept {
+                epoch: lease.epoch,
+                token_hash,
+            },
+        );
         let env = self.env.clone();
         let id2 = id.clone();
         let live = blocking(move || {
@@ -311,27 +325,83 @@ impl Registry {
         if let Some(live) = self.local(id, token)? {
             return Ok(Found::Live(live));
         }
-        let env = self.env.clone();
-        let (id2, ttl) = (id.to_owned(), self.policy.lease);
-        let kept_epoch = self.held().get(id).copied();
-        // One hop to the blocking pool for both: the read of a kept lease's row, and the
-        // acquisition when that read finds it no longer this host's at that epoch.
-        let (acquired, kept) = blocking(move || -> Result<(Acquired, bool), StoreError> {
-            if let Some(epoch) = kept_epoch {
-                if let Some(rec) = env.store.read_kept(&id2, &env.host.id, epoch, now_ms())? {
-                    return Ok((Acquired::Mine(rec), true));
-                }
+        let kept = self.held().get(id).copied();
+        if let Some(kept) = kept {
+            // A session's token never changes: a wrong one is refused before anything else.
+            if !token::matches(token, &kept.token_hash) {
+                return Err(LookupError::Unauthorized);
             }
-            Ok((env.store.acquire(&id2, &env.host, ttl)?, false))
+            if let Some(live) = self.resume_kept(id, kept.epoch).await? {
+                self.env.metrics.resumes.fetch_add(1, Relaxed);
+                self.env.metrics.resumes_kept.fetch_add(1, Relaxed);
+                self.env.metrics.resume_seconds.observe(started.elapsed());
+                return Ok(Found::Live(live));
+            }
+            self.held().remove(id);
+        }
+        let found = self.resume_acquired(id, token).await?;
+        if let Found::Live(_) = found {
+            self.env.metrics.resumes.fetch_add(1, Relaxed);
+            self.env.metrics.resume_seconds.observe(started.elapsed());
+        }
+        Ok(found)
+    }
+
+    /// Resumes `id` on the lease this host kept at `epoch`, its token checked by the caller
+    /// (who holds the id's stripe): room first, then one hop to the blocking pool for the
+    /// row's read, the image's resumption and its thread. `None` if the row is no longer this
+    /// host's at that epoch (or this host's row expired): then the caller acquires.
+    ///
+    /// Nothing is written: the lease is still this host's at the epoch it took, which
+    /// `Store::read_kept` checks in the read. Under load each hop between the executor and
+    /// the blocking pool waits for a core; this path has one, where an acquisition has two
+    /// (run S5, BENCHMARKS.md).
+    async fn resume_kept(&self, id: &str, epoch: u64) -> Result<Option<Arc<Live>>, LookupError> {
+        let _room = self.make_room(Some(id)).await?;
+        let env = self.env.clone();
+        let id2 = id.to_owned();
+        let live = blocking(move || -> Result<Option<Arc<Live>>, LookupError> {
+            let Some(rec) = env.store.read_kept(&id2, &env.host.id, epoch, now_ms())? else {
+                return Ok(None);
+            };
+            if rec.base_hash != env.base_hash {
+                // Not from this host, which took the lease: refused as any other host would.
+                return Err(LookupError::WrongBase {
+                    found: hex(&rec.base_hash),
+                    expected: hex(&env.base_hash),
+                });
+            }
+            let image = env
+                .base
+                .resume_delta_bytes(&rec.delta)
+                .map_err(|e| LookupError::Resume(e.to_string()))?;
+            let start = Start {
+                id: rec.id,
+                token_hash: rec.token_hash,
+                epoch,
+                evaluations: rec.evaluations,
+                last_request: rec.last_request_id.zip(rec.last_response),
+            };
+            session::spawn(&env, image, start)
+                .map(Some)
+                .map_err(|e| LookupError::Resume(e.to_string()))
         })
         .await??;
+        if let Some(live) = &live {
+            self.insert(id.to_owned(), live.clone());
+        }
+        Ok(live)
+    }
+
+    /// Resumes `id` by taking its lease (the caller holds the id's stripe), or says where it
+    /// is.
+    async fn resume_acquired(&self, id: &str, token: &str) -> Result<Found, LookupError> {
+        let env = self.env.clone();
+        let (id2, ttl) = (id.to_owned(), self.policy.lease);
+        let acquired = blocking(move || env.store.acquire(&id2, &env.host, ttl)).await??;
         let rec = match acquired {
-            Acquired::Missing => {
-                self.held().remove(id);
-                return Err(LookupError::NotFound);
-            }
+            Acquired::Missing => return Err(LookupError::NotFound),
             Acquired::Elsewhere { token_hash, lease } => {
-                self.held().remove(id);
                 if !token::matches(token, &token_hash) {
                     return Err(LookupError::Unauthorized);
                 }
@@ -341,9 +411,6 @@ impl Registry {
             Acquired::Mine(rec) => rec,
         };
         let epoch = rec.lease.as_ref().map_or(0, |l| l.epoch);
-        if !kept {
-            self.held().insert(id.to_owned(), epoch);
-        }
         let refuse = if !token::matches(token, &rec.token_hash) {
             Some(LookupError::Unauthorized)
         } else if rec.base_hash != self.env.base_hash {
@@ -364,15 +431,12 @@ impl Registry {
             },
         };
         if let Some(refused) = refuse {
-            // A lease taken for this request alone goes back; a kept one stays kept.
-            if !kept {
-                self.held().remove(id);
-                let env = self.env.clone();
-                let id2 = id.to_owned();
-                blocking(move || env.store.release(&id2, &env.host.id, epoch)).await??;
-            }
+            let env = self.env.clone();
+            let id2 = id.to_owned();
+            blocking(move || env.store.release(&id2, &env.host.id, epoch)).await??;
             return Err(refused);
         }
+        let token_hash = rec.token_hash;
         let env = self.env.clone();
         let live = blocking(move || {
             let image = env
@@ -393,21 +457,15 @@ impl Registry {
         let live = match live {
             Ok(live) => live,
             Err(e) => {
-                if !kept {
-                    self.held().remove(id);
-                    let env = self.env.clone();
-                    let id2 = id.to_owned();
-                    let _ = blocking(move || env.store.release(&id2, &env.host.id, epoch)).await;
-                }
+                let env = self.env.clone();
+                let id2 = id.to_owned();
+                let _ = blocking(move || env.store.release(&id2, &env.host.id, epoch)).await;
                 return Err(e);
             }
         };
+        self.held()
+            .insert(id.to_owned(), Kept { epoch, token_hash });
         self.insert(id.to_owned(), live.clone());
-        self.env.metrics.resumes.fetch_add(1, Relaxed);
-        if kept {
-            self.env.metrics.resumes_kept.fetch_add(1, Relaxed);
-        }
-        self.env.metrics.resume_seconds.observe(started.elapsed());
         Ok(Found::Live(live))
     }
 
