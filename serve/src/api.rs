@@ -326,6 +326,7 @@ async fn delete(
         match live.delete().await {
             Ok(deleted) => {
                 app.registry.forget(&live);
+                app.registry.forget_lease(&id);
                 deleted?;
                 return Ok(StatusCode::NO_CONTENT.into_response());
             }
@@ -348,7 +349,8 @@ pub async fn gauges(app: &App) -> Result<Gauges, ApiError> {
         let counts = env.store.count()?;
         Ok::<_, StoreError>(Gauges {
             live,
-            idle: counts.stored.saturating_sub(counts.leased),
+            // Not `stored - leased`: an evicted session's lease is kept by its host.
+            idle: counts.stored.saturating_sub(live),
             stored: counts.stored,
             checksum: env.base.checksum(),
             rss_bytes: rss_bytes(),

@@ -205,8 +205,8 @@ impl Server {
                 let env = renew_env.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     let start = store::now_ms();
-                    if env.store.renew(&env.host.id, lease).is_ok() {
-                        env.leases.renewed(start, lease);
+                    if let Ok(before) = env.store.renew(&env.host, lease) {
+                        env.leases.renewed(start, store::now_ms(), before, lease);
                     }
                 })
                 .await;

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub created: AtomicU64,
     /// Sessions resumed from the store.
     pub resumes: AtomicU64,
+    /// Of those, resumed on a lease this host kept: a read of the store, no write.
+    pub resumes_kept: AtomicU64,
     /// Time from a request for a stored session to its image running.
     pub resume_seconds: Histogram,
     /// Sessions saved and dropped from memory (idle, or to make room).
@@ -174,6 +176,12 @@ impl Metrics {
             n(&self.resumes),
         );
         one(
+            "cowheap_resumes_kept_total",
+            "counter",
+            "Sessions resumed on a lease this host kept since their eviction: one read of the store, no write.",
+            n(&self.resumes_kept),
+        );
+        one(
             "cowheap_evictions_total",
             "counter",
             "Sessions dropped from memory (idle, or to make room).",
@@ -243,7 +251,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP cowheap_sessions Sessions: live (in memory here), idle (stored, held by no host), stored (all in the store).\n# TYPE cowheap_sessions gauge"
+            "# HELP cowheap_sessions Sessions: live (in memory here), idle (stored, not in memory here), stored (all in the store).\n# TYPE cowheap_sessions gauge"
         );
         for (state, v) in [("live", g.live), ("idle", g.idle), ("stored", g.stored)] {
             let _ = writeln!(out, "cowheap_sessions{{state=\"{state}\"}} {v}");

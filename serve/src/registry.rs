@@ -1,11 +1,24 @@
 //! The sessions this host holds in memory, and the moves between memory and the store:
-//! creating, resuming on a request (taking the lease), evicting the idle or the least recently
-//! used (releasing it), and letting everything go at shutdown.
+//! creating, resuming on a request (taking the lease, or reading the row of one it kept),
+//! evicting the idle or the least recently used (keeping the lease), and letting everything go
+//! at shutdown.
 //!
 //! One session id is resumed or evicted by one task at a time (a lock per stripe of ids), so
 //! a session is never in memory twice; an eviction waits until the session's thread has
-//! answered what was sent to it and released its lease, so a resume after it reads what the
-//! last evaluation committed.
+//! answered what was sent to it, so a resume after it reads what the last evaluation
+//! committed.
+//!
+//! **Kept leases.** An evicted session's lease stays this host's (`Registry::held`: id ->
+//! epoch of every lease this process took), renewed with all the others by one write of the
+//! host's row. Its next resume here reads the row (`Store::read_kept`): if the row still
+//! names this host at that epoch, the session resumes with no write at all; the lease at an
+//! unchanged epoch proves nothing else wrote it (see `read_kept`). Anything else (no entry,
+//! the epoch moved on, another owner, this host's row expired) goes through
+//! `Store::acquire`, as every resume did before. Another host asking meanwhile is redirected
+//! here while this host renews, and takes the session over once it stops (its host row
+//! expires): the rules of `store::held_elsewhere`, unchanged. Run S4 (BENCHMARKS.md) found
+//! resumes waiting for the lease's write behind other sessions' fsyncs: only 38% finished
+//! within 2 ms under load, though each part took under 0.1 ms alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -14,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::session::{self, Env, Live, Start};
-use crate::store::{Acquired, NewSession, StoreError};
+use crate::store::{now_ms, Acquired, NewSession, StoreError};
 use crate::token;
 
 /// How long making room may look for a victim (every candidate busy or claimed) before the
@@ -114,6 +127,19 @@ pub struct Registry {
     /// A fresh image's delta, the first one of every new session.
     fresh_delta: Vec<u8>,
     closing: std::sync::atomic::AtomicBool,
+    /// The leases this process took (created or acquired), live or kept, by session id. An
+    /// entry may be stale (the lease was taken over, or lost with a failed commit): a resume
+    /// checks it against the row and drops it if so. About 110 bytes a session.
+    held: Mutex<HashMap<String, Kept>>,
+}
+
+/// A lease this host holds: the epoch it was taken at, and the session's token hash (a
+/// session's token never changes), so that a resume on it checks the token before making
+/// room and goes to the store once.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    epoch: u64,
+    token_hash: [u8; 32],
 }
 
 impl std::fmt::Debug for Registry {
@@ -155,6 +181,7 @@ impl Registry {
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             fresh_delta,
             closing: std::sync::atomic::AtomicBool::new(false),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -182,6 +209,21 @@ impl Registry {
             .metrics
             .most_live
             .fetch_max(map.len() as u64, Relaxed);
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+        // Each change is one insert or remove: a panic cannot leave it inconsistent.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the lease this host held on `id` (the session was deleted).
+    pub fn forget_lease(&self, id: &str) {
+        self.held().remove(id);
+    }
+
+    /// Leases this process holds, live or kept.
+    pub fn held_count(&self) -> usize {
+        self.held().len()
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
@@ -240,6 +282,13 @@ impl Registry {
             )
         })
         .await??;
+        self.held().insert(
+            id.clone(),
+            Kept {
+                epoch: lease.epoch,
+                token_hash,
+            },
+        );
         let env = self.env.clone();
         let id2 = id.clone();
         let live = blocking(move || {
@@ -263,7 +312,7 @@ impl Registry {
     }
 
     /// Finds session `id` for a request with `token`: in memory, or resumed from the store
-    /// (taking its lease), or held by another host.
+    /// (on the lease this host kept, or taking it), or held by another host.
     pub async fn find(&self, id: &str, token: &str) -> Result<Found, LookupError> {
         if let Some(live) = self.local(id, token)? {
             return Ok(Found::Live(live));
@@ -276,6 +325,77 @@ impl Registry {
         if let Some(live) = self.local(id, token)? {
             return Ok(Found::Live(live));
         }
+        let kept = self.held().get(id).copied();
+        if let Some(kept) = kept {
+            // A session's token never changes: a wrong one is refused before anything else.
+            if !token::matches(token, &kept.token_hash) {
+                return Err(LookupError::Unauthorized);
+            }
+            if let Some(live) = self.resume_kept(id, kept.epoch).await? {
+                self.env.metrics.resumes.fetch_add(1, Relaxed);
+                self.env.metrics.resumes_kept.fetch_add(1, Relaxed);
+                self.env.metrics.resume_seconds.observe(started.elapsed());
+                return Ok(Found::Live(live));
+            }
+            self.held().remove(id);
+        }
+        let found = self.resume_acquired(id, token).await?;
+        if let Found::Live(_) = found {
+            self.env.metrics.resumes.fetch_add(1, Relaxed);
+            self.env.metrics.resume_seconds.observe(started.elapsed());
+        }
+        Ok(found)
+    }
+
+    /// Resumes `id` on the lease this host kept at `epoch`, its token checked by the caller
+    /// (who holds the id's stripe): room first, then one hop to the blocking pool for the
+    /// row's read, the image's resumption and its thread. `None` if the row is no longer this
+    /// host's at that epoch (or this host's row expired): then the caller acquires.
+    ///
+    /// Nothing is written: the lease is still this host's at the epoch it took, which
+    /// `Store::read_kept` checks in the read. Under load each hop between the executor and
+    /// the blocking pool waits for a core; this path has one, where an acquisition has two
+    /// (run S5, BENCHMARKS.md).
+    async fn resume_kept(&self, id: &str, epoch: u64) -> Result<Option<Arc<Live>>, LookupError> {
+        let _room = self.make_room(Some(id)).await?;
+        let env = self.env.clone();
+        let id2 = id.to_owned();
+        let live = blocking(move || -> Result<Option<Arc<Live>>, LookupError> {
+            let Some(rec) = env.store.read_kept(&id2, &env.host.id, epoch, now_ms())? else {
+                return Ok(None);
+            };
+            if rec.base_hash != env.base_hash {
+                // Not from this host, which took the lease: refused as any other host would.
+                return Err(LookupError::WrongBase {
+                    found: hex(&rec.base_hash),
+                    expected: hex(&env.base_hash),
+                });
+            }
+            let image = env
+                .base
+                .resume_delta_bytes(&rec.delta)
+                .map_err(|e| LookupError::Resume(e.to_string()))?;
+            let start = Start {
+                id: rec.id,
+                token_hash: rec.token_hash,
+                epoch,
+                evaluations: rec.evaluations,
+                last_request: rec.last_request_id.zip(rec.last_response),
+            };
+            session::spawn(&env, image, start)
+                .map(Some)
+                .map_err(|e| LookupError::Resume(e.to_string()))
+        })
+        .await??;
+        if let Some(live) = &live {
+            self.insert(id.to_owned(), live.clone());
+        }
+        Ok(live)
+    }
+
+    /// Resumes `id` by taking its lease (the caller holds the id's stripe), or says where it
+    /// is.
+    async fn resume_acquired(&self, id: &str, token: &str) -> Result<Found, LookupError> {
         let env = self.env.clone();
         let (id2, ttl) = (id.to_owned(), self.policy.lease);
         let acquired = blocking(move || env.store.acquire(&id2, &env.host, ttl)).await??;
@@ -316,6 +436,7 @@ impl Registry {
             blocking(move || env.store.release(&id2, &env.host.id, epoch)).await??;
             return Err(refused);
         }
+        let token_hash = rec.token_hash;
         let env = self.env.clone();
         let live = blocking(move || {
             let image = env
@@ -342,9 +463,9 @@ impl Registry {
                 return Err(e);
             }
         };
+        self.held()
+            .insert(id.to_owned(), Kept { epoch, token_hash });
         self.insert(id.to_owned(), live.clone());
-        self.env.metrics.resumes.fetch_add(1, Relaxed);
-        self.env.metrics.resume_seconds.observe(started.elapsed());
         Ok(Found::Live(live))
     }
 
@@ -360,21 +481,21 @@ impl Registry {
         }
     }
 
-    /// Takes `live` out of memory once what was sent to it is answered; its lease is released
-    /// (or, with `release` false, left for [`Store::release_all`](crate::store::Store::release_all)).
-    pub async fn evict(&self, live: Arc<Live>, release: bool) {
+    /// Takes `live` out of memory once what was sent to it is answered; its lease stays this
+    /// host's (kept, for the next resume here).
+    pub async fn evict(&self, live: Arc<Live>) {
         if live.leaving.swap(true, Relaxed) {
             return; // another task is evicting it
         }
         let _one_at_a_time = self.stripe(&live.id).lock().await;
-        self.evict_held(live, release).await;
+        self.evict_held(live).await;
     }
 
     /// [`evict`](Self::evict), its id's stripe held and the session claimed (`leaving`) by
     /// the caller. A session that already left memory is not counted again.
-    async fn evict_held(&self, live: Arc<Live>, release: bool) {
+    async fn evict_held(&self, live: Arc<Live>) {
         if self.forget(&live) {
-            live.stop(release).await;
+            live.stop().await;
             self.env.metrics.evictions.fetch_add(1, Relaxed);
         }
     }
@@ -432,7 +553,7 @@ impl Registry {
                         // seconds while others took the places it freed.
                         match self.take_place(victim) {
                             Some(room) => {
-                                victim.stop(true).await;
+                                victim.stop().await;
                                 self.env.metrics.evictions.fetch_add(1, Relaxed);
                                 return Ok(room);
                             }
@@ -487,7 +608,7 @@ impl Registry {
         let mut tasks = tokio::task::JoinSet::new();
         for victim in victims {
             let me = self.clone();
-            tasks.spawn(async move { me.evict(victim, true).await });
+            tasks.spawn(async move { me.evict(victim).await });
         }
         while tasks.join_next().await.is_some() {}
         n
@@ -521,7 +642,7 @@ impl Registry {
         let mut tasks = tokio::task::JoinSet::new();
         for victim in victims {
             let me = self.clone();
-            tasks.spawn(async move { me.evict(victim, true).await });
+            tasks.spawn(async move { me.evict(victim).await });
         }
         while tasks.join_next().await.is_some() {}
         n
@@ -535,9 +656,10 @@ impl Registry {
         let all: Vec<Arc<Live>> = self.map().drain().map(|(_, l)| l).collect();
         let mut tasks = tokio::task::JoinSet::new();
         for live in all {
-            tasks.spawn(async move { live.stop(false).await });
+            tasks.spawn(async move { live.stop().await });
         }
         while tasks.join_next().await.is_some() {}
+        self.held().clear();
         let env = self.env.clone();
         tokio::task::spawn_blocking(move || env.store.release_all(&env.host.id))
             .await

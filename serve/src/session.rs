@@ -181,9 +181,9 @@ impl std::fmt::Debug for Env {
 enum Job {
     Eval(EvalRequest, oneshot::Sender<Result<String, EvalError>>),
     Delete(oneshot::Sender<Result<(), StoreError>>),
-    /// Leave memory (releasing the lease if `release`); what is committed stays.
+    /// Leave memory; what is committed stays, and so does the lease (the registry keeps it
+    /// for the session's next resume, and `Store::release_all` gives it up at shutdown).
     Stop {
-        release: bool,
         done: oneshot::Sender<()>,
     },
 }
@@ -259,8 +259,8 @@ impl Live {
     }
 
     /// Makes the thread leave once the requests before this one are answered.
-    pub async fn stop(&self, release: bool) {
-        let _ = self.ask(|done| Job::Stop { release, done }).await;
+    pub async fn stop(&self) {
+        let _ = self.ask(|done| Job::Stop { done }).await;
     }
 }
 
@@ -416,19 +416,11 @@ impl Session {
                     let _ = reply.send(deleted);
                     break;
                 }
-                Job::Stop { release, done } => {
+                Job::Stop { done } => {
                     self.set(|l| l.alive.store(false, Relaxed));
-                    // Answered before the release, which is queued at the store's writer and not
-                    // waited for: the evicting task (a creation making room) goes on at once,
-                    // and this thread exits at once. A resume here
-                    // meanwhile takes the lease at a new epoch (this host's own), which makes
-                    // this release of the old epoch a no-op.
+                    // The lease stays this host's: the next request resumes the session with
+                    // a read of its row (`Registry::find`), not a write queued at the store.
                     let _ = done.send(());
-                    if release {
-                        self.env
-                            .store
-                            .release_detached(&self.id, &self.env.host.id, self.epoch);
-                    }
                     break;
                 }
             }
@@ -447,13 +439,12 @@ impl Session {
         }
     }
 
-    /// Every handle is gone without a stop: nobody can reach this session here, so its lease
-    /// is given up for the next request to resume it (what it committed is stored).
+    /// Every handle is gone without a stop (a creation or resume whose client gave up before
+    /// the registry's map had it): nobody can reach this session here, and it leaves. Its
+    /// lease stays this host's, as an evicted session's does: the registry kept it when it was
+    /// taken, and the next request resumes what the session committed with a read.
     fn abandoned(&self) {
         self.env.metrics.abandoned.fetch_add(1, Relaxed);
-        self.env
-            .store
-            .release_detached(&self.id, &self.env.host.id, self.epoch);
     }
 
     /// Adds the change of this image's figures to the host's totals.

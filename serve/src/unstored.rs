@@ -13,13 +13,26 @@ use crate::store::ttl_ms;
 /// and another host took the session) must not answer from its stale image, and with no
 /// commit no epoch check would stop it.
 ///
-/// A lease can only change hands once it has expired, and every renewal (all of this host's
-/// leases at once, every third of the lease) moves their expiry to at least its start plus
-/// the lease. So from the start of an unbroken run of renewals (each begun before the last
-/// one's margin ran out) until the last one's start plus the lease less a quarter of it, no
-/// lease held at the run's start was lost. The quarter (at least [`LEASE_MARGIN_MS`]) is the
-/// clock difference between hosts this allows (2.5 s with the default 10 s lease); a lease of
-/// a second or less never counts as held, and every evaluation is committed.
+/// A lease can only change hands once its owner's host row has expired (`store::held_elsewhere`),
+/// and every renewal (one write of that row, for all of this host's leases at once, every
+/// third of the lease) moves the expiry to at least its start plus the lease. So from the
+/// start of an unbroken run of renewals until the last one's start plus the lease less a
+/// quarter of it, no lease held at the run's start was lost. A run breaks when a renewal
+/// begins after the last one's margin ran out (this host was paused, or the store was
+/// unreachable), or when the store reports that the host row it renewed had expired, or
+/// would have by another host's clock (`Store::renew` answers the old expiry; a renewal slow
+/// to reach the store can land after it): every takeover made on that expiry has committed
+/// before the renewal returns, so the new run starts at its end. The quarter (at least
+/// [`LEASE_MARGIN_MS`]) is the clock difference between hosts this allows (2.5 s with the
+/// default 10 s lease); a lease of a second or less never counts as held, and every
+/// evaluation is committed.
+///
+/// Leases kept for evicted sessions (`Registry`'s resume without a write) change nothing
+/// here: a session resumed on a kept lease starts with no summary of what it stored
+/// (`Session::stored` is `None`), so its first evaluation commits, fenced by owner and epoch,
+/// and only a commit that succeeded gives a time (`held_at`, read before it was sent) at which
+/// the lease was this host's. From there the argument above is the same whether the session
+/// stayed in memory or left it and came back.
 #[derive(Debug, Default)]
 pub struct LeaseClock {
     /// Milliseconds (Unix) until which the leases held since `unbroken_since` are this host's.
@@ -33,13 +46,20 @@ pub const LEASE_MARGIN_MS: i64 = 1000;
 
 impl LeaseClock {
     /// Records a renewal of this host's leases that began at `start` (milliseconds, Unix,
-    /// read before the renewal was sent) and succeeded. Only the renewal task calls this.
-    pub fn renewed(&self, start: i64, lease: std::time::Duration) {
+    /// read before the renewal was sent), succeeded, and returned at `end`, finding the host
+    /// row's expiry at `before` (`None`: there was none). Only the renewal task calls this.
+    pub fn renewed(&self, start: i64, end: i64, before: Option<i64>, lease: std::time::Duration) {
         let ttl = ttl_ms(lease);
         let margin = (ttl / 4).max(LEASE_MARGIN_MS);
-        if self.until.load(Relaxed) < start {
-            // A gap: a lease held before `start` may have expired and changed hands.
+        if before.is_none_or(|b| b <= end.saturating_add(margin)) {
+            // The store's row had lapsed (or would have, by a clock up to the margin ahead):
+            // a lease held before may have changed hands, each such takeover committed
+            // before `end`.
             // Release: stored before the new `until` (below), which readers load first.
+            self.unbroken_since.store(end, Ordering::Release);
+        } else if self.until.load(Relaxed) < start {
+            // A gap: a lease held before `start` may have expired and changed hands.
+            // Release: as above.
             self.unbroken_since.store(start, Ordering::Release);
         }
         // Release: a reader that sees this `until` sees the `unbroken_since` stored above.
@@ -164,23 +184,29 @@ mod tests {
         let lease = Duration::from_secs(10);
         let clock = LeaseClock::default();
         assert!(!clock.holds(0, 0), "never renewed");
-        clock.renewed(1_000_000, lease);
-        assert!(clock.holds(1_000_000, 1_005_000));
-        assert!(!clock.holds(1_000_000, 1_007_500), "past the margin");
+        // The first renewal finds no row: the run starts at its end.
+        clock.renewed(1_000_000, 1_000_010, None, lease);
+        assert!(clock.holds(1_000_010, 1_005_000));
         assert!(
-            !clock.holds(999_999, 1_005_000),
+            !clock.holds(1_000_000, 1_005_000),
             "held before the run began"
         );
-        // Renewed in time: the run goes on.
-        clock.renewed(1_003_000, lease);
-        assert!(clock.holds(1_000_000, 1_010_000));
+        assert!(!clock.holds(1_000_010, 1_007_500), "past the margin");
+        // Renewed in time, the row unexpired: the run goes on.
+        clock.renewed(1_003_000, 1_003_010, Some(1_010_010), lease);
+        assert!(clock.holds(1_000_010, 1_010_000));
         // Renewed too late: what was held before may have changed hands.
-        clock.renewed(1_020_000, lease);
-        assert!(!clock.holds(1_000_000, 1_021_000));
-        assert!(clock.holds(1_020_000, 1_021_000));
+        clock.renewed(1_020_000, 1_020_010, Some(1_013_010), lease);
+        assert!(!clock.holds(1_003_000, 1_021_000));
+        assert!(clock.holds(1_020_010, 1_021_000));
+        // Begun in time, but the row had expired (or nearly, by another host's clock) when the
+        // store wrote it: a break, from the renewal's end.
+        clock.renewed(1_023_000, 1_028_000, Some(1_030_000), lease);
+        assert!(!clock.holds(1_027_999, 1_029_000));
+        assert!(clock.holds(1_028_000, 1_029_000));
         // A lease of a second or less never counts as held.
         let short = LeaseClock::default();
-        short.renewed(5_000, Duration::from_millis(900));
+        short.renewed(5_000, 5_000, Some(100_000), Duration::from_millis(900));
         assert!(!short.holds(5_000, 5_000));
     }
 }

@@ -43,11 +43,11 @@ fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() 
 }
 
 #[test]
-fn a_detached_release_is_seen_by_the_next_acquire() {
+fn a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops() {
     let Some(pg) = pg_common::cluster() else {
         return;
     };
-    store_contract::a_detached_release_is_seen_by_the_next_acquire(
+    store_contract::a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops(
         PostgresStore::open(&pg.url).unwrap(),
     );
 }
@@ -142,4 +142,67 @@ fn a_bad_url_or_an_absent_server_is_a_typed_error() {
     let err = PostgresStore::open(&format!("postgres://cowheap@127.0.0.1:{port}/cowheap"))
         .expect_err("nothing listens there");
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+/// A database of the layout before host rows (an expiry on each session row) is migrated
+/// when a host opens it: rows, owners and epochs kept, each owner's leases lasting until its
+/// rows' latest expiry, and the old column gone (a host of the older version fails its
+/// renewals rather than renew what nobody reads).
+#[test]
+fn a_database_with_expiries_on_the_session_rows_is_migrated_to_host_rows() {
+    let Some(pg) = pg_common::cluster() else {
+        return;
+    };
+    let far = cowheap_serve::store::now_ms() + 3_600_000;
+    let mut old = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    old.batch_execute(
+        "CREATE TABLE cowheap_sessions (id TEXT PRIMARY KEY, token_hash BYTEA NOT NULL, \
+         base_hash BYTEA NOT NULL, delta BYTEA NOT NULL, evaluations BIGINT NOT NULL, \
+         last_request_id BIGINT, last_response TEXT, lease_owner TEXT, lease_url TEXT, \
+         lease_epoch BIGINT NOT NULL DEFAULT 0, lease_expires BIGINT NOT NULL DEFAULT 0); \
+         CREATE INDEX cowheap_sessions_lease_owner ON cowheap_sessions(lease_owner);",
+    )
+    .unwrap();
+    for (id, owner, epoch, expires) in [
+        ("s1", Some("a"), 3i64, far),
+        ("s2", Some("a"), 5, 1),
+        ("s3", Some("old"), 2, 1),
+    ] {
+        old.execute(
+            "INSERT INTO cowheap_sessions VALUES ($1, $2, $3, $4, 7, NULL, NULL, $5, $6, $7, $8)",
+            &[
+                &id,
+                &&[7u8; 32][..],
+                &&[9u8; 16][..],
+                &&b"d"[..],
+                &owner,
+                &owner.map(|o| format!("http://{o}")),
+                &epoch,
+                &expires,
+            ],
+        )
+        .unwrap();
+    }
+    let store = PostgresStore::open(&pg.url).expect("the old database opens");
+    let lease = store.load("s1").unwrap().unwrap().lease.unwrap();
+    assert_eq!(
+        (lease.owner.as_str(), lease.epoch, lease.expires_ms),
+        ("a", 3, far)
+    );
+    let b = host("b");
+    for id in ["s1", "s2"] {
+        assert!(matches!(
+            store.acquire(id, &b, Duration::from_secs(60)).unwrap(),
+            Acquired::Elsewhere { .. }
+        ));
+    }
+    match store.acquire("s3", &b, Duration::from_secs(60)).unwrap() {
+        Acquired::Mine(rec) => assert_eq!(rec.lease.unwrap().epoch, 3),
+        other => panic!("expected s3 taken, got {other:?}"),
+    }
+    assert!(old
+        .execute("UPDATE cowheap_sessions SET lease_expires = 0", &[])
+        .is_err());
+    drop(store);
+    PostgresStore::open(&pg.url).expect("the migrated database opens");
 }

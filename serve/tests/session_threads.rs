@@ -1,7 +1,7 @@
 //! What keeps the threads of a host bounded: a session whose handles are dropped without a
 //! stop (a creation or resume whose client gave up between the thread's start and the
-//! registry's map) leaves and gives up its lease instead of waiting forever; sessions over
-//! the most live are trimmed to it.
+//! registry's map) leaves instead of waiting forever, its lease kept for the host's next
+//! resume; sessions over the most live are trimmed to it.
 
 mod common;
 
@@ -15,7 +15,7 @@ use cowheap_serve::session::{self, Caps, Env, Start};
 use cowheap_serve::store::{self, Acquired, Host, NewSession};
 
 #[test]
-fn a_session_whose_handles_are_all_dropped_leaves_and_gives_up_its_lease() {
+fn a_session_whose_handles_are_all_dropped_leaves_and_its_host_keeps_its_lease() {
     let Some((heap, vm)) = base() else { return };
     let (_dir, db) = temp();
     let store = store::open(&format!("sqlite:{}", db.display())).expect("the store opens");
@@ -76,10 +76,16 @@ fn a_session_whose_handles_are_all_dropped_leaves_and_gives_up_its_lease() {
         id: "other".into(),
         url: "http://127.0.0.1:2".into(),
     };
-    match store.acquire("s", &other, Duration::from_secs(60)).unwrap() {
-        Acquired::Mine(rec) => assert!(rec.lease.unwrap().epoch > lease.epoch),
-        other => panic!("the abandoned session's lease was given up, got {other:?}"),
-    }
+    // Kept, as an evicted session's: another host is sent here, and this host reads it back
+    // at the epoch it took.
+    assert!(matches!(
+        store.acquire("s", &other, Duration::from_secs(60)).unwrap(),
+        Acquired::Elsewhere { .. }
+    ));
+    let kept = store
+        .read_kept("s", "here", lease.epoch, store::now_ms())
+        .unwrap();
+    assert_eq!(kept.map(|r| r.lease.unwrap().epoch), Some(lease.epoch));
 }
 
 #[test]
@@ -132,5 +138,7 @@ fn sessions_over_the_most_live_are_trimmed_least_recent_first_and_resume() {
             let resumes = env.metrics.resumes.load(Relaxed);
             assert_eq!(resumes, if i < 2 { i as u64 + 1 } else { 2 }, "session {i}");
         }
+        // Both resumed on the leases this host kept when it evicted them.
+        assert_eq!(env.metrics.resumes_kept.load(Relaxed), 2);
     });
 }

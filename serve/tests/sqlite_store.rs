@@ -30,9 +30,9 @@ fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_id() 
 }
 
 #[test]
-fn a_detached_release_is_seen_by_the_next_acquire() {
+fn a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops() {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    store_contract::a_detached_release_is_seen_by_the_next_acquire(
+    store_contract::a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops(
         SqliteStore::open(dir.path().join("s.db")).expect("the store opens"),
     );
 }

@@ -6,6 +6,21 @@
 //!
 //! Every method is synchronous: the server calls them from a session's own thread or from
 //! `spawn_blocking`, never on the async executor.
+//!
+//! **Leases live on two tables.** A session's row names its holder (host id and URL) and the
+//! epoch; how long the holder's leases last is one row per host (`hosts`: id, URL, expiry). A
+//! session's lease is valid while its owner's host row is unexpired. So a renewal is one row
+//! written however many sessions the host holds (with every lease on the session rows, a host
+//! keeping 100,000 stored sessions leased wrote 100,000 rows a renewal), and a host may keep
+//! the leases of sessions it evicted: its next resume of one is a read of the row
+//! ([`Store::read_kept`]), not a write queued behind other sessions' fsyncs.
+//!
+//! Why keeping changes nothing of the rules: a lease still changes hands only through
+//! [`Store::acquire`], only once [`held_elsewhere`] is false (the owner's host row expired, or
+//! it is at the asker's URL), and always with a new epoch; every commit and delete still names
+//! its owner and epoch in its `WHERE`. A host that stopped renewing (paused, dead) loses all its
+//! leases at once when its host row expires, kept or live, exactly as each row's expiry lapsed
+//! before.
 
 pub mod postgres;
 pub mod sqlite;
@@ -44,7 +59,8 @@ pub struct Lease {
     /// The fencing number: it grows with every acquisition, and a commit or release names the
     /// one it holds, so that a host whose lease was taken over cannot write.
     pub epoch: u64,
-    /// When the lease ends unless renewed, in milliseconds since the Unix epoch.
+    /// When the lease ends unless renewed, in milliseconds since the Unix epoch: the owner's
+    /// host row's expiry (every lease of one host ends together); 0 if it has none.
     pub expires_ms: i64,
 }
 
@@ -146,38 +162,62 @@ pub enum StoreError {
 ///
 /// Writes are durable when a method returns `Ok`: a crash after that loses none of them.
 /// Lease conditions are checked in the same transaction as the write they guard.
+///
+/// `create` and `acquire` also make sure `host`'s row lasts at least half of `ttl` from now,
+/// writing now + `ttl` (and the URL) when it is missing, or unexpired and lasting less, so
+/// that a lease just taken does not lapse before the host's next renewal. They never extend
+/// an expired host row: only [`renew`](Store::renew) does, and it reports the lapse (some of
+/// the host's leases may have changed hands), which the host's `LeaseClock` must hear of. A
+/// store with row locks must not take the host row's lock when it has nothing to write
+/// (every acquisition of one host would wait for the one before it to commit).
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a session, leased to `host` for `ttl` at epoch 1. Fails with
-    /// [`StoreError::Exists`] if the id is taken.
+    /// Inserts a session, leased to `host` at epoch 1. Fails with [`StoreError::Exists`] if the
+    /// id is taken.
     fn create(&self, new: &NewSession<'_>, host: &Host, ttl: Duration)
         -> Result<Lease, StoreError>;
 
-    /// Takes the lease on `id` for `host` for `ttl` unless [`held_elsewhere`] (it is free,
-    /// expired, `host`'s own, or recorded at `host`'s own URL), raising its epoch, and answers
-    /// the row; answers who holds it otherwise.
+    /// Takes the lease on `id` for `host` unless [`held_elsewhere`] (it is free, its owner's
+    /// host row expired, it is `host`'s own, or recorded at `host`'s own URL), raising its
+    /// epoch, and answers the row; answers who holds it otherwise.
     fn acquire(&self, id: &str, host: &Host, ttl: Duration) -> Result<Acquired, StoreError>;
+
+    /// The row of `id` if `host` holds its lease at `epoch` and `host`'s row has not expired
+    /// at `now_ms`, read without writing anything; `None` otherwise (then the caller
+    /// acquires).
+    ///
+    /// A host resumes a session whose lease it kept with this alone. The row at this owner
+    /// and epoch is the newest acknowledged state: no other host can have written it since,
+    /// for a takeover raises the epoch and every commit is fenced by owner and epoch; this
+    /// host's own commits were all answered before its session left memory. Were the lease to
+    /// expire and be taken right after the read, the resumed session's first commit is fenced
+    /// (the [`crate::unstored`] rule makes it commit; see `LeaseClock`), as after an
+    /// `acquire` followed by a pause.
+    fn read_kept(
+        &self,
+        id: &str,
+        host: &str,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Writes an evaluation's effect if `commit.host` still holds the lease at `commit.epoch`;
     /// [`StoreError::LeaseLost`] otherwise, writing nothing.
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
 
-    /// Extends every lease `host` holds to now + `ttl`; answers how many.
-    fn renew(&self, host: &str, ttl: Duration) -> Result<u64, StoreError>;
+    /// Extends every lease `host` holds to now + `ttl` by writing its host row (made if
+    /// missing): one row written, whatever the number of sessions it holds. Answers the row's
+    /// expiry before this write (`None` if it had none), read in the same transaction: if it
+    /// had passed, another host may have taken some of the leases (those it still names are
+    /// this host's again), and every acquisition that read it so has committed before this
+    /// renewal returns.
+    fn renew(&self, host: &Host, ttl: Duration) -> Result<Option<i64>, StoreError>;
 
     /// Gives up `host`'s lease on `id` at `epoch` (the session stays stored); does nothing if
     /// the lease is not that.
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError>;
 
-    /// [`release`](Self::release) without waiting for it, where the store can: an evicted
-    /// session's thread gives up its lease this way and exits at once. Waiting, a thousand
-    /// evictions at once left thousands of threads queued at the SQLite writer, each holding
-    /// its stack and four memory maps, until the process ran out of maps
-    /// (`vm.max_map_count`). A failure is not reported: the lease then expires.
-    fn release_detached(&self, id: &str, host: &str, epoch: u64) {
-        let _ = self.release(id, host, epoch);
-    }
-
-    /// Gives up every lease `host` holds (a host shutting down).
+    /// Gives up every lease `host` holds, and its host row (a host shutting down); answers the
+    /// sessions released.
     fn release_all(&self, host: &str) -> Result<u64, StoreError>;
 
     /// Deletes the session if `host` holds its lease at `epoch`; [`StoreError::LeaseLost`]

@@ -1,9 +1,10 @@
 //! The shared store: one PostgreSQL database for many `serve` hosts (`--store
 //! postgres://...`), with the SQLite store's semantics (`store/sqlite.rs`).
 //!
-//! A session's lease is its row's owner, URL, epoch and expiry, taken in a transaction that
-//! locks the row (`SELECT ... FOR UPDATE`), so two hosts asking at once are served one after
-//! the other: the second sees the first's unexpired lease and is told where the session is.
+//! A session's lease is its row's owner, URL and epoch, valid while the owner's row in
+//! `cowheap_hosts` is unexpired; it is taken in a transaction that locks the session's row
+//! (`SELECT ... FOR UPDATE`), so two hosts asking at once are served one after the other: the
+//! second sees the first's unexpired lease and is told where the session is.
 //! Every write that acts for a lease (commit, release, delete) names the epoch it holds in its
 //! `WHERE`, in the same statement as the write, so a host whose lease was taken over after
 //! it expired writes nothing: the fencing that keeps a session from being live on two hosts.
@@ -39,18 +40,44 @@ CREATE TABLE IF NOT EXISTS cowheap_sessions (
     last_response TEXT,
     lease_owner TEXT,
     lease_url TEXT,
-    lease_epoch BIGINT NOT NULL DEFAULT 0,
-    lease_expires BIGINT NOT NULL DEFAULT 0
+    lease_epoch BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS cowheap_sessions_lease_owner ON cowheap_sessions(lease_owner);
+CREATE TABLE IF NOT EXISTS cowheap_hosts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    expires BIGINT NOT NULL
+);
+";
+
+/// A database made before leases moved to the host rows (an expiry on each session row),
+/// migrated as the SQLite store's (`store/sqlite.rs`, `MIGRATE`, has the argument): each owner
+/// gets a host row at its rows' latest expiry, and the old column goes, so that a host of the
+/// older version fails its renewals rather than renew what nobody reads.
+const MIGRATE: &str = "
+CREATE TABLE IF NOT EXISTS cowheap_hosts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    expires BIGINT NOT NULL
+);
+INSERT INTO cowheap_hosts (id, url, expires)
+    SELECT lease_owner, max(coalesce(lease_url, '')), max(lease_expires) FROM cowheap_sessions
+    WHERE lease_owner IS NOT NULL GROUP BY lease_owner
+    ON CONFLICT (id) DO NOTHING;
+ALTER TABLE cowheap_sessions DROP COLUMN lease_expires;
 ";
 
 /// A lock key of the schema's creation, so that hosts starting together do not race on
 /// `CREATE TABLE IF NOT EXISTS` (which PostgreSQL does not make atomic).
 const SCHEMA_LOCK: i64 = 0x636f_7768_6561_7001;
 
-const COLUMNS: &str = "id, token_hash, base_hash, delta, evaluations, last_request_id, \
-                       last_response, lease_owner, lease_url, lease_epoch, lease_expires";
+/// The columns of a session row, its owner's host row's expiry last (0 without one).
+const COLUMNS: &str = "s.id, s.token_hash, s.base_hash, s.delta, s.evaluations, \
+                       s.last_request_id, s.last_response, s.lease_owner, s.lease_url, \
+                       s.lease_epoch, coalesce(h.expires, 0)";
+
+/// The rows [`COLUMNS`] reads from.
+const FROM: &str = "cowheap_sessions s LEFT JOIN cowheap_hosts h ON h.id = s.lease_owner";
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -98,6 +125,14 @@ impl PostgresStore {
         store.with(|c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+            let old = tx.query_opt(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name = 'cowheap_sessions' AND column_name = 'lease_expires'",
+                &[],
+            )?;
+            if old.is_some() {
+                tx.batch_execute(MIGRATE)?;
+            }
             tx.batch_execute(SCHEMA)?;
             tx.commit()
         })?;
@@ -162,6 +197,34 @@ impl PostgresStore {
     }
 }
 
+/// Makes sure `host`'s row lasts until at least now + `ttl` / 2, writing now + `ttl` (and its
+/// URL) when it is missing, or unexpired and lasts less (never extending an expired one: the
+/// `Store` trait's contract); answers its expiry. Outside the caller's transaction, and the
+/// `UPDATE` only locks the row when it writes: an upsert would lock it every time, and every
+/// acquisition of this host would wait for the one before it to commit.
+fn ensure_host(c: &mut Client, host: &Host, ttl: Duration) -> Result<i64, postgres::Error> {
+    let now = now_ms();
+    let ttl = ttl_ms(ttl);
+    let (until, half) = (now.saturating_add(ttl), now.saturating_add(ttl / 2));
+    if let Some(row) = c.query_opt(
+        "UPDATE cowheap_hosts SET url = $2, expires = $3 \
+         WHERE id = $1 AND expires > $5 AND (expires < $4 OR url <> $2) RETURNING expires",
+        &[&host.id, &host.url, &until, &half, &now],
+    )? {
+        return row.try_get(0);
+    }
+    c.execute(
+        "INSERT INTO cowheap_hosts (id, url, expires) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO NOTHING",
+        &[&host.id, &host.url, &until],
+    )?;
+    c.query_one(
+        "SELECT expires FROM cowheap_hosts WHERE id = $1",
+        &[&host.id],
+    )?
+    .try_get(0)
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.close();
@@ -214,7 +277,8 @@ fn record(row: &Row) -> Result<SessionRecord, StoreError> {
 /// happens outside the closure, whose errors are the driver's).
 enum Found {
     Missing,
-    Elsewhere(Row),
+    /// Held elsewhere: the row, and its owner's expiry as read under lock.
+    Elsewhere(Row, i64),
     Mine(Row, i64, i64),
 }
 
@@ -225,42 +289,44 @@ impl Store for PostgresStore {
         host: &Host,
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
-        let lease = Lease {
-            owner: host.id.clone(),
-            url: host.url.clone(),
-            epoch: 1,
-            expires_ms: now_ms().saturating_add(ttl_ms(ttl)),
-        };
-        let inserted = self.with(|c| {
-            c.execute(
+        let (inserted, expires_ms) = self.with(|c| {
+            let expires = ensure_host(c, host, ttl)?;
+            let inserted = c.execute(
                 "INSERT INTO cowheap_sessions (id, token_hash, base_hash, delta, evaluations, \
-                 lease_owner, lease_url, lease_epoch, lease_expires) \
-                 VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                 lease_owner, lease_url, lease_epoch) \
+                 VALUES ($1, $2, $3, $4, 0, $5, $6, 1) ON CONFLICT (id) DO NOTHING",
                 &[
                     &new.id,
                     &&new.token_hash[..],
                     &&new.base_hash[..],
                     &new.delta,
-                    &lease.owner,
-                    &lease.url,
-                    &signed(lease.epoch),
-                    &lease.expires_ms,
+                    &host.id,
+                    &host.url,
                 ],
-            )
+            )?;
+            Ok((inserted, expires))
         })?;
         match inserted {
             0 => Err(StoreError::Exists {
                 id: new.id.to_owned(),
             }),
-            _ => Ok(lease),
+            _ => Ok(Lease {
+                owner: host.id.clone(),
+                url: host.url.clone(),
+                epoch: 1,
+                expires_ms,
+            }),
         }
     }
 
     fn acquire(&self, id: &str, host: &Host, ttl: Duration) -> Result<Acquired, StoreError> {
         let found = self.with(|c| {
+            // Before the session's transaction: this host's row is written (rarely) on its
+            // own, never locked while the session's row is.
+            let until = ensure_host(c, host, ttl)?;
             let mut tx = c.transaction()?;
             let Some(row) = tx.query_opt(
-                &format!("SELECT {COLUMNS} FROM cowheap_sessions WHERE id = $1 FOR UPDATE"),
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE s.id = $1 FOR UPDATE OF s"),
                 &[&id],
             )?
             else {
@@ -269,19 +335,34 @@ impl Store for PostgresStore {
             let now = now_ms();
             let owner: Option<String> = row.try_get(7)?;
             let url: Option<String> = row.try_get(8)?;
-            let expires: i64 = row.try_get(10)?;
+            let mut expires: i64 = row.try_get(10)?;
+            if let Some(o) = owner.as_deref().filter(|o| *o != host.id) {
+                // Read again, now that the session's row is locked, and under a share lock
+                // held until this transaction ends: the owner's renewal (which locks its row
+                // to read its old expiry) then either came first, and this reads its new
+                // expiry, or comes after this takeover has committed, and reports the lapse
+                // to its host (`Store::renew`). The join's read above may predate the
+                // renewal, and a takeover on it could commit after the renewal reported
+                // nothing.
+                expires = tx
+                    .query_opt(
+                        "SELECT expires FROM cowheap_hosts WHERE id = $1 FOR SHARE",
+                        &[&o],
+                    )?
+                    .map(|r| r.try_get(0))
+                    .transpose()?
+                    .unwrap_or(0);
+            }
             if owner.as_deref().is_some_and(|o| {
                 super::held_elsewhere(o, url.as_deref().unwrap_or(""), expires, host, now)
             }) {
-                return Ok(Found::Elsewhere(row));
+                return Ok(Found::Elsewhere(row, expires));
             }
-            let until = now.saturating_add(ttl_ms(ttl));
             let epoch: i64 = tx
                 .query_one(
                     "UPDATE cowheap_sessions SET lease_owner = $2, lease_url = $3, \
-                     lease_epoch = lease_epoch + 1, lease_expires = $4 WHERE id = $1 \
-                     RETURNING lease_epoch",
-                    &[&id, &host.id, &host.url, &until],
+                     lease_epoch = lease_epoch + 1 WHERE id = $1 RETURNING lease_epoch",
+                    &[&id, &host.id, &host.url],
                 )?
                 .try_get(0)?;
             tx.commit()?;
@@ -289,12 +370,15 @@ impl Store for PostgresStore {
         })?;
         match found {
             Found::Missing => Ok(Acquired::Missing),
-            Found::Elsewhere(row) => {
+            Found::Elsewhere(row, expires_ms) => {
                 let rec = record(&row)?;
                 match rec.lease {
                     Some(lease) => Ok(Acquired::Elsewhere {
                         token_hash: rec.token_hash,
-                        lease,
+                        lease: Lease {
+                            expires_ms,
+                            ..lease
+                        },
                     }),
                     None => Err(StoreError::Database("a lease without an owner".into())),
                 }
@@ -350,21 +434,37 @@ impl Store for PostgresStore {
         }
     }
 
-    fn renew(&self, host: &str, ttl: Duration) -> Result<u64, StoreError> {
-        let until = now_ms().saturating_add(ttl_ms(ttl));
+    /// The old expiry is read under the host row's lock, in the transaction that writes the
+    /// new one. An acquisition of one of this host's sessions reads the host row under a
+    /// share lock held until it commits (`acquire`), so it either committed before this
+    /// read, or reads the new expiry.
+    fn renew(&self, host: &Host, ttl: Duration) -> Result<Option<i64>, StoreError> {
+        let now = now_ms();
+        let until = now.saturating_add(ttl_ms(ttl));
         self.with(|c| {
-            c.execute(
-                "UPDATE cowheap_sessions SET lease_expires = $2 WHERE lease_owner = $1",
-                &[&host, &until],
-            )
+            let mut tx = c.transaction()?;
+            let before: Option<i64> = tx
+                .query_opt(
+                    "SELECT expires FROM cowheap_hosts WHERE id = $1 FOR UPDATE",
+                    &[&host.id],
+                )?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            tx.execute(
+                "INSERT INTO cowheap_hosts (id, url, expires) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, expires = EXCLUDED.expires",
+                &[&host.id, &host.url, &until],
+            )?;
+            tx.commit()?;
+            Ok(before)
         })
     }
 
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE cowheap_sessions SET lease_owner = NULL, lease_url = NULL, \
-                 lease_expires = 0 WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3",
+                "UPDATE cowheap_sessions SET lease_owner = NULL, lease_url = NULL \
+                 WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3",
                 &[&id, &host, &signed(epoch)],
             )
         })
@@ -373,11 +473,15 @@ impl Store for PostgresStore {
 
     fn release_all(&self, host: &str) -> Result<u64, StoreError> {
         self.with(|c| {
-            c.execute(
-                "UPDATE cowheap_sessions SET lease_owner = NULL, lease_url = NULL, \
-                 lease_expires = 0 WHERE lease_owner = $1",
+            let mut tx = c.transaction()?;
+            let released = tx.execute(
+                "UPDATE cowheap_sessions SET lease_owner = NULL, lease_url = NULL \
+                 WHERE lease_owner = $1",
                 &[&host],
-            )
+            )?;
+            tx.execute("DELETE FROM cowheap_hosts WHERE id = $1", &[&host])?;
+            tx.commit()?;
+            Ok(released)
         })
     }
 
@@ -395,10 +499,30 @@ impl Store for PostgresStore {
         }
     }
 
+    /// A plain read: no transaction, no lock.
+    fn read_kept(
+        &self,
+        id: &str,
+        host: &str,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = self.with(|c| {
+            c.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM {FROM} WHERE s.id = $1 AND s.lease_owner = $2 \
+                     AND s.lease_epoch = $3 AND h.expires > $4"
+                ),
+                &[&id, &host, &signed(epoch), &now_ms],
+            )
+        })?;
+        row.as_ref().map(record).transpose()
+    }
+
     fn load(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let row = self.with(|c| {
             c.query_opt(
-                &format!("SELECT {COLUMNS} FROM cowheap_sessions WHERE id = $1"),
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE s.id = $1"),
                 &[&id],
             )
         })?;

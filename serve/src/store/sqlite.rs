@@ -45,14 +45,51 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_response TEXT,
     lease_owner TEXT,
     lease_url TEXT,
-    lease_epoch INTEGER NOT NULL DEFAULT 0,
-    lease_expires INTEGER NOT NULL DEFAULT 0
+    lease_epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_lease_owner ON sessions(lease_owner);
+CREATE TABLE IF NOT EXISTS hosts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
 ";
 
-const COLUMNS: &str = "id, token_hash, base_hash, delta, evaluations, last_request_id, \
-                       last_response, lease_owner, lease_url, lease_epoch, lease_expires";
+/// A store made before leases moved to the host rows: each session row had its own expiry
+/// (`lease_expires`). Migrated in one transaction when opened: every owner gets a host row at
+/// the latest expiry of its rows (so its leases last exactly as long as before, and no other
+/// host takes them early), and the column is dropped, so that a host of the older version
+/// still running on the file fails its next lease write (its renewal, which named the column)
+/// instead of renewing what nobody reads any more: its leases then lapse, and with them what
+/// its `LeaseClock` lets it answer without a commit.
+const MIGRATE: &str = "
+CREATE TABLE IF NOT EXISTS hosts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
+INSERT INTO hosts (id, url, expires)
+    SELECT lease_owner, max(coalesce(lease_url, '')), max(lease_expires) FROM sessions
+    WHERE lease_owner IS NOT NULL GROUP BY lease_owner
+    ON CONFLICT(id) DO NOTHING;
+ALTER TABLE sessions DROP COLUMN lease_expires;
+";
+
+/// The columns of a session row, its owner's host row's expiry last (0 without one).
+const COLUMNS: &str = "s.id, s.token_hash, s.base_hash, s.delta, s.evaluations, \
+                       s.last_request_id, s.last_response, s.lease_owner, s.lease_url, \
+                       s.lease_epoch, coalesce(h.expires, 0)";
+
+/// The rows [`COLUMNS`] reads from.
+const FROM: &str = "sessions s LEFT JOIN hosts h ON h.id = s.lease_owner";
+
+/// Makes sure `host`'s row lasts until at least `half` (?4), writing `until` (?3) and its URL
+/// if it is missing or unexpired at `now` (?5) and lasts less; never extends an expired one.
+/// See the `Store` trait's contract.
+const ENSURE_HOST: &str = "INSERT INTO hosts (id, url, expires) VALUES (?1, ?2, ?3) \
+                           ON CONFLICT(id) DO UPDATE SET url = excluded.url, \
+                           expires = excluded.expires WHERE hosts.expires > ?5 \
+                           AND (hosts.expires < ?4 OR hosts.url <> excluded.url)";
 
 /// The SQLite store. Dropping it finishes the writes already asked for and closes the file.
 pub struct SqliteStore {
@@ -63,10 +100,6 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     reader: Mutex<Connection>,
 }
-
-/// A lease given up: `release` and `release_detached`.
-const RELEASE: &str = "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, \
-                       lease_expires = 0 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3";
 
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -97,6 +130,18 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref();
         let writer_conn = connect(path)?;
+        let old: i64 = writer_conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'lease_expires'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db)?;
+        if old > 0 {
+            writer_conn
+                .execute_batch(&format!("BEGIN IMMEDIATE; {MIGRATE} COMMIT;"))
+                .map_err(|e| StoreError::Database(format!("migrating the leases: {e}")))?;
+        }
         writer_conn.execute_batch(SCHEMA).map_err(db)?;
         // The writer never checkpoints: a checkpoint (copying the log into the database file
         // and an fsync of it) inside a commit held every answer of that group back. The
@@ -287,11 +332,33 @@ fn record(row: &rusqlite::Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
 
 fn select(conn: &Connection, id: &str) -> Result<Option<SessionRecord>, StoreError> {
     conn.query_row(
-        &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
+        &format!("SELECT {COLUMNS} FROM {FROM} WHERE s.id = ?1"),
         params![id],
         record,
     )
     .optional()
+    .map_err(db)
+}
+
+/// [`ENSURE_HOST`] for `host` at `now`: answers the host row's expiry.
+fn ensure_host(conn: &Connection, host: &Host, now: i64, ttl: Duration) -> Result<i64, StoreError> {
+    let ttl = ttl_ms(ttl);
+    conn.execute(
+        ENSURE_HOST,
+        params![
+            host.id,
+            host.url,
+            now.saturating_add(ttl),
+            now.saturating_add(ttl / 2),
+            now
+        ],
+    )
+    .map_err(db)?;
+    conn.query_row(
+        "SELECT expires FROM hosts WHERE id = ?1",
+        params![host.id],
+        |row| row.get(0),
+    )
     .map_err(db)
 }
 
@@ -308,35 +375,32 @@ impl Store for SqliteStore {
             new.base_hash,
             new.delta.to_vec(),
         );
-        let lease = Lease {
-            owner: host.id.clone(),
-            url: host.url.clone(),
-            epoch: 1,
-            expires_ms: now_ms().saturating_add(ttl_ms(ttl)),
-        };
-        let written = lease.clone();
+        let host = host.clone();
         self.write(true, move |conn| {
             let inserted = conn.execute(
                 "INSERT INTO sessions (id, token_hash, base_hash, delta, evaluations, \
-                 lease_owner, lease_url, lease_epoch, lease_expires) \
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO NOTHING",
+                 lease_owner, lease_url, lease_epoch) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, 1) ON CONFLICT(id) DO NOTHING",
                 params![
                     id,
                     &token_hash[..],
                     &base_hash[..],
                     delta,
-                    written.owner,
-                    written.url,
-                    signed(written.epoch),
-                    written.expires_ms
+                    host.id,
+                    host.url
                 ],
             );
-            match inserted.map_err(db)? {
-                0 => Err(StoreError::Exists { id }),
-                _ => Ok(()),
+            if inserted.map_err(db)? == 0 {
+                return Err(StoreError::Exists { id });
             }
-        })?;
-        Ok(lease)
+            let expires_ms = ensure_host(conn, &host, now_ms(), ttl)?;
+            Ok(Lease {
+                owner: host.id,
+                url: host.url,
+                epoch: 1,
+                expires_ms,
+            })
+        })
     }
 
     fn acquire(&self, id: &str, host: &Host, ttl: Duration) -> Result<Acquired, StoreError> {
@@ -357,17 +421,17 @@ impl Store for SqliteStore {
             let epoch: i64 = conn
                 .query_row(
                     "UPDATE sessions SET lease_owner = ?2, lease_url = ?3, \
-                     lease_epoch = lease_epoch + 1, lease_expires = ?4 WHERE id = ?1 \
-                     RETURNING lease_epoch",
-                    params![id, host.id, host.url, now.saturating_add(ttl_ms(ttl))],
+                     lease_epoch = lease_epoch + 1 WHERE id = ?1 RETURNING lease_epoch",
+                    params![id, host.id, host.url],
                     |row| row.get(0),
                 )
                 .map_err(db)?;
+            let expires_ms = ensure_host(conn, &host, now, ttl)?;
             rec.lease = Some(Lease {
                 owner: host.id,
                 url: host.url,
                 epoch: unsigned(epoch),
-                expires_ms: now.saturating_add(ttl_ms(ttl)),
+                expires_ms,
             });
             Ok(Acquired::Mine(rec))
         })
@@ -403,36 +467,41 @@ impl Store for SqliteStore {
         })
     }
 
-    fn renew(&self, host: &str, ttl: Duration) -> Result<u64, StoreError> {
-        let host = host.to_owned();
+    /// The read of the old expiry and the write are one transaction of the single writer:
+    /// no acquisition comes between them, and those before it have committed.
+    fn renew(&self, host: &Host, ttl: Duration) -> Result<Option<i64>, StoreError> {
+        let host = host.clone();
         self.write(false, move |conn| {
+            let now = now_ms();
+            let before: Option<i64> = conn
+                .query_row(
+                    "SELECT expires FROM hosts WHERE id = ?1",
+                    params![host.id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(db)?;
             conn.execute(
-                "UPDATE sessions SET lease_expires = ?2 WHERE lease_owner = ?1",
-                params![host, now_ms().saturating_add(ttl_ms(ttl))],
+                "INSERT INTO hosts (id, url, expires) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(id) DO UPDATE SET url = excluded.url, expires = excluded.expires",
+                params![host.id, host.url, now.saturating_add(ttl_ms(ttl))],
             )
-            .map(|n| n as u64)
-            .map_err(db)
+            .map_err(db)?;
+            Ok(before)
         })
     }
 
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError> {
         let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
         self.write(false, move |conn| {
-            conn.execute(RELEASE, params![id, host, epoch])
-                .map(drop)
-                .map_err(db)
+            conn.execute(
+                "UPDATE sessions SET lease_owner = NULL, lease_url = NULL \
+                 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                params![id, host, epoch],
+            )
+            .map(drop)
+            .map_err(db)
         })
-    }
-
-    /// Queued behind the writes already asked for, and not waited for: the writer runs its
-    /// jobs in order, so any later write (a resume's `acquire`) sees the lease released.
-    fn release_detached(&self, id: &str, host: &str, epoch: u64) {
-        let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
-        let _ = self.submit(false, move |conn| {
-            conn.execute(RELEASE, params![id, host, epoch])
-                .map(drop)
-                .map_err(db)
-        });
     }
 
     /// Durable, unlike [`release`](Store::release): it is the last write of a host shutting
@@ -440,13 +509,16 @@ impl Store for SqliteStore {
     fn release_all(&self, host: &str) -> Result<u64, StoreError> {
         let host = host.to_owned();
         self.write(true, move |conn| {
-            conn.execute(
-                "UPDATE sessions SET lease_owner = NULL, lease_url = NULL, lease_expires = 0 \
-                 WHERE lease_owner = ?1",
-                params![host],
-            )
-            .map(|n| n as u64)
-            .map_err(db)
+            let released = conn
+                .execute(
+                    "UPDATE sessions SET lease_owner = NULL, lease_url = NULL \
+                     WHERE lease_owner = ?1",
+                    params![host],
+                )
+                .map_err(db)?;
+            conn.execute("DELETE FROM hosts WHERE id = ?1", params![host])
+                .map_err(db)?;
+            Ok(released as u64)
         })
     }
 
@@ -463,6 +535,29 @@ impl Store for SqliteStore {
                 0 => Err(StoreError::LeaseLost { id }),
                 _ => Ok(()),
             }
+        })
+    }
+
+    /// On the reader's connection, beside the writer: WAL gives it the last committed state,
+    /// so it never waits for a batch's fsync.
+    fn read_kept(
+        &self,
+        id: &str,
+        host: &str,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM {FROM} WHERE s.id = ?1 AND s.lease_owner = ?2 \
+                     AND s.lease_epoch = ?3 AND h.expires > ?4"
+                ),
+                params![id, host, signed(epoch), now_ms],
+                record,
+            )
+            .optional()
+            .map_err(db)
         })
     }
 
@@ -554,5 +649,79 @@ mod tests {
             assert_eq!((rec.evaluations, rec.last_request_id), (20, Some(20)));
         }
         assert_eq!(reopened.release_all("a").unwrap(), 64);
+    }
+
+    /// A store of the layout before host rows (an expiry on each session row) is migrated
+    /// when opened: its rows, owners and epochs kept, each owner's leases lasting as long as
+    /// their latest expiry, and the old column gone (a host of the older version still on the
+    /// file fails its renewals rather than renew what nobody reads).
+    #[test]
+    fn a_store_with_expiries_on_the_session_rows_is_migrated_to_host_rows() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("s.db");
+        let far = now_ms() + 3_600_000;
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE sessions (id TEXT PRIMARY KEY, token_hash BLOB NOT NULL, \
+                 base_hash BLOB NOT NULL, delta BLOB NOT NULL, evaluations INTEGER NOT NULL, \
+                 last_request_id INTEGER, last_response TEXT, lease_owner TEXT, lease_url TEXT, \
+                 lease_epoch INTEGER NOT NULL DEFAULT 0, \
+                 lease_expires INTEGER NOT NULL DEFAULT 0); \
+                 CREATE INDEX sessions_lease_owner ON sessions(lease_owner);",
+            )
+            .unwrap();
+            for (id, owner, epoch, expires) in [
+                ("s1", Some("a"), 3, far),
+                ("s2", Some("a"), 5, 1),
+                ("s3", Some("old"), 2, 1),
+                ("s4", None, 4, 0),
+            ] {
+                conn.execute(
+                    "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, 7, NULL, NULL, ?5, ?6, ?7, ?8)",
+                    params![
+                        id,
+                        &[7u8; 32][..],
+                        &[9u8; 16][..],
+                        b"d".as_slice(),
+                        owner,
+                        owner.map(|o| format!("http://{o}")),
+                        epoch,
+                        expires
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).expect("the old store opens");
+        let rec = store.load("s1").unwrap().unwrap();
+        assert_eq!((rec.evaluations, rec.delta.as_slice()), (7, &b"d"[..]));
+        let lease = rec.lease.unwrap();
+        assert_eq!((lease.owner.as_str(), lease.epoch), ("a", 3));
+        assert_eq!(lease.expires_ms, far, "the owner's latest expiry");
+        // a's leases, s2's too, last until its latest expiry; "old"'s had lapsed.
+        let b = host("b");
+        for id in ["s1", "s2"] {
+            assert!(matches!(
+                store.acquire(id, &b, Duration::from_secs(60)).unwrap(),
+                Acquired::Elsewhere { .. }
+            ));
+        }
+        for (id, epoch) in [("s3", 3), ("s4", 5)] {
+            match store.acquire(id, &b, Duration::from_secs(60)).unwrap() {
+                Acquired::Mine(rec) => assert_eq!(rec.lease.unwrap().epoch, epoch),
+                other => panic!("expected {id} taken, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            store.read_kept("s1", "a", 3, now_ms()).unwrap().unwrap().id,
+            "s1"
+        );
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let old = conn.execute("UPDATE sessions SET lease_expires = 0", []);
+        assert!(old.is_err(), "the old column is gone");
+        // Opened again: nothing left to migrate.
+        SqliteStore::open(&path).expect("the migrated store opens");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cowheap_serve::store::{Acquired, Commit, Counts, Host, NewSession, Store, StoreError};
+use cowheap_serve::store::{now_ms, Acquired, Commit, Counts, Host, NewSession, Store, StoreError};
 
 pub fn host(id: &str) -> Host {
     Host {
@@ -136,7 +136,7 @@ pub fn a_lease_held_elsewhere_is_refused_until_it_expires_and_then_fences_the_ol
         Acquired::Missing
     );
     // Renewal and release of everything a host holds.
-    assert_eq!(store.renew("a", Duration::from_secs(60)).unwrap(), 1);
+    assert!(store.renew(&a, Duration::from_secs(60)).unwrap().is_some());
     assert_eq!(store.release_all("a").unwrap(), 1);
     assert!(store.load("s").unwrap().unwrap().lease.is_none());
 }
@@ -196,21 +196,98 @@ pub fn a_lease_at_the_asking_hosts_own_url_is_taken_at_once_and_fences_the_old_i
     assert_eq!(store.load("s").unwrap().unwrap().delta, b"y");
 }
 
-/// A release not waited for (an evicted session's) is in place for the next write: another
-/// host's `acquire` right after it takes the session; a stale one does nothing.
-pub fn a_detached_release_is_seen_by_the_next_acquire<S: Store>(store: S) {
+/// Leases live on the host's row: one renewal keeps every session a host holds, however
+/// many; a kept lease is read back without a write while the host renews, and only at the
+/// epoch and owner it was taken at; once the host stops renewing, another host takes its
+/// sessions and fences it; an expired host row is extended by a renewal only (which reports
+/// the lapse), never by a creation or an acquisition.
+pub fn a_kept_lease_is_read_while_its_host_renews_and_taken_once_it_stops<S: Store>(store: S) {
     let (a, b) = (host("a"), host("b"));
-    let held = store
-        .create(&new("s"), &a, Duration::from_secs(60))
+    let ids: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        // Created already expired: only the renewal below keeps them.
+        assert_eq!(store.create(&new(id), &a, Duration::ZERO).unwrap().epoch, 1);
+    }
+    let lapsed = store.renew(&a, Duration::from_secs(3600)).unwrap();
+    assert!(
+        lapsed.is_some_and(|e| e <= now_ms()),
+        "{lapsed:?}: reported lapsed"
+    );
+    for id in &ids {
+        assert!(
+            matches!(
+                store.acquire(id, &b, Duration::from_secs(60)).unwrap(),
+                Acquired::Elsewhere { .. }
+            ),
+            "{id} is kept by one renewal of a's row"
+        );
+    }
+    let renewed = store.renew(&a, Duration::from_secs(3600)).unwrap();
+    assert!(
+        renewed.is_some_and(|e| e > now_ms()),
+        "{renewed:?}: unbroken"
+    );
+    let now = now_ms();
+    let kept = store.read_kept("s0", "a", 1, now).unwrap().expect("kept");
+    assert_eq!(
+        (kept.delta.as_slice(), kept.lease.unwrap().epoch),
+        (&b"delta0"[..], 1)
+    );
+    assert_eq!(
+        store.read_kept("s0", "a", 2, now).unwrap(),
+        None,
+        "another epoch"
+    );
+    assert_eq!(
+        store.read_kept("s0", "b", 1, now).unwrap(),
+        None,
+        "another owner"
+    );
+    assert_eq!(store.read_kept("nope", "a", 1, now).unwrap(), None);
+    // a stops renewing (its row expires now): b takes s0 at a new epoch, a is fenced.
+    store.renew(&a, Duration::ZERO).unwrap();
+    // Neither a creation nor an acquisition by a extends its expired row.
+    store
+        .create(&new("late"), &a, Duration::from_secs(3600))
         .unwrap();
-    store.release_detached("s", "a", held.epoch + 1);
+    let Acquired::Mine(rec) = store.acquire("s0", &b, Duration::from_secs(60)).unwrap() else {
+        panic!("a's lapsed lease is taken");
+    };
+    assert_eq!(rec.lease.unwrap().epoch, 2);
+    assert_eq!(store.read_kept("s0", "a", 1, now_ms()).unwrap(), None);
+    assert_eq!(
+        store.commit(&Commit {
+            id: "s0",
+            host: "a",
+            epoch: 1,
+            delta: b"stale",
+            evaluations: 1,
+            request: None,
+        }),
+        Err(StoreError::LeaseLost { id: "s0".into() })
+    );
     assert!(matches!(
-        store.acquire("s", &b, Duration::from_secs(60)).unwrap(),
+        store.acquire("late", &b, Duration::from_secs(60)).unwrap(),
+        Acquired::Mine(_)
+    ));
+    // a renews again: the lapse is reported, and what it still names is its own.
+    let again = store.renew(&a, Duration::from_secs(3600)).unwrap();
+    assert!(
+        again.is_some_and(|e| e <= now_ms()),
+        "{again:?}: reported lapsed"
+    );
+    assert!(store.read_kept("s1", "a", 1, now_ms()).unwrap().is_some());
+    assert!(matches!(
+        store.acquire("s1", &b, Duration::from_secs(60)).unwrap(),
         Acquired::Elsewhere { .. }
     ));
-    store.release_detached("s", "a", held.epoch);
-    match store.acquire("s", &b, Duration::from_secs(60)).unwrap() {
-        Acquired::Mine(rec) => assert!(rec.lease.unwrap().epoch > held.epoch),
-        other => panic!("expected the released session, got {other:?}"),
-    }
+    // A host's first renewal finds no row.
+    assert_eq!(
+        store.renew(&host("c"), Duration::from_secs(60)).unwrap(),
+        None
+    );
+    // Shutdown gives up the leases and the host row.
+    assert_eq!(store.release_all("a").unwrap(), 299);
+    assert_eq!(store.read_kept("s1", "a", 1, now_ms()).unwrap(), None);
+    assert_eq!(store.renew(&a, Duration::from_secs(60)).unwrap(), None);
 }
