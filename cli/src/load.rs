@@ -45,6 +45,10 @@ pub struct Args {
     /// --idle to time resumes.
     #[arg(long, value_name = "TIME", default_value = "0", value_parser = pause)]
     pub think: Duration,
+    /// Draw each pause evenly from half to one and a half times --think, so that sessions
+    /// started together drift apart instead of sending their requests in rounds.
+    #[arg(long)]
+    pub jitter: bool,
     /// One attempt's bound; a request past it is sent again with its request id.
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = bounded_duration)]
     pub timeout: Duration,
@@ -106,6 +110,7 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     };
     config.mix = args.mix;
     config.think = args.think;
+    config.jitter = args.jitter;
     config.timeout = args.timeout;
     config.retry_for = args.retry_for;
     config.verify_at_end = !args.no_verify;

@@ -145,6 +145,10 @@ pub struct Config {
     pub mix: Mix,
     /// A pause between a session's requests (to let the server evict it: resume timings).
     pub think: Duration,
+    /// Each pause drawn evenly from half to one and a half times `think` (the same mean),
+    /// so that sessions started together drift apart. Without it they stay in step, and a
+    /// resume timing measures a burst of every session at once at each round.
+    pub jitter: bool,
     /// One attempt's bound, after which it is sent again (same request id).
     pub timeout: Duration,
     /// How long one request is retried before the session gives up.
@@ -174,6 +178,7 @@ impl Config {
             requests: Some(10),
             mix: Mix::counter(),
             think: Duration::ZERO,
+            jitter: false,
             timeout: Duration::from_secs(10),
             retry_for: Duration::from_secs(30),
             verify_at_end: true,

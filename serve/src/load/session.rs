@@ -2,7 +2,7 @@
 //! its id until answered), check every answer against the session's own count, verify, delete.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
@@ -98,7 +98,12 @@ pub(super) async fn session(shared: Arc<Shared>, index: u32) -> Tally {
             break;
         }
         if done > 0 && !shared.config.think.is_zero() {
-            tokio::time::sleep(shared.config.think).await;
+            let think = shared.config.think;
+            let pause = match shared.config.jitter {
+                true => jittered(think, rng.next()),
+                false => think,
+            };
+            tokio::time::sleep(pause).await;
         }
         let op = shared.config.mix.pick(rng.next());
         request_id += 1;
@@ -279,6 +284,13 @@ pub(super) async fn eval(
         backoff(attempt).await;
         attempt += 1;
     }
+}
+
+/// `think` times a factor from 0.5 to 1.5 taken evenly from `r`'s top 53 bits; `think`
+/// itself where the product is no `Duration` (a pause of years).
+pub(super) fn jittered(think: Duration, r: u64) -> Duration {
+    let factor = 0.5 + (r >> 11) as f64 / (1u64 << 53) as f64;
+    Duration::try_from_secs_f64(think.as_secs_f64() * factor).unwrap_or(think)
 }
 
 pub(super) fn body_text(body: &Bytes) -> String {

@@ -467,3 +467,22 @@ fn the_mix_picks_by_weight() {
         .count();
     assert!((2700..3300).contains(&counters), "{counters}");
 }
+
+/// `--jitter`'s pauses stay within half to one and a half times the think time, keep its
+/// mean, differ from one draw to the next (so sessions drift apart), and a pause too long for
+/// a `Duration` stays the think time instead of panicking.
+#[test]
+fn jittered_pauses_spread_around_the_think_time() {
+    use super::session::{jittered, Rng};
+    use std::time::Duration;
+    let think = Duration::from_millis(1500);
+    let mut rng = Rng::new(7);
+    let pauses: Vec<Duration> = (0..10_000).map(|_| jittered(think, rng.next())).collect();
+    assert!(pauses.iter().all(|&p| p >= think / 2 && p <= think * 3 / 2));
+    let mean = pauses.iter().sum::<Duration>() / pauses.len() as u32;
+    assert!(mean > Duration::from_millis(1450) && mean < Duration::from_millis(1550));
+    let (least, most) = (pauses.iter().min().unwrap(), pauses.iter().max().unwrap());
+    assert!(*least < Duration::from_millis(800) && *most > Duration::from_millis(2200));
+    assert_eq!(jittered(think, 0), think / 2);
+    assert_eq!(jittered(Duration::MAX, u64::MAX), Duration::MAX);
+}
