@@ -1,4 +1,4 @@
-//! When an evaluation needs no commit: a summary of the delta the store holds ([`Stored`]),
+//! When an evaluation needs no commit: a summary of the delta the store holds (`Stored`),
 //! which tells a delta that only appended objects from one that changed what is stored, and
 //! what the host knows of its leases' expiry ([`LeaseClock`]), without which a host that lost a
 //! session could answer from a stale image.

@@ -23,7 +23,7 @@ pub enum ErrorKind {
     Server(u16),
     /// A 307 to a host that did not answer (the owner is down; another host is tried).
     DeadRedirect,
-    /// More than [`MAX_REDIRECTS`] redirects (hosts that each say another holds the session,
+    /// More than `MAX_REDIRECTS` redirects (hosts that each say another holds the session,
     /// as while a lease outlives its dead holder).
     RedirectLoop,
     // Failed checks (violations: the run fails):
