@@ -325,8 +325,7 @@ async fn delete(
         };
         match live.delete().await {
             Ok(deleted) => {
-                app.registry.forget(&live);
-                app.registry.forget_lease(&id);
+                app.registry.deleted(&live);
                 deleted?;
                 return Ok(StatusCode::NO_CONTENT.into_response());
             }

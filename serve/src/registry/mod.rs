@@ -200,9 +200,10 @@ impl Registry {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets the lease this host held on `id` (the session was deleted).
-    pub fn forget_lease(&self, id: &str) {
-        self.held().remove(id);
+    /// Forgets a deleted session: out of memory, and its lease no longer this host's to keep.
+    pub fn deleted(&self, live: &Arc<Live>) {
+        self.forget(live);
+        self.held().remove(&live.id);
     }
 
     /// Leases this process holds, live or kept.
@@ -455,7 +456,7 @@ impl Registry {
 
     /// Forgets a session whose thread has left by itself (deleted); answers whether it was
     /// still in memory.
-    pub fn forget(&self, live: &Arc<Live>) -> bool {
+    fn forget(&self, live: &Arc<Live>) -> bool {
         let mut map = self.map();
         if map.get(&live.id).is_some_and(|l| Arc::ptr_eq(l, live)) {
             map.remove(&live.id);

@@ -247,6 +247,13 @@ pub fn held_elsewhere(owner: &str, url: &str, expires_ms: i64, host: &Host, now_
     owner != host.id && expires_ms > now_ms && url != host.url
 }
 
+/// The columns of a session row as both stores read it (their `record` functions take them
+/// by position), its owner's host row's expiry last (0 without one), from the session row
+/// `s` joined to its owner's host row `h`.
+pub(crate) const COLUMNS: &str = "s.id, s.token_hash, s.base_hash, s.delta, s.evaluations, \
+                                  s.last_request_id, s.last_response, s.lease_owner, s.lease_url, \
+                                  s.lease_epoch, coalesce(h.expires, 0)";
+
 /// Milliseconds since the Unix epoch, by this machine's clock: lease expiries.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -22,7 +22,7 @@ use postgres::{Client, NoTls, Row};
 
 use crate::store::{
     now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store,
-    StoreError,
+    StoreError, COLUMNS,
 };
 
 /// Connections one host keeps at most: PostgreSQL's default allows 100 in all, and a few
@@ -71,12 +71,7 @@ ALTER TABLE cowheap_sessions DROP COLUMN lease_expires;
 /// `CREATE TABLE IF NOT EXISTS` (which PostgreSQL does not make atomic).
 const SCHEMA_LOCK: i64 = 0x636f_7768_6561_7001;
 
-/// The columns of a session row, its owner's host row's expiry last (0 without one).
-const COLUMNS: &str = "s.id, s.token_hash, s.base_hash, s.delta, s.evaluations, \
-                       s.last_request_id, s.last_response, s.lease_owner, s.lease_url, \
-                       s.lease_epoch, coalesce(h.expires, 0)";
-
-/// The rows [`COLUMNS`] reads from.
+/// The rows [`COLUMNS`](crate::store::COLUMNS) reads from.
 const FROM: &str = "cowheap_sessions s LEFT JOIN cowheap_hosts h ON h.id = s.lease_owner";
 
 /// The PostgreSQL store.

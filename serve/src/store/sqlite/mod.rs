@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store,
-    StoreError,
+    StoreError, COLUMNS,
 };
 use writer::{write_loop, Job, Run};
 
@@ -65,12 +65,7 @@ INSERT INTO hosts (id, url, expires)
 ALTER TABLE sessions DROP COLUMN lease_expires;
 ";
 
-/// The columns of a session row, its owner's host row's expiry last (0 without one).
-const COLUMNS: &str = "s.id, s.token_hash, s.base_hash, s.delta, s.evaluations, \
-                       s.last_request_id, s.last_response, s.lease_owner, s.lease_url, \
-                       s.lease_epoch, coalesce(h.expires, 0)";
-
-/// The rows [`COLUMNS`] reads from.
+/// The rows [`COLUMNS`](crate::store::COLUMNS) reads from.
 const FROM: &str = "sessions s LEFT JOIN hosts h ON h.id = s.lease_owner";
 
 /// Makes sure `host`'s row lasts until at least `half` (?4), writing `until` (?3) and its URL
