@@ -21,6 +21,7 @@
 
 pub mod format;
 pub(crate) mod read;
+pub(crate) mod walk;
 pub(crate) mod write;
 
 /// Where it always was; the base's content hash is defined with the base.

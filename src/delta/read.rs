@@ -4,10 +4,8 @@
 
 use std::io::Read;
 
-use super::format::{
-    self, decode_value, forward_target, is_start, walk, FileObject, FileRef, Parsed, BASE_WORDS_AT,
-    FORMAT_VERSION,
-};
+use super::format::{self, decode_value, FileRef, Parsed, BASE_WORDS_AT, FORMAT_VERSION};
+use super::walk::{forward_target, is_start, walk, FileObject};
 use super::DeltaError;
 use crate::image::Restored;
 use crate::object::{Loc, HEADER_WORDS};
