@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod load;
+mod mailbox;
 pub mod metrics;
 pub mod page;
 pub mod registry;
