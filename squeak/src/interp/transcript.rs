@@ -89,14 +89,13 @@ impl Exec<'_> {
         if from >= end {
             return Ok(position);
         }
-        let mut text = vec![0; end - from];
-        self.image.read_bytes(collection, from, &mut text)?;
         let out = &mut *self.transcript;
-        for &b in &text {
+        for i in from..end {
             if out.len() >= TRANSCRIPT_LIMIT {
                 out.push_str(TRUNCATED);
                 break;
             }
+            let b = self.image.read_byte(collection, i)?;
             out.push(if b == b'\r' { '\n' } else { char::from(b) });
         }
         Ok(position)
