@@ -50,6 +50,11 @@ pub struct Args {
     /// Sessions in memory at once, at most: one more evicts the least recently used.
     #[arg(long, default_value_t = Config::default().max_sessions_live)]
     pub max_sessions_live: usize,
+    /// Leases of evicted sessions kept, at most, so that their next resume here is a read
+    /// (about 200 bytes each); past it the least recently used is dropped, and that session's
+    /// next resume takes its lease with a write.
+    #[arg(long, default_value_t = Config::default().max_kept_leases)]
+    pub max_kept_leases: usize,
     /// The largest request body (413 above it).
     #[arg(long, value_name = "BYTES", default_value = "64k", value_parser = crate::parse::bytes)]
     pub max_body: usize,
@@ -75,6 +80,7 @@ pub fn run(args: Args) -> Result<Code, Failure> {
             memory: args.max_memory as u64,
         },
         max_sessions_live: args.max_sessions_live,
+        max_kept_leases: args.max_kept_leases,
         max_body: args.max_body,
         grace: args.grace,
     };

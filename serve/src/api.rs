@@ -344,10 +344,12 @@ async fn delete(
 pub async fn gauges(app: &App) -> Result<Gauges, ApiError> {
     let env = app.registry.env().clone();
     let live = app.registry.live_count() as u64;
+    let kept = app.registry.held_count() as u64;
     tokio::task::spawn_blocking(move || {
         let counts = env.store.count()?;
         Ok::<_, StoreError>(Gauges {
             live,
+            kept,
             // Not `stored - leased`: an evicted session's lease is kept by its host.
             idle: counts.stored.saturating_sub(live),
             stored: counts.stored,

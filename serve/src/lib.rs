@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod load;
+mod mailbox;
 pub mod metrics;
 pub mod page;
 pub mod registry;
@@ -57,6 +58,10 @@ pub struct Config {
     pub caps: Caps,
     /// The most sessions in memory at once.
     pub max_sessions_live: usize,
+    /// The most leases whose epoch this process keeps, so that the next resume of an evicted
+    /// session is a read; past it the least recently used is dropped (that session's next
+    /// resume here takes the lease with a write).
+    pub max_kept_leases: usize,
     /// The largest request body, in bytes.
     pub max_body: usize,
     /// At shutdown, how long running evaluations may go on before they are stopped.
@@ -73,6 +78,7 @@ impl Default for Config {
             lease: Duration::from_secs(10),
             caps: Caps::default(),
             max_sessions_live: 10_000,
+            max_kept_leases: 100_000,
             max_body: 64 << 10,
             grace: Duration::from_secs(5),
         }
@@ -143,6 +149,7 @@ impl Server {
             idle: config.idle,
             lease: config.lease,
             max_live: config.max_sessions_live.max(1),
+            max_kept: config.max_kept_leases,
         };
         let registry =
             registry::Registry::new(env, policy).map_err(|e| ServeError::Setup(e.to_string()))?;

@@ -72,6 +72,27 @@ impl Histogram {
     }
 }
 
+/// A counter that stops at `u64::MAX` rather than wrap to zero, which a scraper would take
+/// for a restart of the host.
+#[derive(Debug, Default)]
+pub struct Saturating(AtomicU64);
+
+impl Saturating {
+    /// Adds `n`, up to `u64::MAX`.
+    pub fn add(&self, n: u64) {
+        // Relaxed: a count read on its own; it orders nothing else.
+        let _ = self
+            .0
+            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_add(n)));
+    }
+
+    /// The count.
+    pub fn get(&self) -> u64 {
+        // Relaxed: as in `add`.
+        self.0.load(Relaxed)
+    }
+}
+
 /// Everything the host counts.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -115,6 +136,9 @@ pub struct Metrics {
     pub collection_pause_seconds: Histogram,
     /// Commits the store refused or failed.
     pub store_errors: AtomicU64,
+    /// Kept leases dropped past the most (`--max-kept-leases`): each such session's next
+    /// resume here takes its lease with a write.
+    pub kept_dropped: Saturating,
 }
 
 /// What a scrape reads besides the counters.
@@ -122,6 +146,8 @@ pub struct Metrics {
 pub struct Gauges {
     /// Sessions in memory here.
     pub live: u64,
+    /// Leases this process keeps the epoch of (live sessions' and evicted ones').
+    pub kept: u64,
     /// Sessions stored and held by no host.
     pub idle: u64,
     /// Sessions in the store.
@@ -241,6 +267,18 @@ impl Metrics {
             "Collections of the sessions' private spaces.",
             n(&self.collections),
         );
+        one(
+            "cowheap_kept_leases_dropped_total",
+            "counter",
+            "Kept leases dropped, least recently used first, past the most this host keeps.",
+            self.kept_dropped.get().to_string(),
+        );
+        one(
+            "cowheap_kept_leases",
+            "gauge",
+            "Leases this host keeps the epoch of, live sessions' and evicted ones'.",
+            g.kept.to_string(),
+        );
         if let Some(rss) = g.rss_bytes {
             one(
                 "cowheap_resident_bytes",
@@ -314,5 +352,16 @@ mod tests {
         assert!(out.contains("x_bucket{le=\"+Inf\"} 100\n"));
         assert_eq!(h.quantile(0.5), Some(0.0001));
         assert_eq!(h.quantile(1.0), Some(0.005));
+    }
+
+    #[test]
+    fn a_saturating_counter_stops_at_its_limit() {
+        let c = Saturating(AtomicU64::new(u64::MAX - 2));
+        c.add(1);
+        assert_eq!(c.get(), u64::MAX - 1);
+        c.add(5);
+        assert_eq!(c.get(), u64::MAX);
+        c.add(1);
+        assert_eq!(c.get(), u64::MAX);
     }
 }

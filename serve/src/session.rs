@@ -4,7 +4,7 @@
 //! answer) to the store before it answers: an answer that leaves the host is durable.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use cowheap::{BaseHeap, Image};
@@ -12,6 +12,7 @@ use cowheap_squeak::interp::{Interpreter, Limits, RunError, StopKind, Vm};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::mailbox::{self, RecvError};
 use crate::metrics::Metrics;
 use crate::store::{now_ms, Commit, Host, Store, StoreError};
 use crate::unstored::{LeaseClock, Stored};
@@ -197,7 +198,7 @@ pub struct Live {
     pub token_hash: [u8; 32],
     /// The lease epoch this host holds it at.
     pub epoch: u64,
-    jobs: mpsc::Sender<Job>,
+    jobs: mailbox::Sender<Job>,
     /// Milliseconds after [`Env::started`] of its last request.
     pub last_used: AtomicU64,
     /// Requests sent and not yet answered.
@@ -322,7 +323,7 @@ pub struct Start {
 
 /// Starts a session's thread with `image`.
 pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<Live>> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mailbox::channel();
     let live = Arc::new(Live {
         id: start.id.clone(),
         token_hash: start.token_hash,
@@ -365,30 +366,20 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
 }
 
 impl Session {
-    fn serve(&mut self, jobs: &mpsc::Receiver<Job>) {
+    fn serve(&mut self, jobs: &mailbox::Receiver<Job>) {
         let mut cached = false;
         loop {
-            let job = if cached {
-                match jobs.recv_timeout(RELEASE_AFTER) {
-                    Ok(job) => job,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        self.interp.release_caches();
-                        self.env.metrics.caches_released.fetch_add(1, Relaxed);
-                        cached = false;
-                        continue;
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        self.abandoned();
-                        break;
-                    }
+            let job = match jobs.recv(cached.then_some(RELEASE_AFTER)) {
+                Ok(job) => job,
+                Err(RecvError::Timeout) => {
+                    self.interp.release_caches();
+                    self.env.metrics.caches_released.fetch_add(1, Relaxed);
+                    cached = false;
+                    continue;
                 }
-            } else {
-                match jobs.recv() {
-                    Ok(job) => job,
-                    Err(_) => {
-                        self.abandoned();
-                        break;
-                    }
+                Err(RecvError::Disconnected) => {
+                    self.abandoned();
+                    break;
                 }
             };
             match job {

@@ -281,6 +281,9 @@ fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     assert_eq!(v("cowheap_sessions", &[("state", "live")]), 1.0);
     assert_eq!(v("cowheap_sessions", &[("state", "stored")]), 1.0);
     assert_eq!(v("cowheap_sessions", &[("state", "idle")]), 0.0);
+    // The one session's lease, kept; none dropped.
+    assert_eq!(v("cowheap_kept_leases", &[]), 1.0);
+    assert_eq!(v("cowheap_kept_leases_dropped_total", &[]), 0.0);
     assert!(v("cowheap_private_bytes", &[]) > 0.0);
     assert!(get(&samples, "cowheap_forwarders", &[]).is_some());
     assert!(get(&samples, "cowheap_collections_total", &[]).is_some());

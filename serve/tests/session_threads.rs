@@ -1,7 +1,8 @@
 //! What keeps the threads of a host bounded: a session whose handles are dropped without a
 //! stop (a creation or resume whose client gave up between the thread's start and the
 //! registry's map) leaves instead of waiting forever, its lease kept for the host's next
-//! resume; sessions over the most live are trimmed to it.
+//! resume; sessions over the most live are trimmed to it; the kept leases are bounded, and a
+//! session whose kept lease was dropped resumes by taking its lease again.
 
 mod common;
 
@@ -9,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{base, eventually, temp};
-use cowheap_serve::registry::{Found, Policy, Registry};
-use cowheap_serve::session::{self, Caps, Env, Start};
+use common::{base, eventually, temp, INCREMENT};
+use cowheap_serve::registry::{Found, LookupError, Policy, Registry};
+use cowheap_serve::session::{self, Caps, Env, EvalRequest, Live, Start};
 use cowheap_serve::store::{self, Acquired, Host, NewSession};
 
 #[test]
@@ -112,6 +113,7 @@ fn sessions_over_the_most_live_are_trimmed_least_recent_first_and_resume() {
         idle: Duration::from_secs(3600),
         lease: Duration::from_secs(3600),
         max_live: 4,
+        max_kept: 100,
     };
     let registry = Arc::new(Registry::new(env.clone(), policy).expect("a registry"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -140,5 +142,113 @@ fn sessions_over_the_most_live_are_trimmed_least_recent_first_and_resume() {
         }
         // Both resumed on the leases this host kept when it evicted them.
         assert_eq!(env.metrics.resumes_kept.load(Relaxed), 2);
+    });
+}
+
+/// The answer of `INCREMENT` in `live`: its counter.
+async fn increment(live: &Live) -> String {
+    let body = live
+        .eval(EvalRequest {
+            expression: INCREMENT.into(),
+            request_id: None,
+            limits: Default::default(),
+        })
+        .await
+        .expect("the session is in memory")
+        .expect("evaluated and committed");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("a JSON answer");
+    answer["answer"].as_str().expect("an answer").to_owned()
+}
+
+#[test]
+fn past_the_most_kept_leases_the_least_recently_used_is_dropped_and_its_session_resumes_by_acquiring(
+) {
+    let Some((heap, vm)) = base() else { return };
+    let (_dir, db) = temp();
+    let store = store::open(&format!("sqlite:{}", db.display())).expect("the store opens");
+    let env = Arc::new(Env {
+        base_hash: heap.content_hash().0,
+        base: heap,
+        vm,
+        store: store.clone(),
+        host: Host {
+            id: "here".into(),
+            url: "http://127.0.0.1:1".into(),
+        },
+        metrics: Arc::default(),
+        interrupt: Arc::new(AtomicBool::new(false)),
+        caps: Caps::default(),
+        started: Instant::now(),
+        leases: Default::default(),
+    });
+    let policy = Policy {
+        idle: Duration::from_secs(3600),
+        lease: Duration::from_secs(3600),
+        max_live: 10,
+        max_kept: 2,
+    };
+    let registry = Arc::new(Registry::new(env.clone(), policy).expect("a registry"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let live = |found: Found| match found {
+        Found::Live(live) => live,
+        Found::Elsewhere(url) => panic!("sent to {url}"),
+    };
+    let epoch = |id: &str| {
+        store
+            .load(id)
+            .expect("the store reads")
+            .and_then(|r| r.lease)
+            .map(|l| (l.owner, l.epoch))
+    };
+    runtime.block_on(async {
+        let (a, a_token) = registry.create().await.expect("created");
+        let first = live(registry.find(&a, &a_token).await.expect("found"));
+        assert_eq!(increment(&first).await, "1");
+        let a_epoch = first.epoch;
+        drop(first);
+        let b = registry.create().await.expect("created");
+        // The third lease drops "a"'s entry, the least recently used: two are kept.
+        let c = registry.create().await.expect("created");
+        assert_eq!(registry.held_count(), 2);
+        assert_eq!(env.metrics.kept_dropped.get(), 1);
+        assert_eq!(registry.trim_to(0).await, 3);
+        assert_eq!(registry.live_count(), 0);
+        // The store still names this host at "a"'s epoch: dropping an entry writes nothing.
+        assert_eq!(epoch(&a), Some(("here".into(), a_epoch)));
+        // A wrong token is still refused, now by the acquisition.
+        assert!(matches!(
+            registry.find(&a, &b.1).await,
+            Err(LookupError::Unauthorized)
+        ));
+        // "a" resumes by taking its lease again, at a new epoch, where it left off, and its
+        // commits (fenced by the new epoch) go through.
+        let again = live(registry.find(&a, &a_token).await.expect("found"));
+        assert_eq!(env.metrics.resumes.load(Relaxed), 1);
+        assert_eq!(env.metrics.resumes_kept.load(Relaxed), 0);
+        assert!(again.epoch > a_epoch, "{} after {a_epoch}", again.epoch);
+        assert_eq!(epoch(&a), Some(("here".into(), again.epoch)));
+        assert_eq!(increment(&again).await, "2");
+        assert_eq!(increment(&again).await, "3");
+        drop(again);
+        // Keeping "a" again dropped "b", now the least recently used entry.
+        assert_eq!(env.metrics.kept_dropped.get(), 2);
+        assert_eq!(registry.held_count(), 2);
+        // "c" is still kept: it resumes with a read.
+        let c_live = live(registry.find(&c.0, &c.1).await.expect("found"));
+        assert_eq!(env.metrics.resumes_kept.load(Relaxed), 1);
+        assert_eq!(increment(&c_live).await, "1");
+        drop(c_live);
+        // "b" resumes by acquiring, and its entry drops "a"'s (used before "c"'s resume).
+        let b_live = live(registry.find(&b.0, &b.1).await.expect("found"));
+        assert_eq!(increment(&b_live).await, "1");
+        drop(b_live);
+        assert_eq!(env.metrics.resumes.load(Relaxed), 3);
+        assert_eq!(env.metrics.resumes_kept.load(Relaxed), 1);
+        assert_eq!(env.metrics.kept_dropped.get(), 3);
+        assert_eq!(registry.held_count(), 2);
     });
 }

@@ -9,11 +9,12 @@
 //! committed.
 //!
 //! **Kept leases.** An evicted session's lease stays this host's (`Registry::held`: id ->
-//! epoch of every lease this process took), renewed with all the others by one write of the
+//! epoch of the leases this process took, the least recently used dropped past
+//! `Policy::max_kept`), renewed with all the others by one write of the
 //! host's row. Its next resume here reads the row (`Store::read_kept`): if the row still
 //! names this host at that epoch, the session resumes with no write at all; the lease at an
-//! unchanged epoch proves nothing else wrote it (see `read_kept`). Anything else (no entry,
-//! the epoch moved on, another owner, this host's row expired) goes through
+//! unchanged epoch proves nothing else wrote it (see `read_kept`). Anything else (no entry, or
+//! one dropped past the most, the epoch moved on, another owner, this host's row expired) goes through
 //! `Store::acquire`, as every resume did before. Another host asking meanwhile is redirected
 //! here while this host renews, and takes the session over once it stops (its host row
 //! expires): the rules of `store::held_elsewhere`, unchanged. Run S4 (BENCHMARKS.md) found
@@ -30,7 +31,10 @@ use crate::session::{self, Env, Live, Start};
 use crate::store::{now_ms, Acquired, NewSession, StoreError};
 use crate::token;
 
+mod kept;
 mod room;
+
+use kept::{Kept, KeptLeases};
 
 /// How long making room may look for a victim (every candidate busy or claimed) before the
 /// creation or resume is refused as `full` (503, which a client retries). The host never goes
@@ -54,6 +58,10 @@ pub struct Policy {
     pub lease: Duration,
     /// The most sessions in memory at once: one more evicts the least recently used.
     pub max_live: usize,
+    /// The most leases whose epoch and token hash this process keeps (live sessions' and
+    /// evicted ones'): one more drops the least recently used entry, whose session's next
+    /// resume here then takes its lease with a write instead of reading it.
+    pub max_kept: usize,
 }
 
 /// Where a session is.
@@ -111,19 +119,10 @@ pub struct Registry {
     /// A fresh image's delta, the first one of every new session.
     fresh_delta: Vec<u8>,
     closing: std::sync::atomic::AtomicBool,
-    /// The leases this process took (created or acquired), live or kept, by session id. An
-    /// entry may be stale (the lease was taken over, or lost with a failed commit): a resume
-    /// checks it against the row and drops it if so. About 110 bytes a session.
-    held: Mutex<HashMap<String, Kept>>,
-}
-
-/// A lease this host holds: the epoch it was taken at, and the session's token hash (a
-/// session's token never changes), so that a resume on it checks the token before making
-/// room and goes to the store once.
-#[derive(Clone, Copy, Debug)]
-struct Kept {
-    epoch: u64,
-    token_hash: [u8; 32],
+    /// The leases this process took (created or acquired), live or kept, by session id, at
+    /// most [`Policy::max_kept`]. An entry may be stale (the lease was taken over, or lost
+    /// with a failed commit): a resume checks it against the row and drops it if so.
+    held: Mutex<KeptLeases>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -165,7 +164,7 @@ impl Registry {
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             fresh_delta,
             closing: std::sync::atomic::AtomicBool::new(false),
-            held: Mutex::new(HashMap::new()),
+            held: Mutex::new(KeptLeases::new(policy.max_kept)),
         })
     }
 
@@ -195,9 +194,17 @@ impl Registry {
             .fetch_max(map.len() as u64, Relaxed);
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
-        // Each change is one insert or remove: a panic cannot leave it inconsistent.
+    fn held(&self) -> std::sync::MutexGuard<'_, KeptLeases> {
+        // A panic inside can only leave queued uses without their entry, which are skipped.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps the lease of `id`, dropping the least recently used entries past the most.
+    fn keep(&self, id: &str, kept: Kept) {
+        let dropped = self.held().put(id, kept);
+        if dropped > 0 {
+            self.env.metrics.kept_dropped.add(dropped);
+        }
     }
 
     /// Forgets a deleted session: out of memory, and its lease no longer this host's to keep.
@@ -267,8 +274,8 @@ impl Registry {
             )
         })
         .await??;
-        self.held().insert(
-            id.clone(),
+        self.keep(
+            &id,
             Kept {
                 epoch: lease.epoch,
                 token_hash,
@@ -310,7 +317,7 @@ impl Registry {
         if let Some(live) = self.local(id, token)? {
             return Ok(Found::Live(live));
         }
-        let kept = self.held().get(id).copied();
+        let kept = self.held().get(id);
         if let Some(kept) = kept {
             // A session's token never changes: a wrong one is refused before anything else.
             if !token::matches(token, &kept.token_hash) {
@@ -448,8 +455,7 @@ impl Registry {
                 return Err(e);
             }
         };
-        self.held()
-            .insert(id.to_owned(), Kept { epoch, token_hash });
+        self.keep(id, Kept { epoch, token_hash });
         self.insert(id.to_owned(), live.clone());
         Ok(Found::Live(live))
     }
