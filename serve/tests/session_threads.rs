@@ -10,20 +10,66 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cowheap::BaseHeap;
+use cowheap_squeak::interp::Vm;
+
 use common::{base, eventually, temp, INCREMENT};
 use cowheap_serve::registry::{Found, LookupError, Policy, Registry};
 use cowheap_serve::session::{self, Caps, Env, EvalRequest, Live, Start};
-use cowheap_serve::store::{self, Acquired, Host, NewSession};
+use cowheap_serve::store::{self, Acquired, Host, NewSession, Store};
+
+/// The host these tests run as.
+fn here() -> Host {
+    Host {
+        id: "here".into(),
+        url: "http://127.0.0.1:1".into(),
+    }
+}
+
+/// A host's environment over `store`, as `here`.
+fn env(heap: BaseHeap, vm: Vm, store: Arc<dyn Store>) -> Arc<Env> {
+    Arc::new(Env {
+        base_hash: heap.content_hash().0,
+        base: heap,
+        vm,
+        store,
+        host: here(),
+        metrics: Arc::default(),
+        interrupt: Arc::new(AtomicBool::new(false)),
+        caps: Caps::default(),
+        started: Instant::now(),
+        leases: Default::default(),
+    })
+}
+
+/// A registry over `env` whose idle eviction and leases outlast any test, with `max_live`
+/// sessions live and `max_kept` leases kept at most, and a runtime to drive it.
+fn registry(
+    env: &Arc<Env>,
+    max_live: usize,
+    max_kept: usize,
+) -> (Arc<Registry>, tokio::runtime::Runtime) {
+    let policy = Policy {
+        idle: Duration::from_secs(3600),
+        lease: Duration::from_secs(3600),
+        max_live,
+        max_kept,
+    };
+    let registry = Arc::new(Registry::new(env.clone(), policy).expect("a registry"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    (registry, runtime)
+}
 
 #[test]
 fn a_session_whose_handles_are_all_dropped_leaves_and_its_host_keeps_its_lease() {
     let Some((heap, vm)) = base() else { return };
     let (_dir, db) = temp();
     let store = store::open(&format!("sqlite:{}", db.display())).expect("the store opens");
-    let here = Host {
-        id: "here".into(),
-        url: "http://127.0.0.1:1".into(),
-    };
+    let here = here();
     let image = heap.new_image().expect("an image");
     let delta = image.delta_bytes().expect("a delta");
     let lease = store
@@ -38,18 +84,7 @@ fn a_session_whose_handles_are_all_dropped_leaves_and_its_host_keeps_its_lease()
             Duration::from_secs(3600),
         )
         .expect("created");
-    let env = Arc::new(Env {
-        base_hash: heap.content_hash().0,
-        base: heap,
-        vm,
-        store: store.clone(),
-        host: here,
-        metrics: Arc::default(),
-        interrupt: Arc::new(AtomicBool::new(false)),
-        caps: Caps::default(),
-        started: Instant::now(),
-        leases: Default::default(),
-    });
+    let env = env(heap, vm, store.clone());
     let live = session::spawn(
         &env,
         image,
@@ -94,33 +129,8 @@ fn sessions_over_the_most_live_are_trimmed_least_recent_first_and_resume() {
     let Some((heap, vm)) = base() else { return };
     let (_dir, db) = temp();
     let store = store::open(&format!("sqlite:{}", db.display())).expect("the store opens");
-    let env = Arc::new(Env {
-        base_hash: heap.content_hash().0,
-        base: heap,
-        vm,
-        store,
-        host: Host {
-            id: "here".into(),
-            url: "http://127.0.0.1:1".into(),
-        },
-        metrics: Arc::default(),
-        interrupt: Arc::new(AtomicBool::new(false)),
-        caps: Caps::default(),
-        started: Instant::now(),
-        leases: Default::default(),
-    });
-    let policy = Policy {
-        idle: Duration::from_secs(3600),
-        lease: Duration::from_secs(3600),
-        max_live: 4,
-        max_kept: 100,
-    };
-    let registry = Arc::new(Registry::new(env.clone(), policy).expect("a registry"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let env = env(heap, vm, store);
+    let (registry, runtime) = registry(&env, 4, 100);
     runtime.block_on(async {
         let mut made = Vec::new();
         for _ in 0..4 {
@@ -166,33 +176,8 @@ fn past_the_most_kept_leases_the_least_recently_used_is_dropped_and_its_session_
     let Some((heap, vm)) = base() else { return };
     let (_dir, db) = temp();
     let store = store::open(&format!("sqlite:{}", db.display())).expect("the store opens");
-    let env = Arc::new(Env {
-        base_hash: heap.content_hash().0,
-        base: heap,
-        vm,
-        store: store.clone(),
-        host: Host {
-            id: "here".into(),
-            url: "http://127.0.0.1:1".into(),
-        },
-        metrics: Arc::default(),
-        interrupt: Arc::new(AtomicBool::new(false)),
-        caps: Caps::default(),
-        started: Instant::now(),
-        leases: Default::default(),
-    });
-    let policy = Policy {
-        idle: Duration::from_secs(3600),
-        lease: Duration::from_secs(3600),
-        max_live: 10,
-        max_kept: 2,
-    };
-    let registry = Arc::new(Registry::new(env.clone(), policy).expect("a registry"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let env = env(heap, vm, store.clone());
+    let (registry, runtime) = registry(&env, 10, 2);
     let live = |found: Found| match found {
         Found::Live(live) => live,
         Found::Elsewhere(url) => panic!("sent to {url}"),
