@@ -8,6 +8,8 @@
 //! live sessions (32 requests in flight) had the executor threads spend about 45% of their
 //! samples in those wakes and switches. Here the sender pushes under the lock and wakes the
 //! receiver after unlocking, so the receiver never finds the lock held by its waker.
+//! crossbeam-channel is no way out: its `SyncWaker::notify` also unparks the receiver while
+//! holding its waker's lock (`crossbeam-channel` 0.5, `waker.rs`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
