@@ -195,7 +195,8 @@ impl Registry {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, KeptLeases> {
-        // A panic inside can only leave queued uses without their entry, which are skipped.
+        // Nothing done under it panics (hashing and comparing `str`s; allocation failure
+        // aborts), so a poisoned lock still guards a whole map.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
