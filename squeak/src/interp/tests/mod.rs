@@ -8,6 +8,7 @@
 //!
 //! Also here: the test that the files keep the layering `mod.rs` describes.
 
+mod contexts;
 mod dispatch;
 mod doits;
 mod layering;

@@ -1,0 +1,93 @@
+//! Contexts made on demand (`contexts.rs`): `thisContext` as a MethodContext of its frame, a
+//! block context that shares its home's temporaries, reuse of contexts that died with their
+//! frame, and a block frame at the depth limit.
+
+use crate::interp::contexts::*;
+use crate::interp::limits::{Limits, RunError};
+use crate::interp::tests::{int, Run};
+
+#[test]
+fn this_context_is_a_method_context_of_the_frame() {
+    let mut r = Run::new();
+    let (object, pair_class, nil) = (r.t.k.object, r.t.pair, r.nil());
+    let bar = r.sym("bar");
+    r.define(object, "instVarAt:", &[bar], 1, 1, 73, &[32, 124]);
+    let iva = r.sym("instVarAt:");
+    // answer  ^thisContext instVarAt: 1   (its sender, the caller's context)
+    r.define(pair_class, "answer", &[iva], 0, 0, 0, &[137, 118, 224, 124]);
+    let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+    let answer = r.sym("answer");
+    let doit = r.method(&[answer], 0, 0, 0, &[112, 208, 124]);
+    let sender = r.interp.run_method(&mut r.image, doit, pair).unwrap();
+    assert_eq!(r.image.class_of(sender).unwrap(), r.t.method_context);
+    assert_eq!(r.image.read(sender, METHOD).unwrap(), doit);
+    assert_eq!(r.image.read(sender, RECEIVER).unwrap(), pair);
+    // It returned since: a returned context has no sender and no pc.
+    assert_eq!(r.image.read(sender, SENDER).unwrap(), nil);
+    assert_eq!(r.image.read(sender, PC).unwrap(), nil);
+}
+
+#[test]
+fn a_block_context_names_its_home_and_shares_its_temporaries() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let nil = r.nil();
+    // ^[nil]
+    let block = r
+        .run(nil, &[], 0, &[137, 117, 200, 164, 2, 115, 125, 124])
+        .unwrap();
+    assert_eq!(r.image.class_of(block).unwrap(), r.t.block_context);
+    assert_eq!(r.image.read(block, BLOCK_NARGS).unwrap(), int(0));
+    let home = r.image.read(block, BLOCK_HOME).unwrap();
+    assert_eq!(r.image.class_of(home).unwrap(), r.t.method_context);
+    // | t | [:x | t := x] value: 5. ^t
+    let code = [
+        137, 118, 200, 164, 5, 105, 17, 129, 64, 125, 32, 202, 135, 16, 124,
+    ];
+    assert_eq!(r.run(nil, &[int(5)], 2, &code), Ok(int(5)));
+}
+
+#[test]
+fn contexts_that_died_with_their_frame_are_reused() {
+    let run = |reuse: bool| {
+        let mut r = Run::new();
+        r.install_blocks();
+        r.interp.set_context_reuse(reuse);
+        let pair_class = r.t.pair;
+        // foo  ^[nil] value
+        let code = [137, 117, 200, 164, 2, 115, 125, 201, 124];
+        r.define(pair_class, "foo", &[], 0, 0, 0, &code);
+        r.interp.set_context_reuse(reuse);
+        let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+        let foo = r.sym("foo");
+        // 50 timesRepeat: [self foo]
+        let code = [
+            117, 104, 16, 32, 178, 172, 9, 112, 209, 135, 16, 118, 176, 104, 163, 242, 16, 124,
+        ];
+        assert_eq!(r.run(pair, &[int(50), foo], 1, &code), Ok(int(50)));
+        (r.interp.contexts_reused(), r.image.stats().private_bytes)
+    };
+    let (reused, small) = run(true);
+    let (none, large) = run(false);
+    // Each call's MethodContext and BlockContext, after the first call's.
+    assert_eq!(reused, 2 * 49);
+    assert_eq!(none, 0);
+    assert!(small < large, "{small} < {large}");
+}
+
+#[test]
+fn a_block_frame_meets_the_depth_limit() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let nil = r.nil();
+    let code = [137, 117, 200, 164, 2, 118, 125, 201, 124];
+    assert_eq!(r.run(nil, &[], 0, &code), Ok(int(1)));
+    r.set_limits(Limits {
+        depth: 1,
+        ..Limits::default()
+    });
+    assert_eq!(
+        r.run(nil, &[], 0, &code),
+        Err(RunError::DepthLimit { limit: 1 })
+    );
+}
