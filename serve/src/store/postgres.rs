@@ -1,5 +1,5 @@
 //! The shared store: one PostgreSQL database for many `serve` hosts (`--store
-//! postgres://...`), with the SQLite store's semantics (`store/sqlite.rs`).
+//! postgres://...`), with the SQLite store's semantics (`store/sqlite/mod.rs`).
 //!
 //! A session's lease is its row's owner, URL and epoch, valid while the owner's row in
 //! `cowheap_hosts` is unexpired; it is taken in a transaction that locks the session's row
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS cowheap_hosts (
 ";
 
 /// A database made before leases moved to the host rows (an expiry on each session row),
-/// migrated as the SQLite store's (`store/sqlite.rs`, `MIGRATE`, has the argument): each owner
+/// migrated as the SQLite store's (`store/sqlite/mod.rs`, `MIGRATE`, has the argument): each owner
 /// gets a host row at its rows' latest expiry, and the old column goes, so that a host of the
 /// older version fails its renewals rather than renew what nobody reads.
 const MIGRATE: &str = "
