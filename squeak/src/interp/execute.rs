@@ -769,12 +769,12 @@ impl Exec<'_> {
                             }
                             16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29
                             | 30 | 31 => {
-                                // A frame with a context whose token did not answer comes here
-                                // (`ctx_temp` looks at the token again, and misses).
+                                // A frame with a context whose token did not answer comes here:
+                                // straight to the miss, the token's hit having been looked at.
                                 let i = (b & 15) as usize;
                                 let v = match ctx {
                                     None => stack.get(tbase + i).copied(),
-                                    Some(c) => self.ctx_temp(c, i),
+                                    Some(c) => self.ctx_temp_in_full(c, i),
                                 };
                                 match v {
                                     Some(v) => push!(v),
