@@ -100,6 +100,15 @@ impl Value {
         self.0 & TAG_MASK == TAG_REF
     }
 
+    /// True for a reference with a base heap as its owner. Such a reference names the same
+    /// object through every collection of every image over that base: a collection moves and
+    /// renumbers only an image's private objects (under a new incarnation), and a base object
+    /// an image copied is still reached through its base reference. So a VM's table keyed by
+    /// base references alone may outlive its image's collections.
+    pub const fn is_base_reference(self) -> bool {
+        self.is_object() && (self.0 >> OWNER_SHIFT) as u32 & BASE_OWNER_FLAG != 0
+    }
+
     /// The raw bits, for hashing and diagnostics. There is no inverse: references cannot be
     /// forged.
     pub const fn to_bits(self) -> u64 {

@@ -138,6 +138,41 @@ fn write_words_and_read_words() {
     assert_eq!(three, [8, 9, 0]);
 }
 
+/// A base reference names its object through the image's collections; a private one is
+/// renumbered by the first collection that moves it.
+#[test]
+fn base_references_outlive_collections_and_private_ones_do_not() {
+    let f = fixture(2);
+    let a = f.objects[0];
+    let mut img = f.heap.new_image().unwrap();
+    img.write(a, 2, int(5)).unwrap();
+    img.new_pointers(f.kernel.array, &[int(0)]).unwrap();
+    let mine = img.new_pointers(f.kernel.array, &[int(1)]).unwrap();
+    let copy = img.canonical(a).unwrap();
+    assert!(a.is_base_reference());
+    assert!(
+        !copy.is_base_reference(),
+        "the copy's own reference is private"
+    );
+    assert!(!mine.is_base_reference());
+    assert!(!int(3).is_base_reference());
+    assert!(f.kernel.nil.is_base_reference());
+
+    let mut roots = [mine];
+    img.collect(&mut roots).unwrap();
+    assert_eq!(
+        img.read(a, 2),
+        Ok(int(5)),
+        "the base reference still reaches the copy"
+    );
+    assert_eq!(img.read(roots[0], 0), Ok(int(1)));
+    assert_ne!(
+        roots[0], mine,
+        "the collection renumbered the private object"
+    );
+    assert!(img.read(mine, 0).is_err(), "and refuses its old reference");
+}
+
 #[test]
 fn base_or_private_as_the_image_sees_it_and_as_the_base_does() {
     let f = fixture(2);

@@ -168,6 +168,27 @@ impl Interpreter {
         dropped
     }
 
+    /// Collects `image`'s private space between runs, keeping `roots` alive and updating
+    /// them: [`Image::collect`](cowheap::Image::collect) for the image this interpreter runs,
+    /// with its caches kept where the collection leaves them true (what the image's base
+    /// objects alone decided: lookups and decoded methods), instead of all of them made again
+    /// at the next run, as after a collection the interpreter did not see. A host that
+    /// collects each session between evaluations (`cowheap serve`) calls this.
+    pub fn collect(
+        &mut self,
+        image: &mut Heap,
+        roots: &mut [Value],
+    ) -> Result<cowheap::Collection, cowheap::Error> {
+        let ours = self.incarnation == Some(image.incarnation());
+        let collection = image.collect_with(&mut |each| roots.iter_mut().for_each(&mut *each))?;
+        if ours {
+            self.state.cache.after_collection();
+            self.state.pool.forget_all();
+            self.incarnation = Some(image.incarnation());
+        }
+        Ok(collection)
+    }
+
     fn bind(&mut self, image: &mut Heap) {
         image.set_weak_rule(Some(WEAK));
         image.set_collection_ceiling(self.state.limits.private_bytes / 2);

@@ -215,12 +215,12 @@ impl<'a> Exec<'a> {
     /// Records the run's counts and gives the stacks back for the next run.
     /// Collects the image's private space at a safe point: every reference this run holds
     /// is on its stack or in its frames, which are the roots and are updated in place. The
-    /// method cache is dropped (its keys are references) and the dead contexts forgotten (the
+    /// method cache keeps only what base objects decided (see `after_collection`) and the dead contexts are forgotten (the
     /// collector frees them); a frame running a private method (a doit, a method the image
     /// compiled) gets it decoded again from the object's new reference.
     pub(crate) fn collect_garbage(&mut self) -> Result<cowheap::Collection, RunError> {
         self.pool.forget_all();
-        self.cache.flush();
+        self.cache.after_collection();
         let mut methods: Vec<Value> = self.frames.iter().map(|f| f.method.oop).collect();
         let (stack, frames, run_process) =
             (&mut self.stack, &mut self.frames, &mut self.run_process);

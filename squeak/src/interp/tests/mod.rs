@@ -8,6 +8,7 @@
 //!
 //! Also here: the test that the files keep the layering `mod.rs` describes.
 
+mod caches;
 mod contexts;
 mod dispatch;
 mod doits;
@@ -112,6 +113,8 @@ const MORE_SYMBOLS: &[&str] = &[
     "escape",
     "sum",
     "instVarAt:",
+    "yourself",
+    "globalPair",
 ];
 
 /// The room of each class's method dictionary.
@@ -317,6 +320,28 @@ impl Tiny {
             b.set_language_format(a, 1)?;
             assocs.push(a);
         }
+        // Object>>yourself (`^self`) and Object>>globalPair (`^Pair`, through the global's
+        // association): base methods that are not stop methods, one with a literal.
+        let pair_assoc = assocs[globals.iter().position(|g| g.0 == "Pair").unwrap_or(0)];
+        for (i, (name, lits, code)) in [
+            ("yourself", &[][..], &[120u8][..]),
+            ("globalPair", &[pair_assoc][..], &[0x40, 124][..]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let m = b.new_method(k.compiled_method, 1 + lits.len(), code.len())?;
+            b.set_field(m, 0, header(lits.len(), 0, 0, 0))?;
+            for (j, &lit) in lits.iter().enumerate() {
+                b.set_field(m, 1 + j, lit)?;
+            }
+            b.set_bytes(m, 0, code)?;
+            b.set_language_format(m, bytes_code(12, code.len()))?;
+            b.set_field(object_methods, 2 + i, m)?;
+            let sel = symbol(&mut b, name)?;
+            b.set_field(object_dict, 4 + i, sel)?;
+        }
+        b.set_field(object_dict, 0, int(4))?;
         let assocs = array(&mut b, &assocs)?;
         b.set_field(smalltalk, 0, int(globals.len() as i64))?;
         b.set_field(smalltalk, 1, assocs)?;

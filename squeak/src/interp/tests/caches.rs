@@ -1,0 +1,99 @@
+//! What a collection leaves of the method cache ([`Interpreter::collect`] and the collections
+//! inside a run): the lookups and decoded methods of base objects stay; whatever a private
+//! object decided is made again, so that a store into that object, under the reference the
+//! collection gave it, still changes what a send finds.
+//!
+//! [`Interpreter::collect`]: crate::interp::Interpreter::collect
+
+use super::{int, Run};
+use cowheap::Value;
+
+/// Collects through the interpreter, with garbage before everything the test made, so that
+/// the collection moves this image's objects under a new incarnation.
+fn collect(r: &mut Run, garbage: usize) {
+    let incarnation = r.image.incarnation();
+    for _ in 0..garbage {
+        r.array(&[int(0)]);
+    }
+    r.interp.collect(&mut r.image, &mut []).unwrap();
+    assert_ne!(
+        r.image.incarnation(),
+        incarnation,
+        "the collection moved objects"
+    );
+}
+
+/// The base's Object>>globalPair and the association it reads.
+fn global_pair(r: &mut Run) -> (Value, Value) {
+    let dict = r.image.read(r.t.k.object, 1).unwrap();
+    let methods = r.image.read(dict, 1).unwrap();
+    let m = r.image.read(methods, 3).unwrap();
+    (m, r.image.read(m, 1).unwrap())
+}
+
+#[test]
+fn lookups_of_base_methods_outlive_a_collection() {
+    let mut r = Run::new();
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(3));
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), r.t.pair);
+    collect(&mut r, 1);
+    assert_eq!(
+        r.interp.release_caches(),
+        2,
+        "yourself and globalPair stay decoded"
+    );
+}
+
+#[test]
+fn a_method_with_a_private_literal_is_decoded_again_after_a_collection() {
+    let mut r = Run::new();
+    let (_, assoc) = global_pair(&mut r);
+    r.array(&[int(0)]);
+    r.image.write(assoc, 1, int(5)).unwrap();
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), int(5));
+    collect(&mut r, 0);
+    // Kept, its literal would be the association's reference from before the collection,
+    // which the image now refuses.
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), int(5));
+}
+
+#[test]
+fn a_lookup_through_a_private_method_dictionary_is_made_again_after_a_collection() {
+    let mut r = Run::new();
+    let small_integer = r.t.k.small_integer;
+    r.array(&[int(0)]);
+    // SmallInteger's method dictionary becomes this image's own.
+    r.define(small_integer, "foo", &[], 0, 0, 0, &[120]);
+    // The lookup of `yourself` passes through it on its way to Object's.
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(3));
+    collect(&mut r, 0);
+
+    // The image's own code now gives SmallInteger a `yourself` answering 2, storing into the
+    // dictionary and its method array under their new references.
+    let dict = r.image.read(small_integer, 1).unwrap();
+    let methods = r.image.read(dict, 1).unwrap();
+    let nil = r.nil();
+    let free = (2..r.image.size_of(dict).unwrap())
+        .find(|&i| r.image.read(dict, i).unwrap() == nil)
+        .unwrap()
+        - 2;
+    assert!(free + 2 < 8, "a short store reaches the slot");
+    let two = r.method(&[], 0, 0, 0, &[119, 124]);
+    r.run(methods, &[two], 0, &[0x20, 0x60 + free as u8, 120])
+        .unwrap();
+    let sel = r.sym("yourself");
+    r.run(dict, &[sel], 0, &[0x20, 0x60 + free as u8 + 2, 120])
+        .unwrap();
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(2));
+}
+
+#[test]
+fn a_collection_inside_a_run_keeps_the_base_lookups_too() {
+    let mut r = Run::new();
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(3));
+    r.array(&[int(0)]);
+    // Primitive 130 (garbage collect) collects at its safe point, inside the run.
+    r.answer(130, r.nil(), &[]);
+    assert!(r.image.stats().collections >= 1);
+    assert_eq!(r.interp.release_caches(), 1, "yourself stays decoded");
+}
