@@ -245,7 +245,7 @@ impl Registry {
     /// The live session `id` if it is in memory here, its token checked.
     pub fn local(&self, id: &str, token: &str) -> Result<Option<Arc<Live>>, LookupError> {
         match self.alive(id) {
-            Some(live) if token::matches(token, &live.token_hash) => Ok(Some(live)),
+            Some(live) if live.token_matches(token) => Ok(Some(live)),
             Some(_) => Err(LookupError::Unauthorized),
             None => Ok(None),
         }
