@@ -47,7 +47,7 @@ pub fn matches(token: &str, expected: &[u8; 32]) -> bool {
     hash(token).ct_eq(expected).into()
 }
 
-/// [`matches`], remembering in `seen` the token that matched: once a token matched, later
+/// [`matches`](fn@matches), remembering in `seen` the token that matched: once a token matched, later
 /// calls compare with it in constant time instead of hashing (two SHA-256 blocks, about
 /// 7,000 instructions, which was 4% of a `3 + 4` evaluation's server work). For a host's
 /// memory only: the store keeps the hash alone.

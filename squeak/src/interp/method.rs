@@ -82,6 +82,17 @@ impl Method {
         })
     }
 
+    /// True if a collection leaves this decoding true: the method and its literals are base
+    /// objects (or immediates), whose references no collection changes. A literal this
+    /// image had copied when it was read is its private reference, which one does.
+    pub(crate) fn lasts(&self) -> bool {
+        self.oop.is_base_reference()
+            && self
+                .literals
+                .iter()
+                .all(|l| !l.is_object() || l.is_base_reference())
+    }
+
     /// The V3 context `pc` of bytecode `index`: 1-based, counted from the start of the
     /// method object (header and literals included), as the image's own code expects.
     pub(crate) fn v3_pc(&self, index: usize) -> i64 {

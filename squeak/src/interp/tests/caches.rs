@@ -97,3 +97,23 @@ fn a_collection_inside_a_run_keeps_the_base_lookups_too() {
     assert!(r.image.stats().collections >= 1);
     assert_eq!(r.interp.release_caches(), 1, "yourself stays decoded");
 }
+
+/// Each run's method is private, watched while decoded, and dropped at the next collection;
+/// the bits it left in the watched objects' filter are cleared once there are enough of them.
+/// Through all that, a store into a watched base object still drops the cache.
+#[test]
+fn stores_into_watched_base_objects_drop_the_cache_after_many_collections() {
+    let mut r = Run::new();
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(3));
+    let nil = r.nil();
+    for _ in 0..1100 {
+        r.run(nil, &[], 0, &[120]).unwrap();
+        collect(&mut r, 0);
+    }
+    let flushes = r.interp.cache_flushes();
+    // Object's method dictionary, watched by the lookup of `yourself`: its tally, stored.
+    let dict = r.image.read(r.t.k.object, 1).unwrap();
+    let tally = r.image.read(dict, 0).unwrap();
+    r.run(dict, &[tally], 0, &[0x20, 0x60, 120]).unwrap();
+    assert_eq!(r.interp.cache_flushes(), flushes + 1);
+}
