@@ -85,9 +85,10 @@ pub(crate) struct MethodCache {
     /// while nothing is watched): a store into an object whose bit is clear, nearly every
     /// store, needs no look into the set.
     filter: Vec<u64>,
-    /// What a collection drops (see [`after_collection`](Self::after_collection)): the
-    /// watched objects, the decoded methods (by reference) and whether any entry are not of
-    /// the base alone, and the filter's bits set for objects no longer watched.
+    /// What a collection drops (see [`after_collection`](Self::after_collection)), noted as
+    /// it is cached: the private objects watched, the decoded methods that are not the
+    /// base's alone (by reference), and whether any entry is not; and how many of the
+    /// filter's bits belong to objects no longer watched.
     watched_private: Vec<Value>,
     methods_private: Vec<u64>,
     entries_private: bool,
