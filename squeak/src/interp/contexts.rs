@@ -42,6 +42,9 @@ pub(crate) const RUNNING: Value = Value::small_int_wrapping(0);
 pub(crate) const TEMPS: usize = 6;
 /// V3 format code of contexts: fixed fields plus indexable pointers.
 const CONTEXT_FORMAT: u8 = 3;
+/// The most slots of a context whose fields `block_copy` builds on the stack: a large frame's
+/// 56 and the fixed fields, with room.
+const SMALL_CONTEXT: usize = 64;
 
 impl Exec<'_> {
     /// A context of `class` with `slots`, reused from the pool if one of its size is free,
@@ -318,9 +321,17 @@ impl Exec<'_> {
         rcvr: Value,
         nargs: i64,
     ) -> Result<Option<Value>, RunError> {
-        let home = if self.class_is(rcvr, self.sh.block_context)? {
+        // `class_is` twice, with the class read once and the references compared first: a
+        // method's `thisContext blockCopy:`, the commonest, needs no resolution.
+        let class = self.class_of(rcvr)?;
+        let (block_class, method_class) = (self.sh.block_context, self.sh.method_context);
+        let home = if class == block_class {
             self.image.read(rcvr, BLOCK_HOME)?
-        } else if self.class_is(rcvr, self.sh.method_context)? {
+        } else if class == method_class {
+            rcvr
+        } else if self.identical(class, block_class)? {
+            self.image.read(rcvr, BLOCK_HOME)?
+        } else if self.identical(class, method_class)? {
             rcvr
         } else {
             return Ok(None);
@@ -340,7 +351,16 @@ impl Exec<'_> {
         let start = int(f.method.v3_pc(start));
         let shape = self.image.shape(home)?;
         let size = shape.len.saturating_sub(TEMPS);
-        let mut slots = vec![self.sh.nil; TEMPS + size];
+        // On the stack where a context's size allows (a V3 method's are 22 or 62 slots):
+        // no allocation of the Rust heap's for each block.
+        let (mut small, mut large);
+        let slots: &mut [Value] = if TEMPS + size <= SMALL_CONTEXT {
+            small = [self.sh.nil; SMALL_CONTEXT];
+            &mut small[..TEMPS + size]
+        } else {
+            large = vec![self.sh.nil; TEMPS + size];
+            &mut large
+        };
         slots[PC] = start;
         // What a V3 VM's `value` sets (the arguments are its stack), set once here rather
         // than at every `value`: `thisContext basicSize` in a block counts its arguments.
@@ -350,7 +370,7 @@ impl Exec<'_> {
         slots[BLOCK_HOME] = home;
         // The block is on the current frame's stack, and nowhere else until it escapes.
         let depth = self.frames.len() - 1;
-        let block = self.new_context(self.sh.block_context, &slots, Some(depth))?;
+        let block = self.new_context(self.sh.block_context, slots, Some(depth))?;
         self.check_allocation()?;
         Ok(Some(block))
     }
