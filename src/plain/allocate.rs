@@ -44,6 +44,25 @@ impl PlainHeap {
         Ok(obj)
     }
 
+    /// As [`Image::new_pointers_from`](crate::Image::new_pointers_from).
+    pub fn new_pointers_from(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+    ) -> Result<Value> {
+        if first.len() > len {
+            return Err(Error::IndexOutOfRange {
+                index: first.len() - 1,
+                len,
+            });
+        }
+        first.iter().try_for_each(|&v| self.check_storable(v))?;
+        let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
+        self.space.fill_new(obj.index(), first, &[], &[])?;
+        Ok(obj)
+    }
+
     /// As [`Image::new_bytes`](crate::Image::new_bytes).
     pub fn new_bytes(&mut self, class: Value, bytes: &[u8]) -> Result<Value> {
         let obj = self.allocate_with(class, Format::Bytes, bytes.len(), 0)?;

@@ -48,11 +48,13 @@ const SMALL_CONTEXT: usize = 64;
 
 impl Exec<'_> {
     /// A context of `class` with `slots`, reused from the pool if one of its size is free,
-    /// tracked at `depth` if it has one.
+    /// tracked at `depth` if it has one. The slots from `used` on are nil, which a new
+    /// object's are already: only those before it are looked at and written.
     pub(crate) fn new_context(
         &mut self,
         class: Value,
         slots: &[Value],
+        used: usize,
         depth: Option<usize>,
     ) -> Result<Value, RunError> {
         let depth = depth.filter(|_| !self.pool.off);
@@ -69,7 +71,8 @@ impl Exec<'_> {
                 c
             }
             None => {
-                let c = self.image.new_pointers(class, slots)?;
+                let first = slots.get(..used).unwrap_or(slots);
+                let c = self.image.new_pointers_from(class, slots.len(), first)?;
                 self.image.set_language_format(c, CONTEXT_FORMAT)?;
                 c
             }
@@ -120,7 +123,7 @@ impl Exec<'_> {
             .get(bp + 1..bp + 1 + ntemps)
             .ok_or_else(|| RunError::Malformed("a frame lost its temporaries".into()))?;
         slots[TEMPS..TEMPS + ntemps].copy_from_slice(temps);
-        let c = self.new_context(self.sh.method_context, &slots, Some(i))?;
+        let c = self.new_context(self.sh.method_context, &slots, TEMPS + ntemps, Some(i))?;
         self.frames[i].ctx = Some(c);
         self.check_allocation()?;
         Ok(c)
@@ -370,7 +373,7 @@ impl Exec<'_> {
         slots[BLOCK_HOME] = home;
         // The block is on the current frame's stack, and nowhere else until it escapes.
         let depth = self.frames.len() - 1;
-        let block = self.new_context(self.sh.block_context, slots, Some(depth))?;
+        let block = self.new_context(self.sh.block_context, slots, TEMPS, Some(depth))?;
         self.check_allocation()?;
         Ok(Some(block))
     }
