@@ -506,3 +506,24 @@ fn new_pointers_from_leaves_the_rest_nil() {
         Err(Error::IndexOutOfRange { index: 1, len: 1 })
     );
 }
+
+/// `refill_private_from` writes the first fields and the filler into the rest, as
+/// `refill_private` with the whole; both refuse another length and a base object.
+#[test]
+fn refill_private_from_fills_the_rest() {
+    let mut b = BaseBuilder::new();
+    let k = Kernel::install(&mut b).unwrap();
+    let base = b.new_object(k.array, Format::Pointers, 3).unwrap();
+    let heap = b.seal().unwrap();
+    let mut image = heap.new_image().unwrap();
+    assert_eq!(image.filler(), k.nil);
+    let seven = Value::small_int(7).unwrap();
+    let obj = image.new_pointers(k.array, &[seven, seven, seven]).unwrap();
+    assert!(image.refill_private_from(obj, 3, &[seven]));
+    let fields: Vec<Value> = (0..3).map(|i| image.read(obj, i).unwrap()).collect();
+    assert_eq!(fields, [seven, k.nil, k.nil]);
+    assert!(!image.refill_private_from(obj, 4, &[seven]));
+    assert!(!image.refill_private_from(obj, 1, &[seven, seven]));
+    assert!(!image.refill_private_from(base, 3, &[seven]));
+    assert!(!image.refill_private(base, &[seven, seven, seven]));
+}

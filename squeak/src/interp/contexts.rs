@@ -58,11 +58,16 @@ impl Exec<'_> {
         depth: Option<usize>,
     ) -> Result<Value, RunError> {
         let depth = depth.filter(|_| !self.pool.off);
+        // Where the heap's filler is not nil (a base that named another), every slot is given.
+        let first = match slots.get(..used) {
+            Some(first) if self.image.filler() == self.sh.nil => first,
+            _ => slots,
+        };
         let reused = match depth {
             Some(_) => self
                 .pool
                 .take(class, slots.len())
-                .filter(|&c| self.image.refill_private(c, slots)),
+                .filter(|&c| self.image.refill_private_from(c, slots.len(), first)),
             None => None,
         };
         let c = match reused {
@@ -71,7 +76,6 @@ impl Exec<'_> {
                 c
             }
             None => {
-                let first = slots.get(..used).unwrap_or(slots);
                 let c = self.image.new_pointers_from(class, slots.len(), first)?;
                 self.image.set_language_format(c, CONTEXT_FORMAT)?;
                 c
