@@ -372,8 +372,13 @@ impl Exec<'_> {
             }
         };
         let start = int(f.method.v3_pc(start));
-        let shape = self.image.shape(home)?;
-        let size = shape.len.saturating_sub(TEMPS);
+        // The home's size from a token where it is one of this image's own pointers objects
+        // (its `len` is then `shape`'s), without `shape`'s resolution.
+        let len = match self.image.fields_token(home) {
+            Some(t) => t.len(),
+            None => self.image.shape(home)?.len,
+        };
+        let size = len.saturating_sub(TEMPS);
         // What a V3 VM's `value` sets (the arguments are its stack), set once here rather
         // than at every `value`: `thisContext basicSize` in a block counts its arguments.
         // The fixed fields alone; the rest, the block's stack, are nil.
