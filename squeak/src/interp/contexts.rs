@@ -559,23 +559,6 @@ impl Exec<'_> {
         }
     }
 
-    /// [`block_returned`](Exec::block_returned) for the dispatch loop: through the token of
-    /// the block entered last (`MethodCache::block_token`), the one that returns in a loop
-    /// that sends it `value:`, whose checks (this image's own pointers object, its start,
-    /// not forwarded, the layout epoch) are those of `set_private_field`, made once.
-    #[inline(always)]
-    pub(crate) fn block_returned_fast(&mut self, block: Value) -> Result<(), RunError> {
-        if let Some((k, t)) = self.cache.block_token {
-            if k == block
-                && !self.cache.may_watch(block)
-                && self.image.write_token(&t, SENDER, self.sh.nil)
-            {
-                return Ok(());
-            }
-        }
-        self.block_returned(block)
-    }
-
     /// Marks a BlockContext whose frame returned: no caller, so that it may run again.
     #[inline(always)]
     pub(crate) fn block_returned(&mut self, block: Value) -> Result<(), RunError> {

@@ -929,7 +929,7 @@ impl Exec<'_> {
                         }
                         if let Some(Frame { block: Some(b), .. }) = frames.pop() {
                             if marks {
-                                if let Err(e) = self.block_returned_fast(b) {
+                                if let Err(e) = self.block_returned(b) {
                                     break 'frame Exit::Error(e);
                                 }
                             }
