@@ -5,8 +5,8 @@
 //! | need | call |
 //! |---|---|
 //! | an object's format, language format code and element count in one resolve | [`Image::shape`](crate::Image::shape) |
-//! | allocation with the language's own format code | [`Image::allocate`](crate::Image::allocate), then [`Image::set_language_format`](crate::Image::set_language_format); in a base, [`BaseBuilder::set_language_format`](crate::BaseBuilder::set_language_format) |
-//! | fields of the VM's own objects (its activation records) without the general path | [`Image::private_field`](crate::Image::private_field), [`Image::set_private_field`](crate::Image::set_private_field), [`Image::refill_private`](crate::Image::refill_private) |
+//! | allocation with the language's own format code | [`Image::allocate`](crate::Image::allocate), then [`Image::set_language_format`](crate::Image::set_language_format) ([`Image::new_pointers_from`](crate::Image::new_pointers_from): the first fields given, the rest [`Image::filler`](crate::Image::filler)); in a base, [`BaseBuilder::set_language_format`](crate::BaseBuilder::set_language_format) |
+//! | fields of the VM's own objects (its activation records) without the general path | [`Image::private_field`](crate::Image::private_field), [`Image::set_private_field`](crate::Image::set_private_field), [`Image::refill_private`](crate::Image::refill_private), [`Image::refill_private_from`](crate::Image::refill_private_from) |
 //! | a twin for a two-way `become:` | [`Image::clone_object`](crate::Image::clone_object), then [`Image::become_forward`](crate::Image::become_forward) |
 //! | a dispatch loop's reads without a call: a field, a class, where the heap's fast path answers them (`None` sends the caller to `read`, `class_of`) | [`Image::read_fast`](crate::Image::read_fast), [`Image::class_fast`](crate::Image::class_fast) |
 //! | refusing a value from another image or heap before keeping it | [`Image::check_value`](crate::Image::check_value) |

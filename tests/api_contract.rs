@@ -468,3 +468,62 @@ fn results_stay_four_words() {
     assert_eq!(std::mem::size_of::<cowheap::Result<Value>>(), 32);
     assert_eq!(std::mem::size_of::<Error>(), 32);
 }
+
+/// `new_pointers_from` answers what `new_pointers` does with the rest of the fields nil,
+/// refuses a first field it does not own as `new_pointers` does, and refuses more first
+/// fields than the object has.
+#[test]
+fn new_pointers_from_leaves_the_rest_nil() {
+    let mut b = BaseBuilder::new();
+    let k = Kernel::install(&mut b).unwrap();
+    let heap = b.seal().unwrap();
+    let mut image = heap.new_image().unwrap();
+    let mut other_image = heap.new_image().unwrap();
+    let seven = Value::small_int(7).unwrap();
+    let other = image.allocate(k.array, Format::Pointers, 0).unwrap();
+    let from = image
+        .new_pointers_from(k.array, 4, &[seven, other])
+        .unwrap();
+    let whole = image
+        .new_pointers(k.array, &[seven, other, k.nil, k.nil])
+        .unwrap();
+    for obj in [from, whole] {
+        assert_eq!(image.size_of(obj).unwrap(), 4);
+        let fields: Vec<Value> = (0..4).map(|i| image.read(obj, i).unwrap()).collect();
+        assert_eq!(fields, [seven, other, k.nil, k.nil]);
+    }
+    let foreign = other_image.allocate(k.array, Format::Pointers, 0).unwrap();
+    assert!(matches!(
+        image.new_pointers_from(k.array, 4, &[foreign]),
+        Err(Error::ForeignReference(_))
+    ));
+    assert!(matches!(
+        image.new_pointers(k.array, &[foreign]),
+        Err(Error::ForeignReference(_))
+    ));
+    assert_eq!(
+        image.new_pointers_from(k.array, 1, &[seven, seven]),
+        Err(Error::IndexOutOfRange { index: 1, len: 1 })
+    );
+}
+
+/// `refill_private_from` writes the first fields and the filler into the rest, as
+/// `refill_private` with the whole; both refuse another length and a base object.
+#[test]
+fn refill_private_from_fills_the_rest() {
+    let mut b = BaseBuilder::new();
+    let k = Kernel::install(&mut b).unwrap();
+    let base = b.new_object(k.array, Format::Pointers, 3).unwrap();
+    let heap = b.seal().unwrap();
+    let mut image = heap.new_image().unwrap();
+    assert_eq!(image.filler(), k.nil);
+    let seven = Value::small_int(7).unwrap();
+    let obj = image.new_pointers(k.array, &[seven, seven, seven]).unwrap();
+    assert!(image.refill_private_from(obj, 3, &[seven]));
+    let fields: Vec<Value> = (0..3).map(|i| image.read(obj, i).unwrap()).collect();
+    assert_eq!(fields, [seven, k.nil, k.nil]);
+    assert!(!image.refill_private_from(obj, 4, &[seven]));
+    assert!(!image.refill_private_from(obj, 1, &[seven, seven]));
+    assert!(!image.refill_private_from(base, 3, &[seven]));
+    assert!(!image.refill_private(base, &[seven, seven, seven]));
+}

@@ -481,9 +481,37 @@ impl Image {
 
     /// Allocates a private pointers object holding `fields`.
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
-        slots.iter().try_for_each(|&v| self.check_storable(v))?;
+        // The filler (nil), a start of the sealed base, is storable always.
+        let filler = self.heap.filler();
+        for &v in slots {
+            if v != filler && v.is_object() {
+                self.check_storable(v)?;
+            }
+        }
         let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
         self.space.fill_new(obj.index(), slots, &[], &[])?;
+        Ok(obj)
+    }
+
+    /// Allocates a private pointers object of `len` fields whose first ones are `first`, the
+    /// rest the filler (nil), as an allocation leaves them: [`new_pointers`](Self::new_pointers)
+    /// without a slice of the whole, nor a look at the fields the filler holds (a new
+    /// context's, nearly all of its 22 or 62). [`Error::IndexOutOfRange`] if `first` is longer.
+    pub fn new_pointers_from(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+    ) -> Result<Value> {
+        if first.len() > len {
+            return Err(Error::IndexOutOfRange {
+                index: first.len() - 1,
+                len,
+            });
+        }
+        first.iter().try_for_each(|&v| self.check_storable(v))?;
+        let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
+        self.space.fill_new(obj.index(), first, &[], &[])?;
         Ok(obj)
     }
 

@@ -31,9 +31,35 @@ impl PlainHeap {
 
     /// As [`Image::new_pointers`](crate::Image::new_pointers).
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
-        slots.iter().try_for_each(|&v| self.check_storable(v))?;
+        // The filler (nil), most of a new context's slots, is a start of the base, sealed:
+        // storable always, with no look-up.
+        let filler = self.filler;
+        for &v in slots {
+            if v != filler && v.is_object() {
+                self.check_storable(v)?;
+            }
+        }
         let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
         self.space.fill_new(obj.index(), slots, &[], &[])?;
+        Ok(obj)
+    }
+
+    /// As [`Image::new_pointers_from`](crate::Image::new_pointers_from).
+    pub fn new_pointers_from(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+    ) -> Result<Value> {
+        if first.len() > len {
+            return Err(Error::IndexOutOfRange {
+                index: first.len() - 1,
+                len,
+            });
+        }
+        first.iter().try_for_each(|&v| self.check_storable(v))?;
+        let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
+        self.space.fill_new(obj.index(), first, &[], &[])?;
         Ok(obj)
     }
 

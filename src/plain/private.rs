@@ -64,6 +64,30 @@ impl PlainHeap {
         true
     }
 
+    /// As [`Image::refill_private_from`](crate::Image::refill_private_from), for any object.
+    pub fn refill_private_from(&mut self, obj: Value, len: usize, first: &[Value]) -> bool {
+        if first.len() > len || !first.iter().all(|&v| self.ours(v)) {
+            return false;
+        }
+        let Some(at) = self.field_word(obj, 0) else {
+            return false;
+        };
+        if Header(self.space.words[obj.index()]).body_words() != len {
+            return false;
+        }
+        let (head, rest) = self.space.words[at..at + len].split_at_mut(first.len());
+        for (w, v) in head.iter_mut().zip(first) {
+            *w = v.to_bits();
+        }
+        rest.fill(self.filler.to_bits());
+        true
+    }
+
+    /// As [`Image::filler`](crate::Image::filler).
+    pub fn filler(&self) -> Value {
+        self.filler
+    }
+
     /// As [`Image::fields_token`](crate::Image::fields_token), for any pointers object.
     #[inline]
     pub fn fields_token(&self, obj: Value) -> Option<FieldsToken> {

@@ -64,7 +64,7 @@ impl Exec<'_> {
         slots.extend([outer, int(m.v3_pc(start)), int(nargs as i64)]);
         slots.extend_from_slice(&self.stack[from..]);
         self.stack.truncate(from);
-        let closure = self.new_context(class, &slots, Some(top))?;
+        let closure = self.new_context(class, slots.len(), &slots, Some(top))?;
         self.check_allocation()?;
         self.stack.push(closure);
         Ok(())

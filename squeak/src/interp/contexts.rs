@@ -42,22 +42,38 @@ pub(crate) const RUNNING: Value = Value::small_int_wrapping(0);
 pub(crate) const TEMPS: usize = 6;
 /// V3 format code of contexts: fixed fields plus indexable pointers.
 const CONTEXT_FORMAT: u8 = 3;
+/// The most fixed fields and temporaries that `materialize` gathers on the stack: a large
+/// frame's 56 and the fixed fields, with room.
+const SMALL_CONTEXT: usize = 64;
 
 impl Exec<'_> {
-    /// A context of `class` with `slots`, reused from the pool if one of its size is free,
-    /// tracked at `depth` if it has one.
+    /// A context of `class` with `len` slots, the first ones `first` and the rest nil,
+    /// reused from the pool if one of its size is free, tracked at `depth` if it has one.
+    /// The nil ones, nearly all of a context's, are those a new object's fields hold already
+    /// (the heap's filler) and those `refill_private_from` writes without looking at them.
     pub(crate) fn new_context(
         &mut self,
         class: Value,
-        slots: &[Value],
+        len: usize,
+        first: &[Value],
         depth: Option<usize>,
     ) -> Result<Value, RunError> {
         let depth = depth.filter(|_| !self.pool.off);
+        // Where the heap's filler is not nil (a base that named another), every slot is given.
+        let whole: Vec<Value>;
+        let first = if self.image.filler() == self.sh.nil {
+            first
+        } else {
+            whole = (0..len)
+                .map(|k| first.get(k).copied().unwrap_or(self.sh.nil))
+                .collect();
+            &whole
+        };
         let reused = match depth {
             Some(_) => self
                 .pool
-                .take(class, slots.len())
-                .filter(|&c| self.image.refill_private(c, slots)),
+                .take(class, len)
+                .filter(|&c| self.image.refill_private_from(c, len, first)),
             None => None,
         };
         let c = match reused {
@@ -66,13 +82,13 @@ impl Exec<'_> {
                 c
             }
             None => {
-                let c = self.image.new_pointers(class, slots)?;
+                let c = self.image.new_pointers_from(class, len, first)?;
                 self.image.set_language_format(c, CONTEXT_FORMAT)?;
                 c
             }
         };
         if let Some(d) = depth {
-            self.pool.track(c, class, slots.len(), d);
+            self.pool.track(c, class, len, d);
         }
         Ok(c)
     }
@@ -104,7 +120,16 @@ impl Exec<'_> {
                 end.saturating_sub(bp + 1)
             }
         };
-        let mut slots = vec![self.sh.nil; TEMPS + m.frame_size().max(ntemps)];
+        // The fixed fields and the temporaries, on the stack where they fit; the rest of the
+        // context's slots are nil.
+        let (mut small, mut large);
+        let slots: &mut [Value] = if TEMPS + ntemps <= SMALL_CONTEXT {
+            small = [self.sh.nil; SMALL_CONTEXT];
+            &mut small[..TEMPS + ntemps]
+        } else {
+            large = vec![self.sh.nil; TEMPS + ntemps];
+            &mut large
+        };
         slots[PC] = int(m.v3_pc(pc));
         slots[STACKP] = int(ntemps as i64);
         slots[METHOD] = m.oop;
@@ -116,8 +141,9 @@ impl Exec<'_> {
             .stack
             .get(bp + 1..bp + 1 + ntemps)
             .ok_or_else(|| RunError::Malformed("a frame lost its temporaries".into()))?;
-        slots[TEMPS..TEMPS + ntemps].copy_from_slice(temps);
-        let c = self.new_context(self.sh.method_context, &slots, Some(i))?;
+        slots[TEMPS..].copy_from_slice(temps);
+        let len = TEMPS + m.frame_size().max(ntemps);
+        let c = self.new_context(self.sh.method_context, len, slots, Some(i))?;
         self.frames[i].ctx = Some(c);
         self.check_allocation()?;
         Ok(c)
@@ -318,9 +344,17 @@ impl Exec<'_> {
         rcvr: Value,
         nargs: i64,
     ) -> Result<Option<Value>, RunError> {
-        let home = if self.class_is(rcvr, self.sh.block_context)? {
+        // `class_is` twice, with the class read once and the references compared first: a
+        // method's `thisContext blockCopy:`, the commonest, needs no resolution.
+        let class = self.class_of(rcvr)?;
+        let (block_class, method_class) = (self.sh.block_context, self.sh.method_context);
+        let home = if class == block_class {
             self.image.read(rcvr, BLOCK_HOME)?
-        } else if self.class_is(rcvr, self.sh.method_context)? {
+        } else if class == method_class {
+            rcvr
+        } else if self.identical(class, block_class)? {
+            self.image.read(rcvr, BLOCK_HOME)?
+        } else if self.identical(class, method_class)? {
             rcvr
         } else {
             return Ok(None);
@@ -338,19 +372,26 @@ impl Exec<'_> {
             }
         };
         let start = int(f.method.v3_pc(start));
-        let shape = self.image.shape(home)?;
-        let size = shape.len.saturating_sub(TEMPS);
-        let mut slots = vec![self.sh.nil; TEMPS + size];
-        slots[PC] = start;
+        // The home's size from a token where it is one of this image's own pointers objects
+        // (its `len` is then `shape`'s), without `shape`'s resolution.
+        let len = match self.image.fields_token(home) {
+            Some(t) => t.len(),
+            None => self.image.shape(home)?.len,
+        };
+        let size = len.saturating_sub(TEMPS);
         // What a V3 VM's `value` sets (the arguments are its stack), set once here rather
         // than at every `value`: `thisContext basicSize` in a block counts its arguments.
+        // The fixed fields alone; the rest, the block's stack, are nil.
+        let mut slots = [self.sh.nil; TEMPS];
+        slots[PC] = start;
         slots[STACKP] = int(nargs);
         slots[BLOCK_NARGS] = int(nargs);
         slots[BLOCK_STARTPC] = start;
         slots[BLOCK_HOME] = home;
         // The block is on the current frame's stack, and nowhere else until it escapes.
         let depth = self.frames.len() - 1;
-        let block = self.new_context(self.sh.block_context, &slots, Some(depth))?;
+        let (class, len) = (self.sh.block_context, TEMPS + size);
+        let block = self.new_context(class, len, &slots, Some(depth))?;
         self.check_allocation()?;
         Ok(Some(block))
     }

@@ -903,7 +903,7 @@ impl Exec<'_> {
                         // One look at the pool for both (a release after an escape finds
                         // nothing tracked).
                         if !self.pool.idle() {
-                            if v.is_object() {
+                            if !self.pool.ignores(v) {
                                 self.pool.note_return(v, Some(top - 1));
                             }
                             self.pool.release(frames.len());
@@ -922,7 +922,9 @@ impl Exec<'_> {
                             },
                             _ => break 'frame Exit::ReturnFull(v, false),
                         };
-                        if v.is_object() && !self.pool.idle() {
+                        // `ignores` holds for every value while the pool is idle, and for
+                        // nil, what most blocks answer, while it is not: no look into it.
+                        if !self.pool.ignores(v) {
                             self.pool.note_return(v, Some(top - 1));
                         }
                         if let Some(Frame { block: Some(b), .. }) = frames.pop() {
