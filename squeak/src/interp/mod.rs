@@ -54,7 +54,7 @@
 //! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame; a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
-//! | | `lookup.rs` | method lookup and the per-image method cache; the `at:` cache |
+//! | | `lookup.rs` | method lookup and the per-image method cache (`lookup/mod.rs`); the `at:` cache (`lookup/at.rs`) |
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the do-it grammar |

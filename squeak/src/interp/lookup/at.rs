@@ -27,8 +27,8 @@
 //! of them) read and write through the same token ([`elements_at`](MethodCache::elements_at)):
 //! they need the elements alone, not which special sends the entry answers.
 
-use super::MethodCache;
 use crate::interp::heap::Heap;
+use crate::interp::lookup::MethodCache;
 use cowheap::vm::{BytesToken, FieldsToken, Shape};
 use cowheap::Value;
 

@@ -71,16 +71,23 @@ fn row_of(file: &str) -> usize {
 /// The interpreter's source files (test code cut off), by their name in [`ROWS`].
 fn sources() -> BTreeMap<String, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/interp");
-    let mut files = BTreeMap::new();
-    for (dir, prefix) in [(root.clone(), ""), (root.join("primitives"), "primitives/")] {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let dirs = [
+        (root.clone(), ""),
+        (root.join("primitives"), "primitives/"),
+        (root.join("lookup"), "lookup/"),
+    ];
+    for (dir, prefix) in dirs {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().and_then(|e| e.to_str()) != Some("rs") {
                 continue;
             }
             let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            // A module split into a folder is one file of the table: its parts together.
             let name = match (prefix, stem.as_str()) {
                 ("primitives/", "mod") => "primitives".to_owned(),
+                ("lookup/", _) => "lookup".to_owned(),
                 _ => format!("{prefix}{stem}"),
             };
             let text = std::fs::read_to_string(&path).unwrap();
@@ -94,7 +101,7 @@ fn sources() -> BTreeMap<String, String> {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            files.insert(name, code);
+            files.entry(name).or_default().push_str(&code);
         }
     }
     files
