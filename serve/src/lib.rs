@@ -25,6 +25,7 @@ mod mailbox;
 pub mod metrics;
 pub mod page;
 pub mod registry;
+mod request;
 pub mod session;
 pub mod store;
 pub mod token;
