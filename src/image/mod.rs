@@ -481,16 +481,7 @@ impl Image {
 
     /// Allocates a private pointers object holding `fields`.
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
-        // The filler (nil), a start of the sealed base, is storable always.
-        let filler = self.heap.filler();
-        for &v in slots {
-            if v != filler && v.is_object() {
-                self.check_storable(v)?;
-            }
-        }
-        let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
-        self.space.fill_new(obj.index(), slots, &[], &[])?;
-        Ok(obj)
+        self.new_pointers_from(class, slots.len(), slots)
     }
 
     /// Allocates a private pointers object of `len` fields whose first ones are `first`, the
@@ -509,7 +500,13 @@ impl Image {
                 len,
             });
         }
-        first.iter().try_for_each(|&v| self.check_storable(v))?;
+        // The filler (nil), a start of the sealed base, is storable always: most of a new
+        // context's slots, with no look-up.
+        let filler = self.heap.filler();
+        first
+            .iter()
+            .filter(|&&v| v != filler)
+            .try_for_each(|&v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
         self.space.fill_new(obj.index(), first, &[], &[])?;
         Ok(obj)

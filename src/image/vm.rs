@@ -136,26 +136,7 @@ impl Image {
     /// reusing a dead activation record); `false` (and nothing written) if `obj` is not such
     /// an object of exactly that size, or a value is one this image could not hold.
     pub fn refill_private(&mut self, obj: Value, fields: &[Value]) -> bool {
-        if fields
-            .iter()
-            .any(|v| v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag))
-        {
-            return false;
-        }
-        let Some(first) = self.private_field_word(obj, 0) else {
-            return false;
-        };
-        if Header(self.space.words[obj.index()]).body_words() != fields.len() {
-            return false;
-        }
-        for (w, v) in self.space.words[first..first + fields.len()]
-            .iter_mut()
-            .zip(fields)
-        {
-            *w = v.to_bits();
-        }
-        self.counters().writes.bump();
-        true
+        self.refill_private_from(obj, fields.len(), fields)
     }
 
     /// [`refill_private`](Self::refill_private) of `len` fields, the first ones `first` and

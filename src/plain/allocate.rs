@@ -31,17 +31,7 @@ impl PlainHeap {
 
     /// As [`Image::new_pointers`](crate::Image::new_pointers).
     pub fn new_pointers(&mut self, class: Value, slots: &[Value]) -> Result<Value> {
-        // The filler (nil), most of a new context's slots, is a start of the base, sealed:
-        // storable always, with no look-up.
-        let filler = self.filler;
-        for &v in slots {
-            if v != filler && v.is_object() {
-                self.check_storable(v)?;
-            }
-        }
-        let obj = self.allocate_with(class, Format::Pointers, slots.len(), 0)?;
-        self.space.fill_new(obj.index(), slots, &[], &[])?;
-        Ok(obj)
+        self.new_pointers_from(class, slots.len(), slots)
     }
 
     /// As [`Image::new_pointers_from`](crate::Image::new_pointers_from).
@@ -57,7 +47,13 @@ impl PlainHeap {
                 len,
             });
         }
-        first.iter().try_for_each(|&v| self.check_storable(v))?;
+        // The filler (nil), a start of the sealed base, is storable always: most of a new
+        // context's slots, with no look-up.
+        let filler = self.filler;
+        first
+            .iter()
+            .filter(|&&v| v != filler)
+            .try_for_each(|&v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
         self.space.fill_new(obj.index(), first, &[], &[])?;
         Ok(obj)

@@ -46,22 +46,7 @@ impl PlainHeap {
 
     /// As [`Image::refill_private`](crate::Image::refill_private), for any object.
     pub fn refill_private(&mut self, obj: Value, fields: &[Value]) -> bool {
-        if !fields.iter().all(|&v| self.ours(v)) {
-            return false;
-        }
-        let Some(first) = self.field_word(obj, 0) else {
-            return false;
-        };
-        if Header(self.space.words[obj.index()]).body_words() != fields.len() {
-            return false;
-        }
-        for (w, v) in self.space.words[first..first + fields.len()]
-            .iter_mut()
-            .zip(fields)
-        {
-            *w = v.to_bits();
-        }
-        true
+        self.refill_private_from(obj, fields.len(), fields)
     }
 
     /// As [`Image::refill_private_from`](crate::Image::refill_private_from), for any object.

@@ -179,9 +179,11 @@ impl Interpreter {
         image: &mut Heap,
         roots: &mut [Value],
     ) -> Result<cowheap::Collection, cowheap::Error> {
-        let ours = self.incarnation == Some(image.incarnation());
+        let before = image.incarnation();
+        let ours = self.incarnation == Some(before);
         let collection = image.collect_with(&mut |each| roots.iter_mut().for_each(&mut *each))?;
-        if ours {
+        // A collection that freed nothing moved nothing: every reference cached stays good.
+        if ours && image.incarnation() != before {
             self.state.cache.after_collection();
             self.state.pool.forget_all();
             self.incarnation = Some(image.incarnation());
