@@ -387,7 +387,11 @@ impl Exec<'_> {
     }
 
     /// The Association of the global `name` in this image's `Smalltalk` (which this image may
-    /// have changed).
+    /// have changed). Looked for first where the image's own `Dictionary>>scanFor:` puts it
+    /// (from the key's hash, a Symbol's identity hash in the V3 images, modulo the size,
+    /// forward to the first nil), then in every slot: a key is in a dictionary once, so both
+    /// find the same association, and the first reads a few slots where the second read
+    /// hundreds (79,000 instructions per do-it naming `Smalltalk`).
     fn global_association(&mut self, name: &str) -> Result<Option<Value>, RunError> {
         if self.sh.smalltalk == self.sh.nil {
             return Ok(self.sh.bindings.get(name.as_bytes()).copied());
@@ -396,18 +400,39 @@ impl Exec<'_> {
             return Ok(None);
         };
         let array = self.image.read(self.sh.smalltalk, 1)?;
-        for i in 0..self.image.size_of(array)? {
-            let assoc = self.image.read(array, i)?;
-            if assoc.is_object()
-                && assoc != self.sh.nil
-                && self.image.format_of(assoc)? == Format::Pointers
-                && self.image.read(assoc, 0)? == key
-            {
-                self.image.read(assoc, ASSOCIATION_VALUE)?;
+        let n = self.image.size_of(array)?;
+        if n > 0 {
+            let start = self.image.identity_hash(key)? as usize % n;
+            for i in (start..n).chain(0..start) {
+                match self.association_at(array, i, key)? {
+                    Slot::Empty => break,
+                    Slot::Other => {}
+                    Slot::Key(assoc) => return Ok(Some(assoc)),
+                }
+            }
+        }
+        for i in 0..n {
+            if let Slot::Key(assoc) = self.association_at(array, i, key)? {
                 return Ok(Some(assoc));
             }
         }
         Ok(None)
+    }
+
+    /// What slot `i` of a dictionary's `array` holds, for a look for `key`.
+    fn association_at(&mut self, array: Value, i: usize, key: Value) -> Result<Slot, RunError> {
+        let assoc = self.image.read(array, i)?;
+        if assoc == self.sh.nil {
+            return Ok(Slot::Empty);
+        }
+        if assoc.is_object()
+            && self.image.format_of(assoc)? == Format::Pointers
+            && self.image.read(assoc, 0)? == key
+        {
+            self.image.read(assoc, ASSOCIATION_VALUE)?;
+            return Ok(Slot::Key(assoc));
+        }
+        Ok(Slot::Other)
     }
 
     fn new_string(&mut self, class: Value, s: &str) -> Result<Value, RunError> {
@@ -424,4 +449,11 @@ impl Exec<'_> {
             .set_language_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
         Ok(v)
     }
+}
+
+/// A dictionary slot, as a look for one key sees it.
+enum Slot {
+    Empty,
+    Other,
+    Key(Value),
 }

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use super::heap::Heap;
 use super::limits::{Limits, RunError, RunStats};
+use super::lookup::base_table::BaseTable;
+use super::lookup::MethodCache;
 use super::parse::parse;
 use super::pool::ContextPool;
 use super::special::{Shared, CLASS_FORMAT};
@@ -18,6 +20,8 @@ use cowheap::{BaseHeap, Value, WeakRule};
 #[derive(Clone)]
 pub struct Vm {
     shared: Arc<Shared>,
+    /// The lookups and decodings every image of the base shares (see `lookup::base_table`).
+    pub(crate) table: Arc<BaseTable>,
 }
 
 impl std::fmt::Debug for Vm {
@@ -34,6 +38,7 @@ impl Vm {
     pub fn new(heap: &BaseHeap) -> Result<Vm, RunError> {
         Ok(Vm {
             shared: Arc::new(Shared::new(heap)?),
+            table: Arc::default(),
         })
     }
 
@@ -56,9 +61,11 @@ impl Vm {
             shared: self.shared.clone(),
             state: ImageState {
                 limits,
+                cache: MethodCache::with_table(self.table.clone()),
                 ..ImageState::default()
             },
             incarnation: None,
+            table: self.table.clone(),
         }
     }
 }
@@ -87,6 +94,8 @@ pub struct Interpreter {
     /// The method cache, dead contexts, stacks, limits and counts of this image.
     state: ImageState,
     incarnation: Option<u32>,
+    /// The lookups and decodings the images of this base share (see `lookup::base_table`).
+    table: Arc<BaseTable>,
 }
 
 impl std::fmt::Debug for Interpreter {
@@ -136,6 +145,12 @@ impl Interpreter {
         self.state.cache.flushes
     }
 
+    /// How many method lookups and decodings this image took from those its base's other
+    /// images made (instead of making them again), since its caches were last emptied.
+    pub fn lookups_shared(&self) -> u64 {
+        self.state.cache.taken
+    }
+
     /// How many contexts this image reused instead of allocating: contexts die with their
     /// home frame unless they escaped (see the guide's "Contexts").
     pub fn contexts_reused(&self) -> u64 {
@@ -158,7 +173,7 @@ impl Interpreter {
     /// stays.
     pub fn release_caches(&mut self) -> usize {
         let dropped = self.state.cache.decoded_count();
-        self.state.cache = Default::default();
+        self.state.cache = MethodCache::with_table(self.table.clone());
         let off = self.state.pool.off;
         self.state.pool = ContextPool::default();
         self.state.pool.off = off;
@@ -195,7 +210,7 @@ impl Interpreter {
         image.set_weak_rule(Some(WEAK));
         image.set_collection_ceiling(self.state.limits.private_bytes / 2);
         if self.incarnation != Some(image.incarnation()) {
-            self.state.cache = Default::default();
+            self.state.cache = MethodCache::with_table(self.table.clone());
             let off = self.state.pool.off;
             self.state.pool = ContextPool::default();
             self.state.pool.off = off;

@@ -6,6 +6,7 @@ use super::limits::RunError;
 use cowheap::{Format, Value};
 
 /// A V3 CompiledMethod, decoded.
+#[derive(Clone)]
 pub(crate) struct Method {
     /// The method object itself (contexts name it).
     pub(crate) oop: Value,

@@ -9,13 +9,16 @@
 //! visible to this image.
 
 mod at;
+pub(crate) mod base_table;
 
 use at::AtEntry;
 pub(crate) use at::{AtShape, AT_PUT_SEND, AT_SEND, SIZE_SEND};
+use base_table::{BaseTable, Found};
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::heap::Heap;
 use super::limits::RunError;
@@ -99,9 +102,21 @@ pub(crate) struct MethodCache {
     methods_private: Vec<u64>,
     entries_private: bool,
     filter_stale: usize,
+    /// Lookups and decodings taken from the base table (for tests and reports).
+    pub(crate) taken: u64,
+    /// The base's table, shared with every image of the base (`None`: none is shared).
+    base_table: Option<Arc<BaseTable>>,
 }
 
 impl MethodCache {
+    /// An empty cache over the base table `table`.
+    pub(crate) fn with_table(table: Arc<BaseTable>) -> MethodCache {
+        MethodCache {
+            base_table: Some(table),
+            ..MethodCache::default()
+        }
+    }
+
     #[inline(always)]
     fn slot(class: Value, selector: Value) -> usize {
         let h = (class.to_bits() ^ selector.to_bits().rotate_left(17))
@@ -174,6 +189,20 @@ impl MethodCache {
         if selector == shared.nil {
             return Ok(None);
         }
+        let shareable = class.is_base_reference() && selector.is_base_reference();
+        if shareable {
+            let found = self
+                .base_table
+                .as_ref()
+                .and_then(|t| t.lookup(class, selector));
+            if let Some(found) = found {
+                if let Some(m) = self.take(image, &found)? {
+                    return Ok(Some(m));
+                }
+            }
+        }
+        // What the lookup reads through, for the base table.
+        let mut through = Vec::new();
         let mut cls = class;
         // A superclass chain longer than this is a cycle in a malformed image.
         for _ in 0..10_000 {
@@ -181,17 +210,28 @@ impl MethodCache {
                 return Ok(None);
             }
             self.watch(cls);
+            through.push(cls);
             let dict = image.read(cls, CLASS_METHOD_DICT)?;
             if dict.is_object() && dict != shared.nil {
                 self.watch(dict);
-                let n = image.size_of(dict)?;
-                for i in METHOD_DICT_SELECTORS..n {
-                    if image.read(dict, i)? == selector {
-                        let array = image.read(dict, METHOD_DICT_ARRAY)?;
-                        self.watch(array);
-                        let m = image.read(array, i - METHOD_DICT_SELECTORS)?;
-                        return self.method(image, shared, m).map(Some);
+                through.push(dict);
+                if let Some(i) = selector_field(image, shared.nil, dict, selector)? {
+                    let array = image.read(dict, METHOD_DICT_ARRAY)?;
+                    self.watch(array);
+                    through.push(array);
+                    let m = image.read(array, i - METHOD_DICT_SELECTORS)?;
+                    let method = self.method(image, shared, m)?;
+                    through.push(method.oop);
+                    if let Some(table) = &self.base_table {
+                        if shareable
+                            && method.lasts()
+                            && through.iter().all(|v| v.is_base_reference())
+                        {
+                            let t = table.offer_method(&method);
+                            table.offer_lookup(class, selector, &through, t);
+                        }
                     }
+                    return Ok(Some(method));
                 }
             }
             cls = image.read(cls, CLASS_SUPERCLASS)?;
@@ -199,6 +239,31 @@ impl MethodCache {
         Err(RunError::Malformed(
             "the superclass chain does not end in nil".into(),
         ))
+    }
+
+    /// The base table's lookup `found`, if this image has written none of the objects it
+    /// was found through (nor the method's literals, if the method is not decoded here yet);
+    /// they are watched, as this image's own lookup would have watched them.
+    fn take(&mut self, image: &mut Heap, found: &Found) -> Result<Option<Rc<Method>>, RunError> {
+        if !base_table::untouched(image, &found.through)? {
+            return Ok(None);
+        }
+        let key = found.method.oop.to_bits();
+        let m = match self.methods.get(&key) {
+            Some(m) => m.clone(),
+            None => match base_table::adopt(image, &found.method)? {
+                Some(m) => {
+                    self.methods.insert(key, m.clone());
+                    m
+                }
+                None => return Ok(None),
+            },
+        };
+        for &v in found.through.iter() {
+            self.watch(v);
+        }
+        self.taken += 1;
+        Ok(Some(m))
     }
 
     /// How many methods are decoded (for [`Interpreter::release_caches`](super::Interpreter::release_caches)).
@@ -246,6 +311,16 @@ impl MethodCache {
         if let Some(m) = self.methods.get(&oop.to_bits()) {
             return Ok(m.clone());
         }
+        if oop.is_base_reference() {
+            if let Some(t) = self.base_table.as_ref().and_then(|t| t.method(oop)) {
+                if let Some(m) = base_table::adopt(image, &t)? {
+                    self.watch(oop);
+                    self.methods.insert(oop.to_bits(), m.clone());
+                    self.taken += 1;
+                    return Ok(m);
+                }
+            }
+        }
         let mut m = Method::decode(image, oop)?;
         m.hook = shared
             .stop_methods
@@ -261,6 +336,8 @@ impl MethodCache {
             });
         if !m.lasts() {
             self.methods_private.push(oop.to_bits());
+        } else if let Some(table) = &self.base_table {
+            table.offer_method(&m);
         }
         let m = Rc::new(m);
         self.watch(oop);
@@ -385,5 +462,49 @@ impl MethodCache {
         self.filter_stale = 0;
         self.last_decoded = None;
         self.block_token = None;
+    }
+}
+
+/// The field of the method dictionary `dict` that holds `selector`, looked for as the real VM
+/// looks (`lookupMethodInDictionary:`): from the selector's identity hash (a SmallInteger's
+/// value) masked by the selector count less one, forward, wrapping once, up to the first nil.
+/// The image's own MethodDictionary code puts each selector on that path, so a miss reads a
+/// few fields instead of the whole dictionary (Object's has hundreds, and a new image's first
+/// lookups miss all the way up the chain); a selector off its path is not found, as on the
+/// real VM.
+pub(crate) fn selector_field(
+    image: &mut Heap,
+    nil: Value,
+    dict: Value,
+    selector: Value,
+) -> Result<Option<usize>, RunError> {
+    let n = image.size_of(dict)?;
+    if n <= METHOD_DICT_SELECTORS {
+        return Ok(None);
+    }
+    let mask = n - METHOD_DICT_SELECTORS - 1;
+    let hash = match selector.as_small_int() {
+        // Only the masked low bits count: the wrap of a negative value's cast keeps them.
+        Some(i) => i as usize,
+        None => image.identity_hash(selector)? as usize,
+    };
+    let mut i = (hash & mask) + METHOD_DICT_SELECTORS;
+    let mut wrapped = false;
+    loop {
+        let s = image.read(dict, i)?;
+        if s == selector {
+            return Ok(Some(i));
+        }
+        if s == nil {
+            return Ok(None);
+        }
+        i += 1;
+        if i == n {
+            if wrapped {
+                return Ok(None);
+            }
+            wrapped = true;
+            i = METHOD_DICT_SELECTORS;
+        }
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! Also here: the test that the files keep the layering `mod.rs` describes.
 
+mod base_table;
 mod caches;
 mod contexts;
 mod dispatch;
@@ -115,10 +116,41 @@ const MORE_SYMBOLS: &[&str] = &[
     "instVarAt:",
     "yourself",
     "globalPair",
+    "pairBinding",
 ];
 
-/// The room of each class's method dictionary.
-const DICT_ROOM: usize = 24;
+/// The room of each class's method dictionary: a power of two, as in a real image, whose
+/// less one masks a selector's hash into it.
+const DICT_ROOM: usize = 32;
+
+/// The identity hash the tiny base gives the Symbol `name` (FNV-1a, twelve bits as in V3).
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    }) & 0xFFF
+}
+
+/// Puts `sel` (of hash `hash`) and `m` into the method dictionary `dict` where the real VM
+/// looks for it: the first nil from the hash masked by the room less one (see
+/// `lookup::selector_field`).
+fn install(
+    b: &mut BaseBuilder,
+    dict: Value,
+    hash: u32,
+    sel: Value,
+    m: Value,
+    nil: Value,
+) -> Result<(), cowheap::Error> {
+    let mut i = hash as usize & (DICT_ROOM - 1);
+    while b.field(dict, 2 + i)? != nil {
+        i = (i + 1) % DICT_ROOM;
+    }
+    b.set_field(dict, 2 + i, sel)?;
+    let methods = b.field(dict, 1)?;
+    b.set_field(methods, i, m)?;
+    let tally = b.field(dict, 0)?.as_small_int().unwrap_or(0);
+    b.set_field(dict, 0, int(tally + 1))
+}
 
 /// The tiny base and what the tests name in it.
 pub(crate) struct Tiny {
@@ -207,6 +239,7 @@ impl Tiny {
             }
             let s = b.new_bytes(k.symbol, name.as_bytes())?;
             b.set_language_format(s, bytes_code(8, name.len()))?;
+            b.set_hash(s, name_hash(name))?;
             symbols.insert(name.to_owned(), s);
             Ok(s)
         };
@@ -281,14 +314,11 @@ impl Tiny {
             Ok(m)
         };
         let object_dict = b.field(object, 1)?;
-        let object_methods = b.field(object_dict, 1)?;
-        for (i, (name, args)) in [("error:", 1), ("halt", 0)].into_iter().enumerate() {
+        for (name, args) in [("error:", 1), ("halt", 0)] {
             let m = stop(&mut b, args)?;
-            b.set_field(object_methods, i, m)?;
             let sel = symbol(&mut b, name)?;
-            b.set_field(object_dict, 2 + i, sel)?;
+            install(&mut b, object_dict, name_hash(name), sel, m, nil)?;
         }
-        b.set_field(object_dict, 0, int(2))?;
 
         let smalltalk = b.new_object(system_dictionary, Format::Pointers, 2)?;
         b.set_language_format(smalltalk, 1)?;
@@ -320,16 +350,15 @@ impl Tiny {
             b.set_language_format(a, 1)?;
             assocs.push(a);
         }
-        // Object>>yourself (`^self`) and Object>>globalPair (`^Pair`, through the global's
-        // association): base methods that are not stop methods, one with a literal.
+        // Object>>yourself (`^self`), Object>>globalPair (`^Pair`, through the global's
+        // association) and Object>>pairBinding (that association itself): base methods that
+        // are not stop methods, two with a literal.
         let pair_assoc = assocs[globals.iter().position(|g| g.0 == "Pair").unwrap_or(0)];
-        for (i, (name, lits, code)) in [
+        for (name, lits, code) in [
             ("yourself", &[][..], &[120u8][..]),
             ("globalPair", &[pair_assoc][..], &[0x40, 124][..]),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+            ("pairBinding", &[pair_assoc][..], &[0x20, 124][..]),
+        ] {
             let m = b.new_method(k.compiled_method, 1 + lits.len(), code.len())?;
             b.set_field(m, 0, header(lits.len(), 0, 0, 0))?;
             for (j, &lit) in lits.iter().enumerate() {
@@ -337,11 +366,9 @@ impl Tiny {
             }
             b.set_bytes(m, 0, code)?;
             b.set_language_format(m, bytes_code(12, code.len()))?;
-            b.set_field(object_methods, 2 + i, m)?;
             let sel = symbol(&mut b, name)?;
-            b.set_field(object_dict, 4 + i, sel)?;
+            install(&mut b, object_dict, name_hash(name), sel, m, nil)?;
         }
-        b.set_field(object_dict, 0, int(4))?;
         let assocs = array(&mut b, &assocs)?;
         b.set_field(smalltalk, 0, int(globals.len() as i64))?;
         b.set_field(smalltalk, 1, assocs)?;

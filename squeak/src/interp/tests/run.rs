@@ -102,21 +102,24 @@ impl Run {
         let image = &mut self.image;
         let dict = image.read(class, 1).unwrap();
         let methods = image.read(dict, 1).unwrap();
-        let n = image.size_of(dict).unwrap();
-        let slots: Vec<Value> = (2..n).map(|i| image.read(dict, i).unwrap()).collect();
-        let i = match slots.iter().position(|&s| s == sel) {
-            Some(i) => i,
-            None => {
-                let i = slots
-                    .iter()
-                    .position(|&s| s == nil)
-                    .expect("a full dictionary");
+        // Where the real VM looks for the selector: from its hash masked by the room less
+        // one, to its slot or the first nil.
+        let room = image.size_of(dict).unwrap() - 2;
+        let mut i = image.identity_hash(sel).unwrap() as usize & (room - 1);
+        for _ in 0..room {
+            let s = image.read(dict, 2 + i).unwrap();
+            if s == sel {
+                break;
+            }
+            if s == nil {
                 let tally = image.read(dict, 0).unwrap().as_small_int().unwrap();
                 image.write(dict, 0, int(tally + 1)).unwrap();
                 image.write(dict, 2 + i, sel).unwrap();
-                i
+                break;
             }
-        };
+            i = (i + 1) % room;
+        }
+        assert_eq!(image.read(dict, 2 + i).unwrap(), sel, "a full dictionary");
         image.write(methods, i, m).unwrap();
         self.interp = self.t.vm.interpreter(self.limits);
         m

@@ -1,0 +1,117 @@
+//! The base table (`lookup::base_table`): what one image found through base objects alone is
+//! taken by the others, but never by an image that wrote one of those objects; and the
+//! method dictionary read as the real VM reads it.
+
+use super::{int, Run};
+use crate::interp::heap::new_heap;
+use crate::interp::lookup::base_table::BaseTable;
+use crate::interp::lookup::selector_field;
+use crate::interp::{Interpreter, Limits};
+use cowheap::Value;
+
+/// A second image of the tiny base, with its interpreter (sharing the base's table).
+fn other(r: &Run) -> (crate::interp::heap::Heap, Interpreter) {
+    (
+        new_heap(&r.t.heap).unwrap(),
+        r.t.vm.interpreter(Limits::default()),
+    )
+}
+
+#[test]
+fn an_image_takes_what_another_found_through_base_objects() {
+    let mut r = Run::new();
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), r.t.pair);
+    let (mut image, mut interp) = other(&r);
+    assert_eq!(interp.lookups_shared(), 0);
+    let answer = interp.send(&mut image, int(3), "globalPair", &[]).unwrap();
+    assert_eq!(answer, r.t.pair);
+    assert!(
+        interp.lookups_shared() >= 1,
+        "the lookup and decoding came from the table"
+    );
+}
+
+#[test]
+fn an_image_that_wrote_a_method_dictionary_on_the_way_looks_up_alone() {
+    let mut r = Run::new();
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(3));
+    // Another image gives SmallInteger a `yourself` answering 2: its copy of SmallInteger's
+    // method dictionary, which the table's lookup of `yourself` passed through.
+    let mut b = Run::new();
+    let small_integer = b.t.k.small_integer;
+    b.define(small_integer, "yourself", &[], 0, 0, 0, &[119, 124]);
+    assert_eq!(b.send(int(3), "yourself", &[]).unwrap(), int(2));
+    assert_eq!(b.interp.lookups_shared(), 0);
+    // The first image still finds the base's.
+    assert_eq!(r.send(int(3), "yourself", &[]).unwrap(), int(3));
+}
+
+#[test]
+fn an_image_that_wrote_a_literal_decodes_the_method_alone() {
+    let mut r = Run::new();
+    let assoc = r.send(int(3), "pairBinding", &[]).unwrap();
+    assert!(assoc.is_base_reference());
+    // Another image writes the association (it copies it), and then runs the method: its
+    // literal is this image's copy, identical to what a read of it answers.
+    let (mut image, mut interp) = other(&r);
+    image.write(assoc, 1, int(5)).unwrap();
+    let copy = image.canonical(assoc).unwrap();
+    assert_ne!(copy, assoc);
+    let answer = interp.send(&mut image, int(3), "pairBinding", &[]).unwrap();
+    assert_eq!(answer, copy);
+    assert_eq!(
+        interp.send(&mut image, int(3), "globalPair", &[]).unwrap(),
+        int(5)
+    );
+}
+
+#[test]
+fn the_table_stops_growing_at_its_most() {
+    let r = Run::new();
+    let table = BaseTable::with_most(2);
+    let mut m = None;
+    for name in ["yourself", "globalPair", "pairBinding"] {
+        let (mut image, mut interp) = other(&r);
+        interp.send(&mut image, int(3), name, &[]).unwrap();
+        let found = r.t.vm.table.lookup(r.t.k.small_integer, r.sym(name));
+        let found = found.expect("the lookup was offered");
+        let t = table.offer_method(&found.method);
+        assert_eq!(
+            t.oop, found.method.oop,
+            "the decoding answered, kept or not"
+        );
+        table.offer_lookup(int(0), r.sym(name), &found.through, t);
+        m = Some(found.method.clone());
+    }
+    assert_eq!(table.len(), (2, 2));
+    // Offered again: still the most, and the answer is the decoding.
+    let m = m.unwrap();
+    assert_eq!(table.offer_method(&m).oop, m.oop);
+    assert_eq!(table.len(), (2, 2));
+}
+
+#[test]
+fn a_method_dictionary_is_read_where_the_real_vm_reads_it() {
+    let mut r = Run::new();
+    let nil = r.nil();
+    let [a, other] = ["foo", "bar"].map(|n| r.sym(n));
+    let object_dict = r.image.read(r.t.k.object, 1).unwrap();
+    let dict_class = r.image.class_of(object_dict).unwrap();
+    let start = r.image.identity_hash(a).unwrap() as usize & 3;
+    let dict = |r: &mut Run, slots: [Value; 4]| {
+        let mut fields = vec![int(0), nil];
+        // Slot `i` of the four is the one `start + i` (mod 4) from the selector's start.
+        fields.extend((0..4).map(|i| slots[(i + 4 - start) % 4]));
+        r.image.new_pointers(dict_class, &fields).unwrap()
+    };
+    // Past other selectors, wrapping from the last slot to the first.
+    let d = dict(&mut r, [other, other, other, a]);
+    let found = selector_field(&mut r.image, nil, d, a).unwrap();
+    assert_eq!(found, Some(2 + (start + 3) % 4));
+    // A nil on the way ends the look, as on the real VM: the selector beyond is not found.
+    let d = dict(&mut r, [other, nil, a, other]);
+    assert_eq!(selector_field(&mut r.image, nil, d, a).unwrap(), None);
+    // A full dictionary without it: every slot once.
+    let d = dict(&mut r, [other; 4]);
+    assert_eq!(selector_field(&mut r.image, nil, d, a).unwrap(), None);
+}
