@@ -28,6 +28,7 @@ pub mod registry;
 mod request;
 pub mod session;
 pub mod store;
+pub mod threads;
 pub mod token;
 pub mod unstored;
 
@@ -145,6 +146,7 @@ impl Server {
             caps: config.caps,
             started: Instant::now(),
             leases: unstored::LeaseClock::default(),
+            threads: threads::Threads::for_sessions(),
         });
         let policy = registry::Policy {
             idle: config.idle,

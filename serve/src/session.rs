@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::mailbox::{self, RecvError};
 use crate::metrics::Metrics;
 use crate::store::{now_ms, Commit, Host, Store, StoreError};
+use crate::threads::Threads;
 use crate::unstored::{LeaseClock, Stored};
 
 pub use crate::request::{snake, Caps, EvalError, EvalRequest, EvalResponse, RequestLimits, Stop};
@@ -40,6 +41,8 @@ pub struct Env {
     pub started: Instant,
     /// Until when this host's leases are known to be its own.
     pub leases: LeaseClock,
+    /// The session threads, kept between sessions.
+    pub threads: Arc<Threads>,
 }
 
 impl std::fmt::Debug for Env {
@@ -182,7 +185,7 @@ struct Session {
 const COLLECT_SLACK: u64 = 4 << 10;
 
 /// Stack of a session thread: the interpreter keeps its frames on the heap.
-const STACK: usize = 512 << 10;
+pub(crate) const STACK: usize = 512 << 10;
 
 /// How long a live session waits for its next request before it drops its interpreter's
 /// caches (`Interpreter::release_caches`): 10,000 idle live sessions after one evaluation
@@ -223,29 +226,25 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
     });
     live.touch(env);
     let (env2, live2) = (env.clone(), Arc::downgrade(&live));
-    let name: String = start.id.chars().take(12).collect();
-    std::thread::Builder::new()
-        .name(format!("session-{name}"))
-        .stack_size(STACK)
-        .spawn(move || {
-            let mut interp = env2.vm.interpreter(Limits::default());
-            interp.set_interrupt(Some(env2.interrupt.clone()));
-            let mut session = Session {
-                env: env2,
-                live: live2,
-                id: start.id,
-                epoch: start.epoch,
-                image,
-                interp,
-                evaluations: start.evaluations,
-                last_request: start.last_request,
-                kept: 0,
-                reported: (0, 0, 0),
-                stored: None,
-            };
-            session.report();
-            session.serve(&rx);
-        })?;
+    env.threads.run(Box::new(move || {
+        let mut interp = env2.vm.interpreter(Limits::default());
+        interp.set_interrupt(Some(env2.interrupt.clone()));
+        let mut session = Session {
+            env: env2,
+            live: live2,
+            id: start.id,
+            epoch: start.epoch,
+            image,
+            interp,
+            evaluations: start.evaluations,
+            last_request: start.last_request,
+            kept: 0,
+            reported: (0, 0, 0),
+            stored: None,
+        };
+        session.report();
+        session.serve(&rx);
+    }))?;
     Ok(live)
 }
 

@@ -17,6 +17,7 @@ use common::{base, eventually, temp, INCREMENT};
 use cowheap_serve::registry::{Found, LookupError, Policy, Registry};
 use cowheap_serve::session::{self, Caps, Env, EvalRequest, Live, Start};
 use cowheap_serve::store::{self, Acquired, Host, NewSession, Store};
+use cowheap_serve::threads::Threads;
 
 /// The host these tests run as.
 fn here() -> Host {
@@ -39,6 +40,7 @@ fn env(heap: BaseHeap, vm: Vm, store: Arc<dyn Store>) -> Arc<Env> {
         caps: Caps::default(),
         started: Instant::now(),
         leases: Default::default(),
+        threads: Threads::for_sessions(),
     })
 }
 
