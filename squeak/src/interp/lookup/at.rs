@@ -74,8 +74,9 @@ pub(super) struct AtEntry {
 /// The 0-based element a 1-based Smalltalk index names, if it is in range.
 #[inline(always)]
 fn element(index: Value, size: usize) -> Option<usize> {
-    let i = index.as_small_int()?;
-    (1..=size as i64).contains(&i).then(|| i as usize - 1)
+    // One unsigned comparison for both bounds: 0 and a negative index wrap to past any size.
+    let i = (index.as_small_int()? as usize).wrapping_sub(1);
+    (i < size).then_some(i)
 }
 
 impl MethodCache {
