@@ -594,11 +594,19 @@ impl Exec<'_> {
                                 {
                                     special!()
                                 }
-                                stack.truncate(n - 2);
-                                if let Some(slot) = stack.last_mut() {
-                                    *slot = v;
-                                }
                                 self.sends += 1;
+                                // The pop that mostly follows (a statement's value
+                                // dropped) runs here, counted but not dispatched, as a
+                                // jump after a comparison: nothing runs between the two.
+                                let pop = (code.get(pc + 1) == Some(&135)) as usize;
+                                stack.truncate(n - 2 - pop);
+                                count += pop as u64;
+                                pc += pop;
+                                if pop == 0 {
+                                    if let Some(slot) = stack.last_mut() {
+                                        *slot = v;
+                                    }
+                                }
                             }
                             194 => {
                                 let Some(v) = stack.last().and_then(|&r| self.cache.send_size(r))
