@@ -476,13 +476,17 @@ impl Exec<'_> {
                                 if ctx.is_some() {
                                     call!()
                                 }
-                                let n = stack.len();
+                                // The value's index first: the temporary's below it is
+                                // then in range with one look.
                                 let i = tbase + (b & 7) as usize;
-                                if i + 1 >= n {
+                                let Some(last) = stack.len().checked_sub(1) else {
+                                    slow!()
+                                };
+                                if i >= last {
                                     slow!()
                                 }
-                                stack[i] = stack[n - 1];
-                                stack.pop();
+                                stack[i] = stack[last];
+                                stack.truncate(last);
                             }
                             112 => push!(receiver),
                             113 => push!(true_object),
