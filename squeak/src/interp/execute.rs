@@ -476,13 +476,17 @@ impl Exec<'_> {
                                 if ctx.is_some() {
                                     call!()
                                 }
-                                let n = stack.len();
+                                // The value's index first: the temporary's below it is
+                                // then in range with one look.
                                 let i = tbase + (b & 7) as usize;
-                                if i + 1 >= n {
+                                let Some(last) = stack.len().checked_sub(1) else {
+                                    slow!()
+                                };
+                                if i >= last {
                                     slow!()
                                 }
-                                stack[i] = stack[n - 1];
-                                stack.pop();
+                                stack[i] = stack[last];
+                                stack.truncate(last);
                             }
                             112 => push!(receiver),
                             113 => push!(true_object),
@@ -594,11 +598,19 @@ impl Exec<'_> {
                                 {
                                     special!()
                                 }
-                                stack.truncate(n - 2);
-                                if let Some(slot) = stack.last_mut() {
-                                    *slot = v;
-                                }
                                 self.sends += 1;
+                                // The pop that mostly follows (a statement's value
+                                // dropped) runs here, counted but not dispatched, as a
+                                // jump after a comparison: nothing runs between the two.
+                                let pop = (code.get(pc + 1) == Some(&135)) as usize;
+                                stack.truncate(n - 2 - pop);
+                                count += pop as u64;
+                                pc += pop;
+                                if pop == 0 {
+                                    if let Some(slot) = stack.last_mut() {
+                                        *slot = v;
+                                    }
+                                }
                             }
                             194 => {
                                 let Some(v) = stack.last().and_then(|&r| self.cache.send_size(r))

@@ -74,8 +74,9 @@ pub(super) struct AtEntry {
 /// The 0-based element a 1-based Smalltalk index names, if it is in range.
 #[inline(always)]
 fn element(index: Value, size: usize) -> Option<usize> {
-    let i = index.as_small_int()?;
-    (1..=size as i64).contains(&i).then(|| i as usize - 1)
+    // One unsigned comparison for both bounds: 0 and a negative index wrap to past any size.
+    let i = (index.as_small_int()? as usize).wrapping_sub(1);
+    (i < size).then_some(i)
 }
 
 impl MethodCache {
@@ -143,10 +144,16 @@ impl MethodCache {
         let Some(i) = element(index, e.size) else {
             return false;
         };
-        match (e.elements, v.as_small_int()) {
-            (Elements::Fields(t), _) => image.write_token(&t, e.shape.fixed + i, v),
-            (Elements::Bytes(t), Some(b @ 0..=255)) => image.write_byte_token(&t, i, b as u8),
-            _ => false,
+        // The elements first, read where they are: `v` is looked at only for bytes, and the
+        // token is not copied out before (measured: 1 benchmark's `at:put:`, ~75
+        // instructions, with the copies spilled).
+        match &e.elements {
+            Elements::Fields(t) => image.write_token(t, e.shape.fixed + i, v),
+            Elements::Bytes(t) => match v.as_small_int() {
+                Some(b @ 0..=255) => image.write_byte_token(t, i, b as u8),
+                _ => false,
+            },
+            Elements::None => false,
         }
     }
 

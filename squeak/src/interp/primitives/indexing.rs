@@ -427,6 +427,30 @@ mod tests {
         assert_eq!(r.image.bytes(s).unwrap(), b"\x02bc");
     }
 
+    /// An `at:put:` the cache answers and the pop after it run in one arm: the same answers,
+    /// stores, bytecodes and sends as one at a time (the full send first, the cache after).
+    #[test]
+    fn an_at_put_and_the_pop_after_it_run_as_the_two_bytecodes() {
+        let mut r = Run::new();
+        let bar = r.sym("bar");
+        let array = r.t.k.array;
+        r.define(array, "at:", &[bar], 1, 1, 60, &[32, 124]);
+        r.define(array, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
+        let a = r.array(&[int(10), int(20)]);
+        // self at: 1 put: 2. self at: 2 put: 1. ^self at: 1
+        let code = [
+            112, 118, 119, 193, 135, 112, 119, 118, 193, 135, 112, 118, 192, 124,
+        ];
+        for round in 0..3 {
+            assert_eq!(r.run(a, &[], 0, &code), Ok(int(2)), "round {round}");
+            assert_eq!(r.interp.stats().bytecodes, 14, "round {round}");
+            assert_eq!(r.interp.stats().sends, 3, "round {round}");
+            assert_eq!(r.image.read(a, 0).unwrap(), int(2));
+            assert_eq!(r.image.read(a, 1).unwrap(), int(1));
+            r.image.write(a, 0, int(10)).unwrap();
+        }
+    }
+
     /// What made the special sends' answers true can stop being true: the method the class
     /// finds (a store into its method array), and the object (a `become:`). Either drops
     /// what the cache said.
