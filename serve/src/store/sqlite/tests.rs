@@ -175,3 +175,34 @@ fn a_store_with_expiries_on_the_session_rows_is_migrated_to_host_rows() {
     // Opened again: nothing left to migrate.
     SqliteStore::open(&path).expect("the migrated store opens");
 }
+
+/// A new file gets the large pages (a 10 KB delta in one page); a file made before keeps its
+/// own, and opens as before.
+#[test]
+fn a_new_store_has_large_pages_and_an_old_one_keeps_its_own() {
+    let page_size = |path: &std::path::Path| -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let (dir, store) = store();
+    store
+        .create(&new("s"), &host("a"), Duration::from_secs(60))
+        .unwrap();
+    drop(store);
+    assert_eq!(page_size(&dir.path().join("s.db")), PAGE_SIZE);
+
+    let old = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x);")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&old).expect("an old file opens");
+    store
+        .create(&new("s"), &host("a"), Duration::from_secs(60))
+        .unwrap();
+    assert!(store.load("s").unwrap().is_some());
+    drop(store);
+    assert_eq!(page_size(&old), 4096);
+}
