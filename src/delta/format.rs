@@ -179,6 +179,18 @@ impl Parsed<'_> {
         le64(self.bytes, self.words_at + 8 * i)
     }
 
+    /// The private words, all of them (`parse` checked they are in the file).
+    pub(crate) fn words(&self) -> Vec<u64> {
+        let end = self.words_at + 8 * self.word_count;
+        let mut words = Vec::with_capacity(self.word_count);
+        words.extend(self.bytes[self.words_at..end].chunks_exact(8).map(|c| {
+            let mut b = [0; 8];
+            b.copy_from_slice(c);
+            u64::from_le_bytes(b)
+        }));
+        words
+    }
+
     pub(crate) fn word_at(&self, i: usize) -> usize {
         self.words_at + 8 * i
     }
