@@ -106,6 +106,23 @@ pub(crate) struct MethodCache {
     pub(crate) taken: u64,
     /// The base's table, shared with every image of the base (`None`: none is shared).
     base_table: Option<Arc<BaseTable>>,
+    /// The last context and the last receiver the dispatch loop stored into through its
+    /// token that the cache was seen not to watch: a store into either needs no look at the
+    /// filter (`ctx_store`, `receiver_store`). Dropped whenever an object becomes watched
+    /// (the only way a reference here can come to need a flush), and with the cache.
+    pub(crate) unwatched_ctx: Unwatched,
+    pub(crate) unwatched_receiver: Unwatched,
+}
+
+/// A reference the method cache was seen not to watch (see `MethodCache::unwatched_ctx`),
+/// or none: a SmallInteger, never a token's key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unwatched(pub(crate) Value);
+
+impl Default for Unwatched {
+    fn default() -> Unwatched {
+        Unwatched(Value::small_int_wrapping(0))
+    }
 }
 
 impl MethodCache {
@@ -272,12 +289,17 @@ impl MethodCache {
     }
 
     /// A token for the block `b` (see `block_token`), made again only for another block or
-    /// after an entry through the last one failed.
+    /// after an entry through the last one failed; `None` if the cache watches `b` (a store
+    /// into it must drop the cache). The token is dropped whenever an object becomes
+    /// watched, so one kept says the block is not watched, without a look at the filter.
     #[inline(always)]
     pub(crate) fn block_token(&mut self, image: &Heap, b: Value) -> Option<FieldsToken> {
         match self.block_token {
             Some((k, t)) if k == b => Some(t),
             _ => {
+                if self.watches(b) {
+                    return None;
+                }
                 let t = image.fields_token(b)?;
                 self.block_token = Some((b, t));
                 Some(t)
@@ -347,6 +369,7 @@ impl MethodCache {
 
     fn watch(&mut self, obj: Value) {
         self.forget_at(obj);
+        self.forget_unwatched();
         if self.filter.is_empty() {
             self.filter = vec![0; FILTER_BITS / 64];
         }
@@ -360,6 +383,13 @@ impl MethodCache {
     #[inline(always)]
     fn filter_bit(obj: Value) -> usize {
         (obj.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize & (FILTER_BITS - 1)
+    }
+
+    /// Forgets what was seen not watched: the watched set grows, or references change.
+    fn forget_unwatched(&mut self) {
+        self.block_token = None;
+        self.unwatched_ctx = Unwatched::default();
+        self.unwatched_receiver = Unwatched::default();
     }
 
     /// True if a store into `obj` (by this very reference) would drop the cache.
@@ -440,7 +470,7 @@ impl MethodCache {
         }
         self.at.iter_mut().for_each(|e| *e = None);
         self.last_decoded = None;
-        self.block_token = None;
+        self.forget_unwatched();
     }
 
     /// Drops every cached lookup and decoded method, and the `at:` cache: a store into a
@@ -461,7 +491,7 @@ impl MethodCache {
         self.entries_private = false;
         self.filter_stale = 0;
         self.last_decoded = None;
-        self.block_token = None;
+        self.forget_unwatched();
     }
 }
 
@@ -506,5 +536,25 @@ pub(crate) fn selector_field(
             wrapped = true;
             i = METHOD_DICT_SELECTORS;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the dispatch loop remembers as not watched goes whenever an object becomes
+    /// watched: a store skipping the look at the filter would otherwise miss a flush.
+    #[test]
+    fn watching_forgets_what_was_seen_not_watched() {
+        let mut c = MethodCache::default();
+        let v = Value::small_int_wrapping(7);
+        c.unwatched_ctx = Unwatched(v);
+        c.unwatched_receiver = Unwatched(v);
+        c.watch(v);
+        assert!(c.watches(v));
+        assert!(c.unwatched_ctx != Unwatched(v));
+        assert!(c.unwatched_receiver != Unwatched(v));
+        assert!(c.block_token.is_none());
     }
 }
