@@ -79,10 +79,11 @@ pub(crate) struct MethodCache {
     /// The BlockContext the dispatch loop entered last, with a heap token for its fields (a
     /// loop sends `value:` to one block again and again, an Interval's `do:`): checked once,
     /// then the layout epoch and the bound at each use, as the loop's context token. Dropped
-    /// where an entry through it did not answer (`blocks::enter`), and with the cache. Here
+    /// where an entry through it did not answer (`blocks::enter`), whenever an object becomes
+    /// watched (so a kept one says its block is not), and with the cache. Here
     /// and not in `Exec`, whose fields the dispatch loop reads at offsets that a new one
     /// there moved (`32 benchFib` 6% slower in CPU time, with the very same instructions).
-    pub(crate) block_token: Option<(Value, FieldsToken)>,
+    block_token: Option<(Value, FieldsToken)>,
     watched: HashSet<Value, BitsBuild>,
     /// A Bloom filter over `watched` (one bit per object, [`FILTER_BITS`] of them; empty
     /// while nothing is watched): a store into an object whose bit is clear, nearly every
@@ -112,6 +113,9 @@ pub(crate) struct MethodCache {
     /// (the only way a reference here can come to need a flush), and with the cache.
     pub(crate) unwatched_ctx: Unwatched,
     pub(crate) unwatched_receiver: Unwatched,
+    /// The block `block_token` held before (a loop entering two blocks in turn would make a
+    /// token at every entry with one slot): looked at only where that one missed.
+    block_token_before: Option<(Value, FieldsToken)>,
 }
 
 /// A reference the method cache was seen not to watch (see `MethodCache::unwatched_ctx`),
@@ -296,15 +300,32 @@ impl MethodCache {
     pub(crate) fn block_token(&mut self, image: &Heap, b: Value) -> Option<FieldsToken> {
         match self.block_token {
             Some((k, t)) if k == b => Some(t),
-            _ => {
-                if self.watches(b) {
-                    return None;
-                }
-                let t = image.fields_token(b)?;
-                self.block_token = Some((b, t));
-                Some(t)
+            _ => self.block_token_in_full(image, b),
+        }
+    }
+
+    /// [`block_token`](Self::block_token) where the last block's missed: the one before's,
+    /// else a new token, which becomes the last's, the one it displaces the one before's.
+    #[inline(always)]
+    fn block_token_in_full(&mut self, image: &Heap, b: Value) -> Option<FieldsToken> {
+        if let Some((k, t)) = self.block_token_before {
+            if k == b {
+                return Some(t);
             }
         }
+        if self.watches(b) {
+            return None;
+        }
+        let t = image.fields_token(b)?;
+        self.block_token_before = self.block_token.replace((b, t));
+        Some(t)
+    }
+
+    /// Drops both block tokens: an entry through one of them failed (a stale token would
+    /// send every later entry of its block to the general path), or the cache changed.
+    pub(crate) fn forget_block_tokens(&mut self) {
+        self.block_token = None;
+        self.block_token_before = None;
     }
 
     /// The decoded form of the CompiledMethod `oop`, if it is decoded already and `oop` is
@@ -387,7 +408,7 @@ impl MethodCache {
 
     /// Forgets what was seen not watched: the watched set grows, or references change.
     fn forget_unwatched(&mut self) {
-        self.block_token = None;
+        self.forget_block_tokens();
         self.unwatched_ctx = Unwatched::default();
         self.unwatched_receiver = Unwatched::default();
     }
@@ -555,6 +576,6 @@ mod tests {
         assert!(c.watches(v));
         assert!(c.unwatched_ctx != Unwatched(v));
         assert!(c.unwatched_receiver != Unwatched(v));
-        assert!(c.block_token.is_none());
+        assert!(c.block_token.is_none() && c.block_token_before.is_none());
     }
 }
