@@ -452,10 +452,8 @@ impl Exec<'_> {
         // the method it reads is canonical.
         let m = self.cache.decoded(method)?;
         let pc = start.as_small_int().and_then(|pc| m.code_index(pc))?;
-        if frames.len() >= self.limits.depth
-            || self.cache.watches(block)
-            || !self.image.write_token(&bt, SENDER, RUNNING)
-        {
+        // Not watched: `block_token` answers none for a watched block.
+        if frames.len() >= self.limits.depth || !self.image.write_token(&bt, SENDER, RUNNING) {
             return None;
         }
         frames.push(Frame {

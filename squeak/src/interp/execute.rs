@@ -12,7 +12,7 @@ use std::rc::Rc;
 use super::contexts::TEMPS;
 use super::heap::Heap;
 use super::limits::RunError;
-use super::lookup::{AT_PUT_SEND, AT_SEND, SIZE_SEND};
+use super::lookup::{Unwatched, AT_PUT_SEND, AT_SEND, SIZE_SEND};
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
 use super::primitives::{arithmetic, blocks, indexing};
@@ -1119,8 +1119,9 @@ impl Exec<'_> {
     /// This and the two below (`ctx_temp`, `ctx_store`) are each two functions: the memo's
     /// hit, which calls nothing and so saves no registers on the way in and out, and the rest,
     /// which it jumps to (a receiver field's hits are the dispatch loop's own, and the rest is
-    /// `receiver_field_in_full`). The stores' hits take an object whose filter bit is set
-    /// (`may_watch`) for watched: the look into the set is the full path's. The dispatch
+    /// `receiver_field_in_full`). The stores' hits need the object to be the one the cache
+    /// last saw not watched (`MethodCache::unwatched_ctx`, dropped when the watched set
+    /// grows), one compare instead of the filter's bit: the full path looks. The dispatch
     /// loop does not inline the stores' hits: the compiler then computes the filter bits of
     /// the receiver and the context ahead, at every frame switch (measured: 27 benchFib 39.4
     /// -> 41.7 instructions per bytecode).
@@ -1129,7 +1130,7 @@ impl Exec<'_> {
         if let Some((k, t)) = self.receiver_token {
             if k == r
                 && self.pool.ignores(v)
-                && !self.cache.may_watch(r)
+                && self.cache.unwatched_receiver.0 == r
                 && self.image.write_token(&t, i, v)
             {
                 return Ok(());
@@ -1141,6 +1142,7 @@ impl Exec<'_> {
     #[inline(never)]
     fn receiver_store_in_full(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(r) {
+            self.cache.unwatched_receiver = Unwatched(r);
             let t = match self.receiver_token {
                 Some((k, t)) if k == r => Some(t),
                 _ => self
@@ -1205,7 +1207,7 @@ impl Exec<'_> {
         if let Some((k, t)) = self.ctx_token {
             if k == c
                 && self.pool.ignores(v)
-                && !self.cache.may_watch(c)
+                && self.cache.unwatched_ctx.0 == c
                 && self.image.write_token(&t, TEMPS + i, v)
             {
                 return Ok(());
@@ -1217,6 +1219,7 @@ impl Exec<'_> {
     #[inline(never)]
     fn ctx_store_in_full(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(c) {
+            self.cache.unwatched_ctx = Unwatched(c);
             if let Some(t) = self.ctx_token(c) {
                 if self.image.write_token(&t, TEMPS + i, v) {
                     return Ok(());

@@ -79,10 +79,11 @@ pub(crate) struct MethodCache {
     /// The BlockContext the dispatch loop entered last, with a heap token for its fields (a
     /// loop sends `value:` to one block again and again, an Interval's `do:`): checked once,
     /// then the layout epoch and the bound at each use, as the loop's context token. Dropped
-    /// where an entry through it did not answer (`blocks::enter`), and with the cache. Here
+    /// where an entry through it did not answer (`blocks::enter`), whenever an object becomes
+    /// watched (so a kept one says its block is not), and with the cache. Here
     /// and not in `Exec`, whose fields the dispatch loop reads at offsets that a new one
     /// there moved (`32 benchFib` 6% slower in CPU time, with the very same instructions).
-    pub(crate) block_token: Option<(Value, FieldsToken)>,
+    block_token: Option<(Value, FieldsToken)>,
     watched: HashSet<Value, BitsBuild>,
     /// A Bloom filter over `watched` (one bit per object, [`FILTER_BITS`] of them; empty
     /// while nothing is watched): a store into an object whose bit is clear, nearly every
@@ -106,6 +107,26 @@ pub(crate) struct MethodCache {
     pub(crate) taken: u64,
     /// The base's table, shared with every image of the base (`None`: none is shared).
     base_table: Option<Arc<BaseTable>>,
+    /// The last context and the last receiver the dispatch loop stored into through its
+    /// token that the cache was seen not to watch: a store into either needs no look at the
+    /// filter (`ctx_store`, `receiver_store`). Dropped whenever an object becomes watched
+    /// (the only way a reference here can come to need a flush), and with the cache.
+    pub(crate) unwatched_ctx: Unwatched,
+    pub(crate) unwatched_receiver: Unwatched,
+    /// The block `block_token` held before (a loop entering two blocks in turn would make a
+    /// token at every entry with one slot): looked at only where that one missed.
+    block_token_before: Option<(Value, FieldsToken)>,
+}
+
+/// A reference the method cache was seen not to watch (see `MethodCache::unwatched_ctx`),
+/// or none: a SmallInteger, never a token's key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unwatched(pub(crate) Value);
+
+impl Default for Unwatched {
+    fn default() -> Unwatched {
+        Unwatched(Value::small_int_wrapping(0))
+    }
 }
 
 impl MethodCache {
@@ -272,17 +293,39 @@ impl MethodCache {
     }
 
     /// A token for the block `b` (see `block_token`), made again only for another block or
-    /// after an entry through the last one failed.
+    /// after an entry through the last one failed; `None` if the cache watches `b` (a store
+    /// into it must drop the cache). The token is dropped whenever an object becomes
+    /// watched, so one kept says the block is not watched, without a look at the filter.
     #[inline(always)]
     pub(crate) fn block_token(&mut self, image: &Heap, b: Value) -> Option<FieldsToken> {
         match self.block_token {
             Some((k, t)) if k == b => Some(t),
-            _ => {
-                let t = image.fields_token(b)?;
-                self.block_token = Some((b, t));
-                Some(t)
+            _ => self.block_token_in_full(image, b),
+        }
+    }
+
+    /// [`block_token`](Self::block_token) where the last block's missed: the one before's,
+    /// else a new token, which becomes the last's, the one it displaces the one before's.
+    #[inline(always)]
+    fn block_token_in_full(&mut self, image: &Heap, b: Value) -> Option<FieldsToken> {
+        if let Some((k, t)) = self.block_token_before {
+            if k == b {
+                return Some(t);
             }
         }
+        if self.watches(b) {
+            return None;
+        }
+        let t = image.fields_token(b)?;
+        self.block_token_before = self.block_token.replace((b, t));
+        Some(t)
+    }
+
+    /// Drops both block tokens: an entry through one of them failed (a stale token would
+    /// send every later entry of its block to the general path), or the cache changed.
+    pub(crate) fn forget_block_tokens(&mut self) {
+        self.block_token = None;
+        self.block_token_before = None;
     }
 
     /// The decoded form of the CompiledMethod `oop`, if it is decoded already and `oop` is
@@ -347,6 +390,7 @@ impl MethodCache {
 
     fn watch(&mut self, obj: Value) {
         self.forget_at(obj);
+        self.forget_unwatched();
         if self.filter.is_empty() {
             self.filter = vec![0; FILTER_BITS / 64];
         }
@@ -360,6 +404,13 @@ impl MethodCache {
     #[inline(always)]
     fn filter_bit(obj: Value) -> usize {
         (obj.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize & (FILTER_BITS - 1)
+    }
+
+    /// Forgets what was seen not watched: the watched set grows, or references change.
+    fn forget_unwatched(&mut self) {
+        self.forget_block_tokens();
+        self.unwatched_ctx = Unwatched::default();
+        self.unwatched_receiver = Unwatched::default();
     }
 
     /// True if a store into `obj` (by this very reference) would drop the cache.
@@ -440,7 +491,7 @@ impl MethodCache {
         }
         self.at.iter_mut().for_each(|e| *e = None);
         self.last_decoded = None;
-        self.block_token = None;
+        self.forget_unwatched();
     }
 
     /// Drops every cached lookup and decoded method, and the `at:` cache: a store into a
@@ -461,7 +512,7 @@ impl MethodCache {
         self.entries_private = false;
         self.filter_stale = 0;
         self.last_decoded = None;
-        self.block_token = None;
+        self.forget_unwatched();
     }
 }
 
@@ -506,5 +557,25 @@ pub(crate) fn selector_field(
             wrapped = true;
             i = METHOD_DICT_SELECTORS;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the dispatch loop remembers as not watched goes whenever an object becomes
+    /// watched: a store skipping the look at the filter would otherwise miss a flush.
+    #[test]
+    fn watching_forgets_what_was_seen_not_watched() {
+        let mut c = MethodCache::default();
+        let v = Value::small_int_wrapping(7);
+        c.unwatched_ctx = Unwatched(v);
+        c.unwatched_receiver = Unwatched(v);
+        c.watch(v);
+        assert!(c.watches(v));
+        assert!(c.unwatched_ctx != Unwatched(v));
+        assert!(c.unwatched_receiver != Unwatched(v));
+        assert!(c.block_token.is_none() && c.block_token_before.is_none());
     }
 }

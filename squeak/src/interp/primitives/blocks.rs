@@ -50,7 +50,7 @@ pub(crate) fn enter(
         return Ok(entered);
     }
     // A stale token would send every later entry of the block here.
-    x.cache.block_token = None;
+    x.cache.forget_block_tokens();
     enter_in_full(x, frames, block, ri, nargs)
 }
 

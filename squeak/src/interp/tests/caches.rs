@@ -124,3 +124,32 @@ fn stores_into_watched_base_objects_drop_the_cache_after_many_collections() {
     r.run(dict, &[tally], 0, &[0x20, 0x60, 120]).unwrap();
     assert_eq!(r.interp.cache_flushes(), flushes + 1);
 }
+
+/// The dispatch loop's store into a receiver's field skips the look at the watched set
+/// where the cache saw that receiver not watched already (`MethodCache::unwatched_receiver`).
+/// A class whose field a method stores into, then watched by a lookup through it in the same
+/// run, must still drop the cache at the next store.
+#[test]
+fn a_store_into_a_receiver_watched_since_the_last_store_drops_the_cache() {
+    let mut r = Run::new();
+    // A private copy of Array (its superclass, method dictionary and format), and an
+    // instance of it.
+    let array = r.t.k.array;
+    let meta = r.image.class_of(array).unwrap();
+    let n = r.image.size_of(array).unwrap();
+    let fields: Vec<Value> = (0..n).map(|i| r.image.read(array, i).unwrap()).collect();
+    let class = r.instance(meta, &fields, 1);
+    let x = r.instance(class, &[], 2);
+    let flushes = r.interp.cache_flushes();
+    // self's format stored back into it (push receiver variable 2, pop and store it), twice,
+    // around `x yourself` (push literal 1, send literal 0, pop), whose lookup passes through
+    // the class and so watches it; then return self.
+    let code = [0x02, 0x62, 0x21, 0xD0, 0x87, 0x02, 0x62, 0x78];
+    let sel = r.sym("yourself");
+    assert_eq!(r.run(class, &[sel, x], 0, &code).unwrap(), class);
+    assert_eq!(
+        r.interp.cache_flushes(),
+        flushes + 1,
+        "the second store dropped the cache, the first did not"
+    );
+}

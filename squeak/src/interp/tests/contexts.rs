@@ -91,3 +91,19 @@ fn a_block_frame_meets_the_depth_limit() {
         Err(RunError::DepthLimit { limit: 1 })
     );
 }
+
+/// Two blocks entered in turn each keep a token in the method cache (`block_token` and the
+/// one before); each runs its own code, and one entered again while it runs still fails, as
+/// a V3 VM's `value` does, through the token kept as the one before.
+#[test]
+fn two_blocks_entered_in_turn_run_their_own_code_and_a_running_one_fails() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let turns = "| a b s | a := [:x | x + 1]. b := [:x | x * 2]. s := 0. \
+                 1 to: 10 do: [:i | s := s + (a value: i) + (b value: i)]. s";
+    assert_eq!(r.interp.evaluate(&mut r.image, turns), Ok(int(65 + 110)));
+    let again = "| a b | a := [:x | x]. \
+                 b := [:x | (a value: x) > 0 ifTrue: [b value: 0] ifFalse: [x]]. b value: 1";
+    let bar = r.sym("bar");
+    assert_eq!(r.interp.evaluate(&mut r.image, again), Ok(bar));
+}
