@@ -130,10 +130,12 @@ impl Default for Unwatched {
 }
 
 impl MethodCache {
-    /// An empty cache over the base table `table`.
+    /// An empty cache over the base table `table`. Over a plain heap (the `plain-heap`
+    /// feature) none is shared: its images own every object outright, and nothing tells which
+    /// of the base's an image has written, which taking an entry must know.
     pub(crate) fn with_table(table: Arc<BaseTable>) -> MethodCache {
         MethodCache {
-            base_table: Some(table),
+            base_table: cfg!(not(feature = "plain-heap")).then_some(table),
             ..MethodCache::default()
         }
     }

@@ -427,16 +427,22 @@ mod tests {
         assert_eq!(r.image.bytes(s).unwrap(), b"\x02bc");
     }
 
+    /// Array given `at:` and `at:put:` (primitives 60 and 61, failing to `bar`), and an
+    /// Array `(10 20)`.
+    fn array_with_at_and_at_put(r: &mut Run) -> cowheap::Value {
+        let bar = r.sym("bar");
+        let array = r.t.k.array;
+        r.define(array, "at:", &[bar], 1, 1, 60, &[32, 124]);
+        r.define(array, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
+        r.array(&[int(10), int(20)])
+    }
+
     /// An `at:put:` the cache answers and the pop after it run in one arm: the same answers,
     /// stores, bytecodes and sends as one at a time (the full send first, the cache after).
     #[test]
     fn an_at_put_and_the_pop_after_it_run_as_the_two_bytecodes() {
         let mut r = Run::new();
-        let bar = r.sym("bar");
-        let array = r.t.k.array;
-        r.define(array, "at:", &[bar], 1, 1, 60, &[32, 124]);
-        r.define(array, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
-        let a = r.array(&[int(10), int(20)]);
+        let a = array_with_at_and_at_put(&mut r);
         // self at: 1 put: 2. self at: 2 put: 1. ^self at: 1
         let code = [
             112, 118, 119, 193, 135, 112, 119, 118, 193, 135, 112, 118, 192, 124,
@@ -457,11 +463,8 @@ mod tests {
     #[test]
     fn a_special_sends_answer_goes_with_a_new_method_or_a_become() {
         let mut r = Run::new();
-        let bar = r.sym("bar");
-        let array = r.t.k.array;
-        r.define(array, "at:", &[bar], 1, 1, 60, &[32, 124]);
-        r.define(array, "at:put:", &[bar], 2, 2, 61, &[32, 124]);
-        let a = r.array(&[int(10), int(20)]);
+        let a = array_with_at_and_at_put(&mut r);
+        let (bar, array) = (r.sym("bar"), r.t.k.array);
         for _ in 0..3 {
             assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(10)));
         }

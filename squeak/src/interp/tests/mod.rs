@@ -8,6 +8,7 @@
 //!
 //! Also here: the test that the files keep the layering `mod.rs` describes.
 
+#[cfg(not(feature = "plain-heap"))]
 mod base_table;
 mod caches;
 mod contexts;
