@@ -113,7 +113,7 @@ impl BaseTable {
     }
 
     /// Entries held: lookups, decodings.
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "plain-heap")))]
     pub(crate) fn len(&self) -> (usize, usize) {
         let lookups = self.lookups.read().unwrap_or_else(PoisonError::into_inner);
         let methods = self.methods.read().unwrap_or_else(PoisonError::into_inner);
