@@ -130,6 +130,7 @@ impl Threads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // SeqCst: the tests' counters of work run, read after the fact; no order is at issue.
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     fn done_after(n: usize, count: &Arc<AtomicUsize>) {
