@@ -202,6 +202,36 @@ impl Space {
         Ok(())
     }
 
+    /// Refills the pointers object starting at `at` (a start the caller checked is its heap's
+    /// own, and whose values it checked it may hold): `first`, then `filler` to its `len`
+    /// fields, as a new allocation would leave it (a VM's recycled activation record). False,
+    /// with nothing written, unless it is an unforwarded pointers object of exactly `len`
+    /// fields, at least one, and `first` fits.
+    pub(crate) fn refill(&mut self, at: usize, len: usize, first: &[Value], filler: Value) -> bool {
+        let Some(&word) = self.words.get(at) else {
+            return false;
+        };
+        if word & FORWARDED_OR_NOT_POINTERS != 0
+            || len == 0
+            || Header(word).body_words() != len
+            || first.len() > len
+        {
+            return false;
+        }
+        let Some(fields) = self
+            .words
+            .get_mut(at + HEADER_WORDS..at + HEADER_WORDS + len)
+        else {
+            return false;
+        };
+        let (head, rest) = fields.split_at_mut(first.len());
+        for (w, v) in head.iter_mut().zip(first) {
+            *w = v.to_bits();
+        }
+        rest.fill(filler.to_bits());
+        true
+    }
+
     pub(crate) fn set_pointers(
         &mut self,
         at: usize,
@@ -357,4 +387,23 @@ impl Space {
             self.mark_start(at);
         }
     }
+}
+
+/// Checks the first fields `first` of an object of `len` an allocation `*_from` is to make
+/// (`Image::new_pointers_from`, and the plain heap's): no more than `len`, and each one
+/// `storable` in the heap, but for the filler, a start of the sealed base and storable
+/// always (most of a new context's fields, with no look-up).
+pub(crate) fn check_first(
+    first: &[Value],
+    len: usize,
+    filler: Value,
+    storable: impl Fn(Value) -> Result<()>,
+) -> Result<()> {
+    if let Some(index) = first.len().checked_sub(1).filter(|_| first.len() > len) {
+        return Err(Error::IndexOutOfRange { index, len });
+    }
+    first
+        .iter()
+        .filter(|&&v| v != filler)
+        .try_for_each(|&v| storable(v))
 }

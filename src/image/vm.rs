@@ -142,24 +142,17 @@ impl Image {
     /// [`refill_private`](Self::refill_private) of `len` fields, the first ones `first` and
     /// the rest the filler: a dead context's, nearly all nil, need no slice of the whole.
     pub fn refill_private_from(&mut self, obj: Value, len: usize, first: &[Value]) -> bool {
-        if first.len() > len
-            || first
-                .iter()
-                .any(|v| v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag))
+        let holdable =
+            |v: &Value| !v.is_object() || v.has_tag(self.base_tag) || v.has_tag(self.own_tag);
+        if !obj.has_tag(self.own_tag)
+            || !self.space.is_start(obj.index())
+            || !first.iter().all(holdable)
+            || !self
+                .space
+                .refill(obj.index(), len, first, self.heap.filler())
         {
             return false;
         }
-        let Some(at) = self.private_field_word(obj, 0) else {
-            return false;
-        };
-        if Header(self.space.words[obj.index()]).body_words() != len {
-            return false;
-        }
-        let (head, rest) = self.space.words[at..at + len].split_at_mut(first.len());
-        for (w, v) in head.iter_mut().zip(first) {
-            *w = v.to_bits();
-        }
-        rest.fill(self.heap.filler().to_bits());
         self.counters().writes.bump();
         true
     }

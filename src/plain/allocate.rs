@@ -41,19 +41,7 @@ impl PlainHeap {
         len: usize,
         first: &[Value],
     ) -> Result<Value> {
-        if first.len() > len {
-            return Err(Error::IndexOutOfRange {
-                index: first.len() - 1,
-                len,
-            });
-        }
-        // The filler (nil), a start of the sealed base, is storable always: most of a new
-        // context's slots, with no look-up.
-        let filler = self.filler;
-        first
-            .iter()
-            .filter(|&&v| v != filler)
-            .try_for_each(|&v| self.check_storable(v))?;
+        crate::space::check_first(first, len, self.filler, |v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
         self.space.fill_new(obj.index(), first, &[], &[])?;
         Ok(obj)

@@ -51,21 +51,10 @@ impl PlainHeap {
 
     /// As [`Image::refill_private_from`](crate::Image::refill_private_from), for any object.
     pub fn refill_private_from(&mut self, obj: Value, len: usize, first: &[Value]) -> bool {
-        if first.len() > len || !first.iter().all(|&v| self.ours(v)) {
-            return false;
-        }
-        let Some(at) = self.field_word(obj, 0) else {
+        let Some(at) = self.start(obj) else {
             return false;
         };
-        if Header(self.space.words[obj.index()]).body_words() != len {
-            return false;
-        }
-        let (head, rest) = self.space.words[at..at + len].split_at_mut(first.len());
-        for (w, v) in head.iter_mut().zip(first) {
-            *w = v.to_bits();
-        }
-        rest.fill(self.filler.to_bits());
-        true
+        first.iter().all(|&v| self.ours(v)) && self.space.refill(at, len, first, self.filler)
     }
 
     /// As [`Image::filler`](crate::Image::filler).

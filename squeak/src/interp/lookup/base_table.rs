@@ -18,13 +18,14 @@
 //! base references alone (reads answer an image's copy by its own, private reference), so it
 //! says what the base says.
 //!
-//! The maps sit behind `RwLock`s: they are read on an image's misses only (a warm image never
-//! comes here), and written once per entry. They stop growing at [`MOST`] entries each, since
-//! an image's own code chooses what it looks up.
+//! The maps sit behind `RwLock`s, read on an image's misses only (a warm image never comes
+//! here) and written once per entry, and no image ever waits for them: one that finds a map
+//! locked by another image's offer goes on as if the entry were not there (it looks up by
+//! itself, or offers nothing). They stop growing at [`MOST`] entries each, since an image's
+//! own code chooses what it looks up.
 
 use std::collections::HashMap;
-use std::rc::Rc;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use crate::interp::heap::Heap;
 use crate::interp::limits::RunError;
@@ -36,10 +37,10 @@ use cowheap::Value;
 /// (a mini image has about 9,000 methods), and about 10 MB of decodings at most.
 pub(crate) const MOST: usize = 1 << 16;
 
-/// A lookup found through base objects alone: the objects it read, and the method.
+/// A lookup found through base objects alone: the objects it read, the method last.
 pub(crate) struct Found {
     pub(crate) through: Box<[Value]>,
-    pub(crate) method: Arc<Method>,
+    pub(crate) method: Value,
 }
 
 /// The table of one base, shared by the interpreters of all its images.
@@ -55,6 +56,25 @@ impl Default for BaseTable {
     }
 }
 
+/// `lock` read, unless another image is writing it. A poisoned map is still whole: every
+/// write is one `insert`.
+fn try_read<T>(lock: &RwLock<T>) -> Option<RwLockReadGuard<'_, T>> {
+    match lock.try_read() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// `lock` for writing, unless another image holds it.
+fn try_write<T>(lock: &RwLock<T>) -> Option<RwLockWriteGuard<'_, T>> {
+    match lock.try_write() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 impl BaseTable {
     pub(crate) fn with_most(most: usize) -> BaseTable {
         BaseTable {
@@ -67,22 +87,17 @@ impl BaseTable {
     /// The lookup of `selector` in `class` found through base objects, if one was offered.
     pub(crate) fn lookup(&self, class: Value, selector: Value) -> Option<Arc<Found>> {
         let key = (class.to_bits(), selector.to_bits());
-        let map = self.lookups.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(&key).cloned()
+        try_read(&self.lookups)?.get(&key).cloned()
     }
 
     /// Offers what an image found for `selector` in `class` through the base objects
-    /// `through` alone (the caller checked they are base references, as `method` is).
-    pub(crate) fn offer_lookup(
-        &self,
-        class: Value,
-        selector: Value,
-        through: &[Value],
-        method: Arc<Method>,
-    ) {
-        let key = (class.to_bits(), selector.to_bits());
-        let mut map = self.lookups.write().unwrap_or_else(PoisonError::into_inner);
+    /// `through` alone, `method` last (the caller checked they are base references).
+    pub(crate) fn offer_lookup(&self, class: Value, selector: Value, through: &[Value]) {
+        let (Some(&method), Some(mut map)) = (through.last(), try_write(&self.lookups)) else {
+            return;
+        };
         if map.len() < self.most {
+            let key = (class.to_bits(), selector.to_bits());
             map.entry(key).or_insert_with(|| {
                 Arc::new(Found {
                     through: through.into(),
@@ -94,30 +109,33 @@ impl BaseTable {
 
     /// The decoding of the base method `oop`, if one was offered.
     pub(crate) fn method(&self, oop: Value) -> Option<Arc<Method>> {
-        let map = self.methods.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(&oop.to_bits()).cloned()
+        try_read(&self.methods)?.get(&oop.to_bits()).cloned()
     }
 
-    /// Offers a decoding whose method and literals are base references ([`Method::lasts`]);
-    /// answers the table's decoding of that method (the one offered, or an earlier one).
-    pub(crate) fn offer_method(&self, m: &Method) -> Arc<Method> {
-        let mut map = self.methods.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(t) = map.get(&m.oop.to_bits()) {
-            return t.clone();
+    /// Offers a decoding whose method and literals are base references ([`Method::lasts`]).
+    pub(crate) fn offer_method(&self, m: &Method) {
+        if let Some(mut map) = try_write(&self.methods) {
+            if map.len() < self.most {
+                map.entry(m.oop.to_bits())
+                    .or_insert_with(|| Arc::new(m.clone()));
+            }
         }
-        let t = Arc::new(m.clone());
-        if map.len() < self.most {
-            map.insert(m.oop.to_bits(), t.clone());
-        }
-        t
     }
 
     /// Entries held: lookups, decodings.
     #[cfg(all(test, not(feature = "plain-heap")))]
     pub(crate) fn len(&self) -> (usize, usize) {
-        let lookups = self.lookups.read().unwrap_or_else(PoisonError::into_inner);
-        let methods = self.methods.read().unwrap_or_else(PoisonError::into_inner);
-        (lookups.len(), methods.len())
+        let lookups = try_read(&self.lookups).map_or(0, |m| m.len());
+        let methods = try_read(&self.methods).map_or(0, |m| m.len());
+        (lookups, methods)
+    }
+
+    /// Holds the lookups' map for writing, as another image's offer would.
+    #[cfg(all(test, not(feature = "plain-heap")))]
+    pub(crate) fn hold_lookups(
+        &self,
+    ) -> RwLockWriteGuard<'_, HashMap<(u64, u64), Arc<Found>, BitsBuild>> {
+        try_write(&self.lookups).expect("the lookups' map is free")
     }
 }
 
@@ -129,10 +147,4 @@ pub(crate) fn untouched(image: &Heap, objects: &[Value]) -> Result<bool, RunErro
         }
     }
     Ok(true)
-}
-
-/// An image's own copy of the table's decoding `t`, if the image has written none of its
-/// literals (the method itself the caller checked).
-pub(crate) fn adopt(image: &Heap, t: &Method) -> Result<Option<Rc<Method>>, RunError> {
-    Ok(untouched(image, &t.literals)?.then(|| Rc::new(t.clone())))
 }

@@ -250,8 +250,7 @@ impl MethodCache {
                             && method.lasts()
                             && through.iter().all(|v| v.is_base_reference())
                         {
-                            let t = table.offer_method(&method);
-                            table.offer_lookup(class, selector, &through, t);
+                            table.offer_lookup(class, selector, &through);
                         }
                     }
                     return Ok(Some(method));
@@ -271,20 +270,32 @@ impl MethodCache {
         if !base_table::untouched(image, &found.through)? {
             return Ok(None);
         }
-        let key = found.method.oop.to_bits();
-        let m = match self.methods.get(&key) {
+        let m = match self.methods.get(&found.method.to_bits()) {
             Some(m) => m.clone(),
-            None => match base_table::adopt(image, &found.method)? {
-                Some(m) => {
-                    self.methods.insert(key, m.clone());
-                    m
-                }
+            None => match self.adopt(image, found.method)? {
+                Some(m) => m,
                 None => return Ok(None),
             },
         };
         for &v in found.through.iter() {
             self.watch(v);
         }
+        self.taken += 1;
+        Ok(Some(m))
+    }
+
+    /// The base table's decoding of the base method `oop`, made this image's own, if the
+    /// image has written none of its literals (the method itself the caller checked, and
+    /// watches).
+    fn adopt(&mut self, image: &Heap, oop: Value) -> Result<Option<Rc<Method>>, RunError> {
+        let Some(t) = self.base_table.as_ref().and_then(|t| t.method(oop)) else {
+            return Ok(None);
+        };
+        if !base_table::untouched(image, &t.literals)? {
+            return Ok(None);
+        }
+        let m = Rc::new(Method::clone(&t));
+        self.methods.insert(oop.to_bits(), m.clone());
         self.taken += 1;
         Ok(Some(m))
     }
@@ -357,13 +368,9 @@ impl MethodCache {
             return Ok(m.clone());
         }
         if oop.is_base_reference() {
-            if let Some(t) = self.base_table.as_ref().and_then(|t| t.method(oop)) {
-                if let Some(m) = base_table::adopt(image, &t)? {
-                    self.watch(oop);
-                    self.methods.insert(oop.to_bits(), m.clone());
-                    self.taken += 1;
-                    return Ok(m);
-                }
+            if let Some(m) = self.adopt(image, oop)? {
+                self.watch(oop);
+                return Ok(m);
             }
         }
         let mut m = Method::decode(image, oop)?;

@@ -25,14 +25,8 @@ fn collect(r: &mut Run, garbage: usize) {
 
 /// The base's Object>>globalPair and the association it reads.
 fn global_pair(r: &mut Run) -> (Value, Value) {
-    let dict = r.image.read(r.t.k.object, 1).unwrap();
-    let methods = r.image.read(dict, 1).unwrap();
-    let sel = r.sym("globalPair");
-    let mut i = 2;
-    while r.image.read(dict, i).unwrap() != sel {
-        i += 1;
-    }
-    let m = r.image.read(methods, i - 2).unwrap();
+    let (methods, i) = r.method_slot(r.t.k.object, "globalPair");
+    let m = r.image.read(methods, i).unwrap();
     (m, r.image.read(m, 1).unwrap())
 }
 

@@ -125,6 +125,19 @@ impl Run {
         m
     }
 
+    /// Where `class`'s method dictionary holds `selector`: its method array and the index
+    /// there (0-based).
+    pub(crate) fn method_slot(&mut self, class: Value, selector: &str) -> (Value, usize) {
+        let sel = self.sym(selector);
+        let dict = self.image.read(class, 1).unwrap();
+        let methods = self.image.read(dict, 1).unwrap();
+        let n = self.image.size_of(dict).unwrap();
+        let i = (2..n)
+            .find(|&k| self.image.read(dict, k).unwrap() == sel)
+            .expect("the selector is in the dictionary");
+        (methods, i - 2)
+    }
+
     /// Runs `code` (with `literals` and `temps` temporaries) with `receiver` as self.
     pub(crate) fn run(
         &mut self,

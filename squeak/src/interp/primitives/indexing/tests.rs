@@ -77,14 +77,7 @@ fn the_at_cache_never_holds_what_the_method_cache_watches() {
         let pair = r.t.pair;
         r.define(pair, "foo", &[], 0, 0, 0, &[118, 124]);
         let receiver = r.instance(pair, &[int(1), int(2)], 1);
-        let dict = r.image.read(pair, 1).unwrap();
-        let methods = r.image.read(dict, 1).unwrap();
-        let foo = r.sym("foo");
-        let n = r.image.size_of(dict).unwrap();
-        let i = (2..n)
-            .find(|&k| r.image.read(dict, k).unwrap() == foo)
-            .unwrap()
-            - 2;
+        let (methods, i) = r.method_slot(pair, "foo");
         let index = int(i as i64 + 1);
         if at_first {
             // Remembered first, then watched by the lookup.
@@ -192,14 +185,7 @@ fn a_special_sends_answer_goes_with_a_new_method_or_a_become() {
     for _ in 0..3 {
         assert_eq!(r.run(a, &[], 0, &AT_1), Ok(int(10)));
     }
-    let dict = r.image.read(array, 1).unwrap();
-    let methods = r.image.read(dict, 1).unwrap();
-    let at = r.sym("at:");
-    let n = r.image.size_of(dict).unwrap();
-    let i = (2..n)
-        .find(|&k| r.image.read(dict, k).unwrap() == at)
-        .unwrap()
-        - 2;
+    let (methods, i) = r.method_slot(array, "at:");
     let answer_7 = r.method(&[int(7)], 1, 1, 0, &[32, 124]);
     let old = r.image.read(methods, i).unwrap();
     r.answer(61, methods, &[int(i as i64 + 1), answer_7]);
