@@ -364,12 +364,12 @@ async fn requests_sprayed_across_hosts_follow_redirects_to_the_owner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_never_answers_is_a_give_up_not_a_hang() {
-    // A port that was bound and released: connections are refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound and never listened on: connections are refused, and the port stays this
+    // test's while it runs. (A port bound and released could be taken by another test's mock
+    // host, running in this process at the same time, which then counted these requests.)
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let mut c = config(
         vec![parse_url(&format!("http://127.0.0.1:{port}")).unwrap()],
         3,
@@ -377,6 +377,7 @@ async fn a_host_that_never_answers_is_a_give_up_not_a_hang() {
     );
     c.retry_for = Duration::from_millis(300);
     let r = run_async(c).await;
+    drop(socket);
     assert!(!r.ok());
     assert_eq!(r.sessions_created, 0);
     assert_eq!(r.errors.get("gave_up"), Some(&3));
