@@ -249,6 +249,9 @@ impl Exec<'_> {
         // its frame itself, gives them back to `self` for the call.
         let mut frames = std::mem::take(&mut self.frames);
         let (mut receiver, mut ctx, mut tbase) = (cur.receiver, cur.ctx, cur.tbase);
+        // The first temporary's stack index where the frame has no context, else an index
+        // past any stack: one bounds check then also says "no context" (`temps_at`).
+        let mut tfast = temps_at(ctx, tbase);
         // The frame's state is kept in these locals, and written back to `cur` on the way
         // out; `cur` holds the method (what `code` and `literals` borrow).
         let mut top = cur.top;
@@ -422,14 +425,12 @@ impl Exec<'_> {
                             16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29
                             | 30 | 31 => {
                                 let i = (b & 15) as usize;
-                                match ctx {
-                                    None => match stack.get(tbase + i) {
-                                        Some(&v) => push!(v),
-                                        None => slow!(),
-                                    },
+                                match (stack.get(tfast + i), ctx) {
+                                    (Some(&v), _) => push!(v),
+                                    (None, None) => slow!(),
                                     // The token's hit here, as `ctx_temp`'s; the rest (a
                                     // call) at the outer level.
-                                    Some(c) => match self.ctx_token {
+                                    (None, Some(c)) => match self.ctx_token {
                                         Some((k, t)) if k == c => {
                                             match self.image.read_token(&t, TEMPS + i) {
                                                 Some(v) => push!(v),
@@ -456,13 +457,16 @@ impl Exec<'_> {
                                 let Some(&ext) = code.get(pc + 1) else {
                                     slow!()
                                 };
-                                if ext >> 6 != 1 || ctx.is_some() {
+                                if ext >> 6 != 1 {
                                     call!()
                                 }
-                                let i = tbase + (ext & 63) as usize;
+                                let i = tfast + (ext & 63) as usize;
                                 let n = stack.len();
                                 let Some(&v) = stack.last() else { slow!() };
                                 if i + 1 >= n {
+                                    if ctx.is_some() {
+                                        call!()
+                                    }
                                     slow!()
                                 }
                                 stack[i] = v;
@@ -473,16 +477,16 @@ impl Exec<'_> {
                             }
                             96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 => call!(),
                             104 | 105 | 106 | 107 | 108 | 109 | 110 | 111 => {
-                                if ctx.is_some() {
-                                    call!()
-                                }
                                 // The value's index first: the temporary's below it is
                                 // then in range with one look.
-                                let i = tbase + (b & 7) as usize;
+                                let i = tfast + (b & 7) as usize;
                                 let Some(last) = stack.len().checked_sub(1) else {
                                     slow!()
                                 };
                                 if i >= last {
+                                    if ctx.is_some() {
+                                        call!()
+                                    }
                                     slow!()
                                 }
                                 stack[i] = stack[last];
@@ -693,6 +697,7 @@ impl Exec<'_> {
                 () => {
                     if let Some(f) = frames.last() {
                         (pc, receiver, ctx, tbase) = (f.pc, f.receiver, f.ctx, f.bp + 1);
+                        tfast = temps_at(ctx, tbase);
                         top = frames.len() - 1;
                     } else {
                         break 'frame Exit::Reload;
@@ -1095,6 +1100,7 @@ impl Exec<'_> {
                 }
             }
             (pc, receiver, ctx, tbase) = (0, rcvr, None, ri + 1);
+            tfast = tbase;
             top += 1;
             frames.push(Frame {
                 method: m,
@@ -1299,4 +1305,16 @@ fn ran_off(pc: usize, len: usize) -> RunError {
     RunError::Malformed(format!(
         "pc {pc} ran off the end of a method of {len} bytecodes"
     ))
+}
+
+/// The stack index [`Exec::dispatch`] reads a frame's temporaries at: `tbase` without a
+/// context; with one, an index that no stack reaches (a temporary's index adds at most 63,
+/// and a store's check adds one more), so that the bounds check fails into the context's path.
+#[inline(always)]
+fn temps_at(ctx: Option<Value>, tbase: usize) -> usize {
+    if ctx.is_none() {
+        tbase
+    } else {
+        usize::MAX / 2
+    }
 }
