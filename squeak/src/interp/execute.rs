@@ -323,6 +323,35 @@ impl Exec<'_> {
                                 self.sends += 1;
                             }};
                         }
+                        // `+` of two SmallIntegers, with the store-pop into a temporary of a
+                        // frame without a context (104-111) that mostly follows one in a
+                        // loop's step (`i := i + 1`) run in the same arm, counted but not
+                        // dispatched, as the jump after a comparison below: nothing runs
+                        // between the two bytecodes that could see the difference.
+                        macro_rules! add_then_store {
+                            () => {{
+                                let (n, a, c) = small_ints!();
+                                let Some(r) = arithmetic::add(self.sh, a, c) else {
+                                    special!()
+                                };
+                                self.sends += 1;
+                                let next = code.get(pc + 1).map_or(0, |&j| j);
+                                // Where the store's own check (`i >= last`) holds, with
+                                // `last` the stack's top after the `+`.
+                                let i = tfast + (next & 7) as usize;
+                                if next & 0xf8 == 104 && i < n - 2 {
+                                    stack[i] = r;
+                                    stack.truncate(n - 2);
+                                    count += 1;
+                                    pc += 1;
+                                } else {
+                                    stack.pop();
+                                    if let Some(slot) = stack.last_mut() {
+                                        *slot = r;
+                                    }
+                                }
+                            }};
+                        }
                         // A comparison of two SmallIntegers (`$test` on them), with the
                         // conditional jump that mostly follows one (`ifTrue:`, `whileTrue:`,
                         // `to:do:`) run in the same arm, as the real VM's interpreter does: the
@@ -557,7 +586,7 @@ impl Exec<'_> {
                                 }
                                 continue 'dispatch;
                             }
-                            176 => arith!(arithmetic::add),
+                            176 => add_then_store!(),
                             177 => arith!(arithmetic::subtract),
                             178 => compare!(|a, c| a < c),
                             179 => compare!(|a, c| a > c),

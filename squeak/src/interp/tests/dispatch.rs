@@ -147,6 +147,37 @@ fn a_comparison_and_the_jump_after_it_run_as_the_two_bytecodes() {
 }
 
 #[test]
+fn an_add_and_the_store_after_it_run_as_the_two_bytecodes() {
+    // The dispatch loop runs a SmallInteger `+` and a store-pop into a temporary right after
+    // it in one arm: the same answers, temporaries, bytecodes and sends as one at a time, into
+    // each temporary, in a frame with a context (whose temporaries live in it: not fused), and
+    // where the store's own check fails.
+    let mut r = Run::new();
+    let nil = r.nil();
+    let lits = [int(1), int(10), int(100)];
+    for with_context in [false, true] {
+        for t in 0..3u8 {
+            // [thisContext. pop.] t0 := 1. t1 := 10. t2 := 100. tT := t0 + t1. ^t0 + t1 + t2
+            let mut code: Vec<u8> = if with_context { vec![137, 135] } else { vec![] };
+            code.extend_from_slice(&[32, 104, 33, 105, 34, 106]);
+            code.extend_from_slice(&[16, 17, 176, 104 + t]);
+            code.extend_from_slice(&[16, 17, 176, 18, 176, 124]);
+            let want = [121, 112, 22][t as usize];
+            assert_eq!(r.run(nil, &lits, 3, &code), Ok(int(want)), "{code:?}");
+            let extra = if with_context { 2 } else { 0 };
+            assert_eq!(r.interp.stats().bytecodes, extra + 16, "{code:?}");
+            assert_eq!(r.interp.stats().sends, 3, "{code:?}");
+        }
+    }
+    // A store into a temporary the method does not have: the `+` answers, and the store
+    // stops the run as it does after any other push.
+    let alone = r.run(nil, &[], 1, &[118, 119, 109, 124]);
+    let fused = r.run(nil, &[], 1, &[118, 119, 176, 109, 124]);
+    assert!(alone.is_err(), "{alone:?}");
+    assert_eq!(fused, alone);
+}
+
+#[test]
 fn field_reads_and_stores_of_two_receivers_in_turn_are_each_their_own() {
     // The dispatch loop keeps tokens for the last two receivers whose fields it read and
     // the last it stored into: the reads of `a`, then `b` (which stores), then `a` again.
