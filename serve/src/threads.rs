@@ -32,7 +32,7 @@ pub struct Threads {
 #[derive(Debug, Default)]
 struct Idle {
     waiting: Vec<(u64, Sender<Work>)>,
-    next: u64,
+    /// Threads started so far; the last one's number.
     started: u64,
 }
 
@@ -73,11 +73,10 @@ impl Threads {
                 Err(mpsc::SendError(w)) => work = w,
             }
         }
-        let (number, first) = {
+        let number = {
             let mut idle = self.idle();
-            idle.next += 1;
             idle.started += 1;
-            (idle.next, work)
+            idle.started
         };
         let threads = self.clone();
         std::thread::Builder::new()
@@ -85,7 +84,6 @@ impl Threads {
             .stack_size(self.stack)
             .spawn(move || {
                 let (to, from) = mpsc::channel();
-                let mut work = first;
                 loop {
                     work();
                     match threads.wait(number, &to, &from) {

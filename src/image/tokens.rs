@@ -34,7 +34,7 @@ impl Image {
     /// [`write`](Image::write), which says why).
     #[inline(always)]
     pub fn write_token(&mut self, token: &FieldsToken, index: usize, v: Value) -> bool {
-        if v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag) {
+        if !self.ours(v) {
             return false;
         }
         match self.space.token_field_mut(token, self.layout_epoch, index) {

@@ -116,7 +116,7 @@ impl Image {
     /// then goes through [`write`](Image::write), which says why).
     #[inline(always)]
     pub fn set_private_field(&mut self, obj: Value, index: usize, v: Value) -> bool {
-        if v.is_object() && !v.has_tag(self.base_tag) && !v.has_tag(self.own_tag) {
+        if !self.ours(v) {
             return false;
         }
         let Some(w) = self.private_field_word(obj, index) else {
@@ -142,11 +142,9 @@ impl Image {
     /// [`refill_private`](Self::refill_private) of `len` fields, the first ones `first` and
     /// the rest the filler: a dead context's, nearly all nil, need no slice of the whole.
     pub fn refill_private_from(&mut self, obj: Value, len: usize, first: &[Value]) -> bool {
-        let holdable =
-            |v: &Value| !v.is_object() || v.has_tag(self.base_tag) || v.has_tag(self.own_tag);
         if !obj.has_tag(self.own_tag)
             || !self.space.is_start(obj.index())
-            || !first.iter().all(holdable)
+            || !first.iter().all(|&v| self.ours(v))
             || !self
                 .space
                 .refill(obj.index(), len, first, self.heap.filler())
@@ -155,6 +153,14 @@ impl Image {
         }
         self.counters().writes.bump();
         true
+    }
+
+    /// True for a value this image could hold without looking further: an immediate, or a
+    /// reference owned by the base or by this image (the fast paths' check; `write` checks
+    /// fully, and says why not). As the plain heap's.
+    #[inline(always)]
+    pub(crate) fn ours(&self, v: Value) -> bool {
+        !v.is_object() || v.has_tag(self.base_tag) || v.has_tag(self.own_tag)
     }
 
     /// What the fields of a new object hold (the base's filler: nil, usually).

@@ -65,7 +65,6 @@ impl Vm {
                 ..ImageState::default()
             },
             incarnation: None,
-            table: self.table.clone(),
         }
     }
 }
@@ -94,8 +93,6 @@ pub struct Interpreter {
     /// The method cache, dead contexts, stacks, limits and counts of this image.
     state: ImageState,
     incarnation: Option<u32>,
-    /// The lookups and decodings the images of this base share (see `lookup::base_table`).
-    table: Arc<BaseTable>,
 }
 
 impl std::fmt::Debug for Interpreter {
@@ -173,10 +170,7 @@ impl Interpreter {
     /// stays.
     pub fn release_caches(&mut self) -> usize {
         let dropped = self.state.cache.decoded_count();
-        self.state.cache = MethodCache::with_table(self.table.clone());
-        let off = self.state.pool.off;
-        self.state.pool = ContextPool::default();
-        self.state.pool.off = off;
+        self.empty_caches();
         self.state.stack = Vec::new();
         self.state.frames = Vec::new();
         self.incarnation = None;
@@ -206,14 +200,20 @@ impl Interpreter {
         Ok(collection)
     }
 
+    /// An empty method cache (over the same base table) and context pool, with context reuse
+    /// as it was set.
+    fn empty_caches(&mut self) {
+        self.state.cache = self.state.cache.emptied();
+        let off = self.state.pool.off;
+        self.state.pool = ContextPool::default();
+        self.state.pool.off = off;
+    }
+
     fn bind(&mut self, image: &mut Heap) {
         image.set_weak_rule(Some(WEAK));
         image.set_collection_ceiling(self.state.limits.private_bytes / 2);
         if self.incarnation != Some(image.incarnation()) {
-            self.state.cache = MethodCache::with_table(self.table.clone());
-            let off = self.state.pool.off;
-            self.state.pool = ContextPool::default();
-            self.state.pool.off = off;
+            self.empty_caches();
             self.incarnation = Some(image.incarnation());
         }
     }

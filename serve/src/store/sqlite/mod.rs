@@ -18,7 +18,7 @@ use std::sync::{Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Params};
 
 use super::{
     now_ms, ttl_ms, Acquired, Commit, Counts, Host, Lease, NewSession, SessionRecord, Store,
@@ -309,9 +309,24 @@ fn record(row: &rusqlite::Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
     })
 }
 
+/// `sql` run with `params` through the connection's statement cache: the rows it changed.
+fn cached_execute(conn: &Connection, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// The first row of `sql` with `params`, through the connection's statement cache.
+fn cached_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, row)
+}
+
 fn select(conn: &Connection, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE s.id = ?1"))
-        .and_then(|mut s| s.query_row(params![id], record))
+    let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE s.id = ?1");
+    cached_row(conn, &sql, params![id], record)
         .optional()
         .map_err(db)
 }
@@ -319,20 +334,11 @@ fn select(conn: &Connection, id: &str) -> Result<Option<SessionRecord>, StoreErr
 /// [`ENSURE_HOST`] for `host` at `now`: answers the host row's expiry.
 fn ensure_host(conn: &Connection, host: &Host, now: i64, ttl: Duration) -> Result<i64, StoreError> {
     let ttl = ttl_ms(ttl);
-    conn.prepare_cached(ENSURE_HOST)
-        .and_then(|mut s| {
-            s.execute(params![
-                host.id,
-                host.url,
-                now.saturating_add(ttl),
-                now.saturating_add(ttl / 2),
-                now
-            ])
-        })
-        .map_err(db)?;
-    conn.prepare_cached("SELECT expires FROM hosts WHERE id = ?1")
-        .and_then(|mut s| s.query_row(params![host.id], |row| row.get(0)))
-        .map_err(db)
+    let expires = now.saturating_add(ttl);
+    let params = params![host.id, host.url, expires, now.saturating_add(ttl / 2), now];
+    cached_execute(conn, ENSURE_HOST, params).map_err(db)?;
+    let sql = "SELECT expires FROM hosts WHERE id = ?1";
+    cached_row(conn, sql, params![host.id], |row| row.get(0)).map_err(db)
 }
 
 impl Store for SqliteStore {
@@ -350,22 +356,20 @@ impl Store for SqliteStore {
         );
         let host = host.clone();
         self.write(true, move |conn| {
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO sessions (id, token_hash, base_hash, delta, evaluations, \
-                     lease_owner, lease_url, lease_epoch) \
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, 1) ON CONFLICT(id) DO NOTHING",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id,
-                        &token_hash[..],
-                        &base_hash[..],
-                        delta,
-                        host.id,
-                        host.url
-                    ])
-                });
+            let inserted = cached_execute(
+                conn,
+                "INSERT INTO sessions (id, token_hash, base_hash, delta, evaluations, \
+                 lease_owner, lease_url, lease_epoch) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, 1) ON CONFLICT(id) DO NOTHING",
+                params![
+                    id,
+                    &token_hash[..],
+                    &base_hash[..],
+                    delta,
+                    host.id,
+                    host.url
+                ],
+            );
             if inserted.map_err(db)? == 0 {
                 return Err(StoreError::Exists { id });
             }
@@ -394,13 +398,14 @@ impl Store for SqliteStore {
                     });
                 }
             }
-            let epoch: i64 = conn
-                .prepare_cached(
-                    "UPDATE sessions SET lease_owner = ?2, lease_url = ?3, \
-                     lease_epoch = lease_epoch + 1 WHERE id = ?1 RETURNING lease_epoch",
-                )
-                .and_then(|mut s| s.query_row(params![id, host.id, host.url], |row| row.get(0)))
-                .map_err(db)?;
+            let epoch: i64 = cached_row(
+                conn,
+                "UPDATE sessions SET lease_owner = ?2, lease_url = ?3, \
+                 lease_epoch = lease_epoch + 1 WHERE id = ?1 RETURNING lease_epoch",
+                params![id, host.id, host.url],
+                |row| row.get(0),
+            )
+            .map_err(db)?;
             let expires_ms = ensure_host(conn, &host, now, ttl)?;
             rec.lease = Some(Lease {
                 owner: host.id,
@@ -423,20 +428,18 @@ impl Store for SqliteStore {
         let request = commit.request.map(|(r, body)| (signed(r), body.to_owned()));
         self.write(true, move |conn| {
             let changed = match request {
-                Some((request_id, response)) => conn
-                    .prepare_cached(
-                        "UPDATE sessions SET delta = ?4, evaluations = ?5, last_request_id = ?6, \
-                         last_response = ?7 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![id, host, epoch, delta, evaluations, request_id, response])
-                    }),
-                None => conn
-                    .prepare_cached(
-                        "UPDATE sessions SET delta = ?4, evaluations = ?5 \
-                         WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                    )
-                    .and_then(|mut s| s.execute(params![id, host, epoch, delta, evaluations])),
+                Some((request_id, response)) => cached_execute(
+                    conn,
+                    "UPDATE sessions SET delta = ?4, evaluations = ?5, last_request_id = ?6, \
+                     last_response = ?7 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                    params![id, host, epoch, delta, evaluations, request_id, response],
+                ),
+                None => cached_execute(
+                    conn,
+                    "UPDATE sessions SET delta = ?4, evaluations = ?5 \
+                     WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                    params![id, host, epoch, delta, evaluations],
+                ),
             }
             .map_err(db)?;
             match changed {
@@ -473,11 +476,12 @@ impl Store for SqliteStore {
     fn release(&self, id: &str, host: &str, epoch: u64) -> Result<(), StoreError> {
         let (id, host, epoch) = (id.to_owned(), host.to_owned(), signed(epoch));
         self.write(false, move |conn| {
-            conn.prepare_cached(
+            cached_execute(
+                conn,
                 "UPDATE sessions SET lease_owner = NULL, lease_url = NULL \
                  WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                params![id, host, epoch],
             )
-            .and_then(|mut s| s.execute(params![id, host, epoch]))
             .map(drop)
             .map_err(db)
         })
@@ -527,13 +531,13 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.read(|conn| {
-            conn.prepare_cached(&format!(
+            let sql = format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE s.id = ?1 AND s.lease_owner = ?2 \
                  AND s.lease_epoch = ?3 AND h.expires > ?4"
-            ))
-            .and_then(|mut s| s.query_row(params![id, host, signed(epoch), now_ms], record))
-            .optional()
-            .map_err(db)
+            );
+            cached_row(conn, &sql, params![id, host, signed(epoch), now_ms], record)
+                .optional()
+                .map_err(db)
         })
     }
 

@@ -140,6 +140,14 @@ impl MethodCache {
         }
     }
 
+    /// An empty cache over the same base table (a new incarnation, or caches released).
+    pub(crate) fn emptied(&self) -> MethodCache {
+        MethodCache {
+            base_table: self.base_table.clone(),
+            ..MethodCache::default()
+        }
+    }
+
     #[inline(always)]
     fn slot(class: Value, selector: Value) -> usize {
         let h = (class.to_bits() ^ selector.to_bits().rotate_left(17))

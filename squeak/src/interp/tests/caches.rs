@@ -72,13 +72,8 @@ fn a_lookup_through_a_private_method_dictionary_is_made_again_after_a_collection
     let dict = r.image.read(small_integer, 1).unwrap();
     let methods = r.image.read(dict, 1).unwrap();
     // The slot the lookup reaches: the first nil from the selector's hash.
-    let nil = r.nil();
     let sel = r.sym("yourself");
-    let room = r.image.size_of(dict).unwrap() - 2;
-    let mut free = r.image.identity_hash(sel).unwrap() as usize & (room - 1);
-    while r.image.read(dict, 2 + free).unwrap() != nil {
-        free = (free + 1) % room;
-    }
+    let free = r.probe_slot(dict, sel);
     // Extended pop-and-store into a receiver variable (130, then the field's index).
     let two = r.method(&[], 0, 0, 0, &[119, 124]);
     r.run(methods, &[two], 0, &[0x20, 130, free as u8, 120])

@@ -98,31 +98,35 @@ impl Run {
     ) -> Value {
         let m = self.method(literals, temps, args, prim, code);
         let sel = self.sym(selector);
-        let nil = self.t.k.nil;
+        let dict = self.image.read(class, 1).unwrap();
+        let methods = self.image.read(dict, 1).unwrap();
+        let i = self.probe_slot(dict, sel);
         let image = &mut self.image;
-        let dict = image.read(class, 1).unwrap();
-        let methods = image.read(dict, 1).unwrap();
-        // Where the real VM looks for the selector: from its hash masked by the room less
-        // one, to its slot or the first nil.
-        let room = image.size_of(dict).unwrap() - 2;
-        let mut i = image.identity_hash(sel).unwrap() as usize & (room - 1);
-        for _ in 0..room {
-            let s = image.read(dict, 2 + i).unwrap();
-            if s == sel {
-                break;
-            }
-            if s == nil {
-                let tally = image.read(dict, 0).unwrap().as_small_int().unwrap();
-                image.write(dict, 0, int(tally + 1)).unwrap();
-                image.write(dict, 2 + i, sel).unwrap();
-                break;
-            }
-            i = (i + 1) % room;
+        if image.read(dict, 2 + i).unwrap() != sel {
+            let tally = image.read(dict, 0).unwrap().as_small_int().unwrap();
+            image.write(dict, 0, int(tally + 1)).unwrap();
+            image.write(dict, 2 + i, sel).unwrap();
         }
-        assert_eq!(image.read(dict, 2 + i).unwrap(), sel, "a full dictionary");
         image.write(methods, i, m).unwrap();
         self.interp = self.t.vm.interpreter(self.limits);
         m
+    }
+
+    /// Where the real VM looks for `sel` in the method dictionary `dict` (0-based among its
+    /// selectors): from its hash masked by the room less one, forward to its slot or the
+    /// first nil (see `lookup::selector_field`).
+    pub(crate) fn probe_slot(&mut self, dict: Value, sel: Value) -> usize {
+        let nil = self.t.k.nil;
+        let room = self.image.size_of(dict).unwrap() - 2;
+        let mut i = self.image.identity_hash(sel).unwrap() as usize & (room - 1);
+        for _ in 0..room {
+            let s = self.image.read(dict, 2 + i).unwrap();
+            if s == sel || s == nil {
+                return i;
+            }
+            i = (i + 1) % room;
+        }
+        panic!("a full dictionary")
     }
 
     /// Where `class`'s method dictionary holds `selector`: its method array and the index
