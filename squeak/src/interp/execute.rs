@@ -243,7 +243,7 @@ impl Exec<'_> {
     #[inline(never)]
     fn dispatch(&mut self, cur: &mut Top) -> Exit {
         let mut stack = std::mem::take(&mut self.stack);
-        // The frames too, so that the top frame's method (what `code` and `literals` borrow)
+        // The frames too, so that the top frame's method (what `code` borrows)
         // needs no handle of its own: a send + return counts the method's references once
         // each way (the new frame's), not three times. Only a block's entry, which pushes
         // its frame itself, gives them back to `self` for the call.
@@ -253,7 +253,7 @@ impl Exec<'_> {
         // past any stack: one bounds check then also says "no context" (`temps_at`).
         let mut tfast = temps_at(ctx, tbase);
         // The frame's state is kept in these locals, and written back to `cur` on the way
-        // out; `cur` holds the method (what `code` and `literals` borrow).
+        // out; `cur` holds the method (what `code` borrows).
         let mut top = cur.top;
         let (true_object, false_object) = (self.sh.true_object, self.sh.false_object);
         let mut pc = cur.pc;
@@ -265,7 +265,10 @@ impl Exec<'_> {
             let Some(f) = frames.get(top) else {
                 break 'frame Exit::Reload;
             };
-            let (code, literals) = (&f.method.code[..], &f.method.literals[..]);
+            // The literals are read through the frame where a bytecode needs one, not kept
+            // beside the code: one value fewer live across the innermost loop (dispatch-only
+            // instructions -0.9% on 27 benchFib, -0.4% on OC; CPU time unchanged).
+            let code = &f.method.code[..];
             let switch = 'dispatch: loop {
                 let Some(&b) = code.get(pc) else {
                     break 'dispatch Switch::Out(Exit::End);
@@ -471,10 +474,12 @@ impl Exec<'_> {
                             }
                             32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45
                             | 46 | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58
-                            | 59 | 60 | 61 | 62 | 63 => match literals.get((b & 31) as usize) {
-                                Some(&v) => push!(v),
-                                None => slow!(),
-                            },
+                            | 59 | 60 | 61 | 62 | 63 => {
+                                match f.method.literals.get((b & 31) as usize) {
+                                    Some(&v) => push!(v),
+                                    None => slow!(),
+                                }
+                            }
                             64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73 | 74 | 75 | 76 | 77
                             | 78 | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90
                             | 91 | 92 | 93 | 94 | 95 | 128 | 185 => call!(),
@@ -682,7 +687,7 @@ impl Exec<'_> {
                                 } else {
                                     (ext & 63, ext >> 6)
                                 };
-                                let Some(&sel) = literals.get(i as usize) else {
+                                let Some(&sel) = f.method.literals.get(i as usize) else {
                                     slow!()
                                 };
                                 send!(sel, nargs as usize, 1)
@@ -692,7 +697,7 @@ impl Exec<'_> {
                             | 230 | 231 | 232 | 233 | 234 | 235 | 236 | 237 | 238 | 239 | 240
                             | 241 | 242 | 243 | 244 | 245 | 246 | 247 | 248 | 249 | 250 | 251
                             | 252 | 253 | 254 | 255 => {
-                                let Some(&sel) = literals.get((b & 15) as usize) else {
+                                let Some(&sel) = f.method.literals.get((b & 15) as usize) else {
                                     slow!()
                                 };
                                 send!(sel, ((b - 208) >> 4) as usize, 0)
