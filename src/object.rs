@@ -377,6 +377,51 @@ pub(crate) fn with_byte(word: u64, i: usize, b: u8) -> u64 {
     (word & !(0xff << shift)) | ((b as u64) << shift)
 }
 
+/// Copies bytes `first..first + out.len()` of a body (byte `k` in word `k / 8`, numbered as
+/// [`byte_of`] numbers them) into `out` a word at a time, where byte by byte cost a shift
+/// and a bounds check each: `word(i)` answers word `i`.
+pub(crate) fn bytes_out<E>(
+    first: usize,
+    out: &mut [u8],
+    mut word: impl FnMut(usize) -> Result<u64, E>,
+) -> Result<(), E> {
+    let (mut k, mut rest) = (first, out);
+    while !rest.is_empty() {
+        let n = rest.len().min(8 - k % 8);
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(n);
+        let le = word(k / 8)?.to_le_bytes();
+        // A whole word is one store (a copy of a length the compiler knows).
+        match <&mut [u8; 8]>::try_from(&mut *part) {
+            Ok(whole) => *whole = le,
+            Err(_) => part.copy_from_slice(&le[k % 8..k % 8 + n]),
+        }
+        (rest, k) = (tail, k + n);
+    }
+    Ok(())
+}
+
+/// Stores `bytes` as bytes `first..` of the body words `body` ([`bytes_out`]'s numbering) a
+/// word at a time; `None`, and nothing stored, if the body is too short.
+pub(crate) fn bytes_in(body: &mut [u64], first: usize, bytes: &[u8]) -> Option<()> {
+    let end = first.checked_add(bytes.len())?;
+    let words = body.get_mut(first / 8..end.div_ceil(8))?;
+    let (mut k, mut rest) = (first, bytes);
+    for w in words {
+        let n = rest.len().min(8 - k % 8);
+        let (part, tail) = rest.split_at(n);
+        *w = match <[u8; 8]>::try_from(part) {
+            Ok(whole) => u64::from_le_bytes(whole),
+            Err(_) => {
+                let mut le = w.to_le_bytes();
+                le[k % 8..k % 8 + n].copy_from_slice(part);
+                u64::from_le_bytes(le)
+            }
+        };
+        (rest, k) = (tail, k + n);
+    }
+    Some(())
+}
+
 #[inline]
 pub(crate) fn half_of(word: u64, i: usize) -> u32 {
     (word >> ((i % 2) * 32)) as u32
@@ -391,6 +436,35 @@ pub(crate) fn with_half(word: u64, i: usize, w: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_ranges_move_a_word_at_a_time_as_byte_by_byte() {
+        let body: Vec<u64> = (0..4u64).map(|i| 0x0807_0605_0403_0201 * (i + 1)).collect();
+        for first in 0..=32 {
+            for len in 0..=32 - first {
+                let mut out = vec![0u8; len];
+                assert_eq!(bytes_out::<()>(first, &mut out, |w| Ok(body[w])), Ok(()));
+                let each: Vec<u8> = (first..first + len)
+                    .map(|k| byte_of(body[k / 8], k))
+                    .collect();
+                assert_eq!(out, each, "out {first}+{len}");
+
+                let bytes: Vec<u8> = (0..len as u8).map(|b| b ^ 0xa5).collect();
+                let mut words = body.clone();
+                assert_eq!(bytes_in(&mut words, first, &bytes), Some(()));
+                let mut each = body.clone();
+                for (k, &b) in (first..).zip(&bytes) {
+                    each[k / 8] = with_byte(each[k / 8], k, b);
+                }
+                assert_eq!(words, each, "in {first}+{len}");
+            }
+        }
+        // Past the body: refused, nothing stored.
+        let mut words = body.clone();
+        assert_eq!(bytes_in(&mut words, 30, &[1, 2, 3]), None);
+        assert_eq!(bytes_in(&mut words, usize::MAX, &[1]), None);
+        assert_eq!(words, body);
+    }
 
     #[test]
     fn header_fields_round_trip() {

@@ -158,12 +158,11 @@ impl Space {
                 len,
             });
         }
-        for (i, &b) in bytes.iter().enumerate() {
-            let k = first + start + i;
-            let w = self.word_mut(at + HEADER_WORDS + k / 8)?;
-            *w = object::with_byte(*w, k, b);
-        }
-        Ok(())
+        let body = self
+            .words
+            .get_mut(at + HEADER_WORDS..)
+            .ok_or(Error::StaleReference)?;
+        object::bytes_in(body, first + start, bytes).ok_or(Error::StaleReference)
     }
 
     pub(crate) fn set_word(

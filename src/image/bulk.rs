@@ -23,20 +23,7 @@ impl Image {
         let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
         check_range(start, buf.len(), len)?;
         self.count_lookups(lookups);
-        let mut loaded = None;
-        for (i, b) in buf.iter_mut().enumerate() {
-            let k = first + start + i;
-            let word = match loaded {
-                Some((w, word)) if w == k / 8 => word,
-                _ => {
-                    let word = self.body_word(t, k / 8)?;
-                    loaded = Some((k / 8, word));
-                    word
-                }
-            };
-            *b = object::byte_of(word, k);
-        }
-        Ok(())
+        object::bytes_out(first + start, buf, |w| self.body_word(t, w))
     }
 
     /// Stores `bytes` into a bytes object (or a method's bytecodes) from byte `start`, copying
@@ -118,7 +105,7 @@ impl Image {
 
 /// Refuses a range `start..start + n` that does not fit `len` elements, naming the first
 /// element that does not exist.
-fn check_range(start: usize, n: usize, len: usize) -> Result<()> {
+pub(crate) fn check_range(start: usize, n: usize, len: usize) -> Result<()> {
     match start.checked_add(n) {
         Some(end) if end <= len => Ok(()),
         _ => Err(Error::IndexOutOfRange {

@@ -19,6 +19,8 @@ mod tokens;
 mod vm;
 mod write;
 
+#[cfg(all(feature = "plain-heap", not(loom)))]
+pub(crate) use bulk::check_range;
 #[cfg(feature = "plain-heap")]
 pub(crate) use collect::{Bits, Relocation, MIN_THRESHOLD};
 pub use collect::{Collection, Roots, WeakRule, RETIRED};

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod allocate;
+mod bulk;
 mod collect;
 mod private;
 #[cfg(test)]

@@ -310,3 +310,77 @@ fn replace_copies_between_objects_of_one_kind() {
     r.fails(105, dst, &[int(1), int(4), src, int(2)]);
     r.fails(105, s, &[int(1), int(2), src, int(1)]);
 }
+
+/// Primitive 105 copies bytes and words a word at a time and pointers through tokens: the
+/// answers are those of element by element, an object copied onto itself included (it
+/// reads as it was before the copy, as `copy_within` does).
+#[test]
+fn replace_copies_every_kind_as_element_by_element_would() {
+    let mut r = Run::new();
+    let text = "abcdefghijklmnopqrst";
+    for (start, stop, rs) in [
+        (1usize, 20usize, 1usize),
+        (3, 18, 1),
+        (1, 18, 3),
+        (9, 17, 2),
+        (2, 9, 10),
+        (10, 20, 1),
+        (1, 11, 10),
+        (5, 4, 1),
+    ] {
+        let s = r.string(text);
+        let args = [int(start as i64), int(stop as i64), s, int(rs as i64)];
+        assert_eq!(r.answer(105, s, &args), s);
+        let mut want = text.as_bytes().to_vec();
+        want.copy_within(rs - 1..rs - 1 + (stop + 1 - start), start - 1);
+        assert_eq!(r.image.bytes(s).unwrap(), want, "{start} {stop} {rs}");
+        // The same from another String, and from a base Symbol.
+        let t = r.string(text);
+        let u = r.string("ABCDEFGHIJKLMNOPQRST");
+        r.answer(
+            105,
+            t,
+            &[int(start as i64), int(stop as i64), u, int(rs as i64)],
+        );
+        let mut want = text.as_bytes().to_vec();
+        want[start - 1..stop].copy_from_slice(&b"ABCDEFGHIJKLMNOPQRST"[rs - 1..rs + stop - start]);
+        assert_eq!(r.image.bytes(t).unwrap(), want);
+    }
+    let sym = r.sym("value:");
+    let s = r.string("......");
+    r.answer(105, s, &[int(2), int(6), sym, int(2)]);
+    assert_eq!(r.image.bytes(s).unwrap(), b".alue:");
+
+    // Pointers past a Row's fixed field, onto itself both ways: the fixed field untouched.
+    let row_class = r.t.row;
+    let fields: Vec<_> = (0..13).map(|i| int(100 + i)).collect();
+    for (start, stop, rs) in [(3usize, 10usize, 1usize), (1, 8, 3), (1, 12, 1)] {
+        let row = r.instance(row_class, &fields, 3);
+        r.answer(
+            105,
+            row,
+            &[int(start as i64), int(stop as i64), row, int(rs as i64)],
+        );
+        let mut want = fields.clone();
+        want[1..].copy_within(rs - 1..rs + stop - start, start - 1);
+        let got: Vec<_> = (0..13).map(|i| r.image.read(row, i).unwrap()).collect();
+        assert_eq!(got, want, "{start} {stop} {rs}");
+    }
+    // From a base Array (the character table) into a private one.
+    let (table, a) = (r.t.character_table, r.array(&[int(0); 4]));
+    r.answer(105, a, &[int(1), int(4), table, int(66)]);
+    for i in 0..4u8 {
+        let c = r.character(65 + i);
+        assert_eq!(r.image.read(a, i as usize).unwrap(), c);
+    }
+
+    // Words, past SmallInteger's range too (a LargePositiveInteger element by element).
+    let float = r.t.float;
+    let w = r
+        .image
+        .new_words(float, &[1, 0xffff_ffff, 0x8000_0000, 4])
+        .unwrap();
+    r.image.set_language_format(w, 6).unwrap();
+    r.answer(105, w, &[int(2), int(4), w, int(1)]);
+    assert_eq!(r.image.words(w).unwrap(), [1, 1, 0xffff_ffff, 0x8000_0000]);
+}
