@@ -288,3 +288,50 @@ fn rule6_repeated_becomes_of_one_reference() {
         assert_eq!(image.read(base, 0).unwrap(), int(-i));
     }
 }
+
+/// Rule 4 by the references alone: `identical_fast` answers only where the references tell
+/// (equal ones; two that each read as themselves), and then what `identical` answers; a
+/// base object this image copied, or anything a `become` forwarded, is left to `identical`.
+#[test]
+fn rule4_identity_by_references_alone_never_disagrees() {
+    let f = fixture(4);
+    let [a, b, c, d] = f.objects[..] else {
+        unreachable!()
+    };
+    let mut img = f.heap.new_image().unwrap();
+    let agree = |img: &cowheap::Image, x, y| {
+        let fast = img.identical_fast(x, y);
+        if let Some(same) = fast {
+            assert_eq!(same, img.identical(x, y).unwrap(), "{x:?} {y:?}");
+        }
+        fast
+    };
+    assert_eq!(agree(&img, a, a), Some(true));
+    assert_eq!(agree(&img, a, b), Some(false));
+    assert_eq!(agree(&img, a, int(3)), Some(false));
+    assert_eq!(agree(&img, int(3), int(3)), Some(true));
+    let p = img.new_pointers(f.kernel.array, &[b]).unwrap();
+    assert_eq!(agree(&img, p, a), Some(false));
+
+    // b copied: its base reference and the copy are one object, which only `identical` says.
+    img.write(b, 3, int(1)).unwrap();
+    let copy = img.read(p, 0).unwrap();
+    assert_ne!(copy, b);
+    assert_eq!(agree(&img, b, copy), None);
+    assert!(img.identical(b, copy).unwrap());
+    assert_eq!(agree(&img, b, a), None, "b has an entry of this image's");
+    assert_eq!(agree(&img, copy, a), Some(false));
+
+    // A private object made to become c: the forwarded reference is left to `identical`.
+    let q = img.new_pointers(f.kernel.array, &[int(1)]).unwrap();
+    img.become_forward(q, c).unwrap();
+    assert_eq!(agree(&img, q, c), None);
+    assert!(img.identical(q, c).unwrap());
+    assert_eq!(agree(&img, d, a), Some(false));
+
+    // Another image's reference is of another owner: refused by `identical`, not answered.
+    let mut other = f.heap.new_image().unwrap();
+    let theirs = other.new_pointers(f.kernel.array, &[int(1)]).unwrap();
+    assert_eq!(img.identical_fast(theirs, a), None);
+    assert!(img.identical(theirs, a).is_err());
+}

@@ -662,19 +662,21 @@ impl Exec<'_> {
                             187 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
                             | 207 => special!(),
                             198 => {
-                                // ==: equal bits are the same object; an immediate is only itself.
+                                // ==: where the two references tell alone (equal ones are one
+                                // object; two that each read as themselves are two, as in a
+                                // Dictionary's scan of its keys); else the full path's.
                                 let n = stack.len();
                                 let (Some(&x), Some(&y)) =
                                     (stack.get(n.wrapping_sub(2)), stack.get(n.wrapping_sub(1)))
                                 else {
                                     slow!()
                                 };
-                                if x != y && x.is_object() && y.is_object() {
+                                let Some(same) = self.image.identical_fast(x, y) else {
                                     slow!()
-                                }
+                                };
                                 stack.pop();
                                 if let Some(slot) = stack.last_mut() {
-                                    *slot = if x == y { true_object } else { false_object };
+                                    *slot = if same { true_object } else { false_object };
                                 }
                                 self.sends += 1;
                             }
@@ -1077,6 +1079,20 @@ impl Exec<'_> {
                                 break 'frame Exit::Error(e);
                             }
                         }
+                    }
+                    // A String's at: and at:put:, likewise.
+                    Quick::Not if m.primitive == 63 && nargs == 1 => {
+                        match indexing::string_at_value(self, rcvr, stack[ri + 1]) {
+                            Some(v) => v,
+                            None => slow!(),
+                        }
+                    }
+                    Quick::Not if m.primitive == 64 && nargs == 2 => {
+                        let v = stack[ri + 2];
+                        if !indexing::string_at_put_value(self, rcvr, stack[ri + 1], v) {
+                            slow!()
+                        }
+                        v
                     }
                     Quick::Not if m.primitive == 81 => {
                         // The block's frame is pushed above this one, whose

@@ -407,7 +407,13 @@ impl<'a> Exec<'a> {
     /// `==`: the same object as this image sees it (a base object and its copy are one).
     #[inline]
     pub(crate) fn identical(&mut self, a: Value, b: Value) -> Result<bool, RunError> {
-        Ok(a == b || (a.is_object() && b.is_object() && self.image.identical(a, b)?))
+        Ok(a == b
+            || (a.is_object()
+                && b.is_object()
+                && match self.image.identical_fast(a, b) {
+                    Some(same) => same,
+                    None => self.image.identical(a, b)?,
+                }))
     }
 
     /// Stores into a pointers object (or a method's literal), keeping the method cache honest.

@@ -204,6 +204,29 @@ impl MethodCache {
             .is_some_and(|e| Self::set_element_of(e, image, index, v))
     }
 
+    /// Byte `index` (1-based) of `rcvr` through its entry's token, for primitive 63 (a
+    /// String's `at:`): only an entry of a bytes object answers, whichever sends it answers.
+    #[inline(always)]
+    pub(crate) fn bytes_at(&self, image: &Heap, rcvr: Value, index: Value) -> Option<u8> {
+        let e = self.entry(rcvr)?;
+        match e.elements {
+            Elements::Bytes(t) => image.read_byte_token(&t, element(index, e.size)?),
+            _ => None,
+        }
+    }
+
+    /// [`bytes_at`](Self::bytes_at) for primitive 64: true if stored.
+    #[inline(always)]
+    pub(crate) fn bytes_at_put(&self, image: &mut Heap, rcvr: Value, index: Value, b: u8) -> bool {
+        let Some(e) = self.entry(rcvr) else {
+            return false;
+        };
+        match (e.elements, element(index, e.size)) {
+            (Elements::Bytes(t), Some(i)) => image.write_byte_token(&t, i, b),
+            _ => false,
+        }
+    }
+
     /// What the special send `rcvr size` answers, if the entry of `rcvr` says.
     #[inline(always)]
     pub(crate) fn send_size(&self, rcvr: Value) -> Option<Value> {

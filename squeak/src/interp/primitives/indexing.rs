@@ -168,7 +168,34 @@ pub(crate) fn string_at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     }
     let b = x.image.read_byte(rcvr, i)?;
     let ch = x.image.read(x.sh.character_table, b as usize)?;
+    // The entry's token, for the dispatch loop's `string_at_value`.
+    x.cache.resolved(x.image, rcvr, 0);
     answer(Some(ch))
+}
+
+/// Primitive 63 for the dispatch loop, through the `at:` cache's token for the String's
+/// bytes and the character table's fast read: `None` where either does not answer (no
+/// entry or token yet, another kind of object, an index out of range), and the primitive
+/// then runs in full, which fails or answers and takes the token. Out of line, as
+/// [`at_value`].
+#[inline(never)]
+pub(crate) fn string_at_value(x: &mut Exec<'_>, rcvr: Value, index: Value) -> Option<Value> {
+    let b = x.cache.bytes_at(x.image, rcvr, index)?;
+    x.image.read_fast(x.sh.character_table, b as usize)
+}
+
+/// Primitive 64 for the dispatch loop, as [`string_at_value`]: true if `v`, a Character
+/// whose value fits a byte, was stored through the token. Bytes take no value the context
+/// pool or a watched object could care about, as `at_put`'s own store of a byte.
+#[inline(never)]
+pub(crate) fn string_at_put_value(x: &mut Exec<'_>, rcvr: Value, index: Value, v: Value) -> bool {
+    if x.image.class_fast(v) != Some(x.sh.character) {
+        return false;
+    }
+    match x.image.read_fast(v, 0).and_then(|c| c.as_small_int()) {
+        Some(b @ 0..=255) => x.cache.bytes_at_put(x.image, rcvr, index, b as u8),
+        _ => false,
+    }
 }
 
 /// Primitive 64, String `at:put:` of a Character.
@@ -186,6 +213,9 @@ pub(crate) fn string_at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError>
     }
     let code = x.image.read(v, 0)?;
     let stored = x.at_put(rcvr, &ix, i, code)?;
+    if stored {
+        x.cache.resolved(x.image, rcvr, 0);
+    }
     answer(stored.then_some(v))
 }
 

@@ -384,3 +384,39 @@ fn replace_copies_every_kind_as_element_by_element_would() {
     r.answer(105, w, &[int(2), int(4), w, int(1)]);
     assert_eq!(r.image.words(w).unwrap(), [1, 1, 0xffff_ffff, 0x8000_0000]);
 }
+
+/// A String's `at:` and `at:put:` (primitives 63 and 64) as the special sends 192 and 193
+/// run them: the first send in full, which takes a token for the String's bytes, then
+/// through it; whatever the token cannot answer (not a Character, a value past a byte, an
+/// index out of range) fails into the method's own code, here `^nil`, having stored nothing.
+#[test]
+fn a_strings_at_and_at_put_answer_alike_in_full_and_through_the_token() {
+    let mut r = Run::new();
+    let string = r.t.k.string;
+    r.define(string, "at:", &[], 1, 1, 63, &[123]);
+    r.define(string, "at:put:", &[], 2, 2, 64, &[123]);
+    let s = r.string("abc");
+    let (b, z, y) = (r.character(b'b'), r.character(b'z'), r.character(b'y'));
+    for _ in 0..2 {
+        // s at: 2
+        assert_eq!(r.run(s, &[], 0, &[112, 119, 192, 124]), Ok(b));
+    }
+    // s at: 1 put: $z, then s at: 3 put: $y
+    assert_eq!(r.run(s, &[z], 0, &[112, 118, 32, 193, 124]), Ok(z));
+    assert_eq!(r.run(s, &[y, int(3)], 0, &[112, 33, 32, 193, 124]), Ok(y));
+    assert_eq!(r.image.bytes(s).unwrap(), b"zby");
+    let nil = r.nil();
+    let character = r.image.class_of(z).unwrap();
+    let wide = r.instance(character, &[int(300)], 0);
+    for (value, index) in [(int(3), int(1)), (wide, int(1)), (z, int(0)), (z, int(4))] {
+        assert_eq!(
+            r.run(s, &[value, index], 0, &[112, 33, 32, 193, 124]),
+            Ok(nil)
+        );
+    }
+    assert_eq!(r.image.bytes(s).unwrap(), b"zby");
+    for index in [int(0), int(4), nil] {
+        assert_eq!(r.run(s, &[index], 0, &[112, 32, 192, 124]), Ok(nil));
+    }
+    assert_eq!(r.run(s, &[int(3)], 0, &[112, 32, 192, 124]), Ok(y));
+}
