@@ -227,9 +227,10 @@ impl Image {
 
     /// [`identical`](Image::identical) where the two references tell alone, with no call and
     /// no look at either object: equal references are one object; two references of this
-    /// image's owners that each [read as themselves](Self::settled) are two. `None` where
-    /// either may be an alias (a base object this image copied, one of its objects a `become`
-    /// forwarded) or is of another owner: `identical` looks, and refuses what it must.
+    /// image's owners that each read as themselves (the fast reads' test) are two. `None`
+    /// where either may be an alias (a base object this image copied, one of its objects a
+    /// `become` forwarded) or is of another owner: `identical` looks, and refuses what it
+    /// must.
     #[inline(always)]
     pub fn identical_fast(&self, a: Value, b: Value) -> Option<bool> {
         if a == b {
