@@ -413,9 +413,9 @@ impl Image {
         let (t, lookups) = self.probe(obj)?;
         let (first, len) = object::byte_span(t.header(), || self.literals(t))?;
         self.count_lookups(lookups);
-        (first..first + len)
-            .map(|k| Ok(object::byte_of(self.body_word(t, k / 8)?, k)))
-            .collect()
+        let mut bytes = vec![0; len];
+        object::bytes_out(first, &mut bytes, |w| self.body_word(t, w))?;
+        Ok(bytes)
     }
 
     /// 32-bit word `index` of a words object.

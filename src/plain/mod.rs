@@ -472,14 +472,11 @@ impl PlainHeap {
     pub fn bytes(&self, obj: Value) -> Result<Vec<u8>> {
         let (at, header) = self.probe(obj)?;
         let (first, len) = object::byte_span(header, || self.space.literals(at))?;
-        (first..first + len)
-            .map(|k| {
-                Ok(object::byte_of(
-                    self.space.word(at + HEADER_WORDS + k / 8)?,
-                    k,
-                ))
-            })
-            .collect()
+        let mut bytes = vec![0; len];
+        object::bytes_out(first, &mut bytes, |w| {
+            self.space.word(at + HEADER_WORDS + w)
+        })?;
+        Ok(bytes)
     }
 
     /// As [`Image::read_word`](crate::Image::read_word).
