@@ -374,6 +374,21 @@ fn replace_copies_every_kind_as_element_by_element_would() {
         assert_eq!(r.image.read(a, i as usize).unwrap(), c);
     }
 
+    // Into a base Array (the character table, copied on its first store, as element by
+    // element): this image sees the copy, the base keeps its own.
+    let (a_char, b_char) = (r.character(b'a'), r.character(b'b'));
+    let copies = r.image.stats().copies;
+    let chars = r.array(&[a_char, b_char]);
+    r.answer(105, table, &[int(1), int(2), chars, int(1)]);
+    assert_eq!(r.image.read(table, 0).unwrap(), a_char);
+    assert_eq!(r.image.read(table, 1).unwrap(), b_char);
+    // A plain heap copies nothing: its base objects are its own from the start.
+    #[cfg(not(feature = "plain-heap"))]
+    assert_eq!(r.image.stats().copies, copies + 1);
+    #[cfg(feature = "plain-heap")]
+    assert_eq!(r.image.stats().copies, copies);
+    assert_ne!(r.t.heap.original_field(table, 0).unwrap(), a_char);
+
     // Words, past SmallInteger's range too (a LargePositiveInteger element by element).
     let float = r.t.float;
     let w = r
