@@ -69,28 +69,37 @@ impl Exec<'_> {
                 .collect();
             &whole
         };
-        let reused = match depth {
-            Some(_) => self
-                .pool
-                .take(class, len)
-                .filter(|&c| self.image.refill_private_from(c, len, first)),
-            None => None,
-        };
-        let c = match reused {
-            Some(c) => {
-                self.pool.reused += 1;
-                c
-            }
-            None => {
-                let c = self.image.new_pointers_from(class, len, first)?;
-                self.image.set_language_format(c, CONTEXT_FORMAT)?;
-                c
-            }
-        };
+        if let Some(c) = depth.and_then(|d| self.reuse_context(class, len, first, d)) {
+            return Ok(c);
+        }
+        let c = self.image.new_pointers_from(class, len, first)?;
+        self.image.set_language_format(c, CONTEXT_FORMAT)?;
         if let Some(d) = depth {
             self.pool.track(c, class, len, d);
         }
         Ok(c)
+    }
+
+    /// [`new_context`](Exec::new_context)'s reuse alone: a dead context of `class` and `len`
+    /// slots from the pool, its first slots `first` (every slot the filler would not give)
+    /// and the rest the filler, tracked at `depth`. `None` where the pool has none (or the
+    /// one it had was not this image's to refill any more, which it then drops). It
+    /// allocates nothing, so the dispatch loop may call it between two safe points.
+    #[inline]
+    pub(crate) fn reuse_context(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+        depth: usize,
+    ) -> Option<Value> {
+        let c = self
+            .pool
+            .take(class, len)
+            .filter(|&c| self.image.refill_private_from(c, len, first))?;
+        self.pool.reused += 1;
+        self.pool.track(c, class, len, depth);
+        Some(c)
     }
 
     /// The context object of frame `i`, making it if the frame has none yet. A closure's
@@ -130,23 +139,45 @@ impl Exec<'_> {
             large = vec![self.sh.nil; TEMPS + ntemps];
             &mut large
         };
-        slots[PC] = int(m.v3_pc(pc));
-        slots[STACKP] = int(ntemps as i64);
-        slots[METHOD] = m.oop;
-        if let Some(b) = closure {
-            slots[CLOSURE] = b;
-        }
-        slots[RECEIVER] = receiver;
         let temps = self
             .stack
             .get(bp + 1..bp + 1 + ntemps)
             .ok_or_else(|| RunError::Malformed("a frame lost its temporaries".into()))?;
-        slots[TEMPS..].copy_from_slice(temps);
+        method_context_slots(slots, &m, pc, receiver, closure, temps);
         let len = TEMPS + m.frame_size().max(ntemps);
         let c = self.new_context(self.sh.method_context, len, slots, Some(i))?;
         self.frames[i].ctx = Some(c);
         self.check_allocation()?;
         Ok(c)
+    }
+
+    /// `thisContext` in the method frame `top` of `frames` (its operand stack `stack`), which
+    /// has no context yet, at `pc` (past the opcode), for the dispatch loop: what
+    /// [`materialize`](Exec::materialize) does, where the pool has a dead MethodContext of
+    /// the size to reuse; `None` (nothing done) otherwise. The loop asks only where the
+    /// bytecodes after make a block of it (`thisContext blockCopy: n`, which `this_context`
+    /// would not chain either).
+    pub(crate) fn materialize_reused(
+        &mut self,
+        frames: &mut [Frame],
+        stack: &[Value],
+        top: usize,
+        pc: usize,
+    ) -> Option<Value> {
+        let f = frames.get(top)?;
+        if f.ctx.is_some() || f.block.is_some() || self.image.filler() != self.sh.nil {
+            return None;
+        }
+        let m = &f.method;
+        let ntemps = m.num_temps;
+        let temps = stack.get(f.bp + 1..f.bp + 1 + ntemps)?;
+        let mut small = [self.sh.nil; SMALL_CONTEXT];
+        let slots = small.get_mut(..TEMPS + ntemps)?;
+        method_context_slots(slots, m, pc, f.receiver, None, temps);
+        let len = TEMPS + m.frame_size().max(ntemps);
+        let c = self.reuse_context(self.sh.method_context, len, slots, top)?;
+        frames[top].ctx = Some(c);
+        Some(c)
     }
 
     /// True for a BlockClosure (an instance of the image's class, where it has one).
@@ -362,38 +393,66 @@ impl Exec<'_> {
         let Some(f) = self.frames.last() else {
             return Ok(None);
         };
-        let start = match f.method.code.get(f.pc) {
-            Some(144..=151) => f.pc + 1,
-            Some(160..=167) => f.pc + 2,
-            _ => {
-                return Err(RunError::Unimplemented(
-                    "blockCopy: not followed by a jump over the block".into(),
-                ))
-            }
-        };
-        let start = int(f.method.v3_pc(start));
+        let start = block_start(&f.method, f.pc).ok_or_else(|| {
+            RunError::Unimplemented("blockCopy: not followed by a jump over the block".into())
+        })?;
         // The home's size from a token where it is one of this image's own pointers objects
         // (its `len` is then `shape`'s), without `shape`'s resolution.
         let len = match self.image.fields_token(home) {
             Some(t) => t.len(),
             None => self.image.shape(home)?.len,
         };
-        let size = len.saturating_sub(TEMPS);
-        // What a V3 VM's `value` sets (the arguments are its stack), set once here rather
-        // than at every `value`: `thisContext basicSize` in a block counts its arguments.
-        // The fixed fields alone; the rest, the block's stack, are nil.
+        let slots = self.block_slots(start, nargs, home);
+        // The block is on the current frame's stack, and nowhere else until it escapes.
+        let depth = self.frames.len() - 1;
+        let (class, len) = (self.sh.block_context, len.max(TEMPS));
+        let block = self.new_context(class, len, &slots, Some(depth))?;
+        self.check_allocation()?;
+        Ok(Some(block))
+    }
+
+    /// [`block_copy`](Exec::block_copy) for the dispatch loop, whose send found primitive 80
+    /// for `rcvr` of class `class` (by reference: a base class's copy is the full path's), in
+    /// frame `top` of `frames` with `pc` past the send: where the home is one of this image's
+    /// own contexts and the pool has a dead BlockContext of its size to reuse; `None`
+    /// (nothing done) otherwise, or where the full path answers a failure or an error.
+    pub(crate) fn block_copy_reused(
+        &mut self,
+        frames: &[Frame],
+        top: usize,
+        pc: usize,
+        rcvr: Value,
+        class: Value,
+        nargs: Value,
+    ) -> Option<Value> {
+        let nargs = nargs.as_small_int()?;
+        let home = if class == self.sh.method_context {
+            rcvr
+        } else if class == self.sh.block_context {
+            self.image.read_fast(rcvr, BLOCK_HOME)?
+        } else {
+            return None;
+        };
+        if self.image.filler() != self.sh.nil {
+            return None;
+        }
+        let start = block_start(&frames.get(top)?.method, pc)?;
+        let len = self.image.fields_token(home)?.len().max(TEMPS);
+        let slots = self.block_slots(start, nargs, home);
+        self.reuse_context(self.sh.block_context, len, &slots, top)
+    }
+
+    /// A new BlockContext's fixed fields: what a V3 VM's `value` sets (the arguments are its
+    /// stack), set once here rather than at every `value`: `thisContext basicSize` in a
+    /// block counts its arguments. The rest, the block's stack, are nil.
+    fn block_slots(&self, start: Value, nargs: i64, home: Value) -> [Value; TEMPS] {
         let mut slots = [self.sh.nil; TEMPS];
         slots[PC] = start;
         slots[STACKP] = int(nargs);
         slots[BLOCK_NARGS] = int(nargs);
         slots[BLOCK_STARTPC] = start;
         slots[BLOCK_HOME] = home;
-        // The block is on the current frame's stack, and nowhere else until it escapes.
-        let depth = self.frames.len() - 1;
-        let (class, len) = (self.sh.block_context, TEMPS + size);
-        let block = self.new_context(class, len, &slots, Some(depth))?;
-        self.check_allocation()?;
-        Ok(Some(block))
+        slots
     }
 
     /// What `value` with `nargs` arguments does to `block`, whose class is `class` (see
@@ -574,4 +633,36 @@ impl Exec<'_> {
         }
         self.store(block, SENDER, v)
     }
+}
+
+/// Where the code of a block made by a `blockCopy:` send of `m` starts, as a V3 pc: past the
+/// jump over it that follows the send (`pc`, the index past the send). `None` if no jump
+/// follows.
+fn block_start(m: &Method, pc: usize) -> Option<Value> {
+    let start = match m.code.get(pc) {
+        Some(144..=151) => pc + 1,
+        Some(160..=167) => pc + 2,
+        _ => return None,
+    };
+    Some(int(m.v3_pc(start)))
+}
+
+/// A MethodContext's first slots for a frame of `m` at `pc`: the fixed fields and the
+/// temporaries `temps` (`slots` is as long as both; the rest of the context is nil).
+fn method_context_slots(
+    slots: &mut [Value],
+    m: &Method,
+    pc: usize,
+    receiver: Value,
+    closure: Option<Value>,
+    temps: &[Value],
+) {
+    slots[PC] = int(m.v3_pc(pc));
+    slots[STACKP] = int(temps.len() as i64);
+    slots[METHOD] = m.oop;
+    if let Some(b) = closure {
+        slots[CLOSURE] = b;
+    }
+    slots[RECEIVER] = receiver;
+    slots[TEMPS..].copy_from_slice(temps);
 }

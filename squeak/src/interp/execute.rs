@@ -12,7 +12,7 @@ use std::rc::Rc;
 use super::contexts::TEMPS;
 use super::heap::Heap;
 use super::limits::RunError;
-use super::lookup::{Unwatched, AT_PUT_SEND, AT_SEND, SIZE_SEND};
+use super::lookup::{AT_PUT_SEND, AT_SEND, SIZE_SEND};
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
 use super::primitives::{arithmetic, blocks, indexing};
@@ -711,8 +711,8 @@ impl Exec<'_> {
                                 }
                                 None => slow!(),
                             },
-                            126 | 127 | 132 | 133 | 137 | 138 | 139 | 140 | 141 | 142 | 143
-                            | 199 => {
+                            137 => call!(),
+                            126 | 127 | 132 | 133 | 138 | 139 | 140 | 141 | 142 | 143 | 199 => {
                                 slow!()
                             }
                         }
@@ -911,34 +911,62 @@ impl Exec<'_> {
                                 let i = (ext & 63) as usize;
                                 let n = stack.len();
                                 let Some(&v) = stack.last() else { slow!() };
-                                let into = match (ext >> 6, ctx) {
+                                // A receiver field or a context's temporary through the
+                                // same tokens as the short stores (a block's last statement
+                                // `t := ...` stores without a pop, so it lands here).
+                                let stored = match (ext >> 6, ctx) {
                                     (1, None) => {
                                         if tbase + i + 1 >= n {
                                             slow!()
                                         }
                                         stack[tbase + i] = v;
-                                        None
+                                        Ok(())
                                     }
-                                    (0, _) => Some((receiver, i)),
-                                    (1, Some(c)) => Some((c, TEMPS + i)),
+                                    (0, _) => self.receiver_store(receiver, i, v),
+                                    (1, Some(c)) => self.ctx_store(c, i, v),
                                     (3, _) => match literals.get(i) {
-                                        Some(&assoc) => Some((assoc, ASSOCIATION_VALUE)),
+                                        Some(&assoc) => self.store(assoc, ASSOCIATION_VALUE, v),
                                         None => slow!(),
                                     },
                                     _ => slow!(),
                                 };
-                                if let Some((obj, index)) = into {
-                                    if let Err(e) = self.store(obj, index, v) {
-                                        {
-                                            pc += 1;
-                                            break 'frame Exit::Error(e);
-                                        }
-                                    }
+                                if let Err(e) = stored {
+                                    pc += 1;
+                                    break 'frame Exit::Error(e);
                                 }
                                 if b == 130 {
                                     stack.pop();
                                 }
                                 pc += 1;
+                            }
+                            // `thisContext` where a block is made of it next (`thisContext
+                            // blockCopy: n`, the head of every block of a V3 image): the
+                            // frame's context, or one the pool reuses for it (allocating
+                            // nothing, which would need a safe point); else the full path,
+                            // which also chains the contexts for any other use.
+                            137 => {
+                                let for_block =
+                                    matches!(code.get(pc + 1), Some(116..=119 | 32..=63))
+                                        && code.get(pc + 2) == Some(&200)
+                                        && f.block.is_none();
+                                let c = match ctx {
+                                    Some(c) if for_block => c,
+                                    None if for_block => {
+                                        let Some(c) = self.materialize_reused(
+                                            &mut frames,
+                                            &stack,
+                                            top,
+                                            pc + 1,
+                                        ) else {
+                                            slow!()
+                                        };
+                                        ctx = Some(c);
+                                        tfast = temps_at(ctx, tbase);
+                                        c
+                                    }
+                                    _ => slow!(),
+                                };
+                                push!(c);
                             }
                             // The innermost loop sends no other bytecode here.
                             _ => slow!(),
@@ -1094,6 +1122,21 @@ impl Exec<'_> {
                         }
                         v
                     }
+                    // `blockCopy:` where the pool has a dead BlockContext to reuse.
+                    Quick::Not if m.primitive == 80 && nargs == 1 => {
+                        let made = self.block_copy_reused(
+                            &frames,
+                            top,
+                            pc + 1 + len,
+                            rcvr,
+                            class,
+                            stack[ri + 1],
+                        );
+                        match made {
+                            Some(block) => block,
+                            None => slow!(),
+                        }
+                    }
                     Quick::Not if m.primitive == 81 => {
                         // The block's frame is pushed above this one, whose
                         // pc goes past the send first.
@@ -1185,7 +1228,7 @@ impl Exec<'_> {
         if let Some((k, t)) = self.receiver_token {
             if k == r
                 && self.pool.ignores(v)
-                && self.cache.unwatched_receiver.0 == r
+                && self.cache.unwatched_receiver.holds(r)
                 && self.image.write_token(&t, i, v)
             {
                 return Ok(());
@@ -1197,7 +1240,7 @@ impl Exec<'_> {
     #[inline(never)]
     fn receiver_store_in_full(&mut self, r: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && !self.cache.watches(r) {
-            self.cache.unwatched_receiver = Unwatched(r);
+            self.cache.unwatched_receiver.note(r);
             // A receiver read through the second slot becomes the first's when stored into,
             // where the next store's hit looks.
             if matches!(self.receiver_token_before, Some((k, _)) if k == r) {
@@ -1256,6 +1299,7 @@ impl Exec<'_> {
             }
             // Stale (a collection or `become` since), or a value `read` follows.
             self.ctx_token = None;
+            self.ctx_token_before = None;
         }
         self.image.read_fast(c, TEMPS + i)
     }
@@ -1267,7 +1311,7 @@ impl Exec<'_> {
         if let Some((k, t)) = self.ctx_token {
             if k == c
                 && self.pool.ignores(v)
-                && self.cache.unwatched_ctx.0 == c
+                && self.cache.unwatched_ctx.holds(c)
                 && self.image.write_token(&t, TEMPS + i, v)
             {
                 return Ok(());
@@ -1278,13 +1322,14 @@ impl Exec<'_> {
 
     #[inline(never)]
     fn ctx_store_in_full(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
-        if self.pool.ignores(v) && !self.cache.watches(c) {
-            self.cache.unwatched_ctx = Unwatched(c);
+        if self.pool.ignores(v) && (self.cache.unwatched_ctx.holds(c) || !self.cache.watches(c)) {
+            self.cache.unwatched_ctx.note(c);
             if let Some(t) = self.ctx_token(c) {
                 if self.image.write_token(&t, TEMPS + i, v) {
                     return Ok(());
                 }
                 self.ctx_token = None;
+                self.ctx_token_before = None;
             }
         }
         self.store(c, TEMPS + i, v)

@@ -7,9 +7,6 @@
 //! the books: `contexts.rs` makes the contexts, and the stores and returns of the layers
 //! above report to it.
 
-use std::collections::HashMap;
-
-use super::lookup::BitsBuild;
 use cowheap::Value;
 
 /// The contexts of one image that can be reused, and those that will be once their home frame
@@ -34,10 +31,13 @@ use cowheap::Value;
 /// invariant and go to the free list. A run that stops with an error
 /// untracks everything too.
 pub(crate) struct ContextPool {
-    /// Tracked contexts (reference bits) and their depths.
-    tracked: HashMap<u64, u32, BitsBuild>,
     /// The tracked contexts of each depth, with their class and size for the free list.
     by_depth: Vec<Vec<(Value, u64, usize)>>,
+    /// How many contexts `by_depth` holds.
+    tracked: usize,
+    /// One past the highest depth whose list is not empty (0: none), where a look for a
+    /// context's depth starts.
+    top: usize,
     /// Dead contexts by class and slot count.
     free: Vec<(u64, usize, Vec<Value>)>,
     /// Contexts reused instead of allocated (for tests and reports).
@@ -46,15 +46,16 @@ pub(crate) struct ContextPool {
     pub(crate) off: bool,
     /// The least and greatest reference bits of the contexts tracked since the pool was last
     /// idle (`u64::MAX, 0` while idle): a value outside them is tracked by no one, which a
-    /// store can see with two compares instead of a look into `tracked`.
+    /// store can see with two compares instead of a look into the lists.
     range: (u64, u64),
 }
 
 impl Default for ContextPool {
     fn default() -> ContextPool {
         ContextPool {
-            tracked: HashMap::default(),
             by_depth: Vec::new(),
+            tracked: 0,
+            top: 0,
             free: Vec::new(),
             reused: 0,
             off: false,
@@ -66,11 +67,26 @@ impl Default for ContextPool {
 /// [`ContextPool::range`] while nothing is tracked: no value is inside it.
 const IDLE_RANGE: (u64, u64) = (u64::MAX, 0);
 
+/// How many lists and entries a look for a context's depth goes through before it gives up
+/// (and its caller untracks everything, which is always safe): the contexts a store or a
+/// return hands on are nearly always among the newest, and a frame stack deep in contexts
+/// must not make every such store cost its depth.
+const LOOK: usize = 256;
+
+/// What a look for a value's depth found.
+#[derive(Debug, PartialEq)]
+enum Depth {
+    Tracked(usize),
+    Untracked,
+    /// More to look through than [`LOOK`]: not known.
+    GaveUp,
+}
+
 impl ContextPool {
     /// True if no context is tracked now: the hot paths test this first.
     #[inline(always)]
     pub(crate) fn idle(&self) -> bool {
-        self.tracked.is_empty()
+        self.tracked == 0
     }
 
     /// True if storing `v` anywhere is nothing the pool needs to hear of: an immediate, or a
@@ -82,40 +98,60 @@ impl ContextPool {
         !v.is_object() || bits < self.range.0 || bits > self.range.1
     }
 
-    /// The depth of a tracked context.
-    #[inline]
-    pub(crate) fn depth(&self, v: Value) -> Option<usize> {
-        self.tracked.get(&v.to_bits()).map(|&d| d as usize)
+    /// The depth of `v` among the tracked contexts, the newest depths first. A hash map kept
+    /// beside the lists answered in one probe, but cost every context made and released an
+    /// insertion and a removal (about 140 instructions of a `blockCopy:`'s 490), for a look
+    /// that only a store or a return of a context needs.
+    fn depth(&self, v: Value) -> Depth {
+        let (mut seen, mut looked) = (0, 0);
+        for d in (0..self.top).rev() {
+            if seen == self.tracked {
+                break;
+            }
+            let Some(list) = self.by_depth.get(d) else {
+                break;
+            };
+            looked += 1 + list.len();
+            if looked > LOOK {
+                return Depth::GaveUp;
+            }
+            if list.iter().any(|&(c, _, _)| c == v) {
+                return Depth::Tracked(d);
+            }
+            seen += list.len();
+        }
+        Depth::Untracked
     }
 
     /// Called before `v` is stored into `obj`.
     #[inline]
     pub(crate) fn note_store(&mut self, obj: Value, v: Value) {
-        if let Some(dv) = self.depth(v) {
-            if self.depth(obj).is_none_or(|d| d < dv) {
-                self.escape_all();
-            }
+        match self.depth(v) {
+            Depth::Untracked => {}
+            Depth::Tracked(dv) if matches!(self.depth(obj), Depth::Tracked(d) if d >= dv) => {}
+            _ => self.escape_all(),
         }
     }
 
     /// Called before `v` is returned to frame `to` (`None`: out of the run).
     #[inline]
     pub(crate) fn note_return(&mut self, v: Value, to: Option<usize>) {
-        if let Some(dv) = self.depth(v) {
-            if to.is_none_or(|t| t < dv) {
-                self.escape_all();
-            }
+        match self.depth(v) {
+            Depth::Untracked => {}
+            Depth::Tracked(dv) if to.is_some_and(|t| t >= dv) => {}
+            _ => self.escape_all(),
         }
     }
 
     /// Untracks every context: they stay allocated for the image's life.
     pub(crate) fn escape_all(&mut self) {
-        if !self.tracked.is_empty() {
-            self.tracked.clear();
-            for list in &mut self.by_depth {
+        if self.tracked != 0 {
+            for list in &mut self.by_depth[..self.top] {
                 list.clear();
             }
+            self.tracked = 0;
         }
+        self.top = 0;
         self.range = IDLE_RANGE;
     }
 
@@ -131,7 +167,8 @@ impl ContextPool {
             self.by_depth.resize_with(depth + 1, Vec::new);
         }
         self.by_depth[depth].push((c, class.to_bits(), len));
-        self.tracked.insert(c.to_bits(), depth as u32);
+        self.tracked += 1;
+        self.top = self.top.max(depth + 1);
         self.range = (self.range.0.min(c.to_bits()), self.range.1.max(c.to_bits()));
     }
 
@@ -153,8 +190,8 @@ impl ContextPool {
         let Some(list) = self.by_depth.get_mut(depth) else {
             return;
         };
+        self.tracked -= list.len();
         for (c, class, len) in list.drain(..) {
-            self.tracked.remove(&c.to_bits());
             match self
                 .free
                 .iter_mut()
@@ -164,7 +201,10 @@ impl ContextPool {
                 None => self.free.push((class, len, vec![c])),
             }
         }
-        if self.tracked.is_empty() {
+        while self.top > 0 && self.by_depth[self.top - 1].is_empty() {
+            self.top -= 1;
+        }
+        if self.tracked == 0 {
             self.range = IDLE_RANGE;
         }
     }
@@ -181,8 +221,9 @@ impl ContextPool {
 
 #[cfg(test)]
 mod tests {
-    use super::ContextPool;
+    use super::{ContextPool, Depth, LOOK};
     use crate::interp::tests::{int, Run};
+    use cowheap::Value;
 
     /// `ignores` answers false for every tracked context, and true for immediates, for
     /// references outside the tracked ones' bits, and for everything once nothing is tracked.
@@ -207,5 +248,54 @@ mod tests {
         assert!(!pool.ignores(b) && pool.ignores(a));
         pool.escape_all();
         assert!(pool.ignores(b));
+    }
+
+    /// A look for a context's depth goes through the newest depths first and finds them; past
+    /// `LOOK` lists and entries it gives up, and the store that asked untracks everything
+    /// (safe: nothing that may still be reached is reused), where a store among the newest
+    /// keeps them tracked. A return lower than a context's depth untracks everything too.
+    #[test]
+    fn a_look_finds_the_newest_contexts_and_gives_up_deep_down() {
+        let mut r = Run::new();
+        let class = r.t.k.array;
+        let n = LOOK + 10;
+        let contexts: Vec<Value> = (0..n).map(|_| r.array(&[])).collect();
+        let other = r.array(&[]);
+        let mut pool = ContextPool::default();
+        pool.track(contexts[0], class, 0, 0);
+        assert_eq!(pool.depth(other), Depth::Untracked);
+        assert_eq!(pool.depth(contexts[0]), Depth::Tracked(0));
+        for (d, &c) in contexts.iter().enumerate().skip(1) {
+            pool.track(c, class, 0, d);
+        }
+        let (newest, below) = (contexts[n - 1], contexts[n - 2]);
+        assert_eq!(pool.depth(newest), Depth::Tracked(n - 1));
+        assert_eq!(pool.depth(contexts[0]), Depth::GaveUp);
+        // An older context into a newer one, and a return to its own depth: still tracked.
+        pool.note_store(newest, below);
+        pool.note_return(newest, Some(n - 1));
+        assert!(!pool.idle());
+        // A newer one into an older one escapes.
+        pool.note_store(below, newest);
+        assert!(pool.idle() && pool.ignores(newest));
+        for (d, &c) in contexts.iter().enumerate() {
+            pool.track(c, class, 0, d);
+        }
+        // Too deep to find: everything is untracked.
+        pool.note_store(newest, contexts[0]);
+        assert!(pool.idle());
+        for (d, &c) in contexts.iter().enumerate() {
+            pool.track(c, class, 0, d);
+        }
+        pool.note_return(newest, Some(n - 2));
+        assert!(pool.idle());
+        // Released depths give their contexts to the free list and lower the top.
+        pool.track(newest, class, 0, n - 1);
+        pool.track(below, class, 0, 3);
+        pool.release(n - 1);
+        assert_eq!(pool.top, 4);
+        assert_eq!(pool.take(class, 0), Some(newest));
+        pool.release(3);
+        assert!(pool.idle() && pool.top == 0);
     }
 }

@@ -150,6 +150,12 @@ pub(crate) struct Exec<'a> {
     /// its fields (`FieldsToken`: checked once, then the layout epoch and the bound at each
     /// use). A token whose use failed is dropped and made again at the next.
     pub(crate) ctx_token: Option<(Value, cowheap::vm::FieldsToken)>,
+    /// The context `ctx_token` held before: a block sent from a method of another home (an
+    /// `inject:into:`, whose `do:` block and the caller's block run in turn, each storing
+    /// into its own home) would make a token at every switch with one slot. Looked at only
+    /// where `ctx_token` missed, and swapped with it on a hit, so that the dispatch loop's
+    /// inline look (`ctx_token` alone) finds the context it runs in.
+    pub(crate) ctx_token_before: Option<(Value, cowheap::vm::FieldsToken)>,
     /// The same for the last receiver whose field the dispatch loop stored into.
     pub(crate) receiver_token: Option<(Value, cowheap::vm::FieldsToken)>,
     /// The receiver `receiver_token` held before (a loop that reads the fields of two
@@ -207,6 +213,7 @@ impl<'a> Exec<'a> {
             wakeup_home: wakeup,
             home: (stack, frames),
             ctx_token: None,
+            ctx_token_before: None,
             receiver_token: None,
             receiver_token_before: None,
         }
@@ -434,12 +441,23 @@ impl<'a> Exec<'a> {
     pub(crate) fn ctx_token(&mut self, c: Value) -> Option<cowheap::vm::FieldsToken> {
         match self.ctx_token {
             Some((k, t)) if k == c => Some(t),
-            _ => {
-                let t = self.image.fields_token(c)?;
-                self.ctx_token = Some((c, t));
-                Some(t)
+            _ => self.ctx_token_in_full(c),
+        }
+    }
+
+    /// [`ctx_token`](Exec::ctx_token) where the last context's missed: the one before's
+    /// (which becomes the last's), else a new token, which displaces the last's to before.
+    #[inline(never)]
+    fn ctx_token_in_full(&mut self, c: Value) -> Option<cowheap::vm::FieldsToken> {
+        if let Some((k, t)) = self.ctx_token_before {
+            if k == c {
+                std::mem::swap(&mut self.ctx_token, &mut self.ctx_token_before);
+                return Some(t);
             }
         }
+        let t = self.image.fields_token(c)?;
+        self.ctx_token_before = self.ctx_token.replace((c, t));
+        Some(t)
     }
 
     /// [`store`](Exec::store)'s commonest case alone, inline: true if it stored, false (and

@@ -73,9 +73,10 @@ impl Entry {
 pub(crate) struct MethodCache {
     entries: Vec<Option<Entry>>,
     methods: HashMap<u64, Rc<Method>, BitsBuild>,
-    /// The method [`decoded`](Self::decoded) answered last (a block loop asks for its home's
-    /// method every time round), dropped with `methods`.
-    last_decoded: Option<(u64, Rc<Method>)>,
+    /// The methods [`decoded`](Self::decoded) answered last and the one before (a block
+    /// loop asks for its home's method every time round; an `inject:into:` runs two blocks
+    /// of two methods in turn), dropped with `methods`.
+    last_decoded: [Option<(u64, Rc<Method>)>; 2],
     /// The BlockContext the dispatch loop entered last, with a heap token for its fields (a
     /// loop sends `value:` to one block again and again, an Interval's `do:`): checked once,
     /// then the layout epoch and the bound at each use, as the loop's context token. Dropped
@@ -118,14 +119,29 @@ pub(crate) struct MethodCache {
     block_token_before: Option<(Value, FieldsToken)>,
 }
 
-/// A reference the method cache was seen not to watch (see `MethodCache::unwatched_ctx`),
-/// or none: a SmallInteger, never a token's key.
+/// The last two references the method cache was seen not to watch (see
+/// `MethodCache::unwatched_ctx`; two, as the tokens before them, for a loop that stores into
+/// two contexts or two receivers in turn), or none: a SmallInteger, never a token's key.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Unwatched(pub(crate) Value);
+pub(crate) struct Unwatched([Value; 2]);
 
 impl Default for Unwatched {
     fn default() -> Unwatched {
-        Unwatched(Value::small_int_wrapping(0))
+        Unwatched([Value::small_int_wrapping(0); 2])
+    }
+}
+
+impl Unwatched {
+    #[inline(always)]
+    pub(crate) fn holds(&self, v: Value) -> bool {
+        self.0[0] == v || self.0[1] == v
+    }
+
+    /// Remembers `v`, which the cache does not watch now, displacing the older one.
+    pub(crate) fn note(&mut self, v: Value) {
+        if self.0[0] != v {
+            self.0 = [v, self.0[0]];
+        }
     }
 }
 
@@ -354,13 +370,28 @@ impl MethodCache {
     /// canonical look-up, `None` where that is needed.
     #[inline(always)]
     pub(crate) fn decoded(&mut self, oop: Value) -> Option<Rc<Method>> {
-        if let Some((bits, m)) = &self.last_decoded {
-            if *bits == oop.to_bits() {
+        let bits = oop.to_bits();
+        if let Some((k, m)) = &self.last_decoded[0] {
+            if *k == bits {
                 return Some(m.clone());
             }
         }
-        let m = self.methods.get(&oop.to_bits())?.clone();
-        self.last_decoded = Some((oop.to_bits(), m.clone()));
+        self.decoded_in_full(bits)
+    }
+
+    /// [`decoded`](Self::decoded) where the last method missed: the one before (which then
+    /// becomes the last), else the table's, which displaces the last to before.
+    #[inline(never)]
+    fn decoded_in_full(&mut self, bits: u64) -> Option<Rc<Method>> {
+        if let Some((k, m)) = &self.last_decoded[1] {
+            if *k == bits {
+                let m = m.clone();
+                self.last_decoded.swap(0, 1);
+                return Some(m);
+            }
+        }
+        let m = self.methods.get(&bits)?.clone();
+        self.last_decoded[1] = self.last_decoded[0].replace((bits, m.clone()));
         Some(m)
     }
 
@@ -507,7 +538,7 @@ impl MethodCache {
             }
         }
         self.at.iter_mut().for_each(|e| *e = None);
-        self.last_decoded = None;
+        self.last_decoded = [None, None];
         self.forget_unwatched();
     }
 
@@ -528,7 +559,7 @@ impl MethodCache {
         self.methods_private.clear();
         self.entries_private = false;
         self.filter_stale = 0;
-        self.last_decoded = None;
+        self.last_decoded = [None, None];
         self.forget_unwatched();
     }
 }
@@ -587,12 +618,17 @@ mod tests {
     fn watching_forgets_what_was_seen_not_watched() {
         let mut c = MethodCache::default();
         let v = Value::small_int_wrapping(7);
-        c.unwatched_ctx = Unwatched(v);
-        c.unwatched_receiver = Unwatched(v);
+        let w = Value::small_int_wrapping(8);
+        c.unwatched_ctx.note(v);
+        c.unwatched_ctx.note(w);
+        c.unwatched_receiver.note(w);
+        c.unwatched_receiver.note(v);
+        assert!(c.unwatched_ctx.holds(v) && c.unwatched_ctx.holds(w));
+        assert!(c.unwatched_receiver.holds(v) && c.unwatched_receiver.holds(w));
         c.watch(v);
         assert!(c.watches(v));
-        assert!(c.unwatched_ctx != Unwatched(v));
-        assert!(c.unwatched_receiver != Unwatched(v));
+        assert!(!c.unwatched_ctx.holds(v) && !c.unwatched_ctx.holds(w));
+        assert!(!c.unwatched_receiver.holds(v) && !c.unwatched_receiver.holds(w));
         assert!(c.block_token.is_none() && c.block_token_before.is_none());
     }
 }

@@ -107,3 +107,26 @@ fn two_blocks_entered_in_turn_run_their_own_code_and_a_running_one_fails() {
     let bar = r.sym("bar");
     assert_eq!(r.interp.evaluate(&mut r.image, again), Ok(bar));
 }
+
+/// `thisContext blockCopy:` as the dispatch loop runs it where the pool has contexts to
+/// reuse (`materialize_reused`, `block_copy_reused`): the temporary set before the block is
+/// made is in the reused MethodContext, and the reused BlockContext starts at its code, with
+/// its argument count and its home, at every call.
+#[test]
+fn reused_contexts_hold_what_new_ones_would() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let pair_class = r.t.pair;
+    // foo  | t | t := 7. ^[t + 1] value
+    let code = [32, 104, 137, 117, 200, 164, 4, 16, 118, 176, 125, 201, 124];
+    r.define(pair_class, "foo", &[int(7)], 1, 0, 0, &code);
+    let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+    let foo = r.sym("foo");
+    // 50 timesRepeat: [self foo]. ^self foo
+    let code = [
+        117, 104, 16, 32, 178, 172, 9, 112, 209, 135, 16, 118, 176, 104, 163, 242, 112, 209, 124,
+    ];
+    assert_eq!(r.run(pair, &[int(50), foo], 1, &code), Ok(int(8)));
+    // Each call's MethodContext and BlockContext, after the first call's.
+    assert_eq!(r.interp.contexts_reused(), 2 * 50);
+}
