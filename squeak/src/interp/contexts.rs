@@ -206,9 +206,18 @@ impl Exec<'_> {
         Ok(c)
     }
 
-    /// Marks a method context whose frame returned.
+    /// Marks a method context whose frame returned: nil is no context, so the pool need
+    /// not hear of it, and the context is this image's own (it made it), so both fields are
+    /// written in place unless the method cache watches it, as a block's caller is.
+    #[inline]
     pub(crate) fn context_returned(&mut self, c: Value) -> Result<(), RunError> {
         let nil = self.sh.nil;
+        if !self.cache.watches(c)
+            && self.image.set_private_field(c, SENDER, nil)
+            && self.image.set_private_field(c, PC, nil)
+        {
+            return Ok(());
+        }
         self.store(c, SENDER, nil)?;
         self.store(c, PC, nil)
     }

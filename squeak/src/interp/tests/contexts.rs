@@ -130,3 +130,29 @@ fn reused_contexts_hold_what_new_ones_would() {
     // Each call's MethodContext and BlockContext, after the first call's.
     assert_eq!(r.interp.contexts_reused(), 2 * 50);
 }
+
+/// A block's `^` returns from its home's frame through a frame without a context between
+/// them, as the dispatch loop does it (`return_in_loop`): the answer lands in the home's
+/// caller, and the block and the home's context, marked returned on the way, are reused by
+/// the next call, at every one of 50.
+#[test]
+fn a_return_from_a_block_leaves_its_home_through_the_frames_between() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let pair_class = r.t.pair;
+    // bar: aBlock  ^aBlock value: 4
+    r.define(pair_class, "bar:", &[int(4)], 1, 1, 0, &[16, 32, 202, 124]);
+    let each = r.sym("bar:");
+    // foo  self bar: [:x | ^x]. ^0
+    let code = [112, 137, 118, 200, 164, 3, 104, 16, 124, 224, 135, 117, 124];
+    r.define(pair_class, "foo", &[each], 1, 0, 0, &code);
+    let pair = r.instance(pair_class, &[int(1), int(2)], 1);
+    let find = r.sym("foo");
+    // 50 timesRepeat: [self foo]. ^self foo + 1
+    let code = [
+        117, 104, 16, 32, 178, 172, 9, 112, 209, 135, 16, 118, 176, 104, 163, 242, 112, 209, 118,
+        176, 124,
+    ];
+    assert_eq!(r.run(pair, &[int(50), find], 1, &code), Ok(int(5)));
+    assert_eq!(r.interp.contexts_reused(), 2 * 50);
+}
