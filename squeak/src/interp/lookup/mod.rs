@@ -371,7 +371,9 @@ impl MethodCache {
     #[inline(always)]
     pub(crate) fn decoded(&mut self, oop: Value) -> Option<Rc<Method>> {
         let bits = oop.to_bits();
-        if let Some((k, m)) = &self.last_decoded[0] {
+        // Both looked at here, neither moved: a loop of two blocks of two methods asks for
+        // each in turn.
+        for (k, m) in self.last_decoded.iter().flatten() {
             if *k == bits {
                 return Some(m.clone());
             }
@@ -379,17 +381,10 @@ impl MethodCache {
         self.decoded_in_full(bits)
     }
 
-    /// [`decoded`](Self::decoded) where the last method missed: the one before (which then
-    /// becomes the last), else the table's, which displaces the last to before.
+    /// [`decoded`](Self::decoded) where neither memo held the method: the table's, which
+    /// displaces the last to before.
     #[inline(never)]
     fn decoded_in_full(&mut self, bits: u64) -> Option<Rc<Method>> {
-        if let Some((k, m)) = &self.last_decoded[1] {
-            if *k == bits {
-                let m = m.clone();
-                self.last_decoded.swap(0, 1);
-                return Some(m);
-            }
-        }
         let m = self.methods.get(&bits)?.clone();
         self.last_decoded[1] = self.last_decoded[0].replace((bits, m.clone()));
         Some(m)
