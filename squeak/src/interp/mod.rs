@@ -51,10 +51,11 @@
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | processes | `scheduler.rs` | the image's processes: ready lists, semaphores, switches, the timer, waiting and deadlock |
 //! | closures | `closures.rs` | closure images' BlockClosures: making one, temp vectors, entering its frame, its home |
-//! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, block contexts, entering a block's frame; a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
+//! | blocks | `block_contexts.rs` | V3 BlockContexts: `blockCopy:`, entering a block's frame, its return |
+//! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, the context pool's reuse, a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
 //! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
-//! | | `lookup.rs` | method lookup and the per-image method cache (`lookup/mod.rs`); the `at:` cache (`lookup/at.rs`) |
+//! | | `lookup.rs` | method lookup and the per-image method cache (`lookup/mod.rs`); the `at:` cache (`lookup/at.rs`); the objects the cache watches (`lookup/watch.rs`) |
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
 //! | | `parse.rs` | the do-it grammar |
@@ -69,6 +70,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod block_contexts;
 mod closure_scope;
 mod closures;
 mod compile;

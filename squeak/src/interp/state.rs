@@ -435,31 +435,6 @@ impl<'a> Exec<'a> {
         self.store_in_full(obj, index, v)
     }
 
-    /// A token for the context `c` (see `ctx_token`), made again only for another context
-    /// or after a use of the last one failed.
-    #[inline(always)]
-    pub(crate) fn ctx_token(&mut self, c: Value) -> Option<cowheap::vm::FieldsToken> {
-        match self.ctx_token {
-            Some((k, t)) if k == c => Some(t),
-            _ => self.ctx_token_in_full(c),
-        }
-    }
-
-    /// [`ctx_token`](Exec::ctx_token) where the last context's missed: the one before's
-    /// (which becomes the last's), else a new token, which displaces the last's to before.
-    #[inline(never)]
-    fn ctx_token_in_full(&mut self, c: Value) -> Option<cowheap::vm::FieldsToken> {
-        if let Some((k, t)) = self.ctx_token_before {
-            if k == c {
-                std::mem::swap(&mut self.ctx_token, &mut self.ctx_token_before);
-                return Some(t);
-            }
-        }
-        let t = self.image.fields_token(c)?;
-        self.ctx_token_before = self.ctx_token.replace((c, t));
-        Some(t)
-    }
-
     /// [`store`](Exec::store)'s commonest case alone, inline: true if it stored, false (and
     /// nothing stored) where the caller must call `store`. For a primitive's hot path
     /// (`at:put:`), which then makes no call for it.

@@ -19,6 +19,7 @@ const ROWS: &[&[&str]] = &[
     &["pool"],
     &["state"],
     &["contexts", "transcript"],
+    &["block_contexts"],
     &["closures"],
     &["scheduler"],
     &["primitives/common"],
