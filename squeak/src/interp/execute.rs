@@ -1220,12 +1220,12 @@ impl Exec<'_> {
     }
 
     /// A `^v` of frame `top` for the dispatch loop, where it is not the commonest (a method
-    /// frame without a context, which the loop returns from itself): a method's from a frame
-    /// with a context, or a V3 block's, which returns from its home's frame (`home_frame`),
-    /// every frame above it returning too, as `return_from` does. Answers the stack index
-    /// the answer goes to, the frames popped; `None` (nothing done) for the full path: a
-    /// closure's `^`, a block whose class is not quick to see, a home at the bottom or gone.
-    /// Out of line: inlined, it cost the loop's registers (27 benchFib +2% instructions).
+    /// frame without a context, which the loop returns from itself): `return_top`'s frames
+    /// popped ([`pop_frames`](Exec::pop_frames)) from the loop's own, the operand stack left
+    /// to the loop (which keeps it in registers), so that the loop goes on without leaving.
+    /// Answers the stack index the answer goes to; `None` (nothing done) where the return
+    /// would answer the run (its home is the bottom frame): the full path's. Out of line:
+    /// inlined, it cost the loop's registers (27 benchFib +2% instructions).
     #[inline(never)]
     fn return_in_loop(
         &mut self,
@@ -1233,48 +1233,19 @@ impl Exec<'_> {
         top: usize,
         v: Value,
     ) -> Result<Option<usize>, RunError> {
-        let from = match frames.last() {
-            Some(f) if f.block.is_none() => top,
-            Some(f) if self.block_return_marks(f) == Some(true) => {
-                let home = f.ctx;
-                let found = (1..top)
-                    .rev()
-                    .find(|&i| frames[i].block.is_none() && frames[i].ctx == home);
-                match found {
-                    Some(i)
-                        if frames[i..]
-                            .iter()
-                            .all(|f| f.block.is_none() || self.block_return_marks(f).is_some()) =>
-                    {
-                        i
-                    }
-                    _ => return Ok(None),
-                }
+        let from = match frames.get(top) {
+            Some(f) if f.block.is_some() => {
+                std::mem::swap(&mut self.frames, frames);
+                let home = self.home_frame(top);
+                std::mem::swap(&mut self.frames, frames);
+                home?
             }
-            _ => return Ok(None),
+            _ => top,
         };
         if from == 0 {
             return Ok(None);
         }
-        if !self.pool.ignores(v) {
-            self.pool.note_return(v, Some(from - 1));
-        }
-        let mut bp = None;
-        while frames.len() > from {
-            let Some(f) = frames.pop() else { break };
-            match (f.block, f.ctx) {
-                (None, Some(c)) => self.context_returned(c)?,
-                (Some(b), _) if self.block_return_marks(&f) == Some(true) => {
-                    self.block_returned(b)?
-                }
-                _ => {}
-            }
-            if !self.pool.idle() {
-                self.pool.release(frames.len());
-            }
-            bp = Some(f.bp);
-        }
-        Ok(bp)
+        self.pop_frames(frames, from, v)
     }
 
     /// Stores `v` into field `i` of the frame's receiver `r`, for the dispatch loop: as

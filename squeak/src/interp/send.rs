@@ -154,11 +154,40 @@ impl Exec<'_> {
     /// value when the bottom frame returned.
     #[inline(always)]
     pub(crate) fn return_from(&mut self, from: usize, v: Value) -> Result<Option<Value>, RunError> {
+        let mut frames = std::mem::take(&mut self.frames);
+        let popped = self.pop_frames(&mut frames, from, v);
+        self.frames = frames;
+        if let Some(bp) = popped? {
+            self.stack.truncate(bp);
+        }
+        if self.frames.is_empty() {
+            // Only the evaluating process's bottom frame answers the run (see
+            // `scheduler.rs`); another process's has no sender to return to.
+            if self.foreign {
+                return Err(RunError::CannotReturn);
+            }
+            return Ok(Some(v));
+        }
+        self.stack.push(v);
+        Ok(None)
+    }
+
+    /// [`return_from`](Exec::return_from)'s frames: pops those of `frames` above `from`, each
+    /// context marked returned and each BlockContext able to run again, the context pool
+    /// told, and answers the stack index of the last one popped (where the answer goes), if
+    /// any. The dispatch loop calls it with its own frames.
+    pub(crate) fn pop_frames(
+        &mut self,
+        frames: &mut Vec<Frame>,
+        from: usize,
+        v: Value,
+    ) -> Result<Option<usize>, RunError> {
         if v.is_object() && !self.pool.idle() {
             self.pool.note_return(v, from.checked_sub(1));
         }
-        while self.frames.len() > from {
-            let f = self.frames.pop().ok_or_else(underflow)?;
+        let mut bp = None;
+        while frames.len() > from {
+            let f = frames.pop().ok_or_else(underflow)?;
             match f.block {
                 None => {
                     if let Some(c) = f.ctx {
@@ -174,22 +203,11 @@ impl Exec<'_> {
                 }
             }
             if !self.pool.idle() {
-                self.pool.release(self.frames.len());
+                self.pool.release(frames.len());
             }
-            if self.frames.len() == from {
-                self.stack.truncate(f.bp);
-            }
+            bp = Some(f.bp);
         }
-        if self.frames.is_empty() {
-            // Only the evaluating process's bottom frame answers the run (see
-            // `scheduler.rs`); another process's has no sender to return to.
-            if self.foreign {
-                return Err(RunError::CannotReturn);
-            }
-            return Ok(Some(v));
-        }
-        self.stack.push(v);
-        Ok(None)
+        Ok(bp)
     }
 
     /// The frame a `^` in block frame `top` returns from: its home context's (a V3 block
