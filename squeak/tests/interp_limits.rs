@@ -83,6 +83,30 @@ fn each_limit_gives_its_own_typed_stop() {
     ));
 }
 
+/// The default budget lets a long run end by the clock, not by a count that depends on the
+/// machine's speed: the image's own `0 tinyBenchmarks` doubles its work until each of its two
+/// parts takes a second, 4.4 x 10^9 bytecodes on a 2-core EPYC VM, and answers under the
+/// defaults (it stopped at the old budget of 2 x 10^9).
+#[test]
+fn the_image_s_own_tiny_benchmarks_answer_under_the_default_limits() {
+    if interp_common::skip() {
+        return;
+    }
+    let (loaded, vm) = mini(0);
+    let mut image = new_heap(&loaded.heap).unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let answer = interp.evaluate(&mut image, "0 tinyBenchmarks").unwrap();
+    let text = interp.print_string(&mut image, answer).unwrap();
+    let figures: Vec<u64> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        text.ends_with(" sends/sec'") && figures.len() == 2 && figures.iter().all(|&n| n > 0),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_stopped_image_leaves_the_others_running() {
     if interp_common::skip() {

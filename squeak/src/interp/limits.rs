@@ -11,10 +11,14 @@ use super::expr::ParseError;
 /// [`Interpreter::send`](super::Interpreter::send) gets the whole budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytecodes one run may execute.
+    /// Bytecodes one run may execute. The default, 10^11, is past what the image's own
+    /// `0 tinyBenchmarks` runs (about 4.4 x 10^9: it doubles its work until each part takes a
+    /// second), so that the time limit is what stops a long run by default; a host that wants
+    /// a bound that does not depend on the machine's speed sets this.
     pub bytecodes: u64,
-    /// Bytes the image's private space may hold (copies, contexts, new objects): there is no
-    /// garbage collector, so this is what bounds a long computation's garbage.
+    /// Bytes the image's private space may hold (copies, contexts, new objects). The image
+    /// collects at a safe point once it holds half of this, so the cap bounds what a
+    /// computation keeps reachable, not the garbage it makes.
     pub private_bytes: usize,
     /// Activations that may be live at once.
     pub depth: usize,
@@ -34,7 +38,7 @@ pub const TIME_CHECK_BYTECODES: u64 = 1 << 16;
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            bytecodes: 2_000_000_000,
+            bytecodes: 100_000_000_000,
             private_bytes: 256 << 20,
             depth: 100_000,
             time: Some(Duration::from_secs(60)),
