@@ -116,13 +116,7 @@ fn measure(heap: &BaseHeap, vm: &Vm, runs: usize) -> Vec<(u64, u64, Vec<Bar>)> {
         .iter()
         .map(|&expr| {
             let mut image = new_heap(heap).unwrap();
-            // tinyBenchmarks doubles its work until a benchmark takes a second, past the
-            // default bytecode limit on a fast machine.
-            let limits = Limits {
-                bytecodes: 1 << 40,
-                ..Limits::default()
-            };
-            let mut interp = vm.interpreter(limits);
+            let mut interp = vm.interpreter(Limits::default());
             let tiny = expr.contains("tinyBenchmarks");
             let mut counts = None;
             if !tiny {
