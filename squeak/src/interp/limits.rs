@@ -11,10 +11,11 @@ use super::expr::ParseError;
 /// [`Interpreter::send`](super::Interpreter::send) gets the whole budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytecodes one run may execute. The default, 10^11, is past what the image's own
+    /// Bytecodes one run may execute. The default, 10^11, is far past what the image's own
     /// `0 tinyBenchmarks` runs (about 4.4 x 10^9: it doubles its work until each part takes a
-    /// second), so that the time limit is what stops a long run by default; a host that wants
-    /// a bound that does not depend on the machine's speed sets this.
+    /// second) and about two minutes of work on a 2-core EPYC VM, so that the time limit (60 s)
+    /// is what ends a long run there; a host that wants a bound that does not depend on the
+    /// machine's speed sets this.
     pub bytecodes: u64,
     /// Bytes the image's private space may hold (copies, contexts, new objects). The image
     /// collects at a safe point once it holds half of this, so the cap bounds what a
