@@ -221,17 +221,31 @@ impl Exec<'_> {
                 self.image.read(home, METHOD)?
             }
         };
+        let receiver = self.image.read(home, RECEIVER)?;
+        let start = self.image.read(block, BLOCK_STARTPC)?;
+        let (m, pc) = self.block_start(method, start, "block")?;
+        self.push_block_frame(block, home, m, pc, receiver, ri)?;
+        Ok(true)
+    }
+
+    /// The decoded `method` a block runs in and the index of its first bytecode, from its
+    /// start pc `start`: what a BlockContext's and a BlockClosure's entries both read
+    /// (`what` names which, for the error of a start outside the method).
+    pub(crate) fn block_start(
+        &mut self,
+        method: Value,
+        start: Value,
+        what: &str,
+    ) -> Result<(Rc<Method>, usize), RunError> {
         let m = match self.cache.decoded(method) {
             Some(m) => m,
             None => self.cache.method(self.image, self.sh, method)?,
         };
-        let receiver = self.image.read(home, RECEIVER)?;
-        let start = self.image.read(block, BLOCK_STARTPC)?.as_small_int();
-        let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {
-            RunError::Malformed("a block's start pc is outside its method".into())
+        let pc = start.as_small_int().and_then(|pc| m.code_index(pc));
+        let pc = pc.ok_or_else(|| {
+            RunError::Malformed(format!("a {what}'s start pc is outside its method"))
         })?;
-        self.push_block_frame(block, home, m, pc, receiver, ri)?;
-        Ok(true)
+        Ok((m, pc))
     }
 
     /// What both ways into a block end with: the depth check, the block marked running, and

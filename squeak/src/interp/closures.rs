@@ -116,15 +116,9 @@ impl Exec<'_> {
             return Ok(false);
         }
         let method = self.image.read(outer, METHOD)?;
-        let m = match self.cache.decoded(method) {
-            Some(m) => m,
-            None => self.cache.method(self.image, self.sh, method)?,
-        };
         let receiver = self.image.read(outer, RECEIVER)?;
-        let start = self.image.read(closure, STARTPC)?.as_small_int();
-        let pc = start.and_then(|pc| m.code_index(pc)).ok_or_else(|| {
-            RunError::Malformed("a closure's start pc is outside its method".into())
-        })?;
+        let start = self.image.read(closure, STARTPC)?;
+        let (m, pc) = self.block_start(method, start, "closure")?;
         self.check_depth()?;
         let copied = self.image.size_of(closure)?.saturating_sub(FIRST_COPIED);
         for i in 0..copied {

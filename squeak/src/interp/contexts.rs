@@ -190,6 +190,13 @@ impl Exec<'_> {
         }
     }
 
+    /// Drops both context tokens, after a use of one failed (stale since a collection or a
+    /// `become`, or a value `read` follows): either may be, so neither is kept.
+    pub(crate) fn forget_ctx_tokens(&mut self) {
+        self.ctx_token = None;
+        self.ctx_token_before = None;
+    }
+
     /// [`ctx_token`](Exec::ctx_token) where the last context's missed: the one before's
     /// (which becomes the last's), else a new token, which displaces the last's to before.
     #[inline(never)]

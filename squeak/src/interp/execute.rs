@@ -16,7 +16,7 @@ use super::lookup::{AT_PUT_SEND, AT_SEND, SIZE_SEND};
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
 use super::primitives::{arithmetic, blocks, indexing};
-use super::send::Flow;
+use super::send::{frame_of, Flow};
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int, underflow, Exec, Frame};
 use cowheap::Value;
@@ -1234,12 +1234,11 @@ impl Exec<'_> {
         v: Value,
     ) -> Result<Option<usize>, RunError> {
         let from = match frames.get(top) {
-            Some(f) if f.block.is_some() => {
-                std::mem::swap(&mut self.frames, frames);
-                let home = self.home_frame(top);
-                std::mem::swap(&mut self.frames, frames);
-                home?
-            }
+            Some(&Frame {
+                block: block @ Some(_),
+                ctx,
+                ..
+            }) => frame_of(frames, top, self.block_home(block, ctx)?)?,
             _ => top,
         };
         if from == 0 {
@@ -1335,8 +1334,7 @@ impl Exec<'_> {
                 return Some(v);
             }
             // Stale (a collection or `become` since), or a value `read` follows.
-            self.ctx_token = None;
-            self.ctx_token_before = None;
+            self.forget_ctx_tokens();
         }
         self.image.read_fast(c, TEMPS + i)
     }
@@ -1365,8 +1363,7 @@ impl Exec<'_> {
                 if self.image.write_token(&t, TEMPS + i, v) {
                     return Ok(());
                 }
-                self.ctx_token = None;
-                self.ctx_token_before = None;
+                self.forget_ctx_tokens();
             }
         }
         self.store(c, TEMPS + i, v)

@@ -213,16 +213,36 @@ impl Exec<'_> {
     /// The frame a `^` in block frame `top` returns from: its home context's (a V3 block
     /// frame's context, the end of a closure's outer context chain).
     pub(crate) fn home_frame(&mut self, top: usize) -> Result<usize, RunError> {
-        let block = self.frames[top].block;
-        let home = match block {
-            Some(b) if self.is_closure(b)? => Some(self.closure_home(b)?),
-            _ => self.frames[top].ctx,
-        };
-        (0..top)
-            .rev()
-            .find(|&i| self.frames[i].block.is_none() && self.frames[i].ctx == home)
-            .ok_or(RunError::CannotReturn)
+        let f = &self.frames[top];
+        let home = self.block_home(f.block, f.ctx)?;
+        frame_of(&self.frames, top, home)
     }
+
+    /// The context whose frame a `^` in a block frame returns from, from the frame's block
+    /// and context.
+    pub(crate) fn block_home(
+        &mut self,
+        block: Option<Value>,
+        ctx: Option<Value>,
+    ) -> Result<Option<Value>, RunError> {
+        Ok(match block {
+            Some(b) if self.is_closure(b)? => Some(self.closure_home(b)?),
+            _ => ctx,
+        })
+    }
+}
+
+/// The method frame below `top` of `frames` whose context is `home` (the run's frames, or the
+/// dispatch loop's own).
+pub(crate) fn frame_of(
+    frames: &[Frame],
+    top: usize,
+    home: Option<Value>,
+) -> Result<usize, RunError> {
+    (0..top)
+        .rev()
+        .find(|&i| frames[i].block.is_none() && frames[i].ctx == home)
+        .ok_or(RunError::CannotReturn)
 }
 
 #[cfg(test)]
