@@ -171,3 +171,25 @@ fn instances_are_walked_once_each() {
         "385",
     );
 }
+
+/// Squeak 2.2's compiler reads `true`, `false` and `nil` inside a literal array as Symbols
+/// (later Squeaks read the objects): the do-it compiler follows the image's, which the real
+/// VM's answer `(SmallInteger Symbol Symbol Symbol Symbol )` confirms. Printed, both read
+/// `(true false nil )`, so only the classes tell.
+#[test]
+fn words_in_a_literal_array_are_symbols_as_the_image_s_compiler_makes_them() {
+    if interp_common::skip() {
+        return;
+    }
+    check(
+        "#(1 true nil foo false) collect: [:x | x class]",
+        "(SmallInteger Symbol Symbol Symbol Symbol )",
+    );
+    check("#(#(nil)) first first == #nil", "true");
+    check("#(true) first == true", "false");
+    // Outside a literal array they are the objects.
+    check(
+        "(Array with: true with: nil) collect: [:x | x class]",
+        "(True UndefinedObject )",
+    );
+}

@@ -365,6 +365,16 @@ impl Exec<'_> {
                 }
                 Some(item) => {
                     let v = match item {
+                        Expr::Nil | Expr::True | Expr::False
+                            if self.sh.literal_words_as_symbols =>
+                        {
+                            let word = match item {
+                                Expr::Nil => "nil",
+                                Expr::True => "true",
+                                _ => "false",
+                            };
+                            self.intern(word)?
+                        }
                         Expr::Nil => self.sh.nil,
                         Expr::True => self.sh.true_object,
                         Expr::False => self.sh.false_object,

@@ -173,6 +173,15 @@ impl Parser {
                         Some(Tok::Ident(name)) => {
                             let name = name.clone();
                             self.variable_name(&name)?;
+                            // The image's own compiler's words for both (Squeak 2.2's
+                            // `Encoder>>bindTemp:`): a name declared twice in one list, and
+                            // one that an enclosing block or the do-it already declares.
+                            if temps.contains(&name) {
+                                return Err(self.error("Name is already defined"));
+                            }
+                            if self.in_scope(&name) {
+                                return Err(self.error(ALREADY_USED));
+                            }
                             self.scope.push((name.clone(), false));
                             temps.push(name);
                             self.at += 1;
@@ -188,6 +197,10 @@ impl Parser {
             _ => {}
         }
         Ok(temps)
+    }
+
+    fn in_scope(&self, name: &str) -> bool {
+        self.scope.iter().any(|(n, _)| n == name)
     }
 
     /// Refuses a name that cannot be a temporary or argument.
@@ -496,8 +509,16 @@ impl Parser {
 
     /// A block's arguments after its `[`, and the `|` after them.
     fn block_arguments(&mut self) -> Result<Vec<String>, ParseError> {
-        let mut args = Vec::new();
-        while let Some(Tok::BlockArg(a)) = self.peek() {
+        let mut args: Vec<String> = Vec::new();
+        while let Some((column, Tok::BlockArg(a))) = self.toks.get(self.at) {
+            // As the image's compiler: an argument may not take a name the block's other
+            // arguments or anything around it declare (sibling blocks may share one).
+            if args.contains(a) || self.in_scope(a) {
+                return Err(ParseError::Syntax {
+                    column: column + 2,
+                    message: ALREADY_USED.to_owned(),
+                });
+            }
             args.push(a.clone());
             self.at += 1;
         }
@@ -556,6 +577,10 @@ impl Parser {
         }
     }
 }
+
+/// Squeak 2.2's compiler's message for a block argument or temporary that reuses a name in
+/// scope (the real VM's notifier then fails; cowheap stops with it as a parse error).
+const ALREADY_USED: &str = "Name already used in this method";
 
 fn undeclared(name: &str) -> String {
     format!(

@@ -146,6 +146,12 @@ pub(crate) struct Shared {
     /// metaclass has `startUp`: what an image runs before its first blocking wait (see
     /// `scheduler.rs`).
     pub(crate) delay_startup: Option<(Value, Value, Value)>,
+    /// Whether the image's own compiler reads `true`, `false` and `nil` inside a literal
+    /// array as Symbols, as Squeak 2.x's does, rather than as those objects, as later
+    /// Squeaks do: told by whether its `Scanner>>scanLitVec` (or `scanLitWord`) names
+    /// `#true` among its literals (the later ones compare each word with it). An image
+    /// without that compiler gets the objects.
+    pub(crate) literal_words_as_symbols: bool,
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
@@ -242,6 +248,7 @@ impl Shared {
             transcript_stream: None,
             transcript: None,
             delay_startup: None,
+            literal_words_as_symbols: false,
         };
         if shared.smalltalk == shared.nil {
             shared.bindings = class_bindings(heap, symbol, shared.class_name_slot);
@@ -312,6 +319,21 @@ impl Shared {
             if let Some(m) = shared.method_in_base(heap, meta, b"openContext:label:contents:") {
                 shared.stop_methods.push((m, Some(1)));
             }
+        }
+        if let Some(scanner) = shared.global_in_base(heap, b"Scanner") {
+            let names_true = |selector: &[u8]| {
+                let Some(m) = shared.method_in_base(heap, scanner, selector) else {
+                    return false;
+                };
+                let n = heap.original_literal_count(m).unwrap_or(0);
+                let word = shared.symbols.get(&b"true"[..]).copied();
+                (0..n).any(|i| heap.original_field(m, i).ok() == word)
+            };
+            shared.literal_words_as_symbols = shared
+                .method_in_base(heap, scanner, b"scanLitVec")
+                .is_some()
+                && !names_true(b"scanLitVec")
+                && !names_true(b"scanLitWord");
         }
         shared.transcript_stream = shared.global_in_base(heap, b"TranscriptStream");
         shared.transcript_entry = shared

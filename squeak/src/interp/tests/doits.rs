@@ -98,6 +98,50 @@ fn text_that_is_not_a_doit_is_refused_with_where_and_why() {
     refused("[| t | t] value. t", "t is not declared");
 }
 
+/// A name declared where another of that name is in scope is refused with the words and
+/// the column of Squeak 2.2's own compiler (`Compiler evaluate:` on the mini image); blocks
+/// side by side may reuse an argument's name.
+#[test]
+fn a_name_declared_twice_in_one_scope_is_refused_as_the_image_s_compiler_refuses_it() {
+    let refused = |text: &str, column: usize, message: &str| {
+        assert_eq!(
+            parse(text),
+            Err(ParseError::Syntax {
+                column,
+                message: message.into()
+            }),
+            "{text}"
+        )
+    };
+    refused("| a a | a := 3. a", 5, "Name is already defined");
+    refused(
+        "[:x :x | x] value: 1 value: 2",
+        6,
+        "Name already used in this method",
+    );
+    refused(
+        "[:x | [:x | x] value: 3] value: 4",
+        9,
+        "Name already used in this method",
+    );
+    refused(
+        "| t | [:t | t] value: 3",
+        9,
+        "Name already used in this method",
+    );
+    refused(
+        "[:x | | x | x] value: 3",
+        9,
+        "Name already used in this method",
+    );
+    let mut r = Run::new();
+    r.install_blocks();
+    assert_eq!(
+        eval(&mut r, "([:x | x] value: 1) + ([:x | x * 10] value: 2)"),
+        Ok(int(21))
+    );
+}
+
 #[test]
 fn one_statement_parses_as_itself_and_more_as_a_sequence() {
     assert!(matches!(parse("3 + 4"), Ok(Expr::Send { .. })));
@@ -185,12 +229,20 @@ fn literal_blocks_of_control_structures_are_inlined_as_jumps() {
         eval(&mut r, "| s | s := 0. 1 to: 10 do: [:i | s := s + i]. s"),
         Ok(int(55))
     );
-    // A loop's value is nil; the index is the block's own, not an outer temporary's.
+    // A loop's value is nil; its index is the block's own: two loops side by side may both
+    // name it, but (as the image's compiler says) not an outer temporary's name.
     assert_eq!(eval(&mut r, "1 to: 0 do: [:i | i]"), Ok(r.nil()));
     assert_eq!(
-        eval(&mut r, "| i | i := 7. 1 to: 2 do: [:i | i]. i"),
-        Ok(int(7))
+        eval(
+            &mut r,
+            "| s | s := 0. 1 to: 2 do: [:i | s := s + i]. 1 to: 3 do: [:i | s := s + i]. s"
+        ),
+        Ok(int(9))
     );
+    assert!(matches!(
+        eval(&mut r, "| i | i := 7. 1 to: 2 do: [:i | i]. i"),
+        Err(RunError::Parse(ParseError::Syntax { column: 29, .. }))
+    ));
     assert_eq!(
         eval(
             &mut r,
