@@ -187,6 +187,13 @@ fn words_in_a_literal_array_are_symbols_as_the_image_s_compiler_makes_them() {
     );
     check("#(#(nil)) first first == #nil", "true");
     check("#(true) first == true", "false");
+    // A quoted symbol is the String there too (`Scanner>>xLitQuote` makes no Symbol).
+    check(
+        "#(#'abc' 'def') collect: [:x | x class]",
+        "(String String )",
+    );
+    check("#'hello world'", "'hello world'");
+    check("#abc class", "Symbol");
     // Outside a literal array they are the objects.
     check(
         "(Array with: true with: nil) collect: [:x | x class]",

@@ -220,20 +220,11 @@ impl Exec<'_> {
                 })?;
                 doit.push_literal(v, false)?;
             }
-            Expr::String(s) => {
-                // Equal strings are one literal of the method, as the image's compiler
-                // makes them (`'a' == 'a'` is true).
-                let v = match doit.strings.iter().find(|(t, _)| t == s) {
-                    Some(&(_, v)) => v,
-                    None => {
-                        let v = self.new_string(self.sh.string, s)?;
-                        doit.strings.push((s.clone(), v));
-                        v
-                    }
-                };
-                doit.push_literal(v, false)?;
+            Expr::QuotedSymbol(s) if self.sh.quoted_symbols_are_strings => {
+                self.string_literal(s, doit)?
             }
-            Expr::Symbol(s) => {
+            Expr::String(s) => self.string_literal(s, doit)?,
+            Expr::Symbol(s) | Expr::QuotedSymbol(s) => {
                 let v = self.intern(s)?;
                 doit.push_literal(v, false)?;
             }
@@ -322,6 +313,21 @@ impl Exec<'_> {
                 _ => return Err(ParseError::TooManyLiterals.into()),
             }
         }
+        Ok(())
+    }
+
+    /// Pushes the String literal `s`: equal strings are one literal of the method, as the
+    /// image's compiler makes them (`'a' == 'a'` is true).
+    fn string_literal(&mut self, s: &str, doit: &mut Doit) -> Result<(), RunError> {
+        let v = match doit.strings.iter().find(|(t, _)| t == s) {
+            Some(&(_, v)) => v,
+            None => {
+                let v = self.new_string(self.sh.string, s)?;
+                doit.strings.push((s.to_owned(), v));
+                v
+            }
+        };
+        doit.push_literal(v, false)?;
         Ok(())
     }
 

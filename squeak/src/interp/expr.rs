@@ -18,6 +18,9 @@ pub enum Expr {
     String(String),
     /// A symbol literal.
     Symbol(String),
+    /// A quoted symbol literal, `#'hello world'`: a Symbol, or the String where the image's
+    /// compiler reads it so (Squeak 2.2's does).
+    QuotedSymbol(String),
     /// A character literal.
     Character(char),
     /// `$i`: the image's number.

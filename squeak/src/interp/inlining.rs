@@ -85,23 +85,43 @@ impl Exec<'_> {
                 else {
                     return Ok(false);
                 };
-                // The index and the limit (evaluated once) are two more temporaries.
-                let (i, limit) = (doit.temps, doit.temps + 1);
-                doit.temps += 2;
+                // As Squeak's `MessageNode>>transformToDo:`, a limit that is a variable or
+                // a number is read again at every test (a body that assigns the variable
+                // changes how far the loop goes); any other is evaluated once, before the
+                // start, into a temporary of its own. The index is one more temporary.
+                let read_each_time = matches!(
+                    args[0],
+                    Expr::Variable(_)
+                        | Expr::Global(_)
+                        | Expr::Receiver
+                        | Expr::ThisContext
+                        | Expr::Nil
+                        | Expr::True
+                        | Expr::False
+                        | Expr::Integer(_)
+                        | Expr::Float(_)
+                        | Expr::ImageNumber
+                );
+                let i = doit.temps;
+                doit.temps += if read_each_time { 1 } else { 2 };
                 if doit.temps > MAX_TEMPS {
                     return Err(ParseError::TooLarge(format!(
                         "more than {MAX_TEMPS} temporaries and block arguments"
                     ))
                     .into());
                 }
+                let limit = if read_each_time {
+                    Task::Expr(&args[0])
+                } else {
+                    seq.extend([Task::Expr(&args[0]), Task::PopTemp(i + 1)]);
+                    Task::PushTemp(i + 1)
+                };
                 seq.extend([
                     Task::Expr(receiver),
                     Task::PopTemp(i),
-                    Task::Expr(&args[0]),
-                    Task::PopTemp(limit),
                     Task::Label(l1),
                     Task::PushTemp(i),
-                    Task::PushTemp(limit),
+                    limit,
                     Task::Byte(180), // <=
                     Task::Jump(ON_FALSE, l2),
                     // The argument is in scope for the body alone, not for the bounds.

@@ -13,6 +13,7 @@ pub(super) enum Tok {
     Fraction(i128, i128),
     Str(String),
     Sym(String),
+    QuotedSym(String),
     Char(char),
     ImageNumber,
     Ident(String),
@@ -82,6 +83,7 @@ pub(super) fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                         | Tok::Fraction(..)
                         | Tok::Str(_)
                         | Tok::Sym(_)
+                        | Tok::QuotedSym(_)
                         | Tok::Char(_)
                         | Tok::ImageNumber
                         | Tok::Ident(_)
@@ -154,7 +156,7 @@ pub(super) fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             if chars.get(i) == Some(&'\'') {
                 let (s, end) = quoted(&chars, i).ok_or_else(|| err(i, "unterminated string"))?;
                 i = end;
-                out.push((start, Tok::Sym(s)));
+                out.push((start, Tok::QuotedSym(s)));
                 continue;
             }
             let from = i;

@@ -479,6 +479,7 @@ impl Parser {
             },
             Tok::Str(s) => Expr::String(s),
             Tok::Sym(s) => Expr::Symbol(s),
+            Tok::QuotedSym(s) => Expr::QuotedSymbol(s),
             Tok::Char(c) => Expr::Character(c),
             Tok::ImageNumber => Expr::ImageNumber,
             Tok::Ident(name) => match name.as_str() {
@@ -554,6 +555,7 @@ impl Parser {
                 Tok::Float(f) => Expr::Float(f),
                 Tok::Str(s) => Expr::String(s),
                 Tok::Sym(s) => Expr::Symbol(s),
+                Tok::QuotedSym(s) => Expr::QuotedSymbol(s),
                 Tok::Char(c) => Expr::Character(c),
                 Tok::ImageNumber => Expr::ImageNumber,
                 Tok::Ident(w) => match w.as_str() {
@@ -562,7 +564,7 @@ impl Parser {
                     "false" => Expr::False,
                     _ => Expr::Symbol(w),
                 },
-                Tok::Keyword(k) => Expr::Symbol(k),
+                Tok::Keyword(k) => Expr::Symbol(self.keywords_run_on(k)),
                 Tok::Binary(b) => Expr::Symbol(b),
                 Tok::ArrayOpen | Tok::Open => {
                     self.nest()?;
@@ -581,6 +583,28 @@ impl Parser {
 /// Squeak 2.2's compiler's message for a block argument or temporary that reuses a name in
 /// scope (the real VM's notifier then fails; cowheap stops with it as a parse error).
 const ALREADY_USED: &str = "Name already used in this method";
+
+impl Parser {
+    /// The keyword `first` (just taken) inside a literal array with the words and keywords
+    /// written right after it, with no space between: one Symbol, as Squeak's
+    /// `Scanner>>scanLitWord` makes `#(foo:bar: baz)` two elements and `#(a:b:c)` one.
+    fn keywords_run_on(&mut self, first: String) -> String {
+        let mut word = first;
+        let Some(&(mut start, _)) = self.toks.get(self.at - 1) else {
+            return word;
+        };
+        let mut len = word.chars().count();
+        while let Some((next, Tok::Keyword(w) | Tok::Ident(w))) = self.toks.get(self.at) {
+            if *next != start + len || !word.ends_with(':') {
+                break;
+            }
+            (start, len) = (*next, w.chars().count());
+            word.push_str(w);
+            self.at += 1;
+        }
+        word
+    }
+}
 
 fn undeclared(name: &str) -> String {
     format!(

@@ -152,6 +152,10 @@ pub(crate) struct Shared {
     /// `#true` among its literals (the later ones compare each word with it). An image
     /// without that compiler gets the objects.
     pub(crate) literal_words_as_symbols: bool,
+    /// Whether the image's compiler reads a quoted symbol (`#'a b'`) as the String, as
+    /// Squeak 2.2's does: its `Scanner>>xLitQuote` sends no `asSymbol` (later ones make
+    /// the Symbol there).
+    pub(crate) quoted_symbols_are_strings: bool,
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
@@ -249,6 +253,7 @@ impl Shared {
             transcript: None,
             delay_startup: None,
             literal_words_as_symbols: false,
+            quoted_symbols_are_strings: false,
         };
         if shared.smalltalk == shared.nil {
             shared.bindings = class_bindings(heap, symbol, shared.class_name_slot);
@@ -321,19 +326,23 @@ impl Shared {
             }
         }
         if let Some(scanner) = shared.global_in_base(heap, b"Scanner") {
-            let names_true = |selector: &[u8]| {
+            // Whether the Scanner's method `selector` names the Symbol `name` among its
+            // literals.
+            let names = |selector: &[u8], name: &[u8]| {
                 let Some(m) = shared.method_in_base(heap, scanner, selector) else {
                     return false;
                 };
                 let n = heap.original_literal_count(m).unwrap_or(0);
-                let word = shared.symbols.get(&b"true"[..]).copied();
+                let word = shared.symbols.get(name).copied();
                 (0..n).any(|i| heap.original_field(m, i).ok() == word)
             };
-            shared.literal_words_as_symbols = shared
-                .method_in_base(heap, scanner, b"scanLitVec")
-                .is_some()
-                && !names_true(b"scanLitVec")
-                && !names_true(b"scanLitWord");
+            let has = |selector: &[u8]| shared.method_in_base(heap, scanner, selector).is_some();
+            let words = has(b"scanLitVec")
+                && !names(b"scanLitVec", b"true")
+                && !names(b"scanLitWord", b"true");
+            let quoted = has(b"xLitQuote") && !names(b"xLitQuote", b"asSymbol");
+            shared.literal_words_as_symbols = words;
+            shared.quoted_symbols_are_strings = quoted;
         }
         shared.transcript_stream = shared.global_in_base(heap, b"TranscriptStream");
         shared.transcript_entry = shared

@@ -142,6 +142,27 @@ fn a_name_declared_twice_in_one_scope_is_refused_as_the_image_s_compiler_refuses
     );
 }
 
+/// Inside a literal array, a keyword with words or keywords written right after it is one
+/// Symbol (Squeak's `scanLitWord`): `#(foo:bar: baz)` has two elements.
+#[test]
+fn keywords_that_run_on_in_a_literal_array_are_one_symbol() {
+    let symbols = |text: &str| match &parse(text) {
+        Ok(Expr::Array(items)) => items
+            .iter()
+            .map(|e| match e {
+                Expr::Symbol(s) => s.clone(),
+                other => panic!("{text}: {other:?}"),
+            })
+            .collect::<Vec<_>>(),
+        other => panic!("{text}: {other:?}"),
+    };
+    assert_eq!(symbols("#(foo:bar: baz)"), ["foo:bar:", "baz"]);
+    assert_eq!(symbols("#(a:b:c)"), ["a:b:c"]);
+    assert_eq!(symbols("#(foo: bar: baz)"), ["foo:", "bar:", "baz"]);
+    assert_eq!(symbols("#(foo bar)"), ["foo", "bar"]);
+    assert_eq!(parse("#'a b'"), Ok(Expr::QuotedSymbol("a b".into())));
+}
+
 #[test]
 fn one_statement_parses_as_itself_and_more_as_a_sequence() {
     assert!(matches!(parse("3 + 4"), Ok(Expr::Send { .. })));
@@ -238,6 +259,22 @@ fn literal_blocks_of_control_structures_are_inlined_as_jumps() {
             "| s | s := 0. 1 to: 2 do: [:i | s := s + i]. 1 to: 3 do: [:i | s := s + i]. s"
         ),
         Ok(int(9))
+    );
+    // A limit that is a variable is read at every test, as Squeak's compiler reads it; any
+    // other limit once, before the start.
+    assert_eq!(
+        eval(
+            &mut r,
+            "| r n | r := 0. n := 5. 1 to: n do: [:i | n := 2. r := r + i]. r"
+        ),
+        Ok(int(3))
+    );
+    assert_eq!(
+        eval(
+            &mut r,
+            "| r | r := 0. 1 to: r + 3 do: [:i | r := r + 10]. r"
+        ),
+        Ok(int(30))
     );
     assert!(matches!(
         eval(&mut r, "| i | i := 7. 1 to: 2 do: [:i | i]. i"),
