@@ -159,7 +159,7 @@ fn the_expression_grammar() {
                     vec![Expr::Symbol("+".into())]
                 ),
                 ",",
-                vec![Expr::Symbol("a b".into())]
+                vec![Expr::QuotedSymbol("a b".into())]
             ),
             ",",
             vec![Expr::ImageNumber]
