@@ -23,8 +23,9 @@ pub struct Args {
     /// (6521 and later) load but are refused (exit 4).
     pub image: PathBuf,
     /// The do-it, e.g. '30 benchFib' or '| oc | oc := OrderedCollection new. oc add: $i; yourself':
-    /// temporaries, statements, assignments, cascades and `^`, compiled in Rust. `$i` is the
-    /// image's number. One that starts with `-` goes after `--`.
+    /// temporaries, statements, assignments, cascades and `^`, compiled in Rust (text beyond
+    /// that grammar goes to the image's own compiler, where it has one). `$i` is the image's
+    /// number. One that starts with `-` goes after `--`.
     pub expr: String,
     /// Images, each on its own thread.
     #[arg(long, value_name = "N", default_value = "1",

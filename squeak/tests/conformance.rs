@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cowheap_squeak::interp::{new_heap, parse, Limits, RunError, Vm};
+use cowheap_squeak::interp::{new_heap, Limits, RunError, Vm};
 use cowheap_squeak::loader;
 
 const IMAGE: &str = "mini-2.2-v3-le.image";
@@ -164,12 +164,9 @@ fn run(vm: &Vm, loaded: &loader::Loaded, expr: &str) -> Outcome {
     };
     let mut image = new_heap(&loaded.heap).expect("a new heap");
     let mut interp = vm.interpreter(limits);
-    // The one-line grammar where it reaches; the image's own compiler (as the real VM) beyond.
-    let answer = if parse(expr).is_ok() {
-        interp.evaluate(&mut image, expr)
-    } else {
-        interp.evaluate_with_compiler(&mut image, expr)
-    };
+    // What `cowheap run` does: the compiler in Rust where its grammar reaches, the image's
+    // own (as on the real VM) beyond.
+    let answer = interp.evaluate(&mut image, expr);
     let printed = answer.and_then(|v| interp.print_string(&mut image, v));
     match printed {
         Ok(text) => Outcome {

@@ -200,3 +200,35 @@ fn words_in_a_literal_array_are_symbols_as_the_image_s_compiler_makes_them() {
         "(True UndefinedObject )",
     );
 }
+
+/// Text beyond the expression grammar goes to the image's own compiler, as a do-it would:
+/// `super`, `_` assignments, a block argument read after its block, and variables nobody
+/// declared, which Squeak 2.2 declares in `Undeclared` (with a note on the Transcript), so
+/// that `Smalltalk at: #Zork put: 3` makes a later `Zork` read 3. Comments are read here.
+#[test]
+fn what_the_grammar_does_not_reach_goes_to_the_image_s_compiler() {
+    if interp_common::skip() {
+        return;
+    }
+    check("super printString", "'nil'");
+    check("| a | a _ 4. a * a", "16");
+    check("[:x | x] value: 3. x", "3");
+    check("x := 3. x + 1", "4");
+    check("Smalltalk at: #Zork put: 3. Zork + 1", "4");
+    check("3 \"a comment\" + 4", "7");
+    let (s, _, mut interp) = run(0, "Zork");
+    assert_eq!(s, "nil");
+    assert_eq!(interp.take_transcript(), " (Zork is Undeclared) ");
+    // A syntax error both compilers find is the image's, in its words.
+    for (which, file) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        match interp.evaluate(&mut image, "3 +") {
+            Err(cowheap_squeak::interp::RunError::Parse(e)) => {
+                assert_eq!(e.to_string(), "at column 4: Argument expected", "{file}")
+            }
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+}

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::expr::ParseError;
 use super::heap::Heap;
 use super::limits::{Limits, RunError, RunStats};
 use super::lookup::base_table::BaseTable;
@@ -218,11 +219,29 @@ impl Interpreter {
         }
     }
 
-    /// Parses a one-line expression (literals, globals, unary, binary and keyword sends,
-    /// parentheses; `$i` is the image number) and runs it in `image`, with nil as `self`.
+    /// Compiles a do-it (temporaries, statements, cascades, blocks, `^`; `$i` is the image
+    /// number) and runs it in `image`, with nil as `self`.
+    ///
+    /// The compiler here covers the common syntax. Text outside it that the image's own
+    /// compiler accepts (`super`, `_` assignments, a variable nobody declared, which Squeak
+    /// declares in `Undeclared`, and the rest) goes to that compiler
+    /// ([`evaluate_with_compiler`](Self::evaluate_with_compiler)), where the image has one, so
+    /// that a do-it means what it means in the image; a syntax error is then in the image
+    /// compiler's words. A bound the expression breaks (nesting, literals, size) is refused
+    /// here, without the second try.
     pub fn evaluate(&mut self, image: &mut Heap, expression: &str) -> Result<Value, RunError> {
-        let expr = parse(expression)?;
-        self.run(image, |exec| exec.evaluate(&expr))
+        let refused = match parse(expression) {
+            Ok(expr) => match self.run(image, |exec| exec.evaluate(&expr)) {
+                Err(RunError::Parse(e @ ParseError::UnknownGlobal(_))) => e,
+                done => return done,
+            },
+            Err(e @ ParseError::Syntax { .. }) => e,
+            Err(e) => return Err(e.into()),
+        };
+        if !self.shared.compiler {
+            return Err(refused.into());
+        }
+        self.evaluate_with_compiler(image, expression)
     }
 
     /// Compiles and runs Smalltalk source with the image's own compiler:
@@ -234,7 +253,8 @@ impl Interpreter {
         source: &str,
     ) -> Result<Value, RunError> {
         let quoted = source.replace('\'', "''");
-        self.evaluate(image, &format!("Compiler evaluate: '{quoted}'"))
+        let expr = parse(&format!("Compiler evaluate: '{quoted}'"))?;
+        self.run(image, |exec| exec.evaluate(&expr))
     }
 
     /// Sends `selector` to `receiver` with `args` and runs until it answers.

@@ -95,6 +95,15 @@ pub(super) fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             i += 1;
             continue;
         }
+        // A comment, `"..."`, is whitespace (a doubled quote has no meaning inside one).
+        if c == '"' {
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&d| d == '"')
+                .ok_or_else(|| err(start, "unterminated comment"))?;
+            i += end + 2;
+            continue;
+        }
         let negative =
             c == '-' && !operand_before && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit());
         if c.is_ascii_digit() || negative {

@@ -156,6 +156,9 @@ pub(crate) struct Shared {
     /// Squeak 2.2's does: its `Scanner>>xLitQuote` sends no `asSymbol` (later ones make
     /// the Symbol there).
     pub(crate) quoted_symbols_are_strings: bool,
+    /// Whether the image has a compiler the interpreter can hand source to: a global
+    /// `Compiler` and `Parser>>notify:at:`, where its syntax errors stop.
+    pub(crate) compiler: bool,
 }
 
 fn special(heap: &BaseHeap, specials: Value, i: usize) -> Result<Value, RunError> {
@@ -254,6 +257,7 @@ impl Shared {
             delay_startup: None,
             literal_words_as_symbols: false,
             quoted_symbols_are_strings: false,
+            compiler: false,
         };
         if shared.smalltalk == shared.nil {
             shared.bindings = class_bindings(heap, symbol, shared.class_name_slot);
@@ -344,6 +348,8 @@ impl Shared {
             shared.literal_words_as_symbols = words;
             shared.quoted_symbols_are_strings = quoted;
         }
+        shared.compiler =
+            shared.syntax_error.is_some() && shared.global_in_base(heap, b"Compiler").is_some();
         shared.transcript_stream = shared.global_in_base(heap, b"TranscriptStream");
         shared.transcript_entry = shared
             .transcript_stream

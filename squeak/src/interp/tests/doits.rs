@@ -94,6 +94,7 @@ fn text_that_is_not_a_doit_is_refused_with_where_and_why() {
     refused("| Foo | 3", "cannot be a temporary");
     refused("| a 3", "temporary's name");
     refused("(^3)", "expected an expression");
+    refused("3 \"no end", "unterminated comment");
     // A temporary leaves scope with its block.
     refused("[| t | t] value. t", "t is not declared");
 }
@@ -161,6 +162,7 @@ fn keywords_that_run_on_in_a_literal_array_are_one_symbol() {
     assert_eq!(symbols("#(foo: bar: baz)"), ["foo:", "bar:", "baz"]);
     assert_eq!(symbols("#(foo bar)"), ["foo", "bar"]);
     assert_eq!(parse("#'a b'"), Ok(Expr::QuotedSymbol("a b".into())));
+    assert_eq!(parse("\"a\" 3 \"b\" + \"c\" 4 \"d\""), parse("3 + 4"));
 }
 
 #[test]
