@@ -232,3 +232,21 @@ fn what_the_grammar_does_not_reach_goes_to_the_image_s_compiler() {
         }
     }
 }
+
+/// Equal literals of one do-it are one object, of its class, as Squeak's compiler makes
+/// them: the real VM answers these.
+#[test]
+fn equal_literals_are_one_object_as_the_image_s_compiler_makes_them() {
+    if interp_common::skip() {
+        return;
+    }
+    check("#(1 2) == #(1 2)", "true");
+    check("3.5 == 3.5", "true");
+    check("12345678901234567890 == 12345678901234567890", "true");
+    check(
+        "(Array with: #(1 2) with: #(1 2.0)) last last class",
+        "SmallInteger",
+    );
+    check("(7 -> 7.0) value class", "Float");
+    check("#(1 2) == #(1 3)", "false");
+}

@@ -14,6 +14,7 @@
 use super::closure_scope::{closure, declare_method_temps, lookup, push_variable};
 use super::doit::{statements, Doit, Loc, Task};
 use super::expr::{Expr, ParseError};
+use super::inlining;
 use super::limits::RunError;
 use super::method::Method;
 use super::special::ASSOCIATION_VALUE;
@@ -184,6 +185,18 @@ impl Exec<'_> {
                 tasks.push(Task::Byte(124));
                 tasks.push(Task::Expr(value));
             }
+            Expr::Cascade { receiver, messages }
+                if !self.sh.closures
+                    && messages
+                        .first()
+                        .is_some_and(|(sel, args)| inlining::inlined(sel, receiver, args)) =>
+            {
+                return Err(ParseError::Syntax {
+                    column: 1,
+                    message: "Cascading not expected".into(),
+                }
+                .into());
+            }
             Expr::Cascade { receiver, messages } => {
                 // The receiver, then each message to a copy of it, the answers but the
                 // last popped (last in, first out).
@@ -210,7 +223,10 @@ impl Exec<'_> {
             Expr::Integer(n) => {
                 let v = match i64::try_from(*n).ok().and_then(int_in_range) {
                     Some(v) => v,
-                    None => self.large_integer(*n)?,
+                    None => {
+                        let v = self.large_integer(*n)?;
+                        self.equal_literal(v, doit)?
+                    }
                 };
                 doit.push_literal(v, false)?;
             }
@@ -218,6 +234,7 @@ impl Exec<'_> {
                 let v = self.new_float(*f)?.ok_or_else(|| {
                     RunError::Unsupported("a Float literal in an image without Float".into())
                 })?;
+                let v = self.equal_literal(v, doit)?;
                 doit.push_literal(v, false)?;
             }
             Expr::QuotedSymbol(s) if self.sh.quoted_symbols_are_strings => {
@@ -238,6 +255,7 @@ impl Exec<'_> {
             }
             Expr::Array(items) => {
                 let v = self.literal_array(items)?;
+                let v = self.equal_literal(v, doit)?;
                 doit.push_literal(v, false)?;
             }
             Expr::Global(name) => {
@@ -314,6 +332,23 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `v`, or a literal of the do-it before it of the same class that `=` it, asked of the
+    /// image: Squeak's compiler makes equal literals one (`#(1 2) == #(1 2)`, `3.5 == 3.5`
+    /// and `#(1 2) == #(1 2.0)` are true there; `7 == 7.0` is not).
+    fn equal_literal(&mut self, v: Value, doit: &Doit) -> Result<Value, RunError> {
+        let class = self.class_of(v)?;
+        let mut equal = None;
+        for &l in &doit.literals {
+            if l.is_object() && l != v && self.class_of(l)? == class {
+                let eq = *equal.get_or_insert(self.intern("=")?);
+                if self.send_top(l, eq, &[v])? == self.sh.true_object {
+                    return Ok(l);
+                }
+            }
+        }
+        Ok(v)
     }
 
     /// Pushes the String literal `s`: equal strings are one literal of the method, as the

@@ -14,6 +14,48 @@ fn inlinable(e: &Expr, n: usize) -> Option<(&[String], &[Expr])> {
     }
 }
 
+/// A variable, as Squeak's compiler sees one (`isVariableReference`): a control structure
+/// takes one in place of a block and sends itself.
+fn is_variable(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Variable(_)
+            | Expr::Global(_)
+            | Expr::Receiver
+            | Expr::ThisContext
+            | Expr::Nil
+            | Expr::True
+            | Expr::False
+    )
+}
+
+fn not_inlinable(selector: &str) -> RunError {
+    ParseError::Syntax {
+        column: 1,
+        message: format!("the image's compiler does not compile this {selector}"),
+    }
+    .into()
+}
+
+/// True for a send the compiler inlines, which a cascade may not begin with (Squeak 2.2:
+/// "Cascading not expected").
+pub(super) fn inlined(selector: &str, receiver: &Expr, args: &[Expr]) -> bool {
+    match selector {
+        "ifTrue:" | "ifFalse:" | "ifTrue:ifFalse:" | "ifFalse:ifTrue:" | "and:" | "or:" => {
+            args.iter().all(|a| inlinable(a, 0).is_some())
+        }
+        "whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse" => {
+            inlinable(receiver, 0).is_some()
+        }
+        "to:do:" => args.last().is_some_and(|b| inlinable(b, 1).is_some()),
+        "to:by:do:" => {
+            matches!(args.get(1), Some(Expr::Integer(n)) if *n != 0)
+                && args.last().is_some_and(|b| inlinable(b, 1).is_some())
+        }
+        _ => false,
+    }
+}
+
 impl Exec<'_> {
     /// The control structures a V3 compiler inlines, where their blocks are literal:
     /// `ifTrue:`, `ifFalse:` and their pairs, `and:`, `or:`, `whileTrue:`, `whileFalse:`,
@@ -33,6 +75,27 @@ impl Exec<'_> {
         const ON_TRUE: u8 = 168;
         const ON_FALSE: u8 = 172;
         let block = |i: usize, n: usize| args.get(i).and_then(|a| inlinable(a, n));
+        // What Squeak 2.2's compiler refuses to compile (`MessageNode>>checkBlock:as:from:`):
+        // an argument of these that is neither a block of no arguments nor a variable (which
+        // it sends), and a loop's block of arguments. Refused here as a syntax error, so that
+        // `Interpreter::evaluate` hands the text to the image's compiler, which says why.
+        let conditional = matches!(
+            selector,
+            "ifTrue:" | "ifFalse:" | "ifTrue:ifFalse:" | "ifFalse:ifTrue:" | "and:" | "or:"
+        );
+        let looping = matches!(
+            selector,
+            "whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse"
+        );
+        let misfit = |e: &Expr| match e {
+            Expr::Block { args, .. } => !args.is_empty(),
+            _ => conditional && !is_variable(e),
+        };
+        if (conditional || looping) && args.iter().any(misfit)
+            || looping && matches!(receiver, Expr::Block { args, .. } if !args.is_empty())
+        {
+            return Err(not_inlinable(selector));
+        }
         let (l1, l2) = (doit.label(), doit.label());
         let mut seq: Vec<Task<'e>> = Vec::new();
         // `rcv` then, on `skip`, to `l1`; the first branch; over the second to `l2`.
@@ -76,12 +139,19 @@ impl Exec<'_> {
                 }
                 seq.extend([Task::Jump(JUMP, l1), Task::Label(l2), Task::Byte(115)]);
             }
-            ("to:do:", _, _) => {
+            ("to:do:" | "to:by:do:", _, _) => {
+                // `to:by:do:` only with a literal step other than zero, as Squeak inlines it.
+                let (step, up) = match (selector, args.get(1)) {
+                    ("to:do:", _) => (None, true),
+                    (_, Some(e @ Expr::Integer(n))) if *n != 0 => (Some(e), *n > 0),
+                    (_, Some(e @ Expr::Float(f))) if *f != 0.0 => (Some(e), *f > 0.0),
+                    _ => return Ok(false),
+                };
                 let Some(Expr::Block {
                     args: names,
                     temps,
                     body,
-                }) = args.get(1).filter(|b| inlinable(b, 1).is_some())
+                }) = args.last().filter(|b| inlinable(b, 1).is_some())
                 else {
                     return Ok(false);
                 };
@@ -122,7 +192,7 @@ impl Exec<'_> {
                     Task::Label(l1),
                     Task::PushTemp(i),
                     limit,
-                    Task::Byte(180), // <=
+                    Task::Byte(if up { 180 } else { 181 }), // <= or >=
                     Task::Jump(ON_FALSE, l2),
                     // The argument is in scope for the body alone, not for the bounds.
                     Task::Bind(&names[0], i),
@@ -130,7 +200,10 @@ impl Exec<'_> {
                     Task::Scope(doit.scope.len()),
                     Task::Byte(135),
                     Task::PushTemp(i),
-                    Task::Byte(118), // 1
+                    match step {
+                        Some(e) => Task::Expr(e),
+                        None => Task::Byte(118), // 1
+                    },
                     Task::Byte(176), // +
                     Task::PopTemp(i),
                     Task::Jump(JUMP, l1),

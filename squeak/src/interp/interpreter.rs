@@ -232,7 +232,9 @@ impl Interpreter {
     pub fn evaluate(&mut self, image: &mut Heap, expression: &str) -> Result<Value, RunError> {
         let refused = match parse(expression) {
             Ok(expr) => match self.run(image, |exec| exec.evaluate(&expr)) {
-                Err(RunError::Parse(e @ ParseError::UnknownGlobal(_))) => e,
+                Err(RunError::Parse(
+                    e @ (ParseError::UnknownGlobal(_) | ParseError::Syntax { .. }),
+                )) => e,
                 done => return done,
             },
             Err(e @ ParseError::Syntax { .. }) => e,

@@ -297,15 +297,52 @@ fn what_is_not_a_literal_block_is_sent_and_a_jump_too_far_is_refused() {
     // Sent: the compiler needs the selector's Symbol, which the tiny base lacks (and has no
     // #asSymbol to make), where an inlined structure needs none.
     for text in [
-        "3 < 2 ifTrue: 5",
+        "| b | b := [5]. 3 < 2 ifTrue: b",
         "3 to: 4 do: [1]",
-        "[:x | x] whileTrue: [1]",
+        "3 to: 4 by: 1 + 1 do: [:i | 1]",
     ] {
         assert!(
             matches!(eval(&mut r, text), Err(RunError::Unsupported(m)) if m.contains("asSymbol")),
             "{text}"
         );
     }
+    // What Squeak's compiler refuses to compile, refused (and so handed to the image's
+    // compiler, where there is one, for its words): a conditional's argument that is
+    // neither a block nor a variable, a loop's block of arguments, a cascade after an
+    // inlined send.
+    for text in [
+        "3 < 2 ifTrue: 5",
+        "[:x | x] whileTrue: [1]",
+        "[1] whileTrue: [:y | 1]",
+        "3 < 2 and: [:x | 1]",
+        "true ifTrue: [1]; yourself",
+    ] {
+        assert!(
+            matches!(
+                eval(&mut r, text),
+                Err(RunError::Parse(ParseError::Syntax { .. }))
+            ),
+            "{text}"
+        );
+    }
+    // `to:by:do:` with a literal step is inlined, as there: its value is nil, and a limit
+    // that is a variable is read at every test.
+    r.install_blocks();
+    assert_eq!(eval(&mut r, "1 to: 3 by: 1 do: [:i | ]"), Ok(r.nil()));
+    assert_eq!(
+        eval(
+            &mut r,
+            "| r n | r := 0. n := 1. 5 to: n by: -1 do: [:i | n := 4. r := r + i]. r"
+        ),
+        Ok(int(9))
+    );
+    assert_eq!(
+        eval(
+            &mut r,
+            "| r | r := 0. 1 to: 10 by: 3 do: [:i | r := r + i]. r"
+        ),
+        Ok(int(22))
+    );
     let long = vec!["1"; 600].join(". ");
     assert!(matches!(
         eval(&mut r, &format!("3 < 2 ifTrue: [{long}]")),
