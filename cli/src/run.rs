@@ -24,15 +24,17 @@ pub struct Args {
     pub image: PathBuf,
     /// The do-it, e.g. '30 benchFib' or '| oc | oc := OrderedCollection new. oc add: $i; yourself':
     /// temporaries, statements, assignments, cascades and `^`, compiled in Rust (text beyond
-    /// that grammar goes to the image's own compiler, where it has one). `$i` is the image's
-    /// number. One that starts with `-` goes after `--`.
+    /// that grammar goes to the image's own compiler, where it has one). With more than one
+    /// image, `$i` is each image's number (with one, the Character `i`). One that starts with
+    /// `-` goes after `--`.
     pub expr: String,
     /// Images, each on its own thread.
     #[arg(long, value_name = "N", default_value = "1",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub images: usize,
     /// Compile EXPR with the image's own compiler (`Compiler evaluate:`): full Smalltalk
-    /// syntax, statements and temporaries; `$i` is replaced by the image's number.
+    /// syntax, statements and temporaries; with more than one image, `$i` is replaced by the
+    /// image's number.
     #[arg(long)]
     pub eval: bool,
     /// Print the report as JSON (fields: docs/JSON.md).

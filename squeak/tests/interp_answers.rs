@@ -250,3 +250,27 @@ fn equal_literals_are_one_object_as_the_image_s_compiler_makes_them() {
     check("(7 -> 7.0) value class", "Float");
     check("#(1 2) == #(1 3)", "false");
 }
+
+/// `$i` is the Character, as in Smalltalk, until the host numbers the image; then it is the
+/// image's number (in the expression grammar, and textually in what goes to the image's
+/// compiler).
+#[test]
+fn dollar_i_is_the_character_until_the_host_numbers_the_image() {
+    if interp_common::skip() {
+        return;
+    }
+    check("'hi' includes: $i", "true");
+    check("#($i) first class", "Character");
+    let (loaded, vm) = mini(0);
+    let mut image = new_heap(&loaded.heap).unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    interp.set_image_number(7);
+    for (text, answer) in [("$i * 6", "42"), ("super printString size + $i", "10")] {
+        let v = interp.evaluate(&mut image, text).unwrap();
+        assert_eq!(
+            interp.print_string(&mut image, v).unwrap(),
+            answer,
+            "{text}"
+        );
+    }
+}

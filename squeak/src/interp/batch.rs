@@ -38,8 +38,8 @@ pub struct BatchConfig {
     pub print: bool,
     /// Whether the expression is Smalltalk source for the image's own compiler
     /// ([`Interpreter::evaluate_with_compiler`](super::Interpreter::evaluate_with_compiler))
-    /// rather than the one-line grammar parsed here. `$i` is replaced by the image's number
-    /// first, textually.
+    /// rather than the one-line grammar parsed here. In a batch of more than one image, `$i`
+    /// is replaced by the image's number first, textually.
     pub compiler: bool,
     /// Whether every image waits until all have started before it runs, so that all of them
     /// are live and running at once (the wall time then covers the whole crowd).
@@ -233,6 +233,7 @@ pub fn run_batch(
         let expr = expression.to_owned();
         let gate = gate.clone();
         let (limits, print, compiler) = (config.limits, config.print, config.compiler);
+        let images = config.images;
         let (interrupt, progress) = (config.interrupt.clone(), config.progress.clone());
         let handle = heap
             .image_thread()
@@ -249,8 +250,11 @@ pub fn run_batch(
                 };
                 drop(gate.read());
                 let mut interp = vm.interpreter(limits);
-                // At most as many images as the heap has ids (u32).
-                interp.set_image_number(n as u32);
+                // At most as many images as the heap has ids (u32). One image alone is not
+                // numbered: its `$i` is the Character, as in Smalltalk.
+                if images > 1 {
+                    interp.set_image_number(n as u32);
+                }
                 interp.set_interrupt(interrupt.clone());
                 if let Some(p) = &progress {
                     p.started.fetch_add(1, Ordering::Relaxed);
@@ -260,8 +264,10 @@ pub fn run_batch(
                     .is_some_and(|i| i.load(Ordering::Relaxed))
                 {
                     Err(RunError::Interrupted)
-                } else if compiler {
+                } else if compiler && images > 1 {
                     interp.evaluate_with_compiler(image, &expr.replace("$i", &n.to_string()))
+                } else if compiler {
+                    interp.evaluate_with_compiler(image, &expr)
                 } else {
                     interp.evaluate(image, &expr)
                 };

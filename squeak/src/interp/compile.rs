@@ -21,6 +21,9 @@ use super::special::ASSOCIATION_VALUE;
 use super::state::{int_in_range, Exec};
 use cowheap::{Format, Value};
 
+/// `$i` where the host has not numbered the image: the Character, as in Smalltalk.
+static LETTER_I: Expr = Expr::Character('i');
+
 impl Exec<'_> {
     /// Compiles `expr` into a private CompiledMethod and runs it with nil as `self`.
     pub(crate) fn evaluate(&mut self, expr: &Expr) -> Result<Value, RunError> {
@@ -215,11 +218,13 @@ impl Exec<'_> {
             }
             Expr::True => doit.code.push(113),
             Expr::False => doit.code.push(114),
-            Expr::ImageNumber => {
-                let v = int_in_range(self.image_number)
-                    .map_or_else(|| self.large_integer(self.image_number as i128), Ok)?;
-                doit.push_literal(v, false)?;
-            }
+            Expr::ImageNumber => match self.image_number {
+                Some(n) => {
+                    let v = int_in_range(n).map_or_else(|| self.large_integer(n as i128), Ok)?;
+                    doit.push_literal(v, false)?;
+                }
+                None => tasks.push(Task::Expr(&LETTER_I)),
+            },
             Expr::Integer(n) => {
                 let v = match i64::try_from(*n).ok().and_then(int_in_range) {
                     Some(v) => v,

@@ -107,10 +107,11 @@ impl std::fmt::Debug for Interpreter {
 
 impl Interpreter {
     /// Sets the number that `$i` stands for in expressions (the image's own number, so that
-    /// each of many images can write something different). A `u32`, as
-    /// [`Image::id`](cowheap::Image::id) is: one number type for an image's number.
+    /// each of many images can write something different). Until it is set, `$i` is the
+    /// Character `i`, as in Smalltalk. A `u32`, as [`Image::id`](cowheap::Image::id) is: one
+    /// number type for an image's number.
     pub fn set_image_number(&mut self, n: u32) {
-        self.state.image_number = i64::from(n);
+        self.state.image_number = Some(i64::from(n));
     }
 
     /// Lets the host stop this image's runs: once `flag` is set (from any thread: a Ctrl-C
@@ -243,7 +244,13 @@ impl Interpreter {
         if !self.shared.compiler {
             return Err(refused.into());
         }
-        self.evaluate_with_compiler(image, expression)
+        match self.state.image_number {
+            // As `cowheap run --eval` hands it over: `$i` is the number, textually.
+            Some(n) => {
+                self.evaluate_with_compiler(image, &expression.replace("$i", &n.to_string()))
+            }
+            None => self.evaluate_with_compiler(image, expression),
+        }
     }
 
     /// Compiles and runs Smalltalk source with the image's own compiler:

@@ -24,8 +24,9 @@
 //! context, so they are shared by every activation of the block and keep their values between
 //! them.
 //!
-//! `$i` is the image's number ([`Interpreter::set_image_number`](super::Interpreter::set_image_number)),
-//! not the Character `i`: it lets each of many images write something different.
+//! `$i` is the image's number where the host numbers its images
+//! ([`Interpreter::set_image_number`](super::Interpreter::set_image_number)), so that each of
+//! many images can write something different; elsewhere it is the Character `i`.
 //!
 //! No text can make the parser or the compiler overflow a thread's stack: they parse, compile
 //! and drop an expression in loops over explicit stacks, never recursing per level, so neither

@@ -65,7 +65,8 @@ pub(crate) struct ImageState {
     pub(crate) stack: Vec<Value>,
     pub(crate) frames: Vec<Frame>,
     pub(crate) limits: Limits,
-    pub(crate) image_number: i64,
+    /// What `$i` stands for, once the host numbers the image (`None`: the Character `i`).
+    pub(crate) image_number: Option<i64>,
     pub(crate) stats: RunStats,
     /// Set by the host to stop the image's runs.
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
@@ -122,7 +123,7 @@ pub(crate) struct Exec<'a> {
     /// The host's request to stop, looked at with the clock.
     interrupt: Option<&'a AtomicBool>,
     pub(crate) sends: u64,
-    pub(crate) image_number: i64,
+    pub(crate) image_number: Option<i64>,
     /// The number of the last primitive that failed, for the report when the fallback code
     /// ends in `error:`.
     pub(crate) last_failed_primitive: u16,
