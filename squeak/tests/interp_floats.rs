@@ -122,3 +122,25 @@ fn what_the_primitives_refuse_the_image_reports() {
         }
     }
 }
+
+/// The real VM's bytecodes for `+ - < > <= >= = ~= * /` compute in floating point when a
+/// SmallInteger meets a Float, without SmallInteger's fallback code, which answers otherwise
+/// in places: `0 * 1.5` is 0.0 on the VM (and 0 in that code), and so are the remainders and
+/// roundings built on it. The real VM's answers.
+#[test]
+fn a_small_integer_beside_a_float_is_computed_as_the_vm_s_bytecodes_compute_it() {
+    if interp_common::skip() {
+        return;
+    }
+    check(&[
+        ("0 * 1.5", "0.0"),
+        ("0 * -0.5", "-0.0"),
+        ("0 \\\\ 1.5", "0.0"),
+        ("(1/3) \\\\ 1.5", "0.3333333333333333"),
+        ("0.0 roundTo: -0.5", "-0.0"),
+        ("3 * 2.5", "7.5"),
+        ("3 < 2.5", "false"),
+        ("3 = 3.0", "true"),
+        ("0 * (1/2)", "0"),
+    ]);
+}

@@ -93,6 +93,31 @@ pub(crate) fn arithmetic(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     float_answer(x, r)
 }
 
+/// SmallInteger primitive `p` (1-10: `+ - < > <= >= = ~= * /`) with an argument that is
+/// not a SmallInteger: a Float argument is computed with, as Float primitive `p + 40` would,
+/// anything else fails. The real VM's bytecodes for these selectors take a SmallInteger and
+/// a Float together and compute in floating point (`bytecodePrimMultiply` and its siblings),
+/// never reaching SmallInteger's methods, whose fallback answers otherwise in places
+/// (`0 * 1.5` is 0 there and 0.0 on the VM); every send of these selectors but a `perform:`
+/// is such a bytecode.
+#[cold]
+#[inline(never)]
+pub(crate) fn beside_small_int(x: &mut Exec<'_>, ri: usize, p: u16) -> Result<Prim, RunError> {
+    let arg = x.arg(ri, 0);
+    if x.float_of(arg)?.is_none() {
+        return Ok(Prim::Fail);
+    }
+    let c = Call {
+        ri,
+        p: p + 40,
+        nargs: 1,
+    };
+    match p {
+        1 | 2 | 9 | 10 => arithmetic(x, c),
+        _ => compare(x, c),
+    }
+}
+
 /// Primitives 43-48: `< > <= >= = ~=`, IEEE (a NaN is unordered and unequal to itself).
 pub(crate) fn compare(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (Some(a), Some(b)) = (x.number_of(x.stack[c.ri])?, x.number_of(x.arg(c.ri, 0))?) else {

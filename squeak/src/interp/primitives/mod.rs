@@ -109,13 +109,14 @@ const fn takes(nargs: usize, min: u8, max: u8) -> bool {
     nargs >= min as usize && nargs <= max as usize
 }
 
-/// Runs a SmallInteger primitive: two SmallIntegers in, `op`'s answer out.
+/// Runs SmallInteger primitive `p`: two SmallIntegers in, `op`'s answer out.
 #[inline(always)]
-fn small_int(x: &mut Exec<'_>, ri: usize, op: IntOp) -> Result<Prim, RunError> {
-    let (Some(a), Some(b)) = (x.stack[ri].as_small_int(), x.arg(ri, 0).as_small_int()) else {
-        return Ok(Prim::Fail);
-    };
-    common::answer(op(x.sh, a, b))
+fn small_int(x: &mut Exec<'_>, ri: usize, p: u16, op: IntOp) -> Result<Prim, RunError> {
+    match (x.stack[ri].as_small_int(), x.arg(ri, 0).as_small_int()) {
+        (Some(a), Some(b)) => common::answer(op(x.sh, a, b)),
+        (Some(_), None) if p <= 10 => float::beside_small_int(x, ri, p),
+        _ => Ok(Prim::Fail),
+    }
 }
 
 /// Makes, from one list of rows, both [`ROWS`] (the table as data, which the tests enumerate
@@ -164,7 +165,7 @@ macro_rules! primitive_table {
     (@last $first:literal) => { $first };
     (@last $first:literal, $last:literal) => { $last };
     (@run SmallInt, $f:path, $x:ident, $p:ident, $ri:ident, $nargs:ident) => {
-        small_int($x, $ri, $f)
+        small_int($x, $ri, $p, $f)
     };
     (@run Call, $f:path, $x:ident, $p:ident, $ri:ident, $nargs:ident) => {
         $f($x, Call { ri: $ri, p: $p, nargs: $nargs as u16 })
