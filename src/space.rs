@@ -182,21 +182,27 @@ impl Space {
     }
 
     /// Fills an object just allocated at `at` (an image's or a plain heap's): its pointers
-    /// or a method's literals, then its bytes, or its 32-bit words.
-    pub(crate) fn fill_new(
-        &mut self,
-        at: usize,
-        pointers: &[Value],
-        bytes: &[u8],
-        words: &[u32],
-    ) -> Result<()> {
+    /// or a method's literals, then its bytes.
+    pub(crate) fn fill_new(&mut self, at: usize, pointers: &[Value], bytes: &[u8]) -> Result<()> {
         let header = Header(self.word(at)?);
         self.set_pointers(at, header, pointers)?;
         if !bytes.is_empty() {
             self.set_bytes(at, header, 0, bytes)?;
         }
-        for (i, &w) in words.iter().enumerate() {
-            self.set_word(at, header, i, w)?;
+        Ok(())
+    }
+
+    /// Stores `words` into the body of the words object just allocated at `at` (of exactly
+    /// that many words, zeroed): two to a body word, the first in the low half, as
+    /// [`set_word`](Self::set_word) stores them one at a time.
+    pub(crate) fn fill_new_words(&mut self, at: usize, words: &[u32]) -> Result<()> {
+        let body = self
+            .words
+            .get_mut(at + HEADER_WORDS..at + HEADER_WORDS + words.len().div_ceil(2))
+            .ok_or(Error::StaleReference)?;
+        for (slot, pair) in body.iter_mut().zip(words.chunks(2)) {
+            let high = pair.get(1).map_or(0, |&w| u64::from(w) << 32);
+            *slot = u64::from(pair[0]) | high;
         }
         Ok(())
     }
@@ -292,6 +298,24 @@ impl Space {
             len: Header(word).body_words(),
             epoch,
         })
+    }
+
+    /// The class word of the words object at `at`, with `out` filled from its 32-bit words,
+    /// if its header is not forwarded and it has exactly `out.len()` words; else `None`.
+    #[inline]
+    pub(crate) fn words_of(&self, at: usize, out: &mut [u32]) -> Option<Value> {
+        let header = Header(*self.words.get(at)?);
+        if header.0 & FORWARDED != 0
+            || header.format() != Format::Words
+            || object::word_count(header).ok()? != out.len()
+        {
+            return None;
+        }
+        let body = self.words.get(at + HEADER_WORDS..)?;
+        for (i, w) in out.iter_mut().enumerate() {
+            *w = object::half_of(*body.get(i / 2)?, i);
+        }
+        self.words.get(at + 1).map(|&bits| Value::from_bits(bits))
     }
 
     /// As [`fields_token`](Self::fields_token), for a bytes object (not a method).

@@ -308,3 +308,39 @@ fn queries_take_shared_borrows() {
     );
     assert_eq!(a.size_of(holder).unwrap(), b.size_of(holder).unwrap());
 }
+
+/// `private_words_of` reads what `words` reads, for this image's own words objects of the
+/// length asked (odd lengths too), answering the class; anything else (a base object, another
+/// length, a pointers object, an immediate) is `None`, for the general path.
+#[test]
+fn private_words_of_answers_only_for_own_words_objects_of_that_length() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    for words in [&[][..], &[7], &[1, 0xdead_beef], &[1, 2, 3, 4, 5]] {
+        let mine = img.new_words(f.kernel.word_array, words).unwrap();
+        assert_eq!(img.words(mine).unwrap(), words);
+        let mut out = vec![0; words.len()];
+        assert_eq!(
+            img.private_words_of(mine, &mut out),
+            Some(f.kernel.word_array)
+        );
+        assert_eq!(out, words);
+        let mut longer = vec![0; words.len() + 1];
+        assert_eq!(img.private_words_of(mine, &mut longer), None);
+    }
+    let mut two = [0; 2];
+    assert_eq!(
+        img.private_words_of(f.words, &mut [0; 3]),
+        None,
+        "a base object"
+    );
+    assert_eq!(img.private_words_of(int(3), &mut two), None);
+    let array = img
+        .new_pointers(f.kernel.array, &[f.kernel.nil; 2])
+        .unwrap();
+    assert_eq!(
+        img.private_words_of(array, &mut two),
+        None,
+        "a pointers object"
+    );
+}

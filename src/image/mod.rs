@@ -498,21 +498,21 @@ impl Image {
     ) -> Result<Value> {
         crate::space::check_first(first, len, self.heap.filler(), |v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
-        self.space.fill_new(obj.index(), first, &[], &[])?;
+        self.space.fill_new(obj.index(), first, &[])?;
         Ok(obj)
     }
 
     /// Allocates a private bytes object holding `bytes`.
     pub fn new_bytes(&mut self, class: Value, bytes: &[u8]) -> Result<Value> {
         let obj = self.allocate_with(class, Format::Bytes, bytes.len(), 0)?;
-        self.space.fill_new(obj.index(), &[], bytes, &[])?;
+        self.space.fill_new(obj.index(), &[], bytes)?;
         Ok(obj)
     }
 
     /// Allocates a private words object holding `words`.
     pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
         let obj = self.allocate_with(class, Format::Words, words.len(), 0)?;
-        self.space.fill_new(obj.index(), &[], &[], words)?;
+        self.space.fill_new_words(obj.index(), words)?;
         Ok(obj)
     }
 
@@ -525,7 +525,7 @@ impl Image {
     ) -> Result<Value> {
         literals.iter().try_for_each(|&v| self.check_storable(v))?;
         let obj = self.allocate_with(class, Format::Method, bytecodes.len(), literals.len())?;
-        self.space.fill_new(obj.index(), literals, bytecodes, &[])?;
+        self.space.fill_new(obj.index(), literals, bytecodes)?;
         Ok(obj)
     }
 }

@@ -111,6 +111,21 @@ impl Image {
         self.space.words.get(w).map(|&bits| Value::from_bits(bits))
     }
 
+    /// The class of one of this image's own words objects of exactly `out.len()` 32-bit
+    /// words, not made `become` another, with `out` filled from it; `None` for any other
+    /// object (or a class word that `read` would follow), which the caller reads through
+    /// [`read_words`](Image::read_words). The checks of `read_words` for a VM's own objects,
+    /// made without the general resolve: a VM reads its Floats so, two words on every
+    /// arithmetic primitive.
+    #[inline]
+    pub fn private_words_of(&self, obj: Value, out: &mut [u32]) -> Option<Value> {
+        if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
+            return None;
+        }
+        let class = self.space.words_of(obj.index(), out)?;
+        self.settled(class).then_some(class)
+    }
+
     /// Stores into one of this image's own pointers objects; `false` (and nothing stored)
     /// for any other object or index, or for a value this image could not hold (the caller
     /// then goes through [`write`](Image::write), which says why).

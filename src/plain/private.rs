@@ -90,6 +90,13 @@ impl PlainHeap {
         }
     }
 
+    /// As [`Image::private_words_of`](crate::Image::private_words_of), for any words object.
+    #[inline]
+    pub fn private_words_of(&self, obj: Value, out: &mut [u32]) -> Option<Value> {
+        let class = self.space.words_of(self.start(obj)?, out)?;
+        self.settled(class).then_some(class)
+    }
+
     /// As [`Image::bytes_token`](crate::Image::bytes_token), for any bytes object.
     #[inline]
     pub fn bytes_token(&self, obj: Value) -> Option<BytesToken> {

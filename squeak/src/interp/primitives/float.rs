@@ -30,6 +30,12 @@ impl Exec<'_> {
         let Some(float) = self.sh.float else {
             return Ok(None);
         };
+        // One of this image's own Floats (every result of Float arithmetic) in one look.
+        let mut words = [0; 2];
+        if let Some(class) = self.image.private_words_of(v, &mut words) {
+            let [hi, lo] = words;
+            return Ok((class == float).then(|| f64::from_bits(((hi as u64) << 32) | lo as u64)));
+        }
         if !v.is_object() || self.class_of(v)? != float {
             return Ok(None);
         }
