@@ -159,19 +159,11 @@ impl Exec<'_> {
                 // a number is read again at every test (a body that assigns the variable
                 // changes how far the loop goes); any other is evaluated once, before the
                 // start, into a temporary of its own. The index is one more temporary.
-                let read_each_time = matches!(
-                    args[0],
-                    Expr::Variable(_)
-                        | Expr::Global(_)
-                        | Expr::Receiver
-                        | Expr::ThisContext
-                        | Expr::Nil
-                        | Expr::True
-                        | Expr::False
-                        | Expr::Integer(_)
-                        | Expr::Float(_)
-                        | Expr::ImageNumber
-                );
+                let read_each_time = is_variable(&args[0])
+                    || matches!(
+                        args[0],
+                        Expr::Integer(_) | Expr::Float(_) | Expr::ImageNumber
+                    );
                 let i = doit.temps;
                 doit.temps += if read_each_time { 1 } else { 2 };
                 if doit.temps > MAX_TEMPS {
