@@ -58,7 +58,7 @@
 //! | | `lookup.rs` | method lookup and the per-image method cache (`lookup/mod.rs`); the `at:` cache (`lookup/at.rs`); the objects the cache watches (`lookup/watch.rs`) |
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |
 //! | | `limits.rs` | [`Limits`], [`RunStats`], [`RunError`], [`StopKind`] |
-//! | | `parse.rs` | the do-it grammar |
+//! | | `parse.rs` | the do-it grammar (`parse/literals.rs`: literal arrays, as the image's scanner reads them) |
 //! | | `lexer.rs` | the do-it's tokens |
 //! | | `expr.rs` | what a do-it parses to ([`Expr`]) and why one is refused ([`ParseError`]) |
 //! | | `number.rs` | number literals as the image's own reader computes them (Floats to the last bit) |

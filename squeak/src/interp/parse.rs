@@ -38,6 +38,8 @@
 use super::expr::{Expr, ParseError, MAX_NESTING};
 use super::lexer::{lex, Tok};
 
+mod literals;
+
 struct Parser {
     toks: Vec<(usize, Tok)>,
     /// Temporaries and block arguments in scope, innermost last; `true` for an argument
@@ -533,79 +535,11 @@ impl Parser {
         }
         Ok(args)
     }
-
-    /// A literal array after its `#(`, nested ones on an explicit stack.
-    fn literal_array(&mut self) -> Result<Expr, ParseError> {
-        self.nest()?;
-        let mut open: Vec<Vec<Expr>> = vec![Vec::new()];
-        loop {
-            let Some(t) = self.peek().cloned() else {
-                return Err(self.error("expected ) to end the literal array"));
-            };
-            self.at += 1;
-            let item = match t {
-                Tok::Close => {
-                    self.depth -= 1;
-                    let items = open.pop().unwrap_or_default();
-                    if open.is_empty() {
-                        return Ok(Expr::Array(items));
-                    }
-                    Expr::Array(items)
-                }
-                Tok::Int(n) => Expr::Integer(n),
-                Tok::Float(f) => Expr::Float(f),
-                Tok::Str(s) => Expr::String(s),
-                Tok::Sym(s) => Expr::Symbol(s),
-                Tok::QuotedSym(s) => Expr::QuotedSymbol(s),
-                Tok::Char(c) => Expr::Character(c),
-                Tok::ImageNumber => Expr::ImageNumber,
-                Tok::Ident(w) => match w.as_str() {
-                    "nil" => Expr::Nil,
-                    "true" => Expr::True,
-                    "false" => Expr::False,
-                    _ => Expr::Symbol(w),
-                },
-                Tok::Keyword(k) => Expr::Symbol(self.keywords_run_on(k)),
-                Tok::Binary(b) => Expr::Symbol(b),
-                Tok::ArrayOpen | Tok::Open => {
-                    self.nest()?;
-                    open.push(Vec::new());
-                    continue;
-                }
-                _ => return Err(self.error("not a literal")),
-            };
-            if let Some(items) = open.last_mut() {
-                items.push(item);
-            }
-        }
-    }
 }
 
 /// Squeak 2.2's compiler's message for a block argument or temporary that reuses a name in
 /// scope (the real VM's notifier then fails; cowheap stops with it as a parse error).
 const ALREADY_USED: &str = "Name already used in this method";
-
-impl Parser {
-    /// The keyword `first` (just taken) inside a literal array with the words and keywords
-    /// written right after it, with no space between: one Symbol, as Squeak's
-    /// `Scanner>>scanLitWord` makes `#(foo:bar: baz)` two elements and `#(a:b:c)` one.
-    fn keywords_run_on(&mut self, first: String) -> String {
-        let mut word = first;
-        let Some(&(mut start, _)) = self.toks.get(self.at - 1) else {
-            return word;
-        };
-        let mut len = word.chars().count();
-        while let Some((next, Tok::Keyword(w) | Tok::Ident(w))) = self.toks.get(self.at) {
-            if *next != start + len || !word.ends_with(':') {
-                break;
-            }
-            (start, len) = (*next, w.chars().count());
-            word.push_str(w);
-            self.at += 1;
-        }
-        word
-    }
-}
 
 fn undeclared(name: &str) -> String {
     format!(

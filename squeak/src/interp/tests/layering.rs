@@ -77,6 +77,7 @@ fn sources() -> BTreeMap<String, String> {
         (root.clone(), ""),
         (root.join("primitives"), "primitives/"),
         (root.join("lookup"), "lookup/"),
+        (root.join("parse"), "parse/"),
     ];
     for (dir, prefix) in dirs {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -89,6 +90,7 @@ fn sources() -> BTreeMap<String, String> {
             let name = match (prefix, stem.as_str()) {
                 ("primitives/", "mod") => "primitives".to_owned(),
                 ("lookup/", _) => "lookup".to_owned(),
+                ("parse/", _) => "parse".to_owned(),
                 _ => format!("{prefix}{stem}"),
             };
             let text = std::fs::read_to_string(&path).unwrap();
