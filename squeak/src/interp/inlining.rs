@@ -29,6 +29,16 @@ fn is_variable(e: &Expr) -> bool {
     )
 }
 
+/// For a `to:by:do:` step that Squeak inlines, a number literal other than zero: whether it
+/// counts up.
+fn literal_step(step: Option<&Expr>) -> Option<bool> {
+    match step? {
+        Expr::Integer(n) if *n != 0 => Some(*n > 0),
+        Expr::Float(f) if *f != 0.0 => Some(*f > 0.0),
+        _ => None,
+    }
+}
+
 fn not_inlinable(selector: &str) -> RunError {
     ParseError::Syntax {
         column: 1,
@@ -49,7 +59,7 @@ pub(super) fn inlined(selector: &str, receiver: &Expr, args: &[Expr]) -> bool {
         }
         "to:do:" => args.last().is_some_and(|b| inlinable(b, 1).is_some()),
         "to:by:do:" => {
-            matches!(args.get(1), Some(Expr::Integer(n)) if *n != 0)
+            literal_step(args.get(1)).is_some()
                 && args.last().is_some_and(|b| inlinable(b, 1).is_some())
         }
         _ => false,
@@ -141,11 +151,12 @@ impl Exec<'_> {
             }
             ("to:do:" | "to:by:do:", _, _) => {
                 // `to:by:do:` only with a literal step other than zero, as Squeak inlines it.
-                let (step, up) = match (selector, args.get(1)) {
-                    ("to:do:", _) => (None, true),
-                    (_, Some(e @ Expr::Integer(n))) if *n != 0 => (Some(e), *n > 0),
-                    (_, Some(e @ Expr::Float(f))) if *f != 0.0 => (Some(e), *f > 0.0),
-                    _ => return Ok(false),
+                let (step, up) = match selector {
+                    "to:do:" => (None, true),
+                    _ => match literal_step(args.get(1)) {
+                        Some(up) => (args.get(1), up),
+                        None => return Ok(false),
+                    },
                 };
                 let Some(Expr::Block {
                     args: names,
