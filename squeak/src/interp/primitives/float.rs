@@ -109,10 +109,7 @@ pub(crate) fn arithmetic(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 #[cold]
 #[inline(never)]
 pub(crate) fn beside_small_int(x: &mut Exec<'_>, ri: usize, p: u16) -> Result<Prim, RunError> {
-    let arg = x.arg(ri, 0);
-    if x.float_of(arg)?.is_none() {
-        return Ok(Prim::Fail);
-    }
+    // The argument is no SmallInteger here, so the float primitive takes only a Float.
     let c = Call {
         ri,
         p: p + 40,
