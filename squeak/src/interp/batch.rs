@@ -264,8 +264,6 @@ pub fn run_batch(
                     .is_some_and(|i| i.load(Ordering::Relaxed))
                 {
                     Err(RunError::Interrupted)
-                } else if compiler && images > 1 {
-                    interp.evaluate_with_compiler(image, &expr.replace("$i", &n.to_string()))
                 } else if compiler {
                     interp.evaluate_with_compiler(image, &expr)
                 } else {

@@ -29,6 +29,22 @@ fn is_variable(e: &Expr) -> bool {
     )
 }
 
+/// The conditionals Squeak inlines where their arguments are literal blocks.
+fn conditional(selector: &str) -> bool {
+    matches!(
+        selector,
+        "ifTrue:" | "ifFalse:" | "ifTrue:ifFalse:" | "ifFalse:ifTrue:" | "and:" | "or:"
+    )
+}
+
+/// The loops Squeak inlines where their receiver (and argument) are literal blocks.
+fn looping(selector: &str) -> bool {
+    matches!(
+        selector,
+        "whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse"
+    )
+}
+
 /// For a `to:by:do:` step that Squeak inlines, a number literal other than zero: whether it
 /// counts up.
 fn literal_step(step: Option<&Expr>) -> Option<bool> {
@@ -51,12 +67,8 @@ fn not_inlinable(selector: &str) -> RunError {
 /// "Cascading not expected").
 pub(super) fn inlined(selector: &str, receiver: &Expr, args: &[Expr]) -> bool {
     match selector {
-        "ifTrue:" | "ifFalse:" | "ifTrue:ifFalse:" | "ifFalse:ifTrue:" | "and:" | "or:" => {
-            args.iter().all(|a| inlinable(a, 0).is_some())
-        }
-        "whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse" => {
-            inlinable(receiver, 0).is_some()
-        }
+        _ if conditional(selector) => args.iter().all(|a| inlinable(a, 0).is_some()),
+        _ if looping(selector) => inlinable(receiver, 0).is_some(),
         "to:do:" => args.last().is_some_and(|b| inlinable(b, 1).is_some()),
         "to:by:do:" => {
             literal_step(args.get(1)).is_some()
@@ -89,14 +101,7 @@ impl Exec<'_> {
         // an argument of these that is neither a block of no arguments nor a variable (which
         // it sends), and a loop's block of arguments. Refused here as a syntax error, so that
         // `Interpreter::evaluate` hands the text to the image's compiler, which says why.
-        let conditional = matches!(
-            selector,
-            "ifTrue:" | "ifFalse:" | "ifTrue:ifFalse:" | "ifFalse:ifTrue:" | "and:" | "or:"
-        );
-        let looping = matches!(
-            selector,
-            "whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse"
-        );
+        let (conditional, looping) = (conditional(selector), looping(selector));
         let misfit = |e: &Expr| match e {
             Expr::Block { args, .. } => !args.is_empty(),
             _ => conditional && !is_variable(e),

@@ -244,24 +244,26 @@ impl Interpreter {
         if !self.shared.compiler {
             return Err(refused.into());
         }
-        match self.state.image_number {
-            // As `cowheap run --eval` hands it over: `$i` is the number, textually.
-            Some(n) => {
-                self.evaluate_with_compiler(image, &expression.replace("$i", &n.to_string()))
-            }
-            None => self.evaluate_with_compiler(image, expression),
-        }
+        self.evaluate_with_compiler(image, expression)
     }
 
     /// Compiles and runs Smalltalk source with the image's own compiler:
     /// `Compiler evaluate: source`. Anything the image's compiler accepts works, as far as
-    /// the primitives here reach (see the guide).
+    /// the primitives here reach (see the guide). In an image the host numbered
+    /// ([`set_image_number`](Self::set_image_number)), `$i` is replaced by the number first,
+    /// textually.
     pub fn evaluate_with_compiler(
         &mut self,
         image: &mut Heap,
         source: &str,
     ) -> Result<Value, RunError> {
-        let quoted = source.replace('\'', "''");
+        // A numbered image's `$i` is its number, textually (the image's compiler reads `$i`
+        // as the Character).
+        let numbered = self
+            .state
+            .image_number
+            .map(|n| source.replace("$i", &n.to_string()));
+        let quoted = numbered.as_deref().unwrap_or(source).replace('\'', "''");
         let expr = parse(&format!("Compiler evaluate: '{quoted}'"))?;
         self.run(image, |exec| exec.evaluate(&expr))
     }

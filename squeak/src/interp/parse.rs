@@ -496,7 +496,7 @@ impl Parser {
                     return Err(self.error("super has no class to start from in an expression"));
                 }
                 _ if name.starts_with(|c: char| c.is_uppercase()) => Expr::Global(name),
-                _ if self.scope.iter().any(|(n, _)| *n == name) => Expr::Variable(name),
+                _ if self.in_scope(&name) => Expr::Variable(name),
                 _ => {
                     self.at -= 1;
                     return Err(self.error(&undeclared(&name)));

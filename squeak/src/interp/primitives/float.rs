@@ -43,7 +43,8 @@ impl Exec<'_> {
         if shape.format != Format::Words || shape.len != 2 {
             return Ok(None);
         }
-        let (hi, lo) = (self.image.read_word(v, 0)?, self.image.read_word(v, 1)?);
+        self.image.read_words(v, 0, &mut words)?;
+        let [hi, lo] = words;
         Ok(Some(f64::from_bits(((hi as u64) << 32) | lo as u64)))
     }
 
