@@ -344,3 +344,48 @@ fn private_words_of_answers_only_for_own_words_objects_of_that_length() {
         "a pointers object"
     );
 }
+
+/// `new_words_with_format` makes what `new_words` then `set_language_format` make (words,
+/// class, the code in the shape, one allocation counted), for any length; an immediate
+/// class is refused with nothing allocated, and another heap's class as `new_words` refuses it.
+#[test]
+fn new_words_with_format_is_new_words_then_its_format_code() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    for words in [&[][..], &[7], &[1, 0xdead_beef], &[1, 2, 3, 4, 5]] {
+        let allocations = img.stats().allocations;
+        let one = img
+            .new_words_with_format(f.kernel.word_array, words, 6)
+            .unwrap();
+        assert_eq!(img.stats().allocations, allocations + 1);
+        let two = img.new_words(f.kernel.word_array, words).unwrap();
+        img.set_language_format(two, 6).unwrap();
+        for v in [one, two] {
+            assert_eq!(img.words(v).unwrap(), words);
+            assert_eq!(img.class_of(v), Ok(f.kernel.word_array));
+            let shape = img.shape(v).unwrap();
+            assert_eq!(
+                (shape.format, shape.language_format, shape.len),
+                (Format::Words, 6, words.len())
+            );
+        }
+        assert_ne!(
+            img.identity_hash(one).unwrap(),
+            img.identity_hash(two).unwrap()
+        );
+    }
+    let allocations = img.stats().allocations;
+    assert_eq!(
+        img.new_words_with_format(int(3), &[1], 6),
+        Err(Error::BadClass(int(3)))
+    );
+    let other = fixture(1);
+    let mut elsewhere = other.heap.new_image().unwrap();
+    let foreign = elsewhere.new_words(other.kernel.word_array, &[1]).unwrap();
+    assert_eq!(
+        img.new_words_with_format(foreign, &[1], 6),
+        img.new_words(foreign, &[1])
+    );
+    assert!(img.new_words(foreign, &[1]).is_err());
+    assert_eq!(img.stats().allocations, allocations);
+}

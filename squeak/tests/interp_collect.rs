@@ -104,3 +104,20 @@ fn identity_hashes_survive_collections() {
     assert_eq!(interp.print_string(&mut image, v).unwrap(), "'true kept'");
     assert!(image.stats().collections >= 1);
 }
+
+/// Float arithmetic allocates its answers in the dispatch loop itself (the real VM's bytecodes
+/// for `+ - * /` on Floats), where no collection can run: a loop of nothing else still
+/// collects, at the safe point the loop leaves for, and stays within a cap that its 300,000
+/// Floats (about 9 MiB) would pass many times over.
+#[test]
+fn a_float_loop_collects_at_the_dispatch_loops_safe_point() {
+    if interp_common::skip() {
+        return;
+    }
+    let expr = "| f | f := 1.0. 1 to: 300000 do: [:i | f := f * 1.0000001 + 0]. f";
+    let (answer, stats, collections) = run(expr, 1 << 20);
+    // 1.0000001 ** 300000 by repeated IEEE multiplication, printed as the image prints it.
+    assert_eq!(answer, "1.030454532425916");
+    assert_eq!(stats.sends, 1_200_002);
+    assert!(collections > 0);
+}

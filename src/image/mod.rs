@@ -467,18 +467,26 @@ impl Image {
         len: usize,
         literals: usize,
     ) -> Result<Value> {
-        if !class.is_object() {
-            return Err(Error::BadClass(class));
-        }
-        self.check_storable(class)?;
+        self.check_class(class)?;
         let at = self
             .space
             .allocate(class, format, len, literals, self.heap.filler())?;
-        self.counters().allocations.bump();
-        self.counters()
-            .private_bytes
-            .set((self.space.len() * 8) as u64);
-        Ok(Value::object(self.incarnation, at as u64))
+        Ok(self.allocated(at))
+    }
+
+    fn check_class(&self, class: Value) -> Result<()> {
+        if !class.is_object() {
+            return Err(Error::BadClass(class));
+        }
+        self.check_storable(class)
+    }
+
+    /// The reference to the object just allocated at `at`, counted.
+    fn allocated(&mut self, at: usize) -> Value {
+        let counters = self.counters();
+        counters.allocations.bump();
+        counters.private_bytes.set((self.space.len() * 8) as u64);
+        Value::object(self.incarnation, at as u64)
     }
 
     /// Allocates a private pointers object holding `fields`.
@@ -511,9 +519,21 @@ impl Image {
 
     /// Allocates a private words object holding `words`.
     pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
-        let obj = self.allocate_with(class, Format::Words, words.len(), 0)?;
-        self.space.fill_new_words(obj.index(), words)?;
-        Ok(obj)
+        self.new_words_with_format(class, words, 0)
+    }
+
+    /// [`new_words`](Self::new_words) and
+    /// [`set_language_format`](Self::set_language_format) in one step: a VM's Float, made
+    /// by every arithmetic operation on one.
+    pub fn new_words_with_format(
+        &mut self,
+        class: Value,
+        words: &[u32],
+        language_format: u8,
+    ) -> Result<Value> {
+        self.check_class(class)?;
+        let at = self.space.allocate_words(class, words, language_format)?;
+        Ok(self.allocated(at))
     }
 
     /// Allocates a private compiled method.

@@ -18,15 +18,19 @@ impl PlainHeap {
         len: usize,
         literals: usize,
     ) -> Result<Value> {
-        if !class.is_object() {
-            return Err(Error::BadClass(class));
-        }
-        self.check_storable(class)?;
+        self.check_class(class)?;
         let at = self
             .space
             .allocate(class, format, len, literals, self.filler)?;
         self.stats.allocations += 1;
         Ok(self.value_of(at))
+    }
+
+    fn check_class(&self, class: Value) -> Result<()> {
+        if !class.is_object() {
+            return Err(Error::BadClass(class));
+        }
+        self.check_storable(class)
     }
 
     /// As [`Image::new_pointers`](crate::Image::new_pointers).
@@ -56,9 +60,20 @@ impl PlainHeap {
 
     /// As [`Image::new_words`](crate::Image::new_words).
     pub fn new_words(&mut self, class: Value, words: &[u32]) -> Result<Value> {
-        let obj = self.allocate_with(class, Format::Words, words.len(), 0)?;
-        self.space.fill_new_words(obj.index(), words)?;
-        Ok(obj)
+        self.new_words_with_format(class, words, 0)
+    }
+
+    /// As [`Image::new_words_with_format`](crate::Image::new_words_with_format).
+    pub fn new_words_with_format(
+        &mut self,
+        class: Value,
+        words: &[u32],
+        language_format: u8,
+    ) -> Result<Value> {
+        self.check_class(class)?;
+        let at = self.space.allocate_words(class, words, language_format)?;
+        self.stats.allocations += 1;
+        Ok(self.value_of(at))
     }
 
     /// As [`Image::new_method`](crate::Image::new_method).
