@@ -57,6 +57,7 @@ impl Exec<'_> {
             match task {
                 Task::Expr(e) => self.compile_one(e, doit, &mut tasks)?,
                 Task::Send(selector, n) => self.compile_send(selector, n, doit)?,
+                Task::Byte(135) => doit.pop(),
                 Task::Byte(b) => doit.code.push(b),
                 Task::Store(name) => self.compile_store(name, doit)?,
                 Task::EndBlock { jump, scope } => {
@@ -300,25 +301,25 @@ impl Exec<'_> {
                     .into())
                 }
                 Some((Loc::Temp(t), _)) => {
-                    doit.code.extend([129, 0x40 | t as u8]);
+                    doit.store(&[129, 0x40 | t as u8]);
                     return Ok(());
                 }
                 Some((Loc::Remote(_, i), Some(v))) => {
-                    doit.code.extend([141, i as u8, v as u8]);
+                    doit.store(&[141, i as u8, v as u8]);
                     return Ok(());
                 }
                 _ => {}
             }
         }
         if let Some(t) = doit.temporary(name) {
-            doit.code.extend([129, 0x40 | t as u8]);
+            doit.store(&[129, 0x40 | t as u8]);
             return Ok(());
         }
         let assoc = self
             .global_association(name)?
             .ok_or_else(|| ParseError::UnknownGlobal(name.to_owned()))?;
         let i = doit.literal(assoc)?;
-        doit.code.extend([129, 0xC0 | i as u8]);
+        doit.store(&[129, 0xC0 | i as u8]);
         Ok(())
     }
 

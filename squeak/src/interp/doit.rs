@@ -29,6 +29,8 @@ pub(super) struct Doit {
     pub(super) jumps: Vec<(usize, usize, u8)>,
     /// The string literals made so far, by their characters: one object each.
     pub(super) strings: Vec<(String, Value)>,
+    /// Where the last store (a value left on the stack) starts, while it ends the code.
+    pub(super) store: Option<usize>,
 }
 
 /// Where a variable of a closure image's frame is.
@@ -43,6 +45,34 @@ pub(super) enum Loc {
 }
 
 impl Doit {
+    /// Emits a store that leaves the value on the stack (129 and its operand, or 141 and
+    /// two), remembering where it is for [`pop`](Self::pop).
+    pub(super) fn store(&mut self, code: &[u8]) {
+        self.store = Some(self.code.len());
+        self.code.extend_from_slice(code);
+    }
+
+    /// A statement's pop (135). After a store, where no label stands between the two, the
+    /// pair becomes the store's popping form (104-111, 130, 142), as Squeak's compilers
+    /// emit an assignment for its effect: one bytecode fewer at every assignment statement,
+    /// and the same bytecodes as the image's own compiler.
+    pub(super) fn pop(&mut self) {
+        let end = self.code.len();
+        let labelled = self.labels.contains(&Some(end));
+        match (self.store.take(), &self.code[..]) {
+            (Some(at), [.., 129, ext]) if at + 2 == end && !labelled => {
+                let ext = *ext;
+                self.code.truncate(at);
+                match (ext >> 6, ext & 63) {
+                    (1, t @ 0..=7) => self.code.push(104 + t),
+                    _ => self.code.extend([130, ext]),
+                }
+            }
+            (Some(at), [.., 141, _, _]) if at + 3 == end && !labelled => self.code[at] = 142,
+            _ => self.code.push(135),
+        }
+    }
+
     pub(super) fn label(&mut self) -> usize {
         self.labels.push(None);
         self.labels.len() - 1
@@ -169,5 +199,51 @@ pub(super) fn statements<'e>(body: &'e [Expr], doit: &mut Doit, tasks: &mut Vec<
         if k > 0 {
             tasks.push(Task::Byte(135));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Doit;
+
+    fn popped(store: &[u8], before_pop: impl FnOnce(&mut Doit)) -> Vec<u8> {
+        let mut d = Doit::default();
+        d.code.push(118);
+        d.store(store);
+        before_pop(&mut d);
+        d.pop();
+        d.code
+    }
+
+    /// A store then a statement's pop is the store's popping form, as the image's compilers
+    /// emit it, for a temporary (short and extended), a global and a closure's remote
+    /// temporary.
+    #[test]
+    fn a_store_then_a_pop_is_one_popping_store() {
+        assert_eq!(popped(&[129, 0x43], |_| {}), [118, 107]);
+        assert_eq!(popped(&[129, 0x49], |_| {}), [118, 130, 0x49]);
+        assert_eq!(popped(&[129, 0xC2], |_| {}), [118, 130, 0xC2]);
+        assert_eq!(popped(&[141, 1, 2], |_| {}), [118, 142, 1, 2]);
+    }
+
+    /// Where a label stands between the two (a jump from another branch lands on the pop),
+    /// or other code follows the store, the pop stays.
+    #[test]
+    fn a_pop_a_jump_lands_on_or_after_other_code_stays() {
+        let labelled = popped(&[129, 0x43], |d| {
+            let l = d.label();
+            d.labels[l] = Some(d.code.len());
+        });
+        assert_eq!(labelled, [118, 129, 0x43, 135]);
+        assert_eq!(
+            popped(&[129, 0x43], |d| d.code.push(118)),
+            [118, 129, 0x43, 118, 135]
+        );
+        // A second pop after the fused one is a pop.
+        let mut d = Doit::default();
+        d.store(&[129, 0x40]);
+        d.pop();
+        d.pop();
+        assert_eq!(d.code, [104, 135]);
     }
 }
