@@ -117,3 +117,49 @@ fn a_method_replaced_while_it_runs_runs_its_old_code_to_its_end() {
     assert_eq!(ia.print_string(&mut a, v).unwrap(), "'30 new replaced'");
     assert!(ia.cache_flushes() > flushes);
 }
+
+/// The expression compiler emits what the image's own compiler emits where a value is
+/// dropped (Squeak's `emitForEffect:`): an assignment statement's store pops, a one-armed
+/// `ifTrue:` or `ifFalse:` and a loop push no nil, two arms and `and:` are popped. So each
+/// turn of these loops runs the same bytecodes through either compiler.
+#[test]
+fn statements_for_effect_run_the_bytecodes_of_the_images_compiler() {
+    if interp_common::skip() {
+        return;
+    }
+    let bodies = [
+        "",
+        "t := t + i",
+        "i even ifTrue: [t := t + 1]",
+        "i even ifFalse: [t := t + 1]. t := t",
+        "i even ifTrue: [t := t + 1] ifFalse: [t := t + 2]",
+        "(i even and: [i > 5]) ifTrue: [t := t + 1]",
+        "t := i even ifTrue: [t + 1] ifFalse: [t]",
+        "[t < i] whileTrue: [t := t + 1]",
+        "1 to: 3 do: [:k | t := t + k]. t := t - 6",
+    ];
+    let (loaded, vm) = mini(0);
+    // Bytecodes per 100 turns of the body's loop, compiled once into a block and run for
+    // 100 and 200 turns.
+    let per_100 = |body: &str, compiler: bool| {
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        let text = format!("| t | [:n | t := 0. 1 to: n do: [:i | {body}]. t]");
+        let block = if compiler {
+            interp.evaluate_with_compiler(&mut image, &text)
+        } else {
+            interp.evaluate(&mut image, &text)
+        }
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+        // A run's statistics are its own.
+        let mut run = |turns: i64| {
+            let n = Value::small_int(turns).unwrap();
+            interp.send(&mut image, block, "value:", &[n]).unwrap();
+            interp.stats().bytecodes
+        };
+        run(200) - run(100)
+    };
+    for body in bodies {
+        assert_eq!(per_100(body, false), per_100(body, true), "{body}");
+    }
+}

@@ -78,6 +78,20 @@ impl Exec<'_> {
                     doit.declare(temps)?;
                     statements(body, doit, &mut tasks);
                 }
+                Task::EffectBody(temps, body) => {
+                    tasks.push(Task::Scope(doit.scope.len()));
+                    doit.declare(temps)?;
+                    tasks.extend(body.iter().rev().map(Task::Effect));
+                }
+                Task::Effect(e) => match e {
+                    Expr::Send {
+                        receiver,
+                        selector,
+                        args,
+                    } if !self.sh.closures
+                        && self.inline(receiver, selector, args, true, doit, &mut tasks)? => {}
+                    _ => tasks.extend([Task::Byte(135), Task::Expr(e)]),
+                },
                 Task::Scope(len) => doit.scope.truncate(len),
                 Task::Bind(name, t) => doit.scope.push((name.to_owned(), t)),
                 Task::Jump(op, label) => {
@@ -274,7 +288,8 @@ impl Exec<'_> {
                 receiver,
                 selector,
                 args,
-            } if !self.sh.closures && self.inline(receiver, selector, args, doit, tasks)? => {}
+            } if !self.sh.closures
+                && self.inline(receiver, selector, args, false, doit, tasks)? => {}
             Expr::Send {
                 receiver,
                 selector,

@@ -173,6 +173,14 @@ pub(super) enum Task<'e> {
     },
     /// An inlined block's temporaries put in scope, then its statements (nil for none).
     Body(&'e [String], &'e [Expr]),
+    /// An expression whose value is dropped: a statement but the last, a loop's body.
+    /// Compiled for its effect as Squeak's compilers do (`emitForEffect:`): an assignment
+    /// pops as it stores, a one-armed `ifTrue:` or `ifFalse:` jumps over its arm and pushes
+    /// no nil, a loop pushes no nil; anything else is its value, popped.
+    Effect(&'e Expr),
+    /// An inlined block's temporaries put in scope, then its statements, each for its
+    /// effect (nothing for none): a loop's body, the arm of a conditional for effect.
+    EffectBody(&'e [String], &'e [Expr]),
     /// The scope back to this length, after an inlined block.
     Scope(usize),
     /// A name in scope for an inlined block's argument (`to:do:`'s), at this temporary.
@@ -194,11 +202,9 @@ pub(super) fn statements<'e>(body: &'e [Expr], doit: &mut Doit, tasks: &mut Vec<
     if body.is_empty() {
         doit.code.push(115);
     }
-    for (k, e) in body.iter().enumerate().rev() {
-        tasks.push(Task::Expr(e));
-        if k > 0 {
-            tasks.push(Task::Byte(135));
-        }
+    if let Some((last, rest)) = body.split_last() {
+        tasks.push(Task::Expr(last));
+        tasks.extend(rest.iter().rev().map(Task::Effect));
     }
 }
 

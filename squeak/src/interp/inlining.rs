@@ -84,12 +84,18 @@ impl Exec<'_> {
     /// `whileTrue`, `whileFalse` and `to:do:`, as conditional and backward jumps, with the
     /// values those compilers give them (nil for a missing branch and for loops). The
     /// blocks' temporaries and arguments are the do-it's, as every V3 block's are. `false`
-    /// for anything else, which is sent.
+    /// for anything else, which is sent. For `effect` (a value dropped, see
+    /// [`Task::Effect`]), as Squeak's compilers emit them then: a loop without the nil it
+    /// answers, its body for effect; `ifTrue:` or `ifFalse:` alone without the nil of the
+    /// missing arm, its arm for effect; the others (two arms, `and:`, `or:`) for their
+    /// value, popped (`MessageNode>>emitIf:on:value:`, `emitWhile:`, `emitToDo:`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn inline<'e>(
         &mut self,
         receiver: &'e Expr,
         selector: &str,
         args: &'e [Expr],
+        effect: bool,
         doit: &mut Doit,
         tasks: &mut Vec<Task<'e>>,
     ) -> Result<bool, RunError> {
@@ -125,7 +131,24 @@ impl Exec<'_> {
                 Task::Label(l2),
             ]);
         };
+        // The value a loop answers (nil), or nothing for effect.
+        let nil = (!effect).then_some(Task::Byte(115));
+        let mut popped = effect;
         match (selector, block(0, 0), block(1, 0)) {
+            ("ifTrue:" | "ifFalse:", Some(a), _) if effect => {
+                let skip = if selector == "ifTrue:" {
+                    ON_FALSE
+                } else {
+                    ON_TRUE
+                };
+                seq.extend([
+                    Task::Expr(receiver),
+                    Task::Jump(skip, l1),
+                    Task::EffectBody(a.0, a.1),
+                    Task::Label(l1),
+                ]);
+                popped = false;
+            }
             ("ifTrue:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(115)),
             ("ifFalse:", Some(a), _) => branch(ON_TRUE, a, Task::Byte(115)),
             ("and:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(114)),
@@ -147,12 +170,14 @@ impl Exec<'_> {
                     Task::Jump(exit, l2),
                 ]);
                 if selector.ends_with(':') {
-                    let Some(body) = block(0, 0) else {
+                    let Some(b) = block(0, 0) else {
                         return Ok(false);
                     };
-                    seq.extend([Task::Body(body.0, body.1), Task::Byte(135)]);
+                    seq.push(Task::EffectBody(b.0, b.1));
                 }
-                seq.extend([Task::Jump(JUMP, l1), Task::Label(l2), Task::Byte(115)]);
+                seq.extend([Task::Jump(JUMP, l1), Task::Label(l2)]);
+                seq.extend(nil);
+                popped = false;
             }
             ("to:do:" | "to:by:do:", _, _) => {
                 // `to:by:do:` only with a literal step other than zero, as Squeak inlines it.
@@ -204,9 +229,8 @@ impl Exec<'_> {
                     Task::Jump(ON_FALSE, l2),
                     // The argument is in scope for the body alone, not for the bounds.
                     Task::Bind(&names[0], i),
-                    Task::Body(temps, body),
+                    Task::EffectBody(temps, body),
                     Task::Scope(doit.scope.len()),
-                    Task::Byte(135),
                     Task::PushTemp(i),
                     match step {
                         Some(e) => Task::Expr(e),
@@ -216,10 +240,14 @@ impl Exec<'_> {
                     Task::PopTemp(i),
                     Task::Jump(JUMP, l1),
                     Task::Label(l2),
-                    Task::Byte(115),
                 ]);
+                seq.extend(nil);
+                popped = false;
             }
             _ => return Ok(false),
+        }
+        if popped {
+            seq.push(Task::Byte(135));
         }
         tasks.extend(seq.into_iter().rev());
         Ok(true)
