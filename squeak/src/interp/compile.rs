@@ -18,7 +18,7 @@ use super::inlining;
 use super::limits::RunError;
 use super::method::Method;
 use super::special::ASSOCIATION_VALUE;
-use super::state::{int_in_range, Exec};
+use super::state::{int, int_in_range, Exec};
 use cowheap::{Format, Value};
 
 /// `$i` where the host has not numbered the image: the Character, as in Smalltalk.
@@ -167,8 +167,10 @@ impl Exec<'_> {
                 // thisContext blockCopy: n, a jump over the body, then the body: it pops its
                 // arguments into the home's temporaries and ends with a block return.
                 doit.code.push(137);
-                let n = self.literal_of(&Expr::Integer(args.len() as i128))?;
-                doit.push_literal(n, false)?;
+                match args.len() {
+                    n @ 0..=2 => doit.code.push(117 + n as u8),
+                    n => doit.push_literal(int(n as i64), false)?,
+                }
                 doit.code.extend([200, 164, 0]);
                 let jump = doit.code.len();
                 let scope = doit.scope.len();
@@ -240,6 +242,9 @@ impl Exec<'_> {
                 }
                 None => tasks.push(Task::Expr(&LETTER_I)),
             },
+            // -1, 0, 1 and 2 by the bytecodes that push them (116-119), as the image's
+            // compilers emit them: no literal to read.
+            Expr::Integer(n @ -1..=2) => doit.code.push((117 + n) as u8),
             Expr::Integer(n) => {
                 let v = match i64::try_from(*n).ok().and_then(int_in_range) {
                     Some(v) => v,
@@ -389,6 +394,9 @@ impl Exec<'_> {
 
     /// The value of a literal expression.
     fn literal_of(&mut self, e: &Expr) -> Result<Value, RunError> {
+        if let Expr::Integer(n @ -1..=2) = e {
+            return Ok(int(*n as i64));
+        }
         let mut one = Doit::default();
         self.compile(e, &mut one)?;
         one.literals
