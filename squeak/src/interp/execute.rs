@@ -79,8 +79,6 @@ enum Exit {
     Slow(u8),
     /// The pc ran off the end of the method.
     End,
-    /// An allocation made the image want a collection: the safe point for it.
-    Collect,
     /// The image's timer is due (the pc is back before the bytecode not yet run): signal its
     /// semaphore, which may switch processes.
     Timer,
@@ -185,13 +183,6 @@ impl Exec<'_> {
                         f.pc = cur.pc;
                     }
                     cur = self.load_top()?;
-                }
-                Exit::Collect => {
-                    if self.may_collect {
-                        self.frames[cur.top].pc = cur.pc;
-                        self.collect_garbage()?;
-                        cur = self.load_top()?;
-                    }
                 }
                 Exit::Primitive(m, ri) => {
                     self.frames[cur.top].pc = cur.pc;
@@ -1052,11 +1043,12 @@ impl Exec<'_> {
             // the full path's.
             // `+ - < > <= >= * /` of a Float and a Float or a SmallInteger, computed here as
             // the real VM's bytecodes do (`float::bytecode`), without the look-up; anything
-            // else is the selector's send. A new Float that makes the image want a collection
-            // leaves for the safe point. (Here, not in the innermost loop's failure of the
-            // SmallInteger case: a branch there moved its registers, +11% instructions on
-            // 27 benchFib.)
-            if matches!(b, 176..=181 | 184 | 185) {
+            // else is the selector's send. The new Float is made here, where no collection
+            // can run, only while the image wants none: else the send's primitive makes it,
+            // and the send's safe point collects. (Here, not in the innermost loop's failure
+            // of the SmallInteger case: a branch there moved its registers, +11%
+            // instructions on 27 benchFib.)
+            if matches!(b, 176..=181 | 184 | 185) && !self.image.wants_collection() {
                 if let [.., rcvr, arg] = stack[..] {
                     match float::bytecode(self, b, rcvr, arg) {
                         Ok(Some(v)) => {
@@ -1066,9 +1058,6 @@ impl Exec<'_> {
                             }
                             self.sends += 1;
                             pc += 1;
-                            if self.image.wants_collection() {
-                                break 'frame Exit::Collect;
-                            }
                             continue 'frame;
                         }
                         Ok(None) => {}
@@ -1147,6 +1136,25 @@ impl Exec<'_> {
                                 }
                                 v
                             }
+                            Ok(None) => slow!(),
+                            Err(e) => {
+                                pc += 1;
+                                break 'frame Exit::Error(e);
+                            }
+                        }
+                    }
+                    // A Float primitive (`sqrt`, `truncated`, Float `+` by `perform:`...),
+                    // likewise, while the image wants no collection (as above).
+                    Quick::Not
+                        if (40..=59).contains(&m.primitive) && !self.image.wants_collection() =>
+                    {
+                        let arg = if nargs == 1 {
+                            stack[ri + 1]
+                        } else {
+                            self.sh.nil
+                        };
+                        match float::value(self, m.primitive, rcvr, arg) {
+                            Ok(Some(v)) => v,
                             Ok(None) => slow!(),
                             Err(e) => {
                                 pc += 1;

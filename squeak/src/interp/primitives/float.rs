@@ -17,7 +17,7 @@
 use super::common::{answer, Call, Prim};
 use crate::interp::limits::RunError;
 use crate::interp::number::ldexp;
-use crate::interp::state::{int, int_in_range, Exec};
+use crate::interp::state::{int, Exec};
 use cowheap::{Format, Value};
 
 /// The V3 format code of a words object.
@@ -89,55 +89,91 @@ impl Exec<'_> {
     }
 }
 
-/// Answers `f` as a new Float (or fails where the image has no Float class).
-fn float_answer(x: &mut Exec<'_>, f: f64) -> Result<Prim, RunError> {
-    answer(x.new_float(f)?)
-}
-
-/// Primitive 40, SmallInteger `asFloat`.
-pub(crate) fn as_float(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    match x.stack[c.ri].as_small_int() {
-        Some(i) => float_answer(x, i as f64),
-        None => Ok(Prim::Fail),
+/// Float primitive `p` (40-59) on `rcvr` and, for those of one argument, `arg`: the answer,
+/// or `None` where it fails. On values, not the stack, so that the dispatch loop runs the
+/// commonest (a cached method that is one of these, `sqrt` say) where it finds it, as it
+/// runs `at:`, without leaving for the full send: the full path's Float primitive took
+/// about 600 instructions besides its own work.
+pub(crate) fn value(
+    x: &mut Exec<'_>,
+    p: u16,
+    rcvr: Value,
+    arg: Value,
+) -> Result<Option<Value>, RunError> {
+    // As in the real VM, the arithmetic and comparisons take a SmallInteger for either
+    // operand (`loadFloatOrIntFrom:`), the others a Float receiver only.
+    if (41..=50).contains(&p) {
+        let (Some(a), Some(b)) = (x.number_of(rcvr)?, x.number_of(arg)?) else {
+            return Ok(None);
+        };
+        let r = match p {
+            41 => a + b,
+            42 => a - b,
+            49 => a * b,
+            50 if b == 0.0 => return Ok(None),
+            50 => a / b,
+            _ => {
+                let yes = match p {
+                    43 => a < b,
+                    44 => a > b,
+                    45 => a <= b,
+                    46 => a >= b,
+                    47 => a == b,
+                    _ => a != b,
+                };
+                return Ok(Some(x.boolean(yes)));
+            }
+        };
+        return x.new_float(r);
     }
-}
-
-/// Primitives 41, 42, 49 and 50: `+ - * /`, each operand a Float or a SmallInteger. A
-/// division by zero fails (the image's fallback reports it).
-pub(crate) fn arithmetic(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let (Some(a), Some(b)) = (x.number_of(x.stack[c.ri])?, x.number_of(x.arg(c.ri, 0))?) else {
-        return Ok(Prim::Fail);
-    };
-    let r = match c.p {
-        41 => a + b,
-        42 => a - b,
-        49 => a * b,
-        _ if b == 0.0 => return Ok(Prim::Fail),
-        _ => a / b,
-    };
-    float_answer(x, r)
-}
-
-/// SmallInteger primitive `p` (1-10: `+ - < > <= >= = ~= * /`) with an argument that is
-/// not a SmallInteger: a Float argument is computed with, as Float primitive `p + 40` would,
-/// anything else fails. The real VM's bytecodes for these selectors take a SmallInteger and
-/// a Float together and compute in floating point (`bytecodePrimMultiply` and its siblings),
-/// never reaching SmallInteger's methods, whose fallback answers otherwise in places
-/// (`0 * 1.5` is 0 there and 0.0 on the VM); every send of these selectors but a `perform:`
-/// is such a bytecode.
-#[cold]
-#[inline(never)]
-pub(crate) fn beside_small_int(x: &mut Exec<'_>, ri: usize, p: u16) -> Result<Prim, RunError> {
-    // The argument is no SmallInteger here, so the float primitive takes only a Float.
-    let c = Call {
-        ri,
-        p: p + 40,
-        nargs: 1,
-    };
-    match p {
-        1 | 2 | 9 | 10 => arithmetic(x, c),
-        _ => compare(x, c),
+    if p == 40 {
+        return match rcvr.as_small_int() {
+            Some(i) => x.new_float(i as f64),
+            None => Ok(None),
+        };
     }
+    let Some(f) = x.float_of(rcvr)? else {
+        return Ok(None);
+    };
+    let r = match p {
+        51 => {
+            // Towards zero, if that is a SmallInteger (else the image builds the
+            // LargeInteger itself); NaN and the infinities fail here too: they are in no
+            // range.
+            let t = f.trunc();
+            return Ok((-1_073_741_824.0..=1_073_741_823.0)
+                .contains(&t)
+                .then(|| int(t as i64)));
+        }
+        // C's `modf`, so with the receiver's sign (`-2.5` gives `-0.5`) and zero for an
+        // infinity.
+        52 if f.is_infinite() => 0.0f64.copysign(f),
+        52 => f - f.trunc(),
+        53 => return Ok(Some(int(exponent_of(f)))),
+        54 => match arg.as_small_int() {
+            Some(e) => ldexp(f, e),
+            None => return Ok(None),
+        },
+        // `rcvr >= 0.0` in the VM: NaN and negatives fail, -0.0 passes.
+        55 if f >= 0.0 => f.sqrt(),
+        55 => return Ok(None),
+        56 => f.sin(),
+        57 => f.atan(),
+        58 => f.ln(),
+        _ => f.exp(),
+    };
+    x.new_float(r)
+}
+
+/// Primitives 40-59 on the stack: [`value`]'s answer, or the fallback.
+pub(crate) fn primitive(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let rcvr = x.stack[c.ri];
+    let arg = if c.nargs() == 1 {
+        x.arg(c.ri, 0)
+    } else {
+        x.sh.nil
+    };
+    answer(value(x, c.p, rcvr, arg)?)
 }
 
 /// Bytecodes 176-181, 184 and 185 (`+ - < > <= >= * /`) whose operands are not two
@@ -158,77 +194,24 @@ pub(crate) fn bytecode(
     if rcvr.as_small_int().is_some() && arg.as_small_int().is_some() {
         return Ok(None);
     }
-    let (Some(a), Some(c)) = (x.number_of(rcvr)?, x.number_of(arg)?) else {
-        return Ok(None);
-    };
-    let r = match b {
-        176 => a + c,
-        177 => a - c,
-        184 => a * c,
-        185 if c == 0.0 => return Ok(None),
-        185 => a / c,
-        _ => {
-            let yes = match b {
-                178 => a < c,
-                179 => a > c,
-                180 => a <= c,
-                _ => a >= c,
-            };
-            return Ok(Some(x.boolean(yes)));
-        }
-    };
-    x.new_float(r)
+    // The Float primitive of the selector: + - < > <= >= * / (176-181, 184, 185) are 41-46,
+    // 49 and 50.
+    value(x, b as u16 - 135, rcvr, arg)
 }
 
-/// Primitives 43-48: `< > <= >= = ~=`, IEEE (a NaN is unordered and unequal to itself).
-pub(crate) fn compare(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let (Some(a), Some(b)) = (x.number_of(x.stack[c.ri])?, x.number_of(x.arg(c.ri, 0))?) else {
-        return Ok(Prim::Fail);
-    };
-    let r = match c.p {
-        43 => a < b,
-        44 => a > b,
-        45 => a <= b,
-        46 => a >= b,
-        47 => a == b,
-        _ => a != b,
-    };
-    answer(Some(x.boolean(r)))
-}
-
-/// The receiver of primitives 51-59, which must be a Float.
-fn receiver(x: &mut Exec<'_>, c: Call) -> Result<Option<f64>, RunError> {
-    let r = x.stack[c.ri];
-    x.float_of(r)
-}
-
-/// Primitive 51, `truncated`: towards zero, if that is a SmallInteger (else the image builds
-/// the LargeInteger itself).
-pub(crate) fn truncated(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let Some(f) = receiver(x, c)? else {
-        return Ok(Prim::Fail);
-    };
-    let t = f.trunc();
-    // NaN and the infinities fail here too: they are in no range.
-    answer(if (-1_073_741_824.0..=1_073_741_823.0).contains(&t) {
-        int_in_range(t as i64)
-    } else {
-        None
-    })
-}
-
-/// Primitive 52, `fractionPart`: C's `modf`, so with the receiver's sign (`-2.5` gives
-/// `-0.5`) and zero for an infinity.
-pub(crate) fn fraction_part(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let Some(f) = receiver(x, c)? else {
-        return Ok(Prim::Fail);
-    };
-    let frac = if f.is_infinite() {
-        0.0f64.copysign(f)
-    } else {
-        f - f.trunc()
-    };
-    float_answer(x, frac)
+/// SmallInteger primitive `p` (1-10: `+ - < > <= >= = ~= * /`) with an argument that is
+/// not a SmallInteger: a Float argument is computed with, as Float primitive `p + 40` would,
+/// anything else fails. The real VM's bytecodes for these selectors take a SmallInteger and
+/// a Float together and compute in floating point (`bytecodePrimMultiply` and its siblings),
+/// never reaching SmallInteger's methods, whose fallback answers otherwise in places
+/// (`0 * 1.5` is 0 there and 0.0 on the VM); every send of these selectors but a `perform:`
+/// is such a bytecode.
+#[cold]
+#[inline(never)]
+pub(crate) fn beside_small_int(x: &mut Exec<'_>, ri: usize, p: u16) -> Result<Prim, RunError> {
+    // The argument is no SmallInteger here, so the float primitive takes only a Float.
+    let (rcvr, arg) = (x.stack[ri], x.arg(ri, 0));
+    answer(value(x, p + 40, rcvr, arg)?)
 }
 
 /// The binary exponent of `f` as C's `frexp` gives it, less one: the `e` of
@@ -246,40 +229,6 @@ fn exponent_of(f: f64) -> i64 {
         return -1074 + (63 - mantissa.leading_zeros() as i64);
     }
     biased - 1023
-}
-
-/// Primitive 53, `exponent`.
-pub(crate) fn exponent(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let Some(f) = receiver(x, c)? else {
-        return Ok(Prim::Fail);
-    };
-    answer(Some(int(exponent_of(f))))
-}
-
-/// Primitive 54, `timesTwoPower: aSmallInteger`.
-pub(crate) fn times_two_power(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let (Some(f), Some(e)) = (receiver(x, c)?, x.arg(c.ri, 0).as_small_int()) else {
-        return Ok(Prim::Fail);
-    };
-    float_answer(x, ldexp(f, e))
-}
-
-/// Primitives 55-59: `sqrt` (which fails below zero, as the real VM's), `sin`, `arcTan`, `ln`
-/// and `exp`, from the platform's C library, as the real VM's.
-pub(crate) fn math(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let Some(f) = receiver(x, c)? else {
-        return Ok(Prim::Fail);
-    };
-    let r = match c.p {
-        // `rcvr >= 0.0` in the VM: NaN and negatives fail, -0.0 passes.
-        55 if f >= 0.0 => f.sqrt(),
-        55 => return Ok(Prim::Fail),
-        56 => f.sin(),
-        57 => f.atan(),
-        58 => f.ln(),
-        _ => f.exp(),
-    };
-    float_answer(x, r)
 }
 
 #[cfg(test)]
