@@ -47,7 +47,8 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().private_bytes,
           value_parser = crate::parse::bytes)]
     pub alloc_limit: usize,
-    /// Activations each image may have live at once.
+    /// Activations each image may have live at once. Past the default, at most one per KiB
+    /// of --alloc-limit: an activation's frame lives outside the private space.
     #[arg(long, default_value_t = Limits::default().depth)]
     pub depth_limit: usize,
     /// Wall-clock time each image's run may take (30s, 500ms, 2m; `none` for no bound). An

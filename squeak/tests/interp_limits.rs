@@ -393,3 +393,73 @@ fn an_interrupt_stops_a_run_and_a_batch() {
     assert_eq!(progress.finished.load(Ordering::Relaxed), 4);
     assert!(report.base_unchanged());
 }
+
+/// Work that runs few bytecodes still counts against the budget and brings the next look at
+/// the clock and the host's interrupt closer: a new object's size and a collection's space
+/// (a bytecode per 16 bytes, as a copy's). A loop of large allocations or of collections
+/// used to run thousands of them, seconds past any time limit, between two looks; it now
+/// stops at the bytecode budget after a few turns.
+#[test]
+fn allocations_and_collections_are_work_against_the_budget() {
+    if interp_common::skip() {
+        return;
+    }
+    let limits = Limits {
+        bytecodes: 10_000_000,
+        private_bytes: 64 << 20,
+        depth: 1000,
+        time: None,
+    };
+    for expr in [
+        "[true] whileTrue: [Array new: 1000000]",
+        "[true] whileTrue: [String new: 8000000]",
+        "| a | a := Array new: 1000000. [true] whileTrue: [Smalltalk garbageCollect]",
+    ] {
+        let (loaded, vm) = mini(0);
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(limits);
+        let e = interp.evaluate(&mut image, expr).unwrap_err();
+        assert_eq!(e, RunError::BytecodeLimit { limit: 10_000_000 }, "{expr}");
+        // Each turn charged 500,000: a few dozen turns, not millions.
+        assert!(
+            interp.stats().bytecodes < 10_000,
+            "{expr}: {:?}",
+            interp.stats()
+        );
+    }
+}
+
+/// A depth limit past the default and past what the allocation cap allows stops at one
+/// activation per `ACTIVATION_BYTES` of the cap: a deep recursion's frames live outside the
+/// private space, and used to grow until the process's allocator aborted it (a depth limit
+/// of 10^8 took 4 GiB). Up to the default (100,000) a depth limit holds whatever the cap.
+#[test]
+fn the_depth_a_run_reaches_is_bounded_by_the_allocation_cap() {
+    if interp_common::skip() {
+        return;
+    }
+    use cowheap_squeak::interp::ACTIVATION_BYTES;
+    let limits = Limits {
+        depth: usize::MAX,
+        private_bytes: 256 << 20,
+        ..Limits::default()
+    };
+    let bound = (256 << 20) / ACTIVATION_BYTES;
+    assert_eq!(limits.depth_reached(), bound);
+    assert_eq!(Limits::default().depth_reached(), Limits::default().depth);
+    let small_cap = Limits {
+        private_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    assert_eq!(small_cap.depth_reached(), Limits::default().depth);
+    let (loaded, vm) = mini(0);
+    let mut image = new_heap(&loaded.heap).unwrap();
+    let mut interp = vm.interpreter(limits);
+    let e = interp
+        .evaluate_with_compiler(
+            &mut image,
+            "Object compile: 'deeper ^self deeper' classified: 'x' notifying: nil. Object new deeper",
+        )
+        .unwrap_err();
+    assert_eq!(e, RunError::DepthLimit { limit: bound });
+}

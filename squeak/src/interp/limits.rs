@@ -21,7 +21,8 @@ pub struct Limits {
     /// collects at a safe point once it holds half of this, so the cap bounds what a
     /// computation keeps reachable, not the garbage it makes.
     pub private_bytes: usize,
-    /// Activations that may be live at once.
+    /// Activations that may be live at once; at most one per [`ACTIVATION_BYTES`] of
+    /// [`private_bytes`](Self::private_bytes) (see [`Limits::depth_reached`]).
     pub depth: usize,
     /// Wall-clock time one run may take (`None`: no bound but the others). Checked every
     /// [`TIME_CHECK_BYTECODES`] bytecodes, and by primitives whose work grows with a size,
@@ -30,6 +31,27 @@ pub struct Limits {
     /// budget holds however many images share the cores (an image that got little CPU stops
     /// having done less).
     pub time: Option<Duration>,
+}
+
+/// The memory an activation may take outside the image's private space, for the bound on
+/// the depth: its native frame (64 bytes) and its share of the operand stack (a V3 context's
+/// at most 56 slots), both in vectors that grow by doubling. A depth limit far past what the
+/// allocation cap allows would otherwise let a deep recursion take gigabytes that no cap counts,
+/// until the process's allocator aborted it.
+pub const ACTIVATION_BYTES: usize = 1024;
+
+/// The default depth limit, which [`Limits::depth_reached`] never cuts below.
+const DEFAULT_DEPTH: usize = 100_000;
+
+impl Limits {
+    /// The depth a run stops at: [`depth`](Self::depth), but past the default (100,000), no
+    /// more activations than [`private_bytes`](Self::private_bytes) holds at
+    /// [`ACTIVATION_BYTES`] each. The defaults stop at 100,000; a depth limit of 10^8 under
+    /// the default cap (256 MiB) at 262,144.
+    pub fn depth_reached(&self) -> usize {
+        self.depth
+            .min((self.private_bytes / ACTIVATION_BYTES).max(DEFAULT_DEPTH))
+    }
 }
 
 /// How many bytecodes (or units of a primitive's work) a run executes between two looks at
@@ -41,7 +63,7 @@ impl Default for Limits {
         Limits {
             bytecodes: 100_000_000_000,
             private_bytes: 256 << 20,
-            depth: 100_000,
+            depth: DEFAULT_DEPTH,
             time: Some(Duration::from_secs(60)),
         }
     }

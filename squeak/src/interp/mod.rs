@@ -104,6 +104,6 @@ pub use batch::{
 pub use expr::{Expr, ParseError, MAX_NESTING};
 pub use heap::{new_heap, Heap};
 pub use interpreter::{Interpreter, Vm};
-pub use limits::{Limits, RunError, RunStats, StopKind, TIME_CHECK_BYTECODES};
+pub use limits::{Limits, RunError, RunStats, StopKind, ACTIVATION_BYTES, TIME_CHECK_BYTECODES};
 pub use parse::parse;
 pub use transcript::TRANSCRIPT_LIMIT;

@@ -185,7 +185,11 @@ impl<'a> Exec<'a> {
         let mut run_frames = std::mem::take(frames);
         run_stack.clear();
         run_frames.clear();
-        let limits = *limits;
+        // The depth a run reaches is bounded by the allocation cap too (`depth_reached`).
+        let limits = Limits {
+            depth: limits.depth_reached(),
+            ..*limits
+        };
         let interrupt = interrupt.as_deref();
         Exec {
             image,
@@ -247,6 +251,10 @@ impl<'a> Exec<'a> {
                 self.frames[i].method = Rc::new(Method::decode(self.image, m)?);
             }
         }
+        // A collection's work grows with the space it looked through: charged as a copy's
+        // is, so that a loop of collections (`Smalltalk garbageCollect`, or of allocations
+        // that each make one) still looks at the clock and the host's interrupt.
+        self.charge(collection.before_bytes / 16)?;
         Ok(collection)
     }
 

@@ -60,6 +60,10 @@ fn instantiate(x: &mut Exec<'_>, class: Value, n: usize, indexed: bool) -> Resul
     let obj = x.image.allocate(class, format, len)?;
     x.image.set_language_format(obj, code)?;
     x.check_allocation()?;
+    // Making (and filling) an object is work that grows with its size, charged as a copy's
+    // is: a loop of large allocations runs few bytecodes, and would otherwise look at the
+    // clock (and the host's interrupt) once in thousands of them.
+    x.charge(bytes as u64 / 16)?;
     Ok(Prim::Answer(obj))
 }
 
