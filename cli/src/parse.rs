@@ -77,6 +77,30 @@ pub fn stack_size(text: &str) -> Result<usize, String> {
     Ok(b)
 }
 
+/// A count of at least one.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}: not a whole number")),
+    }
+}
+
+/// A base URL other hosts can reach: `http://` or `https://` and a host, with nothing after a
+/// path (no query, no fragment), its trailing `/` dropped.
+pub fn base_url(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err("must be http://HOST[:PORT][/PATH], with no query or fragment".into());
+    }
+    Ok(text.to_owned())
+}
+
 /// `--churn`'s value: a number of lifetimes, or `auto` (the default when the flag is bare).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChurnArg {
@@ -100,6 +124,25 @@ pub fn churn(text: &str) -> Result<ChurnArg, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_urls() {
+        assert_eq!(at_least_one("3"), Ok(3));
+        assert!(at_least_one("0").is_err());
+        assert!(at_least_one("-1").is_err());
+        assert_eq!(base_url("http://a:8080/"), Ok("http://a:8080".into()));
+        assert_eq!(base_url("https://a.b/x"), Ok("https://a.b/x".into()));
+        for bad in [
+            "notaurl",
+            "http://",
+            "ftp://a",
+            "http:///x",
+            "http://a?b",
+            "http://a b",
+        ] {
+            assert!(base_url(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn units() {

@@ -29,7 +29,7 @@ pub struct Args {
     pub host_id: Option<String>,
     /// The base URL other hosts redirect this host's sessions to (default: http:// and the
     /// bound address).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::base_url)]
     pub public_url: Option<String>,
     /// A session unused this long is saved and dropped from memory (resumed on its next
     /// request).
@@ -48,7 +48,8 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value = "64m", value_parser = crate::parse::bytes)]
     pub max_memory: usize,
     /// Sessions in memory at once, at most: one more evicts the least recently used.
-    #[arg(long, default_value_t = Config::default().max_sessions_live)]
+    #[arg(long, default_value_t = Config::default().max_sessions_live,
+          value_parser = crate::parse::at_least_one)]
     pub max_sessions_live: usize,
     /// Leases of evicted sessions kept, at most, so that their next resume here is a read
     /// (about 200 bytes each); past it the least recently used is dropped, and that session's
