@@ -191,6 +191,26 @@ impl Shadow {
         lid
     }
 
+    /// Points every redirection at the identity its chain ends in, as [`canon`](Self::canon)
+    /// answers (path compression). Chains grow as becomes stack up (`a` became `b`, which
+    /// became `c`), and a collection follows every reference through them: without this, a
+    /// run of mostly becomes took time cubic in its length (8,000 ops 39 s, 16,000 over
+    /// 120 s).
+    pub(crate) fn flatten(&mut self) {
+        let starts: Vec<Lid> = self.forward.keys().copied().collect();
+        for start in starts {
+            let end = self.canon(start);
+            let mut l = start;
+            while let Some(&next) = self.forward.get(&l) {
+                if next == end {
+                    break;
+                }
+                self.forward.insert(l, end);
+                l = next;
+            }
+        }
+    }
+
     pub(crate) fn body<'a>(&'a self, oracle: &'a Oracle, lid: Lid) -> &'a Body {
         match lid {
             Lid::Base(i) => self

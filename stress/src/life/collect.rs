@@ -29,6 +29,7 @@ impl Life<'_> {
 
     /// Collects the image's private space and checks what it did.
     pub(crate) fn op_collect(&mut self) {
+        self.sh.flatten();
         let oracle = &self.w.oracle;
         let marked = self.sh.reachable();
         // The harness passes what it holds: its handles and what the model still reaches.
