@@ -353,3 +353,33 @@ impl Shadow {
             .collect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Lid, Shadow};
+
+    /// Flattening changes no identity `canon` answers, and leaves every redirection one
+    /// step long.
+    #[test]
+    fn flatten_keeps_every_identity_and_shortens_every_chain() {
+        let mut sh = Shadow::default();
+        let (p, b) = (Lid::Private, Lid::Base);
+        // p0 -> p1 -> p2 -> b7, p3 -> p1, b4 -> p0: chains of up to four steps.
+        for (from, to) in [
+            (p(0), p(1)),
+            (p(1), p(2)),
+            (p(2), b(7)),
+            (p(3), p(1)),
+            (b(4), p(0)),
+        ] {
+            sh.forward.insert(from, to);
+        }
+        let before: Vec<(Lid, Lid)> = sh.forward.keys().map(|&l| (l, sh.canon(l))).collect();
+        sh.flatten();
+        for (l, end) in before {
+            assert_eq!(sh.canon(l), end);
+            assert_eq!(sh.forward[&l], end, "{l:?} points at its end");
+        }
+        assert_eq!(sh.canon(b(7)), b(7));
+    }
+}
