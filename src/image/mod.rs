@@ -522,20 +522,6 @@ impl Image {
         self.new_words_with_format(class, words, 0)
     }
 
-    /// [`new_words`](Self::new_words) and
-    /// [`set_language_format`](Self::set_language_format) in one step: a VM's Float, made
-    /// by every arithmetic operation on one.
-    pub fn new_words_with_format(
-        &mut self,
-        class: Value,
-        words: &[u32],
-        language_format: u8,
-    ) -> Result<Value> {
-        self.check_class(class)?;
-        let at = self.space.allocate_words(class, words, language_format)?;
-        Ok(self.allocated(at))
-    }
-
     /// Allocates a private compiled method.
     pub fn new_method(
         &mut self,

@@ -40,6 +40,20 @@ impl Image {
         Ok(())
     }
 
+    /// [`new_words`](Self::new_words) and
+    /// [`set_language_format`](Self::set_language_format) in one step: a VM's Float, made
+    /// by every arithmetic operation on one.
+    pub fn new_words_with_format(
+        &mut self,
+        class: Value,
+        words: &[u32],
+        language_format: u8,
+    ) -> Result<Value> {
+        self.check_class(class)?;
+        let at = self.space.allocate_words(class, words, language_format)?;
+        Ok(self.allocated(at))
+    }
+
     /// Checks a value a VM is handed (by a host, a primitive's argument) before it keeps it:
     /// an immediate, or a reference to a live object that this image can reach.
     pub fn check_value(&self, v: Value) -> Result<()> {
