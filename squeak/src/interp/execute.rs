@@ -1037,10 +1037,6 @@ impl Exec<'_> {
                     break 'frame Exit::Slow(b);
                 }};
             }
-            // A send of `sel` with `nargs` arguments, whose operands (`len` bytes)
-            // follow the opcode: a cached method without a primitive is activated, a
-            // quick return answers here (and the innermost loop goes on); anything else is
-            // the full path's.
             // `+ - < > <= >= * /` of a Float and a Float or a SmallInteger, computed here as
             // the real VM's bytecodes do (`float::bytecode`), without the look-up; anything
             // else is the selector's send. The new Float is made here, where no collection
@@ -1068,6 +1064,10 @@ impl Exec<'_> {
                     }
                 }
             }
+            // A send of `sel` with `nargs` arguments, whose operands (`len` bytes)
+            // follow the opcode: a cached method without a primitive is activated, a
+            // quick return answers here (and the innermost loop goes on); anything else is
+            // the full path's.
             let Some(ri) = stack.len().checked_sub(nargs + 1) else {
                 slow!()
             };
