@@ -432,6 +432,15 @@ impl Space {
     }
 }
 
+/// Checks the class of an object an allocation is to make (`Image`'s and the plain heap's):
+/// an object (an immediate is [`Error::BadClass`]) that the heap may hold (`storable`).
+pub(crate) fn check_class(class: Value, storable: impl FnOnce(Value) -> Result<()>) -> Result<()> {
+    if !class.is_object() {
+        return Err(Error::BadClass(class));
+    }
+    storable(class)
+}
+
 /// Checks the first fields `first` of an object of `len` an allocation `*_from` is to make
 /// (`Image::new_pointers_from`, and the plain heap's): no more than `len`, and each one
 /// `storable` in the heap, but for the filler, a start of the sealed base and storable

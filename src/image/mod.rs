@@ -467,18 +467,11 @@ impl Image {
         len: usize,
         literals: usize,
     ) -> Result<Value> {
-        self.check_class(class)?;
+        crate::space::check_class(class, |c| self.check_storable(c))?;
         let at = self
             .space
             .allocate(class, format, len, literals, self.heap.filler())?;
         Ok(self.allocated(at))
-    }
-
-    fn check_class(&self, class: Value) -> Result<()> {
-        if !class.is_object() {
-            return Err(Error::BadClass(class));
-        }
-        self.check_storable(class)
     }
 
     /// The reference to the object just allocated at `at`, counted.

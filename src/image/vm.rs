@@ -49,7 +49,7 @@ impl Image {
         words: &[u32],
         language_format: u8,
     ) -> Result<Value> {
-        self.check_class(class)?;
+        crate::space::check_class(class, |c| self.check_storable(c))?;
         let at = self.space.allocate_words(class, words, language_format)?;
         Ok(self.allocated(at))
     }

@@ -18,19 +18,12 @@ impl PlainHeap {
         len: usize,
         literals: usize,
     ) -> Result<Value> {
-        self.check_class(class)?;
+        crate::space::check_class(class, |c| self.check_storable(c))?;
         let at = self
             .space
             .allocate(class, format, len, literals, self.filler)?;
         self.stats.allocations += 1;
         Ok(self.value_of(at))
-    }
-
-    fn check_class(&self, class: Value) -> Result<()> {
-        if !class.is_object() {
-            return Err(Error::BadClass(class));
-        }
-        self.check_storable(class)
     }
 
     /// As [`Image::new_pointers`](crate::Image::new_pointers).
@@ -70,7 +63,7 @@ impl PlainHeap {
         words: &[u32],
         language_format: u8,
     ) -> Result<Value> {
-        self.check_class(class)?;
+        crate::space::check_class(class, |c| self.check_storable(c))?;
         let at = self.space.allocate_words(class, words, language_format)?;
         self.stats.allocations += 1;
         Ok(self.value_of(at))

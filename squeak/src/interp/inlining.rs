@@ -119,7 +119,8 @@ impl Exec<'_> {
         }
         let (l1, l2) = (doit.label(), doit.label());
         let mut seq: Vec<Task<'e>> = Vec::new();
-        // `rcv` then, on `skip`, to `l1`; the first branch; over the second to `l2`.
+        // `rcv` then, on `skip`, to `l1`; the first branch; over the second to `l2`; for
+        // effect, the value popped.
         let mut branch = |skip: u8, first: (&'e [String], &'e [Expr]), second: Task<'e>| {
             seq.extend([
                 Task::Expr(receiver),
@@ -130,10 +131,10 @@ impl Exec<'_> {
                 second,
                 Task::Label(l2),
             ]);
+            seq.extend(effect.then_some(Task::Byte(135)));
         };
         // The value a loop answers (nil), or nothing for effect.
         let nil = (!effect).then_some(Task::Byte(115));
-        let mut popped = effect;
         match (selector, block(0, 0), block(1, 0)) {
             ("ifTrue:" | "ifFalse:", Some(a), _) if effect => {
                 let skip = if selector == "ifTrue:" {
@@ -147,7 +148,6 @@ impl Exec<'_> {
                     Task::EffectBody(a.0, a.1),
                     Task::Label(l1),
                 ]);
-                popped = false;
             }
             ("ifTrue:", Some(a), _) => branch(ON_FALSE, a, Task::Byte(115)),
             ("ifFalse:", Some(a), _) => branch(ON_TRUE, a, Task::Byte(115)),
@@ -177,7 +177,6 @@ impl Exec<'_> {
                 }
                 seq.extend([Task::Jump(JUMP, l1), Task::Label(l2)]);
                 seq.extend(nil);
-                popped = false;
             }
             ("to:do:" | "to:by:do:", _, _) => {
                 // `to:by:do:` only with a literal step other than zero, as Squeak inlines it.
@@ -242,12 +241,8 @@ impl Exec<'_> {
                     Task::Label(l2),
                 ]);
                 seq.extend(nil);
-                popped = false;
             }
             _ => return Ok(false),
-        }
-        if popped {
-            seq.push(Task::Byte(135));
         }
         tasks.extend(seq.into_iter().rev());
         Ok(true)
