@@ -3,6 +3,10 @@
 //! what is timed is header parsing, the object scan, parallel relocation and validation,
 //! building and sealing the base heap, and dropping it.
 //!
+//! `images_mini`: once the mini image is loaded, what a new image over it costs (create and
+//! drop) against the cheapest image of a design without sharing, a bare copy of the loaded
+//! arena's words (the deep clone of `benches/images.rs` in the heap crate, over a real base).
+//!
 //! `cargo bench --bench load`
 
 mod support;
@@ -56,6 +60,26 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(cowheap_squeak::loader::load_bytes(black_box(bytes)).unwrap()))
         });
     }
+    group.finish();
+    mini(c);
+}
+
+/// Image creation over the loaded mini image, against a copy of its arena.
+fn mini(c: &mut Criterion) {
+    let Some(path) = support::image("bench load", "mini-2.2-v3-le.image") else {
+        return;
+    };
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let heap = cowheap_squeak::loader::load_bytes(&bytes).unwrap().heap;
+    let words = cowheap::bench_api::arena_words(&heap);
+    let mut group = c.benchmark_group("images_mini");
+    group.bench_function("cowheap_create_drop", |b| {
+        b.iter(|| drop(black_box(heap.new_image().unwrap())))
+    });
+    group.bench_function("alt_deep_clone", |b| {
+        b.iter(|| drop(black_box(words.clone())))
+    });
     group.finish();
 }
 

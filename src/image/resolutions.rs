@@ -20,8 +20,9 @@
 use crate::object::Loc;
 
 pub(crate) struct Resolutions {
-    /// `(key, encoded target)`, key = base word index + 1; 0 is empty. Capacity is a power of
-    /// two, never 0 (so a probe needs no emptiness test), at most half full.
+    /// `(key, encoded target)`, key = base word index + 1; 0 is empty. Capacity is 0 until
+    /// the first entry, then a power of two, at most half full: a probe needs no emptiness
+    /// test, as it runs only where the filter has a bit, which an empty filter never has.
     buckets: Box<[(u64, u64)]>,
     /// Bit `(index / 2) mod (16 * capacity)` is set for every key: clear means no entry.
     filter: Box<[u64]>,
@@ -36,10 +37,13 @@ const FILTER_BITS: usize = 16;
 const INITIAL: usize = 64;
 
 impl Default for Resolutions {
+    /// Empty, with nothing allocated: most images never write a base object, and a new
+    /// image's two allocations (and their frees) were half the cost of making and dropping
+    /// it.
     fn default() -> Self {
         Resolutions {
-            buckets: vec![(0, 0); 1].into_boxed_slice(),
-            filter: vec![0; 1].into_boxed_slice(),
+            buckets: Box::new([]),
+            filter: Box::new([]),
             own: 0,
         }
     }
@@ -59,8 +63,12 @@ impl Resolutions {
     /// False if `at` certainly has no entry.
     #[inline(always)]
     fn may_hold(&self, at: usize) -> bool {
-        let bit = (at >> 1) & (self.filter.len() * 64 - 1);
-        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+        // Without a filter the mask is all ones and the word is past the end: no. The
+        // bounds check is the one the indexing made, so an empty filter costs nothing.
+        let bit = (at >> 1) & (self.filter.len() * 64).wrapping_sub(1);
+        self.filter
+            .get(bit / 64)
+            .is_some_and(|word| word >> (bit % 64) & 1 != 0)
     }
 
     fn mark(&mut self, at: usize) {
@@ -103,6 +111,9 @@ impl Resolutions {
 
     /// Gives existing entries new targets (after the image's collector moved them).
     pub(crate) fn retarget(&mut self, targets: impl IntoIterator<Item = (usize, Loc)>) {
+        if self.buckets.is_empty() {
+            return;
+        }
         for (at, loc) in targets {
             let (i, found) = self.bucket_of(at);
             debug_assert!(found, "only entries the image holds are retargeted");
@@ -140,6 +151,21 @@ impl Resolutions {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_that_never_wrote_holds_nothing_and_answers_no_everywhere() {
+        let mut r = Resolutions::default();
+        assert!(r.buckets.is_empty() && r.filter.is_empty());
+        for at in [0, 1, 2, 4096, usize::MAX / 2, usize::MAX - 1, usize::MAX] {
+            assert_eq!(r.get(at), None, "{at}");
+        }
+        r.retarget([(8, Loc::Private(3))]);
+        assert_eq!(r.iter().count(), 0);
+        assert!(!r.has_own());
+        r.insert(usize::MAX - 1, Loc::Private(5));
+        assert_eq!(r.get(usize::MAX - 1), Some(Loc::Private(5)));
+        assert_eq!(r.buckets.len(), INITIAL);
+    }
 
     #[test]
     fn answers_every_entry_and_nothing_else_across_growth() {
