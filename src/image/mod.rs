@@ -140,13 +140,18 @@ impl Drop for Image {
         #[cfg(cowheap_mutant = "early_id_release")]
         self.heap.inner.ids.release(self.id);
         let arena = self.heap.arena();
-        let section = arena.enter(self.id);
-        let mut garbage = Vec::new();
-        for (at, _) in self.resolutions.iter() {
-            arena.remove(at, self.id, &section, &mut garbage);
+        // An image that never wrote a base object has no entry to take down, and its
+        // section would read no forwarding word: two shared read-modify-writes saved on the
+        // commonest teardown.
+        if self.resolutions.has_own() {
+            let section = arena.enter(self.id);
+            let mut garbage = Vec::new();
+            for (at, _) in self.resolutions.iter() {
+                arena.remove(at, self.id, &section, &mut garbage);
+            }
+            drop(section);
+            arena.retire(garbage, &self.heap.inner.ids);
         }
-        drop(section);
-        arena.retire(garbage, &self.heap.inner.ids);
         // The id goes back only after the image's last section, so its next holder never
         // shares its section counter.
         self.heap.inner.live.unregister(self.id);
