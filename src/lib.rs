@@ -39,7 +39,7 @@ pub use image::{Collection, Image, Roots, WeakRule, RETIRED};
 pub use object::{Format, Formats, MAX_HASH};
 pub use stats::{ImageStats, LiveImage};
 #[cfg(not(loom))]
-pub use thread::ImageThread;
+pub use thread::{ImageThread, MAPS_PER_THREAD, MAPS_SLACK, MAX_MAP_COUNT_VAR};
 pub use value::Value;
 
 /// The README's embedding example, compiled and run as a doctest so it stays true.

@@ -389,3 +389,56 @@ fn new_words_with_format_is_new_words_then_its_format_code() {
     assert!(img.new_words(foreign, &[1]).is_err());
     assert_eq!(img.stats().allocations, allocations);
 }
+
+/// A format code set through a reference that `become` made another object's goes to that
+/// object (the reference names it now), never into the forwarding word: the holder still
+/// reads it, a collection and a delta keep it. Onto a base object it is refused.
+#[test]
+fn set_language_format_through_a_become_reaches_the_target() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    let a = img.allocate(f.kernel.array, Format::Pointers, 2).unwrap();
+    let b = img.allocate(f.kernel.array, Format::Pointers, 3).unwrap();
+    let holder = img.new_pointers(f.kernel.array, &[a]).unwrap();
+    img.become_forward(a, b).unwrap();
+    img.set_language_format(a, 15).unwrap();
+    assert_eq!(img.shape(b).unwrap().language_format, 15);
+    assert_eq!(img.shape(a).unwrap().len, 3);
+    let mut roots = [holder];
+    img.collect(&mut roots).unwrap();
+    let target = img.read(roots[0], 0).unwrap();
+    assert_eq!(img.shape(target).unwrap().language_format, 15);
+    let delta = img.delta_bytes().unwrap();
+    f.heap.resume_delta_bytes(&delta).unwrap();
+    let c = img.allocate(f.kernel.array, Format::Pointers, 1).unwrap();
+    img.become_forward(c, f.objects[0]).unwrap();
+    assert_eq!(
+        img.set_language_format(c, 3),
+        Err(Error::ForeignReference(c))
+    );
+}
+
+/// The fast reads refuse an index whose sum with the object's place would wrap, in every
+/// build, rather than reading a header or class word as a field.
+#[test]
+fn fast_field_reads_refuse_indices_near_the_top_of_the_range() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    let obj = img
+        .new_pointers(f.kernel.array, &[int(1), int(2), int(3)])
+        .unwrap();
+    for first in [usize::MAX, usize::MAX - 1, usize::MAX - 2, usize::MAX / 2] {
+        assert_eq!(img.read_fast_fields::<3>(obj, first), None, "{first}");
+        assert_eq!(
+            img.read_fast_fields::<1>(f.objects[0], first),
+            None,
+            "{first}"
+        );
+        assert_eq!(img.private_field(obj, first), None, "{first}");
+        assert!(!img.set_private_field(obj, first, int(9)), "{first}");
+    }
+    assert_eq!(
+        img.read_fast_fields::<3>(obj, 0),
+        Some([int(1), int(2), int(3)])
+    );
+}

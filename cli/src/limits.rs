@@ -8,12 +8,7 @@
 
 use crate::exit::Failure;
 
-/// Maps each thread takes, measured: 4 per image thread of `stress` and `run`.
-pub const MAPS_PER_THREAD: usize = 4;
-/// Maps kept free for everything else a run maps as it goes (heap spaces, the allocator).
-pub const MAPS_SLACK: usize = 1024;
-/// Test hook: a limit to assume instead of `/proc/sys/vm/max_map_count`.
-pub const LIMIT_VAR: &str = "COWHEAP_MAX_MAP_COUNT";
+pub use cowheap::{MAPS_PER_THREAD, MAPS_SLACK, MAX_MAP_COUNT_VAR as LIMIT_VAR};
 
 /// Refuses (exit 4) a run of `threads` image threads that would exhaust the process's memory
 /// maps. Where the limit cannot be read (not Linux), nothing is checked.

@@ -100,7 +100,10 @@ impl Image {
         if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             let at = obj.index();
             let word = *self.space.words.get(at)?;
-            if word & FORWARDED_OR_NOT_POINTERS != 0 || first + N > Header(word).body_words() {
+            // Checked: a `first` near `usize::MAX` would wrap past the bound.
+            if word & FORWARDED_OR_NOT_POINTERS != 0
+                || first.checked_add(N)? > Header(word).body_words()
+            {
                 return None;
             }
             let body = at + HEADER_WORDS + first;
@@ -112,7 +115,7 @@ impl Image {
             }
         } else {
             for (k, v) in out.iter_mut().enumerate() {
-                *v = self.read_fast(obj, first + k)?;
+                *v = self.read_fast(obj, first.checked_add(k)?)?;
             }
         }
         Some(out)

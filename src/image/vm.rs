@@ -35,7 +35,13 @@ impl Image {
         if !obj.has_tag(self.own_tag) || !self.space.is_start(obj.index()) {
             return Err(Error::ForeignReference(obj));
         }
-        let word = self.space.word_mut(obj.index())?;
+        // An object made to `become` another names that one now, and its own header word is
+        // the forwarding word, whose bits are the target's index: the code goes to the
+        // target, if it is this image's own.
+        let Target::Private { at, .. } = self.probe(obj)?.0 else {
+            return Err(Error::ForeignReference(obj));
+        };
+        let word = self.space.word_mut(at)?;
         *word = Header(*word).with_smalltalk_format(code).0;
         Ok(())
     }
@@ -107,8 +113,9 @@ impl Image {
         }
         let at = obj.index();
         let word = *self.space.words.get(at)?;
+        // Lazily: for an index past the bound the sum could overflow.
         (word & FORWARDED_OR_NOT_POINTERS == 0 && index < Header(word).body_words())
-            .then_some(at + HEADER_WORDS + index)
+            .then(|| at + HEADER_WORDS + index)
     }
 
     /// Field `index` of one of this image's own pointers objects, as stored; `None` for any

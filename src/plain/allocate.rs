@@ -85,7 +85,13 @@ impl PlainHeap {
     /// As [`Image::set_language_format`](crate::Image::set_language_format): only for objects
     /// this heap allocated (a copied base object's code is the base's).
     pub fn set_language_format(&mut self, obj: Value, code: u8) -> Result<()> {
-        match self.start(obj) {
+        // As the image's: one of this heap's own, through a `become` to the object the
+        // reference names now, if that is this heap's own too.
+        let target = match self.start(obj) {
+            Some(at) if at >= self.loaded => Some(self.probe(obj)?.0),
+            _ => None,
+        };
+        match target {
             Some(at) if at >= self.loaded => {
                 let word = self.space.word_mut(at)?;
                 *word = Header(*word).with_smalltalk_format(code).0;

@@ -105,6 +105,32 @@ fn become_redirects_every_reference_and_survives_a_collection() {
     assert!(plain.identical(holder, roots[0]).unwrap());
 }
 
+/// As the image's: a format code set through a reference made to `become` another object
+/// reaches that object, never the forwarding word; onto a base object it is refused.
+#[test]
+fn set_language_format_through_a_become_reaches_the_target() {
+    let (heap, k, holder) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    let a = plain.allocate(k.array, Format::Pointers, 2).unwrap();
+    let b = plain.allocate(k.array, Format::Pointers, 3).unwrap();
+    let keeper = plain.new_pointers(k.array, &[a]).unwrap();
+    plain.become_forward(a, b).unwrap();
+    plain.set_language_format(a, 15).unwrap();
+    assert_eq!(plain.shape(b).unwrap().language_format, 15);
+    let mut roots = [keeper];
+    plain
+        .collect_with(&mut |each| roots.iter_mut().for_each(&mut *each))
+        .unwrap();
+    let target = plain.read(roots[0], 0).unwrap();
+    assert_eq!(plain.shape(target).unwrap().language_format, 15);
+    let c = plain.allocate(k.array, Format::Pointers, 1).unwrap();
+    plain.become_forward(c, holder).unwrap();
+    assert_eq!(
+        plain.set_language_format(c, 3),
+        Err(Error::ForeignReference(c))
+    );
+}
+
 #[test]
 fn weak_fields_of_dead_new_objects_become_nil() {
     let (heap, k, _) = base();
