@@ -494,15 +494,12 @@ impl<'a> Exec<'a> {
         } else {
             self.sh.large_positive
         };
-        let mut mag = n.unsigned_abs();
-        let mut bytes = Vec::new();
-        while mag != 0 {
-            bytes.push(mag as u8);
-            mag >>= 8;
-        }
-        let v = self.image.new_bytes(class, &bytes)?;
+        let mag = n.unsigned_abs();
+        let len = 16 - mag.leading_zeros() as usize / 8;
+        let bytes = &mag.to_le_bytes()[..len];
+        let v = self.image.new_bytes(class, bytes)?;
         self.image
-            .set_language_format(v, 8 | ((4 - bytes.len() % 4) % 4) as u8)?;
+            .set_language_format(v, 8 | ((4 - len % 4) % 4) as u8)?;
         Ok(v)
     }
 

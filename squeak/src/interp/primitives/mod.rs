@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | 1, 2, 9-17 | arithmetic | SmallInteger `+ - * / \\ // quo: bitAnd: bitOr: bitXor: bitShift:`, in 31 bits |
 //! | 3-8 | comparison | SmallInteger `< > <= >= = ~=` |
+//! | 21-33 | large | LargeInteger `+ - < > <= >= = ~= * / \\ // quo:` with operands of up to eight bytes (either may be a SmallInteger) |
 //! | 40-59 | float | SmallInteger `asFloat`; Float `+ - < > <= >= = ~= * /` (either operand a SmallInteger too), `truncated`, `fractionPart`, `exponent`, `timesTwoPower:`, `sqrt`, `sin`, `arcTan`, `ln`, `exp` |
 //! | 60-64 | indexing | `at:`, `at:put:`, `size`, String `at:`/`at:put:` with Characters from the character table |
 //! | 68, 69 | indexing | CompiledMethod `objectAt:`, `objectAt:put:` (header and literals) |
@@ -40,6 +41,7 @@ pub(crate) mod comparison;
 pub(crate) mod control;
 pub(crate) mod float;
 pub(crate) mod indexing;
+pub(crate) mod large;
 pub(crate) mod objects;
 pub(crate) mod processes;
 pub(crate) mod system;
@@ -59,6 +61,8 @@ pub(crate) enum Family {
     Comparison,
     /// `float.rs`.
     Float,
+    /// `large.rs`.
+    Large,
     /// `indexing.rs`.
     Indexing,
     /// `objects.rs`.
@@ -190,6 +194,7 @@ primitive_table! {
     15 => Arithmetic, "bitOr:", 1..=1, SmallInt(arithmetic::bit_or);
     16 => Arithmetic, "bitXor:", 1..=1, SmallInt(arithmetic::bit_xor);
     17 => Arithmetic, "bitShift:", 1..=1, SmallInt(arithmetic::bit_shift);
+    21..=33 => Large, "LargeInteger + - < > <= >= = ~= * / \\\\ // quo:", 1..=1, Call(large::primitive);
     18 => Objects, "@", 1..=1, Call(objects::make_point);
     40 => Float, "asFloat", 0..=0, Call(float::primitive);
     41 => Float, "Float +", 1..=1, Call(float::primitive);
