@@ -38,9 +38,13 @@ impl Image {
         // An object made to `become` another names that one now, and its own header word is
         // the forwarding word, whose bits are the target's index: the code goes to the
         // target, if it is this image's own.
-        let Target::Private { at, .. } = self.probe(obj)?.0 else {
-            return Err(Error::ForeignReference(obj));
-        };
+        let mut at = obj.index();
+        if self.space.word(at)? & object::FORWARDED != 0 {
+            let Target::Private { at: target, .. } = self.probe(obj)?.0 else {
+                return Err(Error::ForeignReference(obj));
+            };
+            at = target;
+        }
         let word = self.space.word_mut(at)?;
         *word = Header(*word).with_smalltalk_format(code).0;
         Ok(())

@@ -140,9 +140,7 @@ impl Exec<'_> {
 
     /// The fixed-field count of instances of `class` (V3 class format word).
     pub(crate) fn inst_size(&mut self, class: Value) -> Result<usize, RunError> {
-        let f = self.class_format(class)?;
-        usize::try_from(((f >> 10) & 0xC0) + ((f >> 1) & 0x3F) - 1)
-            .map_err(|_| RunError::Malformed("a class format with a negative size".into()))
+        inst_size_of(self.class_format(class)?)
     }
 
     /// A class's V3 format word.
@@ -309,4 +307,10 @@ impl Exec<'_> {
         self.stack.extend(values);
         Ok(())
     }
+}
+
+/// The fixed fields of a class's instances, from its V3 format word.
+pub(crate) fn inst_size_of(format: i64) -> Result<usize, RunError> {
+    usize::try_from(((format >> 10) & 0xC0) + ((format >> 1) & 0x3F) - 1)
+        .map_err(|_| RunError::Malformed("a class format with a negative size".into()))
 }

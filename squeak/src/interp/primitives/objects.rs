@@ -3,8 +3,9 @@
 //! (73) and `instVarAt:put:` (74) on fixed fields only, `identityHash`/`asOop` (75),
 //! `newMethod:header:` (79), `class` (111), `@` (18, a Point) and `shallowCopy` (148).
 
-use super::common::{answer, element, Call, Prim};
+use super::common::{answer, element, inst_size_of, Call, Prim};
 use crate::interp::limits::RunError;
+use crate::interp::special::CLASS_FORMAT;
 use crate::interp::state::{int, Exec};
 use cowheap::{Format, Value};
 
@@ -25,14 +26,18 @@ pub(crate) fn basic_new_sized(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunErro
 
 /// `basicNew` and `basicNew:` from the class's instance specification.
 fn instantiate(x: &mut Exec<'_>, class: Value, n: usize, indexed: bool) -> Result<Prim, RunError> {
-    if !class.is_object() || x.image.format_of(class)? != Format::Pointers {
-        return Ok(Prim::Fail);
-    }
-    let Ok(f) = x.class_format(class) else {
+    // The format field read once, with one look at the class where the fast read answers
+    // (it answers only for a pointers object).
+    let f = match x.image.read_fast(class, CLASS_FORMAT) {
+        Some(f) => f.as_small_int(),
+        None if !class.is_object() || x.image.format_of(class)? != Format::Pointers => None,
+        None => x.class_format(class).ok(),
+    };
+    let Some(f) = f else {
         return Ok(Prim::Fail);
     };
     let spec = ((f >> 7) & 0xF) as u8;
-    let fixed = x.inst_size(class)?;
+    let fixed = inst_size_of(f)?;
     if indexed && spec < 2 {
         return Ok(Prim::Fail);
     }
