@@ -156,21 +156,31 @@ fn size_general(x: &mut Exec<'_>, rcvr: Value) -> Result<Option<Value>, RunError
 
 /// Primitive 63, String `at:`: the Character of the byte.
 pub(crate) fn string_at(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let rcvr = x.stack[c.ri];
+    let (rcvr, index) = (x.stack[c.ri], x.arg(c.ri, 0));
+    answer(string_at_full(x, rcvr, index)?)
+}
+
+/// What `rcvr at: index` answers by primitive 63 (`None`: it fails): all of it but the
+/// operand stack.
+pub(crate) fn string_at_full(
+    x: &mut Exec<'_>,
+    rcvr: Value,
+    index: Value,
+) -> Result<Option<Value>, RunError> {
     let Some(ix) = x.indexable(rcvr)? else {
-        return Ok(Prim::Fail);
+        return Ok(None);
     };
-    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
-        return Ok(Prim::Fail);
+    let Some(i) = element(index, ix.size()) else {
+        return Ok(None);
     };
     if ix.shape.format != Format::Bytes {
-        return Ok(Prim::Fail);
+        return Ok(None);
     }
     let b = x.image.read_byte(rcvr, i)?;
     let ch = x.image.read(x.sh.character_table, b as usize)?;
     // The entry's token, for the dispatch loop's `string_at_value`.
     x.cache.resolved(x.image, rcvr, 0);
-    answer(Some(ch))
+    Ok(Some(ch))
 }
 
 /// Primitive 63 for the dispatch loop, through the `at:` cache's token for the String's
@@ -200,23 +210,34 @@ pub(crate) fn string_at_put_value(x: &mut Exec<'_>, rcvr: Value, index: Value, v
 
 /// Primitive 64, String `at:put:` of a Character.
 pub(crate) fn string_at_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let rcvr = x.stack[c.ri];
+    let (rcvr, index, v) = (x.stack[c.ri], x.arg(c.ri, 0), x.arg(c.ri, 1));
+    let stored = string_at_put_full(x, rcvr, index, v)?;
+    answer(stored.then_some(v))
+}
+
+/// `rcvr at: index put: v` by primitive 64: true if stored, false if it fails (having
+/// stored nothing). All of it but the operand stack.
+pub(crate) fn string_at_put_full(
+    x: &mut Exec<'_>,
+    rcvr: Value,
+    index: Value,
+    v: Value,
+) -> Result<bool, RunError> {
     let Some(ix) = x.indexable(rcvr)? else {
-        return Ok(Prim::Fail);
+        return Ok(false);
     };
-    let Some(i) = element(x.arg(c.ri, 0), ix.size()) else {
-        return Ok(Prim::Fail);
+    let Some(i) = element(index, ix.size()) else {
+        return Ok(false);
     };
-    let v = x.arg(c.ri, 1);
     if ix.shape.format != Format::Bytes || !v.is_object() || !x.class_is(v, x.sh.character)? {
-        return Ok(Prim::Fail);
+        return Ok(false);
     }
     let code = x.image.read(v, 0)?;
     let stored = x.at_put(rcvr, &ix, i, code)?;
     if stored {
         x.cache.resolved(x.image, rcvr, 0);
     }
-    answer(stored.then_some(v))
+    Ok(stored)
 }
 
 /// Primitives 68 and 69, `objectAt:` and `objectAt:put:` on a CompiledMethod: 1 is the

@@ -10,6 +10,7 @@
 //! | 21-33 | large | LargeInteger `+ - < > <= >= = ~= * / \\ // quo:` with operands of up to eight bytes (either may be a SmallInteger) |
 //! | 40-59 | float | SmallInteger `asFloat`; Float `+ - < > <= >= = ~= * /` (either operand a SmallInteger too), `truncated`, `fractionPart`, `exponent`, `timesTwoPower:`, `sqrt`, `sin`, `arcTan`, `ln`, `exp` |
 //! | 60-64 | indexing | `at:`, `at:put:`, `size`, String `at:`/`at:put:` with Characters from the character table |
+//! | 65-67 | streams | PositionableStream `next`, `nextPut:`, `atEnd`, as their Smalltalk fallbacks read, through the collection's own indexing primitive |
 //! | 68, 69 | indexing | CompiledMethod `objectAt:`, `objectAt:put:` (header and literals) |
 //! | 70, 71 | objects | `basicNew`, `basicNew:` from the class's instance specification |
 //! | 72, 128 | objects | `arrayBecomeOneWay:`, `elementsExchangeIdentityWith:` through this image's forwarders |
@@ -44,6 +45,7 @@ pub(crate) mod indexing;
 pub(crate) mod large;
 pub(crate) mod objects;
 pub(crate) mod processes;
+pub(crate) mod streams;
 pub(crate) mod system;
 
 pub(crate) use common::Prim;
@@ -65,6 +67,8 @@ pub(crate) enum Family {
     Large,
     /// `indexing.rs`.
     Indexing,
+    /// `streams.rs`.
+    Streams,
     /// `objects.rs`.
     Objects,
     /// `blocks.rs`.
@@ -217,6 +221,9 @@ primitive_table! {
     62 => Indexing, "size", 0..=0, Call(indexing::size);
     63 => Indexing, "String at:", 1..=1, Call(indexing::string_at);
     64 => Indexing, "String at:put:", 2..=2, Call(indexing::string_at_put);
+    65 => Streams, "next", 0..=0, Call(streams::next);
+    66 => Streams, "nextPut:", 1..=1, Call(streams::next_put);
+    67 => Streams, "atEnd", 0..=0, Call(streams::at_end);
     68 => Indexing, "objectAt:", 1..=1, Call(indexing::object_at);
     69 => Indexing, "objectAt:put:", 2..=2, Call(indexing::object_at);
     70 => Objects, "basicNew", 0..=0, Call(objects::basic_new);

@@ -1,0 +1,127 @@
+//! Streams: `next` (65), `nextPut:` (66) and `atEnd` (67) of a PositionableStream, whose
+//! first fields are its collection, position, read limit and (a WriteStream's) write limit.
+//!
+//! Squeak 2.2's methods that carry them (`ReadStream>>next`, `ReadWriteStream>>next`,
+//! `WriteStream>>nextPut:`, `PositionableStream>>atEnd`) say in their fallbacks what they do,
+//! and each primitive here does exactly that, or fails before changing anything so that the
+//! fallback runs instead:
+//!
+//! - `next`: `position >= readLimit ifTrue: [^ nil]. ^ collection at: (position _ position + 1)`
+//! - `nextPut: anObject`: `position = writeLimit ifTrue: [^ self pastEndPut: anObject].
+//!   position _ position + 1. ^ collection at: position put: anObject`
+//! - `atEnd`: `^ position >= readLimit`
+//!
+//! The collection's `at:` or `at:put:` is the method its class finds for it, run here only
+//! where that method is one of the indexing primitives (60, 63; 61, 64), whose code is then
+//! the same function the send would run; any other, and any operand that is not a
+//! SmallInteger where the fallback compares or adds, fails. The real VM's versions are
+//! narrower (they answer only for a collection in its `at:` cache), so where both answer they
+//! answer alike. Without them every character a WriteStream took (and so every
+//! `printString`) ran the fallback's five bytecodes and a send of `at:put:`.
+
+use super::common::{Call, Prim};
+use super::indexing;
+use crate::interp::limits::RunError;
+use crate::interp::state::{int_in_range, Exec};
+use cowheap::Value;
+
+const POSITION: usize = 1;
+
+/// The special selectors' `at:` and `at:put:` (bytecodes 192 and 193).
+const AT: usize = 192 - 176;
+const AT_PUT: usize = 193 - 176;
+
+impl Exec<'_> {
+    /// The first `N` fields of `stream` (collection, position, read limit, write limit),
+    /// where they read without following anything; `None` fails the primitive.
+    fn stream_fields<const N: usize>(&mut self, stream: Value) -> Option<[Value; N]> {
+        self.image.read_fast_fields::<N>(stream, 0)
+    }
+
+    /// The primitive of the method `collection` runs for the special selector `which`.
+    fn indexing_primitive(
+        &mut self,
+        collection: Value,
+        which: usize,
+    ) -> Result<Option<u16>, RunError> {
+        let class = self.class_of(collection)?;
+        let selector = self.sh.special_selectors[which].0;
+        Ok(self
+            .cache
+            .lookup(self.image, self.sh, class, selector)?
+            .map(|m| m.primitive))
+    }
+}
+
+/// Primitive 65, `next`.
+pub(crate) fn next(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let stream = x.stack[c.ri];
+    let Some([collection, position, limit]) = x.stream_fields::<3>(stream) else {
+        return Ok(Prim::Fail);
+    };
+    let (Some(p), Some(limit)) = (position.as_small_int(), limit.as_small_int()) else {
+        return Ok(Prim::Fail);
+    };
+    if p >= limit {
+        return Ok(Prim::Answer(x.sh.nil));
+    }
+    let Some(p) = int_in_range(p + 1) else {
+        return Ok(Prim::Fail);
+    };
+    let v = match x.indexing_primitive(collection, AT)? {
+        Some(60) => indexing::at_value(x, collection, p)?,
+        Some(63) => match indexing::string_at_value(x, collection, p) {
+            Some(v) => Some(v),
+            None => indexing::string_at_full(x, collection, p)?,
+        },
+        _ => None,
+    };
+    let Some(v) = v else {
+        return Ok(Prim::Fail);
+    };
+    x.store(stream, POSITION, p)?;
+    Ok(Prim::Answer(v))
+}
+
+/// Primitive 66, `nextPut:`.
+pub(crate) fn next_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let (stream, v) = (x.stack[c.ri], x.arg(c.ri, 0));
+    let Some([collection, position, _, limit]) = x.stream_fields::<4>(stream) else {
+        return Ok(Prim::Fail);
+    };
+    let (Some(p), Some(limit)) = (position.as_small_int(), limit.as_small_int()) else {
+        return Ok(Prim::Fail);
+    };
+    // `pastEndPut:` is the fallback's.
+    if p == limit {
+        return Ok(Prim::Fail);
+    }
+    let Some(p) = int_in_range(p + 1) else {
+        return Ok(Prim::Fail);
+    };
+    let stored = match x.indexing_primitive(collection, AT_PUT)? {
+        Some(61) => indexing::at_put_value(x, collection, p, v)?,
+        Some(64) => {
+            indexing::string_at_put_value(x, collection, p, v)
+                || indexing::string_at_put_full(x, collection, p, v)?
+        }
+        _ => false,
+    };
+    if !stored {
+        return Ok(Prim::Fail);
+    }
+    x.store(stream, POSITION, p)?;
+    Ok(Prim::Answer(v))
+}
+
+/// Primitive 67, `atEnd`.
+pub(crate) fn at_end(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
+    let stream = x.stack[c.ri];
+    let Some([_, position, limit]) = x.stream_fields::<3>(stream) else {
+        return Ok(Prim::Fail);
+    };
+    Ok(match (position.as_small_int(), limit.as_small_int()) {
+        (Some(p), Some(limit)) => Prim::Answer(x.boolean(p >= limit)),
+        _ => Prim::Fail,
+    })
+}
