@@ -4,7 +4,8 @@
 //! Squeak 2.2's methods that carry them (`ReadStream>>next`, `ReadWriteStream>>next`,
 //! `WriteStream>>nextPut:`, `PositionableStream>>atEnd`) say in their fallbacks what they do,
 //! and each primitive here does exactly that, or fails before changing anything so that the
-//! fallback runs instead:
+//! fallback runs instead (at the end of the stream it always fails: the fallbacks of later
+//! images handle the end in their own ways):
 //!
 //! - `next`: `position >= readLimit ifTrue: [^ nil]. ^ collection at: (position _ position + 1)`
 //! - `nextPut: anObject`: `position = writeLimit ifTrue: [^ self pastEndPut: anObject].
@@ -62,8 +63,10 @@ pub(crate) fn next(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (Some(p), Some(limit)) = (position.as_small_int(), limit.as_small_int()) else {
         return Ok(Prim::Fail);
     };
+    // At the end the fallback answers (nil in Squeak 2.2; later images' `pastEnd` may
+    // signal instead).
     if p >= limit {
-        return Ok(Prim::Answer(x.sh.nil));
+        return Ok(Prim::Fail);
     }
     let Some(p) = int_in_range(p + 1) else {
         return Ok(Prim::Fail);
@@ -92,8 +95,9 @@ pub(crate) fn next_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (Some(p), Some(limit)) = (position.as_small_int(), limit.as_small_int()) else {
         return Ok(Prim::Fail);
     };
-    // `pastEndPut:` is the fallback's.
-    if p == limit {
+    // `pastEndPut:` is the fallback's; so is a position past the limit, which 2.2's
+    // `=` lets through to `at:put:` and later images' `>=` do not.
+    if p >= limit {
         return Ok(Prim::Fail);
     }
     let Some(p) = int_in_range(p + 1) else {
