@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod listen;
 pub mod load;
 mod mailbox;
 pub mod metrics;
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant};
 use cowheap::BaseHeap;
 use cowheap_squeak::interp::Vm;
 
+pub use request::ANSWER_LIMIT;
 pub use session::{Caps, EvalRequest, EvalResponse, RequestLimits, Stop};
 
 /// How a host serves.
@@ -240,9 +242,7 @@ impl Server {
             });
         };
         let router = api::router(app.clone(), config.max_body);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(signal)
-            .await;
+        let served = listen::serve(listener, router, signal, grace).await;
         tasks.abort_all();
         // Evaluations still queued at a session's thread stop at once.
         env.interrupt.store(true, Relaxed);

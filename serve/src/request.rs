@@ -77,11 +77,21 @@ pub struct Stop {
     pub message: String,
 }
 
+/// The most characters of an answer's `printString` a response carries, as much as its
+/// Transcript ([`cowheap_squeak::interp::TRANSCRIPT_LIMIT`]): every response is kept for a
+/// retry of its request id, and an image can make its `printString` as long as its memory
+/// allows.
+pub const ANSWER_LIMIT: usize = cowheap_squeak::interp::TRANSCRIPT_LIMIT;
+
 /// An evaluation's answer: the body of a 200 to `POST /sessions/{id}/eval`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EvalResponse {
-    /// The answer's `printString`, made by the image's own code; `null` after a stop.
+    /// The answer's `printString`, made by the image's own code; `null` after a stop. At
+    /// most [`ANSWER_LIMIT`] characters: the rest is cut, and `answer_truncated` says so.
     pub answer: Option<String>,
+    /// True when `answer` was cut at [`ANSWER_LIMIT`] (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answer_truncated: bool,
     /// What the image wrote to its Transcript.
     pub transcript: String,
     /// Bytecodes the evaluation executed.

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::mailbox::{self, RecvError};
 use crate::metrics::Metrics;
+use crate::request::ANSWER_LIMIT;
 use crate::store::{now_ms, Commit, Host, Store, StoreError};
 use crate::threads::Threads;
 use crate::unstored::{LeaseClock, Stored};
@@ -356,26 +357,31 @@ impl Session {
             return Err(EvalError::Parse(e.to_string()));
         }
         let stats = self.interp.stats();
-        let (answer, stopped) =
-            match result.and_then(|v| self.interp.print_string(&mut self.image, v)) {
-                Ok(s) => (Some(s), None),
-                Err(e) => {
-                    let kind = snake(e.kind());
-                    self.env.metrics.stop(&kind);
-                    (
-                        None,
-                        Some(Stop {
-                            kind,
-                            message: e.to_string(),
-                        }),
-                    )
-                }
-            };
+        let printed = result.and_then(|v| {
+            self.interp
+                .print_string_within(&mut self.image, v, ANSWER_LIMIT)
+        });
+        let (answer, answer_truncated, stopped) = match printed {
+            Ok((s, cut)) => (Some(s), cut, None),
+            Err(e) => {
+                let kind = snake(e.kind());
+                self.env.metrics.stop(&kind);
+                (
+                    None,
+                    false,
+                    Some(Stop {
+                        kind,
+                        message: e.to_string(),
+                    }),
+                )
+            }
+        };
         let transcript = self.interp.take_transcript();
         self.collect();
         let image_stats = self.image.stats();
         let response = EvalResponse {
             answer,
+            answer_truncated,
             transcript,
             bytecodes: stats.bytecodes,
             seconds: stats.elapsed.as_secs_f64(),

@@ -7,8 +7,7 @@
 mod images_common;
 mod interp_common;
 
-use cowheap_squeak::interp::{new_heap, Interpreter, Limits};
-use interp_common::mini;
+use interp_common::{assert_alike, print, session};
 
 const SELECTORS: [(&str, &str); 13] = [
     ("+", "plus"),
@@ -31,9 +30,7 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
     if interp_common::skip() {
         return;
     }
-    let (loaded, vm) = mini(0);
-    let mut image = new_heap(&loaded.heap).unwrap();
-    let mut interp: Interpreter = vm.interpreter(Limits::default());
+    let (mut image, mut interp) = session(0);
     // `fbplus: x` runs `Integer>>+`: the fallback alone.
     for (selector, name) in SELECTORS {
         let source = format!("fb{name}: x ^super {selector} x");
@@ -72,10 +69,7 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
         ("3.5", None),
         ("(1/3)", None),
     ];
-    let mut answer = |expr: &str| {
-        let v = interp.evaluate(&mut image, expr)?;
-        interp.print_string(&mut image, v)
-    };
+    let mut answer = |expr: &str| print(&mut interp, &mut image, expr);
     let mut primitive_ran = 0;
     let mut computed = 0;
     for (a, x) in receivers {
@@ -83,12 +77,8 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
             for (selector, name) in SELECTORS {
                 let native = answer(&format!("({a}) {selector} ({b})"));
                 let fallback = answer(&format!("({a}) fb{name}: ({b})"));
-                match (&native, &fallback) {
-                    (Ok(n), Ok(f)) => assert_eq!(n, f, "({a}) {selector} ({b})"),
-                    // Division by zero: both stop, with the image's message.
-                    (Err(n), Err(f)) => assert_eq!(n.kind(), f.kind(), "({a}) {selector} ({b})"),
-                    _ => panic!("({a}) {selector} ({b}): {native:?} against {fallback:?}"),
-                }
+                // Division by zero: both stop, with the image's message.
+                assert_alike(&native, &fallback, &format!("({a}) {selector} ({b})"));
                 primitive_ran += native.is_ok() as usize;
                 if let (Some(x), Some(y), Ok(n)) = (x, y, &native) {
                     if let Some(want) = expected(x, selector, y) {

@@ -7,8 +7,7 @@
 mod images_common;
 mod interp_common;
 
-use cowheap_squeak::interp::{new_heap, Interpreter, Limits};
-use interp_common::mini;
+use interp_common::{assert_alike, print, session};
 
 /// The fallbacks, as Squeak 2.2's `ReadStream>>next`, `WriteStream>>nextPut:` and
 /// `PositionableStream>>atEnd` have them.
@@ -51,17 +50,12 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
     if interp_common::skip() {
         return;
     }
-    let (loaded, vm) = mini(0);
-    let mut image = new_heap(&loaded.heap).unwrap();
-    let mut interp: Interpreter = vm.interpreter(Limits::default());
+    let (mut image, mut interp) = session(0);
     for (class, source) in FALLBACKS {
         let define = format!("{class} compile: '{source}' classified: 'test' notifying: nil");
         interp.evaluate(&mut image, &define).unwrap();
     }
-    let mut answer = |expr: &str| {
-        let v = interp.evaluate(&mut image, expr)?;
-        interp.print_string(&mut image, v)
-    };
+    let mut answer = |expr: &str| print(&mut interp, &mut image, expr);
     for scenario in SCENARIOS {
         let with = |next: &str, put: &str, end: &str| {
             scenario
@@ -71,11 +65,7 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
         };
         let native = answer(&with("next", "nextPut:", "atEnd"));
         let fallback = answer(&with("fbNext", "fbNextPut:", "fbAtEnd"));
-        match (&native, &fallback) {
-            (Ok(n), Ok(f)) => assert_eq!(n, f, "{scenario}"),
-            (Err(n), Err(f)) => assert_eq!(n.kind(), f.kind(), "{scenario}: {n} / {f}"),
-            _ => panic!("{scenario}: {native:?} against {fallback:?}"),
-        }
+        assert_alike(&native, &fallback, scenario);
     }
     // What the scenarios answer, for the reader (and so that neither side is trivially
     // wrong the same way).

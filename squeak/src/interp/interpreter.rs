@@ -297,8 +297,23 @@ impl Interpreter {
     /// The answer of the image's own `printString` for `value`, as Rust text (bytes are
     /// taken as Latin-1). Runs Smalltalk, so it counts in [`stats`](Self::stats).
     pub fn print_string(&mut self, image: &mut Heap, value: Value) -> Result<String, RunError> {
+        Ok(self.print_string_within(image, value, usize::MAX)?.0)
+    }
+
+    /// [`print_string`](Self::print_string), at most its first `limit` characters, and
+    /// whether there were more: for a host that hands answers to clients (`cowheap serve`),
+    /// since an image's `printString` is as long as the image makes it, up to its memory.
+    pub fn print_string_within(
+        &mut self,
+        image: &mut Heap,
+        value: Value,
+        limit: usize,
+    ) -> Result<(String, bool), RunError> {
         let s = self.send(image, value, "printString", &[])?;
-        Ok(image.bytes(s)?.into_iter().map(char::from).collect())
+        let size = image.size_of(s)?;
+        let mut bytes = vec![0; size.min(limit)];
+        image.read_bytes(s, 0, &mut bytes)?;
+        Ok((bytes.into_iter().map(char::from).collect(), size > limit))
     }
 
     /// The name of an object's class, read from the image (for reports).

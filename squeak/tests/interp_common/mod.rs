@@ -27,3 +27,41 @@ pub fn mini(which: usize) -> &'static (Loaded, Vm) {
         (loaded, vm)
     })
 }
+
+/// A fresh image of mini image `which` and an interpreter for it, kept across evaluations.
+pub fn session(
+    which: usize,
+) -> (
+    cowheap_squeak::interp::Heap,
+    cowheap_squeak::interp::Interpreter,
+) {
+    let (loaded, vm) = mini(which);
+    let image = cowheap_squeak::interp::new_heap(&loaded.heap).unwrap();
+    (
+        image,
+        vm.interpreter(cowheap_squeak::interp::Limits::default()),
+    )
+}
+
+/// The printString of `expr` evaluated in `image`, or the stop.
+pub fn print(
+    interp: &mut cowheap_squeak::interp::Interpreter,
+    image: &mut cowheap_squeak::interp::Heap,
+    expr: &str,
+) -> Result<String, cowheap_squeak::interp::RunError> {
+    let v = interp.evaluate(image, expr)?;
+    interp.print_string(image, v)
+}
+
+/// A primitive's answer and its fallback's alike: the same printString, or stops of one kind.
+pub fn assert_alike(
+    native: &Result<String, cowheap_squeak::interp::RunError>,
+    fallback: &Result<String, cowheap_squeak::interp::RunError>,
+    what: &str,
+) {
+    match (native, fallback) {
+        (Ok(n), Ok(f)) => assert_eq!(n, f, "{what}"),
+        (Err(n), Err(f)) => assert_eq!(n.kind(), f.kind(), "{what}: {n} / {f}"),
+        _ => panic!("{what}: {native:?} against {fallback:?}"),
+    }
+}

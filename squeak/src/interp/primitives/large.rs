@@ -87,10 +87,21 @@ pub(crate) fn primitive(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
         },
         // `/` only where exact: otherwise the image makes a Fraction.
         30 if b != 0 && a % b == 0 => a / b,
-        31 if b != 0 => a.rem_euclid(b) + if b < 0 && a.rem_euclid(b) != 0 { b } else { 0 },
-        32 if b != 0 => a.div_euclid(b) - i128::from(b < 0 && a.rem_euclid(b) != 0),
+        31 if b != 0 => floor_div_mod(a, b).1,
+        32 if b != 0 => floor_div_mod(a, b).0,
         33 if b != 0 => a / b,
         _ => return Ok(Prim::Fail),
     };
     Ok(Prim::Answer(x.integer(r)?))
+}
+
+/// `a // b` and `a \\ b`: the quotient rounded toward negative infinity and the remainder
+/// with the divisor's sign, as SmallInteger's primitives 11 and 12 compute them (`b` is not 0).
+fn floor_div_mod(a: i128, b: i128) -> (i128, i128) {
+    let (q, r) = (a / b, a % b);
+    if r != 0 && (r < 0) != (b < 0) {
+        (q - 1, r + b)
+    } else {
+        (q, r)
+    }
 }

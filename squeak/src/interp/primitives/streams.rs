@@ -26,17 +26,37 @@ use crate::interp::limits::RunError;
 use crate::interp::state::{int_in_range, Exec};
 use cowheap::Value;
 
+const COLLECTION: usize = 0;
 const POSITION: usize = 1;
+const READ_LIMIT: usize = 2;
+const WRITE_LIMIT: usize = 3;
 
 /// The special selectors' `at:` and `at:put:` (bytecodes 192 and 193).
 const AT: usize = 192 - 176;
 const AT_PUT: usize = 193 - 176;
 
 impl Exec<'_> {
-    /// The first `N` fields of `stream` (collection, position, read limit, write limit),
-    /// where they read without following anything; `None` fails the primitive.
-    fn stream_fields<const N: usize>(&mut self, stream: Value) -> Option<[Value; N]> {
-        self.image.read_fast_fields::<N>(stream, 0)
+    /// The position and the limit in field `limit` of `stream`, where both are SmallIntegers
+    /// read without following anything; `None` fails the primitive.
+    fn position_and_limit(&self, stream: Value, limit: usize) -> Option<(i64, i64)> {
+        let position = self.image.read_fast(stream, POSITION)?.as_small_int()?;
+        Some((
+            position,
+            self.image.read_fast(stream, limit)?.as_small_int()?,
+        ))
+    }
+
+    /// `stream`'s collection and its position advanced by one, where it is short of the
+    /// limit in field `limit` (at or past it, the fallback speaks); `None` fails.
+    fn advance(&self, stream: Value, limit: usize) -> Option<(Value, Value)> {
+        let (position, limit) = self.position_and_limit(stream, limit)?;
+        if position >= limit {
+            return None;
+        }
+        Some((
+            self.image.read_fast(stream, COLLECTION)?,
+            int_in_range(position + 1)?,
+        ))
     }
 
     /// The primitive of the method `collection` runs for the special selector `which`.
@@ -54,21 +74,11 @@ impl Exec<'_> {
     }
 }
 
-/// Primitive 65, `next`.
+/// Primitive 65, `next`. At the end the fallback answers (nil in Squeak 2.2; later images'
+/// `pastEnd` may signal instead).
 pub(crate) fn next(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let stream = x.stack[c.ri];
-    let Some([collection, position, limit]) = x.stream_fields::<3>(stream) else {
-        return Ok(Prim::Fail);
-    };
-    let (Some(p), Some(limit)) = (position.as_small_int(), limit.as_small_int()) else {
-        return Ok(Prim::Fail);
-    };
-    // At the end the fallback answers (nil in Squeak 2.2; later images' `pastEnd` may
-    // signal instead).
-    if p >= limit {
-        return Ok(Prim::Fail);
-    }
-    let Some(p) = int_in_range(p + 1) else {
+    let Some((collection, p)) = x.advance(stream, READ_LIMIT) else {
         return Ok(Prim::Fail);
     };
     let v = match x.indexing_primitive(collection, AT)? {
@@ -86,21 +96,11 @@ pub(crate) fn next(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     Ok(Prim::Answer(v))
 }
 
-/// Primitive 66, `nextPut:`.
+/// Primitive 66, `nextPut:`. `pastEndPut:` is the fallback's; so is a position past the
+/// limit, which 2.2's `=` lets through to `at:put:` and later images' `>=` do not.
 pub(crate) fn next_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (stream, v) = (x.stack[c.ri], x.arg(c.ri, 0));
-    let Some([collection, position, _, limit]) = x.stream_fields::<4>(stream) else {
-        return Ok(Prim::Fail);
-    };
-    let (Some(p), Some(limit)) = (position.as_small_int(), limit.as_small_int()) else {
-        return Ok(Prim::Fail);
-    };
-    // `pastEndPut:` is the fallback's; so is a position past the limit, which 2.2's
-    // `=` lets through to `at:put:` and later images' `>=` do not.
-    if p >= limit {
-        return Ok(Prim::Fail);
-    }
-    let Some(p) = int_in_range(p + 1) else {
+    let Some((collection, p)) = x.advance(stream, WRITE_LIMIT) else {
         return Ok(Prim::Fail);
     };
     let stored = match x.indexing_primitive(collection, AT_PUT)? {
@@ -120,12 +120,8 @@ pub(crate) fn next_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 
 /// Primitive 67, `atEnd`.
 pub(crate) fn at_end(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let stream = x.stack[c.ri];
-    let Some([_, position, limit]) = x.stream_fields::<3>(stream) else {
-        return Ok(Prim::Fail);
-    };
-    Ok(match (position.as_small_int(), limit.as_small_int()) {
-        (Some(p), Some(limit)) => Prim::Answer(x.boolean(p >= limit)),
-        _ => Prim::Fail,
+    Ok(match x.position_and_limit(x.stack[c.ri], READ_LIMIT) {
+        Some((p, limit)) => Prim::Answer(x.boolean(p >= limit)),
+        None => Prim::Fail,
     })
 }
