@@ -190,6 +190,13 @@ pub fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/sessions/{id}", get(info).delete(delete))
         .route("/sessions/{id}/eval", post(eval))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "the route has no such method",
+            )
+        })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }

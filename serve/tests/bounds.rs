@@ -88,3 +88,30 @@ fn a_huge_answer_is_cut_at_the_limit_and_said_so() {
     assert!(small.get("answer_truncated").is_none(), "{small}");
     host.stop();
 }
+
+/// A method a route does not have is a JSON `405 method_not_allowed`, as every other client
+/// error is typed.
+#[test]
+fn a_wrong_method_is_a_typed_405() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let host = Host::start(&base, &db, config());
+    let mut c = host.client();
+    let (id, token) = c.create();
+    for (method, path) in [
+        ("GET", "/sessions".to_owned()),
+        ("PUT", format!("/sessions/{id}")),
+        ("GET", format!("/sessions/{id}/eval")),
+        ("POST", "/metrics".to_owned()),
+    ] {
+        let r = c.request(method, &path, Some(&token), None);
+        assert_eq!(r.status, 405, "{method} {path}");
+        assert_eq!(
+            r.kind(),
+            "method_not_allowed",
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    host.stop();
+}
