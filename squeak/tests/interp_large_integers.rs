@@ -9,7 +9,7 @@ mod interp_common;
 
 use interp_common::{assert_alike, print, session};
 
-const SELECTORS: [(&str, &str); 13] = [
+const SELECTORS: [(&str, &str); 16] = [
     ("+", "plus"),
     ("-", "minus"),
     ("<", "less"),
@@ -23,6 +23,9 @@ const SELECTORS: [(&str, &str); 13] = [
     ("\\\\", "modulo"),
     ("//", "floorDivided"),
     ("quo:", "quo"),
+    ("bitAnd:", "bitAnd"),
+    ("bitOr:", "bitOr"),
+    ("bitXor:", "bitXor"),
 ];
 
 #[test]
@@ -32,7 +35,7 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
     }
     let (mut image, mut interp) = session(0);
     // `fbplus: x` runs `Integer>>+`: the fallback alone.
-    for (selector, name) in SELECTORS {
+    for (selector, name) in SELECTORS.into_iter().chain([("bitShift:", "bitShift")]) {
         let source = format!("fb{name}: x ^super {selector} x");
         let define =
             format!("LargePositiveInteger compile: '{source}' classified: 'test' notifying: nil");
@@ -90,7 +93,39 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
         }
     }
     assert!(computed > 800, "{computed}");
+    // Shifts, by amounts whose answers stay printable.
+    for (a, x) in receivers {
+        for n in [-200, -70, -33, -3, 0, 3, 31, 40, 63, 70, 200] {
+            let native = answer(&format!("({a}) bitShift: {n}"));
+            let fallback = answer(&format!("({a}) fbbitShift: {n}"));
+            assert_alike(&native, &fallback, &format!("({a}) bitShift: {n}"));
+            if let (Some(x @ 0..), Ok(got)) = (x, &native) {
+                let want = if n >= 0 {
+                    x.checked_shl(n as u32).filter(|r| r >> n == x)
+                } else {
+                    Some(x >> (-n).min(127))
+                };
+                if let Some(want) = want {
+                    assert_eq!(*got, want.to_string(), "({a}) bitShift: {n}");
+                }
+            }
+        }
+    }
     assert!(primitive_ran > 1000, "{primitive_ran}");
+    // The primitives ran (the fallbacks run hundreds of bytecodes an addition), also in
+    // this image, which wrote LargePositiveInteger's methods above and so reads its own copy
+    // of the class.
+    interp
+        .evaluate(
+            &mut image,
+            "(1 to: 3000) inject: 1073741823 into: [:s :k | s + k]",
+        )
+        .unwrap();
+    let bytecodes = interp.stats().bytecodes;
+    assert!(
+        bytecodes < 200_000,
+        "{bytecodes} bytecodes: the fallback ran"
+    );
     // A result past SmallInteger is a LargeInteger of as few bytes as it needs.
     for (expr, want) in [
         ("(1073741823 + 1) class", "LargePositiveInteger"),
@@ -110,7 +145,11 @@ fn primitives_answer_as_the_fallbacks_they_replace() {
             "45000150000",
         ),
     ] {
-        assert_eq!(answer(expr).unwrap(), want, "{expr}");
+        assert_eq!(
+            print(&mut interp, &mut image, expr).unwrap(),
+            want,
+            "{expr}"
+        );
     }
 }
 
@@ -126,6 +165,10 @@ fn expected(x: i128, selector: &str, y: i128) -> Option<String> {
         "//" if y != 0 => floor_div(x, y),
         "\\\\" if y != 0 => x - y * floor_div(x, y),
         "quo:" if y != 0 => x / y,
+        // Squeak 2.2's bits of a negative LargeInteger are not two's complement.
+        "bitAnd:" if x >= 0 && y >= 0 => x & y,
+        "bitOr:" if x >= 0 && y >= 0 => x | y,
+        "bitXor:" if x >= 0 && y >= 0 => x ^ y,
         "<" => return Some((x < y).to_string()),
         ">" => return Some((x > y).to_string()),
         "<=" => return Some((x <= y).to_string()),

@@ -1,4 +1,6 @@
-//! LargeIntegers of up to eight bytes (primitives 21-33: `+ - < > <= >= = ~= * / \\ // quo:`),
+//! LargeIntegers of up to eight bytes (primitives 21-33: `+ - < > <= >= = ~= * / \\ // quo:`,
+//! and 14-17, `bitAnd: bitOr: bitXor: bitShift:`, which Squeak 2.2's LargePositiveInteger
+//! shares with SmallInteger),
 //! as the real VM's `primitiveAddLargeIntegers` and its siblings run them: either operand a
 //! SmallInteger or a LargePositiveInteger or LargeNegativeInteger of at most eight magnitude
 //! bytes, the answer a SmallInteger where it fits and else a LargeInteger of as few bytes as
@@ -31,9 +33,17 @@ impl Exec<'_> {
             return Ok(None);
         }
         let class = self.class_of(v)?;
-        let negative = if class == self.sh.large_positive {
+        // By reference first; an image that wrote the class (a method added) reads its
+        // copy, which only `identical` says is the same class.
+        let is = |x: &mut Self, c: Option<Value>| -> Result<bool, RunError> {
+            Ok(match c {
+                Some(c) => class == c || x.identical(class, c)?,
+                None => false,
+            })
+        };
+        let negative = if is(self, Some(self.sh.large_positive))? {
             false
-        } else if Some(class) == self.sh.large_negative {
+        } else if is(self, self.sh.large_negative)? {
             true
         } else {
             return Ok(None);
@@ -91,6 +101,33 @@ pub(crate) fn primitive(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
         32 if b != 0 => floor_div_mod(a, b).0,
         33 if b != 0 => a / b,
         _ => return Ok(Prim::Fail),
+    };
+    Ok(Prim::Answer(x.integer(r)?))
+}
+
+/// Primitives 14-17 (`bitAnd: bitOr: bitXor: bitShift:`) where an operand is a
+/// LargeInteger (SmallInteger pairs are [`arithmetic`](super::arithmetic)'s): for operands that
+/// are not negative, as the real VM's versions take them (`positive32BitValueOf:`; here up to
+/// eight bytes), since Squeak 2.2's `digitLogic:op:length:` does not compute a negative
+/// LargeInteger's bits in two's complement (`(2 raisedTo: 40) negated bitOr: 7` is -249
+/// there), and a shift whose result fits 127 bits.
+pub(crate) fn bits(x: &mut Exec<'_>, ri: usize, p: u16) -> Result<Prim, RunError> {
+    let (rcvr, arg) = (x.stack[ri], x.arg(ri, 0));
+    let (Some(a), Some(b)) = (x.integer_of(rcvr)?, x.integer_of(arg)?) else {
+        return Ok(Prim::Fail);
+    };
+    if a < 0 || (b < 0 && p != 17) {
+        return Ok(Prim::Fail);
+    }
+    let r = match p {
+        14 => a & b,
+        15 => a | b,
+        16 => a ^ b,
+        _ if b >= 0 => match u32::try_from(b).ok().and_then(|b| a.checked_shl(b)) {
+            Some(r) if r >> b == a => r,
+            _ => return Ok(Prim::Fail),
+        },
+        _ => a >> b.unsigned_abs().min(127),
     };
     Ok(Prim::Answer(x.integer(r)?))
 }

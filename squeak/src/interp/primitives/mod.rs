@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 1, 2, 9-17 | arithmetic | SmallInteger `+ - * / \\ // quo: bitAnd: bitOr: bitXor: bitShift:`, in 31 bits |
 //! | 3-8 | comparison | SmallInteger `< > <= >= = ~=` |
-//! | 21-33 | large | LargeInteger `+ - < > <= >= = ~= * / \\ // quo:` with operands of up to eight bytes (either may be a SmallInteger) |
+//! | 21-33 | large | LargeInteger `+ - < > <= >= = ~= * / \\ // quo:` with operands of up to eight bytes (either may be a SmallInteger); and 14-17 where an operand is a LargeInteger and neither is negative |
 //! | 40-59 | float | SmallInteger `asFloat`; Float `+ - < > <= >= = ~= * /` (either operand a SmallInteger too), `truncated`, `fractionPart`, `exponent`, `timesTwoPower:`, `sqrt`, `sin`, `arcTan`, `ln`, `exp` |
 //! | 60-64 | indexing | `at:`, `at:put:`, `size`, String `at:`/`at:put:` with Characters from the character table |
 //! | 65-67 | streams | PositionableStream `next`, `nextPut:`, `atEnd`, as their Smalltalk fallbacks read, through the collection's own indexing primitive |
@@ -123,6 +123,7 @@ fn small_int(x: &mut Exec<'_>, ri: usize, p: u16, op: IntOp) -> Result<Prim, Run
     match (x.stack[ri].as_small_int(), x.arg(ri, 0).as_small_int()) {
         (Some(a), Some(b)) => common::answer(op(x.sh, a, b)),
         (Some(_), None) if p <= 10 => float::beside_small_int(x, ri, p),
+        _ if p >= 14 => large::bits(x, ri, p),
         _ => Ok(Prim::Fail),
     }
 }
