@@ -144,3 +144,29 @@ fn a_small_integer_beside_a_float_is_computed_as_the_vm_s_bytecodes_compute_it()
         ("0 * (1/2)", "0"),
     ]);
 }
+
+/// An image that wrote Float or LargePositiveInteger (a method added, or any field of the
+/// class stored, so that it reads its own copy of the class) still computes with them: the primitives recognise the class
+/// through `identical`, not only by the base's reference. Before, every Float primitive failed
+/// there and the fallback stopped with 'My subclass should have overridden one of my
+/// messages.', and a Bitmap refused a word past 30 bits.
+#[test]
+fn floats_and_words_compute_after_the_image_adds_a_method_to_their_class() {
+    if interp_common::skip() {
+        return;
+    }
+    check(&[
+        (
+            "Float addSelector: #foo withMethod: (Object compiledMethodAt: #yourself). Float instVarAt: 1 put: Float superclass. Array with: 1.5 + 2.5 with: 2.0 sqrt with: (3 * 0.5) with: 1.5 foo",
+            "(4.0 1.414213562373095 1.5 1.5 )",
+        ),
+        (
+            "Float instVarAt: 1 put: Float superclass. ((Float basicNew: 2) basicAt: 1 put: 1073741824; yourself) + 1.0",
+            "3.0",
+        ),
+        (
+            "LargePositiveInteger instVarAt: 1 put: LargePositiveInteger superclass. (Bitmap new: 2) at: 1 put: 4000000000; at: 1",
+            "4000000000",
+        ),
+    ]);
+}

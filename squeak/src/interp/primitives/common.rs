@@ -280,7 +280,7 @@ impl Exec<'_> {
         if let Some(i) = v.as_small_int() {
             return Ok(u32::try_from(i).ok());
         }
-        if !v.is_object() || self.class_of(v)? != self.sh.large_positive {
+        if !v.is_object() || !self.class_is(v, self.sh.large_positive)? {
             return Ok(None);
         }
         let bytes = self.image.bytes(v)?;

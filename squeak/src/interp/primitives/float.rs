@@ -35,15 +35,16 @@ impl Exec<'_> {
     }
 
     /// [`float_of`](Self::float_of) for one of this image's own words objects of two words
-    /// (every result of Float arithmetic), in one look, inlined into the arithmetic; `None`
-    /// where that look does not tell.
+    /// whose class word is the base's Float (every result of Float arithmetic), in one look,
+    /// inlined into the arithmetic; `None` where that look does not tell (another class word
+    /// may still be Float: the image's own copy, once it wrote the class).
     #[inline(always)]
     fn own_float(&self, v: Value) -> Option<Option<f64>> {
         let float = self.sh.float?;
         let mut words = [0; 2];
         let class = self.image.private_words_of(v, &mut words)?;
         let [hi, lo] = words;
-        Some((class == float).then(|| f64::from_bits(((hi as u64) << 32) | lo as u64)))
+        (class == float).then(|| Some(f64::from_bits(((hi as u64) << 32) | lo as u64)))
     }
 
     #[inline(never)]
@@ -51,7 +52,8 @@ impl Exec<'_> {
         let Some(float) = self.sh.float else {
             return Ok(None);
         };
-        if !v.is_object() || self.class_of(v)? != float {
+        // Through `identical`: an image that wrote Float (a method added) reads its copy.
+        if !v.is_object() || !self.class_is(v, float)? {
             return Ok(None);
         }
         let shape = self.image.shape(v)?;
