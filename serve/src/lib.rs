@@ -242,13 +242,11 @@ impl Server {
             });
         };
         let router = api::router(app.clone(), config.max_body);
-        let served = listen::serve(listener, router, signal, grace).await;
+        listen::serve(listener, router, signal, grace).await;
         tasks.abort_all();
         // Evaluations still queued at a session's thread stop at once.
         env.interrupt.store(true, Relaxed);
-        let closed = app.registry.close().await;
-        served?;
-        closed?;
+        app.registry.close().await?;
         Ok(())
     }
 }

@@ -13,7 +13,6 @@
 //!   flight, and after the grace period and [`DRAIN`] whatever is still open is dropped.
 
 use std::future::Future;
-use std::io;
 use std::time::Duration;
 
 use axum::Router;
@@ -40,7 +39,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) -> io::Result<()> {
+) {
     let mut connections = JoinSet::new();
     let (close, closing) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -84,5 +83,4 @@ pub async fn serve(
     let drained = async { while connections.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(grace + DRAIN, drained).await;
     connections.abort_all();
-    Ok(())
 }

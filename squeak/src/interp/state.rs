@@ -417,6 +417,13 @@ impl<'a> Exec<'a> {
     #[inline]
     pub(crate) fn class_is(&mut self, v: Value, class: Value) -> Result<bool, RunError> {
         let c = self.class_of(v)?;
+        self.same_class(c, class)
+    }
+
+    /// Whether `c` (a class `class_of` answered) is `class`: by reference, else through
+    /// `identical`, since an image that wrote a base class (a method added) reads its copy.
+    #[inline]
+    pub(crate) fn same_class(&mut self, c: Value, class: Value) -> Result<bool, RunError> {
         Ok(c == class || self.identical(c, class)?)
     }
 

@@ -33,17 +33,12 @@ impl Exec<'_> {
             return Ok(None);
         }
         let class = self.class_of(v)?;
-        // By reference first; an image that wrote the class (a method added) reads its
-        // copy, which only `identical` says is the same class.
-        let is = |x: &mut Self, c: Option<Value>| -> Result<bool, RunError> {
-            Ok(match c {
-                Some(c) => class == c || x.identical(class, c)?,
-                None => false,
-            })
-        };
-        let negative = if is(self, Some(self.sh.large_positive))? {
+        let negative = if self.same_class(class, self.sh.large_positive)? {
             false
-        } else if is(self, self.sh.large_negative)? {
+        } else if let Some(negative) = self.sh.large_negative {
+            if !self.same_class(class, negative)? {
+                return Ok(None);
+            }
             true
         } else {
             return Ok(None);

@@ -199,8 +199,8 @@ primitive_table! {
     15 => Arithmetic, "bitOr:", 1..=1, SmallInt(arithmetic::bit_or);
     16 => Arithmetic, "bitXor:", 1..=1, SmallInt(arithmetic::bit_xor);
     17 => Arithmetic, "bitShift:", 1..=1, SmallInt(arithmetic::bit_shift);
-    21..=33 => Large, "LargeInteger + - < > <= >= = ~= * / \\\\ // quo:", 1..=1, Call(large::primitive);
     18 => Objects, "@", 1..=1, Call(objects::make_point);
+    21..=33 => Large, "LargeInteger + - < > <= >= = ~= * / \\\\ // quo:", 1..=1, Call(large::primitive);
     40 => Float, "asFloat", 0..=0, Call(float::primitive);
     41 => Float, "Float +", 1..=1, Call(float::primitive);
     42 => Float, "Float -", 1..=1, Call(float::primitive);
