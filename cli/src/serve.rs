@@ -56,9 +56,13 @@ pub struct Args {
     /// next resume takes its lease with a write.
     #[arg(long, default_value_t = Config::default().max_kept_leases)]
     pub max_kept_leases: usize,
-    /// The largest request body (413 above it).
+    /// The largest request body: a request that declares a longer one is refused (413) as
+    /// its headers arrive.
     #[arg(long, value_name = "BYTES", default_value = "64k", value_parser = crate::parse::bytes)]
     pub max_body: usize,
+    /// How long a request's body may take to arrive once its headers are in (408 past it).
+    #[arg(long, default_value = "30s", value_parser = crate::parse::duration)]
+    pub body_timeout: Duration,
     /// At SIGTERM, how long running evaluations may go on before they are stopped.
     #[arg(long, default_value = "5s", value_parser = crate::parse::duration)]
     pub grace: Duration,
@@ -83,6 +87,7 @@ pub fn run(args: Args) -> Result<Code, Failure> {
         max_sessions_live: args.max_sessions_live,
         max_kept_leases: args.max_kept_leases,
         max_body: args.max_body,
+        body_timeout: args.body_timeout,
         grace: args.grace,
     };
     cowheap_serve::serve_blocking(loaded.heap, vm, store, config, |server| {

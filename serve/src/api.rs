@@ -5,15 +5,18 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
+use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::LengthLimitError;
 use serde_json::json;
 
 use crate::metrics::{rss_bytes, Gauges};
@@ -179,8 +182,13 @@ fn json_text(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The router over `app`, with request bodies bounded by `max_body` bytes.
-pub fn router(app: Arc<App>, max_body: usize) -> Router {
+/// The router over `app`, with request bodies bounded by `max_body` bytes and by
+/// `body_timeout` (see [`bounded_body`]).
+pub fn router(app: Arc<App>, max_body: usize, body_timeout: Duration) -> Router {
+    let bounds = BodyBounds {
+        max: max_body,
+        timeout: body_timeout,
+    };
     Router::new()
         .route("/", get(crate::page::page))
         .route("/status.json", get(crate::page::status))
@@ -198,7 +206,69 @@ pub fn router(app: Arc<App>, max_body: usize) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(bounds, bounded_body))
         .with_state(app)
+}
+
+/// A request body's bounds: its length and how long it may take to arrive.
+#[derive(Clone, Copy)]
+struct BodyBounds {
+    max: usize,
+    timeout: Duration,
+}
+
+/// Reads a request's body before any handler runs, within `bounds`: a declared length past
+/// the limit is refused when the headers arrive (413), and a body that has not all come
+/// within the timeout is answered 408. Either closes the connection, whose unread body
+/// would otherwise be the next request's head. Without this a client could hold a
+/// connection open by sending a long body slowly, or not at all (hyper's header timeout
+/// ends with the headers), and a declared length was only refused once that many bytes had
+/// come.
+async fn bounded_body(State(bounds): State<BodyBounds>, req: Request, next: Next) -> Response {
+    let refuse = |status, kind, message: String| {
+        let mut r = ApiError::new(status, kind, message).into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a request body is at most {} bytes", bounds.max),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > bounds.max as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(bounds.timeout, axum::body::to_bytes(body, bounds.max)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            let e = e.into_inner();
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                too_large()
+            } else {
+                refuse(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
+        }
+        Err(_) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request's body did not arrive within {} ms",
+                bounds.timeout.as_millis()
+            ),
+        ),
+    }
 }
 
 /// How many times a request looks its session up again after the session left memory under

@@ -66,8 +66,12 @@ pub struct Config {
     /// session is a read; past it the least recently used is dropped (that session's next
     /// resume here takes the lease with a write).
     pub max_kept_leases: usize,
-    /// The largest request body, in bytes.
+    /// The largest request body, in bytes: a request that declares a longer one is refused
+    /// (413) when its headers arrive.
     pub max_body: usize,
+    /// How long a client may take to send a request's body, once its headers are in: past
+    /// it the request is answered 408 and its connection closed.
+    pub body_timeout: Duration,
     /// At shutdown, how long running evaluations may go on before they are stopped.
     pub grace: Duration,
 }
@@ -84,6 +88,7 @@ impl Default for Config {
             max_sessions_live: 10_000,
             max_kept_leases: 100_000,
             max_body: 64 << 10,
+            body_timeout: listen::HEADER_TIMEOUT,
             grace: Duration::from_secs(5),
         }
     }
@@ -241,7 +246,7 @@ impl Server {
                 interrupt.store(true, Relaxed);
             });
         };
-        let router = api::router(app.clone(), config.max_body);
+        let router = api::router(app.clone(), config.max_body, config.body_timeout);
         listen::serve(listener, router, signal, grace).await;
         tasks.abort_all();
         // Evaluations still queued at a session's thread stop at once.

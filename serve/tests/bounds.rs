@@ -115,3 +115,100 @@ fn a_wrong_method_is_a_typed_405() {
     }
     host.stop();
 }
+
+/// Sends `head` (a request's line and headers, and any part of its body) on a new
+/// connection and reads what the host answers, waiting at most `wait`: the status and the
+/// JSON error's kind, or `None` where nothing came back in time.
+fn answer_to(addr: std::net::SocketAddr, head: &str, wait: Duration) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the body's end: the host answers with a Content-Length.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok());
+            if len.is_some_and(|len| body.len() >= len) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let kind = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["kind"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Some((status, kind))
+}
+
+/// A body declared longer than the host takes is refused when its headers arrive, with a
+/// typed 413, not after the client has sent (or failed to send) all of it.
+#[test]
+fn a_body_declared_too_large_is_refused_before_it_is_sent() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let config = config();
+    let max_body = config.max_body;
+    let host = Host::start(&base, &db, config);
+    let (id, token) = host.client().create();
+    let head = format!(
+        "POST /sessions/{id}/eval HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"expr",
+        max_body + 1
+    );
+    let start = Instant::now();
+    let got = answer_to(host.addr, &head, Duration::from_secs(5));
+    assert_eq!(got, Some((413, "payload_too_large".to_owned())));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    host.stop();
+}
+
+/// A client that sends part of a body and then nothing is answered `408 body_timeout` once
+/// `Config::body_timeout` has passed, and its connection closed: it holds no connection
+/// (of the host's `MAX_CONNECTIONS`) for as long as it likes.
+#[test]
+fn a_body_that_stops_coming_times_out() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let mut config = config();
+    config.body_timeout = Duration::from_millis(300);
+    let host = Host::start(&base, &db, config);
+    let mut c = host.client();
+    let (id, token) = c.create();
+    let head = format!(
+        "POST /sessions/{id}/eval HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"expr"
+    );
+    let start = Instant::now();
+    let got = answer_to(host.addr, &head, Duration::from_secs(10));
+    assert_eq!(got, Some((408, "body_timeout".to_owned())));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // A whole request in time is answered as before.
+    assert_eq!(c.answer(&id, &token, "3 + 4"), "7");
+    host.stop();
+}
