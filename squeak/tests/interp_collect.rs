@@ -126,3 +126,29 @@ fn a_float_loop_collects_at_the_sends_safe_point() {
     assert_eq!(answer, "2.0");
     assert!(collections > 0);
 }
+
+/// `basicNew` and `basicNew:` run in the dispatch loop too (as the Floats above), while the
+/// image wants no collection: a loop that makes nothing but garbage Arrays and Objects,
+/// whose sends all stay in the loop, still collects (the primitive goes to the full send,
+/// whose safe point collects, once the image wants it) and stays within a cap that its
+/// 100,000 Arrays of 50 fields (40 MB) would pass a hundred times over. A failing
+/// `basicNew:` (a negative size, a class without indexed fields) still runs its fallback.
+#[test]
+fn an_allocation_loop_collects_at_the_sends_safe_point() {
+    if interp_common::skip() {
+        return;
+    }
+    let expr = "| a o | 1 to: 100000 do: [:i | a := Array new: 50. o := Object new]. \
+                a size + (o class == Object ifTrue: [1] ifFalse: [0])";
+    let (answer, stats, collections) = run(expr, 256 << 10);
+    assert_eq!(answer, "51");
+    assert!(collections > 0);
+    assert!(stats.sends >= 400_000, "{stats:?}");
+    let (loaded, vm) = interp_common::mini(0);
+    for (expr, failed) in [("Array new: -1", "was 71)"), ("Object basicNew: 3", "")] {
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        let e = interp.evaluate(&mut image, expr).unwrap_err().to_string();
+        assert!(e.contains("Smalltalk error") && e.contains(failed), "{expr}: {e}");
+    }
+}

@@ -15,7 +15,7 @@ use super::limits::RunError;
 use super::lookup::{AT_PUT_SEND, AT_SEND, SIZE_SEND};
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
-use super::primitives::{arithmetic, blocks, float, indexing};
+use super::primitives::{arithmetic, blocks, float, indexing, objects};
 use super::send::{frame_of, Flow};
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int, underflow, Exec, Frame};
@@ -1154,6 +1154,26 @@ impl Exec<'_> {
                             self.sh.nil
                         };
                         match float::value(self, m.primitive, rcvr, arg) {
+                            Ok(Some(v)) => v,
+                            Ok(None) => slow!(),
+                            Err(e) => {
+                                pc += 1;
+                                break 'frame Exit::Error(e);
+                            }
+                        }
+                    }
+                    // `basicNew` and `basicNew:`, likewise: the count of bytecodes goes back
+                    // first, for the allocation's charge.
+                    Quick::Not
+                        if matches!(m.primitive, 70 | 71) && !self.image.wants_collection() =>
+                    {
+                        let arg = if nargs == 1 {
+                            stack[ri + 1]
+                        } else {
+                            self.sh.nil
+                        };
+                        self.bytecodes = count;
+                        match objects::new_value(self, m.primitive, nargs, rcvr, arg) {
                             Ok(Some(v)) => v,
                             Ok(None) => slow!(),
                             Err(e) => {

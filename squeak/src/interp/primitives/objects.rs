@@ -24,6 +24,28 @@ pub(crate) fn basic_new_sized(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunErro
     }
 }
 
+/// Primitives 70 and 71 for the dispatch loop, which holds the operand stack: `basicNew` of
+/// `class` (`nargs` 0), or `basicNew: arg` (`nargs` 1). `None` where the primitive fails
+/// (nothing done).
+#[inline(never)]
+pub(crate) fn new_value(
+    x: &mut Exec<'_>,
+    p: u16,
+    nargs: usize,
+    class: Value,
+    arg: Value,
+) -> Result<Option<Value>, RunError> {
+    let made = match (p, nargs, arg.as_small_int()) {
+        (70, 0, _) => instantiate(x, class, 0, false)?,
+        (71, 1, Some(n)) if n >= 0 => instantiate(x, class, n as usize, true)?,
+        _ => Prim::Fail,
+    };
+    Ok(match made {
+        Prim::Answer(v) => Some(v),
+        _ => None,
+    })
+}
+
 /// `basicNew` and `basicNew:` from the class's instance specification.
 fn instantiate(x: &mut Exec<'_>, class: Value, n: usize, indexed: bool) -> Result<Prim, RunError> {
     // The format field read once, with one look at the class where the fast read answers
