@@ -149,6 +149,9 @@ fn an_allocation_loop_collects_at_the_sends_safe_point() {
         let mut image = new_heap(&loaded.heap).unwrap();
         let mut interp = vm.interpreter(Limits::default());
         let e = interp.evaluate(&mut image, expr).unwrap_err().to_string();
-        assert!(e.contains("Smalltalk error") && e.contains(failed), "{expr}: {e}");
+        assert!(
+            e.contains("Smalltalk error") && e.contains(failed),
+            "{expr}: {e}"
+        );
     }
 }

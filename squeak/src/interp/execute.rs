@@ -1095,6 +1095,26 @@ impl Exec<'_> {
                         Some(v) => v,
                         None => slow!(),
                     },
+                    Quick::Not if m.primitive == 81 => {
+                        // The block's frame is pushed above this one, whose
+                        // pc goes past the send first.
+                        if let Some(f) = frames.get_mut(top) {
+                            f.pc = pc + 1 + len;
+                        }
+                        let entered = blocks::enter(self, &mut frames, class, rcvr, ri, nargs);
+                        match entered {
+                            Ok(true) => {
+                                self.sends += 1;
+                                load_top!();
+                                switched!()
+                            }
+                            Ok(false) => slow!(),
+                            Err(e) => {
+                                pc += 1;
+                                break 'frame Exit::Error(e);
+                            }
+                        }
+                    }
                     // at: and at:put:, which never touch the stack,
                     // run here; a failure runs again, in full, below.
                     Quick::Not if m.primitive == 60 && nargs == 1 => {
@@ -1209,26 +1229,6 @@ impl Exec<'_> {
                         match made {
                             Some(block) => block,
                             None => slow!(),
-                        }
-                    }
-                    Quick::Not if m.primitive == 81 => {
-                        // The block's frame is pushed above this one, whose
-                        // pc goes past the send first.
-                        if let Some(f) = frames.get_mut(top) {
-                            f.pc = pc + 1 + len;
-                        }
-                        let entered = blocks::enter(self, &mut frames, class, rcvr, ri, nargs);
-                        match entered {
-                            Ok(true) => {
-                                self.sends += 1;
-                                load_top!();
-                                switched!()
-                            }
-                            Ok(false) => slow!(),
-                            Err(e) => {
-                                pc += 1;
-                                break 'frame Exit::Error(e);
-                            }
                         }
                     }
                     Quick::Not => {
