@@ -274,3 +274,41 @@ fn dollar_i_is_the_character_until_the_host_numbers_the_image() {
         );
     }
 }
+
+/// `class` (bytecode 199) answers without a look-up, in the dispatch loop where the heap's
+/// fast read of the class answers, else on the full path: each kind of receiver, a base
+/// object this image copied (its reference is still the base's), an object made to
+/// `become` another, a class this image wrote, and a class that overrides `class` (which
+/// the bytecode, as on the real VM, never sends).
+#[test]
+fn class_answers_for_every_kind_of_receiver() {
+    if interp_common::skip() {
+        return;
+    }
+    for (expr, expected) in [
+        ("3 class", "SmallInteger"),
+        ("$a class", "Character"),
+        ("nil class", "UndefinedObject"),
+        ("(3 @ 4) class", "Point"),
+        ("#(1 2) class", "Array"),
+        ("| a | a := #(1 2 3). a at: 1 put: 9. a class", "Array"),
+        (
+            "| a b | a := Object new. b := 3 @ 4. (Array with: a) elementsExchangeIdentityWith: (Array with: b). a class",
+            "Point",
+        ),
+        (
+            "Point instVarAt: 5 put: (Point instVarAt: 5). (3 @ 4) class == Point",
+            "true",
+        ),
+        ("thisContext class", "MethodContext"),
+        ("[thisContext class] value", "BlockContext"),
+        ("Object class class", "Metaclass"),
+        (
+            "Point addSelector: #class withMethod: (Object compiledMethodAt: #yourself). \
+             (3 @ 4) class printString , ((3 @ 4) perform: #class) printString",
+            "'Point3@4'",
+        ),
+    ] {
+        check(expr, expected);
+    }
+}

@@ -711,8 +711,8 @@ impl Exec<'_> {
                                 }
                                 None => slow!(),
                             },
-                            137 => call!(),
-                            126 | 127 | 132 | 133 | 138 | 139 | 140 | 141 | 142 | 143 | 199 => {
+                            137 | 199 => call!(),
+                            126 | 127 | 132 | 133 | 138 | 139 | 140 | 141 | 142 | 143 => {
                                 slow!()
                             }
                         }
@@ -967,6 +967,25 @@ impl Exec<'_> {
                                     _ => slow!(),
                                 };
                                 push!(c);
+                            }
+                            // `class`, which the real VM answers without a look-up
+                            // too, where the heap's fast read of the class answers.
+                            199 => {
+                                let Some(&v) = stack.last() else { slow!() };
+                                let class = if v.is_object() {
+                                    match self.image.class_fast(v) {
+                                        Some(c) => c,
+                                        None => slow!(),
+                                    }
+                                } else if v.as_small_int().is_some() {
+                                    self.sh.small_integer
+                                } else {
+                                    self.sh.character
+                                };
+                                if let Some(slot) = stack.last_mut() {
+                                    *slot = class;
+                                }
+                                self.sends += 1;
                             }
                             // The innermost loop sends no other bytecode here.
                             _ => slow!(),
