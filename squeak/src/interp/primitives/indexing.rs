@@ -292,11 +292,14 @@ pub(crate) fn replace(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     }
     let (start, rs, count) = (start as usize - 1, rs as usize - 1, count as usize);
     // In chunks, each charged against the run's budgets before it is copied, so that a copy of
-    // any size stops at the bytecode or time limit. Each chunk is read whole before it is
-    // written, and the chunks go backwards when the ranges overlap with the destination
-    // after the source, so that an object copied onto itself reads as before the copy.
+    // any size stops at the bytecode or time limit. Where the ranges overlap with the
+    // destination after the source, the copy goes backwards (the chunks, and the elements in
+    // each), so that an object copied onto itself reads as before the copy.
     let backwards = start > rs && x.identical(rcvr, repl)?;
-    let mut copied = Copied::default();
+    let mut copied = Copied {
+        backwards,
+        ..Copied::default()
+    };
     for c in 0..count.div_ceil(REPLACE_CHUNK) {
         let chunk = if backwards {
             count.div_ceil(REPLACE_CHUNK) - 1 - c
@@ -321,19 +324,26 @@ pub(crate) fn replace(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 /// Elements primitive 105 copies between two looks at the run's budgets.
 const REPLACE_CHUNK: usize = 1 << 16;
 
-/// Primitive 105's copy of one chunk, both objects of one format (the chunk read whole
-/// before it is written). Bytes and words in one read and one write of the heap: what `at`
-/// and `at_put` do element by element (a byte is a byte either way; a word read as a
-/// SmallInteger or LargePositiveInteger and written back is the same word), without a
-/// value made for each element, which cost a String's `,` about 210 instructions a byte.
-/// Pointers through tokens where the objects have them. A method's bytes (`first_byte`, the
-/// cache's `before_store`) element by element.
+/// Primitive 105's copy of one chunk, both objects of one format. Bytes and words in one read
+/// and one write of the heap (the chunk read whole before it is written, through a buffer on
+/// the stack where it is small: a String's `,` of a few characters made a heap allocation
+/// for it): what `at` and `at_put` do element by element (a byte is a byte either way; a word
+/// read as a SmallInteger or LargePositiveInteger and written back is the same word),
+/// without a value made for each element, which cost a String's `,` about 210 instructions
+/// a byte. Pointers field by field, in the copy's direction, through tokens where the
+/// objects have them. A method's bytes (`first_byte`, the cache's `before_store`) element by
+/// element.
 #[derive(Default)]
 struct Copied {
+    /// The elements go last to first (the destination overlaps the source, after it).
+    backwards: bool,
     bytes: Vec<u8>,
     words: Vec<u32>,
     values: Vec<Value>,
 }
+
+/// The most bytes (and a quarter as many words) a chunk copies through a buffer on the stack.
+const STACK_BUFFER: usize = 256;
 
 impl Copied {
     /// Copies `n` elements of `src` from its element `from` (0-based, in range) onto `dst`
@@ -347,14 +357,26 @@ impl Copied {
     ) -> Result<bool, RunError> {
         match dst_ix.shape.format {
             Format::Bytes => {
-                self.bytes.resize(n, 0);
-                x.image.read_bytes(src, from, &mut self.bytes)?;
-                x.image.write_bytes(dst, at, &self.bytes)?;
+                let mut small = [0u8; STACK_BUFFER];
+                let buffer = if n <= STACK_BUFFER {
+                    &mut small[..n]
+                } else {
+                    self.bytes.resize(n, 0);
+                    &mut self.bytes[..]
+                };
+                x.image.read_bytes(src, from, buffer)?;
+                x.image.write_bytes(dst, at, buffer)?;
             }
             Format::Words => {
-                self.words.resize(n, 0);
-                x.image.read_words(src, from, &mut self.words)?;
-                x.image.write_words(dst, at, &self.words)?;
+                let mut small = [0u32; STACK_BUFFER / 4];
+                let buffer = if n <= STACK_BUFFER / 4 {
+                    &mut small[..n]
+                } else {
+                    self.words.resize(n, 0);
+                    &mut self.words[..]
+                };
+                x.image.read_words(src, from, buffer)?;
+                x.image.write_words(dst, at, buffer)?;
             }
             Format::Pointers => {
                 let (at, from) = (dst_ix.fixed + at, src_ix.fixed + from);
@@ -378,11 +400,14 @@ impl Copied {
         Ok(true)
     }
 
-    /// [`copy`](Self::copy) of pointers, fields `from..` onto fields `at..`: `read` and
-    /// `store` at each, each through a token where its object has one (one of this image's
-    /// own, and for the store one the cache does not watch), with `store`'s own checks (the
-    /// value's owner, the context pool) either way. Out of line, so that its loops keep
-    /// their registers (inlined into `replace`: about 8 instructions more a field).
+    /// [`copy`](Self::copy) of pointers, fields `from..` onto fields `at..`, one at a time in
+    /// the copy's direction (which is what makes a copy onto an overlapping range of the same
+    /// object read as before it, with no buffer): `read` and `store` at each, each through a
+    /// token where its object has one (one of this image's own, and for the store one the
+    /// cache does not watch), with `store`'s own checks (the value's owner, the context pool)
+    /// either way. A store that copies or moves an object makes a token stale, and a stale
+    /// token answers nothing: the general read or store then. Out of line, so that its loop
+    /// keeps its registers (inlined into `replace`: about 8 instructions more a field).
     #[inline(never)]
     fn copy_pointers(
         &mut self,
@@ -392,18 +417,15 @@ impl Copied {
         n: usize,
     ) -> Result<(), RunError> {
         let st = x.image.fields_token(src);
-        self.values.clear();
-        for k in from..from + n {
-            let v = match st.and_then(|t| x.image.read_token(&t, k)) {
-                Some(v) => v,
-                None => x.image.read(src, k)?,
-            };
-            self.values.push(v);
-        }
         let dt = x.image.fields_token(dst).filter(|_| !x.cache.watches(dst));
-        for (k, &v) in (at..).zip(&self.values) {
-            if !(x.pool.ignores(v) && dt.is_some_and(|t| x.image.write_token(&t, k, v))) {
-                x.store(dst, k, v)?;
+        for i in 0..n {
+            let k = if self.backwards { n - 1 - i } else { i };
+            let v = match st.and_then(|t| x.image.read_token(&t, from + k)) {
+                Some(v) => v,
+                None => x.image.read(src, from + k)?,
+            };
+            if !(x.pool.ignores(v) && dt.is_some_and(|t| x.image.write_token(&t, at + k, v))) {
+                x.store(dst, at + k, v)?;
             }
         }
         Ok(())
