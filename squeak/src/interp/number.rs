@@ -26,8 +26,18 @@ const MAX_EXPONENT: u32 = 10_000;
 #[derive(Clone, Debug, PartialEq)]
 struct Big(Vec<u8>);
 
+/// The most bytes a [`Big`] grows to: past it a number stops changing, and stays at least
+/// 2^4096, which is all that its readers can tell apart (as a Float it is infinite from 137
+/// bytes on, and it is no `i128`). Without the bound a literal of 130,000 digits took
+/// seconds to read (each digit a pass over all the bytes before it), out of reach of the
+/// run's time limit, which the compiler does not look at.
+const SATURATED: usize = 512;
+
 impl Big {
     fn mul_add(&mut self, m: u32, a: u32) {
+        if self.0.len() > SATURATED {
+            return;
+        }
         let mut carry = a as u64;
         for b in self.0.iter_mut() {
             let v = *b as u64 * m as u64 + carry;
@@ -43,6 +53,9 @@ impl Big {
     fn pow(base: u32, k: u32) -> Big {
         let mut p = Big(vec![1]);
         for _ in 0..k {
+            if p.0.len() > SATURATED {
+                break;
+            }
             p.mul_add(base, 0);
         }
         p
@@ -298,6 +311,46 @@ mod tests {
         assert_eq!(Big(vec![0x7F, 1]).shift_rounded(8), Big(vec![1]));
         assert_eq!(Big(vec![0, 0, 3]).shift_rounded(9), Big(vec![0x80, 1]));
         assert_eq!(Big(vec![0, 1, 3]).shift_rounded(9), Big(vec![0x81, 1]));
+    }
+
+    /// A literal of any length is read in work that grows with its digits alone (a number
+    /// stops growing at [`SATURATED`] bytes), with the answers of the image's arithmetic,
+    /// which from there on sees only infinite Floats and no `i128`.
+    #[test]
+    fn long_literals_are_read_in_bounded_space_with_the_images_answers() {
+        let read_all = |text: &str| {
+            let chars: Vec<char> = text.chars().collect();
+            read(&chars, 0).map(|(n, end)| {
+                assert_eq!(end, chars.len(), "read to its end");
+                n
+            })
+        };
+        let ones = "1".repeat(130_000);
+        let chars: Vec<char> = ones.chars().collect();
+        let (n, end) = digits(&chars, 0, 10);
+        assert_eq!(end, chars.len());
+        assert!(n.0.len() <= SATURATED + 8, "{}", n.0.len());
+        assert!(Big::pow(10, 130_000).0.len() <= SATURATED + 8);
+        // Infinite over infinite.
+        match read_all(&format!("1.{ones}")) {
+            Ok(Number::Float(f)) => assert!(f.is_nan()),
+            other => panic!("{other:?}"),
+        }
+        // A small fraction over an infinite scale: nothing.
+        let zeros = "0".repeat(2000);
+        assert_eq!(read_all(&format!("1.{zeros}1")), Ok(Number::Float(1.0)));
+        assert_eq!(
+            read_all(&format!("0.{zeros}{}", "7".repeat(100))),
+            Ok(Number::Float(0.0))
+        );
+        assert_eq!(
+            read_all(&format!("{}.5", "1".repeat(400))),
+            Ok(Number::Float(f64::INFINITY))
+        );
+        assert_eq!(read_all("1.5e-5000"), Ok(Number::Float(0.0)));
+        assert_eq!(read_all("1.5e5000"), Ok(Number::Float(f64::INFINITY)));
+        assert!(read_all(&ones).is_err());
+        assert!(read_all(&format!("36r{}", "Z".repeat(130_000))).is_err());
     }
 
     #[test]
