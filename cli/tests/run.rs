@@ -201,3 +201,37 @@ fn each_image_s_transcript_is_reported_and_a_deadlock_exits_9() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["runs"][0]["stopped"]["kind"], "deadlock");
 }
+
+/// A recursion the depth limit allows but the machine cannot hold (a process whose address
+/// space is 1 GB, `ulimit -v`, asked for no depth limit at all) stops with a typed heap stop,
+/// exit 9: the interpreter's frames and operand stack grow by fallible allocations. Before,
+/// the process aborted ("memory allocation of 1073741824 bytes failed", SIGABRT).
+#[test]
+fn a_recursion_the_machine_cannot_hold_is_a_heap_stop_not_an_abort() {
+    let Some(image) = common::image("mini-2.2-v3-le.image") else {
+        return;
+    };
+    let bin = env!("CARGO_BIN_EXE_cowheap");
+    for expr in [
+        "Object compile: 'zork ^self zork' classified: 'x' notifying: nil. 3 zork",
+        "| a | a := OrderedCollection new. a add: a. a printString",
+    ] {
+        let script = format!(
+            "ulimit -v 1000000; exec \"$0\" run --json --time-limit 60s --alloc-limit 1p \
+             --depth-limit 18446744073709551615 \"$1\" \"$2\""
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script, bin, &image, expr])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (common::text(&out.stdout), common::text(&out.stderr));
+        assert_eq!(out.status.code(), Some(9), "{expr}: {stdout}{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let stop = &report["runs"][0]["stopped"];
+        assert_eq!(stop["kind"], "heap", "{expr}: {stop}");
+        assert!(
+            stop["message"].as_str().unwrap().contains("interpreter's stacks"),
+            "{expr}: {stop}"
+        );
+    }
+}

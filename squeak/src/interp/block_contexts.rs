@@ -174,7 +174,10 @@ impl Exec<'_> {
         let m = self.cache.decoded(method)?;
         let pc = start.as_small_int().and_then(|pc| m.code_index(pc))?;
         // Not watched: `block_token` answers none for a watched block.
-        if frames.len() >= self.limits.depth || !self.image.write_token(&bt, SENDER, RUNNING) {
+        if frames.len() >= self.limits.depth
+            || frames.len() == frames.capacity()
+            || !self.image.write_token(&bt, SENDER, RUNNING)
+        {
             return None;
         }
         frames.push(Frame {

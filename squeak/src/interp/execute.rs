@@ -200,6 +200,7 @@ impl Exec<'_> {
                     cur = self.load_top()?;
                 }
                 Exit::Slow(b) => {
+                    self.make_room()?;
                     self.frames[cur.top].pc = cur.pc;
                     match self.slow(b, &cur)? {
                         Next::Same => {}
@@ -1264,6 +1265,7 @@ impl Exec<'_> {
                 continue 'frame;
             }
             if frames.len() >= self.limits.depth
+                || frames.len() == frames.capacity()
                 || stack.capacity() - stack.len() < m.num_temps - nargs
             {
                 slow!()

@@ -145,6 +145,16 @@ pub enum RunError {
     /// A heap operation refused (cowheap's own typed error).
     #[error("heap: {0}")]
     Heap(#[from] cowheap::Error),
+    /// The machine refused memory for the interpreter's own stacks (its frames and operand
+    /// stack, which live outside the private space): a deep recursion under a depth limit
+    /// that the machine cannot hold. A stop of kind [`StopKind::Heap`].
+    #[error(
+        "heap: out of memory: the allocator refused {bytes} bytes for the interpreter's stacks"
+    )]
+    StacksOutOfMemory {
+        /// The size asked for.
+        bytes: usize,
+    },
     /// The expression did not parse, or names a global the image lacks.
     #[error("expression: {0}")]
     Parse(#[from] ParseError),
@@ -169,7 +179,7 @@ impl RunError {
             RunError::MustBeBoolean { .. } => StopKind::MustBeBoolean,
             RunError::Unimplemented(_) => StopKind::Unimplemented,
             RunError::Malformed(_) => StopKind::Malformed,
-            RunError::Heap(_) => StopKind::Heap,
+            RunError::Heap(_) | RunError::StacksOutOfMemory { .. } => StopKind::Heap,
             RunError::Parse(_) => StopKind::Parse,
             RunError::Unsupported(_) => StopKind::Unsupported,
         }
