@@ -230,7 +230,10 @@ fn a_recursion_the_machine_cannot_hold_is_a_heap_stop_not_an_abort() {
         let stop = &report["runs"][0]["stopped"];
         assert_eq!(stop["kind"], "heap", "{expr}: {stop}");
         assert!(
-            stop["message"].as_str().unwrap().contains("interpreter's stacks"),
+            stop["message"]
+                .as_str()
+                .unwrap()
+                .contains("interpreter's stacks"),
             "{expr}: {stop}"
         );
     }

@@ -258,6 +258,7 @@ primitive_table! {
     129 => System, "specialObjectsOop", 0..=0, Call(system::special_objects);
     130 => System, "garbageCollect", 0..=0, Call(system::garbage_collect);
     131 => System, "incrementalGarbageCollect", 0..=0, Call(system::garbage_collect);
+    132 => Objects, "pointsTo:", 1..=1, Call(objects::points_to);
     135 => System, "millisecondClock", 0..=0, Call(system::millisecond_clock);
     136 => Processes, "signal:atMilliseconds:", 2..=2, Call(processes::signal_at_milliseconds);
     137 => System, "secondsClock", 0..=0, Call(system::seconds_clock);
@@ -470,7 +471,7 @@ mod tests {
         assert_eq!(in_family(Indexing), [60, 61, 62, 63, 64, 68, 69, 105]);
         assert_eq!(
             in_family(Objects),
-            [18, 70, 71, 72, 73, 74, 75, 77, 78, 79, 111, 128, 148]
+            [18, 70, 71, 72, 73, 74, 75, 77, 78, 79, 111, 128, 132, 148]
         );
         assert_eq!(
             in_family(Blocks),
