@@ -175,6 +175,10 @@ struct Session {
     /// time before the commit was sent, at which the lease was this host's); `None` until
     /// this thread's first commit.
     stored: Option<(Stored, i64)>,
+    /// Acknowledged evaluations whose count and answer the store does not hold yet (each
+    /// changed nothing stored, so none was committed): committed when the session leaves
+    /// memory ([`save_unstored`](Session::save_unstored)).
+    unsaved: bool,
 }
 
 /// The least growth that makes a collection. Every commit encodes the whole delta, garbage
@@ -242,6 +246,7 @@ pub fn spawn(env: &Arc<Env>, image: Image, start: Start) -> std::io::Result<Arc<
             kept: 0,
             reported: (0, 0, 0),
             stored: None,
+            unsaved: false,
         };
         session.report();
         session.serve(&rx);
@@ -262,6 +267,7 @@ impl Session {
                     continue;
                 }
                 Err(RecvError::Disconnected) => {
+                    self.save_unstored();
                     self.abandoned();
                     break;
                 }
@@ -292,6 +298,7 @@ impl Session {
                     break;
                 }
                 Job::Stop { done } => {
+                    self.save_unstored();
                     self.set(|l| l.alive.store(false, Relaxed));
                     // The lease stays this host's: the next request resumes the session with
                     // a read of its row (`Registry::find`), not a write queued at the store.
@@ -311,6 +318,36 @@ impl Session {
     fn set(&self, f: impl FnOnce(&Live)) {
         if let Some(live) = self.live.upgrade() {
             f(&live);
+        }
+    }
+
+    /// Commits the count and the last answer of the evaluations acknowledged without a
+    /// commit, as the session leaves memory (an eviction, a shutdown): else its next resume,
+    /// here or on another host, would count fewer evaluations and evaluate again a request
+    /// id already answered. The state is the one the store holds, so the commit writes the
+    /// same delta. Where it fails (the lease went to another host, which fences it) the
+    /// store keeps what it had, as after a crash.
+    fn save_unstored(&mut self) {
+        if !self.unsaved {
+            return;
+        }
+        let Ok(delta) = self.image.delta_bytes() else {
+            return;
+        };
+        let request = self.last_request.as_ref().map(|(r, b)| (*r, b.as_str()));
+        let committed = self.env.store.commit(&Commit {
+            id: &self.id,
+            host: &self.env.host.id,
+            epoch: self.epoch,
+            delta: &delta,
+            evaluations: self.evaluations,
+            request,
+        });
+        match committed {
+            Ok(_) => self.unsaved = false,
+            Err(_) => {
+                self.env.metrics.store_errors.fetch_add(1, Relaxed);
+            }
         }
     }
 
@@ -405,6 +442,7 @@ impl Session {
             // after a crash evaluates it again, against the same state. The count of
             // evaluations and the request's answer are stored with the next commit.
             self.env.metrics.unstored.fetch_add(1, Relaxed);
+            self.unsaved = true;
         } else {
             let held_at = now_ms();
             self.env.store.commit(&Commit {
@@ -416,6 +454,7 @@ impl Session {
                 request: req.request_id.map(|r| (r, body.as_str())),
             })?;
             self.stored = Stored::of(&delta, None).map(|s| (s, held_at));
+            self.unsaved = false;
         }
         self.evaluations = evaluations;
         self.set(|l| l.evaluations.store(evaluations, Relaxed));

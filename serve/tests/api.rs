@@ -553,3 +553,77 @@ fn creating_past_the_most_live_sessions_evicts_one_per_creation() {
         "evictions counted against sessions that left memory: {metrics}"
     );
 }
+
+/// Evaluations that change nothing stored are acknowledged without a commit; their count and
+/// last answer are committed when the session leaves memory, so neither an idle eviction nor
+/// a restart forgets them, or evaluates again a request id already answered.
+#[test]
+fn answers_acknowledged_without_a_commit_survive_eviction_and_restart() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let config = cowheap_serve::Config {
+        idle: Duration::from_millis(200),
+        ..config()
+    };
+    let host = Host::start(&base, &db, config.clone());
+    let mut c = host.client();
+    let (id, token) = c.create();
+    let eval = |c: &mut common::Client, expr: &str, rid: u64| {
+        c.eval(&id, &token, &json!({"expression": expr, "request_id": rid}))
+            .json()
+    };
+    let path = format!("/sessions/{id}");
+    assert_eq!(eval(&mut c, INCREMENT, 1)["answer"], "1");
+    assert_eq!(eval(&mut c, "3 + 4", 2)["answer"], "7");
+    assert_eq!(eval(&mut c, "3 + 5", 3)["answer"], "8");
+    let unstored = |c: &mut common::Client| {
+        let m = c.get("/metrics", None).body;
+        m.lines()
+            .find_map(|l| l.strip_prefix("cowheap_evaluations_unstored_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap()
+    };
+    assert_eq!(
+        unstored(&mut c),
+        2,
+        "the test needs answers without a commit"
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || c
+            .get(&path, Some(&token))
+            .json()["live"]
+            == false),
+        "the idle session left memory"
+    );
+    assert_eq!(c.get(&path, Some(&token)).json()["evaluations"], 3);
+    let replay = eval(&mut c, INCREMENT, 3);
+    assert_eq!(
+        (replay["answer"].as_str(), replay["replayed"].as_bool()),
+        (Some("8"), Some(true))
+    );
+    let stale = c.eval(
+        &id,
+        &token,
+        &json!({"expression": INCREMENT, "request_id": 2}),
+    );
+    assert_eq!(
+        (stale.status, stale.kind().as_str()),
+        (409, "stale_request")
+    );
+    // After a resume the first evaluation commits; the next one does not, and a restart
+    // (SIGTERM's path: every session leaves memory) keeps it.
+    assert_eq!(eval(&mut c, INCREMENT, 4)["answer"], "2");
+    assert_eq!(eval(&mut c, "6 + 7", 5)["answer"], "13");
+    assert_eq!(unstored(&mut c), 3);
+    host.stop();
+    let host = Host::start(&base, &db, config);
+    let mut c = host.client();
+    assert_eq!(c.get(&path, Some(&token)).json()["evaluations"], 5);
+    let replay = eval(&mut c, INCREMENT, 5);
+    assert_eq!(
+        (replay["answer"].as_str(), replay["replayed"].as_bool()),
+        (Some("13"), Some(true))
+    );
+    assert_eq!(eval(&mut c, INCREMENT, 6)["answer"], "3");
+    host.stop();
+}

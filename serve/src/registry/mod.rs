@@ -493,8 +493,8 @@ impl Registry {
     }
 
     /// Shutdown: refuses new sessions and resumes, lets every live session finish what was
-    /// sent to it and leave memory (all of them are committed already), and releases this
-    /// host's leases.
+    /// sent to it and leave memory (committing what it acknowledged without a commit), and
+    /// releases this host's leases.
     pub async fn close(&self) -> Result<(), StoreError> {
         self.closing.store(true, Relaxed);
         let all: Vec<Arc<Live>> = self.map().drain().map(|(_, l)| l).collect();
