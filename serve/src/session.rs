@@ -388,15 +388,38 @@ impl Session {
                 return Err(EvalError::Stale { asked, last: *last });
             }
         }
-        self.interp.set_limits(req.limits.clamp(self.env.caps));
+        let limits = req.limits.clamp(self.env.caps);
+        self.interp.set_limits(limits);
         let result = self.interp.evaluate(&mut self.image, &req.expression);
         if let Err(RunError::Parse(e)) = &result {
             return Err(EvalError::Parse(e.to_string()));
         }
-        let stats = self.interp.stats();
+        // The answer's printString runs the image's code too: within what the evaluation
+        // left of the budgets, and counted in its figures.
+        let mut stats = self.interp.stats();
         let printed = result.and_then(|v| {
-            self.interp
-                .print_string_within(&mut self.image, v, ANSWER_LIMIT)
+            self.interp.set_limits(Limits {
+                bytecodes: limits.bytecodes.saturating_sub(stats.bytecodes),
+                time: limits.time.map(|t| t.saturating_sub(stats.elapsed)),
+                ..limits
+            });
+            let printed = self
+                .interp
+                .print_string_within(&mut self.image, v, ANSWER_LIMIT);
+            let print = self.interp.stats();
+            stats.bytecodes = stats.bytecodes.saturating_add(print.bytecodes);
+            stats.sends = stats.sends.saturating_add(print.sends);
+            stats.elapsed += print.elapsed;
+            // A stop names the evaluation's budget, not what was left of it.
+            printed.map_err(|e| match e {
+                RunError::BytecodeLimit { .. } => RunError::BytecodeLimit {
+                    limit: limits.bytecodes,
+                },
+                RunError::TimeLimit { limit } => RunError::TimeLimit {
+                    limit: limits.time.unwrap_or(limit),
+                },
+                e => e,
+            })
         });
         let (answer, answer_truncated, stopped) = match printed {
             Ok((s, cut)) => (Some(s), cut, None),

@@ -212,3 +212,44 @@ fn a_body_that_stops_coming_times_out() {
     assert_eq!(c.answer(&id, &token, "3 + 4"), "7");
     host.stop();
 }
+
+/// The answer's printString runs the image's code: it counts in the evaluation's figures and
+/// runs within what the evaluation left of its budget, whose stop names the budget asked for.
+#[test]
+fn printing_the_answer_counts_in_the_evaluation_and_its_budget() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let host = Host::start(&base, &db, config());
+    let mut c = host.client();
+    let (id, token) = c.create();
+    let eval = |c: &mut common::Client, expr: &str, bytecodes: u64| {
+        c.eval(
+            &id,
+            &token,
+            &json!({"expression": expr, "limits": {"bytecodes": bytecodes}}),
+        )
+        .json()
+    };
+    // 1000 factorial is about 35 M bytecodes, its printString about 38 M more.
+    let small = eval(&mut c, "1000 factorial size", 100_000_000);
+    assert_eq!(small["answer"], "1067");
+    let printed = eval(&mut c, "1000 factorial", 100_000_000);
+    assert_eq!(printed["answer"].as_str().map(str::len), Some(2568));
+    let (s, p) = (
+        small["bytecodes"].as_u64().unwrap(),
+        printed["bytecodes"].as_u64().unwrap(),
+    );
+    assert!(p > s + 20_000_000, "{s} {p}");
+    let cut = eval(&mut c, "1000 factorial", 50_000_000);
+    assert_eq!(cut["stopped"]["kind"], "bytecode_limit", "{cut}");
+    assert!(
+        cut["stopped"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("50000000"),
+        "{cut}"
+    );
+    let used = cut["bytecodes"].as_u64().unwrap();
+    assert!(used > s && used <= 50_000_000 + (1 << 16), "{used}");
+    host.stop();
+}
