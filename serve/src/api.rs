@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -160,6 +161,22 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// An id that cannot be a session's is no session's (and never reaches the store).
+/// The session id of a route's path. A path that does not decode to text (`%ff`) names no
+/// session: 404 `not_found`, typed as every other answer, where axum's own rejection is a
+/// plain-text 400.
+struct SessionId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(SessionId(id)),
+            Err(_) => Err(LookupError::NotFound.into()),
+        }
+    }
+}
+
 fn checked_id(id: &str) -> Result<(), ApiError> {
     if crate::token::is_id(id) {
         Ok(())
@@ -282,7 +299,7 @@ async fn create(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
 
 async fn eval(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -348,7 +365,7 @@ fn live_info(live: &Live, host: &str) -> serde_json::Value {
 
 async fn info(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -389,7 +406,7 @@ async fn info(
 
 async fn delete(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

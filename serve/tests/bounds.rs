@@ -89,6 +89,34 @@ fn a_huge_answer_is_cut_at_the_limit_and_said_so() {
     host.stop();
 }
 
+/// A session id that does not decode to text names no session: a typed 404 on every route
+/// that takes one, as for any other id that cannot be a session's.
+#[test]
+fn an_id_that_is_not_text_is_a_typed_404() {
+    let Some(base) = base() else { return };
+    let (_dir, db) = temp();
+    let host = Host::start(&base, &db, config());
+    let mut c = host.client();
+    let (_, token) = c.create();
+    for id in ["%ff", "%C0%80", "a%ffb"] {
+        for (method, path) in [
+            ("GET", format!("/sessions/{id}")),
+            ("DELETE", format!("/sessions/{id}")),
+            ("POST", format!("/sessions/{id}/eval")),
+        ] {
+            let body = json!({"expression": "3 + 4"}).to_string();
+            let r = c.request(method, &path, Some(&token), Some(&body));
+            assert_eq!(
+                (r.status, r.kind()),
+                (404, "not_found".to_owned()),
+                "{method} {path}: {}",
+                r.body
+            );
+        }
+    }
+    host.stop();
+}
+
 /// A method a route does not have is a JSON `405 method_not_allowed`, as every other client
 /// error is typed.
 #[test]
