@@ -216,12 +216,10 @@ fn a_recursion_the_machine_cannot_hold_is_a_heap_stop_not_an_abort() {
         "Object compile: 'zork ^self zork' classified: 'x' notifying: nil. 3 zork",
         "| a | a := OrderedCollection new. a add: a. a printString",
     ] {
-        let script = format!(
-            "ulimit -v 1000000; exec \"$0\" run --json --time-limit 60s --alloc-limit 1p \
-             --depth-limit 18446744073709551615 \"$1\" \"$2\""
-        );
+        let script = "ulimit -v 1000000; exec \"$0\" run --json --time-limit 60s --alloc-limit 1p \
+                      --depth-limit 18446744073709551615 \"$1\" \"$2\"";
         let out = std::process::Command::new("sh")
-            .args(["-c", &script, bin, &image, expr])
+            .args(["-c", script, bin, &image, expr])
             .output()
             .unwrap();
         let (stdout, stderr) = (common::text(&out.stdout), common::text(&out.stderr));

@@ -200,7 +200,8 @@ fn json_text(status: StatusCode, body: String) -> Response {
 }
 
 /// The router over `app`, with request bodies bounded by `max_body` bytes and by
-/// `body_timeout` (see [`bounded_body`]).
+/// `body_timeout`: a declared length past the limit is a 413 as the headers arrive, a body
+/// slower than the timeout a 408.
 pub fn router(app: Arc<App>, max_body: usize, body_timeout: Duration) -> Router {
     let bounds = BodyBounds {
         max: max_body,
