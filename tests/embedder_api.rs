@@ -442,3 +442,40 @@ fn fast_field_reads_refuse_indices_near_the_top_of_the_range() {
         Some([int(1), int(2), int(3)])
     );
 }
+
+/// `points_to_fast` answers what reading every field and comparing would, or nothing: for
+/// the image's own objects and the base's, for a base object it copied (the copy's fields),
+/// and never `false` where a field holds a reference that names the value under another
+/// reference (a base object the image copied: reads answer the copy).
+#[test]
+fn points_to_fast_answers_as_the_field_reads_would_or_not_at_all() {
+    let f = fixture(4);
+    let mut img = f.heap.new_image().unwrap();
+    let (a, b) = (f.objects[0], f.objects[1]);
+    // Base objects: slot 0 of each points at the next one.
+    assert_eq!(img.points_to_fast(a, b), Some(true));
+    assert_eq!(img.points_to_fast(a, f.objects[2]), Some(false));
+    assert_eq!(img.points_to_fast(a, int(7)), Some(false));
+    // Not pointers: no answer.
+    assert_eq!(img.points_to_fast(f.bytes, int(104)), None);
+    assert_eq!(img.points_to_fast(int(3), int(3)), None);
+    // Its own object.
+    let own = img
+        .new_pointers(f.kernel.array, &[int(1), b, int(3)])
+        .unwrap();
+    assert_eq!(img.points_to_fast(own, int(3)), Some(true));
+    assert_eq!(img.points_to_fast(own, int(2)), Some(false));
+    // A base object it copied: the copy's fields.
+    img.write(a, 1, int(9)).unwrap();
+    assert_eq!(img.points_to_fast(a, int(9)), Some(true));
+    // `b` copied too: `a`'s slot 0 still holds b's base reference, whose reads answer the
+    // copy; asked for the copy's reference, the scan must not say no.
+    img.write(b, 1, int(5)).unwrap();
+    let b_now = img.canonical(b).unwrap();
+    assert_ne!(b_now, b);
+    assert_ne!(img.points_to_fast(a, b_now), Some(false));
+    assert_ne!(img.points_to_fast(own, b_now), Some(false));
+    // What the reads say.
+    assert_eq!(img.read(a, 0).unwrap(), b_now);
+    assert_eq!(img.read(own, 1).unwrap(), b_now);
+}

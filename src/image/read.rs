@@ -202,6 +202,66 @@ impl Image {
         Some(crate::object::byte_of(word, index))
     }
 
+    /// Whether a field of `obj` holds `thing` (an immediate, or a canonical reference, as
+    /// reads answer: see [`canonical`](Image::canonical)), in one pass over the words, where
+    /// [`read_fast`](Image::read_fast) would answer for every field: `obj` one of this
+    /// image's own unforwarded pointers objects, or a base one it has no entry for (or has
+    /// copied: the copy's fields). `None` where it would not, and where a field holds a
+    /// reference that is not settled (one that could name `thing`'s object under another
+    /// reference): the caller then reads the fields one by one. A VM's `pointsTo:` (a
+    /// Squeak method dictionary's `includesKey:`), which scans dictionaries of hundreds of
+    /// slots, a read with its checks each.
+    pub fn points_to_fast(&self, obj: Value, thing: Value) -> Option<bool> {
+        let scan = |words: &mut dyn Iterator<Item = u64>| {
+            for bits in words {
+                let v = Value::from_bits(bits);
+                if v == thing {
+                    return Some(true);
+                }
+                if !self.settled(v) {
+                    return None;
+                }
+            }
+            Some(false)
+        };
+        let private = |at: usize| {
+            let word = *self.space.words.get(at)?;
+            if word & FORWARDED_OR_NOT_POINTERS != 0 {
+                return None;
+            }
+            let body = at + HEADER_WORDS;
+            let words = self
+                .space
+                .words
+                .get(body..body + Header(word).body_words())?;
+            scan(&mut words.iter().copied())
+        };
+        if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
+            private(obj.index())
+        } else if obj.has_tag(self.base_tag) {
+            let at = obj.index();
+            if self.resolutions.has_own() {
+                match self.resolutions.get(at) {
+                    Some(Loc::Private(p)) => return private(p),
+                    Some(Loc::Base(_)) => return None,
+                    None => {}
+                }
+            }
+            let arena = self.heap.arena();
+            if !arena.is_start(at) {
+                return None;
+            }
+            let word = arena.word(at);
+            if word & FORWARDED_OR_NOT_POINTERS != 0 {
+                return None;
+            }
+            let len = Header(word).body_words();
+            scan(&mut (0..len).map(|i| self.heap.body_word(at, i)))
+        } else {
+            None
+        }
+    }
+
     /// What [`class_of`](Image::class_of) answers where that is quick to see: for a base
     /// object this image has no entry for, or one of its own unforwarded objects, whose class
     /// word is settled. `None` where `class_of` takes its general path (or refuses), so that

@@ -322,6 +322,30 @@ impl PlainHeap {
         Some(out)
     }
 
+    /// As [`Image::points_to_fast`](crate::Image::points_to_fast).
+    pub fn points_to_fast(&self, obj: Value, thing: Value) -> Option<bool> {
+        let at = self.start(obj)?;
+        let word = *self.space.words.get(at)?;
+        if word & FORWARDED_OR_NOT_POINTERS != 0 {
+            return None;
+        }
+        let body = at + HEADER_WORDS;
+        for &bits in self
+            .space
+            .words
+            .get(body..body + Header(word).body_words())?
+        {
+            let v = Value::from_bits(bits);
+            if v == thing {
+                return Some(true);
+            }
+            if !self.settled(v) {
+                return None;
+            }
+        }
+        Some(false)
+    }
+
     /// As [`Image::class_fast`](crate::Image::class_fast).
     #[inline(always)]
     pub fn class_fast(&self, obj: Value) -> Option<Value> {

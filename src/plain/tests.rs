@@ -208,3 +208,16 @@ fn no_token_is_made_once_the_epochs_are_used_up() {
     assert_eq!(plain.fields_token(a), None);
     assert_eq!(plain.fields_token(holder), None);
 }
+
+#[test]
+fn points_to_fast_answers_as_the_field_reads_would() {
+    let (heap, k, holder) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    assert_eq!(plain.points_to_fast(holder, k.true_object), Some(true));
+    assert_eq!(plain.points_to_fast(holder, k.array), Some(false));
+    let own = plain.new_pointers(k.array, &[k.nil, holder]).unwrap();
+    assert_eq!(plain.points_to_fast(own, holder), Some(true));
+    assert_eq!(plain.points_to_fast(own, own), Some(false));
+    let other = PlainHeap::new(&heap).unwrap();
+    assert_eq!(other.points_to_fast(own, holder), None);
+}

@@ -201,6 +201,10 @@ pub(crate) fn points_to(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     } else {
         thing
     };
+    if let Some(found) = x.image.points_to_fast(rcvr, thing) {
+        x.charge(x.image.size_of(rcvr)? as u64 / 16)?;
+        return answer(Some(x.boolean(found)));
+    }
     let fields = match x.image.format_of(rcvr)? {
         Format::Pointers => x.image.size_of(rcvr)?,
         // The header word and the literals (the heap counts both as literals).
