@@ -414,9 +414,11 @@ async fn delete(
     let token = bearer(&headers)?;
     checked_id(&id)?;
     for _ in 0..RETRIES {
-        let live = match app.registry.find(&id, token).await? {
-            Found::Live(live) => live,
-            Found::Elsewhere(url) => return Ok(redirect(&url, &uri)),
+        // Not in memory: deleted in the store, without a resume.
+        let live = match app.registry.delete_stored(&id, token).await? {
+            None => return Ok(StatusCode::NO_CONTENT.into_response()),
+            Some(Found::Elsewhere(url)) => return Ok(redirect(&url, &uri)),
+            Some(Found::Live(live)) => live,
         };
         match live.delete().await {
             Ok(deleted) => {

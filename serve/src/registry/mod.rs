@@ -340,6 +340,60 @@ impl Registry {
         Ok(found)
     }
 
+    /// Deletes session `id`, not in memory here, for a request with `token`, without resuming
+    /// it (so without room in memory: a host full of busy sessions still deletes): on the
+    /// lease this host kept, else by taking it, or says which host holds it. `None` where the
+    /// session is in memory after all (the caller deletes it through its thread).
+    pub async fn delete_stored(&self, id: &str, token: &str) -> Result<Option<Found>, LookupError> {
+        if self.closing.load(Relaxed) {
+            return Err(LookupError::ShuttingDown);
+        }
+        let _one_at_a_time = self.stripe(id).lock().await;
+        if let Some(live) = self.local(id, token)? {
+            return Ok(Some(Found::Live(live)));
+        }
+        let kept = self.held().get(id);
+        if let Some(kept) = kept {
+            if !token::matches(token, &kept.token_hash) {
+                return Err(LookupError::Unauthorized);
+            }
+            let env = self.env.clone();
+            let id2 = id.to_owned();
+            let deleted =
+                blocking(move || env.store.delete(&id2, &env.host.id, kept.epoch)).await?;
+            self.held().remove(id);
+            match deleted {
+                Ok(()) => return Ok(None),
+                // Taken over since (or deleted): acquire, as any host would.
+                Err(StoreError::LeaseLost { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let env = self.env.clone();
+        let (id2, ttl) = (id.to_owned(), self.policy.lease);
+        let acquired = blocking(move || env.store.acquire(&id2, &env.host, ttl)).await??;
+        let rec = match acquired {
+            Acquired::Missing => return Err(LookupError::NotFound),
+            Acquired::Elsewhere { token_hash, lease } => {
+                if !token::matches(token, &token_hash) {
+                    return Err(LookupError::Unauthorized);
+                }
+                self.env.metrics.redirects.fetch_add(1, Relaxed);
+                return Ok(Some(Found::Elsewhere(lease.url)));
+            }
+            Acquired::Mine(rec) => rec,
+        };
+        let epoch = rec.lease.as_ref().map_or(0, |l| l.epoch);
+        let env = self.env.clone();
+        let id2 = id.to_owned();
+        if !token::matches(token, &rec.token_hash) {
+            blocking(move || env.store.release(&id2, &env.host.id, epoch)).await??;
+            return Err(LookupError::Unauthorized);
+        }
+        blocking(move || env.store.delete(&id2, &env.host.id, epoch)).await??;
+        Ok(None)
+    }
+
     /// Resumes `id` on the lease this host kept at `epoch`, its token checked by the caller
     /// (who holds the id's stripe): room first, then one hop to the blocking pool for the
     /// row's read, the image's resumption and its thread. `None` if the row is no longer this
