@@ -433,6 +433,27 @@ pub(crate) fn with_half(word: u64, i: usize, w: u32) -> u64 {
     (word & !(0xffff_ffff << shift)) | ((w as u64) << shift)
 }
 
+/// Whether `words` (an object's fields) hold `thing`: `Some(true)` at the first field that
+/// is it; `None` at a field before it whose value is not `settled` (a reference a read would
+/// follow, which may name `thing`'s object); `Some(false)` past the last. The scan of
+/// `Image::points_to_fast` and `PlainHeap::points_to_fast`.
+pub(crate) fn holds(
+    words: impl IntoIterator<Item = u64>,
+    thing: crate::Value,
+    settled: impl Fn(crate::Value) -> bool,
+) -> Option<bool> {
+    for bits in words {
+        let v = crate::Value::from_bits(bits);
+        if v == thing {
+            return Some(true);
+        }
+        if !settled(v) {
+            return None;
+        }
+    }
+    Some(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -212,18 +212,7 @@ impl Image {
     /// Squeak method dictionary's `includesKey:`), which scans dictionaries of hundreds of
     /// slots, a read with its checks each.
     pub fn points_to_fast(&self, obj: Value, thing: Value) -> Option<bool> {
-        let scan = |words: &mut dyn Iterator<Item = u64>| {
-            for bits in words {
-                let v = Value::from_bits(bits);
-                if v == thing {
-                    return Some(true);
-                }
-                if !self.settled(v) {
-                    return None;
-                }
-            }
-            Some(false)
-        };
+        let settled = |v| self.settled(v);
         let private = |at: usize| {
             let word = *self.space.words.get(at)?;
             if word & FORWARDED_OR_NOT_POINTERS != 0 {
@@ -234,7 +223,7 @@ impl Image {
                 .space
                 .words
                 .get(body..body + Header(word).body_words())?;
-            scan(&mut words.iter().copied())
+            crate::object::holds(words.iter().copied(), thing, settled)
         };
         if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {
             private(obj.index())
@@ -256,7 +245,7 @@ impl Image {
                 return None;
             }
             let len = Header(word).body_words();
-            scan(&mut (0..len).map(|i| self.heap.body_word(at, i)))
+            crate::object::holds((0..len).map(|i| self.heap.body_word(at, i)), thing, settled)
         } else {
             None
         }

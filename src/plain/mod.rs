@@ -330,20 +330,11 @@ impl PlainHeap {
             return None;
         }
         let body = at + HEADER_WORDS;
-        for &bits in self
+        let words = self
             .space
             .words
-            .get(body..body + Header(word).body_words())?
-        {
-            let v = Value::from_bits(bits);
-            if v == thing {
-                return Some(true);
-            }
-            if !self.settled(v) {
-                return None;
-            }
-        }
-        Some(false)
+            .get(body..body + Header(word).body_words())?;
+        crate::object::holds(words.iter().copied(), thing, |v| self.settled(v))
     }
 
     /// As [`Image::class_fast`](crate::Image::class_fast).

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::session::{self, Env, Live, Start};
-use crate::store::{now_ms, Acquired, NewSession, StoreError};
+use crate::store::{now_ms, Acquired, NewSession, SessionRecord, StoreError};
 use crate::token;
 
 mod kept;
@@ -369,19 +369,9 @@ impl Registry {
                 Err(e) => return Err(e.into()),
             }
         }
-        let env = self.env.clone();
-        let (id2, ttl) = (id.to_owned(), self.policy.lease);
-        let acquired = blocking(move || env.store.acquire(&id2, &env.host, ttl)).await??;
-        let rec = match acquired {
-            Acquired::Missing => return Err(LookupError::NotFound),
-            Acquired::Elsewhere { token_hash, lease } => {
-                if !token::matches(token, &token_hash) {
-                    return Err(LookupError::Unauthorized);
-                }
-                self.env.metrics.redirects.fetch_add(1, Relaxed);
-                return Ok(Some(Found::Elsewhere(lease.url)));
-            }
-            Acquired::Mine(rec) => rec,
+        let rec = match self.acquire(id, token).await? {
+            Ok(rec) => rec,
+            Err(url) => return Ok(Some(Found::Elsewhere(url))),
         };
         let epoch = rec.lease.as_ref().map_or(0, |l| l.epoch);
         let env = self.env.clone();
@@ -440,22 +430,35 @@ impl Registry {
         Ok(live)
     }
 
-    /// Resumes `id` by taking its lease (the caller holds the id's stripe), or says where it
-    /// is.
-    async fn resume_acquired(&self, id: &str, token: &str) -> Result<Found, LookupError> {
+    /// Takes `id`'s lease (the caller holds the id's stripe): its row, now this host's (whose
+    /// token the caller checks, releasing the lease on a wrong one), or the URL of the host
+    /// that holds it, for a request whose `token` is the session's.
+    async fn acquire(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> Result<Result<SessionRecord, String>, LookupError> {
         let env = self.env.clone();
         let (id2, ttl) = (id.to_owned(), self.policy.lease);
-        let acquired = blocking(move || env.store.acquire(&id2, &env.host, ttl)).await??;
-        let rec = match acquired {
-            Acquired::Missing => return Err(LookupError::NotFound),
+        match blocking(move || env.store.acquire(&id2, &env.host, ttl)).await?? {
+            Acquired::Missing => Err(LookupError::NotFound),
             Acquired::Elsewhere { token_hash, lease } => {
                 if !token::matches(token, &token_hash) {
                     return Err(LookupError::Unauthorized);
                 }
                 self.env.metrics.redirects.fetch_add(1, Relaxed);
-                return Ok(Found::Elsewhere(lease.url));
+                Ok(Err(lease.url))
             }
-            Acquired::Mine(rec) => rec,
+            Acquired::Mine(rec) => Ok(Ok(rec)),
+        }
+    }
+
+    /// Resumes `id` by taking its lease (the caller holds the id's stripe), or says where it
+    /// is.
+    async fn resume_acquired(&self, id: &str, token: &str) -> Result<Found, LookupError> {
+        let rec = match self.acquire(id, token).await? {
+            Ok(rec) => rec,
+            Err(url) => return Ok(Found::Elsewhere(url)),
         };
         let epoch = rec.lease.as_ref().map_or(0, |l| l.epoch);
         let refuse = if !token::matches(token, &rec.token_hash) {
