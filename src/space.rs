@@ -294,6 +294,18 @@ impl Space {
         self.starts[word] |= 1 << (at % 64);
     }
 
+    /// The fields of the unforwarded pointers object starting at `at` (its owner and start
+    /// checked by the caller), as the fast reads see them; `None` for another format or a
+    /// forwarded object.
+    pub(crate) fn pointers_body(&self, at: usize) -> Option<&[u64]> {
+        let word = *self.words.get(at)?;
+        if word & FORWARDED_OR_NOT_POINTERS != 0 {
+            return None;
+        }
+        let body = at + HEADER_WORDS;
+        self.words.get(body..body + Header(word).body_words())
+    }
+
     /// True if an object of this space starts at word `at`.
     #[inline]
     pub(crate) fn is_start(&self, at: usize) -> bool {

@@ -214,15 +214,7 @@ impl Image {
     pub fn points_to_fast(&self, obj: Value, thing: Value) -> Option<bool> {
         let settled = |v| self.settled(v);
         let private = |at: usize| {
-            let word = *self.space.words.get(at)?;
-            if word & FORWARDED_OR_NOT_POINTERS != 0 {
-                return None;
-            }
-            let body = at + HEADER_WORDS;
-            let words = self
-                .space
-                .words
-                .get(body..body + Header(word).body_words())?;
+            let words = self.space.pointers_body(at)?;
             crate::object::holds(words.iter().copied(), thing, settled)
         };
         if obj.has_tag(self.own_tag) && self.space.is_start(obj.index()) {

@@ -324,16 +324,7 @@ impl PlainHeap {
 
     /// As [`Image::points_to_fast`](crate::Image::points_to_fast).
     pub fn points_to_fast(&self, obj: Value, thing: Value) -> Option<bool> {
-        let at = self.start(obj)?;
-        let word = *self.space.words.get(at)?;
-        if word & FORWARDED_OR_NOT_POINTERS != 0 {
-            return None;
-        }
-        let body = at + HEADER_WORDS;
-        let words = self
-            .space
-            .words
-            .get(body..body + Header(word).body_words())?;
+        let words = self.space.pointers_body(self.start(obj)?)?;
         crate::object::holds(words.iter().copied(), thing, |v| self.settled(v))
     }
 
