@@ -93,6 +93,7 @@ mod primitives;
 mod scheduler;
 mod send;
 mod special;
+mod stacks;
 mod state;
 mod step;
 #[cfg(test)]
