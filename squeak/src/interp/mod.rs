@@ -54,7 +54,8 @@
 //! | closures | `closures.rs` | closure images' BlockClosures: making one, temp vectors, entering its frame, its home |
 //! | blocks | `block_contexts.rs` | V3 BlockContexts: `blockCopy:`, entering a block's frame, its return |
 //! | contexts | `contexts.rs`, `transcript.rs` | contexts on demand: `thisContext`, the context pool's reuse, a process's frames to contexts and back. What the image writes to its Transcript, taken at `endEntry` and at a run's end |
-//! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, the one depth check, stops |
+//! | stacks | `stacks.rs` | the frames' and the operand stack's growth (fallible) and the one depth check |
+//! | state | `state.rs` | one run's state (`Exec`, `Frame`, `ImageState`): stack, stores, classes, identity, stops |
 //! | tables | `pool.rs` | the free list of dead contexts |
 //! | | `lookup.rs` | method lookup and the per-image method cache (`lookup/mod.rs`); the `at:` cache (`lookup/at.rs`); the objects the cache watches (`lookup/watch.rs`) |
 //! | base | `method.rs`, `special.rs` | CompiledMethods decoded once; special objects, selectors and symbols |

@@ -18,6 +18,7 @@ const ROWS: &[&[&str]] = &[
     &["lookup"],
     &["pool"],
     &["state"],
+    &["stacks"],
     &["contexts", "transcript"],
     &["block_contexts"],
     &["closures"],
