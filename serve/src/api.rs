@@ -134,14 +134,9 @@ impl From<EvalError> for ApiError {
     }
 }
 
+/// A body the handler could not take (its length is `bounded_body`'s to refuse).
 fn body_error(e: BytesRejection) -> ApiError {
-    let status = e.status();
-    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "payload_too_large"
-    } else {
-        "bad_request"
-    };
-    ApiError::new(status, kind, e.body_text())
+    ApiError::new(e.status(), "bad_request", e.body_text())
 }
 
 /// The bearer token of a request, or 401.
@@ -223,7 +218,8 @@ pub fn router(app: Arc<App>, max_body: usize, body_timeout: Duration) -> Router 
                 "the route has no such method",
             )
         })
-        .layer(DefaultBodyLimit::max(max_body))
+        // `bounded_body` is the one bound: it hands the handlers a body already read whole.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(bounds, bounded_body))
         .with_state(app)
 }

@@ -334,21 +334,34 @@ impl Session {
         let Ok(delta) = self.image.delta_bytes() else {
             return;
         };
-        let request = self.last_request.as_ref().map(|(r, b)| (*r, b.as_str()));
-        let committed = self.env.store.commit(&Commit {
+        let last = self.last_request.take();
+        let request = last.as_ref().map(|(r, b)| (*r, b.as_str()));
+        if self.commit(&delta, self.evaluations, request).is_err() {
+            self.env.metrics.store_errors.fetch_add(1, Relaxed);
+        }
+        self.last_request = last;
+    }
+
+    /// Commits `delta` with the count of `evaluations` and the last `request` (its id and
+    /// response), fenced by this session's lease, and notes what the store now holds.
+    fn commit(
+        &mut self,
+        delta: &[u8],
+        evaluations: u64,
+        request: Option<(u64, &str)>,
+    ) -> Result<(), StoreError> {
+        let held_at = now_ms();
+        self.env.store.commit(&Commit {
             id: &self.id,
             host: &self.env.host.id,
             epoch: self.epoch,
-            delta: &delta,
-            evaluations: self.evaluations,
+            delta,
+            evaluations,
             request,
-        });
-        match committed {
-            Ok(_) => self.unsaved = false,
-            Err(_) => {
-                self.env.metrics.store_errors.fetch_add(1, Relaxed);
-            }
-        }
+        })?;
+        self.stored = Stored::of(delta, None).map(|s| (s, held_at));
+        self.unsaved = false;
+        Ok(())
     }
 
     /// Every handle is gone without a stop (a creation or resume whose client gave up before
@@ -467,17 +480,11 @@ impl Session {
             self.env.metrics.unstored.fetch_add(1, Relaxed);
             self.unsaved = true;
         } else {
-            let held_at = now_ms();
-            self.env.store.commit(&Commit {
-                id: &self.id,
-                host: &self.env.host.id,
-                epoch: self.epoch,
-                delta: &delta,
+            self.commit(
+                &delta,
                 evaluations,
-                request: req.request_id.map(|r| (r, body.as_str())),
-            })?;
-            self.stored = Stored::of(&delta, None).map(|s| (s, held_at));
-            self.unsaved = false;
+                req.request_id.map(|r| (r, body.as_str())),
+            )?;
         }
         self.evaluations = evaluations;
         self.set(|l| l.evaluations.store(evaluations, Relaxed));

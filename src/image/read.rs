@@ -13,6 +13,14 @@ use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Format, Formats, Result, Value};
 
+/// Where [`Image::base_view`] sends a fast path for a base object.
+enum BaseView {
+    /// This image's copy, at this index of its space.
+    Copy(usize),
+    /// The base's own object, of this many body words.
+    Base { len: usize },
+}
+
 impl Image {
     /// Reads field `index` of a pointers object, or literal `index` of a method.
     ///
@@ -125,9 +133,26 @@ impl Image {
     /// objects (its activations, what it allocates) are private, and their path stays short.
     #[inline(never)]
     fn read_base_fast(&self, at: usize, index: usize) -> Option<Value> {
+        let len = match self.base_view(at)? {
+            BaseView::Copy(p) => return self.read_private_fast(p, index),
+            BaseView::Base { len } => len,
+        };
+        if index >= len {
+            return None;
+        }
+        let value = Value::from_bits(self.heap.body_word(at, index));
+        self.settled(value).then_some(value)
+    }
+
+    /// What the fast paths read for the base object at `at`: this image's copy of it, or the
+    /// base's own unforwarded pointers object (its body's length). `None` where only the
+    /// general path reads it: another object after a `become`, no object start, another
+    /// format, a forwarded header.
+    #[inline(always)]
+    fn base_view(&self, at: usize) -> Option<BaseView> {
         if self.resolutions.has_own() {
             match self.resolutions.get(at) {
-                Some(Loc::Private(p)) => return self.read_private_fast(p, index),
+                Some(Loc::Private(p)) => return Some(BaseView::Copy(p)),
                 Some(Loc::Base(_)) => return None,
                 None => {}
             }
@@ -137,11 +162,12 @@ impl Image {
             return None;
         }
         let word = arena.word(at);
-        if word & FORWARDED_OR_NOT_POINTERS != 0 || index >= Header(word).body_words() {
+        if word & FORWARDED_OR_NOT_POINTERS != 0 {
             return None;
         }
-        let value = Value::from_bits(self.heap.body_word(at, index));
-        self.settled(value).then_some(value)
+        Some(BaseView::Base {
+            len: Header(word).body_words(),
+        })
     }
 
     /// `read_private`'s fast path alone: `None` where it would go on to the general path.
@@ -221,23 +247,13 @@ impl Image {
             private(obj.index())
         } else if obj.has_tag(self.base_tag) {
             let at = obj.index();
-            if self.resolutions.has_own() {
-                match self.resolutions.get(at) {
-                    Some(Loc::Private(p)) => return private(p),
-                    Some(Loc::Base(_)) => return None,
-                    None => {}
+            match self.base_view(at)? {
+                BaseView::Copy(p) => private(p),
+                BaseView::Base { len } => {
+                    let words = (0..len).map(|i| self.heap.body_word(at, i));
+                    crate::object::holds(words, thing, settled)
                 }
             }
-            let arena = self.heap.arena();
-            if !arena.is_start(at) {
-                return None;
-            }
-            let word = arena.word(at);
-            if word & FORWARDED_OR_NOT_POINTERS != 0 {
-                return None;
-            }
-            let len = Header(word).body_words();
-            crate::object::holds((0..len).map(|i| self.heap.body_word(at, i)), thing, settled)
         } else {
             None
         }

@@ -345,6 +345,20 @@ struct Copied {
 /// The most bytes (and a quarter as many words) a chunk copies through a buffer on the stack.
 const STACK_BUFFER: usize = 256;
 
+/// `n` elements to copy through: `small` (on the caller's stack) where they fit, else `heap`.
+fn scratch<'a, T: Copy + Default>(
+    small: &'a mut [T],
+    heap: &'a mut Vec<T>,
+    n: usize,
+) -> &'a mut [T] {
+    if n <= small.len() {
+        &mut small[..n]
+    } else {
+        heap.resize(n, T::default());
+        &mut heap[..]
+    }
+}
+
 impl Copied {
     /// Copies `n` elements of `src` from its element `from` (0-based, in range) onto `dst`
     /// from `at`: false if an element does not fit (the primitive fails).
@@ -358,23 +372,13 @@ impl Copied {
         match dst_ix.shape.format {
             Format::Bytes => {
                 let mut small = [0u8; STACK_BUFFER];
-                let buffer = if n <= STACK_BUFFER {
-                    &mut small[..n]
-                } else {
-                    self.bytes.resize(n, 0);
-                    &mut self.bytes[..]
-                };
+                let buffer = scratch(&mut small, &mut self.bytes, n);
                 x.image.read_bytes(src, from, buffer)?;
                 x.image.write_bytes(dst, at, buffer)?;
             }
             Format::Words => {
                 let mut small = [0u32; STACK_BUFFER / 4];
-                let buffer = if n <= STACK_BUFFER / 4 {
-                    &mut small[..n]
-                } else {
-                    self.words.resize(n, 0);
-                    &mut self.words[..]
-                };
+                let buffer = scratch(&mut small, &mut self.words, n);
                 x.image.read_words(src, from, buffer)?;
                 x.image.write_words(dst, at, buffer)?;
             }

@@ -201,10 +201,6 @@ pub(crate) fn points_to(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     } else {
         thing
     };
-    if let Some(found) = x.image.points_to_fast(rcvr, thing) {
-        x.charge(x.image.size_of(rcvr)? as u64 / 16)?;
-        return answer(Some(x.boolean(found)));
-    }
     let fields = match x.image.format_of(rcvr)? {
         Format::Pointers => x.image.size_of(rcvr)?,
         // The header word and the literals (the heap counts both as literals).
@@ -213,16 +209,24 @@ pub(crate) fn points_to(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     };
     // A look at each field, charged as a copy's elements are.
     x.charge(fields as u64 / 16)?;
-    for i in 0..fields {
-        let v = match x.image.read_fast(rcvr, i) {
-            Some(v) => v,
-            None => x.image.read(rcvr, i)?,
-        };
-        if v == thing {
-            return answer(Some(x.boolean(true)));
+    let found = match x.image.points_to_fast(rcvr, thing) {
+        Some(found) => found,
+        None => {
+            let mut found = false;
+            for i in 0..fields {
+                let v = match x.image.read_fast(rcvr, i) {
+                    Some(v) => v,
+                    None => x.image.read(rcvr, i)?,
+                };
+                if v == thing {
+                    found = true;
+                    break;
+                }
+            }
+            found
         }
-    }
-    answer(Some(x.boolean(false)))
+    };
+    answer(Some(x.boolean(found)))
 }
 
 /// Primitive 77, `someInstance`: the receiver's first instance in the image's object order
