@@ -129,6 +129,17 @@ fn escaped_blocks_keep_running() {
             "#(1) do: [:i | Smalltalk at: #Kept2 put: [:x | x * 3]]",
             "(1 )",
         );
+        // Made in the frame of the block that stores it into its home's temporary (the
+        // store into a context of the dispatch loop), which returns before blocks of the
+        // same size are made and the kept one runs.
+        check(
+            "| keep | #(1) do: [:i | keep := [:x | x * 3]]. (1 to: 10) inject: 0 into: [:a :b | a + b]. keep value: 5",
+            "15",
+        );
+        check(
+            "| keep | #(1) do: [:i | 1 to: 1 do: [:j | keep := [:x | x * 3]]]. #(1 2) collect: [:y | [:z | z]]. keep value: 7",
+            "21",
+        );
         check("(1 to: 100) inject: 0 into: [:a :b | a + b]", "5050");
         check("(Smalltalk at: #KeptBlock) value: 41", "42");
         check("(Smalltalk at: #Kept2) value: 5", "15");

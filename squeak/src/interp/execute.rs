@@ -298,6 +298,22 @@ impl Exec<'_> {
                         break 'dispatch Switch::Call(b)
                     };
                 }
+                // Stores `$v` into temporary `$i` of the frame's context, where the frame has
+                // one: `ctx_store`'s token hit, the rest (a call) at the outer level.
+                macro_rules! ctx_store {
+                    ($v:expr, $i:expr) => {{
+                        let Some(c) = ctx else { slow!() };
+                        let v = $v;
+                        match self.ctx_token {
+                            Some((k, t))
+                                if k == c
+                                    && self.pool.ignores(v)
+                                    && self.cache.unwatched_ctx.holds(c)
+                                    && self.image.write_token(&t, TEMPS + $i, v) => {}
+                            _ => call!(),
+                        }
+                    }};
+                }
                 let v: Value = 'ret: {
                     let (sel, nargs, len): (Value, usize, usize) = 'send: {
                         // The stack's length and its top two values as SmallIntegers (the
@@ -486,8 +502,7 @@ impl Exec<'_> {
                             | 91 | 92 | 93 | 94 | 95 | 128 | 185 => call!(),
                             129 | 130 => {
                                 // Extended store (129) or pop and store (130) into a
-                                // temporary of a frame without a context; into anything else
-                                // (a call) at the outer level.
+                                // temporary; into anything else (a call) at the outer level.
                                 let Some(&ext) = code.get(pc + 1) else {
                                     slow!()
                                 };
@@ -498,12 +513,10 @@ impl Exec<'_> {
                                 let n = stack.len();
                                 let Some(&v) = stack.last() else { slow!() };
                                 if i + 1 >= n {
-                                    if ctx.is_some() {
-                                        call!()
-                                    }
-                                    slow!()
+                                    ctx_store!(v, (ext & 63) as usize);
+                                } else {
+                                    stack[i] = v;
                                 }
-                                stack[i] = v;
                                 if b == 130 {
                                     stack.pop();
                                 }
@@ -518,12 +531,10 @@ impl Exec<'_> {
                                     slow!()
                                 };
                                 if i >= last {
-                                    if ctx.is_some() {
-                                        call!()
-                                    }
-                                    slow!()
+                                    ctx_store!(stack[last], (b & 7) as usize);
+                                } else {
+                                    stack[i] = stack[last];
                                 }
-                                stack[i] = stack[last];
                                 stack.truncate(last);
                             }
                             112 => push!(receiver),
