@@ -4,7 +4,7 @@
 mod common;
 
 use common::{fixture, int};
-use cowheap::{BaseBuilder, Error, Format, Formats, Kernel, ObjectCensus};
+use cowheap::{BaseBuilder, Error, Format, Formats, Kernel, ObjectCensus, Value};
 
 #[test]
 fn write_bytes_copies_once_and_every_image_keeps_its_view() {
@@ -387,6 +387,69 @@ fn new_words_with_format_is_new_words_then_its_format_code() {
         img.new_words(foreign, &[1])
     );
     assert!(img.new_words(foreign, &[1]).is_err());
+    assert_eq!(img.stats().allocations, allocations);
+}
+
+/// `new_pointers_with_format` makes what `new_pointers_from` then `set_language_format` make
+/// (the first fields, the rest nil, the class, the code in the shape, one allocation
+/// counted), for any length; a class or first field it may not hold, and more first fields
+/// than the object has, are refused as `new_pointers_from` refuses them, with nothing
+/// allocated.
+#[test]
+fn new_pointers_with_format_is_new_pointers_from_then_its_format_code() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    let k = &f.kernel;
+    let held = img.allocate(k.array, Format::Pointers, 1).unwrap();
+    for (len, first) in [
+        (0, &[][..]),
+        (1, &[int(7)][..]),
+        (3, &[int(7), held][..]),
+        (22, &[held, int(-1), k.true_object][..]),
+    ] {
+        let allocations = img.stats().allocations;
+        let one = img
+            .new_pointers_with_format(k.array, len, first, 3)
+            .unwrap();
+        assert_eq!(img.stats().allocations, allocations + 1);
+        let two = img.new_pointers_from(k.array, len, first).unwrap();
+        img.set_language_format(two, 3).unwrap();
+        for v in [one, two] {
+            let fields: Vec<Value> = (0..len).map(|i| img.read(v, i).unwrap()).collect();
+            let mut expected = first.to_vec();
+            expected.resize(len, k.nil);
+            assert_eq!(fields, expected);
+            assert_eq!(img.class_of(v), Ok(k.array));
+            let shape = img.shape(v).unwrap();
+            assert_eq!(
+                (shape.format, shape.language_format, shape.len),
+                (Format::Pointers, 3, len)
+            );
+        }
+        assert_ne!(
+            img.identity_hash(one).unwrap(),
+            img.identity_hash(two).unwrap()
+        );
+    }
+    let allocations = img.stats().allocations;
+    assert_eq!(
+        img.new_pointers_with_format(int(3), 2, &[], 3),
+        Err(Error::BadClass(int(3)))
+    );
+    let other = fixture(1);
+    let mut elsewhere = other.heap.new_image().unwrap();
+    let foreign = elsewhere
+        .allocate(other.kernel.array, Format::Pointers, 1)
+        .unwrap();
+    for (class, first) in [(foreign, &[][..]), (k.array, &[foreign][..])] {
+        let refused = img.new_pointers_with_format(class, 2, first, 3);
+        assert!(refused.is_err());
+        assert_eq!(refused, img.new_pointers_from(class, 2, first));
+    }
+    assert_eq!(
+        img.new_pointers_with_format(k.array, 1, &[int(1), int(2)], 3),
+        Err(Error::IndexOutOfRange { index: 1, len: 1 })
+    );
     assert_eq!(img.stats().allocations, allocations);
 }
 

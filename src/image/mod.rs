@@ -502,10 +502,7 @@ impl Image {
         len: usize,
         first: &[Value],
     ) -> Result<Value> {
-        crate::space::check_first(first, len, self.heap.filler(), |v| self.check_storable(v))?;
-        let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
-        self.space.fill_new(obj.index(), first, &[])?;
-        Ok(obj)
+        self.new_pointers_with_format(class, len, first, 0)
     }
 
     /// Allocates a private bytes object holding `bytes`.

@@ -64,6 +64,25 @@ impl Image {
         Ok(self.allocated(at))
     }
 
+    /// [`new_pointers_from`](Self::new_pointers_from) and
+    /// [`set_language_format`](Self::set_language_format) in one step: a VM's context, made
+    /// by activations and blocks.
+    pub fn new_pointers_with_format(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+        language_format: u8,
+    ) -> Result<Value> {
+        crate::space::check_first(first, len, self.heap.filler(), |v| self.check_storable(v))?;
+        crate::space::check_class(class, |c| self.check_storable(c))?;
+        let filler = self.heap.filler();
+        let at = self
+            .space
+            .allocate_pointers(class, len, first, filler, language_format)?;
+        Ok(self.allocated(at))
+    }
+
     /// Checks a value a VM is handed (by a host, a primitive's argument) before it keeps it:
     /// an immediate, or a reference to a live object that this image can reach.
     pub fn check_value(&self, v: Value) -> Result<()> {

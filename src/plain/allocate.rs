@@ -38,10 +38,24 @@ impl PlainHeap {
         len: usize,
         first: &[Value],
     ) -> Result<Value> {
+        self.new_pointers_with_format(class, len, first, 0)
+    }
+
+    /// As [`Image::new_pointers_with_format`](crate::Image::new_pointers_with_format).
+    pub fn new_pointers_with_format(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+        language_format: u8,
+    ) -> Result<Value> {
         crate::space::check_first(first, len, self.filler, |v| self.check_storable(v))?;
-        let obj = self.allocate_with(class, Format::Pointers, len, 0)?;
-        self.space.fill_new(obj.index(), first, &[])?;
-        Ok(obj)
+        crate::space::check_class(class, |c| self.check_storable(c))?;
+        let at = self
+            .space
+            .allocate_pointers(class, len, first, self.filler, language_format)?;
+        self.stats.allocations += 1;
+        Ok(self.value_of(at))
     }
 
     /// As [`Image::new_bytes`](crate::Image::new_bytes).

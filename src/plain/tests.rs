@@ -221,3 +221,31 @@ fn points_to_fast_answers_as_the_field_reads_would() {
     let other = PlainHeap::new(&heap).unwrap();
     assert_eq!(other.points_to_fast(own, holder), None);
 }
+
+/// As the image's: the first fields, the rest the filler, the code in the shape, one
+/// allocation counted; more first fields than the object has are refused.
+#[test]
+fn new_pointers_with_format_is_new_pointers_from_then_its_format_code() {
+    let (heap, k, _) = base();
+    let mut plain = PlainHeap::new(&heap).unwrap();
+    let seven = Value::small_int(7).unwrap();
+    let allocations = plain.stats().allocations;
+    let one = plain
+        .new_pointers_with_format(k.array, 5, &[seven, k.true_object], 3)
+        .unwrap();
+    assert_eq!(plain.stats().allocations, allocations + 1);
+    let two = plain
+        .new_pointers_from(k.array, 5, &[seven, k.true_object])
+        .unwrap();
+    plain.set_language_format(two, 3).unwrap();
+    for v in [one, two] {
+        let fields: Vec<Value> = (0..5).map(|i| plain.read(v, i).unwrap()).collect();
+        assert_eq!(fields, [seven, k.true_object, k.nil, k.nil, k.nil]);
+        let shape = plain.shape(v).unwrap();
+        assert_eq!((shape.language_format, shape.len), (3, 5));
+    }
+    assert_eq!(
+        plain.new_pointers_with_format(k.array, 1, &[seven, seven], 3),
+        Err(Error::IndexOutOfRange { index: 1, len: 1 })
+    );
+}

@@ -72,8 +72,9 @@ impl Exec<'_> {
         if let Some(c) = depth.and_then(|d| self.reuse_context(class, len, first, d)) {
             return Ok(c);
         }
-        let c = self.image.new_pointers_from(class, len, first)?;
-        self.image.set_language_format(c, CONTEXT_FORMAT)?;
+        let c = self
+            .image
+            .new_pointers_with_format(class, len, first, CONTEXT_FORMAT)?;
         if let Some(d) = depth {
             self.pool.track(c, class, len, d);
         }
