@@ -312,3 +312,30 @@ fn class_answers_for_every_kind_of_receiver() {
         check(expr, expected);
     }
 }
+
+/// A base String's `at:` (the literal of `isVowel`, which every image shares) answers its
+/// bytes, many times over (after the first, through the `at:` cache's shape and the heap's
+/// fast read of a byte); once this image writes it, its own copy's bytes, and the other
+/// image's stay the base's.
+#[test]
+fn a_base_strings_at_answers_its_bytes_then_this_images_copy() {
+    if interp_common::skip() {
+        return;
+    }
+    let expr = "| s n r | s := (Character compiledMethodAt: #isVowel) literals detect: [:l | l class == String]. \
+         n := 0. 1 to: 50 do: [:k | $a isVowel ifTrue: [n := n + 1]]. \
+         s at: 1 put: $z. \
+         r := 0. 1 to: 50 do: [:k | $a isVowel ifTrue: [r := r + 1]]. \
+         Array with: n with: r with: $z isVowel with: $e isVowel";
+    check(expr, "(50 0 false true )");
+    for (which, file) in IMAGES.iter().enumerate() {
+        let (loaded, vm) = mini(which);
+        let mut written = new_heap(&loaded.heap).unwrap();
+        let mut other = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        interp.evaluate(&mut written, expr).unwrap();
+        let v = interp.evaluate(&mut other, "$a isVowel").unwrap();
+        let s = interp.print_string(&mut other, v).unwrap();
+        assert_eq!(s, "true", "{file}");
+    }
+}

@@ -103,6 +103,11 @@ impl ContextPool {
     /// insertion and a removal (about 140 instructions of a `blockCopy:`'s 490), for a look
     /// that only a store or a return of a context needs.
     fn depth(&self, v: Value) -> Depth {
+        // Most values handed on are none of them (a `^true` from a block), and the range
+        // says so without the walk, which a deep stack of blocks makes hundreds of compares.
+        if self.ignores(v) {
+            return Depth::Untracked;
+        }
         let (mut seen, mut looked) = (0, 0);
         for d in (0..self.top).rev() {
             if seen == self.tracked {

@@ -190,8 +190,25 @@ pub(crate) fn string_at_full(
 /// [`at_value`].
 #[inline(never)]
 pub(crate) fn string_at_value(x: &mut Exec<'_>, rcvr: Value, index: Value) -> Option<Value> {
-    let b = x.cache.bytes_at(x.image, rcvr, index)?;
+    let b = match x.cache.bytes_at(x.image, rcvr, index) {
+        Some(b) => b,
+        None => string_byte_entry(x, rcvr, index)?,
+    };
     x.image.read_fast(x.sh.character_table, b as usize)
+}
+
+/// [`string_at_value`]'s byte where the entry holds no token: a base String (a literal of a
+/// base method, `'aeiouAEIOU'` of `isVowel`), which gets none, since this image may not
+/// write it. The entry's shape and the heap's fast read of a byte, as [`at_entry`]'s: its
+/// own checks (owner, start, header, bounds; no copy or `become` of a base object) say
+/// where it does not answer, and the primitive then runs in full.
+fn string_byte_entry(x: &Exec<'_>, rcvr: Value, index: Value) -> Option<u8> {
+    let AtShape { shape, fixed } = x.cache.at_shape(rcvr)?;
+    if shape.format != Format::Bytes {
+        return None;
+    }
+    let i = element(index, shape.len.saturating_sub(fixed))?;
+    x.image.read_byte_fast(rcvr, i)
 }
 
 /// Primitive 64 for the dispatch loop, as [`string_at_value`]: true if `v`, a Character
