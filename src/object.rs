@@ -217,6 +217,12 @@ impl Header {
         ((self.0 >> 6) as u32) & MAX_HASH
     }
 
+    /// This header with its identity hash replaced (masked to [`MAX_HASH`]).
+    #[inline]
+    pub(crate) fn with_hash(self, hash: u32) -> Header {
+        Header((self.0 & !((MAX_HASH as u64) << 6)) | (((hash & MAX_HASH) as u64) << 6))
+    }
+
     #[inline]
     pub(crate) fn body_words(self) -> usize {
         (self.0 >> 32) as usize

@@ -542,3 +542,30 @@ fn points_to_fast_answers_as_the_field_reads_would_or_not_at_all() {
     assert_eq!(img.read(a, 0).unwrap(), b_now);
     assert_eq!(img.read(own, 1).unwrap(), b_now);
 }
+
+/// `clone_object` copies an object as this image sees it (fields, class, format code; a base
+/// object's fields as the base holds them) with the identity hash it is given, masked to the
+/// hash's 22 bits: a two-way `become:` leaves each reference its own hash.
+#[test]
+fn clone_object_copies_the_object_with_the_hash_it_is_given() {
+    let f = fixture(1);
+    let mut img = f.heap.new_image().unwrap();
+    let k = &f.kernel;
+    let a = img
+        .new_pointers_with_format(k.array, 3, &[int(1), int(2)], 2)
+        .unwrap();
+    for (obj, hash) in [(a, 7u32), (a, u32::MAX), (f.objects[0], 0x12345)] {
+        let copy = img.clone_object(obj, hash).unwrap();
+        assert_ne!(copy, obj);
+        assert_eq!(img.identity_hash(copy).unwrap(), hash & 0x3f_ffff);
+        assert_eq!(img.class_of(copy), img.class_of(obj));
+        let (s, t) = (img.shape(obj).unwrap(), img.shape(copy).unwrap());
+        assert_eq!(
+            (s.format, s.language_format, s.len),
+            (t.format, t.language_format, t.len)
+        );
+        for i in 0..s.len {
+            assert_eq!(img.read(copy, i).unwrap(), img.read(obj, i).unwrap());
+        }
+    }
+}

@@ -92,10 +92,13 @@ impl Image {
         Ok(())
     }
 
-    /// A private copy of `obj` as this image sees it, header (identity hash and formats) and
-    /// class included: what a two-way `become:` leaves behind each reference. Unlike an
-    /// allocation, the copy keeps `obj`'s identity hash, so it is a twin, not a new object.
-    pub fn clone_object(&mut self, obj: Value) -> Result<Value> {
+    /// A private copy of `obj` as this image sees it, header (formats) and class included,
+    /// whose identity hash is `hash` (masked to 22 bits): what a two-way `become:` leaves
+    /// behind each reference. A V3 VM's `become:` swaps the contents and leaves each
+    /// reference its identity hash (so that identity-hashed collections and method
+    /// dictionaries still find what they hold), so a VM passes the hash of the reference the
+    /// copy will be reached by.
+    pub fn clone_object(&mut self, obj: Value, hash: u32) -> Result<Value> {
         let (header, class, body): (Header, Value, Vec<u64>) = match self.probe(obj)?.0 {
             Target::Base { at, header } => (
                 header,
@@ -116,7 +119,7 @@ impl Image {
         let at = self
             .space
             .allocate(class, Format::Pointers, body.len(), 0, filler)?;
-        *self.space.word_mut(at)? = header.0;
+        *self.space.word_mut(at)? = header.with_hash(hash).0;
         for (i, w) in body.into_iter().enumerate() {
             *self.space.word_mut(at + 2 + i)? = w;
         }

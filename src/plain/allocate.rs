@@ -116,14 +116,14 @@ impl PlainHeap {
     }
 
     /// As [`Image::clone_object`](crate::Image::clone_object).
-    pub fn clone_object(&mut self, obj: Value) -> Result<Value> {
+    pub fn clone_object(&mut self, obj: Value, hash: u32) -> Result<Value> {
         let (from, header) = self.probe(obj)?;
         let class = Value::from_bits(self.space.word(from + 1)?);
         let len = header.body_words();
         let at = self
             .space
             .allocate(class, Format::Pointers, len, 0, self.filler)?;
-        *self.space.word_mut(at)? = header.0;
+        *self.space.word_mut(at)? = header.with_hash(hash).0;
         self.space.words.copy_within(
             from + HEADER_WORDS..from + HEADER_WORDS + len,
             at + HEADER_WORDS,

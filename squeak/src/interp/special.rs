@@ -106,8 +106,6 @@ pub(crate) struct Shared {
     pub(crate) compiled_method: Value,
     pub(crate) character: Value,
     pub(crate) character_table: Value,
-    /// Class Symbol (the class of the first special selector).
-    pub(crate) symbol: Value,
     /// The 32 special selectors of bytecodes 176-207 with their argument counts.
     pub(crate) special_selectors: Vec<(Value, usize)>,
     /// Every Symbol of the base, by its characters.
@@ -241,7 +239,6 @@ impl Shared {
             character: class(heap, specials, index::CHARACTER, "Character")?,
             character_table: special(heap, specials, index::CHARACTER_TABLE)?,
             special_selectors,
-            symbol,
             symbols,
             bindings: HashMap::new(),
             class_name_slot: slot("classNameSlot"),

@@ -501,11 +501,16 @@ impl<'a> Exec<'a> {
     /// The stop for a send (or a `perform:`) that no class on the receiver's chain
     /// understands.
     pub(crate) fn dnu(&mut self, selector: Value, receiver: Value) -> RunError {
-        let selector = self
-            .image
-            .bytes(selector)
-            .map(|b| b.into_iter().map(char::from).collect())
-            .unwrap_or_else(|_| format!("{selector:?}"));
+        // A `perform:` of what is not a Symbol (the real VM looks it up as any selector and
+        // finds nothing) is named as it prints.
+        let selector = match self.image.bytes(selector) {
+            Ok(b) => b.into_iter().map(char::from).collect(),
+            Err(_) if selector == self.sh.nil => "nil".into(),
+            Err(_) => match selector.as_small_int() {
+                Some(i) => i.to_string(),
+                None => format!("a {}", self.class_name_of(selector)),
+            },
+        };
         RunError::DoesNotUnderstand {
             selector,
             class: self.class_name_of(receiver),

@@ -219,7 +219,7 @@ impl MethodCache {
                 .as_ref()
                 .and_then(|t| t.lookup(class, selector));
             if let Some(found) = found {
-                if let Some(m) = self.take(image, &found)? {
+                if let Some(m) = self.take(image, selector, &found)? {
                     return Ok(Some(m));
                 }
             }
@@ -263,11 +263,20 @@ impl MethodCache {
         ))
     }
 
-    /// The base table's lookup `found`, if this image has written none of the objects it
-    /// was found through (nor the method's literals, if the method is not decoded here yet);
-    /// they are watched, as this image's own lookup would have watched them.
-    fn take(&mut self, image: &mut Heap, found: &Found) -> Result<Option<Rc<Method>>, RunError> {
-        if !base_table::untouched(image, &found.through)? {
+    /// The base table's lookup `found` of `selector`, if this image has written none of the
+    /// objects it was found through (nor the method's literals, if the method is not decoded
+    /// here yet) and has not made the selector another object (a `become:` of two Symbols,
+    /// after which its own lookup compares the keys with what the selector names now); they
+    /// are watched, as this image's own lookup would have watched them.
+    fn take(
+        &mut self,
+        image: &mut Heap,
+        selector: Value,
+        found: &Found,
+    ) -> Result<Option<Rc<Method>>, RunError> {
+        if !base_table::untouched(image, &found.through)?
+            || !base_table::untouched(image, &[selector])?
+        {
             return Ok(None);
         }
         let m = match self.methods.get(&found.method.to_bits()) {
@@ -501,6 +510,9 @@ pub(crate) fn selector_field(
         return Ok(None);
     }
     let mask = n - METHOD_DICT_SELECTORS - 1;
+    // The keys are read as reads answer them, canonical: so is the selector compared, which
+    // a method's decoded literals hold as they read before a `become:` of a Symbol.
+    let selector = image.canonical(selector)?;
     let hash = match selector.as_small_int() {
         // Only the masked low bits count: the wrap of a negative value's cast keeps them.
         Some(i) => i as usize,

@@ -309,29 +309,23 @@ pub(crate) fn replace(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     }
     let (start, rs, count) = (start as usize - 1, rs as usize - 1, count as usize);
     // In chunks, each charged against the run's budgets before it is copied, so that a copy of
-    // any size stops at the bytecode or time limit. Where the ranges overlap with the
-    // destination after the source, the copy goes backwards (the chunks, and the elements in
-    // each), so that an object copied onto itself reads as before the copy.
-    let backwards = start > rs && x.identical(rcvr, repl)?;
-    let mut copied = Copied {
-        backwards,
-        ..Copied::default()
+    // any size stops at the bytecode or time limit. First to last, as the real VM's loop:
+    // where an object is copied onto itself with the destination after the source, what
+    // the copy has written is what it reads on (`(1 2 3 4) replaceFrom: 2 to: 4 with: self
+    // startingAt: 1` gives `(1 1 1 1)`). Pointers go field by field, so that falls out;
+    // bytes and words, each chunk read whole before it is written, go in chunks no longer
+    // than the distance between the two ranges, each of which then reads what the one before
+    // wrote.
+    let step = if start > rs && dst.shape.format != Format::Pointers && x.identical(rcvr, repl)? {
+        (start - rs).min(REPLACE_CHUNK)
+    } else {
+        REPLACE_CHUNK
     };
-    for c in 0..count.div_ceil(REPLACE_CHUNK) {
-        let chunk = if backwards {
-            count.div_ceil(REPLACE_CHUNK) - 1 - c
-        } else {
-            c
-        };
-        let from = chunk * REPLACE_CHUNK;
-        let to = count.min(from + REPLACE_CHUNK);
-        x.charge((to - from) as u64)?;
-        if !copied.copy(
-            x,
-            (rcvr, &dst, start + from),
-            (repl, &src, rs + from),
-            to - from,
-        )? {
+    let mut copied = Copied::default();
+    for from in (0..count).step_by(step) {
+        let n = step.min(count - from);
+        x.charge(n as u64)?;
+        if !copied.copy(x, (rcvr, &dst, start + from), (repl, &src, rs + from), n)? {
             return Ok(Prim::Fail);
         }
     }
@@ -347,13 +341,11 @@ const REPLACE_CHUNK: usize = 1 << 16;
 /// for it): what `at` and `at_put` do element by element (a byte is a byte either way; a word
 /// read as a SmallInteger or LargePositiveInteger and written back is the same word),
 /// without a value made for each element, which cost a String's `,` about 210 instructions
-/// a byte. Pointers field by field, in the copy's direction, through tokens where the
+/// a byte. Pointers field by field, first to last, through tokens where the
 /// objects have them. A method's bytes (`first_byte`, the cache's `before_store`) element by
 /// element.
 #[derive(Default)]
 struct Copied {
-    /// The elements go last to first (the destination overlaps the source, after it).
-    backwards: bool,
     bytes: Vec<u8>,
     words: Vec<u32>,
     values: Vec<Value>,
@@ -421,9 +413,9 @@ impl Copied {
         Ok(true)
     }
 
-    /// [`copy`](Self::copy) of pointers, fields `from..` onto fields `at..`, one at a time in
-    /// the copy's direction (which is what makes a copy onto an overlapping range of the same
-    /// object read as before it, with no buffer): `read` and `store` at each, each through a
+    /// [`copy`](Self::copy) of pointers, fields `from..` onto fields `at..`, one at a time,
+    /// first to last (onto an overlapping range of the same object, each read sees what the
+    /// copy wrote before it, as the real VM's): `read` and `store` at each, each through a
     /// token where its object has one (one of this image's own, and for the store one the
     /// cache does not watch), with `store`'s own checks (the value's owner, the context pool)
     /// either way. A store that copies or moves an object makes a token stale, and a stale
@@ -439,8 +431,7 @@ impl Copied {
     ) -> Result<(), RunError> {
         let st = x.image.fields_token(src);
         let dt = x.image.fields_token(dst).filter(|_| !x.cache.watches(dst));
-        for i in 0..n {
-            let k = if self.backwards { n - 1 - i } else { i };
+        for k in 0..n {
             let v = match st.and_then(|t| x.image.read_token(&t, from + k)) {
                 Some(v) => v,
                 None => x.image.read(src, from + k)?,

@@ -103,9 +103,13 @@ const BECOME_COST: u64 = 1024;
 /// Primitives 72 (`arrayBecomeOneWay:`) and 128 (`elementsExchangeIdentityWith:`):
 /// `become:` for this image only. One way is cowheap's `become_forward`. Two ways cannot
 /// forward each object to the other (that is a cycle), so each object is forwarded to a
-/// private copy of the other, made with the other's header: every reference this image holds
-/// to `a` then reaches `b`'s contents and identity hash, and the other way round, as after a
-/// V3 `become:`.
+/// private copy of the other: every reference this image holds to `a` then reaches `b`'s
+/// contents, and the other way round. Each reference keeps its identity hash, as after the
+/// real V3 VM's `become:` (which copies the hash with the reference): an IdentitySet or a
+/// method dictionary holding `a` still finds it. A pair with nil, true or false fails: the
+/// interpreter knows those three by their references (every `ifTrue:`, every BlockContext's
+/// caller), which a `become:` here would make name other objects (the real VM swaps their
+/// contents, and nil's class is then another's).
 pub(crate) fn become_objects(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (from, to) = (x.stack[c.ri], x.arg(c.ri, 0));
     let two_way = c.p == 128;
@@ -124,7 +128,7 @@ pub(crate) fn become_objects(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError
     for i in 0..a.size() {
         let p = x.image.read(from, i)?;
         let q = x.image.read(to, i)?;
-        if !p.is_object() || !q.is_object() {
+        if !p.is_object() || !q.is_object() || is_constant(x, p)? || is_constant(x, q)? {
             return Ok(Prim::Fail);
         }
         pairs.push((p, q));
@@ -137,8 +141,9 @@ pub(crate) fn become_objects(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError
             continue;
         }
         if two_way {
-            let p2 = x.image.clone_object(p)?;
-            let q2 = x.image.clone_object(q)?;
+            let (hp, hq) = (x.image.identity_hash(p)?, x.image.identity_hash(q)?);
+            let p2 = x.image.clone_object(p, hq)?;
+            let q2 = x.image.clone_object(q, hp)?;
             x.image.become_forward(p, q2)?;
             x.image.become_forward(q, p2)?;
         } else {
@@ -148,6 +153,17 @@ pub(crate) fn become_objects(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError
     x.cache.flush();
     x.check_allocation()?;
     Ok(Prim::Answer(from))
+}
+
+/// True if `v` is nil, true or false (by identity).
+fn is_constant(x: &mut Exec<'_>, v: Value) -> Result<bool, RunError> {
+    let sh = x.sh;
+    for c in [sh.nil, sh.true_object, sh.false_object] {
+        if x.identical(v, c)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Primitives 73 and 74, `instVarAt:` and `instVarAt:put:`: fixed fields only, as the real

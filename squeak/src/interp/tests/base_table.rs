@@ -154,3 +154,24 @@ fn a_method_dictionary_is_read_where_the_real_vm_reads_it() {
     let d = dict(&mut r, [other; 4]);
     assert_eq!(selector_field(&mut r.image, nil, d, a).unwrap(), None);
 }
+
+/// An image that made a selector another object (`globalPair` forwarded to `yourself`, a
+/// one-way `become:` of the Symbol) sends the object it names now: the table's lookup of the
+/// selector, found by another image through base objects it has not written, is not taken.
+#[test]
+fn an_image_that_made_the_selector_another_object_looks_up_alone() {
+    let r = Run::new();
+    let vm = own_vm(&r);
+    let (mut first, mut its) = image_of(&r, &vm);
+    let answer = its.send(&mut first, int(3), "globalPair", &[]).unwrap();
+    assert_eq!(answer, r.t.pair);
+    let (mut image, mut interp) = image_of(&r, &vm);
+    image
+        .become_forward(r.sym("globalPair"), r.sym("yourself"))
+        .unwrap();
+    let answer = interp.send(&mut image, int(3), "globalPair", &[]).unwrap();
+    assert_eq!(answer, int(3));
+    // The first image still sends the base's.
+    let answer = its.send(&mut first, int(3), "globalPair", &[]).unwrap();
+    assert_eq!(answer, r.t.pair);
+}

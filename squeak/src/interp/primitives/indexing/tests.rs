@@ -311,9 +311,20 @@ fn replace_copies_between_objects_of_one_kind() {
     r.fails(105, s, &[int(1), int(2), src, int(1)]);
 }
 
-/// Primitive 105 copies bytes and words a word at a time and pointers through tokens: the
-/// answers are those of element by element, an object copied onto itself included (it
-/// reads as it was before the copy, as `copy_within` does).
+/// What the real VM's primitive 105 leaves in `elements` (a copy of `count` elements from
+/// `rs` onto `start`, 0-based, of the one object): element by element, first to last, each
+/// read seeing what the copy wrote before it.
+fn replaced_in_place<T: Copy>(elements: &mut [T], start: usize, rs: usize, count: usize) {
+    for k in 0..count {
+        elements[start + k] = elements[rs + k];
+    }
+}
+
+/// Primitive 105 copies bytes and words a chunk at a time and pointers through tokens: the
+/// answers are those of the real VM's element by element, first to last, an object copied
+/// onto itself included (where the destination is after the source, what the copy wrote is
+/// what it reads on: `(1 2 3 4 5 6) replaceFrom: 2 to: 5 with: itself startingAt: 1` is
+/// `(1 1 1 1 1 6)` on the real VM).
 #[test]
 fn replace_copies_every_kind_as_element_by_element_would() {
     let mut r = Run::new();
@@ -332,7 +343,7 @@ fn replace_copies_every_kind_as_element_by_element_would() {
         let args = [int(start as i64), int(stop as i64), s, int(rs as i64)];
         assert_eq!(r.answer(105, s, &args), s);
         let mut want = text.as_bytes().to_vec();
-        want.copy_within(rs - 1..rs - 1 + (stop + 1 - start), start - 1);
+        replaced_in_place(&mut want, start - 1, rs - 1, stop + 1 - start);
         assert_eq!(r.image.bytes(s).unwrap(), want, "{start} {stop} {rs}");
         // The same from another String, and from a base Symbol.
         let t = r.string(text);
@@ -362,7 +373,7 @@ fn replace_copies_every_kind_as_element_by_element_would() {
             &[int(start as i64), int(stop as i64), row, int(rs as i64)],
         );
         let mut want = fields.clone();
-        want[1..].copy_within(rs - 1..rs + stop - start, start - 1);
+        replaced_in_place(&mut want[1..], start - 1, rs - 1, stop + 1 - start);
         let got: Vec<_> = (0..13).map(|i| r.image.read(row, i).unwrap()).collect();
         assert_eq!(got, want, "{start} {stop} {rs}");
     }
@@ -397,7 +408,19 @@ fn replace_copies_every_kind_as_element_by_element_would() {
         .unwrap();
     r.image.set_language_format(w, 6).unwrap();
     r.answer(105, w, &[int(2), int(4), w, int(1)]);
-    assert_eq!(r.image.words(w).unwrap(), [1, 1, 0xffff_ffff, 0x8000_0000]);
+    assert_eq!(r.image.words(w).unwrap(), [1, 1, 1, 1]);
+    let w = r
+        .image
+        .new_words(float, &[1, 0xffff_ffff, 0x8000_0000, 4])
+        .unwrap();
+    r.image.set_language_format(w, 6).unwrap();
+    r.answer(105, w, &[int(3), int(4), w, int(1)]);
+    assert_eq!(r.image.words(w).unwrap(), [1, 0xffff_ffff, 1, 0xffff_ffff]);
+    r.answer(105, w, &[int(1), int(3), w, int(2)]);
+    assert_eq!(
+        r.image.words(w).unwrap(),
+        [0xffff_ffff, 1, 0xffff_ffff, 0xffff_ffff]
+    );
 }
 
 /// A String's `at:` and `at:put:` (primitives 63 and 64) as the special sends 192 and 193
