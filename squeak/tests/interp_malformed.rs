@@ -252,3 +252,28 @@ fn spur_images_are_refused_and_closure_images_stop_at_call_primitive() {
         r => panic!("{r:?}"),
     }
 }
+
+/// A BlockContext whose home was written from Smalltalk to something that is no
+/// MethodContext (nil, itself, an Array) fails `value:`, and the image's fallback stops the
+/// run with its own error (the real VM crashes here), not with a read of a field the object
+/// has not; the block made after it still runs.
+#[test]
+fn a_block_whose_home_is_no_context_fails_its_value() {
+    if interp_common::skip() {
+        return;
+    }
+    let (loaded, vm) = mini(0);
+    let mut image = new_heap(&loaded.heap).unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    for home in ["nil", "b", "(Array new: 7)"] {
+        let expr = format!("| b | b := [:x | x + 1]. b instVarAt: 6 put: {home}. b value: 3");
+        match interp.evaluate(&mut image, &expr) {
+            Err(RunError::SmalltalkError { .. }) => {}
+            r => panic!("{expr}: {r:?}"),
+        }
+    }
+    assert_eq!(
+        interp.evaluate(&mut image, "[:x | x + 1] value: 3"),
+        Ok(int(4))
+    );
+}

@@ -212,13 +212,19 @@ impl Exec<'_> {
             return Ok(false);
         }
         let home = self.image.read(block, BLOCK_HOME)?;
+        // A home that is no MethodContext (a block's fields written from Smalltalk) fails
+        // the primitive, whose fallback then stops with the image's own error, not at a read
+        // of a field the object has not.
+        if !home.is_object() || !self.class_is(home, self.sh.method_context)? {
+            return Ok(false);
+        }
         // The heap's fast read answers only for a pointers object, and then the method it
         // reads is canonical (the method cache's key): the common case needs neither the
         // format check nor the canonical reference.
         let method = match self.image.read_fast(home, METHOD) {
             Some(method) => method,
             None => {
-                if !home.is_object() || self.image.format_of(home)? != Format::Pointers {
+                if self.image.format_of(home)? != Format::Pointers {
                     return Ok(false);
                 }
                 self.image.read(home, METHOD)?
