@@ -75,6 +75,30 @@ impl Space {
         self.next_hash.max(1)
     }
 
+    /// The start of every allocation: the body's size checked, room for the whole object
+    /// reserved, and its header (a new identity hash, the language's format code) and class
+    /// appended. Answers the object's index and its body's length in words, which the caller
+    /// appends next.
+    fn open(
+        &mut self,
+        class: Value,
+        format: Format,
+        len: usize,
+        literals: usize,
+        language_format: u8,
+    ) -> Result<(usize, usize)> {
+        let (body, pad) = body_size(format, len, literals)?;
+        let at = self.words.len();
+        if (at + HEADER_WORDS + body) as u64 > INDEX_MASK {
+            return Err(Error::TooLarge);
+        }
+        let hash = self.next_hash();
+        self.make_room(HEADER_WORDS + body)?;
+        let header = Header::new(format, hash, body, pad).with_smalltalk_format(language_format);
+        self.words.extend_from_slice(&[header.0, class.to_bits()]);
+        Ok((at, body))
+    }
+
     /// Appends an object and answers its index. Pointer fields and literals hold `filler`.
     pub(crate) fn allocate(
         &mut self,
@@ -84,15 +108,7 @@ impl Space {
         literals: usize,
         filler: Value,
     ) -> Result<usize> {
-        let (body, pad) = body_size(format, len, literals)?;
-        let at = self.words.len();
-        if (at + HEADER_WORDS + body) as u64 > INDEX_MASK {
-            return Err(Error::TooLarge);
-        }
-        let hash = self.next_hash();
-        self.make_room(HEADER_WORDS + body)?;
-        self.words.push(Header::new(format, hash, body, pad).0);
-        self.words.push(class.to_bits());
+        let (at, body) = self.open(class, format, len, literals, 0)?;
         let body_at = at + HEADER_WORDS;
         match format {
             Format::Pointers => self.words.resize(body_at + body, filler.to_bits()),
@@ -119,16 +135,7 @@ impl Space {
         words: &[u32],
         language_format: u8,
     ) -> Result<usize> {
-        let (body, pad) = body_size(Format::Words, words.len(), 0)?;
-        let at = self.words.len();
-        if (at + HEADER_WORDS + body) as u64 > INDEX_MASK {
-            return Err(Error::TooLarge);
-        }
-        let hash = self.next_hash();
-        self.make_room(HEADER_WORDS + body)?;
-        let header =
-            Header::new(Format::Words, hash, body, pad).with_smalltalk_format(language_format);
-        self.words.extend_from_slice(&[header.0, class.to_bits()]);
+        let (at, _) = self.open(class, Format::Words, words.len(), 0, language_format)?;
         let (pairs, odd) = words.as_chunks::<2>();
         self.words.extend(
             pairs
@@ -157,16 +164,7 @@ impl Space {
         filler: Value,
         language_format: u8,
     ) -> Result<usize> {
-        let (body, pad) = body_size(Format::Pointers, len, 0)?;
-        let at = self.words.len();
-        if (at + HEADER_WORDS + body) as u64 > INDEX_MASK {
-            return Err(Error::TooLarge);
-        }
-        let hash = self.next_hash();
-        self.make_room(HEADER_WORDS + body)?;
-        let header =
-            Header::new(Format::Pointers, hash, body, pad).with_smalltalk_format(language_format);
-        self.words.extend_from_slice(&[header.0, class.to_bits()]);
+        let (at, body) = self.open(class, Format::Pointers, len, 0, language_format)?;
         self.words.extend(first.iter().map(|v| v.to_bits()));
         self.words
             .resize(at + HEADER_WORDS + body, filler.to_bits());
