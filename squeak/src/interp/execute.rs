@@ -300,7 +300,8 @@ impl Exec<'_> {
                     };
                 }
                 // Stores `$v` into temporary `$i` of the frame's context, where the frame has
-                // one: `ctx_store`'s token hit, the rest (a call) at the outer level.
+                // one, through the context's token; the rest (a call) at the outer level, in
+                // `ctx_store`.
                 macro_rules! ctx_store {
                     ($v:expr, $i:expr) => {{
                         let Some(c) = ctx else { slow!() };
@@ -1438,24 +1439,11 @@ impl Exec<'_> {
         self.image.read_fast(c, TEMPS + i)
     }
 
-    /// Stores `v` into temporary `i` of the frame's context `c`: `store_plain`'s checks,
-    /// with the token's in place of `set_private_field`'s, else `store`.
+    /// Stores `v` into temporary `i` of the frame's context `c` where the dispatch loop's
+    /// hit on the context's token missed (`ctx_store!`): the token, made if need be, with
+    /// `store_plain`'s checks in place of `set_private_field`'s, else `store`.
     #[inline(never)]
     fn ctx_store(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
-        if let Some((k, t)) = self.ctx_token {
-            if k == c
-                && self.pool.ignores(v)
-                && self.cache.unwatched_ctx.holds(c)
-                && self.image.write_token(&t, TEMPS + i, v)
-            {
-                return Ok(());
-            }
-        }
-        self.ctx_store_in_full(c, i, v)
-    }
-
-    #[inline(never)]
-    fn ctx_store_in_full(&mut self, c: Value, i: usize, v: Value) -> Result<(), RunError> {
         if self.pool.ignores(v) && (self.cache.unwatched_ctx.holds(c) || !self.cache.watches(c)) {
             self.cache.unwatched_ctx.note(c);
             if let Some(t) = self.ctx_token(c) {

@@ -39,21 +39,27 @@ pub(crate) fn at_value(
 /// token for the next element), else [`at_general`].
 #[inline(never)]
 fn at_entry(x: &mut Exec<'_>, rcvr: Value, index: Value) -> Result<Option<Value>, RunError> {
-    if let Some(AtShape { shape, fixed }) = x.cache.at_shape(rcvr) {
-        if let Some(i) = element(index, shape.len.saturating_sub(fixed)) {
-            let v = match shape.format {
-                Format::Pointers => x.image.read_fast(rcvr, fixed + i),
-                Format::Bytes => x.image.read_byte_fast(rcvr, i).map(|b| int(b as i64)),
-                _ => None,
-            };
-            if v.is_some() {
-                // The entry's token, for the next element (answering no special send).
-                x.cache.resolved(x.image, rcvr, 0);
-                return Ok(v);
-            }
+    if let Some((AtShape { shape, fixed }, i)) = shaped_element(x, rcvr, index) {
+        let v = match shape.format {
+            Format::Pointers => x.image.read_fast(rcvr, fixed + i),
+            Format::Bytes => x.image.read_byte_fast(rcvr, i).map(|b| int(b as i64)),
+            _ => None,
+        };
+        if v.is_some() {
+            // The entry's token, for the next element (answering no special send).
+            x.cache.resolved(x.image, rcvr, 0);
+            return Ok(v);
         }
     }
     at_general(x, rcvr, index)
+}
+
+/// The `at:` cache's shape of `rcvr` and the 0-based element `index` names in it, past the
+/// fixed fields; `None` with no entry or an index out of range.
+fn shaped_element(x: &Exec<'_>, rcvr: Value, index: Value) -> Option<(AtShape, usize)> {
+    let shape = x.cache.at_shape(rcvr)?;
+    let i = element(index, shape.shape.len.saturating_sub(shape.fixed))?;
+    Some((shape, i))
 }
 
 /// [`at_value`], every case.
@@ -203,12 +209,12 @@ pub(crate) fn string_at_value(x: &mut Exec<'_>, rcvr: Value, index: Value) -> Op
 /// own checks (owner, start, header, bounds; no copy or `become` of a base object) say
 /// where it does not answer, and the primitive then runs in full.
 fn string_byte_entry(x: &Exec<'_>, rcvr: Value, index: Value) -> Option<u8> {
-    let AtShape { shape, fixed } = x.cache.at_shape(rcvr)?;
-    if shape.format != Format::Bytes {
-        return None;
+    match shaped_element(x, rcvr, index)? {
+        (AtShape { shape, .. }, i) if shape.format == Format::Bytes => {
+            x.image.read_byte_fast(rcvr, i)
+        }
+        _ => None,
     }
-    let i = element(index, shape.len.saturating_sub(fixed))?;
-    x.image.read_byte_fast(rcvr, i)
 }
 
 /// Primitive 64 for the dispatch loop, as [`string_at_value`]: true if `v`, a Character

@@ -28,13 +28,20 @@ fn own_vm(r: &Run) -> Vm {
     Vm::new(&r.t.heap).unwrap()
 }
 
+/// An image of `vm` that sent `globalPair` (found through base objects alone, so offered to
+/// the table), with its interpreter.
+fn one_that_sent_global_pair(r: &Run, vm: &Vm) -> (crate::interp::heap::Heap, Interpreter) {
+    let (mut first, mut its) = image_of(r, vm);
+    let answer = its.send(&mut first, int(3), "globalPair", &[]).unwrap();
+    assert_eq!(answer, r.t.pair);
+    (first, its)
+}
+
 #[test]
 fn an_image_takes_what_another_found_through_base_objects() {
     let r = Run::new();
     let vm = own_vm(&r);
-    let (mut first, mut its) = image_of(&r, &vm);
-    let answer = its.send(&mut first, int(3), "globalPair", &[]).unwrap();
-    assert_eq!(answer, r.t.pair);
+    one_that_sent_global_pair(&r, &vm);
     let (mut image, mut interp) = image_of(&r, &vm);
     assert_eq!(interp.lookups_shared(), 0);
     let answer = interp.send(&mut image, int(3), "globalPair", &[]).unwrap();
@@ -162,9 +169,7 @@ fn a_method_dictionary_is_read_where_the_real_vm_reads_it() {
 fn an_image_that_made_the_selector_another_object_looks_up_alone() {
     let r = Run::new();
     let vm = own_vm(&r);
-    let (mut first, mut its) = image_of(&r, &vm);
-    let answer = its.send(&mut first, int(3), "globalPair", &[]).unwrap();
-    assert_eq!(answer, r.t.pair);
+    let (mut first, mut its) = one_that_sent_global_pair(&r, &vm);
     let (mut image, mut interp) = image_of(&r, &vm);
     image
         .become_forward(r.sym("globalPair"), r.sym("yourself"))

@@ -402,18 +402,15 @@ fn replace_copies_every_kind_as_element_by_element_would() {
 
     // Words, past SmallInteger's range too (a LargePositiveInteger element by element).
     let float = r.t.float;
-    let w = r
-        .image
-        .new_words(float, &[1, 0xffff_ffff, 0x8000_0000, 4])
-        .unwrap();
-    r.image.set_language_format(w, 6).unwrap();
+    let words = |r: &mut Run| {
+        r.image
+            .new_words_with_format(float, &[1, 0xffff_ffff, 0x8000_0000, 4], 6)
+            .unwrap()
+    };
+    let w = words(&mut r);
     r.answer(105, w, &[int(2), int(4), w, int(1)]);
     assert_eq!(r.image.words(w).unwrap(), [1, 1, 1, 1]);
-    let w = r
-        .image
-        .new_words(float, &[1, 0xffff_ffff, 0x8000_0000, 4])
-        .unwrap();
-    r.image.set_language_format(w, 6).unwrap();
+    let w = words(&mut r);
     r.answer(105, w, &[int(3), int(4), w, int(1)]);
     assert_eq!(r.image.words(w).unwrap(), [1, 0xffff_ffff, 1, 0xffff_ffff]);
     r.answer(105, w, &[int(1), int(3), w, int(2)]);
