@@ -155,3 +155,22 @@ fn an_allocation_loop_collects_at_the_sends_safe_point() {
         );
     }
 }
+
+/// `blockCopy:` makes its BlockContext in the dispatch loop too, where the pool has none to
+/// reuse (a loop in a frame that has not returned, whose blocks are not dead yet): only
+/// while the image wants no collection, as `basicNew` above. A loop whose every send stays
+/// in the loop (the block made, entered and returned from, a block made inside a block)
+/// still collects and keeps within a cap that its 200,000 contexts (tens of MB) would pass
+/// many times over, and answers what the real VM does.
+#[test]
+fn a_block_making_loop_collects_at_the_sends_safe_point() {
+    if interp_common::skip() {
+        return;
+    }
+    let expr = "[:s | 1 to: 100000 do: [:k | s := [:x | [:y | y + 1] value: x] value: s]. s] \
+                value: 0";
+    let (answer, stats, collections) = run(expr, 256 << 10);
+    assert_eq!(answer, "100000");
+    assert!(collections > 0);
+    assert!(stats.sends >= 500_000, "{stats:?}");
+}

@@ -75,10 +75,12 @@ impl Exec<'_> {
 
     /// [`block_copy`](Exec::block_copy) for the dispatch loop, whose send found primitive 80
     /// for `rcvr` of class `class` (by reference: a base class's copy is the full path's), in
-    /// frame `top` of `frames` with `pc` past the send: where the home is one of this image's
-    /// own contexts and the pool has a dead BlockContext of its size to reuse; `None`
-    /// (nothing done) otherwise, or where the full path answers a failure or an error.
-    pub(crate) fn block_copy_reused(
+    /// frame `top` of `frames` with `pc` past the send, where the home is one of this image's
+    /// own contexts: a dead BlockContext of the pool's reused, else, while the image wants no
+    /// collection, a new one (a block made at each turn of a loop in a frame that has not
+    /// returned: nothing it made is dead yet). `Ok(None)` (nothing done) otherwise, or where
+    /// the full path answers a failure; an error is the allocation limit's.
+    pub(crate) fn block_copy_in_loop(
         &mut self,
         frames: &[Frame],
         top: usize,
@@ -86,22 +88,42 @@ impl Exec<'_> {
         rcvr: Value,
         class: Value,
         nargs: Value,
-    ) -> Option<Value> {
-        let nargs = nargs.as_small_int()?;
+    ) -> Result<Option<Value>, RunError> {
+        let Some(nargs) = nargs.as_small_int() else {
+            return Ok(None);
+        };
         let home = if class == self.sh.method_context {
             rcvr
         } else if class == self.sh.block_context {
-            self.image.read_fast(rcvr, BLOCK_HOME)?
+            match self.image.read_fast(rcvr, BLOCK_HOME) {
+                Some(home) => home,
+                None => return Ok(None),
+            }
         } else {
-            return None;
+            return Ok(None);
         };
         if self.image.filler() != self.sh.nil {
-            return None;
+            return Ok(None);
         }
-        let start = block_start(&frames.get(top)?.method, pc)?;
-        let len = self.image.fields_token(home)?.len().max(TEMPS);
+        let (Some(start), Some(t)) = (
+            frames.get(top).and_then(|f| block_start(&f.method, pc)),
+            self.image.fields_token(home),
+        ) else {
+            return Ok(None);
+        };
+        let len = t.len().max(TEMPS);
         let slots = self.block_slots(start, nargs, home);
-        self.reuse_context(self.sh.block_context, len, &slots, top)
+        let class = self.sh.block_context;
+        if let Some(block) = self.reuse_context(class, len, &slots, top) {
+            return Ok(Some(block));
+        }
+        // Collecting is the safe point's, which the full path reaches.
+        if self.image.wants_collection() {
+            return Ok(None);
+        }
+        let block = self.new_context(class, len, &slots, Some(top))?;
+        self.check_allocation()?;
+        Ok(Some(block))
     }
 
     /// A new BlockContext's fixed fields: what a V3 VM's `value` sets (the arguments are its

@@ -109,7 +109,7 @@ fn two_blocks_entered_in_turn_run_their_own_code_and_a_running_one_fails() {
 }
 
 /// `thisContext blockCopy:` as the dispatch loop runs it where the pool has contexts to
-/// reuse (`materialize_reused`, `block_copy_reused`): the temporary set before the block is
+/// reuse (`materialize_reused`, `block_copy_in_loop`): the temporary set before the block is
 /// made is in the reused MethodContext, and the reused BlockContext starts at its code, with
 /// its argument count and its home, at every call.
 #[test]
