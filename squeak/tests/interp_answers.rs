@@ -339,3 +339,34 @@ fn a_base_strings_at_answers_its_bytes_then_this_images_copy() {
         assert_eq!(s, "true", "{file}");
     }
 }
+
+/// `=` of two Characters, two Symbols or an object and anything finds Object's `=`, primitive
+/// 110 (`==`), which the dispatch loop's send answers where the two references tell alone:
+/// the same answers as the real VM, also for a base object this image has copied (its copy
+/// and the base reference are one object) and after a `become:` (each answer checked against
+/// the real VM).
+#[test]
+fn object_equality_is_identity_in_the_loop_and_out() {
+    if interp_common::skip() {
+        return;
+    }
+    check(
+        "Array with: $a = $a with: $a = $b with: #foo = #foo with: #foo = #bar",
+        "(true false true false )",
+    );
+    check(
+        "| o | o := Object new. Array with: o = o with: o = Object new with: o = 3 with: nil = nil",
+        "(true false false true )",
+    );
+    // A base Character this image writes (its copy is what every reference now reads).
+    check(
+        "| c | c := Character value: 65. c instVarAt: 1 put: 65. \
+         Array with: c = $A with: $A = c with: (Character value: 65) = c with: c = $B",
+        "(true true true false )",
+    );
+    check(
+        "| a b n | a := Object new. b := Object new. a become: b. n := 0. \
+         1 to: 100 do: [:k | (a = b) ifTrue: [n := n + 1]. (a = a) ifTrue: [n := n + 10]]. n",
+        "1000",
+    );
+}

@@ -15,7 +15,7 @@ use super::limits::RunError;
 use super::lookup::{AT_PUT_SEND, AT_SEND, SIZE_SEND};
 use super::method::Method;
 use super::primitives::control::{quick_kind, Quick};
-use super::primitives::{arithmetic, blocks, float, indexing, objects};
+use super::primitives::{self, arithmetic, blocks, float, indexing, objects};
 use super::send::{frame_of, Flow};
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int, underflow, Exec, Frame};
@@ -1197,16 +1197,19 @@ impl Exec<'_> {
                         }
                     }
                     // A Float primitive (`sqrt`, `truncated`, Float `+` by `perform:`...),
-                    // likewise, while the image wants no collection (as above).
+                    // likewise, while the image wants no collection (as above); and `==` as
+                    // a method (Object's `=`, which a Character's `=` finds).
                     Quick::Not
-                        if (40..=59).contains(&m.primitive) && !self.image.wants_collection() =>
+                        if ((40..=59).contains(&m.primitive)
+                            || (m.primitive == 110 && nargs == 1))
+                            && !self.image.wants_collection() =>
                     {
                         let arg = if nargs == 1 {
                             stack[ri + 1]
                         } else {
                             self.sh.nil
                         };
-                        match float::value(self, m.primitive, rcvr, arg) {
+                        match primitives::on_values(self, m.primitive, rcvr, arg) {
                             Ok(Some(v)) => v,
                             Ok(None) => slow!(),
                             Err(e) => {

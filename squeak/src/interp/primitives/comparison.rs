@@ -52,6 +52,20 @@ pub(crate) fn identical(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     Ok(Prim::Answer(x.boolean(same)))
 }
 
+/// Primitive 110 for the dispatch loop's send (Object's `=`, which `=` of a Character or a
+/// Symbol finds): the Boolean where the two references tell alone, as bytecode 198's
+/// ([`Image::identical_fast`](cowheap::Image::identical_fast)); `None` sends the rest to the
+/// full path.
+#[inline]
+pub(crate) fn identical_value(x: &Exec<'_>, rcvr: Value, arg: Value) -> Option<Value> {
+    let same = x.image.identical_fast(rcvr, arg)?;
+    Some(if same {
+        x.sh.true_object
+    } else {
+        x.sh.false_object
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::interp::limits::RunError;

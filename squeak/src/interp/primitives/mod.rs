@@ -53,6 +53,7 @@ use common::{Call, IntOp, PrimFn};
 
 use super::limits::RunError;
 use super::state::Exec;
+use cowheap::Value;
 
 /// The family a primitive belongs to: the file that implements it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +293,22 @@ const fn build(rows: &[(u16, u16, Entry)]) -> [Option<Entry>; TABLE_SIZE] {
         r += 1;
     }
     table
+}
+
+/// The primitives the dispatch loop's send runs on values (`rcvr` and, for one of one
+/// argument, `arg`), not on the stack, without leaving for the full send: the Floats' (40-59)
+/// and `==` (110). `Ok(None)` where the primitive fails or its case is the full path's.
+#[inline(never)]
+pub(crate) fn on_values(
+    x: &mut Exec<'_>,
+    p: u16,
+    rcvr: Value,
+    arg: Value,
+) -> Result<Option<Value>, RunError> {
+    match p {
+        110 => Ok(comparison::identical_value(x, rcvr, arg)),
+        _ => float::value(x, p, rcvr, arg),
+    }
 }
 
 /// The table's row for primitive `p`, if this interpreter has it.
