@@ -1197,11 +1197,10 @@ impl Exec<'_> {
                         }
                     }
                     // A Float primitive (`sqrt`, `truncated`, Float `+` by `perform:`...),
-                    // likewise, while the image wants no collection (as above); and `==` as
-                    // a method (Object's `=`, which a Character's `=` finds).
+                    // likewise, while the image wants no collection (as above); a stream's
+                    // `next` and `nextPut:`; `==` as a method (Object's `=`).
                     Quick::Not
-                        if ((40..=59).contains(&m.primitive)
-                            || (m.primitive == 110 && nargs == 1))
+                        if primitives::on_values_runs(m.primitive, nargs)
                             && !self.image.wants_collection() =>
                     {
                         let arg = if nargs == 1 {

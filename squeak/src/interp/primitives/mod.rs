@@ -296,8 +296,8 @@ const fn build(rows: &[(u16, u16, Entry)]) -> [Option<Entry>; TABLE_SIZE] {
 }
 
 /// The primitives the dispatch loop's send runs on values (`rcvr` and, for one of one
-/// argument, `arg`), not on the stack, without leaving for the full send: the Floats' (40-59)
-/// and `==` (110). `Ok(None)` where the primitive fails or its case is the full path's.
+/// argument, `arg`), not on the stack, without leaving for the full send
+/// ([`on_values_runs`]). `Ok(None)` where the primitive fails or its case is the full path's.
 #[inline(never)]
 pub(crate) fn on_values(
     x: &mut Exec<'_>,
@@ -306,9 +306,21 @@ pub(crate) fn on_values(
     arg: Value,
 ) -> Result<Option<Value>, RunError> {
     match p {
+        65 => streams::next_value(x, rcvr),
+        66 => streams::next_put_value(x, rcvr, arg),
         110 => Ok(comparison::identical_value(x, rcvr, arg)),
         _ => float::value(x, p, rcvr, arg),
     }
+}
+
+/// Which primitives, with how many arguments, [`on_values`] runs: the Floats' (40-59, where
+/// `float::value` checks the count), a stream's `next` and `nextPut:` (65, 66: every
+/// character a `printString` writes) and `==` (110, Object's `=`, which `=` of a Character
+/// or a Symbol finds). The full send of any of them cost about 300 instructions besides the
+/// primitive's own work.
+#[inline(always)]
+pub(crate) fn on_values_runs(p: u16, nargs: usize) -> bool {
+    matches!((p, nargs), (40..=59, _) | (65, 0) | (66 | 110, 1))
 }
 
 /// The table's row for primitive `p`, if this interpreter has it.

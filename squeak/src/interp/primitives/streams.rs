@@ -77,9 +77,17 @@ impl Exec<'_> {
 /// Primitive 65, `next`. At the end the fallback answers (nil in Squeak 2.2; later images'
 /// `pastEnd` may signal instead).
 pub(crate) fn next(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let stream = x.stack[c.ri];
+    Ok(match next_value(x, x.stack[c.ri])? {
+        Some(v) => Prim::Answer(v),
+        None => Prim::Fail,
+    })
+}
+
+/// Primitive 65 on values, not the stack (for the dispatch loop's send as well): the
+/// element answered, or `None` where the primitive fails.
+pub(crate) fn next_value(x: &mut Exec<'_>, stream: Value) -> Result<Option<Value>, RunError> {
     let Some((collection, p)) = x.advance(stream, READ_LIMIT) else {
-        return Ok(Prim::Fail);
+        return Ok(None);
     };
     let v = match x.indexing_primitive(collection, AT)? {
         Some(60) => indexing::at_value(x, collection, p)?,
@@ -89,19 +97,30 @@ pub(crate) fn next(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
         },
         _ => None,
     };
-    let Some(v) = v else {
-        return Ok(Prim::Fail);
-    };
-    x.store(stream, POSITION, p)?;
-    Ok(Prim::Answer(v))
+    if v.is_some() {
+        x.store(stream, POSITION, p)?;
+    }
+    Ok(v)
 }
 
 /// Primitive 66, `nextPut:`. `pastEndPut:` is the fallback's; so is a position past the
 /// limit, which 2.2's `=` lets through to `at:put:` and later images' `>=` do not.
 pub(crate) fn next_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let (stream, v) = (x.stack[c.ri], x.arg(c.ri, 0));
+    Ok(match next_put_value(x, x.stack[c.ri], x.arg(c.ri, 0))? {
+        Some(v) => Prim::Answer(v),
+        None => Prim::Fail,
+    })
+}
+
+/// Primitive 66 on values, as [`next_value`]: `v`, stored, or `None` where the primitive
+/// fails (nothing changed).
+pub(crate) fn next_put_value(
+    x: &mut Exec<'_>,
+    stream: Value,
+    v: Value,
+) -> Result<Option<Value>, RunError> {
     let Some((collection, p)) = x.advance(stream, WRITE_LIMIT) else {
-        return Ok(Prim::Fail);
+        return Ok(None);
     };
     let stored = match x.indexing_primitive(collection, AT_PUT)? {
         Some(61) => indexing::at_put_value(x, collection, p, v)?,
@@ -112,10 +131,10 @@ pub(crate) fn next_put(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
         _ => false,
     };
     if !stored {
-        return Ok(Prim::Fail);
+        return Ok(None);
     }
     x.store(stream, POSITION, p)?;
-    Ok(Prim::Answer(v))
+    Ok(Some(v))
 }
 
 /// Primitive 67, `atEnd`.
