@@ -266,6 +266,7 @@ primitive_table! {
     148 => Objects, "shallowCopy", 0..=0, Call(objects::shallow_copy);
     167 => Processes, "yield", 0..=0, Call(processes::yield_processor);
     230 => Processes, "relinquishProcessorForMicroseconds:", 1..=1, Call(processes::relinquish);
+    235 => Comparison, "compare:with:collated:", 3..=3, Call(comparison::compare_collated);
     256..=519 => Control, "quick return", 0..=ANY, Call(control::quick);
 }
 
