@@ -419,3 +419,42 @@ fn strings_compare_through_their_collation_table() {
         interp.stats()
     );
 }
+
+/// Primitives 243 (`translate:from:to:table:`, behind `asLowercase`) and
+/// 245 (`indexOfAscii:inString:startingAt:`, behind `indexOf:`): in place through a table,
+/// an empty range answering the receiver, a search from a start past the end; each answer
+/// checked against the real VM. And the primitives answer, not their fallbacks' loops.
+#[test]
+fn strings_translate_and_search_their_bytes() {
+    if interp_common::skip() {
+        return;
+    }
+    check(
+        "(Array with: ('hello' indexOf: $l) with: ('hello' indexOf: $z) \
+           with: (String indexOfAscii: 111 inString: 'hello world' startingAt: 6) \
+           with: (String indexOfAscii: 104 inString: 'hello' startingAt: 9)) , \
+         (Array with: 'hello World' asUppercase with: 'HeLLo' asLowercase \
+           with: ('a:b:c' findTokens: ':') size)",
+        "(3 0 8 0 'HELLO WORLD' 'hello' 3 )",
+    );
+    check(
+        "| s t | s := 'abcdef' copy. t := String new: 256. \
+         1 to: 256 do: [:i | t at: i put: (Character value: 256 - i)]. \
+         String translate: s from: 2 to: 4 table: t. \
+         (Array with: ((1 to: 6) collect: [:i | (s at: i) asciiValue]) \
+           with: (String translate: s from: 3 to: 2 table: t) == String) , \
+         (Array with: (String indexOfAscii: 300 inString: 'abc' startingAt: 1))",
+        "((97 157 156 155 101 102 ) true 0 )",
+    );
+    let (loaded, vm) = mini(0);
+    let mut image = new_heap(&loaded.heap).unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let setup = "Smalltalk at: #S put: (String new: 5000)";
+    interp.evaluate(&mut image, setup).unwrap();
+    for (expr, answer) in [("S asLowercase size", "5000"), ("S indexOf: $a", "0")] {
+        let v = interp.evaluate(&mut image, expr).unwrap();
+        let bytecodes = interp.stats().bytecodes;
+        assert_eq!(interp.print_string(&mut image, v).unwrap(), answer);
+        assert!(bytecodes < 1_000, "{expr}: {bytecodes}");
+    }
+}

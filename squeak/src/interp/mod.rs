@@ -48,7 +48,7 @@
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
 //! | primitives | `primitives/mod.rs` | THE primitive table: number to (family, function), the only place a number gets a primitive |
 //! | | `primitives/streams.rs` | `next`, `nextPut:`, `atEnd` of a stream, through its collection's own indexing primitive |
-//! | | `primitives/{arithmetic, comparison, float, large, indexing, objects, blocks, control, processes, system}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
+//! | | `primitives/{arithmetic, comparison, float, large, indexing, objects, blocks, control, processes, system, strings}.rs` | one family each, the only implementation of its primitives; the fast paths of `execute.rs` and `send.rs` call these functions |
 //! | | `primitives/common.rs` | what the families share: `Prim`, `Call`, argument access, indexable shapes |
 //! | processes | `scheduler.rs` | the image's processes: ready lists, semaphores, switches, the timer, waiting and deadlock |
 //! | closures | `closures.rs` | closure images' BlockClosures: making one, temp vectors, entering its frame, its home |

@@ -1,5 +1,4 @@
-//! Comparisons: SmallInteger `< > <= >= = ~=` (primitives 3-8), identity `==` (110) and the
-//! collated compare of two byte strings (235).
+//! Comparisons: SmallInteger `< > <= >= = ~=` (primitives 3-8) and identity `==` (110).
 //!
 //! The SmallInteger functions are the only implementation: the table runs them for the
 //! primitives, and the dispatch loop's fast paths for bytecodes 178-183 call them inlined.
@@ -8,8 +7,8 @@
 use super::common::{Call, Prim};
 use crate::interp::limits::RunError;
 use crate::interp::special::Shared;
-use crate::interp::state::{int, Exec};
-use cowheap::{Format, Value};
+use crate::interp::state::Exec;
+use cowheap::Value;
 
 /// Primitive 3, `<`.
 #[inline(always)]
@@ -65,56 +64,6 @@ pub(crate) fn identical_value(x: &Exec<'_>, rcvr: Value, arg: Value) -> Option<V
     } else {
         x.sh.false_object
     })
-}
-
-/// Primitive 235, `compare: string1 with: string2 collated: order`, which String's `compare:`
-/// (and so every String `=`, `<` and `>` of Squeak 2.2) sends, as the real VM runs it
-/// (`primStringcomparewithcollated`): 1, 2 or 3 as `string1` sorts before, with or after
-/// `string2`, each byte compared through `order`, a table of a byte for each byte value, and a
-/// shorter string first where one is the other's start. The receiver is not looked at. Fails,
-/// so that the fallback's loop speaks, unless all three are bytes objects (a CompiledMethod is
-/// not) and `order` has an entry for every byte it is asked for (the real VM's C would read
-/// past it). Without it every String `=` ran that loop, about 15 sends a character.
-pub(crate) fn compare_collated(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
-    let (a, b, order) = (x.arg(c.ri, 0), x.arg(c.ri, 1), x.arg(c.ri, 2));
-    let (Some(la), Some(lb), Some(lo)) =
-        (byte_count(x, a)?, byte_count(x, b)?, byte_count(x, order)?)
-    else {
-        return Ok(Prim::Fail);
-    };
-    x.charge(la.min(lb) as u64)?;
-    for i in 0..la.min(lb) {
-        let (p, q) = (byte(x, a, i)? as usize, byte(x, b, i)? as usize);
-        if p >= lo || q >= lo {
-            return Ok(Prim::Fail);
-        }
-        let (p, q) = (byte(x, order, p)?, byte(x, order, q)?);
-        if p != q {
-            return Ok(Prim::Answer(int(if p < q { 1 } else { 3 })));
-        }
-    }
-    Ok(Prim::Answer(int(match la.cmp(&lb) {
-        std::cmp::Ordering::Less => 1,
-        std::cmp::Ordering::Equal => 2,
-        std::cmp::Ordering::Greater => 3,
-    })))
-}
-
-/// How many bytes `v` holds if it is a bytes object, else `None`.
-fn byte_count(x: &mut Exec<'_>, v: Value) -> Result<Option<usize>, RunError> {
-    if !v.is_object() || x.image.format_of(v)? != Format::Bytes {
-        return Ok(None);
-    }
-    Ok(Some(x.image.shape(v)?.len))
-}
-
-/// Byte `i` of the bytes object `v`, in range: the heap's quick read where it answers.
-#[inline]
-fn byte(x: &Exec<'_>, v: Value, i: usize) -> Result<u8, RunError> {
-    match x.image.read_byte_fast(v, i) {
-        Some(b) => Ok(b),
-        None => Ok(x.image.read_byte(v, i)?),
-    }
 }
 
 #[cfg(test)]

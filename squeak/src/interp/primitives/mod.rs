@@ -46,6 +46,7 @@ pub(crate) mod large;
 pub(crate) mod objects;
 pub(crate) mod processes;
 pub(crate) mod streams;
+pub(crate) mod strings;
 pub(crate) mod system;
 
 pub(crate) use common::Prim;
@@ -70,6 +71,8 @@ pub(crate) enum Family {
     Indexing,
     /// `streams.rs`.
     Streams,
+    /// `strings.rs`.
+    Strings,
     /// `objects.rs`.
     Objects,
     /// `blocks.rs`.
@@ -266,7 +269,9 @@ primitive_table! {
     148 => Objects, "shallowCopy", 0..=0, Call(objects::shallow_copy);
     167 => Processes, "yield", 0..=0, Call(processes::yield_processor);
     230 => Processes, "relinquishProcessorForMicroseconds:", 1..=1, Call(processes::relinquish);
-    235 => Comparison, "compare:with:collated:", 3..=3, Call(comparison::compare_collated);
+    235 => Strings, "compare:with:collated:", 3..=3, Call(strings::compare_collated);
+    243 => Strings, "translate:from:to:table:", 4..=4, Call(strings::translate);
+    245 => Strings, "indexOfAscii:inString:startingAt:", 3..=3, Call(strings::index_of_ascii);
     256..=519 => Control, "quick return", 0..=ANY, Call(control::quick);
 }
 
