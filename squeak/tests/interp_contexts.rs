@@ -210,3 +210,23 @@ fn a_context_the_host_holds_is_not_reused() {
     );
     assert!(interp.contexts_reused() > 0);
 }
+
+/// A primitive that makes an object of the values it was handed tells the context pool:
+/// `0 @ aBlock` (primitive 18) holds a block whose frame then returns, so the block escaped
+/// and must not be reused for the next one (it was: the Point's block became the next
+/// `collect:` block, which takes an argument). Checked against the real VM.
+#[test]
+fn a_block_held_by_a_new_point_is_not_reused() {
+    if interp_common::skip() {
+        return;
+    }
+    for which in 0..IMAGES.len() {
+        let (loaded, vm) = mini(which);
+        let mut image = new_heap(&loaded.heap).unwrap();
+        let mut interp = vm.interpreter(Limits::default());
+        let point = "| a | a := (1 to: 3) collect: [:i | 0 @ (i = 1 \
+                     ifTrue: [[#one]] ifFalse: [[#other]])]. \
+                     (a collect: [:p | p y value]) asArray";
+        assert_eq!(print(&mut interp, &mut image, point), "(one other other )");
+    }
+}

@@ -85,12 +85,7 @@ impl Exec<'_> {
         };
         let array = self.image.new_pointers(self.sh.array, &values)?;
         self.image.set_language_format(array, 2)?;
-        // The Array is nobody's context: a tracked context in it has escaped.
-        if !self.pool.idle() {
-            for &v in &values {
-                self.pool.note_store(array, v);
-            }
-        }
+        self.note_held(array, &values);
         self.check_allocation()?;
         self.stack.push(array);
         Ok(())

@@ -103,6 +103,17 @@ impl Exec<'_> {
         Some(c)
     }
 
+    /// Tells the context pool that `holder`, a new object that is no context, holds
+    /// `values`: a tracked context among them has escaped (see `pool.rs`). Every primitive
+    /// that makes an object of values it was handed calls this.
+    pub(crate) fn note_held(&mut self, holder: Value, values: &[Value]) {
+        if !self.pool.idle() {
+            for &v in values {
+                self.pool.note_store(holder, v);
+            }
+        }
+    }
+
     /// The context object of frame `i`, making it if the frame has none yet. A closure's
     /// frame gets a MethodContext that names the closure (`closureOrNil`) and holds the whole
     /// of the frame's stack as its temporaries: which of those slots are the closure's own

@@ -127,12 +127,7 @@ impl Exec<'_> {
         }
         let msg = self.image.new_pointers(message, &fields)?;
         self.image.set_language_format(msg, spec as u8)?;
-        // Neither object is a context: a tracked context among the arguments has escaped.
-        if !self.pool.idle() {
-            for &v in &values {
-                self.pool.note_store(args, v);
-            }
-        }
+        self.note_held(args, &values);
         self.check_allocation()?;
         self.stack.push(msg);
         Ok(m)

@@ -330,6 +330,7 @@ pub(crate) fn make_point(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let fields = [x.stack[c.ri], x.arg(c.ri, 0)];
     let p = x.image.new_pointers(point, &fields)?;
     x.image.set_language_format(p, 1)?;
+    x.note_held(p, &fields);
     x.check_allocation()?;
     answer(Some(p))
 }
@@ -365,7 +366,9 @@ pub(crate) fn shallow_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> 
             let fields = (0..shape.len)
                 .map(|i| x.image.read(rcvr, i))
                 .collect::<Result<Vec<_>, _>>()?;
-            x.image.new_pointers(class, &fields)?
+            let copy = x.image.new_pointers(class, &fields)?;
+            x.note_held(copy, &fields);
+            copy
         }
         Format::Words => {
             let words = x.image.words(rcvr)?;
@@ -380,7 +383,9 @@ pub(crate) fn shallow_copy(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> 
                 .map(|i| x.image.read(rcvr, i))
                 .collect::<Result<Vec<_>, _>>()?;
             let bytes = x.image.bytes(rcvr)?;
-            x.image.new_method(class, &literals, &bytes)?
+            let copy = x.image.new_method(class, &literals, &bytes)?;
+            x.note_held(copy, &literals);
+            copy
         }
     };
     x.image.set_language_format(copy, shape.language_format)?;
