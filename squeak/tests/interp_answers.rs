@@ -406,18 +406,20 @@ fn strings_compare_through_their_collation_table() {
         "(true false true true true false true true )",
     );
     // The primitive answers, not the fallback's loop (about ten bytecodes a character).
+    let (answer, bytecodes) = bytecodes("(String new: 5000) = (String new: 5000)");
+    assert_eq!(answer, "true");
+    assert!(bytecodes < 1_000, "{bytecodes}");
+}
+
+/// The printString of `expr` on the first image, and the bytecodes its evaluation ran (the
+/// printString's own not counted).
+fn bytecodes(expr: &str) -> (String, u64) {
     let (loaded, vm) = mini(0);
     let mut image = new_heap(&loaded.heap).unwrap();
     let mut interp = vm.interpreter(Limits::default());
-    let expr = "| a b | a := String new: 5000. b := String new: 5000. a = b";
     let v = interp.evaluate(&mut image, expr).unwrap();
-    assert_eq!(interp.print_string(&mut image, v).unwrap(), "true");
-    let v = interp.evaluate(&mut image, expr).unwrap();
-    assert!(
-        interp.stats().bytecodes < 1_000,
-        "{:?} {v:?}",
-        interp.stats()
-    );
+    let bytecodes = interp.stats().bytecodes;
+    (interp.print_string(&mut image, v).unwrap(), bytecodes)
 }
 
 /// Primitives 243 (`translate:from:to:table:`, behind `asLowercase`) and
@@ -446,15 +448,12 @@ fn strings_translate_and_search_their_bytes() {
          (Array with: (String indexOfAscii: 300 inString: 'abc' startingAt: 1))",
         "((97 157 156 155 101 102 ) true 0 )",
     );
-    let (loaded, vm) = mini(0);
-    let mut image = new_heap(&loaded.heap).unwrap();
-    let mut interp = vm.interpreter(Limits::default());
-    let setup = "Smalltalk at: #S put: (String new: 5000)";
-    interp.evaluate(&mut image, setup).unwrap();
-    for (expr, answer) in [("S asLowercase size", "5000"), ("S indexOf: $a", "0")] {
-        let v = interp.evaluate(&mut image, expr).unwrap();
-        let bytecodes = interp.stats().bytecodes;
-        assert_eq!(interp.print_string(&mut image, v).unwrap(), answer);
-        assert!(bytecodes < 1_000, "{expr}: {bytecodes}");
+    for (expr, answer) in [
+        ("(String new: 5000) asLowercase size", "5000"),
+        ("(String new: 5000) indexOf: $a", "0"),
+    ] {
+        let (got, n) = bytecodes(expr);
+        assert_eq!(got, answer, "{expr}");
+        assert!(n < 1_000, "{expr}: {n}");
     }
 }
