@@ -65,7 +65,9 @@ fn byte(x: &Exec<'_>, v: Value, i: usize) -> Result<u8, RunError> {
 /// `aString` from `start` to `stop` replaced, in place, by the byte of `table` it indexes
 /// (`asLowercase` runs it over a copy). Answers the receiver, as the method's fallback does.
 /// Fails unless `aString` and `table` are bytes objects, `start..=stop` lies within `aString`
-/// (or is empty) and `table` has an entry for every byte in it.
+/// (or is empty) and `table` has an entry for every byte in it (for every byte value where
+/// it is the string itself). Byte by byte, as the real VM's loop: each read sees the writes
+/// before it.
 pub(crate) fn translate(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     let (s, table) = (x.arg(c.ri, 0), x.arg(c.ri, 3));
     let (Some(start), Some(stop)) = (x.arg(c.ri, 1).as_small_int(), x.arg(c.ri, 2).as_small_int())
@@ -81,17 +83,25 @@ pub(crate) fn translate(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     if start < 1 || stop as u64 > len as u64 {
         return Ok(Prim::Fail);
     }
-    let (first, n) = (start as usize - 1, (stop - start + 1) as usize);
-    x.charge(n as u64)?;
-    let mut bytes = vec![0; n];
-    for (k, b) in bytes.iter_mut().enumerate() {
-        let old = byte(x, s, first + k)? as usize;
-        if old >= lt {
+    let range = start as usize - 1..stop as usize;
+    x.charge(range.len() as u64)?;
+    // Every byte checked first, so that a failure changes nothing. A table that is the string
+    // itself changes under the loop (the real VM's reads see its writes, as here), so it must
+    // map every byte value.
+    for i in range.clone() {
+        if byte(x, s, i)? as usize >= lt {
             return Ok(Prim::Fail);
         }
-        *b = byte(x, table, old)?;
     }
-    x.image.write_bytes(s, first, &bytes)?;
+    if lt < 256 && x.identical(s, table)? {
+        return Ok(Prim::Fail);
+    }
+    for i in range {
+        let b = byte(x, table, byte(x, s, i)? as usize)?;
+        if !x.image.write_byte_fast(s, i, b) {
+            x.image.write_byte(s, i, b)?;
+        }
+    }
     Ok(Prim::Answer(x.stack[c.ri]))
 }
 
