@@ -414,9 +414,7 @@ fn strings_compare_through_their_collation_table() {
 /// The printString of `expr` on the first image, and the bytecodes its evaluation ran (the
 /// printString's own not counted).
 fn bytecodes(expr: &str) -> (String, u64) {
-    let (loaded, vm) = mini(0);
-    let mut image = new_heap(&loaded.heap).unwrap();
-    let mut interp = vm.interpreter(Limits::default());
+    let (mut image, mut interp) = interp_common::session(0);
     let v = interp.evaluate(&mut image, expr).unwrap();
     let bytecodes = interp.stats().bytecodes;
     (interp.print_string(&mut image, v).unwrap(), bytecodes)

@@ -221,9 +221,7 @@ fn a_block_held_by_a_new_point_is_not_reused() {
         return;
     }
     for which in 0..IMAGES.len() {
-        let (loaded, vm) = mini(which);
-        let mut image = new_heap(&loaded.heap).unwrap();
-        let mut interp = vm.interpreter(Limits::default());
+        let (mut image, mut interp) = interp_common::session(which);
         let point = "| a | a := (1 to: 3) collect: [:i | 0 @ (i = 1 \
                      ifTrue: [[#one]] ifFalse: [[#other]])]. \
                      (a collect: [:p | p y value]) asArray";

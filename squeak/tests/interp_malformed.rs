@@ -262,9 +262,7 @@ fn a_block_whose_home_is_no_context_fails_its_value() {
     if interp_common::skip() {
         return;
     }
-    let (loaded, vm) = mini(0);
-    let mut image = new_heap(&loaded.heap).unwrap();
-    let mut interp = vm.interpreter(Limits::default());
+    let (mut image, mut interp) = interp_common::session(0);
     for home in ["nil", "b", "(Array new: 7)"] {
         let expr = format!("| b | b := [:x | x + 1]. b instVarAt: 6 put: {home}. b value: 3");
         match interp.evaluate(&mut image, &expr) {

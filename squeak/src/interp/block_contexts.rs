@@ -346,6 +346,14 @@ impl Exec<'_> {
     }
 }
 
+/// True where the `thisContext` (bytecode 137) before index `after` of `code` is pushed for a
+/// `blockCopy:` (a push of the argument count, then bytecode 200): the head of every V3
+/// block, which needs the frame's context and no chain of senders.
+#[inline(always)]
+pub(crate) fn block_copy_follows(code: &[u8], after: usize) -> bool {
+    matches!(code.get(after), Some(116..=119 | 32..=63)) && code.get(after + 1) == Some(&200)
+}
+
 /// Where the code of a block made by a `blockCopy:` send of `m` starts, as a V3 pc: past the
 /// jump over it that follows the send (`pc`, the index past the send). `None` if no jump
 /// follows.

@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use super::block_contexts::block_copy_follows;
 use super::contexts::TEMPS;
 use super::heap::Heap;
 use super::limits::RunError;
@@ -960,9 +961,7 @@ impl Exec<'_> {
                             // which also chains the contexts for any other use.
                             137 => {
                                 let for_block =
-                                    matches!(code.get(pc + 1), Some(116..=119 | 32..=63))
-                                        && code.get(pc + 2) == Some(&200)
-                                        && f.block.is_none();
+                                    block_copy_follows(code, pc + 1) && f.block.is_none();
                                 let c = match ctx {
                                     Some(c) if for_block => c,
                                     None if for_block => {
@@ -1518,11 +1517,8 @@ impl Exec<'_> {
             // in the dispatch loop, whose registers its case there cost 10% on benchFib.
             137 if self.sh.block_closure.is_none() => {
                 let f = &self.frames[cur.top];
-                let next = |i: usize| f.method.code.get(cur.pc + i).copied();
                 match f.block {
-                    Some(block)
-                        if matches!(next(0), Some(116..=119 | 32..=63)) && next(1) == Some(200) =>
-                    {
+                    Some(block) if block_copy_follows(&f.method.code, cur.pc) => {
                         self.stack.push(block);
                         Ok(Next::Same)
                     }

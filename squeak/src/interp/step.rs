@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use super::block_contexts::block_copy_follows;
 use super::contexts::TEMPS;
 use super::limits::RunError;
 use super::method::Method;
@@ -306,9 +307,7 @@ impl Exec<'_> {
             }
             137 => {
                 self.frames[top].pc = pc;
-                let only_for_block = matches!(code.get(pc), Some(116..=119 | 32..=63))
-                    && code.get(pc + 1) == Some(&200);
-                let c = self.this_context(top, !only_for_block)?;
+                let c = self.this_context(top, !block_copy_follows(code, pc))?;
                 self.stack.push(c);
             }
             144 | 145 | 146 | 147 | 148 | 149 | 150 | 151 => pc += (b - 143) as usize,

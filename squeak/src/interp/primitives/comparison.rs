@@ -58,12 +58,7 @@ pub(crate) fn identical(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
 /// full path.
 #[inline]
 pub(crate) fn identical_value(x: &Exec<'_>, rcvr: Value, arg: Value) -> Option<Value> {
-    let same = x.image.identical_fast(rcvr, arg)?;
-    Some(if same {
-        x.sh.true_object
-    } else {
-        x.sh.false_object
-    })
+    Some(x.sh.boolean(x.image.identical_fast(rcvr, arg)?))
 }
 
 #[cfg(test)]

@@ -44,21 +44,16 @@ pub(crate) fn compare_collated(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunErr
     })))
 }
 
-/// How many bytes `v` holds if it is a bytes object, else `None`.
+/// How many bytes `v` holds if it is a bytes object (not a method), else `None`.
 fn byte_count(x: &mut Exec<'_>, v: Value) -> Result<Option<usize>, RunError> {
-    if !v.is_object() || x.image.format_of(v)? != Format::Bytes {
-        return Ok(None);
-    }
-    Ok(Some(x.image.shape(v)?.len))
+    Ok(x.indexable(v)?
+        .filter(|ix| ix.shape.format == Format::Bytes)
+        .map(|ix| ix.size()))
 }
 
-/// Byte `i` of the bytes object `v`, in range: the heap's quick read where it answers.
-#[inline]
+/// Byte `i` of the bytes object `v`, in range.
 fn byte(x: &Exec<'_>, v: Value, i: usize) -> Result<u8, RunError> {
-    match x.image.read_byte_fast(v, i) {
-        Some(b) => Ok(b),
-        None => Ok(x.image.read_byte(v, i)?),
-    }
+    Ok(x.image.read_byte(v, i)?)
 }
 
 /// Primitive 243, `String translate: aString from: start to: stop table: table`: each byte of
@@ -98,9 +93,7 @@ pub(crate) fn translate(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     }
     for i in range {
         let b = byte(x, table, byte(x, s, i)? as usize)?;
-        if !x.image.write_byte_fast(s, i, b) {
-            x.image.write_byte(s, i, b)?;
-        }
+        x.image.write_byte(s, i, b)?;
     }
     Ok(Prim::Answer(x.stack[c.ri]))
 }
