@@ -44,6 +44,8 @@ enum Switch {
     /// a store into an object, a literal variable, `/`): run at the outer level, its pc not
     /// moved yet, so that no call constrains the innermost loop's registers.
     Call(u8),
+    /// `value` or `value:` (bytecode 201 or 202): a BlockContext's entry, else the send.
+    Value(u8),
     /// The top frame (a method's, without a context, not the bottom one) returns this.
     Return(Value),
     /// The top frame returns this to its caller (bytecode 125, a block's last value).
@@ -674,8 +676,8 @@ impl Exec<'_> {
                                 }
                                 self.sends += 1;
                             }
-                            187 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
-                            | 207 => special!(),
+                            201 | 202 => break 'dispatch Switch::Value(b),
+                            187 | 195 | 196 | 197 | 200 | 203 | 204 | 205 | 206 | 207 => special!(),
                             198 => {
                                 // ==: where the two references tell alone (equal ones are one
                                 // object; two that each read as themselves are two, as in a
@@ -775,11 +777,53 @@ impl Exec<'_> {
                     continue 'frame;
                 }};
             }
+            // A BlockContext's entry (primitive 81), its frame pushed above this one (whose pc
+            // goes past the send first).
+            macro_rules! enter_block {
+                ($class:expr, $rcvr:expr, $ri:expr, $nargs:expr, $len:expr) => {{
+                    if let Some(f) = frames.get_mut(top) {
+                        f.pc = pc + 1 + $len;
+                    }
+                    match blocks::enter(self, &mut frames, $class, $rcvr, $ri, $nargs) {
+                        Ok(true) => {
+                            self.sends += 1;
+                            load_top!();
+                            switched!()
+                        }
+                        Ok(false) => slow!(),
+                        Err(e) => {
+                            pc += 1;
+                            break 'frame Exit::Error(e);
+                        }
+                    }
+                }};
+            }
             // A frame switch, a bytecode that calls, a send, or the way out.
             let (b, sel, nargs, len) = 'sw: {
                 match switch {
                     Switch::Out(exit) => break 'frame exit,
                     Switch::Send(b, sel, nargs, len) => (b, sel, nargs, len),
+                    // `value` and `value:` (bytecodes 201, 202) of a BlockContext run
+                    // primitive 81 with no look-up, as the real VM's bytecodes do
+                    // (`bytecodePrimValue`): its method is never asked for. Anything else is
+                    // the special selector's send.
+                    Switch::Value(b) => {
+                        let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                        if let Some(ri) = stack.len().checked_sub(nargs + 1) {
+                            let rcvr = stack[ri];
+                            let class = self.sh.block_context;
+                            if rcvr.is_object() && self.image.class_fast(rcvr) == Some(class) {
+                                macro_rules! slow {
+                                    () => {{
+                                        pc += 1;
+                                        break 'frame Exit::Slow(b);
+                                    }};
+                                }
+                                enter_block!(class, rcvr, ri, nargs, 0)
+                            }
+                        }
+                        (b, sel, nargs, 0)
+                    }
                     Switch::Call(b) => {
                         // As the innermost loop's, leaving the whole loop.
                         macro_rules! slow {
@@ -1127,26 +1171,7 @@ impl Exec<'_> {
                         Some(v) => v,
                         None => slow!(),
                     },
-                    Quick::Not if m.primitive == 81 => {
-                        // The block's frame is pushed above this one, whose
-                        // pc goes past the send first.
-                        if let Some(f) = frames.get_mut(top) {
-                            f.pc = pc + 1 + len;
-                        }
-                        let entered = blocks::enter(self, &mut frames, class, rcvr, ri, nargs);
-                        match entered {
-                            Ok(true) => {
-                                self.sends += 1;
-                                load_top!();
-                                switched!()
-                            }
-                            Ok(false) => slow!(),
-                            Err(e) => {
-                                pc += 1;
-                                break 'frame Exit::Error(e);
-                            }
-                        }
-                    }
+                    Quick::Not if m.primitive == 81 => enter_block!(class, rcvr, ri, nargs, len),
                     // at: and at:put:, which never touch the stack,
                     // run here; a failure runs again, in full, below.
                     Quick::Not if m.primitive == 60 && nargs == 1 => {

@@ -9,7 +9,7 @@ use super::block_contexts::block_copy_follows;
 use super::contexts::TEMPS;
 use super::limits::RunError;
 use super::method::Method;
-use super::primitives::{arithmetic, comparison};
+use super::primitives::{arithmetic, blocks, comparison};
 use super::send::Flow;
 use super::special::ASSOCIATION_VALUE;
 use super::state::{int, underflow, Exec};
@@ -360,8 +360,16 @@ impl Exec<'_> {
                 self.stack.push(c);
                 self.sends += 1;
             }
-            187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 201 | 202 | 203 | 204 | 205 | 206
-            | 207 => {
+            // As in the dispatch loop: a BlockContext's `value` and `value:` with no look-up.
+            201 | 202 => {
+                self.frames[top].pc = pc;
+                if blocks::value_bytecode(self, (b - 201) as usize)? {
+                    return Ok(None);
+                }
+                let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                send!(sel, nargs, None)
+            }
+            187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 203 | 204 | 205 | 206 | 207 => {
                 let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
                 send!(sel, nargs, None)
             }

@@ -31,6 +31,30 @@ pub(crate) fn value(x: &mut Exec<'_>, c: Call) -> Result<Prim, RunError> {
     Ok(if entered? { Prim::Switched } else { Prim::Fail })
 }
 
+/// Bytecode 201 (`value`) or 202 (`value:`, `nargs` 1) in full: on a BlockContext, primitive
+/// 81 with no look-up, as the real VM's `bytecodePrimValue` runs it (and the dispatch loop's
+/// `Switch::Value`). True if the block's frame was pushed; false (nothing done) where the
+/// receiver is no BlockContext or the primitive fails: the special selector's send.
+pub(crate) fn value_bytecode(x: &mut Exec<'_>, nargs: usize) -> Result<bool, RunError> {
+    let Some(ri) = x.stack.len().checked_sub(nargs + 1) else {
+        return Ok(false);
+    };
+    let block = x.stack[ri];
+    if !block.is_object() || x.class_of(block)? != x.sh.block_context {
+        return Ok(false);
+    }
+    let call = Call {
+        ri,
+        p: 81,
+        nargs: nargs as u16,
+    };
+    if matches!(value(x, call)?, Prim::Switched) {
+        x.sends += 1;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// Pushes the frame of `block` (of class `class`) on `frames`, sent `value...` with `nargs`
 /// arguments from stack index `ri` (true), or fails (false, nothing done): all of primitive
 /// 81 but the operand stack, which it never touches, so that the dispatch loop runs it with
@@ -161,6 +185,39 @@ mod tests {
         let bar = r.sym("bar");
         let code = [137, 118, 200, 164, 3, 104, 16, 125, 201, 124];
         assert_eq!(r.run(nil, &[], 1, &code), Ok(bar));
+    }
+
+    /// `value` and `value:` as bytecodes (201, 202) run primitive 81 on a BlockContext with
+    /// no look-up, as the real VM's `bytecodePrimValue` does: a BlockContext whose `value`
+    /// and `value:` methods have no primitive (they answer `#bar`) still runs its blocks
+    /// through them. `value:value:` has no bytecode of its own and takes the method found.
+    #[test]
+    fn value_bytecodes_run_a_block_context_without_the_look_up() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let (nil, bar) = (r.nil(), r.sym("bar"));
+        let block = r.t.block_context;
+        for (sel, args) in [("value", 0), ("value:", 1), ("value:value:", 2)] {
+            r.define(block, sel, &[bar], args, args, 0, &[32, 124]);
+        }
+        // [3 + 4] value
+        let code = [137, 117, 200, 164, 4, 32, 33, 176, 125, 201, 124];
+        assert_eq!(r.run(nil, &[int(3), int(4)], 0, &code), Ok(int(7)));
+        // [:a | a * 2] value: 21
+        let code = [137, 118, 200, 164, 5, 104, 16, 119, 184, 125, 32, 202, 124];
+        assert_eq!(r.run(nil, &[int(21)], 1, &code), Ok(int(42)));
+        // [:a :b | a - b] value: 10 value: 3: the method, which answers #bar
+        let vv = r.sym("value:value:");
+        let code = [
+            137, 119, 200, 164, 6, 105, 104, 16, 17, 177, 125, 32, 33, 242, 124,
+        ];
+        assert_eq!(r.run(nil, &[int(10), int(3), vv], 2, &code), Ok(bar));
+        // `value` to what is no BlockContext is the send it was: 3 does not understand it.
+        let code = [32, 201, 124];
+        assert!(matches!(
+            r.run(nil, &[int(3)], 0, &code),
+            Err(crate::interp::limits::RunError::DoesNotUnderstand { .. })
+        ));
     }
 
     /// A block's last value returned to its caller (bytecode 125, which the dispatch loop
