@@ -331,7 +331,12 @@ impl Exec<'_> {
     #[inline(always)]
     pub(crate) fn block_returned(&mut self, block: Value) -> Result<(), RunError> {
         let nil = self.sh.nil;
-        self.set_caller(block, nil)
+        // Through the token its entry kept (a memo's token is of a block not watched, and
+        // its epoch says whether it still holds), else as any caller is set.
+        match self.cache.kept_block_token(block) {
+            Some(t) if self.image.write_token(&t, SENDER, nil) => Ok(()),
+            _ => self.set_caller(block, nil),
+        }
     }
 
     /// Sets a BlockContext's `caller` to nil or [`RUNNING`]: neither is a context, so the

@@ -343,6 +343,17 @@ impl MethodCache {
         Some(t)
     }
 
+    /// The token kept for the block `b` by its entry, if either memo holds it: the block a
+    /// loop entered is the one that returns. None is made here.
+    #[inline(always)]
+    pub(crate) fn kept_block_token(&self, b: Value) -> Option<FieldsToken> {
+        match (self.block_token, self.block_token_before) {
+            (Some((k, t)), _) if k == b => Some(t),
+            (_, Some((k, t))) if k == b => Some(t),
+            _ => None,
+        }
+    }
+
     /// Drops both block tokens: an entry through one of them failed (a stale token would
     /// send every later entry of its block to the general path), or the cache changed.
     pub(crate) fn forget_block_tokens(&mut self) {
