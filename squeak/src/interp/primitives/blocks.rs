@@ -162,25 +162,32 @@ pub(crate) fn closure_value_with_arguments(x: &mut Exec<'_>, c: Call) -> Result<
 
 #[cfg(test)]
 mod tests {
+    use crate::interp::limits::RunError;
     use crate::interp::tests::{int, Out, Run};
+    use cowheap::Value;
+
+    /// `[3 + 4] value`, `[:a | a * 2] value: 21` and `[:a :b | a - b] value: 10 value: 3`.
+    fn three_blocks(r: &mut Run) -> [Result<Value, RunError>; 3] {
+        let nil = r.nil();
+        let vv = r.sym("value:value:");
+        let one = [137, 117, 200, 164, 4, 32, 33, 176, 125, 201, 124];
+        let two = [137, 118, 200, 164, 5, 104, 16, 119, 184, 125, 32, 202, 124];
+        let three = [
+            137, 119, 200, 164, 6, 105, 104, 16, 17, 177, 125, 32, 33, 242, 124,
+        ];
+        [
+            r.run(nil, &[int(3), int(4)], 0, &one),
+            r.run(nil, &[int(21)], 1, &two),
+            r.run(nil, &[int(10), int(3), vv], 2, &three),
+        ]
+    }
 
     #[test]
     fn value_runs_a_block_and_its_arguments_land_in_the_home_temporaries() {
         let mut r = Run::new();
         r.install_blocks();
         let nil = r.nil();
-        // [3 + 4] value
-        let code = [137, 117, 200, 164, 4, 32, 33, 176, 125, 201, 124];
-        assert_eq!(r.run(nil, &[int(3), int(4)], 0, &code), Ok(int(7)));
-        // [:a | a * 2] value: 21
-        let code = [137, 118, 200, 164, 5, 104, 16, 119, 184, 125, 32, 202, 124];
-        assert_eq!(r.run(nil, &[int(21)], 1, &code), Ok(int(42)));
-        // [:a :b | a - b] value: 10 value: 3
-        let vv = r.sym("value:value:");
-        let code = [
-            137, 119, 200, 164, 6, 105, 104, 16, 17, 177, 125, 32, 33, 242, 124,
-        ];
-        assert_eq!(r.run(nil, &[int(10), int(3), vv], 2, &code), Ok(int(7)));
+        assert_eq!(three_blocks(&mut r), [Ok(int(7)), Ok(int(42)), Ok(int(7))]);
         // A block of one argument sent `value` fails into the fallback.
         let bar = r.sym("bar");
         let code = [137, 118, 200, 164, 3, 104, 16, 125, 201, 124];
@@ -200,23 +207,13 @@ mod tests {
         for (sel, args) in [("value", 0), ("value:", 1), ("value:value:", 2)] {
             r.define(block, sel, &[bar], args, args, 0, &[32, 124]);
         }
-        // [3 + 4] value
-        let code = [137, 117, 200, 164, 4, 32, 33, 176, 125, 201, 124];
-        assert_eq!(r.run(nil, &[int(3), int(4)], 0, &code), Ok(int(7)));
-        // [:a | a * 2] value: 21
-        let code = [137, 118, 200, 164, 5, 104, 16, 119, 184, 125, 32, 202, 124];
-        assert_eq!(r.run(nil, &[int(21)], 1, &code), Ok(int(42)));
-        // [:a :b | a - b] value: 10 value: 3: the method, which answers #bar
-        let vv = r.sym("value:value:");
-        let code = [
-            137, 119, 200, 164, 6, 105, 104, 16, 17, 177, 125, 32, 33, 242, 124,
-        ];
-        assert_eq!(r.run(nil, &[int(10), int(3), vv], 2, &code), Ok(bar));
+        // The third sends `value:value:`: the method, which answers #bar.
+        assert_eq!(three_blocks(&mut r), [Ok(int(7)), Ok(int(42)), Ok(bar)]);
         // `value` to what is no BlockContext is the send it was: 3 does not understand it.
         let code = [32, 201, 124];
         assert!(matches!(
             r.run(nil, &[int(3)], 0, &code),
-            Err(crate::interp::limits::RunError::DoesNotUnderstand { .. })
+            Err(RunError::DoesNotUnderstand { .. })
         ));
     }
 
