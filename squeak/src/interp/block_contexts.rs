@@ -121,7 +121,8 @@ impl Exec<'_> {
         if self.image.wants_collection() {
             return Ok(None);
         }
-        let block = self.new_context(class, len, &slots, Some(top))?;
+        // The pool was asked above, and the filler is nil: the allocation alone.
+        let block = self.allocate_context(class, len, &slots, Some(top))?;
         self.check_allocation()?;
         Ok(Some(block))
     }

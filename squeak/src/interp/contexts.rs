@@ -72,10 +72,23 @@ impl Exec<'_> {
         if let Some(c) = depth.and_then(|d| self.reuse_context(class, len, first, d)) {
             return Ok(c);
         }
+        self.allocate_context(class, len, first, depth)
+    }
+
+    /// [`new_context`](Exec::new_context) past the pool's reuse, for a caller that asked the
+    /// pool already (and whose `first` are every slot the filler would not give): a new
+    /// context, tracked at `depth` if it has one and the pool is on.
+    pub(crate) fn allocate_context(
+        &mut self,
+        class: Value,
+        len: usize,
+        first: &[Value],
+        depth: Option<usize>,
+    ) -> Result<Value, RunError> {
         let c = self
             .image
             .new_pointers_with_format(class, len, first, CONTEXT_FORMAT)?;
-        if let Some(d) = depth {
+        if let Some(d) = depth.filter(|_| !self.pool.off) {
             self.pool.track(c, class, len, d);
         }
         Ok(c)
