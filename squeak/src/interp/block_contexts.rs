@@ -8,7 +8,8 @@
 use std::rc::Rc;
 
 use super::contexts::{
-    BLOCK_HOME, BLOCK_NARGS, BLOCK_STARTPC, METHOD, PC, RECEIVER, RUNNING, SENDER, STACKP, TEMPS,
+    BLOCK_HOME, BLOCK_NARGS, BLOCK_STARTPC, CONTEXT_FORMAT, METHOD, PC, RECEIVER, RUNNING, SENDER,
+    STACKP, TEMPS,
 };
 use super::limits::RunError;
 use super::method::Method;
@@ -121,8 +122,14 @@ impl Exec<'_> {
         if self.image.wants_collection() {
             return Ok(None);
         }
-        // The pool was asked above, and the filler is nil: the allocation alone.
-        let block = self.allocate_context(class, len, &slots, Some(top))?;
+        // The pool was asked above, and the filler is nil: `new_context`'s allocation alone
+        // (it would ask the pool again).
+        let block = self
+            .image
+            .new_pointers_with_format(class, len, &slots, CONTEXT_FORMAT)?;
+        if !self.pool.off {
+            self.pool.track(block, class, len, top);
+        }
         self.check_allocation()?;
         Ok(Some(block))
     }

@@ -41,7 +41,7 @@ pub(crate) const RUNNING: Value = Value::small_int_wrapping(0);
 /// The first temporary (and stack) slot of a context.
 pub(crate) const TEMPS: usize = 6;
 /// V3 format code of contexts: fixed fields plus indexable pointers.
-const CONTEXT_FORMAT: u8 = 3;
+pub(crate) const CONTEXT_FORMAT: u8 = 3;
 /// The most fixed fields and temporaries that `materialize` gathers on the stack: a large
 /// frame's 56 and the fixed fields, with room.
 const SMALL_CONTEXT: usize = 64;
@@ -72,23 +72,10 @@ impl Exec<'_> {
         if let Some(c) = depth.and_then(|d| self.reuse_context(class, len, first, d)) {
             return Ok(c);
         }
-        self.allocate_context(class, len, first, depth)
-    }
-
-    /// [`new_context`](Exec::new_context) past the pool's reuse, for a caller that asked the
-    /// pool already (and whose `first` are every slot the filler would not give): a new
-    /// context, tracked at `depth` if it has one and the pool is on.
-    pub(crate) fn allocate_context(
-        &mut self,
-        class: Value,
-        len: usize,
-        first: &[Value],
-        depth: Option<usize>,
-    ) -> Result<Value, RunError> {
         let c = self
             .image
             .new_pointers_with_format(class, len, first, CONTEXT_FORMAT)?;
-        if let Some(d) = depth.filter(|_| !self.pool.off) {
+        if let Some(d) = depth {
             self.pool.track(c, class, len, d);
         }
         Ok(c)
