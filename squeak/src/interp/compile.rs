@@ -18,6 +18,7 @@ use super::inlining;
 use super::limits::RunError;
 use super::method::Method;
 use super::special::ASSOCIATION_VALUE;
+use super::stack_depth::{max_depth, BlockEntry};
 use super::state::{int, int_in_range, Exec};
 use cowheap::{Format, Value};
 
@@ -35,7 +36,13 @@ impl Exec<'_> {
         compiled?;
         doit.patch_jumps()?;
         doit.code.push(124);
-        let header = ((doit.literals.len() as i64) << 9) | (1 << 17) | ((doit.temps as i64) << 18);
+        // Squeak's compilers: a large frame where temporaries and stack exceed SmallFrame
+        // (12 in Squeak 2.2, 16 later; the smaller serves both), and where the walk cannot
+        // tell.
+        let large = max_depth(&doit.code, &doit.blocks).is_none_or(|d| doit.temps + d > 12);
+        let header = ((doit.literals.len() as i64) << 9)
+            | ((large as i64) << 17)
+            | ((doit.temps as i64) << 18);
         let mut literals = vec![int_in_range(header).ok_or(ParseError::TooManyLiterals)?];
         literals.extend(&doit.literals);
         let method = self
@@ -173,6 +180,10 @@ impl Exec<'_> {
                 }
                 doit.code.extend([200, 164, 0]);
                 let jump = doit.code.len();
+                doit.blocks.push(BlockEntry {
+                    start: jump,
+                    args: args.len(),
+                });
                 let scope = doit.scope.len();
                 doit.declare(args)?;
                 for &(_, t) in doit.scope[scope..].iter().rev() {

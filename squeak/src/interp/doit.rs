@@ -3,6 +3,7 @@
 //! writes the one method without depending on another.
 
 use super::expr::{Expr, ParseError};
+use super::stack_depth::BlockEntry;
 use cowheap::Value;
 
 /// A doit method under construction.
@@ -31,6 +32,9 @@ pub(super) struct Doit {
     pub(super) strings: Vec<(String, Value)>,
     /// Where the last store (a value left on the stack) starts, while it ends the code.
     pub(super) store: Option<usize>,
+    /// V3 images: where each block's body starts, for the frame's size
+    /// (`stack_depth.rs`).
+    pub(super) blocks: Vec<BlockEntry>,
 }
 
 /// Where a variable of a closure image's frame is.

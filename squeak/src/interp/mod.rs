@@ -43,6 +43,7 @@
 //! | front end | `compile.rs` | compiles a parsed expression into a doit method and runs it |
 //! | | `inlining.rs`, `closure_scope.rs` | V3 compilers' control structures as jumps; where a closure image's variables live (copies, temp vectors) |
 //! | | `doit.rs` | the doit method under construction and the compiler's work list |
+//! | | `stack_depth.rs` | the deepest operand stack a doit's bytecodes reach: its frame's size |
 //! | dispatch | `execute.rs` | the dispatch loop: an inner loop for the common cases (frame state and operand stack in locals) over `step`; the entry points of a run |
 //! | | `step.rs` | the full path: `step`, one `match` over the V3 bytecodes and the only complete definition of each, and the safe points its sends and returns go through |
 //! | sends | `send.rs` | sends: a primitive (quick returns inline) or an activation; `perform:`'s method; returns, local and from a block's home |
@@ -94,6 +95,7 @@ mod primitives;
 mod scheduler;
 mod send;
 mod special;
+mod stack_depth;
 mod stacks;
 mod state;
 mod step;

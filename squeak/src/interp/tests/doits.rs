@@ -378,3 +378,41 @@ fn released_caches_are_built_again_and_change_no_answer() {
     assert_eq!(eval(&mut r, doit), Ok(int(128)));
     assert!(r.interp.release_caches() > 0, "the run decoded them again");
 }
+
+/// A doit's frame is large only where its temporaries and deepest stack need more than a
+/// small frame (more than Squeak 2.2's `SmallFrame`, 12), as the image's compiler sets the
+/// header's bit: its context, and a V3 block's context made in it, have the real VM's 22
+/// slots (6 fixed, 16 for temporaries and stack) otherwise, and 62 where they need them.
+#[test]
+fn a_doit_asks_for_a_large_frame_only_where_it_needs_one() {
+    let mut r = Run::new();
+    r.install_blocks();
+    let slots = |r: &mut Run, text: &str| {
+        let c = eval(r, text).unwrap();
+        r.image.size_of(c).unwrap()
+    };
+    // `k` nils under `thisContext`: a stack of k + 1, and one temporary.
+    let nested =
+        |k: usize, inner: &str| format!("{}{inner}{}", "nil == (".repeat(k), ")".repeat(k));
+    assert_eq!(slots(&mut r, "thisContext"), 22);
+    assert_eq!(slots(&mut r, "| a b c d e f g h i j k | thisContext"), 22);
+    assert_eq!(
+        slots(&mut r, "| a b c d e f g h i j k l m | thisContext"),
+        62
+    );
+    let deep = |k| format!("| c | {}. c", nested(k, "c := thisContext"));
+    assert_eq!(slots(&mut r, &deep(10)), 22);
+    assert_eq!(slots(&mut r, &deep(11)), 62);
+    // A block's body counts: its context is as large as its home's. Its argument is a
+    // temporary of the doit.
+    assert_eq!(slots(&mut r, "[:x | x]"), 22);
+    assert_eq!(slots(&mut r, &format!("[:x | {}]", nested(10, "x"))), 22);
+    assert_eq!(slots(&mut r, &format!("[:x | {}]", nested(11, "x"))), 62);
+    // What runs deep still answers as it should.
+    let f = r.t.k.false_object;
+    assert_eq!(eval(&mut r, &nested(20, "3")), Ok(f));
+    assert_eq!(
+        eval(&mut r, &format!("[:x | {}] value: 3", nested(20, "x"))),
+        Ok(f)
+    );
+}

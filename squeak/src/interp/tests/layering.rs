@@ -42,6 +42,7 @@ const ROWS: &[&[&str]] = &[
     &["send"],
     &["step"],
     &["execute"],
+    &["stack_depth"],
     &["doit"],
     &["inlining", "closure_scope"],
     &["compile"],
