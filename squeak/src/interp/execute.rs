@@ -46,6 +46,8 @@ enum Switch {
     Call(u8),
     /// `value` or `value:` (bytecode 201 or 202): a BlockContext's entry, else the send.
     Value(u8),
+    /// `blockCopy:` (bytecode 200): a context's new block, else the send.
+    BlockCopy,
     /// The top frame (a method's, without a context, not the bottom one) returns this.
     Return(Value),
     /// The top frame returns this to its caller (bytecode 125, a block's last value).
@@ -677,7 +679,8 @@ impl Exec<'_> {
                                 self.sends += 1;
                             }
                             201 | 202 => break 'dispatch Switch::Value(b),
-                            187 | 195 | 196 | 197 | 200 | 203 | 204 | 205 | 206 | 207 => special!(),
+                            200 => break 'dispatch Switch::BlockCopy,
+                            187 | 195 | 196 | 197 | 203 | 204 | 205 | 206 | 207 => special!(),
                             198 => {
                                 // ==: where the two references tell alone (equal ones are one
                                 // object; two that each read as themselves are two, as in a
@@ -823,6 +826,46 @@ impl Exec<'_> {
                             }
                         }
                         (b, sel, nargs, 0)
+                    }
+                    // `blockCopy:` (bytecode 200) of a MethodContext or a BlockContext runs
+                    // primitive 80 with no look-up, as the real VM's bytecode does
+                    // (`bytecodePrimBlockCopy`); anything else, or where the loop does not
+                    // make the block, is the special selector's send.
+                    Switch::BlockCopy => {
+                        let (sel, nargs) = self.sh.special_selectors[24];
+                        if let [.., rcvr, arg] = stack[..] {
+                            let class = match rcvr.is_object() {
+                                true => self.image.class_fast(rcvr),
+                                false => None,
+                            };
+                            if let Some(class) = class.filter(|&c| {
+                                c == self.sh.method_context || c == self.sh.block_context
+                            }) {
+                                let made =
+                                    self.block_copy_in_loop(&frames, top, pc + 1, rcvr, class, arg);
+                                match made {
+                                    Ok(Some(block)) => {
+                                        stack.pop();
+                                        if let Some(slot) = stack.last_mut() {
+                                            *slot = block;
+                                        }
+                                        self.sends += 1;
+                                        pc += 1;
+                                        continue 'frame;
+                                    }
+                                    // The full path's: no look-up there either.
+                                    Ok(None) => {
+                                        pc += 1;
+                                        break 'frame Exit::Slow(200);
+                                    }
+                                    Err(e) => {
+                                        pc += 1;
+                                        break 'frame Exit::Error(e);
+                                    }
+                                }
+                            }
+                        }
+                        (200, sel, nargs, 0)
                     }
                     Switch::Call(b) => {
                         // As the innermost loop's, leaving the whole loop.
@@ -1520,7 +1563,9 @@ impl Exec<'_> {
                     None,
                 )?))
             }
-            176..=197 | 200..=207 => {
+            // A context's `blockCopy:` and a block's `value`, `value:`: as in the loop.
+            200..=202 => Ok(same(self.block_bytecode_at_safe_point(b)?)),
+            176..=197 | 203..=207 => {
                 // The SmallInteger cases ran in the loop: what is left is a send.
                 let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
                 Ok(same(self.send_at_safe_point(sel, nargs, None)?))

@@ -94,6 +94,26 @@ impl Exec<'_> {
         self.after_send(flow, incarnation)
     }
 
+    /// Bytecode 200, 201 or 202 (`blockCopy:`, `value`, `value:`) from the top frame, whose
+    /// pc is saved: of a context (a BlockContext for the two `value`s) the primitive with no
+    /// look-up, as the real VM's bytecodes run it and the dispatch loop does
+    /// (`primitives::blocks`), else the special selector's send; either at the safe point,
+    /// so that a loop making blocks while the image wants a collection collects.
+    pub(super) fn block_bytecode_at_safe_point(&mut self, b: u8) -> Result<bool, RunError> {
+        let incarnation = self.image.incarnation();
+        let ran = match b {
+            200 => blocks::block_copy_bytecode(self)?.then_some(Flow::Same),
+            _ => blocks::value_bytecode(self, (b - 201) as usize)?.then_some(Flow::Switched),
+        };
+        match ran {
+            Some(flow) => self.after_send(flow, incarnation),
+            None => {
+                let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
+                self.send_at_safe_point(sel, nargs, None)
+            }
+        }
+    }
+
     /// The safe point after a send: collects if the image wants to, and says whether the
     /// same frame goes on with nothing moved.
     #[inline(always)]
@@ -360,16 +380,14 @@ impl Exec<'_> {
                 self.stack.push(c);
                 self.sends += 1;
             }
-            // As in the dispatch loop: a BlockContext's `value` and `value:` with no look-up.
-            201 | 202 => {
+            // As in the dispatch loop: a context's `blockCopy:` and a BlockContext's `value`
+            // and `value:` with no look-up.
+            200 | 201 | 202 => {
                 self.frames[top].pc = pc;
-                if blocks::value_bytecode(self, (b - 201) as usize)? {
-                    return Ok(None);
-                }
-                let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
-                send!(sel, nargs, None)
+                self.block_bytecode_at_safe_point(b)?;
+                return Ok(None);
             }
-            187 | 192 | 193 | 194 | 195 | 196 | 197 | 200 | 203 | 204 | 205 | 206 | 207 => {
+            187 | 192 | 193 | 194 | 195 | 196 | 197 | 203 | 204 | 205 | 206 | 207 => {
                 let (sel, nargs) = self.sh.special_selectors[b as usize - 176];
                 send!(sel, nargs, None)
             }

@@ -55,6 +55,37 @@ pub(crate) fn value_bytecode(x: &mut Exec<'_>, nargs: usize) -> Result<bool, Run
     Ok(false)
 }
 
+/// Bytecode 200 (`blockCopy:`) in full: of a MethodContext or a BlockContext, primitive 80
+/// with no look-up, as the real VM's `bytecodePrimBlockCopy` runs it (and the dispatch
+/// loop's `Switch::BlockCopy`). True if the new block replaced the receiver and the argument;
+/// false (nothing done) where the receiver is no context or the primitive fails: the special
+/// selector's send.
+pub(crate) fn block_copy_bytecode(x: &mut Exec<'_>) -> Result<bool, RunError> {
+    let Some(ri) = x.stack.len().checked_sub(2) else {
+        return Ok(false);
+    };
+    let rcvr = x.stack[ri];
+    if !rcvr.is_object() {
+        return Ok(false);
+    }
+    let class = x.class_of(rcvr)?;
+    if class != x.sh.method_context && class != x.sh.block_context {
+        return Ok(false);
+    }
+    let call = Call {
+        ri,
+        p: 80,
+        nargs: 1,
+    };
+    let Prim::Answer(block) = block_copy(x, call)? else {
+        return Ok(false);
+    };
+    x.stack.truncate(ri);
+    x.stack.push(block);
+    x.sends += 1;
+    Ok(true)
+}
+
 /// Pushes the frame of `block` (of class `class`) on `frames`, sent `value...` with `nargs`
 /// arguments from stack index `ri` (true), or fails (false, nothing done): all of primitive
 /// 81 but the operand stack, which it never touches, so that the dispatch loop runs it with
@@ -213,6 +244,39 @@ mod tests {
         let code = [32, 201, 124];
         assert!(matches!(
             r.run(nil, &[int(3)], 0, &code),
+            Err(RunError::DoesNotUnderstand { .. })
+        ));
+    }
+
+    /// `blockCopy:` (bytecode 200) of a context runs primitive 80 with no look-up, as the
+    /// real VM's bytecode does: with the contexts' `blockCopy:` redefined without a
+    /// primitive, the bytecode still makes blocks (in a method's frame and in a block's) and
+    /// the full path runs the primitive too, while a literal send of
+    /// `blockCopy:` runs the method; to what is no context it is the send it was.
+    #[test]
+    fn block_copy_bytecodes_make_a_block_without_the_look_up() {
+        let mut r = Run::new();
+        r.install_blocks();
+        let (nil, bar, copy) = (r.nil(), r.sym("bar"), r.sym("blockCopy:"));
+        for class in [r.t.method_context, r.t.block_context] {
+            r.define(class, "blockCopy:", &[bar], 1, 1, 0, &[32, 124]);
+        }
+        assert_eq!(three_blocks(&mut r), [Ok(int(7)), Ok(int(42)), Ok(int(7))]);
+        // [[2] value] value: the inner block made in the outer one's frame.
+        let code = [
+            137, 117, 200, 164, 9, 137, 117, 200, 164, 2, 119, 125, 201, 125, 201, 124,
+        ];
+        assert_eq!(r.run(nil, &[], 0, &code), Ok(int(2)));
+        // ^thisContext blockCopy: 0, with no jump over a body after it: the full path's,
+        // whose primitive refuses it (the method would answer #bar).
+        assert!(matches!(
+            r.run(nil, &[], 0, &[137, 117, 200, 124]),
+            Err(RunError::Unimplemented(_))
+        ));
+        // The same as a literal send: the method.
+        assert_eq!(r.run(nil, &[copy], 0, &[137, 117, 224, 124]), Ok(bar));
+        assert!(matches!(
+            r.run(nil, &[int(3)], 0, &[32, 117, 200, 124]),
             Err(RunError::DoesNotUnderstand { .. })
         ));
     }
