@@ -83,6 +83,28 @@ fn its_large_integers_and_printing_run() {
     );
 }
 
+/// The image is saved with its String class not initialized (its collation table short): a
+/// String `=` stops in the image's own fallback, and a do-it naming a Symbol the image lacks
+/// stops in the `asSymbol` that interns it, until `PCString initialize` has run in the same
+/// image, as RSqueak's tests run it first.
+#[test]
+fn string_comparison_needs_the_image_s_string_class_initialized() {
+    let Some((loaded, vm)) = closure_image() else {
+        return;
+    };
+    let mut image = new_heap(&loaded.heap).unwrap();
+    let mut interp = vm.interpreter(Limits::default());
+    let out_of_bounds = |r: Result<_, RunError>| matches!(r, Err(RunError::SmalltalkError { message }) if message.contains("out of bounds: 98"));
+    assert!(out_of_bounds(interp.evaluate(&mut image, "'abc' = 'abc'")));
+    assert!(out_of_bounds(interp.evaluate(&mut image, "#abcdef")));
+    let yes = interp
+        .evaluate(&mut image, "PCString initialize. 'abc' = 'abc'")
+        .unwrap();
+    assert_eq!(interp.print_string(&mut image, yes).unwrap(), "true");
+    let symbol = interp.evaluate(&mut image, "#abcdef").unwrap();
+    assert_eq!(interp.print_string(&mut image, symbol).unwrap(), "abcdef");
+}
+
 #[test]
 fn closures_share_outer_temporaries_and_return_from_their_home() {
     if closure_image().is_none() {

@@ -85,8 +85,15 @@ fn instantiate(x: &mut Exec<'_>, class: Value, n: usize, indexed: bool) -> Resul
             bytes: x.image.private_bytes().saturating_add(bytes),
         });
     }
-    let obj = x.image.allocate(class, format, len)?;
-    x.image.set_language_format(obj, code)?;
+    // A pointers object (every `new` and `new:` of an ordinary class) in one pass with its
+    // format code; the others' code set after.
+    let obj = if format == Format::Pointers {
+        x.image.new_pointers_with_format(class, len, &[], code)?
+    } else {
+        let obj = x.image.allocate(class, format, len)?;
+        x.image.set_language_format(obj, code)?;
+        obj
+    };
     x.check_allocation()?;
     // Making (and filling) an object is work that grows with its size, charged as a copy's
     // is: a loop of large allocations runs few bytecodes, and would otherwise look at the
