@@ -801,6 +801,19 @@ impl Exec<'_> {
                     }
                 }};
             }
+            // A one-argument send's answer `v`, made here, in place of its receiver and
+            // argument; the frame goes on past the opcode.
+            macro_rules! answered {
+                ($v:expr) => {{
+                    stack.pop();
+                    if let Some(slot) = stack.last_mut() {
+                        *slot = $v;
+                    }
+                    self.sends += 1;
+                    pc += 1;
+                    continue 'frame;
+                }};
+            }
             // A frame switch, a bytecode that calls, a send, or the way out.
             let (b, sel, nargs, len) = 'sw: {
                 match switch {
@@ -844,15 +857,7 @@ impl Exec<'_> {
                                 let made =
                                     self.block_copy_in_loop(&frames, top, pc + 1, rcvr, class, arg);
                                 match made {
-                                    Ok(Some(block)) => {
-                                        stack.pop();
-                                        if let Some(slot) = stack.last_mut() {
-                                            *slot = block;
-                                        }
-                                        self.sends += 1;
-                                        pc += 1;
-                                        continue 'frame;
-                                    }
+                                    Ok(Some(block)) => answered!(block),
                                     // The full path's: no look-up there either.
                                     Ok(None) => {
                                         pc += 1;
@@ -1166,15 +1171,7 @@ impl Exec<'_> {
             if matches!(b, 176..=181 | 184 | 185) && !self.image.wants_collection() {
                 if let [.., rcvr, arg] = stack[..] {
                     match float::bytecode(self, b, rcvr, arg) {
-                        Ok(Some(v)) => {
-                            stack.pop();
-                            if let Some(slot) = stack.last_mut() {
-                                *slot = v;
-                            }
-                            self.sends += 1;
-                            pc += 1;
-                            continue 'frame;
-                        }
+                        Ok(Some(v)) => answered!(v),
                         Ok(None) => {}
                         Err(e) => {
                             pc += 1;
