@@ -845,7 +845,7 @@ impl Exec<'_> {
                     // (`bytecodePrimBlockCopy`); anything else, or where the loop does not
                     // make the block, is the special selector's send.
                     Switch::BlockCopy => {
-                        let (sel, nargs) = self.sh.special_selectors[24];
+                        let (sel, nargs) = self.sh.special_selectors[200 - 176];
                         if let [.., rcvr, arg] = stack[..] {
                             let class = match rcvr.is_object() {
                                 true => self.image.class_fast(rcvr),
