@@ -1052,11 +1052,14 @@ impl Exec<'_> {
                             // nothing, which would need a safe point); else the full path,
                             // which also chains the contexts for any other use.
                             137 => {
-                                let for_block =
-                                    block_copy_follows(code, pc + 1) && f.block.is_none();
-                                let c = match ctx {
-                                    Some(c) if for_block => c,
-                                    None if for_block => {
+                                if !block_copy_follows(code, pc + 1) {
+                                    slow!()
+                                }
+                                // A V3 block's frame is its BlockContext.
+                                let c = match (f.block, ctx) {
+                                    (Some(block), _) => block,
+                                    (None, Some(c)) => c,
+                                    (None, None) => {
                                         let Some(c) = self.materialize_reused(
                                             &mut frames,
                                             &stack,
@@ -1069,7 +1072,6 @@ impl Exec<'_> {
                                         tfast = temps_at(ctx, tbase);
                                         c
                                     }
-                                    _ => slow!(),
                                 };
                                 push!(c);
                             }
@@ -1578,19 +1580,6 @@ impl Exec<'_> {
                 Ok(self
                     .return_top(cur.top, v)?
                     .map_or(Next::Reload, Next::Done))
-            }
-            // `thisContext blockCopy: n` in a V3 block's frame, which is its BlockContext
-            // (`materialize`; an image without BlockClosures has no other blocks). Here, not
-            // in the dispatch loop, whose registers its case there cost 10% on benchFib.
-            137 if self.sh.block_closure.is_none() => {
-                let f = &self.frames[cur.top];
-                match f.block {
-                    Some(block) if block_copy_follows(&f.method.code, cur.pc) => {
-                        self.stack.push(block);
-                        Ok(Next::Same)
-                    }
-                    _ => Ok(self.step(b)?.map_or(Next::Reload, Next::Done)),
-                }
             }
             _ => Ok(self.step(b)?.map_or(Next::Reload, Next::Done)),
         }
