@@ -101,12 +101,25 @@ fn deleting_a_session_out_of_memory_needs_no_room() {
     };
     let host = Host::start(&base, &db, config);
     let mut c = host.client();
-    let (a, a_token) = c.create();
-    let (b, b_token) = c.create();
-    // A third evicts the least recently used, `a`.
+    let first = c.create();
+    let second = c.create();
+    // A third evicts the least recently used of the first two: the first, unless both were
+    // last used in the same millisecond (the registry's clock), where either may go.
     let (d, d_token) = c.create();
+    let live = |c: &mut common::Client, (id, token): &(String, String)| {
+        c.get(&format!("/sessions/{id}"), Some(token)).json()["live"] == true
+    };
+    let ((a, a_token), (b, b_token)) = if live(&mut c, &first) {
+        (second, first)
+    } else {
+        (first, second)
+    };
     let path = format!("/sessions/{a}");
     assert_eq!(c.get(&path, Some(&a_token)).json()["live"], false);
+    assert!(
+        live(&mut c, &(b.clone(), b_token.clone())),
+        "one of the two is evicted"
+    );
     std::thread::scope(|s| {
         for (id, token) in [(&b, &b_token), (&d, &d_token)] {
             let mut c = host.client();
