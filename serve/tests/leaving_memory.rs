@@ -103,8 +103,8 @@ fn deleting_a_session_out_of_memory_needs_no_room() {
     let mut c = host.client();
     let first = c.create();
     let second = c.create();
-    // A third evicts the least recently used of the first two: the first, unless both were
-    // last used in the same millisecond (the registry's clock), where either may go.
+    // A third evicts one of the first two: the registry orders them by millisecond stamps
+    // (two used in one millisecond tie) and starts each eviction at a rotating candidate.
     let (d, d_token) = c.create();
     let live = |c: &mut common::Client, (id, token): &(String, String)| {
         c.get(&format!("/sessions/{id}"), Some(token)).json()["live"] == true
