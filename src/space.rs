@@ -164,10 +164,26 @@ impl Space {
         filler: Value,
         language_format: u8,
     ) -> Result<usize> {
-        let (at, body) = self.open(class, Format::Pointers, len, 0, language_format)?;
-        self.words.extend(first.iter().map(|v| v.to_bits()));
-        self.words
-            .resize(at + HEADER_WORDS + body, filler.to_bits());
+        // `open`'s checks for a pointers body (a word a field, no pad), and one pass over the
+        // object's words: the filler written once, then the header, class and first fields
+        // over it. A context or an `Array new: 10` is made at every turn of many loops, where
+        // `open`'s general body size and the separate appends cost about twice the
+        // instructions.
+        let at = self.words.len();
+        if len > object::MAX_BODY_WORDS || (at + HEADER_WORDS + len) as u64 > INDEX_MASK {
+            return Err(Error::TooLarge);
+        }
+        let hash = self.next_hash();
+        self.make_room(HEADER_WORDS + len)?;
+        let header =
+            Header::new(Format::Pointers, hash, len, 0).with_smalltalk_format(language_format);
+        self.words.resize(at + HEADER_WORDS + len, filler.to_bits());
+        if let [h, c, body @ ..] = &mut self.words[at..] {
+            (*h, *c) = (header.0, class.to_bits());
+            for (w, v) in body.iter_mut().zip(first) {
+                *w = v.to_bits();
+            }
+        }
         self.mark_start(at);
         Ok(at)
     }

@@ -177,5 +177,25 @@ fn huge_sizes_are_refused_not_allocated() {
         img.allocate(f.kernel.array, Format::Pointers, 1 << 33),
         Err(Error::TooLarge)
     );
+    // The pointers allocations' own path (`new_pointers_from`, a VM's `new:` and contexts),
+    // at and past each bound: the body's longest length, and an index past any reference.
+    for len in [
+        usize::MAX,
+        u32::MAX as usize + 1,
+        u32::MAX as usize,
+        1 << 33,
+    ] {
+        assert_eq!(
+            img.new_pointers_from(f.kernel.array, len, &[]),
+            Err(Error::TooLarge),
+            "{len}"
+        );
+        assert_eq!(
+            img.new_pointers_with_format(f.kernel.array, len, &[], 2),
+            Err(Error::TooLarge),
+            "{len}"
+        );
+    }
+    assert_eq!(img.stats().allocations, 0);
     assert_eq!(Value::small_int(i64::MAX), None);
 }

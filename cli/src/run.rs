@@ -1,5 +1,5 @@
 //! `cowheap run IMAGE EXPR`: run a Smalltalk do-it in one or many images of a
-//! loaded base, each on its own thread. The interpreter and the batch runner are
+//! loaded base, each on its own thread (or on a pool of workers, `--threads`). The interpreter and the batch runner are
 //! [`cowheap_squeak::interp`]; this module is their command line.
 
 use clap::builder::RangedU64ValueParser;
@@ -28,10 +28,17 @@ pub struct Args {
     /// image, `$i` is each image's number (with one, the Character `i`). One that starts with
     /// `-` goes after `--`.
     pub expr: String,
-    /// Images, each on its own thread.
+    /// Images, each on its own thread (unless --threads).
     #[arg(long, value_name = "N", default_value = "1",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub images: usize,
+    /// Run the images on a pool of T worker threads instead of a thread each: every image
+    /// is made first (all live at once, as with a thread each), then each worker runs them
+    /// one after another. A host with more images than cores does so; it leaves out the
+    /// cost of starting a thread per image.
+    #[arg(long, value_name = "T",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    pub threads: Option<usize>,
     /// Compile EXPR with the image's own compiler (`Compiler evaluate:`): full Smalltalk
     /// syntax, statements and temporaries; with more than one image, `$i` is replaced by the
     /// image's number.
@@ -64,7 +71,7 @@ pub struct TimeLimit(pub Option<std::time::Duration>);
 
 pub fn run(args: Args) -> Result<Code, Failure> {
     // A crowd the system cannot give threads to is refused before the image is even loaded.
-    crate::limits::check_threads(args.images)?;
+    crate::limits::check_threads(args.threads.unwrap_or(args.images))?;
     let loaded = cowheap_squeak::loader::load_file(&args.image)
         .map_err(|e| crate::exit::load_failure(&args.image, e))?;
     let vm = Vm::for_loaded(&loaded).map_err(|e| Failure::Run(e.to_string()))?;
@@ -73,6 +80,7 @@ pub fn run(args: Args) -> Result<Code, Failure> {
     let progress = Arc::new(BatchProgress::default());
     let config = BatchConfig {
         images: args.images,
+        workers: args.threads,
         limits: Limits {
             bytecodes: args.bytecodes_limit,
             private_bytes: args.alloc_limit,

@@ -49,6 +49,18 @@ fn the_command_exits_with_a_code_per_kind_of_stop() {
         .map(|r| r["answer"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(answers, ["1", "2", "3"]);
+    // The same on a pool of two workers: all made first, listed by number.
+    let (code, pooled) = run(&["--images", "3", "--threads", "2", "--json", "$i + 1"]);
+    assert_eq!(code, Some(0), "{pooled}");
+    let pooled: serde_json::Value = serde_json::from_str(&pooled).unwrap();
+    let pooled: Vec<_> = pooled["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["answer"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(pooled, answers);
+    assert_eq!(run(&["--threads", "0", "3"]).0, Some(2));
     assert_eq!(report["checksum_before"], report["checksum_after"]);
     assert_eq!(report["base_unchanged"], true);
     assert!(report["bytecodes_per_sec"].as_f64().unwrap() > 0.0);

@@ -42,6 +42,48 @@ fn a_thousand_images_run_20_bench_fib_on_their_own_threads() {
     assert!(report.base_unchanged());
 }
 
+/// On a pool of workers, every image is made before any runs (all live at once), each runs
+/// once with its own number, the report lists them by number, and every image is gone after.
+#[test]
+fn images_on_a_pool_of_workers_are_all_live_and_each_runs_once() {
+    if interp_common::skip() {
+        return;
+    }
+    let (loaded, vm) = mini(0);
+    for workers in [3, 0] {
+        let config = BatchConfig {
+            images: 300,
+            workers: Some(workers),
+            ..BatchConfig::default()
+        };
+        let report = run_batch(&loaded.heap, vm, "20 benchFib + ($i * 2)", &config).unwrap();
+        assert!(report.live_at_start >= 300, "{}", report.live_at_start);
+        assert_eq!(report.runs.len(), 300);
+        for (n, r) in report.runs.iter().enumerate() {
+            assert_eq!(r.image, n);
+            let answer = (21891 + 2 * n).to_string();
+            assert_eq!(r.answer.as_deref(), Some(answer.as_str()), "image {n}");
+            assert_eq!((r.stopped.as_ref(), r.copies), (None, 0), "image {n}");
+        }
+        assert_eq!(
+            report.bytecodes,
+            report.runs.iter().map(|r| r.bytecodes).sum::<u64>()
+        );
+        assert!(!report.interrupted && report.base_unchanged());
+    }
+    // Interrupted before it starts: no image is made, none runs.
+    let config = BatchConfig {
+        images: 50,
+        workers: Some(2),
+        interrupt: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        ))),
+        ..BatchConfig::default()
+    };
+    let report = run_batch(&loaded.heap, vm, "20 benchFib", &config).unwrap();
+    assert!(report.interrupted && report.runs.is_empty(), "{report:?}");
+}
+
 /// The global Transcript's association lives in the base; each image stores its own number
 /// there through `Smalltalk at:put:`, reads it back, and copies only that association.
 // Counts copies on write: the shared heap's rule, which a plain heap has no use for.

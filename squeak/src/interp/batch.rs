@@ -3,9 +3,10 @@
 //! same report the command prints.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use super::heap::Heap;
 use super::interpreter::Vm;
 use super::limits::{Limits, RunError, StopKind};
 use cowheap::BaseHeap;
@@ -27,11 +28,18 @@ pub enum BatchError {
 /// How to run a batch.
 #[derive(Clone, Debug)]
 pub struct BatchConfig {
-    /// Images, one thread each.
+    /// Images, one thread each unless `workers` says otherwise.
     pub images: usize,
+    /// `None`: every image on its own thread (the heap's model, and the default). `Some(t)`:
+    /// a pool of `t` worker threads (at least one) that run the images one after another,
+    /// each image made before any runs, so that all of them are live at once as with a
+    /// thread each: what a host does that serves more images than it has cores, and what
+    /// leaves out the cost of starting a thread per image (a tenth to a third of a crowd of
+    /// short runs, see BENCHMARKS.md).
+    pub workers: Option<usize>,
     /// Limits for each image's run.
     pub limits: Limits,
-    /// Stack size of each image thread: the interpreter keeps its frames on the heap, so a
+    /// Stack size of each image (or worker) thread: the interpreter keeps its frames on the heap, so a
     /// small stack lets thousands of images start.
     pub stack_size: usize,
     /// Whether to ask each image for its answer's `printString` (a second run).
@@ -69,6 +77,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             images: 1,
+            workers: None,
             limits: Limits::default(),
             stack_size: 256 << 10,
             print: true,
@@ -164,7 +173,8 @@ pub struct BatchReport {
     /// Wall-clock seconds from the first thread's start to the last one's end.
     pub wall_seconds: f64,
     /// Live images of the heap once every image's thread was spawned (with `start_together`,
-    /// before any of them ran, so all of them, plus any the host holds).
+    /// before any of them ran, so all of them, plus any the host holds); with
+    /// [`workers`](BatchConfig::workers), once every image was made, before any ran.
     pub live_at_start: usize,
     /// Sum of bytecodes over the images.
     pub bytecodes: u64,
@@ -213,8 +223,9 @@ impl BatchReport {
     }
 }
 
-/// Runs `expression` in `config.images` fresh images of `heap`, each on its own thread, and
-/// waits for all of them. An image that stops is reported; the others are not affected.
+/// Runs `expression` in `config.images` fresh images of `heap`, each on its own thread (or
+/// on [`workers`](BatchConfig::workers)), and waits for all of them. An image that stops is
+/// reported; the others are not affected.
 pub fn run_batch(
     heap: &BaseHeap,
     vm: &Vm,
@@ -222,19 +233,126 @@ pub fn run_batch(
     config: &BatchConfig,
 ) -> Result<BatchReport, BatchError> {
     let checksum_before = heap.checksum();
+    let start = Instant::now();
+    let (runs, live_at_start) = match config.workers {
+        None => on_own_threads(heap, vm, expression, config)?,
+        Some(workers) => on_workers(heap, vm, expression, config, workers.max(1))?,
+    };
+    let wall_seconds = start.elapsed().as_secs_f64();
+    Ok(BatchReport {
+        expression: expression.to_owned(),
+        bytecodes: runs.iter().map(|r| r.bytecodes).sum(),
+        sends: runs.iter().map(|r| r.sends).sum(),
+        runs,
+        wall_seconds,
+        live_at_start,
+        checksum_before,
+        checksum_after: heap.checksum(),
+        interrupted: interrupted(config),
+    })
+}
+
+/// What every image's run needs of the batch, owned, for its thread.
+#[derive(Clone)]
+struct Job {
+    vm: Vm,
+    expression: String,
+    limits: Limits,
+    print: bool,
+    compiler: bool,
+    images: usize,
+    interrupt: Option<Arc<AtomicBool>>,
+    progress: Option<Arc<BatchProgress>>,
+}
+
+impl Job {
+    fn new(vm: &Vm, expression: &str, config: &BatchConfig) -> Job {
+        Job {
+            vm: vm.clone(),
+            expression: expression.to_owned(),
+            limits: config.limits,
+            print: config.print,
+            compiler: config.compiler,
+            images: config.images,
+            interrupt: config.interrupt.clone(),
+            progress: config.progress.clone(),
+        }
+    }
+
+    /// Image `n`'s run, in `image`.
+    fn run(&self, n: usize, image: &mut Heap) -> ImageRun {
+        let mut interp = self.vm.interpreter(self.limits);
+        // At most as many images as the heap has ids (u32). One image alone is not
+        // numbered: its `$i` is the Character, as in Smalltalk.
+        if self.images > 1 {
+            interp.set_image_number(n as u32);
+        }
+        interp.set_interrupt(self.interrupt.clone());
+        if let Some(p) = &self.progress {
+            p.started.fetch_add(1, Ordering::Relaxed);
+        }
+        let result = if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|i| i.load(Ordering::Relaxed))
+        {
+            Err(RunError::Interrupted)
+        } else if self.compiler {
+            interp.evaluate_with_compiler(image, &self.expression)
+        } else {
+            interp.evaluate(image, &self.expression)
+        };
+        let stats = interp.stats();
+        let (answer, stopped) = match result {
+            Ok(v) if self.print => match interp.print_string(image, v) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(Stopped::from(&e))),
+            },
+            Ok(v) => (Some(format!("{v:?}")), None),
+            Err(e) => (None, Some(Stopped::from(&e))),
+        };
+        let transcript = interp.take_transcript();
+        let image_stats = image.stats();
+        if let Some(p) = &self.progress {
+            if stopped.is_some() {
+                p.stopped.fetch_add(1, Ordering::Relaxed);
+            }
+            p.finished.fetch_add(1, Ordering::Relaxed);
+        }
+        ImageRun {
+            image: n,
+            answer,
+            stopped,
+            transcript,
+            bytecodes: stats.bytecodes,
+            sends: stats.sends,
+            seconds: stats.elapsed.as_secs_f64(),
+            copies: image_stats.copies,
+            private_bytes: image_stats.private_bytes,
+            peak_private_bytes: image.peak_private_bytes() as u64,
+            collections: image_stats.collections,
+            collected_bytes: image_stats.collected_bytes,
+            longest_pause_seconds: image.longest_pause().as_secs_f64(),
+        }
+    }
+}
+
+/// A thread per image, every one waiting until all are spawned (`start_together`). Answers
+/// the runs and the live images once all were spawned.
+fn on_own_threads(
+    heap: &BaseHeap,
+    vm: &Vm,
+    expression: &str,
+    config: &BatchConfig,
+) -> Result<(Vec<ImageRun>, usize), BatchError> {
     // The images wait at this gate until every thread is spawned (or one failed to spawn, when
     // the others must not wait forever): the spawning thread holds it shut meanwhile.
     let gate = Arc::new(RwLock::new(()));
     let shut = config.start_together.then(|| gate.write());
-    let start = Instant::now();
     let mut handles = Vec::with_capacity(config.images);
     for n in 0..config.images {
-        let vm = vm.clone();
-        let expr = expression.to_owned();
+        let job = Job::new(vm, expression, config);
         let gate = gate.clone();
-        let (limits, print, compiler) = (config.limits, config.print, config.compiler);
-        let images = config.images;
-        let (interrupt, progress) = (config.interrupt.clone(), config.progress.clone());
         let handle = heap
             .image_thread()
             .stack_size(config.stack_size)
@@ -249,58 +367,7 @@ pub fn run_batch(
                     Err(e) => return ImageRun::refused(n, &RunError::from(e.clone())),
                 };
                 drop(gate.read());
-                let mut interp = vm.interpreter(limits);
-                // At most as many images as the heap has ids (u32). One image alone is not
-                // numbered: its `$i` is the Character, as in Smalltalk.
-                if images > 1 {
-                    interp.set_image_number(n as u32);
-                }
-                interp.set_interrupt(interrupt.clone());
-                if let Some(p) = &progress {
-                    p.started.fetch_add(1, Ordering::Relaxed);
-                }
-                let result = if interrupt
-                    .as_ref()
-                    .is_some_and(|i| i.load(Ordering::Relaxed))
-                {
-                    Err(RunError::Interrupted)
-                } else if compiler {
-                    interp.evaluate_with_compiler(image, &expr)
-                } else {
-                    interp.evaluate(image, &expr)
-                };
-                let stats = interp.stats();
-                let (answer, stopped) = match result {
-                    Ok(v) if print => match interp.print_string(image, v) {
-                        Ok(s) => (Some(s), None),
-                        Err(e) => (None, Some(Stopped::from(&e))),
-                    },
-                    Ok(v) => (Some(format!("{v:?}")), None),
-                    Err(e) => (None, Some(Stopped::from(&e))),
-                };
-                let transcript = interp.take_transcript();
-                let image_stats = image.stats();
-                if let Some(p) = &progress {
-                    if stopped.is_some() {
-                        p.stopped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    p.finished.fetch_add(1, Ordering::Relaxed);
-                }
-                ImageRun {
-                    image: n,
-                    answer,
-                    stopped,
-                    transcript,
-                    bytecodes: stats.bytecodes,
-                    sends: stats.sends,
-                    seconds: stats.elapsed.as_secs_f64(),
-                    copies: image_stats.copies,
-                    private_bytes: image_stats.private_bytes,
-                    peak_private_bytes: image.peak_private_bytes() as u64,
-                    collections: image_stats.collections,
-                    collected_bytes: image_stats.collected_bytes,
-                    longest_pause_seconds: image.longest_pause().as_secs_f64(),
-                }
+                job.run(n, image)
             });
         match handle {
             Ok(handle) => {
@@ -324,29 +391,77 @@ pub fn run_batch(
     drop(shut);
     let mut runs = Vec::with_capacity(handles.len());
     for h in handles {
-        runs.push(h.join().map_err(|panic| {
-            BatchError::ImagePanicked(
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string payload".to_owned()),
-            )
-        })?);
+        runs.push(h.join().map_err(panicked)?);
     }
-    let wall_seconds = start.elapsed().as_secs_f64();
-    let interrupted = interrupted(config);
-    Ok(BatchReport {
-        expression: expression.to_owned(),
-        bytecodes: runs.iter().map(|r| r.bytecodes).sum(),
-        sends: runs.iter().map(|r| r.sends).sum(),
-        runs,
-        wall_seconds,
-        live_at_start,
-        checksum_before,
-        checksum_after: heap.checksum(),
-        interrupted,
-    })
+    Ok((runs, live_at_start))
+}
+
+/// `workers` threads that take the images, all made first, one at a time (each dropped once
+/// it ran). Answers the runs, by image number, and the live images once all were made.
+fn on_workers(
+    heap: &BaseHeap,
+    vm: &Vm,
+    expression: &str,
+    config: &BatchConfig,
+    workers: usize,
+) -> Result<(Vec<ImageRun>, usize), BatchError> {
+    let mut images = Vec::with_capacity(config.images);
+    for n in 0..config.images {
+        if interrupted(config) {
+            break;
+        }
+        images.push((n, super::heap::new_heap(heap)?));
+    }
+    let live_at_start = heap.live_images();
+    // Taken once an image (a lock per run of thousands of bytecodes, not on the image's path).
+    let queue = Mutex::new(images.into_iter());
+    let next = || queue.lock().ok()?.next();
+    let mut runs = std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let job = Job::new(vm, expression, config);
+            let next = &next;
+            let spawned = std::thread::Builder::new()
+                .stack_size(config.stack_size)
+                .name(format!("worker-{w}"))
+                .spawn_scoped(s, move || {
+                    let mut runs = Vec::new();
+                    while let Some((n, mut image)) = next() {
+                        runs.push(job.run(n, &mut image));
+                    }
+                    runs
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                // The workers already started finish the image each runs and take no more.
+                Err(e) => {
+                    if let Ok(mut q) = queue.lock() {
+                        q.by_ref().for_each(drop);
+                    }
+                    handles.into_iter().for_each(|h| drop(h.join()));
+                    return Err(BatchError::Heap(cowheap::Error::Spawn(Arc::new(e))));
+                }
+            }
+        }
+        let mut runs = Vec::with_capacity(config.images);
+        for h in handles {
+            runs.extend(h.join().map_err(panicked)?);
+        }
+        Ok(runs)
+    })?;
+    runs.sort_unstable_by_key(|r| r.image);
+    Ok((runs, live_at_start))
+}
+
+/// A panicked image thread's payload, when it was a string.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> BatchError {
+    BatchError::ImagePanicked(
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_owned()),
+    )
 }
 
 fn interrupted(config: &BatchConfig) -> bool {
