@@ -381,6 +381,65 @@ fn special_selectors_and_literal_sends() {
     assert_eq!(b.run(three, &lits, 0, &[112, 36, 41, 253, 124]), Ok(f));
 }
 
+/// A small constant (116-119) and the `+`, `-` or comparison after it (176-181) run in one
+/// arm where the receiver is a SmallInteger: the same answers, bytecodes and sends as the two
+/// bytecodes one after the other, with the jump after a comparison and the store after a `+`,
+/// at SmallInteger's bounds (the sum a LargeInteger) and with a receiver that is none.
+#[test]
+fn a_small_constant_and_the_operation_after_it() {
+    if interp_common::skip() {
+        return;
+    }
+    let mut b = Bench::new();
+    let nil = b.eval("nil");
+    let (max, min) = ((1i64 << 30) - 1, -(1i64 << 30));
+    let float = b.eval("3.5");
+    for (push, c) in [(116u8, -1i64), (117, 0), (118, 1), (119, 2)] {
+        for a in [5, max, min, -2] {
+            let rcvr = int(a);
+            let answers = [
+                (a + c).to_string(),
+                (a - c).to_string(),
+                (a < c).to_string(),
+                (a > c).to_string(),
+                (a <= c).to_string(),
+                (a >= c).to_string(),
+            ];
+            for (op, want) in (176u8..).zip(&answers) {
+                let code = [32, push, op, 124];
+                let v = b.run(nil, &[rcvr], 0, &code).unwrap();
+                let stats = b.interp.stats();
+                assert_eq!(&b.print(v), want, "{code:?} on {a}");
+                if (min..=max).contains(&(a + c)) && (min..=max).contains(&(a - c)) {
+                    assert_eq!((stats.bytecodes, stats.sends), (4, 1), "{code:?} on {a}");
+                }
+            }
+            // The jump after a comparison (152: if false, over the `^true`), both ways.
+            for (op, yes) in [(178u8, a < c), (179, a > c), (180, a <= c), (181, a >= c)] {
+                let code = [32, push, op, 152, 121, 122];
+                let want = b.eval(&yes.to_string());
+                assert_eq!(b.run(nil, &[rcvr], 0, &code), Ok(want), "{code:?} on {a}");
+                assert_eq!(b.interp.stats().bytecodes, 5, "{code:?} on {a}");
+            }
+            // The store-pop after a `+` (t0 := a + c. ^t0).
+            let code = [32, push, 176, 104, 16, 124];
+            let v = b.run(nil, &[rcvr], 1, &code).unwrap();
+            if (min..=max).contains(&(a + c)) {
+                assert_eq!(b.interp.stats().bytecodes, 6, "on {a}");
+            }
+            assert_eq!(b.print(v), answers[0], "on {a}");
+        }
+        // A receiver that is no SmallInteger: the sends.
+        let floats = [3.5 + c as f64, 3.5 - c as f64];
+        for (op, want) in (176u8..).zip(floats) {
+            let got = b.answer(nil, &[float], 0, &[32, push, op, 124]);
+            assert_eq!(got, format!("{want}"), "{op}");
+        }
+        let got = b.answer(nil, &[float], 0, &[32, push, 178, 124]);
+        assert_eq!(got, (3.5 < c as f64).to_string());
+    }
+}
+
 #[test]
 fn instance_variables_and_formats() {
     if interp_common::skip() {

@@ -362,17 +362,25 @@ impl Exec<'_> {
                                     special!()
                                 };
                                 self.sends += 1;
+                                store_sum!(r, n - 2);
+                            }};
+                        }
+                        // The sum `$r` of the `+` at `pc` in place of its two operands, the
+                        // stack `$below` long without them: into a temporary where the
+                        // store-pop follows (the store's own check, `i >= last`, holds),
+                        // else on the stack.
+                        macro_rules! store_sum {
+                            ($r:expr, $below:expr) => {{
+                                let (r, below) = ($r, $below);
                                 let next = code.get(pc + 1).map_or(0, |&j| j);
-                                // Where the store's own check (`i >= last`) holds, with
-                                // `last` the stack's top after the `+`.
                                 let i = tfast + (next & 7) as usize;
-                                if next & 0xf8 == 104 && i < n - 2 {
+                                if next & 0xf8 == 104 && i < below {
                                     stack[i] = r;
-                                    stack.truncate(n - 2);
+                                    stack.truncate(below);
                                     count += 1;
                                     pc += 1;
                                 } else {
-                                    stack.pop();
+                                    stack.truncate(below + 1);
                                     if let Some(slot) = stack.last_mut() {
                                         *slot = r;
                                     }
@@ -390,10 +398,19 @@ impl Exec<'_> {
                                 let (n, a, c) = small_ints!();
                                 let yes: bool = $test(a, c);
                                 self.sends += 1;
+                                branch!(yes, n - 2);
+                            }};
+                        }
+                        // The answer `$yes` of the comparison at `pc` in place of its two
+                        // operands, the stack `$below` long without them: the conditional
+                        // jump that follows taken or not, else the Boolean on the stack.
+                        macro_rules! branch {
+                            ($yes:expr, $below:expr) => {{
+                                let (yes, below) = ($yes, $below);
                                 let next = code.get(pc + 1).map_or(0, |&j| j);
                                 if next.wrapping_sub(152) < 8 {
                                     // Jump if false, short.
-                                    stack.truncate(n - 2);
+                                    stack.truncate(below);
                                     count += 1;
                                     pc += 1;
                                     if !yes {
@@ -403,14 +420,14 @@ impl Exec<'_> {
                                     (next.wrapping_sub(168) < 8, code.get(pc + 2))
                                 {
                                     // Jump if true (168-171) or if false (172-175), long.
-                                    stack.truncate(n - 2);
+                                    stack.truncate(below);
                                     count += 1;
                                     pc += 2;
                                     if yes == (next < 172) {
                                         pc += (next as usize & 3) * 256 + ext as usize;
                                     }
                                 } else {
-                                    stack.pop();
+                                    stack.truncate(below + 1);
                                     if let Some(slot) = stack.last_mut() {
                                         *slot = if yes { true_object } else { false_object };
                                     }
@@ -548,7 +565,43 @@ impl Exec<'_> {
                             113 => push!(true_object),
                             114 => push!(false_object),
                             115 => push!(self.sh.nil),
-                            116 | 117 | 118 | 119 => push!(int(b as i64 - 117)),
+                            116 | 117 | 118 | 119 => {
+                                // A small constant and the `+`, `-` or comparison that mostly
+                                // follows it (`n - 1`, `i + 1`, `n < 2`), where the stack's top
+                                // is a SmallInteger, in one arm: the constant never pushed,
+                                // the operation counted but not dispatched, as the jump after
+                                // a comparison. Nothing runs between the two bytecodes that
+                                // could see the difference.
+                                let c = b as i64 - 117;
+                                let op = code.get(pc + 1).map_or(0, |&j| j);
+                                let n = stack.len();
+                                let a = match stack.last() {
+                                    Some(v) if op.wrapping_sub(176) < 6 => v.as_small_int(),
+                                    _ => None,
+                                };
+                                // A comparison's answer is the jump's or a Boolean (`branch!`).
+                                let r = match (a, op) {
+                                    (Some(a), 176) => arithmetic::add(self.sh, a, c),
+                                    (Some(a), 177) => arithmetic::subtract(self.sh, a, c),
+                                    (a, _) => a.map(|_| false_object),
+                                };
+                                match (a, r) {
+                                    (Some(a), Some(r)) => {
+                                        self.sends += 1;
+                                        count += 1;
+                                        pc += 1;
+                                        match op {
+                                            176 => store_sum!(r, n - 1),
+                                            177 => stack[n - 1] = r,
+                                            178 => branch!(a < c, n - 1),
+                                            179 => branch!(a > c, n - 1),
+                                            180 => branch!(a <= c, n - 1),
+                                            _ => branch!(a >= c, n - 1),
+                                        }
+                                    }
+                                    _ => push!(int(c)),
+                                }
+                            }
                             120 => ret!(receiver),
                             121 => ret!(true_object),
                             122 => ret!(false_object),
