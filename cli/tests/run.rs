@@ -39,27 +39,21 @@ fn the_command_exits_with_a_code_per_kind_of_stop() {
         Some(7)
     );
     assert_eq!(run(&["--depth-limit", "10", "25 benchFib"]).0, Some(8));
+    let answers_of = |report: &serde_json::Value| -> Vec<String> {
+        let runs = report["runs"].as_array().unwrap();
+        runs.iter()
+            .map(|r| r["answer"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let (code, out) = run(&["--images", "3", "--json", "$i + 1"]);
     assert_eq!(code, Some(0), "{out}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let answers: Vec<_> = report["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["answer"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(answers, ["1", "2", "3"]);
+    assert_eq!(answers_of(&report), ["1", "2", "3"]);
     // The same on a pool of two workers: all made first, listed by number.
     let (code, pooled) = run(&["--images", "3", "--threads", "2", "--json", "$i + 1"]);
     assert_eq!(code, Some(0), "{pooled}");
     let pooled: serde_json::Value = serde_json::from_str(&pooled).unwrap();
-    let pooled: Vec<_> = pooled["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["answer"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(pooled, answers);
+    assert_eq!(answers_of(&pooled), ["1", "2", "3"]);
     assert_eq!(run(&["--threads", "0", "3"]).0, Some(2));
     assert_eq!(report["checksum_before"], report["checksum_after"]);
     assert_eq!(report["base_unchanged"], true);
