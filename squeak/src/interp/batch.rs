@@ -174,7 +174,8 @@ pub struct BatchReport {
     pub wall_seconds: f64,
     /// Live images of the heap once every image's thread was spawned (with `start_together`,
     /// before any of them ran, so all of them, plus any the host holds); with
-    /// [`workers`](BatchConfig::workers), once every image was made, before any ran.
+    /// [`workers`](BatchConfig::workers), once every image was made, before any ran (with the
+    /// `plain-heap` feature, whose heaps are no images of the base, those heaps too).
     pub live_at_start: usize,
     /// Sum of bytecodes over the images.
     pub bytecodes: u64,
@@ -412,7 +413,13 @@ fn on_workers(
         }
         images.push((n, super::heap::new_heap(heap)?));
     }
-    let live_at_start = heap.live_images();
+    // A plain heap (the `plain-heap` feature) is no image of the base: the heaps made count.
+    let plain = if cfg!(feature = "plain-heap") {
+        images.len()
+    } else {
+        0
+    };
+    let live_at_start = heap.live_images() + plain;
     // Taken once an image (a lock per run of thousands of bytecodes, not on the image's path).
     let queue = Mutex::new(images.into_iter());
     let next = || queue.lock().ok()?.next();
