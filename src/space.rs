@@ -166,9 +166,10 @@ impl Space {
     ) -> Result<usize> {
         // `open`'s checks for a pointers body (a word a field, no pad), and one pass over the
         // object's words: the filler written once, then the header, class and first fields
-        // over it. A context or an `Array new: 10` is made at every turn of many loops, where
-        // `open`'s general body size and the separate appends cost about twice the
-        // instructions.
+        // (which the callers checked against `len`) over it. A context or an `Array new: 10`
+        // is made at every turn of many loops, where `open`'s general body size and the
+        // separate appends cost 1.4 times the instructions (249 against 175 an `Array new:
+        // 10`, the image's checks included).
         let at = self.words.len();
         if len > object::MAX_BODY_WORDS || (at + HEADER_WORDS + len) as u64 > INDEX_MASK {
             return Err(Error::TooLarge);
