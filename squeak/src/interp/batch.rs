@@ -450,11 +450,22 @@ fn on_workers(
                 }
             }
         }
+        // Every worker joined, also past one that panicked (a bug), which leaves the images
+        // no worker has taken unrun.
         let mut runs = Vec::with_capacity(config.images);
+        let mut panic = None;
         for h in handles {
-            runs.extend(h.join().map_err(panicked)?);
+            match h.join() {
+                Ok(done) => runs.extend(done),
+                Err(p) => {
+                    if let Ok(mut q) = queue.lock() {
+                        q.by_ref().for_each(drop);
+                    }
+                    panic.get_or_insert(panicked(p));
+                }
+            }
         }
-        Ok(runs)
+        panic.map_or(Ok(runs), Err)
     })?;
     runs.sort_unstable_by_key(|r| r.image);
     Ok((runs, live_at_start))
