@@ -423,7 +423,14 @@ fn on_workers(
     // Taken once an image (a lock per run of thousands of bytecodes, not on the image's path).
     let queue = Mutex::new(images.into_iter());
     let next = || queue.lock().ok()?.next();
+    // After a failure the workers finish the image each runs and take no more.
+    let stop = || {
+        if let Ok(mut q) = queue.lock() {
+            q.by_ref().for_each(drop);
+        }
+    };
     let mut runs = std::thread::scope(|s| {
+        let mut failed = None;
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
             let job = Job::new(vm, expression, config);
@@ -440,32 +447,25 @@ fn on_workers(
                 });
             match spawned {
                 Ok(h) => handles.push(h),
-                // The workers already started finish the image each runs and take no more.
                 Err(e) => {
-                    if let Ok(mut q) = queue.lock() {
-                        q.by_ref().for_each(drop);
-                    }
-                    handles.into_iter().for_each(|h| drop(h.join()));
-                    return Err(BatchError::Heap(cowheap::Error::Spawn(Arc::new(e))));
+                    stop();
+                    failed = Some(BatchError::Heap(cowheap::Error::Spawn(Arc::new(e))));
+                    break;
                 }
             }
         }
-        // Every worker joined, also past one that panicked (a bug), which leaves the images
-        // no worker has taken unrun.
+        // Every worker joined, also past one that panicked (a bug).
         let mut runs = Vec::with_capacity(config.images);
-        let mut panic = None;
         for h in handles {
             match h.join() {
                 Ok(done) => runs.extend(done),
                 Err(p) => {
-                    if let Ok(mut q) = queue.lock() {
-                        q.by_ref().for_each(drop);
-                    }
-                    panic.get_or_insert(panicked(p));
+                    stop();
+                    failed.get_or_insert(panicked(p));
                 }
             }
         }
-        panic.map_or(Ok(runs), Err)
+        failed.map_or(Ok(runs), Err)
     })?;
     runs.sort_unstable_by_key(|r| r.image);
     Ok((runs, live_at_start))

@@ -579,7 +579,8 @@ impl Exec<'_> {
                                     Some(v) if op.wrapping_sub(176) < 6 => v.as_small_int(),
                                     _ => None,
                                 };
-                                // A comparison's answer is the jump's or a Boolean (`branch!`).
+                                // For a comparison `r` only says that both operands are
+                                // SmallIntegers (any `Some`): its answer is `branch!`'s.
                                 let r = match (a, op) {
                                     (Some(a), 176) => arithmetic::add(self.sh, a, c),
                                     (Some(a), 177) => arithmetic::subtract(self.sh, a, c),
