@@ -245,6 +245,14 @@ impl Exec<'_> {
     /// through the frame's head, some 14 instructions, plus the second dispatch), and with
     /// the outer level in a loop of its own that kept the code and literals (no head), the
     /// allocation moved and all four lost (41.2 / 30.0 / 53.4 / 51.7).
+    ///
+    /// The loop reads the method's own bytes. A pre-decoded copy in which a temporary's push
+    /// followed by `+`, `-` or a comparison is marked, so that the pair runs in one arm with
+    /// no look ahead at run time, lost on all four (BENCHMARKS.md, run S28): 16-bit words
+    /// alone, no pair, cost 40.4 / 29.6 / 48.0 / 48.0 against 37.7 / 27.2 / 45.7 / 45.1 (the
+    /// load, the mask and a head that spilled the code and the pc), the pair's arm over them
+    /// more; a one-byte mark must fetch the push's own byte through the frame, which then
+    /// stays live across the loop. A form decided ahead wants this loop split first.
     // The dispatch lists bytecodes one by one on purpose (see the comment at the `match`).
     #[allow(clippy::manual_range_patterns)]
     #[inline(never)]
