@@ -463,3 +463,24 @@ fn strings_translate_and_search_their_bytes() {
         assert!(n < 1_000, "{expr}: {n}");
     }
 }
+
+/// A global read, then assigned, then read again in one do-it: the second read answers the new
+/// value. The first read keeps the value of the base's association (which this image had not
+/// written); the assignment copies the association, which must drop what was kept (without
+/// that, the second read answered the old `nil`s).
+#[test]
+fn a_global_read_before_and_after_its_assignment() {
+    if interp_common::skip() {
+        return;
+    }
+    check(
+        "| a b c | a := SourceFiles. Smalltalk at: #SourceFiles put: 42. b := SourceFiles. \
+         Smalltalk at: #SourceFiles put: a. c := SourceFiles. (Array with: b with: c == a) printString",
+        "'(42 true )'",
+    );
+    check(
+        "| r | r := 0. 1 to: 5 do: [:i | r := r + (SourceFiles isNil ifTrue: [0] ifFalse: [100]). \
+         Smalltalk at: #SourceFiles put: i. r := r + SourceFiles]. r",
+        "515",
+    );
+}

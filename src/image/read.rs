@@ -13,7 +13,7 @@ use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Format, Formats, Result, Value};
 
-/// Where [`Image::base_view`] sends a fast path for a base object.
+/// Where [`Image::sealed_view`] sends a fast path for a base object.
 enum BaseView {
     /// This image's copy, at this index of its space.
     Copy(usize),
@@ -127,6 +127,32 @@ impl Image {
             }
         }
         Some(out)
+    }
+
+    /// [`read_fast`](Image::read_fast) of a base object this image has not written (nor made
+    /// `become` another), with the [`sealed_view`](Image::sealed_view) it was read under: the
+    /// field answered stays this image's answer for as long as `sealed_view` answers the same,
+    /// since the base's words never change. A VM may keep it (a global's value, read through
+    /// its association) and use it again without the read. `None` where the read takes any
+    /// other way.
+    #[inline]
+    pub fn read_sealed(&self, obj: Value, index: usize) -> Option<(Value, u64)> {
+        if !obj.has_tag(self.base_tag)
+            || (self.resolutions.has_own() && self.resolutions.get(obj.index()).is_some())
+        {
+            return None;
+        }
+        let v = self.read_base_fast(obj.index(), index)?;
+        Some((v, self.resolutions.version()))
+    }
+
+    /// A number that changes whenever this image's view of a base object could change: when
+    /// it copies one (its first store into it) or makes one `become` another, and when a
+    /// collection moves its copies. What [`read_sealed`](Image::read_sealed) answered holds
+    /// while this answers the same. `None` from a heap that keeps no object sealed.
+    #[inline(always)]
+    pub fn sealed_view(&self) -> Option<u64> {
+        Some(self.resolutions.version())
     }
 
     /// [`read_fast`](Image::read_fast) for a base reference to `at`, out of line: a VM's own

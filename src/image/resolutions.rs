@@ -27,6 +27,12 @@ pub(crate) struct Resolutions {
     /// Bit `(index / 2) mod (16 * capacity)` is set for every key: clear means no entry.
     filter: Box<[u64]>,
     own: usize,
+    /// Changed by every change of a target ([`insert`](Self::insert),
+    /// [`retarget`](Self::retarget)): while it reads the same, so does every base object
+    /// this image has not written, and whatever a reader kept of one ([`Image::sealed_view`]).
+    ///
+    /// [`Image::sealed_view`]: crate::Image::sealed_view
+    version: u64,
 }
 
 /// Filter bits per bucket.
@@ -45,6 +51,7 @@ impl Default for Resolutions {
             buckets: Box::new([]),
             filter: Box::new([]),
             own: 0,
+            version: 0,
         }
     }
 }
@@ -98,7 +105,16 @@ impl Resolutions {
     }
 
     /// Records this image's target for `at`, where it had none.
+    /// See the field.
+    #[inline(always)]
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
     pub(crate) fn insert(&mut self, at: usize, loc: Loc) {
+        // Wrapping: 2^64 changes are out of reach, and a wrap only needs to differ from the
+        // number a reader kept, which it does unless exactly 2^64 changes come between.
+        self.version = self.version.wrapping_add(1);
         if (self.own + 1) * 2 > self.buckets.len() {
             self.grow();
         }
@@ -111,6 +127,7 @@ impl Resolutions {
 
     /// Gives existing entries new targets (after the image's collector moved them).
     pub(crate) fn retarget(&mut self, targets: impl IntoIterator<Item = (usize, Loc)>) {
+        self.version = self.version.wrapping_add(1);
         if self.buckets.is_empty() {
             return;
         }
@@ -165,6 +182,22 @@ mod tests {
         r.insert(usize::MAX - 1, Loc::Private(5));
         assert_eq!(r.get(usize::MAX - 1), Some(Loc::Private(5)));
         assert_eq!(r.buckets.len(), INITIAL);
+    }
+
+    /// The version changes at every change of a target, also across its wrap.
+    #[test]
+    fn the_version_changes_at_every_change_even_where_it_wraps() {
+        let mut r = Resolutions {
+            version: u64::MAX - 1,
+            ..Resolutions::default()
+        };
+        r.insert(8, Loc::Private(3));
+        assert_eq!(r.version(), u64::MAX);
+        r.retarget([(8, Loc::Private(5))]);
+        assert_eq!(r.version(), 0);
+        r.insert(16, Loc::Private(7));
+        assert_eq!(r.version(), 1);
+        assert_eq!(r.get(8), Some(Loc::Private(5)));
     }
 
     #[test]

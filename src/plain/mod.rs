@@ -303,6 +303,19 @@ impl PlainHeap {
         self.settled(value).then_some(value)
     }
 
+    /// As [`Image::read_sealed`](crate::Image::read_sealed): always `None`, since every
+    /// object of a plain heap is its own to change.
+    #[inline(always)]
+    pub fn read_sealed(&self, _obj: Value, _index: usize) -> Option<(Value, u64)> {
+        None
+    }
+
+    /// As [`Image::sealed_view`](crate::Image::sealed_view): `None`, nothing here is sealed.
+    #[inline(always)]
+    pub fn sealed_view(&self) -> Option<u64> {
+        None
+    }
+
     /// As [`Image::read_fast_fields`](crate::Image::read_fast_fields).
     #[inline(always)]
     pub fn read_fast_fields<const N: usize>(&self, obj: Value, first: usize) -> Option<[Value; N]> {

@@ -1006,7 +1006,15 @@ impl Exec<'_> {
                             | 78 | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90
                             | 91 | 92 | 93 | 94 | 95 => {
                                 let v = match literals.get((b & 31) as usize) {
-                                    Some(&assoc) => field(self.image, assoc, ASSOCIATION_VALUE),
+                                    Some(&assoc) => {
+                                        match self
+                                            .cache
+                                            .sealed_global(assoc, self.image.sealed_view())
+                                        {
+                                            Some(v) => Some(v),
+                                            None => global(self, assoc),
+                                        }
+                                    }
                                     None => None,
                                 };
                                 match v {
@@ -1653,6 +1661,20 @@ impl Exec<'_> {
 #[inline(never)]
 fn field(image: &Heap, obj: Value, i: usize) -> Option<Value> {
     image.read_fast(obj, i)
+}
+
+/// The value of the global whose association is `assoc` where the heap's fast path answers it,
+/// kept by the cache where the association is a base object this image has not written (a
+/// class's name in a loop: about 60 instructions a read, S28).
+#[inline(never)]
+fn global(x: &mut Exec<'_>, assoc: Value) -> Option<Value> {
+    match x.image.read_sealed(assoc, ASSOCIATION_VALUE) {
+        Some((v, view)) => {
+            x.cache.remember_sealed_global(assoc, v, view);
+            Some(v)
+        }
+        None => field(x.image, assoc, ASSOCIATION_VALUE),
+    }
 }
 
 #[cold]

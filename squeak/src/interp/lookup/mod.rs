@@ -119,7 +119,17 @@ pub(crate) struct MethodCache {
     /// The block `block_token` held before (a loop entering two blocks in turn would make a
     /// token at every entry with one slot): looked at only where that one missed.
     block_token_before: Option<(Value, FieldsToken)>,
+    /// Globals' values, each read from a base association this image had not written
+    /// (`Heap::read_sealed`), direct-mapped by the association, all under the heap's
+    /// `sealed_view` in the field of that name: a base object's words never change, and this image's
+    /// view of one only with its `sealed_view`, so an entry holds until that moves, whatever
+    /// else the image stores. Empty until a global is read.
+    sealed: Vec<Option<(Value, Value)>>,
+    sealed_view: u64,
 }
+
+/// Entries of the globals' cache (a power of two).
+const SEALED_SIZE: usize = 16;
 
 impl MethodCache {
     /// An empty cache over the base table `table`. Over a plain heap (the `plain-heap`
@@ -341,6 +351,35 @@ impl MethodCache {
         let t = image.fields_token(b)?;
         self.block_token_before = self.block_token.replace((b, t));
         Some(t)
+    }
+
+    /// The value of the global whose association is `assoc`, if the cache read it under
+    /// `view`, the heap's [`sealed_view`](cowheap::Image::sealed_view) now (`None`: a heap that
+    /// keeps nothing sealed, where nothing is cached).
+    #[inline(always)]
+    pub(crate) fn sealed_global(&self, assoc: Value, view: Option<u64>) -> Option<Value> {
+        if view? != self.sealed_view {
+            return None;
+        }
+        match self.sealed.get(Self::sealed_slot(assoc)) {
+            Some(&Some((k, v))) if k == assoc => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Keeps `v`, read from the association `assoc` under `view`
+    /// ([`read_sealed`](cowheap::Image::read_sealed)); what was kept under another view goes.
+    pub(crate) fn remember_sealed_global(&mut self, assoc: Value, v: Value, view: u64) {
+        if self.sealed.is_empty() || view != self.sealed_view {
+            self.sealed = vec![None; SEALED_SIZE];
+            self.sealed_view = view;
+        }
+        self.sealed[Self::sealed_slot(assoc)] = Some((assoc, v));
+    }
+
+    #[inline(always)]
+    fn sealed_slot(assoc: Value) -> usize {
+        (assoc.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize & (SEALED_SIZE - 1)
     }
 
     /// The token kept for the block `b` by its entry, if either memo holds it: the block a

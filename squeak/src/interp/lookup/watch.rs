@@ -91,6 +91,31 @@ impl MethodCache {
 mod tests {
     use super::*;
 
+    /// A kept global answers only for its association and the view it was read under; a heap
+    /// that keeps nothing sealed (`None`) gets nothing.
+    #[test]
+    fn a_kept_global_answers_for_its_association_under_its_view() {
+        let mut c = MethodCache::default();
+        let (a, v) = (Value::small_int_wrapping(70), Value::small_int_wrapping(7));
+        assert_eq!(c.sealed_global(a, Some(0)), None);
+        c.remember_sealed_global(a, v, 3);
+        assert_eq!(c.sealed_global(a, Some(3)), Some(v));
+        assert_eq!(c.sealed_global(a, Some(4)), None);
+        assert_eq!(c.sealed_global(a, None), None);
+        let other = (0..)
+            .map(Value::small_int_wrapping)
+            .find(|&b| b != a && MethodCache::sealed_slot(b) == MethodCache::sealed_slot(a))
+            .unwrap();
+        assert_eq!(c.sealed_global(other, Some(3)), None, "another in its slot");
+        c.remember_sealed_global(other, v, 4);
+        assert_eq!(
+            c.sealed_global(a, Some(4)),
+            None,
+            "a new view drops the old"
+        );
+        assert_eq!(c.sealed_global(other, Some(4)), Some(v));
+    }
+
     /// What the dispatch loop remembers as not watched goes whenever an object becomes
     /// watched: a store skipping the look at the filter would otherwise miss a flush.
     #[test]

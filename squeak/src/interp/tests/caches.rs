@@ -142,3 +142,20 @@ fn a_store_into_a_receiver_watched_since_the_last_store_drops_the_cache() {
         "the second store dropped the cache, the first did not"
     );
 }
+
+/// A global's value kept from its base association (`MethodCache::sealed_global`) goes when
+/// this image writes the association: the write copies it, which changes the heap's
+/// `sealed_view`. Kept past it, the second send would answer the base's pair.
+#[test]
+fn a_global_kept_from_the_base_is_read_again_once_its_association_is_written() {
+    let mut r = Run::new();
+    let (_, assoc) = global_pair(&mut r);
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), r.t.pair);
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), r.t.pair);
+    let view = r.image.sealed_view();
+    r.image.write(assoc, 1, int(5)).unwrap();
+    assert_ne!(r.image.sealed_view(), view, "the copy changed the view");
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), int(5));
+    r.image.write(assoc, 1, int(6)).unwrap();
+    assert_eq!(r.send(int(3), "globalPair", &[]).unwrap(), int(6));
+}
