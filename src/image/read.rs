@@ -13,7 +13,7 @@ use super::{Image, Target};
 use crate::object::{slot_offset, Header, Loc, FORWARDED, FORWARDED_OR_NOT_POINTERS, HEADER_WORDS};
 use crate::{Error, Format, Formats, Result, Value};
 
-/// Where [`Image::sealed_view`] sends a fast path for a base object.
+/// Where [`Image::base_view`] sends a fast path for a base object.
 enum BaseView {
     /// This image's copy, at this index of its space.
     Copy(usize),
@@ -137,12 +137,13 @@ impl Image {
     /// other way.
     #[inline]
     pub fn read_sealed(&self, obj: Value, index: usize) -> Option<(Value, u64)> {
-        if !obj.has_tag(self.base_tag)
-            || (self.resolutions.has_own() && self.resolutions.get(obj.index()).is_some())
-        {
+        if !obj.has_tag(self.base_tag) {
             return None;
         }
-        let v = self.read_base_fast(obj.index(), index)?;
+        let BaseView::Base { len } = self.base_view(obj.index())? else {
+            return None;
+        };
+        let v = self.base_field(obj.index(), len, index)?;
         Some((v, self.resolutions.version()))
     }
 
@@ -159,10 +160,16 @@ impl Image {
     /// objects (its activations, what it allocates) are private, and their path stays short.
     #[inline(never)]
     fn read_base_fast(&self, at: usize, index: usize) -> Option<Value> {
-        let len = match self.base_view(at)? {
-            BaseView::Copy(p) => return self.read_private_fast(p, index),
-            BaseView::Base { len } => len,
-        };
+        match self.base_view(at)? {
+            BaseView::Copy(p) => self.read_private_fast(p, index),
+            BaseView::Base { len } => self.base_field(at, len, index),
+        }
+    }
+
+    /// Field `index` of the base's own object at `at` (its body `len` words, as
+    /// [`base_view`](Image::base_view) found it), where the fast paths answer it.
+    #[inline(always)]
+    fn base_field(&self, at: usize, len: usize, index: usize) -> Option<Value> {
         if index >= len {
             return None;
         }

@@ -104,13 +104,13 @@ impl Resolutions {
         self.own != 0
     }
 
-    /// Records this image's target for `at`, where it had none.
     /// See the field.
     #[inline(always)]
     pub(crate) fn version(&self) -> u64 {
         self.version
     }
 
+    /// Records this image's target for `at`, where it had none.
     pub(crate) fn insert(&mut self, at: usize, loc: Loc) {
         // Wrapping: 2^64 changes are out of reach, and a wrap only needs to differ from the
         // number a reader kept, which it does unless exactly 2^64 changes come between.

@@ -120,9 +120,9 @@ pub(crate) struct MethodCache {
     /// token at every entry with one slot): looked at only where that one missed.
     block_token_before: Option<(Value, FieldsToken)>,
     /// Globals' values, each read from a base association this image had not written
-    /// (`Heap::read_sealed`), direct-mapped by the association, all under the heap's
-    /// `sealed_view` in the field of that name: a base object's words never change, and this image's
-    /// view of one only with its `sealed_view`, so an entry holds until that moves, whatever
+    /// (`Heap::read_sealed`), direct-mapped by the association, all read under the heap's
+    /// `sealed_view` kept beside them: a base object's words never change, and this image's
+    /// view of one changes only with that number, so an entry holds until it moves, whatever
     /// else the image stores. Empty until a global is read.
     sealed: Vec<Option<(Value, Value)>>,
     sealed_view: u64,
